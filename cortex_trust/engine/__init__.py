@@ -1,0 +1,74 @@
+"""Policy engines: the one place decisions come from.
+
+* :class:`PolicyEngine` is the protocol every engine implements: given the input document as
+  JSON text, return the value of ``data.cortex.decision`` (or ``None`` when undefined), or
+  raise :class:`~cortex_trust.errors.EngineError`.
+* :func:`decide` is what every flow calls (verify, publish, install, run). It never raises for an
+  engine problem: an engine error, a timeout, an undefined or invalid result all become the
+  fail-closed **block** from :meth:`Decision.fail_closed`.
+
+Implementations: ``EmbeddedEngine`` (regorus, in-process; the default) and ``OpaServerEngine``
+(OPA's REST Data API). Both are constructed from a :class:`PolicySet`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..decision import Decision
+from ..errors import EngineError
+
+if TYPE_CHECKING:
+    from ..policy_input import PolicyInput
+
+__all__ = ["DECISION_PATH", "PolicyEngine", "decide"]
+
+#: The rule every policy set must define (docs/policy-contract.md).
+DECISION_PATH = "data.cortex.decision"
+
+
+@runtime_checkable
+class PolicyEngine(Protocol):
+    """A Rego evaluator loaded with one policy set."""
+
+    #: Short engine name for output and audit ("regorus", "opa-server").
+    name: str
+    #: Content hash of the policy modules and data the engine was loaded with.
+    revision: str
+
+    def evaluate(self, input_json: str) -> Any:
+        """Evaluate ``data.cortex.decision`` for ``input_json``.
+
+        Returns the decoded JSON value, or ``None`` when the rule is undefined. Raises
+        :class:`EngineError` when evaluation could not complete (error, timeout, crash).
+        """
+        ...
+
+
+def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
+    """Ask ``engine`` for the decision on ``policy_input``; fail closed on any engine problem.
+
+    Guarantees: the result is a validated :class:`Decision`; if the engine failed, timed out,
+    returned nothing or returned an invalid document, the result is a non-overridable block with
+    ``failed`` set and a reason code from :data:`~cortex_trust.decision.FAILURE_CODES`.
+    """
+    revision = getattr(engine, "revision", "")
+    try:
+        value = engine.evaluate(policy_input.to_json())
+    except TimeoutError as e:
+        return Decision.fail_closed("ENGINE_TIMEOUT", f"the policy engine timed out: {e}",
+                                    policy_revision=revision)
+    except EngineError as e:
+        code = "ENGINE_TIMEOUT" if "timed out" in e.message else "ENGINE_ERROR"
+        return Decision.fail_closed(code, f"the policy engine failed: {e}", policy_revision=revision)
+    except Exception as e:  # noqa: BLE001 - any engine fault must end in block, never allow
+        return Decision.fail_closed("ENGINE_ERROR", f"the policy engine failed: {type(e).__name__}: {e}",
+                                    policy_revision=revision)
+    if value is None:
+        return Decision.fail_closed("ENGINE_UNDEFINED",
+                                    f"{DECISION_PATH} is undefined for this input",
+                                    policy_revision=revision)
+    try:
+        return Decision.from_policy_output(value, policy_revision=revision)
+    except EngineError as e:
+        return Decision.fail_closed("DECISION_INVALID", str(e), policy_revision=revision)
