@@ -1,7 +1,150 @@
-"""(being written)"""
+"""``cortex config``: the default registry, scoped private registries, the GitHub API URL.
+
+Written to the user's config file with owner-only permissions; tokens are referenced by
+environment variable (``--token-env``) and always redacted from output.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(help="Read and change the configuration (registries, GitHub).", no_args_is_help=True)
+registries_app = typer.Typer(help="Scoped registries (federation and private registries).", no_args_is_help=True)
+app.add_typer(registries_app, name="registries")
+
+_KEYS = {"registry": "registry", "github-api": "github_api", "github_api": "github_api"}
+
+
+def _key(key: str) -> str:
+    from ._errors import fail
+
+    if key not in _KEYS:
+        fail(f"unknown setting {key!r}", advice="settings are: registry, github-api; "
+             "scoped registries use `cortex config registries add`")
+    return _KEYS[key]
+
+
+def _update(**changes: object) -> None:
+    from cortex_trust.config import CortexConfig, load_config, save_config
+
+    from ._paths import config_path
+
+    path = config_path()
+    current = load_config(path)
+    doc = current.model_dump()
+    doc.update(changes)
+    try:
+        new = CortexConfig.model_validate(doc)
+    except ValueError as e:
+        from ._errors import fail
+
+        msg = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
+        fail(f"invalid setting: {msg}", advice="see `cortex config --help`")
+    save_config(path, new)
+
+
+@app.command("set")
+def set_(key: Annotated[str, typer.Argument(help="registry | github-api")],
+         value: Annotated[str, typer.Argument(help="an http(s) URL")]) -> None:
+    """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com`."""
+    _update(**{_key(key): value})
+    typer.echo(f"{key} = {value}")
+
+
+@app.command("get")
+def get(key: Annotated[str, typer.Argument(help="registry | github-api")]) -> None:
+    """Print one setting."""
+    from cortex_trust.config import load_config
+
+    from ._paths import config_path
+
+    typer.echo(getattr(load_config(config_path()), _key(key)))
+
+
+@app.command("unset")
+def unset(key: Annotated[str, typer.Argument(help="registry | github-api")]) -> None:
+    """Reset a setting to its default."""
+    from cortex_trust.config import CortexConfig
+
+    field = _key(key)
+    _update(**{field: CortexConfig.model_fields[field].default})
+    typer.echo(f"{key} reset to its default")
+
+
+@app.command("list")
+def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text") -> None:
+    """Print the whole configuration (tokens redacted)."""
+    from cortex_trust.config import load_config
+
+    from ._paths import config_path
+
+    path = config_path()
+    doc = load_config(path).redacted()
+    if fmt == "json":
+        typer.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    typer.echo(f"# {path}")
+    typer.echo(f"registry = {doc['registry']}")
+    typer.echo(f"github-api = {doc['github_api']}")
+    for r in doc["registries"]:
+        token = f" token-env={r['token_env']}" if r["token_env"] else (" token=***" if r["token"] else "")
+        mirrors = f" mirrors={','.join(r['mirrors'])}" if r["mirrors"] else ""
+        typer.echo(f"registries.{r['name']} = {r['url']} scopes={','.join(r['scopes'])}{token}{mirrors}")
+
+
+@app.command("path")
+def path() -> None:
+    """Print where the configuration file is."""
+    from ._paths import config_path
+
+    typer.echo(str(config_path()))
+
+
+@registries_app.command("add")
+def registries_add(
+    name: Annotated[str, typer.Argument(help="a short name, e.g. acme")],
+    url: Annotated[str, typer.Argument(help="the registry's base URL")],
+    scope: Annotated[list[str], typer.Option("--scope", help="`ns/*` or `ns/name` it serves (repeatable)")],
+    token_env: Annotated[str | None, typer.Option("--token-env", help="env var holding its token")] = None,
+    mirror: Annotated[list[str] | None, typer.Option("--mirror", help="a mirror URL, tried in order")] = None,
+) -> None:
+    """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
+    from cortex_trust.config import load_config
+
+    from ._paths import config_path
+
+    current = load_config(config_path())
+    others = [r.model_dump() for r in current.registries if r.name != name]
+    entry = {"name": name, "url": url, "scopes": tuple(scope), "token_env": token_env,
+             "mirrors": tuple(mirror or ())}
+    _update(registries=(*others, entry))
+    typer.echo(f"registry {name} = {url} serves {', '.join(scope)}")
+
+
+@registries_app.command("remove")
+def registries_remove(name: Annotated[str, typer.Argument()]) -> None:
+    """Remove a scoped registry."""
+    from cortex_trust.config import load_config
+
+    from ._errors import fail
+    from ._paths import config_path
+
+    current = load_config(config_path())
+    if name not in {r.name for r in current.registries}:
+        fail(f"no registry named {name!r}", advice="`cortex config list` shows the configured ones")
+    _update(registries=tuple(r.model_dump() for r in current.registries if r.name != name))
+    typer.echo(f"registry {name} removed")
+
+
+@registries_app.command("resolve")
+def registries_resolve(full_name: Annotated[str, typer.Argument(help="namespace/name")]) -> None:
+    """Show which registry a plugin name resolves from (exactly one)."""
+    from cortex_trust.config import load_config, resolve_registry
+
+    from ._paths import config_path
+
+    entry = resolve_registry(load_config(config_path()), full_name)
+    typer.echo(f"{full_name} -> {entry.name} ({entry.url})")

@@ -1,0 +1,220 @@
+"""User configuration: the default registry, scoped (federated/private) registries, GitHub.
+
+The file is JSON, written with owner-only permissions (0600, its directory 0700) because it may
+hold tokens. Where it lives is the caller's business (the CLI picks the user's config directory
+or an override for CI); this module never reads environment variables.
+
+Federation rule (issue 6): each namespace resolves from exactly one registry, the one whose
+scope matches most specifically, otherwise the default. A name is never looked up across
+registries to pick a "highest version" (the dependency-confusion attack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .errors import InputError
+
+__all__ = [
+    "DEFAULT_GITHUB_API",
+    "DEFAULT_REGISTRY",
+    "CortexConfig",
+    "RegistryEntry",
+    "load_config",
+    "redact",
+    "resolve_registry",
+    "save_config",
+    "scope_matches",
+]
+
+DEFAULT_REGISTRY = "https://registry.cortex.dev"
+DEFAULT_GITHUB_API = "https://api.github.com"
+_MAX_CONFIG_BYTES = 256 * 1024
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+#: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
+_SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+
+
+def _check_url(url: str) -> str:
+    if not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?$", url):
+        raise ValueError(f"{url!r} is not an http(s) URL (e.g. https://registry.internal.acme.com)")
+    return url.rstrip("/")
+
+
+class RegistryEntry(BaseModel):
+    """A configured registry: where some namespaces resolve from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    url: str
+    #: Plugin-name patterns served by this registry: `acme/*`, `acme/tool` or `*`.
+    scopes: tuple[str, ...] = ()
+    #: Name of an environment variable holding the token (preferred over a stored token).
+    token_env: str | None = None
+    #: A stored token (the file is owner-only); always redacted in output.
+    token: str | None = None
+    #: Mirrors tried in order when ``url`` is unreachable; they serve the same namespaces.
+    mirrors: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("registry names are lowercase slugs, e.g. `acme`")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_url(v)
+
+    @field_validator("mirrors")
+    @classmethod
+    def _mirrors(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_url(m) for m in v)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for s in v:
+            if not _SCOPE.match(s):
+                raise ValueError(f"scope {s!r} must be `namespace/*`, `namespace/name` or `*`")
+        return v
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_env(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError(f"{v!r} is not an environment variable name (e.g. ACME_TOKEN)")
+        return v
+
+
+class CortexConfig(BaseModel):
+    """The whole configuration document."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry: str = DEFAULT_REGISTRY
+    registries: tuple[RegistryEntry, ...] = ()
+    github_api: str = DEFAULT_GITHUB_API
+
+    @field_validator("registry", "github_api")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_url(v)
+
+    @field_validator("registries")
+    @classmethod
+    def _unique(cls, v: tuple[RegistryEntry, ...]) -> tuple[RegistryEntry, ...]:
+        names = [r.name for r in v]
+        if len(set(names)) != len(names):
+            raise ValueError("registry names must be unique")
+        seen: dict[str, str] = {}
+        for r in v:
+            for s in r.scopes:
+                if s in seen:
+                    raise ValueError(f"scope {s!r} is claimed by both {seen[s]!r} and {r.name!r}")
+                seen[s] = r.name
+        return v
+
+    def default_entry(self) -> RegistryEntry:
+        """The default registry as an entry named ``default``."""
+        return RegistryEntry(name="default", url=self.registry)
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as a dict with every stored token replaced by ``***``."""
+        doc = self.model_dump(mode="json")
+        for r in doc["registries"]:
+            if r.get("token"):
+                r["token"] = "***"  # noqa: S105 - the redaction marker, not a secret
+        return doc
+
+
+def scope_matches(scope: str, full_name: str) -> bool:
+    """Whether ``scope`` (`*`, `ns/*`, `ns/name`) covers the plugin ``full_name`` (`ns/name`)."""
+    if scope == "*":
+        return True
+    if scope.endswith("/*"):
+        return full_name.split("/", 1)[0] == scope[:-2] and "/" in full_name
+    return full_name == scope
+
+
+def _specificity(scope: str) -> int:
+    # An exact name beats a namespace wildcard, which beats the catch-all.
+    return 0 if scope == "*" else (1 if scope.endswith("/*") else 2)
+
+
+def resolve_registry(config: CortexConfig, full_name: str) -> RegistryEntry:
+    """The one registry that ``full_name`` resolves from: the most specific matching scope,
+    otherwise the default. Never several (no cross-registry "highest version" look-up)."""
+    best: tuple[int, RegistryEntry] | None = None
+    for entry in config.registries:
+        for scope in entry.scopes:
+            if scope_matches(scope, full_name):
+                rank = _specificity(scope)
+                if best is None or rank > best[0]:
+                    best = (rank, entry)
+    return best[1] if best else config.default_entry()
+
+
+def redact(text: str, secrets: Mapping[str, str | None] | list[str | None]) -> str:
+    """Replace every secret value occurring in ``text`` by ``***`` (for logs and errors)."""
+    values = secrets.values() if isinstance(secrets, Mapping) else secrets
+    for s in values:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    return text
+
+
+def load_config(path: Path) -> CortexConfig:
+    """Load the configuration at ``path``; a missing file is the default configuration.
+
+    Raises :class:`InputError` for an unreadable, oversized or invalid file (with the fix).
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return CortexConfig()
+    except OSError as e:
+        raise InputError(f"cannot read the configuration {path}: {e.strerror}") from None
+    if st.st_size > _MAX_CONFIG_BYTES:
+        raise InputError(f"the configuration {path} is larger than {_MAX_CONFIG_BYTES} bytes",
+                         advice="remove it and set it again with `cortex config set`")
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise InputError(f"the configuration {path} is not valid JSON: {e}",
+                         advice=f"fix or remove {path}, then use `cortex config set`") from None
+    try:
+        return CortexConfig.model_validate(doc)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        raise InputError(f"the configuration {path} is invalid at {where}: {err['msg']}",
+                         advice="correct it with `cortex config set|unset` or edit the file") from None
+
+
+def save_config(path: Path, config: CortexConfig) -> None:
+    """Write ``config`` to ``path`` atomically with owner-only permissions (0600, dir 0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(config.model_dump(mode="json", exclude_defaults=False), f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
