@@ -1,0 +1,185 @@
+"""Local record of installed plugins, and the pure rules an install or update applies.
+
+* :func:`select_version`: the highest *active* version satisfying a request; a yanked version only
+  when pinned exactly; a revoked version never (issue 5, "Install").
+* :func:`widened_permissions`: what a new version asks for beyond the installed one (network,
+  filesystem, leaving the sandbox, new capabilities): an update that widens asks again,
+  whatever the tier.
+* :class:`InstallStore`: the installation records (digest, decision, policy revision, time,
+  overrides) in one JSON file under the user's data directory, written atomically, owner-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import InputError
+from .semver import SemVerError, parse_semver, satisfies, semver_key
+
+__all__ = [
+    "InstallRecord",
+    "InstallStore",
+    "VersionCandidate",
+    "select_version",
+    "widened_permissions",
+]
+
+
+@dataclass(frozen=True)
+class VersionCandidate:
+    """A version as a registry lists it."""
+
+    version: str
+    state: str  # active | yanked | revoked
+    digest: str
+
+
+def select_version(candidates: Iterable[VersionCandidate], request: str | None) -> VersionCandidate:
+    """Pick the version to install for ``request`` (``None``/``latest``, ``1.2.3``, ``^1.2``...).
+
+    Raises :class:`InputError` naming why nothing matched (revoked, yanked, no such version).
+    """
+    cands = [c for c in candidates if _is_semver(c.version)]
+    exact = None
+    if request and request != "latest":
+        try:
+            exact = parse_semver(request)
+        except SemVerError:
+            exact = None
+    if exact is not None:
+        for c in cands:
+            if parse_semver(c.version) == exact:
+                if c.state == "revoked":
+                    raise InputError(f"version {c.version} is revoked and can never be installed",
+                                     advice="install another version; `cortex plugin info` lists them")
+                return c  # an exact pin may take a yanked version (the caller warns)
+        raise InputError(f"there is no version {request}", advice="list versions with `cortex plugin info NAME`")
+    spec = None if request in (None, "latest") else request
+    active = [c for c in cands if c.state == "active"]
+    try:
+        matching = [c for c in active if (spec is None and not parse_semver(c.version).prerelease)
+                    or (spec is not None and satisfies(c.version, spec))]
+    except SemVerError as e:
+        raise InputError(f"{request!r} is not a version or version range: {e}",
+                         advice="use 1.2.3, ^1.2, ~1.2.3 or >=1.0,<2") from None
+    if not matching:
+        states = sorted({c.state for c in cands if spec is None or satisfies(c.version, spec)} - {"active"})
+        why = f" (matching versions are {', '.join(states)})" if states else ""
+        raise InputError(f"no active version satisfies {request or 'latest'}{why}",
+                         advice="pin another version or ask the publisher")
+    return max(matching, key=lambda c: semver_key(c.version))
+
+
+def _is_semver(v: str) -> bool:
+    try:
+        parse_semver(v)
+    except SemVerError:
+        return False
+    return True
+
+
+def _trust(doc: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    t = (doc or {}).get("trust")
+    return t if isinstance(t, Mapping) else {}
+
+
+def _caps(doc: Mapping[str, Any] | None) -> set[tuple[str, str, str]]:
+    caps = (doc or {}).get("capabilities") or []
+    return {(str(c.get("name")), str(c.get("method")), str(c.get("endpoint"))) for c in caps if isinstance(c, Mapping)}
+
+
+def widened_permissions(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """What ``new`` (a manifest document) asks for that ``old`` did not. Empty: nothing wider."""
+    widened = []
+    o, n = _trust(old), _trust(new)
+    if n.get("network") is True and o.get("network") is not True:
+        widened.append("network access")
+    if n.get("filesystem") is True and o.get("filesystem") is not True:
+        widened.append("filesystem access")
+    if n.get("sandbox") is False and o.get("sandbox") is not False:
+        widened.append("running without a sandbox")
+    for name, method, endpoint in sorted(_caps(new) - _caps(old)):
+        widened.append(f"capability {name} ({method} {endpoint})")
+    return widened
+
+
+class InstallRecord(BaseModel):
+    """One installed plugin: exactly what was decided on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str  # full name: namespace/name or github:owner/repo
+    version: str
+    image: str  # repository@sha256:...
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    registry: str | None
+    manifest: dict[str, Any]
+    decision: dict[str, Any]
+    policy_revision: str
+    installed_at: str
+    overrides: tuple[str, ...] = ()
+    source: str = "registry"
+
+
+class InstallStore:
+    """Installed plugins in ``<data_dir>/installed.json`` (owner-only, atomic writes)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "installed.json"
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise InputError(f"cannot read {self.path}: {e.strerror}") from None
+        try:
+            doc = json.loads(raw)
+            if not isinstance(doc, dict) or not isinstance(doc.get("plugins"), dict):
+                raise ValueError("no `plugins` object")
+            return doc["plugins"]  # type: ignore[no-any-return]
+        except ValueError as e:
+            raise InputError(f"the install state {self.path} is corrupt: {e}",
+                             advice=f"move {self.path} away and reinstall the plugins") from None
+
+    def all(self) -> list[InstallRecord]:
+        """Every installed plugin, by name."""
+        return [InstallRecord.model_validate(v) for _, v in sorted(self._read().items())]
+
+    def get(self, name: str) -> InstallRecord | None:
+        """The record for ``name``, or ``None`` when not installed."""
+        v = self._read().get(name)
+        return InstallRecord.model_validate(v) if v is not None else None
+
+    def put(self, record: InstallRecord) -> None:
+        """Record (or replace) an installation."""
+        plugins = self._read()
+        plugins[record.name] = record.model_dump(mode="json")
+        self._write(plugins)
+
+    def remove(self, name: str) -> bool:
+        """Forget ``name``; returns whether it was installed."""
+        plugins = self._read()
+        if plugins.pop(name, None) is None:
+            return False
+        self._write(plugins)
+        return True
+
+    def _write(self, plugins: Mapping[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"schema": "cortex.installed/v1", "plugins": plugins}, f, indent=2, sort_keys=True)
+        os.replace(tmp, self.path)
+
+
