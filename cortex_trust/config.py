@@ -38,14 +38,14 @@ __all__ = [
 DEFAULT_REGISTRY = "https://registry.cortex.dev"
 DEFAULT_GITHUB_API = "https://api.github.com"
 _MAX_CONFIG_BYTES = 256 * 1024
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 #: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
-_SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})$")
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})\Z")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
 
 
 def _check_url(url: str) -> str:
-    if not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?$", url):
+    if not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?\Z", url):
         raise ValueError(f"{url!r} is not an http(s) URL (e.g. https://registry.internal.acme.com)")
     return url.rstrip("/")
 

@@ -34,9 +34,9 @@ __all__ = [
     "parse_github_ref",
 ]
 
-_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
-_REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-_REF = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
+_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}\Z")
+_REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
+_REF = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\Z")
 _MAX_RESPONSE = 2 * 1024 * 1024
 _MAX_MANIFEST = 64 * 1024
 

@@ -102,3 +102,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
         path.chmod(0)
     with pytest.raises(InputError):
         load_config(path)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"name": "acme\n", "url": "https://a"}, {"name": "a", "url": "https://a\n"},
+    {"name": "a", "url": "https://a", "scopes": ("acme/*\n",)}, {"name": "a", "url": "https://a", "token_env": "T\n"},
+])
+def test_trailing_newlines_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        RegistryEntry.model_validate(kwargs)

@@ -138,3 +138,9 @@ def test_parsed_refs_never_escape(text: str) -> None:
     for part in (ref.owner, ref.repo, ref.ref or ""):
         assert ".." not in part and "%" not in part and ":" not in part and " " not in part
     assert "/" not in ref.owner and "/" not in ref.repo
+
+
+@pytest.mark.parametrize("text", ["github:acme/weather\n", "github:acme\n/weather", "github:acme/weather@v1\n"])
+def test_parse_github_ref_rejects_newlines(text: str) -> None:
+    with pytest.raises(InputError):
+        parse_github_ref(text)
