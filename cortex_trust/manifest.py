@@ -1,0 +1,803 @@
+"""Plugin manifest v1: the model, its strict rules, and loading ``manifest.yaml`` safely.
+
+A manifest says what a plugin is (``name``, ``version``, ``description``, ``author``,
+``license``), how it runs (``runtime``: a Docker/OCI image), what it offers (``capabilities``:
+HTTP endpoints) and what it asks for (``trust``: sandbox, network, filesystem). Policies read the
+normalised document (:meth:`Manifest.to_document`) as ``input.manifest.document``; a manifest that
+does not load is ``input.manifest.valid == false`` and grants nothing.
+
+Guarantees:
+
+* :func:`parse_manifest` and :func:`load_manifest` return a :class:`Manifest` or raise
+  :class:`~cortex_trust.errors.ManifestError` listing **every** problem found, each with file,
+  1-based line and column, the field, the problem and a fix. No YAML or pydantic exception ever
+  escapes, whatever the input (the hardened loader is :mod:`cortex_trust._yaml`).
+* Nothing YAML silently converts is accepted: an unquoted ``version: 1.10`` (the float 1.1) is
+  refused with "quote the version", ``network: yes`` and ``network: "true"`` are not booleans.
+* Unknown fields are errors, with a "did you mean" hint (``netwrok`` → ``network``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import stat
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from . import _spdx
+from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document
+from .errors import ManifestError, ManifestProblem
+from .policy_input import ManifestFacts
+from .semver import SemVerError, parse_semver
+
+__all__ = [
+    "HTTP_METHODS",
+    "Capability",
+    "ImageReference",
+    "Manifest",
+    "RuntimeSpec",
+    "TrustSpec",
+    "load_manifest",
+    "manifest_facts",
+    "manifest_json_schema",
+    "parse_image_reference",
+    "parse_manifest",
+]
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+MAX_NAME = 64
+MAX_DESCRIPTION = 1000
+MAX_AUTHOR = 256
+MAX_ENDPOINT = 512
+MAX_IMAGE = 512
+
+# --- patterns (also published in the JSON Schema; ECMA-262 compatible) ----------------------
+NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+CAPABILITY_PATTERN = r"^[a-z0-9]+([-_][a-z0-9]+)*$"
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+AUTHOR_PATTERN = r"^[^<>\s]([^<>]*[^<>\s])? <[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+>$"
+ENDPOINT_PATTERN = r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$|^/$"
+# The distribution reference grammar (github.com/distribution/reference, regexp.go), with the
+# digest narrowed to what cortex accepts: sha256 and 64 lowercase hex digits.
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
+_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"sha256:[0-9a-f]{64}"
+IMAGE_PATTERN = (
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+)
+
+_NAME_RE = re.compile(NAME_PATTERN)
+_CAPABILITY_RE = re.compile(CAPABILITY_PATTERN)
+_AUTHOR_RE = re.compile(AUTHOR_PATTERN)
+_ENDPOINT_RE = re.compile(ENDPOINT_PATTERN)
+_PATH_COMPONENT_RE = re.compile(rf"^{_PATH_COMPONENT}$")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+_TAG_RE = re.compile(rf"^{_TAG}$")
+_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
+_IMAGE_RE = re.compile(IMAGE_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# Characters that look like ASCII letters and digits (Unicode confusables, the common ones):
+# "hеllo" with a Cyrillic "е" must never pass as, or be mistaken for, "hello".
+_CONFUSABLES = {
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+    "ԛ": "q", "ԝ": "w", "һ": "h", "ɡ": "g", "ο": "o", "α": "a", "ν": "v", "ρ": "p", "τ": "t",
+    "κ": "k", "ι": "i", "υ": "u", "χ": "x", "ε": "e", "β": "b", "ѵ": "v", "ⅼ": "l", "ı": "i",
+    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "−": "-", "０": "0", "Ο": "o",
+}
+
+
+def _err(problem: str, fix: str, *, at: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A validation error carrying our own problem and fix (and optionally a deeper location)."""
+    return PydanticCustomError("cortex", "{problem}", {"problem": problem, "fix": fix, "at": at})
+
+
+def _no_controls(value: str, what: str) -> None:
+    m = _CONTROL.search(value)
+    if m is not None:
+        raise _err(f"{what} contains the control character U+{ord(m.group()):04X}",
+                   "remove it; only plain text is allowed")
+
+
+# --- field checks (each raises one precise error) -------------------------------------------
+
+def _lookalike(value: str) -> tuple[str, str | None, str] | None:
+    """For the first non-ASCII character: (its description, the ASCII letter it imitates if
+    known, the whole value spelled in ASCII if every character has a spelling, else "")."""
+    for ch in value:
+        if ord(ch) <= 127:
+            continue
+        try:
+            uname = unicodedata.name(ch)
+        except ValueError:
+            uname = "UNNAMED CHARACTER"
+        spelled = "".join(
+            c if ord(c) < 128 else (_CONFUSABLES.get(c) or unicodedata.normalize(
+                "NFKD", c).encode("ascii", "ignore").decode().lower())
+            for c in value)
+        return (f"{ch!r} (U+{ord(ch):04X} {uname})", _CONFUSABLES.get(ch),
+                spelled if _NAME_RE.fullmatch(spelled) else "")
+    return None
+
+
+def _check_name(value: str) -> str:
+    # spec: name is a slug: lowercase letters, digits and inner hyphens, at most 64 characters.
+    if not value:
+        raise _err("name is empty", "write a slug such as my-plugin")
+    found = _lookalike(value)
+    if found is not None:
+        described, looks, spelled = found
+        like = (f", which looks like the Latin {looks!r} but is a different character"
+                if looks else "")
+        fix = (f"type the name in plain ASCII: {spelled}" if spelled
+               else "use only ASCII lowercase letters, digits and hyphens")
+        raise _err(f"name contains the non-ASCII character {described}{like}", fix)
+    if len(value) > MAX_NAME:
+        raise _err(f"name is {len(value)} characters long; the limit is {MAX_NAME}",
+                   "shorten the name")
+    if not _NAME_RE.fullmatch(value):
+        suggestion = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:MAX_NAME]
+        hint = f": {suggestion}" if suggestion and _NAME_RE.fullmatch(suggestion) else ""
+        raise _err(f"name {value!r} is not a slug (lowercase letters, digits and inner hyphens)",
+                   f"rename it{hint}")
+    return value
+
+
+def _check_semver(value: str, what: str) -> str:
+    try:
+        parse_semver(value)
+    except SemVerError as e:
+        parts = value.split(".")
+        fix = "write MAJOR.MINOR.PATCH, e.g. 1.0.0"
+        if 0 < len(parts) < 3 and all(p.isdigit() for p in parts):
+            fix = f"write all three parts: {'.'.join([*parts, *(['0'] * (3 - len(parts)))])}"
+        elif value[:1] in "vV" and len(value) > 1:
+            fix = f"drop the 'v': {value[1:]}"
+        raise _err(f"{what}: {e}", fix) from None
+    return value
+
+
+def _check_version(value: str) -> str:
+    return _check_semver(value, "version")
+
+
+def _check_min_version(value: str) -> str:
+    return _check_semver(value, "min_cortex_version")
+
+
+def _check_description(value: str, what: str = "description") -> str:
+    if not value.strip():
+        raise _err(f"{what} is empty", "say in one sentence what the plugin does")
+    if len(value) > MAX_DESCRIPTION:
+        raise _err(f"{what} is {len(value)} characters long; the limit is {MAX_DESCRIPTION}",
+                   "shorten it; put long documentation in the plugin's README")
+    _no_controls(value.replace("\n", "").replace("\t", ""), what)
+    return value
+
+
+def _check_capability_description(value: str | None) -> str | None:
+    return None if value is None else _check_description(value, "capability description")
+
+
+def _check_author(value: str) -> str:
+    if len(value) > MAX_AUTHOR:
+        raise _err(f"author is longer than {MAX_AUTHOR} characters", "shorten it")
+    _no_controls(value, "author")
+    if not _AUTHOR_RE.fullmatch(value):
+        raise _err(f"author {value!r} is not in the form `Name <email>`",
+                   'write e.g. author: "Ada Lovelace <ada@example.org>"')
+    return value
+
+
+def _check_license(value: str) -> str:
+    try:
+        _spdx.check_license_expression(value)
+    except _spdx.LicenseProblem as e:
+        raise _err(e.problem, e.fix) from None
+    return value
+
+
+def _check_runtime_type(value: Any) -> Any:
+    if isinstance(value, str) and value != "docker":
+        if value == "wasm":
+            raise _err("runtime.type wasm is not supported yet; use docker",
+                       "package the plugin as a container image and set type: docker")
+        if value.lower() == "docker":
+            raise _err(f"runtime.type {value!r} must be lower case", "write type: docker")
+        raise _err(f"unknown runtime.type {value!r}", "the only supported type is docker")
+    return value
+
+
+def _check_method(value: Any) -> Any:
+    if isinstance(value, str) and value not in HTTP_METHODS:
+        if value.upper() in HTTP_METHODS:
+            raise _err(f"method {value!r} must be upper case", f"write method: {value.upper()}")
+        guess = difflib.get_close_matches(value.upper(), HTTP_METHODS, n=1)
+        hint = f"did you mean {guess[0]}? " if guess else ""
+        raise _err(f"method {value!r} is not an HTTP method",
+                   f"{hint}use one of {', '.join(HTTP_METHODS)}")
+    return value
+
+
+def _check_capability_name(value: str) -> str:
+    if not value:
+        raise _err("capability name is empty", "name it, e.g. greet")
+    if len(value) > MAX_NAME or not _CAPABILITY_RE.fullmatch(value):
+        raise _err(f"capability name {value!r} is not a slug (lowercase letters, digits, "
+                   f"inner '-' or '_', at most {MAX_NAME} characters)",
+                   "rename it, e.g. greet or send-mail")
+    return value
+
+
+def _check_endpoint(value: str) -> str:
+    if len(value) > MAX_ENDPOINT:
+        raise _err(f"endpoint is longer than {MAX_ENDPOINT} characters", "shorten it")
+    if not value.startswith("/"):
+        raise _err(f"endpoint {value!r} is not an absolute path",
+                   f"start it with '/': /{value.lstrip('/')}" if value else "write e.g. /greet")
+    if any(c.isspace() for c in value):
+        raise _err(f"endpoint {value!r} contains whitespace", "remove it or write %20")
+    if "?" in value or "#" in value:
+        raise _err(f"endpoint {value!r} contains a query or fragment",
+                   "declare only the path; parameters belong in the request")
+    segments = value.split("/")[1:]
+    if any(s in (".", "..") for s in segments):
+        raise _err(f"endpoint {value!r} contains '.' or '..' segments",
+                   "write the path without them")
+    if "//" in value:
+        raise _err(f"endpoint {value!r} contains an empty segment (//)", "remove the extra /")
+    if not _ENDPOINT_RE.fullmatch(value):
+        raise _err(f"endpoint {value!r} contains characters not allowed in a URL path",
+                   "use letters, digits and -._~ (percent-encode anything else)")
+    return value
+
+
+# --- image references -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImageReference:
+    """An OCI image reference split into its parts (``domain`` is None when omitted)."""
+
+    domain: str | None
+    path: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def repository(self) -> str:
+        """``domain/path`` (or just ``path``): the reference without tag and digest."""
+        return f"{self.domain}/{self.path}" if self.domain else self.path
+
+
+class _ImageProblem(ValueError):
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
+def parse_image_reference(ref: str) -> ImageReference:
+    """Split an OCI reference (distribution reference grammar) into its parts.
+
+    Accepts ``[host[:port]/]path[:tag][@sha256:<64 lowercase hex>]`` only. Raises
+    ``ValueError`` (with ``problem`` and ``fix`` attributes) naming the part that is wrong.
+    """
+    def bad(problem: str, fix: str) -> _ImageProblem:
+        return _ImageProblem(problem, fix)
+
+    example = "e.g. registry.example.org/team/plugin:1.0.0@sha256:<64 hex digits>"
+    if not ref:
+        raise bad("runtime.image is empty", f"write an image reference, {example}")
+    if len(ref) > MAX_IMAGE:
+        raise bad(f"runtime.image is longer than {MAX_IMAGE} characters", "shorten it")
+    if any(c.isspace() for c in ref):
+        raise bad("runtime.image contains whitespace", "remove it")
+    if "://" in ref:
+        raise bad("runtime.image has a URL scheme", f"drop it: {ref.split('://', 1)[1]}")
+    name_tag, _, digest = ref.partition("@")
+    if "@" in digest:
+        raise bad("runtime.image has more than one '@'", f"write a single digest, {example}")
+    if digest or ref.endswith("@"):
+        algo, _, hexpart = digest.partition(":")
+        if algo != "sha256":
+            raise bad(f"digest algorithm {algo!r} is not supported", "use an @sha256: digest")
+        if hexpart.lower() != hexpart:
+            raise bad("the digest must be lower-case hex", f"write @sha256:{hexpart.lower()}")
+        if not re.fullmatch(r"[0-9a-f]{64}", hexpart):
+            raise bad(f"the sha256 digest must be 64 hex digits, not {len(hexpart)} characters",
+                      "copy the full digest (e.g. from `docker buildx imagetools inspect`)")
+    last_slash = name_tag.rfind("/")
+    colon = name_tag.rfind(":")
+    tag: str | None = None
+    name = name_tag
+    if colon > last_slash:
+        name, tag = name_tag[:colon], name_tag[colon + 1:]
+        if not _TAG_RE.fullmatch(tag):
+            raise bad(f"image tag {tag!r} is not valid (letters, digits, _ . -, at most 128, "
+                      "not starting with . or -)", "fix the tag, e.g. :1.0.0")
+    if len(name) > 255:
+        raise bad("the image name is longer than 255 characters", "shorten it")
+    parts = name.split("/")
+    domain: str | None = None
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"
+                           or first != first.lower()):
+        domain = first
+        parts = parts[1:]
+        if not _DOMAIN_RE.fullmatch(domain):
+            raise bad(f"registry host {domain!r} is not a valid host[:port]",
+                      "write e.g. registry.example.org or 127.0.0.1:5000")
+    if not parts or parts == [""]:
+        raise bad("runtime.image has no repository", f"name the repository, {example}")
+    for comp in parts:
+        if comp != comp.lower() and _PATH_COMPONENT_RE.fullmatch(comp.lower()):
+            raise bad(f"repository component {comp!r} must be lower case",
+                      f"write {comp.lower()}")
+        if not _PATH_COMPONENT_RE.fullmatch(comp):
+            raise bad(f"repository component {comp!r} is not valid (lowercase letters, digits, "
+                      "separated by '.', '_', '__' or '-')", f"fix the repository, {example}")
+    if not _IMAGE_RE.fullmatch(ref):  # pragma: no cover - the checks above cover the grammar
+        raise bad(f"runtime.image {ref!r} is not a valid OCI reference", example)
+    return ImageReference(domain, "/".join(parts), tag, digest or None)
+
+
+def _check_image(value: str) -> str:
+    try:
+        parse_image_reference(value)
+    except _ImageProblem as e:
+        raise _err(e.problem, e.fix) from None
+    return value
+
+
+# --- the model ----------------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class RuntimeSpec(_Strict):
+    """How the plugin runs: a container image (``type`` is ``docker``; ``wasm`` is reserved)."""
+
+    type: Annotated[Literal["docker"], BeforeValidator(_check_runtime_type)] = Field(
+        description="The runtime. Only `docker` is supported; `wasm` is reserved.")
+    image: Annotated[StrictStr, AfterValidator(_check_image), Field(
+        description="OCI image reference: [host[:port]/]repository[:tag][@sha256:<64 hex>]. "
+                    "Pin the digest for anything beyond development.",
+        json_schema_extra={"pattern": IMAGE_PATTERN, "maxLength": MAX_IMAGE})]
+
+
+class Capability(_Strict):
+    """One HTTP endpoint the plugin serves."""
+
+    name: Annotated[StrictStr, AfterValidator(_check_capability_name), Field(
+        description="Unique slug within the manifest (lowercase, digits, inner - or _).",
+        json_schema_extra={"pattern": CAPABILITY_PATTERN, "maxLength": MAX_NAME})]
+    endpoint: Annotated[StrictStr, AfterValidator(_check_endpoint), Field(
+        description="Absolute URL path, e.g. /greet (no query, no '..', no whitespace).",
+        json_schema_extra={"pattern": ENDPOINT_PATTERN, "maxLength": MAX_ENDPOINT})]
+    method: Annotated[Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+                      BeforeValidator(_check_method)] = Field(description="HTTP method, upper case.")
+    description: Annotated[StrictStr | None, AfterValidator(_check_capability_description), Field(
+        description="What the endpoint does.",
+        json_schema_extra={"maxLength": MAX_DESCRIPTION, "minLength": 1})] = None
+
+
+class TrustSpec(_Strict):
+    """What the plugin asks for. Policy decides what it gets; the defaults ask for least."""
+
+    min_cortex_version: Annotated[StrictStr, AfterValidator(_check_min_version), Field(
+        description="Lowest cortex version the plugin works with (SemVer 2.0.0).",
+        json_schema_extra={"pattern": SEMVER_PATTERN})]
+    sandbox: StrictBool = Field(
+        default=True, description="Run in the sandbox. `false` is blocked by the default policy.")
+    network: StrictBool = Field(
+        default=False, description="Ask for network access (granted only if policy allows).")
+    filesystem: StrictBool = Field(
+        default=False, description="Ask for host filesystem access (granted only if policy "
+                                   "allows).")
+
+
+class Manifest(_Strict):
+    """A valid plugin manifest (v1). Instances are immutable and always satisfy every rule."""
+
+    name: Annotated[StrictStr, AfterValidator(_check_name), Field(
+        description="Plugin name: lowercase letters, digits and inner hyphens, at most 64.",
+        json_schema_extra={"pattern": NAME_PATTERN, "maxLength": MAX_NAME})]
+    version: Annotated[StrictStr, AfterValidator(_check_version), Field(
+        description='SemVer 2.0.0 version. Quote it in YAML: version: "1.10.0".',
+        json_schema_extra={"pattern": SEMVER_PATTERN})]
+    description: Annotated[StrictStr, AfterValidator(_check_description), Field(
+        description="What the plugin does.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_DESCRIPTION})]
+    author: Annotated[StrictStr, AfterValidator(_check_author), Field(
+        description="`Name <email>`.",
+        json_schema_extra={"pattern": AUTHOR_PATTERN, "maxLength": MAX_AUTHOR})]
+    license: Annotated[StrictStr, AfterValidator(_check_license), Field(
+        description="SPDX license identifier or expression, e.g. MIT or Apache-2.0 OR MIT.",
+        json_schema_extra={"minLength": 1, "maxLength": _spdx.MAX_LEN})]
+    runtime: RuntimeSpec
+    capabilities: tuple[Capability, ...] = Field(
+        min_length=1, description="The HTTP endpoints the plugin serves (at least one).")
+    trust: TrustSpec
+
+    @field_validator("capabilities")
+    @classmethod
+    def _unique_capabilities(cls, caps: tuple[Capability, ...]) -> tuple[Capability, ...]:
+        names: dict[str, int] = {}
+        routes: dict[tuple[str, str], int] = {}
+        for i, cap in enumerate(caps):
+            if cap.name in names:
+                raise _err(f"capability name {cap.name!r} is already used by "
+                           f"capabilities[{names[cap.name]}]", "give each capability its own name",
+                           at=(i, "name"))
+            names[cap.name] = i
+            route = (cap.method, cap.endpoint)
+            if route in routes:
+                raise _err(f"{cap.method} {cap.endpoint} is already declared by "
+                           f"capabilities[{routes[route]}]", "declare each endpoint once",
+                           at=(i, "endpoint"))
+            routes[route] = i
+        return caps
+
+    @property
+    def image(self) -> ImageReference:
+        """``runtime.image`` split into domain, path, tag and digest."""
+        return parse_image_reference(self.runtime.image)
+
+    @property
+    def image_digest(self) -> str | None:
+        """The ``sha256:...`` digest pinned in ``runtime.image``, or None if not pinned."""
+        return self.image.digest
+
+    @property
+    def image_repository(self) -> str:
+        """``runtime.image`` without tag and digest (``127.0.0.1:5000/cortex/hello``)."""
+        return self.image.repository
+
+    @property
+    def image_tag(self) -> str | None:
+        """The tag of ``runtime.image``, or None."""
+        return self.image.tag
+
+    def to_document(self) -> dict[str, Any]:
+        """The manifest as a JSON-ready dict with every default applied.
+
+        Keys are exactly the manifest's field names; this is ``input.manifest.document``.
+        """
+        return self.model_dump(mode="json")
+
+
+# --- loading --------------------------------------------------------------------------------
+
+# What each field must be in YAML terms, so that values YAML converted on its own (1.10 → 1.1,
+# yes → True, 2024-01-01 → a date) are refused with a precise hint before model validation.
+_STR, _BOOL = "text", "boolean"
+_KINDS: dict[tuple[str, ...], str] = {
+    ("name",): _STR, ("version",): _STR, ("description",): _STR, ("author",): _STR,
+    ("license",): _STR, ("runtime", "type"): _STR, ("runtime", "image"): _STR,
+    ("capabilities", "*", "name"): _STR, ("capabilities", "*", "endpoint"): _STR,
+    ("capabilities", "*", "method"): _STR, ("capabilities", "*", "description"): _STR,
+    ("trust", "min_cortex_version"): _STR, ("trust", "sandbox"): _BOOL,
+    ("trust", "network"): _BOOL, ("trust", "filesystem"): _BOOL,
+}
+_EXAMPLES = {
+    "name": "name: my-plugin", "version": 'version: "0.1.0"',
+    "description": "description: Says hello.", "author": 'author: "Ada <ada@example.org>"',
+    "license": "license: MIT", "runtime": "runtime: {type: docker, image: ...}",
+    "type": "type: docker", "image": "image: registry.example.org/team/plugin:0.1.0",
+    "capabilities": "capabilities: [{name: greet, endpoint: /greet, method: GET}]",
+    "endpoint": "endpoint: /greet", "method": "method: GET", "trust": "trust: "
+    '{min_cortex_version: "0.1.0"}', "min_cortex_version": 'min_cortex_version: "0.1.0"',
+}
+_YAML_TYPE_NAMES = {
+    "tag:yaml.org,2002:int": "a number", "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "a boolean", "tag:yaml.org,2002:null": "null (no value)",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
+
+
+def _kind_of(path: Path) -> str | None:
+    return _KINDS.get(tuple("*" if isinstance(p, int) else p for p in path))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "null (no value)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, date):
+        return "a date"
+    return "text"
+
+
+def _scalar_problems(doc: Document) -> tuple[list[ManifestProblem], set[Path]]:
+    """Refuse scalars YAML typed differently from what the field needs (see ``_KINDS``)."""
+    problems: list[ManifestProblem] = []
+    seen: set[Path] = set()
+    for path, info in doc.scalars.items():
+        kind = _kind_of(path)
+        if kind is None:
+            continue
+        key = str(path[-1])
+        at = doc.positions[path]
+        field = dotted(path)
+        if kind == _STR and info.tag != "tag:yaml.org,2002:str":
+            what = _YAML_TYPE_NAMES.get(info.tag, "not text")
+            value = _value_at(doc.value, path)
+            if info.tag == "tag:yaml.org,2002:null":
+                if len(path) == 3 and path[0] == "capabilities" and key == "description":
+                    continue  # an optional field may be null
+                problem = f"`{key}` has no value"
+                fix = f"write a value, e.g. {_EXAMPLES.get(key, key + ': ...')}"
+            elif key in ("version", "min_cortex_version"):
+                shown = f" ({value!r})" if str(value) != info.text else ""
+                problem = f"YAML reads the unquoted {key} {info.text} as {what}{shown}"
+                fix = f'quote the version: {key}: "{info.text}"'
+                if len(info.text.split(".")) < 3:
+                    padded = ".".join([*info.text.split("."), "0", "0"][:3])
+                    fix += f' (and write all three parts, e.g. "{padded}")'
+            else:
+                problem = f"YAML reads {info.text!r} as {what}, but `{key}` must be text"
+                fix = f'quote it: {key}: "{info.text}"'
+            problems.append(ManifestProblem(doc.source, at.line, at.column, problem, fix, field))
+            seen.add(path)
+        elif kind == _BOOL:
+            if info.tag == "tag:yaml.org,2002:bool" and info.text in ("true", "false"):
+                continue
+            if info.tag == "tag:yaml.org,2002:bool":
+                problem = f"`{info.text}` is not a strict boolean"
+                fix = f"write {key}: {str(_value_at(doc.value, path)).lower()}"
+            elif info.tag == "tag:yaml.org,2002:str" and info.text.lower() in (
+                    "true", "false", "yes", "no", "on", "off"):
+                problem = f"{info.text!r} is text, not a boolean"
+                good = "true" if info.text.lower() in ("true", "yes", "on") else "false"
+                fix = f"write {key}: {good} (unquoted, lower case)"
+            else:
+                actual = _YAML_TYPE_NAMES.get(info.tag, "text")
+                problem = f"`{key}` must be true or false, not {actual}"
+                fix = f"write {key}: true or {key}: false"
+            problems.append(ManifestProblem(doc.source, at.line, at.column, problem, fix, field))
+            seen.add(path)
+    return problems, seen
+
+
+def _duplicate_capabilities(doc: Document, reported: set[Path]) -> list[ManifestProblem]:
+    """Duplicate capability names, found on the raw document so they are reported even when
+    another capability is invalid (the model's own check only runs on valid entries)."""
+    caps = doc.value.get("capabilities")
+    if not isinstance(caps, list):
+        return []
+    problems: list[ManifestProblem] = []
+    first: dict[str, int] = {}
+    for i, cap in enumerate(caps):
+        name = cap.get("name") if isinstance(cap, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            path: Path = ("capabilities", i, "name")
+            at = doc.mark(path)
+            problems.append(ManifestProblem(
+                doc.source, at.line, at.column,
+                f"capability name {name!r} is already used by capabilities[{first[name]}]",
+                "give each capability its own name", dotted(path)))
+            reported.add(path)
+        else:
+            first[name] = i
+    return problems
+
+
+def _value_at(root: Any, path: Path) -> Any:
+    node = root
+    for p in path:
+        node = node[p]
+    return node
+
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "runtime": RuntimeSpec, "capabilities": Capability, "trust": TrustSpec,
+}
+
+
+def _model_at(loc: Path) -> type[BaseModel]:
+    """The model whose fields are allowed at the mapping ``loc`` (for "did you mean")."""
+    model: type[BaseModel] = Manifest
+    for p in loc:
+        if isinstance(p, str) and p in _MODELS and model is Manifest:
+            model = _MODELS[p]
+    return model
+
+
+def _pydantic_problems(doc: Document, exc: ValidationError,
+                       already: set[Path]) -> list[ManifestProblem]:
+    problems: list[ManifestProblem] = []
+    for err in exc.errors(include_url=False):
+        loc: Path = tuple(err["loc"])
+        etype = err["type"]
+        ctx = err.get("ctx") or {}
+        if etype == "cortex":
+            loc = (*loc, *ctx.get("at", ()))
+        if any(loc[: len(p)] == p for p in already):
+            continue
+        field = dotted(loc)
+        key = str(loc[-1]) if loc else ""
+        actual = _describe(err.get("input")) if "input" in err else "something else"
+        try:
+            actual = _describe(_value_at(doc.value, loc))
+        except (KeyError, IndexError, TypeError):
+            pass  # missing or not addressable: keep pydantic's view
+        mark: Mark
+        if etype == "cortex":
+            mark = doc.mark(loc)
+            problem, fix = str(ctx["problem"]), str(ctx["fix"])
+        elif etype == "extra_forbidden":
+            mark = doc.mark(loc, key=True)
+            allowed = list(_model_at(loc[:-1]).model_fields)
+            guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            problem = f"unknown field `{clip(key, 60)}`"
+            fix = (f"did you mean `{guess[0]}`?" if guess
+                   else f"remove it; allowed here: {', '.join(allowed)}")
+        elif etype == "missing":
+            mark = doc.mark(loc[:-1], key=True) if len(loc) > 1 else Mark(1, 1)
+            problem = f"missing required field `{key}`"
+            fix = f"add it, e.g. {_EXAMPLES.get(key, key + ': ...')}"
+        elif etype == "string_type":
+            mark = doc.mark(loc)
+            problem = f"`{key}` must be text, not {actual}"
+            fix = f"write a single value, e.g. {_EXAMPLES.get(key, key + ': ...')}"
+        elif etype == "bool_type":
+            mark = doc.mark(loc)
+            problem = f"`{key}` must be true or false, not {actual}"
+            fix = f"write {key}: true or {key}: false"
+        elif etype in ("model_type", "dict_type", "model_attributes_type"):
+            mark = doc.mark(loc)
+            what = "a capability" if isinstance(loc[-1], int) else f"`{key}`"
+            allowed = list(_model_at(loc).model_fields)
+            problem = f"{what} must be a mapping, not {actual}"
+            fix = f"write its fields ({', '.join(allowed)}) as `field: value` lines"
+        elif etype in ("tuple_type", "list_type", "iterable_type"):
+            mark = doc.mark(loc)
+            problem = f"`{key}` must be a list, not {actual}"
+            fix = "write one `- name: ...` entry per capability"
+        elif etype == "too_short":
+            mark = doc.mark(loc)
+            problem = f"`{key}` needs at least one entry"
+            fix = f"declare at least one, e.g. {_EXAMPLES.get(key, key + ': [...]')}"
+        elif etype in ("literal_error", "enum"):
+            mark = doc.mark(loc)
+            problem = f"`{key}` has an invalid value ({actual})"
+            fix = f"use one of: {ctx.get('expected', 'see `cortex manifest schema`')}"
+        else:
+            mark = doc.mark(loc)
+            problem = f"`{key or 'manifest'}`: {err['msg']}"
+            fix = "see `cortex manifest schema` for what is allowed here"
+        problems.append(ManifestProblem(doc.source, mark.line, mark.column, problem, fix, field))
+    return problems
+
+
+def parse_manifest(data: bytes | str, *, source: str = "manifest.yaml") -> Manifest:
+    """Validate a manifest given as bytes or text.
+
+    ``source`` names the file in problems (``source:line:col``). Returns a :class:`Manifest`;
+    raises :class:`~cortex_trust.errors.ManifestError` with every problem found, sorted by
+    position. Never raises anything else.
+    """
+    doc = load_document(data, source=source)
+    problems, reported = _scalar_problems(doc)
+    problems.extend(_duplicate_capabilities(doc, reported))
+    try:
+        manifest = Manifest.model_validate(doc.value)
+    except ValidationError as e:
+        problems.extend(_pydantic_problems(doc, e, reported))
+    else:
+        if not problems:
+            return manifest
+    if not problems:  # pragma: no cover - a failed validation always yields a problem
+        problems.append(ManifestProblem(source, 1, 1, "the manifest is invalid",
+                                        "see `cortex manifest schema`"))
+    problems.sort(key=lambda p: (p.line, p.column))
+    raise ManifestError([
+        ManifestProblem(p.path, p.line, p.column, clip(p.problem), clip(p.fix), clip(p.field, 200))
+        for p in problems])
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read and validate a manifest file.
+
+    A missing, unreadable or oversized file, a directory or a non-regular file (a FIFO, a device)
+    is a :class:`~cortex_trust.errors.ManifestError` at line 1, column 1 with advice; at most
+    64 KiB + 1 byte is ever read.
+    """
+    source = os.fspath(path)
+
+    def fail(problem: str, fix: str) -> ManifestError:
+        return ManifestError([ManifestProblem(source, 1, 1, problem, fix)])
+
+    try:
+        # Open first, then look at what was opened (no check-then-use race); O_NONBLOCK so that
+        # a FIFO put in place of the file cannot hang the caller.
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise fail("is a directory, not a manifest file",
+                           "pass the manifest file inside it: "
+                           f"{os.path.join(source, 'manifest.yaml')}")
+            if not stat.S_ISREG(st.st_mode):
+                raise fail("is not a regular file", "pass a manifest.yaml file")
+            chunks: list[bytes] = []
+            remaining = MAX_BYTES + 1
+            while remaining > 0:
+                chunk = os.read(fd, remaining)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        raise fail("file not found", "check the path; a plugin's manifest is usually "
+                                     "manifest.yaml at the root of its repository") from None
+    except PermissionError:
+        raise fail("cannot be read (permission denied)",
+                   "make the file readable for the user running cortex") from None
+    except OSError as e:
+        raise fail(f"cannot be read ({e.strerror or type(e).__name__})",
+                   "check the path and the file") from None
+    except ValueError:  # a NUL character in the path
+        raise fail("is not a valid path", "check the path") from None
+    return parse_manifest(data, source=source)
+
+
+def manifest_facts(m: Manifest | ManifestError) -> ManifestFacts:
+    """``input.manifest`` for the policy input: the document if valid, else the problems."""
+    if isinstance(m, Manifest):
+        return ManifestFacts(valid=True, document=m.to_document())
+    return ManifestFacts(valid=False, problems=[str(p) for p in m.problems], document=None)
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of manifest v1, for editors and other tools.
+
+    Strict like the loader: every object has ``additionalProperties: false``. Some rules (unique
+    capability names, SPDX identifiers, confusable characters) are only enforced by
+    ``cortex manifest lint``.
+    """
+    schema = Manifest.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://cortex.dev/schemas/cortex.manifest/v1.json"
+    schema["title"] = "CORTEX plugin manifest v1"
+    schema["description"] = "manifest.yaml of a CORTEX plugin. Validate with `cortex manifest lint`."
+    return schema
