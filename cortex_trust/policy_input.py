@@ -38,7 +38,7 @@ __all__ = [
     "input_json_schema",
 ]
 
-SCHEMA_VERSION = "cortex.input/v1"
+SCHEMA_VERSION: Literal["cortex.input/v1"] = "cortex.input/v1"
 
 Operation = Literal["verify", "publish", "install", "run"]
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]

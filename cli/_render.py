@@ -1,0 +1,290 @@
+"""Rendering of decisions for people and machines: ``text``, ``json``, ``sarif``, ``github``.
+
+Shared by ``cortex plugin verify``, ``plugin install`` and ``policy eval``. Everything here
+takes a :class:`cortex_trust.decision.Decision` (or a verify result that carries one) and
+returns text; nothing decides. Only the standard library is imported at module level (the
+CLI's ``--help`` must stay fast); the objects passed in are used through their attributes.
+
+Formats:
+
+* ``text``: tier, action, each reason as ``CODE: message``, "to reach <tier>: …" for each
+  missing item, the sandbox, and (for verify) an evidence summary.
+* ``json``: for verify the ``cortex.verify/v1`` document (docs/verify.md); for a bare decision
+  ``{"schema": "cortex.decision/v1", "decision": {...}}``.
+* ``sarif``: SARIF 2.1.0, one rule per reason code; level ``error`` for block, ``warning`` for
+  warn, ``note`` otherwise; every result located at the manifest file.
+* ``github``: workflow commands (``::error file=…,title=CODE::message``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePath
+from typing import Any
+
+__all__ = [
+    "FAIL_ON_CHOICES",
+    "FORMATS",
+    "exit_code_for",
+    "render",
+    "render_decision",
+]
+
+FORMATS = ("text", "json", "sarif", "github")
+FAIL_ON_CHOICES = ("notice", "warn", "block")
+
+# Action ordering (allow < notice < warn < block); kept as strings so that this module does
+# not import the decision model. A test pins it to cortex_trust.decision.Action.severity.
+_SEVERITY = {"allow": 0, "notice": 1, "warn": 2, "block": 3}
+_SARIF_LEVEL = {"block": "error", "warn": "warning", "notice": "note", "allow": "note"}
+_GITHUB_LEVEL = {"block": "error", "warn": "warning", "notice": "notice", "allow": "notice"}
+_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_TOOL_URI = "https://github.com/cortex-dev/cortex-trust"
+
+
+def exit_code_for(decision: Any, fail_on: str) -> int:
+    """0 when the decision passes, 1 when its action reaches ``fail_on``, 3 when it failed
+    closed (the engine could not decide). Raises ``ValueError`` for an unknown ``fail_on``.
+    """
+    if fail_on not in _SEVERITY or fail_on == "allow":
+        raise ValueError(f"fail_on must be one of {FAIL_ON_CHOICES}")
+    if decision.failed:
+        return 3
+    action = str(decision.action)
+    # An action we do not know is treated as the most severe (fail closed).
+    return 1 if _SEVERITY.get(action, 3) >= _SEVERITY[fail_on] else 0
+
+
+def _value(x: Any) -> str:
+    return str(getattr(x, "value", x))
+
+
+def _decision_of(obj: Any) -> Any:
+    return obj.decision if hasattr(obj, "decision") and hasattr(obj, "input") else obj
+
+
+# ------------------------------------------------------------------------------------ text
+
+
+def _sandbox_line(sandbox: Any) -> str:
+    if sandbox is None:
+        return "sandbox: none (the plugin must not run)"
+    if not sandbox.enabled:
+        return "sandbox: DISABLED by policy"
+    parts = [
+        "network " + ("on" if sandbox.network else "off"),
+        "host filesystem " + ("on" if sandbox.filesystem else "off"),
+        "read-only root" if sandbox.read_only_root else "writable root",
+        "caps dropped " + (",".join(sandbox.cap_drop) or "none"),
+        "no-new-privileges" if sandbox.no_new_privileges else "new privileges allowed",
+        f"user {sandbox.user}",
+        f"memory {sandbox.memory}",
+        f"cpus {sandbox.cpus:g}",
+        f"pids {sandbox.pids_limit}",
+    ]
+    return "sandbox: " + ", ".join(parts)
+
+
+def _missing_text(tier: str, message: str) -> str:
+    # Policies may already phrase a missing item as "to reach <tier>: ..."; say it once.
+    prefix = f"to reach {tier}: "
+    return message[len(prefix):] if message.lower().startswith(prefix) else message
+
+
+def _decision_lines(decision: Any) -> list[str]:
+    lines = []
+    if decision.failed:
+        lines.append("the policy engine could not decide: failed closed (block)")
+    lines.append(f"tier:   {_value(decision.tier)}")
+    lines.append(f"action: {_value(decision.action)}"
+                 + ("" if decision.overridable else " (not overridable)"))
+    lines.append("reasons:")
+    lines.extend(f"  {r.code}: {r.message}" for r in decision.reasons)
+    if decision.next_tier is not None:
+        tier = _value(decision.next_tier.tier)
+        lines.extend(f"to reach {tier}: {m.code}: {_missing_text(tier, m.message)}"
+                     for m in decision.next_tier.missing)
+    lines.append(_sandbox_line(decision.sandbox))
+    return lines
+
+
+def _evidence_lines(summary: dict[str, Any]) -> list[str]:
+    lines = ["evidence:"]
+    sig = summary.get("signature", {})
+    if not sig.get("present"):
+        lines.append("  signature: none")
+    elif sig.get("verified"):
+        lines.append(f"  signature: verified ({sig.get('kind')}) identity={sig.get('identity')} "
+                     f"issuer={sig.get('issuer')} root={sig.get('trusted_root')}")
+    else:
+        lines.append(f"  signature: NOT verified: {sig.get('error')}")
+    scan = summary.get("scan", {})
+    if not scan.get("present"):
+        lines.append("  scan: none")
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in scan.get("counts", {}).items() if v) or "none"
+        lines.append(
+            f"  scan: {'bound to the digest' if scan.get('bound') else 'NOT bound to the digest'}"
+            f"; scanners shown: {','.join(scan.get('scanners') or []) or 'none'}"
+            f"; vulnerabilities: {counts}; secrets {scan.get('secrets')}"
+            f"; misconfigurations {scan.get('misconfigurations')}"
+            + (f"; {scan['error']}" if scan.get("error") else ""))
+    tests = summary.get("tests", {})
+    lines.append("  tests: none" if not tests.get("present") else
+                 f"  tests: {tests.get('total')} total, {tests.get('failures')} failed, "
+                 f"{tests.get('errors')} errors, {tests.get('skipped')} skipped")
+    review = summary.get("review", {})
+    lines.append("  review: none" if not review.get("present") else
+                 f"  review: {review.get('status')} by {review.get('reviewer')} "
+                 f"at {review.get('reviewed_at')}")
+    usage = summary.get("usage", {})
+    lines.append("  usage: none" if not usage.get("present") else
+                 f"  usage: {usage.get('days_in_production')} days in production, "
+                 f"{usage.get('installations')} installations")
+    for d in summary.get("dropped", []):
+        lines.append(f"  dropped {d['kind']}: {d['code']}: {d['message']}")
+    return lines
+
+
+def _text(obj: Any) -> str:
+    decision = _decision_of(obj)
+    lines: list[str] = []
+    if decision is not obj:
+        doc = obj.to_json_dict()
+        plugin, artifact = doc["plugin"], doc["artifact"]
+        who = plugin.get("full_name") or "(unnamed plugin)"
+        lines.append(f"plugin: {who} {plugin.get('version') or ''}".rstrip())
+        lines.append(f"image:  {artifact.get('image')}")
+    lines.extend(_decision_lines(decision))
+    if decision is not obj:
+        lines.extend(_evidence_lines(obj.evidence))
+        lines.append(f"policy: {obj.engine} revision {obj.policy_revision or '(unknown)'}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ json
+
+
+def _json(obj: Any) -> str:
+    decision = _decision_of(obj)
+    if decision is not obj:
+        doc = obj.to_json_dict()
+    else:
+        doc = {"schema": "cortex.decision/v1", "decision": decision.to_json_dict()}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# ------------------------------------------------------------------------------------ sarif
+
+
+def _uri(location: str | None) -> str:
+    if not location:
+        return "manifest.yaml"
+    p = PurePath(location)
+    if p.is_absolute():
+        try:
+            p = Path(location).resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            return Path(location).resolve().as_uri()
+    return p.as_posix()
+
+
+def _items(decision: Any) -> list[tuple[str, str, str]]:
+    """(code, level-action, message) for each reason and each missing item."""
+    action = _value(decision.action)
+    items = [(r.code, action, r.message) for r in decision.reasons]
+    if decision.next_tier is not None:
+        tier = _value(decision.next_tier.tier)
+        items.extend((m.code, "notice", f"to reach {tier}: {_missing_text(tier, m.message)}")
+                     for m in decision.next_tier.missing)
+    return items
+
+
+def _sarif(obj: Any, *, location: str | None, version: str) -> str:
+    decision = _decision_of(obj)
+    uri = _uri(location)
+    rules: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    results = []
+    for code, action, message in _items(decision):
+        if code not in index:
+            index[code] = len(rules)
+            rules.append({"id": code, "name": code, "shortDescription": {"text": code},
+                          "defaultConfiguration": {"level": _SARIF_LEVEL.get(action, "error")}})
+        results.append({
+            "ruleId": code,
+            "ruleIndex": index[code],
+            "level": _SARIF_LEVEL.get(action, "error"),
+            "message": {"text": message},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
+                                                "region": {"startLine": 1}}}],
+        })
+    properties: dict[str, Any] = {"tier": _value(decision.tier), "action": _value(decision.action),
+                                  "failed": bool(decision.failed)}
+    if decision is not obj:
+        properties["policyRevision"] = obj.policy_revision
+        properties["digest"] = obj.input.artifact.digest
+    doc = {
+        "$schema": _SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "cortex-trust", "version": version,
+                                "informationUri": _TOOL_URI, "rules": rules}},
+            "results": results,
+            "properties": properties,
+        }],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# ------------------------------------------------------------------------------------ github
+
+
+def _escape_data(s: str) -> str:
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(s: str) -> str:
+    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def _github(obj: Any, *, location: str | None) -> str:
+    decision = _decision_of(obj)
+    file = _escape_property(_uri(location))
+    lines = []
+    for code, action, message in _items(decision):
+        level = _GITHUB_LEVEL.get(action, "error")
+        lines.append(f"::{level} file={file},title={_escape_property(code)}::{_escape_data(message)}")
+    summary = (f"cortex: tier {_value(decision.tier)}, action {_value(decision.action)}"
+               + (" (failed closed: the policy engine could not decide)" if decision.failed else ""))
+    lines.append(f"::{_GITHUB_LEVEL.get(_value(decision.action), 'error')} "
+                 f"title=cortex-trust::{_escape_data(summary)}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ entry
+
+
+def render(obj: Any, fmt: str, *, location: str | None = None, version: str = "") -> str:
+    """Render a verify result or a bare decision in ``fmt`` (one of :data:`FORMATS`).
+
+    ``location`` is the file results point at in SARIF and GitHub annotations (the manifest;
+    taken from a verify result when not given). Raises ``ValueError`` for an unknown format.
+    """
+    if location is None and _decision_of(obj) is not obj:
+        location = obj.manifest_path
+    if fmt == "text":
+        return _text(obj)
+    if fmt == "json":
+        return _json(obj)
+    if fmt == "sarif":
+        return _sarif(obj, location=location, version=version)
+    if fmt == "github":
+        return _github(obj, location=location)
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def render_decision(decision: Any, fmt: str, *, location: str | None = None,
+                    version: str = "") -> str:
+    """Render a bare :class:`~cortex_trust.decision.Decision` (for install and policy eval)."""
+    return render(decision, fmt, location=location, version=version)

@@ -1,0 +1,121 @@
+"""Test-result evidence from JUnit XML (pytest, go test via gotestsum/go-junit-report, jest-junit).
+
+Totals are counted from the ``<testcase>`` elements themselves (one outcome per test case:
+``<error>`` over ``<failure>`` over ``<skipped>``), then cross-checked with the ``tests``,
+``failures``, ``errors`` and ``skipped`` attributes of the innermost ``<testsuite>`` elements;
+where they disagree the larger number wins, so a suite that reports a failure without a test
+case for it (a collection error, a crashed binary) can never read as passing.
+
+Parsing is hardened with :mod:`defusedxml`: any DTD is refused (which stops entity expansion
+bombs and external entities), and the file is capped at :data:`MAX_JUNIT_BYTES`. Everything
+that is not a JUnit document is an :class:`~cortex_trust.errors.EvidenceError`.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from ..errors import EvidenceError
+from ..policy_input import TestEvidence
+from ._files import display_path, read_evidence_file
+
+__all__ = ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"]
+
+#: Largest JUnit file we read (50 MiB: a very large suite writes a few MiB).
+MAX_JUNIT_BYTES = 50 * 1024 * 1024
+
+_ADVICE = "pass the JUnit XML your test runner wrote (pytest --junitxml, gotestsum --junitfile, jest-junit)"
+
+
+def _local(tag: object) -> str:
+    # Ignore XML namespaces ({uri}testcase) some writers add.
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _leaf_suites(root: ET.Element) -> Iterator[ET.Element]:
+    for el in root.iter():
+        if _local(el.tag) == "testsuite" and not any(
+                _local(c.tag) == "testsuite" for c in el):
+            yield el
+
+
+def _attr(el: ET.Element, name: str, *, shown: str) -> int:
+    raw = el.get(name)
+    if raw is None or raw.strip() == "":
+        return 0
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise EvidenceError(f"JUnit XML {shown}: <{_local(el.tag)} {name}={raw[:40]!r}> is not a "
+                            "whole number", advice=_ADVICE) from None
+    if value < 0:
+        raise EvidenceError(f"JUnit XML {shown}: <{_local(el.tag)} {name}={raw!r}> is negative",
+                            advice=_ADVICE)
+    return value
+
+
+def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = None) -> TestEvidence:
+    """Count the tests in JUnit XML ``data``.
+
+    ``digest`` is the artifact digest the caller states the tests were run against (JUnit
+    itself names none). Raises :class:`EvidenceError` for XML with a DTD or entities, malformed
+    XML, or a root element other than ``<testsuites>``/``<testsuite>``.
+    """
+    shown = source or "(junit)"
+    try:
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as e:
+        raise EvidenceError(
+            f"JUnit XML {shown}: refused: it declares a DTD or entities ({type(e).__name__})",
+            advice="test runners never write DTDs; pass the file the runner wrote") from None
+    except ET.ParseError as e:
+        raise EvidenceError(f"JUnit XML {shown}: not well-formed XML ({e})", advice=_ADVICE) from None
+    except (ValueError, RecursionError) as e:
+        raise EvidenceError(f"JUnit XML {shown}: cannot be parsed ({e})", advice=_ADVICE) from None
+    if _local(root.tag) not in ("testsuites", "testsuite"):
+        raise EvidenceError(f"JUnit XML {shown}: the root element is <{_local(root.tag)}>, not "
+                            "<testsuites> or <testsuite>", advice=_ADVICE)
+
+    total = failures = errors = skipped = 0
+    for case in root.iter():
+        if _local(case.tag) != "testcase":
+            continue
+        total += 1
+        outcomes = {_local(c.tag) for c in case}
+        if "error" in outcomes:
+            errors += 1
+        elif "failure" in outcomes:
+            failures += 1
+        elif "skipped" in outcomes:
+            skipped += 1
+
+    declared = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for suite in _leaf_suites(root):
+        for name in declared:
+            declared[name] += _attr(suite, name, shown=shown)
+    return TestEvidence(
+        present=True,
+        total=max(total, declared["tests"]),
+        failures=max(failures, declared["failures"]),
+        errors=max(errors, declared["errors"]),
+        skipped=max(skipped, declared["skipped"]),
+        digest=digest,
+        source=source,
+    )
+
+
+def read_junit(path: str | os.PathLike[str], *, digest: str | None = None,
+               source: str | None = None) -> TestEvidence:
+    """Read the JUnit XML file at ``path`` and return its totals as test evidence.
+
+    Raises :class:`EvidenceError` when the file is missing, unreadable, empty, larger than
+    :data:`MAX_JUNIT_BYTES`, or not safe, well-formed JUnit XML.
+    """
+    shown = display_path(path)
+    data = read_evidence_file(path, what="JUnit XML", max_bytes=MAX_JUNIT_BYTES)
+    return parse_junit(data, digest=digest, source=source or shown)

@@ -1,0 +1,219 @@
+"""Review and usage evidence from documented JSON files (``cortex.review/v1``, ``cortex.usage/v1``).
+
+The same documents will be served by the registry. Each names the plugin, the version and the
+image digest it is about; a document about another digest, plugin or version is **dropped**
+(``DIGEST_MISMATCH``, ``PLUGIN_MISMATCH``, ``VERSION_MISMATCH``) and never used: a review of
+1.2.0 must not vouch for 1.2.1, nor a review of one image for another built from the same tag.
+
+Formats (docs/verify.md)::
+
+    {"schema": "cortex.review/v1", "plugin": "ns/name", "version": "1.2.0",
+     "digest": "sha256:…", "status": "approved|rejected|changes_requested",
+     "reviewer": "id", "reviewed_at": "2026-01-31T12:00:00Z", "note": "..."}
+
+    {"schema": "cortex.usage/v1", "plugin": "ns/name", "version": "1.2.0",
+     "digest": "sha256:…", "first_production_use": "2026-01-01T00:00:00Z",
+     "installations": 42}
+
+Unknown fields are errors (a typo must not pass). ``days_in_production`` is computed from
+``first_production_use`` and the reference time ``now`` the caller read once; the clock is
+never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from ..errors import EvidenceError
+from ..policy_input import DroppedEvidence, ReviewEvidence, UsageEvidence, format_time
+from ._files import display_path, read_evidence_file
+
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "REVIEW_SCHEMA",
+    "USAGE_SCHEMA",
+    "ReviewDocument",
+    "UsageDocument",
+    "parse_review",
+    "parse_usage",
+    "read_review",
+    "read_usage",
+]
+
+REVIEW_SCHEMA = "cortex.review/v1"
+USAGE_SCHEMA = "cortex.usage/v1"
+#: Review and usage documents are a few hundred bytes.
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
+_PLUGIN = r"^(?:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/)?[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    plugin: StrictStr = Field(pattern=_PLUGIN)
+    version: StrictStr = Field(min_length=1, max_length=128)
+    digest: StrictStr = Field(pattern=_DIGEST)
+
+
+class ReviewDocument(_Document):
+    """A ``cortex.review/v1`` document: one core-team review of one digest."""
+
+    schema_: Literal["cortex.review/v1"] = Field(alias="schema")
+    status: Literal["approved", "rejected", "changes_requested"]
+    reviewer: StrictStr = Field(min_length=1, max_length=200)
+    reviewed_at: AwareDatetime
+    note: StrictStr = Field(default="", max_length=10_000)
+
+
+class UsageDocument(_Document):
+    """A ``cortex.usage/v1`` document: production use of one digest."""
+
+    schema_: Literal["cortex.usage/v1"] = Field(alias="schema")
+    first_production_use: AwareDatetime
+    installations: StrictInt = Field(ge=0)
+
+
+_FIXES = {
+    "schema": 'set "schema" to "{schema}"',
+    "plugin": 'use "namespace/name" (lowercase letters, digits, inner hyphens)',
+    "version": "give the plugin version as a string",
+    "digest": "give the image digest as sha256:<64 lowercase hex digits>",
+    "status": 'use one of "approved", "rejected", "changes_requested"',
+    "reviewer": "give the reviewer's id as a non-empty string",
+    "reviewed_at": 'give an RFC 3339 time with a zone, e.g. "2026-01-31T12:00:00Z"',
+    "first_production_use": 'give an RFC 3339 time with a zone, e.g. "2026-01-01T00:00:00Z"',
+    "installations": "give a whole number >= 0",
+    "note": "give the note as a string",
+}
+
+
+def _load(data: bytes, model: type[_Document], *, what: str, schema: str,
+          shown: str) -> Any:
+    try:
+        raw = json.loads(data)
+    except UnicodeDecodeError:
+        raise EvidenceError(f"{what} {shown}: not UTF-8 text",
+                            advice=f"write the document as UTF-8 JSON ({schema})") from None
+    except json.JSONDecodeError as e:
+        raise EvidenceError(f"{what} {shown}: not JSON ({e.msg} at line {e.lineno} column {e.colno})",
+                            advice=f"write a JSON object in the {schema} format (docs/verify.md)"
+                            ) from None
+    except RecursionError:
+        raise EvidenceError(f"{what} {shown}: JSON nested too deeply",
+                            advice=f"write a flat JSON object ({schema})") from None
+    if not isinstance(raw, dict):
+        raise EvidenceError(f"{what} {shown}: must be a JSON object, got {type(raw).__name__}",
+                            advice=f"write a JSON object in the {schema} format (docs/verify.md)")
+    try:
+        # JSON mode: times arrive as strings and are parsed strictly as RFC 3339.
+        return model.model_validate_json(json.dumps(raw))
+    except ValidationError as e:
+        problems = []
+        first_fix = None
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(document)"
+            name = str(err["loc"][0]) if err["loc"] else ""
+            if err["type"] == "extra_forbidden":
+                problems.append(f"{loc}: unknown field")
+                fix = f"remove {loc!r} (allowed: {', '.join(_allowed(model))})"
+            elif err["type"] == "missing":
+                problems.append(f"{loc}: missing")
+                fix = f"add {loc!r}"
+            else:
+                problems.append(f"{loc}: {err['msg']}")
+                fix = _FIXES.get(name, f"see the {schema} format in docs/verify.md")
+            first_fix = first_fix or fix.format(schema=schema)
+        raise EvidenceError(f"{what} {shown}: invalid ({'; '.join(problems)})",
+                            advice=first_fix) from None
+
+
+def _allowed(model: type[_Document]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _mismatch(kind: Literal["review", "usage"], doc: _Document, *, shown: str, digest: str | None,
+              plugin: str | None, version: str | None) -> DroppedEvidence | None:
+    # Digest first: it is the identity of the artifact; name and version are labels on it.
+    if digest is None or doc.digest != digest:
+        return DroppedEvidence(kind=kind, code="DIGEST_MISMATCH",
+                               message=f"the {kind} {shown} is about {doc.digest}, not "
+                                       f"{digest or 'an unknown digest'}; it was not used")
+    if plugin is None or doc.plugin != plugin:
+        return DroppedEvidence(kind=kind, code="PLUGIN_MISMATCH",
+                               message=f"the {kind} {shown} is about plugin {doc.plugin!r}, not "
+                                       f"{plugin or 'an unidentified plugin'!r}; it was not used")
+    if version is None or doc.version != version:
+        return DroppedEvidence(kind=kind, code="VERSION_MISMATCH",
+                               message=f"the {kind} {shown} is about version {doc.version!r}, not "
+                                       f"{version or 'an unknown version'!r}; it was not used")
+    return None
+
+
+def parse_review(data: bytes, *, digest: str | None, plugin: str | None, version: str | None,
+                 source: str | None = None) -> tuple[ReviewEvidence, list[DroppedEvidence]]:
+    """Validate a review document and bind it to ``digest``, ``plugin`` (``ns/name``) and
+    ``version``. Returns ``(evidence, dropped)``: on any mismatch the evidence is not present
+    and ``dropped`` says why. Raises :class:`EvidenceError` for an invalid document.
+    """
+    shown = source or "(review)"
+    doc: ReviewDocument = _load(data, ReviewDocument, what="review", schema=REVIEW_SCHEMA,
+                                shown=shown)
+    dropped = _mismatch("review", doc, shown=shown, digest=digest, plugin=plugin, version=version)
+    if dropped is not None:
+        return ReviewEvidence(), [dropped]
+    return ReviewEvidence(present=True, status=doc.status, reviewer=doc.reviewer,
+                          reviewed_at=format_time(doc.reviewed_at), digest=doc.digest,
+                          source=source), []
+
+
+def parse_usage(data: bytes, *, digest: str | None, plugin: str | None, version: str | None,
+                now: datetime, source: str | None = None
+                ) -> tuple[UsageEvidence, list[DroppedEvidence]]:
+    """Validate a usage document, bind it like :func:`parse_review`, and compute
+    ``days_in_production`` as whole days from ``first_production_use`` to ``now`` (0 when the
+    first use lies after ``now``: a clock skew never adds days). Raises :class:`EvidenceError`
+    for an invalid document and :class:`ValueError` for a naive ``now``.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    shown = source or "(usage)"
+    doc: UsageDocument = _load(data, UsageDocument, what="usage", schema=USAGE_SCHEMA, shown=shown)
+    dropped = _mismatch("usage", doc, shown=shown, digest=digest, plugin=plugin, version=version)
+    if dropped is not None:
+        return UsageEvidence(), [dropped]
+    days = max(0, (now - doc.first_production_use).days)
+    return UsageEvidence(present=True, first_production_use=format_time(doc.first_production_use),
+                         days_in_production=days, installations=doc.installations,
+                         digest=doc.digest, source=source), []
+
+
+def read_review(path: str | os.PathLike[str], *, digest: str | None, plugin: str | None,
+                version: str | None, source: str | None = None
+                ) -> tuple[ReviewEvidence, list[DroppedEvidence]]:
+    """Read and bind the review document at ``path`` (see :func:`parse_review`).
+
+    Raises :class:`EvidenceError` for a missing, unreadable, oversized or invalid file.
+    """
+    shown = display_path(path)
+    data = read_evidence_file(path, what="review", max_bytes=MAX_DOCUMENT_BYTES)
+    return parse_review(data, digest=digest, plugin=plugin, version=version, source=source or shown)
+
+
+def read_usage(path: str | os.PathLike[str], *, digest: str | None, plugin: str | None,
+               version: str | None, now: datetime, source: str | None = None
+               ) -> tuple[UsageEvidence, list[DroppedEvidence]]:
+    """Read and bind the usage document at ``path`` (see :func:`parse_usage`).
+
+    Raises :class:`EvidenceError` for a missing, unreadable, oversized or invalid file.
+    """
+    shown = display_path(path)
+    data = read_evidence_file(path, what="usage", max_bytes=MAX_DOCUMENT_BYTES)
+    return parse_usage(data, digest=digest, plugin=plugin, version=version, now=now,
+                       source=source or shown)

@@ -1,0 +1,191 @@
+"""Assemble the one policy input document from a manifest, an artifact and evidence pieces.
+
+:func:`build_input` is the only place a :class:`~cortex_trust.policy_input.PolicyInput` is put
+together for verify, publish, install and run. What it guarantees (the mix-and-match defence):
+
+* The artifact digest is known from ``digest`` or from the ``@sha256:`` part of ``image``; if
+  both are given and differ, or the manifest's ``runtime.image`` is pinned to a different
+  digest, it refuses with an :class:`~cortex_trust.errors.InputError` naming both digests.
+* Any evidence piece that says it is about another digest (``digest``, or a signature's
+  ``subject_digest``) is replaced by "not present" and listed in ``evidence.dropped`` with
+  ``DIGEST_MISMATCH``: collectors already drop such pieces; this is the second lock.
+* ``plugin.full_name`` is ``namespace/name`` (or ``name`` without a namespace), and
+  ``artifact.pinned`` is true only when the image reference itself carries the digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import InputError
+from .policy_input import (
+    Artifact,
+    Context,
+    DroppedEvidence,
+    Evidence,
+    Operation,
+    PluginRef,
+    PolicyInput,
+    ReviewEvidence,
+    RevocationEvidence,
+    ScanEvidence,
+    SignatureEvidence,
+    TestEvidence,
+    UsageEvidence,
+    format_time,
+)
+
+if TYPE_CHECKING:
+    from .errors import ManifestError
+    from .manifest import Manifest
+
+__all__ = ["build_input", "image_digest", "plugin_full_name", "resolve_digest"]
+
+_Kind = Literal["signature", "scan", "tests", "review", "usage"]
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_NAMESPACE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def image_digest(reference: str) -> str | None:
+    """The ``sha256:`` digest an OCI reference is pinned to, or ``None`` if it has none.
+
+    Raises :class:`InputError` when the reference has an ``@`` part that is not a
+    ``sha256:<64 lowercase hex>`` digest (a truncated or upper-case digest is a mistake, not
+    "unpinned").
+    """
+    if "@" not in reference:
+        return None
+    _, _, digest = reference.rpartition("@")
+    if not _DIGEST_RE.match(digest):
+        raise InputError(f"image reference {reference!r}: {digest!r} is not a sha256 digest",
+                         advice="pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>")
+    return digest
+
+
+def plugin_full_name(namespace: str | None, name: str | None) -> str | None:
+    """``namespace/name``, ``name`` when there is no namespace, ``None`` without a name."""
+    if name is None:
+        return None
+    return f"{namespace}/{name}" if namespace else name
+
+
+def resolve_digest(*, manifest: Manifest | ManifestError, image: str | None,
+                   digest: str | None) -> str | None:
+    """The artifact digest: ``digest``, else the pin of ``image``, else the manifest's pin.
+
+    Raises :class:`InputError` when two of them name different digests (mix-and-match
+    refused), or a digest is malformed. Cheap: callers run it before slow collectors.
+    """
+    from .errors import ManifestError
+
+    if digest is not None and not _DIGEST_RE.match(digest):
+        raise InputError(f"{digest!r} is not an image digest",
+                         advice="give the digest as sha256:<64 lowercase hex digits>")
+    ref_digest = image_digest(image) if image is not None else None
+    if digest is not None and ref_digest is not None and digest != ref_digest:
+        raise InputError(
+            f"the image reference {image} is pinned to {ref_digest}, but the artifact digest "
+            f"given is {digest}",
+            advice="use one digest for the image and its evidence (mix-and-match refused)")
+    artifact_digest = digest or ref_digest
+    if not isinstance(manifest, ManifestError):
+        declared_digest = manifest.image_digest
+        if declared_digest is not None and artifact_digest is not None \
+                and declared_digest != artifact_digest:
+            raise InputError(
+                f"the manifest's runtime.image is pinned to {declared_digest}, but the image "
+                f"being verified is {artifact_digest}",
+                advice="verify the image the manifest names, or update runtime.image "
+                       "(mix-and-match refused)")
+        if artifact_digest is None:
+            artifact_digest = declared_digest
+    return artifact_digest
+
+
+def build_input(
+    *,
+    manifest: Manifest | ManifestError,
+    image: str | None,
+    digest: str | None,
+    operation: Operation,
+    now: datetime,
+    cortex_version: str,
+    signature: SignatureEvidence | None = None,
+    scan: ScanEvidence | None = None,
+    tests: TestEvidence | None = None,
+    review: ReviewEvidence | None = None,
+    usage: UsageEvidence | None = None,
+    revocation: RevocationEvidence | None = None,
+    dropped: Sequence[DroppedEvidence] = (),
+    registry: str | None = None,
+    namespace: str | None = None,
+) -> PolicyInput:
+    """Build the policy input document.
+
+    ``manifest`` is a loaded manifest, or the :class:`ManifestError` loading it raised (the
+    input then says ``manifest.valid: false`` and the policy decides). ``now`` is the reference
+    time, read once by the caller; it must be timezone-aware. Evidence pieces left out are
+    "not present". ``dropped`` lists pieces collectors refused; more are added here for
+    pieces about another digest.
+
+    Raises :class:`InputError` when ``image`` and ``digest`` (or the manifest's
+    ``runtime.image``) name different digests, a digest is malformed, or the namespace is not
+    a slug.
+    """
+    from .errors import ManifestError
+    from .manifest import manifest_facts
+
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if namespace is not None and not _NAMESPACE_RE.match(namespace):
+        raise InputError(f"namespace {namespace!r} is not valid",
+                         advice="use lowercase letters, digits and inner hyphens (at most 64)")
+    artifact_digest = resolve_digest(manifest=manifest, image=image, digest=digest)
+    ref_digest = image_digest(image) if image is not None else None
+    name = version = None
+    if not isinstance(manifest, ManifestError):
+        name, version = manifest.name, manifest.version
+
+    pieces: dict[_Kind, Any] = {
+        "signature": signature or SignatureEvidence(),
+        "scan": scan or ScanEvidence(),
+        "tests": tests or TestEvidence(),
+        "review": review or ReviewEvidence(),
+        "usage": usage or UsageEvidence(),
+    }
+    all_dropped = list(dropped)
+    for kind, piece in list(pieces.items()):
+        claimed = piece.subject_digest if kind == "signature" else piece.digest
+        if not piece.present or claimed is None:
+            continue
+        if artifact_digest is None or claimed != artifact_digest:
+            # Second lock of the mix-and-match defence: never use a piece about another image.
+            all_dropped.append(DroppedEvidence(
+                kind=kind, code="DIGEST_MISMATCH",
+                message=f"the {kind} evidence ({piece.source or 'unnamed source'}) is about "
+                        f"{claimed}, not {artifact_digest or 'an unknown digest'}; it was not used"))
+            pieces[kind] = type(piece)()
+
+    plugin = PluginRef(namespace=namespace, name=name, version=version,
+                       full_name=plugin_full_name(namespace, name))
+    artifact = Artifact(
+        image=image,
+        digest=artifact_digest,
+        pinned=ref_digest is not None and ref_digest == artifact_digest,
+    )
+    evidence = Evidence(
+        **pieces,
+        revocation=revocation or RevocationEvidence(),
+        dropped=all_dropped,
+    )
+    return PolicyInput(
+        manifest=manifest_facts(manifest),
+        plugin=plugin,
+        artifact=artifact,
+        evidence=evidence,
+        context=Context(now=format_time(now), cortex_version=cortex_version,
+                        operation=operation, registry=registry),
+    )

@@ -1,0 +1,144 @@
+"""Review and usage documents (cortex.review/v1, cortex.usage/v1): validation and binding."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cortex_trust.errors import EvidenceError
+from cortex_trust.evidence.review import parse_review, parse_usage, read_review, read_usage
+
+FIXTURES = Path(__file__).parent / "fixtures" / "review"
+DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
+OTHER = "sha256:" + "b" * 64
+NOW = datetime(2026, 10, 31, tzinfo=UTC)
+BIND = {"digest": DIGEST, "plugin": "acme/hello", "version": "0.1.0"}
+
+
+def _review(**changes: Any) -> bytes:
+    doc = json.loads((FIXTURES / "review-approved.json").read_text())
+    doc.update(changes)
+    return json.dumps({k: v for k, v in doc.items() if v is not ...}).encode()
+
+
+def _usage(**changes: Any) -> bytes:
+    doc = json.loads((FIXTURES / "usage-60days.json").read_text())
+    doc.update(changes)
+    return json.dumps({k: v for k, v in doc.items() if v is not ...}).encode()
+
+
+def test_review_fixture() -> None:
+    ev, dropped = read_review(FIXTURES / "review-approved.json", **BIND)
+    assert dropped == []
+    assert (ev.present, ev.status, ev.reviewer, ev.reviewed_at, ev.digest) == (
+        True, "approved", "core/alice", "2026-10-01T09:30:00Z", DIGEST)
+    assert ev.source == str(FIXTURES / "review-approved.json")
+
+
+def test_usage_fixture_days_from_reference_time() -> None:
+    ev, dropped = read_usage(FIXTURES / "usage-60days.json", now=NOW, **BIND)
+    assert dropped == []
+    assert (ev.present, ev.days_in_production, ev.installations) == (True, 60, 1200)
+    assert ev.first_production_use == "2026-09-01T00:00:00Z"
+    # The clock is the caller's: a day earlier, one day fewer.
+    ev2, _ = read_usage(FIXTURES / "usage-60days.json", now=NOW - timedelta(days=1), **BIND)
+    assert ev2.days_in_production == 59
+
+
+def test_offsets_are_normalised_to_utc() -> None:
+    ev, _ = parse_review(_review(reviewed_at="2026-10-01T11:30:00+02:00"), **BIND)
+    assert ev.reviewed_at == "2026-10-01T09:30:00Z"
+
+
+def test_first_use_in_the_future_counts_zero_days() -> None:
+    ev, _ = parse_usage(_usage(first_production_use="2027-01-01T00:00:00Z"), now=NOW, **BIND)
+    assert ev.present and ev.days_in_production == 0
+
+
+@pytest.mark.parametrize("parse", ["review", "usage"])
+@pytest.mark.parametrize("bind, code", [
+    ({"digest": OTHER}, "DIGEST_MISMATCH"),
+    ({"digest": None}, "DIGEST_MISMATCH"),
+    ({"plugin": "evil/hello"}, "PLUGIN_MISMATCH"),
+    ({"plugin": "hello"}, "PLUGIN_MISMATCH"),   # no namespace given: the names differ
+    ({"plugin": None}, "PLUGIN_MISMATCH"),
+    ({"version": "0.1.1"}, "VERSION_MISMATCH"),
+])
+def test_documents_about_something_else_are_dropped(parse: str, bind: dict[str, Any],
+                                                    code: str) -> None:
+    args = dict(BIND, **bind)
+    if parse == "review":
+        ev, dropped = parse_review(_review(), **args)
+    else:
+        ev, dropped = parse_usage(_usage(), now=NOW, **args)
+    assert not ev.present
+    [d] = dropped
+    assert (d.kind, d.code) == (parse, code)
+    assert "not used" in d.message
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"schema": "cortex.review/v2"}, "schema"),
+    ({"status": "looks-fine"}, "status"),
+    ({"statsu": "approved"}, "unknown field"),
+    ({"reviewer": ...}, "reviewer: missing"),
+    ({"reviewed_at": "2026-10-01T09:30:00"}, "timezone"),
+    ({"reviewed_at": "last tuesday"}, "reviewed_at"),
+    ({"digest": "sha256:ABC"}, "digest"),
+    ({"plugin": "Acme/Hello"}, "plugin"),
+    ({"version": 1.2}, "version"),
+])
+def test_invalid_reviews(changes: dict[str, Any], match: str) -> None:
+    with pytest.raises(EvidenceError, match=match) as info:
+        parse_review(_review(**changes), **BIND)
+    assert info.value.advice  # every error says how to fix it
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"installations": -1}, "installations"),
+    ({"installations": "12"}, "installations"),
+    ({"installations": True}, "installations"),
+    ({"first_production_use": 1700000000}, "first_production_use"),
+    ({"schema": "cortex.review/v1"}, "schema"),
+    ({"extra": 1}, "unknown field"),
+])
+def test_invalid_usage(changes: dict[str, Any], match: str) -> None:
+    with pytest.raises(EvidenceError, match=match):
+        parse_usage(_usage(**changes), now=NOW, **BIND)
+
+
+@pytest.mark.parametrize("data", [b"", b"nope", b"[]", b'"x"', b"\xff\xfe", b"[" * 50_000])
+def test_garbage(tmp_path: Path, data: bytes) -> None:
+    p = tmp_path / "r.json"
+    p.write_bytes(data)
+    with pytest.raises(EvidenceError):
+        read_review(p, **BIND)
+
+
+def test_naive_now_refused() -> None:
+    with pytest.raises(ValueError):
+        parse_usage(_usage(), now=datetime(2026, 1, 1), **BIND)
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                    timezones=st.just(UTC)),
+       st.integers(min_value=0, max_value=10_000))
+def test_days_in_production_is_monotonic(first: datetime, later: int) -> None:
+    doc = _usage(first_production_use=first.isoformat())
+    a, _ = parse_usage(doc, now=NOW, **BIND)
+    b, _ = parse_usage(doc, now=NOW + timedelta(days=later), **BIND)
+    assert 0 <= a.days_in_production <= b.days_in_production
+
+
+def test_public_surface() -> None:
+    import cortex_trust.evidence.review as mod
+
+    assert sorted(mod.__all__) == [
+        "MAX_DOCUMENT_BYTES", "REVIEW_SCHEMA", "ReviewDocument", "USAGE_SCHEMA", "UsageDocument",
+        "parse_review", "parse_usage", "read_review", "read_usage"]
