@@ -44,6 +44,10 @@ def verify(
                                "pinned production root.")] = None,
     scan: Annotated[Path | None, typer.Option(
         "--scan", metavar="REPORT", help="Trivy JSON report (trivy image --format json).")] = None,
+    scan_scanners: Annotated[str | None, typer.Option(
+        "--scan-scanners", metavar="LIST", help="Scanners the --scan report was produced with, as your "
+        "pipeline ran Trivy (e.g. vuln,secret). A clean report cannot show them; they are recorded as "
+        "declared by you.")] = None,
     run_scan: Annotated[bool, typer.Option(
         "--run-scan", help="Run Trivy on the image now (needs the `scan` extra or trivy on "
                            "PATH).")] = False,
@@ -84,6 +88,8 @@ def verify(
     if scan is not None and run_scan:
         fail("--scan and --run-scan exclude each other",
              advice="drop --scan to scan now, or drop --run-scan to use the report")
+    if scan_scanners is not None and scan is None:
+        fail("--scan-scanners describes a --scan report", advice="add --scan REPORT or drop --scan-scanners")
     if trivy_db is not None and not run_scan:
         fail("--trivy-db only applies to --run-scan", advice="add --run-scan or drop --trivy-db")
     if "@sha256:" not in image:
@@ -97,7 +103,8 @@ def verify(
     try:
         code, text = _run(
             manifest=manifest, image=image, namespace=namespace, bundle=bundle,
-            trusted_roots=tuple(trusted_root or ()), scan=scan, run_scan=run_scan,
+            trusted_roots=tuple(trusted_root or ()), scan=scan,
+            scan_scanners=tuple(x.strip() for x in (scan_scanners or "").split(",") if x.strip()), run_scan=run_scan,
             trivy_db=trivy_db, tests=tests, review=review, usage=usage,
             policy_dirs=list(policy_dir or ()), data_files=list(data or ()),
             defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,
@@ -123,7 +130,7 @@ def _reference_time(now: str | None) -> datetime:
 
 
 def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | None,
-         trusted_roots: tuple[Path, ...], scan: Path | None, run_scan: bool,
+         trusted_roots: tuple[Path, ...], scan: Path | None, scan_scanners: tuple[str, ...], run_scan: bool,
          trivy_db: Path | None, tests: Path | None, review: Path | None, usage: Path | None,
          policy_dirs: list[Path], data_files: list[Path], defaults: bool, fail_on: str,
          output_format: str, now: datetime) -> tuple[int, str]:
@@ -136,7 +143,8 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
 
     request = VerifyRequest(
         manifest=manifest, image=image, namespace=namespace, bundle=bundle,
-        trusted_roots=trusted_roots, scan_report=scan, run_scan=run_scan, trivy_db=trivy_db,
+        trusted_roots=trusted_roots, scan_report=scan, scan_scanners=scan_scanners,
+        run_scan=run_scan, trivy_db=trivy_db,
         junit=tests, review=review, usage=usage, cortex_version=__version__)
     # Read the policies first (a broken policy is an input error that should not wait for a
     # scan), then collect the evidence (bad input fails before an engine starts), then decide.

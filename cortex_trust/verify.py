@@ -55,6 +55,8 @@ class VerifyRequest:
     trusted_roots: tuple[PathLike, ...] = ()
     production_root: bool = True
     scan_report: PathLike | None = None
+    #: Scanners the pipeline says produced ``scan_report`` (recorded; see read_trivy_report).
+    scan_scanners: tuple[str, ...] = ()
     run_scan: bool = False
     trivy_db: PathLike | None = None
     trivy_path: PathLike | None = None
@@ -201,7 +203,8 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
 
     scan: ScanEvidence | None = None
     if request.scan_report is not None:
-        report = read_trivy_report(request.scan_report, digest=digest)
+        report = read_trivy_report(request.scan_report, digest=digest,
+                                   declared_scanners=request.scan_scanners)
         scan = report.evidence
         dropped.extend(report.dropped)
     elif request.run_scan:

@@ -363,6 +363,27 @@ def test_default_policy_report_alone_is_not_enough(tmp_path: Path) -> None:
     assert "SCAN_INCOMPLETE" in [x["code"] for x in doc["decision"]["reasons"]]
 
 
+def test_default_policy_community_with_declared_scanners(tmp_path: Path) -> None:
+    # The pipeline declares how it ran Trivy; a clean report cannot show it by itself.
+    r = verify("--scan", bound_report(tmp_path, "alpine-distroless.json"), "--scan-scanners", "vuln,secret",
+               "--tests", JUNIT / "pytest-pass.xml", "--format", "json", policy=None)
+    assert r.exit_code == 0, r.output
+    doc = as_json(r)
+    assert (doc["decision"]["tier"], doc["decision"]["action"]) == ("community", "notice")
+    assert doc["evidence"]["scan"]["scanners"] == ["vuln", "secret"]
+    # Declaring scanners never launders findings: CRITICAL vulnerabilities still fail the scan.
+    bad = as_json(verify("--scan", bound_report(tmp_path, "alpine-39.json"), "--scan-scanners", "vuln,secret",
+                         "--tests", JUNIT / "pytest-pass.xml", "--format", "json", policy=None))
+    assert bad["decision"]["tier"] == "experimental"
+    assert "SCAN_VULNERABILITIES" in [x["code"] for x in bad["decision"]["reasons"]]
+
+
+@pytest.mark.parametrize("args", [("--scan-scanners", "vuln,root"), ("--scan-scanners", "vuln")])
+def test_declared_scanners_usage_errors(tmp_path: Path, args: tuple[str, ...]) -> None:
+    extra = ["--scan", bound_report(tmp_path, "alpine-distroless.json")] if "root" in args[1] else []
+    assert verify(*extra, *args, policy=None).exit_code == 2
+
+
 def test_default_policy_unbound_and_dropped_scans(tmp_path: Path) -> None:
     unbound = verify("--scan", TRIVY / "alpine-distroless.json", "--tests",
                      JUNIT / "pytest-pass.xml", "--format", "json", policy=None)

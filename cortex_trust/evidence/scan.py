@@ -29,7 +29,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -132,16 +132,25 @@ def _time(value: Any, *, source: str, where: str) -> str | None:
 
 
 def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
-                       source: str | None = None) -> ScanReport:
+                       source: str | None = None,
+                       declared_scanners: Sequence[str] = ()) -> ScanReport:
     """Turn a Trivy JSON report (already read) into scan evidence about ``digest``.
 
     ``digest`` is the artifact's manifest digest (``sha256:<64 hex>``). See the module docstring
-    for binding and scanner rules. Raises :class:`EvidenceError` for anything that is not a
+    for binding and scanner rules. ``declared_scanners`` are the scanners the producer of the
+    report says it ran (``trivy --scanners vuln,secret`` in the pipeline): a report cannot show
+    a clean scanner, so this is the only way a clean report can name one; they are recorded with
+    the proven ones, and ``produced_by: report`` tells policy the scan was not run by us.
+    Raises :class:`EvidenceError` for anything that is not a
     well-formed SchemaVersion 2 report (wrong version, wrong types, unknown severities).
     """
     if not _DIGEST_RE.match(digest):
         raise EvidenceError(f"not an image digest: {digest!r}",
                             advice="give the digest as sha256:<64 lowercase hex digits>")
+    unknown = sorted(set(declared_scanners) - {"vuln", "secret", "misconfig"})
+    if unknown:
+        raise EvidenceError(f"unknown scanner(s) {', '.join(unknown)}",
+                            advice="declare scanners from: vuln, secret, misconfig")
     shown = source or "(report)"
     if isinstance(data, Mapping):
         doc: Any = dict(data)
@@ -183,7 +192,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
 
     counts: dict[Severity, int] = dict.fromkeys(SEVERITIES, 0)
     vulns: list[ScanVulnerability] = []
-    scanners: set[_Scanner] = set()
+    scanners: set[_Scanner] = {cast(_Scanner, d) for d in declared_scanners}
     secrets = 0
     misconfigs = 0
     for i, raw in enumerate(_list(doc.get("Results"), source=shown, where="Results")):
@@ -258,7 +267,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
 
 
 def read_trivy_report(path: str | os.PathLike[str], *, digest: str,
-                      source: str | None = None) -> ScanReport:
+                      source: str | None = None, declared_scanners: Sequence[str] = ()) -> ScanReport:
     """Read the Trivy JSON report at ``path`` and return scan evidence about ``digest``.
 
     ``source`` is recorded in the evidence (defaults to the path). The result unpacks as
@@ -267,7 +276,8 @@ def read_trivy_report(path: str | os.PathLike[str], *, digest: str,
     """
     shown = display_path(path)
     data = read_evidence_file(path, what="Trivy report", max_bytes=MAX_REPORT_BYTES)
-    return parse_trivy_report(data, digest=digest, source=source or shown)
+    return parse_trivy_report(data, digest=digest, source=source or shown,
+                              declared_scanners=declared_scanners)
 
 
 # --------------------------------------------------------------------------- running Trivy
