@@ -1,7 +1,269 @@
-"""(being written)"""
+"""``cortex policy``: evaluate an input document, run Rego policy tests, print the input schema.
+
+Exit codes:
+
+* ``eval``: 0 a decision was reached (whatever its action: this is an evaluation tool),
+  2 the input or a policy file is invalid, 3 the decision failed closed (engine error, timeout,
+  undefined or invalid decision).
+* ``test``: 0 every test passed (and coverage reached ``--min-coverage``), 1 a test failed or
+  errored, no test ran, or coverage is too low, 2 a policy file is invalid.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(
+    help="Evaluate and test the trust policies (Rego).",
+    no_args_is_help=True,
+)
+
+
+class _Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class _EngineKind(StrEnum):
+    embedded = "embedded"
+    opa = "opa"
+
+
+_POLICY_DIR_HELP = "An organization's policy directory: its modules add to or replace the defaults (repeatable)."
+_DATA_HELP = "A YAML or JSON data file merged over the policy data (repeatable)."
+
+
+def _read_input(path: str) -> Any:
+    """The input document as a validated PolicyInput; exit 2 with the field and the fix."""
+    from pydantic import ValidationError
+
+    from cortex_trust.policy_input import PolicyInput
+
+    from ._errors import fail
+
+    if path == "-":
+        text = sys.stdin.read()
+        shown = "<stdin>"
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"cannot read the input {path}: {getattr(e, 'strerror', None) or e}",
+                 advice="pass a JSON file with --input, or '-' for stdin")
+        shown = path
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        fail(f"{shown}:{e.lineno}:{e.colno}: the input is not valid JSON: {e.msg}",
+             advice="fix the JSON at that position")
+    try:
+        return PolicyInput.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        fail(f"{shown}: input.{where}: {first['msg']}{more}",
+             advice="see `cortex policy schema` for the input document (cortex.input/v1)")
+
+
+def _jsonable(v: Any) -> str:
+    text = json.dumps(v, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@app.command("eval")
+def eval_(
+    input_file: Annotated[str, typer.Option(
+        "--input", "-i", help="The input document (JSON, cortex.input/v1); '-' reads stdin.",
+        metavar="FILE", show_default=False)],
+    policy_dirs: Annotated[list[Path] | None, typer.Option(
+        "--policy-dir", help=_POLICY_DIR_HELP, metavar="DIR", show_default=False)] = None,
+    data_files: Annotated[list[Path] | None, typer.Option(
+        "--data", help=_DATA_HELP, metavar="FILE", show_default=False)] = None,
+    no_defaults: Annotated[bool, typer.Option(
+        "--no-defaults", help="Do not load the shipped default policies.")] = False,
+    output_format: Annotated[_Format, typer.Option(
+        "--format", help="text: for people; json: the decision document.")] = _Format.text,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Also print the value of every rule in data.cortex (why).")] = False,
+    engine_kind: Annotated[_EngineKind, typer.Option(
+        "--engine", help="embedded: regorus in this process; opa: an OPA server (--opa-url).")
+    ] = _EngineKind.embedded,
+    opa_url: Annotated[str | None, typer.Option(
+        "--opa-url", help="The OPA server, e.g. http://127.0.0.1:8181 (with --engine opa).",
+        metavar="URL", show_default=False)] = None,
+) -> None:
+    """Decide on one input document and print tier, action, reasons and sandbox.
+
+    Exit 0 when a decision was reached (any action), 2 for an invalid input or policy,
+    3 when the decision failed closed (the engine could not decide).
+    """
+    from cortex_trust.engine import decide
+
+    from ._errors import EXIT_UNAVAILABLE, fail
+
+    policy_input = _read_input(input_file)
+    engine: Any
+    explained: list[tuple[str, Any, str | None]] = []
+    if engine_kind is _EngineKind.opa:
+        if not opa_url:
+            fail("--engine opa needs --opa-url", advice="pass e.g. --opa-url http://127.0.0.1:8181")
+        if policy_dirs or data_files or no_defaults:
+            fail("--policy-dir, --data and --no-defaults apply to the embedded engine only",
+                 advice="an OPA server evaluates the policies it was loaded with")
+        from cortex_trust.engine.opa import OpaServerEngine
+
+        engine = OpaServerEngine(opa_url)
+        with engine:
+            decision = decide(engine, policy_input)
+            if explain:
+                explained = _opa_explain(engine, policy_input.to_json())
+    else:
+        from cortex_trust.engine.embedded import EmbeddedEngine
+        from cortex_trust.policyset import load_policy_set
+
+        policy_set = load_policy_set(policy_dirs or [], data_files or [], defaults=not no_defaults)
+        with EmbeddedEngine(policy_set) as engine:
+            decision = decide(engine, policy_input)
+            if explain:
+                explained = _embedded_explain(engine, policy_input.to_json())
+
+    if output_format is _Format.json:
+        doc: dict[str, Any] = {
+            "schema": "cortex.decision/v1",
+            "engine": engine.name,
+            "policy_revision": engine.revision,
+            "decision": decision.to_json_dict(),
+        }
+        if explain:
+            doc["explain"] = [{"rule": p, "value": v, "error": err} for p, v, err in explained]
+        print(json.dumps(doc, indent=2))
+    else:
+        from ._render import render_decision
+
+        sys.stdout.write(render_decision(decision, "text"))
+        print(f"policy: {engine.name} revision {engine.revision or '(unknown)'}")
+        if explain:
+            print("explain:")
+            for path, value, err in explained:
+                shown = f"error: {err}" if err else ("undefined" if value is None else _jsonable(value))
+                print(f"  {path} = {shown}")
+    if decision.failed:
+        raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _embedded_explain(engine: Any, input_json: str) -> list[tuple[str, Any, str | None]]:
+    from cortex_trust.errors import EngineError
+
+    try:
+        rows = engine.explain(input_json)
+    except EngineError as e:
+        return [("data.cortex", None, e.message)]
+    return [(r.path, r.value, r.error) for r in rows if r.path != "data.cortex.decision"]
+
+
+def _opa_explain(engine: Any, input_json: str) -> list[tuple[str, Any, str | None]]:
+    from cortex_trust.errors import EngineError
+
+    try:
+        doc = engine.query("cortex", input_json)
+    except EngineError as e:
+        return [("data.cortex", None, e.message)]
+    if not isinstance(doc, dict):
+        return [("data.cortex", doc, None)]
+    return [(f"data.cortex.{k}", v, None) for k, v in sorted(doc.items()) if k != "decision"]
+
+
+@app.command("test")
+def test(
+    dirs: Annotated[list[Path] | None, typer.Argument(
+        help="Policy directories whose modules and *_test.rego files are loaded over the defaults.",
+        metavar="DIR", show_default=False)] = None,
+    no_defaults: Annotated[bool, typer.Option(
+        "--no-defaults", help="Do not load the shipped default policies (and their tests).")] = False,
+    data_files: Annotated[list[Path] | None, typer.Option(
+        "--data", help=_DATA_HELP, metavar="FILE", show_default=False)] = None,
+    run: Annotated[str | None, typer.Option(
+        "--run", help="Only run tests whose package.name matches this regular expression.",
+        metavar="REGEX", show_default=False)] = None,
+    min_coverage: Annotated[float, typer.Option(
+        "--min-coverage", help="Fail when line coverage of the non-test modules is below PCT.",
+        metavar="PCT")] = 0.0,
+    output_format: Annotated[_Format, typer.Option(
+        "--format", help="text: for people; json: one document on stdout.")] = _Format.text,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passing tests.")] = False,
+) -> None:
+    """Run the test_* rules of the policies (defaults + DIRs); print results and coverage.
+
+    Exit 0 all passed, 1 a failure, an error, no tests or coverage below --min-coverage,
+    2 an invalid policy file.
+    """
+    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policytest import run_policy_tests
+
+    policy_set = load_policy_set(dirs or [], data_files or [], defaults=not no_defaults,
+                                 include_tests=True)
+    report = run_policy_tests(policy_set, run=run)
+    counts = report.counts
+    coverage_ok = report.coverage_percent + 1e-9 >= min_coverage
+    ok = report.passed and coverage_ok
+    cwd = Path.cwd()
+
+    def shown(path: str) -> str:
+        try:
+            return str(Path(path).relative_to(cwd))
+        except ValueError:
+            return path
+
+    if output_format is _Format.json:
+        print(json.dumps({
+            "passed": ok,
+            "counts": counts,
+            "policy_revision": policy_set.revision,
+            "results": [{"package": r.package.removeprefix("data."), "name": r.name,
+                         "status": r.status, "message": r.message,
+                         "duration_ms": round(r.duration * 1000, 3),
+                         "module": r.module, "line": r.line} for r in report.results],
+            "coverage": {
+                "percent": round(report.coverage_percent, 2),
+                "min": min_coverage,
+                "files": [{"module": f.name, "path": shown(f.path), "percent": round(f.percent, 2),
+                           "covered": len(f.covered), "total": f.total,
+                           "not_covered": sorted(f.not_covered)} for f in report.coverage],
+            },
+        }, indent=2))
+    else:
+        for r in report.results:
+            if r.status == "pass" and not verbose:
+                continue
+            line = f"{r.status.upper():5} {r.full_name}"
+            if verbose:
+                line += f" ({r.duration * 1000:.1f} ms)"
+            print(line)
+            if r.message and r.status != "pass":
+                print(f"      {shown(str(policy_set.module_path(r.module) or r.module))}:{r.line}: {r.message}")
+        if not report.results:
+            print("no test_* rules found" + (f" matching --run {run!r}" if run else ""))
+        print(f"{counts['pass']} passed, {counts['fail']} failed"
+              + (f", {counts['error']} errors" if counts["error"] else ""))
+        print("coverage:")
+        for f in report.coverage:
+            print(f"  {f.percent:6.1f}%  {f.name} ({len(f.covered)}/{f.total} lines)")
+        print(f"  {report.coverage_percent:6.1f}%  total"
+              + ("" if coverage_ok else f" (below --min-coverage {min_coverage:g}%)"))
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the policy input document (cortex.input/v1)."""
+    from cortex_trust.policy_input import input_json_schema
+
+    print(json.dumps(input_json_schema(), indent=2))

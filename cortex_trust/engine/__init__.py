@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..decision import Decision
 from ..errors import EngineError
 
 if TYPE_CHECKING:
+    # Imported lazily at run time: pydantic is most of a policy worker's start-up cost.
+    from ..decision import Decision
     from ..policy_input import PolicyInput
 
 __all__ = ["DECISION_PATH", "PolicyEngine", "decide"]
@@ -52,6 +53,8 @@ def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
     returned nothing or returned an invalid document, the result is a non-overridable block with
     ``failed`` set and a reason code from :data:`~cortex_trust.decision.FAILURE_CODES`.
     """
+    from ..decision import Decision
+
     revision = getattr(engine, "revision", "")
     try:
         value = engine.evaluate(policy_input.to_json())

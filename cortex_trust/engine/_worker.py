@@ -1,0 +1,130 @@
+"""Child process that evaluates organization policies so they cannot take the caller down.
+
+Started by :mod:`cortex_trust.engine.embedded` as ``python -m cortex_trust.engine._worker``.
+Protocol: JSON lines over stdin/stdout. Each request is one JSON header line; requests that
+carry input documents are followed by that many raw JSON lines (the input text goes to regorus
+unparsed). Each request gets exactly one JSON response line::
+
+    {"op": "load", "modules": [[name, text], ...], "data": "<json>", "coverage": false, "paths": {}}
+    {"op": "eval", "rule": "data.cortex.decision"}   + 1 input line  -> {"ok": true, "value": ...}
+    {"op": "eval_many", "n": N}                       + N input lines -> {"ok": true, "results": [...]}
+    {"op": "explain", "prefix": "data.cortex"}        + 1 input line  -> {"ok": true, "rules": [...]}
+    {"op": "tests"} / {"op": "run_test", "path": ...} / {"op": "statement_lines"}
+
+Failures answer ``{"ok": false, "kind": "policy"|"engine", "error": ..., "advice": ...}``. A crash
+(a Rego function recursing until the native stack overflows) ends the process; the parent sees
+EOF and the signal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, BinaryIO
+
+from ..errors import CortexTrustError, PolicyError
+from ._regorus import DECISION_PATH, Prepared
+
+
+def _error(e: CortexTrustError) -> dict[str, Any]:
+    kind = "policy" if isinstance(e, PolicyError) else "engine"
+    return {"ok": False, "kind": kind, "error": e.message, "advice": e.advice}
+
+
+class Session:
+    """Holds the loaded policy set and answers one request at a time (also used in-process)."""
+
+    def __init__(self) -> None:
+        self.prepared: Prepared | None = None
+
+    def handle(self, header: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
+        """Answer one request; library errors become ``{"ok": false, ...}``."""
+        try:
+            return self._handle(header, inputs)
+        except CortexTrustError as e:
+            return _error(e)
+
+    def _handle(self, header: dict[str, Any], inputs: list[str]) -> dict[str, Any]:
+        op = header.get("op")
+        if op == "load":
+            self.prepared = Prepared([(m[0], m[1]) for m in header["modules"]], header["data"],
+                                     coverage=bool(header.get("coverage")),
+                                     paths=header.get("paths") or {})
+            return {"ok": True}
+        prepared = self.prepared
+        if prepared is None:
+            return {"ok": False, "kind": "engine", "error": "no policy set loaded", "advice": None}
+        if op == "eval":
+            return {"ok": True, "value": prepared.evaluate(inputs[0], header.get("rule", DECISION_PATH))}
+        if op == "eval_many":
+            results: list[dict[str, Any]] = []
+            for r in prepared.evaluate_many(inputs):
+                if isinstance(r, CortexTrustError):
+                    results.append({"error": r.message, "advice": r.advice})
+                else:
+                    results.append({"value": r})
+            return {"ok": True, "results": results}
+        if op == "explain":
+            rules = prepared.explain(inputs[0], header.get("prefix", "data.cortex"))
+            return {"ok": True, "rules": [list(r) for r in rules]}
+        if op == "tests":
+            return {"ok": True, "tests": [[t.package, t.name, t.module, t.line] for t in prepared.tests()]}
+        if op == "run_test":
+            status, message = prepared.run_test(header["path"])
+            return {"ok": True, "status": status, "message": message,
+                    "coverage": prepared.take_coverage()}
+        if op == "statement_lines":
+            return {"ok": True, "lines": prepared.statement_lines()}
+        return {"ok": False, "kind": "engine", "error": f"unknown op {op!r}", "advice": None}
+
+
+def input_count(header: dict[str, Any]) -> int:
+    """How many raw input lines follow ``header``."""
+    op = header.get("op")
+    if op in ("eval", "explain"):
+        return 1
+    if op == "eval_many":
+        return int(header.get("n", 0))
+    return 0
+
+
+def serve(inp: BinaryIO, out: BinaryIO) -> None:
+    """Answer requests from ``inp`` on ``out`` until EOF."""
+    session = Session()
+
+    def line() -> str:
+        raw = inp.readline()
+        if not raw:
+            raise EOFError
+        return raw.decode("utf-8").rstrip("\r\n")
+
+    while True:
+        try:
+            header = json.loads(line())
+            # Read the request's input lines before anything can fail, to stay in step.
+            inputs = [line() for _ in range(input_count(header))]
+        except EOFError:
+            return
+        answer = session.handle(header, inputs)
+        out.write(json.dumps(answer, separators=(",", ":")).encode("utf-8") + b"\n")
+        out.flush()
+
+
+def main() -> None:
+    """Serve on the original stdout; anything else writing to fd 1 goes to stderr instead."""
+    try:
+        import resource
+
+        # A policy that overflows the stack kills this process: no core file for that.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass  # not available on this platform; the crash is still contained
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray native writes to stdout must not corrupt the protocol
+    sys.stdout = sys.stderr
+    serve(sys.stdin.buffer, proto_out)
+
+
+if __name__ == "__main__":
+    main()
