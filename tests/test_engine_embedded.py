@@ -320,5 +320,5 @@ def test_data_that_shadows_a_rule_is_refused(tmp_path: Path, data: str) -> None:
     f = tmp_path / "org.yaml"
     f.write_text(data)
     policy_set = load_policy_set(data_files=[f])
-    with pytest.raises(PolicyError, match="where the rule data.cortex"):
+    with pytest.raises(PolicyError, match=r"where the rule data\.cortex"):
         EmbeddedEngine(policy_set, isolate=False).evaluate("{}")
