@@ -177,7 +177,8 @@ class Decision(BaseModel):
             )
             raise EngineError(f"the policy returned an invalid decision: {problems}",
                               advice="check the policy against docs/policy-contract.md") from None
-        bad = FAILURE_CODES.intersection(r.code for r in out.reasons)
+        missing = out.next_tier.missing if out.next_tier is not None else ()
+        bad = FAILURE_CODES.intersection(r.code for r in (*out.reasons, *missing))
         if bad:
             raise EngineError(f"the policy used reserved reason code(s) {sorted(bad)}")
         return cls(**dict(out), policy_revision=policy_revision)

@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -143,10 +143,10 @@ class ScanEvidence(_Facts):
     trivy_version: str | None = None
     db_updated_at: str | None = None
     created_at: str | None = None
-    counts: dict[Severity, int] = Field(default_factory=dict)
+    counts: dict[Severity, NonNegativeInt] = Field(default_factory=dict)
     vulnerabilities: list[ScanVulnerability] = Field(default_factory=list)
-    secrets: int = 0
-    misconfigurations: int = 0
+    secrets: NonNegativeInt = 0
+    misconfigurations: NonNegativeInt = 0
     error: str | None = None
     source: str | None = None
 
@@ -157,10 +157,10 @@ class TestEvidence(_Facts):
     __test__ = False  # not a pytest class
 
     present: bool = False
-    total: int = 0
-    failures: int = 0
-    errors: int = 0
-    skipped: int = 0
+    total: NonNegativeInt = 0
+    failures: NonNegativeInt = 0
+    errors: NonNegativeInt = 0
+    skipped: NonNegativeInt = 0
     digest: str | None = None
     source: str | None = None
 
@@ -181,8 +181,8 @@ class UsageEvidence(_Facts):
 
     present: bool = False
     first_production_use: str | None = None
-    days_in_production: int = 0
-    installations: int = 0
+    days_in_production: NonNegativeInt = 0
+    installations: NonNegativeInt = 0
     digest: str | None = None
     source: str | None = None
 
