@@ -1,0 +1,52 @@
+# data.cortex.decision: the one document Python asks for (docs/policy-contract.md).
+#
+#   {tier, action, reasons: [{code, message, evidence}] (>= 1), sandbox, next_tier, overridable}
+#
+# Defined for every input that matches cortex_trust/schemas/input.schema.json. Python parses it
+# strictly (cortex_trust/decision.py); anything else fails closed. Reasons: the tier's reason
+# first, then every failed check, blocker and note, sorted (code, message, evidence).
+package cortex
+
+import rego.v1
+
+decision := {
+	"tier": tier,
+	"action": action,
+	"reasons": array.concat([tier_reason], sorted_reasons(_other_reasons)),
+	"sandbox": sandbox,
+	"next_tier": next_tier,
+	"overridable": overridable,
+}
+
+_other_reasons contains as_reason(f) if {
+	some f in experimental_failures | community_failures | verified_failures
+}
+
+_other_reasons contains as_reason(b) if some b in blockers
+
+_other_reasons contains n if some n in notes
+
+# --- notes: reasons that explain without deciding ------------------------------------------------
+
+# Evidence that was supplied but not used (e.g. about another digest): say so, since the fix
+# is usually to supply the right piece.
+notes contains {
+	"code": "EVIDENCE_DROPPED",
+	"message": sprintf("%s evidence was not used (%s): %s", [kind, str_field(d, "code"), short(str_field(d, "message"))]),
+	"evidence": [kind],
+} if {
+	some d in items(input.evidence.dropped)
+	kind := str_field(d, "kind")
+}
+
+notes contains {
+	"code": "CVE_ALLOWLIST_EXPIRED",
+	"message": sprintf("the allowlist entry for %s expired (%s)", [id, _expiry_text(id)]),
+	"evidence": ["scan", "config"],
+} if {
+	some id in expired_allowlist_entries
+}
+
+_expiry_text(id) := cfg.scan.cve_allowlist[id].expires if {
+	is_string(cfg.scan.cve_allowlist[id].expires)
+} else := "no valid expiry"
