@@ -1,9 +1,173 @@
-"""(being written)"""
+"""``cortex plugin publish | review approve/reject | revoke``: talk to a registry.
+
+The token is read from the environment variable named by ``--token-env`` (default
+``CORTEX_REGISTRY_TOKEN``) here in the CLI, passed to the client, and never printed. Results go
+to stdout as JSON; errors through :mod:`cli._errors` (exit 2 refused, 3 unreachable).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from ._errors import EXIT_INPUT, fail
+
+__all__ = ["register"]
+
+_DEFAULT_TOKEN_ENV = "CORTEX_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
+_REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
+                  r"@(?P<version>[0-9A-Za-z.+-]{1,128})$")
+_MAX_FILE = 1024 * 1024
+
+RegistryOption = Annotated[str, typer.Option(
+    "--registry", help="Registry URL, e.g. https://registry.cortex.dev.")]
+TokenEnvOption = Annotated[str, typer.Option(
+    "--token-env", help="Environment variable holding the registry token.")]
+
+review_app = typer.Typer(no_args_is_help=True, help="Record a core-team review of a version.")
+
+
+def _token(env: str) -> str:
+    value = os.environ.get(env, "")
+    if not value:
+        fail(f"no registry token: ${env} is empty or unset",
+             advice=f"export {env}=<token from `cortex registry token create`> or pass "
+                    "--token-env NAME", code=EXIT_INPUT)
+    return value
+
+
+def _read(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        fail(f"cannot read {what} {path}: {e.strerror or e}", advice="check the path")
+    if len(data) > _MAX_FILE:
+        fail(f"{what} {path} is larger than {_MAX_FILE} bytes", advice="pass the real file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        fail(f"{what} {path} is not UTF-8 text", advice="pass the file as written by its tool")
+
+
+def _ref(ref: str) -> tuple[str, str, str]:
+    m = _REF.match(ref)
+    if m is None:
+        fail(f"{ref!r} is not NAMESPACE/NAME@VERSION", advice="e.g. acme/my-plugin@1.2.0")
+    return m["ns"], m["name"], m["version"]
+
+
+def _print(doc: Any) -> None:
+    import json
+
+    print(json.dumps(doc.model_dump(mode="json") if hasattr(doc, "model_dump") else doc,
+                     indent=2, sort_keys=True))
+
+
+def publish(
+    manifest: Annotated[Path, typer.Argument(help="The plugin's manifest.yaml.")],
+    image: Annotated[str, typer.Option(
+        "--image", help="The image, pinned by digest: REGISTRY/REPO@sha256:DIGEST.")],
+    bundle: Annotated[Path, typer.Option(
+        "--bundle", help="Sigstore bundle signing the image digest (.sigstore.json).")],
+    registry: RegistryOption,
+    tests: Annotated[Path | None, typer.Option("--tests", help="JUnit XML results.")] = None,
+    scan: Annotated[Path | None, typer.Option("--scan", help="Trivy JSON report.")] = None,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", help="Namespace (default: the token's).")] = None,
+    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+) -> None:
+    """Publish a plugin version to a registry (publisher token)."""
+    from cortex_trust.registry_client import RegistryClient
+
+    token = _token(token_env)
+    body = {"manifest": _read(manifest, "manifest"), "bundle": _read(bundle, "bundle"),
+            "tests_junit": _read(tests, "JUnit XML"), "scan_report": _read(scan, "scan report")}
+    with RegistryClient(registry, token=token) as client:
+        result = client.publish(manifest=body["manifest"] or "", image=image,
+                                bundle=body["bundle"] or "", tests_junit=body["tests_junit"],
+                                scan_report=body["scan_report"], namespace=namespace)
+    print(f"published {result.namespace}/{result.name}@{result.version}: tier {result.tier}, "
+          f"action {result.action}", file=sys.stderr)
+    _print(result)
+
+
+def _review(ref: str, status: str, note: str | None, registry: str, token_env: str) -> None:
+    from cortex_trust.registry_client import RegistryClient
+
+    ns, name, version = _ref(ref)
+    token = _token(token_env)
+    with RegistryClient(registry, token=token) as client:
+        result = client.review(ns, name, version, status=status,  # type: ignore[arg-type]
+                               note=note)
+    print(f"{status} {ref}: tier {result.tier}, action {result.action}", file=sys.stderr)
+    _print(result)
+
+
+@review_app.command("approve")
+def review_approve(
+    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
+    registry: RegistryOption,
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+) -> None:
+    """Approve a version (reviewer token)."""
+    _review(ref, "approved", note, registry, token_env)
+
+
+@review_app.command("reject")
+def review_reject(
+    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
+    registry: RegistryOption,
+    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+) -> None:
+    """Reject a version (reviewer token)."""
+    _review(ref, "rejected", note, registry, token_env)
+
+
+def revoke(
+    registry: RegistryOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown to installers).")],
+    ref: Annotated[str | None, typer.Argument(help="NAMESPACE/NAME@VERSION")] = None,
+    identity: Annotated[str | None, typer.Option(
+        "--identity", help="Revoke every version signed by this identity (admin; needs "
+                           "--issuer).")] = None,
+    issuer: Annotated[str | None, typer.Option("--issuer", help="The identity's issuer.")]
+    = None,
+    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+) -> None:
+    """Revoke a version, or every version signed by an identity."""
+    from cortex_trust.registry_client import RegistryClient
+
+    if (ref is None) == (identity is None):
+        fail("give either NAMESPACE/NAME@VERSION or --identity with --issuer",
+             advice="e.g. cortex plugin revoke acme/tool@1.2.0 --reason '...'")
+    if identity is not None and not issuer:
+        fail("--identity needs --issuer", advice="e.g. --issuer https://token.actions."
+                                                 "githubusercontent.com")
+    token = _token(token_env)
+    with RegistryClient(registry, token=token) as client:
+        if ref is not None:
+            ns, name, version = _ref(ref)
+            result: Any = client.revoke(ns, name, version, reason=reason)
+            print(f"revoked {ref}", file=sys.stderr)
+        else:
+            result = {"revoked": list(client.revoke_identity(identity=identity or "",
+                                                             issuer=issuer or "",
+                                                             reason=reason))}
+            print(f"revoked {len(result['revoked'])} version(s)", file=sys.stderr)
+    _print(result)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``cortex plugin``."""
+    """Add ``publish``, ``review`` and ``revoke`` to ``cortex plugin``."""
+    app.command("publish")(publish)
+    app.command("revoke")(revoke)
+    app.add_typer(review_app, name="review")

@@ -1,7 +1,217 @@
-"""(being written)"""
+"""``cortex registry``: run and operate a registry (serve, migrate, tokens, audit, retier).
+
+Only typer and the standard library are imported at module level; the registry service and
+the library are imported inside the commands so that ``cortex --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from ._errors import EXIT_DECISION, EXIT_INPUT, fail
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True,
+                  help="Run and operate a plugin registry (serve, tokens, audit, retier).")
+token_app = typer.Typer(no_args_is_help=True, help="Create registry API tokens.")
+audit_app = typer.Typer(no_args_is_help=True, help="Check the registry's audit log.")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+
+_DEFAULT_DB = "sqlite:///cortex-registry.db"
+
+DbOption = Annotated[str, typer.Option(
+    "--db", help="Database URL: sqlite:///PATH (default ./cortex-registry.db) or "
+                 "postgresql://USER@HOST:PORT/DB.")]
+PolicyDirOption = Annotated[list[Path] | None, typer.Option(
+    "--policy-dir", help="Directory of Rego modules adding to or overriding the defaults "
+                         "(repeatable).")]
+DataOption = Annotated[list[Path] | None, typer.Option(
+    "--data", help="Data file (YAML/JSON) merged over the default data (repeatable).")]
+NoDefaultsOption = Annotated[bool, typer.Option(
+    "--no-default-policies", help="Use only --policy-dir/--data, not the built-in policies.")]
+
+
+def _migrated_engine(db: str) -> Any:
+    from registry import make_engine, migrate
+
+    engine = make_engine(db)
+    migrate(engine)
+    return engine
+
+
+def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
+                    no_defaults: bool) -> Callable[[], Any]:
+    """Load the policy set now (errors surface at start-up) and return an engine factory."""
+    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.policyset import load_policy_set
+
+    policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_defaults)
+    return lambda: EmbeddedEngine(policy_set)
+
+
+@app.command("serve")
+def serve(
+    db: DbOption = _DEFAULT_DB,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    policy_dir: PolicyDirOption = None,
+    data: DataOption = None,
+    no_default_policies: NoDefaultsOption = False,
+    trusted_root: Annotated[list[Path] | None, typer.Option(
+        "--trusted-root", help="Sigstore trusted_root.json bundles must chain to (repeatable); "
+                               "default: the pinned production root.")] = None,
+    allow_registry: Annotated[list[str] | None, typer.Option(
+        "--allow-registry", help="OCI registry host image references may name (repeatable); "
+                                 "default: ghcr.io, docker.io, quay.io.")] = None,
+    name: Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
+    = "cortex-registry",
+    max_body: Annotated[int, typer.Option(
+        "--max-body", help="Largest request body accepted, in bytes.")] = 1024 * 1024,
+    workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
+    scan: Annotated[bool, typer.Option(
+        "--scan", help="Scan published images without a scan report with Trivy (a persisted "
+                       "background job; needs trivy, see `cortex-trust[scan]`).")] = False,
+    trivy_db: Annotated[Path | None, typer.Option(
+        "--trivy-db", help="Trivy cache directory with a vulnerability database.")] = None,
+) -> None:
+    """Run the registry API (migrates the database first). Ctrl-C stops it."""
+    from cortex_trust.evidence.signature import load_trust_root, production_trust_root
+    from registry import RegistryConfig, create_app
+    from registry._config import DEFAULT_MAX_BODY, DEFAULT_OCI_REGISTRIES
+
+    if workers != 1:
+        fail("--workers other than 1 is not supported by `serve`",
+             advice="run several `cortex registry serve` replicas on one PostgreSQL instead")
+    roots = tuple(load_trust_root(p) for p in trusted_root) if trusted_root \
+        else (production_trust_root(),)
+    factory = _engine_factory(policy_dir, data, no_default_policies)
+    engine = _migrated_engine(db)
+    scanner = None
+    if scan:
+        from cortex_trust.evidence.scan import find_trivy, run_trivy
+
+        find_trivy()  # fail at start-up, not on the first job
+
+        def scanner(image: str, digest: str) -> Any:
+            return run_trivy(image, digest=digest, db_dir=trivy_db)
+
+    config = RegistryConfig(db_url=db, trusted_roots=roots,
+                            oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
+                            max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
+                            scanner=scanner)
+    application = create_app(config, engine_factory=factory, db=engine)
+
+    import uvicorn
+
+    print(f"cortex registry listening on http://{host}:{port} (db: {_redact(db)})",
+          file=sys.stderr)
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    application.state.evaluator.close()
+
+
+@app.command("migrate")
+def migrate_cmd(db: DbOption = _DEFAULT_DB) -> None:
+    """Create or upgrade the registry database schema (Alembic)."""
+    _migrated_engine(db).dispose()
+    print(f"database {_redact(db)} is at the newest schema", file=sys.stderr)
+
+
+@token_app.command("create")
+def token_create(
+    namespace: Annotated[str, typer.Option(
+        "--namespace", help="Namespace the token acts in (created if new).")],
+    role: Annotated[str, typer.Option(
+        "--role", help="publisher, reviewer, installation or admin.")],
+    expires: Annotated[str, typer.Option("--expires", help="Lifetime: 90d, 12h, 30m.")] = "90d",
+    db: DbOption = _DEFAULT_DB,
+) -> None:
+    """Create an API token and print it once (only its hash is stored)."""
+    import re
+    from datetime import UTC, datetime
+
+    from registry._models import SLUG
+    from registry._store import ROLES, Store, parse_duration
+
+    if not re.match(SLUG, namespace):
+        fail(f"namespace {namespace!r} is not a lowercase slug",
+             advice="use lowercase letters, digits and inner hyphens (e.g. acme)", code=EXIT_INPUT)
+    if role not in ROLES:
+        fail(f"unknown role {role!r}", advice=f"use one of {', '.join(ROLES)}", code=EXIT_INPUT)
+    try:
+        lifetime = parse_duration(expires)
+    except ValueError as e:
+        fail(str(e), advice="use e.g. --expires 90d", code=EXIT_INPUT)
+    engine = _migrated_engine(db)
+    try:
+        plaintext, row = Store(engine).create_token(namespace=namespace, role=role,
+                                                    expires_in=lifetime, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
+    print(f"token {row.token_id} ({role} in {namespace}, expires {row.expires_at}); "
+          "it is shown only once:", file=sys.stderr)
+    print(plaintext)
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbOption = _DEFAULT_DB) -> None:
+    """Check the hash chain of the audit log. Exit 0 intact, 1 tampered."""
+    from registry._store import Store
+
+    engine = _migrated_engine(db)
+    try:
+        problems = Store(engine).audit_verify()
+    finally:
+        engine.dispose()
+    if problems:
+        for p in problems:
+            print(f"audit entry {p.entry_id}: {p.problem}", file=sys.stderr)
+        print("the audit log was tampered with", file=sys.stderr)
+        raise SystemExit(EXIT_DECISION)
+    print("audit log intact", file=sys.stderr)
+
+
+@app.command("retier")
+def retier(
+    db: DbOption = _DEFAULT_DB,
+    policy_dir: PolicyDirOption = None,
+    data: DataOption = None,
+    no_default_policies: NoDefaultsOption = False,
+    name: Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
+    = "cortex-registry",
+) -> None:
+    """Re-evaluate every version with the given policy (after a policy change).
+
+    Stored evidence is reused: no signature is verified again.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from registry._evaluate import ThreadEvaluator
+    from registry._store import Store
+
+    factory = _engine_factory(policy_dir, data, no_default_policies)
+    engine = _migrated_engine(db)
+    evaluator = ThreadEvaluator(factory)
+    try:
+        result = Store(engine, registry_name=name).retier_all(now=datetime.now(UTC),
+                                                             evaluate=evaluator)
+    finally:
+        evaluator.close()
+        engine.dispose()
+    print(json.dumps(result))
+
+
+def _redact(url: str) -> str:
+    """The URL without a password."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)

@@ -275,3 +275,25 @@ def test_corrupting_one_field_never_yields_a_different_valid_allow(path: str, va
         assert d.action is Action.NOTICE
     else:
         assert value in {"allow", "notice", "warn", "block"}
+
+
+def test_a_native_panic_blocks() -> None:
+    # regorus raises pyo3's PanicException (a BaseException, not an Exception) on a Rust panic.
+    from cortex_trust.engine import decide
+    from tests.strategies import random_documents
+
+    class Panic(BaseException):
+        pass
+
+    class PanickingEngine:
+        name = "panicking"
+        revision = "sha256:x"
+
+        def evaluate(self, input_json: str) -> Any:
+            raise Panic("thread panicked")
+
+    from cortex_trust.policy_input import PolicyInput
+
+    doc = PolicyInput.model_validate(next(iter(random_documents(1, seed=1))))
+    d = decide(PanickingEngine(), doc)
+    assert (d.action, d.failed, d.codes) == ("block", True, ("ENGINE_ERROR",))

@@ -64,7 +64,9 @@ def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
     except EngineError as e:
         code = "ENGINE_TIMEOUT" if "timed out" in e.message else "ENGINE_ERROR"
         return Decision.fail_closed(code, f"the policy engine failed: {e}", policy_revision=revision)
-    except Exception as e:  # noqa: BLE001 - any engine fault must end in block, never allow
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - any engine fault (a native panic is a BaseException) blocks
         return Decision.fail_closed("ENGINE_ERROR", f"the policy engine failed: {type(e).__name__}: {e}",
                                     policy_revision=revision)
     if value is None:

@@ -1,0 +1,335 @@
+"""The FastAPI application: thin routes over :class:`~registry._store.Store`.
+
+Read routes return the pre-rendered JSON documents as bytes (no per-request serialisation);
+their shapes are documented in OpenAPI through the ``*Public`` models. Every write route
+depends on :func:`authenticated` (a test enumerates the routes to keep it that way) and the
+whole app sits behind a body-size cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cortex_trust.engine import PolicyEngine
+
+from ._config import RegistryConfig
+from ._errors import Forbidden, Unauthorized, error_response, install_error_handlers
+from ._evaluate import ThreadEvaluator
+from ._models import (
+    SLUG,
+    IdentityRevokeCreate,
+    PluginPublic,
+    PublishCreate,
+    ReviewCreate,
+    RevocationCreate,
+    RevocationPublic,
+    UsageCreate,
+    VersionPublic,
+)
+from ._service import prepare_publish
+from ._store import Principal, Store
+
+__all__ = ["authenticated", "create_app"]
+
+_JSON = "application/json"
+_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
+_bearer = HTTPBearer(auto_error=False, description="A registry token (cortex registry token create)")
+
+Namespace = Annotated[str, Path(pattern=SLUG, max_length=64)]
+Name = Annotated[str, Path(pattern=SLUG, max_length=64)]
+Version = Annotated[str, Path(pattern=_VERSION, max_length=128)]
+
+
+class BodyLimit:
+    """Refuse request bodies above ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD"):
+            # Reads carry no body worth reading (the routes never look at one).
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", []):
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.limit + 1
+                if declared > self.limit:
+                    await self._too_large(scope, receive, send)
+                    return
+        # Buffer the body (bounded) so a chunked upload cannot exceed the cap either.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "BODY_TOO_LARGE",
+                                  f"the request body is larger than {self.limit} bytes",
+                                  "send smaller documents (manifests, bundles and reports are "
+                                  "small; attach only what the publish needs)")
+        await response(scope, receive, send)
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def _config(request: Request) -> RegistryConfig:
+    return request.app.state.config  # type: ignore[no-any-return]
+
+
+def _evaluator(request: Request) -> ThreadEvaluator:
+    return request.app.state.evaluator  # type: ignore[no-any-return]
+
+
+def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    """The caller's principal from ``Authorization: Bearer <token>``. Raises 401 otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("UNAUTHENTICATED", "this route needs a registry token",
+                           fix="send Authorization: Bearer <token>")
+    config = _config(request)
+    return _store(request).authenticate(credentials.credentials, now=config.clock())
+
+
+Caller = Annotated[Principal, Depends(authenticated)]
+
+
+def _require(principal: Principal, *roles: str) -> None:
+    if principal.role not in roles:
+        raise Forbidden("ROLE_FORBIDDEN", f"a {principal.role} token cannot do this",
+                        fix=f"use a token with role {' or '.join(roles)}")
+
+
+def _owner(principal: Principal, namespace: str) -> None:
+    """Publishers act only in their own namespace; admins anywhere."""
+    _require(principal, "publisher", "admin")
+    if principal.role == "publisher" and principal.namespace != namespace:
+        raise Forbidden("NAMESPACE_FORBIDDEN",
+                        f"this token acts on {principal.namespace!r}, not {namespace!r}",
+                        fix=f"use a publisher token for namespace {namespace!r} or an admin token")
+
+
+def _bytes(content: bytes, status: int = 200) -> Response:
+    return Response(content=content, status_code=status, media_type=_JSON)
+
+
+def _doc(model: type[Any], description: str = "OK") -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "description": description}}
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"description": d} for s, d in ((401, "no or bad token"), (403, "not allowed"),
+                                       (404, "not found"), (409, "conflict"),
+                                       (413, "body too large"), (422, "invalid request"))
+}
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/plugins", responses=_ERRORS)
+def list_plugins(
+    request: Request,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    tier: Literal["untrusted", "experimental", "community", "verified"] | None = None,
+    namespace: Annotated[str | None, Query(pattern=SLUG, max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    """Search plugins by name, description and capabilities; filter by tier and namespace.
+
+    Returns ``{"items": [...], "next_cursor": str | null}``; pass ``next_cursor`` back as
+    ``cursor`` for the next page.
+    """
+    return _bytes(_store(request).list_plugins(q=q, tier=tier, namespace=namespace,
+                                               cursor=cursor, limit=limit))
+
+
+@router.get("/plugins/{namespace}/{name}", responses={**_doc(PluginPublic), **_ERRORS})
+def get_plugin(request: Request, namespace: Namespace, name: Name) -> Response:
+    """A plugin: latest version, current tier and action."""
+    return _bytes(_store(request).plugin_document(namespace, name))
+
+
+@router.get("/plugins/{namespace}/{name}/versions", responses=_ERRORS)
+def list_versions(request: Request, namespace: Namespace, name: Name) -> Response:
+    """Every version of a plugin (oldest first): digest, state, tier, action."""
+    return _bytes(_store(request).versions_document(namespace, name))
+
+
+@router.get("/plugins/{namespace}/{name}/versions/{version}",
+            responses={**_doc(VersionPublic), **_ERRORS})
+def get_version(request: Request, namespace: Namespace, name: Name,
+                version: Version) -> Response:
+    """One version: manifest, image digest, evidence summary, decision, state."""
+    return _bytes(_store(request).version_document(namespace, name, version))
+
+
+@router.get("/plugins/{namespace}/{name}/versions/{version}/bundle", responses=_ERRORS)
+def get_bundle(request: Request, namespace: Namespace, name: Name, version: Version) -> Response:
+    """The Sigstore bundle published with the version (installers verify it themselves)."""
+    return _bytes(_store(request).bundle(namespace, name, version))
+
+
+@router.post("/plugins", status_code=201,
+             responses={201: {"model": VersionPublic, "description": "published"}, **_ERRORS})
+def publish(request: Request, body: PublishCreate, principal: Caller) -> Response:
+    """Publish a version (publisher of the namespace, or admin).
+
+    The manifest is validated, the image must be pinned by digest and hosted on an allowed OCI
+    registry, the Sigstore bundle is verified against the registry's trusted roots and the
+    registry policy decides (operation ``publish``). An existing version is a 409
+    (``VERSION_EXISTS`` for the same digest, ``VERSION_CONFLICT`` for another): versions are
+    immutable and publishing is not idempotent.
+    """
+    config = _config(request)
+    now = config.clock()
+    record = prepare_publish(body, principal=principal, config=config, now=now)
+    doc, _ = _store(request).publish(record, principal=principal, now=now,
+                                     evaluate=_evaluator(request),
+                                     enqueue_scan=config.scanner is not None)
+    return _bytes(doc, 201)
+
+
+@router.post("/plugins/{namespace}/{name}/versions/{version}/reviews",
+             responses={**_doc(VersionPublic), **_ERRORS})
+def review(request: Request, namespace: Namespace, name: Name, version: Version,
+           body: ReviewCreate, principal: Caller) -> Response:
+    """Record a core-team review (role reviewer) of the version's digest."""
+    _require(principal, "reviewer")
+    config = _config(request)
+    return _bytes(_store(request).add_review(
+        namespace, name, version, status=body.status, digest=body.digest, note=body.note,
+        principal=principal, now=config.clock(), evaluate=_evaluator(request)))
+
+
+@router.post("/plugins/{namespace}/{name}/versions/{version}/revoke",
+             responses={**_doc(VersionPublic), **_ERRORS})
+def revoke(request: Request, namespace: Namespace, name: Name, version: Version,
+           body: RevocationCreate, principal: Caller) -> Response:
+    """Revoke a version (publisher of the namespace, or admin)."""
+    _owner(principal, namespace)
+    config = _config(request)
+    return _bytes(_store(request).revoke(namespace, name, version, reason=body.reason,
+                                         principal=principal, now=config.clock(),
+                                         evaluate=_evaluator(request)))
+
+
+@router.post("/usage", responses={**_doc(VersionPublic), **_ERRORS})
+def usage(request: Request, body: UsageCreate, principal: Caller) -> Response:
+    """An installation reports production use of a digest (role installation)."""
+    _require(principal, "installation")
+    config = _config(request)
+    return _bytes(_store(request).report_usage(
+        body.namespace, body.name, body.version, digest=body.digest, principal=principal,
+        now=config.clock(), evaluate=_evaluator(request)))
+
+
+@router.post("/revocations/identity", responses=_ERRORS)
+def revoke_identity(request: Request, body: IdentityRevokeCreate, principal: Caller) -> Response:
+    """Revoke every version signed by an identity and issuer (admin)."""
+    _require(principal, "admin")
+    config = _config(request)
+    return _bytes(_store(request).revoke_identity(
+        identity=body.identity, issuer=body.issuer, reason=body.reason, principal=principal,
+        now=config.clock(), evaluate=_evaluator(request)))
+
+
+@router.get("/revocations", responses={200: {"model": list[RevocationPublic]}, **_ERRORS})
+def revocations(
+    request: Request,
+    cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> Response:
+    """The revocation feed after ``cursor``: ``{"items": [...], "next_cursor": int}``."""
+    return _bytes(_store(request).revocations(cursor=cursor, limit=limit))
+
+
+def create_app(config: RegistryConfig, *,
+               engine_factory: Callable[[], PolicyEngine] | None = None,
+               evaluator: ThreadEvaluator | None = None, db: Engine | None = None,
+               start_scan_worker: bool = True) -> FastAPI:
+    """Build the registry app on a migrated database.
+
+    ``engine_factory`` builds the registry's policy engine; it is called once, on the thread
+    that will run every evaluation (see :class:`ThreadEvaluator`). ``db``
+    defaults to an engine made from ``config.db_url``; the schema must already be migrated
+    (:func:`registry.migrate`). An existing ``evaluator`` may be shared instead of a factory
+    (several apps on one engine, e.g. in tests); exactly one of the two must be given.
+    With ``config.scanner`` set, a :class:`~registry._scan.ScanWorker` is available as
+    ``app.state.scan_worker`` and runs during the app's lifespan if ``start_scan_worker``.
+    """
+    if (engine_factory is None) == (evaluator is None):
+        raise ValueError("create_app needs exactly one of engine_factory and evaluator")
+    from ._db import make_engine
+
+    store = Store(db if db is not None else make_engine(config.db_url), registry_name=config.name)
+    ev = evaluator or ThreadEvaluator(engine_factory)  # type: ignore[arg-type]
+    worker = None
+    if config.scanner is not None:
+        from ._scan import ScanWorker
+
+        worker = ScanWorker(store, ev, config.scanner, allowed=config.oci_registries,
+                            clock=config.clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if worker is not None and start_scan_worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None and start_scan_worker:
+                worker.stop()
+
+    app = FastAPI(title="cortex-trust registry", version="1", lifespan=lifespan,
+                  description="Publish, evidence, tiers and revocation for CORTEX plugins.")
+    app.state.config = config
+    app.state.store = store
+    app.state.evaluator = ev
+    app.state.scan_worker = worker
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> Response:
+        return _bytes(b'{"ok":true}')
+
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    return app

@@ -1,0 +1,111 @@
+"""API errors: every error response is ``{"error": {"code", "message", "fix"}}``, never a trace."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "NotFound",
+    "Unauthorized",
+    "Unavailable",
+    "error_response",
+    "install_error_handlers",
+]
+
+_log = logging.getLogger("registry")
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable code, a message and the advice to fix it."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, *, fix: str = "",
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fix = fix
+        self.details = details
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class Invalid(ApiError):
+    status = 422
+
+
+class Unavailable(ApiError):
+    status = 503
+
+
+def error_response(status: int, code: str, message: str, fix: str = "",
+                   details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The JSON error document as a response."""
+    body: dict[str, Any] = {"code": code, "message": message, "fix": fix}
+    if details:
+        body["details"] = details
+    return Response(content=json.dumps({"error": body}), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+_STATUS_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+                 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "BODY_TOO_LARGE",
+                 415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_REQUEST"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception to the JSON error document (unexpected ones to a bare 500)."""
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.code, exc.message, exc.fix, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for err in exc.errors()[:20]:
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{loc or '(body)'}: {err.get('msg', 'invalid')}")
+        return error_response(422, "INVALID_REQUEST", "; ".join(problems) or "invalid request",
+                              "send only the documented fields, with the documented types "
+                              "(see /openapi.json)")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
+        return error_response(exc.status_code, code, str(exc.detail), "")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        # Logged for the operator; the client gets no trace and no internals.
+        _log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
+        return error_response(500, "INTERNAL", "the registry failed to handle this request",
+                              "retry later; if it persists, report it to the registry operator")

@@ -1,0 +1,318 @@
+"""Database tables and API models (SQLModel's multi-model pattern).
+
+Table models (``table=True``) are only used by :mod:`registry._store`. API models never inherit
+from a table model, and public models never carry secrets (token hashes stay in ``ApiToken``).
+Create models forbid unknown fields, so a publisher cannot set its own tier, review or state
+(mass assignment).
+
+Times are stored as RFC 3339 UTC strings (``2026-01-02T03:04:05Z``): identical on SQLite and
+PostgreSQL, and exactly what the policy input uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "SLUG",
+    "ApiToken",
+    "AuditEntry",
+    "AuditHead",
+    "Evidence",
+    "IdentityRevokeCreate",
+    "Namespace",
+    "Plugin",
+    "PluginPublic",
+    "PluginVersion",
+    "PublishCreate",
+    "ReviewCreate",
+    "RevocationCreate",
+    "RevocationPublic",
+    "RevocationRow",
+    "ScanJob",
+    "UsageCreate",
+    "UsageReport",
+    "VersionPublic",
+]
+
+#: Namespaces and plugin names: lowercase ASCII slugs (no case or Unicode look-alikes).
+SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
+_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
+_MAX_DOC = 512 * 1024
+
+
+# ---------------------------------------------------------------------------------------- tables
+
+
+class Namespace(SQLModel, table=True):
+    """A namespace, owned by the publishers holding tokens for it."""
+
+    __tablename__ = "namespace"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True, index=True)
+    created_at: str = Field(max_length=32)
+
+
+class Plugin(SQLModel, table=True):
+    """A plugin (``namespace/name``) and its pre-rendered read documents."""
+
+    __tablename__ = "plugin"
+    id: int | None = Field(default=None, primary_key=True)
+    namespace: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=64)
+    #: ``namespace/name`` case-folded: unique, and the order of list pagination.
+    key: str = Field(max_length=129, unique=True, index=True)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    capabilities_json: str = Field(default="[]",
+                                   sa_column=Column(Text, nullable=False, default="[]"))
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    tier: str | None = Field(default=None, max_length=16, index=True)
+    action: str | None = Field(default=None, max_length=16)
+    latest_version: str | None = Field(default=None, max_length=128)
+    created_at: str = Field(max_length=32)
+    updated_at: str = Field(max_length=32)
+    summary_json: str = Field(sa_column=Column(Text, nullable=False))
+    document_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class PluginVersion(SQLModel, table=True):
+    """One immutable version: manifest facts, image digest, decision, state."""
+
+    __tablename__ = "plugin_version"
+    __table_args__ = (UniqueConstraint("plugin_id", "version", name="uq_plugin_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plugin_id: int = Field(foreign_key="plugin.id", index=True)
+    version: str = Field(max_length=128)
+    digest: str = Field(max_length=71, index=True)
+    image: str = Field(max_length=512)
+    state: str = Field(max_length=16)  # active | yanked | revoked
+    #: The policy input built at publish time (manifest facts, artifact, first evidence).
+    input_json: str = Field(sa_column=Column(Text, nullable=False))
+    #: The Sigstore bundle as published, served to installers that verify it themselves.
+    bundle_json: str = Field(sa_column=Column(Text, nullable=False))
+    decision_json: str = Field(sa_column=Column(Text, nullable=False))
+    tier: str = Field(max_length=16)
+    action: str = Field(max_length=16)
+    policy_revision: str = Field(default="", max_length=128)
+    signer_identity: str | None = Field(default=None, max_length=1024, index=True)
+    signer_issuer: str | None = Field(default=None, max_length=1024)
+    published_at: str = Field(max_length=32)
+    published_by: str = Field(max_length=64)
+    revoked_reason: str | None = Field(default=None, max_length=2000)
+    revoked_at: str | None = Field(default=None, max_length=32)
+    summary_json: str = Field(sa_column=Column(Text, nullable=False))
+    document_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Evidence(SQLModel, table=True):
+    """One piece of evidence about a version's digest, as the policy-input fact document.
+
+    ``facts_json`` is the serialised :mod:`cortex_trust.policy_input` model (signature facts
+    include identity and issuer), so re-tiering never redoes cryptography.
+    """
+
+    __tablename__ = "evidence"
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="plugin_version.id", index=True)
+    kind: str = Field(max_length=16)  # signature | scan | tests | review
+    digest: str = Field(max_length=71)
+    facts_json: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = Field(max_length=64)
+    created_at: str = Field(max_length=32)
+
+
+class UsageReport(SQLModel, table=True):
+    """Production use of a digest by one installation (first and last report)."""
+
+    __tablename__ = "usage_report"
+    __table_args__ = (UniqueConstraint("version_id", "installation_id", name="uq_usage"),)
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="plugin_version.id", index=True)
+    installation_id: str = Field(max_length=64)
+    digest: str = Field(max_length=71)
+    first_seen: str = Field(max_length=32)
+    last_seen: str = Field(max_length=32)
+
+
+class ScanJob(SQLModel, table=True):
+    """A persisted scan of a version's image: survives restarts (a crashed worker's lease
+    expires and another worker takes the job)."""
+
+    __tablename__ = "scan_job"
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="plugin_version.id", unique=True)
+    image: str = Field(max_length=512)
+    digest: str = Field(max_length=71)
+    state: str = Field(max_length=16, index=True)  # queued | running | done | failed
+    attempts: int = 0
+    lease_until: str | None = Field(default=None, max_length=32)
+    error: str | None = Field(default=None, max_length=2000)
+    created_at: str = Field(max_length=32)
+    updated_at: str = Field(max_length=32)
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token: only its SHA-256 hash is stored, scoped to a namespace and a role."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: str = Field(max_length=32, unique=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    namespace: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    created_at: str = Field(max_length=32)
+    expires_at: str = Field(max_length=32)
+    revoked: bool = False
+
+
+class RevocationRow(SQLModel, table=True):
+    """One revoked version; ``id`` is the feed cursor (monotonically increasing)."""
+
+    __tablename__ = "revocation"
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="plugin_version.id", unique=True)
+    namespace: str = Field(max_length=64)
+    name: str = Field(max_length=64)
+    version: str = Field(max_length=128)
+    digest: str = Field(max_length=71)
+    reason: str = Field(max_length=2000)
+    identity: str | None = Field(default=None, max_length=1024)
+    issuer: str | None = Field(default=None, max_length=1024)
+    actor: str = Field(max_length=64)
+    created_at: str = Field(max_length=32)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only, hash-chained audit log entry (see :mod:`registry._audit`)."""
+
+    __tablename__ = "audit_log"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    target: str = Field(max_length=512)
+    before_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    after_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: str = Field(max_length=32)
+    prev_hash: str = Field(max_length=64, unique=True)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class AuditHead(SQLModel, table=True):
+    """The single row every write locks first: it serialises writers and pins the chain's end."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = 0
+    hash: str = Field(max_length=64)
+
+
+# ------------------------------------------------------------------------------- API: requests
+
+_FORBID = ConfigDict(extra="forbid")
+
+
+class PublishCreate(BaseModel):
+    """``POST /api/v1/plugins``: only what a publisher may say. Tier, review and state are the
+    registry's (unknown fields are refused)."""
+
+    model_config = _FORBID
+    namespace: str | None = PField(default=None, pattern=SLUG)
+    manifest: str = PField(min_length=1, max_length=_MAX_DOC)
+    image: str = PField(min_length=1, max_length=512)
+    bundle: str = PField(min_length=2, max_length=_MAX_DOC)
+    tests_junit: str | None = PField(default=None, max_length=_MAX_DOC)
+    scan_report: str | None = PField(default=None, max_length=_MAX_DOC)
+
+
+class ReviewCreate(BaseModel):
+    """A core-team review of one version (bound to its digest)."""
+
+    model_config = _FORBID
+    status: Literal["approved", "rejected", "changes_requested"]
+    digest: str | None = PField(default=None, pattern=_DIGEST)
+    note: str | None = PField(default=None, max_length=2000)
+
+
+class UsageCreate(BaseModel):
+    """An installation reporting production use of a digest."""
+
+    model_config = _FORBID
+    namespace: str = PField(pattern=SLUG)
+    name: str = PField(pattern=SLUG)
+    version: str = PField(pattern=_VERSION)
+    digest: str = PField(pattern=_DIGEST)
+
+
+class RevocationCreate(BaseModel):
+    """Revoke one version."""
+
+    model_config = _FORBID
+    reason: str = PField(min_length=1, max_length=2000)
+
+
+class IdentityRevokeCreate(BaseModel):
+    """Revoke every version signed by ``identity`` as issued by ``issuer``."""
+
+    model_config = _FORBID
+    identity: str = PField(min_length=1, max_length=1024)
+    issuer: str = PField(min_length=1, max_length=1024)
+    reason: str = PField(min_length=1, max_length=2000)
+
+
+# ------------------------------------------------------------------------------ API: responses
+# Documentation of the pre-rendered documents the read routes return as bytes.
+
+
+class VersionPublic(BaseModel):
+    """One version as served by ``GET .../versions/{version}``."""
+
+    namespace: str
+    name: str
+    version: str
+    image: str
+    digest: str
+    state: Literal["active", "yanked", "revoked"]
+    tier: str
+    action: str
+    policy_revision: str
+    published_at: str
+    published_by: str
+    signer: dict[str, Any] | None = None
+    manifest: dict[str, Any] | None = None
+    evidence: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None
+    revocation: dict[str, Any] | None = None
+
+
+class PluginPublic(BaseModel):
+    """One plugin as served by ``GET /api/v1/plugins/{namespace}/{name}``."""
+
+    namespace: str
+    name: str
+    full_name: str
+    description: str
+    capabilities: list[str]
+    latest_version: str | None
+    tier: str | None
+    action: str | None
+    updated_at: str
+
+
+class RevocationPublic(BaseModel):
+    """One entry of the revocation feed."""
+
+    cursor: int
+    namespace: str
+    name: str
+    version: str
+    digest: str
+    reason: str
+    identity: str | None
+    issuer: str | None
+    revoked_at: str

@@ -1,0 +1,145 @@
+"""Publishing: turn a publish request into facts, before any database transaction.
+
+Everything slow or hostile (manifest parsing, Sigstore verification, reports) happens here,
+outside the write lock, through the same hardened loaders the CLI uses. The store then writes
+the version and the policy's decision in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from cortex_trust.errors import CortexTrustError, InputError, ManifestError
+from cortex_trust.policy_input import DroppedEvidence, ScanEvidence, TestEvidence
+
+from ._config import RegistryConfig
+from ._errors import Forbidden, Invalid
+from ._models import SLUG, PublishCreate
+from ._store import Principal, PublishRecord
+
+__all__ = ["check_image_host", "image_host", "prepare_publish"]
+
+_SLUG = re.compile(SLUG)
+
+
+def image_host(image: str) -> str:
+    """The registry host of an OCI reference (Docker's rule: no dot, colon or ``localhost`` in
+    the first component means Docker Hub)."""
+    first, sep, _ = image.partition("/")
+    if not sep or ("." not in first and ":" not in first and first != "localhost"):
+        return "docker.io"
+    return first.lower()
+
+
+def check_image_host(image: str, *, allowed: tuple[str, ...]) -> None:
+    """Refuse an image whose registry is not in the configured allowlist (no SSRF).
+
+    Raises :class:`Invalid` (``IMAGE_REGISTRY_NOT_ALLOWED``).
+    """
+    host = image_host(image)
+    if host not in {a.lower() for a in allowed}:
+        raise Invalid("IMAGE_REGISTRY_NOT_ALLOWED",
+                      f"images from {host!r} are not accepted by this registry",
+                      fix=f"push the image to one of: {', '.join(allowed) or '(none configured)'}")
+
+
+def _invalid(code: str, e: CortexTrustError) -> Invalid:
+    details: dict[str, Any] | None = None
+    if isinstance(e, ManifestError):
+        details = {"problems": [str(p) for p in e.problems][:50]}
+    return Invalid(code, e.message, fix=e.advice or "", details=details)
+
+
+def prepare_publish(body: PublishCreate, *, principal: Principal, config: RegistryConfig,
+                    now: datetime) -> PublishRecord:
+    """Validate and verify a publish request; return what the store writes.
+
+    Raises :class:`Forbidden` for a namespace the token does not own, and :class:`Invalid` for
+    an unpinned or non-allowlisted image, an invalid manifest, an unparseable bundle or report,
+    a name that is not a lowercase ASCII slug, or a digest mix-up.
+    """
+    from cortex_trust import __version__
+    from cortex_trust.evidence.junit import parse_junit
+    from cortex_trust.evidence.scan import parse_trivy_report
+    from cortex_trust.evidence.signature import verify_signature
+    from cortex_trust.inputs import build_input, image_digest
+    from cortex_trust.manifest import parse_manifest
+
+    namespace = body.namespace or principal.namespace
+    if principal.role not in ("publisher", "admin"):
+        raise Forbidden("ROLE_FORBIDDEN", f"a {principal.role} token cannot publish",
+                        fix="use a publisher token for the namespace")
+    if principal.role != "admin" and namespace != principal.namespace:
+        raise Forbidden("NAMESPACE_FORBIDDEN",
+                        f"this token publishes to {principal.namespace!r}, not {namespace!r}",
+                        fix=f"use a publisher token for namespace {namespace!r}")
+    try:
+        digest = image_digest(body.image)
+    except InputError as e:
+        raise _invalid("IMAGE_NOT_PINNED", e) from None
+    if digest is None:
+        raise Invalid("IMAGE_NOT_PINNED", f"{body.image!r} is not pinned by digest",
+                      fix="publish REGISTRY/REPO@sha256:<digest> (tags can move)")
+    check_image_host(body.image, allowed=config.oci_registries)
+    try:
+        manifest = parse_manifest(body.manifest.encode("utf-8"), source="manifest.yaml")
+    except ManifestError as e:
+        raise _invalid("MANIFEST_INVALID", e) from None
+    name = str(manifest.name)
+    version = str(manifest.version)
+    if not _SLUG.match(name):
+        raise Invalid("NAME_NOT_SLUG", f"plugin name {name!r} is not a lowercase ASCII slug",
+                      fix="use lowercase letters, digits and inner hyphens (e.g. my-plugin)")
+    if not config.trusted_roots:
+        raise Invalid("NO_TRUST_ROOT", "this registry has no Sigstore trusted root configured",
+                      fix="the operator must start the registry with a trusted root")
+    try:
+        signature = verify_signature(body.bundle.encode("utf-8"), digest=digest,
+                                     trusted_roots=config.trusted_roots, source="bundle")
+    except InputError as e:
+        raise _invalid("BUNDLE_INVALID", e) from None
+    tests: TestEvidence | None = None
+    scan: ScanEvidence | None = None
+    dropped: list[DroppedEvidence] = []
+    try:
+        if body.tests_junit is not None:
+            tests = parse_junit(body.tests_junit.encode("utf-8"), digest=digest, source="tests")
+        if body.scan_report is not None:
+            report = parse_trivy_report(body.scan_report, digest=digest, source="scan")
+            scan = report.evidence
+            dropped += report.dropped
+    except InputError as e:
+        raise _invalid("EVIDENCE_INVALID", e) from None
+    try:
+        policy_input = build_input(
+            manifest=manifest, image=body.image, digest=digest, operation="publish", now=now,
+            cortex_version=__version__, signature=signature, scan=scan, tests=tests,
+            dropped=dropped, registry=config.name, namespace=namespace)
+    except InputError as e:
+        raise _invalid("INPUT_INVALID", e) from None
+    document = policy_input.manifest.document or {}
+    description = document.get("description")
+    capabilities = document.get("capabilities") or []
+    return PublishRecord(
+        namespace=namespace, name=name, version=version, image=body.image, digest=digest,
+        description=description if isinstance(description, str) else "",
+        capabilities=tuple(_capability_names(capabilities)),
+        policy_input=policy_input, bundle=body.bundle,
+        # Store the pieces as build_input kept them (a piece about another digest is dropped).
+        signature=policy_input.evidence.signature,
+        tests=policy_input.evidence.tests if tests is not None else None,
+        scan=policy_input.evidence.scan if scan is not None else None)
+
+
+def _capability_names(value: Any) -> list[str]:
+    """Capability names from the manifest document (a list of strings or of objects)."""
+    names: list[str] = []
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                names.append(item)
+            elif isinstance(item, dict) and isinstance(item.get("name"), str):
+                names.append(item["name"])
+    return names[:100]

@@ -1,0 +1,795 @@
+"""The one persistence layer of the registry.
+
+Every read and write of the service goes through :class:`Store`. Guarantees:
+
+* Every write is one transaction that first locks the ``audit_head`` row (and on SQLite starts
+  with ``BEGIN IMMEDIATE``): writers are serialised, each write appends exactly one hash-chained
+  audit entry, and a failure anywhere rolls back everything (no half-written version).
+* Versions are immutable: ``(plugin, version)`` is unique in the schema and checked under the
+  lock, so two concurrent publishes end with one winner and one :class:`Conflict`.
+* Read documents are pre-rendered JSON kept beside each row and rewritten on every change, so
+  read routes return stored bytes (see /work/shared/PERFORMANCE.md).
+* Tokens are stored as SHA-256 hashes only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, select
+
+from cortex_trust.decision import Decision
+from cortex_trust.policy_input import (
+    PolicyInput,
+    ReviewEvidence,
+    RevocationEvidence,
+    ScanEvidence,
+    SignatureEvidence,
+    TestEvidence,
+    UsageEvidence,
+    format_time,
+)
+from cortex_trust.semver import SemVerError, semver_key
+
+from ._audit import GENESIS, AuditProblem, canonical, entry_hash, verify_chain
+from ._errors import Conflict, Invalid, NotFound, Unauthorized, Unavailable
+from ._models import (
+    ApiToken,
+    AuditEntry,
+    AuditHead,
+    Evidence,
+    Namespace,
+    Plugin,
+    PluginVersion,
+    RevocationRow,
+    ScanJob,
+    UsageReport,
+)
+
+__all__ = [
+    "ROLES",
+    "Evaluator",
+    "Principal",
+    "PublishRecord",
+    "Store",
+    "hash_token",
+    "parse_duration",
+]
+
+ROLES = ("publisher", "reviewer", "installation", "admin")
+TOKEN_PREFIX = "ctr_"  # noqa: S105 - a public prefix, not a secret
+
+#: Given the inputs, return one decision each (in order). Never raises for engine problems.
+Evaluator = Callable[[Sequence[PolicyInput]], list[Decision]]
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 (hex) of a token: the only form in which tokens are stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m`` → timedelta. Raises ValueError for anything else."""
+    units = {"d": 86400, "h": 3600, "m": 60}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        raise ValueError(f"{text!r} is not a duration like 90d, 12h or 30m")
+    seconds = int(text[:-1]) * units[text[-1]]
+    if seconds <= 0 or seconds > 3 * 365 * 86400:
+        raise ValueError(f"{text!r} must be between 1m and 3 years")
+    return timedelta(seconds=seconds)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's public id, its namespace and its role."""
+
+    token_id: str
+    namespace: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.namespace}:{self.token_id}"
+
+
+@dataclass(frozen=True)
+class PublishRecord:
+    """Everything a publish stores, established before the transaction (crypto done)."""
+
+    namespace: str
+    name: str
+    version: str
+    image: str
+    digest: str
+    description: str
+    capabilities: tuple[str, ...]
+    #: The publish-time input from :func:`cortex_trust.inputs.build_input`; later
+    #: re-evaluations start from it and replace the evidence that changed.
+    policy_input: PolicyInput
+    #: The bundle text exactly as published (installers re-verify it themselves).
+    bundle: str
+    signature: SignatureEvidence
+    tests: TestEvidence | None
+    scan: ScanEvidence | None
+
+
+def _encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
+                               validate=True).decode("ascii")
+        if _CURSOR_KEY.match(key) is None:
+            raise ValueError(key)
+        return key
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise Invalid("BAD_CURSOR", "the cursor is not one this registry issued",
+                      fix="pass next_cursor from the previous page unchanged") from None
+
+
+_CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}$")
+
+
+def _like_escape(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _version_key(v: str) -> tuple[object, ...]:
+    try:
+        return (1, semver_key(v))
+    except (SemVerError, ValueError):
+        return (0, v)
+
+
+class Store:
+    """The registry database. Build it on an engine whose schema is migrated."""
+
+    def __init__(self, engine: Engine, *, registry_name: str = "cortex-registry") -> None:
+        self.engine = engine
+        # Write transactions are marked so that SQLite starts them with BEGIN IMMEDIATE (see
+        # registry._db); reads stay deferred and never wait for the write lock.
+        self._write_engine = engine.execution_options(cortex_write=True)
+        self.registry_name = registry_name
+
+    # ------------------------------------------------------------------ transactions and audit
+
+    @contextmanager
+    def _write(self) -> Iterator[_Tx]:
+        try:
+            with Session(self._write_engine, expire_on_commit=False) as session:
+                head = session.exec(
+                    select(AuditHead).where(AuditHead.id == 1).with_for_update()
+                ).one()
+                tx = _Tx(session, head)
+                yield tx
+                if tx.entries == 0 and not tx.read_only:
+                    raise RuntimeError("every registry write must append an audit entry")
+                session.commit()
+        except OperationalError:
+            raise Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable",
+                              fix="retry later") from None
+
+    def _read(self) -> Session:
+        return Session(self.engine)
+
+    def _scalar(self, stmt: Any) -> Any:
+        """One value (or None) from a Core read: the hot read path skips the ORM session."""
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).scalar()
+
+    def _document(self, stmt: Any) -> bytes | None:
+        doc = self._scalar(stmt)
+        return None if doc is None else str(doc).encode()
+
+    def _rows(self, stmt: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).all())
+
+    # ------------------------------------------------------------------------------- tokens
+
+    def create_token(self, *, namespace: str, role: str, expires_in: timedelta,
+                     now: datetime, actor: str = "cli") -> tuple[str, ApiToken]:
+        """Create a token; return the plaintext (shown once, never stored) and its row.
+
+        Creates ``namespace`` if it does not exist: holding a publisher token for a namespace is
+        what owning it means.
+        """
+        if role not in ROLES:
+            raise Invalid("BAD_ROLE", f"unknown role {role!r}", fix=f"use one of {', '.join(ROLES)}")
+        plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = ApiToken(token_id="tok_" + secrets.token_hex(6), token_hash=hash_token(plaintext),
+                       namespace=namespace, role=role, created_at=format_time(now),
+                       expires_at=format_time(now + expires_in))
+        with self._write() as tx:
+            s = tx.session
+            if s.exec(select(Namespace).where(Namespace.name == namespace)).first() is None:
+                s.add(Namespace(name=namespace, created_at=format_time(now)))
+            s.add(row)
+            tx.audit(actor=actor, action="token.create", target=f"token:{row.token_id}",
+                     before=None, after={"token_id": row.token_id, "namespace": namespace,
+                                         "role": role, "expires_at": row.expires_at},
+                     now=now)
+        return plaintext, row
+
+    def authenticate(self, token: str, *, now: datetime) -> Principal:
+        """The principal behind ``token``. Raises :class:`Unauthorized` if unknown, revoked or
+        expired (all three look the same to the caller)."""
+        with self._read() as s:
+            row = s.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+        if row is None or row.revoked or row.expires_at <= format_time(now):
+            raise Unauthorized("BAD_TOKEN", "the token is unknown, revoked or expired",
+                               fix="create a new token with `cortex registry token create`")
+        return Principal(token_id=row.token_id, namespace=row.namespace, role=row.role)
+
+    # ------------------------------------------------------------------------------- reads
+
+    def list_plugins(self, *, q: str | None, tier: str | None, namespace: str | None,
+                     cursor: str | None, limit: int) -> bytes:
+        """One page of plugin summaries as a JSON document ``{"items": [...], "next_cursor"}``."""
+        stmt = select(Plugin.key, Plugin.summary_json).order_by(col(Plugin.key)).limit(limit + 1)
+        if cursor:
+            stmt = stmt.where(col(Plugin.key) > _decode_cursor(cursor))
+        if namespace:
+            stmt = stmt.where(Plugin.namespace == namespace)
+        if tier:
+            stmt = stmt.where(Plugin.tier == tier)
+        if q:
+            stmt = stmt.where(col(Plugin.search_text).like(f"%{_like_escape(q.lower())}%",
+                                                           escape="\\"))
+        rows = self._rows(stmt)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = _encode_cursor(rows[-1][0]) if more else None
+        return (b'{"items":[' + ",".join(r[1] for r in rows).encode() + b'],"next_cursor":'
+                + json.dumps(nxt).encode() + b"}")
+
+    def plugin_document(self, namespace: str, name: str) -> bytes:
+        """The pre-rendered plugin document. Raises :class:`NotFound`."""
+        doc = self._document(select(Plugin.document_json)
+                             .where(Plugin.key == f"{namespace}/{name}"))
+        if doc is None:
+            raise _not_found(namespace, name)
+        return doc
+
+    def versions_document(self, namespace: str, name: str) -> bytes:
+        """``{"items": [version summaries, oldest first]}``. Raises :class:`NotFound`."""
+        pid = self._scalar(select(Plugin.id).where(Plugin.key == f"{namespace}/{name}"))
+        if pid is None:
+            raise _not_found(namespace, name)
+        docs = [r[0] for r in self._rows(select(PluginVersion.summary_json)
+                                         .where(PluginVersion.plugin_id == pid)
+                                         .order_by(col(PluginVersion.id)))]
+        return b'{"items":[' + ",".join(docs).encode() + b"]}"
+
+    def version_document(self, namespace: str, name: str, version: str) -> bytes:
+        """The pre-rendered version document. Raises :class:`NotFound`."""
+        doc = self._document(
+            select(PluginVersion.document_json).join(Plugin)
+            .where(Plugin.key == f"{namespace}/{name}", PluginVersion.version == version))
+        if doc is None:
+            raise _not_found(namespace, name, version)
+        return doc
+
+    def bundle(self, namespace: str, name: str, version: str) -> bytes:
+        """The Sigstore bundle published with the version. Raises :class:`NotFound`."""
+        doc = self._document(
+            select(PluginVersion.bundle_json).join(Plugin)
+            .where(Plugin.key == f"{namespace}/{name}", PluginVersion.version == version))
+        if doc is None:
+            raise _not_found(namespace, name, version)
+        return doc
+
+    def revocations(self, *, cursor: int, limit: int) -> bytes:
+        """Revocations after ``cursor`` (exclusive), oldest first, and the next cursor."""
+        with self._read() as s:
+            rows = s.exec(select(RevocationRow).where(col(RevocationRow.id) > cursor)
+                          .order_by(col(RevocationRow.id)).limit(limit)).all()
+        items = [{"cursor": r.id, "namespace": r.namespace, "name": r.name, "version": r.version,
+                  "digest": r.digest, "reason": r.reason, "identity": r.identity,
+                  "issuer": r.issuer, "revoked_at": r.created_at} for r in rows]
+        nxt = rows[-1].id if rows else cursor
+        return _dumps({"items": items, "next_cursor": nxt}).encode()
+
+    # ------------------------------------------------------------------------------ writes
+
+    def publish(self, rec: PublishRecord, *, principal: Principal, now: datetime,
+                evaluate: Evaluator, enqueue_scan: bool = False) -> tuple[bytes, Decision]:
+        """Store a new version with its evidence and the policy's decision, atomically.
+
+        With ``enqueue_scan`` and no scan report in ``rec``, a :class:`ScanJob` is queued in
+        the same transaction (a publish never exists without its pending scan).
+
+        Raises :class:`Conflict` when the version exists (``VERSION_EXISTS`` with the same
+        digest, ``VERSION_CONFLICT`` with another one), and :class:`Invalid`
+        (``PUBLISH_BLOCKED``, nothing stored) when the policy blocks the publish.
+        """
+        ts = format_time(now)
+        key = f"{rec.namespace}/{rec.name}"
+        try:
+            with self._write() as tx:
+                s = tx.session
+                if s.exec(select(Namespace.id).where(Namespace.name == rec.namespace)).first() is None:
+                    raise NotFound("NO_SUCH_NAMESPACE", f"namespace {rec.namespace!r} does not exist",
+                                   fix="an admin creates it with `cortex registry token create`")
+                plugin = s.exec(select(Plugin).where(Plugin.key == key)).first()
+                if plugin is not None:
+                    existing = s.exec(select(PluginVersion).where(
+                        PluginVersion.plugin_id == plugin.id,
+                        PluginVersion.version == rec.version)).first()
+                    if existing is not None:
+                        raise _version_conflict(key, rec.version, existing.digest, rec.digest)
+                else:
+                    plugin = Plugin(namespace=rec.namespace, name=rec.name, key=key,
+                                    created_at=ts, updated_at=ts, summary_json="{}",
+                                    document_json="{}")
+                plugin.description = rec.description
+                plugin.capabilities_json = _dumps(sorted(set(rec.capabilities)))
+                plugin.search_text = " ".join([key, rec.description.lower(),
+                                               *(c.lower() for c in rec.capabilities)])
+                plugin.updated_at = ts
+                s.add(plugin)
+                s.flush()
+                assert plugin.id is not None
+                version = PluginVersion(
+                    plugin_id=plugin.id, version=rec.version, digest=rec.digest, image=rec.image,
+                    state="active", input_json=rec.policy_input.model_dump_json(),
+                    bundle_json=rec.bundle,
+                    decision_json="{}", tier="untrusted", action="block",
+                    signer_identity=rec.signature.identity if rec.signature.verified else None,
+                    signer_issuer=rec.signature.issuer if rec.signature.verified else None,
+                    published_at=ts, published_by=principal.actor,
+                    summary_json="{}", document_json="{}")
+                s.add(version)
+                s.flush()
+                assert version.id is not None
+                for kind, facts in (("signature", rec.signature), ("tests", rec.tests),
+                                    ("scan", rec.scan)):
+                    if facts is not None:
+                        s.add(Evidence(version_id=version.id, kind=kind, digest=rec.digest,
+                                       facts_json=facts.model_dump_json(),
+                                       actor=principal.actor, created_at=ts))
+                s.flush()
+                decision = self._reevaluate(s, {plugin.id: plugin}, [version], now=now,
+                                            evaluate=evaluate)[0]
+                if decision.failed:
+                    raise Unavailable("ENGINE_UNAVAILABLE",
+                                      "the registry policy could not be evaluated; nothing was "
+                                      f"published ({', '.join(decision.codes)})",
+                                      fix="retry later; the operator should check the policy")
+                if decision.action == "block":
+                    raise Invalid("PUBLISH_BLOCKED",
+                                  f"the registry policy blocks publishing {key}@{rec.version}",
+                                  fix="; ".join(r.message for r in decision.reasons)[:2000],
+                                  details={"decision": decision.to_json_dict()})
+                if enqueue_scan and rec.scan is None:
+                    s.add(ScanJob(version_id=version.id, image=rec.image, digest=rec.digest,
+                                  state="queued", created_at=ts, updated_at=ts))
+                self._refresh_plugin(s, plugin)
+                tx.audit(actor=principal.actor, action="version.publish",
+                         target=f"{key}@{rec.version}", before=None,
+                         after={"digest": rec.digest, "image": rec.image,
+                                "tier": version.tier, "action": version.action,
+                                "signer": [version.signer_identity, version.signer_issuer]},
+                         now=now)
+                doc = version.document_json
+        except IntegrityError:
+            # Only reachable if the lock was bypassed; the unique constraint still holds.
+            raise Conflict("VERSION_CONFLICT", f"{key}@{rec.version} was published concurrently",
+                           fix="versions are immutable: publish a new version") from None
+        return doc.encode(), decision
+
+    def add_review(self, namespace: str, name: str, version: str, *, status: str,
+                   digest: str | None, note: str | None, principal: Principal, now: datetime,
+                   evaluate: Evaluator) -> bytes:
+        """Record a review of the version's digest and re-evaluate its tier.
+
+        Raises :class:`NotFound`, or :class:`Conflict` (``DIGEST_MISMATCH``) when ``digest`` is
+        given and is not the version's (the reviewer looked at another image).
+        """
+        ts = format_time(now)
+        with self._write() as tx:
+            s = tx.session
+            plugin, row = self._get_version(s, namespace, name, version)
+            if digest is not None and digest != row.digest:
+                raise Conflict("DIGEST_MISMATCH",
+                               f"the review is for {digest}, the version is {row.digest}",
+                               fix="review the image that was published under this version")
+            before = {"tier": row.tier, "action": row.action}
+            facts = ReviewEvidence(present=True, status=status,  # type: ignore[arg-type]
+                                   reviewer=principal.token_id, reviewed_at=ts,
+                                   digest=row.digest, source=self.registry_name)
+            assert row.id is not None
+            s.add(Evidence(version_id=row.id, kind="review", digest=row.digest,
+                           facts_json=facts.model_dump_json(), actor=principal.actor,
+                           created_at=ts))
+            s.flush()
+            self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
+            self._refresh_plugin(s, plugin)
+            tx.audit(actor=principal.actor, action="version.review",
+                     target=f"{plugin.key}@{version}", before=before,
+                     after={"status": status, "note": note, "digest": row.digest,
+                            "tier": row.tier, "action": row.action}, now=now)
+            return row.document_json.encode()
+
+    def report_usage(self, namespace: str, name: str, version: str, *, digest: str,
+                     principal: Principal, now: datetime, evaluate: Evaluator) -> bytes:
+        """Record that the calling installation runs ``digest``; re-evaluate the tier.
+
+        The installation id is the token's id, so one token counts as one installation.
+        Raises :class:`NotFound`, or :class:`Conflict` (``DIGEST_MISMATCH``).
+        """
+        ts = format_time(now)
+        with self._write() as tx:
+            s = tx.session
+            plugin, row = self._get_version(s, namespace, name, version)
+            if digest != row.digest:
+                raise Conflict("DIGEST_MISMATCH",
+                               f"usage is for {digest}, the version is {row.digest}",
+                               fix="report the digest of the image actually installed")
+            assert row.id is not None
+            before = {"tier": row.tier, "action": row.action}
+            usage = s.exec(select(UsageReport).where(
+                UsageReport.version_id == row.id,
+                UsageReport.installation_id == principal.token_id)).first()
+            if usage is None:
+                usage = UsageReport(version_id=row.id, installation_id=principal.token_id,
+                                    digest=row.digest, first_seen=ts, last_seen=ts)
+            usage.last_seen = ts
+            s.add(usage)
+            s.flush()
+            self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
+            self._refresh_plugin(s, plugin)
+            tx.audit(actor=principal.actor, action="version.usage",
+                     target=f"{plugin.key}@{version}", before=before,
+                     after={"digest": row.digest, "tier": row.tier, "action": row.action},
+                     now=now)
+            return row.document_json.encode()
+
+    def revoke(self, namespace: str, name: str, version: str, *, reason: str,
+               principal: Principal, now: datetime, evaluate: Evaluator) -> bytes:
+        """Revoke one version (idempotent: revoking a revoked version changes nothing)."""
+        with self._write() as tx:
+            s = tx.session
+            plugin, row = self._get_version(s, namespace, name, version)
+            before = {"state": row.state, "tier": row.tier}
+            if row.state != "revoked":
+                self._revoke_row(s, plugin, row, reason=reason, principal=principal, now=now)
+                self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
+                self._refresh_plugin(s, plugin)
+            tx.audit(actor=principal.actor, action="version.revoke",
+                     target=f"{plugin.key}@{version}", before=before,
+                     after={"state": row.state, "tier": row.tier, "reason": reason}, now=now)
+            return row.document_json.encode()
+
+    def revoke_identity(self, *, identity: str, issuer: str, reason: str, principal: Principal,
+                        now: datetime, evaluate: Evaluator) -> bytes:
+        """Revoke every version whose verified signature came from ``identity`` + ``issuer``."""
+        with self._write() as tx:
+            s = tx.session
+            rows = s.exec(select(PluginVersion).where(
+                PluginVersion.signer_identity == identity,
+                PluginVersion.signer_issuer == issuer,
+                PluginVersion.state != "revoked").order_by(col(PluginVersion.id))).all()
+            revoked: list[str] = []
+            by_plugin: dict[int, tuple[Plugin, list[PluginVersion]]] = {}
+            for row in rows:
+                plugin = s.get(Plugin, row.plugin_id)
+                assert plugin is not None and plugin.id is not None
+                self._revoke_row(s, plugin, row, reason=reason, principal=principal, now=now,
+                                 identity=identity, issuer=issuer)
+                by_plugin.setdefault(plugin.id, (plugin, []))[1].append(row)
+                revoked.append(f"{plugin.key}@{row.version}")
+            touched = [r for _, versions in by_plugin.values() for r in versions]
+            if touched:
+                self._reevaluate(s, {pid: p for pid, (p, _) in by_plugin.items()}, touched,
+                                 now=now, evaluate=evaluate)
+            for plugin, _versions in by_plugin.values():
+                self._refresh_plugin(s, plugin)
+            tx.audit(actor=principal.actor, action="identity.revoke",
+                     target=f"identity:{identity}|{issuer}", before=None,
+                     after={"reason": reason, "revoked": revoked}, now=now)
+        return _dumps({"revoked": revoked}).encode()
+
+    def retier_all(self, *, now: datetime, evaluate: Evaluator, batch: int = 2000,
+                   actor: str = "cli") -> dict[str, Any]:
+        """Re-evaluate every version with the current policy, reusing stored evidence.
+
+        No cryptography is redone: signature facts are read from the evidence rows. One
+        transaction; returns counts.
+        """
+        changed = 0
+        total = 0
+        revision = ""
+        with self._write() as tx:
+            s = tx.session
+            plugins = {p.id: p for p in s.exec(select(Plugin)).all()}
+            last = 0
+            while True:
+                rows = s.exec(select(PluginVersion).where(col(PluginVersion.id) > last)
+                              .order_by(col(PluginVersion.id)).limit(batch)).all()
+                if not rows:
+                    break
+                last = rows[-1].id or last
+                before = [(r.tier, r.action) for r in rows]
+                decisions = self._reevaluate(s, plugins, list(rows), now=now,  # type: ignore[arg-type]
+                                             evaluate=evaluate)
+                if decisions:
+                    revision = decisions[-1].policy_revision
+                total += len(rows)
+                changed += sum(1 for r, b in zip(rows, before, strict=True)
+                               if (r.tier, r.action) != b)
+                s.flush()
+            for p in plugins.values():
+                self._refresh_plugin(s, p)
+            result = {"versions": total, "changed": changed, "policy_revision": revision}
+            tx.audit(actor=actor, action="catalogue.retier", target="*", before=None,
+                     after=result, now=now)
+        return result
+
+    def claim_scan_job(self, *, now: datetime, lease: timedelta) -> ScanJob | None:
+        """Take the oldest queued job, or a running one whose lease expired (its worker died).
+
+        The claim is recorded (state, attempts, lease) and audited like every write.
+        """
+        ts = format_time(now)
+        with self._write() as tx:
+            s = tx.session
+            job = s.exec(select(ScanJob).where(
+                (col(ScanJob.state) == "queued")
+                | ((col(ScanJob.state) == "running") & (col(ScanJob.lease_until) < ts)))
+                .order_by(col(ScanJob.id)).limit(1)).first()
+            if job is None:
+                tx.skip_audit()
+                return None
+            job.state = "running"
+            job.attempts += 1
+            job.lease_until = format_time(now + lease)
+            job.updated_at = ts
+            s.add(job)
+            tx.audit(actor="scanner", action="scan.claim", target=f"scan:{job.id}",
+                     before=None, after={"digest": job.digest, "attempt": job.attempts},
+                     now=now)
+            return job
+
+    def finish_scan_job(self, job_id: int, *, evidence: ScanEvidence | None, error: str | None,
+                        now: datetime, evaluate: Evaluator, max_attempts: int = 3) -> None:
+        """Record a scan's outcome: evidence (re-evaluating the tier) or an error (queued again
+        until ``max_attempts``, then failed; the version simply stays unscanned)."""
+        ts = format_time(now)
+        with self._write() as tx:
+            s = tx.session
+            job = s.get(ScanJob, job_id)
+            if job is None:
+                raise _not_found("scan", str(job_id))
+            row = s.get(PluginVersion, job.version_id)
+            assert row is not None and row.id is not None
+            plugin = s.get(Plugin, row.plugin_id)
+            assert plugin is not None
+            before = {"tier": row.tier, "action": row.action}
+            if evidence is not None:
+                s.add(Evidence(version_id=row.id, kind="scan", digest=row.digest,
+                               facts_json=evidence.model_dump_json(), actor="scanner",
+                               created_at=ts))
+                s.flush()
+                self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
+                self._refresh_plugin(s, plugin)
+                job.state, job.error = "done", None
+            else:
+                job.state = "failed" if job.attempts >= max_attempts else "queued"
+                job.error = (error or "scan failed")[:2000]
+            job.lease_until = None
+            job.updated_at = ts
+            s.add(job)
+            tx.audit(actor="scanner", action="version.scan", target=f"{plugin.key}@{row.version}",
+                     before=before, after={"job": job.id, "state": job.state,
+                                           "error": job.error, "tier": row.tier,
+                                           "action": row.action}, now=now)
+
+    def audit_verify(self) -> list[AuditProblem]:
+        """Check the audit chain; an empty list means intact."""
+        with self._read() as s:
+            head = s.exec(select(AuditHead).where(AuditHead.id == 1)).one()
+            entries = s.exec(select(AuditEntry).order_by(col(AuditEntry.id))).all()
+            return verify_chain(entries, head_hash=head.hash, head_seq=head.seq)
+
+    # ---------------------------------------------------------------------------- internals
+
+    def _get_version(self, s: Session, namespace: str, name: str,
+                     version: str) -> tuple[Plugin, PluginVersion]:
+        plugin = s.exec(select(Plugin).where(Plugin.key == f"{namespace}/{name}")).first()
+        if plugin is None:
+            raise _not_found(namespace, name)
+        row = s.exec(select(PluginVersion).where(PluginVersion.plugin_id == plugin.id,
+                                                 PluginVersion.version == version)).first()
+        if row is None:
+            raise _not_found(namespace, name, version)
+        return plugin, row
+
+    def _revoke_row(self, s: Session, plugin: Plugin, row: PluginVersion, *, reason: str,
+                    principal: Principal, now: datetime, identity: str | None = None,
+                    issuer: str | None = None) -> None:
+        assert row.id is not None
+        ts = format_time(now)
+        row.state = "revoked"
+        row.revoked_reason = reason
+        row.revoked_at = ts
+        s.add(row)
+        s.add(RevocationRow(version_id=row.id, namespace=plugin.namespace, name=plugin.name,
+                            version=row.version, digest=row.digest, reason=reason,
+                            identity=identity or row.signer_identity,
+                            issuer=issuer or row.signer_issuer,
+                            actor=principal.actor, created_at=ts))
+
+    def _inputs_for(self, s: Session, rows: list[PluginVersion],
+                    now: datetime) -> list[PolicyInput]:
+        """Rebuild the policy inputs of ``rows`` from stored facts (no parsing of uploads, no
+        cryptography): the publish-time input, the newest evidence row of each kind bound to
+        the version's digest, usage aggregated per digest, and the revocation state. Two
+        queries for the whole batch."""
+        from ._evaluate import version_input
+
+        ids = [r.id for r in rows]
+        digests = {r.id: r.digest for r in rows}
+        latest: dict[int, dict[str, str]] = {}
+        for vid, kind, digest, facts in s.exec(
+                select(Evidence.version_id, Evidence.kind, Evidence.digest, Evidence.facts_json)
+                .where(col(Evidence.version_id).in_(ids)).order_by(col(Evidence.id))).all():
+            if digest == digests[vid]:
+                latest.setdefault(vid, {})[kind] = facts  # the newest of each kind wins
+        usage: dict[int, tuple[str, int]] = {}
+        for vid, digest, first_seen, count in s.exec(
+                select(UsageReport.version_id, UsageReport.digest,
+                       func.min(UsageReport.first_seen), func.count())
+                .where(col(UsageReport.version_id).in_(ids))
+                .group_by(col(UsageReport.version_id), col(UsageReport.digest))).all():
+            if digest == digests[vid]:
+                usage[vid] = (first_seen, int(count))
+        fresh = format_time(now)
+        inputs = []
+        for row in rows:
+            assert row.id is not None
+            usage_ev = UsageEvidence()
+            if row.id in usage:
+                first_use, installations = usage[row.id]
+                first = datetime.strptime(first_use, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                usage_ev = UsageEvidence(present=True, first_production_use=first_use,
+                                         days_in_production=max(0, (now - first).days),
+                                         installations=installations, digest=row.digest,
+                                         source=self.registry_name)
+            revocation = RevocationEvidence(checked=True, revoked=row.state == "revoked",
+                                            reason=row.revoked_reason, revoked_at=row.revoked_at,
+                                            fresh_as_of=fresh, source=self.registry_name)
+            pieces = latest.get(row.id, {})
+
+            def piece(kind: str, model: Any, pieces: dict[str, str] = pieces) -> Any:
+                return model.model_validate_json(pieces[kind]) if kind in pieces else None
+
+            inputs.append(version_input(
+                PolicyInput.model_validate_json(row.input_json),
+                signature=piece("signature", SignatureEvidence),
+                scan=piece("scan", ScanEvidence), tests=piece("tests", TestEvidence),
+                review=piece("review", ReviewEvidence), usage=usage_ev, revocation=revocation,
+                now=now))
+        return inputs
+
+    def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
+                    *, now: datetime, evaluate: Evaluator) -> list[Decision]:
+        """Evaluate ``rows`` in one batch and store each decision and its documents."""
+        inputs = self._inputs_for(s, rows, now)
+        decisions = evaluate(inputs)
+        if len(decisions) != len(rows):
+            raise RuntimeError("the evaluator returned a wrong number of decisions")
+        for row, inp, decision in zip(rows, inputs, decisions, strict=True):
+            row.tier = decision.tier.value
+            row.action = decision.action.value
+            row.policy_revision = decision.policy_revision[:128]
+            row.decision_json = decision.model_dump_json()
+            self._render_version(plugins[row.plugin_id], row, inp, decision, row.decision_json)
+            s.add(row)
+        return decisions
+
+    def _render_version(self, plugin: Plugin, row: PluginVersion, inp: PolicyInput,
+                        decision: Decision, decision_json: str) -> None:
+        # The big parts (evidence, decision, manifest) are serialised by pydantic's Rust core
+        # and spliced in: re-tiering renders every document, so this is the hot path.
+        summary = {"namespace": plugin.namespace, "name": plugin.name, "version": row.version,
+                   "image": row.image, "digest": row.digest, "state": row.state,
+                   "tier": row.tier, "action": row.action, "published_at": row.published_at}
+        revocation = None
+        if row.state == "revoked":
+            revocation = {"reason": row.revoked_reason, "revoked_at": row.revoked_at}
+        small = {**summary, "policy_revision": row.policy_revision,
+                 "published_by": row.published_by.split(":", 1)[0],
+                 "signer": {"identity": row.signer_identity, "issuer": row.signer_issuer}
+                 if row.signer_identity else None, "revocation": revocation}
+        manifest_json = inp.manifest.model_dump_json(include={"document"})[len('{"document":'):-1]
+        row.summary_json = _dumps(summary)
+        row.document_json = (_dumps(small)[:-1] + ',"manifest":' + manifest_json
+                             + ',"evidence":' + inp.evidence.model_dump_json()
+                             + ',"decision":' + decision_json + "}")
+
+    def _refresh_plugin(self, s: Session, plugin: Plugin) -> None:
+        """Recompute the plugin's latest version, tier and documents from its versions."""
+        rows = s.exec(select(PluginVersion.version, PluginVersion.state, PluginVersion.tier,
+                             PluginVersion.action)
+                      .where(PluginVersion.plugin_id == plugin.id)).all()
+        active = [r for r in rows if r[1] == "active"] or list(rows)
+        latest = max(active, key=lambda r: _version_key(r[0])) if active else None
+        plugin.latest_version = latest[0] if latest else None
+        plugin.tier = latest[2] if latest else None
+        plugin.action = latest[3] if latest else None
+        caps = json.loads(plugin.capabilities_json or "[]")
+        summary = {"namespace": plugin.namespace, "name": plugin.name,
+                   "full_name": plugin.key, "description": plugin.description,
+                   "latest_version": plugin.latest_version, "tier": plugin.tier,
+                   "action": plugin.action}
+        document = {**summary, "capabilities": caps, "updated_at": plugin.updated_at,
+                    "versions": len(rows)}
+        plugin.summary_json = _dumps(summary)
+        plugin.document_json = _dumps(document)
+        s.add(plugin)
+
+
+class _Tx:
+    """One write transaction: its session and the audit appender (exactly one entry)."""
+
+    def __init__(self, session: Session, head: AuditHead) -> None:
+        self.session = session
+        self.head = head
+        self.entries = 0
+        self.read_only = False
+
+    def skip_audit(self) -> None:
+        """This transaction turned out to change nothing: commit without an entry."""
+        self.read_only = True
+
+    def audit(self, *, actor: str, action: str, target: str, before: Any, after: Any,
+              now: datetime) -> None:
+        seq = self.head.seq + 1
+        at = format_time(now)
+        before_json = canonical(before) if before is not None else None
+        after_json = canonical(after) if after is not None else None
+        prev = self.head.hash if self.head.seq else GENESIS
+        h = entry_hash(id=seq, actor=actor, action=action, target=target[:512],
+                       before_json=before_json, after_json=after_json, at=at, prev_hash=prev)
+        self.session.add(AuditEntry(id=seq, actor=actor, action=action, target=target[:512],
+                                    before_json=before_json, after_json=after_json, at=at,
+                                    prev_hash=prev, hash=h))
+        self.head.seq = seq
+        self.head.hash = h
+        self.session.add(self.head)
+        self.entries += 1
+
+
+def _not_found(namespace: str, name: str, version: str | None = None) -> NotFound:
+    what = f"{namespace}/{name}" + (f"@{version}" if version else "")
+    return NotFound("NOT_FOUND", f"{what} is not in this registry",
+                    fix="check the name with GET /api/v1/plugins?q=...")
+
+
+def _version_conflict(key: str, version: str, existing: str, new: str) -> Conflict:
+    if existing == new:
+        return Conflict("VERSION_EXISTS", f"{key}@{version} is already published with {existing}",
+                        fix="nothing to do: this exact image is already published")
+    return Conflict("VERSION_CONFLICT",
+                    f"{key}@{version} is already published with {existing}, not {new}",
+                    fix="versions are immutable: bump the version and publish again")

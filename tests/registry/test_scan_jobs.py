@@ -1,0 +1,133 @@
+"""Persisted scan jobs: queued atomically with a publish, restart-safe, allowlist-checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from cortex_trust.errors import CollectorError
+from cortex_trust.policy_input import ScanEvidence
+from tests.registry.conftest import A_TXT_DIGEST, Registry
+
+
+class Trivy:
+    """A scanner standing in for Trivy (not installed here): records what it was asked."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail = fail
+
+    def __call__(self, image: str, digest: str) -> ScanEvidence:
+        self.calls.append((image, digest))
+        if self.fail:
+            raise CollectorError("trivy crashed", advice="retry")
+        return ScanEvidence(present=True, bound=True, digest=digest, produced_by="trivy",
+                            scanners=["vuln", "secret", "misconfig"], counts={"HIGH": 1},
+                            source="trivy")
+
+
+def _app(registry: Registry, scanner: Any, **config: Any) -> Any:
+    from registry import create_app
+
+    cfg = replace(registry.app.state.config, scanner=scanner, **config)
+    return create_app(cfg, evaluator=registry.app.state.evaluator, db=registry.store.engine,
+                      start_scan_worker=False)
+
+
+@pytest.fixture
+def scanning(registry: Registry) -> Iterator[tuple[Registry, Trivy, Any, TestClient]]:
+    trivy = Trivy()
+    app = _app(registry, trivy)
+    with TestClient(app) as client:
+        yield registry, trivy, app, client
+
+
+def _jobs(registry: Registry) -> list[tuple[str, int]]:
+    with registry.store.engine.connect() as c:
+        return [tuple(r) for r in c.execute(text("SELECT state, attempts FROM scan_job"))]
+
+
+def test_publish_queues_a_scan_and_the_worker_records_it(scanning: Any) -> None:
+    registry, trivy, app, client = scanning
+    r = client.post("/api/v1/plugins", json=_body(), headers=registry.auth(registry.token()))
+    assert r.status_code == 201
+    assert r.json()["evidence"]["scan"]["present"] is False
+    assert _jobs(registry) == [("queued", 0)]
+
+    assert app.state.scan_worker.run_once() is True
+    assert app.state.scan_worker.run_once() is False
+    assert trivy.calls == [(f"ghcr.io/acme/hello@{A_TXT_DIGEST}", A_TXT_DIGEST)]
+    assert _jobs(registry) == [("done", 1)]
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    assert doc["evidence"]["scan"]["present"] is True
+    assert doc["evidence"]["scan"]["counts"] == {"HIGH": 1}
+    assert registry.store.audit_verify() == []
+
+
+def test_a_job_survives_a_restart_and_a_crashed_worker(registry: Registry) -> None:
+    first = _app(registry, Trivy())
+    with TestClient(first) as client:
+        r = client.post("/api/v1/plugins", json=_body(), headers=registry.auth(registry.token()))
+        assert r.status_code == 201
+        # The worker claims the job, then "dies" before finishing.
+        assert registry.store.claim_scan_job(now=registry.clock(), lease=timedelta(minutes=5))
+    assert _jobs(registry) == [("running", 1)]
+
+    trivy = Trivy()
+    second = _app(registry, trivy)  # a restarted server on the same database
+    assert second.state.scan_worker.run_once() is False  # lease still held
+    registry.clock.advance(minutes=6)
+    assert second.state.scan_worker.run_once() is True
+    assert len(trivy.calls) == 1 and _jobs(registry) == [("done", 2)]
+
+
+def test_failed_scans_retry_then_stay_unscanned(registry: Registry) -> None:
+    app = _app(registry, Trivy(fail=True))
+    with TestClient(app) as client:
+        assert client.post("/api/v1/plugins", json=_body(),
+                           headers=registry.auth(registry.token())).status_code == 201
+    worker = app.state.scan_worker
+    while worker.run_once():
+        pass
+    assert _jobs(registry) == [("failed", 3)]
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    assert doc["evidence"]["scan"]["present"] is False  # never "clean"
+
+
+def test_worker_never_fetches_from_a_registry_no_longer_allowed(registry: Registry) -> None:
+    app = _app(registry, Trivy())
+    with TestClient(app) as client:
+        assert client.post("/api/v1/plugins", json=_body(),
+                           headers=registry.auth(registry.token())).status_code == 201
+    trivy = Trivy()
+    locked = _app(registry, trivy, oci_registries=("registry.internal",))
+    while locked.state.scan_worker.run_once():
+        pass
+    assert trivy.calls == []
+    assert _jobs(registry) == [("failed", 3)]
+
+
+def test_a_scan_report_at_publish_needs_no_job(scanning: Any) -> None:
+    registry, trivy, _, client = scanning
+    body = _body()
+    assert trivy.calls == []
+    body["scan_report"] = _TRIVY_FIXTURE.read_text()
+    r = client.post("/api/v1/plugins", json=body, headers=registry.auth(registry.token()))
+    assert r.status_code == 201, r.text
+    assert _jobs(registry) == []
+
+
+def _body() -> dict[str, Any]:
+    from tests.registry.conftest import publish_body
+
+    return publish_body()
+
+
+_TRIVY_FIXTURE = Path(__file__).parent.parent / "fixtures" / "trivy" / "alpine-39.json"

@@ -1,0 +1,37 @@
+"""Property-based tests of the API from its own OpenAPI document: no request makes it fail
+with a 5xx (schemathesis generates paths, queries and bodies, authenticated and not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+
+from tests.registry.conftest import Registry
+
+
+def test_no_server_errors(registry: Registry) -> None:
+    if "sqlite" not in registry.db_url:
+        pytest.skip("fuzzing runs on SQLite only (the same code path; keeps the suite fast)")
+    acme = registry.token("acme", "publisher")
+    assert registry.publish(acme).status_code == 201  # something to find, review and revoke
+    tokens = {"admin": registry.token("cortex", "admin"),
+              "reviewer": registry.token("cortex", "reviewer"),
+              "publisher": acme, "installation": registry.token("acme", "installation")}
+    schema = schemathesis.openapi.from_asgi("/openapi.json", registry.app)
+    operations = [r.ok() for r in schema.get_all_operations()]
+    assert len(operations) >= 9
+
+    for operation in operations:
+        @given(case=operation.as_strategy(), who=st.sampled_from([None, *tokens]))
+        @settings(max_examples=8, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case: Any, who: str | None) -> None:
+            headers = {"Authorization": f"Bearer {tokens[who]}"} if who else None
+            case.call_and_validate(headers=headers, checks=[not_a_server_error])
+
+        check()

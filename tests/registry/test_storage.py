@@ -1,0 +1,92 @@
+"""Schema migrations and re-tiering the catalogue after a policy change."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.registry.conftest import POLICY_DIR, Registry
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import registry._models  # noqa: F401
+    from registry import make_engine, migrate
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    migrate(engine)  # idempotent
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    engine.dispose()
+    assert diff == [], f"models and migrations differ; write a migration: {diff}"
+
+
+def test_bad_database_urls_are_input_errors() -> None:
+    from cortex_trust.errors import InputError
+    from registry import make_engine
+
+    for url in ("mysql://x/y", "not a url", "http://example.com/db"):
+        with pytest.raises(InputError):
+            make_engine(url)
+
+
+def _policy_variant(tmp_path: Path, **actions: str) -> Path:
+    target = tmp_path / "policy"
+    shutil.copytree(POLICY_DIR, target)
+    data = json.loads((target / "data.json").read_text())
+    data["cortex"]["actions"].update(actions)
+    (target / "data.json").write_text(json.dumps(data))
+    return target
+
+
+def test_retier_reevaluates_everything_without_redoing_cryptography(
+        registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli.main import app
+
+    acme = registry.token()
+    for i in range(3):
+        assert registry.publish(acme, name=f"tool-{i}").status_code == 201
+    _, before = registry.get("/api/v1/plugins/acme/tool-0/versions/1.0.0")
+    assert before["action"] == "warn"
+
+    import cortex_trust.evidence.signature as signature
+
+    def no_crypto(*_a: object, **_k: object) -> None:
+        raise AssertionError("retier must reuse stored signature facts")
+
+    monkeypatch.setattr(signature, "verify_signature", no_crypto)
+    policy = _policy_variant(tmp_path, experimental="notice")
+    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url,
+                                      "--no-default-policies", "--policy-dir", str(policy),
+                                      "--data", str(policy / "data.json")])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert counts["versions"] == 3 and counts["changed"] == 3
+    _, after = registry.get("/api/v1/plugins/acme/tool-0/versions/1.0.0")
+    assert after["action"] == "notice" and after["tier"] == "experimental"
+    assert after["policy_revision"] == counts["policy_revision"] != before["policy_revision"]
+    assert after["evidence"]["signature"] == before["evidence"]["signature"]
+    _, plugin = registry.get("/api/v1/plugins/acme/tool-0")
+    assert plugin["action"] == "notice"
+    assert registry.store.audit_verify() == []
+
+
+def test_cli_migrate_creates_the_schema(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    from cli.main import app
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    result = CliRunner().invoke(app, ["registry", "migrate", "--db", url])
+    assert result.exit_code == 0, result.output
+    tables = set(inspect(create_engine(url)).get_table_names())
+    assert {"plugin", "plugin_version", "evidence", "api_token", "revocation", "audit_log",
+            "audit_head", "scan_job", "usage_report", "namespace", "alembic_version"} <= tables
