@@ -1,9 +1,543 @@
-"""(being written)"""
+"""``cortex plugin install|update|list|info|remove|run|call|stop|sync``: the consumer side.
+
+The library (:mod:`cortex_trust.installer`) resolves, verifies and decides; this module reads
+the environment (tokens named by ``token_env``, ``GITHUB_TOKEN``, ``DOCKER_HOST``,
+``CORTEX_SANDBOX_NETWORK``), asks on a terminal, prints, and turns outcomes into exit codes:
+
+  0 done; 1 refused by the decision (block, a warn or widening not confirmed, revoked);
+  2 usage or input error (unknown plugin or version, undeclared capability, bad JSON);
+  3 something could not run (a registry or mirror down or answering garbage, the policy engine,
+    the container engine): nothing was installed or started.
+
+Choices (issue 5): with a container engine (``--engine`` or ``DOCKER_HOST``), ``install`` pulls
+by digest and checks what arrived (digest, plugin name and version labels) before recording;
+without one it records the decision and the pinned digest, and ``run`` pulls (with the same
+checks). ``run`` and ``call`` both sync the plugin's registry revocation feed and ask the policy
+(operation ``run``) first: a revoked plugin is stopped, stale revocation data refuses. ``sync``
+does the same for every installed plugin and stops the revoked ones.
+
+Tokens never appear in output: every message goes through :func:`cortex_trust.config.redact`.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
 import typer
+
+from ._errors import EXIT_DECISION, EXIT_INPUT, EXIT_UNAVAILABLE
+
+if TYPE_CHECKING:
+    from cortex_trust.containers import ContainerRuntime
+    from cortex_trust.installer import Installer, InstallOutcome, InstallPlan, RunCheck
+
+__all__ = ["register"]
+
+RegistryOpt = Annotated[str | None, typer.Option(
+    "--registry", help="Use this URL as the default registry (scoped registries from the "
+                       "configuration still win for their namespaces).")]
+TrustedRootOpt = Annotated[list[Path] | None, typer.Option(
+    "--trusted-root", help="Extra Sigstore trusted_root.json (repeatable), after the pinned "
+                           "production root.")]
+PolicyDirOpt = Annotated[list[Path] | None, typer.Option(
+    "--policy-dir", help="Directory of Rego modules adding to the defaults (repeatable).")]
+DataOpt = Annotated[list[Path] | None, typer.Option(
+    "--data", help="Policy data file merged over the defaults (repeatable).")]
+FormatOpt = Annotated[str, typer.Option("--format", help="Output: text or json.")]
+EngineOpt = Annotated[str | None, typer.Option(
+    "--engine", help="Docker API of the container engine (default: $DOCKER_HOST).")]
+
+_secrets: list[str | None] = []
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    from cortex_trust.config import redact
+
+    print(redact(text, _secrets), file=sys.stderr if err else sys.stdout)
+
+
+def _fail(message: str, *, advice: str | None = None, code: int = EXIT_INPUT) -> NoReturn:
+    _say(f"error: {message}", err=True)
+    if advice:
+        _say(f"  fix: {advice}", err=True)
+    raise SystemExit(code)
+
+
+def _library_error(e: Exception) -> NoReturn:
+    from cortex_trust.errors import CortexTrustError, ManifestError
+
+    if isinstance(e, ManifestError):
+        for p in e.problems:
+            _say(f"error: {p}", err=True)
+        raise SystemExit(e.exit_code)
+    if isinstance(e, CortexTrustError):
+        _fail(e.message, advice=e.advice, code=e.exit_code)
+    raise e
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("text", "json"):
+        _fail(f"--format {fmt!r} is not text or json", advice="use --format text or --format json")
+
+
+def _now() -> datetime:
+    # The clock is read once per command and passed down.
+    return datetime.now(UTC)
+
+
+def _data_dir() -> Path:
+    from ._paths import data_dir
+
+    return data_dir()
+
+
+def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None = None,
+               policy_dirs: list[Path] | None = None, data: list[Path] | None = None,
+               verify: bool = True) -> Installer:
+    from cortex_trust import __version__
+    from cortex_trust.config import load_config
+    from cortex_trust.evidence.signature import load_trust_root, production_trust_root
+    from cortex_trust.installer import Installer
+    from cortex_trust.policyset import load_policy_set
+
+    from ._paths import config_path
+
+    config = load_config(config_path())
+    tokens: dict[str, str | None] = {}
+    for entry in config.registries:
+        token = os.environ.get(entry.token_env) if entry.token_env else None
+        tokens[entry.name] = token or entry.token
+        _secrets.append(tokens[entry.name])
+    github_token = os.environ.get("GITHUB_TOKEN") or None
+    _secrets.append(github_token)
+    # Only install and update verify bundles; run, call and sync skip loading sigstore (~0.3 s).
+    roots = [production_trust_root(), *(load_trust_root(p) for p in trusted_roots or ())] \
+        if verify else []
+    # Policies first: a broken policy is an input error that should not wait for the network.
+    policy_set = load_policy_set(list(policy_dirs or ()), list(data or ()))
+
+    def engine() -> Any:
+        from cortex_trust.engine.embedded import EmbeddedEngine
+
+        return EmbeddedEngine(policy_set)
+
+    return Installer(config=config, data_dir=_data_dir(), engine_factory=engine,
+                     trusted_roots=roots, cortex_version=__version__, tokens=tokens,
+                     registry_override=registry, github_token=github_token)
+
+
+def _runtime(engine: str | None, *, required: bool) -> ContainerRuntime | None:
+    url = engine or os.environ.get("DOCKER_HOST")
+    if not url:
+        if required:
+            _fail("no container engine: set DOCKER_HOST or pass --engine",
+                  advice='start one: eval "$(scripts/podman.sh)"', code=EXIT_UNAVAILABLE)
+        return None
+    from cortex_trust.containers import connect
+
+    return connect(url)
+
+
+def _network() -> str:
+    return os.environ.get("CORTEX_SANDBOX_NETWORK") or "cortex-sandbox"
+
+
+def _decision_text(decision: Any) -> list[str]:
+    lines = [f"  tier {decision.tier.value}, action {decision.action.value}"
+             + (" (overridable)" if decision.overridable else "")]
+    lines += [f"  {r.code}: {r.message}" for r in decision.reasons]
+    return lines
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(question, default=False)
+
+
+# ----------------------------------------------------------------------------------- install
+
+
+def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, engine: str | None,
+         fmt: str, now: datetime) -> None:
+    """Act on ``plan``: ask, refuse, override, pull, record; print; exit on refusal."""
+    from cortex_trust.installer import judge_install
+
+    outcome = judge_install(plan, yes=yes, allow_blocked=allow_blocked)
+    verb = "update" if plan.previous else "install"
+    what = f"{plan.full_name}@{plan.version}"
+    if fmt == "text":
+        src = f"registry {plan.registry} ({plan.registry_url})" if plan.source == "registry" \
+            else f"GitHub ({plan.request.text})"
+        _say(f"{what} from {src}, image {plan.image}")
+        for line in _decision_text(plan.decision):
+            _say(line)
+        for d in plan.policy_input.evidence.dropped:
+            _say(f"  evidence not used: {d.kind}: {d.code}: {d.message}")
+    if outcome.verdict == "failed":
+        _emit(fmt, plan, outcome, installed=False, pulled=False)
+        _fail(f"could not decide on {what}: the policy engine failed (nothing {verb}ed)",
+              advice="check the policies (cortex policy test) and retry", code=EXIT_UNAVAILABLE)
+    if outcome.verdict == "refuse":
+        _emit(fmt, plan, outcome, installed=False, pulled=False)
+        advice = ("the block is overridable: --allow-blocked installs it anyway (recorded)"
+                  if plan.decision.overridable else "this block cannot be overridden")
+        _fail(f"{verb} of {what} refused: {outcome.why}; reasons: "
+              + "; ".join(f"{r.code}: {r.message}" for r in plan.decision.reasons),
+              advice=advice, code=EXIT_DECISION)
+    if outcome.override:
+        _say(f"WARNING: {what} is BLOCKED by policy ({', '.join(plan.decision.codes)}); "
+             "installing anyway because of --allow-blocked. This override is recorded.", err=True)
+    if plan.widened:
+        _say(f"{what} asks for more than the installed {plan.previous.version if plan.previous else ''}: "
+             + ", ".join(plan.widened), err=True)
+    if outcome.ask:
+        question = ("the update widens permissions; update anyway?" if plan.widened
+                    else f"{what} is {plan.decision.tier.value}; install anyway?")
+        if not sys.stdin.isatty():
+            _emit(fmt, plan, outcome, installed=False, pulled=False)
+            _fail(f"{verb} of {what} needs confirmation and there is no terminal to ask "
+                  "(nothing installed)", advice="re-run with --yes to accept", code=EXIT_DECISION)
+        if not _confirm(question):
+            _fail(f"{verb} of {what} not confirmed (nothing installed)", code=EXIT_DECISION)
+    runtime = _runtime(engine, required=False)
+
+    def pull(p: InstallPlan) -> object:
+        assert runtime is not None
+        return runtime.pull_pinned(p.image, plugin=p.plugin, version=p.version)
+
+    inst.commit(plan, now=now, outcome=outcome, pull=pull if runtime is not None else None)
+    _emit(fmt, plan, outcome, installed=True, pulled=runtime is not None)
+    if fmt == "text":
+        if outcome.notice:
+            _say("notice: " + "; ".join(r.message for r in plan.decision.reasons))
+        _say(f"{verb}ed {what} ({plan.digest})"
+             + ("; image pulled and checked" if runtime is not None else
+                "; image not pulled yet (no container engine): `cortex plugin run` pulls it"))
+
+
+def _emit(fmt: str, plan: InstallPlan, outcome: InstallOutcome, *, installed: bool,
+          pulled: bool) -> None:
+    if fmt != "json":
+        return
+    doc = {"schema": "cortex.install/v1", **plan.to_json_dict(),
+           "outcome": {"verdict": outcome.verdict, "ask": outcome.ask,
+                       "override": outcome.override, "why": outcome.why},
+           "installed": installed, "pulled": pulled}
+    _say(json.dumps(doc, indent=2, sort_keys=True))
+
+
+def install(
+    name: Annotated[str, typer.Argument(help="NAMESPACE/NAME[@VERSION|@^RANGE] or "
+                                             "github:OWNER/REPO[@REF].")],
+    registry: RegistryOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept a warn decision (or "
+                                                          "widened permissions) without asking.")] = False,
+    allow_blocked: Annotated[bool, typer.Option(
+        "--allow-blocked", help="UNSAFE: install an overridable block anyway (recorded).")] = False,
+    trusted_root: TrustedRootOpt = None,
+    policy_dir: PolicyDirOpt = None,
+    data: DataOpt = None,
+    engine: EngineOpt = None,
+    output_format: FormatOpt = "text",
+) -> None:
+    """Install a plugin: resolve, verify, decide (operation install), pull by digest, record."""
+    _check_format(output_format)
+    from cortex_trust.errors import CortexTrustError
+
+    now = _now()
+    try:
+        with _installer(registry=registry, trusted_roots=trusted_root, policy_dirs=policy_dir,
+                        data=data) as inst:
+            from cortex_trust.installer import parse_request
+
+            request = parse_request(name)
+            previous = inst.store.get(request.full_name)
+            plan = inst.plan(request, now=now, previous=previous)
+            _act(inst, plan, yes=yes, allow_blocked=allow_blocked, engine=engine,
+                 fmt=output_format, now=now)
+    except CortexTrustError as e:
+        _library_error(e)
+
+
+def update(
+    name: Annotated[str | None, typer.Argument(help="Installed plugin (default: all).")] = None,
+    registry: RegistryOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept without asking.")] = False,
+    allow_blocked: Annotated[bool, typer.Option(
+        "--allow-blocked", help="UNSAFE: accept an overridable block (recorded).")] = False,
+    trusted_root: TrustedRootOpt = None,
+    policy_dir: PolicyDirOpt = None,
+    data: DataOpt = None,
+    engine: EngineOpt = None,
+    output_format: FormatOpt = "text",
+) -> None:
+    """Update installed plugins to their newest version; widened permissions always ask."""
+    _check_format(output_format)
+    from cortex_trust.errors import CortexTrustError
+
+    now = _now()
+    try:
+        with _installer(registry=registry, trusted_roots=trusted_root, policy_dirs=policy_dir,
+                        data=data) as inst:
+            names = [name] if name else [r.name for r in inst.store.all()
+                                         if r.source == "registry"]
+            for n in names:
+                plan = inst.plan_update(n, now=now)
+                if plan is None:
+                    if output_format == "text":
+                        _say(f"{n} is up to date")
+                    continue
+                _act(inst, plan, yes=yes, allow_blocked=allow_blocked, engine=engine,
+                     fmt=output_format, now=now)
+    except CortexTrustError as e:
+        _library_error(e)
+
+
+# ------------------------------------------------------------------------- list / info / remove
+
+
+def list_installed(output_format: FormatOpt = "text") -> None:
+    """List installed plugins."""
+    _check_format(output_format)
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.install_state import InstallStore
+
+    try:
+        records = InstallStore(_data_dir()).all()
+    except CortexTrustError as e:
+        _library_error(e)
+    if output_format == "json":
+        _say(json.dumps({"schema": "cortex.installed/v1",
+                         "plugins": [r.model_dump(mode="json") for r in records]},
+                        indent=2, sort_keys=True))
+        return
+    if not records:
+        _say("no plugins installed")
+        return
+    for r in records:
+        d = r.decision
+        flag = " OVERRIDDEN" if r.overrides else ""
+        _say(f"{r.name}  {r.version}  {d.get('tier')}/{d.get('action')}{flag}  "
+             f"{r.registry or '-'}  {r.digest[:19]}")
+
+
+def info(name: Annotated[str, typer.Argument(help="Installed plugin.")],
+         output_format: FormatOpt = "text") -> None:
+    """Show what an installed plugin was decided on."""
+    _check_format(output_format)
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.install_state import InstallStore
+
+    try:
+        record = InstallStore(_data_dir()).get(name)
+    except CortexTrustError as e:
+        _library_error(e)
+    if record is None:
+        _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+    if output_format == "json":
+        _say(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True))
+        return
+    d = record.decision
+    _say(f"{record.name} {record.version}")
+    _say(f"  image:     {record.image}")
+    _say(f"  registry:  {record.registry} (source {record.source})")
+    _say(f"  installed: {record.installed_at}, policy revision {record.policy_revision}")
+    _say(f"  decision:  tier {d.get('tier')}, action {d.get('action')}")
+    for reason in d.get("reasons") or []:
+        _say(f"    {reason.get('code')}: {reason.get('message')}")
+    if record.overrides:
+        _say(f"  OVERRIDDEN at install: {', '.join(record.overrides)}")
+    for cap in record.manifest.get("capabilities") or []:
+        _say(f"  capability {cap.get('name')}: {cap.get('method')} {cap.get('endpoint')}")
+
+
+def remove(name: Annotated[str, typer.Argument(help="Installed plugin.")],
+           engine: EngineOpt = None) -> None:
+    """Stop (if an engine is reachable) and forget an installed plugin."""
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.install_state import InstallStore
+
+    try:
+        record = InstallStore(_data_dir()).get(name)
+        if record is None:
+            _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+        runtime = _runtime(engine, required=False)
+        if runtime is not None:
+            from cortex_trust.sandbox import container_name
+
+            runtime.stop(container_name(str(record.manifest.get("name"))))
+        from cortex_trust.installer import remove_installed
+
+        remove_installed(_data_dir(), name)
+    except CortexTrustError as e:
+        _library_error(e)
+    _say(f"removed {name}")
+
+
+# ------------------------------------------------------------------------------ run / call / stop
+
+
+def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
+             data: list[Path] | None, registry: str | None) -> tuple[RunCheck, ContainerRuntime]:
+    """The run check; a refused check stops a running container when revoked, then exits."""
+    from cortex_trust.sandbox import container_name
+
+    runtime = _runtime(engine, required=True)  # fail fast: nothing to do without an engine
+    assert runtime is not None
+    with _installer(registry=registry, policy_dirs=policy_dir, data=data, verify=False) as inst:
+        check = inst.check_run(name, now=_now())
+    if check.sync_error:
+        _say(f"warning: revocation data could not be refreshed: {check.sync_error}", err=True)
+    if not check.allowed:
+        cname = container_name(str(check.record.manifest.get("name")))
+        stopped = runtime.stop(cname) if check.revoked or runtime.is_running(cname) else False
+        for line in _decision_text(check.decision):
+            _say(line, err=True)
+        _fail(f"{name} may not run: "
+              + "; ".join(f"{r.code}: {r.message}" for r in check.decision.reasons)
+              + ("; its running container was stopped" if stopped else ""),
+              advice="see the reasons; revoked plugins never run, stale revocation data needs "
+                     "a reachable registry", code=EXIT_UNAVAILABLE if check.decision.failed
+              else EXIT_DECISION)
+    return check, runtime
+
+
+def run(name: Annotated[str, typer.Argument(help="Installed plugin.")],
+        engine: EngineOpt = None, registry: RegistryOpt = None, policy_dir: PolicyDirOpt = None,
+        data: DataOpt = None) -> None:
+    """Start an installed plugin's container with exactly the decided sandbox."""
+    from cortex_trust.errors import CortexTrustError
+
+    try:
+        check, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=data,
+                                  registry=registry)
+        from cortex_trust.sandbox import container_spec
+
+        record = check.record
+        plugin = str(record.manifest.get("name"))
+        runtime.pull_pinned(record.image, plugin=plugin, version=record.version)
+        if check.overridden:
+            _say(f"WARNING: running {name} although policy blocks it "
+                 f"({', '.join(check.decision.codes)}): override recorded at install", err=True)
+        spec = container_spec(check.decision, plugin=plugin, version=record.version,
+                              image=record.image, internal_network=_network(),
+                              unsafe_allow_blocked=check.overridden)
+        running = runtime.start(spec)
+    except CortexTrustError as e:
+        _library_error(e)
+    _say(f"running {name} {record.version} as {running.name} at {running.base_url}")
+
+
+def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
+         capability: Annotated[str, typer.Argument(help="A capability its manifest declares.")],
+         data: Annotated[str | None, typer.Option("--data", help="JSON body to send.")] = None,
+         engine: EngineOpt = None, registry: RegistryOpt = None,
+         policy_dir: PolicyDirOpt = None, policy_data: Annotated[list[Path] | None, typer.Option(
+             "--policy-data", help="Policy data file (repeatable).")] = None) -> None:
+    """Call a declared capability of a running plugin and print its answer."""
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.install_state import InstallStore
+
+    body: Any = None
+    if data is not None:
+        try:
+            body = json.loads(data)
+        except ValueError as e:
+            _fail(f"--data is not JSON: {e}", advice="pass a JSON document, e.g. --data '{\"x\": 1}'")
+    try:
+        record = InstallStore(_data_dir()).get(name)
+        if record is None:
+            _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+        caps = {c.get("name"): c for c in record.manifest.get("capabilities") or []
+                if isinstance(c, dict)}
+        cap = caps.get(capability)
+        if cap is None:
+            _fail(f"{name} declares no capability {capability!r}",
+                  advice="declared: " + (", ".join(sorted(str(k) for k in caps)) or "none"))
+        _, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=policy_data,
+                                  registry=registry)
+        from cortex_trust.sandbox import container_name
+
+        running = runtime.running(container_name(str(record.manifest.get("name"))))
+        if running is None:
+            _fail(f"{name} is not running", advice=f"cortex plugin run {name}",
+                  code=EXIT_UNAVAILABLE)
+        if running.digest != record.digest:
+            runtime.stop(running.name)
+            _fail(f"the running container of {name} is {running.digest or 'unlabelled'}, not the "
+                  f"installed {record.digest}; it was stopped", advice=f"cortex plugin run {name}",
+                  code=EXIT_DECISION)
+        resp = runtime.call(running, str(cap.get("endpoint")),
+                            method=str(cap.get("method") or "GET"), data=body)
+    except CortexTrustError as e:
+        _library_error(e)
+    sys.stdout.write(resp.body.decode("utf-8", "replace"))
+    if not resp.body.endswith(b"\n"):
+        sys.stdout.write("\n")
+    if not 200 <= resp.status < 300:
+        _say(f"error: {name} answered HTTP {resp.status}", err=True)
+        raise SystemExit(EXIT_DECISION)
+
+
+def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
+         engine: EngineOpt = None) -> None:
+    """Stop a running plugin."""
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.install_state import InstallStore
+    from cortex_trust.sandbox import container_name
+
+    try:
+        record = InstallStore(_data_dir()).get(name)
+        if record is None:
+            _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+        runtime = _runtime(engine, required=True)
+        assert runtime is not None
+        stopped = runtime.stop(container_name(str(record.manifest.get("name"))))
+    except CortexTrustError as e:
+        _library_error(e)
+    _say(f"stopped {name}" if stopped else f"{name} was not running")
+
+
+def sync(engine: EngineOpt = None, registry: RegistryOpt = None) -> None:
+    """Follow the revocation feeds of installed plugins; stop the ones now revoked."""
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.sandbox import container_name
+
+    try:
+        with _installer(registry=registry, verify=False) as inst:
+            report = inst.sync(now=_now())
+        runtime = _runtime(engine, required=False)
+        for r in report.revoked:
+            stopped = runtime.stop(container_name(str(r.manifest.get("name")))) \
+                if runtime is not None else False
+            _say(f"REVOKED: {r.name}@{r.version} ({r.digest})"
+                 + ("; its container was stopped" if stopped else ""))
+    except CortexTrustError as e:
+        _library_error(e)
+    for reg, why in report.errors.items():
+        _say(f"error: registry {reg}: {why} (its revocation data ages toward stale)", err=True)
+    if report.errors:
+        raise SystemExit(EXIT_UNAVAILABLE)
+    _say(f"synced {', '.join(report.synced) or 'nothing'}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``cortex plugin``."""
+    app.command("install")(install)
+    app.command("update")(update)
+    app.command("list")(list_installed)
+    app.command("info")(info)
+    app.command("remove")(remove)
+    app.command("run")(run)
+    app.command("call")(call)
+    app.command("stop")(stop)
+    app.command("sync")(sync)

@@ -1,0 +1,853 @@
+"""The consumer side: resolve → verify → decide → (pull) → record, and the run-time check.
+
+Issue 5 (install and run) and the federation rules of issue 6, as a library: nothing here prints,
+prompts or reads the environment. The CLI gives an :class:`Installer` its configuration, the
+tokens it read, the trusted roots and a policy-engine factory; the installer returns plans and
+outcomes, and the CLI acts on them (prompt, refuse, pull, start).
+
+Install (:meth:`Installer.plan`):
+
+1. **Resolve.** The request names exactly one registry: the configured one whose scope matches
+   the namespace most specifically, otherwise the default (``registry_override`` replaces only
+   the default). A name is never looked up in several registries (dependency confusion). The
+   registry URL is tried first, then its mirrors in order, but only when it is *unreachable*:
+   an answer ("no such plugin") from the primary is final. The version is
+   :func:`~cortex_trust.install_state.select_version` over the registry's list; the version
+   record must agree with the list (same digest) and its image must be pinned to that digest.
+2. **Verify.** The Sigstore bundle the registry stored is re-verified here against our own
+   trusted roots; if the registry cannot serve it, signature evidence is *not present* (listed
+   in ``evidence.dropped``), never taken on the registry's word. Scan, tests, review and usage
+   come from the registry record, each marked ``source`` = the registry's name (policy data
+   decides how far each registry is trusted). Revocation comes from the registry's feed
+   (:mod:`cortex_trust.revocations`) with its ``fresh_as_of``.
+3. **Decide.** One :func:`~cortex_trust.inputs.build_input` (operation ``install``), one
+   :func:`~cortex_trust.engine.decide` (fail closed).
+
+:func:`judge_install` turns a plan into what to do: install, ask, refuse, or "could not
+decide". :meth:`Installer.commit` pulls (through a callback) and records.
+
+Run (:meth:`Installer.check_run`): the install-time input is replayed with operation ``run``, the
+current time and fresh revocation evidence; a registry that cannot be reached leaves the cached
+revocation data as it was, so it goes stale and the policy refuses (``REVOCATION_STALE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from .config import CortexConfig, RegistryEntry, resolve_registry
+from .decision import Action, Decision
+from .engine import PolicyEngine, decide
+from .errors import EvidenceError, InputError, RegistryUnavailable
+from .install_state import (
+    InstallRecord,
+    InstallStore,
+    VersionCandidate,
+    select_version,
+    widened_permissions,
+)
+from .policy_input import (
+    Context,
+    DroppedEvidence,
+    PolicyInput,
+    ReviewEvidence,
+    RevocationEvidence,
+    ScanEvidence,
+    SignatureEvidence,
+    TestEvidence,
+    UsageEvidence,
+    format_time,
+)
+from .revocations import FeedState, RevocationCache, revocation_evidence, sync_feed
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .evidence.signature import TrustRoot
+    from .github import GitHubRef
+    from .manifest import Manifest
+    from .registry_client import RegistryClient
+
+__all__ = [
+    "FederatedRegistry",
+    "InstallOutcome",
+    "InstallPlan",
+    "Installer",
+    "PluginRequest",
+    "RegistryTarget",
+    "RunCheck",
+    "SyncReport",
+    "judge_install",
+    "parse_request",
+    "registry_target",
+    "remove_installed",
+]
+
+_T = TypeVar("_T")
+_SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+_REQUEST = re.compile(rf"^({_SLUG})/({_SLUG})(?:@([0-9A-Za-z.^~<>=, *+-]{{1,64}}))?$")
+_MAX_EVIDENCE_DOC = 256 * 1024
+
+
+# ------------------------------------------------------------------------------------ requests
+
+
+@dataclass(frozen=True)
+class PluginRequest:
+    """What the user asked to install: ``namespace/name[@version-or-range]`` or a GitHub ref."""
+
+    text: str
+    kind: Literal["registry", "github"]
+    namespace: str | None = None
+    name: str | None = None
+    version: str | None = None
+    github: GitHubRef | None = None
+
+    @property
+    def full_name(self) -> str:
+        """``namespace/name`` or ``github:owner/repo`` (the key of the install record)."""
+        if self.github is not None:
+            return f"github:{self.github.owner}/{self.github.repo}"
+        return f"{self.namespace}/{self.name}"
+
+
+def parse_request(text: str) -> PluginRequest:
+    """Parse ``acme/tool``, ``acme/tool@1.2.3``, ``acme/tool@^1.2`` or ``github:org/repo[@ref]``.
+
+    The grammar is strict (lowercase ASCII slugs, a bounded version spec), so nothing in a
+    name can address another path or host. Raises :class:`InputError` with the expected form.
+    """
+    if not isinstance(text, str) or len(text) > 300:
+        raise InputError("a plugin name is at most 300 characters",
+                         advice="use NAMESPACE/NAME[@VERSION] or github:OWNER/REPO[@REF]")
+    if text.startswith("github:"):
+        from .github import parse_github_ref
+
+        return PluginRequest(text=text, kind="github", github=parse_github_ref(text))
+    m = _REQUEST.match(text)
+    if m is None:
+        raise InputError(f"{text[:100]!r} is not a plugin name",
+                         advice="use NAMESPACE/NAME[@VERSION or @^RANGE] in lowercase, e.g. "
+                                "acme/my-plugin@^1.2, or github:OWNER/REPO[@REF]")
+    return PluginRequest(text=text, kind="registry", namespace=m.group(1), name=m.group(2),
+                         version=m.group(3))
+
+
+# ---------------------------------------------------------------------------------- federation
+
+
+@dataclass(frozen=True)
+class RegistryTarget:
+    """The one registry a name resolves from: its name, its URLs in order (primary, mirrors)
+    and its token (never part of ``repr`` or any message)."""
+
+    name: str
+    urls: tuple[str, ...]
+    token: str | None = field(default=None, repr=False)
+
+
+def registry_target(config: CortexConfig, full_name: str, *,
+                    tokens: Mapping[str, str | None] | None = None,
+                    registry_override: str | None = None) -> RegistryTarget:
+    """The registry ``full_name`` (``namespace/name``) resolves from (see
+    :func:`~cortex_trust.config.resolve_registry`). ``registry_override`` replaces only the
+    default registry: a namespace scoped to a private registry stays there."""
+    entry: RegistryEntry = resolve_registry(config, full_name)
+    url = entry.url
+    if entry.name == "default" and registry_override:
+        url = RegistryEntry(name="default", url=registry_override).url  # validates the URL
+    return RegistryTarget(name=entry.name, urls=(url, *entry.mirrors),
+                          token=(tokens or {}).get(entry.name) or entry.token)
+
+
+def _default_target(config: CortexConfig, *, registry_override: str | None = None) -> RegistryTarget:
+    """The default registry (the revocation authority for plugins not from a scoped one)."""
+    url = config.registry
+    if registry_override:
+        url = RegistryEntry(name="default", url=registry_override).url
+    return RegistryTarget(name="default", urls=(url,))
+
+
+class FederatedRegistry:
+    """One registry reached through its URL, then its mirrors in order.
+
+    :meth:`call` runs an operation on the first URL that is reachable; a URL that raised
+    :class:`RegistryUnavailable` is skipped for the rest of this object's life. A refusal
+    (4xx, e.g. "not found") is the registry's answer and is never retried elsewhere. When
+    every URL failed, one :class:`RegistryUnavailable` names the registry and each URL.
+    """
+
+    def __init__(self, target: RegistryTarget, *, timeout: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.target = target
+        self._timeout = timeout
+        self._transport = transport
+        self._clients: dict[str, RegistryClient] = {}
+        self._down: dict[str, str] = {}
+        #: The URL that answered the last call.
+        self.served_by: str | None = None
+
+    def _client(self, url: str) -> RegistryClient:
+        from .registry_client import RegistryClient
+
+        client = self._clients.get(url)
+        if client is None:
+            client = RegistryClient(url, token=self.target.token, timeout=self._timeout,
+                                    transport=self._transport)
+            self._clients[url] = client
+        return client
+
+    def call(self, op: Callable[[RegistryClient], _T]) -> _T:
+        """``op(client)`` on the first reachable URL. Raises :class:`RegistryUnavailable`."""
+        for url in self.target.urls:
+            if url in self._down:
+                continue
+            try:
+                result = op(self._client(url))
+            except RegistryUnavailable as e:
+                self._down[url] = e.message
+                continue
+            self.served_by = url
+            return result
+        tried = "; ".join(f"{u}: {why}" for u, why in self._down.items())
+        raise RegistryUnavailable(
+            f"registry {self.target.name!r} is unavailable ({tried})",
+            advice="retry later or check the URL and your network; nothing was decided on "
+                   "missing data (an unavailable registry is never read as 'no such plugin' or "
+                   "'not revoked')")
+
+    def close(self) -> None:
+        """Close every connection pool."""
+        for c in self._clients.values():
+            c.close()
+        self._clients.clear()
+
+
+# ------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """Everything decided for one install or update, before anything is pulled or recorded."""
+
+    request: PluginRequest
+    full_name: str
+    #: The manifest's plugin name (container and label name).
+    plugin: str
+    version: str
+    image: str
+    digest: str
+    registry: str | None
+    registry_url: str | None
+    manifest: dict[str, Any]
+    policy_input: PolicyInput
+    decision: Decision
+    state: str = "active"
+    source: Literal["registry", "github"] = "registry"
+    #: For an update: the installed record, and what the new version asks for beyond it.
+    previous: InstallRecord | None = None
+    widened: tuple[str, ...] = ()
+    #: Seconds per step: resolve, verify, decide.
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (no secrets)."""
+        return {
+            "name": self.full_name, "plugin": self.plugin, "version": self.version,
+            "image": self.image, "digest": self.digest, "registry": self.registry,
+            "registry_url": self.registry_url, "state": self.state, "source": self.source,
+            "decision": self.decision.to_json_dict(),
+            "evidence_sources": {k: v.get("source") for k, v in
+                                 self.policy_input.evidence.model_dump(mode="json").items()
+                                 if isinstance(v, dict)},
+            "dropped": [d.model_dump(mode="json") for d in self.policy_input.evidence.dropped],
+            "previous_version": self.previous.version if self.previous else None,
+            "widened": list(self.widened),
+            "timings": dict(self.timings),
+        }
+
+
+@dataclass(frozen=True)
+class InstallOutcome:
+    """What the CLI must do with a plan.
+
+    ``verdict``: ``install`` (go ahead, possibly after asking), ``refuse`` (exit 1, nothing
+    installed) or ``failed`` (the decision failed closed: exit 3). ``ask`` is true when a person
+    must confirm first (warn without ``--yes``, or an update that widens permissions);
+    without a terminal the CLI refuses. ``override`` is true for an overridden block (the
+    reason codes are recorded).
+    """
+
+    verdict: Literal["install", "refuse", "failed"]
+    ask: bool = False
+    override: bool = False
+    notice: bool = False
+    why: str = ""
+
+
+def judge_install(plan: InstallPlan, *, yes: bool, allow_blocked: bool) -> InstallOutcome:
+    """Map the decision (and any widening) to an :class:`InstallOutcome`. Pure.
+
+    allow → install; notice → install and show the notice; warn → ask unless ``yes``;
+    block → refuse, unless the decision is overridable and ``allow_blocked`` is set; a decision
+    that failed closed → ``failed``. An update that widens network, filesystem or capabilities
+    asks whatever the tier (unless ``yes``).
+    """
+    d = plan.decision
+    if d.failed:
+        return InstallOutcome("failed", why="the policy engine could not decide")
+    widened = bool(plan.widened)
+    if d.action is Action.BLOCK:
+        if d.overridable and allow_blocked:
+            return InstallOutcome("install", override=True, ask=widened and not yes,
+                                  why="blocked; overridden with --allow-blocked")
+        why = "blocked" + ("" if d.overridable else " (not overridable)")
+        return InstallOutcome("refuse", why=why)
+    if d.action is Action.WARN:
+        return InstallOutcome("install", ask=not yes, why="the policy warns")
+    return InstallOutcome("install", ask=widened and not yes, notice=d.action is Action.NOTICE,
+                          why="the update widens permissions" if widened else "")
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """The run-time decision for an installed plugin.
+
+    ``allowed`` is true when the decision does not block, or blocks only for reasons that the
+    installation explicitly overrode (every code recorded in the record's ``overrides``) and
+    the block is overridable. ``sync_error`` says why fresh revocation data could not be had.
+    """
+
+    record: InstallRecord
+    decision: Decision
+    revocation: RevocationEvidence
+    allowed: bool
+    overridden: bool
+    sync_error: str | None
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the revocation evidence says this digest is revoked."""
+        return self.revocation.revoked
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """Result of syncing every feed installed plugins depend on."""
+
+    synced: tuple[str, ...]
+    errors: Mapping[str, str]
+    revoked: tuple[InstallRecord, ...]
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _registry_piece(model: type[BaseModel], raw: Any, *, kind: str, registry: str,
+                    dropped: list[DroppedEvidence]) -> Any:
+    """A registry record's evidence piece, strictly parsed and marked with its source."""
+    if raw is None:
+        return None
+    try:
+        if not isinstance(raw, dict) or len(json.dumps(raw)) > _MAX_EVIDENCE_DOC:
+            raise ValueError("not an object of bounded size")
+        piece = model.model_validate(raw)
+    except (ValidationError, ValueError):
+        dropped.append(DroppedEvidence(
+            kind=kind, code="REGISTRY_EVIDENCE_INVALID",  # type: ignore[arg-type]
+            message=f"the {kind} evidence served by registry {registry!r} is malformed; "
+                    "it was not used"))
+        return None
+    if not getattr(piece, "present", False):
+        return None
+    return piece.model_copy(update={"source": registry})
+
+
+def _manifest_from_document(doc: Mapping[str, Any], *, source: str) -> Manifest:
+    """Re-validate a manifest document (as the registry serves it) with the hardened loader.
+
+    JSON is YAML, so the same loader and the same strict model apply.
+    """
+    from .manifest import parse_manifest
+
+    return parse_manifest(json.dumps(doc).encode("utf-8"), source=source)
+
+
+class _InputStore:
+    """The install-time policy input of each installed plugin (replayed at run time)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "inputs"
+
+    def _path(self, name: str) -> Path:
+        safe = re.sub(r"[^a-z0-9-]", "_", name.lower())[:150]
+        return self.dir / f"{safe}.json"
+
+    def put(self, name: str, policy_input: PolicyInput) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self._path(name)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"name": name, "input": policy_input.to_dict()}))
+        os.replace(tmp, path)
+
+    def get(self, name: str) -> PolicyInput | None:
+        try:
+            doc = json.loads(self._path(name).read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or doc.get("name") != name:
+            return None
+        try:
+            return PolicyInput.model_validate(doc.get("input"))
+        except ValidationError:
+            return None
+
+    def remove(self, name: str) -> None:
+        try:
+            self._path(name).unlink()
+        except FileNotFoundError:
+            return
+
+
+# ----------------------------------------------------------------------------------- installer
+
+
+class Installer:
+    """Plan installs and updates, record them, and check installed plugins before they run.
+
+    ``tokens`` maps registry names (``default`` for the default registry) to tokens the caller
+    read (e.g. from ``token_env``); ``engine_factory`` builds the policy engine on first use
+    (call :meth:`close` to release it). ``trusted_roots`` are the Sigstore roots bundles are
+    re-verified against (production plus configured ones). ``transport`` is handed to every
+    HTTP client (tests). Nothing here prints or reads the environment.
+    """
+
+    def __init__(self, *, config: CortexConfig, data_dir: Path,
+                 engine_factory: Callable[[], PolicyEngine],
+                 trusted_roots: Sequence[TrustRoot], cortex_version: str,
+                 tokens: Mapping[str, str | None] | None = None,
+                 registry_override: str | None = None, github_token: str | None = None,
+                 timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.config = config
+        self.store = InstallStore(data_dir)
+        self.revocations = RevocationCache(data_dir)
+        self._inputs = _InputStore(data_dir)
+        self._engine_factory = engine_factory
+        self._engine: PolicyEngine | None = None
+        self.trusted_roots = tuple(trusted_roots)
+        self.cortex_version = cortex_version
+        self._tokens = dict(tokens or {})
+        self._override = registry_override
+        self._github_token = github_token
+        self._timeout = timeout
+        self._transport = transport
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> PolicyEngine:
+        """The policy engine (built on first use)."""
+        if self._engine is None:
+            self._engine = self._engine_factory()
+        return self._engine
+
+    def close(self) -> None:
+        """Release the policy engine, if one was built."""
+        closer = getattr(self._engine, "close", None)
+        if callable(closer):
+            closer()
+        self._engine = None
+
+    def __enter__(self) -> Installer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def target(self, full_name: str) -> RegistryTarget:
+        """The registry ``full_name`` resolves from (``github:`` names: the default one)."""
+        if full_name.startswith("github:") or "/" not in full_name:
+            urls = _default_target(self.config, registry_override=self._override).urls
+            return RegistryTarget("default", urls, self._tokens.get("default"))
+        return registry_target(self.config, full_name, tokens=self._tokens,
+                               registry_override=self._override)
+
+    def _federated(self, target: RegistryTarget) -> FederatedRegistry:
+        return FederatedRegistry(target, timeout=self._timeout, transport=self._transport)
+
+    def _sync(self, fed: FederatedRegistry, *, now: datetime) -> FeedState:
+        target = fed.target
+        # The cache is keyed by the primary URL: mirrors serve the same feed and cursors.
+        return fed.call(lambda c: sync_feed(c, registry=target.name, url=target.urls[0],
+                                            cache=self.revocations, now=now))
+
+    def _cached_feed(self, target: RegistryTarget) -> FeedState | None:
+        return self.revocations.get(target.name, url=target.urls[0])
+
+    # -- install ----------------------------------------------------------------------------
+
+    def plan(self, request: str | PluginRequest, *, now: datetime,
+             previous: InstallRecord | None = None) -> InstallPlan:
+        """Resolve, verify and decide ``request`` (operation ``install``). Side effects: only
+        the revocation cache is updated.
+
+        Raises :class:`InputError` (bad name, no such plugin or version, a revoked or
+        inconsistent record, an unpinned image), :class:`RegistryUnavailable` (registry or
+        mirrors unreachable, garbage answers).
+        """
+        req = parse_request(request) if isinstance(request, str) else request
+        if req.kind == "github":
+            return self._plan_github(req, now=now, previous=previous)
+        return self._plan_registry(req, now=now, previous=previous)
+
+    def _plan_registry(self, req: PluginRequest, *, now: datetime,
+                       previous: InstallRecord | None) -> InstallPlan:
+        from .inputs import build_input, image_digest
+        from .registry_client import RegistryRequestError
+
+        assert req.namespace is not None and req.name is not None
+        ns, name = req.namespace, req.name
+        timer = _Timer()
+        target = self.target(req.full_name)
+        fed = self._federated(target)
+        try:
+            with timer.step("resolve"):
+                try:
+                    versions = fed.call(lambda c: c.list_versions(ns, name))
+                except RegistryRequestError as e:
+                    if e.status == 404:
+                        raise InputError(
+                            f"{req.full_name} is not in registry {target.name!r} "
+                            f"({fed.served_by or target.urls[0]})",
+                            advice="check the name (`cortex plugin search`); namespaces resolve "
+                                   "from exactly one registry (`cortex config list`)") from None
+                    raise
+                for v in versions:
+                    if v.namespace != ns or v.name != name:
+                        raise RegistryUnavailable(
+                            f"registry {target.name!r} listed {v.namespace}/{v.name} for "
+                            f"{req.full_name}", advice="the registry is inconsistent; report it")
+                chosen = select_version(
+                    [VersionCandidate(version=v.version, state=v.state, digest=v.digest)
+                     for v in versions], req.version)
+                detail = fed.call(lambda c: c.get_version(ns, name, chosen.version))
+                if (detail.namespace, detail.name, detail.version) != (ns, name, chosen.version):
+                    raise RegistryUnavailable(
+                        f"registry {target.name!r} answered {detail.namespace}/{detail.name}@"
+                        f"{detail.version} for {req.full_name}@{chosen.version}",
+                        advice="the registry is inconsistent; report it")
+                if detail.digest != chosen.digest:
+                    raise RegistryUnavailable(
+                        f"registry {target.name!r} lists {chosen.digest} for {req.full_name}@"
+                        f"{chosen.version} but its record says {detail.digest}",
+                        advice="the registry is inconsistent (or changed under us); retry")
+                if detail.state == "revoked":
+                    raise InputError(f"{req.full_name}@{detail.version} is revoked",
+                                     advice="install another version")
+                if image_digest(detail.image) != detail.digest:
+                    raise InputError(
+                        f"registry {target.name!r} records image {detail.image} which is not "
+                        f"pinned to {detail.digest}",
+                        advice="the registry must serve images pinned by digest")
+                if detail.manifest is None:
+                    raise RegistryUnavailable(f"registry {target.name!r} served no manifest for "
+                                              f"{req.full_name}@{detail.version}")
+                manifest = _manifest_from_document(
+                    detail.manifest, source=f"{target.name}:{req.full_name}@{detail.version}")
+                if (manifest.name, manifest.version) != (name, detail.version):
+                    raise InputError(
+                        f"the manifest served for {req.full_name}@{detail.version} names "
+                        f"{manifest.name}@{manifest.version}",
+                        advice="refused: the plugin's manifest and the request disagree")
+                served_by = fed.served_by
+            with timer.step("verify"):
+                dropped: list[DroppedEvidence] = []
+                signature = self._registry_signature(fed, ns, name, detail.version,
+                                                     digest=detail.digest, dropped=dropped)
+                ev = detail.evidence if isinstance(detail.evidence, dict) else {}
+                pieces = {kind: _registry_piece(model, ev.get(kind), kind=kind,
+                                                registry=target.name, dropped=dropped)
+                          for kind, model in (("scan", ScanEvidence), ("tests", TestEvidence),
+                                              ("review", ReviewEvidence),
+                                              ("usage", UsageEvidence))}
+                state = self._sync(fed, now=now)
+                revocation = revocation_evidence(
+                    state, registry=target.name, digest=detail.digest, namespace=ns, name=name,
+                    version=detail.version)
+            with timer.step("decide"):
+                policy_input = build_input(
+                    manifest=manifest, image=detail.image, digest=detail.digest,
+                    operation="install", now=now, cortex_version=self.cortex_version,
+                    signature=signature, revocation=revocation, dropped=dropped,
+                    registry=target.name, namespace=ns, **pieces)
+                decision = decide(self.engine, policy_input)
+        finally:
+            fed.close()
+        doc = manifest.to_document()
+        return InstallPlan(
+            request=req, full_name=req.full_name, plugin=manifest.name, version=detail.version,
+            image=detail.image, digest=detail.digest, registry=target.name,
+            registry_url=served_by, manifest=doc, policy_input=policy_input, decision=decision,
+            state=detail.state, source="registry", previous=previous,
+            widened=tuple(widened_permissions(previous.manifest, doc)) if previous else (),
+            timings=timer.times)
+
+    def _registry_signature(self, fed: FederatedRegistry, ns: str, name: str, version: str, *,
+                            digest: str, dropped: list[DroppedEvidence]) -> SignatureEvidence:
+        """Fetch the stored Sigstore bundle and verify it here; absent when we cannot."""
+        from .evidence.signature import verify_signature
+        from .registry_client import RegistryRequestError
+
+        registry = fed.target.name
+        bundle: bytes | None
+        try:
+            bundle = fed.call(lambda c: _get_bundle(c, ns, name, version))
+        except RegistryRequestError as e:
+            if e.status != 404:
+                raise
+            bundle = None  # an older registry without the route: no signature, never trusted
+        if bundle is None:
+            dropped.append(DroppedEvidence(
+                kind="signature", code="BUNDLE_UNAVAILABLE",
+                message=f"registry {registry!r} did not serve the Sigstore bundle of "
+                        f"{ns}/{name}@{version}, so the signature could not be verified here"))
+            return SignatureEvidence()
+        try:
+            return verify_signature(bundle, digest=digest, trusted_roots=self.trusted_roots,
+                                    source=registry)
+        except EvidenceError as e:
+            dropped.append(DroppedEvidence(
+                kind="signature", code="BUNDLE_INVALID",
+                message=f"registry {registry!r} served a bundle that is not a Sigstore bundle: "
+                        f"{e.message}"[:2000]))
+            return SignatureEvidence()
+
+    def _plan_github(self, req: PluginRequest, *, now: datetime,
+                     previous: InstallRecord | None) -> InstallPlan:
+        from .github import GitHubClient
+        from .inputs import build_input
+
+        assert req.github is not None
+        timer = _Timer()
+        with timer.step("resolve"):
+            with GitHubClient(self.config.github_api, token=self._github_token,
+                              timeout=self._timeout, transport=self._transport) as gh:
+                raw = gh.read_manifest(req.github)
+            from .manifest import parse_manifest
+
+            manifest = parse_manifest(raw, source=f"{req.github}/manifest.yaml")
+            digest = manifest.image_digest
+            if digest is None:
+                # Pinned before anything runs: a tag in a repository can move at any time.
+                raise InputError(
+                    f"{req.github}: runtime.image {manifest.runtime.image} is not pinned by digest",
+                    advice="the plugin's manifest.yaml must name REGISTRY/REPO@sha256:DIGEST")
+            image = str(manifest.runtime.image)
+        target = self.target(req.full_name)
+        fed = self._federated(target)
+        try:
+            with timer.step("verify"):
+                # No registry vouches for a GitHub plugin: only the revocation feed of the
+                # default registry (revocations are by digest) applies.
+                state = self._sync(fed, now=now)
+                revocation = revocation_evidence(state, registry=target.name, digest=digest)
+        finally:
+            fed.close()
+        with timer.step("decide"):
+            policy_input = build_input(
+                manifest=manifest, image=image, digest=digest, operation="install", now=now,
+                cortex_version=self.cortex_version, revocation=revocation,
+                registry=f"github:{req.github.owner}/{req.github.repo}")
+            decision = decide(self.engine, policy_input)
+        doc = manifest.to_document()
+        return InstallPlan(
+            request=req, full_name=req.full_name, plugin=manifest.name,
+            version=str(manifest.version), image=image, digest=digest, registry=target.name,
+            registry_url=self.config.github_api, manifest=doc, policy_input=policy_input,
+            decision=decision, source="github", previous=previous,
+            widened=tuple(widened_permissions(previous.manifest, doc)) if previous else (),
+            timings=timer.times)
+
+    def plan_update(self, name: str, *, now: datetime) -> InstallPlan | None:
+        """Plan the update of installed ``name`` to its newest satisfying version; ``None`` when
+        the installed version is already the newest. Raises :class:`InputError` if not
+        installed (or installed from GitHub: reinstall with the new ref)."""
+        from .semver import semver_key
+
+        record = self.store.get(name)
+        if record is None:
+            raise InputError(f"{name} is not installed", advice="see `cortex plugin list`")
+        if record.source == "github":
+            raise InputError(f"{name} was installed from GitHub; updates follow a ref you choose",
+                             advice=f"cortex plugin install {name}@REF")
+        plan = self.plan(record.name, now=now, previous=record)
+        if plan.digest == record.digest or semver_key(plan.version) <= semver_key(record.version):
+            return None
+        return plan
+
+    def commit(self, plan: InstallPlan, *, now: datetime, outcome: InstallOutcome,
+               pull: Callable[[InstallPlan], object] | None = None) -> InstallRecord:
+        """Pull (through ``pull``, which must raise on any mismatch) and record ``plan``.
+
+        Refuses (:class:`InputError`) an outcome that is not ``install``, and a plugin whose
+        manifest name is already installed under another full name (one container per name).
+        Nothing is recorded if ``pull`` raises.
+        """
+        if outcome.verdict != "install" or plan.decision.failed:
+            raise InputError(f"{plan.full_name} was not accepted for installation ({outcome.why})")
+        if plan.decision.action is Action.BLOCK and not (outcome.override and
+                                                         plan.decision.overridable):
+            raise InputError(f"{plan.full_name} is blocked")
+        for other in self.store.all():
+            if other.name != plan.full_name and other.manifest.get("name") == plan.plugin:
+                raise InputError(
+                    f"a plugin named {plan.plugin!r} is already installed as {other.name}",
+                    advice=f"remove it first: cortex plugin remove {other.name}")
+        if pull is not None:
+            pull(plan)
+        record = InstallRecord(
+            name=plan.full_name, version=plan.version, image=plan.image, digest=plan.digest,
+            registry=plan.registry, manifest=plan.manifest,
+            decision=plan.decision.to_json_dict(), policy_revision=plan.decision.policy_revision,
+            installed_at=format_time(now),
+            overrides=plan.decision.codes if outcome.override else (),
+            source=plan.source)
+        self._inputs.put(plan.full_name, plan.policy_input)
+        self.store.put(record)
+        return record
+
+    def remove(self, name: str) -> InstallRecord | None:
+        """Forget ``name``; returns its record, or ``None`` if it was not installed."""
+        return remove_installed(self.store.path.parent, name)
+
+    # -- run ----------------------------------------------------------------------------------
+
+    def check_run(self, name: str, *, now: datetime) -> RunCheck:
+        """Ask the policy (operation ``run``) whether installed ``name`` may run now.
+
+        Syncs the revocation feed of the plugin's registry first; if that fails the cached data
+        is used as it stands (it goes stale; ``sync_error`` says why). Raises
+        :class:`InputError` if ``name`` is not installed or its local state is missing.
+        """
+        timer = _Timer()
+        record = self.store.get(name)
+        if record is None:
+            raise InputError(f"{name} is not installed", advice="see `cortex plugin list`")
+        stored = self._inputs.get(name)
+        if stored is None or stored.artifact.digest != record.digest:
+            raise InputError(f"the local install state of {name} is incomplete",
+                             advice=f"reinstall it: cortex plugin install {name}")
+        target = self.target(record.name)
+        sync_error: str | None = None
+        with timer.step("revocation"):
+            fed = self._federated(target)
+            try:
+                state: FeedState | None = self._sync(fed, now=now)
+            except RegistryUnavailable as e:
+                sync_error = e.message
+                state = self._cached_feed(target)
+            finally:
+                fed.close()
+            ns = record.name.split("/", 1)[0] if record.source == "registry" else None
+            revocation = revocation_evidence(
+                state, registry=target.name, digest=record.digest, namespace=ns,
+                name=str(record.manifest.get("name")) if ns else None,
+                version=record.version if ns else None)
+        with timer.step("decide"):
+            evidence = stored.evidence.model_copy(update={"revocation": revocation})
+            context = Context(now=format_time(now), cortex_version=self.cortex_version,
+                              operation="run", registry=stored.context.registry)
+            policy_input = stored.model_copy(update={"evidence": evidence, "context": context})
+            # Round-trip through validation: model_copy does not validate.
+            policy_input = PolicyInput.model_validate_json(policy_input.to_json())
+            decision = decide(self.engine, policy_input)
+        overridden = False
+        if decision.failed:
+            allowed = False
+        elif decision.action is Action.BLOCK:
+            overridden = (decision.overridable and bool(record.overrides)
+                          and set(decision.codes) <= set(record.overrides))
+            allowed = overridden
+        else:
+            allowed = True
+        return RunCheck(record=record, decision=decision, revocation=revocation,
+                        allowed=allowed, overridden=overridden, sync_error=sync_error,
+                        timings=timer.times)
+
+    def sync(self, *, now: datetime) -> SyncReport:
+        """Sync the feeds of every registry installed plugins came from; report the installed
+        plugins now known to be revoked (the caller stops their containers)."""
+        records = self.store.all()
+        targets: dict[str, RegistryTarget] = {}
+        for r in records:
+            t = self.target(r.name)
+            targets[t.name] = t
+        synced: list[str] = []
+        errors: dict[str, str] = {}
+        for t in targets.values():
+            fed = self._federated(t)
+            try:
+                self._sync(fed, now=now)
+                synced.append(t.name)
+            except RegistryUnavailable as e:
+                errors[t.name] = e.message
+            finally:
+                fed.close()
+        revoked = []
+        for r in records:
+            t = targets[self.target(r.name).name]
+            ns = r.name.split("/", 1)[0] if r.source == "registry" else None
+            ev = revocation_evidence(self._cached_feed(t), registry=t.name, digest=r.digest,
+                                     namespace=ns,
+                                     name=str(r.manifest.get("name")) if ns else None,
+                                     version=r.version if ns else None)
+            if ev.revoked:
+                revoked.append(r)
+        return SyncReport(synced=tuple(synced), errors=errors, revoked=tuple(revoked))
+
+
+def remove_installed(data_dir: Path, name: str) -> InstallRecord | None:
+    """Forget installed ``name`` (its record and its stored input); returns the record, or
+    ``None`` if it was not installed. Stopping its container is the caller's business."""
+    store = InstallStore(data_dir)
+    record = store.get(name)
+    if record is None:
+        return None
+    store.remove(name)
+    _InputStore(data_dir).remove(name)
+    return record
+
+
+def _get_bundle(client: RegistryClient, namespace: str, name: str, version: str) -> bytes:
+    """The version's Sigstore bundle as the registry stored it (``GET .../bundle``)."""
+    return client.get_bundle(namespace, name, version)

@@ -1,0 +1,224 @@
+"""Following registries' revocation feeds, and the local cache that remembers them.
+
+Each registry serves ``GET /api/v1/revocations?cursor=N`` (issue 4): revoked versions after a
+cursor, oldest first. :func:`sync_feed` follows it from the cursor stored in a
+:class:`RevocationCache` to the end and records *when* the data was known to be current
+(``fresh_as_of``, the reference time of the operation that completed the sync).
+
+:func:`revocation_evidence` turns the cached state into the
+:class:`~cortex_trust.policy_input.RevocationEvidence` the policy reads. Guarantees (fail
+closed, issue 5 "Revocation" and issue 6 "Federation"):
+
+* a registry that was never synced gives ``checked: false`` (the policy blocks with
+  ``REVOCATION_UNKNOWN`` where fresh data is required), never "not revoked";
+* a failed sync leaves ``fresh_as_of`` where it was, so old data turns stale by the policy's
+  clock (``REVOCATION_STALE``) instead of being read as current;
+* a feed that goes backwards, repeats cursors or names malformed digests is
+  :class:`~cortex_trust.errors.RegistryUnavailable` (we cannot trust it), and the cache is not
+  touched;
+* the cache is keyed by registry name *and* URL: pointing a name at another server starts
+  that feed from zero.
+
+The cache lives in ``<data_dir>/revocations.json`` (owner-only, atomic writes). No environment
+variables, no printing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InputError, RegistryUnavailable
+from .policy_input import RevocationEvidence, format_time
+
+__all__ = [
+    "FeedSource",
+    "FeedState",
+    "RevocationCache",
+    "RevokedVersion",
+    "revocation_evidence",
+    "sync_feed",
+]
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: Bounds on one sync, so a hostile feed cannot keep us reading forever.
+_PAGE = 500
+_MAX_PAGES = 2000
+_MAX_ENTRIES = 200_000
+
+
+class RevokedVersion(BaseModel):
+    """One revoked version as the feed announced it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespace: str
+    name: str
+    version: str
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    reason: str
+    revoked_at: str
+
+
+class FeedState(BaseModel):
+    """What is known about one registry's feed: where to continue and as of when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry: str
+    url: str
+    cursor: int = 0
+    #: Reference time of the last *complete* sync; ``None``: never synced.
+    fresh_as_of: str | None = None
+    revoked: tuple[RevokedVersion, ...] = ()
+
+
+class FeedSource(Protocol):
+    """Anything with the registry client's ``revocations(cursor=, limit=)`` method."""
+
+    def revocations(self, *, cursor: int = 0, limit: int = 500) -> Any: ...
+
+
+class RevocationCache:
+    """Feed states per registry name, in ``<data_dir>/revocations.json``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "revocations.json"
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise InputError(f"cannot read {self.path}: {e.strerror}") from None
+        try:
+            doc = json.loads(raw)
+            if not isinstance(doc, dict) or not isinstance(doc.get("registries"), dict):
+                raise ValueError("no `registries` object")
+            return doc["registries"]  # type: ignore[no-any-return]
+        except ValueError as e:
+            raise InputError(f"the revocation cache {self.path} is corrupt: {e}",
+                             advice=f"remove {self.path}; the next run syncs the feeds again"
+                             ) from None
+
+    def get(self, registry: str, *, url: str) -> FeedState | None:
+        """The state of ``registry``'s feed, or ``None`` if never synced from ``url``."""
+        raw = self._read().get(registry)
+        if raw is None:
+            return None
+        try:
+            state = FeedState.model_validate(raw)
+        except ValidationError:
+            raise InputError(f"the revocation cache {self.path} is corrupt at {registry!r}",
+                             advice=f"remove {self.path}; the next run syncs the feeds again"
+                             ) from None
+        # Another server behind the same name: its cursors mean nothing here.
+        return state if state.url == url else None
+
+    def put(self, state: FeedState) -> None:
+        """Store ``state`` (replacing the registry's previous one)."""
+        states = self._read()
+        states[state.registry] = state.model_dump(mode="json")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"schema": "cortex.revocations/v1", "registries": states}, f,
+                      sort_keys=True)
+        os.replace(tmp, self.path)
+
+
+def sync_feed(source: FeedSource, *, registry: str, url: str, cache: RevocationCache,
+              now: datetime) -> FeedState:
+    """Follow ``registry``'s feed from the cached cursor to its end; store and return the state.
+
+    ``now`` (the operation's reference time) becomes ``fresh_as_of`` once the end of the feed
+    was reached. Raises :class:`RegistryUnavailable` when the registry cannot be reached or
+    serves a feed we cannot trust (cursors going backwards or repeating, malformed entries, no
+    end in sight); the cache is then left unchanged, so its data ages into staleness.
+    """
+    state = cache.get(registry, url=url) or FeedState(registry=registry, url=url)
+    cursor = state.cursor
+    revoked = list(state.revoked)
+    for _ in range(_MAX_PAGES):
+        page = source.revocations(cursor=cursor, limit=_PAGE)
+        items = list(page.items)
+        last = cursor
+        for item in items:
+            if item.cursor <= last:
+                raise _untrusted(registry, url, f"cursor {item.cursor} after {last}")
+            last = item.cursor
+            try:
+                revoked.append(RevokedVersion(
+                    namespace=item.namespace, name=item.name, version=item.version,
+                    digest=item.digest, reason=item.reason[:2000], revoked_at=item.revoked_at))
+            except ValidationError:
+                raise _untrusted(registry, url, f"a malformed entry at cursor {item.cursor}"
+                                 ) from None
+        if len(revoked) > _MAX_ENTRIES:
+            raise _untrusted(registry, url, f"more than {_MAX_ENTRIES} revocations")
+        nxt = int(page.next_cursor)
+        if nxt < last or (items and nxt != last):
+            raise _untrusted(registry, url, f"next_cursor {nxt} does not follow cursor {last}")
+        cursor = nxt
+        if len(items) < _PAGE:
+            new = FeedState(registry=registry, url=url, cursor=cursor,
+                            fresh_as_of=format_time(now), revoked=tuple(revoked))
+            cache.put(new)
+            return new
+    raise _untrusted(registry, url, f"the feed did not end after {_MAX_PAGES} pages")
+
+
+def _untrusted(registry: str, url: str, why: str) -> RegistryUnavailable:
+    return RegistryUnavailable(
+        f"the revocation feed of registry {registry!r} ({url}) cannot be trusted: {why}",
+        advice="the registry operator must fix the feed; until then its revocation data "
+               "counts as stale")
+
+
+def revocation_evidence(state: FeedState | None, *, registry: str, digest: str,
+                        namespace: str | None = None, name: str | None = None,
+                        version: str | None = None,
+                        record_revoked: Mapping[str, str | None] | None = None,
+                        now: datetime | None = None) -> RevocationEvidence:
+    """The revocation facts about ``digest`` (and ``namespace/name@version``) from ``state``.
+
+    ``state`` ``None`` (never synced) gives ``checked: false``. A version is revoked when the
+    feed lists its digest, or its exact name and version. ``record_revoked`` (``reason``,
+    ``revoked_at``), when the registry's own version record says revoked, is a revocation too:
+    any one source saying revoked is enough; it was read at ``now``, which is then its
+    ``fresh_as_of``.
+    """
+    if not _DIGEST.match(digest):
+        raise InputError(f"{digest!r} is not an image digest")
+    match = None
+    if state is not None:
+        for r in state.revoked:
+            if r.digest == digest or (namespace is not None and r.namespace == namespace
+                                      and r.name == name and r.version == version):
+                match = r
+                break
+    if match is not None:
+        return RevocationEvidence(checked=True, revoked=True, reason=match.reason,
+                                  revoked_at=match.revoked_at,
+                                  fresh_as_of=state.fresh_as_of if state else None,
+                                  source=registry)
+    if record_revoked is not None:
+        return RevocationEvidence(checked=True, revoked=True, reason=record_revoked.get("reason"),
+                                  revoked_at=record_revoked.get("revoked_at"),
+                                  fresh_as_of=format_time(now) if now else
+                                  (state.fresh_as_of if state else None),
+                                  source=registry)
+    if state is None or state.fresh_as_of is None:
+        return RevocationEvidence(checked=False, source=registry)
+    return RevocationEvidence(checked=True, revoked=False, fresh_as_of=state.fresh_as_of,
+                              source=registry)
