@@ -1,0 +1,216 @@
+"""The public surface is small and explicit: every public module's ``__all__`` is pinned here,
+so that growing or shrinking the API is a visible, reviewed change (httpx and sigstore-python do
+the same). Internal modules start with ``_`` and are not listed."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import cortex_trust
+
+PUBLIC: dict[str, list[str]] = {
+    "cortex_trust.evidence": [],
+    "cortex_trust": ["__version__"],
+    "cortex_trust.decision": ["Action", "Decision", "FAILURE_CODES", "NextTier", "Reason", "Sandbox", "Tier"],
+    "cortex_trust.policy_input": [
+        "Artifact",
+        "Context",
+        "DroppedEvidence",
+        "Evidence",
+        "GitHubClaims",
+        "ManifestFacts",
+        "PluginRef",
+        "PolicyInput",
+        "ReviewEvidence",
+        "RevocationEvidence",
+        "SCHEMA_VERSION",
+        "ScanEvidence",
+        "ScanVulnerability",
+        "SignatureEvidence",
+        "TestEvidence",
+        "UsageEvidence",
+        "format_time",
+        "input_json_schema",
+    ],
+    "cortex_trust.errors": [
+        "CollectorError",
+        "CortexTrustError",
+        "EngineError",
+        "EvidenceError",
+        "InputError",
+        "ManifestError",
+        "ManifestProblem",
+        "PolicyError",
+        "RegistryUnavailable",
+        "UnavailableError",
+    ],
+    "cortex_trust.engine": ["DECISION_PATH", "PolicyEngine", "decide"],
+    "cortex_trust.manifest": [
+        "Capability",
+        "HTTP_METHODS",
+        "ImageReference",
+        "Manifest",
+        "RuntimeSpec",
+        "TrustSpec",
+        "load_manifest",
+        "manifest_facts",
+        "manifest_json_schema",
+        "parse_image_reference",
+        "parse_manifest",
+    ],
+    "cortex_trust.semver": ["SemVer", "SemVerError", "parse_semver", "satisfies", "semver_key"],
+    "cortex_trust.config": [
+        "CortexConfig",
+        "DEFAULT_GITHUB_API",
+        "DEFAULT_REGISTRY",
+        "RegistryEntry",
+        "load_config",
+        "redact",
+        "resolve_registry",
+        "save_config",
+        "scope_matches",
+    ],
+    "cortex_trust.github": ["GitHubClient", "GitHubRateLimited", "GitHubRef", "GitHubRepo", "parse_github_ref"],
+    "cortex_trust.install_state": [
+        "InstallRecord",
+        "InstallStore",
+        "VersionCandidate",
+        "select_version",
+        "widened_permissions",
+    ],
+    "cortex_trust.installer": [
+        "FederatedRegistry",
+        "InstallOutcome",
+        "InstallPlan",
+        "Installer",
+        "PluginRequest",
+        "RegistryTarget",
+        "RunCheck",
+        "SyncReport",
+        "judge_install",
+        "parse_request",
+        "registry_target",
+        "remove_installed",
+    ],
+    "cortex_trust.revocations": [
+        "FeedSource",
+        "FeedState",
+        "RevocationCache",
+        "RevokedVersion",
+        "revocation_evidence",
+        "sync_feed",
+    ],
+    "cortex_trust.inputs": ["build_input", "image_digest", "plugin_full_name", "resolve_digest"],
+    "cortex_trust.verify": [
+        "VerifyRequest",
+        "VerifyResult",
+        "evidence_summary",
+        "gather_input",
+        "judge",
+        "verify_plugin",
+    ],
+    "cortex_trust.policyset": [
+        "MAX_DATA_BYTES",
+        "MAX_MODULE_BYTES",
+        "PolicyModule",
+        "PolicySet",
+        "default_policy_dir",
+        "load_policy_set",
+    ],
+    "cortex_trust.policytest": ["FileCoverage", "TestReport", "TestResult", "run_policy_tests"],
+    "cortex_trust.sandbox": [
+        "ContainerSpec",
+        "DATA_MOUNT",
+        "LABEL_PREFIX",
+        "SandboxRefused",
+        "container_name",
+        "container_spec",
+        "volume_name",
+    ],
+    "cortex_trust.containers": ["ContainerRuntime", "PluginResponse", "PulledImage", "RunningPlugin", "connect"],
+    "cortex_trust.oci": ["ImageRef", "MANIFEST_MEDIA_TYPES", "OciClient", "parse_image_ref", "parse_pinned_ref"],
+    "cortex_trust.registry_client": [
+        "PluginDetail",
+        "PluginPage",
+        "PluginSummary",
+        "RegistryClient",
+        "RegistryRequestError",
+        "RevocationEntry",
+        "RevocationPage",
+        "VersionDetail",
+        "VersionSummary",
+    ],
+    "cortex_trust.evidence.signature": [
+        "GITHUB_ACTIONS_ISSUER",
+        "MAX_BUNDLE_BYTES",
+        "MAX_TRUSTED_ROOT_BYTES",
+        "PRODUCTION_ROOT_NAME",
+        "TrustRoot",
+        "load_trust_root",
+        "production_trust_root",
+        "verify_signature",
+    ],
+    "cortex_trust.evidence.scan": [
+        "MAX_REPORT_BYTES",
+        "SEVERITIES",
+        "ScanReport",
+        "find_trivy",
+        "parse_trivy_report",
+        "read_trivy_report",
+        "run_trivy",
+    ],
+    "cortex_trust.evidence.junit": ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"],
+    "cortex_trust.evidence.review": [
+        "MAX_DOCUMENT_BYTES",
+        "REVIEW_SCHEMA",
+        "ReviewDocument",
+        "USAGE_SCHEMA",
+        "UsageDocument",
+        "parse_review",
+        "parse_usage",
+        "read_review",
+        "read_usage",
+    ],
+    "cortex_trust.engine.embedded": ["EmbeddedEngine", "RuleValue"],
+    "cortex_trust.engine.opa": ["OpaServerEngine"],
+    "registry": ["RegistryConfig", "create_app", "make_engine", "migrate"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_all_is_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == PUBLIC[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.__all__ names {name}, which does not exist"
+
+
+def test_every_public_module_is_pinned() -> None:
+    found = {
+        m.name
+        for m in pkgutil.walk_packages(cortex_trust.__path__, "cortex_trust.")
+        if not any(part.startswith("_") for part in m.name.split("."))
+    }
+    assert found - set(PUBLIC) == set(), "a new public module: add its __all__ here (or make it internal)"
+
+
+def test_the_library_never_imports_the_cli_or_the_registry() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(cortex_trust.__file__).parent
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            for n in names:
+                assert n.split(".")[0] not in {"cli", "registry"}, f"{path} imports {n}"
