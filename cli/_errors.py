@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
+from ._render import neutralise
+
 EXIT_OK = 0
 EXIT_DECISION = 1
 EXIT_INPUT = 2
@@ -17,10 +19,15 @@ EXIT_UNAVAILABLE = 3
 
 
 def fail(message: str, *, advice: str | None = None, code: int = EXIT_INPUT) -> NoReturn:
-    """Print ``error: message`` (and ``fix: advice``) to stderr and exit with ``code``."""
-    print(f"error: {message}", file=sys.stderr)
+    """Print ``error: message`` (and ``fix: advice``) to stderr and exit with ``code``.
+
+    Messages quote file names and content written by others: control characters are shown as
+    escapes, never obeyed (a newline plus ``::`` is a GitHub workflow command; see
+    :func:`cli._render.neutralise`).
+    """
+    print(f"error: {neutralise(message)}", file=sys.stderr)
     if advice:
-        print(f"  fix: {advice}", file=sys.stderr)
+        print(f"  fix: {neutralise(advice)}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -30,7 +37,7 @@ def report_library_error(exc: BaseException) -> NoReturn:
 
     if isinstance(exc, ManifestError):
         for p in exc.problems:
-            print(f"error: {p}", file=sys.stderr)
+            print(f"error: {neutralise(str(p))}", file=sys.stderr)
         raise SystemExit(exc.exit_code)
     if isinstance(exc, CortexTrustError):
         fail(exc.message, advice=exc.advice, code=exc.exit_code)

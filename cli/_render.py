@@ -14,11 +14,18 @@ Formats:
 * ``sarif``: SARIF 2.1.0, one rule per reason code; level ``error`` for block, ``warning`` for
   warn, ``note`` otherwise; every result located at the manifest file.
 * ``github``: workflow commands (``::error file=…,title=CODE::message``).
+
+Messages carry text that strangers wrote (file names, reviewer ids, certificate identities,
+errors from third-party tools). In ``text`` and ``github`` output every such character a
+terminal or a CI runner would act on is shown as an escape (:func:`neutralise`): a newline
+followed by ``::`` would otherwise be a GitHub workflow command of the attacker's, and ANSI
+sequences could rewrite what the reader sees. ``json`` and ``sarif`` escape them as JSON does.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -26,6 +33,7 @@ __all__ = [
     "FAIL_ON_CHOICES",
     "FORMATS",
     "exit_code_for",
+    "neutralise",
     "render",
     "render_decision",
 ]
@@ -40,6 +48,26 @@ _SARIF_LEVEL = {"block": "error", "warn": "warning", "notice": "note", "allow": 
 _GITHUB_LEVEL = {"block": "error", "warn": "warning", "notice": "notice", "allow": "notice"}
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _TOOL_URI = "https://github.com/cortex-dev/cortex-trust"
+
+
+# What a terminal or a CI runner acts on: C0 controls but tab (a newline starts a line the
+# Actions runner reads as a workflow command), DEL, C1 controls (0x9B is a one-byte CSI), the
+# Unicode line/paragraph separators, and bidirectional controls (text that displays in another
+# order than it reads: "Trojan Source").
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f"
+                     "\u202a-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    return _NAMED_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def neutralise(text: str) -> str:
+    """``text`` with every character a terminal or CI runner would act on shown as an escape
+    (``\\n``, ``\\x1b``, ``\\u202e``): one line, inert, still readable. Never raises."""
+    return _UNSAFE.sub(_escape_char, text)
 
 
 def exit_code_for(decision: Any, fail_on: str) -> int:
@@ -159,7 +187,8 @@ def _text(obj: Any) -> str:
     if decision is not obj:
         lines.extend(_evidence_lines(obj.evidence))
         lines.append(f"policy: {obj.engine} revision {obj.policy_revision or '(unknown)'}")
-    return "\n".join(lines) + "\n"
+    # Each line is ours; what the values in it contain is shown, never obeyed.
+    return "\n".join(neutralise(line) for line in lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------ json
@@ -241,7 +270,9 @@ def _sarif(obj: Any, *, location: str | None, version: str) -> str:
 
 
 def _escape_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # GitHub's own escaping (actions/toolkit escapeData), then every other control character
+    # made inert: the runner's log would interpret ANSI sequences.
+    return neutralise(s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _escape_property(s: str) -> str:

@@ -38,6 +38,8 @@ def lint(
     from cortex_trust.errors import ManifestError
     from cortex_trust.manifest import load_manifest
 
+    from ._render import neutralise
+
     results: list[dict[str, Any]] = []
     all_valid = True
     for path in paths:
@@ -54,12 +56,13 @@ def lint(
             })
             if output_format is _Format.text:
                 for p in e.problems:
-                    print(p, file=sys.stderr)
+                    # File names and values come from the repository being linted.
+                    print(neutralise(str(p)), file=sys.stderr)
             continue
         results.append({"path": shown, "valid": True, "name": m.name, "version": m.version,
                         "problems": []})
         if output_format is _Format.text:
-            print(f"ok: {shown} ({m.name}@{m.version})")
+            print(neutralise(f"ok: {shown} ({m.name}@{m.version})"))
     if output_format is _Format.json:
         print(json.dumps({"valid": all_valid, "results": results}, indent=2))
     if not all_valid:

@@ -126,7 +126,10 @@ def _reference_time(now: str | None) -> datetime:
         fail(f"--now {now!r} is not an RFC 3339 time", advice='use e.g. --now 2026-01-31T12:00:00Z')
     if t.tzinfo is None:
         fail(f"--now {now!r} has no time zone", advice='add "Z" or an offset, e.g. 2026-01-31T12:00:00Z')
-    return t
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is after year 9999 in UTC
+        fail(f"--now {now!r} is out of range", advice="use a time between years 1 and 9999 (UTC)")
 
 
 def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | None,

@@ -44,9 +44,20 @@ _SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
 
 
+# Control characters (ANSI escapes, NUL), Unicode separators and bidirectional controls: never
+# part of a URL we store and print back.
+_URL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _without_userinfo(url: str) -> str:
+    # Error messages echo the value; a token pasted as user:token@host must not reach a log.
+    return re.sub(r"[^/?#\s]*@", "***@", url, count=1)
+
+
 def _check_url(url: str) -> str:
-    if not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?\Z", url):
-        raise ValueError(f"{url!r} is not an http(s) URL (e.g. https://registry.internal.acme.com)")
+    if _URL_UNSAFE.search(url) or not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?\Z", url):
+        raise ValueError(f"{_without_userinfo(url)!r} is not an http(s) URL without credentials "
+                         "(e.g. https://registry.internal.acme.com)")
     return url.rstrip("/")
 
 
@@ -190,9 +201,22 @@ def load_config(path: Path) -> CortexConfig:
     if st.st_size > _MAX_CONFIG_BYTES:
         raise InputError(f"the configuration {path} is larger than {_MAX_CONFIG_BYTES} bytes",
                          advice="remove it and set it again with `cortex config set`")
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or a device (/dev/zero) would block or never end.
+        raise InputError(f"the configuration {path} is not a regular file",
+                         advice="point CORTEX_CONFIG at a JSON file")
     try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError) as e:
+        # Bounded: the file may have grown since the stat.
+        with path.open("rb") as f:
+            raw = f.read(_MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"cannot read the configuration {path}: {e.strerror}") from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise InputError(f"the configuration {path} is larger than {_MAX_CONFIG_BYTES} bytes",
+                         advice="remove it and set it again with `cortex config set`")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:
         raise InputError(f"the configuration {path} is not valid JSON: {e}",
                          advice=f"fix or remove {path}, then use `cortex config set`") from None
     try:
@@ -205,10 +229,22 @@ def load_config(path: Path) -> CortexConfig:
 
 
 def save_config(path: Path, config: CortexConfig) -> None:
-    """Write ``config`` to ``path`` atomically with owner-only permissions (0600, dir 0700)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Write ``config`` to ``path`` atomically with owner-only permissions (0600, dir 0700).
+
+    Raises :class:`InputError` when the file cannot be written.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The file holds tokens: never write through a link planted at the temporary name
+        # (CORTEX_CONFIG may point into a shared directory). O_EXCL refuses anything that
+        # reappears there after the unlink, O_NOFOLLOW a link.
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     stat.S_IRUSR | stat.S_IWUSR)
+    except OSError as e:
+        raise InputError(f"cannot write the configuration {path}: {e.strerror or e}",
+                         advice="check the directory's permissions, or set CORTEX_CONFIG") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(config.model_dump(mode="json", exclude_defaults=False), f, indent=2, sort_keys=True)

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["build_input", "image_digest", "plugin_full_name", "resolve_digest"]
 
 _Kind = Literal["signature", "scan", "tests", "review", "usage"]
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-_NAMESPACE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
+_NAMESPACE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 
 
 def image_digest(reference: str) -> str | None:
@@ -122,6 +122,7 @@ def build_input(
     dropped: Sequence[DroppedEvidence] = (),
     registry: str | None = None,
     namespace: str | None = None,
+    repository: str | None = None,
 ) -> PolicyInput:
     """Build the policy input document.
 
@@ -133,7 +134,7 @@ def build_input(
 
     Raises :class:`InputError` when ``image`` and ``digest`` (or the manifest's
     ``runtime.image``) name different digests, a digest is malformed, or the namespace is not
-    a slug.
+    a slug. ``repository`` (``owner/repo``) names the source repository of a GitHub plugin.
     """
     from .errors import ManifestError
     from .manifest import manifest_facts
@@ -170,7 +171,7 @@ def build_input(
             pieces[kind] = type(piece)()
 
     plugin = PluginRef(namespace=namespace, name=name, version=version,
-                       full_name=plugin_full_name(namespace, name))
+                       full_name=plugin_full_name(namespace, name), repository=repository)
     artifact = Artifact(
         image=image,
         digest=artifact_digest,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError
 from .semver import SemVerError, parse_semver, satisfies, semver_key
@@ -60,6 +60,11 @@ def select_version(candidates: Iterable[VersionCandidate], request: str | None) 
                 if c.state == "revoked":
                     raise InputError(f"version {c.version} is revoked and can never be installed",
                                      advice="install another version; `cortex plugin info` lists them")
+                if c.state not in ("active", "yanked"):
+                    # Fail closed: a state we do not know ("Revoked", "deleted") is not installable.
+                    raise InputError(f"version {c.version} is in the unknown state {c.state!r}",
+                                     advice="ask the registry's operator; only active and yanked "
+                                            "versions can be installed")
                 return c  # an exact pin may take a yanked version (the caller warns)
         raise InputError(f"there is no version {request}", advice="list versions with `cortex plugin info NAME`")
     spec = None if request in (None, "latest") else request
@@ -71,7 +76,12 @@ def select_version(candidates: Iterable[VersionCandidate], request: str | None) 
         raise InputError(f"{request!r} is not a version or version range: {e}",
                          advice="use 1.2.3, ^1.2, ~1.2.3 or >=1.0,<2") from None
     if not matching:
-        states = sorted({c.state for c in cands if spec is None or satisfies(c.version, spec)} - {"active"})
+        try:
+            states = sorted({c.state for c in cands
+                             if spec is None or satisfies(c.version, spec)} - {"active"})
+        except SemVerError as e:  # a bad range with no active version to try it on
+            raise InputError(f"{request!r} is not a version or version range: {e}",
+                             advice="use 1.2.3, ^1.2, ~1.2.3 or >=1.0,<2") from None
         why = f" (matching versions are {', '.join(states)})" if states else ""
         raise InputError(f"no active version satisfies {request or 'latest'}{why}",
                          advice="pin another version or ask the publisher")
@@ -147,18 +157,29 @@ class InstallStore:
             if not isinstance(doc, dict) or not isinstance(doc.get("plugins"), dict):
                 raise ValueError("no `plugins` object")
             return doc["plugins"]  # type: ignore[no-any-return]
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise InputError(f"the install state {self.path} is corrupt: {e}",
                              advice=f"move {self.path} away and reinstall the plugins") from None
 
     def all(self) -> list[InstallRecord]:
-        """Every installed plugin, by name."""
-        return [InstallRecord.model_validate(v) for _, v in sorted(self._read().items())]
+        """Every installed plugin, by name. Raises :class:`InputError` for a corrupt record."""
+        return [self._record(k, v) for k, v in sorted(self._read().items())]
 
     def get(self, name: str) -> InstallRecord | None:
-        """The record for ``name``, or ``None`` when not installed."""
+        """The record for ``name``, or ``None`` when not installed. Raises
+        :class:`InputError` for a corrupt record."""
         v = self._read().get(name)
-        return InstallRecord.model_validate(v) if v is not None else None
+        return self._record(name, v) if v is not None else None
+
+    def _record(self, name: str, value: Any) -> InstallRecord:
+        try:
+            return InstallRecord.model_validate(value)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(record)"
+            raise InputError(f"the install state {self.path} is corrupt: the record of {name!r} "
+                             f"is invalid at {where}: {err['msg']}",
+                             advice=f"move {self.path} away and reinstall the plugins") from None
 
     def put(self, record: InstallRecord) -> None:
         """Record (or replace) an installation."""
@@ -175,9 +196,16 @@ class InstallStore:
         return True
 
     def _write(self, plugins: Mapping[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Never write through a link planted at the temporary name (see config.save_config).
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                         stat.S_IRUSR | stat.S_IWUSR)
+        except OSError as e:
+            raise InputError(f"cannot write {self.path}: {e.strerror or e}",
+                             advice="check the permissions of the data directory") from None
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"schema": "cortex.installed/v1", "plugins": plugins}, f, indent=2, sort_keys=True)
         os.replace(tmp, self.path)

@@ -67,6 +67,9 @@ def read_evidence_file(path: str | os.PathLike[str], *, what: str,
     except OSError as e:
         raise EvidenceError(f"{what} {shown}: cannot open: {e.strerror or e}",
                             advice="check that the path names a readable file") from None
+    except ValueError:  # a NUL character in the path
+        raise EvidenceError(f"{what} {shown!r}: not a valid path",
+                            advice="check the path") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):

@@ -14,6 +14,7 @@ that is not a JUnit document is an :class:`~cortex_trust.errors.EvidenceError`.
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -28,6 +29,9 @@ __all__ = ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"]
 
 #: Largest JUnit file we read (50 MiB: a very large suite writes a few MiB).
 MAX_JUNIT_BYTES = 50 * 1024 * 1024
+
+_COUNT_RE = re.compile(r"[0-9]{1,16}")
+_MAX_COUNT = 2**53 - 1
 
 _ADVICE = "pass the JUnit XML your test runner wrote (pytest --junitxml, gotestsum --junitfile, jest-junit)"
 
@@ -48,15 +52,16 @@ def _attr(el: ET.Element, name: str, *, shown: str) -> int:
     raw = el.get(name)
     if raw is None or raw.strip() == "":
         return 0
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise EvidenceError(f"JUnit XML {shown}: <{_local(el.tag)} {name}={raw[:40]!r}> is not a "
-                            "whole number", advice=_ADVICE) from None
-    if value < 0:
-        raise EvidenceError(f"JUnit XML {shown}: <{_local(el.tag)} {name}={raw!r}> is negative",
+    text = raw.strip()
+    if text.startswith("-") and _COUNT_RE.fullmatch(text[1:]):
+        raise EvidenceError(f"JUnit XML {shown}: <{_local(el.tag)} {name}={raw[:40]!r}> is negative",
                             advice=_ADVICE)
-    return value
+    # ASCII digits only: int() would also take "1_000", "+3" and non-ASCII digits, which no
+    # test runner writes. At most 2**53 - 1: the count must survive JSON and the policy engine.
+    if not _COUNT_RE.fullmatch(text) or int(text) > _MAX_COUNT:
+        raise EvidenceError(f"JUnit XML {shown}: <{_local(el.tag)} {name}={raw[:40]!r}> is not a "
+                            "whole number of tests", advice=_ADVICE)
+    return int(text)
 
 
 def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = None) -> TestEvidence:

@@ -24,10 +24,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from ..errors import EvidenceError
 from ..policy_input import DroppedEvidence, ReviewEvidence, UsageEvidence, format_time
@@ -52,6 +62,8 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 
 _PLUGIN = r"^(?:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/)?[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
+_UNSAFE_ID_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
+                              "\u2066-\u2069]")
 
 
 class _Document(BaseModel):
@@ -71,13 +83,25 @@ class ReviewDocument(_Document):
     reviewed_at: AwareDatetime
     note: StrictStr = Field(default="", max_length=10_000)
 
+    @field_validator("reviewer")
+    @classmethod
+    def _printable_reviewer(cls, v: str) -> str:
+        # The reviewer id is matched against the policy's list and shown in reasons: a control
+        # character, separator or bidirectional override there is never a real id, only a way to
+        # forge output lines or make one id look like another.
+        m = _UNSAFE_ID_CHARS.search(v)
+        if m is not None:
+            raise ValueError(f"contains the control character U+{ord(m.group()):04X}")
+        return v
+
 
 class UsageDocument(_Document):
     """A ``cortex.usage/v1`` document: production use of one digest."""
 
     schema_: Literal["cortex.usage/v1"] = Field(alias="schema")
     first_production_use: AwareDatetime
-    installations: StrictInt = Field(ge=0)
+    # At most 2**53 - 1: the count must survive JSON and the policy engine unchanged.
+    installations: StrictInt = Field(ge=0, le=2**53 - 1)
 
 
 _FIXES = {
@@ -134,6 +158,14 @@ def _load(data: bytes, model: type[_Document], *, what: str, schema: str,
                             advice=first_fix) from None
 
 
+def _utc(t: datetime, name: str, *, what: str, shown: str) -> str:
+    try:
+        return format_time(t)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is after year 9999 in UTC
+        raise EvidenceError(f"{what} {shown}: invalid ({name}: out of range)",
+                            advice=_FIXES[name]) from None
+
+
 def _allowed(model: type[_Document]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
@@ -169,8 +201,9 @@ def parse_review(data: bytes, *, digest: str | None, plugin: str | None, version
     if dropped is not None:
         return ReviewEvidence(), [dropped]
     return ReviewEvidence(present=True, status=doc.status, reviewer=doc.reviewer,
-                          reviewed_at=format_time(doc.reviewed_at), digest=doc.digest,
-                          source=source), []
+                          reviewed_at=_utc(doc.reviewed_at, "reviewed_at", what="review",
+                                           shown=shown),
+                          digest=doc.digest, source=source), []
 
 
 def parse_usage(data: bytes, *, digest: str | None, plugin: str | None, version: str | None,
@@ -188,8 +221,9 @@ def parse_usage(data: bytes, *, digest: str | None, plugin: str | None, version:
     dropped = _mismatch("usage", doc, shown=shown, digest=digest, plugin=plugin, version=version)
     if dropped is not None:
         return UsageEvidence(), [dropped]
+    first_use = _utc(doc.first_production_use, "first_production_use", what="usage", shown=shown)
     days = max(0, (now - doc.first_production_use).days)
-    return UsageEvidence(present=True, first_production_use=format_time(doc.first_production_use),
+    return UsageEvidence(present=True, first_production_use=first_use,
                          days_in_production=days, installations=doc.installations,
                          digest=doc.digest, source=source), []
 

@@ -61,8 +61,8 @@ MAX_REPORT_BYTES = 64 * 1024 * 1024
 #: Trivy's severities, lowest first. Anything else in a report is an error (fail closed).
 SEVERITIES: tuple[Severity, ...] = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-_REPO_DIGEST_RE = re.compile(r"^[^@\s]+@(sha256:[0-9a-f]{64})$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
+_REPO_DIGEST_RE = re.compile(r"^[^@\s]+@(sha256:[0-9a-f]{64})\Z")
 _Scanner = Literal["vuln", "secret", "misconfig"]
 
 
@@ -128,7 +128,10 @@ def _time(value: Any, *, source: str, where: str) -> str | None:
         raise _bad(source, f"{where} is not an RFC 3339 time: {text[:60]!r}") from None
     if t.tzinfo is None:
         raise _bad(source, f"{where} has no time zone: {text[:60]!r}")
-    return format_time(t)
+    try:
+        return format_time(t)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is after year 9999 in UTC
+        raise _bad(source, f"{where} is out of range: {text[:60]!r}") from None
 
 
 def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
@@ -366,6 +369,10 @@ def run_trivy(
     if not _DIGEST_RE.match(digest):
         raise EvidenceError(f"not an image digest: {digest!r}",
                             advice="give the digest as sha256:<64 lowercase hex digits>")
+    if image_ref.startswith("-"):
+        # Trivy would read it as an option (--ignorefile=...@sha256:...), never as an image.
+        raise EvidenceError(f"{image_ref[:120]!r} is not an image reference",
+                            advice="pass the image as REGISTRY/REPO@sha256:DIGEST")
     binary = find_trivy(trivy_path)
     scanners: list[_Scanner] = (["vuln", "secret", "misconfig"] if db_dir is not None
                                 else ["secret", "misconfig"])
@@ -394,6 +401,7 @@ def run_trivy(
             "--skip-db-update", "--skip-java-db-update", "--skip-check-update",
             "--offline-scan", "--disable-telemetry", "--quiet",
             "--timeout", f"{max(1, int(timeout))}s",
+            "--",  # what follows is the target, whatever it looks like
             image_ref,
         ]
         try:

@@ -53,7 +53,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -159,24 +161,47 @@ def load_trust_root(path: Path | str, *, name: str | None = None) -> TrustRoot:
     """Load and validate a Sigstore ``trusted_root.json`` file (a custom or private instance).
 
     ``name`` defaults to the file's stem. Raises :class:`InputError` when the file cannot be
-    read, is larger than :data:`MAX_TRUSTED_ROOT_BYTES`, or is not a usable trusted root.
+    read (or is not a regular file), is larger than :data:`MAX_TRUSTED_ROOT_BYTES`, is not a
+    usable trusted root, or would be named :data:`PRODUCTION_ROOT_NAME` without being the
+    pinned production root.
     """
     p = Path(path)
     try:
-        with p.open("rb") as fh:
+        # O_NONBLOCK: opening a FIFO (or /dev/stdin) must not wait for a writer; anything but a
+        # regular file is refused before a byte is read.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise InputError(
+                    f"cannot read trusted root {p}: not a regular file",
+                    advice="pass the path of a trusted_root.json file",
+                )
             document = fh.read(MAX_TRUSTED_ROOT_BYTES + 1)
     except OSError as exc:
         raise InputError(
             f"cannot read trusted root {p}: {exc.strerror or exc}",
             advice="check the --trusted-root path",
         ) from exc
+    except ValueError:  # a NUL character in the path
+        raise InputError(f"cannot read trusted root {str(p)!r}: not a valid path",
+                         advice="check the --trusted-root path") from None
     if len(document) > MAX_TRUSTED_ROOT_BYTES:
         raise InputError(
             f"trusted root {p} is larger than {MAX_TRUSTED_ROOT_BYTES} bytes",
             advice="pass a Sigstore trusted_root.json (a few kilobytes)",
         )
     _parse_trust_root(document, source=str(p))
-    return TrustRoot(name=name or p.stem, source=str(p), document=document)
+    chosen = name or p.stem
+    if chosen == PRODUCTION_ROOT_NAME and document != production_trust_root().document:
+        # ``trusted_root`` in the evidence is how output and policy tell the public-good
+        # instance from any other: a file called sigstore-production.json must not pose as it.
+        raise InputError(
+            f"trusted root {p} is not the pinned Sigstore production root, so it cannot be "
+            f"named {PRODUCTION_ROOT_NAME!r}",
+            advice="rename the file (its name is what the evidence reports), or drop it: the "
+            "production root is always tried first",
+        )
+    return TrustRoot(name=chosen, source=str(p), document=document)
 
 
 @functools.cache
