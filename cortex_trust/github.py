@@ -117,12 +117,13 @@ class GitHubRepo:
 
 
 def _retry_after(resp: httpx.Response) -> int | None:
+    # ASCII digits only: str.isdigit() is also true for "²", which int() refuses.
     value = resp.headers.get("retry-after")
-    if value and value.isdigit():
+    if value and value.isascii() and value.isdigit():
         return int(value)
     reset = resp.headers.get("x-ratelimit-reset")
     date = resp.headers.get("date")
-    if reset and reset.isdigit() and date:
+    if reset and reset.isascii() and reset.isdigit() and date:
         from email.utils import parsedate_to_datetime
 
         try:
@@ -254,6 +255,31 @@ class GitHubClient:
             default_branch=branch if isinstance(branch, str) and _valid_ref(branch) else "main",
             archived=item.get("archived") is True,
         )
+
+    def attestations(self, ref: GitHubRef, digest: str, *, limit: int = 10) -> list[bytes]:
+        """Sigstore bundles GitHub holds for ``digest`` in ``ref``'s repository (artifact
+        attestations, ``GET /repos/{owner}/{repo}/attestations/{subject_digest}``), as JSON bytes.
+
+        Nothing is trusted here: the caller verifies each bundle and the policy judges its signer.
+        A repository without attestations for the digest gives ``[]`` (GitHub answers 404).
+        """
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise InputError(f"{digest!r} is not a sha256 digest")
+        url = (f"{self.api_url}/repos/{quote(ref.owner, safe='')}/{quote(ref.repo, safe='')}"
+               f"/attestations/{digest}")
+        try:
+            doc, _ = self._get(url, {"per_page": str(limit)})
+        except InputError:
+            return []
+        items = doc.get("attestations") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise RegistryUnavailable("GitHub's attestations response has no `attestations` list")
+        out = []
+        for item in items[:limit]:
+            bundle = item.get("bundle") if isinstance(item, dict) else None
+            if isinstance(bundle, dict):
+                out.append(json.dumps(bundle).encode())
+        return out
 
     def read_manifest(self, ref: GitHubRef, *, path: str = "manifest.yaml") -> bytes:
         """The bytes of ``manifest.yaml`` in ``ref``'s repository at its ref (default branch if

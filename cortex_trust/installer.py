@@ -663,15 +663,18 @@ class Installer:
             with GitHubClient(self.config.github_api, token=self._github_token,
                               timeout=self._timeout, transport=self._transport) as gh:
                 raw = gh.read_manifest(req.github)
-            from .manifest import parse_manifest
+                from .manifest import parse_manifest
 
-            manifest = parse_manifest(raw, source=f"{req.github}/manifest.yaml")
-            digest = manifest.image_digest
-            if digest is None:
-                # Pinned before anything runs: a tag in a repository can move at any time.
-                raise InputError(
-                    f"{req.github}: runtime.image {manifest.runtime.image} is not pinned by digest",
-                    advice="the plugin's manifest.yaml must name REGISTRY/REPO@sha256:DIGEST")
+                manifest = parse_manifest(raw, source=f"{req.github}/manifest.yaml")
+                digest = manifest.image_digest
+                if digest is None:
+                    # Pinned before anything runs: a tag in a repository can move at any time.
+                    raise InputError(
+                        f"{req.github}: runtime.image {manifest.runtime.image} is not pinned by digest",
+                        advice="the plugin's manifest.yaml must name REGISTRY/REPO@sha256:DIGEST")
+                # GitHub's artifact attestations for the image digest (e.g. actions/attest-build-
+                # provenance in the repository's release workflow); verified below, judged by policy.
+                bundles = gh.attestations(req.github, digest)
             image = str(manifest.runtime.image)
         target = self.target(req.full_name)
         fed = self._federated(target)
@@ -683,11 +686,13 @@ class Installer:
                 revocation = revocation_evidence(state, registry=target.name, digest=digest)
         finally:
             fed.close()
+            signature = self._github_signature(bundles, digest=digest, source=str(req.github))
         with timer.step("decide"):
             policy_input = build_input(
                 manifest=manifest, image=image, digest=digest, operation="install", now=now,
-                cortex_version=self.cortex_version, revocation=revocation,
-                registry=f"github:{req.github.owner}/{req.github.repo}")
+                cortex_version=self.cortex_version, revocation=revocation, signature=signature,
+                registry=f"github:{req.github.owner}/{req.github.repo}",
+                repository=req.github.full_name)
             decision = decide(self.engine, policy_input)
         doc = manifest.to_document()
         return InstallPlan(
@@ -697,6 +702,22 @@ class Installer:
             decision=decision, source="github", previous=previous,
             widened=tuple(widened_permissions(previous.manifest, doc)) if previous else (),
             timings=timer.times)
+
+    def _github_signature(self, bundles: Sequence[bytes], *, digest: str, source: str) -> SignatureEvidence | None:
+        """The first of ``bundles`` that verifies for ``digest`` against our trusted roots (its
+        signer is for the policy to judge), else the first one's failure, else ``None``."""
+        from .evidence.signature import verify_signature
+
+        first: SignatureEvidence | None = None
+        for bundle in bundles:
+            try:
+                ev = verify_signature(bundle, digest=digest, trusted_roots=self.trusted_roots, source=source)
+            except InputError:
+                continue  # not a bundle at all: nothing to report as a signature
+            if ev.verified:
+                return ev
+            first = first or ev
+        return first
 
     def plan_update(self, name: str, *, now: datetime) -> InstallPlan | None:
         """Plan the update of installed ``name`` to its newest satisfying version; ``None`` when

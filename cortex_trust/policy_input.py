@@ -77,6 +77,9 @@ class PluginRef(_Facts):
     name: str | None = None
     version: str | None = None
     full_name: str | None = None
+    #: The source repository (``owner/repo``) of a plugin installed from GitHub; policies trust
+    #: that repository's own release workflow as its signer by default.
+    repository: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9_.-]{1,100}$")
 
 
 class Artifact(_Facts):

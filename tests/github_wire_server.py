@@ -43,6 +43,8 @@ class FakeGitHub:
     rate_limited: str | None = None  # None | "primary" | "secondary"
     raw_search_body: bytes | None = None  # hostile override of the search response
     next_link_override: str | None = None
+    # (owner, repo, digest) -> Sigstore bundles
+    attestations: dict[tuple[str, str, str], list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     base_url: str = ""
 
@@ -75,6 +77,11 @@ class FakeGitHub:
             body = {"total_count": len(hits), "incomplete_results": False, "items": chunk}
             return 200, headers, json.dumps(body).encode()
         parts = u.path.split("/")
+        if len(parts) == 6 and parts[1] == "repos" and parts[4] == "attestations":
+            found = self.attestations.get((parts[2], parts[3], parts[5]))
+            if not found:
+                return 404, {}, b'{"message": "Not Found"}'
+            return 200, {}, json.dumps({"attestations": [{"bundle": b, "repository_id": 1} for b in found]}).encode()
         if len(parts) >= 6 and parts[1] == "repos" and parts[4] == "contents":
             owner, repo, path = parts[2], parts[3], "/".join(parts[5:])
             key = (owner, repo, q.get("ref", "main"), path)

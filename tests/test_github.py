@@ -144,3 +144,16 @@ def test_parsed_refs_never_escape(text: str) -> None:
 def test_parse_github_ref_rejects_newlines(text: str) -> None:
     with pytest.raises(InputError):
         parse_github_ref(text)
+
+
+def test_attestations_for_a_digest(gh: tuple[FakeGitHub, str]) -> None:
+    fake, url = gh
+    digest = "sha256:" + "ab" * 32
+    fake.attestations[("acme", "weather", digest)] = [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]
+    ref = parse_github_ref("github:acme/weather@v1")
+    with GitHubClient(url) as c:
+        bundles = c.attestations(ref, digest)
+        assert [json.loads(b)["mediaType"] for b in bundles] == ["application/vnd.dev.sigstore.bundle.v0.3+json"]
+        assert c.attestations(ref, "sha256:" + "cd" * 32) == []  # none: GitHub answers 404
+        with pytest.raises(InputError):
+            c.attestations(ref, "sha256:../../x")
