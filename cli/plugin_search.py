@@ -74,11 +74,14 @@ def search(
     if fmt == "json":
         typer.echo(json.dumps(results, indent=2))
         return
+    from ._render import neutralise
+
     if not results:
         typer.echo("no plugins found")
     for r in results:
+        # Names and descriptions are other people's text: never let them drive the terminal.
         extra = f" [{r['tier']}]" if r.get("tier") else ""
-        typer.echo(f"{r['name']}{extra}  {r.get('description', '')}  ({r['source']})")
+        typer.echo(neutralise(f"{r['name']}{extra}  {r.get('description') or ''}  ({r['source']})"))
 
 
 def register(app: typer.Typer) -> None:

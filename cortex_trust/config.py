@@ -58,7 +58,14 @@ def _check_url(url: str) -> str:
     if _URL_UNSAFE.search(url) or not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?\Z", url):
         raise ValueError(f"{_without_userinfo(url)!r} is not an http(s) URL without credentials "
                          "(e.g. https://registry.internal.acme.com)")
+    if url.startswith("http://") and not _LOOPBACK.match(url):
+        # Tokens travel with every request: cleartext HTTP only to this machine.
+        raise ValueError(f"{url!r} uses plain http; use https (http is allowed only for 127.0.0.1, "
+                         "localhost or [::1])")
     return url.rstrip("/")
+
+
+_LOOPBACK = re.compile(r"^http://(?:127(?:\.[0-9]{1,3}){3}|localhost|\[::1\])(?::[0-9]{1,5})?(?:/|\Z)")
 
 
 class RegistryEntry(BaseModel):

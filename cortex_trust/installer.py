@@ -97,7 +97,7 @@ __all__ = [
 
 _T = TypeVar("_T")
 _SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
-_REQUEST = re.compile(rf"^({_SLUG})/({_SLUG})(?:@([0-9A-Za-z.^~<>=, *+-]{{1,64}}))?$")
+_REQUEST = re.compile(rf"^({_SLUG})/({_SLUG})(?:@([0-9A-Za-z.^~<>=, *+-]{{1,64}}))?\Z")
 _MAX_EVIDENCE_DOC = 256 * 1024
 
 

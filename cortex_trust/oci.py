@@ -55,11 +55,11 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REF_RE: Final = re.compile(
     rf"^(?P<registry>{_HOST}(?::[0-9]{{1,5}})?)/(?P<repository>{_COMPONENT}(?:/{_COMPONENT})*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?\Z"
 )
-_DIGEST_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_REPO_ONLY: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_DIGEST_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+_TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_REPO_ONLY: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
 _MAX_MANIFEST: Final = 4 * 1024 * 1024  # distribution's own limit for a manifest body
 
 

@@ -48,7 +48,7 @@ __all__ = [
     "sync_feed",
 ]
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 #: Bounds on one sync, so a hostile feed cannot keep us reading forever.
 _PAGE = 500
 _MAX_PAGES = 2000

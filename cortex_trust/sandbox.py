@@ -55,8 +55,8 @@ _TMPFS: Final = {
     "/run": "rw,noexec,nosuid,nodev,size=1m",
     "/var/tmp": "rw,noexec,nosuid,nodev,size=1m",  # noqa: S108 (a path inside the container)
 }
-_SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-_NETWORK: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$")
+_SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
+_NETWORK: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}\Z")
 
 
 class SandboxRefused(InputError):

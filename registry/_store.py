@@ -146,7 +146,7 @@ def _decode_cursor(cursor: str) -> str:
                       fix="pass next_cursor from the previous page unchanged") from None
 
 
-_CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}$")
+_CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
 
 
 def _like_escape(q: str) -> str:

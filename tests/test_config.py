@@ -111,3 +111,16 @@ def test_unreadable_file(tmp_path: Path) -> None:
 def test_trailing_newlines_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         RegistryEntry.model_validate(kwargs)
+
+
+@pytest.mark.parametrize("url,ok", [
+    ("http://127.0.0.1:8080", True), ("http://localhost:1/x", True), ("http://[::1]:80", True),
+    ("http://registry.acme.com", False), ("http://127.0.0.1.evil.com", False), ("http://localhost.evil.com", False),
+    ("https://registry.acme.com", True),
+])
+def test_plain_http_only_to_this_machine(url: str, ok: bool) -> None:
+    if ok:
+        assert RegistryEntry(name="a", url=url).url == url.rstrip("/")
+    else:
+        with pytest.raises(ValueError, match="plain http"):
+            RegistryEntry(name="a", url=url)

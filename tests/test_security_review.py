@@ -354,8 +354,8 @@ def test_junit_counts_are_plain_bounded_numbers(value: str) -> None:
 def test_junit_plain_counts_still_read() -> None:
     from cortex_trust.evidence.junit import parse_junit
 
-    ev = parse_junit(b'<testsuite tests=" 3 " failures="1"><testcase/></testsuite>')
-    assert (ev.total, ev.failures) == (3, 1)
+    ev = parse_junit(b'<testsuite tests=" 3 " failures=" 2 "><testcase/></testsuite>')
+    assert (ev.total, ev.failures) == (2, 2)
 
 
 @pytest.mark.parametrize("installations", [2**53, 10**30, True, -1, 1.5])
@@ -581,3 +581,32 @@ def test_github_links_to_other_origins_or_with_credentials_are_refused() -> None
             with pytest.raises(RegistryUnavailable, match="another origin"):
                 list(gh.search_plugins())
     assert all(u.startswith("https://api.github.com/search/repositories?") for u in seen)
+
+
+# ----------------------------------------------------- trailing newlines in the later modules
+
+
+@pytest.mark.parametrize("text", ["acme/tool\n", "acme/tool@1.0.0\n", "acme\n/tool"])
+def test_install_requests_with_a_newline_are_refused(text: str) -> None:
+    from cortex_trust.installer import parse_request
+
+    with pytest.raises(InputError):
+        parse_request(text)
+
+
+@pytest.mark.parametrize("ref", ["127.0.0.1:5000/acme/hello@sha256:" + "a" * 64 + "\n",
+                                 "127.0.0.1:5000/acme/hello:1.0\n@sha256:" + "a" * 64])
+def test_oci_pinned_refs_with_a_newline_are_refused(ref: str) -> None:
+    from cortex_trust.oci import parse_pinned_ref
+
+    with pytest.raises(InputError):
+        parse_pinned_ref(ref)
+
+
+def test_junit_declared_totals_without_test_cases_prove_nothing() -> None:
+    from cortex_trust.evidence.junit import parse_junit
+
+    ev = parse_junit(b'<testsuite name="s" tests="500" failures="0" errors="0"/>')
+    assert (ev.present, ev.total) == (True, 0)
+    worse = parse_junit(b'<testsuite tests="1" failures="3"><testcase name="a"/></testsuite>')
+    assert (worse.total, worse.failures) == (3, 3)

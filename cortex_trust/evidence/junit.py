@@ -103,12 +103,18 @@ def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = 
     for suite in _leaf_suites(root):
         for name in declared:
             declared[name] += _attr(suite, name, shown=shown)
+    # Only listed test cases count as run: a bare `<testsuite tests="500"/>` proves nothing
+    # passed. Problems count from whichever side reports more of them (a crashed binary or a
+    # collection error has no test case), and a reported problem is a test that ran.
+    failures = max(failures, declared["failures"])
+    errors = max(errors, declared["errors"])
+    skipped = max(skipped, declared["skipped"])
     return TestEvidence(
         present=True,
-        total=max(total, declared["tests"]),
-        failures=max(failures, declared["failures"]),
-        errors=max(errors, declared["errors"]),
-        skipped=max(skipped, declared["skipped"]),
+        total=max(total, failures + errors + skipped),
+        failures=failures,
+        errors=errors,
+        skipped=skipped,
         digest=digest,
         source=source,
     )
