@@ -29,9 +29,8 @@ def _github(query: str, limit: int) -> list[dict[str, Any]]:
 
 
 def _registry(query: str, tier: str | None, limit: int) -> list[dict[str, Any]]:
-    from cortex_trust.registry_client import RegistryClient
-
     from cortex_trust.config import load_config
+    from cortex_trust.registry_client import RegistryClient
 
     from ._paths import config_path
 
