@@ -12,7 +12,6 @@ registries to pick a "highest version" (the dependency-confusion attack).
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 from collections.abc import Mapping
@@ -240,24 +239,7 @@ def save_config(path: Path, config: CortexConfig) -> None:
 
     Raises :class:`InputError` when the file cannot be written.
     """
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # The file holds tokens: never write through a link planted at the temporary name
-        # (CORTEX_CONFIG may point into a shared directory). O_EXCL refuses anything that
-        # reappears there after the unlink, O_NOFOLLOW a link.
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                     stat.S_IRUSR | stat.S_IWUSR)
-    except OSError as e:
-        raise InputError(f"cannot write the configuration {path}: {e.strerror or e}",
-                         advice="check the directory's permissions, or set CORTEX_CONFIG") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(config.model_dump(mode="json", exclude_defaults=False), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from ._statefile import write_private_json
+
+    write_private_json(path, config.model_dump(mode="json", exclude_defaults=False), what="the configuration",
+                       advice="check the directory's permissions, or set CORTEX_CONFIG")

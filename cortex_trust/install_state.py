@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,18 +194,9 @@ class InstallStore:
         return True
 
     def _write(self, plugins: Mapping[str, Any]) -> None:
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Never write through a link planted at the temporary name (see config.save_config).
-            tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                         stat.S_IRUSR | stat.S_IWUSR)
-        except OSError as e:
-            raise InputError(f"cannot write {self.path}: {e.strerror or e}",
-                             advice="check the permissions of the data directory") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"schema": "cortex.installed/v1", "plugins": plugins}, f, indent=2, sort_keys=True)
-        os.replace(tmp, self.path)
+        from ._statefile import write_private_json
+
+        write_private_json(self.path, {"schema": "cortex.installed/v1", "plugins": plugins},
+                           what="the install state", advice="check the permissions of the data directory")
 
 

@@ -34,9 +34,7 @@ revocation data as it was, so it goes stale and the policy refuses (``REVOCATION
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -410,13 +408,10 @@ class _InputStore:
         return self.dir / f"{safe}.json"
 
     def put(self, name: str, policy_input: PolicyInput) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = self._path(name)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps({"name": name, "input": policy_input.to_dict()}))
-        os.replace(tmp, path)
+        from ._statefile import write_private_json
+
+        write_private_json(self._path(name), {"name": name, "input": policy_input.to_dict()},
+                           what="the recorded policy input", advice="check the permissions of the data directory")
 
     def get(self, name: str) -> PolicyInput | None:
         try:

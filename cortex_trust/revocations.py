@@ -26,9 +26,7 @@ variables, no printing.
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -128,13 +126,10 @@ class RevocationCache:
         """Store ``state`` (replacing the registry's previous one)."""
         states = self._read()
         states[state.registry] = state.model_dump(mode="json")
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"schema": "cortex.revocations/v1", "registries": states}, f,
-                      sort_keys=True)
-        os.replace(tmp, self.path)
+        from ._statefile import write_private_json
+
+        write_private_json(self.path, {"schema": "cortex.revocations/v1", "registries": states},
+                           what="the revocation cache", advice="check the permissions of the data directory")
 
 
 def sync_feed(source: FeedSource, *, registry: str, url: str, cache: RevocationCache,
