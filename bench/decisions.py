@@ -1,6 +1,7 @@
 """Decision benchmark (issue 2): per-decision latency and decisions/s on one core.
 
 Run:  .venv/bin/python bench/decisions.py [--n 10000] [--cpu 0] [--seed 0] [--json]
+      .venv/bin/python bench/decisions.py --baseline DIR   # also: old policies vs these, paired
 
 Generates ``--n`` schema-valid policy inputs with the seeded generator of ``tests/strategies.py``
 (the same shapes the property and oracle tests use), pins the process to one core and measures,
@@ -12,6 +13,11 @@ in the same run and over the same inputs:
 * ``compiled``  – regorus's compiled mode (``Program`` + ``Rvm``), input as JSON text.
 * ``naive``     – the baseline adapter: a new regorus ``Engine`` per decision (parse policies,
                   load data, evaluate); the first ``--naive-n`` inputs (default 1,000).
+
+``--baseline DIR`` also evaluates the same inputs with another copy of the default policies
+(``DIR`` holds ``cortex/*.rego`` and ``data.yaml``, e.g. an older revision exported with
+``git archive``), interleaved with the current ones in chunks of 20 inputs so that load on the
+shared machine hits both alike, and requires byte-identical decisions.
 
 The inputs are validated before timing, and every variant's decisions are checked against the
 embedded engine's (a benchmark that measures wrong answers is worthless). Goal: >= 20,000
@@ -144,6 +150,46 @@ def _profile_rules(ps: TestPolicySet, input_jsons: list[str]) -> list[tuple[floa
     return sorted(out, reverse=True)
 
 
+def _paired(baseline_dir: Path, current: Any, input_jsons: list[str],
+            chunk: int = 20) -> tuple[dict[str, Any], int]:
+    """CPU µs per decision of the policies in ``baseline_dir`` and of ``current`` (a Prepared
+    engine), measured interleaved over the same inputs; and how many decisions differ."""
+    from cortex_trust.engine._regorus import Prepared
+    from cortex_trust.policyset import load_policy_set
+
+    bps = load_policy_set([baseline_dir], defaults=False)
+    base = Prepared([(m.name, m.text) for m in bps.modules], bps.data_json())
+    engines = {"baseline": base, "current": current}
+    cpu = dict.fromkeys(engines, 0.0)
+    lat: dict[str, list[int]] = {k: [] for k in engines}
+    outs: dict[str, list[str]] = {k: [] for k in engines}
+    clock = time.perf_counter_ns
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(0, len(input_jsons), chunk):
+            part = input_jsons[i:i + chunk]
+            order = list(engines) if (i // chunk) % 2 == 0 else list(reversed(engines))
+            for name in order:
+                e = engines[name]
+                c0 = time.process_time()
+                for t in part:
+                    s = clock()
+                    v = e.evaluate(t)
+                    lat[name].append(clock() - s)
+                    outs[name].append(json.dumps(v))
+                cpu[name] += time.process_time() - c0
+    finally:
+        gc.enable()
+    diff = sum(1 for a, b in zip(outs["baseline"], outs["current"], strict=True) if a != b)
+    rows = {k: {"revision": (bps.revision if k == "baseline" else ""), "cpu_us": cpu[k] / len(
+        input_jsons) * 1e6, "per_cpu_s": len(input_jsons) / cpu[k] if cpu[k] > 0 else float("nan"),
+        "p50_us": statistics.median(lat[k]) / 1000,
+        "p99_us": statistics.quantiles(lat[k], n=100, method="inclusive")[98] / 1000}
+        for k in engines}
+    return rows, diff
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
@@ -152,6 +198,9 @@ def main() -> int:
     ap.add_argument("--cpu", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the table as JSON")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="a copy of the default policies (cortex/*.rego + data.yaml) to compare with "
+                         "these, interleaved on the same inputs; decisions must be identical")
     ap.add_argument("--rules", action="store_true",
                     help="also print the CPU cost of each top-level rule (where time goes)")
     args = ap.parse_args()
@@ -198,11 +247,18 @@ def main() -> int:
             if bad:
                 mismatches[name] = bad
 
+    paired: dict[str, Any] | None = None
+    if args.baseline is not None:
+        paired, diff = _paired(args.baseline, engine._local(), input_jsons)
+        if diff:
+            mismatches["baseline"] = diff
+
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, " \
               f"Python {platform.python_version()}, regorus {_version('gordon-to-regorus')}"
     if args.json:
         print(json.dumps({"machine": machine, "pinning": pinned, "load": load, "rows": rows,
-                          "mismatches": mismatches, "note": compiled_note}, indent=2))
+                          "mismatches": mismatches, "note": compiled_note, "baseline": paired},
+                         indent=2))
     else:
         print(f"# {args.n} generated inputs (seed {args.seed}); {pinned}; {machine}")
         print(f"# policies: {len(ps.modules)} modules from policies/, revision {ps.revision[:19]}")
@@ -219,6 +275,15 @@ def main() -> int:
             print(f"# WARNING {name}: {bad} results differ from the embedded engine / failed")
         best = max(rows[0]["per_s"], rows[0]["per_cpu_s"])
         print(f"# goal >= {GOAL_PER_S:,}/s for decide(): {'met' if best >= GOAL_PER_S else 'NOT met'}")
+    if paired is not None and not args.json:
+        b, c = paired["baseline"], paired["current"]
+        print(f"\n# paired, interleaved: baseline {args.baseline} ({b['revision'][:19]}) vs current")
+        print("| policies | CPU µs per decision | decisions per CPU-second | p50 µs | p99 µs |")
+        print("|---|---:|---:|---:|---:|")
+        for name, r in paired.items():
+            print(f"| {name} | {r['cpu_us']:.1f} | {r['per_cpu_s']:,.0f} | {r['p50_us']:.1f} | "
+                  f"{r['p99_us']:.1f} |")
+        print(f"# speed-up {b['cpu_us'] / c['cpu_us']:.2f}x; decisions differing: {mismatches.get('baseline', 0)}")
     if args.rules:
         print("\n# inclusive CPU µs per evaluation of each rule (200 inputs), top 25")
         for us, rule in _profile_rules(ps, input_jsons[:200])[:25]:

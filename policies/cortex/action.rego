@@ -142,7 +142,9 @@ blockers contains blocker(
 	true,
 ) if {
 	operation in cfg.compatibility.enforce_min_cortex_version
-	semver.compare(version_core(input.context.cortex_version), version_core(manifest_trust.min_cortex_version)) < 0
+	# The plugin's minimum first: most manifests declare none, and then nothing else is parsed.
+	needed := version_core(manifest_trust.min_cortex_version)
+	semver.compare(version_core(input.context.cortex_version), needed) < 0
 }
 
 _version_text(v) := split(split(v, "+")[0], "-")[0] if is_string(v)

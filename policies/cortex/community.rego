@@ -106,13 +106,11 @@ max_severity_rank := min(ranks) if {
 }
 
 # sev must be defined (callers pass "" for a missing severity): see facts.rego on `not`.
-above_max_severity(sev) if not _within_max_severity(sev)
+above_max_severity(sev) if not sev in _severities_within_max
 
-_within_max_severity(sev) if {
-	some i, s in _severities
-	s == sev
-	i <= max_severity_rank
-}
+# The severities at or below the maximum: empty when the maximum is not listed (then every
+# severity is above it). A set, computed once per decision, not once per vulnerability.
+_severities_within_max := {s | some i, s in _severities; i <= max_severity_rank}
 
 _max_severity_text := str_field(cfg.scan, "max_severity")
 
@@ -181,12 +179,12 @@ _first_ids(ids) := concat(", ", array.slice(sort([id | some id in ids; is_string
 
 community_failures contains check(
 	"SCAN_SECRETS",
-	sprintf("the scan found %v secret(s) in the image", [num_field(scan, "secrets")]),
+	sprintf("the scan found %v secret(s) in the image", [_scan_secrets]),
 	"remove the secrets from the image and rescan",
 	["scan"],
 ) if {
 	scan_present
-	num_field(scan, "secrets") > 0
+	_scan_secrets > 0
 	not cfg.scan.allow_secrets == true
 }
 
@@ -195,9 +193,9 @@ community_failures contains check(
 expired_allowlist_entries contains id if {
 	scan_present
 	some v in scan_vulnerabilities
-	above_max_severity(str_field(v, "severity"))
 	id := str_field(v, "id")
-	entry := cfg.scan.cve_allowlist[id]
+	entry := cfg.scan.cve_allowlist[id] # first: with no allowlist entry nothing else is worked out
+	above_max_severity(str_field(v, "severity"))
 	_allowlist_in_scope(entry)
 	not _allowlist_live(entry)
 }
@@ -207,6 +205,13 @@ expired_allowlist_entries contains id if {
 tests_present if tests.present == true
 
 tests_executed := num_field(tests, "total") - num_field(tests, "skipped")
+
+# Numeric facts used by a check and its message: rules, so each is worked out once.
+_scan_secrets := num_field(scan, "secrets")
+
+_tests_failures := num_field(tests, "failures")
+
+_tests_errors := num_field(tests, "errors")
 
 _enough_tests if tests_executed >= cfg.tests.min_executed
 
@@ -231,10 +236,10 @@ community_failures contains check(
 
 community_failures contains check(
 	"TESTS_FAILED",
-	sprintf("%v test failure(s) and %v error(s)", [num_field(tests, "failures"), num_field(tests, "errors")]),
+	sprintf("%v test failure(s) and %v error(s)", [_tests_failures, _tests_errors]),
 	"make every test pass",
 	["tests"],
 ) if {
 	tests_present
-	num_field(tests, "failures") + num_field(tests, "errors") > 0
+	_tests_failures + _tests_errors > 0
 }

@@ -18,11 +18,11 @@ decision := {
 	"overridable": overridable,
 }
 
-_other_reasons contains as_reason(f) if {
-	some f in experimental_failures | community_failures | verified_failures
+# Each failed check and blocker as a reason (as_reason written out and the sets joined first:
+# one rule body instead of two, no function call per reason).
+_other_reasons contains {"code": r.code, "message": r.message, "evidence": r.evidence} if {
+	some r in experimental_failures | community_failures | verified_failures | blockers
 }
-
-_other_reasons contains as_reason(b) if some b in blockers
 
 _other_reasons contains n if some n in notes
 

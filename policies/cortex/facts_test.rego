@@ -55,6 +55,16 @@ test_fields if {
 	data.cortex.str_field({}, "a") == ""
 	data.cortex.num_field({"a": 3}, "a") == 3
 	data.cortex.num_field({"a": "3"}, "a") == 0
+	data.cortex.num_field({"a": -3.5}, "a") == -3.5
+	data.cortex.num_field({"a": 9007199254740992}, "a") == 9007199254740992
+	data.cortex.num_field({"a": 1e300}, "a") == 9007199254740992
+	data.cortex.num_field({"a": -1e300}, "a") == 0 - 9007199254740992
+}
+
+test_clamp if {
+	data.cortex._clamp(5) == 5
+	data.cortex._clamp(1e300) == 9007199254740992
+	data.cortex._clamp(-1e300) == 0 - 9007199254740992
 }
 
 test_conf_number_text if {

@@ -31,7 +31,7 @@ tier_reason := {
 	"code": "TIER_VERIFIED",
 	"message": sprintf(
 		"verified: approved by core-team reviewer %s, signed by trusted identity %s, %v day(s) in production; scan and tests passed",
-		[short(str_field(review, "reviewer")), short(str_field(signature, "identity")), num_field(usage, "days_in_production")],
+		[short(str_field(review, "reviewer")), short(str_field(signature, "identity")), usage_days],
 	),
 	"evidence": ["manifest", "review", "scan", "signature", "tests", "usage"],
 } if {

@@ -130,7 +130,7 @@ verified_failures contains check(
 # tier: Verified requires 30 days of production use (the number is data).
 verified_failures contains check(
 	"USAGE_INSUFFICIENT",
-	sprintf("%v day(s) in production; verified needs %s", [num_field(usage, "days_in_production"), _min_days_text]),
+	sprintf("%v day(s) in production; verified needs %s", [usage_days, _min_days_text]),
 	sprintf("run %s in production for %s more day(s)", [digest_text, _more_days_text]),
 	["usage"],
 ) if {
@@ -138,10 +138,13 @@ verified_failures contains check(
 	not _enough_usage
 }
 
-_enough_usage if num_field(usage, "days_in_production") >= cfg.verified.min_days_in_production
+# Days in production, once per decision (a check, its messages and the tier reason use it).
+usage_days := num_field(usage, "days_in_production")
+
+_enough_usage if usage_days >= cfg.verified.min_days_in_production
 
 _min_days_text := conf_number_text(["verified", "min_days_in_production"])
 
-_more_days_text := sprintf("%v", [cfg.verified.min_days_in_production - num_field(usage, "days_in_production")]) if {
+_more_days_text := sprintf("%v", [cfg.verified.min_days_in_production - usage_days]) if {
 	is_number(cfg.verified.min_days_in_production)
 } else := "more"
