@@ -333,7 +333,7 @@ def _signature(c: Chooser, good: bool, full_name: str) -> dict[str, Any]:
                     "sha": "0" * 40, "trigger": c.choice(["push", "release"])} if repo else None),
         "subject_digest": OTHER_DIGEST if mode == "mismatch" else DIGEST,
         "integrated_time": _t(timedelta(days=c.choice([1, 40]))),
-        "trusted_root": "production",
+        "trusted_root": "sigstore-production",
         "source": "bundle.sigstore.json",
     }
 

@@ -310,3 +310,45 @@ def test_override_is_honoured_at_run_only_for_the_overridden_codes(federation: F
         stale = inst.check_run("acme/tool", now=now + timedelta(days=3))
     # A new, non-overridable reason is never covered by the old override.
     assert not stale.allowed and "REVOCATION_STALE" in stale.decision.codes
+
+
+GHA = "https://token.actions.githubusercontent.com"
+
+
+@pytest.mark.parametrize("signer_repo,trusted", [("acme-org/hello", True), ("mallory/hello", False)])
+def test_github_install_verifies_the_repositorys_attestation(federation: Federation, signer_repo: str,
+                                                           trusted: bool) -> None:
+    """A GitHub plugin's signature comes from GitHub's artifact attestations for the image digest
+    (DSSE in-toto, as actions/attest-build-provenance makes them), verified locally; by default the
+    policy trusts only that repository's own release workflow as the signer."""
+    from tests._install_fixtures import fake_digest, manifest_text
+    from tests.github_wire_server import FakeGitHub, serve
+
+    fed = federation
+    digest = fake_digest("gh-attested")
+    gh = FakeGitHub()
+    gh.files[("acme-org", "hello", "v1", "manifest.yaml")] = manifest_text(
+        "hello", "1.0.0", image=f"ghcr.io/acme-org/hello@{digest}").encode()
+    identity = f"https://github.com/{signer_repo}/.github/workflows/release.yml@refs/tags/v1"
+    bundle = fed.sigstore.sign_dsse_statement(digest, identity=identity, issuer=GHA)
+    gh.attestations[("acme-org", "hello", digest)] = [json.loads(bundle)]
+    server, url = serve(gh)
+    try:
+        from cortex_trust.config import CortexConfig, save_config
+
+        cfg = load_config(fed.config_path)
+        save_config(fed.config_path, CortexConfig(registry=cfg.registry, registries=cfg.registries,
+                                                  github_api=url))
+        # The test's Sigstore is private: the organization names its root for GitHub signers
+        # (by default only the public-good root is accepted).
+        data = fed.data_dir.parent / "github-signers.yaml"
+        data.write_text("cortex_config:\n  github_signers:\n    trusted_roots: [trusted_root]\n")
+        with installer(fed, data=[data]) as inst:
+            plan = inst.plan("github:acme-org/hello@v1", now=datetime.now(UTC))
+        sig = plan.policy_input.evidence.signature
+        assert (sig.present, sig.verified, sig.identity) == (True, True, identity)
+        assert plan.policy_input.plugin.repository == "acme-org/hello"
+        assert ("SIGNER_UNTRUSTED" in plan.decision.codes) is not trusted
+        assert "SIGNATURE_MISSING" not in plan.decision.codes
+    finally:
+        server.shutdown()

@@ -504,13 +504,11 @@ def test_namespace_with_a_trailing_newline_is_refused() -> None:
                     cortex_version="0", namespace="acme\n")
 
 
-# ------------------------------------------------- reported, not fixed here (policies/ owner)
+# ------------------------------------------------- signers are bound to their trust root (policy)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "policies/cortex/verified.rego trusts a signer by issuer + identity only, from any trusted "
-    "root: a private Fulcio passed with --trusted-root can mint the release identity. "
-    "trusted_signers entries should also name the trusted root (default sigstore-production)."))
+# Fixed in the policies: trusted_signers entries accept only the roots in signer_trusted_roots
+# (default: the public-good root) unless they name their own (policies/cortex/sources.rego).
 def test_release_identity_from_a_private_root_is_not_a_trusted_signer(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 

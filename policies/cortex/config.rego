@@ -17,6 +17,9 @@ _config_present if is_object(data.cortex_config)
 # when it fails. config_problems is what counts: config_ok only short-cuts it.
 config_ok if {
 	is_object(data.cortex_config)
+	is_array(cfg.signer_trusted_roots)
+	is_object(cfg.evidence_sources)
+	is_object(cfg.github_signers)
 	is_number(cfg.verified.min_days_in_production)
 	is_array(cfg.verified.reviewers)
 	is_array(cfg.scan.severities)
@@ -60,6 +63,9 @@ config_problems contains sprintf("actions.%s must be one of allow, notice, warn,
 
 # Keys that must hold a value of one type: [path, type, what to write].
 _typed_keys := [
+	[["signer_trusted_roots"], "array", "a list of Sigstore trust root names"],
+	[["evidence_sources"], "object", "an object {SOURCE: {KIND: true|false}}"],
+	[["github_signers"], "object", "an object {issuer, workflow}"],
 	[["verified", "min_days_in_production"], "number", "a number of days"],
 	[["verified", "reviewers"], "array", "a list of reviewer ids"],
 	[["scan", "severities"], "array", "a list of severities, lowest first"],

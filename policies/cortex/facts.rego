@@ -61,17 +61,33 @@ now_text := input.context.now if is_string(input.context.now) else := ""
 
 # --- evidence --------------------------------------------------------------------------------------
 
-# Each evidence piece: an object, or {} when absent or not an object. One rule per piece (not a
-# shared function): rules are memoised per decision, function calls are not.
-signature := input.evidence.signature if is_object(input.evidence.signature) else := {}
+# Each evidence piece: an object, or {} when absent, not an object, or from a source the policy
+# does not trust for it (sources.rego). One rule per piece (not a shared function): rules are
+# memoised per decision, function calls are not.
+signature := input.evidence.signature if {
+	is_object(input.evidence.signature)
+	evidence_counts("signature", input.evidence.signature)
+} else := {}
 
-scan := input.evidence.scan if is_object(input.evidence.scan) else := {}
+scan := input.evidence.scan if {
+	is_object(input.evidence.scan)
+	evidence_counts("scan", input.evidence.scan)
+} else := {}
 
-tests := input.evidence.tests if is_object(input.evidence.tests) else := {}
+tests := input.evidence.tests if {
+	is_object(input.evidence.tests)
+	evidence_counts("tests", input.evidence.tests)
+} else := {}
 
-review := input.evidence.review if is_object(input.evidence.review) else := {}
+review := input.evidence.review if {
+	is_object(input.evidence.review)
+	evidence_counts("review", input.evidence.review)
+} else := {}
 
-usage := input.evidence.usage if is_object(input.evidence.usage) else := {}
+usage := input.evidence.usage if {
+	is_object(input.evidence.usage)
+	evidence_counts("usage", input.evidence.usage)
+} else := {}
 
 revocation := input.evidence.revocation if is_object(input.evidence.revocation) else := {}
 

@@ -38,7 +38,7 @@ verified := {
 			"identity": trusted_identity, "issuer": github_issuer,
 			"github": {"repository": "cortex-platform/weather", "workflow_ref": "cortex-platform/weather/.github/workflows/release.yml@refs/tags/v1.2.0", "sha": "d8b4a6445f38c48b9137a8099706d9b8073146e4", "trigger": "push"},
 			"subject_digest": digest, "integrated_time": "2026-09-01T10:00:00Z",
-			"trusted_root": "production", "error": null, "source": "weather.sigstore.json",
+			"trusted_root": "sigstore-production", "error": null, "source": "weather.sigstore.json",
 		},
 		"scan": {
 			"present": true, "bound": true, "digest": digest, "produced_by": "trivy",
@@ -113,6 +113,12 @@ missing_codes(d) := {r.code | some r in d.next_tier.missing}
 # default policy even when `cortex policy test ORG_DIR` loads an organization's data and modules
 # on top. tests/test_default_policies.py checks that this copy equals policies/data.yaml.
 default_config := {
+		"signer_trusted_roots": ["sigstore-production"],
+		"github_signers": {
+			"issuer": "https://token.actions.githubusercontent.com",
+			"workflow": ".github/workflows/release.yml@refs/tags/*"
+		},
+		"evidence_sources": {"*": {"signature": true, "scan": true, "tests": true, "review": true, "usage": true}},
 		"actions": {
 			"verified": "allow",
 			"community": "notice",

@@ -62,7 +62,8 @@ _signer_issuer := str_field(signature, "issuer")
 
 _signer_identity := str_field(signature, "identity")
 
-# Some trusted_signers entry covers this plugin and names this issuer and this identity.
+# Some trusted_signers entry covers this plugin and names this issuer and this identity, and the
+# bundle chained to a Sigstore root that entry accepts (sources.rego).
 # Entries may be an object keyed by name (the default shape, merge-friendly) or a list; a null
 # entry (how a data file removes a default one) matches nothing.
 signer_trusted if {
@@ -74,7 +75,11 @@ signer_trusted if {
 	plugin_matches(entry.plugins)
 	matches(entry.issuer, _signer_issuer)
 	matches(entry.identity, _signer_identity)
+	signer_root_accepted(entry)
 }
+
+# A GitHub plugin's own release workflow (sources.rego).
+signer_trusted if github_signer_trusted
 
 verified_failures contains check(
 	"SIGNATURE_MISSING",
