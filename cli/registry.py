@@ -132,6 +132,9 @@ def token_create(
     role: Annotated[str, typer.Option(
         "--role", help="publisher, reviewer, installation or admin.")],
     expires: Annotated[str, typer.Option("--expires", help="Lifetime: 90d, 12h, 30m.")] = "90d",
+    holder: Annotated[str | None, typer.Option(
+        "--holder", help="Who holds it, e.g. ada: a reviewer's reviews are recorded as "
+                         "NAMESPACE/HOLDER (cortex-core/ada), as the policy's reviewer list names them.")] = None,
     db: DbOption = _DEFAULT_DB,
 ) -> None:
     """Create an API token and print it once (only its hash is stored)."""
@@ -141,8 +144,8 @@ def token_create(
     from registry._models import SLUG
     from registry._store import ROLES, Store, parse_duration
 
-    if not re.match(SLUG, namespace):
-        fail(f"namespace {namespace!r} is not a lowercase slug",
+    if not re.fullmatch(SLUG, namespace) or (holder is not None and not re.fullmatch(SLUG, holder)):
+        fail(f"namespace {namespace!r} (or holder {holder!r}) is not a lowercase slug",
              advice="use lowercase letters, digits and inner hyphens (e.g. acme)", code=EXIT_INPUT)
     if role not in ROLES:
         fail(f"unknown role {role!r}", advice=f"use one of {', '.join(ROLES)}", code=EXIT_INPUT)
@@ -152,7 +155,7 @@ def token_create(
         fail(str(e), advice="use e.g. --expires 90d", code=EXIT_INPUT)
     engine = _migrated_engine(db)
     try:
-        plaintext, row = Store(engine).create_token(namespace=namespace, role=role,
+        plaintext, row = Store(engine).create_token(namespace=namespace, role=role, holder=holder,
                                                     expires_in=lifetime, now=datetime.now(UTC))
     finally:
         engine.dispose()

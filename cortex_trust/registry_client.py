@@ -5,7 +5,9 @@ and token as arguments (no environment variables), never logs the token, and tra
 failure at this boundary:
 
 * :class:`~cortex_trust.errors.RegistryUnavailable` when the registry cannot be reached, times
-  out, answers 5xx, or answers something that is not the documented JSON (we cannot trust it);
+  out, answers 5xx or a redirect (never followed), sends a body larger than
+  ``max_response_bytes``, or answers something that is not the documented JSON for what was
+  asked (another plugin or version, a cursor that does not move forward): we cannot trust it;
 * :class:`RegistryRequestError` (an :class:`~cortex_trust.errors.InputError`) when the registry
   refused the request (4xx) with its ``{"error": {"code", "message", "fix"}}`` document:
   ``status`` and ``code`` say why (``VERSION_CONFLICT``, ``NAMESPACE_FORBIDDEN``...).
@@ -39,6 +41,10 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+#: Default cap on one response body: far above any document the registry serves (a version
+#: document and a bundle are each capped at 512 KiB on publish), far below exhausting memory.
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 class _Doc(BaseModel):
@@ -137,7 +143,8 @@ class RegistryClient:
     """
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InputError(f"{base_url!r} is not an http(s) URL",
                              advice="pass the registry URL, e.g. https://registry.cortex.dev")
@@ -145,6 +152,7 @@ class RegistryClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
+        self.max_response_bytes = max_response_bytes
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
                                   transport=transport, follow_redirects=False)
 
@@ -171,30 +179,51 @@ class RegistryClient:
 
     def iter_plugins(self, *, q: str | None = None, tier: str | None = None,
                      namespace: str | None = None, page_size: int = 100) -> Iterator[PluginSummary]:
-        """Every matching plugin, following cursors."""
+        """Every matching plugin, following cursors.
+
+        Raises :class:`RegistryUnavailable` when the registry hands back a cursor it already
+        gave, or an empty page with a cursor (a loop that would never end)."""
         cursor: str | None = None
+        seen: set[str] = set()
         while True:
             page = self.list_plugins(q=q, tier=tier, namespace=namespace, cursor=cursor,
                                      limit=page_size)
             yield from page.items
             if page.next_cursor is None:
                 return
+            # The registry only hands out a cursor after a full page: an empty page that asks
+            # for more, or a cursor seen before, would make this loop forever.
+            if page.next_cursor in seen or not page.items:
+                raise self._untrusted("GET", "/api/v1/plugins", "a cursor that does not advance")
+            seen.add(page.next_cursor)
             cursor = page.next_cursor
 
     def get_plugin(self, namespace: str, name: str) -> PluginDetail:
         """A plugin's details. Raises :class:`RegistryRequestError` (404) if unknown."""
-        return self._call("GET", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}", PluginDetail)
+        path = f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}"
+        detail = self._call("GET", path, PluginDetail)
+        if (detail.namespace, detail.name) != (namespace, name):
+            raise self._untrusted("GET", path, "a document about another plugin")
+        return detail
 
     def list_versions(self, namespace: str, name: str) -> tuple[VersionSummary, ...]:
         """Every version of a plugin, oldest first."""
-        page = self._call("GET", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions",
-                          _VersionList)
+        path = f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions"
+        page = self._call("GET", path, _VersionList)
+        if any((v.namespace, v.name) != (namespace, name) for v in page.items):
+            raise self._untrusted("GET", path, "versions of another plugin")
         return page.items
 
     def get_version(self, namespace: str, name: str, version: str) -> VersionDetail:
-        """One version with its evidence summary and decision."""
-        return self._call("GET", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/"
-                                 f"{_seg(version)}", VersionDetail)
+        """One version with its evidence summary and decision.
+
+        Raises :class:`RegistryUnavailable` when the document is about another plugin or
+        version (its decision must not stand in for the one asked about)."""
+        path = f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}"
+        detail = self._call("GET", path, VersionDetail)
+        if (detail.namespace, detail.name, detail.version) != (namespace, name, version):
+            raise self._untrusted("GET", path, "a document about another version")
+        return detail
 
     def search(self, q: str = "", *, tier: str | None = None, namespace: str | None = None,
                limit: int = 50) -> list[dict[str, Any]]:
@@ -219,9 +248,16 @@ class RegistryClient:
         return response.content
 
     def revocations(self, *, cursor: int = 0, limit: int = 500) -> RevocationPage:
-        """Revocations after ``cursor`` (0: from the start)."""
-        return self._call("GET", "/api/v1/revocations", RevocationPage,
+        """Revocations after ``cursor`` (0: from the start).
+
+        Raises :class:`RegistryUnavailable` when the page does not move forward: an entry at or
+        before ``cursor``, or a ``next_cursor`` before ``cursor`` or before its last entry."""
+        page = self._call("GET", "/api/v1/revocations", RevocationPage,
                           params={"cursor": str(cursor), "limit": str(limit)})
+        last = max((e.cursor for e in page.items), default=cursor)
+        if page.next_cursor < max(cursor, last) or any(e.cursor <= cursor for e in page.items):
+            raise self._untrusted("GET", "/api/v1/revocations", "a cursor that goes backwards")
+        return page
 
     # ------------------------------------------------------------------------------ writes
 
@@ -279,11 +315,33 @@ class RegistryClient:
                 "client does not understand", advice="check that the URL is a cortex registry "
                 "and that this cortex-trust is recent enough") from None
 
+    def _untrusted(self, method: str, path: str, what: str) -> RegistryUnavailable:
+        return RegistryUnavailable(
+            f"the registry {self.base_url} answered {method} {path} with {what}",
+            advice="check that the URL is a cortex registry; do not trust its answers until "
+                   "its operator fixes it")
+
     def _send(self, method: str, path: str, *, params: dict[str, str] | None = None,
               json_body: Any = None) -> httpx.Response:
         """Send one request; return a 2xx response or raise (see the module docstring)."""
         try:
-            response = self._http.request(method, path, params=params, json=json_body)
+            # Streamed so the body is read only up to the cap (a hostile or broken server
+            # could otherwise make us buffer gigabytes); counted after decompression, so a
+            # gzip bomb is capped too.
+            with self._http.stream(method, path, params=params, json=json_body) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self.max_response_bytes:
+                        raise RegistryUnavailable(
+                            f"the registry {self.base_url} sent a response larger than "
+                            f"{self.max_response_bytes} bytes",
+                            advice="check that the URL is a cortex registry")
+            headers = [(k, v) for k, v in response.headers.multi_items()
+                       if k.lower() not in ("content-encoding", "content-length",
+                                            "transfer-encoding")]
+            response = httpx.Response(response.status_code, headers=headers,
+                                      content=bytes(body), request=response.request)
         except httpx.TimeoutException:
             raise RegistryUnavailable(f"the registry {self.base_url} timed out",
                                       advice="retry later or raise the timeout") from None
@@ -291,7 +349,8 @@ class RegistryClient:
             raise RegistryUnavailable(f"cannot reach the registry {self.base_url}: "
                                       f"{type(e).__name__}",
                                       advice="check the registry URL and your network") from None
-        if response.status_code >= 500 or not (200 <= response.status_code < 500):
+        # Only 2xx is a success and 4xx a refusal: a redirect is never followed nor trusted.
+        if not (200 <= response.status_code < 300 or 400 <= response.status_code < 500):
             raise RegistryUnavailable(
                 f"the registry {self.base_url} answered HTTP {response.status_code}"
                 f"{_error_suffix(response)}", advice="retry later; the registry has a problem")

@@ -34,6 +34,7 @@ __all__ = [
     "RevocationCreate",
     "RevocationPublic",
     "RevocationRow",
+    "RevokedIdentity",
     "ScanJob",
     "UsageCreate",
     "UsageReport",
@@ -103,7 +104,8 @@ class PluginVersion(SQLModel, table=True):
     signer_identity: str | None = Field(default=None, max_length=1024, index=True)
     signer_issuer: str | None = Field(default=None, max_length=1024)
     published_at: str = Field(max_length=32)
-    published_by: str = Field(max_length=64)
+    #: ``role:namespace:token_id`` (up to 94 characters; migration 0002).
+    published_by: str = Field(max_length=128)
     revoked_reason: str | None = Field(default=None, max_length=2000)
     revoked_at: str | None = Field(default=None, max_length=32)
     summary_json: str = Field(sa_column=Column(Text, nullable=False))
@@ -123,7 +125,7 @@ class Evidence(SQLModel, table=True):
     kind: str = Field(max_length=16)  # signature | scan | tests | review
     digest: str = Field(max_length=71)
     facts_json: str = Field(sa_column=Column(Text, nullable=False))
-    actor: str = Field(max_length=64)
+    actor: str = Field(max_length=128)
     created_at: str = Field(max_length=32)
 
 
@@ -166,6 +168,9 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True, index=True)
     namespace: str = Field(max_length=64)
     role: str = Field(max_length=16)
+    #: Who holds the token within its namespace (e.g. `ada`): a reviewer's reviews are recorded
+    #: as `namespace/holder` (`cortex-core/ada`), the id the policy's reviewer list names.
+    holder: str | None = Field(default=None, max_length=64)
     created_at: str = Field(max_length=32)
     expires_at: str = Field(max_length=32)
     revoked: bool = False
@@ -180,11 +185,25 @@ class RevocationRow(SQLModel, table=True):
     namespace: str = Field(max_length=64)
     name: str = Field(max_length=64)
     version: str = Field(max_length=128)
-    digest: str = Field(max_length=71)
+    #: Indexed: every publish checks that its digest was never revoked (migration 0003).
+    digest: str = Field(max_length=71, index=True)
     reason: str = Field(max_length=2000)
     identity: str | None = Field(default=None, max_length=1024)
     issuer: str | None = Field(default=None, max_length=1024)
-    actor: str = Field(max_length=64)
+    actor: str = Field(max_length=128)
+    created_at: str = Field(max_length=32)
+
+
+class RevokedIdentity(SQLModel, table=True):
+    """A signer identity (with its issuer) an admin revoked: the versions it signed were revoked
+    then, and whatever it signs later is refused at publish (migration 0003)."""
+
+    __tablename__ = "revoked_identity"
+    id: int | None = Field(default=None, primary_key=True)
+    identity: str = Field(max_length=1024, index=True)
+    issuer: str = Field(max_length=1024)
+    reason: str = Field(max_length=2000)
+    actor: str = Field(max_length=128)
     created_at: str = Field(max_length=32)
 
 
@@ -193,7 +212,7 @@ class AuditEntry(SQLModel, table=True):
 
     __tablename__ = "audit_log"
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    actor: str = Field(max_length=64)
+    actor: str = Field(max_length=128)
     action: str = Field(max_length=64)
     target: str = Field(max_length=512)
     before_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

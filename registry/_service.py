@@ -56,7 +56,9 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
                     now: datetime) -> PublishRecord:
     """Validate and verify a publish request; return what the store writes.
 
-    Raises :class:`Forbidden` for a namespace the token does not own, and :class:`Invalid` for
+    With ``config.scanner`` set, an uploaded scan report is ignored (the registry's own scan,
+    queued by the store, is the only scan evidence). Raises :class:`Forbidden` for a namespace
+    the token does not own, and :class:`Invalid` for
     an unpinned or non-allowlisted image, an invalid manifest, an unparseable bundle or report,
     a name that is not a lowercase ASCII slug, or a digest mix-up.
     """
@@ -106,7 +108,10 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     try:
         if body.tests_junit is not None:
             tests = parse_junit(body.tests_junit.encode("utf-8"), digest=digest, source="tests")
-        if body.scan_report is not None:
+        # A registry that scans images itself trusts only its own scanner: a report the
+        # publisher uploads is forgeable JSON, and accepting it would both raise the publisher's
+        # own tier and skip the server's scan. Without a scanner the operator accepts CI reports.
+        if body.scan_report is not None and config.scanner is None:
             report = parse_trivy_report(body.scan_report, digest=digest, source="scan")
             scan = report.evidence
             dropped += report.dropped

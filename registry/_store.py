@@ -47,6 +47,7 @@ from cortex_trust.semver import SemVerError, semver_key
 from ._audit import GENESIS, AuditProblem, canonical, entry_hash, verify_chain
 from ._errors import Conflict, Invalid, NotFound, Unauthorized, Unavailable
 from ._models import (
+    SLUG,
     ApiToken,
     AuditEntry,
     AuditHead,
@@ -55,6 +56,7 @@ from ._models import (
     Plugin,
     PluginVersion,
     RevocationRow,
+    RevokedIdentity,
     ScanJob,
     UsageReport,
 )
@@ -103,10 +105,17 @@ class Principal:
     token_id: str
     namespace: str
     role: str
+    holder: str | None = None
 
     @property
     def actor(self) -> str:
         return f"{self.role}:{self.namespace}:{self.token_id}"
+
+    @property
+    def reviewer_id(self) -> str:
+        """How reviews by this token are recorded: ``namespace/holder`` (the policy's reviewer
+        ids, e.g. ``cortex-core/ada``), or the token id when the token names no holder."""
+        return f"{self.namespace}/{self.holder}" if self.holder else self.token_id
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,7 @@ def _decode_cursor(cursor: str) -> str:
                       fix="pass next_cursor from the previous page unchanged") from None
 
 
+_SLUG = re.compile(SLUG)
 _CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
 
 
@@ -207,7 +217,7 @@ class Store:
     # ------------------------------------------------------------------------------- tokens
 
     def create_token(self, *, namespace: str, role: str, expires_in: timedelta,
-                     now: datetime, actor: str = "cli") -> tuple[str, ApiToken]:
+                     now: datetime, actor: str = "cli", holder: str | None = None) -> tuple[str, ApiToken]:
         """Create a token; return the plaintext (shown once, never stored) and its row.
 
         Creates ``namespace`` if it does not exist: holding a publisher token for a namespace is
@@ -215,9 +225,17 @@ class Store:
         """
         if role not in ROLES:
             raise Invalid("BAD_ROLE", f"unknown role {role!r}", fix=f"use one of {', '.join(ROLES)}")
+        # fullmatch: `$` in SLUG would also accept a trailing newline. The token's namespace is
+        # where its publishes land, so no case, Unicode or whitespace look-alike may be created.
+        if _SLUG.fullmatch(namespace) is None:
+            raise Invalid("BAD_NAMESPACE", f"namespace {namespace!r} is not a lowercase ASCII slug",
+                          fix="use lowercase letters, digits and inner hyphens (at most 64)")
+        if holder is not None and _SLUG.fullmatch(holder) is None:
+            raise Invalid("BAD_HOLDER", f"holder {holder!r} is not a lowercase ASCII slug",
+                          fix="name the holder with lowercase letters, digits and inner hyphens (e.g. ada)")
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = ApiToken(token_id="tok_" + secrets.token_hex(6), token_hash=hash_token(plaintext),
-                       namespace=namespace, role=role, created_at=format_time(now),
+                       namespace=namespace, role=role, holder=holder, created_at=format_time(now),
                        expires_at=format_time(now + expires_in))
         with self._write() as tx:
             s = tx.session
@@ -226,7 +244,7 @@ class Store:
             s.add(row)
             tx.audit(actor=actor, action="token.create", target=f"token:{row.token_id}",
                      before=None, after={"token_id": row.token_id, "namespace": namespace,
-                                         "role": role, "expires_at": row.expires_at},
+                                         "role": role, "holder": holder, "expires_at": row.expires_at},
                      now=now)
         return plaintext, row
 
@@ -238,7 +256,7 @@ class Store:
         if row is None or row.revoked or row.expires_at <= format_time(now):
             raise Unauthorized("BAD_TOKEN", "the token is unknown, revoked or expired",
                                fix="create a new token with `cortex registry token create`")
-        return Principal(token_id=row.token_id, namespace=row.namespace, role=row.role)
+        return Principal(token_id=row.token_id, namespace=row.namespace, role=row.role, holder=row.holder)
 
     # ------------------------------------------------------------------------------- reads
 
@@ -319,7 +337,8 @@ class Store:
         the same transaction (a publish never exists without its pending scan).
 
         Raises :class:`Conflict` when the version exists (``VERSION_EXISTS`` with the same
-        digest, ``VERSION_CONFLICT`` with another one), and :class:`Invalid`
+        digest, ``VERSION_CONFLICT`` with another one), its digest was revoked
+        (``DIGEST_REVOKED``) or its signer was (``IDENTITY_REVOKED``), and :class:`Invalid`
         (``PUBLISH_BLOCKED``, nothing stored) when the policy blocks the publish.
         """
         ts = format_time(now)
@@ -341,6 +360,20 @@ class Store:
                     plugin = Plugin(namespace=rec.namespace, name=rec.name, key=key,
                                     created_at=ts, updated_at=ts, summary_json="{}",
                                     document_json="{}")
+                # A revoked version's image stays revoked: it must not come back as an active
+                # version under another version string or plugin name.
+                if s.exec(select(RevocationRow.id)
+                          .where(RevocationRow.digest == rec.digest)).first() is not None:
+                    raise Conflict("DIGEST_REVOKED",
+                                   f"{rec.digest} was revoked in this registry",
+                                   fix="build, sign and publish a new image")
+                # Revoking an identity covers what it signs later, too (a leaked CI identity).
+                if rec.signature.verified and s.exec(select(RevokedIdentity.id).where(
+                        RevokedIdentity.identity == rec.signature.identity,
+                        RevokedIdentity.issuer == rec.signature.issuer)).first() is not None:
+                    raise Conflict("IDENTITY_REVOKED",
+                                   f"the signer {rec.signature.identity!r} was revoked in this "
+                                   "registry", fix="sign with an identity that is not revoked")
                 plugin.description = rec.description
                 plugin.capabilities_json = _dumps(sorted(set(rec.capabilities)))
                 plugin.search_text = " ".join([key, rec.description.lower(),
@@ -415,7 +448,7 @@ class Store:
                                fix="review the image that was published under this version")
             before = {"tier": row.tier, "action": row.action}
             facts = ReviewEvidence(present=True, status=status,  # type: ignore[arg-type]
-                                   reviewer=principal.token_id, reviewed_at=ts,
+                                   reviewer=principal.reviewer_id, reviewed_at=ts,
                                    digest=row.digest, source=self.registry_name)
             assert row.id is not None
             s.add(Evidence(version_id=row.id, kind="review", digest=row.digest,
@@ -482,9 +515,15 @@ class Store:
 
     def revoke_identity(self, *, identity: str, issuer: str, reason: str, principal: Principal,
                         now: datetime, evaluate: Evaluator) -> bytes:
-        """Revoke every version whose verified signature came from ``identity`` + ``issuer``."""
+        """Revoke every version whose verified signature came from ``identity`` + ``issuer``,
+        and remember the identity so that :meth:`publish` refuses what it signs later."""
         with self._write() as tx:
             s = tx.session
+            if s.exec(select(RevokedIdentity.id).where(
+                    RevokedIdentity.identity == identity,
+                    RevokedIdentity.issuer == issuer)).first() is None:
+                s.add(RevokedIdentity(identity=identity, issuer=issuer, reason=reason,
+                                      actor=principal.actor, created_at=format_time(now)))
             rows = s.exec(select(PluginVersion).where(
                 PluginVersion.signer_identity == identity,
                 PluginVersion.signer_issuer == issuer,

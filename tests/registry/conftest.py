@@ -169,8 +169,8 @@ class Registry:
         return self.app.state.store
 
     def token(self, namespace: str = "acme", role: str = "publisher",
-              expires: timedelta = timedelta(days=90)) -> str:
-        plaintext, _ = self.store.create_token(namespace=namespace, role=role,
+              expires: timedelta = timedelta(days=90), holder: str | None = None) -> str:
+        plaintext, _ = self.store.create_token(namespace=namespace, role=role, holder=holder,
                                                expires_in=expires, now=self.clock())
         return str(plaintext)
 

@@ -114,14 +114,17 @@ def test_worker_never_fetches_from_a_registry_no_longer_allowed(registry: Regist
     assert _jobs(registry) == [("failed", 3)]
 
 
-def test_a_scan_report_at_publish_needs_no_job(scanning: Any) -> None:
+def test_a_scan_report_at_publish_does_not_replace_the_registry_scan(scanning: Any) -> None:
+    """A registry that scans trusts only its own scanner: an uploaded report (forgeable by the
+    publisher) is not evidence and does not skip the job (security review R1)."""
     registry, trivy, _, client = scanning
     body = _body()
     assert trivy.calls == []
     body["scan_report"] = _TRIVY_FIXTURE.read_text()
     r = client.post("/api/v1/plugins", json=body, headers=registry.auth(registry.token()))
     assert r.status_code == 201, r.text
-    assert _jobs(registry) == []
+    assert r.json()["evidence"]["scan"]["present"] is False
+    assert _jobs(registry) == [("queued", 0)]
 
 
 def _body() -> dict[str, Any]:
