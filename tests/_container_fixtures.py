@@ -73,10 +73,15 @@ def _podman_env(container_env: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def container_runtime(container_env: dict[str, str]) -> ContainerRuntime:
-    """A ContainerRuntime on the project's Podman service."""
+    """A ContainerRuntime on the project's Podman service, with no plugin container left over
+    from an earlier, interrupted run (containers outlive the process that started them)."""
     from cortex_trust.containers import connect
+    from cortex_trust.sandbox import LABEL_PREFIX
 
-    return connect(container_env["DOCKER_HOST"])
+    runtime = connect(container_env["DOCKER_HOST"])
+    for stale in runtime.client.containers.list(all=True, filters={"label": f"{LABEL_PREFIX}.managed=true"}):
+        stale.remove(force=True)
+    return runtime
 
 
 @pytest.fixture(scope="session")
