@@ -90,7 +90,7 @@ class Sandbox(BaseModel):
     read_only_root: StrictBool
     cap_drop: tuple[StrictStr, ...]
     no_new_privileges: StrictBool
-    #: ``uid:gid``; the root user (uid 0) is rejected on the way out of the engine.
+    #: ``uid:gid``; the root user and group (0) are rejected on the way out of the engine.
     user: StrictStr = Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$")
     memory: StrictStr = Field(pattern=r"^[1-9][0-9]{0,9}[kmg]$")
     cpus: float = Field(gt=0, le=1024)
@@ -107,8 +107,9 @@ class Sandbox(BaseModel):
     @field_validator("user")
     @classmethod
     def _not_root(cls, v: str) -> str:
-        if int(v.split(":", 1)[0]) == 0:
-            raise ValueError("a sandbox never runs as root (uid 0)")
+        uid, gid = (int(x) for x in v.split(":", 1))
+        if uid == 0 or gid == 0:
+            raise ValueError("a sandbox never runs as root (uid 0) or in the root group (gid 0)")
         return v
 
 

@@ -297,3 +297,12 @@ def test_a_native_panic_blocks() -> None:
     doc = PolicyInput.model_validate(next(iter(random_documents(1, seed=1))))
     d = decide(PanickingEngine(), doc)
     assert (d.action, d.failed, d.codes) == ("block", True, ("ENGINE_ERROR",))
+
+
+@pytest.mark.parametrize("user", ["0:0", "0:65534", "65534:0", "00:1", "1:000"])
+def test_the_sandbox_never_runs_as_root_user_or_group(user: str) -> None:
+    from cortex_trust.decision import Sandbox
+
+    with pytest.raises(ValueError):
+        Sandbox(enabled=True, network=False, filesystem=False, read_only_root=True, cap_drop=("ALL",),
+                no_new_privileges=True, user=user, memory="64m", cpus=0.5, pids_limit=64)
