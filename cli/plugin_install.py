@@ -123,6 +123,8 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
         if verify else []
     # Policies first: a broken policy is an input error that should not wait for the network.
     policy_set = load_policy_set(list(policy_dirs or ()), list(data or ()))
+    for line in policy_set.override_notices():
+        _say(f"note: {line}", err=True)
 
     def engine() -> Any:
         from cortex_trust.engine.embedded import EmbeddedEngine
@@ -372,9 +374,13 @@ def remove(name: Annotated[str, typer.Argument(help="Installed plugin.")],
             _fail(f"{name} is not installed", advice="see `cortex plugin list`")
         runtime = _runtime(engine, required=False)
         if runtime is not None:
-            from cortex_trust.sandbox import container_name
+            from cortex_trust.sandbox import container_name, volume_name
 
-            runtime.stop(container_name(str(record.manifest.get("name"))))
+            plugin = str(record.manifest.get("name"))
+            runtime.stop(container_name(plugin))
+            # Volumes are named by the manifest's plugin name: left behind, the next plugin
+            # calling itself the same (e.g. from another GitHub repository) would get this data.
+            runtime.remove_volume(volume_name(plugin))
         from cortex_trust.installer import remove_installed
 
         remove_installed(_data_dir(), name)
@@ -463,7 +469,7 @@ def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
         if cap is None:
             _fail(f"{name} declares no capability {capability!r}",
                   advice="declared: " + (", ".join(sorted(str(k) for k in caps)) or "none"))
-        _, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=policy_data,
+        check, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=policy_data,
                                   registry=registry)
         from cortex_trust.sandbox import container_name
 
@@ -475,6 +481,13 @@ def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
             runtime.stop(running.name)
             _fail(f"the running container of {name} is {running.digest or 'unlabelled'}, not the "
                   f"installed {record.digest}; it was stopped", advice=f"cortex plugin run {name}",
+                  code=EXIT_DECISION)
+        if not running.runs_under(check.decision.sandbox):
+            # Started under another decision (other policy or data, since tightened): its
+            # sandbox may be wider than what is decided now.
+            runtime.stop(running.name)
+            _fail(f"the running container of {name} was started with another sandbox than the "
+                  "current decision grants; it was stopped", advice=f"cortex plugin run {name}",
                   code=EXIT_DECISION)
         resp = runtime.call(running, str(cap.get("endpoint")),
                             method=str(cap.get("method") or "GET"), data=body)

@@ -129,6 +129,7 @@ def eval_(
         from cortex_trust.policyset import load_policy_set
 
         policy_set = load_policy_set(policy_dirs or [], data_files or [], defaults=not no_defaults)
+        _notice_overrides(policy_set)
         with EmbeddedEngine(policy_set) as engine:
             decision = decide(engine, policy_input)
             if explain:
@@ -156,6 +157,12 @@ def eval_(
                 print(f"  {path} = {shown}")
     if decision.failed:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _notice_overrides(policy_set: Any) -> None:
+    # A replaced default module drops its rules (e.g. REVOKED): never let that pass unseen.
+    for line in policy_set.override_notices():
+        print(f"note: {line}", file=sys.stderr)
 
 
 def _embedded_explain(engine: Any, input_json: str) -> list[tuple[str, Any, str | None]]:
@@ -209,6 +216,7 @@ def test(
 
     policy_set = load_policy_set(dirs or [], data_files or [], defaults=not no_defaults,
                                  include_tests=True)
+    _notice_overrides(policy_set)
     report = run_policy_tests(policy_set, run=run)
     counts = report.counts
     coverage_ok = report.coverage_percent + 1e-9 >= min_coverage

@@ -33,9 +33,10 @@ import docker.errors
 import httpx
 from docker.models.containers import Container
 
+from .decision import Sandbox
 from .errors import EvidenceError, InputError, UnavailableError
 from .oci import parse_pinned_ref
-from .sandbox import LABEL_PREFIX, ContainerSpec
+from .sandbox import LABEL_PREFIX, ContainerSpec, _sandbox_label
 
 __all__ = [
     "ContainerRuntime",
@@ -70,11 +71,18 @@ class RunningPlugin:
     port: int
     digest: str
     network: str
+    #: The ``io.cortex.sandbox`` label: the decided sandbox the container was started with.
+    sandbox: str = ""
 
     @property
     def base_url(self) -> str:
         """``http://<address>:<port>``."""
         return f"http://{self.address}:{self.port}"
+
+    def runs_under(self, sandbox: Sandbox | None) -> bool:
+        """Whether this container was started with exactly ``sandbox`` (a fresh decision's);
+        ``False`` for no sandbox or an unlabelled container."""
+        return sandbox is not None and self.sandbox == _sandbox_label(sandbox)
 
 
 @dataclass(frozen=True)
@@ -255,7 +263,8 @@ class ContainerRuntime:
         address = _address_on(container.attrs, spec.network)
         running = RunningPlugin(name=spec.name, id=str(container.id), address=address,
                                 port=spec.endpoints_port, digest=spec.digest,
-                                network=spec.network)
+                                network=spec.network,
+                                sandbox=dict(spec.labels).get(f"{LABEL_PREFIX}.sandbox", ""))
         self._wait_ready(container, running, ready_timeout)
         return running
 
@@ -313,7 +322,7 @@ class ContainerRuntime:
                                    ) from None
         return RunningPlugin(name=name, id=str(c.id), address=_address_on(c.attrs, network),
                              port=port, digest=labels.get(f"{LABEL_PREFIX}.plugin.digest", ""),
-                             network=network)
+                             network=network, sandbox=labels.get(f"{LABEL_PREFIX}.sandbox", ""))
 
     def is_running(self, name: str) -> bool:
         """Whether a container called ``name`` is running. Raises :class:`UnavailableError`."""
@@ -337,6 +346,19 @@ class ContainerRuntime:
             return True  # gone in between: stopped is stopped
         except docker.errors.DockerException as e:
             raise _engine_error(f"stop container {name}", e) from None
+        return True
+
+    def remove_volume(self, name: str) -> bool:
+        """Remove the named volume (a plugin's granted storage); ``False`` if there was none.
+
+        Raises :class:`UnavailableError` if the engine fails (e.g. the volume is in use).
+        """
+        try:
+            self._client.volumes.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.DockerException as e:
+            raise _engine_error(f"remove volume {name}", e) from None
         return True
 
     def call(self, running: RunningPlugin, endpoint: str, *, method: str = "GET",

@@ -298,6 +298,7 @@ class InstallOutcome:
 def judge_install(plan: InstallPlan, *, yes: bool, allow_blocked: bool) -> InstallOutcome:
     """Map the decision (and any widening) to an :class:`InstallOutcome`. Pure.
 
+    Revocation evidence saying revoked → refuse, whatever the action.
     allow → install; notice → install and show the notice; warn → ask unless ``yes``;
     block → refuse, unless the decision is overridable and ``allow_blocked`` is set; a decision
     that failed closed → ``failed``. An update that widens network, filesystem or capabilities
@@ -306,6 +307,10 @@ def judge_install(plan: InstallPlan, *, yes: bool, allow_blocked: bool) -> Insta
     d = plan.decision
     if d.failed:
         return InstallOutcome("failed", why="the policy engine could not decide")
+    if plan.policy_input.evidence.revocation.revoked:
+        # Issue 5: a revoked version is never installed. Not a verdict computed here: a
+        # refusal on a fact, kept even when an organization's policy lost the REVOKED rule.
+        return InstallOutcome("refuse", why="revoked (never installed, whatever the policy)")
     widened = bool(plan.widened)
     if d.action is Action.BLOCK:
         if d.overridable and allow_blocked:
@@ -325,7 +330,9 @@ class RunCheck:
 
     ``allowed`` is true when the decision does not block, or blocks only for reasons that the
     installation explicitly overrode (every code recorded in the record's ``overrides``) and
-    the block is overridable. ``sync_error`` says why fresh revocation data could not be had.
+    the block is overridable; never when the revocation evidence says revoked. ``sync_error``
+    says why fresh revocation data could not be had (or why the feed consulted cannot speak
+    for this installation).
     """
 
     record: InstallRecord
@@ -407,13 +414,16 @@ class _InputStore:
         safe = re.sub(r"[^a-z0-9-]", "_", name.lower())[:150]
         return self.dir / f"{safe}.json"
 
-    def put(self, name: str, policy_input: PolicyInput) -> None:
+    def put(self, name: str, policy_input: PolicyInput, *, feed: RegistryTarget) -> None:
+        """Record ``policy_input`` and the registry (name and primary URL) whose revocation
+        feed speaks for the installed version."""
         from ._statefile import write_private_json
 
-        write_private_json(self._path(name), {"name": name, "input": policy_input.to_dict()},
+        write_private_json(self._path(name), {"name": name, "input": policy_input.to_dict(),
+                                              "feed": [feed.name, feed.urls[0]]},
                            what="the recorded policy input", advice="check the permissions of the data directory")
 
-    def get(self, name: str) -> PolicyInput | None:
+    def _doc(self, name: str) -> dict[str, Any] | None:
         try:
             doc = json.loads(self._path(name).read_bytes())
         except FileNotFoundError:
@@ -422,10 +432,24 @@ class _InputStore:
             return None
         if not isinstance(doc, dict) or doc.get("name") != name:
             return None
+        return doc
+
+    def get(self, name: str) -> PolicyInput | None:
+        doc = self._doc(name)
+        if doc is None:
+            return None
         try:
             return PolicyInput.model_validate(doc.get("input"))
         except ValidationError:
             return None
+
+    def feed(self, name: str) -> tuple[str, str] | None:
+        """The (registry name, primary URL) recorded at install, or ``None`` if unknown."""
+        feed = (self._doc(name) or {}).get("feed")
+        if (not isinstance(feed, list) or len(feed) != 2
+                or not all(isinstance(x, str) for x in feed)):
+            return None
+        return feed[0], feed[1]
 
     def remove(self, name: str) -> None:
         try:
@@ -741,6 +765,9 @@ class Installer:
         """
         if outcome.verdict != "install" or plan.decision.failed:
             raise InputError(f"{plan.full_name} was not accepted for installation ({outcome.why})")
+        if plan.policy_input.evidence.revocation.revoked:
+            raise InputError(f"{plan.full_name}@{plan.version} is revoked",
+                             advice="install another version")
         if plan.decision.action is Action.BLOCK and not (outcome.override and
                                                          plan.decision.overridable):
             raise InputError(f"{plan.full_name} is blocked")
@@ -758,7 +785,7 @@ class Installer:
             installed_at=format_time(now),
             overrides=plan.decision.codes if outcome.override else (),
             source=plan.source)
-        self._inputs.put(plan.full_name, plan.policy_input)
+        self._inputs.put(plan.full_name, plan.policy_input, feed=self.target(plan.full_name))
         self.store.put(record)
         return record
 
@@ -786,14 +813,21 @@ class Installer:
         target = self.target(record.name)
         sync_error: str | None = None
         with timer.step("revocation"):
-            fed = self._federated(target)
-            try:
-                state: FeedState | None = self._sync(fed, now=now)
-            except RegistryUnavailable as e:
-                sync_error = e.message
-                state = self._cached_feed(target)
-            finally:
-                fed.close()
+            state: FeedState | None
+            moved = self._moved(name, target)
+            if moved is not None:
+                # Another registry's feed knows nothing about this version: "not revoked"
+                # from it would be a guess. Unknown, so the policy refuses.
+                sync_error, state = moved, None
+            else:
+                fed = self._federated(target)
+                try:
+                    state = self._sync(fed, now=now)
+                except RegistryUnavailable as e:
+                    sync_error = e.message
+                    state = self._cached_feed(target)
+                finally:
+                    fed.close()
             ns = record.name.split("/", 1)[0] if record.source == "registry" else None
             revocation = revocation_evidence(
                 state, registry=target.name, digest=record.digest, namespace=ns,
@@ -808,7 +842,8 @@ class Installer:
             policy_input = PolicyInput.model_validate_json(policy_input.to_json())
             decision = decide(self.engine, policy_input)
         overridden = False
-        if decision.failed:
+        if decision.failed or revocation.revoked:
+            # A revoked plugin never starts (issue 5), even under a policy that lost the rule.
             allowed = False
         elif decision.action is Action.BLOCK:
             overridden = (decision.overridable and bool(record.overrides)
@@ -819,6 +854,16 @@ class Installer:
         return RunCheck(record=record, decision=decision, revocation=revocation,
                         allowed=allowed, overridden=overridden, sync_error=sync_error,
                         timings=timer.times)
+
+    def _moved(self, name: str, target: RegistryTarget) -> str | None:
+        """Why ``target`` is not the registry ``name`` was installed from, or ``None``."""
+        recorded = self._inputs.feed(name)
+        if recorded == (target.name, target.urls[0]):
+            return None
+        was = f"registry {recorded[0]!r} ({recorded[1]})" if recorded else "an unrecorded registry"
+        return (f"{name} was installed from {was}, but its name now resolves to registry "
+                f"{target.name!r} ({target.urls[0]}), whose revocation feed does not speak for "
+                f"it; reinstall it (cortex plugin install {name}) or restore the configuration")
 
     def sync(self, *, now: datetime) -> SyncReport:
         """Sync the feeds of every registry installed plugins came from; report the installed
@@ -842,6 +887,10 @@ class Installer:
         revoked = []
         for r in records:
             t = targets[self.target(r.name).name]
+            moved = self._moved(r.name, t)
+            if moved is not None:
+                errors[t.name] = moved  # its revocation state is unknown, never "not revoked"
+                continue
             ns = r.name.split("/", 1)[0] if r.source == "registry" else None
             ev = revocation_evidence(self._cached_feed(t), registry=t.name, digest=r.digest,
                                      namespace=ns,

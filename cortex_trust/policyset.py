@@ -5,7 +5,8 @@ organization directory given with ``--policy-dir`` and each data file given with
 
 * every ``*.rego`` file below a directory is a module whose identity is its path relative to
   that directory (``cortex/tier.rego``). A module whose relative path equals an earlier one
-  **replaces** it (the documented way to override a default module); any other module is added.
+  **replaces** it (the documented way to override a default module; each replacement is listed
+  in :attr:`PolicySet.overrides` so callers can say so); any other module is added.
   ``*_test.rego`` files are only loaded with ``include_tests=True`` (``cortex policy test``).
 * ``data.yaml`` or ``data.json`` at a directory's root, then each ``--data`` file, is a JSON
   object merged at the root of ``data``: objects merge recursively, anything else (lists,
@@ -81,6 +82,16 @@ class PolicySet:
     data: Mapping[str, Any]
     revision: str
     has_custom: bool
+    #: Every module an organization directory replaced: ``(name, replaced path, new path)``.
+    #: Replacing is by relative path, so a file meant to add rules (``cortex/revocation.rego``)
+    #: can silently drop a default module; callers must show these to the user.
+    overrides: tuple[tuple[str, Path, Path], ...] = ()
+
+    def override_notices(self) -> list[str]:
+        """One line per replaced module, for people (empty when nothing was replaced)."""
+        return [f"policy module {name} from {new} replaces {old} (every rule of the replaced "
+                f"module is gone; rename the file to add rules instead)"
+                for name, old, new in self.overrides]
 
     @property
     def short_revision(self) -> str:
@@ -128,6 +139,7 @@ def load_policy_set(
     file, invalid data (not an object, YAML aliases, non-JSON values), or an empty set.
     """
     modules: dict[str, PolicyModule] = {}
+    overrides: list[tuple[str, Path, Path]] = []
     data: dict[str, Any] = {}
     has_custom = False
     seen: set[Path] = set()
@@ -153,6 +165,8 @@ def load_policy_set(
         seen.add(key)
         found = False
         for name, path in _rego_files(directory, include_tests=include_tests):
+            if name in modules:
+                overrides.append((name, modules[name].path, path))
             modules[name] = PolicyModule(name=name, path=path, text=_read_module(path),
                                          default=is_default)
             has_custom = has_custom or not is_default
@@ -160,6 +174,7 @@ def load_policy_set(
         for data_name in _DATA_NAMES:
             data_path = directory / data_name
             if data_path.is_file():
+                _inside(data_path, key)
                 _deep_merge(data, _load_data_file(data_path))
                 has_custom = has_custom or not is_default
                 found = True
@@ -177,20 +192,30 @@ def load_policy_set(
                           advice="pass a --policy-dir containing .rego files, or drop --no-defaults")
     ordered = tuple(sorted(modules.values(), key=lambda m: m.name))
     return PolicySet(modules=ordered, data=_freeze(data), revision=_revision(ordered, data),
-                     has_custom=has_custom)
+                     has_custom=has_custom, overrides=tuple(overrides))
 
 
 def _rego_files(directory: Path, *, include_tests: bool) -> list[tuple[str, Path]]:
     out = []
+    root = directory.resolve()
     for path in sorted(directory.rglob("*.rego")):
         rel = path.relative_to(directory)
         # Hidden directories (.git, editor state) are never policy.
         if any(part.startswith(".") for part in rel.parts) or not path.is_file():
             continue
+        _inside(path, root)
         if path.name.endswith("_test.rego") and not include_tests:
             continue
         out.append((rel.as_posix(), path))
     return out
+
+
+def _inside(path: Path, root: Path) -> None:
+    """Refuse a file that resolves outside ``root`` (a symlink in a policy directory, e.g. from
+    a pull request, must not make us read and echo another file of the machine)."""
+    if not path.resolve().is_relative_to(root):
+        raise PolicyError(f"{path} resolves to {path.resolve()}, outside the policy directory {root}",
+                          advice="copy the file into the policy directory instead of linking it")
 
 
 def _read_module(path: Path) -> str:

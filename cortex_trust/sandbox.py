@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .decision import Action, Decision
+from .decision import Action, Decision, Sandbox
 from .errors import InputError
 from .oci import parse_pinned_ref
 
@@ -71,6 +71,14 @@ def container_name(plugin: str) -> str:
 def volume_name(plugin: str) -> str:
     """``cortex-<plugin>-data``: the only storage a plugin can ever be given."""
     return f"cortex-{_slug(plugin)}-data"
+
+
+def _sandbox_label(sandbox: Sandbox | None) -> str:
+    """The canonical text of ``sandbox`` as the ``io.cortex.sandbox`` label records it (``""``
+    for none), so a running container can be compared with a fresh decision."""
+    if sandbox is None:
+        return ""
+    return json.dumps(sandbox.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
 def _slug(plugin: str) -> str:
@@ -211,8 +219,7 @@ def container_spec(
         f"{LABEL_PREFIX}.decision.policy_revision": decision.policy_revision,
         f"{LABEL_PREFIX}.decision.overridden": "true" if decision.action is Action.BLOCK else "false",
         f"{LABEL_PREFIX}.endpoints.port": str(endpoints_port),
-        f"{LABEL_PREFIX}.sandbox": json.dumps(sandbox.model_dump(mode="json"), sort_keys=True,
-                                              separators=(",", ":")),
+        f"{LABEL_PREFIX}.sandbox": _sandbox_label(sandbox),
     }
     return ContainerSpec(
         name=container_name(plugin),

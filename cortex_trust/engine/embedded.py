@@ -93,6 +93,9 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         env["RUST_BACKTRACE"] = "0"
         env["RUST_LIB_BACKTRACE"] = "0"
+        # Like -P: otherwise ``-m`` puts the working directory first on sys.path, and a plugin
+        # checkout holding a regorus.py (or json.py) would run inside the engine deciding on it.
+        env["PYTHONSAFEPATH"] = "1"
         self._stderr = tempfile.TemporaryFile()  # lives as long as the child
         try:
             self._proc = subprocess.Popen(
