@@ -175,7 +175,7 @@ _sandboxes = st.fixed_dictionaries({
     "read_only_root": st.booleans(),
     "cap_drop": st.lists(st.sampled_from(["ALL", "NET_RAW", "CHOWN", "SYS_ADMIN"]), max_size=3),
     "no_new_privileges": st.booleans(),
-    "user": st.tuples(st.integers(1, 2**31), st.integers(0, 2**31)).map(lambda t: f"{t[0]}:{t[1]}"),
+    "user": st.tuples(st.integers(1, 2**31), st.integers(1, 2**31)).map(lambda t: f"{t[0]}:{t[1]}"),
     "memory": st.tuples(st.integers(1, 999), st.sampled_from("kmg")).map(lambda t: f"{t[0]}{t[1]}"),
     "cpus": st.floats(0.01, 64),
     "pids_limit": st.integers(1, 100_000),
