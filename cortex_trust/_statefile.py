@@ -39,3 +39,24 @@ def write_private_json(path: Path, doc: Any, *, what: str, advice: str) -> None:
         raise InputError(f"cannot write {what} {path}: {e.strerror or e}", advice=advice) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_private_json(path: Path, *, key: str, what: str, advice: str) -> dict[str, Any]:
+    """The object under ``key`` in the state file at ``path``; ``{}`` when there is no file yet.
+
+    Raises :class:`InputError` when the file cannot be read, or is not JSON with an object under
+    ``key`` ("``what`` ``path`` is corrupt", with ``advice``).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict) or not isinstance(doc.get(key), dict):
+            raise ValueError(f"no `{key}` object")
+        return doc[key]  # type: ignore[no-any-return]
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{what} {path} is corrupt: {e}", advice=advice) from None

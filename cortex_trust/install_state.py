@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,20 +143,10 @@ class InstallStore:
         self.path = data_dir / "installed.json"
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        except OSError as e:
-            raise InputError(f"cannot read {self.path}: {e.strerror}") from None
-        try:
-            doc = json.loads(raw)
-            if not isinstance(doc, dict) or not isinstance(doc.get("plugins"), dict):
-                raise ValueError("no `plugins` object")
-            return doc["plugins"]  # type: ignore[no-any-return]
-        except (ValueError, RecursionError) as e:
-            raise InputError(f"the install state {self.path} is corrupt: {e}",
-                             advice=f"move {self.path} away and reinstall the plugins") from None
+        from ._statefile import read_private_json
+
+        return read_private_json(self.path, key="plugins", what="the install state",
+                                 advice=f"move {self.path} away and reinstall the plugins")
 
     def all(self) -> list[InstallRecord]:
         """Every installed plugin, by name. Raises :class:`InputError` for a corrupt record."""

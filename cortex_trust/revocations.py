@@ -25,7 +25,6 @@ variables, no printing.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -92,21 +91,10 @@ class RevocationCache:
         self.path = data_dir / "revocations.json"
 
     def _read(self) -> dict[str, Any]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        except OSError as e:
-            raise InputError(f"cannot read {self.path}: {e.strerror}") from None
-        try:
-            doc = json.loads(raw)
-            if not isinstance(doc, dict) or not isinstance(doc.get("registries"), dict):
-                raise ValueError("no `registries` object")
-            return doc["registries"]  # type: ignore[no-any-return]
-        except ValueError as e:
-            raise InputError(f"the revocation cache {self.path} is corrupt: {e}",
-                             advice=f"remove {self.path}; the next run syncs the feeds again"
-                             ) from None
+        from ._statefile import read_private_json
+
+        return read_private_json(self.path, key="registries", what="the revocation cache",
+                                 advice=f"remove {self.path}; the next run syncs the feeds again")
 
     def get(self, registry: str, *, url: str) -> FeedState | None:
         """The state of ``registry``'s feed, or ``None`` if never synced from ``url``."""
