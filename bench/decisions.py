@@ -8,16 +8,20 @@ Generates ``--n`` schema-valid policy inputs with the seeded generator of ``test
 in the same run and over the same inputs:
 
 * ``decide``    – ``cortex_trust.engine.decide(EmbeddedEngine, PolicyInput)``: what every flow
-                  pays (input serialisation, evaluation, strict parsing of the decision).
-* ``evaluate``  – ``EmbeddedEngine.evaluate(input_json)`` alone (input already JSON text).
-* ``compiled``  – regorus's compiled mode (``Program`` + ``Rvm``), input as JSON text.
+                  pays (input serialisation, evaluation, strict parsing of the decision). The
+                  shipped policy set runs in regorus' compiled mode (docs/policy-contract.md §9).
+* ``decide (interpreter)`` – the same with ``compiled=False`` (what organization policies get).
+* ``evaluate``  – ``EmbeddedEngine.evaluate(input_json)`` alone: the interpreter, JSON text in.
+* ``compiled``  – the compiled program alone (``Program`` + ``Rvm``), input as JSON text.
+* ``floor``     – regorus' fixed cost per decision for these inputs: ``set_input_json`` and a
+                  one-line rule. No policy, however small, can decide faster in regorus.
 * ``naive``     – the baseline adapter: a new regorus ``Engine`` per decision (parse policies,
                   load data, evaluate); the first ``--naive-n`` inputs (default 1,000).
 
 ``--baseline DIR`` also evaluates the same inputs with another copy of the default policies
 (``DIR`` holds ``cortex/*.rego`` and ``data.yaml``, e.g. an older revision exported with
-``git archive``), interleaved with the current ones in chunks of 20 inputs so that load on the
-shared machine hits both alike, and requires byte-identical decisions.
+``git archive``), both compiled, interleaved with the current ones in chunks of 20 inputs so
+that load on the shared machine hits both alike, and requires byte-identical decisions.
 
 The inputs are validated before timing, and every variant's decisions are checked against the
 embedded engine's (a benchmark that measures wrong answers is worthless). Goal: >= 20,000
@@ -94,19 +98,16 @@ def _row(name: str, lat: list[int], total: float, cpu: float) -> dict[str, Any]:
             "per_cpu_s": len(lat) / cpu if cpu > 0 else float("nan")}
 
 
-class _Compiled:
-    """regorus compiled mode: one Program, one Rvm, input swapped per decision."""
+class _Floor:
+    """regorus' fixed cost per decision: set the input, evaluate a one-line rule."""
 
-    def __init__(self, ps: TestPolicySet) -> None:
-        data_json = json.dumps(ps.data)
-        program = regorus.Program.compile_from_modules(data_json, list(ps.modules), [ENTRY])
-        self._vm = regorus.Rvm()
-        self._vm.load_program(program)
-        self._vm.set_data_json(data_json)
+    def __init__(self) -> None:
+        self._engine = regorus.Engine()
+        self._engine.add_policy("floor.rego", "package floor\nx := input.context.operation\n")
 
     def evaluate(self, input_json: str) -> Any:
-        self._vm.set_input_json(input_json)
-        return json.loads(self._vm.execute_entry_point(ENTRY))
+        self._engine.set_input_json(input_json)
+        return self._engine.eval_rule_as_json("data.floor.x")
 
 
 def _naive(ps: TestPolicySet) -> Callable[[str], Any]:
@@ -152,13 +153,13 @@ def _profile_rules(ps: TestPolicySet, input_jsons: list[str]) -> list[tuple[floa
 
 def _paired(baseline_dir: Path, current: Any, input_jsons: list[str],
             chunk: int = 20) -> tuple[dict[str, Any], int]:
-    """CPU µs per decision of the policies in ``baseline_dir`` and of ``current`` (a Prepared
-    engine), measured interleaved over the same inputs; and how many decisions differ."""
-    from cortex_trust.engine._regorus import Prepared
+    """CPU µs per decision of the policies in ``baseline_dir`` and of ``current`` (both compiled),
+    measured interleaved over the same inputs; and how many decisions differ."""
+    from cortex_trust.engine._regorus import Compiled
     from cortex_trust.policyset import load_policy_set
 
     bps = load_policy_set([baseline_dir], defaults=False)
-    base = Prepared([(m.name, m.text) for m in bps.modules], bps.data_json())
+    base = Compiled([(m.name, m.text) for m in bps.modules], bps.data_json())
     engines = {"baseline": base, "current": current}
     cpu = dict.fromkeys(engines, 0.0)
     lat: dict[str, list[int]] = {k: [] for k in engines}
@@ -212,21 +213,23 @@ def main() -> int:
     inputs = [PolicyInput.model_validate(d) for d in docs]
     input_jsons = [pi.to_json() for pi in inputs]
     engine, ps = project_engine()
+    from cortex_trust.engine.embedded import EmbeddedEngine
+
+    interpreter = EmbeddedEngine(engine.policy_set, compiled=False)
+    compiled_note = f"embedded engine mode: {engine.mode}"
 
     # Warm up every variant (first calls allocate caches), then measure.
     variants: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
-        ("decide (embedded, end to end)", lambda pi: decide(engine, pi), inputs),
-        ("evaluate (embedded, JSON in/out)", engine.evaluate, input_jsons),
+        (f"decide ({engine.mode}, end to end)", lambda pi: decide(engine, pi), inputs),
+        ("decide (interpreter, end to end)", lambda pi: decide(interpreter, pi), inputs),
+        ("evaluate (interpreter, JSON in/out)", engine.evaluate, input_jsons),
+        ("compiled (Program + Rvm, JSON in/out)", engine._compiled().evaluate, input_jsons),
+        ("floor (set_input_json + one-line rule)", _Floor().evaluate, input_jsons),
+        ("naive (new Engine per decision)", _naive(ps), input_jsons[:args.naive_n]),
     ]
-    compiled_note = ""
-    try:
-        compiled = _Compiled(ps)
-        variants.append(("compiled (Program + Rvm)", compiled.evaluate, input_jsons))
-    except Exception as e:  # a construct the compiler does not support: report, do not crash
-        compiled_note = f"compiled mode unavailable: {type(e).__name__}: {str(e)[:200]}"
-    variants.append(("naive (new Engine per decision)", _naive(ps), input_jsons[:args.naive_n]))
 
     rows = []
+    decided_first: list[Any] = []
     reference: list[Any] | None = None
     mismatches: dict[str, int] = {}
     for name, fn, items in variants:
@@ -239,7 +242,13 @@ def main() -> int:
             failed = sum(1 for r in results if r.failed)
             if failed:
                 mismatches[name] = failed  # fail-closed blocks: the engine could not decide
+            decided = [r.to_json_dict() for r in results]
+            if name.startswith("decide (interpreter") and decided != decided_first:
+                mismatches[name] = sum(1 for a, b in zip(decided_first, decided, strict=True) if a != b)
+            decided_first = decided_first or decided
             continue
+        if name.startswith("floor"):
+            continue  # not a decision
         if reference is None:
             reference = values
         else:
@@ -249,7 +258,7 @@ def main() -> int:
 
     paired: dict[str, Any] | None = None
     if args.baseline is not None:
-        paired, diff = _paired(args.baseline, engine._local(), input_jsons)
+        paired, diff = _paired(args.baseline, engine._compiled(), input_jsons)
         if diff:
             mismatches["baseline"] = diff
 

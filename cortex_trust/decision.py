@@ -182,7 +182,8 @@ class Decision(BaseModel):
         bad = FAILURE_CODES.intersection(r.code for r in (*out.reasons, *missing))
         if bad:
             raise EngineError(f"the policy used reserved reason code(s) {sorted(bad)}")
-        return cls(**dict(out), policy_revision=policy_revision)
+        # Every field was just validated (same types as here): construct without a second pass.
+        return cls.model_construct(**dict(out), failed=False, policy_revision=str(policy_revision))
 
     @classmethod
     def fail_closed(cls, code: str, message: str, *, policy_revision: str = "") -> Decision:

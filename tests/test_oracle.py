@@ -59,10 +59,14 @@ class _Pair:
 
     def check(self, doc: dict[str, Any]) -> Any:
         """Assert both engines give the identical decision for ``doc``; return it."""
-        input_json = PolicyInput.model_validate(doc).to_json()
+        policy_input = PolicyInput.model_validate(doc)
+        input_json = policy_input.to_json()
         ours = _outcome(self.regorus.evaluate, input_json)
         theirs = _outcome(self.opa.evaluate, input_json)
         self.compared += 1
+        if self.regorus.mode == "compiled":  # what decide() runs for the shipped policy set
+            compiled = _outcome(lambda _: self.regorus.evaluate_input(policy_input), input_json)
+            assert compiled == ours, f"compiled mode disagrees\ninput: {input_json}"
         assert ours == theirs, (
             "regorus and OPA disagree\n"
             f"input: {input_json}\nregorus: {ours[1]}\nopa:     {theirs[1]}"

@@ -57,7 +57,11 @@ def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
 
     revision = getattr(engine, "revision", "")
     try:
-        value = engine.evaluate(policy_input.to_json())
+        # Engines that can use the validation of the model (EmbeddedEngine's compiled mode) take
+        # it whole; every other engine gets the JSON text.
+        evaluate_input = getattr(engine, "evaluate_input", None)
+        value = (evaluate_input(policy_input) if evaluate_input is not None
+                 else engine.evaluate(policy_input.to_json()))
     except TimeoutError as e:
         return Decision.fail_closed("ENGINE_TIMEOUT", f"the policy engine timed out: {e}",
                                     policy_revision=revision)

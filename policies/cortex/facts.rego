@@ -64,30 +64,15 @@ now_text := input.context.now if is_string(input.context.now) else := ""
 # Each evidence piece: an object, or {} when absent, not an object, or from a source the policy
 # does not trust for it (sources.rego). One rule per piece (not a shared function): rules are
 # memoised per decision, function calls are not.
-signature := input.evidence.signature if {
-	is_object(input.evidence.signature)
-	evidence_counts("signature", input.evidence.signature)
-} else := {}
+signature := input.evidence.signature if "signature" in counted_kinds else := {}
 
-scan := input.evidence.scan if {
-	is_object(input.evidence.scan)
-	evidence_counts("scan", input.evidence.scan)
-} else := {}
+scan := input.evidence.scan if "scan" in counted_kinds else := {}
 
-tests := input.evidence.tests if {
-	is_object(input.evidence.tests)
-	evidence_counts("tests", input.evidence.tests)
-} else := {}
+tests := input.evidence.tests if "tests" in counted_kinds else := {}
 
-review := input.evidence.review if {
-	is_object(input.evidence.review)
-	evidence_counts("review", input.evidence.review)
-} else := {}
+review := input.evidence.review if "review" in counted_kinds else := {}
 
-usage := input.evidence.usage if {
-	is_object(input.evidence.usage)
-	evidence_counts("usage", input.evidence.usage)
-} else := {}
+usage := input.evidence.usage if "usage" in counted_kinds else := {}
 
 revocation := input.evidence.revocation if is_object(input.evidence.revocation) else := {}
 
@@ -133,9 +118,14 @@ _rfc3339 := `^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[
 
 _date := `^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26]|00)00)-02-29)$`
 
+# Nanoseconds since the epoch must fit a signed 64-bit integer (1677-09-21 to 2262-04-11), or
+# parsing fails ("time outside of valid range"); so valid times are those of the years 1678 to
+# 2261, compared as text (the year leads the string, and a comparison never fails).
 valid_time(s) if {
 	is_string(s)
 	regex.match(_rfc3339, s)
+	s >= "1678"
+	s < "2262"
 }
 
 # Nanoseconds since the epoch; undefined unless s is a valid RFC 3339 UTC time (valid_time's
@@ -143,6 +133,8 @@ valid_time(s) if {
 time_ns(s) := time.parse_rfc3339_ns(s) if {
 	is_string(s)
 	regex.match(_rfc3339, s)
+	s >= "1678"
+	s < "2262"
 }
 
 # Like time_ns, also accepting a date ("2027-01-31" = the start of that day).
@@ -151,6 +143,8 @@ time_or_date_ns(s) := time.parse_rfc3339_ns(s) if valid_time(s)
 time_or_date_ns(s) := time.parse_rfc3339_ns(concat("", [s, "T00:00:00Z"])) if {
 	is_string(s)
 	regex.match(_date, s)
+	s >= "1678"
+	s < "2262"
 }
 
 # Undefined when context.now is malformed: everything that needs the clock then fails closed.

@@ -29,6 +29,21 @@ test_time_ns if {
 	not data.cortex.time_or_date_ns("1970-01-32")
 }
 
+# Outside 1678..2261 nanoseconds since the epoch overflow 64 bits and parsing would fail: such
+# times are invalid (undefined), never an evaluation error.
+test_times_outside_the_nanosecond_range_are_invalid if {
+	data.cortex.valid_time("1678-01-01T00:00:00Z")
+	data.cortex.valid_time("2261-12-31T23:59:59Z")
+	every t in ["1677-12-31T23:59:59Z", "2262-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+		not data.cortex.valid_time(t)
+		not data.cortex.time_ns(t)
+		not data.cortex.time_or_date_ns(t)
+	}
+	data.cortex.time_or_date_ns("2261-12-31") > 0
+	not data.cortex.time_or_date_ns("2262-01-01")
+	not data.cortex.time_or_date_ns("1677-12-31")
+}
+
 test_now_comes_from_input if {
 	data.cortex.now_ns == 1795644000000000000 with input as fx.verified
 }

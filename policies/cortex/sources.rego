@@ -25,10 +25,15 @@ _source_entry(piece) := _sources[piece.source] if {
 	is_object(_sources[piece.source])
 } else := _any_source
 
-# Whether an evidence piece of this kind counts, given its source.
-evidence_counts(kind, _) if kind == "revocation"
-
-evidence_counts(kind, piece) if _source_entry(piece)[kind] == true
+# The evidence kinds whose piece in the input is an object that counts, given its source:
+# worked out once per decision (facts.rego reads each piece through it, the
+# EVIDENCE_SOURCE_UNTRUSTED note below too). Revocations are not listed: they always count.
+counted_kinds contains kind if {
+	some kind in _evidence_kinds
+	piece := input.evidence[kind]
+	is_object(piece)
+	_source_entry(piece)[kind] == true
+}
 
 _source_text(piece) := piece.source if is_string(piece.source) else := "an unnamed source"
 
@@ -41,7 +46,7 @@ notes contains {
 	piece := input.evidence[kind]
 	is_object(piece)
 	piece.present == true
-	not evidence_counts(kind, piece)
+	not kind in counted_kinds
 }
 
 # --- signers and their trust roots -----------------------------------------------------------
