@@ -1,12 +1,15 @@
 """Registry benchmarks (issue 4): read-path throughput/latency and catalogue re-tiering.
 
-    python bench/registry_bench.py all --sizes 10000,100000 [--seconds 5] [--out results.json]
+    python bench/registry_bench.py all --sizes 10000,100000,1000000 [--seconds 5]
+        [--out results.json] [--keep DIR]
     python bench/registry_bench.py retier --versions 100000
 
-For each size N (plugin versions; 10 versions per plugin) a fresh SQLite catalogue is seeded
-from one real publish (real signature facts, real decision), the registry is started as its own
-process pinned to core 0 (`taskset`), and a small asyncio HTTP/1.1 keep-alive load generator
-pinned to core 1 measures req/s, p50 and p99 for:
+For each size N (plugin versions; 10 versions per plugin) an SQLite catalogue is seeded from
+one real publish (real signature facts, real decision; cloned in SQL, ~3 min and ~21 GB for
+1M). One registry per catalogue runs as its own process, all pinned to core 0 (`taskset`), and
+an asyncio HTTP/1.1 keep-alive load generator pinned to core 1 drives one endpoint on every
+catalogue together with the reference, interleaved in 0.25 s slices, measuring req/s, p50 and
+p99 of:
 
   list      GET /api/v1/plugins                      (first page)
   search    GET /api/v1/plugins?q=tool-4             (LIKE search)
@@ -14,6 +17,10 @@ pinned to core 1 measures req/s, p50 and p99 for:
   versions  GET /api/v1/plugins/{ns}/{name}/versions
   version   GET /api/v1/plugins/{ns}/{name}/versions/{v}
   reference GET /bench/reference   (same server, same size bytes held in memory)
+
+Detail and version requests rotate over 1,000 random plugins. The machine is shared: read the
+paired numbers (endpoint/reference of the same size, largest/smallest size of the same
+endpoint), measured in the same interleaved window.
 
 Goals (issue 4): list/detail latency grows < 2x from 10k to 1M; detail >= 0.5x reference;
 re-tiering 100k versions < 30 s on 2 cores.
@@ -58,14 +65,23 @@ def _trust_roots() -> tuple[Any, ...]:
 
 
 def seed(db_url: str, n_versions: int) -> dict[str, Any]:
-    """A catalogue of ``n_versions`` versions cloned from one real publish."""
+    """A catalogue of ``n_versions`` versions (10 per plugin) cloned from one real publish.
+
+    The template is published through the API (real signature facts, real decision); its rows
+    are then cloned inside SQLite by ``INSERT ... SELECT`` over a recursive counter, with the
+    names spliced into the pre-rendered documents by ``replace()``: no Python per row, one
+    transaction, journal off while seeding (a throw-away database). 1M versions take a few
+    minutes and ~21 GB of disk, mostly the bundle, input and documents kept per version.
+    """
+    import sqlite3
+
     from fastapi.testclient import TestClient
-    from sqlalchemy import insert, select
 
     from registry import RegistryConfig, create_app, make_engine, migrate
-    from registry._models import Evidence, Plugin, PluginVersion
     from tests.registry.conftest import publish_body
 
+    if not db_url.startswith("sqlite:///"):
+        raise SystemExit("the seeder writes SQLite files (sqlite:///PATH)")
     engine = make_engine(db_url)
     migrate(engine)
     app = create_app(RegistryConfig(db_url=db_url, trusted_roots=_trust_roots()),
@@ -78,52 +94,85 @@ def seed(db_url: str, n_versions: int) -> dict[str, Any]:
                         headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 201, r.text
     app.state.evaluator.close()
-    with engine.begin() as conn:
-        tv = conn.execute(select(PluginVersion)).mappings().one()
-        tp = conn.execute(select(Plugin)).mappings().one()
-        te = conn.execute(select(Evidence)).mappings().one()
-        conn.execute(Evidence.__table__.delete())  # type: ignore[attr-defined]
-        conn.execute(PluginVersion.__table__.delete())  # type: ignore[attr-defined]
-        conn.execute(Plugin.__table__.delete())  # type: ignore[attr-defined]
-    vdoc = json.loads(tv["document_json"])
-    vsum = json.loads(tv["summary_json"])
-    pdoc = json.loads(tp["document_json"])
-    psum = json.loads(tp["summary_json"])
-    n_plugins = max(1, n_versions // VERSIONS_PER_PLUGIN)
-    started = time.perf_counter()
-    chunk = 5000
-    vid = 0
-    for start in range(0, n_plugins, chunk):
-        plugins, versions, evidence = [], [], []
-        for pid in range(start + 1, min(n_plugins, start + chunk) + 1):
-            ns, name = f"ns{pid % 100:02d}", f"tool-{pid}"
-            names = {"namespace": ns, "name": name}
-            plugins.append({**{k: tp[k] for k in tp.keys() if k != "id"}, "id": pid,
-                            "namespace": ns, "name": name, "key": f"{ns}/{name}",
-                            "search_text": f"{ns}/{name} {tp['search_text']}",
-                            "latest_version": f"1.0.{VERSIONS_PER_PLUGIN - 1}",
-                            "summary_json": json.dumps({**psum, **names, "full_name": f"{ns}/{name}"}),
-                            "document_json": json.dumps({**pdoc, **names, "full_name": f"{ns}/{name}",
-                                                         "versions": VERSIONS_PER_PLUGIN})})
-            for k in range(VERSIONS_PER_PLUGIN):
-                vid += 1
-                v = {**names, "version": f"1.0.{k}"}
-                versions.append({**{c: tv[c] for c in tv.keys() if c != "id"}, "id": vid,
-                                 "plugin_id": pid, "version": f"1.0.{k}",
-                                 "summary_json": json.dumps({**vsum, **v}),
-                                 "document_json": json.dumps({**vdoc, **v})})
-                evidence.append({**{c: te[c] for c in te.keys() if c != "id"}, "version_id": vid})
-        with engine.begin() as conn:
-            conn.execute(insert(Plugin), plugins)
-            conn.execute(insert(PluginVersion), versions)
-            conn.execute(insert(Evidence), evidence)
     engine.dispose()
-    return {"versions": vid, "plugins": n_plugins, "seed_s": round(time.perf_counter() - started, 1),
-            "detail_bytes": len(json.dumps({**pdoc, "namespace": "ns01", "name": "tool-1"}))}
+
+    started = time.perf_counter()
+    n_plugins = max(1, n_versions // VERSIONS_PER_PLUGIN)
+    con = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    con.row_factory = sqlite3.Row
+    con.execute("PRAGMA journal_mode=OFF")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-262144")  # 256 MB: index pages stay in memory
+    con.execute("BEGIN")
+    tp = dict(con.execute("SELECT * FROM plugin").fetchone())
+    tv = dict(con.execute("SELECT * FROM plugin_version").fetchone())
+    te = dict(con.execute("SELECT * FROM evidence").fetchone())
+    for table in ("evidence", "plugin_version", "plugin"):
+        con.execute(f"DELETE FROM {table}")
+
+    def compact(doc: dict[str, Any]) -> str:
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    names = {"namespace": "@@NS@@", "name": "@@NAME@@"}
+    full = {**names, "full_name": "@@NS@@/@@NAME@@"}
+    latest = f"1.0.{VERSIONS_PER_PLUGIN - 1}"
+    templates = {
+        "psum": compact({**json.loads(tp["summary_json"]), **full, "latest_version": latest}),
+        "pdoc": compact({**json.loads(tp["document_json"]), **full, "latest_version": latest,
+                         "versions": VERSIONS_PER_PLUGIN}),
+        "vsum": compact({**json.loads(tv["summary_json"]), **names, "version": "@@VER@@"}),
+        "vdoc": compact({**json.loads(tv["document_json"]), **names, "version": "@@VER@@"}),
+    }
+
+    def fill(tpl: str) -> str:
+        return (f"replace(replace(replace(:{tpl}, '@@NS@@', ns), '@@NAME@@', nm), "
+                "'@@VER@@', ver)")
+
+    def clone(table: str, row: dict[str, Any], overrides: dict[str, str], source: str,
+              params: dict[str, Any]) -> None:
+        cols = list(row)
+        exprs = [overrides.get(c, f":t_{c}") for c in cols]
+        params = {**params, **{f"t_{c}": row[c] for c in cols if c not in overrides}}
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        con.execute(f"{source} INSERT INTO {table} ({quoted}) "
+                    f"SELECT {', '.join(exprs)} FROM r", params)
+
+    # r: one row per plugin (i = plugin id), then one per version (i = version id).
+    per = VERSIONS_PER_PLUGIN
+    plugins = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count), "
+               "r AS (SELECT i, printf('ns%02d', i % 100) AS ns, 'tool-' || i AS nm, '' AS ver "
+               "FROM n)")
+    versions = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count), "
+                f"r AS (SELECT i, (i - 1) / {per} + 1 AS pid, "
+                f"printf('ns%02d', ((i - 1) / {per} + 1) % 100) AS ns, "
+                f"'tool-' || ((i - 1) / {per} + 1) AS nm, '1.0.' || ((i - 1) % {per}) AS ver "
+                "FROM n)")
+    clone("plugin", tp, {"id": "i", "namespace": "ns", "name": "nm", "key": "ns || '/' || nm",
+                         "search_text": "ns || '/' || nm || ' ' || :t_search_text",
+                         "latest_version": f"'{latest}'", "summary_json": fill("psum"),
+                         "document_json": fill("pdoc")},
+          plugins, {"count": n_plugins, "t_search_text": tp["search_text"], **templates})
+    clone("plugin_version", tv, {"id": "i", "plugin_id": "pid", "version": "ver",
+                                 "summary_json": fill("vsum"), "document_json": fill("vdoc")},
+          versions, {"count": n_plugins * per, **templates})
+    clone("evidence", te, {"id": "i", "version_id": "i"}, versions,
+          {"count": n_plugins * per})
+    con.execute("COMMIT")
+    detail_bytes = len(con.execute("SELECT document_json FROM plugin WHERE key = 'ns01/tool-1'")
+                       .fetchone()[0].encode())
+    con.execute("PRAGMA journal_mode=WAL")  # what the registry runs with
+    con.close()
+    return {"versions": n_plugins * per, "plugins": n_plugins,
+            "seed_s": round(time.perf_counter() - started, 1), "detail_bytes": detail_bytes,
+            "db_bytes": Path(db_url.removeprefix("sqlite:///")).stat().st_size}
 
 
 def serve(db_url: str, port: int, reference_bytes: int) -> None:
-    """Run the registry app plus a /bench/reference route (bytes in memory, same size)."""
+    """Run the registry app plus a /bench/reference route (bytes in memory, same size).
+
+    The reference is an ``async`` route like the registry's read routes: both pay the same
+    server and framework costs, so the ratio measures what the database read adds.
+    """
     import uvicorn
     from fastapi.responses import Response
 
@@ -135,46 +184,144 @@ def serve(db_url: str, port: int, reference_bytes: int) -> None:
     body = b'{"pad":"' + b"x" * max(0, reference_bytes - 10) + b'"}'
 
     @app.get("/bench/reference", include_in_schema=False)
-    def reference() -> Response:
+    async def reference() -> Response:
         return Response(content=body, media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
-async def _worker(host: str, port: int, path: str, deadline: float, lat: list[float]) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    try:
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"{path}: {head[:80]!r}")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            lat.append(time.perf_counter() - t0)
-    finally:
-        writer.close()
+class _Client(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection: while a slice lasts, it sends the next request as
+    soon as a response is complete, and records each latency.
+
+    A protocol, not streams: the client must cost much less than the server it measures.
+    """
+
+    def __init__(self, requests: list[bytes], offset: int) -> None:
+        self.requests, self.i = requests, offset
+        self.buf = b""
+        self.need = -1
+        self.t0 = 0.0
+        self.deadline = 0.0
+        self.stop_at: int | None = None
+        self.lat: list[float] = []
+        self.idle: asyncio.Future[None] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def run(self, deadline: float, lat: list[float],
+            limit: int | None = None) -> asyncio.Future[None]:
+        """Send requests until ``deadline`` (or ``limit`` requests); the future resolves after
+        the last response."""
+        self.deadline, self.lat = deadline, lat
+        self.stop_at = None if limit is None else self.i + limit
+        self.idle = asyncio.get_running_loop().create_future()
+        self._send()
+        return self.idle
+
+    def _send(self) -> None:
+        assert self.transport is not None and self.idle is not None
+        now = time.perf_counter()
+        if now >= self.deadline or self.i == self.stop_at:
+            if not self.idle.done():
+                self.idle.set_result(None)
+            return
+        self.t0 = now
+        self.transport.write(self.requests[self.i % len(self.requests)])
+        self.i += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.need < 0:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end].lower()
+            at = head.find(b"content-length:")
+            if not head.startswith(b"http/1.1 200") or at < 0:
+                self._fail(RuntimeError(f"unexpected response: {bytes(self.buf[:120])!r}"))
+                return
+            stop = head.find(b"\r\n", at)
+            self.need = end + 4 + int(head[at + 15:stop if stop >= 0 else len(head)])
+        if len(self.buf) >= self.need:
+            self.lat.append(time.perf_counter() - self.t0)
+            self.buf = self.buf[self.need:]
+            self.need = -1
+            self._send()
+
+    def _fail(self, exc: Exception) -> None:
+        if self.idle is not None and not self.idle.done():
+            self.idle.set_exception(exc)
+        assert self.transport is not None
+        self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle is not None and not self.idle.done():
+            self.idle.set_exception(exc or RuntimeError("the server closed the connection"))
 
 
-def load(url: str, path: str, seconds: float, concurrency: int) -> dict[str, float]:
-    """Closed-loop load: ``concurrency`` keep-alive connections for ``seconds``."""
-    host, port = url.removeprefix("http://").split(":")
-    lat: list[float] = []
+def load(groups: dict[str, tuple[str, list[str]]], seconds: float, concurrency: int,
+         slice_s: float = 0.25, warmup: float = 0.0) -> dict[str, dict[str, float]]:
+    """Closed-loop load on several targets, interleaved in time.
 
-    async def main() -> None:
-        deadline = time.perf_counter() + seconds
-        await asyncio.gather(*(_worker(host, int(port), path, deadline, lat)
-                               for _ in range(concurrency)))
+    ``groups`` maps a name to ``(base_url, paths)``. Each group gets ``concurrency`` keep-alive
+    connections (each cycling through the paths from its own offset); the groups take turns in
+    slices of ``slice_s`` until each had ``seconds`` of load. Everything a shared machine
+    does to the server during the run is spread over all groups alike, so their ratios hold
+    even when the absolute numbers move.
+    """
+    async def main() -> dict[str, dict[str, float]]:
+        loop = asyncio.get_running_loop()
+        clients: dict[str, list[_Client]] = {}
+        for name, (url, paths) in groups.items():
+            host, port = url.removeprefix("http://").split(":")
+            requests = [f"GET {p} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for p in paths]
+            clients[name] = []
+            for k in range(concurrency):
+                _, proto = await loop.create_connection(
+                    lambda r=requests, k=k: _Client(r, k * 7919), host, int(port))  # type: ignore[misc]
+                clients[name].append(proto)
 
-    asyncio.run(main())
-    lat.sort()
-    return {"rps": round(len(lat) / seconds), "p50_ms": round(lat[len(lat) // 2] * 1000, 2),
-            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 2), "n": len(lat)}
+        async def slices(total: float, record: bool) -> dict[str, tuple[list[float], float]]:
+            got: dict[str, tuple[list[float], float]] = {n: ([], 0.0) for n in groups}
+            while min(t for _, t in got.values()) < total:
+                for name, conns in clients.items():
+                    lat, active = got[name]
+                    t0 = time.perf_counter()
+                    await asyncio.gather(*(c.run(t0 + slice_s, lat) for c in conns))
+                    got[name] = (lat, active + time.perf_counter() - t0)
+            return got if record else {}
+
+        if warmup:
+            # Every path once (the catalogue's pages in the OS cache: the run measures the
+            # server, not a cold disk), then ``warmup`` seconds of the interleaved load.
+            for name, conns in clients.items():
+                first = conns[0]
+                offset, first.i = first.i, 0
+                await first.run(float("inf"), [], limit=len(groups[name][1]))
+                first.i = offset
+            await slices(warmup, record=False)
+        cpu = time.process_time()
+        got = await slices(seconds, record=True)
+        cpu_share = (time.process_time() - cpu) / sum(t for _, t in got.values())
+        for conns in clients.values():
+            for c in conns:
+                assert c.transport is not None
+                c.transport.close()
+        out = {}
+        for name, (lat, active) in got.items():
+            lat.sort()
+            # client_cpu near 1.0 would mean the load generator, not the server, is the limit.
+            out[name] = {"rps": round(len(lat) / active),
+                         "p50_ms": round(lat[len(lat) // 2] * 1000, 3),
+                         "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 3), "n": len(lat),
+                         "client_cpu": round(cpu_share, 2)}
+        return out
+
+    return asyncio.run(main())
 
 
 def _free_port() -> int:
@@ -188,104 +335,232 @@ def _taskset(core: int) -> list[str]:
         else []
 
 
-def http_bench(db_url: str, reference_bytes: int, seconds: float,
+def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
                concurrency: int) -> dict[str, Any]:
-    port = _free_port()
-    server = subprocess.Popen([*_taskset(0), sys.executable, __file__, "serve", "--db", db_url,
-                               "--port", str(port), "--reference-bytes", str(reference_bytes)])
-    url = f"http://127.0.0.1:{port}"
+    """Measure every endpoint of every catalogue in the same time window.
+
+    ``catalogues`` maps a size label to its seed info (``db_url``, ``plugins``,
+    ``detail_bytes``). One server per catalogue runs at once (all pinned to core 0; only the
+    one under load uses it). For each endpoint one load process (pinned to core 1) drives that
+    endpoint and the reference on every catalogue, interleaved in 0.25 s slices (see
+    :func:`load`): the endpoint/reference ratios and the growth from the smallest to the
+    largest catalogue compare runs that shared the machine's load. Detail and version requests
+    rotate over 1,000 random plugins of the catalogue (the same random seed at every size),
+    not one hot row.
+    """
+    import random
+
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("bench server did not start") from None
-                time.sleep(0.2)
-        paths = {"list": "/api/v1/plugins", "search": "/api/v1/plugins?q=tool-4",
-                 "detail": "/api/v1/plugins/ns01/tool-1",
-                 "versions": "/api/v1/plugins/ns01/tool-1/versions",
-                 "version": "/api/v1/plugins/ns01/tool-1/versions/1.0.3",
-                 "reference": "/bench/reference"}
-        results: dict[str, Any] = {}
-        for name, path in paths.items():
-            load(url, path, 0.5, concurrency)  # warm up
-            out = subprocess.run([*_taskset(1), sys.executable, __file__, "load", "--url", url,
-                                  "--path", path, "--seconds", str(seconds),
-                                  "--concurrency", str(concurrency)],
-                                 capture_output=True, text=True, check=True)
-            results[name] = json.loads(out.stdout)
-        return results
+        for label, info in catalogues.items():
+            port = _free_port()
+            proc = subprocess.Popen([*_taskset(0), sys.executable, __file__, "serve",
+                                     "--db", info["db_url"], "--port", str(port),
+                                     "--reference-bytes", str(info["detail_bytes"])])
+            servers[label] = (proc, f"http://127.0.0.1:{port}")
+        for label, (proc, url) in servers.items():
+            port = int(url.rsplit(":", 1)[1])
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"bench server for {label} did not start") from None
+                    time.sleep(0.2)
+
+        def paths(n_plugins: int) -> dict[str, list[str]]:
+            rng = random.Random(4)
+            sample = [rng.randint(1, n_plugins) for _ in range(1000)]
+            plugin = [f"/api/v1/plugins/ns{i % 100:02d}/tool-{i}" for i in sample]
+            return {"detail": plugin, "list": ["/api/v1/plugins"],
+                    "search": ["/api/v1/plugins?q=tool-4"],
+                    "versions": [p + "/versions" for p in plugin],
+                    "version": [f"{p}/versions/1.0.{i % VERSIONS_PER_PLUGIN}"
+                                for i, p in zip(sample, plugin, strict=True)]}
+
+        targets = {label: paths(info["plugins"]) for label, info in catalogues.items()}
+        labels = list(catalogues)
+        endpoints = list(targets[labels[0]])
+        runs: dict[str, dict[str, Any]] = {}
+        for endpoint in endpoints:
+            groups = {}
+            for label in labels:
+                groups[f"{label} {endpoint}"] = (servers[label][1], targets[label][endpoint])
+                groups[f"{label} reference"] = (servers[label][1], ["/bench/reference"])
+            out = subprocess.run([*_taskset(1), sys.executable, __file__, "load",
+                                  "--groups", "-", "--seconds", str(seconds),
+                                  "--warmup", "0.5", "--concurrency", str(concurrency)],
+                                 input=json.dumps(groups), capture_output=True, text=True,
+                                 check=True)
+            runs[endpoint] = json.loads(out.stdout)
+            print(json.dumps({endpoint: runs[endpoint]}), flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for proc, _ in servers.values():
+            proc.terminate()
+        for proc, _ in servers.values():
+            proc.wait(timeout=30)
+
+    report: dict[str, Any] = {}
+    for label in labels:
+        report[label] = {}
+        for endpoint in endpoints:
+            m, ref = runs[endpoint][f"{label} {endpoint}"], runs[endpoint][f"{label} reference"]
+            report[label][endpoint] = {**{k: m[k] for k in ("rps", "p50_ms", "p99_ms")},
+                                       "vs_reference": round(m["rps"] / ref["rps"], 2),
+                                       "reference_rps": ref["rps"],
+                                       "client_cpu": m["client_cpu"]}
+    first, last = labels[0], labels[-1]
+    report["p50_growth"] = {"from": first, "to": last, **{
+        e: round(runs[e][f"{last} {e}"]["p50_ms"] / runs[e][f"{first} {e}"]["p50_ms"], 2)
+        for e in endpoints}}
+    report["reference_p50_growth"] = {e: round(runs[e][f"{last} reference"]["p50_ms"]
+                                               / runs[e][f"{first} reference"]["p50_ms"], 2)
+                                      for e in endpoints}
+    return report
 
 
-def retier_bench(db_url: str) -> dict[str, Any]:
+def retier_bench(db_url: str, *, workers: int | None = None, batch: int = 500) -> dict[str, Any]:
+    """Re-tier the whole catalogue with the default policies (`Store.retier_all` on a
+    `RetierPool`): wall time, versions/s, CPU per version split into evaluation (inside
+    `decide()`, in the workers), input building and rendering (workers) and the main process
+    (SQL reads, writes, commit), and the load average while it ran (the machine is shared)."""
+    import resource
+    import threading
+
+    from cortex_trust.policyset import load_policy_set
     from registry import make_engine
-    from registry._evaluate import ThreadEvaluator
+    from registry._retier import RetierPool
     from registry._store import Store
 
     engine = make_engine(db_url)
-    evaluator = ThreadEvaluator(_engine_factory())
-    evaluator([])  # build the engine outside the timing
-    started = time.perf_counter()
-    result = Store(engine).retier_all(now=datetime.now(UTC), evaluate=evaluator)
-    elapsed = time.perf_counter() - started
-    evaluator.close()
-    engine.dispose()
-    return {**result, "seconds": round(elapsed, 1)}
+    samples: list[float] = []
+    done = threading.Event()
 
+    def sample_load() -> None:
+        while not done.wait(1.0):
+            samples.append(os.getloadavg()[0])
+
+    with RetierPool(load_policy_set([], [], defaults=True), workers=workers) as pool:
+        pool.start()  # spawn the workers and build their engines outside the timing
+        sampler = threading.Thread(target=sample_load, daemon=True)
+        load_start = os.getloadavg()[0]
+        sampler.start()
+        cpu0 = time.process_time()
+        started = time.perf_counter()
+        result = Store(engine).retier_all(now=datetime.now(UTC), pool=pool, batch=batch)
+        elapsed = time.perf_counter() - started
+        main_cpu = time.process_time() - cpu0
+        done.set()
+        stats = pool.stats
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, after they exited
+    children_cpu = float(usage.ru_utime + usage.ru_stime)
+    engine.dispose()
+    n = max(1, int(result["versions"]))
+    worker_cpu = stats.build_cpu + stats.eval_cpu + stats.render_cpu
+
+    def us(seconds: float) -> float:
+        return round(seconds / n * 1e6, 1)
+
+    return {
+        **result,
+        "seconds": round(elapsed, 2),
+        "versions_per_s": round(result["versions"] / elapsed),
+        "workers": stats.workers,
+        "engine_mode": stats.extra.get("engine_mode"),
+        "batch": batch,
+        "start_s": round(stats.start_s, 2),
+        "cpu_us_per_version": {
+            "evaluation (decide, workers)": us(stats.eval_cpu),
+            "input building (workers)": us(stats.build_cpu),
+            "rendering (workers)": us(stats.render_cpu),
+            "main process (SQL read/write, IPC, commit)": us(main_cpu),
+            "main: reading + building batches": us(stats.main_read_cpu),
+            "main: storing results": us(stats.main_write_cpu),
+            "total": us(worker_cpu + main_cpu),
+        },
+        "cpu_s": {"main": round(main_cpu, 2), "workers_measured": round(worker_cpu, 2),
+                  "workers_with_start_and_ipc": round(children_cpu, 2)},
+        "main_waiting_s": round(stats.main_wait_s, 2),
+        "loadavg_1m": {"start": round(load_start, 2),
+                       "mean": round(sum(samples) / len(samples), 2) if samples else None,
+                       "max": round(max(samples), 2) if samples else None},
+        "crashes": stats.crashes, "timeouts": stats.timeouts,
+    }
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("all")
     a.add_argument("--sizes", default="10000,100000")
-    a.add_argument("--seconds", type=float, default=5)
+    a.add_argument("--seconds", type=float, default=5,
+                   help="seconds of load per endpoint and catalogue (and as much for the "
+                        "reference), interleaved")
     a.add_argument("--concurrency", type=int, default=8)
     a.add_argument("--out")
+    a.add_argument("--tmp", help="directory for the databases (1M versions need ~21 GB)")
+    a.add_argument("--keep", metavar="DIR",
+                   help="keep the seeded databases in DIR and reuse them in later runs")
     r = sub.add_parser("retier")
     r.add_argument("--versions", type=int, default=100_000)
+    r.add_argument("--workers", type=int, help="policy engine processes (default: usable CPUs)")
+    r.add_argument("--batch", type=int, default=500, help="versions per batch")
     s = sub.add_parser("serve")
     s.add_argument("--db", required=True)
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--reference-bytes", type=int, required=True)
     ld = sub.add_parser("load")
-    ld.add_argument("--url", required=True)
-    ld.add_argument("--path", required=True)
-    ld.add_argument("--seconds", type=float, default=5)
+    ld.add_argument("--groups", required=True,
+                    help='JSON {"name": ["http://127.0.0.1:PORT", ["/path", ...]], ...}, '
+                         'or - to read it from standard input')
+    ld.add_argument("--seconds", type=float, default=3)
+    ld.add_argument("--warmup", type=float, default=0.0, help="seconds of load not counted")
     ld.add_argument("--concurrency", type=int, default=8)
     args = p.parse_args()
 
     if args.cmd == "serve":
         serve(args.db, args.port, args.reference_bytes)
     elif args.cmd == "load":
-        print(json.dumps(load(args.url, args.path, args.seconds, args.concurrency)))
+        text = sys.stdin.read() if args.groups == "-" else args.groups
+        groups = {k: (v[0], v[1]) for k, v in json.loads(text).items()}
+        print(json.dumps(load(groups, args.seconds, args.concurrency, warmup=args.warmup)))
     elif args.cmd == "retier":
         with tempfile.TemporaryDirectory() as d:
             url = f"sqlite:///{d}/bench.db"
             info = seed(url, args.versions)
-            print(json.dumps({"seed": info, "retier": retier_bench(url)}, indent=2))
+            print(json.dumps({"seed": info, "retier": retier_bench(url, workers=args.workers,
+                                                                   batch=args.batch)},
+                             indent=2))
     else:
-        report: dict[str, Any] = {}
-        for size in (int(x) for x in args.sizes.split(",")):
-            with tempfile.TemporaryDirectory() as d:
-                url = f"sqlite:///{d}/bench.db"
-                info = seed(url, size)
-                report[str(size)] = {"seed": info,
-                                     "http": http_bench(url, info["detail_bytes"], args.seconds,
-                                                        args.concurrency)}
-                print(json.dumps({size: report[str(size)]}), flush=True)
-        sizes = list(report)
-        first, last = report[sizes[0]]["http"], report[sizes[-1]]["http"]
-        report["goals"] = {
-            "detail_vs_reference": round(last["detail"]["rps"] / last["reference"]["rps"], 2),
-            **{f"p50_growth_{k}": round(last[k]["p50_ms"] / first[k]["p50_ms"], 2)
-               for k in ("list", "search", "detail", "versions", "version")},
+        sizes = [int(x) for x in args.sizes.split(",")]
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+            d = Path(args.keep or tmp)
+            d.mkdir(parents=True, exist_ok=True)
+            catalogues: dict[str, dict[str, Any]] = {}
+            for size in sizes:
+                url = f"sqlite:///{d}/bench-{size}.db"
+                info_file = d / f"bench-{size}.json"
+                if args.keep and info_file.exists():  # seeded by an earlier run: reuse it
+                    catalogues[str(size)] = json.loads(info_file.read_text())
+                else:
+                    Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+                    catalogues[str(size)] = {"db_url": url, **seed(url, size)}
+                    info_file.write_text(json.dumps(catalogues[str(size)]))
+                print(json.dumps({"seeded": catalogues[str(size)]}), flush=True)
+            http = http_bench(catalogues, args.seconds, args.concurrency)
+        report: dict[str, Any] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "seed": {k: {f: v[f] for f in ("versions", "plugins", "seed_s", "db_bytes")}
+                     for k, v in catalogues.items()},
+            "http": http,
         }
+        report["goals"] = {
+            **{f"detail_vs_reference_{k}": http[k]["detail"]["vs_reference"] for k in catalogues},
+            **{f"p50_growth_{k}": v for k, v in http["p50_growth"].items()},
+        }
+        print(json.dumps(report["http"]))
         print(json.dumps(report["goals"], indent=2))
         if args.out:
             Path(args.out).write_text(json.dumps(report, indent=2))

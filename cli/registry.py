@@ -190,27 +190,42 @@ def retier(
     no_default_policies: NoDefaultsOption = False,
     name: Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
     = "cortex-registry",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Policy engine processes (default: one per usable CPU).")] = None,
 ) -> None:
     """Re-evaluate every version with the given policy (after a policy change).
 
-    Stored evidence is reused: no signature is verified again.
+    Stored evidence is reused: no signature is verified again. One transaction: all or
+    nothing. Prints the counts as JSON; exit 3 when some versions could not be decided (they
+    are blocked, fail closed).
     """
     import json
     from datetime import UTC, datetime
 
-    from registry._evaluate import ThreadEvaluator
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.policyset import load_policy_set
+    from registry._retier import RetierPool
     from registry._store import Store
 
-    factory = _engine_factory(policy_dir, data, no_default_policies)
+    from ._errors import EXIT_UNAVAILABLE, report_library_error
+
+    if workers is not None and workers < 0:
+        fail("--workers must be 0 (in this process) or more", code=EXIT_INPUT)
     engine = _migrated_engine(db)
-    evaluator = ThreadEvaluator(factory)
     try:
-        result = Store(engine, registry_name=name).retier_all(now=datetime.now(UTC),
-                                                             evaluate=evaluator)
+        policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_default_policies)
+        with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
+            result = Store(engine, registry_name=name).retier_all(now=datetime.now(UTC),
+                                                                 pool=pool)
+    except CortexTrustError as e:
+        report_library_error(e)
     finally:
-        evaluator.close()
         engine.dispose()
     print(json.dumps(result))
+    if result["failed"]:
+        print(f"{result['failed']} version(s) could not be decided and are blocked "
+              "(the policy engine failed); see their decisions", file=sys.stderr)
+        raise SystemExit(EXIT_UNAVAILABLE)
 
 
 def _redact(url: str) -> str:

@@ -8,8 +8,26 @@ policy engine through :func:`cortex_trust.engine.decide`.
 
 from __future__ import annotations
 
-from ._app import create_app
-from ._config import RegistryConfig
-from ._db import make_engine, migrate
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import create_app
+    from ._config import RegistryConfig
+    from ._db import make_engine, migrate
 
 __all__ = ["RegistryConfig", "create_app", "make_engine", "migrate"]
+
+_EXPORTS = {"create_app": "._app", "RegistryConfig": "._config", "make_engine": "._db",
+            "migrate": "._db"}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the re-tiering workers import registry._retier in every process
+    # they start, and FastAPI + SQLModel would add ~1 s to each start.
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

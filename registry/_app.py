@@ -1,7 +1,8 @@
 """The FastAPI application: thin routes over :class:`~registry._store.Store`.
 
 Read routes return the pre-rendered JSON documents as bytes (no per-request serialisation);
-their shapes are documented in OpenAPI through the ``*Public`` models. Every write route
+their shapes are documented in OpenAPI through the ``*Public`` models. They are ``async`` and
+read through :mod:`registry._reads` (see :func:`_read` for where each read runs). Every write route
 depends on :func:`authenticated` (a test enumerates the routes to keep it that way) and the
 whole app sits behind a body-size cap.
 """
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex_trust.engine import PolicyEngine
@@ -163,8 +165,22 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1")
 
 
+async def _read(request: Request, read: Callable[..., bytes], *args: Any,
+                bounded: bool = True, **kwargs: Any) -> Response:
+    """Run a read of the store and return its bytes.
+
+    On SQLite a ``bounded`` read (a unique-key lookup or a page of an index: microseconds, see
+    registry._reads) runs right here on the event loop: a worker-thread hop would cost ~10x the
+    read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
+    not stall the loop) run in the thread pool.
+    """
+    if bounded and _store(request).reader.dialect == "sqlite":
+        return _bytes(read(*args, **kwargs))
+    return _bytes(await run_in_threadpool(read, *args, **kwargs))
+
+
 @router.get("/plugins", responses=_ERRORS)
-def list_plugins(
+async def list_plugins(
     request: Request,
     q: Annotated[str | None, Query(max_length=100)] = None,
     tier: Literal["untrusted", "experimental", "community", "verified"] | None = None,
@@ -177,34 +193,35 @@ def list_plugins(
     Returns ``{"items": [...], "next_cursor": str | null}``; pass ``next_cursor`` back as
     ``cursor`` for the next page.
     """
-    return _bytes(_store(request).list_plugins(q=q, tier=tier, namespace=namespace,
-                                               cursor=cursor, limit=limit))
+    return await _read(request, _store(request).list_plugins, bounded=not q, q=q, tier=tier,
+                       namespace=namespace, cursor=cursor, limit=limit)
 
 
 @router.get("/plugins/{namespace}/{name}", responses={**_doc(PluginPublic), **_ERRORS})
-def get_plugin(request: Request, namespace: Namespace, name: Name) -> Response:
+async def get_plugin(request: Request, namespace: Namespace, name: Name) -> Response:
     """A plugin: latest version, current tier and action."""
-    return _bytes(_store(request).plugin_document(namespace, name))
+    return await _read(request, _store(request).plugin_document, namespace, name)
 
 
 @router.get("/plugins/{namespace}/{name}/versions", responses=_ERRORS)
-def list_versions(request: Request, namespace: Namespace, name: Name) -> Response:
+async def list_versions(request: Request, namespace: Namespace, name: Name) -> Response:
     """Every version of a plugin (oldest first): digest, state, tier, action."""
-    return _bytes(_store(request).versions_document(namespace, name))
+    return await _read(request, _store(request).versions_document, namespace, name)
 
 
 @router.get("/plugins/{namespace}/{name}/versions/{version}",
             responses={**_doc(VersionPublic), **_ERRORS})
-def get_version(request: Request, namespace: Namespace, name: Name,
-                version: Version) -> Response:
+async def get_version(request: Request, namespace: Namespace, name: Name,
+                      version: Version) -> Response:
     """One version: manifest, image digest, evidence summary, decision, state."""
-    return _bytes(_store(request).version_document(namespace, name, version))
+    return await _read(request, _store(request).version_document, namespace, name, version)
 
 
 @router.get("/plugins/{namespace}/{name}/versions/{version}/bundle", responses=_ERRORS)
-def get_bundle(request: Request, namespace: Namespace, name: Name, version: Version) -> Response:
+async def get_bundle(request: Request, namespace: Namespace, name: Name,
+                     version: Version) -> Response:
     """The Sigstore bundle published with the version (installers verify it themselves)."""
-    return _bytes(_store(request).bundle(namespace, name, version))
+    return await _read(request, _store(request).bundle, namespace, name, version)
 
 
 @router.post("/plugins", status_code=201,
@@ -272,14 +289,14 @@ def revoke_identity(request: Request, body: IdentityRevokeCreate, principal: Cal
 
 
 @router.get("/revocations", responses={200: {"model": list[RevocationPublic]}, **_ERRORS})
-def revocations(
+async def revocations(
     request: Request,
     # Revocation ids are 32-bit INTEGERs: a larger cursor made PostgreSQL fail (a 500).
     cursor: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Response:
     """The revocation feed after ``cursor``: ``{"items": [...], "next_cursor": int}``."""
-    return _bytes(_store(request).revocations(cursor=cursor, limit=limit))
+    return await _read(request, _store(request).revocations, cursor=cursor, limit=limit)
 
 
 def create_app(config: RegistryConfig, *,

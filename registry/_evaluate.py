@@ -8,9 +8,9 @@ cryptography. Python never decides: every verdict comes from :func:`cortex_trust
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cortex_trust.decision import Decision
@@ -27,15 +27,16 @@ from cortex_trust.policy_input import (
     format_time,
 )
 
-__all__ = ["ThreadEvaluator", "version_input"]
+__all__ = ["ThreadEvaluator", "decide_batch", "stored_input", "version_input"]
 
 
 def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
                   scan: ScanEvidence | None, tests: TestEvidence | None,
                   review: ReviewEvidence | None, usage: UsageEvidence,
                   revocation: RevocationEvidence, now: datetime,
-                  operation: str = "publish") -> PolicyInput:
-    """``base`` with newer evidence pieces (``None`` keeps the base piece) and ``now``.
+                  operation: str = "publish", now_text: str | None = None) -> PolicyInput:
+    """``base`` with newer evidence pieces (``None`` keeps the base piece) and ``now``
+    (``now_text``: ``format_time(now)``, when the caller has it already).
 
     Every piece handed in is about the version's digest (the store only passes rows bound to
     it); a piece about another digest would have been dropped by ``build_input`` at publish.
@@ -46,12 +47,82 @@ def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
         if piece is not None:
             update[key] = piece
     evidence = base.evidence.model_copy(update=update)
-    context = base.context.model_copy(update={"now": format_time(now), "operation": operation})
+    context = base.context.model_copy(update={"now": now_text or format_time(now),
+                                              "operation": operation})
     return base.model_copy(update={"evidence": evidence, "context": context})
 
 
+def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
+                 usage: tuple[str, int] | None, digest: str, state: str,
+                 revoked_reason: str | None, revoked_at: str | None, now: datetime,
+                 registry_name: str, now_text: str | None = None) -> PolicyInput:
+    """The input of a stored version at ``now``, from stored facts only (no cryptography).
+
+    ``input_json`` is the publish-time input; ``evidence`` maps a kind (signature, scan,
+    tests, review) to the facts JSON of the newest evidence row of that kind bound to
+    ``digest``; ``usage`` is ``(first_seen, installations)`` aggregated over the usage reports
+    of ``digest`` (``None``: no production use); the revocation piece comes from the version's
+    state (the registry's own revocation data, current as of ``now``). ``now_text`` is
+    ``format_time(now)`` when the caller has it already (building many inputs). Raises
+    pydantic's ``ValidationError`` when a stored document does not validate (a corrupt
+    database): no input is ever built from facts that do not match the contract.
+    """
+    usage_ev = _NO_USAGE
+    if usage is not None:
+        first_use, installations = usage
+        first = datetime.strptime(first_use, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        usage_ev = UsageEvidence(present=True, first_production_use=first_use,
+                                 days_in_production=max(0, (now - first).days),
+                                 installations=installations, digest=digest,
+                                 source=registry_name)
+    fresh = now_text or format_time(now)
+    revocation = RevocationEvidence(checked=True, revoked=state == "revoked",
+                                    reason=revoked_reason, revoked_at=revoked_at,
+                                    fresh_as_of=fresh, source=registry_name)
+    pieces = evidence or {}
+    return version_input(
+        PolicyInput.model_validate_json(input_json),
+        signature=_piece(pieces, "signature", SignatureEvidence),
+        scan=_piece(pieces, "scan", ScanEvidence), tests=_piece(pieces, "tests", TestEvidence),
+        review=_piece(pieces, "review", ReviewEvidence), usage=usage_ev, revocation=revocation,
+        now=now, now_text=fresh)
+
+
+#: No production use (frozen, so one instance serves every input).
+_NO_USAGE = UsageEvidence()
+
+
+def _piece(pieces: Mapping[str, str], kind: str, model: Any) -> Any:
+    text = pieces.get(kind)
+    return None if text is None else model.model_validate_json(text)
+
+
+def decide_batch(engine: PolicyEngine, inputs: Sequence[PolicyInput]) -> list[Decision]:
+    """One decision per input, in order, each made by :func:`decide` (so validated and fail
+    closed exactly like every other flow). Never raises for engine problems.
+
+    An engine that evaluates elsewhere (an isolated worker: ``isolated`` true, or an engine
+    that does not say) gets the batch in one round trip through ``evaluate_many``; an
+    in-process engine decides input by input, which lets it take its fastest path for a
+    validated input (``EmbeddedEngine.evaluate_input``: compiled mode for the shipped policies).
+    A batch answer of the wrong length blocks the whole batch.
+    """
+    many = getattr(engine, "evaluate_many", None)
+    if many is None or len(inputs) < 2 or not getattr(engine, "isolated", True):
+        return [decide(engine, i) for i in inputs]
+    try:
+        values = list(many([i.to_json() for i in inputs]))
+    except Exception as e:  # noqa: BLE001 - any engine fault must end in block
+        values = [e] * len(inputs)
+    if len(values) != len(inputs):
+        values = [EngineError("the engine returned a wrong number of answers")] * len(inputs)
+    revision = str(getattr(engine, "revision", ""))
+    return [decide(_Answered(v, revision), i) for v, i in zip(values, inputs, strict=True)]
+
+
 class _Answered:
-    """A PolicyEngine whose answer is already known (one value of a batch evaluation)."""
+    """A PolicyEngine whose answer is already known (one value of a batch evaluation, or the
+    error that ended a batch: :func:`decide` turns an exception into the fail-closed block)."""
 
     name = "batch"
 
@@ -86,20 +157,7 @@ class ThreadEvaluator:
         return self._engine
 
     def _run(self, inputs: Sequence[PolicyInput]) -> list[Decision]:
-        engine = self._engine_here()
-        many = getattr(engine, "evaluate_many", None)
-        if many is None or len(inputs) < 2:
-            return [decide(engine, i) for i in inputs]
-        # Batch evaluation (one round trip to an isolated worker); each answer still goes
-        # through decide(), so validation and fail-closed handling are exactly the same.
-        try:
-            values = list(many([i.to_json() for i in inputs]))
-        except Exception as e:  # noqa: BLE001 - any engine fault must end in block
-            values = [e] * len(inputs)
-        if len(values) != len(inputs):
-            values = [EngineError("the engine returned a wrong number of answers")] * len(inputs)
-        revision = str(getattr(engine, "revision", ""))
-        return [decide(_Answered(v, revision), i) for v, i in zip(values, inputs, strict=True)]
+        return decide_batch(self._engine_here(), inputs)
 
     @property
     def revision(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -64,8 +64,12 @@ class Plugin(SQLModel, table=True):
     """A plugin (``namespace/name``) and its pre-rendered read documents."""
 
     __tablename__ = "plugin"
+    #: List filters walk these in page order (migration 0005): a page never sorts the catalogue.
+    __table_args__ = (Index("ix_plugin_namespace_key", "namespace", "key"),
+                      Index("ix_plugin_tier_key", "tier", "key"),
+                      Index("ix_plugin_namespace_tier_key", "namespace", "tier", "key"))
     id: int | None = Field(default=None, primary_key=True)
-    namespace: str = Field(max_length=64, index=True)
+    namespace: str = Field(max_length=64)
     name: str = Field(max_length=64)
     #: ``namespace/name`` case-folded: unique, and the order of list pagination.
     key: str = Field(max_length=129, unique=True, index=True)
@@ -73,7 +77,7 @@ class Plugin(SQLModel, table=True):
     capabilities_json: str = Field(default="[]",
                                    sa_column=Column(Text, nullable=False, default="[]"))
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    tier: str | None = Field(default=None, max_length=16, index=True)
+    tier: str | None = Field(default=None, max_length=16)
     action: str | None = Field(default=None, max_length=16)
     latest_version: str | None = Field(default=None, max_length=128)
     created_at: str = Field(max_length=32)

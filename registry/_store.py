@@ -20,11 +20,12 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -35,16 +36,15 @@ from cortex_trust.decision import Decision
 from cortex_trust.policy_input import (
     PolicyInput,
     ReviewEvidence,
-    RevocationEvidence,
     ScanEvidence,
     SignatureEvidence,
     TestEvidence,
-    UsageEvidence,
     format_time,
 )
 from cortex_trust.semver import SemVerError, semver_key
 
 from ._audit import GENESIS, AuditProblem, canonical, entry_hash, verify_chain
+from ._documents import plugin_documents
 from ._errors import Conflict, Invalid, NotFound, Unauthorized, Unavailable
 from ._models import (
     SLUG,
@@ -60,6 +60,10 @@ from ._models import (
     ScanJob,
     UsageReport,
 )
+from ._reads import Reader, ReadUnavailable
+
+if TYPE_CHECKING:
+    from ._retier import RetierPool
 
 __all__ = [
     "ROLES",
@@ -179,6 +183,8 @@ class Store:
         # registry._db); reads stay deferred and never wait for the write lock.
         self._write_engine = engine.execution_options(cortex_write=True)
         self.registry_name = registry_name
+        # Read routes use fixed SQL on dedicated autocommit connections (see registry._reads).
+        self.reader = Reader(engine)
 
     # ------------------------------------------------------------------ transactions and audit
 
@@ -200,19 +206,6 @@ class Store:
 
     def _read(self) -> Session:
         return Session(self.engine)
-
-    def _scalar(self, stmt: Any) -> Any:
-        """One value (or None) from a Core read: the hot read path skips the ORM session."""
-        with self.engine.connect() as conn:
-            return conn.execute(stmt).scalar()
-
-    def _document(self, stmt: Any) -> bytes | None:
-        doc = self._scalar(stmt)
-        return None if doc is None else str(doc).encode()
-
-    def _rows(self, stmt: Any) -> list[Any]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(stmt).all())
 
     # ------------------------------------------------------------------------------- tokens
 
@@ -260,20 +253,27 @@ class Store:
 
     # ------------------------------------------------------------------------------- reads
 
+    def _read_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            return self.reader.rows(sql, params)
+        except ReadUnavailable:
+            raise Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable",
+                              fix="retry later") from None
+
     def list_plugins(self, *, q: str | None, tier: str | None, namespace: str | None,
                      cursor: str | None, limit: int) -> bytes:
-        """One page of plugin summaries as a JSON document ``{"items": [...], "next_cursor"}``."""
-        stmt = select(Plugin.key, Plugin.summary_json).order_by(col(Plugin.key)).limit(limit + 1)
-        if cursor:
-            stmt = stmt.where(col(Plugin.key) > _decode_cursor(cursor))
-        if namespace:
-            stmt = stmt.where(Plugin.namespace == namespace)
-        if tier:
-            stmt = stmt.where(Plugin.tier == tier)
+        """One page of plugin summaries as a JSON document ``{"items": [...], "next_cursor"}``.
+
+        Pages follow the unique ``key`` index (``key > cursor ORDER BY key LIMIT n``): the cost
+        of a page does not depend on the catalogue's size or the cursor's position."""
+        after = _decode_cursor(cursor) if cursor else None
+        params: list[Any] = [p for p in (after, namespace, tier) if p]
         if q:
-            stmt = stmt.where(col(Plugin.search_text).like(f"%{_like_escape(q.lower())}%",
-                                                           escape="\\"))
-        rows = self._rows(stmt)
+            params.append(f"%{_like_escape(q.lower())}%")
+        params.append(limit + 1)
+        sql = self.reader.list_sql(after=bool(after), namespace=bool(namespace),
+                                   tier=bool(tier), like=bool(q))
+        rows = self._read_rows(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
         nxt = _encode_cursor(rows[-1][0]) if more else None
@@ -282,49 +282,40 @@ class Store:
 
     def plugin_document(self, namespace: str, name: str) -> bytes:
         """The pre-rendered plugin document. Raises :class:`NotFound`."""
-        doc = self._document(select(Plugin.document_json)
-                             .where(Plugin.key == f"{namespace}/{name}"))
-        if doc is None:
+        rows = self._read_rows(self.reader.sql_plugin, (f"{namespace}/{name}",))
+        if not rows:
             raise _not_found(namespace, name)
-        return doc
+        return str(rows[0][0]).encode()
 
     def versions_document(self, namespace: str, name: str) -> bytes:
         """``{"items": [version summaries, oldest first]}``. Raises :class:`NotFound`."""
-        pid = self._scalar(select(Plugin.id).where(Plugin.key == f"{namespace}/{name}"))
-        if pid is None:
+        rows = self._read_rows(self.reader.sql_versions, (f"{namespace}/{name}",))
+        if not rows:
             raise _not_found(namespace, name)
-        docs = [r[0] for r in self._rows(select(PluginVersion.summary_json)
-                                         .where(PluginVersion.plugin_id == pid)
-                                         .order_by(col(PluginVersion.id)))]
+        docs = [r[1] for r in rows if r[1] is not None]
         return b'{"items":[' + ",".join(docs).encode() + b"]}"
 
     def version_document(self, namespace: str, name: str, version: str) -> bytes:
         """The pre-rendered version document. Raises :class:`NotFound`."""
-        doc = self._document(
-            select(PluginVersion.document_json).join(Plugin)
-            .where(Plugin.key == f"{namespace}/{name}", PluginVersion.version == version))
-        if doc is None:
+        rows = self._read_rows(self.reader.sql_version, (f"{namespace}/{name}", version))
+        if not rows:
             raise _not_found(namespace, name, version)
-        return doc
+        return str(rows[0][0]).encode()
 
     def bundle(self, namespace: str, name: str, version: str) -> bytes:
         """The Sigstore bundle published with the version. Raises :class:`NotFound`."""
-        doc = self._document(
-            select(PluginVersion.bundle_json).join(Plugin)
-            .where(Plugin.key == f"{namespace}/{name}", PluginVersion.version == version))
-        if doc is None:
+        rows = self._read_rows(self.reader.sql_bundle, (f"{namespace}/{name}", version))
+        if not rows:
             raise _not_found(namespace, name, version)
-        return doc
+        return str(rows[0][0]).encode()
 
     def revocations(self, *, cursor: int, limit: int) -> bytes:
         """Revocations after ``cursor`` (exclusive), oldest first, and the next cursor."""
-        with self._read() as s:
-            rows = s.exec(select(RevocationRow).where(col(RevocationRow.id) > cursor)
-                          .order_by(col(RevocationRow.id)).limit(limit)).all()
-        items = [{"cursor": r.id, "namespace": r.namespace, "name": r.name, "version": r.version,
-                  "digest": r.digest, "reason": r.reason, "identity": r.identity,
-                  "issuer": r.issuer, "revoked_at": r.created_at} for r in rows]
-        nxt = rows[-1].id if rows else cursor
+        rows = self._read_rows(self.reader.sql_revocations, (cursor, limit))
+        items = [{"cursor": r[0], "namespace": r[1], "name": r[2], "version": r[3],
+                  "digest": r[4], "reason": r[5], "identity": r[6], "issuer": r[7],
+                  "revoked_at": r[8]} for r in rows]
+        nxt = rows[-1][0] if rows else cursor
         return _dumps({"items": items, "next_cursor": nxt}).encode()
 
     # ------------------------------------------------------------------------------ writes
@@ -548,40 +539,110 @@ class Store:
                      after={"reason": reason, "revoked": revoked}, now=now)
         return _dumps({"revoked": revoked}).encode()
 
-    def retier_all(self, *, now: datetime, evaluate: Evaluator, batch: int = 2000,
+    def retier_all(self, *, now: datetime, pool: RetierPool, batch: int = 500,
                    actor: str = "cli") -> dict[str, Any]:
-        """Re-evaluate every version with the current policy, reusing stored evidence.
+        """Re-evaluate every version with ``pool``'s policy, reusing stored evidence.
 
-        No cryptography is redone: signature facts are read from the evidence rows. One
-        transaction; returns counts.
+        No cryptography is redone: signature facts are read from the evidence rows, and every
+        decision comes from :func:`cortex_trust.engine.decide` in ``pool``'s workers. This
+        process reads batches of ``batch`` versions (three queries per batch: versions, their
+        evidence, their usage) and stores each finished batch with one executemany UPDATE
+        while the workers evaluate the next ones; the plugin documents are recomputed from the
+        new tiers at the end (one more executemany).
+
+        One transaction, holding the write lock for the whole run (other writes wait): a crash
+        or an error midway rolls everything back, so a half-done run is never visible and never
+        audited. Returns counts: ``versions``, ``changed`` (tier or action differs),
+        ``failed`` (versions the engine could not decide: blocked fail-closed),
+        ``policy_revision``. Raises :class:`~registry._retier.RetierFailed` (nothing stored)
+        when stored facts do not validate, :class:`Unavailable` when the database fails.
         """
-        changed = 0
-        total = 0
+        from sqlalchemy import bindparam, update
+        from sqlalchemy import select as core_select
+
+        from ._retier import Item, Job
+
+        pv = PluginVersion.__table__  # type: ignore[attr-defined]
+        pt = Plugin.__table__  # type: ignore[attr-defined]
+        stats = pool.stats
+        pool.start()  # workers load the policies before the write lock is taken
+        changed = total = failed = 0
         revision = ""
         with self._write() as tx:
-            s = tx.session
-            plugins = {p.id: p for p in s.exec(select(Plugin)).all()}
-            last = 0
-            while True:
-                rows = s.exec(select(PluginVersion).where(col(PluginVersion.id) > last)
-                              .order_by(col(PluginVersion.id)).limit(batch)).all()
-                if not rows:
-                    break
-                last = rows[-1].id or last
-                before = [(r.tier, r.action) for r in rows]
-                decisions = self._reevaluate(s, plugins, list(rows), now=now,  # type: ignore[arg-type]
-                                             evaluate=evaluate)
-                if decisions:
-                    revision = decisions[-1].policy_revision
-                total += len(rows)
-                changed += sum(1 for r, b in zip(rows, before, strict=True)
-                               if (r.tier, r.action) != b)
-                s.flush()
-            for p in plugins.values():
-                self._refresh_plugin(s, p)
-            result = {"versions": total, "changed": changed, "policy_revision": revision}
+            conn = tx.session.connection()
+            cpu = time.process_time()
+            plugins = {r[0]: r for r in conn.execute(
+                core_select(pt.c.id, pt.c.namespace, pt.c.name, pt.c.key, pt.c.description,
+                       pt.c.capabilities_json, pt.c.updated_at)).all()}
+            versions_of: dict[int, list[tuple[str, str, str, str]]] = {pid: [] for pid in plugins}
+            stats.main_read_cpu += time.process_time() - cpu
+
+            def jobs() -> Iterator[Job]:
+                last = 0
+                while True:
+                    cpu = time.process_time()
+                    rows = conn.execute(
+                        core_select(pv.c.id, pv.c.plugin_id, pv.c.version, pv.c.digest, pv.c.image,
+                               pv.c.state, pv.c.input_json, pv.c.signer_identity,
+                               pv.c.signer_issuer, pv.c.published_at, pv.c.published_by,
+                               pv.c.revoked_reason, pv.c.revoked_at, pv.c.tier, pv.c.action)
+                        .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
+                    if not rows:
+                        return
+                    first, last = last, rows[-1][0]
+                    # Ids are a contiguous key range: the facts of the batch are a range scan.
+                    latest, usage = self._facts(
+                        conn, (col(Evidence.version_id) > first) & (col(Evidence.version_id) <= last),
+                        (col(UsageReport.version_id) > first) & (col(UsageReport.version_id) <= last),
+                        {r[0]: r[3] for r in rows})
+                    keys: list[tuple[int, int, str, str, str, str]] = []
+                    items: list[Item] = []
+                    for (vid, pid, version, digest, image, state, input_json, identity, issuer,
+                         published_at, published_by, reason, revoked_at, tier, action) in rows:
+                        plugin = plugins[pid]
+                        keys.append((vid, pid, version, state, tier, action))
+                        items.append(Item(input_json, latest.get(vid), usage.get(vid), digest,
+                                          state, reason, revoked_at, plugin[1], plugin[2],
+                                          version, image, published_at, published_by, identity,
+                                          issuer))
+                    stats.main_read_cpu += time.process_time() - cpu
+                    yield Job(keys, items)
+
+            # The hot write goes to the driver's executemany with positional tuples: building
+            # and processing a parameter dict per row in SQLAlchemy cost ~50 us per version.
+            store = _RETIER_UPDATE if conn.dialect.paramstyle == "qmark" \
+                else _RETIER_UPDATE.replace("?", "%s")
+            for job, outcomes in pool.run(jobs(), now=now):
+                cpu = time.process_time()
+                params = []
+                for (vid, pid, version, state, tier, action), out in zip(job.keys, outcomes,
+                                                                          strict=True):
+                    params.append((out.tier, out.action, out.policy_revision, out.decision_json,
+                                   out.summary_json, out.document_json, vid))
+                    changed += (out.tier, out.action) != (tier, action)
+                    failed += out.failed
+                    versions_of[pid].append((version, state, out.tier, out.action))
+                    revision = out.policy_revision
+                if params:
+                    conn.exec_driver_sql(store, params)
+                total += len(params)
+                stats.main_write_cpu += time.process_time() - cpu
+            cpu = time.process_time()
+            plugin_params = []
+            for pid, p in plugins.items():
+                latest_version, tier, action, summary, document = plugin_documents(
+                    namespace=p[1], name=p[2], key=p[3], description=p[4],
+                    capabilities_json=p[5], updated_at=p[6], versions=versions_of[pid])
+                plugin_params.append({"b_id": pid, "latest_version": latest_version,
+                                      "tier": tier, "action": action, "summary_json": summary,
+                                      "document_json": document})
+            if plugin_params:
+                conn.execute(update(pt).where(pt.c.id == bindparam("b_id")), plugin_params)
+            result = {"versions": total, "changed": changed, "failed": failed,
+                      "policy_revision": revision or pool.revision}
             tx.audit(actor=actor, action="catalogue.retier", target="*", before=None,
                      after=result, now=now)
+            stats.main_write_cpu += time.process_time() - cpu
         return result
 
     def claim_scan_job(self, *, now: datetime, lease: timedelta) -> ScanJob | None:
@@ -678,115 +739,71 @@ class Store:
                             issuer=issuer or row.signer_issuer,
                             actor=principal.actor, created_at=ts))
 
-    def _inputs_for(self, s: Session, rows: list[PluginVersion],
-                    now: datetime) -> list[PolicyInput]:
-        """Rebuild the policy inputs of ``rows`` from stored facts (no parsing of uploads, no
-        cryptography): the publish-time input, the newest evidence row of each kind bound to
-        the version's digest, usage aggregated per digest, and the revocation state. Two
-        queries for the whole batch."""
-        from ._evaluate import version_input
-
-        ids = [r.id for r in rows]
-        digests = {r.id: r.digest for r in rows}
+    def _facts(self, s: Any, where_evidence: Any, where_usage: Any,
+               digests: dict[int, str]) -> tuple[dict[int, dict[str, str]],
+                                                 dict[int, tuple[str, int]]]:
+        """The stored facts of a batch of versions, in two queries: the newest evidence row of
+        each kind bound to the version's digest, and usage aggregated per digest."""
         latest: dict[int, dict[str, str]] = {}
-        for vid, kind, digest, facts in s.exec(
+        for vid, kind, digest, facts in s.execute(
                 select(Evidence.version_id, Evidence.kind, Evidence.digest, Evidence.facts_json)
-                .where(col(Evidence.version_id).in_(ids)).order_by(col(Evidence.id))).all():
-            if digest == digests[vid]:
+                .where(where_evidence).order_by(col(Evidence.id))).all():
+            if digests.get(vid) == digest:
                 latest.setdefault(vid, {})[kind] = facts  # the newest of each kind wins
         usage: dict[int, tuple[str, int]] = {}
-        for vid, digest, first_seen, count in s.exec(
+        for vid, digest, first_seen, count in s.execute(
                 select(UsageReport.version_id, UsageReport.digest,
                        func.min(UsageReport.first_seen), func.count())
-                .where(col(UsageReport.version_id).in_(ids))
+                .where(where_usage)
                 .group_by(col(UsageReport.version_id), col(UsageReport.digest))).all():
-            if digest == digests[vid]:
+            if digests.get(vid) == digest:
                 usage[vid] = (first_seen, int(count))
-        fresh = format_time(now)
-        inputs = []
-        for row in rows:
-            assert row.id is not None
-            usage_ev = UsageEvidence()
-            if row.id in usage:
-                first_use, installations = usage[row.id]
-                first = datetime.strptime(first_use, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-                usage_ev = UsageEvidence(present=True, first_production_use=first_use,
-                                         days_in_production=max(0, (now - first).days),
-                                         installations=installations, digest=row.digest,
-                                         source=self.registry_name)
-            revocation = RevocationEvidence(checked=True, revoked=row.state == "revoked",
-                                            reason=row.revoked_reason, revoked_at=row.revoked_at,
-                                            fresh_as_of=fresh, source=self.registry_name)
-            pieces = latest.get(row.id, {})
-
-            def piece(kind: str, model: Any, pieces: dict[str, str] = pieces) -> Any:
-                return model.model_validate_json(pieces[kind]) if kind in pieces else None
-
-            inputs.append(version_input(
-                PolicyInput.model_validate_json(row.input_json),
-                signature=piece("signature", SignatureEvidence),
-                scan=piece("scan", ScanEvidence), tests=piece("tests", TestEvidence),
-                review=piece("review", ReviewEvidence), usage=usage_ev, revocation=revocation,
-                now=now))
-        return inputs
+        return latest, usage
 
     def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
                     *, now: datetime, evaluate: Evaluator) -> list[Decision]:
-        """Evaluate ``rows`` in one batch and store each decision and its documents."""
-        inputs = self._inputs_for(s, rows, now)
+        """Evaluate ``rows`` in one batch and store each decision and its documents.
+
+        The inputs, the evaluation and the documents are exactly those of re-tiering
+        (:mod:`registry._retier`): rebuilt from stored facts, no parsing of uploads and no
+        cryptography."""
+        from ._retier import Item, build_inputs, render_outcome
+
+        ids = [r.id for r in rows]
+        latest, usage = self._facts(s, col(Evidence.version_id).in_(ids),
+                                    col(UsageReport.version_id).in_(ids),
+                                    {r.id: r.digest for r in rows if r.id is not None})
+        items = []
+        for r in rows:
+            assert r.id is not None
+            plugin = plugins[r.plugin_id]
+            items.append(Item(r.input_json, latest.get(r.id), usage.get(r.id), r.digest,
+                              r.state, r.revoked_reason, r.revoked_at, plugin.namespace,
+                              plugin.name, r.version, r.image, r.published_at, r.published_by,
+                              r.signer_identity, r.signer_issuer))
+        inputs = build_inputs(items, now=now, registry_name=self.registry_name)
         decisions = evaluate(inputs)
         if len(decisions) != len(rows):
             raise RuntimeError("the evaluator returned a wrong number of decisions")
-        for row, inp, decision in zip(rows, inputs, decisions, strict=True):
-            row.tier = decision.tier.value
-            row.action = decision.action.value
-            row.policy_revision = decision.policy_revision[:128]
-            row.decision_json = decision.model_dump_json()
-            self._render_version(plugins[row.plugin_id], row, inp, decision, row.decision_json)
+        for row, item, inp, decision in zip(rows, items, inputs, decisions, strict=True):
+            out = render_outcome(item, inp, decision)
+            row.tier, row.action, row.policy_revision = out.tier, out.action, out.policy_revision
+            row.decision_json = out.decision_json
+            row.summary_json, row.document_json = out.summary_json, out.document_json
             s.add(row)
         return decisions
-
-    def _render_version(self, plugin: Plugin, row: PluginVersion, inp: PolicyInput,
-                        decision: Decision, decision_json: str) -> None:
-        # The big parts (evidence, decision, manifest) are serialised by pydantic's Rust core
-        # and spliced in: re-tiering renders every document, so this is the hot path.
-        summary = {"namespace": plugin.namespace, "name": plugin.name, "version": row.version,
-                   "image": row.image, "digest": row.digest, "state": row.state,
-                   "tier": row.tier, "action": row.action, "published_at": row.published_at}
-        revocation = None
-        if row.state == "revoked":
-            revocation = {"reason": row.revoked_reason, "revoked_at": row.revoked_at}
-        small = {**summary, "policy_revision": row.policy_revision,
-                 "published_by": row.published_by.split(":", 1)[0],
-                 "signer": {"identity": row.signer_identity, "issuer": row.signer_issuer}
-                 if row.signer_identity else None, "revocation": revocation}
-        manifest_json = inp.manifest.model_dump_json(include={"document"})[len('{"document":'):-1]
-        row.summary_json = _dumps(summary)
-        row.document_json = (_dumps(small)[:-1] + ',"manifest":' + manifest_json
-                             + ',"evidence":' + inp.evidence.model_dump_json()
-                             + ',"decision":' + decision_json + "}")
 
     def _refresh_plugin(self, s: Session, plugin: Plugin) -> None:
         """Recompute the plugin's latest version, tier and documents from its versions."""
         rows = s.exec(select(PluginVersion.version, PluginVersion.state, PluginVersion.tier,
                              PluginVersion.action)
                       .where(PluginVersion.plugin_id == plugin.id)).all()
-        active = [r for r in rows if r[1] == "active"] or list(rows)
-        latest = max(active, key=lambda r: _version_key(r[0])) if active else None
-        plugin.latest_version = latest[0] if latest else None
-        plugin.tier = latest[2] if latest else None
-        plugin.action = latest[3] if latest else None
-        caps = json.loads(plugin.capabilities_json or "[]")
-        summary = {"namespace": plugin.namespace, "name": plugin.name,
-                   "full_name": plugin.key, "description": plugin.description,
-                   "latest_version": plugin.latest_version, "tier": plugin.tier,
-                   "action": plugin.action}
-        document = {**summary, "capabilities": caps, "updated_at": plugin.updated_at,
-                    "versions": len(rows)}
-        plugin.summary_json = _dumps(summary)
-        plugin.document_json = _dumps(document)
+        (plugin.latest_version, plugin.tier, plugin.action, plugin.summary_json,
+         plugin.document_json) = plugin_documents(
+            namespace=plugin.namespace, name=plugin.name, key=plugin.key,
+            description=plugin.description, capabilities_json=plugin.capabilities_json,
+            updated_at=plugin.updated_at, versions=[(r[0], r[1], r[2], r[3]) for r in rows])
         s.add(plugin)
-
 
 class _Tx:
     """One write transaction: its session and the audit appender (exactly one entry)."""
@@ -817,6 +834,12 @@ class _Tx:
         self.head.hash = h
         self.session.add(self.head)
         self.entries += 1
+
+
+#: One version's re-tiering result (``Store.retier_all``), in the qmark style (``%s`` on
+#: PostgreSQL). Only constants: every value is a bound parameter.
+_RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revision = ?, "
+                  "decision_json = ?, summary_json = ?, document_json = ? WHERE id = ?")
 
 
 def _not_found(namespace: str, name: str, version: str | None = None) -> NotFound:

@@ -110,6 +110,13 @@ def _pg_params() -> list[Any]:
     return params
 
 
+def pg_only() -> list[Any]:
+    """Parameters for ``db_url`` (indirect) of a test that only means something on PostgreSQL.
+
+    CI (``./dev test``) always starts PostgreSQL, so these tests always run there."""
+    return [p for p in _pg_params() if p != "sqlite"]
+
+
 def _fresh_pg(url: str) -> str:
     """A new, empty database on the test server (dropped at the end by the caller)."""
     import psycopg

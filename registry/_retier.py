@@ -1,0 +1,628 @@
+"""Re-tiering the catalogue after a policy change: one policy engine per core.
+
+:class:`RetierPool` evaluates batches of stored versions (:class:`Item`) in worker processes,
+each holding its own :class:`~cortex_trust.engine.embedded.EmbeddedEngine` built from the same
+:class:`~cortex_trust.policyset.PolicySet` (regorus engines are bound to the thread that built
+them, so an engine is never shared or carried across a fork: workers are *spawned*). A worker
+rebuilds every input from stored facts (:func:`registry._evaluate.stored_input`), asks
+:func:`cortex_trust.engine.decide` for each decision and renders the version's read documents
+(:mod:`registry._documents`), so the calling process only reads rows and writes results while
+the workers evaluate (the pool keeps every worker busy and hands back finished batches in
+completion order).
+
+Fail closed, always through :func:`~cortex_trust.engine.decide`:
+
+* a worker that dies (a policy overflowing the native stack, a kill) blocks its batch with
+  ``ENGINE_ERROR``; a batch of several versions is first split in halves and retried on a fresh
+  worker, so one input that crashes the engine blocks only itself (within a restart budget,
+  after which whole batches are blocked without retrying);
+* a batch that is not answered within ``timeout`` seconds: the worker is killed and the batch
+  blocked with ``ENGINE_TIMEOUT``;
+* an answer for another batch, or with a wrong number of decisions: the batch is blocked with
+  ``ENGINE_ERROR`` and the worker replaced.
+
+No decision is ever reused from an earlier run or another version. A stored document that does
+not validate any more (a corrupt database) aborts the run with :class:`RetierFailed`: the caller
+rolls its transaction back.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection, wait
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from cortex_trust.decision import Decision
+from cortex_trust.errors import CortexTrustError, EngineError, PolicyError, UnavailableError
+from cortex_trust.policy_input import PolicyInput, format_time
+from cortex_trust.policyset import PolicySet
+
+from ._documents import version_documents
+
+__all__ = [
+    "Item",
+    "Job",
+    "Outcome",
+    "RetierFailed",
+    "RetierPool",
+    "RetierStats",
+    "build_inputs",
+    "evaluate_items",
+    "render_outcome",
+    "usable_cpus",
+]
+
+_MANIFEST_PREFIX = len('{"document":')
+
+
+class Item(NamedTuple):
+    """What re-evaluating one stored version needs; plain values (sent to workers)."""
+
+    #: The publish-time input document (``plugin_version.input_json``).
+    input_json: str
+    #: Kind -> facts JSON of the newest evidence row of that kind bound to ``digest``.
+    evidence: dict[str, str] | None
+    #: ``(first_seen, installations)`` over the usage reports of ``digest``; None: no use.
+    usage: tuple[str, int] | None
+    digest: str
+    state: str
+    revoked_reason: str | None
+    revoked_at: str | None
+    namespace: str
+    name: str
+    version: str
+    image: str
+    published_at: str
+    published_by: str
+    signer_identity: str | None
+    signer_issuer: str | None
+
+
+class Outcome(NamedTuple):
+    """One version's new decision and documents, as stored."""
+
+    tier: str
+    action: str
+    #: The decision's policy revision, cut to the column's 128 characters.
+    policy_revision: str
+    decision_json: str
+    summary_json: str
+    document_json: str
+    #: True for the fail-closed block (the engine could not answer).
+    failed: bool
+
+
+@dataclass
+class Job:
+    """A batch: the caller's ``keys`` (one per item, e.g. row ids) and the ``items``."""
+
+    keys: list[Any]
+    items: list[Item]
+
+
+class RetierFailed(UnavailableError):
+    """Re-tiering could not be completed (stored facts that no longer validate); nothing of
+    the run may be kept."""
+
+
+@dataclass
+class RetierStats:
+    """Where a run's time went. CPU seconds are summed over the workers (``eval_cpu`` is the
+    time inside :func:`decide`: the policy evaluation and the strict parsing of its result);
+    ``main_*`` are measured by the caller in its own process."""
+
+    workers: int = 0
+    versions: int = 0
+    failed: int = 0
+    batches: int = 0
+    crashes: int = 0
+    timeouts: int = 0
+    restarts: int = 0
+    start_s: float = 0.0
+    build_cpu: float = 0.0
+    eval_cpu: float = 0.0
+    render_cpu: float = 0.0
+    main_read_cpu: float = 0.0
+    main_write_cpu: float = 0.0
+    main_wait_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers (seconds rounded to ms)."""
+        out: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            if k != "extra":
+                out[k] = round(v, 3) if isinstance(v, float) else v
+        return {**out, **self.extra}
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------- the work of one batch
+
+def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision) -> Outcome:
+    """The stored form of ``decision`` for ``item``: columns and the two read documents."""
+    decision_json = decision.model_dump_json()
+    tier = decision.tier.value
+    action = decision.action.value
+    revision = decision.policy_revision[:128]
+    manifest_json = policy_input.manifest.model_dump_json(include={"document"})[
+        _MANIFEST_PREFIX:-1]
+    summary, document = version_documents(
+        namespace=item.namespace, name=item.name, version=item.version, image=item.image,
+        digest=item.digest, state=item.state, tier=tier, action=action,
+        published_at=item.published_at, policy_revision=revision,
+        published_by=item.published_by, signer_identity=item.signer_identity,
+        signer_issuer=item.signer_issuer, revoked_reason=item.revoked_reason,
+        revoked_at=item.revoked_at, manifest_json=manifest_json,
+        evidence_json=policy_input.evidence.model_dump_json(), decision_json=decision_json)
+    return Outcome(tier, action, revision, decision_json, summary, document,
+                   bool(decision.failed))
+
+
+def build_inputs(items: Sequence[Item], *, now: datetime,
+                 registry_name: str) -> list[PolicyInput]:
+    """The input of every item at ``now`` (see :func:`registry._evaluate.stored_input`)."""
+    from ._evaluate import stored_input
+
+    fresh = format_time(now)
+    return [stored_input(it.input_json, evidence=it.evidence, usage=it.usage, digest=it.digest,
+                         state=it.state, revoked_reason=it.revoked_reason,
+                         revoked_at=it.revoked_at, now=now, registry_name=registry_name,
+                         now_text=fresh) for it in items]
+
+
+def evaluate_items(engine: Any, items: Sequence[Item], *, now: datetime,
+                   registry_name: str) -> tuple[list[Outcome], tuple[float, float, float]]:
+    """Decide every item on ``engine`` (through :func:`decide`) and render its documents.
+
+    Returns the outcomes (in order) and the CPU seconds spent building inputs, deciding and
+    rendering. Raises pydantic's ``ValidationError`` when stored facts do not validate.
+    """
+    from ._evaluate import decide_batch
+
+    t0 = time.process_time()
+    inputs = build_inputs(items, now=now, registry_name=registry_name)
+    t1 = time.process_time()
+    decisions = decide_batch(engine, inputs)
+    t2 = time.process_time()
+    outcomes = [render_outcome(it, inp, d) for it, inp, d in zip(items, inputs, decisions,
+                                                                  strict=True)]
+    t3 = time.process_time()
+    return outcomes, (t1 - t0, t2 - t1, t3 - t2)
+
+
+# ------------------------------------------------------------------------------- the worker
+
+def _policy_spec(policy_set: PolicySet) -> tuple[Any, ...]:
+    # PolicySet keeps its data in a read-only mapping proxy, which does not pickle: send the
+    # canonical data JSON and rebuild (checked byte for byte on arrival).
+    return (policy_set.modules, policy_set.data_json(), policy_set.revision,
+            policy_set.has_custom, policy_set.overrides)
+
+
+def _rebuild_policy_set(spec: tuple[Any, ...]) -> PolicySet:
+    modules, data_json, revision, has_custom, overrides = spec
+    rebuilt = PolicySet(modules=modules, data=MappingProxyType(json.loads(data_json)),
+                        revision=revision, has_custom=has_custom, overrides=overrides)
+    if rebuilt.data_json() != data_json:
+        raise PolicyError("the policy data changed on its way to a re-tiering worker",
+                          advice="report this as a cortex-trust bug")
+    return rebuilt
+
+
+def _worker_main(conn: Connection, spec: tuple[Any, ...], isolate: bool,
+                 registry_name: str) -> None:
+    """A worker process: build one engine, then answer batches until told to stop."""
+    try:
+        import resource
+
+        # A policy that overflows the native stack kills this process: no core file for that.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass  # not available here; the crash is still contained in this process
+    from cortex_trust.engine.embedded import EmbeddedEngine
+
+    try:
+        engine = EmbeddedEngine(_rebuild_policy_set(spec), isolate=isolate)
+    except CortexTrustError as e:
+        conn.send(("init_error", type(e).__name__, e.message, e.advice))
+        return
+    conn.send(("ready", str(getattr(engine, "mode", ""))))
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except EOFError:
+                return
+            if msg is None:
+                return
+            seq, now_text, items = msg
+            now = datetime.strptime(now_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            try:
+                outcomes, cpu = evaluate_items(engine, items, now=now,
+                                               registry_name=registry_name)
+            except Exception as e:  # noqa: BLE001 - reported; the parent aborts the run
+                conn.send(("error", seq, f"{type(e).__name__}: {e}"[:2000]))
+                continue
+            conn.send(("ok", seq, outcomes, cpu))
+    finally:
+        engine.close()
+
+
+class _Proc:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, ctx: Any, spec: tuple[Any, ...], isolate: bool, registry_name: str) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, spec, isolate, registry_name),
+                                name="cortex-retier", daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int | None:
+        pid: int | None = self.proc.pid
+        return pid
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=10)
+        self.conn.close()
+
+
+@dataclass
+class _Flight:
+    worker: _Proc
+    job: Job
+    seq: int
+    deadline: float
+
+
+class RetierPool:
+    """Decide batches of stored versions on ``workers`` processes (default: one per usable
+    CPU), each with its own engine for ``policy_set``; ``workers=0`` decides in the calling
+    thread (no processes; an engine crash then takes the caller down, so only for the
+    shipped policies or tests).
+
+    ``timeout`` bounds one batch (seconds). ``isolate`` is passed to each engine
+    (:class:`~cortex_trust.engine.embedded.EmbeddedEngine`); by default (None) a worker
+    evaluates in its own process, which is already the boundary that contains a crash or a
+    hang, while ``workers=0`` keeps the engine's own default (organization code in a child
+    process). ``max_restarts`` bounds how many workers are started to replace crashed, hung
+    or killed ones. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, policy_set: PolicySet, *, registry_name: str = "cortex-registry",
+                 workers: int | None = None, timeout: float = 300.0,
+                 isolate: bool | None = None,
+                 max_restarts: int | None = None, start_timeout: float = 120.0) -> None:
+        self.policy_set = policy_set
+        self.revision = policy_set.revision
+        self.registry_name = registry_name
+        self.workers = usable_cpus() if workers is None else max(0, workers)
+        self.timeout = timeout
+        self.isolate = isolate
+        self.start_timeout = start_timeout
+        self.max_restarts = (4 * max(1, self.workers) + 8) if max_restarts is None \
+            else max_restarts
+        self.stats = RetierStats(workers=self.workers)
+        self._spec = _policy_spec(policy_set)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._procs: list[_Proc] = []
+        self._local: Any = None
+        self._seq = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers and wait until each has built its engine (idempotent).
+
+        Raises :class:`PolicyError` when the policies do not load and :class:`EngineError`
+        when a worker cannot start.
+        """
+        started = time.perf_counter()
+        if self.workers == 0:
+            if self._local is None:
+                from cortex_trust.engine.embedded import EmbeddedEngine
+
+                self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate)
+                self.stats.extra["engine_mode"] = str(getattr(self._local, "mode", ""))
+            return
+        while len(self._procs) < self.workers:
+            self._procs.append(self._spawn())
+        for p in self._procs:
+            if not p.ready:
+                self._await_ready(p)
+        self.stats.start_s += time.perf_counter() - started
+
+    def _spawn(self) -> _Proc:
+        try:
+            return _Proc(self._ctx, self._spec, bool(self.isolate), self.registry_name)
+        except OSError as e:
+            raise EngineError(f"cannot start a re-tiering worker: {e.strerror or e}",
+                              advice="check that the Python interpreter can start processes") \
+                from None
+
+    def _await_ready(self, p: _Proc) -> None:
+        remaining = p.started + self.start_timeout - time.monotonic()
+        if remaining > 0 and p.conn.poll(remaining):
+            try:
+                self._on_ready(p, p.conn.recv())
+                return
+            except (EOFError, OSError):
+                pass
+        p.kill()
+        raise EngineError("a re-tiering worker did not start (it crashed or timed out while "
+                          "loading the policies)",
+                          advice="run `cortex policy test` on the policies; retry")
+
+    def _on_ready(self, p: _Proc, msg: Any) -> None:
+        if msg[0] == "init_error":
+            p.kill()
+            cls = PolicyError if msg[1] == "PolicyError" else EngineError
+            raise cls(str(msg[2]), advice=msg[3])
+        if msg[0] != "ready":
+            p.kill()
+            raise EngineError("a re-tiering worker answered out of protocol",
+                              advice="report this as a cortex-trust bug")
+        p.ready = True
+        self.stats.extra["engine_mode"] = msg[1]
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (for operators and tests)."""
+        return [p.pid for p in self._procs if p.pid is not None and p.proc.is_alive()]
+
+    def close(self) -> None:
+        """Stop every worker (idempotent)."""
+        for p in self._procs:
+            try:
+                p.conn.send(None)
+            except OSError:
+                pass
+        for p in self._procs:
+            p.proc.join(timeout=2)
+            p.kill()
+        self._procs = []
+        if self._local is not None:
+            self._local.close()
+            self._local = None
+
+    def __enter__(self) -> RetierPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self, jobs: Iterable[Job], *, now: datetime) -> Iterator[tuple[Job, list[Outcome]]]:
+        """Decide every job at ``now``; yield ``(job, outcomes)`` as batches finish.
+
+        Batches come back in completion order, one outcome per item. A batch split after a
+        crash comes back as its halves (each a :class:`Job` with its own keys). Raises
+        :class:`RetierFailed` when a worker reports stored facts that do not validate.
+        """
+        self.start()
+        if self.workers == 0:
+            for job in jobs:
+                yield job, self._evaluate_here(job, now)
+            return
+        yield from self._run_pool(iter(jobs), now)
+
+    def _evaluate_here(self, job: Job, now: datetime) -> list[Outcome]:
+        try:
+            outcomes, cpu = evaluate_items(self._local, job.items, now=now,
+                                           registry_name=self.registry_name)
+        except Exception as e:  # noqa: BLE001 - the same contract as a worker's "error"
+            raise RetierFailed(f"re-tiering stopped: {type(e).__name__}: {e}"[:2000],
+                               advice="the stored facts of a version do not validate; "
+                                      "restore the database from a backup") from None
+        self._count(job, outcomes, cpu)
+        return outcomes
+
+    def _count(self, job: Job, outcomes: list[Outcome], cpu: Sequence[float]) -> None:
+        s = self.stats
+        s.batches += 1
+        s.versions += len(job.items)
+        s.failed += sum(1 for o in outcomes if o.failed)
+        s.build_cpu += cpu[0]
+        s.eval_cpu += cpu[1]
+        s.render_cpu += cpu[2]
+
+    def _blocked(self, job: Job, error: BaseException, now: datetime) -> list[Outcome]:
+        """Fail-closed outcomes for a batch the engine could not answer, made by decide()
+        from an engine that raises ``error`` (TimeoutError -> ENGINE_TIMEOUT, else
+        ENGINE_ERROR)."""
+        from ._evaluate import _Answered
+
+        outcomes, _ = evaluate_items(_Answered(error, self.revision), job.items, now=now,
+                                     registry_name=self.registry_name)
+        self._count(job, outcomes, (0.0, 0.0, 0.0))
+        return outcomes
+
+    def _replace(self, p: _Proc) -> _Proc | None:
+        p.kill()
+        self._procs.remove(p)
+        if self.stats.restarts >= self.max_restarts:
+            return None
+        self.stats.restarts += 1
+        fresh = self._spawn()
+        self._procs.append(fresh)
+        return fresh
+
+    def _run_pool(self, source: Iterator[Job], now: datetime) -> Iterator[tuple[Job, list[Outcome]]]:
+        now_text = format_time(now)
+        retry: deque[Job] = deque()
+        idle: list[_Proc] = [p for p in self._procs if p.ready]
+        starting: list[_Proc] = [p for p in self._procs if not p.ready]
+        flights: dict[int, _Flight] = {}  # by id(worker)
+        exhausted = False
+
+        def next_job() -> Job | None:
+            nonlocal exhausted
+            if retry:
+                return retry.popleft()
+            if exhausted:
+                return None
+            job = next(source, None)
+            if job is None:
+                exhausted = True
+            return job
+
+        def dispatch(p: _Proc, job: Job) -> bool:
+            self._seq += 1
+            try:
+                p.conn.send((self._seq, now_text, job.items))
+            except OSError:
+                return False  # it died while idle: the caller requeues the job
+            flights[id(p)] = _Flight(p, job, self._seq, time.monotonic() + self.timeout)
+            return True
+
+        def fill() -> None:
+            while idle:
+                job = next_job()
+                if job is None:
+                    return
+                p = idle.pop()
+                if not dispatch(p, job):
+                    retry.appendleft(job)
+                    fresh = self._replace(p)
+                    if fresh is not None:
+                        starting.append(fresh)
+
+        def lost(f: _Flight, error: BaseException, *, split: bool) -> list[Outcome] | None:
+            """A worker is gone with ``f``'s batch; returns fail-closed outcomes, or None
+            when the batch was split for a retry."""
+            fresh = self._replace(f.worker)
+            if fresh is not None:
+                starting.append(fresh)
+            if split and fresh is not None and len(f.job.items) > 1:
+                half = len(f.job.items) // 2
+                retry.appendleft(Job(f.job.keys[half:], f.job.items[half:]))
+                retry.appendleft(Job(f.job.keys[:half], f.job.items[:half]))
+                return None
+            return self._blocked(f.job, error, now)
+
+        while True:
+            fill()
+            if not flights and not starting:
+                job = next_job()
+                if job is None:
+                    return
+                # Every worker is gone and the restart budget is spent: block what is left.
+                error = EngineError(f"the policy engine workers kept crashing; "
+                                    f"{self.max_restarts} restarts were used")
+                while job is not None:
+                    yield job, self._blocked(job, error, now)
+                    job = next_job()
+                return
+            deadline = min([f.deadline for f in flights.values()]
+                           + [p.started + self.start_timeout for p in starting])
+            waited = time.perf_counter()
+            wait([f.worker.conn for f in flights.values()]
+                 + [f.worker.proc.sentinel for f in flights.values()]
+                 + [p.conn for p in starting] + [p.proc.sentinel for p in starting],
+                 timeout=max(0.0, deadline - time.monotonic()))
+            self.stats.main_wait_s += time.perf_counter() - waited
+            for p in list(starting):
+                msg: Any = None
+                if p.conn.poll():
+                    try:
+                        msg = p.conn.recv()
+                    except (EOFError, OSError):
+                        msg = None
+                if msg is not None:
+                    starting.remove(p)
+                    self._on_ready(p, msg)  # raises for policies that stopped loading
+                    idle.append(p)
+                elif not p.proc.is_alive() or time.monotonic() > p.started + self.start_timeout:
+                    starting.remove(p)
+                    fresh = self._replace(p)
+                    if fresh is not None:
+                        starting.append(fresh)
+            for key, f in list(flights.items()):
+                p = f.worker
+                reply: Any = None
+                if p.conn.poll():
+                    try:
+                        reply = p.conn.recv()
+                    except (EOFError, OSError):
+                        reply = None
+                    if reply is None:
+                        del flights[key]
+                        self.stats.crashes += 1
+                        blocked = lost(f, EngineError(_crash_message(p)), split=True)
+                        if blocked is not None:
+                            yield f.job, blocked
+                        continue
+                elif not p.proc.is_alive():
+                    del flights[key]
+                    self.stats.crashes += 1
+                    blocked = lost(f, EngineError(_crash_message(p)), split=True)
+                    if blocked is not None:
+                        yield f.job, blocked
+                    continue
+                elif time.monotonic() > f.deadline:
+                    del flights[key]
+                    self.stats.timeouts += 1
+                    # A slow policy is slow for every input: no retry, block the batch.
+                    outcomes = lost(f, TimeoutError(f"no answer within {self.timeout:g}s"),
+                                    split=False)
+                    assert outcomes is not None
+                    yield f.job, outcomes
+                    continue
+                else:
+                    continue
+                del flights[key]
+                if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "error":
+                    raise RetierFailed(f"re-tiering stopped: {reply[2]}",
+                                       advice="the stored facts of a version do not validate; "
+                                              "restore the database from a backup")
+                if not _valid_reply(reply, seq=f.seq, n=len(f.job.items)):
+                    # Out of step with this worker: never store an answer that may belong to
+                    # other versions. Replace the worker and block the batch.
+                    fresh = self._replace(p)
+                    if fresh is not None:
+                        starting.append(fresh)
+                    yield f.job, self._blocked(
+                        f.job, EngineError("a re-tiering worker returned a wrong number of "
+                                           "answers or answered another batch"), now)
+                    continue
+                idle.append(p)
+                fill()  # keep the worker busy before the caller stores this batch
+                self._count(f.job, reply[2], reply[3])
+                yield f.job, reply[2]
+
+
+def _valid_reply(reply: Any, *, seq: int, n: int) -> bool:
+    """True for an answer to batch ``seq`` with exactly ``n`` outcomes."""
+    return (isinstance(reply, tuple) and len(reply) == 4 and reply[0] == "ok"
+            and reply[1] == seq and isinstance(reply[2], list) and len(reply[2]) == n
+            and all(isinstance(o, Outcome) for o in reply[2]))
+
+
+def _crash_message(p: _Proc) -> str:
+    p.proc.join(timeout=5)
+    rc = p.proc.exitcode
+    how = f"signal {-rc}" if rc is not None and rc < 0 else f"status {rc}"
+    return (f"the policy engine worker crashed ({how}) while re-tiering; "
+            "the policies may recurse without bound")
