@@ -84,6 +84,10 @@ class Item(NamedTuple):
     published_by: str
     signer_identity: str | None
     signer_issuer: str | None
+    #: Shown in the version document while ``state`` is ``yanked`` (a yank never changes the
+    #: input or the decision).
+    yanked_reason: str | None = None
+    yanked_at: str | None = None
 
 
 class Outcome(NamedTuple):
@@ -169,7 +173,8 @@ def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision) ->
         published_by=item.published_by, signer_identity=item.signer_identity,
         signer_issuer=item.signer_issuer, revoked_reason=item.revoked_reason,
         revoked_at=item.revoked_at, manifest_json=manifest_json,
-        evidence_json=policy_input.evidence.model_dump_json(), decision_json=decision_json)
+        evidence_json=policy_input.evidence.model_dump_json(), decision_json=decision_json,
+        yanked_reason=item.yanked_reason, yanked_at=item.yanked_at)
     return Outcome(tier, action, revision, decision_json, summary, document,
                    bool(decision.failed))
 
@@ -544,12 +549,7 @@ class RetierPool:
                  timeout=max(0.0, deadline - time.monotonic()))
             self.stats.main_wait_s += time.perf_counter() - waited
             for p in list(starting):
-                msg: Any = None
-                if p.conn.poll():
-                    try:
-                        msg = p.conn.recv()
-                    except (EOFError, OSError):
-                        msg = None
+                msg = _receive(p.conn)
                 if msg is not None:
                     starting.remove(p)
                     self._on_ready(p, msg)  # raises for policies that stopped loading
@@ -563,10 +563,7 @@ class RetierPool:
                 p = f.worker
                 reply: Any = None
                 if p.conn.poll():
-                    try:
-                        reply = p.conn.recv()
-                    except (EOFError, OSError):
-                        reply = None
+                    reply = _receive(p.conn)
                     if reply is None:
                         del flights[key]
                         self.stats.crashes += 1
@@ -611,6 +608,16 @@ class RetierPool:
                 fill()  # keep the worker busy before the caller stores this batch
                 self._count(f.job, reply[2], reply[3])
                 yield f.job, reply[2]
+
+
+def _receive(conn: Connection) -> Any:
+    """The next message on ``conn`` if one is waiting; ``None`` if none is, or the pipe broke."""
+    if not conn.poll():
+        return None
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        return None
 
 
 def _valid_reply(reply: Any, *, seq: int, n: int) -> bool:

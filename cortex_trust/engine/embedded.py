@@ -306,26 +306,25 @@ class EmbeddedEngine:
                 self._compiled()
 
     def _local(self) -> Any:
-        prepared = getattr(self._tls, "prepared", None)
-        if prepared is None:
-            from ._regorus import Prepared
+        """This thread's prepared interpreter (regorus engines are bound to their thread)."""
+        from ._regorus import Prepared
 
-            ps = self.policy_set
-            prepared = Prepared([(m.name, m.text) for m in ps.modules], ps.data_json(),
-                                paths={m.name: str(m.path) for m in ps.modules})
-            self._tls.prepared = prepared
-        return prepared
+        return self._per_thread("prepared", Prepared)
 
     def _compiled(self) -> Any:
-        vm = getattr(self._tls, "compiled", None)
-        if vm is None:
-            from ._regorus import Compiled
+        """This thread's compiled program (only used when ``self.compiled``)."""
+        from ._regorus import Compiled
 
+        return self._per_thread("compiled", Compiled)
+
+    def _per_thread(self, slot: str, build: Any) -> Any:
+        value = getattr(self._tls, slot, None)
+        if value is None:
             ps = self.policy_set
-            vm = Compiled([(m.name, m.text) for m in ps.modules], ps.data_json(),
+            value = build([(m.name, m.text) for m in ps.modules], ps.data_json(),
                           paths={m.name: str(m.path) for m in ps.modules})
-            self._tls.compiled = vm
-        return vm
+            setattr(self._tls, slot, value)
+        return value
 
     def evaluate_input(self, policy_input: PolicyInput) -> Any:
         """Like :meth:`evaluate`, for a validated input document (compiled mode when allowed).
