@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from ._errors import EXIT_DECISION, EXIT_INPUT, EXIT_UNAVAILABLE
+from ._render import neutralise
 
 if TYPE_CHECKING:
     from cortex_trust.containers import ContainerRuntime
@@ -195,6 +196,10 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
         _fail(f"{verb} of {what} refused: {outcome.why}; reasons: "
               + "; ".join(f"{r.code}: {r.message}" for r in plan.decision.reasons),
               advice=advice, code=EXIT_DECISION)
+    if plan.state == "yanked":
+        # pip's behaviour: a yanked version is only taken when pinned exactly, and said so.
+        _say(f"warning: {what} was yanked by its publisher ({neutralise(plan.yank_reason or '')}); "
+             "installing it only because it was pinned exactly", err=True)
     if outcome.override:
         _say(f"WARNING: {what} is BLOCKED by policy ({', '.join(plan.decision.codes)}); "
              "installing anyway because of --allow-blocked. This override is recorded.", err=True)

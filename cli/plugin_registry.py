@@ -1,4 +1,4 @@
-"""``cortex plugin publish | review approve/reject | revoke``: talk to a registry.
+"""``cortex plugin publish | review approve/reject | revoke | yank | unyank``: talk to a registry.
 
 The token is read from the environment variable named by ``--token-env`` (default
 ``CORTEX_REGISTRY_TOKEN``) here in the CLI, passed to the client, and never printed. Results go
@@ -166,8 +166,47 @@ def revoke(
     _print(result)
 
 
+def yank(
+    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
+    registry: RegistryOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why (shown to installers).")],
+    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+) -> None:
+    """Yank a version (publisher of the namespace, or admin): ranges and `latest` skip it, an
+    exact pin still installs it with a warning. Its tier is unchanged; a revoked version
+    cannot be yanked."""
+    from cortex_trust.registry_client import RegistryClient
+
+    ns, name, version = _ref(ref)
+    if not reason.strip():
+        fail("--reason is empty", advice="say why, e.g. --reason 'breaks config loading'")
+    token = _token(token_env)
+    with RegistryClient(registry, token=token) as client:
+        result = client.yank(ns, name, version, reason=reason)
+    print(f"yanked {ref}: installers skip it unless pinned exactly", file=sys.stderr)
+    _print(result)
+
+
+def unyank(
+    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
+    registry: RegistryOption,
+    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+) -> None:
+    """Make a yanked version active again (publisher of the namespace, or admin)."""
+    from cortex_trust.registry_client import RegistryClient
+
+    ns, name, version = _ref(ref)
+    token = _token(token_env)
+    with RegistryClient(registry, token=token) as client:
+        result = client.unyank(ns, name, version)
+    print(f"unyanked {ref}: active again", file=sys.stderr)
+    _print(result)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``publish``, ``review`` and ``revoke`` to ``cortex plugin``."""
+    """Add ``publish``, ``review``, ``revoke``, ``yank`` and ``unyank`` to ``cortex plugin``."""
     app.command("publish")(publish)
     app.command("revoke")(revoke)
+    app.command("yank")(yank)
+    app.command("unyank")(unyank)
     app.add_typer(review_app, name="review")

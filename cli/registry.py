@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -21,7 +21,7 @@ __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True,
                   help="Run and operate a plugin registry (serve, tokens, audit, retier).")
-token_app = typer.Typer(no_args_is_help=True, help="Create registry API tokens.")
+token_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke registry API tokens.")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the registry's audit log.")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
@@ -162,6 +162,108 @@ def token_create(
     print(f"token {row.token_id} ({role} in {namespace}, expires {row.expires_at}); "
           "it is shown only once:", file=sys.stderr)
     print(plaintext)
+
+
+def _api_fail(error: Any) -> NoReturn:
+    """Report a :class:`registry._errors.ApiError` from a store call and exit (2 for a bad
+    argument, 3 when the database is unavailable)."""
+    from ._errors import EXIT_UNAVAILABLE
+
+    fail(error.message, advice=error.fix or None,
+         code=EXIT_UNAVAILABLE if error.status >= 500 else EXIT_INPUT)
+
+
+@token_app.command("list")
+def token_list(
+    db: DbOption = _DEFAULT_DB,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", help="Only the tokens of this namespace.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+) -> None:
+    """List tokens: id, namespace, role, holder, created, expires, last use, state.
+
+    Secrets are shown only once, by `token create`; they and their hashes are never listed.
+    Last use is recorded at most every 15 minutes. Refer to a token by its id (tok_...).
+    """
+    import json
+    import re
+    from datetime import UTC, datetime
+
+    from registry._errors import ApiError
+    from registry._models import SLUG
+    from registry._store import Store
+
+    from ._render import neutralise
+
+    if fmt not in ("text", "json"):
+        fail(f"--format {fmt!r} is not text or json", advice="use --format text or --format json",
+             code=EXIT_INPUT)
+    if namespace is not None and not re.fullmatch(SLUG, namespace):
+        fail(f"namespace {namespace!r} is not a lowercase slug",
+             advice="use lowercase letters, digits and inner hyphens (e.g. acme)", code=EXIT_INPUT)
+    engine = _migrated_engine(db)
+    try:
+        tokens = Store(engine).list_tokens(now=datetime.now(UTC), namespace=namespace)
+    except ApiError as e:
+        _api_fail(e)
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        print(json.dumps([t.model_dump() for t in tokens], indent=2))
+        return
+    if not tokens:
+        print("no tokens" + (f" in namespace {namespace}" if namespace else ""), file=sys.stderr)
+        return
+    rows = [("ID", "NAMESPACE", "ROLE", "HOLDER", "CREATED", "EXPIRES", "LAST USED", "STATE")]
+    for t in tokens:
+        state: str = t.state
+        if t.revoked_at:
+            # The reason is an operator's free text: shown, never obeyed by the terminal.
+            state += f" {t.revoked_at}" + (f": {neutralise(t.revoked_reason)}"
+                                           if t.revoked_reason else "")
+        rows.append((t.token_id, t.namespace, t.role, t.holder or "-", t.created_at,
+                     t.expires_at, t.last_used_at or "never", state))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(
+        metavar="ID", help="The token's id (tok_..., see `token list`), not the token.")],
+    db: DbOption = _DEFAULT_DB,
+    reason: Annotated[str | None, typer.Option(
+        "--reason", help="Why (kept for operators and in the audit log).")] = None,
+) -> None:
+    """Revoke a token: every authenticated route refuses it from the next request on.
+
+    Idempotent: revoking a revoked token changes nothing and exits 0. Each revocation is one
+    entry in the audit log. Exit 2 for an unknown id.
+    """
+    from datetime import UTC, datetime
+
+    from registry._errors import ApiError
+    from registry._store import TOKEN_PREFIX, Store
+
+    if token_id.startswith(TOKEN_PREFIX):
+        # Someone pasted the secret: do not look it up (it is now in the shell history; that
+        # token must be revoked by its id, and the operator should know).
+        fail("that is a token, not a token id",
+             advice="revoke it by its id (tok_..., see `cortex registry token list`); it has "
+                    "been exposed on a command line, so do revoke it", code=EXIT_INPUT)
+    engine = _migrated_engine(db)
+    try:
+        token, changed = Store(engine).revoke_token(token_id, reason=reason, now=datetime.now(UTC))
+    except ApiError as e:
+        _api_fail(e)
+    finally:
+        engine.dispose()
+    if changed:
+        print(f"token {token.token_id} ({token.role} in {token.namespace}) revoked", file=sys.stderr)
+    else:
+        print(f"token {token.token_id} was already revoked at {token.revoked_at}; nothing changed",
+              file=sys.stderr)
 
 
 @audit_app.command("verify")

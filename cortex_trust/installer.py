@@ -253,6 +253,9 @@ class InstallPlan:
     policy_input: PolicyInput
     decision: Decision
     state: str = "active"
+    #: Why the publisher yanked this version (only when ``state`` is ``yanked``: a yanked version
+    #: is only ever chosen by an exact pin, and the caller warns).
+    yank_reason: str | None = None
     source: Literal["registry", "github"] = "registry"
     #: For an update: the installed record, and what the new version asks for beyond it.
     previous: InstallRecord | None = None
@@ -265,7 +268,8 @@ class InstallPlan:
         return {
             "name": self.full_name, "plugin": self.plugin, "version": self.version,
             "image": self.image, "digest": self.digest, "registry": self.registry,
-            "registry_url": self.registry_url, "state": self.state, "source": self.source,
+            "registry_url": self.registry_url, "state": self.state,
+            "yank_reason": self.yank_reason, "source": self.source,
             "decision": self.decision.to_json_dict(),
             "evidence_sources": {k: v.get("source") for k, v in
                                  self.policy_input.evidence.model_dump(mode="json").items()
@@ -392,6 +396,15 @@ def _registry_piece(model: type[BaseModel], raw: Any, *, kind: str, registry: st
     if not getattr(piece, "present", False):
         return None
     return piece.model_copy(update={"source": registry})
+
+
+def _yank_reason(detail: Any) -> str | None:
+    """The publisher's reason for a yanked version (``"no reason given"`` if it has none)."""
+    if detail.state != "yanked":
+        return None
+    yank = detail.yank if isinstance(detail.yank, dict) else {}
+    reason = yank.get("reason")
+    return reason[:500] if isinstance(reason, str) and reason.strip() else "no reason given"
 
 
 def _manifest_from_document(doc: Mapping[str, Any], *, source: str) -> Manifest:
@@ -637,7 +650,7 @@ class Installer:
             request=req, full_name=req.full_name, plugin=manifest.name, version=detail.version,
             image=detail.image, digest=detail.digest, registry=target.name,
             registry_url=served_by, manifest=doc, policy_input=policy_input, decision=decision,
-            state=detail.state, source="registry", previous=previous,
+            state=detail.state, yank_reason=_yank_reason(detail), source="registry", previous=previous,
             widened=tuple(widened_permissions(previous.manifest, doc)) if previous else (),
             timings=timer.times)
 

@@ -103,6 +103,9 @@ class VersionDetail(VersionSummary):
     evidence: dict[str, Any]
     decision: Decision
     revocation: dict[str, Any] | None
+    #: ``{"reason", "yanked_at"}`` while the version is yanked (registries before yanking
+    #: existed send no such field).
+    yank: dict[str, Any] | None = None
 
 
 class RevocationEntry(_Doc):
@@ -295,6 +298,32 @@ class RegistryClient:
         return self._call("POST", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/"
                                   f"{_seg(version)}/revoke", VersionDetail,
                           json_body={"reason": reason})
+
+    def yank(self, namespace: str, name: str, version: str, *, reason: str) -> VersionDetail:
+        """Yank one version (publisher of the namespace, or admin): ranges skip it, an exact
+        pin still takes it. Idempotent. A revoked version is refused (409
+        ``VERSION_REVOKED``). Raises :class:`RegistryUnavailable` when the answer is about
+        another version."""
+        return self._state_change("yank", namespace, name, version, {"reason": reason},
+                                  expect="yanked")
+
+    def unyank(self, namespace: str, name: str, version: str) -> VersionDetail:
+        """Make a yanked version active again (publisher of the namespace, or admin).
+        Idempotent; a revoked version is refused (409 ``VERSION_REVOKED``)."""
+        return self._state_change("unyank", namespace, name, version, None, expect="active")
+
+    def _state_change(self, op: str, namespace: str, name: str, version: str,
+                      body: dict[str, Any] | None, *, expect: str) -> VersionDetail:
+        path = (f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}"
+                f"/{op}")
+        detail = self._call("POST", path, VersionDetail, json_body=body)
+        if (detail.namespace, detail.name, detail.version) != (namespace, name, version):
+            raise self._untrusted("POST", path, "a document about another version")
+        # A 200 is a success only if the version is now in the state asked for.
+        if detail.state != expect:
+            raise self._untrusted("POST", path, f"a version in state {detail.state!r}, not "
+                                                f"{expect!r}")
+        return detail
 
     def revoke_identity(self, *, identity: str, issuer: str, reason: str) -> tuple[str, ...]:
         """Revoke every version signed by ``identity`` + ``issuer`` (admin); returns them."""

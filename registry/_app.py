@@ -35,6 +35,7 @@ from ._models import (
     RevocationPublic,
     UsageCreate,
     VersionPublic,
+    YankCreate,
 )
 from ._service import prepare_publish
 from ._store import Principal, Store
@@ -266,6 +267,31 @@ def revoke(request: Request, namespace: Namespace, name: Name, version: Version,
     return _bytes(_store(request).revoke(namespace, name, version, reason=body.reason,
                                          principal=principal, now=config.clock(),
                                          evaluate=_evaluator(request)))
+
+
+@router.post("/plugins/{namespace}/{name}/versions/{version}/yank",
+             responses={**_doc(VersionPublic), **_ERRORS})
+def yank(request: Request, namespace: Namespace, name: Name, version: Version,
+         body: YankCreate, principal: Caller) -> Response:
+    """Yank a version (publisher of the namespace, or admin): installers skip it for ranges and
+    take it only when pinned exactly. The decision is unchanged. Yanking a yanked version
+    changes nothing (200); a revoked version is a 409 (``VERSION_REVOKED``)."""
+    _owner(principal, namespace)
+    config = _config(request)
+    return _bytes(_store(request).yank(namespace, name, version, reason=body.reason,
+                                       principal=principal, now=config.clock()))
+
+
+@router.post("/plugins/{namespace}/{name}/versions/{version}/unyank",
+             responses={**_doc(VersionPublic), **_ERRORS})
+def unyank(request: Request, namespace: Namespace, name: Name, version: Version,
+           principal: Caller) -> Response:
+    """Make a yanked version active again (publisher of the namespace, or admin). Unyanking an
+    active version changes nothing (200); a revoked version is a 409 (``VERSION_REVOKED``)."""
+    _owner(principal, namespace)
+    config = _config(request)
+    return _bytes(_store(request).unyank(namespace, name, version, principal=principal,
+                                         now=config.clock()))
 
 
 @router.post("/usage", responses={**_doc(VersionPublic), **_ERRORS})

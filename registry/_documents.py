@@ -36,23 +36,26 @@ def version_documents(*, namespace: str, name: str, version: str, image: str, di
                       policy_revision: str, published_by: str, signer_identity: str | None,
                       signer_issuer: str | None, revoked_reason: str | None,
                       revoked_at: str | None, manifest_json: str, evidence_json: str,
-                      decision_json: str) -> tuple[str, str]:
+                      decision_json: str, yanked_reason: str | None = None,
+                      yanked_at: str | None = None) -> tuple[str, str]:
     """``(summary_json, document_json)`` of one version.
 
     ``manifest_json``, ``evidence_json`` and ``decision_json`` are JSON texts (the manifest
     document, the evidence the decision was made on, the decision) spliced in as they are:
     pydantic's Rust core serialises them, which keeps re-tiering cheap. ``published_by`` is the
-    publishing token's actor (``role:namespace:token``); only its role is shown.
+    publishing token's actor (``role:namespace:token``); only its role is shown. A yanked
+    version carries ``yank`` (``reason``, ``yanked_at``), a revoked one ``revocation``.
     """
     summary = {"namespace": namespace, "name": name, "version": version, "image": image,
                "digest": digest, "state": state, "tier": tier, "action": action,
                "published_at": published_at}
     revocation = ({"reason": revoked_reason, "revoked_at": revoked_at}
                   if state == "revoked" else None)
+    yank = {"reason": yanked_reason, "yanked_at": yanked_at} if state == "yanked" else None
     small = {**summary, "policy_revision": policy_revision,
              "published_by": published_by.split(":", 1)[0],
              "signer": {"identity": signer_identity, "issuer": signer_issuer}
-             if signer_identity else None, "revocation": revocation}
+             if signer_identity else None, "revocation": revocation, "yank": yank}
     document = (dumps(small)[:-1] + ',"manifest":' + manifest_json + ',"evidence":'
                 + evidence_json + ',"decision":' + decision_json + "}")
     return dumps(summary), document
@@ -65,10 +68,12 @@ def plugin_documents(*, namespace: str, name: str, key: str, description: str,
     """``(latest_version, tier, action, summary_json, document_json)`` of one plugin.
 
     ``versions`` are ``(version, state, tier, action)`` of every version of the plugin. The
-    latest version is the highest active one (or the highest of all when none is active); the
-    plugin's tier and action are that version's.
+    latest version is the highest active one; when none is active, the highest yanked one (like
+    PyPI, a yanked release is still the project's newest when nothing else is left); when none
+    is yanked either, the highest of all. The plugin's tier and action are that version's.
     """
-    active = [v for v in versions if v[1] == "active"] or list(versions)
+    active = ([v for v in versions if v[1] == "active"]
+              or [v for v in versions if v[1] == "yanked"] or list(versions))
     latest = max(active, key=lambda v: version_key(v[0])) if active else None
     latest_version = latest[0] if latest else None
     tier = latest[2] if latest else None

@@ -36,9 +36,11 @@ __all__ = [
     "RevocationRow",
     "RevokedIdentity",
     "ScanJob",
+    "TokenPublic",
     "UsageCreate",
     "UsageReport",
     "VersionPublic",
+    "YankCreate",
 ]
 
 #: Namespaces and plugin names: lowercase ASCII slugs (no case or Unicode look-alikes).
@@ -46,6 +48,8 @@ SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 _VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
 _MAX_DOC = 512 * 1024
+#: Free text without NUL or control characters (tab, CR and LF allowed).
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 # ---------------------------------------------------------------------------------------- tables
@@ -112,6 +116,11 @@ class PluginVersion(SQLModel, table=True):
     published_by: str = Field(max_length=128)
     revoked_reason: str | None = Field(default=None, max_length=2000)
     revoked_at: str | None = Field(default=None, max_length=32)
+    #: Why, when and by whom (``role:namespace:token_id``) the version was yanked (migration
+    #: 0006). Set while ``state`` is ``yanked``; cleared by an unyank (the audit log keeps them).
+    yanked_reason: str | None = Field(default=None, max_length=2000)
+    yanked_at: str | None = Field(default=None, max_length=32)
+    yanked_by: str | None = Field(default=None, max_length=128)
     summary_json: str = Field(sa_column=Column(Text, nullable=False))
     document_json: str = Field(sa_column=Column(Text, nullable=False))
 
@@ -178,6 +187,31 @@ class ApiToken(SQLModel, table=True):
     created_at: str = Field(max_length=32)
     expires_at: str = Field(max_length=32)
     revoked: bool = False
+    #: When, why and by whom the token was revoked (migration 0007); the reason is for the
+    #: operator (``token list``) and is never sent to whoever presents the token.
+    revoked_at: str | None = Field(default=None, max_length=32)
+    revoked_reason: str | None = Field(default=None, max_length=500)
+    revoked_by: str | None = Field(default=None, max_length=128)
+    #: The last successful authentication, recorded at most every ``LAST_USED_GRANULARITY``
+    #: (registry._store): one small UPDATE per token and period, not one per request.
+    last_used_at: str | None = Field(default=None, max_length=32)
+
+
+class TokenPublic(BaseModel):
+    """What an operator sees of a token (``cortex registry token list``): never the secret,
+    never its hash. ``state`` is ``revoked`` (wins), ``expired`` or ``active`` at listing time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    token_id: str
+    namespace: str
+    role: str
+    holder: str | None
+    created_at: str
+    expires_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+    revoked_reason: str | None
+    state: Literal["active", "expired", "revoked"]
 
 
 class RevocationRow(SQLModel, table=True):
@@ -276,16 +310,26 @@ class RevocationCreate(BaseModel):
     """Revoke one version."""
 
     model_config = _FORBID
-    reason: str = PField(min_length=1, max_length=2000)
+    # _TEXT: a NUL in the reason made PostgreSQL fail the revocation with a 500.
+    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
+
+
+class YankCreate(BaseModel):
+    """Yank one version: ranges skip it, an exact pin still installs it (with a warning)."""
+
+    model_config = _FORBID
+    #: Human text shown to installers: no NUL (PostgreSQL text cannot hold it) and no other
+    #: control characters but tab and line breaks.
+    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
 
 
 class IdentityRevokeCreate(BaseModel):
     """Revoke every version signed by ``identity`` as issued by ``issuer``."""
 
     model_config = _FORBID
-    identity: str = PField(min_length=1, max_length=1024)
-    issuer: str = PField(min_length=1, max_length=1024)
-    reason: str = PField(min_length=1, max_length=2000)
+    identity: str = PField(min_length=1, max_length=1024, pattern=_TEXT)
+    issuer: str = PField(min_length=1, max_length=1024, pattern=_TEXT)
+    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
 
 
 # ------------------------------------------------------------------------------ API: responses
@@ -311,6 +355,8 @@ class VersionPublic(BaseModel):
     evidence: dict[str, Any] | None = None
     decision: dict[str, Any] | None = None
     revocation: dict[str, Any] | None = None
+    #: ``{"reason", "yanked_at"}`` while the version is yanked, else null.
+    yank: dict[str, Any] | None = None
 
 
 class PluginPublic(BaseModel):

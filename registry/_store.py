@@ -9,7 +9,9 @@ Every read and write of the service goes through :class:`Store`. Guarantees:
   lock, so two concurrent publishes end with one winner and one :class:`Conflict`.
 * Read documents are pre-rendered JSON kept beside each row and rewritten on every change, so
   read routes return stored bytes (see /work/shared/PERFORMANCE.md).
-* Tokens are stored as SHA-256 hashes only.
+* Tokens are stored as SHA-256 hashes only. Revoked and expired tokens are refused on every
+  authenticated request; a token's last-use time is the one unaudited write (bookkeeping, at
+  most one per token every :data:`LAST_USED_GRANULARITY`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
@@ -58,6 +60,7 @@ from ._models import (
     RevocationRow,
     RevokedIdentity,
     ScanJob,
+    TokenPublic,
     UsageReport,
 )
 from ._reads import Reader, ReadUnavailable
@@ -66,6 +69,7 @@ if TYPE_CHECKING:
     from ._retier import RetierPool
 
 __all__ = [
+    "LAST_USED_GRANULARITY",
     "ROLES",
     "Evaluator",
     "Principal",
@@ -77,6 +81,11 @@ __all__ = [
 
 ROLES = ("publisher", "reviewer", "installation", "admin")
 TOKEN_PREFIX = "ctr_"  # noqa: S105 - a public prefix, not a secret
+#: How precisely a token's last use is recorded: at most one UPDATE per token and period.
+LAST_USED_GRANULARITY = timedelta(minutes=15)
+#: A token's public id (``create_token``): random, independent of the secret, unique.
+_TOKEN_ID = re.compile(r"tok_[0-9a-f]{12}")
+_MAX_TOKEN_REASON = 500
 
 #: Given the inputs, return one decision each (in order). Never raises for engine problems.
 Evaluator = Callable[[Sequence[PolicyInput]], list[Decision]]
@@ -242,14 +251,117 @@ class Store:
         return plaintext, row
 
     def authenticate(self, token: str, *, now: datetime) -> Principal:
-        """The principal behind ``token``. Raises :class:`Unauthorized` if unknown, revoked or
-        expired (all three look the same to the caller)."""
-        with self._read() as s:
-            row = s.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
-        if row is None or row.revoked or row.expires_at <= format_time(now):
-            raise Unauthorized("BAD_TOKEN", "the token is unknown, revoked or expired",
-                               fix="create a new token with `cortex registry token create`")
+        """The principal behind ``token``, checked on every authenticated request.
+
+        Raises :class:`Unauthorized`: ``BAD_TOKEN`` when no token has this secret,
+        ``TOKEN_REVOKED`` when it was revoked (checked first: revocation is final) and
+        ``TOKEN_EXPIRED`` when it expired. The distinction is only ever told to whoever presents
+        the secret, about that token, and names nothing but its public id: it reveals nothing
+        about other tokens (a wrong secret matches no row at all), and the revocation reason
+        stays with the operator. Raises :class:`Unavailable` when the database is.
+        """
+        try:
+            with self._read() as s:
+                row = s.exec(select(ApiToken)
+                             .where(ApiToken.token_hash == hash_token(token))).first()
+        except OperationalError:
+            raise Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable",
+                              fix="retry later") from None
+        if row is None:
+            raise Unauthorized("BAD_TOKEN", "the token is not one this registry issued",
+                               fix="check that the whole token was sent, or ask the registry "
+                                   "operator for one (`cortex registry token create`)")
+        if row.revoked:
+            raise Unauthorized("TOKEN_REVOKED", f"token {row.token_id} was revoked",
+                               fix="a revoked token never works again: ask the registry operator "
+                                   "for a new one (`cortex registry token create`)")
+        if row.expires_at <= format_time(now):
+            raise Unauthorized("TOKEN_EXPIRED", f"token {row.token_id} expired at {row.expires_at}",
+                               fix="ask the registry operator for a new token "
+                                   "(`cortex registry token create --expires ...`)")
+        self._record_use(row, now=now)
         return Principal(token_id=row.token_id, namespace=row.namespace, role=row.role, holder=row.holder)
+
+    def _record_use(self, row: ApiToken, *, now: datetime) -> None:
+        """Note that ``row`` authenticated, at most once per :data:`LAST_USED_GRANULARITY`.
+
+        The one write outside :meth:`_write`: a last-use time is bookkeeping shown by
+        ``token list``, not an action, so it appends no audit entry (one per request would
+        drown the log) and does not queue behind the audit lock. It is a single guarded
+        ``UPDATE`` of one row, so concurrent requests with the same token cannot move it back.
+        """
+        stale = format_time(now - LAST_USED_GRANULARITY)
+        if row.last_used_at is not None and row.last_used_at > stale:
+            return
+        table = ApiToken.__table__  # type: ignore[attr-defined]
+        try:
+            with self._write_engine.begin() as conn:
+                conn.execute(update(table)
+                             .where(table.c.id == row.id,
+                                    or_(table.c.last_used_at.is_(None),
+                                        table.c.last_used_at <= stale))
+                             .values(last_used_at=format_time(now)))
+        except OperationalError:
+            raise Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable",
+                              fix="retry later") from None
+
+    def list_tokens(self, *, now: datetime, namespace: str | None = None) -> list[TokenPublic]:
+        """Every token (of ``namespace`` if given), oldest first, with its state at ``now``.
+
+        Never returns a secret or a hash. Raises :class:`Unavailable` when the database is.
+        """
+        query = select(ApiToken).order_by(col(ApiToken.id))
+        if namespace is not None:
+            query = query.where(ApiToken.namespace == namespace)
+        try:
+            with self._read() as s:
+                rows = s.exec(query).all()
+        except OperationalError:
+            raise Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable",
+                              fix="retry later") from None
+        return [_token_public(r, now) for r in rows]
+
+    def revoke_token(self, token_id: str, *, now: datetime, reason: str | None = None,
+                     actor: str = "cli") -> tuple[TokenPublic, bool]:
+        """Revoke the token with public id ``token_id``; every authenticated route refuses it
+        (``TOKEN_REVOKED``) from the next request on. Expired tokens can be revoked too.
+
+        Returns the token and whether this call revoked it. Idempotent: revoking a revoked
+        token changes nothing (the first revocation's time and reason stay) and appends no
+        audit entry; a revocation appends one ``token.revoke`` entry.
+
+        Raises :class:`Invalid` (``BAD_TOKEN_ID``, ``BAD_REASON``) and :class:`NotFound`
+        (``NO_SUCH_TOKEN``).
+        """
+        if _TOKEN_ID.fullmatch(token_id) is None:
+            raise Invalid("BAD_TOKEN_ID", f"{token_id!r} is not a token id",
+                          fix="pass the id shown by `cortex registry token list` (tok_ and 12 hex "
+                              "digits), never the token itself")
+        if reason is not None and (not reason.strip() or len(reason) > _MAX_TOKEN_REASON):
+            raise Invalid("BAD_REASON", f"the reason must be 1 to {_MAX_TOKEN_REASON} characters",
+                          fix="say briefly why, e.g. --reason \"leaked in a CI log\"")
+        ts = format_time(now)
+        with self._write() as tx:
+            s = tx.session
+            row = s.exec(select(ApiToken).where(ApiToken.token_id == token_id)).first()
+            if row is None:
+                raise NotFound("NO_SUCH_TOKEN", f"no token {token_id} in this registry",
+                               fix="list the tokens with `cortex registry token list`")
+            if row.revoked:
+                tx.skip_audit()
+                return _token_public(row, now), False
+            before = _token_public(row, now)
+            row.revoked = True
+            row.revoked_at = ts
+            row.revoked_reason = reason
+            row.revoked_by = actor
+            s.add(row)
+            tx.audit(actor=actor, action="token.revoke", target=f"token:{token_id}",
+                     before={"token_id": token_id, "namespace": row.namespace, "role": row.role,
+                             "holder": row.holder, "state": before.state},
+                     after={"token_id": token_id, "state": "revoked", "reason": reason},
+                     now=now)
+        return _token_public(row, now), True
 
     # ------------------------------------------------------------------------------- reads
 
@@ -504,6 +616,66 @@ class Store:
                      after={"state": row.state, "tier": row.tier, "reason": reason}, now=now)
             return row.document_json.encode()
 
+    def yank(self, namespace: str, name: str, version: str, *, reason: str,
+             principal: Principal, now: datetime) -> bytes:
+        """Yank one version, as PyPI and npm do: installers skip it for ranges and ``latest``
+        and take it only when pinned exactly, with a warning
+        (:func:`cortex_trust.install_state.select_version`).
+
+        Only the state changes: the evidence and the decision stay exactly as they are (nothing
+        is re-evaluated), while the version's documents and the plugin's latest version, tier
+        and documents are re-rendered. The reason, time and actor are recorded. Idempotent:
+        yanking a yanked version keeps the first yank and changes nothing. Returns the version
+        document. Raises :class:`NotFound`, or :class:`Conflict` (``VERSION_REVOKED``) for a
+        revoked version: revocation is final and is never softened into a yank.
+        """
+        with self._write() as tx:
+            s = tx.session
+            plugin, row = self._get_version(s, namespace, name, version)
+            _refuse_state_change(plugin, row, "yank")
+            before = {"state": row.state, "reason": row.yanked_reason}
+            if row.state != "yanked":
+                row.state = "yanked"
+                row.yanked_reason = reason
+                row.yanked_at = format_time(now)
+                row.yanked_by = principal.actor
+                self._restate(plugin, row)
+                s.add(row)
+                s.flush()
+                self._refresh_plugin(s, plugin)
+            tx.audit(actor=principal.actor, action="version.yank",
+                     target=f"{plugin.key}@{version}", before=before,
+                     after={"state": row.state, "reason": row.yanked_reason,
+                            "yanked_at": row.yanked_at, "requested_reason": reason}, now=now)
+            return row.document_json.encode()
+
+    def unyank(self, namespace: str, name: str, version: str, *, principal: Principal,
+               now: datetime) -> bytes:
+        """Make a yanked version active again; its decision is unchanged (see :meth:`yank`).
+
+        Idempotent: unyanking an active version changes nothing. Returns the version document.
+        Raises :class:`NotFound`, or :class:`Conflict` (``VERSION_REVOKED``) for a revoked
+        version.
+        """
+        with self._write() as tx:
+            s = tx.session
+            plugin, row = self._get_version(s, namespace, name, version)
+            _refuse_state_change(plugin, row, "unyank")
+            before = {"state": row.state, "reason": row.yanked_reason,
+                      "yanked_at": row.yanked_at, "yanked_by": row.yanked_by}
+            if row.state == "yanked":
+                # The yank's details leave the row with the yank; the audit log keeps them.
+                row.state = "active"
+                row.yanked_reason = row.yanked_at = row.yanked_by = None
+                self._restate(plugin, row)
+                s.add(row)
+                s.flush()
+                self._refresh_plugin(s, plugin)
+            tx.audit(actor=principal.actor, action="version.unyank",
+                     target=f"{plugin.key}@{version}", before=before,
+                     after={"state": row.state}, now=now)
+            return row.document_json.encode()
+
     def revoke_identity(self, *, identity: str, issuer: str, reason: str, principal: Principal,
                         now: datetime, evaluate: Evaluator) -> bytes:
         """Revoke every version whose verified signature came from ``identity`` + ``issuer``,
@@ -585,7 +757,8 @@ class Store:
                         core_select(pv.c.id, pv.c.plugin_id, pv.c.version, pv.c.digest, pv.c.image,
                                pv.c.state, pv.c.input_json, pv.c.signer_identity,
                                pv.c.signer_issuer, pv.c.published_at, pv.c.published_by,
-                               pv.c.revoked_reason, pv.c.revoked_at, pv.c.tier, pv.c.action)
+                               pv.c.revoked_reason, pv.c.revoked_at, pv.c.tier, pv.c.action,
+                               pv.c.yanked_reason, pv.c.yanked_at)
                         .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
                     if not rows:
                         return
@@ -598,13 +771,14 @@ class Store:
                     keys: list[tuple[int, int, str, str, str, str]] = []
                     items: list[Item] = []
                     for (vid, pid, version, digest, image, state, input_json, identity, issuer,
-                         published_at, published_by, reason, revoked_at, tier, action) in rows:
+                         published_at, published_by, reason, revoked_at, tier, action,
+                         yanked_reason, yanked_at) in rows:
                         plugin = plugins[pid]
                         keys.append((vid, pid, version, state, tier, action))
                         items.append(Item(input_json, latest.get(vid), usage.get(vid), digest,
                                           state, reason, revoked_at, plugin[1], plugin[2],
                                           version, image, published_at, published_by, identity,
-                                          issuer))
+                                          issuer, yanked_reason, yanked_at))
                     stats.main_read_cpu += time.process_time() - cpu
                     yield Job(keys, items)
 
@@ -780,7 +954,7 @@ class Store:
             items.append(Item(r.input_json, latest.get(r.id), usage.get(r.id), r.digest,
                               r.state, r.revoked_reason, r.revoked_at, plugin.namespace,
                               plugin.name, r.version, r.image, r.published_at, r.published_by,
-                              r.signer_identity, r.signer_issuer))
+                              r.signer_identity, r.signer_issuer, r.yanked_reason, r.yanked_at))
         inputs = build_inputs(items, now=now, registry_name=self.registry_name)
         decisions = evaluate(inputs)
         if len(decisions) != len(rows):
@@ -792,6 +966,30 @@ class Store:
             row.summary_json, row.document_json = out.summary_json, out.document_json
             s.add(row)
         return decisions
+
+    @staticmethod
+    def _restate(plugin: Plugin, row: PluginVersion) -> None:
+        """Re-render ``row``'s documents after a change of its state alone (a yank or unyank).
+
+        The stored decision and the evidence and manifest it was made on are spliced back as
+        they are: a state change must not re-evaluate (a yank never changes a tier)."""
+        from ._documents import version_documents
+
+        stored = json.loads(row.document_json)
+
+        def compact(value: Any) -> str:
+            # Key order kept as stored (pydantic's field order), not sorted.
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+        row.summary_json, row.document_json = version_documents(
+            namespace=plugin.namespace, name=plugin.name, version=row.version, image=row.image,
+            digest=row.digest, state=row.state, tier=row.tier, action=row.action,
+            published_at=row.published_at, policy_revision=row.policy_revision,
+            published_by=row.published_by, signer_identity=row.signer_identity,
+            signer_issuer=row.signer_issuer, revoked_reason=row.revoked_reason,
+            revoked_at=row.revoked_at, manifest_json=compact(stored["manifest"]),
+            evidence_json=compact(stored["evidence"]), decision_json=row.decision_json,
+            yanked_reason=row.yanked_reason, yanked_at=row.yanked_at)
 
     def _refresh_plugin(self, s: Session, plugin: Plugin) -> None:
         """Recompute the plugin's latest version, tier and documents from its versions."""
@@ -840,6 +1038,30 @@ class _Tx:
 #: PostgreSQL). Only constants: every value is a bound parameter.
 _RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revision = ?, "
                   "decision_json = ?, summary_json = ?, document_json = ? WHERE id = ?")
+
+
+def _token_public(row: ApiToken, now: datetime) -> TokenPublic:
+    """What ``token list`` shows of a row: everything but the hash."""
+    state: Literal["active", "expired", "revoked"] = (
+        "revoked" if row.revoked else "expired" if row.expires_at <= format_time(now) else "active")
+    return TokenPublic(token_id=row.token_id, namespace=row.namespace, role=row.role,
+                       holder=row.holder, created_at=row.created_at, expires_at=row.expires_at,
+                       last_used_at=row.last_used_at, revoked_at=row.revoked_at,
+                       revoked_reason=row.revoked_reason, state=state)
+
+
+def _refuse_state_change(plugin: Plugin, row: PluginVersion, what: str) -> None:
+    """Only active and yanked versions can be yanked or unyanked: a revoked version stays
+    revoked (a yank must never look like a way out of a revocation), and a state this code
+    does not know is refused rather than overwritten."""
+    if row.state == "revoked":
+        raise Conflict("VERSION_REVOKED",
+                       f"{plugin.key}@{row.version} is revoked and cannot be {what}ed",
+                       fix="revocation is final: publish a new version instead")
+    if row.state not in ("active", "yanked"):
+        raise Conflict("VERSION_STATE",
+                       f"{plugin.key}@{row.version} is in state {row.state!r} and cannot be "
+                       f"{what}ed", fix="ask the registry's operator")
 
 
 def _not_found(namespace: str, name: str, version: str | None = None) -> NotFound:

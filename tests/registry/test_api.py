@@ -175,7 +175,7 @@ def test_expired_and_unknown_tokens_are_401(registry: Registry) -> None:
     token = registry.token(expires=timedelta(hours=1))
     registry.clock.advance(hours=2)
     r = registry.publish(token)
-    assert r.status_code == 401 and _error(r)["code"] == "BAD_TOKEN"
+    assert r.status_code == 401 and _error(r)["code"] == "TOKEN_EXPIRED"
     assert r.headers["www-authenticate"] == "Bearer"
     assert registry.publish("ctr_" + "x" * 43).status_code == 401
 
