@@ -301,9 +301,11 @@ class EmbeddedEngine:
             self._worker = _Worker(policy_set, coverage=False, load_timeout=load_timeout)
             self._worker.start()
         else:
-            self._local()  # parse now: a bad module is an error at construction
+            # Parse now: a bad module is an error at construction (compiling parses too).
             if self.compiled:
                 self._compiled()
+            else:
+                self._local()
 
     def _local(self) -> Any:
         """This thread's prepared interpreter (regorus engines are bound to their thread)."""
@@ -409,10 +411,15 @@ class EmbeddedEngine:
         return [RuleValue(str(p), v, e) for p, v, e in rows]
 
     def close(self) -> None:
-        """Stop the worker (if any). The engine is unusable afterwards in isolated mode."""
+        """Stop the worker (if any), and drop this thread's in-process engines (regorus objects
+        must be dropped on the thread that made them; call it there). The engine is unusable
+        afterwards in isolated mode; in-process it rebuilds on the next call."""
         with self._lock:
             if self._worker is not None:
                 self._worker.stop()
+        for slot in ("prepared", "compiled"):
+            if hasattr(self._tls, slot):
+                delattr(self._tls, slot)
 
     def __enter__(self) -> EmbeddedEngine:
         return self
