@@ -561,24 +561,17 @@ class RetierPool:
                         starting.append(fresh)
             for key, f in list(flights.items()):
                 p = f.worker
-                reply: Any = None
-                if p.conn.poll():
-                    reply = _receive(p.conn)
-                    if reply is None:
-                        del flights[key]
-                        self.stats.crashes += 1
-                        blocked = lost(f, EngineError(_crash_message(p)), split=True)
-                        if blocked is not None:
-                            yield f.job, blocked
-                        continue
-                elif not p.proc.is_alive():
+                answered = p.conn.poll()
+                reply: Any = _receive(p.conn) if answered else None
+                if (answered and reply is None) or (not answered and not p.proc.is_alive()):
+                    # A broken pipe, or a dead worker with nothing to read: it crashed.
                     del flights[key]
                     self.stats.crashes += 1
                     blocked = lost(f, EngineError(_crash_message(p)), split=True)
                     if blocked is not None:
                         yield f.job, blocked
                     continue
-                elif time.monotonic() > f.deadline:
+                if not answered and time.monotonic() > f.deadline:
                     del flights[key]
                     self.stats.timeouts += 1
                     # A slow policy is slow for every input: no retry, block the batch.
@@ -587,8 +580,8 @@ class RetierPool:
                     assert outcomes is not None
                     yield f.job, outcomes
                     continue
-                else:
-                    continue
+                if not answered:
+                    continue  # still working
                 del flights[key]
                 if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "error":
                     raise RetierFailed(f"re-tiering stopped: {reply[2]}",

@@ -639,10 +639,7 @@ class Store:
                 row.yanked_reason = reason
                 row.yanked_at = format_time(now)
                 row.yanked_by = principal.actor
-                self._restate(plugin, row)
-                s.add(row)
-                s.flush()
-                self._refresh_plugin(s, plugin)
+                self._restate(s, plugin, row)
             tx.audit(actor=principal.actor, action="version.yank",
                      target=f"{plugin.key}@{version}", before=before,
                      after={"state": row.state, "reason": row.yanked_reason,
@@ -667,10 +664,7 @@ class Store:
                 # The yank's details leave the row with the yank; the audit log keeps them.
                 row.state = "active"
                 row.yanked_reason = row.yanked_at = row.yanked_by = None
-                self._restate(plugin, row)
-                s.add(row)
-                s.flush()
-                self._refresh_plugin(s, plugin)
+                self._restate(s, plugin, row)
             tx.audit(actor=principal.actor, action="version.unyank",
                      target=f"{plugin.key}@{version}", before=before,
                      after={"state": row.state}, now=now)
@@ -967,9 +961,9 @@ class Store:
             s.add(row)
         return decisions
 
-    @staticmethod
-    def _restate(plugin: Plugin, row: PluginVersion) -> None:
-        """Re-render ``row``'s documents after a change of its state alone (a yank or unyank).
+    def _restate(self, s: Session, plugin: Plugin, row: PluginVersion) -> None:
+        """Re-render and store ``row``'s documents after a change of its state alone (a yank or
+        unyank), then the plugin's.
 
         The stored decision and the evidence and manifest it was made on are spliced back as
         they are: a state change must not re-evaluate (a yank never changes a tier)."""
@@ -990,6 +984,9 @@ class Store:
             revoked_at=row.revoked_at, manifest_json=compact(stored["manifest"]),
             evidence_json=compact(stored["evidence"]), decision_json=row.decision_json,
             yanked_reason=row.yanked_reason, yanked_at=row.yanked_at)
+        s.add(row)
+        s.flush()
+        self._refresh_plugin(s, plugin)
 
     def _refresh_plugin(self, s: Session, plugin: Plugin) -> None:
         """Recompute the plugin's latest version, tier and documents from its versions."""
