@@ -198,7 +198,13 @@ def test_no_network_cannot_reach_the_host_over_ipv6_link_local(
         # link-local address, so a failure below is the firewall, not busybox.
         _, own = _exec(container_runtime, p.name, BB, "ip", "-6", "-o", "addr", "show", "dev", "eth0")
         own_ll = next(w.split("/")[0] for w in own.split() if w.startswith("fe80:"))
-        code, out = _wget(container_runtime, p.name, f"http://[{own_ll}%eth0]:{p.port}/health")
+        # Its own link-local address is "tentative" (duplicate address detection) for a moment
+        # after start too: until then binding to it fails ("Cannot assign requested address").
+        for _ in range(50):
+            code, out = _wget(container_runtime, p.name, f"http://[{own_ll}%eth0]:{p.port}/health")
+            if code == 0 or "Cannot assign requested address" not in out:
+                break
+            time.sleep(0.1)
         assert code == 0 and '"ok"' in out, out
         code, out = _wget(container_runtime, p.name, f"http://[{link_local}%eth0]:{server.port}/")
         assert code != 0 and "host secret" not in out
