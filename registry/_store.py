@@ -43,10 +43,9 @@ from cortex_trust.policy_input import (
     TestEvidence,
     format_time,
 )
-from cortex_trust.semver import SemVerError, semver_key
 
 from ._audit import GENESIS, AuditProblem, canonical, entry_hash, verify_chain
-from ._documents import plugin_documents
+from ._documents import dumps, plugin_documents, version_documents
 from ._errors import Conflict, Invalid, NotFound, Unauthorized, Unavailable
 from ._models import (
     SLUG,
@@ -105,10 +104,6 @@ def parse_duration(text: str) -> timedelta:
     if seconds <= 0 or seconds > 3 * 365 * 86400:
         raise ValueError(f"{text!r} must be between 1m and 3 years")
     return timedelta(seconds=seconds)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -174,13 +169,6 @@ _CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
 
 def _like_escape(q: str) -> str:
     return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _version_key(v: str) -> tuple[object, ...]:
-    try:
-        return (1, semver_key(v))
-    except (SemVerError, ValueError):
-        return (0, v)
 
 
 class Store:
@@ -428,7 +416,7 @@ class Store:
                   "digest": r[4], "reason": r[5], "identity": r[6], "issuer": r[7],
                   "revoked_at": r[8]} for r in rows]
         nxt = rows[-1][0] if rows else cursor
-        return _dumps({"items": items, "next_cursor": nxt}).encode()
+        return dumps({"items": items, "next_cursor": nxt}).encode()
 
     # ------------------------------------------------------------------------------ writes
 
@@ -478,7 +466,7 @@ class Store:
                                    f"the signer {rec.signature.identity!r} was revoked in this "
                                    "registry", fix="sign with an identity that is not revoked")
                 plugin.description = rec.description
-                plugin.capabilities_json = _dumps(sorted(set(rec.capabilities)))
+                plugin.capabilities_json = dumps(sorted(set(rec.capabilities)))
                 plugin.search_text = " ".join([key, rec.description.lower(),
                                                *(c.lower() for c in rec.capabilities)])
                 plugin.updated_at = ts
@@ -703,7 +691,7 @@ class Store:
             tx.audit(actor=principal.actor, action="identity.revoke",
                      target=f"identity:{identity}|{issuer}", before=None,
                      after={"reason": reason, "revoked": revoked}, now=now)
-        return _dumps({"revoked": revoked}).encode()
+        return dumps({"revoked": revoked}).encode()
 
     def retier_all(self, *, now: datetime, pool: RetierPool, batch: int = 500,
                    actor: str = "cli") -> dict[str, Any]:
@@ -967,7 +955,6 @@ class Store:
 
         The stored decision and the evidence and manifest it was made on are spliced back as
         they are: a state change must not re-evaluate (a yank never changes a tier)."""
-        from ._documents import version_documents
 
         stored = json.loads(row.document_json)
 

@@ -174,14 +174,10 @@ class Prepared:
                 return None
             raise EngineError(f"evaluating {rule} failed: {msg}",
                               advice="fix the policy; a builtin error blocks the decision") from None
-        except BaseException as e:  # only a Rust panic is translated; see below
-            # A Rust panic surfaces as pyo3's PanicException, a BaseException that decide()'s
-            # `except Exception` would not catch: make it an engine error (fail closed).
+        except BaseException as e:  # only a Rust panic is translated (_panic_error)
             if type(e).__name__ != "PanicException":
                 raise
-            first = (str(e).splitlines() or ["panic"])[0][:200]
-            raise EngineError(f"regorus panicked evaluating {rule}: {first}",
-                              advice="report this regorus bug; the decision is blocked") from None
+            raise _panic_error(e, rule) from None
 
     def query(self, input_json: str, ref: str) -> Any:
         """The value of the reference ``ref`` (a rule or a whole package such as
@@ -327,15 +323,21 @@ class Compiled:
         except RuntimeError as e:
             raise EngineError(f"evaluating {DECISION_PATH} failed: {clean_message(str(e))}",
                               advice="fix the policy; an evaluation error blocks the decision") from None
-        except BaseException as e:  # a Rust panic (pyo3's PanicException) fails closed too
+        except BaseException as e:  # only a Rust panic is translated (_panic_error)
             if type(e).__name__ != "PanicException":
                 raise
-            first = (str(e).splitlines() or ["panic"])[0][:200]
-            raise EngineError(f"regorus panicked evaluating {DECISION_PATH}: {first}",
-                              advice="report this regorus bug; the decision is blocked") from None
+            raise _panic_error(e, DECISION_PATH) from None
         # The Rvm renders undefined as this string; a decision is an object, so a string value
         # is never a valid decision either way (decide() blocks on None).
         return None if text == _UNDEFINED_JSON else json.loads(text)
+
+
+def _panic_error(e: BaseException, rule: str) -> EngineError:
+    """A Rust panic (pyo3's PanicException) as an :class:`EngineError`, so that it fails closed:
+    it is a BaseException, which decide()'s ``except Exception`` would not catch."""
+    first = (str(e).splitlines() or ["panic"])[0][:200]
+    return EngineError(f"regorus panicked evaluating {rule}: {first}",
+                       advice="report this regorus bug; the decision is blocked")
 
 
 def _package_path(refr: dict[str, Any]) -> str:

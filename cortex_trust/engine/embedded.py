@@ -4,7 +4,7 @@
 of two modes:
 
 * **in-process** (the shipped defaults): one prepared regorus engine, only the input changes
-  per call. Fast (tens of thousands of decisions per second); ``timeout`` is not enforced,
+  per call (bench/README.md has the numbers); ``timeout`` is not enforced,
   because native evaluation cannot be interrupted, and the defaults are our own code.
   For the shipped policy set alone (no organization module or data), inputs that come as a
   validated :class:`~cortex_trust.policy_input.PolicyInput` (:meth:`EmbeddedEngine.evaluate_input`,
@@ -337,19 +337,6 @@ class EmbeddedEngine:
         if self.compiled:
             return self._compiled().evaluate(policy_input.to_json())
         return self.evaluate(policy_input.to_json())
-
-    def evaluate_inputs(self, policy_inputs: Sequence[PolicyInput]) -> list[Any]:
-        """:meth:`evaluate_many` for validated input documents (compiled mode when allowed)."""
-        if not self.compiled:
-            return self.evaluate_many(p.to_json() for p in policy_inputs)
-        vm = self._compiled()
-        out: list[Any] = []
-        for p in policy_inputs:
-            try:
-                out.append(vm.evaluate(p.to_json()))
-            except EngineError as e:
-                out.append(e)
-        return out
 
     def evaluate(self, input_json: str) -> Any:
         """The value of ``data.cortex.decision`` for ``input_json`` (``None`` if undefined).
