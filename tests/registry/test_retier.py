@@ -325,3 +325,12 @@ def test_cli_reports_undecidable_versions_with_exit_3(registry: Registry, tmp_pa
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts["versions"] == 2 and counts["failed"] == 1
     assert _versions(registry)["tool-1"]["decision"]["reasons"][0]["code"] == "ENGINE_ERROR"
+
+
+def test_cli_refuses_a_negative_worker_count(registry: Registry) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--workers", "-1"])
+    assert result.exit_code == 2 and "--workers must be 0" in result.stderr

@@ -276,3 +276,10 @@ def test_cli_list_of_an_empty_registry(db_url: str) -> None:
     assert json.loads(r.stdout) == []
     r = _cli("registry", "token", "list", "--db", db_url)
     assert r.exit_code == 0 and r.stdout == "" and "no tokens" in r.stderr
+
+
+def test_cli_list_refuses_bad_arguments(db_url: str) -> None:
+    r = _cli("registry", "token", "list", "--db", db_url, "--format", "xml")
+    assert r.exit_code == 2 and "--format 'xml' is not text or json" in r.stderr
+    r = _cli("registry", "token", "list", "--db", db_url, "--namespace", "Acme")
+    assert r.exit_code == 2 and "not a lowercase slug" in r.stderr and "fix:" in r.stderr
