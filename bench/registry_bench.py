@@ -107,7 +107,8 @@ def seed(db_url: str, n_versions: int) -> dict[str, Any]:
     tp = dict(con.execute("SELECT * FROM plugin").fetchone())
     tv = dict(con.execute("SELECT * FROM plugin_version").fetchone())
     te = dict(con.execute("SELECT * FROM evidence").fetchone())
-    for table in ("evidence", "plugin_version", "plugin"):
+    tb = dict(con.execute("SELECT * FROM version_bundle").fetchone())
+    for table in ("evidence", "version_bundle", "plugin_version", "plugin"):
         con.execute(f"DELETE FROM {table}")
 
     def compact(doc: dict[str, Any]) -> str:
@@ -157,6 +158,7 @@ def seed(db_url: str, n_versions: int) -> dict[str, Any]:
           versions, {"count": n_plugins * per, **templates})
     clone("evidence", te, {"id": "i", "version_id": "i"}, versions,
           {"count": n_plugins * per})
+    clone("version_bundle", tb, {"version_id": "i"}, versions, {"count": n_plugins * per})
     con.execute("COMMIT")
     detail_bytes = len(con.execute("SELECT document_json FROM plugin WHERE key = 'ns01/tool-1'")
                        .fetchone()[0].encode())

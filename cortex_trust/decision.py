@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from .engine import DecisionText
 from .errors import EngineError
 
 __all__ = [
@@ -168,10 +169,13 @@ class Decision(BaseModel):
         if value is None:
             raise EngineError("the policy returned no decision (data.cortex.decision is undefined)",
                               advice="make sure a module defines data.cortex.decision for every input")
-        if not isinstance(value, dict):
-            raise EngineError(f"data.cortex.decision must be an object, got {type(value).__name__}")
         try:
-            out = _PolicyOutput.model_validate(value)
+            if isinstance(value, DecisionText):  # the engine's JSON text: parse and validate at once
+                out = _PolicyOutput.model_validate_json(value)
+            elif isinstance(value, dict):
+                out = _PolicyOutput.model_validate(value)
+            else:
+                raise EngineError(f"data.cortex.decision must be an object, got {type(value).__name__}")
         except ValidationError as e:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors()

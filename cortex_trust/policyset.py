@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,12 @@ def default_policy_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return here.parent / "policies"
+
+
+#: ``data.cortex_static`` holds what the embedded engine precomputes from the policy data
+#: (policies/cortex/static.rego); no data file or module may define it.
+RESERVED_DATA_KEY = "cortex_static"
+_RESERVED_PACKAGE = re.compile(r"^\s*package\s+cortex_static\b", re.M)
 
 
 def load_policy_set(
@@ -224,13 +231,18 @@ def _read_module(path: Path) -> str:
         if size > MAX_MODULE_BYTES:
             raise PolicyError(f"{path}: the module is {size} bytes, above the {MAX_MODULE_BYTES}-byte cap",
                               advice="split the module or move bulk values into a data file")
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise PolicyError(f"{path}: the module is not UTF-8 text",
                           advice="save the file as UTF-8") from None
     except OSError as e:
         raise PolicyError(f"{path}: cannot read the module: {e.strerror or e}",
                           advice="check the path and its permissions") from None
+    if _RESERVED_PACKAGE.search(text):
+        raise PolicyError(f"{path}: package {RESERVED_DATA_KEY} is reserved: the embedded engine "
+                          "puts the values it precomputes from the policy data there",
+                          advice="use another package name")
+    return text
 
 
 class _DataLoader(yaml.SafeLoader):
@@ -294,6 +306,10 @@ def _load_data_file(path: Path) -> dict[str, Any]:
                           f"got {type(value).__name__}",
                           advice="write `key: value` pairs; they become data.<key> in Rego")
     _check_json_value(value, path, "")
+    if RESERVED_DATA_KEY in value:
+        raise PolicyError(f"{path}: `{RESERVED_DATA_KEY}` is reserved: the embedded engine puts the "
+                          "values it precomputes from the policy data there",
+                          advice=f"remove the `{RESERVED_DATA_KEY}` key (or rename it)")
     return value
 
 

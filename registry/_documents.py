@@ -18,9 +18,14 @@ from cortex_trust.semver import SemVerError, semver_key
 __all__ = ["dumps", "plugin_documents", "version_documents", "version_key"]
 
 
+#: One encoder for every document: ``json.dumps`` with options builds a new one per call,
+#: which cost more than encoding a version summary.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: Any) -> str:
     """Canonical compact JSON (sorted keys, UTF-8 kept): the form of every stored document."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def version_key(v: str) -> tuple[object, ...]:

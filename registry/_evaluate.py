@@ -101,17 +101,23 @@ def decide_batch(engine: PolicyEngine, inputs: Sequence[PolicyInput]) -> list[De
     """One decision per input, in order, each made by :func:`decide` (so validated and fail
     closed exactly like every other flow). Never raises for engine problems.
 
-    An engine that evaluates elsewhere (an isolated worker: ``isolated`` true, or an engine
-    that does not say) gets the batch in one round trip through ``evaluate_many``; an
-    in-process engine decides input by input, which lets it take its fastest path for a
-    validated input (``EmbeddedEngine.evaluate_input``: compiled mode for the shipped policies).
-    A batch answer of the wrong length blocks the whole batch.
+    An engine that takes validated inputs in batches (``evaluate_inputs``: the embedded engine,
+    which keeps compiled mode for the shipped policies and evaluates them in one tight loop) or
+    JSON texts in batches (``evaluate_many``, for an engine that evaluates elsewhere: isolated
+    true, or an engine that does not say) gets the batch in one call; any other engine is asked
+    input by input. A batch answer of the wrong length blocks the whole batch.
     """
-    many = getattr(engine, "evaluate_many", None)
-    if many is None or len(inputs) < 2 or not getattr(engine, "isolated", True):
+    if len(inputs) < 2:
         return [decide(engine, i) for i in inputs]
+    inputs_batch = getattr(engine, "evaluate_inputs", None)
+    many = getattr(engine, "evaluate_many", None)
     try:
-        values = list(many([i.to_json() for i in inputs]))
+        if inputs_batch is not None:
+            values = list(inputs_batch(inputs))
+        elif many is not None and getattr(engine, "isolated", True):
+            values = list(many([i.to_json() for i in inputs]))
+        else:
+            return [decide(engine, i) for i in inputs]
     except Exception as e:  # noqa: BLE001 - any engine fault must end in block
         values = [e] * len(inputs)
     if len(values) != len(inputs):
@@ -130,10 +136,16 @@ class _Answered:
         self.value = value
         self.revision = revision
 
-    def evaluate(self, input_json: str) -> Any:
+    def _answer(self) -> Any:
         if isinstance(self.value, BaseException):
             raise self.value
         return self.value
+
+    def evaluate_input(self, policy_input: PolicyInput) -> Any:
+        return self._answer()
+
+    def evaluate(self, input_json: str) -> Any:
+        return self._answer()
 
 
 class ThreadEvaluator:

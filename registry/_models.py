@@ -39,6 +39,7 @@ __all__ = [
     "TokenPublic",
     "UsageCreate",
     "UsageReport",
+    "VersionBundle",
     "VersionPublic",
     "YankCreate",
 ]
@@ -103,8 +104,6 @@ class PluginVersion(SQLModel, table=True):
     state: str = Field(max_length=16)  # active | yanked | revoked
     #: The policy input built at publish time (manifest facts, artifact, first evidence).
     input_json: str = Field(sa_column=Column(Text, nullable=False))
-    #: The Sigstore bundle as published, served to installers that verify it themselves.
-    bundle_json: str = Field(sa_column=Column(Text, nullable=False))
     decision_json: str = Field(sa_column=Column(Text, nullable=False))
     tier: str = Field(max_length=16)
     action: str = Field(max_length=16)
@@ -123,6 +122,16 @@ class PluginVersion(SQLModel, table=True):
     yanked_by: str | None = Field(default=None, max_length=128)
     summary_json: str = Field(sa_column=Column(Text, nullable=False))
     document_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class VersionBundle(SQLModel, table=True):
+    """The Sigstore bundle of a version as published, served to installers that verify it
+    themselves. Its own table (migration 0008): written once, and kept out of the version row,
+    which re-tiering rewrites."""
+
+    __tablename__ = "version_bundle"
+    version_id: int = Field(foreign_key="plugin_version.id", primary_key=True)
+    bundle_json: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class Evidence(SQLModel, table=True):

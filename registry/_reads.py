@@ -74,7 +74,8 @@ class Reader:
             "SELECT v.document_json FROM plugin p JOIN plugin_version v ON v.plugin_id = p.id "
             'WHERE p."key" = ? AND v.version = ?')
         self.sql_bundle = self._sql(
-            "SELECT v.bundle_json FROM plugin p JOIN plugin_version v ON v.plugin_id = p.id "
+            "SELECT b.bundle_json FROM plugin p JOIN plugin_version v ON v.plugin_id = p.id "
+            "JOIN version_bundle b ON b.version_id = v.id "
             'WHERE p."key" = ? AND v.version = ?')
         self.sql_revocations = self._sql(
             "SELECT id, namespace, name, version, digest, reason, identity, issuer, created_at "

@@ -61,6 +61,7 @@ from ._models import (
     ScanJob,
     TokenPublic,
     UsageReport,
+    VersionBundle,
 )
 from ._reads import Reader, ReadUnavailable
 
@@ -476,7 +477,6 @@ class Store:
                 version = PluginVersion(
                     plugin_id=plugin.id, version=rec.version, digest=rec.digest, image=rec.image,
                     state="active", input_json=rec.policy_input.model_dump_json(),
-                    bundle_json=rec.bundle,
                     decision_json="{}", tier="untrusted", action="block",
                     signer_identity=rec.signature.identity if rec.signature.verified else None,
                     signer_issuer=rec.signature.issuer if rec.signature.verified else None,
@@ -485,6 +485,7 @@ class Store:
                 s.add(version)
                 s.flush()
                 assert version.id is not None
+                s.add(VersionBundle(version_id=version.id, bundle_json=rec.bundle))
                 for kind, facts in (("signature", rec.signature), ("tests", rec.tests),
                                     ("scan", rec.scan)):
                     if facts is not None:

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 
-from cortex_trust.engine import decide
-from cortex_trust.engine._regorus import Compiled, Prepared
+from cortex_trust.engine import DecisionText, decide
+from cortex_trust.engine._regorus import Compiled, Prepared, with_static_values
 from cortex_trust.engine.embedded import AUDITED_REVISIONS, EmbeddedEngine
-from cortex_trust.errors import EngineError
+from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy_input import PolicyInput
 from cortex_trust.policyset import PolicySet, load_policy_set
 from tests.strategies import input_documents, random_documents
@@ -41,7 +41,9 @@ def shipped() -> PolicySet:
 @pytest.fixture(scope="module")
 def both(shipped: PolicySet) -> tuple[Prepared, Compiled]:
     modules = [(m.name, m.text) for m in shipped.modules]
-    return Prepared(modules, shipped.data_json()), Compiled(modules, shipped.data_json())
+    compiled = Compiled(modules, shipped.data_json(), precompute=True)  # as EmbeddedEngine builds it
+    assert compiled.precomputed
+    return Prepared(modules, shipped.data_json()), compiled
 
 
 def _agree(both: tuple[Prepared, Compiled], doc: dict[str, Any]) -> None:
@@ -53,7 +55,9 @@ def _agree(both: tuple[Prepared, Compiled], doc: dict[str, Any]) -> None:
         pytest.fail(f"a builtin failed on a schema-valid input ({e.message}); compiled mode would "
                     f"have decided anyway. Input: {text[:2000]}")
     assert expected is not None
-    assert compiled.evaluate(text) == expected, text[:2000]
+    answer = compiled.evaluate(text)
+    assert isinstance(answer, DecisionText)  # the JSON text, parsed strictly by Decision
+    assert json.loads(answer) == expected, text[:2000]
 
 
 # --- the audit table matches the modules ------------------------------------------------------------
@@ -174,6 +178,119 @@ def test_decide_is_the_same_in_both_modes(shipped: PolicySet) -> None:
 def test_generated_inputs(both: tuple[Prepared, Compiled]) -> None:
     for doc in random_documents(2500, seed=2026):
         _agree(both, doc)
+
+
+def test_generated_inputs_without_precomputed_values(both: tuple[Prepared, Compiled],
+                                                     shipped: PolicySet) -> None:
+    """The fallback (each static rule worked out per decision) also decides identically in
+    compiled mode: what runs if the precomputation is ever skipped."""
+    plain = Compiled([(m.name, m.text) for m in shipped.modules], shipped.data_json())
+    assert not plain.precomputed
+    for doc in random_documents(500, seed=2027):
+        _agree((both[0], plain), doc)
+
+
+# --- precomputed values (policies/cortex/static.rego) ---------------------------------------------
+
+def _rule_refs(policy_set: PolicySet) -> dict[str, set[str]]:
+    """Every name each rule or function of package cortex refers to (all definitions merged)."""
+    import regorus
+
+    engine = regorus.Engine()
+    for m in policy_set.modules:
+        engine.add_policy(m.name, m.text)
+    refs: dict[str, set[str]] = collections.defaultdict(set)
+
+    def names(node: Any, out: set[str]) -> None:
+        if isinstance(node, dict):
+            var = node.get("Var")
+            if isinstance(var, dict) and isinstance(var.get("value"), str):
+                out.add(var["value"])
+            for value in node.values():
+                names(value, out)
+        elif isinstance(node, list):
+            for value in node:
+                names(value, out)
+
+    for module in json.loads(engine.get_ast_as_json()):
+        for rule in module["ast"]["rules"]:
+            spec = rule.get("Spec") or rule.get("Default")
+            head = spec.get("head", {}) if "Spec" in rule else spec
+            kind = next(iter(head)) if "Spec" in rule else None
+            refr = head[kind]["refr"] if kind else spec["refr"]
+            while "Var" not in refr:  # a.b.c := ... : the rule is named by its first part
+                refr = (refr.get("RefDot") or refr.get("RefBrack"))["refr"]
+            names(rule, refs[refr["Var"]["value"]])
+    return refs
+
+
+def test_precomputed_rules_never_read_input(shipped: PolicySet) -> None:
+    """A rule whose value is computed once, with no input, must not depend on the input: walk
+    the syntax tree from every rule static_values lists, through every rule and function it
+    names, and find no `input`."""
+    refs = _rule_refs(shipped)
+    listed = refs["static_values"] - {"static_values", "rego", "v1"}
+    static_text = next(m.text for m in shipped.modules if m.name == "cortex/static.rego")
+    keys = set(re.findall(r'^\t"(\w+)": (\w+),$', static_text, re.M))
+    assert keys and all(k == v for k, v in keys) and {k for k, _ in keys} <= listed
+    for rule in sorted(k for k, _ in keys):
+        seen, todo = set(), [rule]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            assert name != "input", f"{rule} depends on the input (through {sorted(seen)})"
+            todo.extend(n for n in refs.get(name, ()) if n not in seen)
+        assert "input" not in seen
+
+
+def test_the_engine_precomputes_for_the_shipped_set(shipped: PolicySet) -> None:
+    engine = EmbeddedEngine(shipped)
+    assert engine.mode == "compiled" and engine._compiled().precomputed
+    data = json.loads(with_static_values([(m.name, m.text) for m in shipped.modules],
+                                         shipped.data_json()))
+    assert data["cortex_static"]["config_ok"] is True
+    assert data["cortex_static"]["_sandbox_user"] == "65534:65534"
+
+
+def test_nothing_is_precomputed_without_the_rule_or_for_invalid_data(shipped: PolicySet) -> None:
+    assert with_static_values([("d.rego", "package cortex\ndecision := 1\n")], "{}") == "{}"
+    modules = [(m.name, m.text) for m in shipped.modules]
+    broken = json.dumps({"cortex_config": {**shipped.data["cortex_config"], "sandbox": None}})
+    assert with_static_values(modules, broken) == broken  # static_values undefined: config invalid
+
+
+@pytest.mark.parametrize("where", ["data", "module"])
+def test_the_precomputed_key_is_reserved(tmp_path: Path, where: str) -> None:
+    if where == "data":
+        (tmp_path / "data.yaml").write_text("cortex_static:\n  config_ok: true\n", encoding="utf-8")
+    else:
+        (tmp_path / "x.rego").write_text("package cortex_static\n\nconfig_ok := true\n",
+                                         encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"cortex_static`? is reserved"):
+        load_policy_set([tmp_path], [], defaults=True)
+
+
+def test_rvm_else_after_an_undefined_assignment_is_pinned() -> None:
+    """regorus 0.13's Rvm does not take `else` when a body assigns an undefined reference (the
+    interpreter and OPA do); a bare reference as the body takes it in both. static.rego's rules
+    use the second form. When this test fails, regorus changed: re-check docs/policy-contract.md."""
+    import regorus
+
+    def both_ways(src: str) -> tuple[str, str]:
+        program = regorus.Program.compile_from_modules("{}", [("a.rego", src)], ["data.cortex.x"])
+        vm = regorus.Rvm()
+        vm.load_program(program)
+        vm.set_data_json("{}")
+        vm.set_input_json("{}")
+        engine = regorus.Engine()
+        engine.add_policy("a.rego", src)
+        return vm.execute_entry_point("data.cortex.x"), engine.eval_rule_as_json("data.cortex.x")
+
+    head = "package cortex\nimport rego.v1\n_s := {}\n"
+    assert both_ways(head + "x := v if { v := _s.a } else := 6\n") == ('"<undefined>"', "6")
+    assert both_ways(head + "x := _s.a if _s.a else := 6\n") == ("6", "6")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from cortex_trust.decision import Decision
+from cortex_trust.engine import DecisionText
 from cortex_trust.errors import EngineError
 from cortex_trust.policy_input import PolicyInput
 from tests._opa_oracle import REPO_ROOT, OpaOracle, TestPolicySet, project_engine
@@ -46,6 +47,8 @@ def _outcome(evaluate: Callable[[str], Any], input_json: str) -> Outcome:
         value = evaluate(input_json)
     except EngineError as e:
         return ("error", e.message.split(":", 1)[0])
+    if isinstance(value, DecisionText):  # compiled mode answers with the JSON text
+        value = json.loads(value)
     return ("value", json.dumps(value, sort_keys=True))
 
 

@@ -47,7 +47,7 @@ PUBLIC: dict[str, list[str]] = {
         "RegistryUnavailable",
         "UnavailableError",
     ],
-    "cortex_trust.engine": ["DECISION_PATH", "PolicyEngine", "decide"],
+    "cortex_trust.engine": ["DECISION_PATH", "DecisionText", "PolicyEngine", "decide"],
     "cortex_trust.manifest": [
         "Capability",
         "HTTP_METHODS",

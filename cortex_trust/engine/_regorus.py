@@ -25,6 +25,7 @@ from typing import Any
 import regorus
 
 from ..errors import EngineError, PolicyError
+from . import DecisionText
 
 DECISION_PATH = "data.cortex.decision"
 
@@ -305,7 +306,11 @@ class Compiled:
     """
 
     def __init__(self, modules: Sequence[tuple[str, str]], data_json: str = "{}", *,
-                 paths: Mapping[str, str] | None = None) -> None:
+                 paths: Mapping[str, str] | None = None, precompute: bool = False) -> None:
+        if precompute:
+            data_json = with_static_values(modules, data_json)
+        #: Whether ``data.cortex_static`` was handed to the program (tests and benchmarks).
+        self.precomputed = precompute and STATIC_KEY in json.loads(data_json)
         try:
             program = regorus.Program.compile_from_modules(data_json, list(modules), [DECISION_PATH])
         except RuntimeError as e:
@@ -315,8 +320,9 @@ class Compiled:
         self._vm.load_program(program)
         self._vm.set_data_json(data_json)
 
-    def evaluate(self, input_json: str) -> Any:
-        """The value of ``data.cortex.decision`` for ``input_json``; ``None`` when undefined."""
+    def evaluate(self, input_json: str) -> DecisionText | None:
+        """``data.cortex.decision`` for ``input_json`` as its JSON text (parsed strictly by
+        :meth:`~cortex_trust.decision.Decision.from_policy_output`); ``None`` when undefined."""
         try:
             self._vm.set_input_json(input_json)
             text = self._vm.execute_entry_point(DECISION_PATH)
@@ -329,7 +335,51 @@ class Compiled:
             raise _panic_error(e, DECISION_PATH) from None
         # The Rvm renders undefined as this string; a decision is an object, so a string value
         # is never a valid decision either way (decide() blocks on None).
-        return None if text == _UNDEFINED_JSON else json.loads(text)
+        return None if text == _UNDEFINED_JSON else DecisionText(text)
+
+    def evaluate_many(self, input_jsons: Sequence[str]) -> list[DecisionText | EngineError | None]:
+        """:meth:`evaluate` for each input, in order, in one tight loop (the Rvm's caches stay
+        warm); an input whose evaluation fails gets its :class:`EngineError`."""
+        out: list[DecisionText | EngineError | None] = []
+        for text in input_jsons:
+            try:
+                out.append(self.evaluate(text))
+            except EngineError as e:
+                out.append(e)
+        return out
+
+
+#: Where the precomputed values go in data, and the rule that lists them (policies/cortex/static.rego).
+STATIC_KEY = "cortex_static"
+STATIC_PATH = "data.cortex.static_values"
+
+
+def with_static_values(modules: Sequence[tuple[str, str]], data_json: str) -> str:
+    """``data_json`` with ``data.cortex_static`` set to the value of ``data.cortex.static_values``.
+
+    That rule gathers values the policy derives from data alone (policies/cortex/static.rego);
+    it is evaluated here once, by the interpreter, with no input at all, and the policy then
+    reads each value back instead of working it out for every decision. When the modules have
+    no such rule, it is undefined, or evaluating it fails, the data is returned unchanged and
+    the policy computes every value itself, exactly as before.
+    """
+    engine = regorus.Engine()
+    try:
+        for name, text in modules:
+            engine.add_policy(name, text)
+        engine.add_data_json(data_json)
+        text = engine.eval_rule_as_json(STATIC_PATH)
+    except RuntimeError:  # no static_values rule (or it failed): nothing is precomputed
+        return data_json
+    except BaseException as e:  # a panic (a BaseException): the same
+        if type(e).__name__ != "PanicException":
+            raise
+        return data_json
+    values = None if text == _UNDEFINED_JSON else json.loads(text)
+    data = json.loads(data_json)
+    if not isinstance(values, dict) or not isinstance(data, dict) or STATIC_KEY in data:
+        return data_json
+    return json.dumps({**data, STATIC_KEY: values}, sort_keys=True, separators=(",", ":"))
 
 
 def _panic_error(e: BaseException, rule: str) -> EngineError:

@@ -25,7 +25,7 @@ blocker(code, message, evidence, overridable) := {
 # Actions, least severe first.
 actions := ["allow", "notice", "warn", "block"]
 
-action_rank := {a: i | some i, a in actions}
+action_rank := _static.action_rank if _static.action_rank else := {a: i | some i, a in actions}
 
 base_action := cfg.actions[tier] if cfg.actions[tier] in actions else := "block"
 

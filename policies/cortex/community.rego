@@ -97,10 +97,10 @@ _missing_scanners_text := concat(", ", sort([n | some n in missing_scanners; is_
 
 # Severity ranks from data (lowest first). A severity missing from the list, or a maximum
 # missing from it, counts as above the maximum (fail closed).
-_severities := cfg.scan.severities if is_array(cfg.scan.severities) else := []
+_severities := _static._severities if _static._severities else := cfg.scan.severities if is_array(cfg.scan.severities) else := []
 
 # The rank of the maximum (its first position in the list); undefined if it is not listed.
-max_severity_rank := min(ranks) if {
+max_severity_rank := _static.max_severity_rank if _static.max_severity_rank else := min(ranks) if {
 	ranks := {i | some i, s in _severities; s == cfg.scan.max_severity}
 	count(ranks) > 0
 }
@@ -110,9 +110,12 @@ above_max_severity(sev) if not sev in _severities_within_max
 
 # The severities at or below the maximum: empty when the maximum is not listed (then every
 # severity is above it). A set, computed once per decision, not once per vulnerability.
-_severities_within_max := {s | some i, s in _severities; i <= max_severity_rank}
+# (An array once precomputed: a set again.)
+_severities_within_max := {s | some s in _static._severities_within_max} if {
+	_static._severities_within_max
+} else := {s | some i, s in _severities; i <= max_severity_rank}
 
-_max_severity_text := str_field(cfg.scan, "max_severity")
+_max_severity_text := _static._max_severity_text if _static._max_severity_text else := str_field(cfg.scan, "max_severity")
 
 # An allowlist entry applies while context.now is before `expires` and the plugin is in its
 # optional `plugins` scope. No valid clock or expiry: the entry does not apply.

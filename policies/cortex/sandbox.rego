@@ -58,13 +58,13 @@ sandbox := {
 # Limits come from data. When a value there is invalid the decision blocks (CONFIG_INVALID, not
 # overridable) and nothing runs; the fallbacks below only keep the document well-formed (and
 # never root) so that the operator sees CONFIG_INVALID rather than an engine failure.
-_sandbox_user := cfg.sandbox.user if _sandbox_user_ok else := "65534:65534"
+_sandbox_user := _static._sandbox_user if _static._sandbox_user else := cfg.sandbox.user if _sandbox_user_ok else := "65534:65534"
 
-_sandbox_memory := cfg.sandbox.memory if _sandbox_memory_ok else := "64m"
+_sandbox_memory := _static._sandbox_memory if _static._sandbox_memory else := cfg.sandbox.memory if _sandbox_memory_ok else := "64m"
 
-_sandbox_cpus := cfg.sandbox.cpus if _positive(cfg.sandbox.cpus) else := 0.1
+_sandbox_cpus := _static._sandbox_cpus if _static._sandbox_cpus else := cfg.sandbox.cpus if _positive(cfg.sandbox.cpus) else := 0.1
 
-_sandbox_pids_limit := cfg.sandbox.pids_limit if _positive_whole(cfg.sandbox.pids_limit) else := 16
+_sandbox_pids_limit := _static._sandbox_pids_limit if _static._sandbox_pids_limit else := cfg.sandbox.pids_limit if _positive_whole(cfg.sandbox.pids_limit) else := 16
 
 blockers contains blocker(
 	"SANDBOX_REQUIRED",

@@ -16,9 +16,9 @@ import rego.v1
 
 _evidence_kinds := ["signature", "scan", "tests", "review", "usage"]
 
-_sources := cfg.evidence_sources if is_object(cfg.evidence_sources) else := {}
+_sources := _static._sources if _static._sources else := cfg.evidence_sources if is_object(cfg.evidence_sources) else := {}
 
-_any_source := _sources["*"] if is_object(_sources["*"]) else := {}
+_any_source := _static._any_source if _static._any_source else := _sources["*"] if is_object(_sources["*"]) else := {}
 
 _source_entry(piece) := _sources[piece.source] if {
 	is_string(piece.source)
@@ -53,7 +53,7 @@ notes contains {
 
 _signer_root := str_field(signature, "trusted_root")
 
-_default_signer_roots := cfg.signer_trusted_roots if is_array(cfg.signer_trusted_roots) else := []
+_default_signer_roots := _static._default_signer_roots if _static._default_signer_roots else := cfg.signer_trusted_roots if is_array(cfg.signer_trusted_roots) else := []
 
 # The roots a trusted_signers (or github_signers) entry accepts: its own `trusted_roots`, else
 # cortex_config.signer_trusted_roots.
@@ -65,7 +65,7 @@ signer_root_accepted(entry) if _signer_root in signer_roots(entry)
 # (issue 6; cortex_config.github_signers: issuer, workflow (a glob after the repository URL)).
 plugin_repository := input.plugin.repository if is_string(input.plugin.repository) else := ""
 
-_github_signers := cfg.github_signers if is_object(cfg.github_signers) else := {}
+_github_signers := _static._github_signers if _static._github_signers else := cfg.github_signers if is_object(cfg.github_signers) else := {}
 
 github_signer_trusted if {
 	signature_verified

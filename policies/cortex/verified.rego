@@ -148,7 +148,7 @@ usage_days := num_field(usage, "days_in_production")
 
 _enough_usage if usage_days >= cfg.verified.min_days_in_production
 
-_min_days_text := conf_number_text(["verified", "min_days_in_production"])
+_min_days_text := _static._min_days_text if _static._min_days_text else := conf_number_text(["verified", "min_days_in_production"])
 
 _more_days_text := sprintf("%v", [cfg.verified.min_days_in_production - usage_days]) if {
 	is_number(cfg.verified.min_days_in_production)

@@ -90,3 +90,44 @@ def test_cli_migrate_creates_the_schema(tmp_path: Path) -> None:
     tables = set(inspect(create_engine(url)).get_table_names())
     assert {"plugin", "plugin_version", "evidence", "api_token", "revocation", "audit_log",
             "audit_head", "scan_job", "usage_report", "namespace", "alembic_version"} <= tables
+
+
+def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> None:
+    """0008 moves each version's bundle out of the version row (re-tiering rewrites that row)
+    and its downgrade moves it back; a bundle survives the round trip byte for byte."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, text
+
+    from registry import make_engine
+    from registry._db import MIGRATIONS_DIR
+
+    acme = registry.token()
+    assert registry.publish(acme, name="bundled").status_code == 201
+    path = "/api/v1/plugins/acme/bundled/versions/1.0.0/bundle"
+    before = registry.client.get(path)
+    assert before.status_code == 200 and len(before.content) > 1000
+
+    engine = make_engine(registry.db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def to(target: str, step: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            getattr(command, step)(cfg, target)
+
+    try:
+        to("0007", "downgrade")
+        with engine.connect() as conn:
+            assert "version_bundle" not in inspect(conn).get_table_names()
+            stored = conn.execute(text("SELECT bundle_json FROM plugin_version")).scalar_one()
+        assert json.loads(stored) == before.json()
+        to("head", "upgrade")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("plugin_version")}
+        assert "bundle_json" not in columns
+    finally:
+        engine.dispose()
+    after = registry.client.get(path)
+    assert after.status_code == 200 and after.content == before.content
