@@ -237,7 +237,9 @@ def main() -> int:
             fn(it)
         lat, total, cpu, results = _measure(fn, items)
         rows.append(_row(name, lat, total, cpu))
-        values = [r.to_json_dict() if hasattr(r, "to_json_dict") else r for r in results]
+        # Compiled mode answers with the decision's JSON text (DecisionText): compare values.
+        values = [r.to_json_dict() if hasattr(r, "to_json_dict")
+                  else json.loads(r) if isinstance(r, str) else r for r in results]
         if name.startswith("decide"):
             failed = sum(1 for r in results if r.failed)
             if failed:

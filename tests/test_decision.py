@@ -8,6 +8,7 @@ and come out of ``decide()`` as a non-overridable block with ``failed`` set; nev
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cortex_trust.decision import FAILURE_CODES, Action, Decision, Tier
-from cortex_trust.engine import PolicyEngine, decide
+from cortex_trust.engine import DecisionText, PolicyEngine, decide
 from cortex_trust.errors import EngineError
 from cortex_trust.policy_input import Context, ManifestFacts, PolicyInput
 
@@ -306,3 +307,54 @@ def test_the_sandbox_never_runs_as_root_user_or_group(user: str) -> None:
     with pytest.raises(ValueError):
         Sandbox(enabled=True, network=False, filesystem=False, read_only_root=True, cap_drop=("ALL",),
                 no_new_privileges=True, user=user, memory="64m", cpus=0.5, pids_limit=64)
+
+
+# ------------------------------------------- the engine's JSON text (compiled mode's answer)
+
+def _text(value: Any) -> DecisionText:
+    return DecisionText(json.dumps(value))
+
+
+def test_decision_text_parses_like_the_decoded_value() -> None:
+    assert Decision.from_policy_output(_text(VALID), policy_revision="r") == \
+        Decision.from_policy_output(VALID, policy_revision="r")
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_decision_text_is_rejected(case: str) -> None:
+    with pytest.raises(EngineError):
+        Decision.from_policy_output(_text(MALFORMED[case]))
+    _assert_fail_closed(decide(FakeEngine(lambda _: _text(MALFORMED[case])), INPUT),
+                        "DECISION_INVALID")
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '"a string"', "1", "null",
+                                  '{"tier": "verified"', '{"tier": NaN}'])
+def test_decision_text_that_is_no_decision_blocks(text: str) -> None:
+    _assert_fail_closed(decide(FakeEngine(lambda _: DecisionText(text)), INPUT),
+                        "DECISION_INVALID")
+
+
+def test_a_plain_string_is_not_taken_for_decision_text() -> None:
+    """Only the engine's DecisionText is parsed as JSON; any other string is not a decision."""
+    _assert_fail_closed(decide(FakeEngine(lambda _: json.dumps(VALID)), INPUT), "DECISION_INVALID")
+
+
+@settings(max_examples=300)
+@given(path=st.sampled_from(["tier", "action", "overridable", "reasons", "sandbox",
+                             "sandbox.network", "sandbox.user", "sandbox.cpus",
+                             "sandbox.pids_limit", "sandbox.memory", "sandbox.cap_drop",
+                             "reasons.0.code", "reasons.0.evidence", "next_tier",
+                             "next_tier.tier", "next_tier.missing"]),
+       value=_json)
+def test_text_and_value_are_parsed_alike(path: str, value: Any) -> None:
+    """Strict parsing of the JSON text accepts and rejects exactly what strict parsing of the
+    decoded value does, and yields the same decision."""
+    doc = _with(path, value)
+    outcomes = []
+    for answer in (doc, _text(doc)):
+        try:
+            outcomes.append(Decision.from_policy_output(answer))
+        except EngineError:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]

@@ -165,6 +165,46 @@ def test_evaluate_many_survives_a_crashing_input() -> None:
     assert isinstance(out[1], EngineError) and "crashed" in out[1].message
 
 
+@pytest.mark.parametrize("mode", ["compiled", "interpreter", "isolated"])
+def test_batches_decide_exactly_like_one_input_at_a_time(mode: str) -> None:
+    """decide_batch (the registry's path: evaluate_inputs, one tight loop in compiled mode)
+    gives the decisions decide() gives input by input, in order."""
+    from registry._evaluate import decide_batch
+    from tests.strategies import random_documents
+
+    inputs = [PolicyInput.model_validate(d) for d in random_documents(60, seed=31)]
+    shipped = load_policy_set([], [], defaults=True)
+    with EmbeddedEngine(shipped, compiled=mode == "compiled", isolate=mode == "isolated") as engine:
+        assert engine.mode == mode
+        one_by_one = [decide(engine, i) for i in inputs]
+        batched = decide_batch(engine, inputs)
+    assert not any(d.failed for d in batched)
+    assert batched == one_by_one
+
+
+def test_a_failing_input_in_a_compiled_batch_blocks_only_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cortex_trust.engine import _regorus
+    from registry._evaluate import decide_batch
+
+    inputs = [make_input(), make_input(operation="run"), make_input(revoked=True)]
+    engine = EmbeddedEngine(load_policy_set([], [], defaults=True))
+    assert engine.mode == "compiled"
+    real = _regorus.Compiled.evaluate
+
+    def flaky(self: Any, input_json: str) -> Any:
+        if '"operation":"run"' in input_json:
+            raise EngineError("evaluating data.cortex.decision failed: boom")
+        return real(self, input_json)
+
+    monkeypatch.setattr(_regorus.Compiled, "evaluate", flaky)
+    out = decide_batch(engine, inputs)
+    assert [d.failed for d in out] == [False, True, False]
+    assert out[1].codes == ("ENGINE_ERROR",) and out[1].action is Action.BLOCK
+    assert out[0].tier is Tier.EXPERIMENTAL and out[2].action is Action.BLOCK
+    assert "REVOKED" in out[2].codes
+
+
 @pytest.mark.parametrize("isolate", [False, True])
 def test_explain_lists_the_rules(isolate: bool) -> None:
     with EmbeddedEngine(small(), isolate=isolate) as engine:
