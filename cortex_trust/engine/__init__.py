@@ -51,7 +51,8 @@ class PolicyEngine(Protocol):
     def evaluate(self, input_json: str) -> Any:
         """Evaluate ``data.cortex.decision`` for ``input_json``.
 
-        Returns the decoded JSON value, or ``None`` when the rule is undefined. Raises
+        Returns the decoded JSON value (or its text as a :class:`DecisionText`), or ``None``
+        when the rule is undefined. Raises
         :class:`EngineError` when evaluation could not complete (error, timeout, crash).
         """
         ...
