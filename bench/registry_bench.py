@@ -55,7 +55,7 @@ def _engine_factory() -> Any:
     from cortex_trust.policyset import load_policy_set
 
     policy_set = load_policy_set([], [], defaults=True)
-    return lambda: EmbeddedEngine(policy_set)
+    return lambda: EmbeddedEngine(policy_set, precompute=True)
 
 
 def _trust_roots() -> tuple[Any, ...]:

@@ -55,7 +55,8 @@ def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
     from cortex_trust.policyset import load_policy_set
 
     policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_defaults)
-    return lambda: EmbeddedEngine(policy_set)
+    # A server's engine decides for its whole life: worth the precomputation at load.
+    return lambda: EmbeddedEngine(policy_set, precompute=True)
 
 
 @app.command("serve")

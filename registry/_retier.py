@@ -244,7 +244,7 @@ def _worker_main(conn: Connection, spec: tuple[Any, ...], isolate: bool,
     from cortex_trust.engine.embedded import EmbeddedEngine
 
     try:
-        engine = EmbeddedEngine(_rebuild_policy_set(spec), isolate=isolate)
+        engine = EmbeddedEngine(_rebuild_policy_set(spec), isolate=isolate, precompute=True)
     except CortexTrustError as e:
         conn.send(("init_error", type(e).__name__, e.message, e.advice))
         return
@@ -356,7 +356,8 @@ class RetierPool:
             if self._local is None:
                 from cortex_trust.engine.embedded import EmbeddedEngine
 
-                self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate)
+                self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate,
+                                             precompute=True)
                 self.stats.extra["engine_mode"] = str(getattr(self._local, "mode", ""))
             return
         while len(self._procs) < self.workers:

@@ -131,4 +131,5 @@ def project_engine(*org_dirs: Path, data_files: tuple[Path, ...] = (),
         modules=tuple((m.name, m.text) for m in policy_set.modules),
         data=json.loads(policy_set.data_json()),
     )
-    return EmbeddedEngine(policy_set), test_set
+    # As the registry runs it (precomputed data-only values): what the oracle compares with OPA.
+    return EmbeddedEngine(policy_set, precompute=True), test_set

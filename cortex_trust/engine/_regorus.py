@@ -363,19 +363,10 @@ def with_static_values(modules: Sequence[tuple[str, str]], data_json: str) -> st
     no such rule, it is undefined, or evaluating it fails, the data is returned unchanged and
     the policy computes every value itself, exactly as before.
     """
-    engine = regorus.Engine()
     try:
-        for name, text in modules:
-            engine.add_policy(name, text)
-        engine.add_data_json(data_json)
-        text = engine.eval_rule_as_json(STATIC_PATH)
-    except RuntimeError:  # no static_values rule (or it failed): nothing is precomputed
+        values = Prepared(modules, data_json).eval_rule(STATIC_PATH)
+    except (EngineError, PolicyError):  # it failed: nothing is precomputed
         return data_json
-    except BaseException as e:  # a panic (a BaseException): the same
-        if type(e).__name__ != "PanicException":
-            raise
-        return data_json
-    values = None if text == _UNDEFINED_JSON else json.loads(text)
     data = json.loads(data_json)
     if not isinstance(values, dict) or not isinstance(data, dict) or STATIC_KEY in data:
         return data_json
