@@ -445,7 +445,7 @@ def retier_bench(db_url: str, *, workers: int | None = None, batch: int = 500,
         while not done.wait(1.0):
             samples.append(os.getloadavg()[0])
 
-    # data_files: an organization's policy change (its own data): the interpreter, isolated.
+    # data_files: an organization's policy change (its own data): decided on the interpreter.
     policy_set = load_policy_set([], list(data_files), defaults=True)
     with RetierPool(policy_set, workers=workers) as pool:
         pool.start()  # spawn the workers and build their engines outside the timing
@@ -513,7 +513,7 @@ def main() -> None:
     r.add_argument("--batch", type=int, default=500, help="versions per batch")
     r.add_argument("--data", action="append", default=[], metavar="FILE",
                    help="policy data over the defaults (an organization's policy change: decided "
-                        "on the interpreter in isolated workers, not in compiled mode)")
+                        "on the interpreter, not in compiled mode)")
     s = sub.add_parser("serve")
     s.add_argument("--db", required=True)
     s.add_argument("--port", type=int, required=True)

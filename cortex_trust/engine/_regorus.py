@@ -301,10 +301,11 @@ class Compiled:
 
     def __init__(self, modules: Sequence[tuple[str, str]], data_json: str = "{}", *,
                  paths: Mapping[str, str] | None = None, precompute: bool = False) -> None:
+        plain = data_json
         if precompute:
             data_json = with_static_values(modules, data_json)
         #: Whether ``data.cortex_static`` was handed to the program (tests and benchmarks).
-        self.precomputed = precompute and STATIC_KEY in json.loads(data_json)
+        self.precomputed = data_json is not plain
         try:
             program = regorus.Program.compile_from_modules(data_json, list(modules), [DECISION_PATH])
         except RuntimeError as e:
@@ -360,7 +361,7 @@ def with_static_values(modules: Sequence[tuple[str, str]], data_json: str) -> st
     That rule gathers values the policy derives from data alone (policies/cortex/static.rego);
     it is evaluated here once, by the interpreter, with no input at all, and the policy then
     reads each value back instead of working it out for every decision. When the modules have
-    no such rule, it is undefined, or evaluating it fails, the data is returned unchanged and
+    no such rule, it is undefined, or evaluating it fails, ``data_json`` itself is returned and
     the policy computes every value itself, exactly as before.
     """
     try:
