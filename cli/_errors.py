@@ -2,7 +2,8 @@
 
 Exit codes (documented in the README):
   0 passed; 1 the decision reached ``--fail-on``; 2 usage or input error;
-  3 the engine or a collector could not run (the decision failed closed).
+  3 the engine or a collector could not run (the decision failed closed), or cortex itself
+  failed (an internal error: never 0, never 1, so no gate reads a crash as a decision).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ EXIT_OK = 0
 EXIT_DECISION = 1
 EXIT_INPUT = 2
 EXIT_UNAVAILABLE = 3
+#: An unexpected exception: cortex could not run, so whatever was being decided is a block.
+EXIT_INTERNAL = EXIT_UNAVAILABLE
+#: Set to ``1`` to print the traceback of an internal error (for a bug report).
+DEBUG_ENV = "CORTEX_DEBUG"
 
 
 def fail(message: str, *, advice: str | None = None, code: int = EXIT_INPUT) -> NoReturn:
@@ -42,3 +47,26 @@ def report_library_error(exc: BaseException) -> NoReturn:
     if isinstance(exc, CortexTrustError):
         fail(exc.message, advice=exc.advice, code=exc.exit_code)
     raise exc
+
+
+def report_internal_error(exc: BaseException) -> NoReturn:
+    """Render an unexpected exception (a bug, not a user's mistake) and exit with
+    :data:`EXIT_INTERNAL`: one short message, the traceback only when ``CORTEX_DEBUG=1``."""
+    import os
+
+    if os.environ.get(DEBUG_ENV) == "1":
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    try:
+        detail = next(iter(str(exc).splitlines()), "")
+    except Exception:  # noqa: BLE001 - a broken __str__ must not hide the report
+        detail = ""
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    print(f"error: internal error: {type(exc).__name__}"
+          + (f": {neutralise(detail)}" if detail else "")
+          + " (nothing was decided; treat it as a block)", file=sys.stderr)
+    print(f"  fix: this is a bug in cortex-trust; re-run with {DEBUG_ENV}=1 to see the "
+          "traceback and report it", file=sys.stderr)
+    raise SystemExit(EXIT_INTERNAL)

@@ -54,7 +54,7 @@ _TOOL_URI = "https://github.com/cortex-dev/cortex-trust"
 # Actions runner reads as a workflow command), DEL, C1 controls (0x9B is a one-byte CSI), the
 # Unicode line/paragraph separators, and bidirectional controls (text that displays in another
 # order than it reads: "Trojan Source").
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f"
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u2028\u2029\u200e\u200f"
                      "\u202a-\u202e\u2066-\u2069]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
@@ -66,7 +66,11 @@ def _escape_char(m: re.Match[str]) -> str:
 
 def neutralise(text: str) -> str:
     """``text`` with every character a terminal or CI runner would act on shown as an escape
-    (``\\n``, ``\\x1b``, ``\\u202e``): one line, inert, still readable. Never raises."""
+    (``\\n``, ``\\x1b``, ``\\u202e``): one line, inert, still readable. Never raises.
+
+    The one function every text output of the CLI passes other people's strings through
+    (registry answers: names, descriptions, images, reasons, error messages; manifests;
+    reports)."""
     return _UNSAFE.sub(_escape_char, text)
 
 
@@ -162,13 +166,16 @@ def _evidence_lines(summary: dict[str, Any]) -> list[str]:
                  f"  tests: {tests.get('total')} total, {tests.get('failures')} failed, "
                  f"{tests.get('errors')} errors, {tests.get('skipped')} skipped")
     review = summary.get("review", {})
-    lines.append("  review: none" if not review.get("present") else
-                 f"  review: {review.get('status')} by {review.get('reviewer')} "
-                 f"at {review.get('reviewed_at')}")
+    records = review.get("reviews") or []
+    lines.append("  review: none" if not review.get("present") or not records else
+                 "  review: " + "; ".join(f"{r.get('verdict')} by {r.get('reviewer')} "
+                                          f"at {r.get('at')}" for r in records))
     usage = summary.get("usage", {})
+    orgs = ", ".join(str(r.get("organization")) for r in usage.get("reporters") or [])
     lines.append("  usage: none" if not usage.get("present") else
                  f"  usage: {usage.get('days_in_production')} days in production, "
-                 f"{usage.get('installations')} installations")
+                 f"{usage.get('active_days')} active days, {usage.get('installations')} "
+                 f"installations, reported by {orgs or 'no named organization'}")
     for d in summary.get("dropped", []):
         lines.append(f"  dropped {d['kind']}: {d['code']}: {d['message']}")
     return lines

@@ -15,14 +15,16 @@ app = typer.Typer(help="Read and change the configuration (registries, GitHub)."
 registries_app = typer.Typer(help="Scoped registries (federation and private registries).", no_args_is_help=True)
 app.add_typer(registries_app, name="registries")
 
-_KEYS = {"registry": "registry", "github-api": "github_api", "github_api": "github_api"}
+_KEYS = {"registry": "registry", "github-api": "github_api", "github_api": "github_api",
+         "registry-log-key": "registry_log_key", "registry_log_key": "registry_log_key"}
 
 
 def _key(key: str) -> str:
     from ._errors import fail
 
     if key not in _KEYS:
-        fail(f"unknown setting {key!r}", advice="settings are: registry, github-api; "
+        fail(f"unknown setting {key!r}", advice="settings are: registry, github-api, "
+             "registry-log-key; "
              "scoped registries use `cortex config registries add`")
     return _KEYS[key]
 
@@ -47,15 +49,16 @@ def _update(**changes: object) -> None:
 
 
 @app.command("set")
-def set_(key: Annotated[str, typer.Argument(help="registry | github-api")],
-         value: Annotated[str, typer.Argument(help="an http(s) URL")]) -> None:
+def set_(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")],
+         value: Annotated[str, typer.Argument(help="an http(s) URL (a verifier key for "
+                                                   "registry-log-key)")]) -> None:
     """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com`."""
     _update(**{_key(key): value})
     typer.echo(f"{key} = {value}")
 
 
 @app.command("get")
-def get(key: Annotated[str, typer.Argument(help="registry | github-api")]) -> None:
+def get(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
     """Print one setting."""
     from cortex_trust.config import load_config
 
@@ -65,7 +68,7 @@ def get(key: Annotated[str, typer.Argument(help="registry | github-api")]) -> No
 
 
 @app.command("unset")
-def unset(key: Annotated[str, typer.Argument(help="registry | github-api")]) -> None:
+def unset(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
     """Reset a setting to its default."""
     from cortex_trust.config import CortexConfig
 
@@ -89,10 +92,14 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "t
     typer.echo(f"# {path}")
     typer.echo(f"registry = {doc['registry']}")
     typer.echo(f"github-api = {doc['github_api']}")
+    if doc.get("registry_log_key"):
+        typer.echo(f"registry-log-key = {doc['registry_log_key']}")
     for r in doc["registries"]:
         token = f" token-env={r['token_env']}" if r["token_env"] else (" token=***" if r["token"] else "")
         mirrors = f" mirrors={','.join(r['mirrors'])}" if r["mirrors"] else ""
-        typer.echo(f"registries.{r['name']} = {r['url']} scopes={','.join(r['scopes'])}{token}{mirrors}")
+        log_key = f" log-key={r['log_key']}" if r.get("log_key") else ""
+        typer.echo(f"registries.{r['name']} = {r['url']} scopes={','.join(r['scopes'])}{token}{mirrors}"
+                   f"{log_key}")
 
 
 @app.command("path")
@@ -110,6 +117,9 @@ def registries_add(
     scope: Annotated[list[str], typer.Option("--scope", help="`ns/*` or `ns/name` it serves (repeatable)")],
     token_env: Annotated[str | None, typer.Option("--token-env", help="env var holding its token")] = None,
     mirror: Annotated[list[str] | None, typer.Option("--mirror", help="a mirror URL, tried in order")] = None,
+    log_key: Annotated[str | None, typer.Option(
+        "--log-key", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
+                          "installs check the version is in its log")] = None,
 ) -> None:
     """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
     from cortex_trust.config import load_config
@@ -119,7 +129,7 @@ def registries_add(
     current = load_config(config_path())
     others = [r.model_dump() for r in current.registries if r.name != name]
     entry = {"name": name, "url": url, "scopes": tuple(scope), "token_env": token_env,
-             "mirrors": tuple(mirror or ())}
+             "mirrors": tuple(mirror or ()), "log_key": log_key}
     _update(registries=(*others, entry))
     typer.echo(f"registry {name} = {url} serves {', '.join(scope)}")
 

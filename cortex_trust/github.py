@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from ._json import load_json
 from .errors import InputError, RegistryUnavailable
 
 __all__ = [
@@ -207,7 +208,7 @@ class GitHubClient:
         if resp.status_code != 200:
             raise RegistryUnavailable(f"GitHub answered HTTP {resp.status_code} for {urlsplit(url).path}")
         try:
-            return json.loads(bytes(body)), resp
+            return load_json(bytes(body)), resp
         except ValueError:
             raise RegistryUnavailable("GitHub's response is not valid JSON") from None
 

@@ -34,6 +34,7 @@ from .policy_input import (
     ScanEvidence,
     SignatureEvidence,
     TestEvidence,
+    TransparencyEvidence,
     UsageEvidence,
     format_time,
 )
@@ -52,14 +53,24 @@ _NAMESPACE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 def image_digest(reference: str) -> str | None:
     """The ``sha256:`` digest an OCI reference is pinned to, or ``None`` if it has none.
 
-    Raises :class:`InputError` when the reference has an ``@`` part that is not a
-    ``sha256:<64 lowercase hex>`` digest (a truncated or upper-case digest is a mistake, not
-    "unpinned").
+    The whole reference is held to the manifest's grammar
+    (:func:`cortex_trust.manifest.parse_image_reference`), so what counts as pinned here is what
+    a container engine would pull: one ``@``, no control characters, a valid host and repository.
+
+    Raises :class:`InputError` for a reference outside that grammar, including an ``@`` part
+    that is not a ``sha256:<64 lowercase hex>`` digest (a truncated or upper-case digest is a
+    mistake, not "unpinned").
     """
-    if "@" not in reference:
-        return None
-    _, _, digest = reference.rpartition("@")
-    if not _DIGEST_RE.match(digest):
+    from .manifest import parse_image_reference
+
+    try:
+        digest = parse_image_reference(reference).digest
+    except ValueError as e:
+        raise InputError(f"image reference {reference!r} is not valid: "
+                         f"{str(getattr(e, 'problem', e)).replace('runtime.image', 'the image')}",
+                         advice=str(getattr(e, "fix", "")).replace("runtime.image", "the image")
+                         or "pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>") from None
+    if digest is not None and not _DIGEST_RE.match(digest):  # pragma: no cover - the grammar's rule
         raise InputError(f"image reference {reference!r}: {digest!r} is not a sha256 digest",
                          advice="pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>")
     return digest
@@ -119,6 +130,7 @@ def build_input(
     review: ReviewEvidence | None = None,
     usage: UsageEvidence | None = None,
     revocation: RevocationEvidence | None = None,
+    transparency: TransparencyEvidence | None = None,
     dropped: Sequence[DroppedEvidence] = (),
     registry: str | None = None,
     namespace: str | None = None,
@@ -180,6 +192,7 @@ def build_input(
     evidence = Evidence(
         **pieces,
         revocation=revocation or RevocationEvidence(),
+        transparency=transparency or TransparencyEvidence(),
         dropped=all_dropped,
     )
     return PolicyInput(

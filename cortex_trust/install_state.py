@@ -137,7 +137,9 @@ class InstallRecord(BaseModel):
 
 
 class InstallStore:
-    """Installed plugins in ``<data_dir>/installed.json`` (owner-only, atomic writes)."""
+    """Installed plugins in ``<data_dir>/installed.json`` (owner-only, atomic writes; read only
+    while private: a link, a file or directory another user owns or can write is refused, see
+    :mod:`cortex_trust._statefile`)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "installed.json"

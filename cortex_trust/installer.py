@@ -65,6 +65,7 @@ from .policy_input import (
     ScanEvidence,
     SignatureEvidence,
     TestEvidence,
+    TransparencyEvidence,
     UsageEvidence,
     format_time,
 )
@@ -154,6 +155,8 @@ class RegistryTarget:
     name: str
     urls: tuple[str, ...]
     token: str | None = field(default=None, repr=False)
+    #: The verifier key of the registry's transparency-log checkpoints, when configured.
+    log_key: str | None = None
 
 
 def registry_target(config: CortexConfig, full_name: str, *,
@@ -166,8 +169,11 @@ def registry_target(config: CortexConfig, full_name: str, *,
     url = entry.url
     if entry.name == "default" and registry_override:
         url = RegistryEntry(name="default", url=registry_override).url  # validates the URL
+    # A key configured for the default registry's URL says nothing about another URL.
+    overridden = entry.name == "default" and bool(registry_override)
     return RegistryTarget(name=entry.name, urls=(url, *entry.mirrors),
-                          token=(tokens or {}).get(entry.name) or entry.token)
+                          token=(tokens or {}).get(entry.name) or entry.token,
+                          log_key=None if overridden else entry.log_key)
 
 
 def _default_target(config: CortexConfig, *, registry_override: str | None = None) -> RegistryTarget:
@@ -175,7 +181,8 @@ def _default_target(config: CortexConfig, *, registry_override: str | None = Non
     url = config.registry
     if registry_override:
         url = RegistryEntry(name="default", url=registry_override).url
-    return RegistryTarget(name="default", urls=(url,))
+    return RegistryTarget(name="default", urls=(url,),
+                          log_key=None if registry_override else config.registry_log_key)
 
 
 class FederatedRegistry:
@@ -395,7 +402,11 @@ def _registry_piece(model: type[BaseModel], raw: Any, *, kind: str, registry: st
         return None
     if not getattr(piece, "present", False):
         return None
-    return piece.model_copy(update={"source": registry})
+    update: dict[str, Any] = {"source": registry}
+    if isinstance(piece, ReviewEvidence):
+        # Each review came from this registry too, whatever name the registry gives itself.
+        update["reviews"] = [r.model_copy(update={"source": registry}) for r in piece.reviews]
+    return piece.model_copy(update=update)
 
 
 def _yank_reason(detail: Any) -> str | None:
@@ -417,10 +428,66 @@ def _manifest_from_document(doc: Mapping[str, Any], *, source: str) -> Manifest:
     return parse_manifest(json.dumps(doc).encode("utf-8"), source=source)
 
 
+def _leaf_records(data: bytes, *, index: int, key: str, digest: str) -> bool:
+    """Whether a verified log leaf (an audit entry's canonical body) is entry ``index + 1`` and
+    records version ``key`` (``ns/name@version``) with ``digest`` in its effects."""
+    try:
+        entry = json.loads(data)
+        effects = json.loads(entry["effects"])
+        row = effects["plugin_version"][key]
+        return bool(entry["id"] == index + 1 and row["digest"] == digest)
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+class _CheckpointStore:
+    """The last checkpoint this machine verified from each registry (per URL and log key).
+
+    Files are private state (:mod:`cortex_trust._statefile`); a stored note is verified again
+    when read, so an edited file is refused (:class:`InputError`), never trusted."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "checkpoints"
+
+    def _path(self, target: RegistryTarget, verifier: Any) -> Path:
+        import hashlib
+
+        ident = hashlib.sha256(f"{target.urls[0]}\n{verifier.text}".encode()).hexdigest()[:16]
+        safe = re.sub(r"[^a-z0-9-]", "_", target.name.lower())[:64]
+        return self.dir / f"{safe}-{ident}.json"
+
+    def get(self, target: RegistryTarget, verifier: Any) -> Any:
+        """The stored :class:`~cortex_trust.transparency.Checkpoint`, or ``None``."""
+        from ._statefile import read_private_doc
+        from .transparency import TransparencyError, open_checkpoint
+
+        path = self._path(target, verifier)
+        advice = f"move {path} away only if you trust the registry's current log"
+        doc = read_private_doc(path, what="the saved log checkpoint", advice=advice)
+        if doc is None:
+            return None
+        try:
+            return open_checkpoint(str(doc.get("note", "")), verifier)
+        except TransparencyError as e:
+            raise InputError(f"the saved log checkpoint {path} does not verify: {e.message}",
+                             advice=advice) from None
+
+    def put(self, target: RegistryTarget, verifier: Any, note: bytes) -> None:
+        """Remember ``note`` (a checkpoint already verified with ``verifier``)."""
+        from ._statefile import write_private_json
+
+        write_private_json(self._path(target, verifier),
+                           {"registry": target.name, "url": target.urls[0],
+                            "log_key": verifier.text, "note": note.decode("utf-8")},
+                           what="the saved log checkpoint",
+                           advice="check the permissions of the data directory")
+
+
 class _InputStore:
     """The install-time policy input of each installed plugin (replayed at run time)."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir
         self.dir = data_dir / "inputs"
 
     def _path(self, name: str) -> Path:
@@ -434,15 +501,23 @@ class _InputStore:
 
         write_private_json(self._path(name), {"name": name, "input": policy_input.to_dict(),
                                               "feed": [feed.name, feed.urls[0]]},
-                           what="the recorded policy input", advice="check the permissions of the data directory")
+                           what="the recorded policy input", advice="check the permissions of the data directory",
+                           root=self.root)
 
     def _doc(self, name: str) -> dict[str, Any] | None:
+        """The recorded document, ``None`` when missing or corrupt. Raises :class:`InputError`
+        when the file or its directories are not private (a link, writable by others...)."""
+        from ._json import load_json
+        from ._statefile import read_private_bytes
+
+        raw = read_private_bytes(self._path(name), what="the recorded policy input",
+                                 root=self.root)
+        if raw is None:
+            return None
         try:
-            doc = json.loads(self._path(name).read_bytes())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return None
+            doc = load_json(raw)
+        except ValueError:
+            return None  # corrupt: the caller reports the install state as incomplete
         if not isinstance(doc, dict) or doc.get("name") != name:
             return None
         return doc
@@ -493,6 +568,7 @@ class Installer:
         self.config = config
         self.store = InstallStore(data_dir)
         self.revocations = RevocationCache(data_dir)
+        self.checkpoints = _CheckpointStore(data_dir)
         self._inputs = _InputStore(data_dir)
         self._engine_factory = engine_factory
         self._engine: PolicyEngine | None = None
@@ -636,12 +712,14 @@ class Installer:
                 revocation = revocation_evidence(
                     state, registry=target.name, digest=detail.digest, namespace=ns, name=name,
                     version=detail.version)
+                transparency = self._transparency(fed, ns, name, detail.version,
+                                                  digest=detail.digest)
             with timer.step("decide"):
                 policy_input = build_input(
                     manifest=manifest, image=detail.image, digest=detail.digest,
                     operation="install", now=now, cortex_version=self.cortex_version,
-                    signature=signature, revocation=revocation, dropped=dropped,
-                    registry=target.name, namespace=ns, **pieces)
+                    signature=signature, revocation=revocation, transparency=transparency,
+                    dropped=dropped, registry=target.name, namespace=ns, **pieces)
                 decision = decide(self.engine, policy_input)
         finally:
             fed.close()
@@ -653,6 +731,103 @@ class Installer:
             state=detail.state, yank_reason=_yank_reason(detail), source="registry", previous=previous,
             widened=tuple(widened_permissions(previous.manifest, doc)) if previous else (),
             timings=timer.times)
+
+    def _transparency(self, fed: FederatedRegistry, ns: str, name: str, version: str, *,
+                      digest: str) -> TransparencyEvidence:
+        """Facts about the version and the registry's transparency log (never a verdict).
+
+        With the registry's log key configured: the current checkpoint is verified with it
+        (signature first), checked for consistency with the last one this machine saw from that
+        registry (a proof that it extends it; the checkpoint is then remembered), and the leaf
+        that recorded the version's publish is checked to be included in it and to name this
+        version and digest. What could not be established is said in ``error``. Raises only
+        :class:`RegistryUnavailable` (the registry could not be reached at all).
+        """
+        from .registry_client import RegistryRequestError
+        from .transparency import (
+            NoteVerifier,
+            TransparencyError,
+            leaf_hash,
+            open_checkpoint,
+            verify_inclusion,
+        )
+
+        target = fed.target
+        facts: dict[str, Any] = {"source": target.name}
+        if target.log_key is None:
+            return TransparencyEvidence(error=f"no transparency-log key is configured for "
+                                              f"registry {target.name!r}", **facts)
+        verifier = NoteVerifier.from_text(target.log_key)
+        try:
+            note = fed.call(lambda c: c.log_checkpoint())
+        except RegistryRequestError as e:
+            return TransparencyEvidence(error=f"the registry serves no signed checkpoint "
+                                              f"({e.code})", **facts)
+        try:
+            checkpoint = open_checkpoint(note, verifier)
+        except TransparencyError as e:
+            return TransparencyEvidence(error="the registry's checkpoint does not verify with "
+                                              f"the configured log key: {e.message}"[:500], **facts)
+        facts.update(present=True, checkpoint_size=checkpoint.size)
+        seen = self.checkpoints.get(target, verifier)
+        problems: list[str] = []
+        if seen is not None:
+            facts["seen_size"] = seen.size
+            why = self._inconsistency(fed, seen, checkpoint)
+            facts["consistent_with_seen"] = why is None
+            if why is not None:
+                problems.append(why)
+        if facts.get("consistent_with_seen") is not False and (seen is None
+                                                                or checkpoint.size > seen.size):
+            self.checkpoints.put(target, verifier, note)
+        try:
+            log = fed.call(lambda c: c.version_log(ns, name, version))
+            leaf = log.publish
+            if leaf is None:
+                raise TransparencyError("the registry names no leaf that recorded this version")
+            facts["log_index"] = leaf.index
+            if leaf.index >= checkpoint.size:
+                raise TransparencyError(f"leaf {leaf.index} is not in the checkpoint of "
+                                        f"{checkpoint.size} entries")
+            data = leaf.leaf.encode("utf-8")
+            proof = fed.call(lambda c: c.log_inclusion(leaf.index, checkpoint.size))
+            verify_inclusion(index=leaf.index, size=checkpoint.size, leaf=leaf_hash(data),
+                             proof=proof, root=checkpoint.root)
+            # Verified bytes: now read what they say.
+            if not _leaf_records(data, index=leaf.index, key=f"{ns}/{name}@{version}",
+                                 digest=digest):
+                raise TransparencyError(f"leaf {leaf.index} does not record {ns}/{name}@"
+                                        f"{version} with {digest}")
+            facts["included"] = True
+        except RegistryRequestError as e:
+            problems.append(f"the registry refused a log request ({e.code})")
+        except TransparencyError as e:
+            problems.append(e.message)
+        if problems:
+            facts["error"] = "; ".join(problems)[:500]
+        return TransparencyEvidence(**facts)
+
+    def _inconsistency(self, fed: FederatedRegistry, seen: Any, current: Any) -> str | None:
+        """Why ``current`` does not provably extend ``seen`` (two verified checkpoints of one
+        log), or ``None`` when it does."""
+        from .registry_client import RegistryRequestError
+        from .transparency import ProofError, verify_consistency
+
+        if current.size < seen.size:
+            return (f"the registry's log has {current.size} entries, fewer than the "
+                    f"{seen.size} this machine saw before")
+        if current.size == seen.size:
+            return None if current.root == seen.root else (
+                f"the registry's log of {current.size} entries differs from the one this "
+                "machine saw before")
+        try:
+            proof = fed.call(lambda c: c.log_consistency(seen.size, current.size))
+            verify_consistency(first=seen.size, second=current.size, first_root=seen.root,
+                               second_root=current.root, proof=proof)
+        except (RegistryRequestError, ProofError):
+            return (f"the registry could not prove that its log of {current.size} entries "
+                    f"extends the {seen.size} entries this machine saw before")
+        return None
 
     def _registry_signature(self, fed: FederatedRegistry, ns: str, name: str, version: str, *,
                             digest: str, dropped: list[DroppedEvidence]) -> SignatureEvidence:
@@ -811,9 +986,15 @@ class Installer:
     def check_run(self, name: str, *, now: datetime) -> RunCheck:
         """Ask the policy (operation ``run``) whether installed ``name`` may run now.
 
-        Syncs the revocation feed of the plugin's registry first; if that fails the cached data
-        is used as it stands (it goes stale; ``sync_error`` says why). Raises
-        :class:`InputError` if ``name`` is not installed or its local state is missing.
+        A registry plugin's version is first confirmed with its registry (the version document:
+        revoked there is revoked here, whatever the local feed cursor says, since a cursor moved
+        forward in the cache would skip the revocation), then the revocation feed is synced. If
+        the registry cannot be reached the cached data is used as it stands: its
+        ``fresh_as_of`` is the last successful sync, so it goes stale by the policy's clock
+        (``sync_error`` says why). A registry that no longer knows the version, or names
+        another digest for it, leaves the revocation state unknown (the policy refuses).
+        Raises :class:`InputError` if ``name`` is not installed or its local state is missing
+        or not private.
         """
         timer = _Timer()
         record = self.store.get(name)
@@ -825,6 +1006,7 @@ class Installer:
                              advice=f"reinstall it: cortex plugin install {name}")
         target = self.target(record.name)
         sync_error: str | None = None
+        record_revoked: dict[str, str | None] | None = None
         with timer.step("revocation"):
             state: FeedState | None
             moved = self._moved(name, target)
@@ -835,7 +1017,12 @@ class Installer:
             else:
                 fed = self._federated(target)
                 try:
+                    unconfirmed = None
+                    if record.source == "registry":
+                        record_revoked, unconfirmed = self._confirm_version(fed, record)
                     state = self._sync(fed, now=now)
+                    if unconfirmed is not None:
+                        sync_error, state = unconfirmed, None
                 except RegistryUnavailable as e:
                     sync_error = e.message
                     state = self._cached_feed(target)
@@ -845,7 +1032,8 @@ class Installer:
             revocation = revocation_evidence(
                 state, registry=target.name, digest=record.digest, namespace=ns,
                 name=str(record.manifest.get("name")) if ns else None,
-                version=record.version if ns else None)
+                version=record.version if ns else None, record_revoked=record_revoked,
+                now=now)
         with timer.step("decide"):
             evidence = stored.evidence.model_copy(update={"revocation": revocation})
             context = Context(now=format_time(now), cortex_version=self.cortex_version,
@@ -867,6 +1055,31 @@ class Installer:
         return RunCheck(record=record, decision=decision, revocation=revocation,
                         allowed=allowed, overridden=overridden, sync_error=sync_error,
                         timings=timer.times)
+
+    def _confirm_version(self, fed: FederatedRegistry, record: InstallRecord
+                         ) -> tuple[dict[str, str | None] | None, str | None]:
+        """``(revoked, problem)`` for installed ``record`` as its registry now describes it:
+        ``revoked`` (``reason``, ``revoked_at``) when the registry says the version is revoked;
+        ``problem`` when the registry no longer knows the version or names another digest for
+        it (then nothing it says about revocation can be matched to what is installed).
+        Raises :class:`RegistryUnavailable` when the registry cannot be reached."""
+        from .registry_client import RegistryRequestError
+
+        ns, _, plugin = record.name.partition("/")
+        try:
+            detail = fed.call(lambda c: c.get_version(ns, plugin, record.version))
+        except RegistryRequestError as e:
+            return None, (f"registry {fed.target.name!r} cannot confirm {record.name}@"
+                          f"{record.version}: {e.message}")
+        if detail.digest != record.digest:
+            return None, (f"registry {fed.target.name!r} now lists {detail.digest} for "
+                          f"{record.name}@{record.version}, not the installed {record.digest}")
+        if detail.state != "revoked":
+            return None, None
+        info = detail.revocation or {}
+        reason, at = info.get("reason"), info.get("revoked_at")
+        return {"reason": reason if isinstance(reason, str) else None,
+                "revoked_at": at if isinstance(at, str) else None}, None
 
     def _moved(self, name: str, target: RegistryTarget) -> str | None:
         """Why ``target`` is not the registry ``name`` was installed from, or ``None``."""

@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -28,12 +28,18 @@ __all__ = [
     "PluginRef",
     "PolicyInput",
     "ReviewEvidence",
+    "ReviewRecord",
+    "ReviewVerdict",
     "RevocationEvidence",
+    "ScanAttester",
     "ScanEvidence",
+    "ScanOrigin",
     "ScanVulnerability",
     "SignatureEvidence",
     "TestEvidence",
+    "TransparencyEvidence",
     "UsageEvidence",
+    "UsageReporter",
     "format_time",
     "input_json_schema",
 ]
@@ -42,6 +48,10 @@ SCHEMA_VERSION: Literal["cortex.input/v1"] = "cortex.input/v1"
 
 Operation = Literal["verify", "publish", "install", "run"]
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+#: What a reviewer said (``ReviewRecord.verdict``).
+ReviewVerdict = Literal["approved", "rejected", "changes_requested"]
+#: Who produced a scan (``ScanEvidence.origin``).
+ScanOrigin = Literal["registry", "attested", "pipeline", "self-reported"]
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 
 
@@ -130,18 +140,45 @@ class ScanVulnerability(_Facts):
     fixed_version: str = ""
 
 
+class ScanAttester(_Facts):
+    """``input.evidence.scan.attester``: who signed the scan attestation of an ``attested`` scan.
+
+    Present only on a scan whose attestation verified cryptographically (chain to a trusted root,
+    transparency-log inclusion, an in-toto statement about the artifact digest): an attestation
+    that does not verify is never scan evidence. Whether this signer is trusted to attest scans
+    of the plugin is the policy's call (``trusted_scan_attesters``).
+    """
+
+    identity: str | None = None
+    issuer: str | None = None
+    #: The name of the Sigstore trust root the attestation chained to.
+    trusted_root: str | None = None
+    #: The verified signing time.
+    signed_at: str | None = None
+    #: The in-toto predicate type (cosign's vulnerability predicate).
+    predicate_type: str | None = None
+
+
 class ScanEvidence(_Facts):
     """``input.evidence.scan``: a Trivy scan and how it was produced.
 
     ``bound`` is true only when the report names the artifact digest. ``scanners`` lists the
     scanners known to have run (``vuln``, ``secret``, ``misconfig``); a report file alone cannot
     prove which ran, so the collector records what it can show. Unscanned is never clean.
+
+    ``origin`` says who produced the scan, which the policy weighs (``scan.accepted_origins``):
+    ``registry`` (the registry ran Trivy itself), ``attested`` (a signed scan attestation that
+    verified; its signer in ``attester``), ``pipeline`` (the report or scan of whoever runs
+    ``cortex plugin verify``) or ``self-reported`` (a report the publisher uploaded). Null
+    means unknown, which no default policy accepts.
     """
 
     present: bool = False
     bound: bool = False
     digest: str | None = None
     produced_by: Literal["report", "trivy"] | None = None
+    origin: ScanOrigin | None = None
+    attester: ScanAttester | None = None
     scanners: list[Literal["vuln", "secret", "misconfig"]] = Field(default_factory=list)
     trivy_version: str | None = None
     db_updated_at: str | None = None
@@ -168,24 +205,96 @@ class TestEvidence(_Facts):
     source: str | None = None
 
 
-class ReviewEvidence(_Facts):
-    """``input.evidence.review``: the latest core-team review of this digest."""
+#: The fields of the single-review shape earlier inputs used (``ReviewEvidence``).
+_LEGACY_REVIEW_KEYS = frozenset({"status", "reviewer", "reviewed_at"})
 
-    present: bool = False
-    status: Literal["approved", "rejected", "changes_requested"] | None = None
-    reviewer: str | None = None
-    reviewed_at: str | None = None
-    digest: str | None = None
+
+class ReviewRecord(_Facts):
+    """``input.evidence.review.reviews[]``: one reviewer's current review of this digest.
+
+    ``reviewer`` is who reviewed (the registry records ``NAMESPACE/HOLDER`` of the reviewer
+    token, the ids ``verified.reviewers`` names; a review document names it itself), ``verdict``
+    what they said and ``at`` when (RFC 3339 UTC). Whether the reviewer counts is the policy's
+    call: a record is a fact about who said what, never a verdict.
+    """
+
+    reviewer: str
+    verdict: ReviewVerdict
+    at: str | None = None
+    #: Where this review was read from: a registry's name, or the file ``verify`` read.
     source: str | None = None
 
 
+class ReviewEvidence(_Facts):
+    """``input.evidence.review``: every review of this digest, one per reviewer.
+
+    ``present`` is true when at least one review was supplied. No review hides another: the
+    registry keeps one review per reviewer (a reviewer's newer review replaces only their own),
+    and the policy sees all of them.
+
+    The single-review shape of earlier inputs (``status``, ``reviewer``, ``reviewed_at``) is
+    read as a list of that one review, so stored inputs stay readable; it is never written.
+    """
+
+    present: bool = False
+    reviews: list[ReviewRecord] = Field(default_factory=list)
+    digest: str | None = None
+    source: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_review(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not _LEGACY_REVIEW_KEYS & data.keys():
+            return data
+        data = dict(data)
+        status = data.pop("status", None)
+        reviewer = data.pop("reviewer", None)
+        at = data.pop("reviewed_at", None)
+        if status is None or data.get("present") is not True:
+            return data
+        if data.get("reviews"):
+            raise ValueError("give either reviews or the single-review fields, not both")
+        data["reviews"] = [{"reviewer": reviewer if isinstance(reviewer, str) else "",
+                            "verdict": status, "at": at, "source": data.get("source")}]
+        return data
+
+
+class UsageReporter(_Facts):
+    """``input.evidence.usage.reporters[]``: the production use one organization reported.
+
+    ``organization`` is the namespace of the reporting installation tokens (on a registry) or
+    the name a usage document gives; ``installations`` how many distinct installations of it
+    reported; ``active_days`` on how many distinct UTC days at least one of them reported;
+    ``first`` and ``last`` its first and last report; ``days_in_production`` whole days from
+    ``first`` to ``context.now``. Which organizations count as independent is the policy's
+    call (the default policy does not count the plugin's own namespace).
+    """
+
+    organization: str
+    installations: NonNegativeInt = 0
+    active_days: NonNegativeInt = 0
+    days_in_production: NonNegativeInt = 0
+    first: str | None = None
+    last: str | None = None
+
+
 class UsageEvidence(_Facts):
-    """``input.evidence.usage``: production use of this digest, measured at ``context.now``."""
+    """``input.evidence.usage``: production use of this digest, measured at ``context.now``.
+
+    Totals over every report: the first and last report, whole days from the first report to
+    ``context.now`` (``days_in_production``), distinct UTC days with a report
+    (``active_days``), distinct installations and organizations, and per organization who
+    reported (``reporters``). A fact that was not supplied is 0 or empty, never "enough".
+    """
 
     present: bool = False
     first_production_use: str | None = None
+    last_production_use: str | None = None
     days_in_production: NonNegativeInt = 0
+    active_days: NonNegativeInt = 0
     installations: NonNegativeInt = 0
+    organizations: NonNegativeInt = 0
+    reporters: list[UsageReporter] = Field(default_factory=list)
     digest: str | None = None
     source: str | None = None
 
@@ -199,6 +308,29 @@ class RevocationEvidence(_Facts):
     reason: str | None = None
     revoked_at: str | None = None
     fresh_as_of: str | None = None
+    source: str | None = None
+
+
+class TransparencyEvidence(_Facts):
+    """``input.evidence.transparency``: whether the version is proven to be in its registry's
+    transparency log (the audit log), as the installer checked it.
+
+    ``present``: a checkpoint signed by the registry's configured log key was verified.
+    ``included``: the leaf that recorded this version's publish (naming this digest) is included
+    in the tree of that checkpoint (an RFC 9162 inclusion proof verified). ``consistent_with_seen``:
+    ``true`` when the checkpoint provably extends the one this machine saw before from that
+    registry, ``false`` when it provably does not (a forked, truncated or rewritten history),
+    ``null`` when there was none to compare with. ``error`` says why something could not be
+    established (no log key configured, no signed checkpoint served, a bad proof...).
+    """
+
+    present: bool = False
+    included: bool = False
+    checkpoint_size: NonNegativeInt | None = None
+    log_index: NonNegativeInt | None = None
+    consistent_with_seen: bool | None = None
+    seen_size: NonNegativeInt | None = None
+    error: str | None = None
     source: str | None = None
 
 
@@ -219,6 +351,7 @@ class Evidence(_Facts):
     review: ReviewEvidence = ReviewEvidence()
     usage: UsageEvidence = UsageEvidence()
     revocation: RevocationEvidence = RevocationEvidence()
+    transparency: TransparencyEvidence = TransparencyEvidence()
     dropped: list[DroppedEvidence] = Field(default_factory=list)
 
 

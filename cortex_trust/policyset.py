@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ._json import MAX_DEPTH, MAX_INT_DIGITS, load_json
 from .errors import PolicyError
 
 __all__ = [
@@ -285,7 +286,7 @@ def _load_data_file(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: the data file is not UTF-8 text", advice="save it as UTF-8") from None
     if path.suffix.lower() == ".json":
         try:
-            value = json.loads(text, parse_constant=_reject_constant)
+            value = load_json(text)
         except (json.JSONDecodeError, ValueError) as e:
             where = f":{e.lineno}:{e.colno}" if isinstance(e, json.JSONDecodeError) else ""
             msg = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
@@ -294,6 +295,11 @@ def _load_data_file(path: Path) -> dict[str, Any]:
     else:
         try:
             value = yaml.load(text, Loader=_DataLoader)  # noqa: S506 - _DataLoader is a SafeLoader
+        except (RecursionError, ValueError):
+            # Nesting deeper than the stack, or an integer beyond Python's int-to-str limit.
+            raise PolicyError(f"{path}: policy data nested too deeply or with a number too large",
+                              advice=f"keep policy data within {MAX_DEPTH} levels and numbers "
+                                     f"within {MAX_INT_DIGITS} digits") from None
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -313,12 +319,16 @@ def _load_data_file(path: Path) -> dict[str, Any]:
     return value
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _check_json_value(value: Any, path: Path, where: str) -> None:
-    if value is None or isinstance(value, bool | int | str):
+def _check_json_value(value: Any, path: Path, where: str, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise PolicyError(f"{path}: {where}: nested more than {MAX_DEPTH} levels deep",
+                          advice="policy data is configuration; flatten it")
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if len(str(abs(value))) > MAX_INT_DIGITS:
+            raise PolicyError(f"{path}: {where or '(root)'}: an integer of more than "
+                              f"{MAX_INT_DIGITS} digits", advice="use a smaller number")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -327,14 +337,14 @@ def _check_json_value(value: Any, path: Path, where: str) -> None:
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _check_json_value(item, path, f"{where}[{i}]")
+            _check_json_value(item, path, f"{where}[{i}]", depth + 1)
         return
     if isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
                 raise PolicyError(f"{path}: {where or '(root)'}: key {k!r} is not a string",
                                   advice="quote the key")
-            _check_json_value(v, path, f"{where}.{k}" if where else k)
+            _check_json_value(v, path, f"{where}.{k}" if where else k, depth + 1)
         return
     raise PolicyError(f"{path}: {where or '(root)'}: a {type(value).__name__} is not a JSON value",
                       advice="quote dates and times (\"2026-01-01\"); policy data is plain JSON")

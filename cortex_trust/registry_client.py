@@ -17,18 +17,19 @@ A 2xx answer is only a success once its body parsed into the expected model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._json import load_json
 from .decision import Decision
 from .errors import InputError, RegistryUnavailable
 
 __all__ = [
+    "LogLeaf",
     "PluginDetail",
     "PluginPage",
     "PluginSummary",
@@ -37,6 +38,7 @@ __all__ = [
     "RevocationEntry",
     "RevocationPage",
     "VersionDetail",
+    "VersionLog",
     "VersionSummary",
 ]
 
@@ -109,9 +111,16 @@ class VersionDetail(VersionSummary):
 
 
 class RevocationEntry(_Doc):
-    """One entry of the revocation feed."""
+    """One entry of the revocation feed.
+
+    ``kind`` says how far it reaches (:func:`cortex_trust.revocations.revocation_evidence`
+    matches by it): ``version`` (this namespace, name and version), ``digest`` or ``identity``
+    (the digest under any name). Registries from before kinds send none; an entry without a
+    kind, or with one this client does not know, is matched by the broadest rule.
+    """
 
     cursor: int
+    kind: str | None = None
     namespace: str
     name: str
     version: str
@@ -120,6 +129,22 @@ class RevocationEntry(_Doc):
     identity: str | None
     issuer: str | None
     revoked_at: str
+
+
+class LogLeaf(_Doc):
+    """One leaf of the registry's audit log: its index and the exact text whose RFC 9162 leaf
+    hash is in the tree (verify the hash before reading the text)."""
+
+    index: int = Field(ge=0, le=2**63 - 1)
+    leaf: str = Field(max_length=4 * 1024 * 1024)
+
+
+class VersionLog(_Doc):
+    """``GET .../versions/{version}/log``: the leaves that recorded a version's publish and its
+    revocations (registries before transparency logs have no such route)."""
+
+    publish: LogLeaf | None = None
+    revocations: tuple[LogLeaf, ...] = ()
 
 
 class RevocationPage(_Doc):
@@ -265,11 +290,15 @@ class RegistryClient:
     # ------------------------------------------------------------------------------ writes
 
     def publish(self, *, manifest: str, image: str, bundle: str, tests_junit: str | None = None,
-                scan_report: str | None = None, namespace: str | None = None) -> VersionDetail:
-        """Publish a version (publisher token). ``image`` must be pinned by digest."""
+                scan_report: str | None = None, namespace: str | None = None,
+                scan_attestation: str | None = None) -> VersionDetail:
+        """Publish a version (publisher token). ``image`` must be pinned by digest.
+
+        ``scan_report`` is the publisher's own Trivy report (recorded as self-reported);
+        ``scan_attestation`` a Sigstore bundle with a signed vulnerability-scan attestation."""
         body: dict[str, Any] = {"manifest": manifest, "image": image, "bundle": bundle}
         for key, value in (("tests_junit", tests_junit), ("scan_report", scan_report),
-                           ("namespace", namespace)):
+                           ("scan_attestation", scan_attestation), ("namespace", namespace)):
             if value is not None:
                 body[key] = value
         return self._call("POST", "/api/v1/plugins", VersionDetail, json_body=body)
@@ -286,6 +315,18 @@ class RegistryClient:
         return self._call("POST", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/"
                                   f"{_seg(version)}/reviews", VersionDetail, json_body=body)
 
+    def withdraw_review(self, namespace: str, name: str, version: str) -> VersionDetail:
+        """Withdraw this reviewer token's own review of a version (the registry refuses to
+        withdraw anyone else's: 403 ``REVIEW_NOT_YOURS``; none to withdraw: 404
+        ``REVIEW_NOT_FOUND``); returns the re-evaluated version. Raises
+        :class:`RegistryUnavailable` when the answer is about another version."""
+        path = (f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}"
+                "/reviews/withdraw")
+        detail = self._call("POST", path, VersionDetail)
+        if (detail.namespace, detail.name, detail.version) != (namespace, name, version):
+            raise self._untrusted("POST", path, "a document about another version")
+        return detail
+
     def report_usage(self, namespace: str, name: str, version: str, *,
                      digest: str) -> VersionDetail:
         """Report production use of ``digest`` (installation token)."""
@@ -294,7 +335,8 @@ class RegistryClient:
                                      "digest": digest})
 
     def revoke(self, namespace: str, name: str, version: str, *, reason: str) -> VersionDetail:
-        """Revoke one version (publisher of the namespace, or admin)."""
+        """Revoke one version (publisher of the namespace, or admin); the revocation reaches
+        that version only (:meth:`revoke_digest` reaches an image under every name)."""
         return self._call("POST", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/"
                                   f"{_seg(version)}/revoke", VersionDetail,
                           json_body={"reason": reason})
@@ -325,6 +367,64 @@ class RegistryClient:
                                                 f"{expect!r}")
         return detail
 
+    def revoke_digest(self, digest: str, *, reason: str) -> tuple[str, ...]:
+        """Revoke every version carrying ``digest``, under any name (admin); returns the
+        versions that got a digest-wide revocation entry."""
+        result = self._call("POST", "/api/v1/revocations/digest", _Revoked,
+                            json_body={"digest": digest, "reason": reason})
+        return result.revoked
+
+    # ------------------------------------------------------------------ the transparency log
+
+    def log_checkpoint(self) -> bytes:
+        """The registry's current signed checkpoint note, as bytes (verify it with the log's
+        verifier key). Raises :class:`RegistryRequestError` (404 ``LOG_NOT_SIGNED``) when the
+        registry signs none."""
+        from .transparency import MAX_NOTE_BYTES
+
+        response = self._send("GET", "/api/v1/log/checkpoint")
+        if len(response.content) > MAX_NOTE_BYTES:
+            raise self._untrusted("GET", "/api/v1/log/checkpoint", "an oversized checkpoint")
+        return response.content
+
+    def version_log(self, namespace: str, name: str, version: str) -> VersionLog:
+        """The leaves that recorded a version (see :class:`VersionLog`)."""
+        return self._call("GET", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/"
+                                 f"{_seg(version)}/log", VersionLog)
+
+    def log_inclusion(self, index: int, size: int) -> list[bytes]:
+        """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves (hashes; verify
+        with :func:`cortex_trust.transparency.verify_inclusion`)."""
+        path = "/api/v1/log/proof/inclusion"
+        proof = self._call("GET", path, _Proof, params={"index": str(index), "size": str(size)})
+        if (proof.index, proof.size) != (index, size):
+            raise self._untrusted("GET", path, "a proof for another leaf or size")
+        return self._hashes(path, proof.hashes)
+
+    def log_consistency(self, first: int, second: int) -> list[bytes]:
+        """The consistency proof from the tree of ``first`` leaves to that of ``second``."""
+        path = "/api/v1/log/proof/consistency"
+        proof = self._call("GET", path, _Proof,
+                           params={"first": str(first), "second": str(second)})
+        if (proof.first, proof.second) != (first, second):
+            raise self._untrusted("GET", path, "a proof between other sizes")
+        return self._hashes(path, proof.hashes)
+
+    def _hashes(self, path: str, values: tuple[str, ...]) -> list[bytes]:
+        import base64
+        import binascii
+
+        out = []
+        for v in values:
+            try:
+                raw = base64.b64decode(v, validate=True)
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise self._untrusted("GET", path, "a proof that is not a list of hashes")
+            out.append(raw)
+        return out
+
     def revoke_identity(self, *, identity: str, issuer: str, reason: str) -> tuple[str, ...]:
         """Revoke every version signed by ``identity`` + ``issuer`` (admin); returns them."""
         result = self._call("POST", "/api/v1/revocations/identity", _Revoked,
@@ -337,8 +437,10 @@ class RegistryClient:
               params: dict[str, str] | None = None, json_body: Any = None) -> _M:
         response = self._send(method, path, params=params, json_body=json_body)
         try:
+            # Bounds first (nesting, number sizes, NaN): pydantic's parser has looser ones.
+            load_json(response.content)
             return model.model_validate_json(response.content)
-        except ValidationError:
+        except (ValidationError, ValueError):
             raise RegistryUnavailable(
                 f"the registry {self.base_url} answered {method} {path} with a document this "
                 "client does not understand", advice="check that the URL is a cortex registry "
@@ -394,6 +496,14 @@ class _VersionList(_Doc):
     items: tuple[VersionSummary, ...]
 
 
+class _Proof(_Doc):
+    index: int | None = None
+    size: int | None = None
+    first: int | None = None
+    second: int | None = None
+    hashes: tuple[str, ...] = Field(max_length=130)
+
+
 class _Revoked(_Doc):
     revoked: tuple[str, ...]
 
@@ -405,7 +515,7 @@ def _seg(value: str) -> str:
 
 def _error_parts(response: httpx.Response) -> tuple[str, str, str]:
     try:
-        err = json.loads(response.content)["error"]
+        err = load_json(response.content)["error"]
         code, message, fix = str(err["code"]), str(err["message"]), str(err.get("fix") or "")
     except (ValueError, KeyError, TypeError):
         return ("HTTP_" + str(response.status_code),

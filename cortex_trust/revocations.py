@@ -17,7 +17,13 @@ closed, issue 5 "Revocation" and issue 6 "Federation"):
   :class:`~cortex_trust.errors.RegistryUnavailable` (we cannot trust it), and the cache is not
   touched;
 * the cache is keyed by registry name *and* URL: pointing a name at another server starts
-  that feed from zero.
+  that feed from zero;
+* an entry reaches only what its ``kind`` says (see :func:`revocation_evidence`): a
+  publisher's ``version`` revocation never reaches another namespace's plugin carrying the same
+  image, while an entry without a kind, or of a kind this code does not know, is matched by
+  the broadest rule (fail closed);
+* a cache written before entries carried kinds is read as never synced, so its feed is read
+  again from the start (its kind-less entries would otherwise stay matched by digest forever).
 
 The cache lives in ``<data_dir>/revocations.json`` (owner-only, atomic writes). No environment
 variables, no printing.
@@ -53,10 +59,12 @@ _MAX_ENTRIES = 200_000
 
 
 class RevokedVersion(BaseModel):
-    """One revoked version as the feed announced it."""
+    """One revoked version as the feed announced it; ``kind`` as the feed said it (``None``:
+    a registry from before kinds)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: str | None = Field(default=None, max_length=32)
     namespace: str
     name: str
     version: str
@@ -76,6 +84,9 @@ class FeedState(BaseModel):
     #: Reference time of the last *complete* sync; ``None``: never synced.
     fresh_as_of: str | None = None
     revoked: tuple[RevokedVersion, ...] = ()
+    #: Whether ``revoked`` was recorded with each entry's ``kind``; a state recorded without
+    #: is read as never synced (see :meth:`RevocationCache.get`).
+    kinds: bool = False
 
 
 class FeedSource(Protocol):
@@ -107,8 +118,9 @@ class RevocationCache:
             raise InputError(f"the revocation cache {self.path} is corrupt at {registry!r}",
                              advice=f"remove {self.path}; the next run syncs the feeds again"
                              ) from None
-        # Another server behind the same name: its cursors mean nothing here.
-        return state if state.url == url else None
+        # Another server behind the same name: its cursors mean nothing here. A state recorded
+        # before entries carried kinds: read the feed again, this time with them.
+        return state if state.url == url and state.kinds else None
 
     def put(self, state: FeedState) -> None:
         """Store ``state`` (replacing the registry's previous one)."""
@@ -142,8 +154,9 @@ def sync_feed(source: FeedSource, *, registry: str, url: str, cache: RevocationC
             last = item.cursor
             try:
                 revoked.append(RevokedVersion(
-                    namespace=item.namespace, name=item.name, version=item.version,
-                    digest=item.digest, reason=item.reason[:2000], revoked_at=item.revoked_at))
+                    kind=getattr(item, "kind", None), namespace=item.namespace, name=item.name,
+                    version=item.version, digest=item.digest, reason=item.reason[:2000],
+                    revoked_at=item.revoked_at))
             except ValidationError:
                 raise _untrusted(registry, url, f"a malformed entry at cursor {item.cursor}"
                                  ) from None
@@ -155,10 +168,38 @@ def sync_feed(source: FeedSource, *, registry: str, url: str, cache: RevocationC
         cursor = nxt
         if len(items) < _PAGE:
             new = FeedState(registry=registry, url=url, cursor=cursor,
-                            fresh_as_of=format_time(now), revoked=tuple(revoked))
+                            fresh_as_of=format_time(now), revoked=tuple(revoked), kinds=True)
             cache.put(new)
             return new
     raise _untrusted(registry, url, f"the feed did not end after {_MAX_PAGES} pages")
+
+
+#: Kinds matched by digest alone: an admin revoked the image under every name
+#: (``digest``), or everything a signer signed (``identity``).
+_DIGEST_WIDE = frozenset({"digest", "identity"})
+
+
+def _entry_matches(entry: RevokedVersion, *, digest: str, namespace: str | None,
+                  name: str | None, version: str | None) -> bool:
+    """Whether feed ``entry`` revokes the plugin ``namespace/name@version`` with ``digest``.
+
+    * ``version`` (a publisher revoking one of its versions): only that namespace, name and
+      version; a plugin of another namespace carrying the same image is never reached, so no
+      namespace can revoke another's. The entry's digest is carried but not required to
+      match: within its own version a registry is not trusted to un-revoke by changing it.
+    * ``digest`` and ``identity`` (admin acts): every plugin carrying the digest.
+    * no kind (a registry or cache from before kinds) or a kind this code does not know: the
+      broadest rule, the digest or the exact namespace, name and version (fail closed).
+
+    A plugin without a namespace (installed from GitHub) is reached by digest only.
+    """
+    same_version = (namespace is not None and entry.namespace == namespace
+                    and entry.name == name and entry.version == version)
+    if entry.kind == "version":
+        return same_version
+    if entry.kind in _DIGEST_WIDE:
+        return entry.digest == digest
+    return entry.digest == digest or same_version
 
 
 def _untrusted(registry: str, url: str, why: str) -> RegistryUnavailable:
@@ -175,8 +216,8 @@ def revocation_evidence(state: FeedState | None, *, registry: str, digest: str,
                         now: datetime | None = None) -> RevocationEvidence:
     """The revocation facts about ``digest`` (and ``namespace/name@version``) from ``state``.
 
-    ``state`` ``None`` (never synced) gives ``checked: false``. A version is revoked when the
-    feed lists its digest, or its exact name and version. ``record_revoked`` (``reason``,
+    ``state`` ``None`` (never synced) gives ``checked: false``. Each feed entry reaches what
+    its kind says (:func:`_entry_matches`). ``record_revoked`` (``reason``,
     ``revoked_at``), when the registry's own version record says revoked, is a revocation too:
     any one source saying revoked is enough; it was read at ``now``, which is then its
     ``fresh_as_of``.
@@ -186,8 +227,8 @@ def revocation_evidence(state: FeedState | None, *, registry: str, digest: str,
     match = None
     if state is not None:
         for r in state.revoked:
-            if r.digest == digest or (namespace is not None and r.namespace == namespace
-                                      and r.name == name and r.version == version):
+            if _entry_matches(r, digest=digest, namespace=namespace, name=name,
+                             version=version):
                 match = r
                 break
     if match is not None:

@@ -10,6 +10,13 @@ grant and drops nothing it asked for:
   network joins the ordinary bridge network instead;
 * ``read_only`` root filesystem, ``cap_drop`` and ``no-new-privileges`` exactly as decided; never
   ``cap_add``, never ``privileged``, never a device, never a published port;
+* always, whatever the decision: the plugin seccomp profile shipped beside this module
+  (``plugin_seccomp.json``: the engines' default allowlist without the calls that create or enter
+  namespaces, mount, load kernel code or inspect other processes: ``unshare``, ``setns``, ``mount``,
+  ``keyctl``, ``bpf``, ``ptrace`` and the like fail with ``EPERM``; ``clone`` is allowed only
+  without namespace flags; ``clone3``, whose flags a filter cannot see, and every call outside the
+  allowlist fail with ``ENOSYS``, so that libc falls back to ``clone``), and IPv6 disabled inside the
+  container (``net.ipv6.conf.{all,default}.disable_ipv6=1``), so a plugin sends no IPv6 frame;
 * the decided non-root user, memory, CPU and process limits;
 * small ``noexec`` tmpfs mounts at ``/tmp``, ``/run`` and ``/var/tmp`` and, only when a
   filesystem is granted, a dedicated named volume ``cortex-<plugin>-data`` at ``/data``.
@@ -27,6 +34,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any, Final
 
 from .decision import Action, Decision, Sandbox
@@ -55,6 +64,10 @@ _TMPFS: Final = {
     "/run": "rw,noexec,nosuid,nodev,size=1m",
     "/var/tmp": "rw,noexec,nosuid,nodev,size=1m",  # noqa: S108 (a path inside the container)
 }
+#: The seccomp profile every plugin container runs under (Docker's profile format).
+_SECCOMP_PATH: Final = Path(__file__).with_name("plugin_seccomp.json")
+#: Kernel settings every plugin container gets: no IPv6 on any of its interfaces.
+_SYSCTLS: Final = (("net.ipv6.conf.all.disable_ipv6", "1"), ("net.ipv6.conf.default.disable_ipv6", "1"))
 _SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 _NETWORK: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}\Z")
 
@@ -79,6 +92,25 @@ def _sandbox_label(sandbox: Sandbox | None) -> str:
     if sandbox is None:
         return ""
     return json.dumps(sandbox.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+@cache
+def _seccomp_profile() -> str:
+    """The plugin seccomp profile as compact JSON text (what Docker's ``seccomp=`` option takes).
+
+    Raises :class:`InputError` if the shipped file is missing or not a profile that denies by
+    default: no spec is ever built without it.
+    """
+    try:
+        profile = json.loads(_SECCOMP_PATH.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"the plugin seccomp profile {_SECCOMP_PATH} cannot be read: {e}",
+                         advice="reinstall cortex-trust; the profile ships with the package") from None
+    if not isinstance(profile, dict) or profile.get("defaultAction") != "SCMP_ACT_ERRNO" or not \
+            isinstance(profile.get("syscalls"), list):
+        raise InputError(f"{_SECCOMP_PATH} is not a deny-by-default seccomp profile",
+                         advice="reinstall cortex-trust; the profile ships with the package")
+    return json.dumps(profile, sort_keys=True, separators=(",", ":"))
 
 
 def _slug(plugin: str) -> str:
@@ -112,14 +144,22 @@ class ContainerSpec:
     endpoints_port: int
     volume: str | None
     labels: tuple[tuple[str, str], ...]
+    #: The seccomp profile (JSON text); :func:`container_spec` always sets the shipped one.
+    seccomp_profile: str
+    #: Kernel settings inside the container; :func:`container_spec` always disables IPv6.
+    sysctls: tuple[tuple[str, str], ...]
 
     def to_run_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for docker SDK 7.x ``client.containers.create``/``run``.
 
         The image is not included (pass ``spec.image`` positionally). Every key is explicit so
         that an engine default can never widen the sandbox (``privileged``, ``cap_add``,
-        ``ports`` and ``devices`` are set to their closed values on purpose).
+        ``ports`` and ``devices`` are set to their closed values on purpose). The seccomp profile
+        is passed as Docker takes it, ``seccomp=<JSON text>``; an engine that wants a file path
+        instead (Podman) gets it from :class:`~cortex_trust.containers.ContainerRuntime`.
         """
+        security_opt = ["no-new-privileges"] if self.no_new_privileges else []
+        security_opt.append(f"seccomp={self.seccomp_profile}")
         kwargs: dict[str, Any] = {
             "name": self.name,
             "hostname": self.plugin,
@@ -130,7 +170,8 @@ class ContainerSpec:
             "cap_drop": list(self.cap_drop),
             "cap_add": [],
             "privileged": False,
-            "security_opt": ["no-new-privileges"] if self.no_new_privileges else [],
+            "security_opt": security_opt,
+            "sysctls": dict(self.sysctls),
             "mem_limit": self.mem_limit,
             # Swap equal to memory: the limit is the limit, not memory plus as much swap again.
             "memswap_limit": self.mem_limit,
@@ -240,5 +281,7 @@ def container_spec(
         endpoints_port=endpoints_port,
         volume=volume_name(plugin) if sandbox.filesystem else None,
         labels=tuple(sorted(labels.items())),
+        seccomp_profile=_seccomp_profile(),
+        sysctls=_SYSCTLS,
     )
 

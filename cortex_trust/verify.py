@@ -100,6 +100,7 @@ def evidence_summary(policy_input: PolicyInput) -> dict[str, Any]:
     """A compact, stable summary of ``input.evidence`` for output (not for decisions)."""
     ev = policy_input.evidence
     sig, scan, tests = ev.signature, ev.scan, ev.tests
+    newest = max(ev.review.reviews, key=lambda r: r.at or "", default=None)
     return {
         "signature": {
             "present": sig.present, "verified": sig.verified, "kind": sig.kind,
@@ -108,6 +109,7 @@ def evidence_summary(policy_input: PolicyInput) -> dict[str, Any]:
         },
         "scan": {
             "present": scan.present, "bound": scan.bound, "produced_by": scan.produced_by,
+            "origin": scan.origin,
             "scanners": list(scan.scanners), "counts": dict(scan.counts),
             "vulnerabilities": len(scan.vulnerabilities), "secrets": scan.secrets,
             "misconfigurations": scan.misconfigurations, "trivy_version": scan.trivy_version,
@@ -118,13 +120,19 @@ def evidence_summary(policy_input: PolicyInput) -> dict[str, Any]:
             "errors": tests.errors, "skipped": tests.skipped, "source": tests.source,
         },
         "review": {
-            "present": ev.review.present, "status": ev.review.status,
-            "reviewer": ev.review.reviewer, "reviewed_at": ev.review.reviewed_at,
-            "source": ev.review.source,
+            # status, reviewer, reviewed_at: the newest review (every review is in `reviews`).
+            "present": ev.review.present, "status": newest.verdict if newest else None,
+            "reviewer": newest.reviewer if newest else None,
+            "reviewed_at": newest.at if newest else None, "source": ev.review.source,
+            "reviews": [r.model_dump(mode="json") for r in ev.review.reviews],
         },
         "usage": {
             "present": ev.usage.present, "days_in_production": ev.usage.days_in_production,
             "installations": ev.usage.installations, "source": ev.usage.source,
+            "first_production_use": ev.usage.first_production_use,
+            "last_production_use": ev.usage.last_production_use,
+            "active_days": ev.usage.active_days, "organizations": ev.usage.organizations,
+            "reporters": [r.model_dump(mode="json") for r in ev.usage.reporters],
         },
         "revocation": {"checked": ev.revocation.checked, "revoked": ev.revocation.revoked},
         "dropped": [d.model_dump(mode="json") for d in ev.dropped],
@@ -203,13 +211,15 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
 
     scan: ScanEvidence | None = None
     if request.scan_report is not None:
+        # The verifying user's own report: they decide on it (origin pipeline).
         report = read_trivy_report(request.scan_report, digest=digest,
-                                   declared_scanners=request.scan_scanners)
+                                   declared_scanners=request.scan_scanners, origin="pipeline")
         scan = report.evidence
         dropped.extend(report.dropped)
     elif request.run_scan:
         scan = run_trivy(request.image, digest=digest, db_dir=request.trivy_db,
-                         trivy_path=request.trivy_path, timeout=request.scan_timeout)
+                         trivy_path=request.trivy_path, timeout=request.scan_timeout,
+                         origin="pipeline")
 
     tests = read_junit(request.junit, digest=digest) if request.junit is not None else None
     review = usage = None

@@ -23,14 +23,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cortex_trust.engine import PolicyEngine
 
 from ._config import RegistryConfig
-from ._errors import Forbidden, Unauthorized, error_response, install_error_handlers
+from ._documents import dumps
+from ._errors import (
+    BoundedJsonRoute,
+    Forbidden,
+    Unauthorized,
+    error_response,
+    install_error_handlers,
+)
 from ._evaluate import ThreadEvaluator
 from ._models import (
     SLUG,
+    DigestRevokeCreate,
     IdentityRevokeCreate,
     PluginPublic,
     PublishCreate,
     ReviewCreate,
+    ReviewWithdraw,
     RevocationCreate,
     RevocationPublic,
     UsageCreate,
@@ -40,7 +49,11 @@ from ._models import (
 from ._service import prepare_publish
 from ._store import Principal, Store
 
-__all__ = ["authenticated", "create_app"]
+__all__ = ["USAGE_COUNTED_HEADER", "authenticated", "create_app"]
+
+#: Whether a usage report was counted (``true``) or was a further report of the same
+#: installation on the same UTC day (``false``).
+USAGE_COUNTED_HEADER = "Cortex-Usage-Counted"
 
 _JSON = "application/json"
 _VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
@@ -163,7 +176,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
                                        (413, "body too large"), (422, "invalid request"))
 }
 
-router = APIRouter(prefix="/api/v1")
+# Bodies are parsed within bounds (nesting, number size): an over-limit body is a 422.
+router = APIRouter(prefix="/api/v1", route_class=BoundedJsonRoute)
 
 
 async def _read(request: Request, read: Callable[..., bytes], *args: Any,
@@ -240,8 +254,7 @@ def publish(request: Request, body: PublishCreate, principal: Caller) -> Respons
     now = config.clock()
     record = prepare_publish(body, principal=principal, config=config, now=now)
     doc, _ = _store(request).publish(record, principal=principal, now=now,
-                                     evaluate=_evaluator(request),
-                                     enqueue_scan=config.scanner is not None)
+                                     evaluate=_evaluator(request))
     return _bytes(doc, 201)
 
 
@@ -249,7 +262,11 @@ def publish(request: Request, body: PublishCreate, principal: Caller) -> Respons
              responses={**_doc(VersionPublic), **_ERRORS})
 def review(request: Request, namespace: Namespace, name: Name, version: Version,
            body: ReviewCreate, principal: Caller) -> Response:
-    """Record a core-team review (role reviewer) of the version's digest."""
+    """Record the caller's review (role reviewer) of the version's digest.
+
+    Reviews are kept per reviewer (the token's ``namespace/holder``): posting again replaces
+    the caller's own review and no one else's. Whether a reviewer counts is the policy's call.
+    """
     _require(principal, "reviewer")
     config = _config(request)
     return _bytes(_store(request).add_review(
@@ -257,11 +274,28 @@ def review(request: Request, namespace: Namespace, name: Name, version: Version,
         principal=principal, now=config.clock(), evaluate=_evaluator(request)))
 
 
+@router.post("/plugins/{namespace}/{name}/versions/{version}/reviews/withdraw",
+             responses={**_doc(VersionPublic), **_ERRORS})
+def withdraw_review(request: Request, namespace: Namespace, name: Name, version: Version,
+                    principal: Caller, body: ReviewWithdraw | None = None) -> Response:
+    """Withdraw the caller's own review (role reviewer) and re-evaluate the version.
+
+    Only the reviewer who wrote a review can withdraw it: naming another reviewer is a 403
+    (``REVIEW_NOT_YOURS``); having no review of the version is a 404 (``REVIEW_NOT_FOUND``).
+    """
+    _require(principal, "reviewer")
+    config = _config(request)
+    return _bytes(_store(request).withdraw_review(
+        namespace, name, version, reviewer=body.reviewer if body is not None else None,
+        principal=principal, now=config.clock(), evaluate=_evaluator(request)))
+
+
 @router.post("/plugins/{namespace}/{name}/versions/{version}/revoke",
              responses={**_doc(VersionPublic), **_ERRORS})
 def revoke(request: Request, namespace: Namespace, name: Name, version: Version,
            body: RevocationCreate, principal: Caller) -> Response:
-    """Revoke a version (publisher of the namespace, or admin)."""
+    """Revoke a version (publisher of the namespace, or admin). The feed entry (kind
+    ``version``) reaches this version only, not other names carrying the same image."""
     _owner(principal, namespace)
     config = _config(request)
     return _bytes(_store(request).revoke(namespace, name, version, reason=body.reason,
@@ -296,12 +330,33 @@ def unyank(request: Request, namespace: Namespace, name: Name, version: Version,
 
 @router.post("/usage", responses={**_doc(VersionPublic), **_ERRORS})
 def usage(request: Request, body: UsageCreate, principal: Caller) -> Response:
-    """An installation reports production use of a digest (role installation)."""
+    """An installation reports production use of a digest today (role installation).
+
+    The installation is the token, its organization the token's namespace. One report per
+    installation and UTC day counts; a further report the same day is accepted (200) but not
+    counted, and the ``Cortex-Usage-Counted`` header says which (``true``/``false``). Use of
+    a revoked version is a 409 (``VERSION_REVOKED``).
+    """
     _require(principal, "installation")
     config = _config(request)
-    return _bytes(_store(request).report_usage(
+    doc, counted = _store(request).report_usage(
         body.namespace, body.name, body.version, digest=body.digest, principal=principal,
-        now=config.clock(), evaluate=_evaluator(request)))
+        now=config.clock(), evaluate=_evaluator(request))
+    response = _bytes(doc)
+    response.headers[USAGE_COUNTED_HEADER] = "true" if counted else "false"
+    return response
+
+
+@router.post("/revocations/digest", responses=_ERRORS)
+def revoke_digest(request: Request, body: DigestRevokeCreate, principal: Caller) -> Response:
+    """Revoke every version carrying an image digest, under any name (admin). Clients match
+    these entries by digest alone, and the digest is never published again. A publisher
+    revokes its own versions with ``.../versions/{version}/revoke``."""
+    _require(principal, "admin")
+    config = _config(request)
+    return _bytes(_store(request).revoke_digest(
+        body.digest, reason=body.reason, principal=principal, now=config.clock(),
+        evaluate=_evaluator(request)))
 
 
 @router.post("/revocations/identity", responses=_ERRORS)
@@ -370,10 +425,18 @@ def create_app(config: RegistryConfig, *,
     app.state.scan_worker = worker
     install_error_handlers(app)
     app.include_router(router)
+    from ._log_api import router as log_router  # imports this module: included here
+
+    app.include_router(log_router)
+
+    # Whether this process runs the registry's own scans: "enabled", or why not ("disabled" by
+    # the operator, "unavailable": no Trivy). Without scans, versions stay below Community.
+    health = dumps({"ok": True, "scanning": "enabled" if worker is not None
+                    else config.scan_unavailable}).encode()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
-        return _bytes(b'{"ok":true}')
+        return _bytes(health)
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_OCI_REGISTRIES", "RegistryConfig"]
 
@@ -26,7 +26,8 @@ class RegistryConfig:
     ``trusted_roots`` are the Sigstore trust roots bundles must chain to (objects accepted by
     :func:`cortex_trust.evidence.signature.verify_signature`). ``oci_registries`` is the allowlist
     of hosts an image reference may name: the server never fetches from anywhere else (SSRF).
-    ``clock`` is read once per operation. ``scanner`` enables server-side scanning.
+    ``clock`` is read once per operation. ``scanner`` runs the registry's own scans: every
+    publish queues one, whether or not this process can run it (see :mod:`registry._scan`).
     """
 
     db_url: str
@@ -36,6 +37,14 @@ class RegistryConfig:
     name: str = "cortex-registry"
     page_limit_max: int = 100
     clock: Callable[[], datetime] = field(default=_utcnow)
-    #: ``scanner(image_ref, digest) -> ScanEvidence``: when set, publishes without a scan report
-    #: queue a persisted scan job that a background worker runs (see :mod:`registry._scan`).
+    #: ``scanner(image_ref, digest) -> ScanEvidence``: when set, a background worker runs the
+    #: persisted scan jobs every publish queues (see :mod:`registry._scan`); without one the jobs
+    #: wait for a process that can scan, and versions stay unscanned (below Community).
     scanner: Callable[[str, str], Any] | None = None
+    #: Why there is no ``scanner`` (``/healthz`` reports it): ``disabled`` by the operator
+    #: (``--no-scan``) or ``unavailable`` (no Trivy here).
+    scan_unavailable: Literal["disabled", "unavailable"] = "unavailable"
+    #: Signs the audit log's checkpoints (a :class:`cortex_trust.transparency.NoteSigner` read
+    #: from a key file, never from the database). Without one the log still grows and serves
+    #: proofs, but ``GET /api/v1/log/checkpoint`` answers 404 ``LOG_NOT_SIGNED``.
+    log_signer: Any | None = None

@@ -1,18 +1,29 @@
-"""API errors: every error response is ``{"error": {"code", "message", "fix"}}``, never a trace."""
+"""API errors: every error response is ``{"error": {"code", "message", "fix"}}``, never a trace.
+
+Request bodies are parsed by :class:`BoundedJsonRoute` with
+:func:`cortex_trust._json.load_json`: a body nested too deeply, with an over-long number, NaN
+or Infinity, or that is not UTF-8 is the same 422 ``INVALID_REQUEST`` as malformed JSON, never
+a 400 or a 500.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cortex_trust._json import MAX_DEPTH, MAX_INT_DIGITS, load_json
 
 __all__ = [
     "ApiError",
+    "BoundedJsonRoute",
     "Conflict",
     "Forbidden",
     "Invalid",
@@ -91,12 +102,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
         problems = []
+        fix = "send only the documented fields, with the documented types (see /openapi.json)"
         for err in exc.errors()[:20]:
+            if err.get("type") == "json_invalid":
+                ctx = err.get("ctx") or {}
+                problems.append(f"the body is not acceptable JSON: {ctx.get('error', 'invalid')}")
+                fix = (f"send one UTF-8 JSON object; numbers of at most {MAX_INT_DIGITS} digits, "
+                       f"no NaN or Infinity, nesting at most {MAX_DEPTH} levels deep")
+                continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             problems.append(f"{loc or '(body)'}: {err.get('msg', 'invalid')}")
         return error_response(422, "INVALID_REQUEST", "; ".join(problems) or "invalid request",
-                              "send only the documented fields, with the documented types "
-                              "(see /openapi.json)")
+                              fix)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
@@ -109,3 +126,31 @@ def install_error_handlers(app: FastAPI) -> None:
         _log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
         return error_response(500, "INTERNAL", "the registry failed to handle this request",
                               "retry later; if it persists, report it to the registry operator")
+
+
+class _BoundedJsonRequest(Request):
+    """A request whose JSON body is parsed within :func:`~cortex_trust._json.load_json`'s
+    bounds; any refusal is a :class:`json.JSONDecodeError`, which FastAPI answers with
+    :class:`RequestValidationError` (422)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = load_json(body)
+            except UnicodeDecodeError as e:
+                raise json.JSONDecodeError("the body is not UTF-8 text", "", e.start) from None
+        return self._json
+
+
+class BoundedJsonRoute(APIRoute):
+    """An API route that parses JSON bodies with :class:`_BoundedJsonRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, given a bounded-JSON request instead of the plain one."""
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            return await handler(_BoundedJsonRequest(request.scope, request.receive))
+
+        return bounded

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cortex_trust.decision import Decision
 from cortex_trust.engine import PolicyEngine, decide
@@ -24,10 +24,35 @@ from cortex_trust.policy_input import (
     SignatureEvidence,
     TestEvidence,
     UsageEvidence,
+    UsageReporter,
     format_time,
 )
 
-__all__ = ["ThreadEvaluator", "decide_batch", "stored_input", "version_input"]
+__all__ = ["ReporterFacts", "ThreadEvaluator", "UsageFacts", "decide_batch", "stored_input",
+           "version_input"]
+
+
+class ReporterFacts(NamedTuple):
+    """The stored usage reports of one organization (the installation tokens' namespace)."""
+
+    organization: str
+    #: Distinct installations (tokens) of the organization that reported.
+    installations: int
+    #: Distinct UTC days with at least one report.
+    active_days: int
+    #: First and last report (RFC 3339 UTC).
+    first: str
+    last: str
+
+
+class UsageFacts(NamedTuple):
+    """The stored usage reports of one digest: totals, and per organization."""
+
+    first: str
+    last: str
+    active_days: int
+    installations: int
+    reporters: tuple[ReporterFacts, ...]
 
 
 def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
@@ -53,15 +78,17 @@ def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
 
 
 def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
-                 usage: tuple[str, int] | None, digest: str, state: str,
+                 usage: UsageFacts | None, digest: str, state: str,
                  revoked_reason: str | None, revoked_at: str | None, now: datetime,
                  registry_name: str, now_text: str | None = None) -> PolicyInput:
     """The input of a stored version at ``now``, from stored facts only (no cryptography).
 
     ``input_json`` is the publish-time input; ``evidence`` maps a kind (signature, scan,
-    tests, review) to the facts JSON of the newest evidence row of that kind bound to
-    ``digest``; ``usage`` is ``(first_seen, installations)`` aggregated over the usage reports
-    of ``digest`` (``None``: no production use); the revocation piece comes from the version's
+    tests) to the facts JSON of the newest evidence row of that kind bound to ``digest``, and
+    ``review`` to the review piece listing every reviewer's review; ``usage`` aggregates the
+    usage reports of ``digest`` (``None``: no production use), and the days in production
+    (overall and per organization) are counted from the first report to ``now``; the
+    revocation piece comes from the version's
     state (the registry's own revocation data, current as of ``now``). ``now_text`` is
     ``format_time(now)`` when the caller has it already (building many inputs). Raises
     pydantic's ``ValidationError`` when a stored document does not validate (a corrupt
@@ -69,12 +96,16 @@ def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
     """
     usage_ev = _NO_USAGE
     if usage is not None:
-        first_use, installations = usage
-        first = datetime.strptime(first_use, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        usage_ev = UsageEvidence(present=True, first_production_use=first_use,
-                                 days_in_production=max(0, (now - first).days),
-                                 installations=installations, digest=digest,
-                                 source=registry_name)
+        reporters = [UsageReporter(organization=r.organization, installations=r.installations,
+                                   active_days=r.active_days,
+                                   days_in_production=_days_since(r.first, now), first=r.first,
+                                   last=r.last) for r in usage.reporters]
+        usage_ev = UsageEvidence(
+            present=True, first_production_use=usage.first, last_production_use=usage.last,
+            days_in_production=_days_since(usage.first, now), active_days=usage.active_days,
+            installations=usage.installations,
+            organizations=len({r.organization for r in usage.reporters if r.organization}),
+            reporters=reporters, digest=digest, source=registry_name)
     fresh = now_text or format_time(now)
     revocation = RevocationEvidence(checked=True, revoked=state == "revoked",
                                     reason=revoked_reason, revoked_at=revoked_at,
@@ -90,6 +121,12 @@ def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
 
 #: No production use (frozen, so one instance serves every input).
 _NO_USAGE = UsageEvidence()
+
+
+def _days_since(first: str, now: datetime) -> int:
+    """Whole days from the stored time ``first`` to ``now`` (0 if ``first`` is later)."""
+    start = datetime.strptime(first, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return max(0, (now - start).days)
 
 
 def _piece(pieces: Mapping[str, str], kind: str, model: Any) -> Any:

@@ -19,18 +19,23 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "REVOCATION_KINDS",
     "SLUG",
     "ApiToken",
     "AuditEntry",
     "AuditHead",
+    "DigestRevokeCreate",
     "Evidence",
     "IdentityRevokeCreate",
+    "LogNode",
     "Namespace",
     "Plugin",
     "PluginPublic",
     "PluginVersion",
     "PublishCreate",
     "ReviewCreate",
+    "ReviewRow",
+    "ReviewWithdraw",
     "RevocationCreate",
     "RevocationPublic",
     "RevocationRow",
@@ -38,7 +43,7 @@ __all__ = [
     "ScanJob",
     "TokenPublic",
     "UsageCreate",
-    "UsageReport",
+    "UsageDay",
     "VersionBundle",
     "VersionPublic",
     "YankCreate",
@@ -122,6 +127,9 @@ class PluginVersion(SQLModel, table=True):
     yanked_by: str | None = Field(default=None, max_length=128)
     summary_json: str = Field(sa_column=Column(Text, nullable=False))
     document_json: str = Field(sa_column=Column(Text, nullable=False))
+    #: The transparency-log leaf that recorded this version's publish (migration 0010; the
+    #: audit entry id minus one), set by the store with the entry.
+    log_index: int | None = None
 
 
 class VersionBundle(SQLModel, table=True):
@@ -144,24 +152,55 @@ class Evidence(SQLModel, table=True):
     __tablename__ = "evidence"
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="plugin_version.id", index=True)
-    kind: str = Field(max_length=16)  # signature | scan | tests | review
+    kind: str = Field(max_length=16)  # signature | scan | tests (reviews: ReviewRow)
     digest: str = Field(max_length=71)
     facts_json: str = Field(sa_column=Column(Text, nullable=False))
     actor: str = Field(max_length=128)
     created_at: str = Field(max_length=32)
 
 
-class UsageReport(SQLModel, table=True):
-    """Production use of a digest by one installation (first and last report)."""
+class ReviewRow(SQLModel, table=True):
+    """One reviewer's current review of a version's digest (migration 0011).
 
-    __tablename__ = "usage_report"
-    __table_args__ = (UniqueConstraint("version_id", "installation_id", name="uq_usage"),)
+    One row per ``(version, reviewer)``: a reviewer's newer review replaces only their own, and
+    only they can withdraw it. ``reviewer`` is the reviewer token's ``namespace/holder`` (the
+    ids the policy's ``verified.reviewers`` names), or its token id when it names no holder.
+    """
+
+    __tablename__ = "review"
+    __table_args__ = (UniqueConstraint("version_id", "reviewer", name="uq_review_reviewer"),)
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="plugin_version.id", index=True)
+    reviewer: str = Field(max_length=160)
+    verdict: str = Field(max_length=32)  # approved | rejected | changes_requested
+    note: str | None = Field(default=None, max_length=2000)
+    digest: str = Field(max_length=71)
+    #: ``role:namespace:token_id`` of the token that wrote the current review.
+    actor: str = Field(max_length=128)
+    #: When the current review was written.
+    reviewed_at: str = Field(max_length=32)
+
+
+class UsageDay(SQLModel, table=True):
+    """Production use of a digest reported by one installation on one UTC day (migration 0011).
+
+    One row per ``(version, installation, day)``: an installation's further reports the same day
+    are accepted but not recorded, so one token adds at most one active day per day.
+    ``installation_id`` is the installation token's id and ``organization`` its namespace.
+    """
+
+    __tablename__ = "usage_day"
+    __table_args__ = (UniqueConstraint("version_id", "installation_id", "day",
+                                       name="uq_usage_day"),)
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="plugin_version.id", index=True)
     installation_id: str = Field(max_length=64)
+    organization: str = Field(max_length=64)
+    #: ``YYYY-MM-DD`` (UTC).
+    day: str = Field(max_length=10)
     digest: str = Field(max_length=71)
-    first_seen: str = Field(max_length=32)
-    last_seen: str = Field(max_length=32)
+    #: The first report of that day.
+    reported_at: str = Field(max_length=32)
 
 
 class ScanJob(SQLModel, table=True):
@@ -223,12 +262,24 @@ class TokenPublic(BaseModel):
     state: Literal["active", "expired", "revoked"]
 
 
+#: How far a revocation reaches (:class:`RevocationRow` ``kind``): ``version`` is one version
+#: of one namespace (its publisher's act); ``digest`` is every version carrying the image and
+#: ``identity`` every version a signer signed (admin acts; both keep the digest from being
+#: published again).
+REVOCATION_KINDS = ("version", "digest", "identity")
+
+
 class RevocationRow(SQLModel, table=True):
-    """One revoked version; ``id`` is the feed cursor (monotonically increasing)."""
+    """One revocation of one version; ``id`` is the feed cursor (monotonically increasing).
+
+    A version may carry several rows: its publisher's ``version`` revocation, then an admin's
+    ``digest`` or ``identity`` one (migration 0009)."""
 
     __tablename__ = "revocation"
     id: int | None = Field(default=None, primary_key=True)
-    version_id: int = Field(foreign_key="plugin_version.id", unique=True)
+    version_id: int = Field(foreign_key="plugin_version.id", index=True)
+    #: One of :data:`REVOCATION_KINDS`.
+    kind: str = Field(default="version", max_length=16)
     namespace: str = Field(max_length=64)
     name: str = Field(max_length=64)
     version: str = Field(max_length=128)
@@ -239,6 +290,8 @@ class RevocationRow(SQLModel, table=True):
     issuer: str | None = Field(default=None, max_length=1024)
     actor: str = Field(max_length=128)
     created_at: str = Field(max_length=32)
+    #: The transparency-log leaf that recorded this revocation (migration 0010).
+    log_index: int | None = None
 
 
 class RevokedIdentity(SQLModel, table=True):
@@ -267,6 +320,8 @@ class AuditEntry(SQLModel, table=True):
     at: str = Field(max_length=32)
     prev_hash: str = Field(max_length=64, unique=True)
     hash: str = Field(max_length=64, unique=True)
+    #: What the write left in the tracked state tables (migration 0010; see registry._audit).
+    effects_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AuditHead(SQLModel, table=True):
@@ -275,6 +330,18 @@ class AuditHead(SQLModel, table=True):
     __tablename__ = "audit_head"
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     seq: int = 0
+    hash: str = Field(max_length=64)
+
+
+class LogNode(SQLModel, table=True):
+    """One perfect subtree of the audit log's Merkle tree (migration 0010): ``level`` 0 holds
+    the leaf hashes (``idx`` = entry id - 1); level ``l`` node ``i`` covers leaves
+    ``[i * 2**l, (i + 1) * 2**l)``. Written with each entry, never changed: any proof is a few
+    look-ups (registry._tlog)."""
+
+    __tablename__ = "log_node"
+    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     hash: str = Field(max_length=64)
 
 
@@ -293,7 +360,13 @@ class PublishCreate(BaseModel):
     image: str = PField(min_length=1, max_length=512)
     bundle: str = PField(min_length=2, max_length=_MAX_DOC)
     tests_junit: str | None = PField(default=None, max_length=_MAX_DOC)
+    #: The publisher's own Trivy JSON report: recorded as a ``self-reported`` scan (the registry
+    #: still scans the image itself, and the default policy accepts only that scan or an
+    #: attested one for Community).
     scan_report: str | None = PField(default=None, max_length=_MAX_DOC)
+    #: A Sigstore bundle with a signed vulnerability-scan attestation (cosign's vuln predicate,
+    #: in-toto subject = the image digest): an ``attested`` scan, signer recorded.
+    scan_attestation: str | None = PField(default=None, min_length=2, max_length=_MAX_DOC)
 
 
 class ReviewCreate(BaseModel):
@@ -303,6 +376,15 @@ class ReviewCreate(BaseModel):
     status: Literal["approved", "rejected", "changes_requested"]
     digest: str | None = PField(default=None, pattern=_DIGEST)
     note: str | None = PField(default=None, max_length=2000)
+
+
+class ReviewWithdraw(BaseModel):
+    """Withdraw the caller's own review. ``reviewer``, when given, must be the caller's own
+    reviewer id: nobody withdraws another reviewer's review."""
+
+    model_config = _FORBID
+    reviewer: str | None = PField(default=None, min_length=1, max_length=160,
+                                  pattern=r"^[a-z0-9/_-]+$")
 
 
 class UsageCreate(BaseModel):
@@ -329,6 +411,14 @@ class YankCreate(BaseModel):
     model_config = _FORBID
     #: Human text shown to installers: no NUL (PostgreSQL text cannot hold it) and no other
     #: control characters but tab and line breaks.
+    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
+
+
+class DigestRevokeCreate(BaseModel):
+    """Revoke every version carrying ``digest``, under any name (admin)."""
+
+    model_config = _FORBID
+    digest: str = PField(pattern=_DIGEST)
     reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
 
 
@@ -383,9 +473,11 @@ class PluginPublic(BaseModel):
 
 
 class RevocationPublic(BaseModel):
-    """One entry of the revocation feed."""
+    """One entry of the revocation feed. ``kind`` says how clients match it: ``version``
+    (namespace, name and version), ``digest`` and ``identity`` (the digest, under any name)."""
 
     cursor: int
+    kind: Literal["version", "digest", "identity"]
     namespace: str
     name: str
     version: str
@@ -394,3 +486,5 @@ class RevocationPublic(BaseModel):
     identity: str | None
     issuer: str | None
     revoked_at: str
+    #: The audit-log leaf that recorded this revocation (null for none recorded).
+    log_index: int | None = None

@@ -78,8 +78,8 @@ class Reader:
             "JOIN version_bundle b ON b.version_id = v.id "
             'WHERE p."key" = ? AND v.version = ?')
         self.sql_revocations = self._sql(
-            "SELECT id, namespace, name, version, digest, reason, identity, issuer, created_at "
-            "FROM revocation WHERE id > ? ORDER BY id LIMIT ?")
+            "SELECT id, namespace, name, version, digest, reason, identity, issuer, created_at, "
+            "kind, log_index FROM revocation WHERE id > ? ORDER BY id LIMIT ?")
         self._list_sql: dict[tuple[bool, bool, bool, bool], str] = {}
         event.listen(engine, "engine_disposed", self._on_dispose)
 

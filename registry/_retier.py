@@ -47,6 +47,7 @@ from cortex_trust.policy_input import PolicyInput, format_time
 from cortex_trust.policyset import PolicySet
 
 from ._documents import version_documents
+from ._evaluate import UsageFacts
 
 __all__ = [
     "Item",
@@ -69,10 +70,11 @@ class Item(NamedTuple):
 
     #: The publish-time input document (``plugin_version.input_json``).
     input_json: str
-    #: Kind -> facts JSON of the newest evidence row of that kind bound to ``digest``.
+    #: Kind -> facts JSON of the newest evidence row of that kind bound to ``digest`` (and
+    #: ``review`` -> the review piece listing every reviewer's review).
     evidence: dict[str, str] | None
-    #: ``(first_seen, installations)`` over the usage reports of ``digest``; None: no use.
-    usage: tuple[str, int] | None
+    #: The usage reports of ``digest`` (totals and per organization); None: no use.
+    usage: UsageFacts | None
     digest: str
     state: str
     revoked_reason: str | None

@@ -1,11 +1,14 @@
 """Persisted scan jobs: the registry scans published images in the background.
 
-A publish without a scan report queues a :class:`~registry._models.ScanJob` in the same
-transaction as the version. :class:`ScanWorker` claims jobs with a lease, so a restart (or a
-crashed worker) never loses one: the lease expires and the job is taken again. Before anything
-is fetched, the image reference is checked against the configured OCI registries again (the
-allowlist may have changed since the publish): the server never fetches from elsewhere.
-A scan that could not run leaves the version unscanned, never "clean".
+Every publish queues a :class:`~registry._models.ScanJob` in the same transaction as the
+version, whatever the publisher uploaded (spec: Trivy scans run on every version publish); a
+process started without a scanner leaves the jobs for one that has one. :class:`ScanWorker`
+claims jobs with a lease, so a restart (or a crashed worker) never loses one: the lease
+expires and the job is taken again. Before anything is fetched, the image reference is checked
+against the configured OCI registries again (the allowlist may have changed since the publish):
+the server never fetches from elsewhere. A scan that could not run leaves the version
+unscanned, never "clean". What the worker records is marked ``origin: registry`` here, whatever
+the scanner function returned: the registry ran it, and only this worker may say so.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ class ScanWorker:
         error: str | None = None
         try:
             check_image_host(job.image, allowed=self.allowed)
-            evidence = self.scanner(job.image, job.digest)
+            evidence = self.scanner(job.image, job.digest).model_copy(
+                update={"origin": "registry", "attester": None})
         except ApiError as e:
             error = f"{e.code}: {e.message}"
         except CortexTrustError as e:

@@ -19,18 +19,43 @@ from ._errors import Forbidden, Invalid
 from ._models import SLUG, PublishCreate
 from ._store import Principal, PublishRecord
 
-__all__ = ["check_image_host", "image_host", "prepare_publish"]
+__all__ = ["check_image_host", "check_image_reference", "image_host", "prepare_publish"]
 
 _SLUG = re.compile(SLUG)
 
 
 def image_host(image: str) -> str:
-    """The registry host of an OCI reference (Docker's rule: no dot, colon or ``localhost`` in
-    the first component means Docker Hub)."""
-    first, sep, _ = image.partition("/")
-    if not sep or ("." not in first and ":" not in first and first != "localhost"):
-        return "docker.io"
-    return first.lower()
+    """The registry host of an OCI reference, by the manifest's own grammar
+    (:func:`cortex_trust.manifest.parse_image_reference`, the distribution rule container engines
+    apply: a first component with a dot, a colon, an upper-case letter or ``localhost`` is the
+    host; none means Docker Hub). The allowlist must name the host an engine would pull from.
+
+    Raises :class:`Invalid` (``IMAGE_INVALID``) for a reference outside the grammar.
+    """
+    check_image_reference(image)
+    from cortex_trust.manifest import parse_image_reference
+
+    domain = parse_image_reference(image).domain
+    return domain.lower() if domain else "docker.io"
+
+
+def check_image_reference(image: str) -> None:
+    """Refuse an image reference outside the grammar manifests are held to
+    (:func:`cortex_trust.manifest.parse_image_reference`): control characters, whitespace, a
+    URL scheme, several ``@``, a malformed host, repository, tag or digest. What is stored is
+    later shown to people and handed to container engines.
+
+    Raises :class:`Invalid` (``IMAGE_INVALID``).
+    """
+    from cortex_trust.manifest import parse_image_reference
+
+    try:
+        parse_image_reference(image)
+    except ValueError as e:
+        problem = str(getattr(e, "problem", e)).replace("runtime.image", "the image")
+        raise Invalid("IMAGE_INVALID", f"the image reference is not valid: {problem}",
+                      fix=str(getattr(e, "fix", "")).replace("runtime.image", "the image")
+                      or "publish REGISTRY/REPO@sha256:<64 hex digits>") from None
 
 
 def check_image_host(image: str, *, allowed: tuple[str, ...]) -> None:
@@ -56,15 +81,20 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
                     now: datetime) -> PublishRecord:
     """Validate and verify a publish request; return what the store writes.
 
-    With ``config.scanner`` set, an uploaded scan report is ignored (the registry's own scan,
-    queued by the store, is the only scan evidence). Raises :class:`Forbidden` for a namespace
+    An uploaded scan report is recorded as ``self-reported`` (forgeable JSON: the default
+    policy does not accept it for Community on a registry), a scan attestation that verifies
+    against the registry's trusted roots as ``attested`` with its signer (preferred over the
+    report when both are given); the registry's own scan, queued by the store for every publish,
+    comes later and supersedes either. A scan attestation that does not verify is not used
+    (listed in ``evidence.dropped``). Raises :class:`Forbidden` for a namespace
     the token does not own, and :class:`Invalid` for
-    an unpinned or non-allowlisted image, an invalid manifest, an unparseable bundle or report,
+    an image reference outside the manifest grammar, an unpinned or non-allowlisted image,
+    an invalid manifest, an unparseable bundle or report,
     a name that is not a lowercase ASCII slug, or a digest mix-up.
     """
     from cortex_trust import __version__
     from cortex_trust.evidence.junit import parse_junit
-    from cortex_trust.evidence.scan import parse_trivy_report
+    from cortex_trust.evidence.scan import parse_trivy_report, verify_scan_attestation
     from cortex_trust.evidence.signature import verify_signature
     from cortex_trust.inputs import build_input, image_digest
     from cortex_trust.manifest import parse_manifest
@@ -77,6 +107,7 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
         raise Forbidden("NAMESPACE_FORBIDDEN",
                         f"this token publishes to {principal.namespace!r}, not {namespace!r}",
                         fix=f"use a publisher token for namespace {namespace!r}")
+    check_image_reference(body.image)
     try:
         digest = image_digest(body.image)
     except InputError as e:
@@ -108,13 +139,20 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     try:
         if body.tests_junit is not None:
             tests = parse_junit(body.tests_junit.encode("utf-8"), digest=digest, source="tests")
-        # A registry that scans images itself trusts only its own scanner: a report the
-        # publisher uploads is forgeable JSON, and accepting it would both raise the publisher's
-        # own tier and skip the server's scan. Without a scanner the operator accepts CI reports.
-        if body.scan_report is not None and config.scanner is None:
-            report = parse_trivy_report(body.scan_report, digest=digest, source="scan")
+        # A report the publisher uploads is forgeable JSON: it is kept as what it is
+        # (self-reported, by this publisher) and never skips the registry's own scan.
+        if body.scan_report is not None:
+            report = parse_trivy_report(body.scan_report, digest=digest, origin="self-reported",
+                                        source=f"publisher {principal.token_id}")
             scan = report.evidence
             dropped += report.dropped
+        if body.scan_attestation is not None:
+            attested = verify_scan_attestation(body.scan_attestation.encode("utf-8"),
+                                               digest=digest, trusted_roots=config.trusted_roots,
+                                               source="scan attestation")
+            dropped += attested.dropped
+            if attested.evidence.present:
+                scan = attested.evidence
     except InputError as e:
         raise _invalid("EVIDENCE_INVALID", e) from None
     try:

@@ -37,33 +37,43 @@ from sqlmodel import Session, col, select
 from cortex_trust.decision import Decision
 from cortex_trust.policy_input import (
     PolicyInput,
-    ReviewEvidence,
     ScanEvidence,
     SignatureEvidence,
     TestEvidence,
     format_time,
 )
+from cortex_trust.transparency import Checkpoint
 
-from ._audit import GENESIS, AuditProblem, canonical, entry_hash, verify_chain
+from ._audit import AuditProblem, canonical
 from ._documents import dumps, plugin_documents, version_documents
-from ._errors import Conflict, Invalid, NotFound, Unauthorized, Unavailable
+from ._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable
+from ._evaluate import ReporterFacts, UsageFacts
 from ._models import (
+    REVOCATION_KINDS,
     SLUG,
     ApiToken,
-    AuditEntry,
     AuditHead,
     Evidence,
     Namespace,
     Plugin,
     PluginVersion,
+    ReviewRow,
     RevocationRow,
     RevokedIdentity,
     ScanJob,
     TokenPublic,
-    UsageReport,
+    UsageDay,
     VersionBundle,
 )
 from ._reads import Reader, ReadUnavailable
+from ._tlog import (
+    AuditReport,
+    EffectsRecorder,
+    TransparencyLog,
+    append_entry,
+    verify_log,
+    version_values,
+)
 
 if TYPE_CHECKING:
     from ._retier import RetierPool
@@ -86,6 +96,10 @@ LAST_USED_GRANULARITY = timedelta(minutes=15)
 #: A token's public id (``create_token``): random, independent of the secret, unique.
 _TOKEN_ID = re.compile(r"tok_[0-9a-f]{12}")
 _MAX_TOKEN_REASON = 500
+#: Revocation kinds that reach an image under every name (admin acts): the digest is never
+#: published again. A ``version`` revocation reaches its own version (and keeps the digest out
+#: of its own namespace).
+_WIDE_KINDS = ("digest", "identity")
 
 #: Given the inputs, return one decision each (in order). Never raises for engine problems.
 Evaluator = Callable[[Sequence[PolicyInput]], list[Decision]]
@@ -194,9 +208,13 @@ class Store:
                     select(AuditHead).where(AuditHead.id == 1).with_for_update()
                 ).one()
                 tx = _Tx(session, head)
-                yield tx
-                if tx.entries == 0 and not tx.read_only:
-                    raise RuntimeError("every registry write must append an audit entry")
+                try:
+                    yield tx
+                    if tx.entries == 0 and not tx.read_only:
+                        raise RuntimeError("every registry write must append an audit entry")
+                    tx.finish()
+                finally:
+                    tx.recorder.close()
                 session.commit()
         except OperationalError:
             raise Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable",
@@ -411,26 +429,36 @@ class Store:
         return str(rows[0][0]).encode()
 
     def revocations(self, *, cursor: int, limit: int) -> bytes:
-        """Revocations after ``cursor`` (exclusive), oldest first, and the next cursor."""
+        """Revocations after ``cursor`` (exclusive), oldest first, and the next cursor. Each
+        entry says its ``kind`` (see :data:`~registry._models.REVOCATION_KINDS`) and the
+        ``log_index`` of the audit-log leaf that recorded it (its inclusion proof:
+        ``GET /api/v1/log/proof/inclusion``)."""
         rows = self._read_rows(self.reader.sql_revocations, (cursor, limit))
-        items = [{"cursor": r[0], "namespace": r[1], "name": r[2], "version": r[3],
-                  "digest": r[4], "reason": r[5], "identity": r[6], "issuer": r[7],
-                  "revoked_at": r[8]} for r in rows]
+        items = [{"cursor": r[0], "kind": r[9], "namespace": r[1], "name": r[2],
+                  "version": r[3], "digest": r[4], "reason": r[5], "identity": r[6],
+                  "issuer": r[7], "revoked_at": r[8], "log_index": r[10]} for r in rows]
         nxt = rows[-1][0] if rows else cursor
         return dumps({"items": items, "next_cursor": nxt}).encode()
 
     # ------------------------------------------------------------------------------ writes
 
     def publish(self, rec: PublishRecord, *, principal: Principal, now: datetime,
-                evaluate: Evaluator, enqueue_scan: bool = False) -> tuple[bytes, Decision]:
+                evaluate: Evaluator) -> tuple[bytes, Decision]:
         """Store a new version with its evidence and the policy's decision, atomically.
 
-        With ``enqueue_scan`` and no scan report in ``rec``, a :class:`ScanJob` is queued in
-        the same transaction (a publish never exists without its pending scan).
+        Every publish queues a :class:`ScanJob` in the same transaction, whatever scan evidence
+        ``rec`` carries (spec: Trivy scans run on every version publish; a version never exists
+        without its pending scan). The registry's scan is stored after the publish, so it is the
+        newest scan evidence and supersedes an uploaded (self-reported) one.
+
+        An image belongs to the namespace that first published it: another namespace's
+        publisher gets ``DIGEST_OWNED`` (an admin may publish it anywhere, and a namespace
+        holding it may publish it again).
 
         Raises :class:`Conflict` when the version exists (``VERSION_EXISTS`` with the same
-        digest, ``VERSION_CONFLICT`` with another one), its digest was revoked
-        (``DIGEST_REVOKED``) or its signer was (``IDENTITY_REVOKED``), and :class:`Invalid`
+        digest, ``VERSION_CONFLICT`` with another one), its digest was revoked everywhere or by
+        this namespace (``DIGEST_REVOKED``), belongs to another namespace (``DIGEST_OWNED``) or
+        its signer was revoked (``IDENTITY_REVOKED``), and :class:`Invalid`
         (``PUBLISH_BLOCKED``, nothing stored) when the policy blocks the publish.
         """
         ts = format_time(now)
@@ -452,13 +480,18 @@ class Store:
                     plugin = Plugin(namespace=rec.namespace, name=rec.name, key=key,
                                     created_at=ts, updated_at=ts, summary_json="{}",
                                     document_json="{}")
-                # A revoked version's image stays revoked: it must not come back as an active
-                # version under another version string or plugin name.
-                if s.exec(select(RevocationRow.id)
-                          .where(RevocationRow.digest == rec.digest)).first() is not None:
+                # A revoked image must not come back as an active version under another
+                # version string or plugin name: anywhere once an admin revoked it everywhere
+                # (digest, identity), and in the namespace that revoked one of its versions.
+                # Another namespace's revocation never stops the owner.
+                if s.exec(select(RevocationRow.id).where(
+                        RevocationRow.digest == rec.digest,
+                        or_(col(RevocationRow.kind).in_(_WIDE_KINDS),
+                            col(RevocationRow.namespace) == rec.namespace))).first() is not None:
                     raise Conflict("DIGEST_REVOKED",
                                    f"{rec.digest} was revoked in this registry",
                                    fix="build, sign and publish a new image")
+                _check_digest_owner(s, rec, principal)
                 # Revoking an identity covers what it signs later, too (a leaked CI identity).
                 if rec.signature.verified and s.exec(select(RevokedIdentity.id).where(
                         RevokedIdentity.identity == rec.signature.identity,
@@ -505,9 +538,8 @@ class Store:
                                   f"the registry policy blocks publishing {key}@{rec.version}",
                                   fix="; ".join(r.message for r in decision.reasons)[:2000],
                                   details={"decision": decision.to_json_dict()})
-                if enqueue_scan and rec.scan is None:
-                    s.add(ScanJob(version_id=version.id, image=rec.image, digest=rec.digest,
-                                  state="queued", created_at=ts, updated_at=ts))
+                s.add(ScanJob(version_id=version.id, image=rec.image, digest=rec.digest,
+                              state="queued", created_at=ts, updated_at=ts))
                 self._refresh_plugin(s, plugin)
                 tx.audit(actor=principal.actor, action="version.publish",
                          target=f"{key}@{rec.version}", before=None,
@@ -525,12 +557,16 @@ class Store:
     def add_review(self, namespace: str, name: str, version: str, *, status: str,
                    digest: str | None, note: str | None, principal: Principal, now: datetime,
                    evaluate: Evaluator) -> bytes:
-        """Record a review of the version's digest and re-evaluate its tier.
+        """Record the calling reviewer's review of the version's digest and re-evaluate its tier.
 
-        Raises :class:`NotFound`, or :class:`Conflict` (``DIGEST_MISMATCH``) when ``digest`` is
-        given and is not the version's (the reviewer looked at another image).
+        Reviews are kept per reviewer (``principal.reviewer_id``): a reviewer's new review
+        replaces their own earlier one and nobody else's, so every reviewer's current review
+        reaches the policy. Raises :class:`NotFound`, or :class:`Conflict`
+        (``DIGEST_MISMATCH``) when ``digest`` is given and is not the version's (the reviewer
+        looked at another image).
         """
         ts = format_time(now)
+        reviewer = principal.reviewer_id
         with self._write() as tx:
             s = tx.session
             plugin, row = self._get_version(s, namespace, name, version)
@@ -538,31 +574,78 @@ class Store:
                 raise Conflict("DIGEST_MISMATCH",
                                f"the review is for {digest}, the version is {row.digest}",
                                fix="review the image that was published under this version")
-            before = {"tier": row.tier, "action": row.action}
-            facts = ReviewEvidence(present=True, status=status,  # type: ignore[arg-type]
-                                   reviewer=principal.reviewer_id, reviewed_at=ts,
-                                   digest=row.digest, source=self.registry_name)
             assert row.id is not None
-            s.add(Evidence(version_id=row.id, kind="review", digest=row.digest,
-                           facts_json=facts.model_dump_json(), actor=principal.actor,
-                           created_at=ts))
+            own = s.exec(select(ReviewRow).where(ReviewRow.version_id == row.id,
+                                                 ReviewRow.reviewer == reviewer)).first()
+            before = {"tier": row.tier, "action": row.action,
+                      "review": None if own is None else {"status": own.verdict,
+                                                          "reviewed_at": own.reviewed_at}}
+            if own is None:
+                own = ReviewRow(version_id=row.id, reviewer=reviewer, verdict=status,
+                                digest=row.digest, actor=principal.actor, reviewed_at=ts)
+            own.verdict, own.note, own.actor, own.reviewed_at = status, note, principal.actor, ts
+            s.add(own)
             s.flush()
             self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
             self._refresh_plugin(s, plugin)
             tx.audit(actor=principal.actor, action="version.review",
                      target=f"{plugin.key}@{version}", before=before,
-                     after={"status": status, "note": note, "digest": row.digest,
-                            "tier": row.tier, "action": row.action}, now=now)
+                     after={"reviewer": reviewer, "status": status, "note": note,
+                            "digest": row.digest, "tier": row.tier, "action": row.action},
+                     now=now)
+            return row.document_json.encode()
+
+    def withdraw_review(self, namespace: str, name: str, version: str, *,
+                        reviewer: str | None, principal: Principal, now: datetime,
+                        evaluate: Evaluator) -> bytes:
+        """Withdraw the calling reviewer's own review of a version and re-evaluate its tier.
+
+        Only a reviewer's own review can be withdrawn: ``reviewer``, when given, must be the
+        caller's reviewer id, else :class:`Forbidden` (``REVIEW_NOT_YOURS``). Raises
+        :class:`NotFound` for an unknown version or when the caller has no review of it
+        (``REVIEW_NOT_FOUND``). The withdrawn review stays in the audit log.
+        """
+        own_id = principal.reviewer_id
+        if reviewer is not None and reviewer != own_id:
+            raise Forbidden("REVIEW_NOT_YOURS",
+                            f"this token reviews as {own_id!r}; it cannot withdraw the review "
+                            f"of {reviewer!r}",
+                            fix="a review can only be withdrawn by the reviewer who wrote it")
+        with self._write() as tx:
+            s = tx.session
+            plugin, row = self._get_version(s, namespace, name, version)
+            own = s.exec(select(ReviewRow).where(ReviewRow.version_id == row.id,
+                                                 ReviewRow.reviewer == own_id)).first()
+            if own is None:
+                raise NotFound("REVIEW_NOT_FOUND",
+                               f"{own_id!r} has no review of {plugin.key}@{version} to withdraw",
+                               fix="check the version, and that this is the token you "
+                                   "reviewed with")
+            before = {"reviewer": own_id, "status": own.verdict, "note": own.note,
+                      "reviewed_at": own.reviewed_at, "tier": row.tier, "action": row.action}
+            s.delete(own)
+            s.flush()
+            self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
+            self._refresh_plugin(s, plugin)
+            tx.audit(actor=principal.actor, action="version.review.withdraw",
+                     target=f"{plugin.key}@{version}", before=before,
+                     after={"reviewer": own_id, "tier": row.tier, "action": row.action},
+                     now=now)
             return row.document_json.encode()
 
     def report_usage(self, namespace: str, name: str, version: str, *, digest: str,
-                     principal: Principal, now: datetime, evaluate: Evaluator) -> bytes:
-        """Record that the calling installation runs ``digest``; re-evaluate the tier.
+                     principal: Principal, now: datetime,
+                     evaluate: Evaluator) -> tuple[bytes, bool]:
+        """Record that the calling installation runs ``digest`` today; re-evaluate the tier.
 
-        The installation id is the token's id, so one token counts as one installation.
-        Raises :class:`NotFound`, or :class:`Conflict` (``DIGEST_MISMATCH``).
+        The installation is the token (its id), its organization the token's namespace. At most
+        one report per installation and UTC day is counted: a further report the same day is
+        accepted and changes nothing (no write, no audit entry). Returns the version document
+        and whether the report was counted. Raises :class:`NotFound`, or :class:`Conflict`:
+        ``DIGEST_MISMATCH``, or ``VERSION_REVOKED`` (use of a revoked version is not evidence).
         """
         ts = format_time(now)
+        day = ts[:10]
         with self._write() as tx:
             s = tx.session
             plugin, row = self._get_version(s, namespace, name, version)
@@ -570,40 +653,78 @@ class Store:
                 raise Conflict("DIGEST_MISMATCH",
                                f"usage is for {digest}, the version is {row.digest}",
                                fix="report the digest of the image actually installed")
+            if row.state == "revoked":
+                raise Conflict("VERSION_REVOKED",
+                               f"{plugin.key}@{version} is revoked; its use is not recorded",
+                               fix="stop running it and install another version")
             assert row.id is not None
+            if s.exec(select(UsageDay.id).where(
+                    UsageDay.version_id == row.id,
+                    UsageDay.installation_id == principal.token_id,
+                    UsageDay.day == day)).first() is not None:
+                tx.skip_audit()
+                return row.document_json.encode(), False
             before = {"tier": row.tier, "action": row.action}
-            usage = s.exec(select(UsageReport).where(
-                UsageReport.version_id == row.id,
-                UsageReport.installation_id == principal.token_id)).first()
-            if usage is None:
-                usage = UsageReport(version_id=row.id, installation_id=principal.token_id,
-                                    digest=row.digest, first_seen=ts, last_seen=ts)
-            usage.last_seen = ts
-            s.add(usage)
+            s.add(UsageDay(version_id=row.id, installation_id=principal.token_id,
+                           organization=principal.namespace, day=day, digest=row.digest,
+                           reported_at=ts))
             s.flush()
             self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
             self._refresh_plugin(s, plugin)
             tx.audit(actor=principal.actor, action="version.usage",
                      target=f"{plugin.key}@{version}", before=before,
-                     after={"digest": row.digest, "tier": row.tier, "action": row.action},
+                     after={"digest": row.digest, "day": day, "organization": principal.namespace,
+                            "tier": row.tier, "action": row.action},
                      now=now)
-            return row.document_json.encode()
+            return row.document_json.encode(), True
 
     def revoke(self, namespace: str, name: str, version: str, *, reason: str,
                principal: Principal, now: datetime, evaluate: Evaluator) -> bytes:
-        """Revoke one version (idempotent: revoking a revoked version changes nothing)."""
+        """Revoke one version (idempotent: revoking a revoked version changes nothing).
+
+        The feed entry is of kind ``version``: it reaches this namespace, name and version only,
+        never other versions or names carrying the same image (revoking those is
+        :meth:`revoke_digest`, an admin act)."""
         with self._write() as tx:
             s = tx.session
             plugin, row = self._get_version(s, namespace, name, version)
             before = {"state": row.state, "tier": row.tier}
             if row.state != "revoked":
-                self._revoke_row(s, plugin, row, reason=reason, principal=principal, now=now)
+                self._revoke_row(s, plugin, row, kind="version", reason=reason,
+                                 principal=principal, now=now)
                 self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
                 self._refresh_plugin(s, plugin)
             tx.audit(actor=principal.actor, action="version.revoke",
                      target=f"{plugin.key}@{version}", before=before,
-                     after={"state": row.state, "tier": row.tier, "reason": reason}, now=now)
+                     after={"state": row.state, "tier": row.tier, "reason": reason,
+                            "kind": "version"}, now=now)
             return row.document_json.encode()
+
+    def revoke_digest(self, digest: str, *, reason: str, principal: Principal, now: datetime,
+                      evaluate: Evaluator) -> bytes:
+        """Revoke every version carrying ``digest``, under any namespace and name (an admin
+        act), and keep the digest from being published again.
+
+        Each version gets one feed entry of kind ``digest`` (clients match it by digest alone),
+        also a version its publisher had already revoked; a version already revoked everywhere
+        gets none (idempotent). A version's state, reason and time are those of its first
+        revocation. Returns ``{"revoked": ["ns/name@version", ...]}`` (the versions this call
+        added an entry for). Raises :class:`NotFound` (``NO_SUCH_DIGEST``) when no version
+        carries ``digest``.
+        """
+        with self._write() as tx:
+            s = tx.session
+            rows = s.exec(select(PluginVersion).where(PluginVersion.digest == digest)
+                          .order_by(col(PluginVersion.id))).all()
+            if not rows:
+                raise NotFound("NO_SUCH_DIGEST", f"no version in this registry carries {digest}",
+                               fix="check the digest: GET /api/v1/plugins/NS/NAME/versions "
+                                   "lists each version's")
+            revoked = self._revoke_wide(s, rows, kind="digest", reason=reason,
+                                        principal=principal, now=now, evaluate=evaluate)
+            tx.audit(actor=principal.actor, action="digest.revoke", target=f"digest:{digest}",
+                     before=None, after={"reason": reason, "revoked": revoked}, now=now)
+        return dumps({"revoked": revoked}).encode()
 
     def yank(self, namespace: str, name: str, version: str, *, reason: str,
              principal: Principal, now: datetime) -> bytes:
@@ -662,7 +783,10 @@ class Store:
     def revoke_identity(self, *, identity: str, issuer: str, reason: str, principal: Principal,
                         now: datetime, evaluate: Evaluator) -> bytes:
         """Revoke every version whose verified signature came from ``identity`` + ``issuer``,
-        and remember the identity so that :meth:`publish` refuses what it signs later."""
+        and remember the identity so that :meth:`publish` refuses what it signs later.
+
+        Feed entries are of kind ``identity`` (matched by digest, like :meth:`revoke_digest`),
+        one per version not already revoked everywhere."""
         with self._write() as tx:
             s = tx.session
             if s.exec(select(RevokedIdentity.id).where(
@@ -672,23 +796,10 @@ class Store:
                                       actor=principal.actor, created_at=format_time(now)))
             rows = s.exec(select(PluginVersion).where(
                 PluginVersion.signer_identity == identity,
-                PluginVersion.signer_issuer == issuer,
-                PluginVersion.state != "revoked").order_by(col(PluginVersion.id))).all()
-            revoked: list[str] = []
-            by_plugin: dict[int, tuple[Plugin, list[PluginVersion]]] = {}
-            for row in rows:
-                plugin = s.get(Plugin, row.plugin_id)
-                assert plugin is not None and plugin.id is not None
-                self._revoke_row(s, plugin, row, reason=reason, principal=principal, now=now,
-                                 identity=identity, issuer=issuer)
-                by_plugin.setdefault(plugin.id, (plugin, []))[1].append(row)
-                revoked.append(f"{plugin.key}@{row.version}")
-            touched = [r for _, versions in by_plugin.values() for r in versions]
-            if touched:
-                self._reevaluate(s, {pid: p for pid, (p, _) in by_plugin.items()}, touched,
-                                 now=now, evaluate=evaluate)
-            for plugin, _versions in by_plugin.values():
-                self._refresh_plugin(s, plugin)
+                PluginVersion.signer_issuer == issuer).order_by(col(PluginVersion.id))).all()
+            revoked = self._revoke_wide(s, rows, kind="identity", reason=reason,
+                                        principal=principal, now=now, evaluate=evaluate,
+                                        identity=identity, issuer=issuer)
             tx.audit(actor=principal.actor, action="identity.revoke",
                      target=f"identity:{identity}|{issuer}", before=None,
                      after={"reason": reason, "revoked": revoked}, now=now)
@@ -700,8 +811,8 @@ class Store:
 
         No cryptography is redone: signature facts are read from the evidence rows, and every
         decision comes from :func:`cortex_trust.engine.decide` in ``pool``'s workers. This
-        process reads batches of ``batch`` versions (three queries per batch: versions, their
-        evidence, their usage) and stores each finished batch with one executemany UPDATE
+        process reads batches of ``batch`` versions (five queries per batch: versions, their
+        evidence, their reviews, their usage in two) and stores each finished batch with one executemany UPDATE
         while the workers evaluate the next ones; the plugin documents are recomputed from the
         new tiers at the end (one more executemany).
 
@@ -747,10 +858,10 @@ class Store:
                         return
                     first, last = last, rows[-1][0]
                     # Ids are a contiguous key range: the facts of the batch are a range scan.
-                    latest, usage = self._facts(
-                        conn, (col(Evidence.version_id) > first) & (col(Evidence.version_id) <= last),
-                        (col(UsageReport.version_id) > first) & (col(UsageReport.version_id) <= last),
-                        {r[0]: r[3] for r in rows})
+                    def in_batch(c: Any, lo: int = first, hi: int = last) -> Any:
+                        return (c > lo) & (c <= hi)
+
+                    latest, usage = self._facts(conn, in_batch, {r[0]: r[3] for r in rows})
                     keys: list[tuple[int, int, str, str, str, str]] = []
                     items: list[Item] = []
                     for (vid, pid, version, digest, image, state, input_json, identity, issuer,
@@ -769,13 +880,20 @@ class Store:
             # and processing a parameter dict per row in SQLAlchemy cost ~50 us per version.
             store = _RETIER_UPDATE if conn.dialect.paramstyle == "qmark" \
                 else _RETIER_UPDATE.replace("?", "%s")
+            # Written without the ORM: the log's effects are recorded here (every version's
+            # decision and documents are rewritten).
+            rewritten: dict[str, Any] = {}
             for job, outcomes in pool.run(jobs(), now=now):
                 cpu = time.process_time()
                 params = []
-                for (vid, pid, version, state, tier, action), out in zip(job.keys, outcomes,
-                                                                          strict=True):
+                for (vid, pid, version, state, tier, action), item, out in zip(
+                        job.keys, job.items, outcomes, strict=True):
                     params.append((out.tier, out.action, out.policy_revision, out.decision_json,
                                    out.summary_json, out.document_json, vid))
+                    rewritten[f"{plugins[pid][3]}@{version}"] = version_values(
+                        id=vid, digest=item.digest, image=item.image, state=state,
+                        tier=out.tier, action=out.action, decision_json=out.decision_json,
+                        summary_json=out.summary_json, document_json=out.document_json)
                     changed += (out.tier, out.action) != (tier, action)
                     failed += out.failed
                     versions_of[pid].append((version, state, out.tier, out.action))
@@ -798,7 +916,7 @@ class Store:
             result = {"versions": total, "changed": changed, "failed": failed,
                       "policy_revision": revision or pool.revision}
             tx.audit(actor=actor, action="catalogue.retier", target="*", before=None,
-                     after=result, now=now)
+                     after=result, now=now, effects={"plugin_version": rewritten})
             stats.main_write_cpu += time.process_time() - cpu
         return result
 
@@ -861,12 +979,24 @@ class Store:
                                            "error": job.error, "tier": row.tier,
                                            "action": row.action}, now=now)
 
-    def audit_verify(self) -> list[AuditProblem]:
-        """Check the audit chain; an empty list means intact."""
-        with self._read() as s:
-            head = s.exec(select(AuditHead).where(AuditHead.id == 1)).one()
-            entries = s.exec(select(AuditEntry).order_by(col(AuditEntry.id))).all()
-            return verify_chain(entries, head_hash=head.hash, head_seq=head.seq)
+    def audit_verify(self, *, checkpoint: Checkpoint | None = None) -> list[AuditProblem]:
+        """Every problem :meth:`audit_report` finds; an empty list means intact."""
+        return self.audit_report(checkpoint=checkpoint).problems
+
+    def audit_report(self, *, checkpoint: Checkpoint | None = None) -> AuditReport:
+        """Check the audit log from its entries alone: the chain, the Merkle tree, consistency
+        with ``checkpoint`` (a checkpoint seen earlier, signature already verified) and the
+        tracked state tables against a replay of the log. ``problems`` empty: intact."""
+        try:
+            return verify_log(self.engine, checkpoint=checkpoint)
+        except OperationalError:
+            raise Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable",
+                              fix="retry later") from None
+
+    @property
+    def log(self) -> TransparencyLog:
+        """The audit log's read side: tree head, checkpoints, proofs, leaves."""
+        return TransparencyLog(self.engine)
 
     # ---------------------------------------------------------------------------- internals
 
@@ -881,40 +1011,108 @@ class Store:
             raise _not_found(namespace, name, version)
         return plugin, row
 
-    def _revoke_row(self, s: Session, plugin: Plugin, row: PluginVersion, *, reason: str,
-                    principal: Principal, now: datetime, identity: str | None = None,
-                    issuer: str | None = None) -> None:
-        assert row.id is not None
+    def _revoke_row(self, s: Session, plugin: Plugin, row: PluginVersion, *, kind: str,
+                    reason: str, principal: Principal, now: datetime,
+                    identity: str | None = None, issuer: str | None = None) -> None:
+        """Append one feed entry of ``kind`` for ``row``; a version not yet revoked becomes
+        revoked with this reason and time (a revoked one keeps its first revocation's)."""
+        assert row.id is not None and kind in REVOCATION_KINDS
         ts = format_time(now)
-        row.state = "revoked"
-        row.revoked_reason = reason
-        row.revoked_at = ts
-        s.add(row)
-        s.add(RevocationRow(version_id=row.id, namespace=plugin.namespace, name=plugin.name,
-                            version=row.version, digest=row.digest, reason=reason,
-                            identity=identity or row.signer_identity,
+        if row.state != "revoked":
+            row.state = "revoked"
+            row.revoked_reason = reason
+            row.revoked_at = ts
+            s.add(row)
+        s.add(RevocationRow(version_id=row.id, kind=kind, namespace=plugin.namespace,
+                            name=plugin.name, version=row.version, digest=row.digest,
+                            reason=reason, identity=identity or row.signer_identity,
                             issuer=issuer or row.signer_issuer,
                             actor=principal.actor, created_at=ts))
 
-    def _facts(self, s: Any, where_evidence: Any, where_usage: Any,
-               digests: dict[int, str]) -> tuple[dict[int, dict[str, str]],
-                                                 dict[int, tuple[str, int]]]:
-        """The stored facts of a batch of versions, in two queries: the newest evidence row of
-        each kind bound to the version's digest, and usage aggregated per digest."""
+    def _revoke_wide(self, s: Session, rows: Sequence[PluginVersion], *, kind: str, reason: str,
+                     principal: Principal, now: datetime, evaluate: Evaluator,
+                     identity: str | None = None, issuer: str | None = None) -> list[str]:
+        """Give each of ``rows`` not yet revoked everywhere a ``kind`` (digest-wide) feed entry;
+        re-evaluate the versions whose state changed and refresh their plugins. Returns the
+        versions given an entry, as ``ns/name@version``."""
+        ids = [r.id for r in rows]
+        wide = set(s.exec(select(RevocationRow.version_id).where(
+            col(RevocationRow.version_id).in_(ids),
+            col(RevocationRow.kind).in_(_WIDE_KINDS))).all()) if ids else set()
+        revoked: list[str] = []
+        changed: dict[int, tuple[Plugin, list[PluginVersion]]] = {}
+        for row in rows:
+            if row.id in wide:
+                continue
+            plugin = s.get(Plugin, row.plugin_id)
+            assert plugin is not None and plugin.id is not None
+            was_active = row.state != "revoked"
+            self._revoke_row(s, plugin, row, kind=kind, reason=reason, principal=principal,
+                             now=now, identity=identity, issuer=issuer)
+            if was_active:
+                changed.setdefault(plugin.id, (plugin, []))[1].append(row)
+            revoked.append(f"{plugin.key}@{row.version}")
+        touched = [r for _, versions in changed.values() for r in versions]
+        if touched:
+            self._reevaluate(s, {pid: p for pid, (p, _) in changed.items()}, touched,
+                             now=now, evaluate=evaluate)
+        for plugin, _versions in changed.values():
+            self._refresh_plugin(s, plugin)
+        return revoked
+
+    def _facts(self, s: Any, where: Callable[[Any], Any],
+               digests: dict[int, str]) -> tuple[dict[int, dict[str, str]], dict[int, UsageFacts]]:
+        """The stored facts of a batch of versions, each bound to the version's digest, in four
+        queries: the newest evidence row of each kind; every reviewer's review, as the facts JSON
+        of one review piece; usage per version and per organization. ``where(column)`` selects
+        the batch by a table's version-id column."""
+        from sqlalchemy import select as columns  # any number of columns (sqlmodel's: <= 4)
+
         latest: dict[int, dict[str, str]] = {}
         for vid, kind, digest, facts in s.execute(
-                select(Evidence.version_id, Evidence.kind, Evidence.digest, Evidence.facts_json)
-                .where(where_evidence).order_by(col(Evidence.id))).all():
-            if digests.get(vid) == digest:
+                columns(col(Evidence.version_id), col(Evidence.kind), col(Evidence.digest),
+                        col(Evidence.facts_json))
+                .where(where(col(Evidence.version_id))).order_by(col(Evidence.id))).all():
+            # Reviews are per reviewer (ReviewRow); an evidence row never stands for them.
+            if digests.get(vid) == digest and kind != "review":
                 latest.setdefault(vid, {})[kind] = facts  # the newest of each kind wins
-        usage: dict[int, tuple[str, int]] = {}
-        for vid, digest, first_seen, count in s.execute(
-                select(UsageReport.version_id, UsageReport.digest,
-                       func.min(UsageReport.first_seen), func.count())
-                .where(where_usage)
-                .group_by(col(UsageReport.version_id), col(UsageReport.digest))).all():
+        reviews: dict[int, list[dict[str, Any]]] = {}
+        for vid, reviewer, verdict, digest, at in s.execute(
+                columns(col(ReviewRow.version_id), col(ReviewRow.reviewer), col(ReviewRow.verdict),
+                        col(ReviewRow.digest), col(ReviewRow.reviewed_at))
+                .where(where(col(ReviewRow.version_id)))
+                .order_by(col(ReviewRow.version_id), col(ReviewRow.reviewer))).all():
             if digests.get(vid) == digest:
-                usage[vid] = (first_seen, int(count))
+                reviews.setdefault(vid, []).append(
+                    {"reviewer": reviewer, "verdict": verdict, "at": at,
+                     "source": self.registry_name})
+        for vid, records in reviews.items():
+            # Validated with the rest of the input (registry._evaluate.stored_input).
+            latest.setdefault(vid, {})["review"] = json.dumps(
+                {"present": True, "reviews": records, "digest": digests[vid],
+                 "source": self.registry_name}, separators=(",", ":"))
+        day, inst = col(UsageDay.day), col(UsageDay.installation_id)
+        first, last = func.min(col(UsageDay.reported_at)), func.max(col(UsageDay.reported_at))
+        by_org: dict[int, list[ReporterFacts]] = {}
+        for vid, digest, org, installations, days, org_first, org_last in s.execute(
+                columns(col(UsageDay.version_id), col(UsageDay.digest), col(UsageDay.organization),
+                        func.count(inst.distinct()), func.count(day.distinct()), first, last)
+                .where(where(col(UsageDay.version_id)))
+                .group_by(col(UsageDay.version_id), col(UsageDay.digest),
+                          col(UsageDay.organization))
+                .order_by(col(UsageDay.version_id), col(UsageDay.organization))).all():
+            if digests.get(vid) == digest:
+                by_org.setdefault(vid, []).append(
+                    ReporterFacts(org, int(installations), int(days), org_first, org_last))
+        usage: dict[int, UsageFacts] = {}
+        for vid, digest, installations, days, all_first, all_last in s.execute(
+                columns(col(UsageDay.version_id), col(UsageDay.digest), func.count(inst.distinct()),
+                        func.count(day.distinct()), first, last)
+                .where(where(col(UsageDay.version_id)))
+                .group_by(col(UsageDay.version_id), col(UsageDay.digest))).all():
+            if digests.get(vid) == digest:
+                usage[vid] = UsageFacts(all_first, all_last, int(days), int(installations),
+                                        tuple(by_org.get(vid, ())))
         return latest, usage
 
     def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
@@ -927,8 +1125,7 @@ class Store:
         from ._retier import Item, build_inputs, render_outcome
 
         ids = [r.id for r in rows]
-        latest, usage = self._facts(s, col(Evidence.version_id).in_(ids),
-                                    col(UsageReport.version_id).in_(ids),
+        latest, usage = self._facts(s, lambda c: c.in_(ids),
                                     {r.id: r.digest for r in rows if r.id is not None})
         items = []
         for r in rows:
@@ -989,34 +1186,53 @@ class Store:
         s.add(plugin)
 
 class _Tx:
-    """One write transaction: its session and the audit appender (exactly one entry)."""
+    """One write transaction: its session and its audit entry (exactly one, appended by
+    :meth:`finish` just before the commit, with the effects the transaction left in the tracked
+    tables; see :mod:`registry._tlog`)."""
 
     def __init__(self, session: Session, head: AuditHead) -> None:
         self.session = session
         self.head = head
         self.entries = 0
         self.read_only = False
+        self.recorder = EffectsRecorder(session)
+        self._pending: dict[str, Any] | None = None
 
     def skip_audit(self) -> None:
         """This transaction turned out to change nothing: commit without an entry."""
         self.read_only = True
 
     def audit(self, *, actor: str, action: str, target: str, before: Any, after: Any,
-              now: datetime) -> None:
-        seq = self.head.seq + 1
-        at = format_time(now)
-        before_json = canonical(before) if before is not None else None
-        after_json = canonical(after) if after is not None else None
-        prev = self.head.hash if self.head.seq else GENESIS
-        h = entry_hash(id=seq, actor=actor, action=action, target=target[:512],
-                       before_json=before_json, after_json=after_json, at=at, prev_hash=prev)
-        self.session.add(AuditEntry(id=seq, actor=actor, action=action, target=target[:512],
-                                    before_json=before_json, after_json=after_json, at=at,
-                                    prev_hash=prev, hash=h))
-        self.head.seq = seq
-        self.head.hash = h
-        self.session.add(self.head)
+              now: datetime, effects: dict[str, dict[str, Any]] | None = None) -> None:
+        """Record this transaction's entry (appended at commit). ``effects`` adds tracked rows
+        written without the ORM (projections keyed like :func:`registry._tlog.projection`)."""
+        if self._pending is not None:
+            raise RuntimeError("a registry write appends exactly one audit entry")
+        self._pending = {"actor": actor, "action": action, "target": target[:512],
+                         "before_json": canonical(before) if before is not None else None,
+                         "after_json": canonical(after) if after is not None else None,
+                         "at": format_time(now), "extra": effects or {}}
         self.entries += 1
+
+    def finish(self) -> None:
+        """Append the entry with the transaction's effects; new versions and revocations learn
+        their leaf index. A transaction that skipped its entry must have changed no tracked
+        row."""
+        effects = self.recorder.effects()
+        if self._pending is None:
+            if any(effects.values()):
+                raise RuntimeError("a write changed tracked rows without an audit entry")
+            return
+        pending = self._pending
+        for table, rows in pending.pop("extra").items():
+            effects.setdefault(table, {}).update(rows)
+        index = self.head.seq  # the leaf index of the entry about to be appended
+        for obj in self.recorder.new:
+            if isinstance(obj, (PluginVersion, RevocationRow)):
+                obj.log_index = index
+                self.session.add(obj)
+        self.recorder.close()
+        append_entry(self.session, self.head, effects=effects, **pending)
 
 
 #: One version's re-tiering result (``Store.retier_all``), in the qmark style (``%s`` on
@@ -1047,6 +1263,30 @@ def _refuse_state_change(plugin: Plugin, row: PluginVersion, what: str) -> None:
         raise Conflict("VERSION_STATE",
                        f"{plugin.key}@{row.version} is in state {row.state!r} and cannot be "
                        f"{what}ed", fix="ask the registry's operator")
+
+
+def _check_digest_owner(s: Session, rec: PublishRecord, principal: Principal) -> None:
+    """An image belongs to the namespace that published it first in this registry.
+
+    Raises :class:`Conflict` (``DIGEST_OWNED``) when another namespace holds ``rec.digest`` and
+    ``rec.namespace`` holds none of its versions, unless ``principal`` is an admin. Otherwise
+    any namespace could carry another's image under its own name and act on it (a revocation
+    that names the digest). The message names the first holder, nothing more.
+    """
+    if principal.role == "admin":
+        return
+    holders = (select(Plugin.namespace).join(PluginVersion, col(PluginVersion.plugin_id)
+                                             == col(Plugin.id))
+               .where(PluginVersion.digest == rec.digest))
+    if s.exec(holders.where(Plugin.namespace == rec.namespace).limit(1)).first() is not None:
+        return
+    owner = s.exec(holders.order_by(col(PluginVersion.id)).limit(1)).first()
+    if owner is not None:
+        raise Conflict("DIGEST_OWNED",
+                       f"the image {rec.digest} belongs to namespace {owner!r}, which published "
+                       "it first in this registry",
+                       fix="publish an image you built and signed yourself (a new digest); if "
+                           "this image is yours, ask the registry operator (an admin)")
 
 
 def _not_found(namespace: str, name: str, version: str | None = None) -> NotFound:

@@ -26,7 +26,7 @@ run "${V[@]}"
 step "3. + a passing Trivy scan bound to the digest + passing tests: Community, install with a notice"
 run "${V[@]}" --scan "$E/trivy-clean.json" --scan-scanners vuln,secret --tests "$E/junit.xml"
 
-step "4. + a real Sigstore signature, a core-team review, 85 days in production, and the organization's data trusting the signer: Verified, auto-install"
+step "4. + a real Sigstore signature, a core-team review, 85 days in production reported by two other organizations, and the organization's data trusting the signer: Verified, auto-install"
 run "${V[@]}" --scan "$E/trivy-clean.json" --scan-scanners vuln,secret --tests "$E/junit.xml" \
     --bundle "$E/hello.sigstore.json" --review "$E/review.json" --usage "$E/usage.json" --data "$E/org.yaml"
 

@@ -11,15 +11,34 @@
 #   eval "$(scripts/podman.sh)"      start what is not running; print `export NAME=value` lines
 #   scripts/podman.sh stop           stop the service and the registry (images and data stay)
 #   scripts/podman.sh status         exit 0 if both answer
+#   scripts/podman.sh firewall NETWORK BRIDGE SUBNET
+#                                    load the sandbox firewall of one network into the current
+#                                    network namespace (what `start` does for its network)
 #
+# CORTEX_SANDBOX_NETWORK and CORTEX_SANDBOX_SUBNET (gateway: CORTEX_SANDBOX_GATEWAY, else the
+# subnet's first address) name another sandbox network; each network gets its own firewall tables.
 # Output on stdout is only the export lines; progress and errors go to stderr.
 #
 # Why the firewall: an internal network has no default route, but the host owns the bridge's
 # gateway address, so a container could still connect to any host service listening on 0.0.0.0
-# or on that gateway. The CORTEX-SANDBOX chains accept only replies on the sandbox bridge (the
-# host calls the plugin; the plugin never calls anyone): INPUT from the bridge is dropped unless
-# it belongs to a connection the host opened, for IPv4 and IPv6, and IPv4 frames between two
-# plugins on the sandbox subnet are dropped (nft bridge table), so plugins cannot call each other.
+# or on that gateway, and every plugin shares the bridge with every other plugin. The host calls
+# the plugin; the plugin never calls anyone. Two nft tables named cortex_net_<network> say so:
+#   * table bridge: no IPv4 or ARP frame with a sandbox address passes between two ports of a
+#     bridge, so a plugin can neither reach nor even discover (ARP) another plugin. Its hook runs
+#     at priority filter (-200), before bridge netfilter (0): at equal priority a hook registered
+#     later runs first, and bridge netfilter registers when the first bridge appears (the first
+#     plugin start on a fresh machine, after this table) and then skips every other priority-0
+#     hook for IPv4, IPv6 and ARP, so a priority-0 table would not hold on a first run. The bridge
+#     family cannot match the bridge by name here (no meta ibrname), so these rules match the
+#     subnet;
+#   * table inet: input from the bridge is accepted only as a reply to a connection the host
+#     opened (IPv4 and IPv6); nothing is forwarded from or to the bridge, which with bridge
+#     netfilter on (it is turned on here, as Docker does) also drops every IPv4 and IPv6 packet
+#     bridged between two plugins, by the bridge's name, and anything another network would
+#     route to a plugin.
+# Plugins also run with IPv6 disabled and a seccomp profile (cortex_trust/containers.py), so they
+# send no IPv6 at all and cannot gain the capabilities to craft frames of any other kind.
+# `cortex plugin run` refuses to start a plugin unless it finds these tables and sysctls.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +48,7 @@ SOCK=$PODMAN_DIR/podman.sock
 REG_DIR=$STATE/registry
 NET=${CORTEX_SANDBOX_NETWORK:-cortex-sandbox}
 SUBNET=${CORTEX_SANDBOX_SUBNET:-10.89.210.0/24}
-GATEWAY=${CORTEX_SANDBOX_GATEWAY:-10.89.210.1}
+GATEWAY=${CORTEX_SANDBOX_GATEWAY:-}
 export CONTAINERS_CONF=$ROOT/scripts/containers.conf
 export CONTAINERS_REGISTRIES_CONF=$PODMAN_DIR/registries.conf
 
@@ -106,6 +125,8 @@ start_podman() {
 
 ensure_network() {
   if ! podman network exists "$NET"; then
+    [ -n "$GATEWAY" ] || GATEWAY=$(python3 -c 'import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1]).hosts()))' "$SUBNET") \
+      || die "not an IPv4 subnet: $SUBNET"
     log "creating the internal network $NET ($SUBNET)"
     # --internal: no route out. --disable-dns: no resolver listening on the gateway.
     # An explicit --gateway: with --subnet alone Podman 4.3 gives the bridge no host address,
@@ -126,36 +147,63 @@ ensure_network() {
 }
 
 ensure_firewall() {
-  local ipt
-  local tools=(iptables)
-  # Without IPv6 in the kernel there is no IPv6 path to close (nor any ip6tables to do it with).
-  [ -e /proc/net/if_inet6 ] && tools+=(ip6tables)
-  for ipt in "${tools[@]}"; do
-    command -v "$ipt" >/dev/null || die "$ipt is missing; without it the sandbox network is not closed"
-    $ipt -N CORTEX-SANDBOX 2>/dev/null || true
-    $ipt -F CORTEX-SANDBOX
-    $ipt -A CORTEX-SANDBOX -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-    # REJECT, not DROP: the plugin learns at once that it may not connect (no hanging timeouts).
-    $ipt -A CORTEX-SANDBOX -p tcp -j REJECT --reject-with tcp-reset
-    $ipt -A CORTEX-SANDBOX -j REJECT
-    $ipt -C INPUT -i "$IFACE" -j CORTEX-SANDBOX 2>/dev/null || $ipt -I INPUT 1 -i "$IFACE" -j CORTEX-SANDBOX
+  apply_firewall "$NET" "$IFACE" "$SUBNET"
+  drop_legacy_firewall
+}
+
+apply_firewall() {  # network bridge subnet: in the current network namespace
+  local net=$1 iface=$2 subnet=$3 table=cortex_net_$1 f
+  [[ $net =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$ ]] || die "not a network name: $net"
+  [[ $iface =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$ ]] || die "not an interface name: $iface"
+  [[ $subnet =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] || die "not an IPv4 subnet: $subnet"
+  command -v nft >/dev/null || die "nft is missing; without it the sandbox network is not closed (apt-get install nftables)"
+  # Bridged IPv4 and IPv6 reach the inet table only through bridge netfilter.
+  [ -e /proc/sys/net/bridge/bridge-nf-call-ip6tables ] || modprobe br_netfilter 2>/dev/null || true
+  for f in bridge-nf-call-iptables bridge-nf-call-ip6tables; do
+    [ -e "/proc/sys/net/bridge/$f" ] \
+      || die "bridge netfilter is not available (modprobe br_netfilter); plugins on $net could reach each other"
+    [ "$(cat "/proc/sys/net/bridge/$f")" = 1 ] || echo 1 > "/proc/sys/net/bridge/$f"
   done
-  # Plugins on the same bridge must not call each other. This kernel's nft cannot match the
-  # bridge by name (meta ibrname), so match the sandbox subnet on both ends instead.
-  if command -v nft >/dev/null; then
-    nft -f - <<EOF
-table bridge cortex_sandbox
-delete table bridge cortex_sandbox
-table bridge cortex_sandbox {
+  # One transaction: the old tables go and the new ones come at once, never a moment without.
+  nft -f - <<EOF
+table bridge $table
+delete table bridge $table
+table inet $table
+delete table inet $table
+table bridge $table {
   chain forward {
-    type filter hook forward priority 0; policy accept;
-    ip saddr $SUBNET ip daddr $SUBNET drop
+    type filter hook forward priority filter; policy accept;
+    ip saddr $subnet drop
+    ip daddr $subnet drop
+    arp saddr ip $subnet drop
+    arp daddr ip $subnet drop
+  }
+}
+table inet $table {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "$iface" ct state established,related accept
+    iifname "$iface" meta l4proto tcp reject with tcp reset
+    iifname "$iface" reject
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "$iface" drop
+    oifname "$iface" drop
   }
 }
 EOF
-  else
-    log "warning: nft missing; plugins on $NET could reach each other"
-  fi
+}
+
+drop_legacy_firewall() {
+  # Earlier versions of this script: iptables chains and a priority-0 bridge table.
+  local ipt
+  nft delete table bridge cortex_sandbox 2>/dev/null || true
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    while $ipt -D INPUT -i "$IFACE" -j CORTEX-SANDBOX 2>/dev/null; do :; done
+    $ipt -F CORTEX-SANDBOX 2>/dev/null && $ipt -X CORTEX-SANDBOX 2>/dev/null || true
+  done
 }
 
 registry_answers() { curl -fsS --max-time 3 "http://127.0.0.1:$1/v2/" >/dev/null 2>&1; }
@@ -208,5 +256,8 @@ case "${1:-start}" in
     mkdir -p "$STATE"; exec 9>"$STATE/.podman.sh.lock"; flock 9
     stop_all ;;
   status) podman_answers && registry_answers "$(registry_port)" ;;
-  *) echo "usage: scripts/podman.sh [start|stop|status]" >&2; exit 2 ;;
+  firewall)
+    [ $# = 4 ] || { echo "usage: scripts/podman.sh firewall NETWORK BRIDGE SUBNET" >&2; exit 2; }
+    apply_firewall "$2" "$3" "$4" ;;
+  *) echo "usage: scripts/podman.sh [start|stop|status|firewall NETWORK BRIDGE SUBNET]" >&2; exit 2 ;;
 esac

@@ -4,7 +4,9 @@
 firewalled internal sandbox network and a loopback docker-registry only if they are not running)
 and returns the variables it prints. ``hello_image`` builds tests/images/hello with ``podman
 build``, pushes it to the local registry under a repository unique to this session, and returns
-its pinned reference with the digest the *registry* reports.
+its pinned reference with the digest the *registry* reports. ``unfenced_network`` is an internal
+network created without the sandbox firewall (what a plugin must never be started on), and
+``free_subnet`` picks an IPv4 subnet no network on this engine uses.
 
 If the engine cannot be started these fixtures fail, never skip: a slow test that did not run
 must not look like a pass.
@@ -12,7 +14,10 @@ must not look like a pass.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import random
 import secrets
 import shutil
 import subprocess
@@ -32,12 +37,16 @@ HELLO_DIR = ROOT / "tests" / "images" / "hello"
 
 __all__ = [
     "HelloImage",
+    "UnfencedNetwork",
     "build_image",
     "container_env",
     "container_runtime",
+    "drop_network",
+    "free_subnet",
     "hello_image",
     "oci_client",
     "remove_local_image",
+    "unfenced_network",
 ]
 
 
@@ -148,3 +157,51 @@ def remove_local_image(container_env: dict[str, str], ref: str) -> None:
     """Untag a locally built test image (the layers are shared and tiny)."""
     subprocess.run(["podman", "rmi", "-f", ref], env=_podman_env(container_env),
                    capture_output=True, check=False, timeout=60)
+
+
+def free_subnet(container_env: dict[str, str]) -> str:
+    """A ``10.89.N.0/24`` no network of this engine overlaps (the project's own address range)."""
+    env = _podman_env(container_env)
+    names = _run(["podman", "network", "ls", "--format", "{{.Name}}"], env).split()
+    used = [ipaddress.ip_network(s["subnet"]) for n in json.loads(_run(["podman", "network", "inspect", *names], env))
+            for s in n.get("subnets") or []]
+    candidates = [ipaddress.ip_network(f"10.89.{i}.0/24") for i in range(211, 250)]
+    random.shuffle(candidates)
+    for net in candidates:
+        if not any(net.overlaps(u) for u in used):
+            return str(net)
+    pytest.fail("no free 10.89.N.0/24 subnet left on this engine")
+
+
+def drop_network(container_env: dict[str, str], name: str) -> None:
+    """Remove network ``name`` (and its containers) and the sandbox firewall tables named after it."""
+    subprocess.run(["podman", "network", "rm", "-f", name], env=_podman_env(container_env),
+                   capture_output=True, check=False, timeout=120)
+    for family in ("bridge", "inet"):
+        subprocess.run(["nft", "delete", "table", family, f"cortex_net_{name}"], capture_output=True,
+                       check=False, timeout=30)
+
+
+@dataclass(frozen=True)
+class UnfencedNetwork:
+    """An internal network without the sandbox firewall."""
+
+    name: str
+    bridge: str
+    subnet: str
+
+
+@pytest.fixture
+def unfenced_network(container_env: dict[str, str]) -> Iterator[UnfencedNetwork]:
+    """An internal network created with podman alone (no firewall tables), removed afterwards."""
+    name = f"cortex-unfenced-{secrets.token_hex(3)}"
+    subnet = free_subnet(container_env)
+    gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+    env = _podman_env(container_env)
+    _run(["podman", "network", "create", "--internal", "--disable-dns", "--subnet", subnet,
+          "--gateway", gateway, name], env)
+    try:
+        bridge = _run(["podman", "network", "inspect", "--format", "{{.NetworkInterface}}", name], env).strip()
+        yield UnfencedNetwork(name=name, bridge=bridge, subnet=subnet)
+    finally:
+        drop_network(container_env, name)

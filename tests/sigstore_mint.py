@@ -364,15 +364,18 @@ class PrivateSigstore:
         github: dict[str, str] | None = None,
         subject_name: str = "image",
         predicate_type: str = "https://slsa.dev/provenance/v1",
+        predicate: dict[str, Any] | None = None,
     ) -> bytes:
         """A DSSE bundle (dsse 0.0.1 log entry) with an in-toto v1 Statement about ``digest``,
-        the shape ``cosign attest`` and GitHub build-provenance attestations produce."""
+        the shape ``cosign attest`` and GitHub build-provenance attestations produce.
+        ``predicate`` is the statement's predicate (default ``{}``), e.g. cosign's vulnerability
+        predicate around a Trivy report."""
         statement = json.dumps({
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": subject_name, "digest": {"sha256": digest.removeprefix(
                 "sha256:")}}],
             "predicateType": predicate_type,
-            "predicate": {},
+            "predicate": predicate if predicate is not None else {},
         }).encode()
         payload_type = "application/vnd.in-toto+json"
         pae = b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type.encode(),

@@ -377,6 +377,10 @@ def _scan(c: Chooser, good: bool) -> dict[str, Any]:
         # a report can be complete on paper and still say that a scanner failed
         "error": "vulnerability DB download failed" if mode == "error" else None,
         "source": "trivy-report.json",
+        # who produced it: the registry's own scan counts at every operation by default; a
+        # publisher's report, a pipeline's at install, an untrusted attester's or none do not
+        "origin": "registry" if good else c.choice(
+            ["registry", "registry", "attested", "pipeline", "self-reported", None]),
     }
 
 
@@ -395,30 +399,89 @@ def _tests(c: Chooser, good: bool) -> dict[str, Any]:
             "source": "junit.xml"}
 
 
+_UNLISTED_REVIEWERS = ("mallory", "eve@example.com", "partner/bob")
+
+
+def _review_record(c: Chooser, reviewer: str, verdict: str) -> dict[str, Any]:
+    return {"reviewer": reviewer, "verdict": verdict,
+            "at": _t(timedelta(days=c.choice([1, 10]))) if c.choice([True, True, False]) else None,
+            "source": c.choice(["review.json", "cortex-registry", None])}
+
+
 def _review(c: Chooser, good: bool) -> dict[str, Any]:
+    """A review piece: every reviewer's review; a passing one has a listed reviewer's approval
+    and no listed reviewer's objection, whatever unlisted reviewers said."""
     mode = "approved_listed" if good else c.choice(
-        ["absent", "approved_unlisted", "rejected", "changes_requested", "other_digest"])
+        ["absent", "empty", "approved_unlisted", "rejected", "changes_requested",
+         "approved_and_objection", "other_digest"])
     if mode == "absent":
         return {"present": False}
-    listed = [r for r in VOCAB.sorted_reviewers if r not in ("mallory", "eve@example.com")]
-    reviewer = (c.choice(listed or VOCAB.sorted_reviewers) if mode != "approved_unlisted"
-                else c.choice(["mallory", "eve@example.com"]))
-    status = {"rejected": "rejected", "changes_requested": "changes_requested"}.get(mode, "approved")
-    return {"present": True, "status": status, "reviewer": reviewer,
-            "reviewed_at": _t(timedelta(days=c.choice([1, 10]))),
+    listed = [r for r in VOCAB.sorted_reviewers if r not in _UNLISTED_REVIEWERS] or \
+        VOCAB.sorted_reviewers
+    records: list[dict[str, Any]] = []
+    if mode in ("approved_listed", "other_digest", "approved_and_objection"):
+        records.append(_review_record(c, c.choice(listed), "approved"))
+    if mode in ("rejected", "changes_requested"):
+        records.append(_review_record(c, c.choice(listed), mode))
+    if mode == "approved_and_objection":
+        records.append(_review_record(c, c.choice(listed),
+                                      c.choice(["rejected", "changes_requested"])))
+    # Unlisted reviewers say anything, before or after; they must never change the outcome.
+    for _ in range(c.choice([1, 2] if mode == "approved_unlisted" else [0, 0, 1, 2])):
+        records.insert(c.integer(0, len(records)), _review_record(
+            c, c.choice(_UNLISTED_REVIEWERS),
+            "approved" if mode == "approved_unlisted" else
+            c.choice(["approved", "rejected", "changes_requested"])))
+    return {"present": True, "reviews": records,
             "digest": OTHER_DIGEST if mode == "other_digest" else DIGEST, "source": "review.json"}
 
 
+_ORGANIZATIONS = ("initech", "globex", "umbrella")
+
+
+def _reporter(c: Chooser, org: str, *, continued: bool) -> dict[str, Any]:
+    near = VOCAB.near_numbers
+    if continued:
+        days = c.choice([d for d in [*near, 31, 90, 400] if d >= 31])
+        active = c.choice([d for d in [*near, 20, 21, days] if 21 <= d <= days + 1])
+    else:
+        days = c.choice([*near, 0, 1, 29, 30, 31, 90])
+        active = c.choice([d for d in [*near, 1, 2, 19, 20] if 1 <= d <= days + 1] or [1])
+    first = _t(timedelta(days=days))
+    return {"organization": org, "installations": c.choice([1, 2, 40]), "active_days": active,
+            "days_in_production": days, "first": first,
+            "last": _t(timedelta(days=c.integer(0, min(days, 3))))}
+
+
 def _usage(c: Chooser, good: bool) -> dict[str, Any]:
+    """A usage piece; a passing one has at least two organizations other than any namespace
+    (the publisher's own reports never count) that reported continued use."""
     if not good and c.choice([True, False]):
         return {"present": False}
     days_pool = [d for d in [*VOCAB.near_numbers, 0, 29, 30, 31, 90, 400] if d <= 1000]
     days = c.choice([d for d in days_pool if d >= 31] if good else days_pool)
     first = _t(timedelta(days=days)) if good or c.choice([True, True, True, False]) else c.choice(
         ODD_TIMES)
+    mode = "continued" if good else c.choice(
+        ["none", "one_org", "single_reports", "publisher_only", "continued", "mixed"])
+    reporters: list[dict[str, Any]] = []
+    if mode in ("continued", "mixed"):
+        reporters += [_reporter(c, org, continued=True) for org in _ORGANIZATIONS[:2]]
+    if mode == "one_org":
+        reporters.append(_reporter(c, c.choice(_ORGANIZATIONS), continued=True))
+    if mode in ("single_reports", "mixed"):
+        reporters += [{**_reporter(c, org, continued=False), "active_days": 1}
+                      for org in _ORGANIZATIONS[1:]]
+    if mode == "publisher_only" or c.choice([False, False, True]):
+        # A namespace's own reports: independent only for another plugin's namespace.
+        reporters.append(_reporter(c, c.choice(VOCAB.sorted_namespaces), continued=True))
+    organizations = len({r["organization"] for r in reporters})
     return {"present": True, "first_production_use": first,
-            "days_in_production": days, "installations": c.choice([0, 1, 5, 1000]),
-            "digest": DIGEST, "source": "usage.json"}
+            "last_production_use": _t(timedelta(days=c.choice([0, 1]))) if reporters else None,
+            "days_in_production": days,
+            "active_days": max([r["active_days"] for r in reporters], default=0),
+            "installations": c.choice([0, 1, 5, 1000]), "organizations": organizations,
+            "reporters": reporters, "digest": DIGEST, "source": "usage.json"}
 
 
 def _revocation(c: Chooser, good: bool) -> dict[str, Any]:
@@ -514,13 +577,19 @@ def degrade(doc: dict[str, Any], kind: str, c: Chooser) -> dict[str, Any]:
         out["evidence"]["tests"] = {**t, "present": True, "total": total,
                                     "failures": max(1, t.get("failures", 0)), "digest": DIGEST}
     elif kind == "review":
+        # A core-team objection added to whatever was there (or an outsider's review alone).
+        listed = [r for r in VOCAB.sorted_reviewers if r not in _UNLISTED_REVIEWERS]
+        reviewer = c.choice([*listed, *_UNLISTED_REVIEWERS] if listed else _UNLISTED_REVIEWERS)
+        added = _review_record(c, reviewer, c.choice(["rejected", "changes_requested"]))
+        before = doc["evidence"]["review"].get("reviews", []) if reviewer in listed else []
         out["evidence"]["review"] = {**doc["evidence"]["review"], "present": True,
-                                     "status": "rejected", "digest": DIGEST,
-                                     "reviewer": c.choice(VOCAB.sorted_reviewers)}
+                                     "digest": DIGEST, "reviews": [*before, added]}
     elif kind == "usage":
         out["evidence"]["usage"] = {**doc["evidence"]["usage"], "present": True,
                                     "days_in_production": 0, "installations": 0,
-                                    "first_production_use": format_time(NOW)}
+                                    "first_production_use": format_time(NOW),
+                                    "reporters": c.choice([[], [_reporter(c, "initech",
+                                                                          continued=False)]])}
     elif kind == "revocation":
         out["evidence"]["revocation"] = {"checked": True, "revoked": True, "reason": "compromised",
                                          "revoked_at": format_time(NOW),

@@ -2,26 +2,33 @@
 
 Every test here runs the hello test plugin (tests/images/hello) under a decision's sandbox and
 checks the outcome inside the real container: endpoints reachable from the host, no way out to
-the host's loopback, the sandbox gateway or another plugin, a read-only root, no host files, a
-non-root user without capabilities, enforced limits, and digest pinning that survives a re-tag.
-Network probes only ever target loopback, the sandbox gateway (servers this test starts) or the
-project's own containers.
+the host's loopback, the sandbox gateway or another plugin (IPv4, ARP, IPv6 link-local, raw ARP),
+also on a freshly created network and in a fresh network namespace (a fresh machine's first run),
+a read-only root, no host files, a non-root user without capabilities and without user
+namespaces (seccomp), enforced limits, digest pinning that survives a re-tag, and a runtime that
+refuses to start a plugin whose isolation it cannot confirm. Network probes only ever target
+loopback, the sandbox gateway (servers this test starts), the project's own containers, or
+namespaces this test creates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
+import ipaddress
 import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import docker
+import docker.models.containers
 import pytest
 
 from cortex_trust.containers import ContainerRuntime, RunningPlugin
@@ -29,9 +36,19 @@ from cortex_trust.decision import Decision
 from cortex_trust.errors import EvidenceError, InputError, UnavailableError
 from cortex_trust.oci import OciClient
 from cortex_trust.sandbox import container_spec
-from tests._container_fixtures import HelloImage, build_image, remove_local_image
+from tests._container_fixtures import (
+    ROOT,
+    HelloImage,
+    UnfencedNetwork,
+    build_image,
+    drop_network,
+    free_subnet,
+    remove_local_image,
+    unfenced_network,  # noqa: F401 (a fixture)
+)
 
 BB = "/bin/busybox"
+PODMAN_SH = str(ROOT / "scripts" / "podman.sh")
 
 
 def _decision(*, network: bool = False, filesystem: bool = False, memory: str = "64m",
@@ -97,10 +114,11 @@ def run_plugin(container_runtime: ContainerRuntime, hello_image: HelloImage
     """Start the hello plugin (under a unique plugin name) with a given decision; clean up."""
     started: list[str] = []
 
-    def start(decision: Decision, *, image: str | None = None) -> RunningPlugin:
+    def start(decision: Decision, *, image: str | None = None,
+              network: str = "cortex-sandbox") -> RunningPlugin:
         container_runtime.pull_pinned(image or hello_image.pinned)
         spec = container_spec(decision, plugin=f"hello-{secrets.token_hex(3)}", version="0.1.0",
-                              image=image or hello_image.pinned)
+                              image=image or hello_image.pinned, internal_network=network)
         started.append(spec.name)
         return container_runtime.start(spec)
 
@@ -109,6 +127,57 @@ def run_plugin(container_runtime: ContainerRuntime, hello_image: HelloImage
         container_runtime.stop(name, timeout=1)
         if (vol := name + "-data") and _volume_exists(container_runtime, vol):
             container_runtime.client.volumes.get(vol).remove(force=True)
+
+
+def _link_local(mac: str) -> str:
+    """The IPv6 link-local address a kernel derives from ``mac`` (modified EUI-64)."""
+    b = bytes.fromhex(mac.replace(":", ""))
+    eui = bytes([b[0] ^ 0x02]) + b[1:3] + b"\xff\xfe" + b[3:]
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + eui))
+
+
+def _mac(rt: ContainerRuntime, name: str, network: str) -> str:
+    mac = rt.client.containers.get(name).attrs["NetworkSettings"]["Networks"][network]["MacAddress"]
+    assert mac and mac != "00:00:00:00:00:00"
+    return str(mac)
+
+
+def _arp(rt: ContainerRuntime, name: str) -> dict[str, tuple[int, str]]:
+    """The container's ARP cache (/proc/net/arp): address -> (flags, MAC)."""
+    code, out = _exec(rt, name, BB, "cat", "/proc/net/arp")
+    assert code == 0, out
+    rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
+    return {r[0]: (int(r[2], 16), r[3]) for r in rows}
+
+
+def _gateway(rt: ContainerRuntime, network: str) -> str:
+    return str(rt.client.networks.get(network).attrs["IPAM"]["Config"][0]["Gateway"])
+
+
+def _assert_plugins_isolated(rt: ContainerRuntime, a: RunningPlugin, b: RunningPlugin) -> None:
+    """From plugin b, plugin a is unreachable and undiscoverable by IPv4, ARP and IPv6 link-local,
+    with positive controls for every probe."""
+    assert rt.call(a, "/health").status == 200  # the host reaches both
+    assert rt.call(b, "/health").status == 200
+    code, out = _wget(rt, b.name, f"http://{b.address}:{b.port}/health")
+    assert code == 0 and '"ok"' in out  # positive control: b's wget works
+    # IPv4.
+    code, out = _wget(rt, b.name, f"http://{a.address}:{a.port}/health")
+    assert code != 0 and '"ok"' not in out, out
+    # ARP: the attempt above asked who has a's address; nobody may have answered. Positive
+    # control: the same attempt towards the gateway (the host refuses the connection) resolves it.
+    _wget(rt, b.name, f"http://{_gateway(rt, b.network)}:9/")
+    arp = _arp(rt, b.name)
+    assert arp.get(_gateway(rt, b.network), (0, ""))[0] & 0x2, arp
+    mac_a = _mac(rt, a.name, a.network)
+    assert not arp.get(a.address, (0, ""))[0] & 0x2, arp
+    assert mac_a not in [m for _, m in arp.values()], arp
+    # IPv6 link-local, computed from a's MAC (the engine shows it, since ARP did not): b has no
+    # IPv6 at all, and the address is unreachable.
+    code, out = _exec(rt, b.name, BB, "cat", "/proc/net/if_inet6")
+    assert code == 0 and out.strip() == "", out
+    code, out = _wget(rt, b.name, f"http://[{_link_local(mac_a)}%eth0]:{a.port}/health")
+    assert code != 0 and '"ok"' not in out, out
 
 
 def _volume_exists(rt: ContainerRuntime, name: str) -> bool:
@@ -171,7 +240,9 @@ def test_no_network_cannot_reach_host_loopback_or_gateway(
 def test_no_network_cannot_reach_the_host_over_ipv6_link_local(
         container_env: dict[str, str], container_runtime: ContainerRuntime, run_plugin: Any) -> None:
     # The bridge always has an IPv6 link-local address on the host side, even on an IPv4-only
-    # network: a path to any host service listening on [::]. scripts/podman.sh closes it.
+    # network: a path to any host service listening on [::]. The plugin has no IPv6 at all, and
+    # scripts/podman.sh also rejects anything from the bridge that is not a reply (shown with IPv6
+    # on in test_the_bridge_drops_raw_arp_and_ipv6_between_containers).
     if not Path("/proc/net/if_inet6").exists():
         pytest.skip("no IPv6 in this kernel, so no IPv6 path to close")
     p = run_plugin(_decision(network=False))
@@ -179,33 +250,14 @@ def test_no_network_cannot_reach_the_host_over_ipv6_link_local(
     iface = subprocess.run(["podman", "network", "inspect", "--format", "{{.NetworkInterface}}",
                             p.network], env=env, capture_output=True, text=True, check=True
                            ).stdout.strip()
-    addrs = subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", iface], capture_output=True,
-                           text=True, check=True).stdout
-    link_local = next(w.split("/")[0] for w in addrs.split() if w.startswith("fe80:"))
+    link_local = _host_link_local(iface)
     server = _HostServer("::", family=socket.AF_INET6)
     try:
-        # Positive control: the server answers on that address from the host (a fresh bridge's
-        # link-local address stays "tentative" for a moment, hence the retries).
-        for _ in range(50):
-            try:
-                with socket.create_connection((f"{link_local}%{iface}", server.port), timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the host cannot reach its own [{link_local}%{iface}]")
-        # Positive control for the probe: the same wget syntax reaches the plugin's own
-        # link-local address, so a failure below is the firewall, not busybox.
-        _, own = _exec(container_runtime, p.name, BB, "ip", "-6", "-o", "addr", "show", "dev", "eth0")
-        own_ll = next(w.split("/")[0] for w in own.split() if w.startswith("fe80:"))
-        # Its own link-local address is "tentative" (duplicate address detection) for a moment
-        # after start too: until then binding to it fails ("Cannot assign requested address").
-        for _ in range(50):
-            code, out = _wget(container_runtime, p.name, f"http://[{own_ll}%eth0]:{p.port}/health")
-            if code == 0 or "Cannot assign requested address" not in out:
-                break
-            time.sleep(0.1)
-        assert code == 0 and '"ok"' in out, out
+        _wait_host_reaches(link_local, iface, server.port)  # positive control: the server answers
+        code, out = _wget(container_runtime, p.name, f"http://{p.address}:{p.port}/health")
+        assert code == 0 and '"ok"' in out  # positive control: the plugin's wget works
+        code, out = _exec(container_runtime, p.name, BB, "cat", "/proc/net/if_inet6")
+        assert code == 0 and out.strip() == "", f"the plugin has IPv6 addresses: {out}"
         code, out = _wget(container_runtime, p.name, f"http://[{link_local}%eth0]:{server.port}/")
         assert code != 0 and "host secret" not in out
         assert server.hits == []
@@ -213,16 +265,373 @@ def test_no_network_cannot_reach_the_host_over_ipv6_link_local(
         server.close()
 
 
+def _host_link_local(iface: str) -> str:
+    # A bridge gets its link-local address when its first port comes up: wait for it.
+    for _ in range(50):
+        addrs = subprocess.run(["ip", "-6", "-o", "addr", "show", "dev", iface], capture_output=True,
+                               text=True, check=True).stdout
+        found = [w.split("/")[0] for w in addrs.split() if w.startswith("fe80:")]
+        if found:
+            return found[0]
+        time.sleep(0.1)
+    pytest.fail(f"the bridge {iface} has no IPv6 link-local address")
+
+
+def _wait_host_reaches(address: str, iface: str, port: int) -> None:
+    # A fresh bridge's link-local address stays "tentative" for a moment, hence the retries.
+    for _ in range(50):
+        try:
+            with socket.create_connection((f"{address}%{iface}", port), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"the host cannot reach its own [{address}%{iface}]:{port}")
+
+
 def test_plugins_cannot_reach_each_other(container_runtime: ContainerRuntime, run_plugin: Any
                                          ) -> None:
     a = run_plugin(_decision())
     b = run_plugin(_decision())
-    assert container_runtime.call(a, "/health").status == 200  # the host reaches both
-    assert container_runtime.call(b, "/health").status == 200
-    code, out = _wget(container_runtime, b.name, f"http://{b.address}:{b.port}/health")
-    assert code == 0 and '"ok"' in out  # positive control: b's wget works
-    code, out = _wget(container_runtime, b.name, f"http://{a.address}:{a.port}/health")
-    assert code != 0 and '"ok"' not in out
+    _assert_plugins_isolated(container_runtime, a, b)
+    _assert_plugins_isolated(container_runtime, b, a)
+
+
+def test_the_bridge_drops_raw_arp_and_ipv6_between_containers(
+        container_env: dict[str, str], container_runtime: ContainerRuntime,
+        hello_image: HelloImage) -> None:
+    """Even two containers that kept IPv6 and raw sockets (root with NET_RAW, engine-default
+    seccomp: what a plugin would have if its hardening were lost) exchange no frame on the
+    sandbox bridge: the bridge itself drops raw ARP, IPv4 and IPv6 between them, and the host
+    rejects their connections over IPv6 link-local."""
+    _assert_bridge_drops(container_env, container_runtime, hello_image,
+                         container_env["CORTEX_SANDBOX_NETWORK"])
+
+
+def _assert_bridge_drops(container_env: dict[str, str], rt: ContainerRuntime, hello_image: HelloImage,
+                         net: str) -> None:
+    client = rt.client
+    rt.pull_pinned(hello_image.pinned)
+    names = [f"cortex-test-raw-{secrets.token_hex(3)}" for _ in range(2)]
+    server = _HostServer("::", family=socket.AF_INET6)
+    try:
+        for name in names:
+            client.containers.run(hello_image.pinned, name=name, detach=True, network=net,
+                                  user="0:0", cap_add=["NET_RAW"], read_only=True)
+        a, b = (client.containers.get(n) for n in names)
+        addr_a = a.attrs["NetworkSettings"]["Networks"][net]["IPAddress"]
+        mac_a = a.attrs["NetworkSettings"]["Networks"][net]["MacAddress"]
+        own_b = _link_local(b.attrs["NetworkSettings"]["Networks"][net]["MacAddress"])
+        gateway = _gateway(rt, net)
+        iface = _bridge(container_env, net)
+        _wait_listening(addr_a, 8080)  # positive control: the host reaches a
+        # Positive controls: raw ARP works (the gateway answers), IPv6 works (b reaches itself
+        # on its link-local address once duplicate address detection is over).
+        code, out = _exec(rt, names[1], BB, "arping", "-c", "1", "-w", "2", "-I", "eth0", gateway)
+        assert code == 0 and "Received 1" in out, out
+        for _ in range(50):
+            code, out = _wget(rt, names[1], f"http://[{own_b}%eth0]:8080/health")
+            if code == 0 or "Cannot assign requested address" not in out:
+                break
+            time.sleep(0.1)
+        assert code == 0 and '"ok"' in out, out
+        # Raw ARP for a: no reply.
+        code, out = _exec(rt, names[1], BB, "arping", "-c", "2", "-w", "2", "-I", "eth0", addr_a)
+        assert code != 0 and "Received 0" in out, out
+        # IPv4 and IPv6 link-local (from a's MAC) to a: nothing.
+        for url in (f"http://{addr_a}:8080/health", f"http://[{_link_local(mac_a)}%eth0]:8080/health"):
+            code, out = _wget(rt, names[1], url)
+            assert code != 0 and '"ok"' not in out, (url, out)
+        # The host over IPv6 link-local: refused.
+        host_ll = _host_link_local(iface)
+        _wait_host_reaches(host_ll, iface, server.port)
+        code, out = _wget(rt, names[1], f"http://[{host_ll}%eth0]:{server.port}/")
+        assert code != 0 and "host secret" not in out and server.hits == []
+    finally:
+        server.close()
+        for name in names:
+            try:
+                client.containers.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+@pytest.fixture
+def fresh_network(container_env: dict[str, str]) -> Iterator[str]:
+    """A sandbox network created now by the product's script (scripts/podman.sh with
+    CORTEX_SANDBOX_NETWORK/SUBNET), whose bridge does not exist yet: its first plugins are the
+    first ports of a new bridge, with the firewall loaded before it, as on a fresh machine."""
+    name = f"cortex-fresh-{secrets.token_hex(3)}"
+    env = {**os.environ, **container_env, "CORTEX_SANDBOX_NETWORK": name,
+           "CORTEX_SANDBOX_SUBNET": free_subnet(container_env)}
+    env.pop("CORTEX_SANDBOX_GATEWAY", None)
+    try:
+        out = subprocess.run([PODMAN_SH], env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        assert f"export CORTEX_SANDBOX_NETWORK={name}" in out.stdout
+        assert subprocess.run(["ip", "link", "show", _bridge(container_env, name)],
+                              capture_output=True).returncode != 0, "the new bridge exists already"
+        yield name
+    finally:
+        drop_network(container_env, name)
+
+
+def test_isolation_holds_for_the_first_plugins_on_a_fresh_network(
+        fresh_network: str, container_env: dict[str, str], container_runtime: ContainerRuntime,
+        run_plugin: Any, hello_image: HelloImage) -> None:
+    a = run_plugin(_decision(), network=fresh_network)
+    b = run_plugin(_decision(), network=fresh_network)
+    assert a.network == b.network == fresh_network
+    _assert_plugins_isolated(container_runtime, a, b)
+    _assert_plugins_isolated(container_runtime, b, a)
+    _assert_bridge_drops(container_env, container_runtime, hello_image, fresh_network)
+
+
+_NS_SERVER = """
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 8080))
+s.listen(16)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"ok\\n")
+    c.close()
+"""
+
+_NS_CLIENT = """
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], 8080), timeout=2) as c:
+        print(c.recv(16).decode().strip())
+except OSError as e:
+    print(f"no: {e}")
+    sys.exit(1)
+"""
+
+
+class _Lan:
+    """A host (network namespace h, owning a bridge) and two plugins (namespaces a and b, veths
+    on that bridge) with IPv4 and IPv6 on and root's raw sockets: nothing but the bridge and the
+    host's firewall stands between them. With ``firewall``, ``scripts/podman.sh firewall`` loads
+    the sandbox firewall into h *before* the bridge exists, which is the order of a fresh
+    machine's first run (bridge netfilter registers its hooks when the first bridge appears)."""
+
+    SUBNET = "10.89.250.0/24"
+    ADDR: ClassVar[dict[str, str]] = {"h": "10.89.250.1", "a": "10.89.250.2", "b": "10.89.250.3"}
+    LL: ClassVar[dict[str, str]] = {"h": "fe80::1", "a": "fe80::2", "b": "fe80::3"}
+
+    def __init__(self, *, firewall: bool) -> None:
+        tag = secrets.token_hex(3)
+        self.ns = {k: f"cortex-t{tag}-{k}" for k in "hab"}
+        self.bridge = f"ctbr{tag}"
+        self.firewall = firewall
+        self.servers: list[subprocess.Popen[str]] = []
+
+    def _ip(self, ns: str, *args: str) -> None:
+        subprocess.run(["ip", "-n", self.ns[ns], *args], check=True, capture_output=True, timeout=30)
+
+    def _in(self, ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.ns[ns], *cmd], check=check, capture_output=True,
+                              text=True, timeout=30)
+
+    def __enter__(self) -> _Lan:
+        try:
+            for k, ns in self.ns.items():
+                subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True, timeout=30)
+                # No duplicate address detection: the link-local addresses work at once.
+                self._in(k, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; "
+                                        "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad")
+                self._ip(k, "link", "set", "lo", "up")
+            if self.firewall:
+                fw = self._in("h", PODMAN_SH, "firewall", "lan", self.bridge, self.SUBNET, check=False)
+                assert fw.returncode == 0, fw.stderr
+            self._ip("h", "link", "add", self.bridge, "type", "bridge")
+            self._ip("h", "link", "set", self.bridge, "up")
+            self._ip("h", "addr", "add", f"{self.ADDR['h']}/24", "dev", self.bridge)
+            self._ip("h", "addr", "add", f"{self.LL['h']}/64", "dev", self.bridge, "nodad")
+            for k in "ab":
+                port = f"ct{k}{self.bridge[4:]}"
+                self._ip("h", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", self.ns[k])
+                self._ip("h", "link", "set", port, "master", self.bridge, "up")
+                self._ip(k, "addr", "add", f"{self.ADDR[k]}/24", "dev", "eth0")
+                self._ip(k, "addr", "add", f"{self.LL[k]}/64", "dev", "eth0", "nodad")
+                self._ip(k, "link", "set", "eth0", "up")
+            for k in "ha":
+                proc = subprocess.Popen(["ip", "netns", "exec", self.ns[k], sys.executable, "-c", _NS_SERVER],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                self.servers.append(proc)
+                assert proc.stdout is not None and proc.stdout.readline().strip() == "listening"
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.servers:
+            proc.kill()
+            proc.wait(timeout=10)
+        for ns in self.ns.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=30)
+
+    def connect(self, src: str, address: str) -> bool:
+        """Whether ``src`` gets the server's answer from ``address`` (IPv4, or IPv6 link-local)."""
+        target = address if "." in address else f"{address}%{'eth0' if src != 'h' else self.bridge}"
+        out = self._in(src, sys.executable, "-c", _NS_CLIENT, target, check=False)
+        return out.returncode == 0 and out.stdout.strip() == "ok"
+
+    def arp_replies(self, src: str, address: str) -> bool:
+        """Whether a raw ARP request from ``src`` for ``address`` gets an answer."""
+        out = self._in(src, BB, "arping", "-c", "2", "-w", "2", "-I", "eth0", address, check=False)
+        assert "Received" in out.stdout, out.stdout + out.stderr
+        return "Received 0" not in out.stdout
+
+
+def test_first_run_isolation_in_a_fresh_network_namespace(container_env: dict[str, str]) -> None:
+    """The sandbox firewall as a fresh machine's first run loads it (before the first bridge
+    exists, so bridge netfilter registers after it) drops IPv4, raw ARP and IPv6 link-local
+    between two plugins that have raw sockets and IPv6, and lets the host call a plugin but not
+    the other way round; the same probes all succeed without the firewall. (``container_env``:
+    scripts/podman.sh has installed nft and busybox.)"""
+    with _Lan(firewall=False) as lan:  # positive controls: every probe can succeed
+        assert lan.connect("b", lan.ADDR["a"]) and lan.connect("b", lan.LL["a"])
+        assert lan.arp_replies("b", lan.ADDR["a"])
+        assert lan.connect("b", lan.ADDR["h"]) and lan.connect("b", lan.LL["h"])
+    with _Lan(firewall=True) as lan:
+        assert lan.connect("h", lan.ADDR["a"]), "the host must reach the plugin"
+        assert lan.arp_replies("b", lan.ADDR["h"]), "the host answers ARP (it must reach plugins)"
+        assert not lan.connect("b", lan.ADDR["a"]), "IPv4 between plugins"
+        assert not lan.arp_replies("b", lan.ADDR["a"]), "raw ARP between plugins"
+        assert not lan.connect("b", lan.LL["a"]), "IPv6 link-local between plugins"
+        assert not lan.connect("b", lan.ADDR["h"]), "IPv4 from a plugin to the host"
+        assert not lan.connect("b", lan.LL["h"]), "IPv6 link-local from a plugin to the host"
+        assert lan.connect("h", lan.ADDR["a"]), "the host must still reach the plugin"
+
+
+def test_start_refuses_a_network_whose_isolation_cannot_be_confirmed(
+        container_runtime: ContainerRuntime, hello_image: HelloImage,
+        unfenced_network: UnfencedNetwork) -> None:  # noqa: F811 (the fixture)
+    net = unfenced_network
+    container_runtime.pull_pinned(hello_image.pinned)
+    spec = container_spec(_decision(), plugin=f"hello-{secrets.token_hex(3)}", version="0.1.0",
+                          image=hello_image.pinned, internal_network=net.name)
+    table = f"cortex_net_{net.name}"
+
+    def refused(match: str) -> None:
+        with pytest.raises(UnavailableError, match=match) as e:
+            container_runtime.start(spec)
+        assert e.value.exit_code == 3 and "scripts/podman.sh" in (e.value.advice or "")
+        assert "cannot confirm that plugins on network" in str(e.value)
+        assert container_runtime.client.containers.list(all=True, filters={"name": spec.name}) == []
+
+    def nft(text: str) -> None:
+        subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True, capture_output=True)
+
+    def product_firewall() -> None:
+        subprocess.run([PODMAN_SH, "firewall", net.name, net.bridge, net.subnet], check=True,
+                       capture_output=True)
+
+    refused(f"table bridge {table} cannot be read")  # no firewall at all
+    product_firewall()
+    # The bridge chain at priority 0, which bridge netfilter skips on a fresh machine's first run.
+    nft(f"delete chain bridge {table} forward\n"
+        f"table bridge {table} {{\nchain forward {{\ntype filter hook forward priority 0; policy accept;\n"
+        f"ip saddr {net.subnet} drop\nip daddr {net.subnet} drop\narp saddr ip {net.subnet} drop\n"
+        f"arp daddr ip {net.subnet} drop\n}}\n}}\n")
+    refused("priority 0")
+    product_firewall()
+    # Only IPv4 closed between plugins (ARP open), as before.
+    nft(f"flush chain bridge {table} forward\nadd rule bridge {table} forward ip saddr {net.subnet} "
+        f"ip daddr {net.subnet} drop\n")
+    refused("bridge chain forward holds")
+    product_firewall()
+    # Replies only, and nothing forwarded: an accept in front of the host's input rules.
+    nft(f"insert rule inet {table} input iifname \"{net.bridge}\" accept\n")
+    refused("inet chain input holds")
+    product_firewall()
+    p = container_runtime.start(spec)  # positive control: with the product's firewall it runs
+    try:
+        assert container_runtime.call(p, "/health").json() == {"status": "ok"}
+    finally:
+        container_runtime.stop(p.name, timeout=1)
+
+
+def test_plugins_cannot_create_user_namespaces(
+        container_env: dict[str, str], container_runtime: ContainerRuntime, run_plugin: Any,
+        hello_image: HelloImage) -> None:
+    p = run_plugin(_decision())
+    for cmd in (("unshare", "-U", BB, "true"), ("unshare", "-U", "-r", "-n", "-m", BB, "true"),
+                ("unshare", "-n", BB, "true"), ("nsenter", "-t", "1", "-U", BB, "true")):
+        code, out = _exec(container_runtime, p.name, BB, *cmd)
+        assert code != 0 and "Operation not permitted" in out, (cmd, out)
+    code, out = _exec(container_runtime, p.name, BB, "mount", "-t", "tmpfs", "t", "/tmp")
+    assert code != 0, out
+    code, status = _exec(container_runtime, p.name, BB, "cat", "/proc/1/status")
+    assert "Seccomp:\t2" in status
+    # It still does its job.
+    greet = container_runtime.call(p, "/greet", method="POST", data={"name": "Ada"})
+    assert greet.status == 200 and greet.json()["greeting"] == "hello, Ada"
+    # Positive control: the same image, user and capability drop under the engine's default
+    # seccomp profile creates a user namespace holding every capability with the same command;
+    # and the runtime refuses to call such a container.
+    name = f"cortex-hello-ctl{secrets.token_hex(3)}"
+    try:
+        container_runtime.client.containers.run(
+            hello_image.pinned, name=name, detach=True, network=container_env["CORTEX_SANDBOX_NETWORK"],
+            user="65534:65534", cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
+            labels={"io.cortex.managed": "true", "io.cortex.endpoints.port": "8080",
+                    "io.cortex.plugin.digest": hello_image.digest})
+        code, out = _exec(container_runtime, name, BB, "unshare", "-U", "-r", "-n", "-m", BB, "grep",
+                          "CapEff", "/proc/self/status")
+        assert code == 0 and int(out.split()[-1], 16) != 0, out
+        control = container_runtime.running(name)
+        assert control is not None
+        _wait_listening(control.address, control.port)
+        with pytest.raises(UnavailableError, match="without the plugin seccomp profile"):
+            container_runtime.call(control, "/health")
+    finally:
+        container_runtime.stop(name, timeout=1)
+
+
+def test_a_container_created_without_the_profile_is_refused(
+        container_runtime: ContainerRuntime, hello_image: HelloImage,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    container_runtime.pull_pinned(hello_image.pinned)
+    spec = container_spec(_decision(), plugin=f"hello-{secrets.token_hex(3)}", version="0.1.0",
+                          image=hello_image.pinned)
+    # A spec without the profile never reaches the engine.
+    for bad in (dataclasses.replace(spec, seccomp_profile="{}"), dataclasses.replace(spec, sysctls=())):
+        with pytest.raises(InputError, match="seccomp profile"):
+            container_runtime.start(bad)
+    # An engine that drops the option: the created container is refused before it starts.
+    create = docker.models.containers.ContainerCollection.create
+
+    def dropping(self: Any, image: str, **kwargs: Any) -> Any:
+        kwargs["security_opt"] = [o for o in kwargs["security_opt"] if not o.startswith("seccomp=")]
+        return create(self, image, **kwargs)
+
+    monkeypatch.setattr(docker.models.containers.ContainerCollection, "create", dropping)
+    with pytest.raises(UnavailableError, match="created without the plugin seccomp profile") as e:
+        container_runtime.start(spec)
+    assert e.value.exit_code == 3
+    assert container_runtime.client.containers.list(all=True, filters={"name": spec.name}) == []
+
+
+def _bridge(container_env: dict[str, str], network: str) -> str:
+    return subprocess.run(["podman", "network", "inspect", "--format", "{{.NetworkInterface}}", network],
+                          env={**os.environ, **container_env}, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _wait_listening(address: str, port: int) -> None:
+    for _ in range(100):
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"nothing listens on {address}:{port}")
 
 
 def test_granted_network_uses_the_bridge(container_runtime: ContainerRuntime, run_plugin: Any

@@ -6,7 +6,8 @@ Shown here (issue 5): an installed plugin runs in the decided sandbox and answer
 capabilities; a revoked plugin is stopped on the next sync and refuses to start or be called; a
 warn decision without a terminal and without --yes installs (and pulls) nothing; an image
 whose plugin name or version differs from the request (a re-tagged image) is refused, as is a
-digest the OCI registry does not have.
+digest the OCI registry does not have; `run` refuses (exit 3, with the fix) to start a plugin on a
+sandbox network whose isolation it cannot confirm.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cortex_trust.install_state import InstallStore
-from tests._container_fixtures import HelloImage
+from tests._container_fixtures import (
+    HelloImage,
+    UnfencedNetwork,
+    unfenced_network,  # noqa: F401 (a fixture)
+)
 from tests._install_fixtures import Federation, RegistryServer, fake_digest, manifest_text
 from tests.sigstore_mint import PrivateSigstore
 
@@ -143,3 +148,23 @@ def test_mismatched_or_missing_image_is_refused(world: Any, name: str, version: 
     assert r.exit_code in (2, 3), r.output
     assert r.exit_code == 2 or digest is not None
     assert InstallStore(fed.data_dir).all() == []
+
+
+def test_run_refuses_when_plugin_isolation_cannot_be_confirmed(
+        world: Any, container_runtime: Any, unfenced_network: UnfencedNetwork,  # noqa: F811 (the fixture)
+) -> None:
+    fed, image, env = world
+    publish_hello(fed, image)
+    assert cortex(fed, env, "plugin", "install", "acme/hello", "--yes").exit_code == 0
+    # An internal network without the sandbox firewall: no route out, but plugins on it could
+    # reach each other and the host.
+    r = cortex(fed, {**env, "CORTEX_SANDBOX_NETWORK": unfenced_network.name}, "plugin", "run",
+               "acme/hello")
+    assert r.exit_code == 3, r.output
+    assert f"cannot confirm that plugins on network {unfenced_network.name} are isolated" in r.stderr
+    assert "scripts/podman.sh" in r.stderr  # the fix
+    assert not container_runtime.is_running("cortex-hello")
+    # Positive control: the sandbox network scripts/podman.sh set up.
+    r = cortex(fed, env, "plugin", "run", "acme/hello")
+    assert r.exit_code == 0, r.output
+    assert container_runtime.is_running("cortex-hello")

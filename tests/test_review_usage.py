@@ -36,9 +36,10 @@ def _usage(**changes: Any) -> bytes:
 def test_review_fixture() -> None:
     ev, dropped = read_review(FIXTURES / "review-approved.json", **BIND)
     assert dropped == []
-    assert (ev.present, ev.status, ev.reviewer, ev.reviewed_at, ev.digest) == (
+    [record] = ev.reviews  # a review document is one review
+    assert (ev.present, record.verdict, record.reviewer, record.at, ev.digest) == (
         True, "approved", "core/alice", "2026-10-01T09:30:00Z", DIGEST)
-    assert ev.source == str(FIXTURES / "review-approved.json")
+    assert ev.source == record.source == str(FIXTURES / "review-approved.json")
 
 
 def test_usage_fixture_days_from_reference_time() -> None:
@@ -46,6 +47,15 @@ def test_usage_fixture_days_from_reference_time() -> None:
     assert dropped == []
     assert (ev.present, ev.days_in_production, ev.installations) == (True, 60, 1200)
     assert ev.first_production_use == "2026-09-01T00:00:00Z"
+    assert (ev.last_production_use, ev.active_days, ev.organizations) == (
+        "2026-10-30T18:00:00Z", 60, 2)
+    assert [(r.organization, r.days_in_production) for r in ev.reporters] == [
+        ("initech", 60), ("globex", 48)]
+    # A document without the continued-use facts is valid and shows none (never "enough").
+    bare, _ = parse_usage(_usage(last_production_use=..., active_days=..., reporters=...),
+                          now=NOW, **BIND)
+    assert (bare.present, bare.last_production_use, bare.active_days, bare.organizations,
+            bare.reporters) == (True, None, 0, 0, [])
     # The clock is the caller's: a day earlier, one day fewer.
     ev2, _ = read_usage(FIXTURES / "usage-60days.json", now=NOW - timedelta(days=1), **BIND)
     assert ev2.days_in_production == 59
@@ -53,7 +63,50 @@ def test_usage_fixture_days_from_reference_time() -> None:
 
 def test_offsets_are_normalised_to_utc() -> None:
     ev, _ = parse_review(_review(reviewed_at="2026-10-01T11:30:00+02:00"), **BIND)
-    assert ev.reviewed_at == "2026-10-01T09:30:00Z"
+    assert ev.reviews[0].at == "2026-10-01T09:30:00Z"
+
+
+_REPORTERS = [
+    {"organization": "initech", "installations": 40, "active_days": 25,
+     "first": "2026-09-15T08:00:00+02:00", "last": "2026-10-30T10:00:00Z"},
+    {"organization": "globex", "installations": 2, "active_days": 1,
+     "first": "2026-10-20T00:00:00Z", "last": "2026-10-20T23:00:00Z"},
+    {"organization": "initech", "installations": 1, "active_days": 1,
+     "first": "2026-10-29T00:00:00Z", "last": "2026-10-29T00:00:00Z"},
+]
+
+
+def test_usage_reporters_are_facts_with_their_own_days() -> None:
+    ev, dropped = parse_usage(_usage(last_production_use="2026-10-30T10:00:00Z", active_days=40,
+                                     reporters=_REPORTERS), now=NOW, **BIND)
+    assert dropped == []
+    assert (ev.last_production_use, ev.active_days) == ("2026-10-30T10:00:00Z", 40)
+    assert ev.organizations == 2  # distinct organizations
+    first, second, _ = ev.reporters
+    assert (first.organization, first.installations, first.active_days, first.first,
+            first.last, first.days_in_production) == (
+        "initech", 40, 25, "2026-09-15T06:00:00Z", "2026-10-30T10:00:00Z", 45)
+    assert (second.organization, second.days_in_production) == ("globex", 11)
+
+
+@pytest.mark.parametrize("reporter, match", [
+    ({"organization": "Initech"}, "reporters.0.organization"),
+    ({"organization": "ini/tech"}, "reporters.0.organization"),
+    ({"installations": 0}, "reporters.0.installations"),
+    ({"active_days": 0}, "reporters.0.active_days"),
+    ({"active_days": "25"}, "reporters.0.active_days"),
+    ({"first": "2026-09-15T08:00:00"}, "reporters.0.first"),
+    ({"last": "2026-09-01T00:00:00Z"}, "last is before first"),
+    # 25 active days between Oct 1 and Oct 10 cannot all be true
+    ({"first": "2026-10-01T00:00:00Z", "last": "2026-10-10T23:59:59Z"}, "exceeds the 10 day"),
+    ({"region": "eu"}, "unknown field"),
+])
+def test_inconsistent_or_invalid_reporters_are_refused(reporter: dict[str, Any],
+                                                       match: str) -> None:
+    bad = [{**_REPORTERS[0], **reporter}]
+    with pytest.raises(EvidenceError, match=match) as info:
+        parse_usage(_usage(reporters=bad), now=NOW, **BIND)
+    assert info.value.advice
 
 
 def test_first_use_in_the_future_counts_zero_days() -> None:
@@ -107,6 +160,9 @@ def test_invalid_reviews(changes: dict[str, Any], match: str) -> None:
     ({"first_production_use": 1700000000}, "first_production_use"),
     ({"schema": "cortex.review/v1"}, "schema"),
     ({"extra": 1}, "unknown field"),
+    ({"active_days": -1}, "active_days"),
+    ({"last_production_use": "soon"}, "last_production_use"),
+    ({"reporters": {"initech": 1}}, "reporters"),
 ])
 def test_invalid_usage(changes: dict[str, Any], match: str) -> None:
     with pytest.raises(EvidenceError, match=match):
@@ -141,4 +197,4 @@ def test_public_surface() -> None:
 
     assert sorted(mod.__all__) == [
         "MAX_DOCUMENT_BYTES", "REVIEW_SCHEMA", "ReviewDocument", "USAGE_SCHEMA", "UsageDocument",
-        "parse_review", "parse_usage", "read_review", "read_usage"]
+        "UsageReporterDocument", "parse_review", "parse_usage", "read_review", "read_usage"]

@@ -54,7 +54,10 @@ def test_no_network_sandbox_spec() -> None:
     assert kw["network"] == "cortex-sandbox"
     assert kw["read_only"] is True
     assert kw["cap_drop"] == ["ALL"] and kw["cap_add"] == []
-    assert kw["security_opt"] == ["no-new-privileges"]
+    assert kw["security_opt"][0] == "no-new-privileges" and len(kw["security_opt"]) == 2
+    assert kw["security_opt"][1].startswith("seccomp={")
+    assert kw["sysctls"] == {"net.ipv6.conf.all.disable_ipv6": "1",
+                             "net.ipv6.conf.default.disable_ipv6": "1"}
     assert kw["privileged"] is False
     assert kw["user"] == "65534:65534"
     assert kw["mem_limit"] == "64m" and kw["memswap_limit"] == "64m"
@@ -100,7 +103,7 @@ def test_the_sandbox_is_passed_exactly() -> None:
                    user="1000:1000", memory="1g", cpus=2, pids_limit=500)
     kw = _spec(_decision(sandbox=box)).to_run_kwargs()
     assert kw["read_only"] is False
-    assert kw["security_opt"] == []
+    assert [o for o in kw["security_opt"] if not o.startswith("seccomp=")] == []
     assert kw["cap_drop"] == ["NET_RAW"] and kw["cap_add"] == []
     assert kw["user"] == "1000:1000" and kw["mem_limit"] == "1g"
     assert kw["nano_cpus"] == 2_000_000_000 and kw["pids_limit"] == 500
@@ -198,6 +201,31 @@ def test_property_spec_never_widens_the_sandbox(box: dict[str, Any], action: str
     for source in kw.get("volumes", {}):
         assert "/" not in source  # a named volume, never a host path
     assert ("no-new-privileges" in kw["security_opt"]) is box["no_new_privileges"]
+    # Whatever the decision: the plugin seccomp profile and no IPv6.
+    assert sum(o.startswith("seccomp={") for o in kw["security_opt"]) == 1
+    assert kw["sysctls"]["net.ipv6.conf.all.disable_ipv6"] == "1"
+
+
+def test_the_seccomp_profile_denies_namespaces_mounts_and_kernel_surface() -> None:
+    import json
+
+    opt = next(o for o in _spec().to_run_kwargs()["security_opt"] if o.startswith("seccomp="))
+    profile = json.loads(opt.removeprefix("seccomp="))
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" and not r.get("args")
+               for n in r["names"]}
+    denied = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ERRNO" for n in r["names"]}
+    for name in ("unshare", "setns", "mount", "umount2", "pivot_root", "keyctl", "bpf", "ptrace",
+                 "open_tree", "move_mount", "fsopen", "userfaultfd", "io_uring_setup", "perf_event_open",
+                 "init_module", "kexec_load", "clone3"):
+        assert name in denied and name not in allowed, name
+    assert {"read", "write", "execve", "socket", "accept4", "arch_prctl"} - allowed <= {"socket"}
+    # clone only without any namespace flag (CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET);
+    # clone3 cannot be filtered by its flags, so it answers ENOSYS and libc falls back to clone.
+    clone = [r for r in profile["syscalls"] if r["names"] == ["clone"]]
+    assert clone == [{"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [
+        {"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}]
+    assert [r.get("errnoRet") for r in profile["syscalls"] if "clone3" in r["names"]] == [38]
 
 
 def test_connect_to_a_missing_engine_is_unavailable(tmp_path: Path) -> None:

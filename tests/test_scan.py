@@ -233,8 +233,8 @@ def test_run_trivy_rootfs_finds_a_secret(tmp_path: Path) -> None:
     (root / "app" / "deploy.sh").write_text(
         "#!/bin/sh\nexport AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLX\n"
         "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ\n")
-    ev = run_trivy(str(root), digest=DIGEST, target="rootfs")
-    assert ev.present and ev.produced_by == "trivy"
+    ev = run_trivy(str(root), digest=DIGEST, target="rootfs", origin="registry")
+    assert ev.present and ev.produced_by == "trivy" and ev.origin == "registry"
     assert ev.scanners == ["secret", "misconfig"]  # what was asked of a Trivy that succeeded
     assert ev.secrets >= 1
     assert ev.error is not None and "vulnerability scan not run" in ev.error
@@ -305,5 +305,123 @@ def test_run_trivy_on_an_image_in_a_real_registry(hello_image: Any, tmp_path: Pa
 def test_public_surface() -> None:
     import cortex_trust.evidence.scan as mod
 
-    assert sorted(mod.__all__) == ["MAX_REPORT_BYTES", "SEVERITIES", "ScanReport", "find_trivy",
-                                   "parse_trivy_report", "read_trivy_report", "run_trivy"]
+    assert sorted(mod.__all__) == ["MAX_REPORT_BYTES", "SEVERITIES", "ScanReport",
+                                   "VULN_ATTESTATION_PREDICATE", "find_trivy",
+                                   "parse_trivy_report", "read_trivy_report", "run_trivy",
+                                   "verify_scan_attestation"]
+
+
+# --- origins and signed scan attestations ---------------------------------------------------------
+
+def test_a_report_is_self_reported_unless_the_caller_knows_better(tmp_path: Path) -> None:
+    """A report file proves nothing about who produced it: the weakest origin by default."""
+    path = _write(tmp_path, _load("alpine-39.json"))
+    assert read_trivy_report(path, digest=DIGEST).evidence.origin == "self-reported"
+    assert read_trivy_report(path, digest=DIGEST, origin="pipeline").evidence.origin == "pipeline"
+
+
+_SCANNER_ID = "https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main"
+_GHA = "https://token.actions.githubusercontent.com"
+
+
+def _vuln_predicate(report: dict[str, Any], **invocation: Any) -> dict[str, Any]:
+    """cosign's vulnerability predicate (`trivy --format cosign-vuln` writes this shape)."""
+    return {"invocation": {"parameters": invocation or None, "uri": "", "event_id": "",
+                           "builder.id": ""},
+            "scanner": {"uri": "pkg:github/aquasecurity/trivy@0.76.0", "version": "0.76.0",
+                        "db": {"uri": "", "version": ""}, "result": report},
+            "metadata": {"scanStartedOn": "2026-01-01T00:00:00Z",
+                         "scanFinishedOn": "2026-01-01T00:01:00Z"}}
+
+
+@pytest.fixture(scope="module")
+def private(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from cortex_trust.evidence.signature import load_trust_root
+    from tests.sigstore_mint import PrivateSigstore
+
+    sigstore = PrivateSigstore(tmp_path_factory.mktemp("attesting-sigstore"))
+    return sigstore, (load_trust_root(sigstore.trusted_root_path, name="private"),)
+
+
+_CLEAN = {"SchemaVersion": 2, "ArtifactName": "ghcr.io/acme/tool", "ArtifactType": "container_image",
+          "Results": [{"Target": "ghcr.io/acme/tool (alpine 3.19)", "Class": "os-pkgs"}]}
+
+
+def test_a_verified_vulnerability_attestation_is_attested_scan_evidence(private: Any) -> None:
+    from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
+
+    sigstore, roots = private
+    bundle = sigstore.sign_dsse_statement(
+        DIGEST, identity=_SCANNER_ID, issuer=_GHA, predicate_type=VULN_ATTESTATION_PREDICATE,
+        predicate=_vuln_predicate(_CLEAN, scanners="vuln,secret"))
+    report = verify_scan_attestation(bundle, digest=DIGEST, trusted_roots=roots, source="att")
+    ev = report.evidence
+    assert report.dropped == ()
+    # Bound by the signed subject (the report itself names no digest); the clean scanners are
+    # the attester's signed declaration.
+    assert (ev.present, ev.bound, ev.digest, ev.origin) == (True, True, DIGEST, "attested")
+    assert ev.scanners == ["vuln", "secret"] and ev.counts == dict.fromkeys(
+        ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"), 0)
+    assert ev.attester is not None
+    assert (ev.attester.identity, ev.attester.issuer, ev.attester.trusted_root,
+            ev.attester.predicate_type) == (_SCANNER_ID, _GHA, "private", VULN_ATTESTATION_PREDICATE)
+    assert ev.attester.signed_at is not None
+
+    # Without a declaration, a clean attested report shows no scanner (fail closed).
+    quiet = sigstore.sign_dsse_statement(DIGEST, identity=_SCANNER_ID, issuer=_GHA,
+                                         predicate_type=VULN_ATTESTATION_PREDICATE,
+                                         predicate=_vuln_predicate(_CLEAN))
+    assert verify_scan_attestation(quiet, digest=DIGEST, trusted_roots=roots).evidence.scanners == []
+
+
+def test_attestations_that_prove_nothing_are_dropped(private: Any) -> None:
+    from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
+    from cortex_trust.evidence.signature import production_trust_root
+
+    sigstore, roots = private
+    vuln = {"predicate_type": VULN_ATTESTATION_PREDICATE, "predicate": _vuln_predicate(_CLEAN)}
+    cases = {
+        # about another image
+        "DIGEST_MISMATCH": (sigstore.sign_dsse_statement(OTHER, identity=_SCANNER_ID, issuer=_GHA,
+                                                         **vuln), roots),
+        # signed by an instance the registry does not trust
+        "SCAN_ATTESTATION_UNVERIFIED": (sigstore.sign_dsse_statement(
+            DIGEST, identity=_SCANNER_ID, issuer=_GHA, **vuln), (production_trust_root(),)),
+        # a provenance attestation is not a scan
+        "SCAN_ATTESTATION_NOT_A_SCAN": (sigstore.sign_dsse_statement(
+            DIGEST, identity=_SCANNER_ID, issuer=_GHA, predicate=_vuln_predicate(_CLEAN)), roots),
+    }
+    for code, (bundle, trusted) in cases.items():
+        report = verify_scan_attestation(bundle, digest=DIGEST, trusted_roots=trusted)
+        assert not report.evidence.present, code
+        assert [d.code for d in report.dropped] == [code]
+    # A message signature over the digest signs no statement at all.
+    signed = sigstore.sign_digest(DIGEST, identity=_SCANNER_ID, issuer=_GHA)
+    report = verify_scan_attestation(signed, digest=DIGEST, trusted_roots=roots)
+    assert [d.code for d in report.dropped] == ["SCAN_ATTESTATION_UNVERIFIED"]
+    assert "not a DSSE in-toto attestation" in report.dropped[0].message
+    # The report inside names another image: never used either.
+    other = dict(_CLEAN, Metadata={"RepoDigests": [f"ghcr.io/acme/tool@{OTHER}"]})
+    bundle = sigstore.sign_dsse_statement(DIGEST, identity=_SCANNER_ID, issuer=_GHA,
+                                          predicate_type=VULN_ATTESTATION_PREDICATE,
+                                          predicate=_vuln_predicate(other))
+    report = verify_scan_attestation(bundle, digest=DIGEST, trusted_roots=roots)
+    assert not report.evidence.present and [d.code for d in report.dropped] == ["DIGEST_MISMATCH"]
+
+
+def test_malformed_attestations_are_errors(private: Any) -> None:
+    from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
+
+    sigstore, roots = private
+    with pytest.raises(EvidenceError, match="not a Sigstore bundle"):
+        verify_scan_attestation(b"{not json", digest=DIGEST, trusted_roots=roots)
+    empty = sigstore.sign_dsse_statement(DIGEST, identity=_SCANNER_ID, issuer=_GHA,
+                                         predicate_type=VULN_ATTESTATION_PREDICATE,
+                                         predicate={"scanner": {"uri": "x"}})
+    with pytest.raises(EvidenceError, match="holds no Trivy report"):
+        verify_scan_attestation(empty, digest=DIGEST, trusted_roots=roots)
+    bad = sigstore.sign_dsse_statement(DIGEST, identity=_SCANNER_ID, issuer=_GHA,
+                                       predicate_type=VULN_ATTESTATION_PREDICATE,
+                                       predicate=_vuln_predicate({"SchemaVersion": 1}))
+    with pytest.raises(EvidenceError, match="SchemaVersion"):
+        verify_scan_attestation(bad, digest=DIGEST, trusted_roots=roots)

@@ -483,6 +483,7 @@ def test_public_surface_is_pinned() -> None:
         "TrustRoot",
         "load_trust_root",
         "production_trust_root",
+        "verify_attestation",
         "verify_signature",
     ]
 

@@ -13,13 +13,13 @@ an allow unless it is a complete, valid decision.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from .._json import load_json
 from ..errors import EngineError, PolicyError
 
 __all__ = ["OpaServerEngine"]
@@ -87,8 +87,8 @@ class OpaServerEngine:
                 f"the OPA server answered HTTP {resp.status_code} for {endpoint}{detail}",
                 advice="check the server's logs and that it has the cortex policies loaded")
         try:
-            doc = json.loads(resp.content)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            doc = load_json(resp.content)
+        except ValueError:  # not JSON, not text, or beyond the bounds of load_json
             raise EngineError(f"the OPA server at {self.url} answered a body that is not JSON",
                               advice=f"is {self.url} really an OPA server?") from None
         if not isinstance(doc, dict):
@@ -111,8 +111,8 @@ class OpaServerEngine:
 
 def _opa_message(resp: httpx.Response) -> str:
     try:
-        doc = resp.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = load_json(resp.content)
+    except ValueError:
         return ""
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
         code = doc.get("code")

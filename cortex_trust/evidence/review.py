@@ -13,11 +13,17 @@ Formats (docs/verify.md)::
 
     {"schema": "cortex.usage/v1", "plugin": "ns/name", "version": "1.2.0",
      "digest": "sha256:…", "first_production_use": "2026-01-01T00:00:00Z",
-     "installations": 42}
+     "installations": 42,
+     # optional: continued use and who reported it
+     "last_production_use": "2026-01-31T00:00:00Z", "active_days": 30,
+     "reporters": [{"organization": "initech", "installations": 40, "active_days": 30,
+                    "first": "2026-01-01T00:00:00Z", "last": "2026-01-31T00:00:00Z"}]}
 
-Unknown fields are errors (a typo must not pass). ``days_in_production`` is computed from
-``first_production_use`` and the reference time ``now`` the caller read once; the clock is
-never read here.
+A review document is one review: it becomes a review piece listing that one review. Unknown
+fields are errors (a typo must not pass). ``days_in_production`` (overall and per reporter) is
+computed from the first report and the reference time ``now`` the caller read once; the clock
+is never read here. A usage document without reporters is valid and shows no reporting
+organization: the policy reads a missing fact as 0, never as enough.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -37,10 +43,19 @@ from pydantic import (
     StrictStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from .._json import JsonLimitError, load_json
 from ..errors import EvidenceError
-from ..policy_input import DroppedEvidence, ReviewEvidence, UsageEvidence, format_time
+from ..policy_input import (
+    DroppedEvidence,
+    ReviewEvidence,
+    ReviewRecord,
+    UsageEvidence,
+    UsageReporter,
+    format_time,
+)
 from ._files import display_path, read_evidence_file
 
 __all__ = [
@@ -49,6 +64,7 @@ __all__ = [
     "USAGE_SCHEMA",
     "ReviewDocument",
     "UsageDocument",
+    "UsageReporterDocument",
     "parse_review",
     "parse_usage",
     "read_review",
@@ -62,6 +78,7 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 
 _PLUGIN = r"^(?:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/)?[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
+_SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _UNSAFE_ID_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
                               "\u2066-\u2069]")
 
@@ -95,13 +112,47 @@ class ReviewDocument(_Document):
         return v
 
 
+#: Counts must survive JSON and the policy engine unchanged.
+_MAX_COUNT = 2**53 - 1
+
+
+class UsageReporterDocument(BaseModel):
+    """One organization's reports in a ``cortex.usage/v1`` document (``reporters[]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    organization: StrictStr = Field(pattern=_SLUG)
+    installations: StrictInt = Field(ge=1, le=_MAX_COUNT)
+    active_days: StrictInt = Field(ge=1, le=_MAX_COUNT)
+    first: AwareDatetime
+    last: AwareDatetime
+
+    @model_validator(mode="after")
+    def _consistent(self) -> UsageReporterDocument:
+        # Facts that cannot all be true are a broken document, not evidence to weigh.
+        if self.last < self.first:
+            raise ValueError("last is before first")
+        span = (self.last.astimezone(UTC).date() - self.first.astimezone(UTC).date()).days + 1
+        if self.active_days > span:
+            raise ValueError(f"active_days ({self.active_days}) exceeds the {span} day(s) from "
+                             "first to last")
+        return self
+
+
 class UsageDocument(_Document):
-    """A ``cortex.usage/v1`` document: production use of one digest."""
+    """A ``cortex.usage/v1`` document: production use of one digest.
+
+    ``last_production_use``, ``active_days`` and ``reporters`` are optional; a document without
+    them shows no continued use and no reporting organization (the policy reads what is
+    missing as 0, never as enough).
+    """
 
     schema_: Literal["cortex.usage/v1"] = Field(alias="schema")
     first_production_use: AwareDatetime
-    # At most 2**53 - 1: the count must survive JSON and the policy engine unchanged.
-    installations: StrictInt = Field(ge=0, le=2**53 - 1)
+    last_production_use: AwareDatetime | None = None
+    installations: StrictInt = Field(ge=0, le=_MAX_COUNT)
+    active_days: StrictInt = Field(default=0, ge=0, le=_MAX_COUNT)
+    reporters: list[UsageReporterDocument] = Field(default_factory=list, max_length=10_000)
 
 
 _FIXES = {
@@ -114,6 +165,11 @@ _FIXES = {
     "reviewed_at": 'give an RFC 3339 time with a zone, e.g. "2026-01-31T12:00:00Z"',
     "first_production_use": 'give an RFC 3339 time with a zone, e.g. "2026-01-01T00:00:00Z"',
     "installations": "give a whole number >= 0",
+    "last_production_use": 'give an RFC 3339 time with a zone, e.g. "2026-01-31T00:00:00Z"',
+    "active_days": "give a whole number >= 0",
+    "reporters": ('give reporters as a list of {{"organization": "a-namespace", "installations": '
+                  'N >= 1, "active_days": N >= 1, "first": TIME, "last": TIME}}, with first <= '
+                  'last and active_days at most the days from first to last'),
     "note": "give the note as a string",
 }
 
@@ -121,10 +177,14 @@ _FIXES = {
 def _load(data: bytes, model: type[_Document], *, what: str, schema: str,
           shown: str) -> Any:
     try:
-        raw = json.loads(data)
+        raw = load_json(data)
     except UnicodeDecodeError:
         raise EvidenceError(f"{what} {shown}: not UTF-8 text",
                             advice=f"write the document as UTF-8 JSON ({schema})") from None
+    except JsonLimitError as e:
+        raise EvidenceError(f"{what} {shown}: {e.msg} at line {e.lineno} column {e.colno}",
+                            advice=f"write a plain JSON object in the {schema} format "
+                                   "(docs/verify.md)") from None
     except json.JSONDecodeError as e:
         raise EvidenceError(f"{what} {shown}: not JSON ({e.msg} at line {e.lineno} column {e.colno})",
                             advice=f"write a JSON object in the {schema} format (docs/verify.md)"
@@ -200,10 +260,10 @@ def parse_review(data: bytes, *, digest: str | None, plugin: str | None, version
     dropped = _mismatch("review", doc, shown=shown, digest=digest, plugin=plugin, version=version)
     if dropped is not None:
         return ReviewEvidence(), [dropped]
-    return ReviewEvidence(present=True, status=doc.status, reviewer=doc.reviewer,
-                          reviewed_at=_utc(doc.reviewed_at, "reviewed_at", what="review",
-                                           shown=shown),
-                          digest=doc.digest, source=source), []
+    record = ReviewRecord(reviewer=doc.reviewer, verdict=doc.status,
+                          at=_utc(doc.reviewed_at, "reviewed_at", what="review", shown=shown),
+                          source=source)
+    return ReviewEvidence(present=True, reviews=[record], digest=doc.digest, source=source), []
 
 
 def parse_usage(data: bytes, *, digest: str | None, plugin: str | None, version: str | None,
@@ -222,10 +282,25 @@ def parse_usage(data: bytes, *, digest: str | None, plugin: str | None, version:
     if dropped is not None:
         return UsageEvidence(), [dropped]
     first_use = _utc(doc.first_production_use, "first_production_use", what="usage", shown=shown)
-    days = max(0, (now - doc.first_production_use).days)
+    last_use = (None if doc.last_production_use is None else
+                _utc(doc.last_production_use, "last_production_use", what="usage", shown=shown))
+    reporters = [UsageReporter(organization=r.organization, installations=r.installations,
+                               active_days=r.active_days, days_in_production=_days(r.first, now),
+                               first=_utc(r.first, "reporters", what="usage", shown=shown),
+                               last=_utc(r.last, "reporters", what="usage", shown=shown))
+                 for r in doc.reporters]
     return UsageEvidence(present=True, first_production_use=first_use,
-                         days_in_production=days, installations=doc.installations,
-                         digest=doc.digest, source=source), []
+                         last_production_use=last_use,
+                         days_in_production=_days(doc.first_production_use, now),
+                         active_days=doc.active_days, installations=doc.installations,
+                         organizations=len({r.organization for r in reporters}),
+                         reporters=reporters, digest=doc.digest, source=source), []
+
+
+def _days(first: datetime, now: datetime) -> int:
+    """Whole days from ``first`` to ``now``; 0 when ``first`` lies after ``now`` (a clock skew
+    never adds days)."""
+    return max(0, (now - first).days)
 
 
 def read_review(path: str | os.PathLike[str], *, digest: str | None, plugin: str | None,

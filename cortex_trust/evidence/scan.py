@@ -14,6 +14,11 @@ Facts only; the policy decides what is good enough. What this module guarantees:
   ``secret`` when some result carries ``Secrets``, ``misconfig`` when some result carries
   ``Misconfigurations`` or ``MisconfSummary``. A clean report therefore proves little, on
   purpose: unscanned is never clean. :func:`run_trivy` knows what it asked for and records that.
+* **Who produced it.** ``origin`` records it and the policy weighs it: a report read here is
+  ``self-reported`` unless the caller knows better (``cortex plugin verify`` reads its user's
+  own ``pipeline`` report); :func:`run_trivy` is ``pipeline`` or ``registry``; a scan inside a
+  signed attestation (:func:`verify_scan_attestation`: cosign's vulnerability predicate in a
+  Sigstore DSSE bundle about the digest) is ``attested``, with its signer recorded.
 * **Fail closed.** An unreadable, oversized or malformed report is an
   :class:`~cortex_trust.errors.EvidenceError`; Trivy that cannot run is a
   :class:`~cortex_trust.errors.CollectorError` (exit 3), never an empty scan.
@@ -35,10 +40,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from .._json import JsonLimitError, load_json
 from ..errors import CollectorError, EvidenceError
 from ..policy_input import (
     DroppedEvidence,
+    ScanAttester,
     ScanEvidence,
+    ScanOrigin,
     ScanVulnerability,
     Severity,
     format_time,
@@ -48,15 +56,21 @@ from ._files import display_path, read_evidence_file
 __all__ = [
     "MAX_REPORT_BYTES",
     "SEVERITIES",
+    "VULN_ATTESTATION_PREDICATE",
     "ScanReport",
     "find_trivy",
     "parse_trivy_report",
     "read_trivy_report",
     "run_trivy",
+    "verify_scan_attestation",
 ]
 
 #: Largest report we read. Reports of big images with every package listed are a few MiB.
 MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+#: The in-toto predicate type of a vulnerability scan attestation (``cosign attest --type vuln``,
+#: ``trivy --format cosign-vuln``): ``predicate.scanner.result`` holds the Trivy JSON report.
+VULN_ATTESTATION_PREDICATE = "https://cosign.sigstore.dev/attestation/vuln/v1"
 
 #: Trivy's severities, lowest first. Anything else in a report is an error (fail closed).
 SEVERITIES: tuple[Severity, ...] = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -136,7 +150,8 @@ def _time(value: Any, *, source: str, where: str) -> str | None:
 
 def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
                        source: str | None = None,
-                       declared_scanners: Sequence[str] = ()) -> ScanReport:
+                       declared_scanners: Sequence[str] = (),
+                       origin: ScanOrigin = "self-reported") -> ScanReport:
     """Turn a Trivy JSON report (already read) into scan evidence about ``digest``.
 
     ``digest`` is the artifact's manifest digest (``sha256:<64 hex>``). See the module docstring
@@ -144,7 +159,8 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
     report says it ran (``trivy --scanners vuln,secret`` in the pipeline): a report cannot show
     a clean scanner, so this is the only way a clean report can name one; they are recorded with
     the proven ones, and ``produced_by: report`` tells policy the scan was not run by us.
-    Raises :class:`EvidenceError` for anything that is not a
+    ``origin`` is who produced the report (see :class:`ScanEvidence`); the default is the
+    weakest, ``self-reported``. Raises :class:`EvidenceError` for anything that is not a
     well-formed SchemaVersion 2 report (wrong version, wrong types, unknown severities).
     """
     if not _DIGEST_RE.match(digest):
@@ -159,9 +175,14 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
         doc: Any = dict(data)
     else:
         try:
-            doc = json.loads(data)
+            doc = load_json(data)
         except UnicodeDecodeError:
             raise _bad(shown, "not UTF-8 text") from None
+        except JsonLimitError as e:
+            raise EvidenceError(
+                f"Trivy report {shown}: {e.msg} at line {e.lineno} column {e.colno}",
+                advice="pass the report exactly as Trivy wrote it (`--format json`); real "
+                       "reports have no such values") from None
         except json.JSONDecodeError as e:
             raise _bad(shown, f"not JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
         except RecursionError:
@@ -255,6 +276,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
         bound=bound,
         digest=digest if bound else None,
         produced_by="report",
+        origin=origin,
         scanners=[s for s in ("vuln", "secret", "misconfig") if s in scanners],
         trivy_version=trivy_version,
         db_updated_at=None,  # a report does not say which database it used
@@ -270,17 +292,19 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
 
 
 def read_trivy_report(path: str | os.PathLike[str], *, digest: str,
-                      source: str | None = None, declared_scanners: Sequence[str] = ()) -> ScanReport:
+                      source: str | None = None, declared_scanners: Sequence[str] = (),
+                      origin: ScanOrigin = "self-reported") -> ScanReport:
     """Read the Trivy JSON report at ``path`` and return scan evidence about ``digest``.
 
-    ``source`` is recorded in the evidence (defaults to the path). The result unpacks as
+    ``source`` is recorded in the evidence (defaults to the path), and ``origin`` (default
+    ``self-reported``: say ``pipeline`` for the verifying user's own report). The result unpacks as
     ``(evidence, dropped)``. Raises :class:`EvidenceError` for a missing, unreadable, empty,
     oversized (> :data:`MAX_REPORT_BYTES`) or malformed report.
     """
     shown = display_path(path)
     data = read_evidence_file(path, what="Trivy report", max_bytes=MAX_REPORT_BYTES)
     return parse_trivy_report(data, digest=digest, source=source or shown,
-                              declared_scanners=declared_scanners)
+                              declared_scanners=declared_scanners, origin=origin)
 
 
 # --------------------------------------------------------------------------- running Trivy
@@ -314,7 +338,7 @@ def find_trivy(trivy_path: str | os.PathLike[str] | None = None) -> str:
 def _db_updated_at(db_dir: Path) -> str | None:
     meta = db_dir / "db" / "metadata.json"
     try:
-        doc = json.loads(read_evidence_file(meta, what="Trivy database metadata",
+        doc = load_json(read_evidence_file(meta, what="Trivy database metadata",
                                             max_bytes=1 << 20))
     except (EvidenceError, ValueError):
         return None
@@ -345,6 +369,7 @@ def run_trivy(
     trivy_path: str | os.PathLike[str] | None = None,
     timeout: float = 600.0,
     target: Literal["image", "rootfs", "fs"] = "image",
+    origin: Literal["registry", "pipeline"] = "pipeline",
 ) -> ScanEvidence:
     """Run Trivy on ``image_ref`` and return scan evidence about ``digest``.
 
@@ -354,7 +379,8 @@ def run_trivy(
     scan was not run. ``scanners`` in the evidence are exactly the scanners requested from a
     Trivy that then exited successfully.
 
-    ``target`` is Trivy's subcommand: ``image`` (the default; a registry or local engine
+    ``origin`` is who runs it: ``pipeline`` (``cortex plugin verify --run-scan``) or ``registry``
+    (the registry's scan worker). ``target`` is Trivy's subcommand: ``image`` (the default; a registry or local engine
     reference) or ``rootfs``/``fs`` for an unpacked filesystem (never bound to a digest).
     The scan is bound when ``image_ref`` is pinned to ``digest`` (Trivy fetched exactly that
     content) and the report does not name another digest.
@@ -434,6 +460,7 @@ def run_trivy(
     bound = report.evidence.bound or pinned
     return report.evidence.model_copy(update={
         "produced_by": "trivy",
+        "origin": origin,
         "scanners": scanners,
         "bound": bound,
         "digest": digest if bound else None,
@@ -441,3 +468,80 @@ def run_trivy(
         "error": None if db_dir is not None else
         "vulnerability scan not run: no Trivy database given (--trivy-db DIR)",
     })
+
+
+# ------------------------------------------------------------------------ signed attestations
+
+_SCANNER_NAMES = ("vuln", "secret", "misconfig")
+
+
+def _attested_scanners(predicate: Mapping[str, Any]) -> list[str]:
+    """The scanners the attester declares in ``invocation.parameters.scanners`` (a list or
+    Trivy's comma-separated ``--scanners`` value); names other than Trivy's are ignored."""
+    invocation = predicate.get("invocation")
+    params = invocation.get("parameters") if isinstance(invocation, Mapping) else None
+    value = params.get("scanners") if isinstance(params, Mapping) else None
+    names = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    return [n.strip() for n in names if isinstance(n, str) and n.strip() in _SCANNER_NAMES]
+
+
+def verify_scan_attestation(bundle: bytes, *, digest: str, trusted_roots: Sequence[Any],
+                            source: str | None = None) -> ScanReport:
+    """Scan evidence from a signed vulnerability-scan attestation about ``digest``.
+
+    ``bundle`` is a Sigstore bundle carrying a DSSE in-toto Statement whose subject is the image
+    digest and whose predicate is cosign's vulnerability predicate
+    (:data:`VULN_ATTESTATION_PREDICATE`, ``predicate.scanner.result`` = the Trivy JSON report),
+    as ``cosign attest --type vuln`` or ``trivy --format cosign-vuln`` produce. It is verified
+    offline against ``trusted_roots`` exactly like a signature
+    (:func:`~cortex_trust.evidence.signature.verify_attestation`). The evidence is ``attested``,
+    bound to the digest (the signed subject names it), and records the signer in ``attester``;
+    whether that signer is trusted to attest scans is the policy's call. Scanners: those the
+    report shows, plus those the attester declares in ``predicate.invocation.parameters.scanners``
+    (signed, like ``--scan-scanners`` in a pipeline).
+
+    An attestation that does not verify, is about another digest or attests something other
+    than a vulnerability scan is not used: the evidence is not present and ``dropped`` says why.
+    Raises :class:`EvidenceError` when ``bundle`` is not a Sigstore bundle, or when a verified
+    vulnerability attestation holds no well-formed Trivy report.
+    """
+    from .signature import verify_attestation
+
+    shown = source or "(scan attestation)"
+    signature, statement = verify_attestation(bundle, digest=digest, trusted_roots=trusted_roots,
+                                              source=source)
+
+    def unused(code: str, why: str) -> ScanReport:
+        return ScanReport(evidence=ScanEvidence(present=False, source=source), dropped=(
+            DroppedEvidence(kind="scan", code=code,
+                            message=f"the scan attestation {shown} {why}; it was not used"),))
+
+    if statement is None:
+        if signature.subject_digest is not None and signature.subject_digest != digest:
+            return unused("DIGEST_MISMATCH", f"is about {signature.subject_digest}, not {digest}")
+        return unused("SCAN_ATTESTATION_UNVERIFIED", f"did not verify ({signature.error})")
+    predicate_type = statement.get("predicateType")
+    if predicate_type != VULN_ATTESTATION_PREDICATE:
+        shown_type = predicate_type[:200] if isinstance(predicate_type, str) else predicate_type
+        return unused("SCAN_ATTESTATION_NOT_A_SCAN",
+                      f"attests {shown_type!r}, not a vulnerability scan ({VULN_ATTESTATION_PREDICATE})")
+    predicate = statement.get("predicate")
+    scanner = predicate.get("scanner") if isinstance(predicate, Mapping) else None
+    result = scanner.get("result") if isinstance(scanner, Mapping) else None
+    if not isinstance(predicate, Mapping) or not isinstance(result, Mapping):
+        raise EvidenceError(
+            f"scan attestation {shown}: the predicate holds no Trivy report (predicate.scanner.result)",
+            advice="attest the Trivy JSON report: `cosign attest --type vuln --predicate trivy.json` "
+                   "or `trivy image --format cosign-vuln`")
+    report = parse_trivy_report(result, digest=digest, source=source,
+                                declared_scanners=_attested_scanners(predicate), origin="attested")
+    if report.dropped:
+        return report
+    attester = ScanAttester(identity=signature.identity, issuer=signature.issuer,
+                            trusted_root=signature.trusted_root,
+                            signed_at=signature.integrated_time, predicate_type=predicate_type)
+    evidence = report.evidence.model_copy(update={"bound": True, "digest": digest,
+                                                  "attester": attester})
+    return ScanReport(evidence=evidence, artifact_name=report.artifact_name,
+                      artifact_type=report.artifact_type, repo_digests=report.repo_digests,
+                      image_id=report.image_id, findings=report.findings)

@@ -78,6 +78,7 @@ __all__ = [
     "TrustRoot",
     "load_trust_root",
     "production_trust_root",
+    "verify_attestation",
     "verify_signature",
 ]
 
@@ -479,6 +480,52 @@ def verify_signature(
     ``sha256:`` digest or no trusted root is given. Never raises sigstore's own exceptions and
     never uses the network.
     """
+    return _verify(bundle, digest=digest, trusted_roots=trusted_roots, source=source)[0]
+
+
+def verify_attestation(
+    bundle: bytes,
+    *,
+    digest: str,
+    trusted_roots: Sequence[TrustRoot],
+    source: str | None = None,
+) -> tuple[SignatureEvidence, dict[str, Any] | None]:
+    """Verify a Sigstore bundle carrying a DSSE in-toto attestation about ``digest``, offline.
+
+    Exactly the checks of :func:`verify_signature` for a DSSE bundle (the in-toto subject must
+    be ``digest``). Returns the signer's evidence and, only when it verified, the in-toto
+    Statement as a JSON object (``predicateType``, ``predicate``); ``None`` otherwise. A
+    message-signature bundle signs no statement, so it is reported as not verified. What the
+    statement's predicate means is the caller's to read; who signed it is the policy's to judge.
+
+    Raises like :func:`verify_signature`.
+    """
+    evidence, payload = _verify(bundle, digest=digest, trusted_roots=trusted_roots, source=source)
+    if evidence.kind != "dsse":
+        return evidence.model_copy(update={
+            "verified": False, "subject_digest": None, "integrated_time": None,
+            "trusted_root": None,
+            "error": "the bundle is a message signature, not a DSSE in-toto attestation"}), None
+    if not evidence.verified or payload is None:
+        return evidence, None
+    try:
+        statement = json.loads(payload)
+    except (ValueError, RecursionError):  # _verify parsed it already: cannot happen
+        statement = None
+    if not isinstance(statement, dict):
+        return evidence.model_copy(update={"verified": False, "trusted_root": None,
+                                           "error": "DSSE payload is not a JSON object"}), None
+    return evidence, statement
+
+
+def _verify(
+    bundle: bytes,
+    *,
+    digest: str,
+    trusted_roots: Sequence[TrustRoot],
+    source: str | None,
+) -> tuple[SignatureEvidence, bytes | None]:
+    """:func:`verify_signature`, also returning the verified DSSE payload (None otherwise)."""
     if not isinstance(digest, str) or _DIGEST_RE.fullmatch(digest) is None:
         raise InputError(
             f"{digest!r} is not an image manifest digest",
@@ -501,6 +548,7 @@ def verify_signature(
     policy = _IdentityDecidedByPolicy()
 
     failures: list[tuple[str, str]] = []
+    verified_payload: bytes | None = None
     verified_by: TrustRoot | None = None
     error: str | None = None
     signing_time: str | None = None
@@ -530,6 +578,7 @@ def verify_signature(
                 claimed_subject = subjects[0] if subjects else None
                 error = f"DSSE statement is not about {digest}"
                 break
+            verified_payload = payload
         signing_time = _signing_time(verifier)
         if signing_time is None:  # sigstore requires one verified time; never trust less
             error = "verification established no signing time"
@@ -561,7 +610,7 @@ def verify_signature(
         trusted_root=verified_by.name if verified_by is not None else None,
         error=None if verified else error,
         source=source,
-    )
+    ), (verified_payload if verified else None)
 
 
 def _claimed_subject(parsed: Bundle, *, is_dsse: bool) -> str | None:

@@ -4,7 +4,9 @@
 #
 # Each failed check is a `check` object (code, message, fix, evidence): the reason in the
 # decision, and, phrased as a fix, an entry of next_tier.missing. Unscanned is never clean: a
-# missing, unbound, partial or failed scan does not pass.
+# missing, unbound, partial or failed scan does not pass, and neither does a scan whose producer
+# the policy does not accept for the operation (spec: Trivy scans run on every version publish;
+# a publisher's own report is not that scan).
 package cortex
 
 import rego.v1
@@ -202,6 +204,79 @@ expired_allowlist_entries contains id if {
 	_allowlist_in_scope(entry)
 	not _allowlist_live(entry)
 }
+
+# --- community: who produced the scan ---------------------------------------------------------------
+# scan.origin: `registry` (the registry ran Trivy itself), `attested` (a signed vulnerability
+# attestation that verified; its signer in scan.attester), `pipeline` (the report or scan of
+# whoever runs `cortex plugin verify`: that user is the one deciding), `self-reported` (a report
+# the publisher uploaded: forgeable JSON). cortex_config.scan.accepted_origins lists the origins
+# that count, per operation; an operation it does not list accepts none, and a scan without an
+# origin is accepted nowhere. An attested scan counts only from a signer that
+# cortex_config.trusted_scan_attesters trusts for the plugin.
+
+scan_origin := str_field(scan, "origin")
+
+_origin_text := scan_origin if scan_origin != "" else := "unknown"
+
+_accepted_origins := cfg.scan.accepted_origins[operation] if is_array(cfg.scan.accepted_origins[operation]) else := []
+
+_origin_listed if scan_origin in _accepted_origins
+
+_attester := scan.attester if is_object(scan.attester) else := {}
+
+_attester_issuer := str_field(_attester, "issuer")
+
+_attester_identity := str_field(_attester, "identity")
+
+# Some trusted_scan_attesters entry covers this plugin and names this issuer and identity, and
+# the attestation chained to a Sigstore root that entry accepts (as for trusted_signers: its own
+# trusted_roots, else signer_trusted_roots).
+scan_attester_trusted if {
+	_attester_issuer != ""
+	_attester_identity != ""
+	some entry in items(cfg.trusted_scan_attesters)
+	is_object(entry)
+	plugin_matches(entry.plugins)
+	matches(entry.issuer, _attester_issuer)
+	matches(entry.identity, _attester_identity)
+	str_field(_attester, "trusted_root") in signer_roots(entry)
+}
+
+community_failures contains check(
+	"SCAN_SELF_REPORTED",
+	sprintf("the scan of %s was reported by its publisher; policy does not accept a self-reported scan at %s (scan.accepted_origins)", [digest_text, short(_operation_text)]),
+	sprintf("let the registry scan %s itself, or attach a signed scan attestation from a trusted attester", [digest_text]),
+	["scan"],
+) if {
+	scan_present
+	scan_origin == "self-reported"
+	not _origin_listed
+}
+
+community_failures contains check(
+	"SCAN_ATTESTER_UNTRUSTED",
+	sprintf("the scan attestation of %s was signed by '%s' (issuer '%s'), which policy does not trust to attest scans of this plugin (trusted_scan_attesters)", [digest_text, short(_attester_identity), short(_attester_issuer)]),
+	sprintf("have %s scanned by the registry or attested by a trusted scan attester", [digest_text]),
+	["scan"],
+) if {
+	scan_present
+	scan_origin == "attested"
+	_origin_listed
+	not scan_attester_trusted
+}
+
+community_failures contains check(
+	"SCAN_ORIGIN_NOT_ACCEPTED",
+	sprintf("policy does not accept a scan of origin %s at %s (scan.accepted_origins)", [short(_origin_text), short(_operation_text)]),
+	sprintf("scan %s where policy accepts it (scan.accepted_origins for %s)", [digest_text, short(_operation_text)]),
+	["scan"],
+) if {
+	scan_present
+	not _origin_listed
+	not scan_origin == "self-reported"
+}
+
+_operation_text := operation if operation != "" else := "an unknown operation"
 
 # --- community: tests --------------------------------------------------------------------------------
 

@@ -111,6 +111,127 @@ test_counts_within_max_pass if {
 	decide(inp).tier == "community"
 }
 
+# --- who produced the scan (scan.origin, scan.accepted_origins) ----------------------------------------
+
+# The fixture's scan was run by the registry: Community at every operation.
+test_registry_scan_accepted_everywhere if {
+	every op in ["verify", "publish", "install", "run"] {
+		decide(fx.at(fx.community, op)).tier == "community"
+	}
+}
+
+# The finding this guards: a publisher's own clean report on a registry (publish, install, run).
+test_self_reported_scan_not_accepted_on_a_registry if {
+	every op in ["publish", "install", "run"] {
+		inp := fx.at(fx.with_evidence(fx.community, "scan", {"origin": "self-reported", "produced_by": "report"}), op)
+		experimental_because(inp, "SCAN_SELF_REPORTED")
+		contains(reason(decide(inp), "SCAN_SELF_REPORTED").message, op)
+	}
+}
+
+# Not accepted for Community means no network either (network_tiers: verified, community).
+test_self_reported_scan_grants_no_network if {
+	inp := fx.with_trust(fx.with_evidence(fx.community, "scan", {"origin": "self-reported"}), {"network": true})
+	d := decide(inp)
+	d.tier == "experimental"
+	d.sandbox.network == false
+	decide(fx.with_trust(fx.community, {"network": true})).sandbox.network == true
+}
+
+# `cortex plugin verify --scan`: the verifying user's own report counts where they decide.
+test_pipeline_scan_accepted_at_verify_only if {
+	inp := fx.with_evidence(fx.community, "scan", {"origin": "pipeline", "produced_by": "report"})
+	decide(fx.at(inp, "verify")).tier == "community"
+	experimental_because(fx.at(inp, "install"), "SCAN_ORIGIN_NOT_ACCEPTED")
+	experimental_because(fx.at(inp, "publish"), "SCAN_ORIGIN_NOT_ACCEPTED")
+}
+
+# A scan that does not say who produced it is accepted nowhere.
+test_scan_without_origin_not_accepted if {
+	inp := json.patch(fx.community, [{"op": "remove", "path": "/evidence/scan/origin"}])
+	experimental_because(inp, "SCAN_ORIGIN_NOT_ACCEPTED")
+	experimental_because(fx.at(inp, "verify"), "SCAN_ORIGIN_NOT_ACCEPTED")
+	contains(reason(decide(inp), "SCAN_ORIGIN_NOT_ACCEPTED").message, "origin unknown at install")
+	experimental_because(fx.with_evidence(fx.community, "scan", {"origin": 7}), "SCAN_ORIGIN_NOT_ACCEPTED")
+}
+
+# An operation the data does not list accepts no scan (fail closed).
+test_unlisted_operation_accepts_nothing if {
+	inp := fx.at(fx.community, "mirror")
+	"SCAN_ORIGIN_NOT_ACCEPTED" in fx.codes(decide(inp))
+	cfg := json.patch(fx.default_config, [{"op": "remove", "path": "/scan/accepted_origins/install"}])
+	"SCAN_ORIGIN_NOT_ACCEPTED" in fx.codes(fx.decide_with(fx.community, cfg))
+	no_op := json.patch(fx.community, [{"op": "remove", "path": "/context/operation"}])
+	contains(reason(decide(no_op), "SCAN_ORIGIN_NOT_ACCEPTED").message, "an unknown operation")
+}
+
+# An organization may accept self-reported scans on its own registry (data, not code).
+test_accepted_origins_are_data if {
+	inp := fx.with_evidence(fx.community, "scan", {"origin": "self-reported"})
+	cfg := fx.config_with("/scan/accepted_origins/install", ["registry", "self-reported"])
+	fx.decide_with(inp, cfg).tier == "community"
+	only_attested := fx.config_with("/scan/accepted_origins/install", ["attested"])
+	"SCAN_ORIGIN_NOT_ACCEPTED" in fx.codes(fx.decide_with(fx.community, only_attested))
+}
+
+scan_attester := "https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main"
+
+attested_scan := fx.with_evidence(fx.community, "scan", {"origin": "attested", "produced_by": "report", "attester": {
+	"identity": scan_attester, "issuer": fx.github_issuer, "trusted_root": "sigstore-production",
+	"signed_at": "2026-11-25T21:00:00Z", "predicate_type": "https://cosign.sigstore.dev/attestation/vuln/v1",
+}})
+
+trusting_attester(entry) := fx.config_with("/trusted_scan_attesters", {"acme-scanner": entry})
+
+acme_scanner := {"plugins": ["cortex/*"], "issuer": fx.github_issuer, "identity": "https://github.com/acme/scanner/.github/workflows/*@refs/heads/main"}
+
+# trusted_scan_attesters is empty by default: a signed attestation alone is not enough.
+test_attested_scan_needs_a_trusted_attester if {
+	experimental_because(attested_scan, "SCAN_ATTESTER_UNTRUSTED")
+	contains(reason(decide(attested_scan), "SCAN_ATTESTER_UNTRUSTED").message, scan_attester)
+}
+
+test_attested_scan_from_a_trusted_attester if {
+	d := fx.decide_with(attested_scan, trusting_attester(acme_scanner))
+	d.tier == "community"
+	fx.decide_with(fx.at(attested_scan, "publish"), trusting_attester(acme_scanner)).tier == "community"
+}
+
+# Issuer, identity, plugin scope and trust root must all match (as for trusted_signers).
+test_attester_must_match_entirely if {
+	every entry in [
+		object.union(acme_scanner, {"issuer": "https://accounts.google.com"}),
+		object.union(acme_scanner, {"identity": "https://github.com/evil/*"}),
+		object.union(acme_scanner, {"plugins": ["acme/*"]}),
+		object.union(acme_scanner, {"trusted_roots": ["private"]}),
+	] {
+		"SCAN_ATTESTER_UNTRUSTED" in fx.codes(fx.decide_with(attested_scan, trusting_attester(entry)))
+	}
+	private := fx.with_evidence(attested_scan, "scan", {"attester": {"trusted_root": "private"}})
+	"SCAN_ATTESTER_UNTRUSTED" in fx.codes(fx.decide_with(private, trusting_attester(acme_scanner)))
+	own_root := trusting_attester(object.union(acme_scanner, {"trusted_roots": ["private"]}))
+	fx.decide_with(private, own_root).tier == "community"
+}
+
+# An attestation without a signer (no attester facts) or with an empty identity matches no glob.
+test_attester_without_identity_untrusted if {
+	no_attester := json.patch(attested_scan, [{"op": "remove", "path": "/evidence/scan/attester"}])
+	everyone := trusting_attester({"plugins": ["*/*"], "issuer": "*", "identity": "*"})
+	"SCAN_ATTESTER_UNTRUSTED" in fx.codes(fx.decide_with(no_attester, everyone))
+	empty := fx.with_evidence(attested_scan, "scan", {"attester": {"identity": ""}})
+	"SCAN_ATTESTER_UNTRUSTED" in fx.codes(fx.decide_with(empty, everyone))
+	null_entry := fx.config_with("/trusted_scan_attesters", {"gone": null})
+	"SCAN_ATTESTER_UNTRUSTED" in fx.codes(fx.decide_with(attested_scan, null_entry))
+}
+
+# Where attestations are not accepted at all, the origin is what is reported.
+test_attested_scan_where_not_accepted if {
+	cfg := fx.config_with("/scan/accepted_origins/install", ["registry"])
+	d := fx.decide_with(attested_scan, object.union(cfg, {"trusted_scan_attesters": {"a": acme_scanner}}))
+	"SCAN_ORIGIN_NOT_ACCEPTED" in fx.codes(d)
+	not "SCAN_ATTESTER_UNTRUSTED" in fx.codes(d)
+}
+
 # --- allowlist -------------------------------------------------------------------------------------
 
 test_allowlisted_vulnerability_passes if {

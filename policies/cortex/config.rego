@@ -23,12 +23,18 @@ config_ok := true if {
 	is_object(cfg.evidence_sources)
 	is_object(cfg.github_signers)
 	is_number(cfg.verified.min_days_in_production)
+	is_number(cfg.verified.min_active_days)
+	is_number(cfg.verified.min_organizations)
 	is_array(cfg.verified.reviewers)
 	is_array(cfg.scan.severities)
 	is_array(cfg.scan.required_scanners)
 	is_boolean(cfg.scan.require_bound)
 	is_boolean(cfg.scan.allow_secrets)
 	is_object(cfg.scan.cve_allowlist)
+	every origins in items(cfg.scan.accepted_origins) {
+		is_array(origins)
+	}
+	is_object(cfg.scan.accepted_origins)
 	is_number(cfg.tests.min_executed)
 	is_number(cfg.revocation.max_age_hours)
 	is_array(cfg.revocation.operations_requiring_fresh)
@@ -45,11 +51,16 @@ config_ok := true if {
 		_signer_entry_ok_or_null(entry)
 	}
 	type_name(cfg.trusted_signers) in {"object", "array"}
+	every entry in items(object.get(cfg, "trusted_scan_attesters", {})) {
+		_signer_entry_ok_or_null(entry)
+	}
+	is_object(object.get(cfg, "trusted_scan_attesters", {}))
 	_max_severity_ranked
 	_sandbox_user_ok
 	_sandbox_memory_ok
 	_positive(cfg.sandbox.cpus)
 	_positive_whole(cfg.sandbox.pids_limit)
+	_transparency_config_ok # transparency.rego
 }
 
 _signer_entry_ok_or_null(null) := true
@@ -69,12 +80,15 @@ _typed_keys := [
 	[["evidence_sources"], "object", "an object {SOURCE: {KIND: true|false}}"],
 	[["github_signers"], "object", "an object {issuer, workflow}"],
 	[["verified", "min_days_in_production"], "number", "a number of days"],
+	[["verified", "min_active_days"], "number", "a number of days"],
+	[["verified", "min_organizations"], "number", "a number of organizations"],
 	[["verified", "reviewers"], "array", "a list of reviewer ids"],
 	[["scan", "severities"], "array", "a list of severities, lowest first"],
 	[["scan", "required_scanners"], "array", "a list of scanner names"],
 	[["scan", "require_bound"], "boolean", "true or false"],
 	[["scan", "allow_secrets"], "boolean", "true or false"],
 	[["scan", "cve_allowlist"], "object", "an object {CVE-ID: {expires, reason}}"],
+	[["scan", "accepted_origins"], "object", "an object {OPERATION: [origins]}"],
 	[["tests", "min_executed"], "number", "a number of tests"],
 	[["revocation", "max_age_hours"], "number", "a number of hours"],
 	[["revocation", "operations_requiring_fresh"], "array", "a list of operations"],
@@ -89,9 +103,20 @@ config_problems contains sprintf("%s must be %s", [concat(".", key[0]), key[2]])
 	not type_name(conf(key[0])) == key[1]
 }
 
+config_problems contains sprintf("scan.accepted_origins.%s must be a list of origins", [op]) if {
+	some op, origins in items(conf(["scan", "accepted_origins"]))
+	not is_array(origins)
+}
+
+config_problems contains sprintf("trusted_scan_attesters entry %v needs plugins (a list), issuer and identity (strings)", [name]) if {
+	some name, entry in items(object.get(cfg, "trusted_scan_attesters", {}))
+	entry != null
+	not _signer_entry_ok(entry)
+}
+
 # Optional maps: absent is fine, anything but an object is not.
 config_problems contains sprintf("%s must be an object", [k]) if {
-	some k in ["denied_plugins", "deprecated_plugins"]
+	some k in ["denied_plugins", "deprecated_plugins", "trusted_scan_attesters"]
 	not type_name(object.get(cfg, k, {})) == "object"
 }
 

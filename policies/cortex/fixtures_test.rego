@@ -41,7 +41,7 @@ verified := {
 			"trusted_root": "sigstore-production", "error": null, "source": "weather.sigstore.json",
 		},
 		"scan": {
-			"present": true, "bound": true, "digest": digest, "produced_by": "trivy",
+			"present": true, "bound": true, "digest": digest, "produced_by": "trivy", "origin": "registry",
 			"scanners": ["vuln", "secret"], "trivy_version": "0.76.0",
 			"db_updated_at": "2026-11-25T06:00:00Z", "created_at": "2026-11-25T21:30:00Z",
 			"counts": {"LOW": 1, "MEDIUM": 1},
@@ -52,12 +52,30 @@ verified := {
 			"secrets": 0, "misconfigurations": 0, "error": null, "source": "trivy.json",
 		},
 		"tests": {"present": true, "total": 12, "failures": 0, "errors": 0, "skipped": 2, "digest": digest, "source": "junit.xml"},
-		"review": {"present": true, "status": "approved", "reviewer": "cortex-core/ada", "reviewed_at": "2026-10-01T12:00:00Z", "digest": digest, "source": "review.json"},
-		"usage": {"present": true, "first_production_use": "2026-10-01T00:00:00Z", "days_in_production": 55, "installations": 1200, "digest": digest, "source": "usage.json"},
+		"review": {"present": true, "reviews": [review_record("cortex-core/ada", "approved")], "digest": digest, "source": "review.json"},
+		"usage": {
+			"present": true, "first_production_use": "2026-10-01T00:00:00Z", "last_production_use": "2026-11-25T06:00:00Z",
+			"days_in_production": 55, "active_days": 55, "installations": 1200, "organizations": 3,
+			"reporters": [
+				reporter("cortex", 200, 55, 55, "2026-10-01T00:00:00Z"),
+				reporter("initech", 600, 50, 52, "2026-10-04T09:00:00Z"),
+				reporter("globex", 400, 31, 40, "2026-10-16T15:00:00Z"),
+			],
+			"digest": digest, "source": "usage.json",
+		},
 		"revocation": {"checked": true, "revoked": false, "reason": null, "revoked_at": null, "fresh_as_of": "2026-11-25T21:00:00Z", "source": "registry"},
 		"dropped": [],
 	},
 	"context": {"now": now, "cortex_version": "0.1.0", "operation": "install", "registry": "https://registry.cortex.dev"},
+}
+
+# One reviewer's review record (evidence.review.reviews[]).
+review_record(reviewer, verdict) := {"reviewer": reviewer, "verdict": verdict, "at": "2026-10-01T12:00:00Z", "source": "review.json"}
+
+# One organization's usage report summary (evidence.usage.reporters[]), reporting until today.
+reporter(org, installations, active_days, days, first) := {
+	"organization": org, "installations": installations, "active_days": active_days,
+	"days_in_production": days, "first": first, "last": "2026-11-25T06:00:00Z",
 }
 
 # Verified minus the Verified-only evidence.
@@ -118,6 +136,7 @@ default_config := {
 			"issuer": "https://token.actions.githubusercontent.com",
 			"workflow": ".github/workflows/release.yml@refs/tags/*"
 		},
+		"trusted_scan_attesters": {},
 		"evidence_sources": {"*": {"signature": true, "scan": true, "tests": true, "review": true, "usage": true}},
 		"actions": {
 			"verified": "allow",
@@ -127,6 +146,8 @@ default_config := {
 		},
 		"verified": {
 			"min_days_in_production": 30,
+			"min_active_days": 20,
+			"min_organizations": 2,
 			"reviewers": [
 				"cortex-core/ada",
 				"cortex-core/grace",
@@ -156,6 +177,12 @@ default_config := {
 				"secret"
 			],
 			"require_bound": true,
+			"accepted_origins": {
+				"verify": ["pipeline", "registry", "attested"],
+				"publish": ["registry", "attested"],
+				"install": ["registry", "attested"],
+				"run": ["registry", "attested"]
+			},
 			"allow_secrets": false,
 			"cve_allowlist": {}
 		},
@@ -171,6 +198,7 @@ default_config := {
 				"run"
 			]
 		},
+		"transparency": {"require_inclusion": false},
 		"compatibility": {
 			"enforce_min_cortex_version": [
 				"install",

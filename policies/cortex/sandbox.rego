@@ -8,7 +8,9 @@
 # - `trust.sandbox: false` turns the sandbox off only if data allows it (allow_unsandboxed);
 #   otherwise the plugin is blocked (SANDBOX_REQUIRED) and the sandbox stays on.
 # - A declared permission the tier does not grant blocks (overridable): an override installs the
-#   plugin WITHOUT that permission. Overriding a block never loosens the sandbox.
+#   plugin WITHOUT that permission. Overriding a block never loosens the sandbox. At publish it
+#   is a note instead: every publish queues the registry's own scan, so a version's tier (and the
+#   permissions it grants) is only known after the publish; install and run enforce it.
 #
 # The sandbox is part of every decision, blocks included.
 package cortex
@@ -76,7 +78,8 @@ blockers contains blocker(
 	not unsandboxed_allowed
 }
 
-blockers contains blocker(
+# Ungranted declared permissions: blockers, except at publish (notes; see the top of this file).
+_ungranted contains blocker(
 	"NETWORK_NOT_GRANTED",
 	sprintf("the manifest declares network access, which is not granted at tier %s", [tier]),
 	["manifest.trust.network", "tier"],
@@ -86,7 +89,7 @@ blockers contains blocker(
 	not network_granted
 }
 
-blockers contains blocker(
+_ungranted contains blocker(
 	"FILESYSTEM_NOT_GRANTED",
 	sprintf("the manifest declares host filesystem access, which is not granted at tier %s", [tier]),
 	["manifest.trust.filesystem", "tier"],
@@ -94,4 +97,14 @@ blockers contains blocker(
 ) if {
 	declares_filesystem
 	not filesystem_granted
+}
+
+blockers contains b if {
+	operation != "publish"
+	some b in _ungranted
+}
+
+notes contains {"code": b.code, "message": b.message, "evidence": b.evidence} if {
+	operation == "publish"
+	some b in _ungranted
 }

@@ -53,6 +53,21 @@ test_network_not_granted_at_experimental if {
 	"NETWORK_NOT_GRANTED" in fx.codes(d)
 }
 
+# A version is published before the registry scans it: at publish an ungranted permission is a
+# note (the version can be stored and scanned), never a grant.
+test_ungranted_permissions_do_not_block_a_publish if {
+	inp := fx.at(fx.with_trust(fx.experimental, {"network": true, "filesystem": true}), "publish")
+	d := decide(inp)
+	d.tier == "experimental"
+	d.action == "warn"
+	d.sandbox.network == false
+	d.sandbox.filesystem == false
+	{"NETWORK_NOT_GRANTED", "FILESYSTEM_NOT_GRANTED"} & fx.codes(d) == {"NETWORK_NOT_GRANTED", "FILESYSTEM_NOT_GRANTED"}
+	every op in ["verify", "install", "run"] {
+		decide(fx.at(inp, op)).action == "block"
+	}
+}
+
 test_filesystem_granted_at_community if {
 	d := decide(fx.with_trust(fx.community, {"filesystem": true}))
 	d.sandbox.filesystem == true

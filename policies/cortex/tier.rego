@@ -1,5 +1,6 @@
 # The trust tier, the reason for it, and what is missing for the next one (spec):
 #   Verified     = core-team review approved + trusted Sigstore signature + 30 days in production
+#                  (continued use reported by independent organizations)
 #   Community    = automated scan passed + manifest valid + tests passed
 #   Experimental = manifest valid
 #   Untrusted    = otherwise
@@ -30,8 +31,8 @@ tier := "verified" if {
 tier_reason := {
 	"code": "TIER_VERIFIED",
 	"message": sprintf(
-		"verified: approved by core-team reviewer %s, signed by trusted identity %s, %v day(s) in production; scan and tests passed",
-		[short(str_field(review, "reviewer")), short(str_field(signature, "identity")), usage_days],
+		"verified: approved by core-team reviewer(s) %s, signed by trusted identity %s, %v day(s) in production at %v independent organization(s); scan and tests passed",
+		[short(concat(", ", sort(core_approvers))), short(str_field(signature, "identity")), usage_days, count(usage_continued_orgs)],
 	),
 	"evidence": ["manifest", "review", "scan", "signature", "tests", "usage"],
 } if {

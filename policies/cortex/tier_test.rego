@@ -112,8 +112,9 @@ test_adding_failing_evidence_never_raises_tier if {
 		{"signature": {"present": true, "verified": false, "error": "bad signature"}},
 		{"scan": {"present": true, "bound": false}},
 		{"tests": {"present": true, "total": 3, "failures": 1}},
-		{"review": {"present": true, "status": "rejected", "reviewer": "cortex-core/ada"}},
+		{"review": {"present": true, "reviews": [fx.review_record("cortex-core/ada", "rejected")]}},
 		{"usage": {"present": true, "days_in_production": 1}},
+		{"usage": {"present": true, "reporters": [fx.reporter("initech", 1, 1, 55, "2026-10-01T00:00:00Z")]}},
 	]
 	every base in [fx.verified, fx.community, fx.experimental, fx.untrusted] {
 		every piece in failing {

@@ -12,8 +12,37 @@ package cortex
 import rego.v1
 
 # --- review --------------------------------------------------------------------------------------
+# Reviews are evidence per reviewer: evidence.review.reviews lists every reviewer's current review
+# of the digest (who, verdict, when), and the policy weighs each by who wrote it. Only reviews by
+# the reviewers listed in data (verified.reviewers, exact match) count: Verified needs at least
+# one approval by such a core-team reviewer and no other verdict from any of them. A review by
+# anyone else is reported (REVIEWER_UNTRUSTED, a note) and changes nothing: it can neither add an
+# approval nor hide or outvote a core-team review.
 
 review_present if review.present == true
+
+# Every review record (an object) of a review piece that counts.
+_reviews contains r if {
+	review_present
+	some r in items(review.reviews)
+	is_object(r)
+}
+
+_core_reviewer(r) if str_field(r, "reviewer") in cfg.verified.reviewers
+
+# Core-team reviewers who approved.
+core_approvers contains str_field(r, "reviewer") if {
+	some r in _reviews
+	_core_reviewer(r)
+	r.verdict == "approved"
+}
+
+# Core-team reviews that are anything but an approval (rejected, changes requested, no verdict).
+_core_objections contains r if {
+	some r in _reviews
+	_core_reviewer(r)
+	not r.verdict == "approved"
+}
 
 verified_failures contains check(
 	"REVIEW_MISSING",
@@ -21,33 +50,38 @@ verified_failures contains check(
 	sprintf("get a core-team review approving %s", [digest_text]),
 	["review"],
 ) if {
-	not review_present
+	count(core_approvers) == 0
+	count(_core_objections) == 0
 }
 
+# One reason per core-team review that is not an approval.
 verified_failures contains check(
 	"REVIEW_NOT_APPROVED",
-	sprintf("the latest review of %s is %s, not approved", [digest_text, _review_status_text]),
-	sprintf("get a core-team review approving %s", [digest_text]),
+	sprintf("core-team reviewer '%s' %s %s", [short(str_field(r, "reviewer")), _verdict_text(r), digest_text]),
+	sprintf("address the review of core-team reviewer '%s' and get their approval of %s", [short(str_field(r, "reviewer")), digest_text]),
 	["review"],
 ) if {
-	review_present
-	not review.status == "approved"
+	some r in _core_objections
 }
 
-_review_status_text := review.status if is_string(review.status) else := "without a status"
+_verdict_text(r) := "rejected" if {
+	r.verdict == "rejected"
+} else := "requested changes to" if {
+	r.verdict == "changes_requested"
+} else := "gave no approval of"
 
-# Only approvals by the reviewers listed in data count (exact match).
-verified_failures contains check(
-	"REVIEWER_UNTRUSTED",
-	sprintf("reviewer '%s' is not a core-team reviewer", [short(str_field(review, "reviewer"))]),
-	"get the review from a core-team reviewer",
-	["review"],
-) if {
-	review_present
-	not _reviewer_trusted
+# Reviews that were not counted, and why (a note: they decide nothing).
+notes contains {
+	"code": "REVIEWER_UNTRUSTED",
+	"message": sprintf(
+		"the review by '%s' (%s) was not counted: not a core-team reviewer (verified.reviewers)",
+		[short(str_field(r, "reviewer")), short(str_field(r, "verdict"))],
+	),
+	"evidence": ["review"],
+} if {
+	some r in _reviews
+	not _core_reviewer(r)
 }
-
-_reviewer_trusted if str_field(review, "reviewer") in cfg.verified.reviewers
 
 # --- signature -----------------------------------------------------------------------------------
 
@@ -120,6 +154,13 @@ verified_failures contains check(
 _plugin_text := full_name if full_name != "" else := "this plugin (no name)"
 
 # --- usage ---------------------------------------------------------------------------------------
+# tier: Verified requires 30 days of production use (the numbers are data). Production use is
+# what organizations other than the plugin's own namespace report, over time: Verified needs
+# production use since at least verified.min_days_in_production days, and at least
+# verified.min_organizations such organizations that each reported this digest on at least
+# verified.min_active_days distinct days, the first of them at least
+# verified.min_days_in_production days ago. One installation, one day or one organization
+# cannot make "30 days in production"; a fact that was not supplied reads as 0, never "enough".
 
 usage_present if usage.present == true
 
@@ -132,7 +173,6 @@ verified_failures contains check(
 	not usage_present
 }
 
-# tier: Verified requires 30 days of production use (the number is data).
 verified_failures contains check(
 	"USAGE_INSUFFICIENT",
 	sprintf("%v day(s) in production; verified needs %s", [usage_days, _min_days_text]),
@@ -153,3 +193,67 @@ _min_days_text := _static._min_days_text if _static._min_days_text else := conf_
 _more_days_text := sprintf("%v", [cfg.verified.min_days_in_production - usage_days]) if {
 	is_number(cfg.verified.min_days_in_production)
 } else := "more"
+
+# The publisher's organization: its reports are not independent evidence of use.
+_publisher_org := input.plugin.namespace if is_string(input.plugin.namespace) else := ""
+
+# The organizations other than the publisher's that reported use of this digest.
+usage_independent_orgs contains org if {
+	usage_present
+	some r in items(usage.reporters)
+	is_object(r)
+	org := str_field(r, "organization")
+	org != ""
+	org != _publisher_org
+}
+
+# Those whose use is continued: reports on enough distinct days, the first long enough ago.
+usage_continued_orgs contains org if {
+	usage_present
+	some r in items(usage.reporters)
+	is_object(r)
+	org := str_field(r, "organization")
+	org != ""
+	org != _publisher_org
+	num_field(r, "active_days") >= cfg.verified.min_active_days
+	num_field(r, "days_in_production") >= cfg.verified.min_days_in_production
+}
+
+_enough_reporters if count(usage_independent_orgs) >= cfg.verified.min_organizations
+
+_enough_continued if count(usage_continued_orgs) >= cfg.verified.min_organizations
+
+_min_orgs_text := conf_number_text(["verified", "min_organizations"])
+
+_min_active_text := conf_number_text(["verified", "min_active_days"])
+
+verified_failures contains check(
+	"USAGE_TOO_FEW_REPORTERS",
+	sprintf(
+		"%v organization(s) other than the publisher's reported production use of %s; verified needs %s",
+		[count(usage_independent_orgs), digest_text, _min_orgs_text],
+	),
+	sprintf("have %s independent organizations run %s in production and report it", [_min_orgs_text, digest_text]),
+	["usage"],
+) if {
+	usage_present
+	not _enough_reporters
+}
+
+verified_failures contains check(
+	"USAGE_NOT_CONTINUED",
+	sprintf(
+		"%v independent organization(s) reported %s on at least %s day(s) since at least %s day(s); verified needs %s",
+		[count(usage_continued_orgs), digest_text, _min_active_text, _min_days_text, _min_orgs_text],
+	),
+	sprintf(
+		"keep %s in production at %s independent organizations, each reporting on at least %s day(s) over %s day(s)",
+		[digest_text, _min_orgs_text, _min_active_text, _min_days_text],
+	),
+	["usage"],
+) if {
+	usage_present
+	_enough_usage
+	_enough_reporters
+	not _enough_continued
+}

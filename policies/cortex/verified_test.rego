@@ -19,38 +19,111 @@ community_because(inp, code) if {
 
 # --- review --------------------------------------------------------------------------------------
 
+reviews(inp, records) := fx.with_evidence(inp, "review", {"reviews": records})
+
+ada_approves := fx.review_record("cortex-core/ada", "approved")
+
 test_review_missing if community_because(fx.without(fx.verified, "review"), "REVIEW_MISSING")
 
+# A review piece that says present but lists no review is no review.
+test_review_present_without_records if {
+	community_because(reviews(fx.verified, []), "REVIEW_MISSING")
+}
+
 test_review_rejected if {
-	community_because(fx.with_evidence(fx.verified, "review", {"status": "rejected"}), "REVIEW_NOT_APPROVED")
+	inp := reviews(fx.verified, [fx.review_record("cortex-core/ada", "rejected")])
+	community_because(inp, "REVIEW_NOT_APPROVED")
+	some r in decide(inp).reasons
+	r.message == sprintf("core-team reviewer 'cortex-core/ada' rejected %s", [fx.digest])
 }
 
 test_review_changes_requested if {
-	community_because(fx.with_evidence(fx.verified, "review", {"status": "changes_requested"}), "REVIEW_NOT_APPROVED")
+	inp := reviews(fx.verified, [fx.review_record("cortex-core/ada", "changes_requested")])
+	community_because(inp, "REVIEW_NOT_APPROVED")
+	some r in decide(inp).reasons
+	contains(r.message, "'cortex-core/ada' requested changes to")
 }
 
-test_review_without_status if {
-	community_because(fx.with_evidence(fx.verified, "review", {"status": null}), "REVIEW_NOT_APPROVED")
+test_review_without_verdict if {
+	community_because(reviews(fx.verified, [{"reviewer": "cortex-core/ada"}]), "REVIEW_NOT_APPROVED")
+	community_because(reviews(fx.verified, [{"reviewer": "cortex-core/ada", "verdict": null}]), "REVIEW_NOT_APPROVED")
 }
 
+# Only listed reviewers count: an approval by anyone else is no core-team review, and says so.
 test_reviewer_not_core_team if {
-	community_because(fx.with_evidence(fx.verified, "review", {"reviewer": "mallory"}), "REVIEWER_UNTRUSTED")
+	inp := reviews(fx.verified, [fx.review_record("partner/bob", "approved")])
+	d := decide(inp)
+	d.tier == "community"
+	fx.codes(d) == {"TIER_COMMUNITY", "REVIEW_MISSING", "REVIEWER_UNTRUSTED"}
+	fx.missing_codes(d) == {"REVIEW_MISSING"}
+	some r in d.reasons
+	r.code == "REVIEWER_UNTRUSTED"
+	r.message == "the review by 'partner/bob' (approved) was not counted: not a core-team reviewer (verified.reviewers)"
 }
 
 test_reviewer_missing if {
-	community_because(fx.with_evidence(fx.verified, "review", {"reviewer": null}), "REVIEWER_UNTRUSTED")
+	d := decide(reviews(fx.verified, [{"verdict": "approved"}]))
+	fx.codes(d) == {"TIER_COMMUNITY", "REVIEW_MISSING", "REVIEWER_UNTRUSTED"}
+}
+
+# Records that are not objects are not reviews.
+test_review_records_must_be_objects if {
+	community_because(reviews(fx.verified, ["cortex-core/ada", null, 1]), "REVIEW_MISSING")
+	community_because(fx.with_evidence(fx.verified, "review", {"reviews": "cortex-core/ada"}), "REVIEW_MISSING")
 }
 
 # The reviewer list is data: an organization's list replaces ours.
 test_reviewer_list_is_data if {
 	d := fx.decide_with(fx.verified, fx.config_with("/verified/reviewers", ["acme/wile"]))
-	fx.codes(d) == {"TIER_COMMUNITY", "REVIEWER_UNTRUSTED"}
+	fx.codes(d) == {"TIER_COMMUNITY", "REVIEW_MISSING", "REVIEWER_UNTRUSTED"}
 }
 
-test_rejected_by_untrusted_reviewer_gives_both_reasons if {
-	d := decide(fx.with_evidence(fx.verified, "review", {"status": "rejected", "reviewer": "mallory"}))
+# An untrusted reviewer's review never hides a core-team approval, whatever it says and
+# whenever it was written: the plugin stays Verified and the review is reported.
+test_untrusted_review_never_hides_a_core_team_approval if {
+	every verdict in ["approved", "rejected", "changes_requested"] {
+		later := object.union(fx.review_record("partner/bob", verdict), {"at": "2026-11-25T21:00:00Z"})
+		d := decide(reviews(fx.verified, [ada_approves, later]))
+		d.tier == "verified"
+		d.action == "allow"
+		fx.codes(d) == {"TIER_VERIFIED", "REVIEWER_UNTRUSTED"}
+	}
+}
+
+# Nor does it hide a core-team objection: an outsider's approval does not outvote it.
+test_untrusted_approval_does_not_outvote_a_core_team_rejection if {
+	inp := reviews(fx.verified, [fx.review_record("cortex-core/grace", "rejected"), fx.review_record("partner/bob", "approved")])
+	d := decide(inp)
 	d.tier == "community"
 	fx.codes(d) == {"TIER_COMMUNITY", "REVIEW_NOT_APPROVED", "REVIEWER_UNTRUSTED"}
+}
+
+# Every core-team reviewer who reviewed must approve: one objection keeps the plugin below
+# Verified, with one reason per objecting reviewer.
+test_core_team_objection_beats_core_team_approval if {
+	inp := reviews(fx.verified, [
+		ada_approves,
+		fx.review_record("cortex-core/grace", "rejected"),
+		fx.review_record("cortex-core/linus", "changes_requested"),
+	])
+	d := decide(inp)
+	d.tier == "community"
+	fx.codes(d) == {"TIER_COMMUNITY", "REVIEW_NOT_APPROVED"}
+	count([r | some r in d.reasons; r.code == "REVIEW_NOT_APPROVED"]) == 2
+	count(d.next_tier.missing) == 2
+}
+
+test_several_core_team_approvals if {
+	inp := reviews(fx.verified, [ada_approves, fx.review_record("cortex-core/grace", "approved")])
+	d := decide(inp)
+	d.tier == "verified"
+	contains(d.reasons[0].message, "approved by core-team reviewer(s) cortex-core/ada, cortex-core/grace,")
+}
+
+test_rejected_by_untrusted_reviewer_alone if {
+	d := decide(reviews(fx.verified, [fx.review_record("mallory", "rejected")]))
+	d.tier == "community"
+	fx.codes(d) == {"TIER_COMMUNITY", "REVIEW_MISSING", "REVIEWER_UNTRUSTED"}
 }
 
 # --- signature -----------------------------------------------------------------------------------
@@ -144,25 +217,126 @@ test_trusted_signer_without_plugin_list_matches_nothing if {
 
 # --- usage ---------------------------------------------------------------------------------------
 
+usage_with(inp, fields) := fx.with_evidence(inp, "usage", fields)
+
+reporters(inp, list) := usage_with(inp, {"reporters": list})
+
 test_usage_missing if community_because(fx.without(fx.verified, "usage"), "USAGE_MISSING")
 
 # tier: Verified requires 30 days of production use: 29 is not enough, 30 is.
 test_usage_29_days_insufficient if {
-	inp := fx.with_evidence(fx.verified, "usage", {"days_in_production": 29})
+	inp := usage_with(fx.verified, {"days_in_production": 29})
 	community_because(inp, "USAGE_INSUFFICIENT")
 	some m in decide(inp).next_tier.missing
 	m.message == sprintf("to reach verified: run %s in production for 1 more day(s)", [fx.digest])
 }
 
 test_usage_30_days_enough if {
-	decide(fx.with_evidence(fx.verified, "usage", {"days_in_production": 30})).tier == "verified"
+	decide(usage_with(fx.verified, {"days_in_production": 30})).tier == "verified"
 }
 
 # The threshold is data.
 test_usage_threshold_is_data if {
-	inp := fx.with_evidence(fx.verified, "usage", {"days_in_production": 10})
+	inp := usage_with(fx.verified, {"days_in_production": 10})
 	decide(inp).tier == "community"
 	fx.decide_with(inp, fx.config_with("/verified/min_days_in_production", 7)).tier == "verified"
+}
+
+# Reports by the plugin's own namespace are not independent: the publisher alone, however long
+# and however many installations, is too few reporters.
+test_usage_by_the_publisher_alone if {
+	inp := reporters(fx.verified, [fx.reporter("cortex", 5000, 55, 55, "2026-10-01T00:00:00Z")])
+	community_because(inp, "USAGE_TOO_FEW_REPORTERS")
+	some r in decide(inp).reasons
+	r.message == sprintf("0 organization(s) other than the publisher's reported production use of %s; verified needs 2", [fx.digest])
+}
+
+# One outside organization is not enough by default (min_organizations: 2).
+test_usage_by_one_organization if {
+	inp := reporters(fx.verified, [fx.reporter("initech", 1, 55, 55, "2026-10-01T00:00:00Z")])
+	community_because(inp, "USAGE_TOO_FEW_REPORTERS")
+	fx.decide_with(inp, fx.config_with("/verified/min_organizations", 1)).tier == "verified"
+}
+
+# A usage piece without reporters (e.g. an older usage document) shows no organization at all.
+test_usage_without_reporters if {
+	community_because(usage_with(fx.verified, {"reporters": null}), "USAGE_TOO_FEW_REPORTERS")
+	community_because(usage_with(fx.verified, {"reporters": []}), "USAGE_TOO_FEW_REPORTERS")
+	community_because(reporters(fx.verified, ["initech", {"organization": 7}, {"organization": ""}]), "USAGE_TOO_FEW_REPORTERS")
+}
+
+# One report 30 days ago (one active day) is not continued use.
+test_usage_single_reports_are_not_continued if {
+	inp := reporters(fx.verified, [
+		fx.reporter("initech", 1, 1, 55, "2026-10-01T00:00:00Z"),
+		fx.reporter("globex", 1, 1, 55, "2026-10-01T00:00:00Z"),
+	])
+	community_because(inp, "USAGE_NOT_CONTINUED")
+	some r in decide(inp).reasons
+	r.message == sprintf("0 independent organization(s) reported %s on at least 20 day(s) since at least 30 day(s); verified needs 2", [fx.digest])
+}
+
+# 19 active days are not enough, 20 are; both organizations must qualify.
+test_usage_active_days_threshold if {
+	short := reporters(fx.verified, [
+		fx.reporter("initech", 1, 20, 40, "2026-10-16T00:00:00Z"),
+		fx.reporter("globex", 1, 19, 40, "2026-10-16T00:00:00Z"),
+	])
+	community_because(short, "USAGE_NOT_CONTINUED")
+	enough := reporters(fx.verified, [
+		fx.reporter("initech", 1, 20, 40, "2026-10-16T00:00:00Z"),
+		fx.reporter("globex", 1, 20, 40, "2026-10-16T00:00:00Z"),
+	])
+	decide(enough).tier == "verified"
+	fx.decide_with(short, fx.config_with("/verified/min_active_days", 19)).tier == "verified"
+}
+
+# An organization counts once its own first report is old enough: daily reports for the last
+# 25 days do not show 30 days in production, even if the publisher reported earlier.
+test_usage_each_organization_needs_the_days if {
+	inp := reporters(fx.verified, [
+		fx.reporter("cortex", 1, 55, 55, "2026-10-01T00:00:00Z"),
+		fx.reporter("initech", 1, 25, 25, "2026-10-31T00:00:00Z"),
+		fx.reporter("globex", 1, 40, 40, "2026-10-16T00:00:00Z"),
+	])
+	community_because(inp, "USAGE_NOT_CONTINUED")
+}
+
+# Reports of the same organization in several entries count as one organization.
+test_usage_organizations_are_counted_once if {
+	inp := reporters(fx.verified, [
+		fx.reporter("initech", 1, 40, 40, "2026-10-16T00:00:00Z"),
+		fx.reporter("initech", 9, 40, 40, "2026-10-16T00:00:00Z"),
+	])
+	community_because(inp, "USAGE_TOO_FEW_REPORTERS")
+}
+
+# A plugin without a namespace has no publisher organization to leave out.
+test_usage_plugin_without_namespace if {
+	inp := json.patch(fx.verified, [{"op": "replace", "path": "/plugin/namespace", "value": null}])
+	"USAGE_TOO_FEW_REPORTERS" in fx.missing_codes(decide(reporters(inp, [fx.reporter("initech", 1, 40, 40, "2026-10-16T00:00:00Z")])))
+	d := decide(reporters(inp, [
+		fx.reporter("cortex", 1, 40, 40, "2026-10-16T00:00:00Z"),
+		fx.reporter("initech", 1, 40, 40, "2026-10-16T00:00:00Z"),
+	]))
+	not "USAGE_TOO_FEW_REPORTERS" in fx.missing_codes(d)
+	not "USAGE_NOT_CONTINUED" in fx.missing_codes(d)
+}
+
+# Too short overall: the days are the reason, not continuity as well.
+test_usage_too_short_is_one_reason if {
+	inp := usage_with(fx.verified, {"days_in_production": 3, "reporters": [
+		fx.reporter("initech", 1, 3, 3, "2026-11-22T00:00:00Z"),
+		fx.reporter("globex", 1, 3, 3, "2026-11-22T00:00:00Z"),
+	]})
+	community_because(inp, "USAGE_INSUFFICIENT")
+}
+
+# The Verified reason says how many independent organizations showed continued use.
+test_verified_reason_names_the_organizations if {
+	d := decide(fx.verified)
+	d.tier == "verified"
+	contains(d.reasons[0].message, "55 day(s) in production at 2 independent organization(s)")
 }
 
 # --- everything missing at once --------------------------------------------------------------------
@@ -170,11 +344,11 @@ test_usage_threshold_is_data if {
 test_all_verified_checks_fail if {
 	inp := fx.with_(fx.verified, {"evidence": {
 		"signature": {"present": true, "verified": false},
-		"review": {"present": true, "status": "rejected", "reviewer": "mallory"},
-		"usage": {"present": true, "days_in_production": 0},
+		"review": {"present": true, "reviews": [fx.review_record("mallory", "approved"), fx.review_record("cortex-core/ada", "rejected")]},
+		"usage": {"present": true, "days_in_production": 0, "reporters": []},
 	}})
 	d := decide(inp)
 	d.tier == "community"
-	fx.codes(d) == {"TIER_COMMUNITY", "SIGNATURE_INVALID", "REVIEW_NOT_APPROVED", "REVIEWER_UNTRUSTED", "USAGE_INSUFFICIENT"}
+	fx.codes(d) == {"TIER_COMMUNITY", "SIGNATURE_INVALID", "REVIEW_NOT_APPROVED", "REVIEWER_UNTRUSTED", "USAGE_INSUFFICIENT", "USAGE_TOO_FEW_REPORTERS"}
 	count(d.next_tier.missing) == 4
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.registry.conftest import (
     A_TXT_DIGEST,
     BEACON,
@@ -117,6 +119,25 @@ def test_image_must_be_pinned_and_from_an_allowed_registry(registry: Registry) -
     assert r.status_code == 201, r.text
 
 
+def test_the_allowlist_judges_the_host_an_engine_would_pull_from() -> None:
+    # An upper-case first component is a host to Docker, Podman and the manifest grammar: the
+    # allowlist must not read `REG/x` as Docker Hub (a single-label, possibly internal host).
+    from registry._errors import ApiError
+    from registry._service import check_image_host, image_host
+
+    digest = A_TXT_DIGEST
+    assert image_host(f"REG/x@{digest}") == "reg"
+    assert image_host(f"acme/hello@{digest}") == "docker.io"
+    assert image_host(f"Registry.Example.org/acme/x@{digest}") == "registry.example.org"
+    with pytest.raises(ApiError) as e:
+        check_image_host(f"REG/x@{digest}", allowed=("docker.io",))
+    assert e.value.code == "IMAGE_REGISTRY_NOT_ALLOWED"
+    check_image_host(f"acme/hello@{digest}", allowed=("docker.io",))
+    with pytest.raises(ApiError) as e:
+        check_image_host(f"docker.io/acme/x@{digest}@{digest}", allowed=("docker.io",))
+    assert e.value.code == "IMAGE_INVALID"
+
+
 def test_manifest_pinned_to_another_digest_is_refused(registry: Registry) -> None:
     body = publish_body()
     body["manifest"] = body["manifest"].replace(
@@ -183,7 +204,8 @@ def test_expired_and_unknown_tokens_are_401(registry: Registry) -> None:
 def test_names_are_lowercase_ascii_slugs(registry: Registry) -> None:
     token = registry.token()
     for bad in ("Hello", "hеllo", "hello_world", "-hello"):  # the second has a Cyrillic е
-        r = registry.publish(token, name=bad)
+        # A valid image, so that the refusal is about the name.
+        r = registry.publish(token, name=bad, image=f"ghcr.io/acme/hello@{A_TXT_DIGEST}")
         assert r.status_code == 422, bad
         assert _error(r)["code"] in {"MANIFEST_INVALID", "NAME_NOT_SLUG"}
     r = registry.publish(token, namespace="Acme")
@@ -203,7 +225,7 @@ def test_tier_moves_with_review_usage_and_revocation(registry: Registry) -> None
                              headers=registry.auth(reviewer))
     assert r.status_code == 200, r.text
     assert r.json()["tier"] == "community"
-    assert r.json()["evidence"]["review"]["status"] == "approved"
+    assert [x["verdict"] for x in r.json()["evidence"]["review"]["reviews"]] == ["approved"]
 
     usage = {"namespace": "acme", "name": "hello", "version": "1.0.0", "digest": A_TXT_DIGEST}
     for tok in installs:
@@ -216,6 +238,7 @@ def test_tier_moves_with_review_usage_and_revocation(registry: Registry) -> None
     r = registry.client.post("/api/v1/usage", json=usage, headers=registry.auth(installs[0]))
     assert r.json()["evidence"]["usage"]["days_in_production"] == 31
     assert r.json()["evidence"]["usage"]["installations"] == 2  # same installation again
+    assert r.json()["evidence"]["usage"]["active_days"] == 2
     assert r.json()["tier"] == "verified" and r.json()["action"] == "allow"
     _, plugin = registry.get("/api/v1/plugins/acme/hello")
     assert plugin["tier"] == "verified"
@@ -283,7 +306,9 @@ def test_list_search_filter_and_paginate(registry: Registry) -> None:
     for i in range(5):
         assert registry.publish(acme, name=f"tool-{i}", description=f"Tool number {i}.",
                                 capability="translate" if i == 3 else "echo").status_code == 201
-    assert registry.publish(other, name="weather", description="Forecasts rain.").status_code == 201
+    # Another namespace's own image (an image belongs to the namespace that published it first).
+    assert registry.publish(other, name="weather", description="Forecasts rain.",
+                            digest=WHEEL_DIGEST, bundle=BUNDLE_WHEEL).status_code == 201
 
     _, page = registry.get("/api/v1/plugins?limit=2")
     seen = [p["full_name"] for p in page["items"]]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.registry.conftest import Registry, pg_only
+from tests.registry.conftest import BUNDLE_WHEEL, WHEEL_DIGEST, Registry, pg_only
 
 
 def _walk(registry: Registry, query: str) -> list[str]:
@@ -30,7 +30,10 @@ def test_every_filter_combination_pages_like_the_full_listing(registry: Registry
     for token, name, description in ((acme, "alpha", "Reads maps."), (acme, "beta", "Draws maps."),
                                      (acme, "gamma", "Sings."), (other, "delta", "Maps rivers."),
                                      (other, "epsilon", "Counts.")):
-        assert registry.publish(token, name=name, description=description).status_code == 201
+        # Each namespace publishes its own image (an image belongs to its first publisher).
+        image = {} if token == acme else {"digest": WHEEL_DIGEST, "bundle": BUNDLE_WHEEL}
+        assert registry.publish(token, name=name, description=description,
+                                **image).status_code == 201
     _, page = registry.get("/api/v1/plugins?limit=100")
     everything = page["items"]
     assert [p["full_name"] for p in everything] == sorted(p["full_name"] for p in everything)

@@ -115,16 +115,32 @@ def test_worker_never_fetches_from_a_registry_no_longer_allowed(registry: Regist
 
 
 def test_a_scan_report_at_publish_does_not_replace_the_registry_scan(scanning: Any) -> None:
-    """A registry that scans trusts only its own scanner: an uploaded report (forgeable by the
-    publisher) is not evidence and does not skip the job (security review R1)."""
-    registry, trivy, _, client = scanning
+    """An uploaded report (forgeable by the publisher) is kept as self-reported evidence; it
+    does not skip the job, and the registry's own scan, stored after it, supersedes it."""
+    registry, trivy, app, client = scanning
     body = _body()
     assert trivy.calls == []
     body["scan_report"] = _TRIVY_FIXTURE.read_text()
     r = client.post("/api/v1/plugins", json=body, headers=registry.auth(registry.token()))
     assert r.status_code == 201, r.text
-    assert r.json()["evidence"]["scan"]["present"] is False
+    assert r.json()["evidence"]["scan"]["origin"] == "self-reported"
     assert _jobs(registry) == [("queued", 0)]
+    assert app.state.scan_worker.run_once() is True
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    assert doc["evidence"]["scan"]["origin"] == "registry"
+    assert doc["evidence"]["scan"]["counts"] == {"HIGH": 1}  # the registry's, not the report's
+
+
+def test_a_registry_without_a_scanner_still_queues_every_publish(registry: Registry) -> None:
+    """The job waits for a registry process that can scan (e.g. a replica with Trivy)."""
+    assert registry.app.state.scan_worker is None
+    assert registry.client.get("/healthz").json() == {"ok": True, "scanning": "unavailable"}
+    assert registry.publish(registry.token()).status_code == 201
+    assert _jobs(registry) == [("queued", 0)]
+    later = _app(registry, Trivy())
+    assert later.state.scan_worker.run_once() is True
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    assert doc["evidence"]["scan"]["origin"] == "registry"
 
 
 def _body() -> dict[str, Any]:

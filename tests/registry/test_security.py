@@ -98,7 +98,7 @@ def test_openapi_documents_models_without_secrets(registry: Registry) -> None:
     publish = doc["components"]["schemas"]["PublishCreate"]
     assert publish.get("additionalProperties") is False
     assert set(publish["properties"]) == {"namespace", "manifest", "image", "bundle",
-                                          "tests_junit", "scan_report"}
+                                          "tests_junit", "scan_report", "scan_attestation"}
 
 
 def test_public_surface_is_pinned() -> None:

@@ -89,7 +89,8 @@ def test_cli_migrate_creates_the_schema(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     tables = set(inspect(create_engine(url)).get_table_names())
     assert {"plugin", "plugin_version", "evidence", "api_token", "revocation", "audit_log",
-            "audit_head", "scan_job", "usage_report", "namespace", "alembic_version"} <= tables
+            "audit_head", "scan_job", "usage_day", "review", "namespace",
+            "alembic_version"} <= tables
 
 
 def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> None:
@@ -131,3 +132,86 @@ def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> No
         engine.dispose()
     after = registry.client.get(path)
     assert after.status_code == 200 and after.content == before.content
+
+
+def test_the_review_and_usage_migration_keeps_every_reviewers_review(registry: Registry) -> None:
+    """0011 keeps one review per reviewer (each reviewer's newest of the old evidence rows)
+    and one usage row per installation and day (the first and last day an installation
+    reported); its downgrade goes back to evidence rows and one row per installation. Reviews
+    and usage survive the round trip, and the old rows' newest-wins shape is split per
+    reviewer on the way up."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, text
+
+    from registry import make_engine
+    from registry._db import MIGRATIONS_DIR
+
+    base = "/api/v1/plugins/acme/hello/versions/1.0.0"
+    usage = {"namespace": "acme", "name": "hello", "version": "1.0.0",
+             "digest": "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"}
+    assert registry.publish(registry.token()).status_code == 201
+    ada = registry.token("cortex-core", "reviewer", holder="ada")
+    bob = registry.token("partner", "reviewer", holder="bob")
+    initech = registry.token("initech", "installation")
+    globex = registry.token("globex", "installation")
+    for token, status in ((ada, "approved"), (bob, "rejected")):
+        r = registry.client.post(f"{base}/reviews", json={"status": status},
+                                 headers=registry.auth(token))
+        assert r.status_code == 200, r.text
+    for token in (initech, globex):
+        registry.client.post("/api/v1/usage", json=usage, headers=registry.auth(token))
+    registry.clock.advance(days=3)
+    r = registry.client.post("/api/v1/usage", json=usage, headers=registry.auth(initech))
+    before = r.json()["evidence"]
+    assert before["usage"]["active_days"] == 2 and before["usage"]["organizations"] == 2
+
+    engine = make_engine(registry.db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def to(target: str, step: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            getattr(command, step)(cfg, target)
+
+    try:
+        to("0010", "downgrade")
+        with engine.begin() as conn:
+            tables = set(inspect(conn).get_table_names())
+            assert "review" not in tables and "usage_day" not in tables
+            reviews = conn.execute(text("SELECT facts_json FROM evidence WHERE kind = 'review' "
+                                        "ORDER BY id")).scalars().all()
+            assert [(json.loads(f)["reviewer"], json.loads(f)["status"]) for f in reviews] == [
+                ("cortex-core/ada", "approved"), ("partner/bob", "rejected")]
+            reports = conn.execute(text("SELECT first_seen, last_seen FROM usage_report "
+                                        "ORDER BY id")).all()
+            assert [tuple(r) for r in reports] == [
+                ("2026-01-01T12:00:00Z", "2026-01-04T12:00:00Z"),
+                ("2026-01-01T12:00:00Z", "2026-01-01T12:00:00Z")]
+            # What the old registry wrote when ada changed her mind: a newer row of hers.
+            facts = json.loads(reviews[0])
+            conn.execute(text(
+                "INSERT INTO evidence (version_id, kind, digest, facts_json, actor, created_at) "
+                "SELECT version_id, kind, digest, :facts, actor, created_at FROM evidence "
+                "WHERE kind = 'review' ORDER BY id LIMIT 1"),
+                {"facts": json.dumps({**facts, "status": "changes_requested"})})
+        to("head", "upgrade")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT reviewer, verdict FROM review ORDER BY reviewer"))
+            assert [tuple(r) for r in rows] == [("cortex-core/ada", "changes_requested"),
+                                                ("partner/bob", "rejected")]
+            assert conn.execute(text("SELECT COUNT(*) FROM evidence WHERE kind = 'review'")
+                                ).scalar_one() == 0
+            days = conn.execute(text("SELECT organization, day FROM usage_day ORDER BY id"))
+            assert [tuple(r) for r in days] == [("initech", "2026-01-01"),
+                                                ("initech", "2026-01-04"),
+                                                ("globex", "2026-01-01")]
+    finally:
+        engine.dispose()
+    r = registry.client.post(f"{base}/reviews", json={"status": "rejected"},
+                             headers=registry.auth(bob))  # a write: re-evaluates
+    after = r.json()["evidence"]
+    assert sorted((x["reviewer"], x["verdict"]) for x in after["review"]["reviews"]) == [
+        ("cortex-core/ada", "changes_requested"), ("partner/bob", "rejected")]
+    assert after["usage"] == before["usage"]

@@ -22,10 +22,14 @@ deny contains {"code": "REVOKED", "message": "this version was revoked"} if {
 }
 
 deny contains {"code": "REVIEW_REJECTED", "message": "a reviewer rejected this version"} if {
-	input.evidence.review.status == "rejected"
+	some r in input.evidence.review.reviews
+	r.verdict == "rejected"
 }
 
-reviewed if input.evidence.review.status == "approved"
+reviewed if {
+	some r in input.evidence.review.reviews
+	r.verdict == "approved"
+}
 
 in_production if {
 	input.evidence.usage.days_in_production >= data.cortex.thresholds.verified_days
