@@ -400,7 +400,7 @@ def audit_verify(
         print(f"note: {note}", file=sys.stderr)
     if report.problems:
         for p in report.problems:
-            where = f"audit entry {p.entry_id}" if p.entry_id else "state"
+            where = f"audit entry {p.entry_id}" if p.entry_id else "database"
             print(f"{where}: {p.problem}", file=sys.stderr)
         print(f"the audit log or the state it vouches for was tampered with "
               f"({len(report.problems)} problem(s); the log has {report.size} entries)",

@@ -428,6 +428,11 @@ def _manifest_from_document(doc: Mapping[str, Any], *, source: str) -> Manifest:
     return parse_manifest(json.dumps(doc).encode("utf-8"), source=source)
 
 
+def _code(code: str) -> str:
+    """A registry's error code as facts may quote it (it is the registry's text)."""
+    return re.sub(r"[^A-Z0-9_]", "?", code[:64])
+
+
 def _leaf_records(data: bytes, *, index: int, key: str, digest: str) -> bool:
     """Whether a verified log leaf (an audit entry's canonical body) is entry ``index + 1`` and
     records version ``key`` (``ns/name@version``) with ``digest`` in its effects."""
@@ -762,7 +767,7 @@ class Installer:
             note = fed.call(lambda c: c.log_checkpoint())
         except RegistryRequestError as e:
             return TransparencyEvidence(error=f"the registry serves no signed checkpoint "
-                                              f"({e.code})", **facts)
+                                              f"({_code(e.code)})", **facts)
         try:
             checkpoint = open_checkpoint(note, verifier)
         except TransparencyError as e:
@@ -800,7 +805,7 @@ class Installer:
                                         f"{version} with {digest}")
             facts["included"] = True
         except RegistryRequestError as e:
-            problems.append(f"the registry refused a log request ({e.code})")
+            problems.append(f"the registry refused a log request ({_code(e.code)})")
         except TransparencyError as e:
             problems.append(e.message)
         if problems:
@@ -1092,8 +1097,10 @@ class Installer:
                 f"it; reinstall it (cortex plugin install {name}) or restore the configuration")
 
     def sync(self, *, now: datetime) -> SyncReport:
-        """Sync the feeds of every registry installed plugins came from; report the installed
-        plugins now known to be revoked (the caller stops their containers)."""
+        """Sync the feeds of every registry installed plugins came from, confirm each installed
+        registry version with its registry (revoked there is revoked here, whatever the cached
+        feed cursor says), and report the installed plugins now known to be revoked (the caller
+        stops their containers)."""
         records = self.store.all()
         targets: dict[str, RegistryTarget] = {}
         for r in records:
@@ -1118,10 +1125,24 @@ class Installer:
                 errors[t.name] = moved  # its revocation state is unknown, never "not revoked"
                 continue
             ns = r.name.split("/", 1)[0] if r.source == "registry" else None
+            record_revoked: dict[str, str | None] | None = None
+            if ns is not None and t.name in synced:
+                # As for `run`: the registry's own word on the version, so a feed cursor moved
+                # forward in the local cache cannot hide a revocation from `sync` either.
+                fed = self._federated(t)
+                try:
+                    record_revoked, problem = self._confirm_version(fed, r)
+                except RegistryUnavailable as e:
+                    problem = e.message
+                finally:
+                    fed.close()
+                if problem is not None:
+                    errors[t.name] = problem
             ev = revocation_evidence(self._cached_feed(t), registry=t.name, digest=r.digest,
                                      namespace=ns,
                                      name=str(r.manifest.get("name")) if ns else None,
-                                     version=r.version if ns else None)
+                                     version=r.version if ns else None,
+                                     record_revoked=record_revoked)
             if ev.revoked:
                 revoked.append(r)
         return SyncReport(synced=tuple(synced), errors=errors, revoked=tuple(revoked))

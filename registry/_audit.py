@@ -147,18 +147,29 @@ def replay(entries: Iterable[Any], state: ReplayedState | None = None) -> Replay
         if not isinstance(effects, dict):
             state.unreadable.append(e.id)
             continue
+        if not all(isinstance(rows, dict) and all(v is None or isinstance(v, dict)
+                                                  for v in rows.values())
+                   for rows in effects.values()):
+            state.unreadable.append(e.id)
+            continue
         state.entries_with_effects += 1
         for table, rows in effects.items():
-            if table in state.tables and isinstance(rows, dict):
-                state.tables[table].update(rows)
+            current = state.tables.get(table)
+            if current is None:
+                continue
+            for key, values in rows.items():
+                # A row's fields merge over what earlier entries said (a write that changes
+                # some fields may record only those); null deletes it.
+                before = current.get(key)
+                current[key] = values if values is None or before is None else {**before, **values}
     return state
 
 
 def compare_state(state: ReplayedState, current: Mapping[str, Mapping[str, Any]]) -> list[AuditProblem]:
     """Every difference between the replayed state and ``current`` (per tracked table, each
     row's key → its projection as stored now). Empty: the tables are what the log says."""
-    problems = [AuditProblem(i, "the entry's effects are not a JSON object (edited)")
-                for i in state.unreadable]
+    problems = [AuditProblem(i, "the entry's effects are not an object of tables of rows "
+                                "(edited)") for i in state.unreadable]
     for table in TRACKED_TABLES:
         logged = state.tables.get(table, {})
         now = current.get(table, {})

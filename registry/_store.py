@@ -71,8 +71,8 @@ from ._tlog import (
     EffectsRecorder,
     TransparencyLog,
     append_entry,
+    rendered_hash,
     verify_log,
-    version_values,
 )
 
 if TYPE_CHECKING:
@@ -886,14 +886,15 @@ class Store:
             for job, outcomes in pool.run(jobs(), now=now):
                 cpu = time.process_time()
                 params = []
-                for (vid, pid, version, state, tier, action), item, out in zip(
-                        job.keys, job.items, outcomes, strict=True):
+                for (vid, pid, version, state, tier, action), out in zip(job.keys, outcomes,
+                                                                          strict=True):
                     params.append((out.tier, out.action, out.policy_revision, out.decision_json,
                                    out.summary_json, out.document_json, vid))
-                    rewritten[f"{plugins[pid][3]}@{version}"] = version_values(
-                        id=vid, digest=item.digest, image=item.image, state=state,
-                        tier=out.tier, action=out.action, decision_json=out.decision_json,
-                        summary_json=out.summary_json, document_json=out.document_json)
+                    # Only what re-tiering changes (the log merges it over the row's fields).
+                    rewritten[f"{plugins[pid][3]}@{version}"] = {
+                        "tier": out.tier, "action": out.action, "rendered": rendered_hash(
+                            decision_json=out.decision_json, summary_json=out.summary_json,
+                            document_json=out.document_json)}
                     changed += (out.tier, out.action) != (tier, action)
                     failed += out.failed
                     versions_of[pid].append((version, state, out.tier, out.action))

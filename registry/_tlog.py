@@ -13,7 +13,9 @@ Guarantees:
 * :class:`EffectsRecorder` records what a write left in the tracked state tables
   (:data:`registry._audit.TRACKED_TABLES`): every tracked row the ORM flushed in the
   transaction, projected by :func:`projection`. Writes that bypass the ORM (re-tiering's
-  bulk UPDATE) pass their effects explicitly.
+  bulk UPDATE) pass their effects explicitly. Projections are part of the log's format: a
+  changed projection makes every earlier entry disagree with the tables, so changing one takes
+  a migration that appends new ``log.baseline`` entries (as migration 0012 did).
 * :func:`verify_log` recomputes everything from the entries alone: the chain, the tree and its
   stored nodes, consistency with a checkpoint seen earlier (signature checked first), and the
   state tables against a replay of the effects.
@@ -68,6 +70,7 @@ __all__ = [
     "current_projections",
     "frontier_keys",
     "projection",
+    "rendered_hash",
     "rows_projection",
     "token_secret_commitment",
     "verify_log",
@@ -97,9 +100,15 @@ def version_values(*, id: int | None, digest: str, image: str, state: str, tier:
                    document_json: str) -> dict[str, Any]:
     """A version row's projection: identity, image, state, decision, and a hash of what the
     read routes serve (decision and both pre-rendered documents)."""
-    rendered = sha256_text(decision_json + "\0" + summary_json + "\0" + document_json)
     return {"id": id, "digest": digest, "image": image, "state": state, "tier": tier,
-            "action": action, "rendered": rendered}
+            "action": action, "rendered": rendered_hash(decision_json=decision_json,
+                                                        summary_json=summary_json,
+                                                        document_json=document_json)}
+
+
+def rendered_hash(*, decision_json: str, summary_json: str, document_json: str) -> str:
+    """The hash of what the read routes serve for a version (``rendered`` in its projection)."""
+    return sha256_text(decision_json + "\0" + summary_json + "\0" + document_json)
 
 
 Getter = Callable[[str], Any]

@@ -124,6 +124,22 @@ def test_malformed_pins_are_errors(bad: str) -> None:
         image_digest(bad)
 
 
+@pytest.mark.parametrize("bad", [
+    "ghcr.io/a/b@x@sha256:" + "a" * 64,          # a second '@': the last one used to count
+    "ghcr.io/A/b@sha256:" + "a" * 64,            # upper-case repository: engines refuse it
+    "ghcr.io/a/b\x1b[31m@sha256:" + "a" * 64,    # control characters
+    "https://ghcr.io/a/b@sha256:" + "a" * 64,    # a URL scheme
+    "ghcr.io/a/b @sha256:" + "a" * 64,           # whitespace
+])
+def test_image_digest_follows_the_manifest_grammar(bad: str) -> None:
+    # What counts as pinned is what an engine would pull: the manifest's grammar, one parser.
+    with pytest.raises(InputError) as e:
+        image_digest(bad)
+    assert e.value.advice
+    assert image_digest("ghcr.io/a/b:1.0@sha256:" + "a" * 64) == "sha256:" + "a" * 64
+    assert image_digest("ghcr.io/a/b:1.0") is None
+
+
 def test_bad_namespace_and_naive_time(manifest: Manifest) -> None:
     with pytest.raises(InputError, match="namespace"):
         _build(manifest, namespace="Acme Corp")

@@ -182,6 +182,21 @@ def test_cursor_moved_forward_does_not_hide_a_revocation(federation: Federation)
     assert check.revocation.reason == "signing key leaked"
 
 
+def test_sync_with_a_moved_cursor_still_reports_the_revocation(federation: Federation) -> None:
+    # `sync` (which stops running revoked plugins) must not trust the cached cursor either.
+    fed = federation
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    now = datetime.now(UTC)
+    with installer(fed) as inst:
+        plan = inst.plan("acme/tool", now=now)
+        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        assert inst.sync(now=now).revoked == ()
+        fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
+        _move_cursor_forward(fed.data_dir, "acme", by=1000)
+        report = inst.sync(now=now + timedelta(minutes=1))
+    assert [r.name for r in report.revoked] == ["acme/tool"], report
+
+
 def test_unreachable_registry_after_a_moved_cursor_goes_stale(federation: Federation) -> None:
     fed = federation
     fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")

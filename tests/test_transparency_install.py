@@ -130,7 +130,7 @@ def test_required_inclusion_allows_a_logged_version_and_refuses_a_forked_log(
 def test_required_inclusion_refuses_what_cannot_be_proven(
         signed_registry: tuple[RegistryServer, NoteSigner], private_sigstore: PrivateSigstore,
         tmp_path: Path) -> None:
-    server, key = signed_registry
+    server, _key = signed_registry
     home = Home(tmp_path / "home", server)
     server.publish(private_sigstore, "acme", "tool", "1.0.0")
     # No log key configured: nothing can be proven.
@@ -148,3 +148,25 @@ def test_required_inclusion_refuses_what_cannot_be_proven(
     ok = home.install("acme/tool", required=False)
     assert ok.exit_code == 0, ok.output
     assert home.transparency("acme/tool")["present"] is False
+
+
+def test_log_keys_in_the_configuration_are_validated(tmp_path: Path) -> None:
+    key = generate_note_key(ORIGIN)
+    env = {"CORTEX_CONFIG": str(tmp_path / "config.json")}
+
+    def cortex(*args: str) -> Any:
+        return CliRunner().invoke(app, list(args), env=env)
+
+    ok = cortex("config", "registries", "add", "acme", "https://registry.acme.example",
+                "--scope", "acme/*", "--log-key", key.verifier.text)
+    assert ok.exit_code == 0, ok.output
+    assert cortex("config", "set", "registry-log-key", key.verifier.text).exit_code == 0
+    listing = cortex("config", "list").stdout
+    assert f"registry-log-key = {key.verifier.text}" in listing
+    assert f"log-key={key.verifier.text}" in listing
+    mangled = key.verifier.text[:-3] + "AAA"
+    bad = cortex("config", "registries", "add", "evil", "https://registry.evil.example",
+                 "--scope", "evil/*", "--log-key", mangled)
+    assert bad.exit_code == 2 and "verifier key" in bad.output
+    assert cortex("config", "set", "registry-log-key", "not-a-key").exit_code == 2
+    assert cortex("config", "get", "registry-log-key").stdout.strip() == key.verifier.text

@@ -122,3 +122,23 @@ def test_any_single_edit_or_deletion_breaks_the_chain(payloads: list[tuple[str, 
     else:
         tampered = chain[:victim] + chain[victim + 1:]
     assert verify_chain(tampered, head_hash=chain[-1].hash, head_seq=len(chain)) != []
+
+
+def test_replay_reports_malformed_effects_instead_of_crashing() -> None:
+    from registry._audit import compare_state, replay
+
+    good = _Entry(1, "a", "x", "t", None, None, "at", "p", "h")
+    rows = [
+        replace(good, id=1, hash="1"),
+        replace(good, id=2, hash="2"),
+        replace(good, id=3, hash="3"),
+        replace(good, id=4, hash="4"),
+    ]
+    effects = ['{"api_token":{"tok_a":{"role":"publisher"}}}', "[1, 2]",
+               '{"api_token":{"tok_b":"admin"}}', "not json"]
+    tagged = [type("E", (), {"id": r.id, "effects_json": fx})() for r, fx in zip(rows, effects, strict=True)]
+    state = replay(tagged)
+    assert state.entries_with_effects == 1 and state.unreadable == [2, 3, 4]
+    problems = compare_state(state, {"api_token": {"tok_a": {"role": "admin"}}})
+    assert [p.entry_id for p in problems] == [2, 3, 4, 0]
+    assert 'role: logged "publisher", stored "admin"' in problems[-1].problem

@@ -106,6 +106,6 @@ def test_public_surface_is_pinned() -> None:
     import registry
 
     assert registry.__all__ == ["RegistryConfig", "create_app", "make_engine", "migrate"]
-    assert client.__all__ == ["PluginDetail", "PluginPage", "PluginSummary", "RegistryClient",
-                              "RegistryRequestError", "RevocationEntry", "RevocationPage",
-                              "VersionDetail", "VersionSummary"]
+    assert client.__all__ == ["LogLeaf", "PluginDetail", "PluginPage", "PluginSummary",
+                              "RegistryClient", "RegistryRequestError", "RevocationEntry",
+                              "RevocationPage", "VersionDetail", "VersionLog", "VersionSummary"]

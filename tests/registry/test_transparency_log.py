@@ -280,6 +280,37 @@ def test_direct_edits_of_state_tables_are_caught(signed: Registry, tmp_path: Pat
         assert "was tampered with" in caught.output
 
 
+def test_edits_after_a_retier_are_caught(signed: Registry, tmp_path: Path,
+                                         log_key: tuple[NoteSigner, Path]) -> None:
+    """Re-tiering rewrites every version without the ORM; its entry records what it wrote, so
+    the replay still holds the tables to the log afterwards."""
+    import shutil
+
+    from cli.main import app
+    from tests.registry.conftest import POLICY_DIR
+
+    key, _ = log_key
+    _activity(signed)
+    policy = tmp_path / "policy"
+    shutil.copytree(POLICY_DIR, policy)
+    data = json.loads((policy / "data.json").read_text())
+    data["cortex"]["actions"]["experimental"] = "notice"
+    (policy / "data.json").write_text(json.dumps(data))
+    r = CliRunner().invoke(app, ["registry", "retier", "--db", signed.db_url, "--workers", "0",
+                                 "--no-default-policies", "--policy-dir", str(policy),
+                                 "--data", str(policy / "data.json")])
+    assert r.exit_code == 0, r.output
+    cp = tmp_path / "cp"
+    _save_checkpoint(signed, cp)
+    assert _verify(signed, *_key_args(key, cp)).exit_code == 0
+    with signed.store.engine.begin() as c:
+        c.execute(text("UPDATE plugin_version SET action = 'allow' WHERE version = '1.1.0'"))
+    caught = _verify(signed, *_key_args(key, cp))
+    assert caught.exit_code == 1
+    assert 'acme/hello@1.1.0 differs from the log (action: logged "notice", stored "allow")' \
+        in caught.output
+
+
 # ------------------------------------------------------------------ proofs over HTTP
 
 
