@@ -20,12 +20,14 @@ __all__ = [
     "CollectorError",
     "CortexTrustError",
     "EngineError",
+    "EngineTimeout",
     "EvidenceError",
     "InputError",
     "ManifestError",
     "ManifestProblem",
     "PolicyError",
     "RegistryUnavailable",
+    "SemVerError",
     "UnavailableError",
 ]
 
@@ -88,6 +90,13 @@ class ManifestError(InputError):
         return "\n".join(str(p) for p in self.problems)
 
 
+class SemVerError(InputError, ValueError):
+    """A string is not a SemVer 2.0.0 version, or not a valid version requirement.
+
+    Also a :class:`ValueError`, so code that validates with ``except ValueError`` keeps working.
+    """
+
+
 class EvidenceError(InputError):
     """A piece of evidence (bundle, scan report, test results, review, usage) is unusable."""
 
@@ -104,6 +113,11 @@ class UnavailableError(CortexTrustError):
 
 class EngineError(UnavailableError):
     """The policy engine failed, timed out, crashed or returned no usable decision."""
+
+
+class EngineTimeout(EngineError):
+    """The policy engine did not answer within its deadline (``decide()`` blocks with
+    ``ENGINE_TIMEOUT``; every other :class:`EngineError` blocks with ``ENGINE_ERROR``)."""
 
 
 class CollectorError(UnavailableError):

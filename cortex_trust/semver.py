@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from .errors import SemVerError
+
 __all__ = [
     "SemVer",
     "SemVerError",
@@ -47,10 +49,6 @@ _PARTIAL = re.compile(
 _COMPARATOR = re.compile(r"^(>=|<=|>|<|==|=|!=|\^|~)?\s*(.+)$")
 # Versions longer than this are refused before any regular expression runs on them.
 _MAX_LEN = 256
-
-
-class SemVerError(ValueError):
-    """A string is not a SemVer 2.0.0 version, or not a valid version requirement."""
 
 
 class SemVer(NamedTuple):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cortex_trust.decision import FAILURE_CODES, Action, Decision, Tier
 from cortex_trust.engine import DecisionText, PolicyEngine, decide
-from cortex_trust.errors import EngineError
+from cortex_trust.errors import EngineError, EngineTimeout
 from cortex_trust.policy_input import Context, ManifestFacts, PolicyInput
 
 VALID: dict[str, Any] = {
@@ -224,7 +224,10 @@ def test_decide_passes_the_input_as_json_and_returns_the_decision() -> None:
     ("exc", "code"),
     [
         (EngineError("regorus failed: builtin error"), "ENGINE_ERROR"),
-        (EngineError("evaluation timed out after 2 s"), "ENGINE_TIMEOUT"),
+        (EngineTimeout("evaluation timed out after 2 s"), "ENGINE_TIMEOUT"),
+        # The code follows the type, never the text: a crash whose message mentions a timeout
+        # (a child's last stderr line) is an engine error.
+        (EngineError("the policy engine crashed (... timed out)"), "ENGINE_ERROR"),
         (TimeoutError("deadline"), "ENGINE_TIMEOUT"),
         (RuntimeError("rust panic"), "ENGINE_ERROR"),
         (KeyError("result"), "ENGINE_ERROR"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..errors import EngineError
+from ..errors import EngineError, EngineTimeout
 
 if TYPE_CHECKING:
     # Imported lazily at run time: pydantic is most of a policy worker's start-up cost.
@@ -77,9 +77,12 @@ def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
     except TimeoutError as e:
         return Decision.fail_closed("ENGINE_TIMEOUT", f"the policy engine timed out: {e}",
                                     policy_revision=revision)
+    except EngineTimeout as e:
+        return Decision.fail_closed("ENGINE_TIMEOUT", f"the policy engine failed: {e}",
+                                    policy_revision=revision)
     except EngineError as e:
-        code = "ENGINE_TIMEOUT" if "timed out" in e.message else "ENGINE_ERROR"
-        return Decision.fail_closed(code, f"the policy engine failed: {e}", policy_revision=revision)
+        return Decision.fail_closed("ENGINE_ERROR", f"the policy engine failed: {e}",
+                                    policy_revision=revision)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # noqa: BLE001 - any engine fault (a native panic is a BaseException) blocks

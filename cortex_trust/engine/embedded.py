@@ -39,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from ..errors import CortexTrustError, EngineError, PolicyError
+from ..errors import CortexTrustError, EngineError, EngineTimeout, PolicyError
 from ..policyset import PolicySet
 
 if TYPE_CHECKING:
@@ -223,11 +223,11 @@ class _Worker:
                 raise self._crashed(doing)
             self._buf += chunk
 
-    def _timed_out(self, timeout: float, doing: str) -> EngineError:
+    def _timed_out(self, timeout: float, doing: str) -> EngineTimeout:
         self.stop()
-        return EngineError(f"the policy engine timed out after {timeout:g}s while {doing}",
-                           advice="simplify the policy (large comprehensions, deep iteration) "
-                                  "or raise the timeout")
+        return EngineTimeout(f"the policy engine timed out after {timeout:g}s while {doing}",
+                             advice="simplify the policy (large comprehensions, deep iteration) "
+                                    "or raise the timeout")
 
     def _crashed(self, doing: str) -> EngineError:
         proc = self._proc

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from .._json import load_json
-from ..errors import EngineError, PolicyError
+from ..errors import EngineError, EngineTimeout, PolicyError
 
 __all__ = ["OpaServerEngine"]
 
@@ -76,8 +76,8 @@ class OpaServerEngine:
             resp = self._client.post(endpoint, content=body, params=self._params,
                                      headers={"Content-Type": "application/json"})
         except httpx.TimeoutException:
-            raise EngineError(f"the OPA server at {self.url} timed out after {self.timeout:g}s",
-                              advice="check the server's load, or raise the timeout") from None
+            raise EngineTimeout(f"the OPA server at {self.url} timed out after {self.timeout:g}s",
+                                advice="check the server's load, or raise the timeout") from None
         except httpx.HTTPError as e:
             raise EngineError(f"cannot reach the OPA server at {self.url}: {type(e).__name__}: {e}",
                               advice=f"is the OPA server running at {self.url}?") from None
