@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cortex_trust.ids import is_digest
+
 from ._errors import EXIT_INPUT, fail
 from ._render import neutralise
 
@@ -24,7 +26,6 @@ _DEFAULT_TOKEN_ENV = "CORTEX_REGISTRY_TOKEN"  # noqa: S105 - a variable name, no
 _REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
                   r"@(?P<version>[0-9A-Za-z.+-]{1,128})$")
 _MAX_FILE = 1024 * 1024
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 RegistryOption = Annotated[str, typer.Option(
     "--registry", help="Registry URL, e.g. https://registry.cortex.dev.")]
@@ -187,7 +188,7 @@ def revoke(
     if identity is not None and not issuer:
         fail("--identity needs --issuer", advice="e.g. --issuer https://token.actions."
                                                  "githubusercontent.com")
-    if digest is not None and not _DIGEST.match(digest):
+    if digest is not None and not is_digest(digest):
         fail(f"--digest {digest!r} is not an image digest",
              advice="write sha256:<64 lowercase hex digits>")
     token = _token(token_env)

@@ -209,13 +209,12 @@ def token_create(
     db: DbOption = _DEFAULT_DB,
 ) -> None:
     """Create an API token and print it once (only its hash is stored)."""
-    import re
     from datetime import UTC, datetime
 
-    from registry._models import SLUG
+    from cortex_trust.ids import is_slug
     from registry._store import ROLES, Store, parse_duration
 
-    if not re.fullmatch(SLUG, namespace) or (holder is not None and not re.fullmatch(SLUG, holder)):
+    if not is_slug(namespace) or (holder is not None and not is_slug(holder)):
         fail(f"namespace {namespace!r} (or holder {holder!r}) is not a lowercase slug",
              advice="use lowercase letters, digits and inner hyphens (e.g. acme)", code=EXIT_INPUT)
     if role not in ROLES:
@@ -257,11 +256,10 @@ def token_list(
     Last use is recorded at most every 15 minutes. Refer to a token by its id (tok_...).
     """
     import json
-    import re
     from datetime import UTC, datetime
 
+    from cortex_trust.ids import is_slug
     from registry._errors import ApiError
-    from registry._models import SLUG
     from registry._store import Store
 
     from ._render import neutralise
@@ -269,7 +267,7 @@ def token_list(
     if fmt not in ("text", "json"):
         fail(f"--format {fmt!r} is not text or json", advice="use --format text or --format json",
              code=EXIT_INPUT)
-    if namespace is not None and not re.fullmatch(SLUG, namespace):
+    if namespace is not None and not is_slug(namespace):
         fail(f"namespace {namespace!r} is not a lowercase slug",
              advice="use lowercase letters, digits and inner hyphens (e.g. acme)", code=EXIT_INPUT)
     engine = _migrated_engine(db)

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .errors import InputError
+from .ids import is_slug
 
 __all__ = [
     "DEFAULT_GITHUB_API",
@@ -37,7 +38,6 @@ __all__ = [
 DEFAULT_REGISTRY = "https://registry.cortex.dev"
 DEFAULT_GITHUB_API = "https://api.github.com"
 _MAX_CONFIG_BYTES = 256 * 1024
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 #: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
 _SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})\Z")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
@@ -100,7 +100,7 @@ class RegistryEntry(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not is_slug(v):
             raise ValueError("registry names are lowercase slugs, e.g. `acme`")
         return v
 

@@ -26,6 +26,7 @@ import httpx
 
 from ._json import load_json
 from .errors import InputError, RegistryUnavailable
+from .ids import is_digest
 
 __all__ = [
     "GitHubClient",
@@ -264,7 +265,7 @@ class GitHubClient:
         Nothing is trusted here: the caller verifies each bundle and the policy judges its signer.
         A repository without attestations for the digest gives ``[]`` (GitHub answers 404).
         """
-        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        if not is_digest(digest):
             raise InputError(f"{digest!r} is not a sha256 digest")
         url = (f"{self.api_url}/repos/{quote(ref.owner, safe='')}/{quote(ref.repo, safe='')}"
                f"/attestations/{digest}")

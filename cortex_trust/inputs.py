@@ -15,12 +15,12 @@ together for verify, publish, install and run. What it guarantees (the mix-and-m
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError
+from .ids import is_digest, is_slug
 from .policy_input import (
     Artifact,
     Context,
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["build_input", "image_digest", "plugin_full_name", "resolve_digest"]
 
 _Kind = Literal["signature", "scan", "tests", "review", "usage"]
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
-_NAMESPACE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 
 
 def image_digest(reference: str) -> str | None:
@@ -70,7 +68,7 @@ def image_digest(reference: str) -> str | None:
                          f"{str(getattr(e, 'problem', e)).replace('runtime.image', 'the image')}",
                          advice=str(getattr(e, "fix", "")).replace("runtime.image", "the image")
                          or "pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>") from None
-    if digest is not None and not _DIGEST_RE.match(digest):  # pragma: no cover - the grammar's rule
+    if digest is not None and not is_digest(digest):  # pragma: no cover - the grammar's rule
         raise InputError(f"image reference {reference!r}: {digest!r} is not a sha256 digest",
                          advice="pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>")
     return digest
@@ -92,7 +90,7 @@ def resolve_digest(*, manifest: Manifest | ManifestError, image: str | None,
     """
     from .errors import ManifestError
 
-    if digest is not None and not _DIGEST_RE.match(digest):
+    if digest is not None and not is_digest(digest):
         raise InputError(f"{digest!r} is not an image digest",
                          advice="give the digest as sha256:<64 lowercase hex digits>")
     ref_digest = image_digest(image) if image is not None else None
@@ -153,7 +151,7 @@ def build_input(
 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    if namespace is not None and not _NAMESPACE_RE.match(namespace):
+    if namespace is not None and not is_slug(namespace):
         raise InputError(f"namespace {namespace!r} is not valid",
                          advice="use lowercase letters, digits and inner hyphens (at most 64)")
     artifact_digest = resolve_digest(manifest=manifest, image=image, digest=digest)

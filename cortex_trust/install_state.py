@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError
+from .ids import DIGEST_PATTERN
 from .semver import SemVerError, parse_semver, satisfies, semver_key
 
 __all__ = [
@@ -126,7 +127,7 @@ class InstallRecord(BaseModel):
     name: str  # full name: namespace/name or github:owner/repo
     version: str
     image: str  # repository@sha256:...
-    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    digest: str = Field(pattern=DIGEST_PATTERN)
     registry: str | None
     manifest: dict[str, Any]
     decision: dict[str, Any]

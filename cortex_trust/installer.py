@@ -49,6 +49,7 @@ from .config import CortexConfig, RegistryEntry, resolve_registry
 from .decision import Action, Decision
 from .engine import PolicyEngine, decide
 from .errors import EvidenceError, InputError, RegistryUnavailable
+from .ids import SLUG
 from .install_state import (
     InstallRecord,
     InstallStore,
@@ -95,8 +96,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-_SLUG = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
-_REQUEST = re.compile(rf"^({_SLUG})/({_SLUG})(?:@([0-9A-Za-z.^~<>=, *+-]{{1,64}}))?\Z")
+_REQUEST = re.compile(rf"^({SLUG})/({SLUG})(?:@([0-9A-Za-z.^~<>=, *+-]{{1,64}}))?\Z")
 _MAX_EVIDENCE_DOC = 256 * 1024
 
 

@@ -44,6 +44,7 @@ from pydantic_core import PydanticCustomError
 from . import _spdx
 from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document
 from .errors import ManifestError, ManifestProblem
+from .ids import DIGEST, PLUGIN_NAME_PATTERN
 from .policy_input import ManifestFacts
 from .semver import SemVerError, parse_semver
 
@@ -69,7 +70,7 @@ MAX_ENDPOINT = 512
 MAX_IMAGE = 512
 
 # --- patterns (also published in the JSON Schema; ECMA-262 compatible) ----------------------
-NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+NAME_PATTERN = PLUGIN_NAME_PATTERN
 CAPABILITY_PATTERN = r"^[a-z0-9]+([-_][a-z0-9]+)*$"
 SEMVER_PATTERN = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -87,9 +88,8 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
 _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_DIGEST = r"sha256:[0-9a-f]{64}"
 IMAGE_PATTERN = (
-    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{DIGEST})?$"
 )
 
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -99,7 +99,6 @@ _ENDPOINT_RE = re.compile(ENDPOINT_PATTERN)
 _PATH_COMPONENT_RE = re.compile(rf"^{_PATH_COMPONENT}$")
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
 _TAG_RE = re.compile(rf"^{_TAG}$")
-_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
 _IMAGE_RE = re.compile(IMAGE_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 

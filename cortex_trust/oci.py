@@ -29,6 +29,7 @@ from typing import Final
 import httpx
 
 from .errors import EvidenceError, InputError, RegistryUnavailable
+from .ids import DIGEST, is_digest
 
 __all__ = [
     "MANIFEST_MEDIA_TYPES",
@@ -55,9 +56,8 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REF_RE: Final = re.compile(
     rf"^(?P<registry>{_HOST}(?::[0-9]{{1,5}})?)/(?P<repository>{_COMPONENT}(?:/{_COMPONENT})*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?\Z"
+    rf"(?:@(?P<digest>{DIGEST}))?\Z"
 )
-_DIGEST_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 _TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 _REPO_ONLY: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
 _MAX_MANIFEST: Final = 4 * 1024 * 1024  # distribution's own limit for a manifest body
@@ -126,7 +126,7 @@ def parse_pinned_ref(ref: str) -> ImageRef:
 
 
 def _check_digest_format(value: str, *, what: str) -> str:
-    if not _DIGEST_RE.match(value):
+    if not is_digest(value):
         raise InputError(f"{what} is not a sha256 digest: {value[:80]!r}",
                          advice="use sha256: followed by 64 lower-case hex digits")
     return value
@@ -164,7 +164,7 @@ class OciClient:
         if not _REPO_ONLY.match(repository):
             raise InputError(f"not a valid repository name: {repository[:100]!r}",
                              advice="lower-case path components separated by '/', e.g. acme/my-plugin")
-        if not (_TAG_RE.match(reference) or _DIGEST_RE.match(reference)):
+        if not (_TAG_RE.match(reference) or is_digest(reference)):
             raise InputError(f"not a valid tag or digest: {reference[:100]!r}",
                              advice="a tag like 0.1.0, or sha256:<64 hex>")
         url = f"{self._base}/v2/{repository}/manifests/{reference}"
@@ -197,7 +197,7 @@ class OciClient:
         """
         resp = self._request("HEAD", repository, reference)
         digest = str(resp.headers.get("Docker-Content-Digest", ""))
-        if not _DIGEST_RE.match(digest):
+        if not is_digest(digest):
             raise RegistryUnavailable(
                 f"the OCI registry at {self._base} gave no usable Docker-Content-Digest for "
                 f"{repository}:{reference} (got {digest[:80]!r})",

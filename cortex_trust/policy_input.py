@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from .ids import DIGEST_PATTERN
+
 __all__ = [
     "SCHEMA_VERSION",
     "Artifact",
@@ -52,7 +54,6 @@ Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 ReviewVerdict = Literal["approved", "rejected", "changes_requested"]
 #: Who produced a scan (``ScanEvidence.origin``).
 ScanOrigin = Literal["registry", "attested", "pipeline", "self-reported"]
-_DIGEST = r"^sha256:[0-9a-f]{64}$"
 
 
 class _Facts(BaseModel):
@@ -97,7 +98,7 @@ class Artifact(_Facts):
     be about; ``pinned`` is true when the reference itself carries that digest."""
 
     image: str | None = None
-    digest: str | None = Field(default=None, pattern=_DIGEST)
+    digest: str | None = Field(default=None, pattern=DIGEST_PATTERN)
     pinned: bool = False
 
 

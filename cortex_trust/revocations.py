@@ -31,7 +31,6 @@ variables, no printing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError, RegistryUnavailable
+from .ids import DIGEST_PATTERN, is_digest
 from .policy_input import RevocationEvidence, format_time
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "sync_feed",
 ]
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 #: Bounds on one sync, so a hostile feed cannot keep us reading forever.
 _PAGE = 500
 _MAX_PAGES = 2000
@@ -68,7 +67,7 @@ class RevokedVersion(BaseModel):
     namespace: str
     name: str
     version: str
-    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    digest: str = Field(pattern=DIGEST_PATTERN)
     reason: str
     revoked_at: str
 
@@ -222,7 +221,7 @@ def revocation_evidence(state: FeedState | None, *, registry: str, digest: str,
     any one source saying revoked is enough; it was read at ``now``, which is then its
     ``fresh_as_of``.
     """
-    if not _DIGEST.match(digest):
+    if not is_digest(digest):
         raise InputError(f"{digest!r} is not an image digest")
     match = None
     if state is not None:

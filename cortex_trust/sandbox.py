@@ -40,6 +40,7 @@ from typing import Any, Final
 
 from .decision import Action, Decision, Sandbox
 from .errors import InputError
+from .ids import is_slug
 from .oci import parse_pinned_ref
 
 __all__ = [
@@ -68,7 +69,6 @@ _TMPFS: Final = {
 _SECCOMP_PATH: Final = Path(__file__).with_name("plugin_seccomp.json")
 #: Kernel settings every plugin container gets: no IPv6 on any of its interfaces.
 _SYSCTLS: Final = (("net.ipv6.conf.all.disable_ipv6", "1"), ("net.ipv6.conf.default.disable_ipv6", "1"))
-_SLUG: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
 _NETWORK: Final = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}\Z")
 
 
@@ -114,7 +114,7 @@ def _seccomp_profile() -> str:
 
 
 def _slug(plugin: str) -> str:
-    if not isinstance(plugin, str) or not _SLUG.match(plugin):
+    if not isinstance(plugin, str) or not is_slug(plugin):
         raise InputError(f"not a plugin name: {str(plugin)[:80]!r}",
                          advice="lower-case letters, digits and inner hyphens, at most 64 characters")
     return plugin

@@ -18,6 +18,8 @@ from pydantic import Field as PField
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from cortex_trust.ids import DIGEST_PATTERN, SLUG_PATTERN
+
 __all__ = [
     "REVOCATION_KINDS",
     "SLUG",
@@ -50,8 +52,8 @@ __all__ = [
 ]
 
 #: Namespaces and plugin names: lowercase ASCII slugs (no case or Unicode look-alikes).
-SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-_DIGEST = r"^sha256:[0-9a-f]{64}$"
+SLUG = SLUG_PATTERN
+_DIGEST = DIGEST_PATTERN
 _VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
 _MAX_DOC = 512 * 1024
 #: Free text without NUL or control characters (tab, CR and LF allowed).

@@ -7,21 +7,20 @@ the version and the policy's decision in one transaction.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from cortex_trust.errors import CortexTrustError, InputError, ManifestError
+from cortex_trust.ids import is_slug
 from cortex_trust.policy_input import DroppedEvidence, ScanEvidence, TestEvidence
 
 from ._config import RegistryConfig
 from ._errors import Forbidden, Invalid
-from ._models import SLUG, PublishCreate
+from ._models import PublishCreate
 from ._store import Principal, PublishRecord
 
 __all__ = ["check_image_host", "check_image_reference", "image_host", "prepare_publish"]
 
-_SLUG = re.compile(SLUG)
 
 
 def image_host(image: str) -> str:
@@ -122,7 +121,7 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
         raise _invalid("MANIFEST_INVALID", e) from None
     name = str(manifest.name)
     version = str(manifest.version)
-    if not _SLUG.match(name):
+    if not is_slug(name):
         raise Invalid("NAME_NOT_SLUG", f"plugin name {name!r} is not a lowercase ASCII slug",
                       fix="use lowercase letters, digits and inner hyphens (e.g. my-plugin)")
     if not config.trusted_roots:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from cortex_trust.decision import Decision
+from cortex_trust.ids import is_slug
 from cortex_trust.policy_input import (
     PolicyInput,
     ScanEvidence,
@@ -50,7 +51,6 @@ from ._errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unava
 from ._evaluate import ReporterFacts, UsageFacts
 from ._models import (
     REVOCATION_KINDS,
-    SLUG,
     ApiToken,
     AuditHead,
     Evidence,
@@ -178,7 +178,6 @@ def _decode_cursor(cursor: str) -> str:
                       fix="pass next_cursor from the previous page unchanged") from None
 
 
-_SLUG = re.compile(SLUG)
 _CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
 
 
@@ -236,10 +235,10 @@ class Store:
             raise Invalid("BAD_ROLE", f"unknown role {role!r}", fix=f"use one of {', '.join(ROLES)}")
         # fullmatch: `$` in SLUG would also accept a trailing newline. The token's namespace is
         # where its publishes land, so no case, Unicode or whitespace look-alike may be created.
-        if _SLUG.fullmatch(namespace) is None:
+        if not is_slug(namespace):
             raise Invalid("BAD_NAMESPACE", f"namespace {namespace!r} is not a lowercase ASCII slug",
                           fix="use lowercase letters, digits and inner hyphens (at most 64)")
-        if holder is not None and _SLUG.fullmatch(holder) is None:
+        if holder is not None and not is_slug(holder):
             raise Invalid("BAD_HOLDER", f"holder {holder!r} is not a lowercase ASCII slug",
                           fix="name the holder with lowercase letters, digits and inner hyphens (e.g. ada)")
         plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -56,6 +56,15 @@ PUBLIC: dict[str, list[str]] = {
         "UnavailableError",
     ],
     "cortex_trust.engine": ["DECISION_PATH", "DecisionText", "PolicyEngine", "decide"],
+    "cortex_trust.ids": [
+        "DIGEST",
+        "DIGEST_PATTERN",
+        "PLUGIN_NAME_PATTERN",
+        "SLUG",
+        "SLUG_PATTERN",
+        "is_digest",
+        "is_slug",
+    ],
     "cortex_trust.manifest": [
         "Capability",
         "HTTP_METHODS",

@@ -48,6 +48,7 @@ from pydantic import (
 
 from .._json import JsonLimitError, load_json
 from ..errors import EvidenceError
+from ..ids import DIGEST_PATTERN, SLUG, SLUG_PATTERN
 from ..policy_input import (
     DroppedEvidence,
     ReviewEvidence,
@@ -76,9 +77,7 @@ USAGE_SCHEMA = "cortex.usage/v1"
 #: Review and usage documents are a few hundred bytes.
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
-_PLUGIN = r"^(?:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?/)?[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-_DIGEST = r"^sha256:[0-9a-f]{64}$"
-_SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_PLUGIN = rf"^(?:{SLUG}/)?{SLUG}$"
 _UNSAFE_ID_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e"
                               "\u2066-\u2069]")
 
@@ -88,7 +87,7 @@ class _Document(BaseModel):
 
     plugin: StrictStr = Field(pattern=_PLUGIN)
     version: StrictStr = Field(min_length=1, max_length=128)
-    digest: StrictStr = Field(pattern=_DIGEST)
+    digest: StrictStr = Field(pattern=DIGEST_PATTERN)
 
 
 class ReviewDocument(_Document):
@@ -121,7 +120,7 @@ class UsageReporterDocument(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    organization: StrictStr = Field(pattern=_SLUG)
+    organization: StrictStr = Field(pattern=SLUG_PATTERN)
     installations: StrictInt = Field(ge=1, le=_MAX_COUNT)
     active_days: StrictInt = Field(ge=1, le=_MAX_COUNT)
     first: AwareDatetime

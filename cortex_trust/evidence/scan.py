@@ -42,6 +42,7 @@ from typing import Any, Literal, cast
 
 from .._json import JsonLimitError, load_json
 from ..errors import CollectorError, EvidenceError
+from ..ids import DIGEST, is_digest
 from ..policy_input import (
     DroppedEvidence,
     ScanAttester,
@@ -75,8 +76,7 @@ VULN_ATTESTATION_PREDICATE = "https://cosign.sigstore.dev/attestation/vuln/v1"
 #: Trivy's severities, lowest first. Anything else in a report is an error (fail closed).
 SEVERITIES: tuple[Severity, ...] = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")  # \Z: "$" would accept a trailing newline
-_REPO_DIGEST_RE = re.compile(r"^[^@\s]+@(sha256:[0-9a-f]{64})\Z")
+_REPO_DIGEST_RE = re.compile(rf"^[^@\s]+@({DIGEST})\Z")
 _Scanner = Literal["vuln", "secret", "misconfig"]
 
 
@@ -163,7 +163,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
     weakest, ``self-reported``. Raises :class:`EvidenceError` for anything that is not a
     well-formed SchemaVersion 2 report (wrong version, wrong types, unknown severities).
     """
-    if not _DIGEST_RE.match(digest):
+    if not is_digest(digest):
         raise EvidenceError(f"not an image digest: {digest!r}",
                             advice="give the digest as sha256:<64 lowercase hex digits>")
     unknown = sorted(set(declared_scanners) - {"vuln", "secret", "misconfig"})
@@ -392,7 +392,7 @@ def run_trivy(
     Raises :class:`CollectorError` when Trivy is missing, fails, times out or writes no usable
     report: a scan that could not run is never "clean".
     """
-    if not _DIGEST_RE.match(digest):
+    if not is_digest(digest):
         raise EvidenceError(f"not an image digest: {digest!r}",
                             advice="give the digest as sha256:<64 lowercase hex digits>")
     if image_ref.startswith("-"):

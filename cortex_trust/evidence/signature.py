@@ -54,7 +54,6 @@ import functools
 import json
 import logging
 import os
-import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +63,8 @@ from typing import TYPE_CHECKING, Any
 
 from cortex_trust.errors import EvidenceError, InputError
 from cortex_trust.policy_input import GitHubClaims, SignatureEvidence, format_time
+
+from ..ids import is_digest
 
 if TYPE_CHECKING:  # sigstore costs ~350 ms to import: only inside the functions that verify
     from cryptography.x509 import Certificate
@@ -91,7 +92,6 @@ PRODUCTION_ROOT_NAME = "sigstore-production"
 #: The OIDC issuer of GitHub Actions (github.com); only its certificates carry GitHub claims.
 GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
 
-_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 _INTOTO_STATEMENT_TYPES = frozenset(
     {"https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"}
@@ -526,7 +526,7 @@ def _verify(
     source: str | None,
 ) -> tuple[SignatureEvidence, bytes | None]:
     """:func:`verify_signature`, also returning the verified DSSE payload (None otherwise)."""
-    if not isinstance(digest, str) or _DIGEST_RE.fullmatch(digest) is None:
+    if not is_digest(digest):
         raise InputError(
             f"{digest!r} is not an image manifest digest",
             advice="pin the image by digest: REGISTRY/REPO@sha256:<64 lowercase hex digits>",
