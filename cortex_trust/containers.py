@@ -52,7 +52,7 @@ from docker.models.containers import Container
 from ._json import load_json
 from .decision import Sandbox
 from .errors import EvidenceError, InputError, UnavailableError
-from .oci import parse_pinned_ref
+from .ids import parse_image_ref
 from .sandbox import _SECCOMP_PATH, LABEL_PREFIX, ContainerSpec, _sandbox_label, _seccomp_profile
 
 __all__ = [
@@ -198,10 +198,10 @@ class ContainerRuntime:
         the registry has no such digest or what arrived does not match, :class:`UnavailableError`
         when the engine or registry cannot be reached.
         """
-        ref = parse_pinned_ref(image)
+        ref = parse_image_ref(image, require_host=True, require_digest=True)
         pinned = ref.pinned
         try:
-            self._client.api.pull(ref.name, tag=ref.digest)
+            self._client.api.pull(ref.repository, tag=ref.digest)
             img = self._client.images.get(pinned)
         except docker.errors.NotFound as e:
             raise EvidenceError(f"the registry has no image {pinned}: {_explain(e)}",

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InputError
-from .ids import is_digest, is_slug
+from .ids import ImageRefError, is_digest, is_slug, parse_image_ref
 from .policy_input import (
     Artifact,
     Context,
@@ -51,23 +51,19 @@ _Kind = Literal["signature", "scan", "tests", "review", "usage"]
 def image_digest(reference: str) -> str | None:
     """The ``sha256:`` digest an OCI reference is pinned to, or ``None`` if it has none.
 
-    The whole reference is held to the manifest's grammar
-    (:func:`cortex_trust.manifest.parse_image_reference`), so what counts as pinned here is what
-    a container engine would pull: one ``@``, no control characters, a valid host and repository.
+    The whole reference is held to the image grammar (:func:`cortex_trust.ids.parse_image_ref`,
+    the one manifests are held to), so what counts as pinned here is what a container engine
+    would pull: one ``@``, no control characters, a valid host and repository.
 
     Raises :class:`InputError` for a reference outside that grammar, including an ``@`` part
     that is not a ``sha256:<64 lowercase hex>`` digest (a truncated or upper-case digest is a
     mistake, not "unpinned").
     """
-    from .manifest import parse_image_reference
-
     try:
-        digest = parse_image_reference(reference).digest
-    except ValueError as e:
-        raise InputError(f"image reference {reference!r} is not valid: "
-                         f"{str(getattr(e, 'problem', e)).replace('runtime.image', 'the image')}",
-                         advice=str(getattr(e, "fix", "")).replace("runtime.image", "the image")
-                         or "pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>") from None
+        digest = parse_image_ref(reference).digest
+    except ImageRefError as e:
+        raise InputError(f"image reference {reference!r} is not valid: {e.problem}",
+                         advice=e.fix) from None
     if digest is not None and not is_digest(digest):  # pragma: no cover - the grammar's rule
         raise InputError(f"image reference {reference!r}: {digest!r} is not a sha256 digest",
                          advice="pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>")

@@ -24,7 +24,6 @@ import os
 import re
 import stat
 import unicodedata
-from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -44,21 +43,26 @@ from pydantic_core import PydanticCustomError
 from . import _spdx
 from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document
 from .errors import ManifestError, ManifestProblem
-from .ids import DIGEST, PLUGIN_NAME_PATTERN
+from .ids import (
+    IMAGE_PATTERN,
+    MAX_IMAGE,
+    PLUGIN_NAME_PATTERN,
+    ImageRef,
+    ImageRefError,
+    parse_image_ref,
+)
 from .policy_input import ManifestFacts
 from .semver import SemVerError, parse_semver
 
 __all__ = [
     "HTTP_METHODS",
     "Capability",
-    "ImageReference",
     "Manifest",
     "RuntimeSpec",
     "TrustSpec",
     "load_manifest",
     "manifest_facts",
     "manifest_json_schema",
-    "parse_image_reference",
     "parse_manifest",
 ]
 
@@ -67,7 +71,6 @@ MAX_NAME = 64
 MAX_DESCRIPTION = 1000
 MAX_AUTHOR = 256
 MAX_ENDPOINT = 512
-MAX_IMAGE = 512
 
 # --- patterns (also published in the JSON Schema; ECMA-262 compatible) ----------------------
 NAME_PATTERN = PLUGIN_NAME_PATTERN
@@ -79,27 +82,10 @@ SEMVER_PATTERN = (
 )
 AUTHOR_PATTERN = r"^[^<>\s]([^<>]*[^<>\s])? <[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+>$"
 ENDPOINT_PATTERN = r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$|^/$"
-# The distribution reference grammar (github.com/distribution/reference, regexp.go), with the
-# digest narrowed to what cortex accepts: sha256 and 64 lowercase hex digits.
-_ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]+)"
-_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
-_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
-_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-IMAGE_PATTERN = (
-    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{DIGEST})?$"
-)
-
 _NAME_RE = re.compile(NAME_PATTERN)
 _CAPABILITY_RE = re.compile(CAPABILITY_PATTERN)
 _AUTHOR_RE = re.compile(AUTHOR_PATTERN)
 _ENDPOINT_RE = re.compile(ENDPOINT_PATTERN)
-_PATH_COMPONENT_RE = re.compile(rf"^{_PATH_COMPONENT}$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_IMAGE_RE = re.compile(IMAGE_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # Characters that look like ASCII letters and digits (Unicode confusables, the common ones):
@@ -280,96 +266,10 @@ def _check_endpoint(value: str) -> str:
 
 # --- image references -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ImageReference:
-    """An OCI image reference split into its parts (``domain`` is None when omitted)."""
-
-    domain: str | None
-    path: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def repository(self) -> str:
-        """``domain/path`` (or just ``path``): the reference without tag and digest."""
-        return f"{self.domain}/{self.path}" if self.domain else self.path
-
-
-class _ImageProblem(ValueError):
-    def __init__(self, problem: str, fix: str) -> None:
-        super().__init__(problem)
-        self.problem, self.fix = problem, fix
-
-
-def parse_image_reference(ref: str) -> ImageReference:
-    """Split an OCI reference (distribution reference grammar) into its parts.
-
-    Accepts ``[host[:port]/]path[:tag][@sha256:<64 lowercase hex>]`` only. Raises
-    ``ValueError`` (with ``problem`` and ``fix`` attributes) naming the part that is wrong.
-    """
-    def bad(problem: str, fix: str) -> _ImageProblem:
-        return _ImageProblem(problem, fix)
-
-    example = "e.g. registry.example.org/team/plugin:1.0.0@sha256:<64 hex digits>"
-    if not ref:
-        raise bad("runtime.image is empty", f"write an image reference, {example}")
-    if len(ref) > MAX_IMAGE:
-        raise bad(f"runtime.image is longer than {MAX_IMAGE} characters", "shorten it")
-    if any(c.isspace() for c in ref):
-        raise bad("runtime.image contains whitespace", "remove it")
-    if "://" in ref:
-        raise bad("runtime.image has a URL scheme", f"drop it: {ref.split('://', 1)[1]}")
-    name_tag, _, digest = ref.partition("@")
-    if "@" in digest:
-        raise bad("runtime.image has more than one '@'", f"write a single digest, {example}")
-    if digest or ref.endswith("@"):
-        algo, _, hexpart = digest.partition(":")
-        if algo != "sha256":
-            raise bad(f"digest algorithm {algo!r} is not supported", "use an @sha256: digest")
-        if hexpart.lower() != hexpart:
-            raise bad("the digest must be lower-case hex", f"write @sha256:{hexpart.lower()}")
-        if not re.fullmatch(r"[0-9a-f]{64}", hexpart):
-            raise bad(f"the sha256 digest must be 64 hex digits, not {len(hexpart)} characters",
-                      "copy the full digest (e.g. from `docker buildx imagetools inspect`)")
-    last_slash = name_tag.rfind("/")
-    colon = name_tag.rfind(":")
-    tag: str | None = None
-    name = name_tag
-    if colon > last_slash:
-        name, tag = name_tag[:colon], name_tag[colon + 1:]
-        if not _TAG_RE.fullmatch(tag):
-            raise bad(f"image tag {tag!r} is not valid (letters, digits, _ . -, at most 128, "
-                      "not starting with . or -)", "fix the tag, e.g. :1.0.0")
-    if len(name) > 255:
-        raise bad("the image name is longer than 255 characters", "shorten it")
-    parts = name.split("/")
-    domain: str | None = None
-    first = parts[0]
-    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"
-                           or first != first.lower()):
-        domain = first
-        parts = parts[1:]
-        if not _DOMAIN_RE.fullmatch(domain):
-            raise bad(f"registry host {domain!r} is not a valid host[:port]",
-                      "write e.g. registry.example.org or 127.0.0.1:5000")
-    if not parts or parts == [""]:
-        raise bad("runtime.image has no repository", f"name the repository, {example}")
-    for comp in parts:
-        if comp != comp.lower() and _PATH_COMPONENT_RE.fullmatch(comp.lower()):
-            raise bad(f"repository component {comp!r} must be lower case",
-                      f"write {comp.lower()}")
-        if not _PATH_COMPONENT_RE.fullmatch(comp):
-            raise bad(f"repository component {comp!r} is not valid (lowercase letters, digits, "
-                      "separated by '.', '_', '__' or '-')", f"fix the repository, {example}")
-    if not _IMAGE_RE.fullmatch(ref):  # pragma: no cover - the checks above cover the grammar
-        raise bad(f"runtime.image {ref!r} is not a valid OCI reference", example)
-    return ImageReference(domain, "/".join(parts), tag, digest or None)
-
-
 def _check_image(value: str) -> str:
     try:
-        parse_image_reference(value)
-    except _ImageProblem as e:
+        parse_image_ref(value, what="runtime.image")
+    except ImageRefError as e:
         raise _err(e.problem, e.fix) from None
     return value
 
@@ -465,9 +365,9 @@ class Manifest(_Strict):
         return caps
 
     @property
-    def image(self) -> ImageReference:
+    def image(self) -> ImageRef:
         """``runtime.image`` split into domain, path, tag and digest."""
-        return parse_image_reference(self.runtime.image)
+        return parse_image_ref(self.runtime.image, what="runtime.image")
 
     @property
     def image_digest(self) -> str | None:

@@ -2,8 +2,8 @@
 
 What it guarantees:
 
-* :func:`parse_image_ref` accepts only well-formed references (``registry/repo[:tag][@sha256:hex]``)
-  and :func:`parse_pinned_ref` only references pinned by a ``sha256`` digest.
+* Image references are parsed by :func:`cortex_trust.ids.parse_image_ref` (the one grammar);
+  this client takes a repository and a tag or digest.
 * :meth:`OciClient.resolve` asks the registry which manifest a tag points to *now*
   (``HEAD /v2/<repo>/manifests/<tag>``, ``Docker-Content-Digest``), so a caller can detect a tag
   that moved away from the digest it pinned (:meth:`OciClient.check_tag`).
@@ -22,21 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-from dataclasses import dataclass
 from typing import Final
 
 import httpx
 
 from .errors import EvidenceError, InputError, RegistryUnavailable
-from .ids import DIGEST, is_digest
+from .ids import is_digest, is_image_path, is_image_tag
 
 __all__ = [
     "MANIFEST_MEDIA_TYPES",
-    "ImageRef",
     "OciClient",
-    "parse_image_ref",
-    "parse_pinned_ref",
 ]
 
 #: What we accept for a manifest, in the order we prefer it. Without an Accept header a registry
@@ -49,80 +44,7 @@ MANIFEST_MEDIA_TYPES: Final = (
 )
 _ACCEPT: Final = ", ".join(MANIFEST_MEDIA_TYPES)
 
-# The reference grammar of distribution/reference, reduced to what cortex-trust uses: a
-# registry host (with optional port) is required, so that "acme/x" never means Docker Hub silently.
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)"
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REF_RE: Final = re.compile(
-    rf"^(?P<registry>{_HOST}(?::[0-9]{{1,5}})?)/(?P<repository>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    rf"(?:@(?P<digest>{DIGEST}))?\Z"
-)
-_TAG_RE: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
-_REPO_ONLY: Final = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
 _MAX_MANIFEST: Final = 4 * 1024 * 1024  # distribution's own limit for a manifest body
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed image reference. ``digest`` is ``sha256:<64 hex>`` or ``None``."""
-
-    registry: str
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def pinned(self) -> str:
-        """``registry/repository@digest`` (the tag dropped: the digest is what is run).
-
-        Raises :class:`InputError` if the reference carries no digest.
-        """
-        if self.digest is None:
-            raise InputError(f"{self} is not pinned by digest",
-                             advice="use registry/repository@sha256:<digest>")
-        return f"{self.registry}/{self.repository}@{self.digest}"
-
-    @property
-    def name(self) -> str:
-        """``registry/repository``."""
-        return f"{self.registry}/{self.repository}"
-
-    def __str__(self) -> str:
-        s = self.name
-        if self.tag:
-            s += f":{self.tag}"
-        if self.digest:
-            s += f"@{self.digest}"
-        return s
-
-
-def parse_image_ref(ref: str) -> ImageRef:
-    """Parse ``registry[:port]/repository[:tag][@sha256:hex]``.
-
-    Raises :class:`InputError` for anything else (no registry host, upper-case repository,
-    another digest algorithm, whitespace, more than 512 characters).
-    """
-    if not isinstance(ref, str) or len(ref) > 512:
-        raise InputError("an image reference must be a string of at most 512 characters")
-    m = _REF_RE.match(ref)
-    if m is None or "/" not in ref.split("@", 1)[0]:
-        raise InputError(f"not a valid image reference: {ref!r}",
-                         advice="write registry.example/owner/name[:tag][@sha256:<64 hex>]")
-    return ImageRef(registry=m["registry"], repository=m["repository"], tag=m["tag"],
-                    digest=m["digest"])
-
-
-def parse_pinned_ref(ref: str) -> ImageRef:
-    """Like :func:`parse_image_ref`, but the reference must carry a ``sha256`` digest.
-
-    Raises :class:`InputError` otherwise: a tag alone can be moved under us.
-    """
-    parsed = parse_image_ref(ref)
-    if parsed.digest is None:
-        raise InputError(f"image {ref!r} is not pinned by digest; a tag can be moved",
-                         advice="pin it: registry/owner/name@sha256:<digest from the registry record>")
-    return parsed
 
 
 def _check_digest_format(value: str, *, what: str) -> str:
@@ -161,10 +83,10 @@ class OciClient:
 
     def _request(self, method: str, repository: str, reference: str) -> httpx.Response:
         # Both end up in the URL path: only the reference grammar may pass.
-        if not _REPO_ONLY.match(repository):
+        if not is_image_path(repository):
             raise InputError(f"not a valid repository name: {repository[:100]!r}",
                              advice="lower-case path components separated by '/', e.g. acme/my-plugin")
-        if not (_TAG_RE.match(reference) or is_digest(reference)):
+        if not (is_image_tag(reference) or is_digest(reference)):
             raise InputError(f"not a valid tag or digest: {reference[:100]!r}",
                              advice="a tag like 0.1.0, or sha256:<64 hex>")
         url = f"{self._base}/v2/{repository}/manifests/{reference}"

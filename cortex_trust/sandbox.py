@@ -40,8 +40,7 @@ from typing import Any, Final
 
 from .decision import Action, Decision, Sandbox
 from .errors import InputError
-from .ids import is_slug
-from .oci import parse_pinned_ref
+from .ids import is_slug, parse_image_ref
 
 __all__ = [
     "DATA_MOUNT",
@@ -236,9 +235,9 @@ def container_spec(
     if decision.action is Action.BLOCK and decision.failed:
         # Defence in depth: fail_closed has no sandbox anyway, and it is never overridable.
         raise SandboxRefused("the policy engine could not decide; nothing runs")
-    ref = parse_pinned_ref(image)
+    ref = parse_image_ref(image, require_host=True, require_digest=True)
     digest = ref.digest
-    if digest is None:  # parse_pinned_ref guarantees a digest; this narrows the type
+    if digest is None:  # require_digest guarantees a digest; this narrows the type
         raise InputError(f"image {image!r} is not pinned by digest")
     if not isinstance(version, str) or not version or len(version) > 128 or any(
             c.isspace() for c in version):

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from cortex_trust.errors import CortexTrustError, InputError, ManifestError
-from cortex_trust.ids import is_slug
+from cortex_trust.ids import ImageRef, ImageRefError, is_slug, parse_image_ref
 from cortex_trust.policy_input import DroppedEvidence, ScanEvidence, TestEvidence
 
 from ._config import RegistryConfig
@@ -24,37 +24,30 @@ __all__ = ["check_image_host", "check_image_reference", "image_host", "prepare_p
 
 
 def image_host(image: str) -> str:
-    """The registry host of an OCI reference, by the manifest's own grammar
-    (:func:`cortex_trust.manifest.parse_image_reference`, the distribution rule container engines
-    apply: a first component with a dot, a colon, an upper-case letter or ``localhost`` is the
-    host; none means Docker Hub). The allowlist must name the host an engine would pull from.
+    """The registry host of an OCI reference, by the one image grammar
+    (:func:`cortex_trust.ids.parse_image_ref`, the distribution rule container engines apply: a
+    first component with a dot, a colon, an upper-case letter or ``localhost`` is the host; none
+    means Docker Hub). The allowlist must name the host an engine would pull from.
 
     Raises :class:`Invalid` (``IMAGE_INVALID``) for a reference outside the grammar.
     """
-    check_image_reference(image)
-    from cortex_trust.manifest import parse_image_reference
-
-    domain = parse_image_reference(image).domain
-    return domain.lower() if domain else "docker.io"
+    host = check_image_reference(image).host
+    return host.lower() if host else "docker.io"
 
 
-def check_image_reference(image: str) -> None:
+def check_image_reference(image: str) -> ImageRef:
     """Refuse an image reference outside the grammar manifests are held to
-    (:func:`cortex_trust.manifest.parse_image_reference`): control characters, whitespace, a
-    URL scheme, several ``@``, a malformed host, repository, tag or digest. What is stored is
-    later shown to people and handed to container engines.
+    (:func:`cortex_trust.ids.parse_image_ref`): control characters, whitespace, a URL scheme,
+    several ``@``, a malformed host, repository, tag or digest. What is stored is later shown to
+    people and handed to container engines. Returns the parsed reference.
 
     Raises :class:`Invalid` (``IMAGE_INVALID``).
     """
-    from cortex_trust.manifest import parse_image_reference
-
     try:
-        parse_image_reference(image)
-    except ValueError as e:
-        problem = str(getattr(e, "problem", e)).replace("runtime.image", "the image")
-        raise Invalid("IMAGE_INVALID", f"the image reference is not valid: {problem}",
-                      fix=str(getattr(e, "fix", "")).replace("runtime.image", "the image")
-                      or "publish REGISTRY/REPO@sha256:<64 hex digits>") from None
+        return parse_image_ref(image)
+    except ImageRefError as e:
+        raise Invalid("IMAGE_INVALID", f"the image reference is not valid: {e.problem}",
+                      fix=e.fix or "publish REGISTRY/REPO@sha256:<64 hex digits>") from None
 
 
 def check_image_host(image: str, *, allowed: tuple[str, ...]) -> None:

@@ -7,12 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from cortex_trust.errors import InputError
 from cortex_trust.ids import (
     DIGEST_PATTERN,
     PLUGIN_NAME_PATTERN,
     SLUG_PATTERN,
+    ImageRefError,
     is_digest,
+    is_image_path,
+    is_image_tag,
     is_slug,
+    parse_image_ref,
 )
 
 GOOD = "sha256:" + "a" * 64
@@ -64,5 +69,57 @@ def test_one_definition_of_the_digest_and_slug_syntax() -> None:
     assert hits == [
         "cortex_trust/ids.py: [0-9a-f]{64}",
         "cortex_trust/ids.py: [a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?",
-        "cortex_trust/manifest.py: [0-9a-f]{64}",  # the image grammar: one home after B3
     ]
+
+
+D = "sha256:" + "c" * 64
+
+
+# One parser, one grammar (the distribution rule container engines apply). Each row was parsed
+# four different ways before (manifest, oci, inputs.image_digest, registry image_host).
+@pytest.mark.parametrize(("ref", "host", "path", "digest"), [
+    ("acme/tool:1.0", None, "acme/tool", None),
+    (f"alpine@{D}", None, "alpine", D),
+    (f"REG/x@{D}", "REG", "x", D),  # upper case: a host, not Docker Hub
+    (f"[::1]:5000/x@{D}", "[::1]:5000", "x", D),
+    (f"ghcr.io:123456/a@{D}", "ghcr.io:123456", "a", D),
+    (f"localhost/a/b@{D}", "localhost", "a/b", D),
+])
+def test_one_image_grammar(ref: str, host: str | None, path: str, digest: str | None) -> None:
+    r = parse_image_ref(ref)
+    assert (r.host, r.path, r.digest) == (host, path, digest)
+    assert str(r) == ref
+
+
+@pytest.mark.parametrize("ref", [
+    f"ghcr.io/a/b@x@{D}",  # two '@': the last one does not count as a pin
+    f"ghcr.io/A/b@{D}",  # upper-case repository
+    f"ghcr.io/a/b@{D}\n", f"ghcr.io/a/b@{D.upper()}", "ghcr.io/a/b@sha256:abc",
+    "https://ghcr.io/a/b", "", "a b", "ghcr.io/a/b:-x",
+])
+def test_image_references_outside_the_grammar(ref: str) -> None:
+    with pytest.raises(ImageRefError) as info:
+        parse_image_ref(ref)
+    assert isinstance(info.value, InputError) and info.value.problem and info.value.fix
+
+
+def test_required_host_and_digest() -> None:
+    with pytest.raises(ImageRefError, match="no registry host"):
+        parse_image_ref(f"acme/tool@{D}", require_host=True)
+    with pytest.raises(ImageRefError, match="not pinned"):
+        parse_image_ref("ghcr.io/acme/tool:1", require_digest=True)
+    r = parse_image_ref(f"ghcr.io/acme/tool:1@{D}", require_host=True, require_digest=True)
+    assert r.pinned == f"ghcr.io/acme/tool@{D}" and r.repository == "ghcr.io/acme/tool"
+
+
+def test_messages_name_what_is_parsed() -> None:
+    with pytest.raises(ImageRefError, match=r"^runtime\.image contains whitespace"):
+        parse_image_ref("a b", what="runtime.image")
+    with pytest.raises(ImageRefError, match=r"^the image contains whitespace"):
+        parse_image_ref("a b")
+
+
+def test_path_and_tag_pieces() -> None:
+    assert is_image_path("acme/my-plugin") and not is_image_path("Acme/x")
+    assert not is_image_path("acme/x\n") and not is_image_path("acme//x")
+    assert is_image_tag("1.0.0") and not is_image_tag("-x") and not is_image_tag("1\n")

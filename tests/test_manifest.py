@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 import cortex_trust.manifest as manifest_mod
 from cortex_trust.errors import ManifestError, ManifestProblem
+from cortex_trust.ids import parse_image_ref
 from cortex_trust.manifest import (
     Capability,
     Manifest,
@@ -19,7 +20,6 @@ from cortex_trust.manifest import (
     load_manifest,
     manifest_facts,
     manifest_json_schema,
-    parse_image_reference,
     parse_manifest,
 )
 from cortex_trust.policy_input import ManifestFacts
@@ -66,9 +66,8 @@ def problems_of(text: str | bytes) -> list[ManifestProblem]:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(manifest_mod.__all__) == sorted([
-        "HTTP_METHODS", "Capability", "ImageReference", "Manifest", "RuntimeSpec", "TrustSpec",
-        "load_manifest", "manifest_facts", "manifest_json_schema", "parse_image_reference",
-        "parse_manifest",
+        "HTTP_METHODS", "Capability", "Manifest", "RuntimeSpec", "TrustSpec",
+        "load_manifest", "manifest_facts", "manifest_json_schema", "parse_manifest",
     ])
 
 
@@ -308,7 +307,7 @@ def test_capability_description_may_be_omitted_or_null_but_not_empty() -> None:
 ])
 def test_image_references(ref: str, domain: str | None, path: str, tag: str | None,
                           digest: str | None) -> None:
-    r = parse_image_reference(ref)
+    r = parse_image_ref(ref)
     assert (r.domain, r.path, r.tag, r.digest) == (domain, path, tag, digest)
 
 

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import cortex_trust.oci as oci_mod
 from cortex_trust.errors import EvidenceError, InputError, RegistryUnavailable
-from cortex_trust.oci import OciClient, parse_image_ref, parse_pinned_ref
+from cortex_trust.ids import ImageRefError, parse_image_ref
+from cortex_trust.oci import OciClient
 
 MANIFEST = json.dumps({"schemaVersion": 2,
                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -53,8 +54,7 @@ def _registry(*, tags: dict[str, str], blobs: dict[str, bytes],
 
 
 def test_public_surface() -> None:
-    assert sorted(oci_mod.__all__) == sorted(["MANIFEST_MEDIA_TYPES", "ImageRef", "OciClient",
-                                       "parse_image_ref", "parse_pinned_ref"])
+    assert sorted(oci_mod.__all__) == sorted(["MANIFEST_MEDIA_TYPES", "OciClient"])
 
 
 def test_resolve_tag_to_digest_with_accept_headers() -> None:
@@ -123,15 +123,18 @@ def test_path_injection_is_refused(repo: str, ref: str) -> None:
 
 def test_parse_refs() -> None:
     r = parse_image_ref(f"127.0.0.1:5000/acme/hello:0.1.0@{DIGEST}")
-    assert (r.registry, r.repository, r.tag, r.digest) == ("127.0.0.1:5000", "acme/hello",
-                                                           "0.1.0", DIGEST)
+    assert (r.host, r.path, r.tag, r.digest) == ("127.0.0.1:5000", "acme/hello", "0.1.0", DIGEST)
+    assert r.repository == "127.0.0.1:5000/acme/hello"
     assert r.pinned == f"127.0.0.1:5000/acme/hello@{DIGEST}"
     assert str(r) == f"127.0.0.1:5000/acme/hello:0.1.0@{DIGEST}"
     assert parse_image_ref("ghcr.io/acme/hello:1").digest is None
     with pytest.raises(InputError, match="not pinned"):
-        parse_pinned_ref("ghcr.io/acme/hello:1")
+        parse_image_ref("ghcr.io/acme/hello:1", require_digest=True)
     with pytest.raises(InputError):
         _ = parse_image_ref("ghcr.io/acme/hello:1").pinned
+    # the engine-facing callers need a host: "acme/x" never means Docker Hub silently
+    with pytest.raises(ImageRefError, match="no registry host"):
+        parse_image_ref(f"acme/hello@{DIGEST}", require_host=True)
 
 
 @given(st.text(max_size=80))

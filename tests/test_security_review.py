@@ -595,10 +595,10 @@ def test_install_requests_with_a_newline_are_refused(text: str) -> None:
 @pytest.mark.parametrize("ref", ["127.0.0.1:5000/acme/hello@sha256:" + "a" * 64 + "\n",
                                  "127.0.0.1:5000/acme/hello:1.0\n@sha256:" + "a" * 64])
 def test_oci_pinned_refs_with_a_newline_are_refused(ref: str) -> None:
-    from cortex_trust.oci import parse_pinned_ref
+    from cortex_trust.ids import parse_image_ref
 
     with pytest.raises(InputError):
-        parse_pinned_ref(ref)
+        parse_image_ref(ref, require_host=True, require_digest=True)
 
 
 def test_junit_declared_totals_without_test_cases_prove_nothing() -> None:
