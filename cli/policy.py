@@ -43,9 +43,9 @@ def _read_input(path: str) -> Any:
     """The input document as a validated PolicyInput; exit 2 with the field and the fix."""
     from pydantic import ValidationError
 
+    from cortex_trust._io import DEFAULT_MAX_BYTES, read_evidence_file
     from cortex_trust._json import JsonLimitError, load_json
     from cortex_trust.errors import EvidenceError
-    from cortex_trust.evidence._files import DEFAULT_MAX_BYTES, read_evidence_file
     from cortex_trust.policy_input import PolicyInput
 
     from ._errors import fail

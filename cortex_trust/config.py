@@ -222,13 +222,13 @@ def redact(text: str, secrets: Mapping[str, str | None] | list[str | None]) -> s
 def load_config(path: Path) -> CortexConfig:
     """Load the configuration at ``path``; a missing file is the default configuration.
 
-    The file is read as a private state file (:mod:`cortex_trust._statefile`): a symbolic
+    The file is read as a private state file (:mod:`cortex_trust._io`): a symbolic
     link, a file or directory owned by another user or writable by others is refused, never
     used. Raises :class:`InputError` for a refused, unreadable, oversized or invalid file (with
     the fix).
     """
+    from ._io import read_private_bytes
     from ._json import load_json
-    from ._statefile import read_private_bytes
 
     raw = read_private_bytes(path, what="the configuration", max_bytes=_MAX_CONFIG_BYTES,
                              advice="remove it and set it again with `cortex config set`, or "
@@ -254,7 +254,7 @@ def save_config(path: Path, config: CortexConfig) -> None:
 
     Raises :class:`InputError` when the file cannot be written.
     """
-    from ._statefile import write_private_json
+    from ._io import write_private_json
 
     write_private_json(path, config.model_dump(mode="json", exclude_defaults=False), what="the configuration",
                        advice="check the directory's permissions, or set CORTEX_CONFIG")

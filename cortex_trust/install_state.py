@@ -140,13 +140,13 @@ class InstallRecord(BaseModel):
 class InstallStore:
     """Installed plugins in ``<data_dir>/installed.json`` (owner-only, atomic writes; read only
     while private: a link, a file or directory another user owns or can write is refused, see
-    :mod:`cortex_trust._statefile`)."""
+    :mod:`cortex_trust._io`)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / "installed.json"
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        from ._statefile import read_private_json
+        from ._io import read_private_json
 
         return read_private_json(self.path, key="plugins", what="the install state",
                                  advice=f"move {self.path} away and reinstall the plugins")
@@ -186,7 +186,7 @@ class InstallStore:
         return True
 
     def _write(self, plugins: Mapping[str, Any]) -> None:
-        from ._statefile import write_private_json
+        from ._io import write_private_json
 
         write_private_json(self.path, {"schema": "cortex.installed/v1", "plugins": plugins},
                            what="the install state", advice="check the permissions of the data directory")

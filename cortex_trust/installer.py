@@ -448,7 +448,7 @@ def _leaf_records(data: bytes, *, index: int, key: str, digest: str) -> bool:
 class _CheckpointStore:
     """The last checkpoint this machine verified from each registry (per URL and log key).
 
-    Files are private state (:mod:`cortex_trust._statefile`); a stored note is verified again
+    Files are private state (:mod:`cortex_trust._io`); a stored note is verified again
     when read, so an edited file is refused (:class:`InputError`), never trusted."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -463,7 +463,7 @@ class _CheckpointStore:
 
     def get(self, target: RegistryTarget, verifier: Any) -> Any:
         """The stored :class:`~cortex_trust.transparency.Checkpoint`, or ``None``."""
-        from ._statefile import read_private_doc
+        from ._io import read_private_doc
         from .transparency import TransparencyError, open_checkpoint
 
         path = self._path(target, verifier)
@@ -479,7 +479,7 @@ class _CheckpointStore:
 
     def put(self, target: RegistryTarget, verifier: Any, note: bytes) -> None:
         """Remember ``note`` (a checkpoint already verified with ``verifier``)."""
-        from ._statefile import write_private_json
+        from ._io import write_private_json
 
         write_private_json(self._path(target, verifier),
                            {"registry": target.name, "url": target.urls[0],
@@ -502,7 +502,7 @@ class _InputStore:
     def put(self, name: str, policy_input: PolicyInput, *, feed: RegistryTarget) -> None:
         """Record ``policy_input`` and the registry (name and primary URL) whose revocation
         feed speaks for the installed version."""
-        from ._statefile import write_private_json
+        from ._io import write_private_json
 
         write_private_json(self._path(name), {"name": name, "input": policy_input.to_dict(),
                                               "feed": [feed.name, feed.urls[0]]},
@@ -512,8 +512,8 @@ class _InputStore:
     def _doc(self, name: str) -> dict[str, Any] | None:
         """The recorded document, ``None`` when missing or corrupt. Raises :class:`InputError`
         when the file or its directories are not private (a link, writable by others...)."""
+        from ._io import read_private_bytes
         from ._json import load_json
-        from ._statefile import read_private_bytes
 
         raw = read_private_bytes(self._path(name), what="the recorded policy input",
                                  root=self.root)

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ._io import ReadRefused, read_bounded
 from ._json import MAX_DEPTH, MAX_INT_DIGITS, load_json
 from .errors import PolicyError
 
@@ -228,17 +229,19 @@ def _inside(path: Path, root: Path) -> None:
 
 def _read_module(path: Path) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_MODULE_BYTES:
-            raise PolicyError(f"{path}: the module is {size} bytes, above the {MAX_MODULE_BYTES}-byte cap",
-                              advice="split the module or move bulk values into a data file")
-        text = path.read_text(encoding="utf-8")
+        raw = read_bounded(path, max_bytes=MAX_MODULE_BYTES)
+    except ReadRefused as e:
+        if e.kind == "too_large":
+            size = f"{e.size} bytes" if e.size is not None else "larger than that"
+            raise PolicyError(f"{path}: the module is {size}, above the {MAX_MODULE_BYTES}-byte cap",
+                              advice="split the module or move bulk values into a data file") from None
+        raise PolicyError(f"{path}: cannot read the module: {_refusal(e)}",
+                          advice="check the path and its permissions") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PolicyError(f"{path}: the module is not UTF-8 text",
                           advice="save the file as UTF-8") from None
-    except OSError as e:
-        raise PolicyError(f"{path}: cannot read the module: {e.strerror or e}",
-                          advice="check the path and its permissions") from None
     if _RESERVED_PACKAGE.search(text):
         raise PolicyError(f"{path}: package {RESERVED_DATA_KEY} is reserved: the embedded engine "
                           "puts the values it precomputes from the policy data there",
@@ -271,15 +274,23 @@ class _DataLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _refusal(e: ReadRefused) -> str:
+    """What :func:`read_bounded` refused, in the system's words where it has them."""
+    if e.kind in ("directory", "not_regular"):
+        return "not a regular file (a directory, a device or a FIFO)"
+    return e.detail or e.kind
+
+
 def _load_data_file(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise PolicyError(f"{path}: cannot read the data file: {e.strerror or e}",
+        raw = read_bounded(path, max_bytes=MAX_DATA_BYTES)
+    except ReadRefused as e:
+        if e.kind == "too_large":
+            size = f"{e.size} bytes" if e.size is not None else "larger than that"
+            raise PolicyError(f"{path}: the data file is {size}, above the {MAX_DATA_BYTES}-byte cap",
+                              advice="policy data is configuration; keep it small") from None
+        raise PolicyError(f"{path}: cannot read the data file: {_refusal(e)}",
                           advice="check the path given to --data") from None
-    if len(raw) > MAX_DATA_BYTES:
-        raise PolicyError(f"{path}: the data file is {len(raw)} bytes, above the {MAX_DATA_BYTES}-byte cap",
-                          advice="policy data is configuration; keep it small")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -241,7 +241,7 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
 
 
 def _signature(request: VerifyRequest, *, digest: str) -> Any:
-    from .evidence._files import display_path, read_evidence_file
+    from ._io import display_path, read_evidence_file
     from .evidence.signature import (
         MAX_BUNDLE_BYTES,
         load_trust_root,

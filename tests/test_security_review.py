@@ -437,7 +437,7 @@ def test_run_trivy_refuses_an_image_that_looks_like_an_option(ref: str) -> None:
 
 
 def test_paths_with_a_nul_character_are_input_errors() -> None:
-    from cortex_trust.evidence._files import read_evidence_file
+    from cortex_trust._io import read_evidence_file
     from cortex_trust.evidence.signature import load_trust_root
 
     with pytest.raises(EvidenceError):

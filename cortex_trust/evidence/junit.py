@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from .._io import display_path, read_evidence_file
 from ..errors import EvidenceError
 from ..policy_input import TestEvidence
-from ._files import display_path, read_evidence_file
 
 __all__ = ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"]
 

@@ -46,6 +46,7 @@ from pydantic import (
     model_validator,
 )
 
+from .._io import display_path, read_evidence_file
 from .._json import JsonLimitError, load_json
 from ..errors import EvidenceError
 from ..ids import DIGEST_PATTERN, SLUG, SLUG_PATTERN
@@ -57,7 +58,6 @@ from ..policy_input import (
     UsageReporter,
     format_time,
 )
-from ._files import display_path, read_evidence_file
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",

@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from .._io import display_path, read_evidence_file
 from .._json import JsonLimitError, load_json
 from ..errors import CollectorError, EvidenceError
 from ..ids import DIGEST, is_digest
@@ -52,7 +53,6 @@ from ..policy_input import (
     Severity,
     format_time,
 )
-from ._files import display_path, read_evidence_file
 
 __all__ = [
     "MAX_REPORT_BYTES",
