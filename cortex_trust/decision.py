@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from .engine import DecisionText
+from ._decision_text import DecisionText
 from .errors import EngineError
 
 __all__ = [

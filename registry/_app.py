@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Security
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,15 +22,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cortex_trust.engine import PolicyEngine
 
 from ._config import RegistryConfig
+from ._deps import (
+    Caller,
+    Name,
+    Namespace,
+    Version,
+    _config,
+    _evaluator,
+    _owner,
+    _require,
+    _store,
+    authenticated,
+)
 from ._documents import dumps
 from ._errors import (
     BoundedJsonRoute,
-    Forbidden,
-    Unauthorized,
     error_response,
     install_error_handlers,
 )
 from ._evaluate import ThreadEvaluator
+from ._log_api import router as log_router
 from ._models import (
     SLUG,
     DigestRevokeCreate,
@@ -47,7 +57,7 @@ from ._models import (
     YankCreate,
 )
 from ._service import prepare_publish
-from ._store import Principal, Store
+from ._store import Store
 
 __all__ = ["USAGE_COUNTED_HEADER", "authenticated", "create_app"]
 
@@ -56,12 +66,6 @@ __all__ = ["USAGE_COUNTED_HEADER", "authenticated", "create_app"]
 USAGE_COUNTED_HEADER = "Cortex-Usage-Counted"
 
 _JSON = "application/json"
-_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
-_bearer = HTTPBearer(auto_error=False, description="A registry token (cortex registry token create)")
-
-Namespace = Annotated[str, Path(pattern=SLUG, max_length=64)]
-Name = Annotated[str, Path(pattern=SLUG, max_length=64)]
-Version = Annotated[str, Path(pattern=_VERSION, max_length=128)]
 
 
 class BodyLimit:
@@ -118,48 +122,6 @@ class BodyLimit:
                                   "send smaller documents (manifests, bundles and reports are "
                                   "small; attach only what the publish needs)")
         await response(scope, receive, send)
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
-def _config(request: Request) -> RegistryConfig:
-    return request.app.state.config  # type: ignore[no-any-return]
-
-
-def _evaluator(request: Request) -> ThreadEvaluator:
-    return request.app.state.evaluator  # type: ignore[no-any-return]
-
-
-def authenticated(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> Principal:
-    """The caller's principal from ``Authorization: Bearer <token>``. Raises 401 otherwise."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("UNAUTHENTICATED", "this route needs a registry token",
-                           fix="send Authorization: Bearer <token>")
-    config = _config(request)
-    return _store(request).authenticate(credentials.credentials, now=config.clock())
-
-
-Caller = Annotated[Principal, Depends(authenticated)]
-
-
-def _require(principal: Principal, *roles: str) -> None:
-    if principal.role not in roles:
-        raise Forbidden("ROLE_FORBIDDEN", f"a {principal.role} token cannot do this",
-                        fix=f"use a token with role {' or '.join(roles)}")
-
-
-def _owner(principal: Principal, namespace: str) -> None:
-    """Publishers act only in their own namespace; admins anywhere."""
-    _require(principal, "publisher", "admin")
-    if principal.role == "publisher" and principal.namespace != namespace:
-        raise Forbidden("NAMESPACE_FORBIDDEN",
-                        f"this token acts on {principal.namespace!r}, not {namespace!r}",
-                        fix=f"use a publisher token for namespace {namespace!r} or an admin token")
 
 
 def _bytes(content: bytes, status: int = 200) -> Response:
@@ -425,8 +387,6 @@ def create_app(config: RegistryConfig, *,
     app.state.scan_worker = worker
     install_error_handlers(app)
     app.include_router(router)
-    from ._log_api import router as log_router  # imports this module: included here
-
     app.include_router(log_router)
 
     # Whether this process runs the registry's own scans: "enabled", or why not ("disabled" by

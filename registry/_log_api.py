@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ._app import Caller, Name, Namespace, Version, _config, _require, _store
+from ._deps import Caller, Name, Namespace, Version, _config, _require, _store
 from ._errors import Invalid, NotFound
 
 __all__ = ["router"]

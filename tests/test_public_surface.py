@@ -270,3 +270,82 @@ def test_the_library_never_imports_the_cli_or_the_registry() -> None:
             )
             for n in names:
                 assert n.split(".")[0] not in {"cli", "registry"}, f"{path} imports {n}"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> internal modules it imports (top level and inside functions; ``TYPE_CHECKING``
+    imports are left out: they never run)."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(cortex_trust.__file__).parent.parent
+    modules: dict[str, Path] = {}
+    for package in ("cortex_trust", "cli", "registry"):
+        for path in (repo / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            parts = list(path.relative_to(repo).with_suffix("").parts)
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+
+    def targets(mod: str, node: ast.Import | ast.ImportFrom, is_pkg: bool) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names]
+        if node.level:
+            base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+            base = base[: len(base) - node.level + 1]
+            name = ".".join(base + ([node.module] if node.module else []))
+        else:
+            name = node.module or ""
+        return [f"{name}.{a.name}" if f"{name}.{a.name}" in modules else name for a in node.names]
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for mod, path in modules.items():
+        def walk(node: ast.AST, mod: str = mod, path: Path = path) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                    continue
+                if isinstance(child, ast.Import | ast.ImportFrom):
+                    for t in targets(mod, child, path.name == "__init__.py"):
+                        if t in modules and t != mod:
+                            graph[mod].add(t)
+                else:
+                    walk(child)
+
+        walk(ast.parse(path.read_text(encoding="utf-8")))
+    return graph
+
+
+def test_imports_have_no_cycle() -> None:
+    """Imports flow one way: no two modules import each other, even lazily (Tarjan's SCC)."""
+    graph = _import_graph()
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .._decision_text import DecisionText
 from ..errors import EngineError, EngineTimeout
 
 if TYPE_CHECKING:
@@ -26,17 +27,6 @@ __all__ = ["DECISION_PATH", "DecisionText", "PolicyEngine", "decide"]
 
 #: The rule every policy set must define (docs/policy-contract.md).
 DECISION_PATH = "data.cortex.decision"
-
-
-class DecisionText(str):
-    """The value of ``data.cortex.decision`` as the JSON text an engine produced, unparsed.
-
-    An engine may return this instead of the decoded value: :meth:`Decision.from_policy_output`
-    then parses and validates the text in one strict pass (pydantic's JSON mode), which is
-    cheaper than decoding it first. Any other string is not a decision.
-    """
-
-    __slots__ = ()
 
 
 @runtime_checkable

@@ -24,8 +24,8 @@ from typing import Any
 
 import regorus
 
+from .._decision_text import DecisionText
 from ..errors import EngineError, PolicyError
-from . import DecisionText
 
 DECISION_PATH = "data.cortex.decision"
 
