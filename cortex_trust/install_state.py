@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError
 from .ids import DIGEST_PATTERN
-from .semver import SemVerError, parse_semver, satisfies, semver_key
+from .manifest import SemVerError, parse_semver, satisfies, semver_key
 
 __all__ = [
     "InstallRecord",

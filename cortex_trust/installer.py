@@ -935,7 +935,7 @@ class Installer:
         """Plan the update of installed ``name`` to its newest satisfying version; ``None`` when
         the installed version is already the newest. Raises :class:`InputError` if not
         installed (or installed from GitHub: reinstall with the new ref)."""
-        from .semver import semver_key
+        from .manifest import semver_key
 
         record = self.store.get(name)
         if record is None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from cortex_trust.semver import SemVerError, semver_key
+from cortex_trust.manifest import SemVerError, semver_key
 
 __all__ = ["dumps", "plugin_documents", "version_documents", "version_key"]
 

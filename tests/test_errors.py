@@ -13,8 +13,8 @@ from cortex_trust.errors import (
     SemVerError,
     UnavailableError,
 )
-from cortex_trust.semver import SemVerError as SemVerFromSemver
-from cortex_trust.semver import parse_semver, semver_key
+from cortex_trust.manifest import SemVerError as SemVerFromSemver
+from cortex_trust.manifest import parse_semver, semver_key
 
 
 def test_engine_timeout_is_an_engine_error() -> None:

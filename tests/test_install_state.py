@@ -17,7 +17,7 @@ from cortex_trust.install_state import (
     select_version,
     widened_permissions,
 )
-from cortex_trust.semver import semver_key
+from cortex_trust.manifest import semver_key
 
 D = "sha256:" + "a" * 64
 

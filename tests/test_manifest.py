@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-import cortex_trust.manifest as manifest_mod
+import cortex_trust.manifest._model as manifest_mod
 from cortex_trust.errors import ManifestError, ManifestProblem
 from cortex_trust.ids import parse_image_ref
 from cortex_trust.manifest import (

@@ -15,17 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cortex_trust import _spdx
-from cortex_trust._yaml import MAX_DEPTH, load_document
 from cortex_trust.errors import ManifestError, ManifestProblem
-from cortex_trust.manifest import (
-    HTTP_METHODS,
-    Capability,
-    Manifest,
-    RuntimeSpec,
-    TrustSpec,
-    parse_manifest,
-)
+from cortex_trust.manifest import HTTP_METHODS, Capability, Manifest, RuntimeSpec, TrustSpec, _spdx, parse_manifest
+from cortex_trust.manifest._yaml import MAX_DEPTH, load_document
 
 _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "manifests"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import cortex_trust.semver as semver_mod
-from cortex_trust.semver import SemVer, SemVerError, parse_semver, satisfies, semver_key
+import cortex_trust.manifest._semver as semver_mod
+from cortex_trust.manifest import SemVer, SemVerError, parse_semver, satisfies, semver_key
 
 
 def test_public_surface_is_pinned() -> None:

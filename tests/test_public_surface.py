@@ -72,18 +72,6 @@ PUBLIC: dict[str, list[str]] = {
         "is_slug",
         "parse_image_ref",
     ],
-    "cortex_trust.manifest": [
-        "Capability",
-        "HTTP_METHODS",
-        "Manifest",
-        "RuntimeSpec",
-        "TrustSpec",
-        "load_manifest",
-        "manifest_facts",
-        "manifest_json_schema",
-        "parse_manifest",
-    ],
-    "cortex_trust.semver": ["SemVer", "SemVerError", "parse_semver", "satisfies", "semver_key"],
     "cortex_trust.config": [
         "CortexConfig",
         "DEFAULT_GITHUB_API",
@@ -233,6 +221,22 @@ PUBLIC: dict[str, list[str]] = {
     "cortex_trust.engine.embedded": ["EmbeddedEngine", "RuleValue"],
     "cortex_trust.engine.opa": ["OpaServerEngine"],
     "registry": ["RegistryConfig", "create_app", "make_engine", "migrate"],
+    "cortex_trust.manifest": [
+        "Capability",
+        "HTTP_METHODS",
+        "Manifest",
+        "RuntimeSpec",
+        "SemVer",
+        "SemVerError",
+        "TrustSpec",
+        "load_manifest",
+        "manifest_facts",
+        "manifest_json_schema",
+        "parse_manifest",
+        "parse_semver",
+        "satisfies",
+        "semver_key",
+    ],
 }
 
 

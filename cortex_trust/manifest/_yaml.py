@@ -31,7 +31,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from .errors import ManifestError, ManifestProblem
+from ..errors import ManifestError, ManifestProblem
 
 MAX_BYTES = 64 * 1024
 MAX_DEPTH = 20

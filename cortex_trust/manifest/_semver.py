@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from .errors import SemVerError
+from ..errors import SemVerError
 
 __all__ = [
     "SemVer",

@@ -40,19 +40,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..errors import ManifestError, ManifestProblem
+from ..ids import IMAGE_PATTERN, MAX_IMAGE, PLUGIN_NAME_PATTERN, ImageRef, ImageRefError, parse_image_ref
+from ..policy_input import ManifestFacts
 from . import _spdx
+from ._semver import SemVerError, parse_semver
 from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document
-from .errors import ManifestError, ManifestProblem
-from .ids import (
-    IMAGE_PATTERN,
-    MAX_IMAGE,
-    PLUGIN_NAME_PATTERN,
-    ImageRef,
-    ImageRefError,
-    parse_image_ref,
-)
-from .policy_input import ManifestFacts
-from .semver import SemVerError, parse_semver
 
 __all__ = [
     "HTTP_METHODS",

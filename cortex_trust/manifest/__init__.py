@@ -1,0 +1,72 @@
+"""The plugin manifest: its model, the hardened loader (YAML subset, SPDX licenses) and
+Semantic Versioning.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._model import (
+        HTTP_METHODS,
+        Capability,
+        Manifest,
+        RuntimeSpec,
+        TrustSpec,
+        load_manifest,
+        manifest_facts,
+        manifest_json_schema,
+        parse_manifest,
+    )
+    from ._semver import SemVer, SemVerError, parse_semver, satisfies, semver_key
+
+__all__ = [
+    "HTTP_METHODS",
+    "Capability",
+    "Manifest",
+    "RuntimeSpec",
+    "SemVer",
+    "SemVerError",
+    "TrustSpec",
+    "load_manifest",
+    "manifest_facts",
+    "manifest_json_schema",
+    "parse_manifest",
+    "parse_semver",
+    "satisfies",
+    "semver_key",
+]
+
+# Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
+# `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
+_EXPORTS = {
+    "Capability": "._model",
+    "HTTP_METHODS": "._model",
+    "Manifest": "._model",
+    "RuntimeSpec": "._model",
+    "SemVer": "._semver",
+    "SemVerError": "._semver",
+    "TrustSpec": "._model",
+    "load_manifest": "._model",
+    "manifest_facts": "._model",
+    "manifest_json_schema": "._model",
+    "parse_manifest": "._model",
+    "parse_semver": "._semver",
+    "satisfies": "._semver",
+    "semver_key": "._semver",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
