@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import regorus  # noqa: E402
 
 from cortex_trust.engine import decide  # noqa: E402
-from cortex_trust.policy_input import PolicyInput  # noqa: E402
+from cortex_trust.policy import PolicyInput  # noqa: E402
 from tests._opa_oracle import TestPolicySet, project_engine  # noqa: E402
 from tests.strategies import random_documents  # noqa: E402
 
@@ -156,7 +156,7 @@ def _paired(baseline_dir: Path, current: Any, input_jsons: list[str],
     """CPU µs per decision of the policies in ``baseline_dir`` and of ``current`` (both compiled),
     measured interleaved over the same inputs; and how many decisions differ."""
     from cortex_trust.engine._regorus import Compiled
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     bps = load_policy_set([baseline_dir], defaults=False)
     base = Compiled([(m.name, m.text) for m in bps.modules], bps.data_json())

@@ -82,7 +82,7 @@ def main() -> int:
     from cortex_trust.evidence.signature import load_trust_root, production_trust_root
     from cortex_trust.installer import Installer, judge_install
     from cortex_trust.oci import OciClient
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from cortex_trust.registry_client import RegistryClient
     from cortex_trust.sandbox import container_spec
     from tests._container_fixtures import build_image

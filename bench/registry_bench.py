@@ -52,7 +52,7 @@ VERSIONS_PER_PLUGIN = 10
 
 def _engine_factory() -> Any:
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set([], [], defaults=True)
     return lambda: EmbeddedEngine(policy_set, precompute=True)
@@ -432,7 +432,7 @@ def retier_bench(db_url: str, *, workers: int | None = None, batch: int = 500,
     import resource
     import threading
 
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from registry import make_engine
     from registry._retier import RetierPool
     from registry._store import Store

@@ -1,7 +1,7 @@
 """Rendering of decisions for people and machines: ``text``, ``json``, ``sarif``, ``github``.
 
 Shared by ``cortex plugin verify``, ``plugin install`` and ``policy eval``. Everything here
-takes a :class:`cortex_trust.decision.Decision` (or a verify result that carries one) and
+takes a :class:`cortex_trust.policy.Decision` (or a verify result that carries one) and
 returns text; nothing decides. Only the standard library is imported at module level (the
 CLI's ``--help`` must stay fast); the objects passed in are used through their attributes.
 
@@ -42,7 +42,7 @@ FORMATS = ("text", "json", "sarif", "github")
 FAIL_ON_CHOICES = ("notice", "warn", "block")
 
 # Action ordering (allow < notice < warn < block); kept as strings so that this module does
-# not import the decision model. A test pins it to cortex_trust.decision.Action.severity.
+# not import the decision model. A test pins it to cortex_trust.policy.Action.severity.
 _SEVERITY = {"allow": 0, "notice": 1, "warn": 2, "block": 3}
 _SARIF_LEVEL = {"block": "error", "warn": "warning", "notice": "note", "allow": "note"}
 _GITHUB_LEVEL = {"block": "error", "warn": "warning", "notice": "notice", "allow": "notice"}
@@ -324,5 +324,5 @@ def render(obj: Any, fmt: str, *, location: str | None = None, version: str = ""
 
 def render_decision(decision: Any, fmt: str, *, location: str | None = None,
                     version: str = "") -> str:
-    """Render a bare :class:`~cortex_trust.decision.Decision` (for install and policy eval)."""
+    """Render a bare :class:`~cortex_trust.policy.Decision` (for install and policy eval)."""
     return render(decision, fmt, location=location, version=version)

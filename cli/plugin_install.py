@@ -117,7 +117,7 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
     from cortex_trust.config import load_config
     from cortex_trust.evidence.signature import load_trust_root, production_trust_root
     from cortex_trust.installer import Installer
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     from ._paths import config_path
 

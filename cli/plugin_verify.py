@@ -140,7 +140,7 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          output_format: str, now: datetime) -> tuple[int, str]:
     from cortex_trust import __version__
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 
     from ._render import exit_code_for, render

@@ -46,7 +46,7 @@ def _read_input(path: str) -> Any:
     from cortex_trust._io import DEFAULT_MAX_BYTES, read_evidence_file
     from cortex_trust._json import JsonLimitError, load_json
     from cortex_trust.errors import EvidenceError
-    from cortex_trust.policy_input import PolicyInput
+    from cortex_trust.policy import PolicyInput
 
     from ._errors import fail
 
@@ -139,7 +139,7 @@ def eval_(
                 explained = _opa_explain(engine, policy_input.to_json())
     else:
         from cortex_trust.engine.embedded import EmbeddedEngine
-        from cortex_trust.policyset import load_policy_set
+        from cortex_trust.policy import load_policy_set
 
         policy_set = load_policy_set(policy_dirs or [], data_files or [], defaults=not no_defaults)
         _notice_overrides(policy_set)
@@ -224,7 +224,7 @@ def test(
     Exit 0 all passed, 1 a failure, an error, no tests or coverage below --min-coverage,
     2 an invalid policy file.
     """
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from cortex_trust.policytest import run_policy_tests
 
     policy_set = load_policy_set(dirs or [], data_files or [], defaults=not no_defaults,
@@ -285,6 +285,6 @@ def test(
 @app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of the policy input document (cortex.input/v1)."""
-    from cortex_trust.policy_input import input_json_schema
+    from cortex_trust.policy import input_json_schema
 
     print(json.dumps(input_json_schema(), indent=2))

@@ -62,7 +62,7 @@ def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
                     no_defaults: bool) -> Callable[[], Any]:
     """Load the policy set now (errors surface at start-up) and return an engine factory."""
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_defaults)
     # A server's engine decides for its whole life: worth the precomputation at load.
@@ -565,7 +565,7 @@ def retier(
     from datetime import UTC, datetime
 
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from registry._retier import RetierPool
     from registry._store import Store
 

@@ -1,7 +1,7 @@
 """The text form of a decision, shared by the engines and the decision model.
 
 It lives in a module of its own, importing nothing, so that the decision model
-(:mod:`cortex_trust.decision`) and the engines (:mod:`cortex_trust.engine`, including the
+(:mod:`cortex_trust.policy`) and the engines (:mod:`cortex_trust.engine`, including the
 isolated worker, which must start without pydantic) both use it without importing each other.
 """
 

@@ -50,9 +50,9 @@ import httpx
 from docker.models.containers import Container
 
 from ._json import load_json
-from .decision import Sandbox
 from .errors import EvidenceError, InputError, UnavailableError
 from .ids import parse_image_ref
+from .policy import Sandbox
 from .sandbox import _SECCOMP_PATH, LABEL_PREFIX, ContainerSpec, _sandbox_label, _seccomp_profile
 
 __all__ = [

@@ -20,7 +20,7 @@ Install (:meth:`Installer.plan`):
    come from the registry record, each marked ``source`` = the registry's name (policy data
    decides how far each registry is trusted). Revocation comes from the registry's feed
    (:mod:`cortex_trust.revocations`) with its ``fresh_as_of``.
-3. **Decide.** One :func:`~cortex_trust.inputs.build_input` (operation ``install``), one
+3. **Decide.** One :func:`~cortex_trust.policy.build_input` (operation ``install``), one
    :func:`~cortex_trust.engine.decide` (fail closed).
 
 :func:`judge_install` turns a plan into what to do: install, ask, refuse, or "could not
@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from .config import CortexConfig, RegistryEntry, resolve_registry
-from .decision import Action, Decision
 from .engine import PolicyEngine, decide
 from .errors import EvidenceError, InputError, RegistryUnavailable
 from .ids import SLUG
@@ -57,8 +56,10 @@ from .install_state import (
     select_version,
     widened_permissions,
 )
-from .policy_input import (
+from .policy import (
+    Action,
     Context,
+    Decision,
     DroppedEvidence,
     PolicyInput,
     ReviewEvidence,
@@ -645,7 +646,7 @@ class Installer:
 
     def _plan_registry(self, req: PluginRequest, *, now: datetime,
                        previous: InstallRecord | None) -> InstallPlan:
-        from .inputs import build_input, image_digest
+        from .policy import build_input, image_digest
         from .registry_client import RegistryRequestError
 
         assert req.namespace is not None and req.name is not None
@@ -867,7 +868,7 @@ class Installer:
     def _plan_github(self, req: PluginRequest, *, now: datetime,
                      previous: InstallRecord | None) -> InstallPlan:
         from .github import GitHubClient
-        from .inputs import build_input
+        from .policy import build_input
 
         assert req.github is not None
         timer = _Timer()

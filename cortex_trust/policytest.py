@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import EngineError, PolicyError
-from .policyset import PolicySet
+from .policy import PolicySet
 
 __all__ = ["FileCoverage", "TestReport", "TestResult", "run_policy_tests"]
 

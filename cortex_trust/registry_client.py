@@ -25,8 +25,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._json import load_json
-from .decision import Decision
 from .errors import InputError, RegistryUnavailable
+from .policy import Decision
 
 __all__ = [
     "LogLeaf",

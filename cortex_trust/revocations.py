@@ -6,7 +6,7 @@ cursor, oldest first. :func:`sync_feed` follows it from the cursor stored in a
 (``fresh_as_of``, the reference time of the operation that completed the sync).
 
 :func:`revocation_evidence` turns the cached state into the
-:class:`~cortex_trust.policy_input.RevocationEvidence` the policy reads. Guarantees (fail
+:class:`~cortex_trust.policy.RevocationEvidence` the policy reads. Guarantees (fail
 closed, issue 5 "Revocation" and issue 6 "Federation"):
 
 * a registry that was never synced gives ``checked: false`` (the policy blocks with
@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError, RegistryUnavailable
 from .ids import DIGEST_PATTERN, is_digest
-from .policy_input import RevocationEvidence, format_time
+from .policy import RevocationEvidence, format_time
 
 __all__ = [
     "FeedSource",

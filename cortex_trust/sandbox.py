@@ -1,6 +1,6 @@
 """From a decision's sandbox to a container run spec: pure, no I/O.
 
-:func:`container_spec` is the one place that turns the policy's :class:`~cortex_trust.decision.Sandbox`
+:func:`container_spec` is the one place that turns the policy's :class:`~cortex_trust.policy.Sandbox`
 into the arguments of ``docker.containers.run``/``create``. It adds nothing the decision did not
 grant and drops nothing it asked for:
 
@@ -38,9 +38,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from .decision import Action, Decision, Sandbox
 from .errors import InputError
 from .ids import is_slug, parse_image_ref
+from .policy import Action, Decision, Sandbox
 
 __all__ = [
     "DATA_MOUNT",

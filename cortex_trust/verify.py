@@ -9,7 +9,7 @@ pinned by digest, digests that disagree) raises :class:`~cortex_trust.errors.Inp
 subclasses; a collector that could not run (Trivy) raises
 :class:`~cortex_trust.errors.CollectorError`. (Flows that judge manifests they did not write,
 such as installing from a registry, pass the :class:`~cortex_trust.errors.ManifestError` to
-:func:`cortex_trust.inputs.build_input` instead, and the policy decides.)
+:func:`cortex_trust.policy.build_input` instead, and the policy decides.)
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import InputError
 
 if TYPE_CHECKING:
-    from .decision import Decision
     from .engine import PolicyEngine
-    from .policy_input import DroppedEvidence, Operation, PolicyInput
+    from .policy import Decision, DroppedEvidence, PolicyInput
+    from .policy._input import Operation
 
 __all__ = [
     "VerifyRequest",
@@ -180,9 +180,8 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
     from .evidence.junit import read_junit
     from .evidence.review import read_review, read_usage
     from .evidence.scan import read_trivy_report, run_trivy
-    from .inputs import build_input, image_digest, plugin_full_name, resolve_digest
     from .manifest import load_manifest
-    from .policy_input import ScanEvidence, SignatureEvidence
+    from .policy import ScanEvidence, SignatureEvidence, build_input, image_digest, plugin_full_name, resolve_digest
 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -3,7 +3,7 @@
 Read routes return these bytes unchanged (see :mod:`registry._store`), so every writer must
 render them the same way: the store for single-version changes (publish, review, usage,
 revocation, scan) and the re-tiering workers (:mod:`registry._retier`) for the whole catalogue.
-Only the standard library and :mod:`cortex_trust.semver` are imported here: re-tiering workers
+Only the standard library and :mod:`cortex_trust.manifest` are imported here: re-tiering workers
 import this module in every process they start.
 """
 

@@ -1,6 +1,6 @@
 """How the registry asks the policy engine: re-evaluation inputs and a thread-safe evaluator.
 
-The first input of a version is built at publish time by :func:`cortex_trust.inputs.build_input`
+The first input of a version is built at publish time by :func:`cortex_trust.policy.build_input`
 (the one builder). Later evaluations start from that stored document and replace only the
 evidence that changed since (a review, usage, a revocation) and the clock: no parsing, no
 cryptography. Python never decides: every verdict comes from :func:`cortex_trust.engine.decide`.
@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from cortex_trust.decision import Decision
 from cortex_trust.engine import PolicyEngine, decide
 from cortex_trust.errors import EngineError
-from cortex_trust.policy_input import (
+from cortex_trust.policy import (
+    Decision,
     PolicyInput,
     ReviewEvidence,
     RevocationEvidence,

@@ -147,7 +147,7 @@ class VersionBundle(SQLModel, table=True):
 class Evidence(SQLModel, table=True):
     """One piece of evidence about a version's digest, as the policy-input fact document.
 
-    ``facts_json`` is the serialised :mod:`cortex_trust.policy_input` model (signature facts
+    ``facts_json`` is the serialised :mod:`cortex_trust.policy` model (signature facts
     include identity and issuer), so re-tiering never redoes cryptography.
     """
 

@@ -2,7 +2,7 @@
 
 :class:`RetierPool` evaluates batches of stored versions (:class:`Item`) in worker processes,
 each holding its own :class:`~cortex_trust.engine.embedded.EmbeddedEngine` built from the same
-:class:`~cortex_trust.policyset.PolicySet` (regorus engines are bound to the thread that built
+:class:`~cortex_trust.policy.PolicySet` (regorus engines are bound to the thread that built
 them, so an engine is never shared or carried across a fork: workers are *spawned*). A worker
 rebuilds every input from stored facts (:func:`registry._evaluate.stored_input`), asks
 :func:`cortex_trust.engine.decide` for each decision and renders the version's read documents
@@ -41,10 +41,8 @@ from multiprocessing.connection import Connection, wait
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from cortex_trust.decision import Decision
 from cortex_trust.errors import CortexTrustError, EngineError, PolicyError, UnavailableError
-from cortex_trust.policy_input import PolicyInput, format_time
-from cortex_trust.policyset import PolicySet
+from cortex_trust.policy import Decision, PolicyInput, PolicySet, format_time
 
 from ._documents import version_documents
 from ._evaluate import UsageFacts

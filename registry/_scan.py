@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from cortex_trust.errors import CortexTrustError
-from cortex_trust.policy_input import ScanEvidence
+from cortex_trust.policy import ScanEvidence
 
 from ._errors import ApiError
 from ._service import check_image_host

@@ -12,7 +12,7 @@ from typing import Any
 
 from cortex_trust.errors import CortexTrustError, InputError, ManifestError
 from cortex_trust.ids import ImageRef, ImageRefError, is_slug, parse_image_ref
-from cortex_trust.policy_input import DroppedEvidence, ScanEvidence, TestEvidence
+from cortex_trust.policy import DroppedEvidence, ScanEvidence, TestEvidence
 
 from ._config import RegistryConfig
 from ._errors import Forbidden, Invalid
@@ -88,8 +88,8 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     from cortex_trust.evidence.junit import parse_junit
     from cortex_trust.evidence.scan import parse_trivy_report, verify_scan_attestation
     from cortex_trust.evidence.signature import verify_signature
-    from cortex_trust.inputs import build_input, image_digest
     from cortex_trust.manifest import parse_manifest
+    from cortex_trust.policy import build_input, image_digest
 
     namespace = body.namespace or principal.namespace
     if principal.role not in ("publisher", "admin"):

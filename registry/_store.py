@@ -34,15 +34,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
-from cortex_trust.decision import Decision
 from cortex_trust.ids import is_slug
-from cortex_trust.policy_input import (
-    PolicyInput,
-    ScanEvidence,
-    SignatureEvidence,
-    TestEvidence,
-    format_time,
-)
+from cortex_trust.policy import Decision, PolicyInput, ScanEvidence, SignatureEvidence, TestEvidence, format_time
 from cortex_trust.transparency import Checkpoint
 
 from ._audit import AuditProblem, canonical
@@ -152,7 +145,7 @@ class PublishRecord:
     digest: str
     description: str
     capabilities: tuple[str, ...]
-    #: The publish-time input from :func:`cortex_trust.inputs.build_input`; later
+    #: The publish-time input from :func:`cortex_trust.policy.build_input`; later
     #: re-evaluations start from it and replace the evidence that changed.
     policy_input: PolicyInput
     #: The bundle text exactly as published (installers re-verify it themselves).

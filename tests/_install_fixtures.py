@@ -202,7 +202,7 @@ class RegistryServer:
 def registry_evaluator() -> Iterator[Any]:
     """One policy engine thread (default policies) shared by every test registry."""
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 
     policy_set = load_policy_set()

@@ -118,13 +118,13 @@ def project_engine(*org_dirs: Path, data_files: tuple[Path, ...] = (),
                    defaults: bool = True) -> tuple[Any, TestPolicySet]:
     """The project's :class:`EmbeddedEngine` and the exact modules + data it was loaded with.
 
-    The policy set is the project's own (:func:`cortex_trust.policyset.load_policy_set`: the
+    The policy set is the project's own (:func:`cortex_trust.policy.load_policy_set`: the
     defaults unless ``defaults=False``, then each organization directory and ``data_files``), so
     the oracle is
     given byte-identical modules and the same canonical data document as regorus.
     """
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set(list(org_dirs), list(data_files), defaults=defaults)
     test_set = TestPolicySet(

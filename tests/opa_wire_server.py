@@ -25,7 +25,7 @@ from typing import Any
 
 from cortex_trust.engine._regorus import Prepared
 from cortex_trust.errors import EngineError
-from cortex_trust.policyset import PolicySet
+from cortex_trust.policy import PolicySet
 
 
 class OpaWireServer:

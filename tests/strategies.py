@@ -39,7 +39,7 @@ from typing import Any, Protocol, TypeVar
 import yaml
 from hypothesis import strategies as st
 
-from cortex_trust.policy_input import PolicyInput, format_time
+from cortex_trust.policy import PolicyInput, format_time
 
 __all__ = [
     "DEGRADABLE",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from cortex_trust.policyset import default_policy_dir
+from cortex_trust.policy import default_policy_dir
 from tests.opa_wire_server import OpaWireServer
 from tests.test_engine_embedded import make_input
 
@@ -130,7 +130,7 @@ def test_eval_bad_policy_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest
 
 def test_eval_opa_engine_matches_embedded(monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str], input_file: Path) -> None:
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     code, embedded_out, _ = cortex(monkeypatch, capsys, "policy", "eval", "--input", str(input_file),
                                    *SMALL_ARGS, "--format", "json")

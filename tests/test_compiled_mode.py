@@ -25,8 +25,7 @@ from cortex_trust.engine import DecisionText, decide
 from cortex_trust.engine._regorus import Compiled, Prepared, with_static_values
 from cortex_trust.engine.embedded import AUDITED_REVISIONS, EmbeddedEngine
 from cortex_trust.errors import EngineError, PolicyError
-from cortex_trust.policy_input import PolicyInput
-from cortex_trust.policyset import PolicySet, load_policy_set
+from cortex_trust.policy import PolicyInput, PolicySet, load_policy_set
 from tests.strategies import input_documents, random_documents
 
 ROOT = Path(__file__).resolve().parent.parent

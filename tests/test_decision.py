@@ -16,10 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cortex_trust.decision import FAILURE_CODES, Action, Decision, Tier
 from cortex_trust.engine import DecisionText, PolicyEngine, decide
 from cortex_trust.errors import EngineError, EngineTimeout
-from cortex_trust.policy_input import Context, ManifestFacts, PolicyInput
+from cortex_trust.policy import FAILURE_CODES, Action, Context, Decision, ManifestFacts, PolicyInput, Tier
 
 VALID: dict[str, Any] = {
     "tier": "community",
@@ -296,7 +295,7 @@ def test_a_native_panic_blocks() -> None:
         def evaluate(self, input_json: str) -> Any:
             raise Panic("thread panicked")
 
-    from cortex_trust.policy_input import PolicyInput
+    from cortex_trust.policy import PolicyInput
 
     doc = PolicyInput.model_validate(next(iter(random_documents(1, seed=1))))
     d = decide(PanickingEngine(), doc)
@@ -305,7 +304,7 @@ def test_a_native_panic_blocks() -> None:
 
 @pytest.mark.parametrize("user", ["0:0", "0:65534", "65534:0", "00:1", "1:000"])
 def test_the_sandbox_never_runs_as_root_user_or_group(user: str) -> None:
-    from cortex_trust.decision import Sandbox
+    from cortex_trust.policy import Sandbox
 
     with pytest.raises(ValueError):
         Sandbox(enabled=True, network=False, filesystem=False, read_only_root=True, cap_drop=("ALL",),

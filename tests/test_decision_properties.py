@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from cortex_trust.decision import Action, Decision, Tier
 from cortex_trust.engine import decide
-from cortex_trust.policy_input import PolicyInput
+from cortex_trust.policy import Action, Decision, PolicyInput, Tier
 from tests._opa_oracle import project_engine
 from tests.strategies import (
     NOW,

@@ -15,12 +15,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from cortex_trust.decision import Action, Tier
 from cortex_trust.engine import PolicyEngine, decide
 from cortex_trust.engine.embedded import EmbeddedEngine
 from cortex_trust.errors import EngineError, PolicyError
-from cortex_trust.policy_input import PolicyInput
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import Action, PolicyInput, Tier, load_policy_set
 from tests.strategies import policy_inputs
 
 FIX = Path(__file__).parent / "fixtures"
@@ -355,7 +353,7 @@ def test_data_that_shadows_a_rule_is_refused(tmp_path: Path, data: str) -> None:
     # regorus would let data silently shadow a rule (OPA refuses the conflict): an org data file
     # must never be able to replace the decision or erase evidence.
     from cortex_trust.errors import PolicyError
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     f = tmp_path / "org.yaml"
     f.write_text(data)

@@ -15,13 +15,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from cortex_trust.decision import Action
 from cortex_trust.engine import PolicyEngine, decide
 from cortex_trust.engine.embedded import EmbeddedEngine
 from cortex_trust.engine.opa import OpaServerEngine
 from cortex_trust.errors import EngineError, PolicyError
-from cortex_trust.policy_input import PolicyInput
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import Action, PolicyInput, load_policy_set
 from tests.opa_wire_server import OpaWireServer
 from tests.strategies import policy_inputs
 from tests.test_engine_embedded import make_input

@@ -28,7 +28,7 @@ from cortex_trust.errors import RegistryUnavailable
 from cortex_trust.evidence.signature import load_trust_root, production_trust_root
 from cortex_trust.install_state import InstallStore
 from cortex_trust.installer import Installer, judge_install
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import load_policy_set
 from tests._install_fixtures import ISSUER, SIGNER, Federation
 
 

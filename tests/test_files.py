@@ -21,7 +21,7 @@ from cortex_trust._io import (
     read_private_bytes,
 )
 from cortex_trust.errors import CortexTrustError, EvidenceError, InputError, PolicyError
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import load_policy_set
 
 DEV_ZERO = Path("/dev/zero")
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -80,7 +80,7 @@ def test_a_fifo_is_refused_quickly(reader: str, fifo: Path) -> None:
 def test_a_policy_module_that_is_a_fifo_is_refused_quickly(fifo: Path) -> None:
     # The directory walk skips what is not a regular file; the reader itself refuses one that
     # was swapped in after the walk.
-    from cortex_trust.policyset import _read_module
+    from cortex_trust.policy._sets import _read_module
 
     e = _refused_quickly(lambda: _read_module(fifo))
     assert isinstance(e, PolicyError) and "not a regular file" in e.message

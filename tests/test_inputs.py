@@ -11,15 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex_trust.errors import InputError, ManifestError
-from cortex_trust.inputs import build_input, image_digest, plugin_full_name
 from cortex_trust.manifest import Manifest, load_manifest
-from cortex_trust.policy_input import (
+from cortex_trust.policy import (
     PolicyInput,
     ReviewEvidence,
     ScanEvidence,
     SignatureEvidence,
     TestEvidence,
     UsageEvidence,
+    build_input,
+    image_digest,
+    plugin_full_name,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "verify"
@@ -162,7 +164,7 @@ def test_full_name(namespace: str | None, name: str | None) -> None:
 
 
 def test_public_surface() -> None:
-    import cortex_trust.inputs as inputs
+    import cortex_trust.policy._build as inputs
     import cortex_trust.verify as verify
 
     assert sorted(inputs.__all__) == ["build_input", "image_digest", "plugin_full_name",

@@ -18,11 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cortex_trust.config import CortexConfig, RegistryEntry
-from cortex_trust.decision import Decision
 from cortex_trust.engine import decide
 from cortex_trust.engine.embedded import EmbeddedEngine
 from cortex_trust.errors import InputError, RegistryUnavailable
-from cortex_trust.inputs import build_input
 from cortex_trust.installer import (
     InstallPlan,
     judge_install,
@@ -30,7 +28,7 @@ from cortex_trust.installer import (
     registry_target,
 )
 from cortex_trust.manifest import parse_manifest
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import Decision, build_input, load_policy_set
 from cortex_trust.registry_client import RevocationEntry, RevocationPage
 from cortex_trust.revocations import RevocationCache, revocation_evidence, sync_feed
 from tests._install_fixtures import fake_digest, manifest_text
@@ -117,7 +115,7 @@ def engine() -> Any:
 
 def _decision(engine: Any, *, signature_trusted: bool = False, revoked: bool = False,
               fresh: bool = True, data_action: str | None = None) -> Decision:
-    from cortex_trust.policy_input import RevocationEvidence
+    from cortex_trust.policy import RevocationEvidence
 
     m = parse_manifest(manifest_text("tool", "1.0.0"))
     rev = RevocationEvidence(checked=True, revoked=revoked,

@@ -22,7 +22,7 @@ from cortex_trust.manifest import (
     manifest_json_schema,
     parse_manifest,
 )
-from cortex_trust.policy_input import ManifestFacts
+from cortex_trust.policy import ManifestFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "manifests"

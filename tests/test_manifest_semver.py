@@ -1,4 +1,4 @@
-"""cortex_trust.semver: SemVer 2.0.0 parsing, precedence and requirements."""
+"""cortex_trust.manifest: SemVer 2.0.0 parsing, precedence and requirements."""
 
 from __future__ import annotations
 

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from cortex_trust.decision import Decision
 from cortex_trust.engine import DecisionText
 from cortex_trust.errors import EngineError
-from cortex_trust.policy_input import PolicyInput
+from cortex_trust.policy import Decision, PolicyInput
 from tests._opa_oracle import REPO_ROOT, OpaOracle, TestPolicySet, project_engine
 from tests.strategies import input_documents
 
@@ -204,7 +203,7 @@ def test_known_regorus_divergence_minimal(expr: str, doc: dict[str, Any]) -> Non
     module = f"package cortex\nimport rego.v1\ndecision := {{\"v\": {expr}}}\n"
     pair_set = TestPolicySet(modules=(("m.rego", module),), data={})
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import PolicyModule, PolicySet
+    from cortex_trust.policy import PolicyModule, PolicySet
 
     ps = PolicySet(modules=(PolicyModule(name="m.rego", path=Path("m.rego"), text=module),),
                    data={}, revision="sha256:test", has_custom=False)
@@ -238,7 +237,7 @@ def test_negative_days_are_not_valid_input() -> None:
     """The third divergence (``sprintf("%d", [-1])``) cannot be reached: counts are non-negative."""
     from pydantic import ValidationError
 
-    from cortex_trust.policy_input import PolicyInput
+    from cortex_trust.policy import PolicyInput
 
     with pytest.raises(ValidationError):
         PolicyInput.model_validate(_known_divergent_input("negative days"))

@@ -14,7 +14,7 @@ import yaml
 
 from cortex_trust.engine._regorus import Prepared
 from cortex_trust.errors import EngineError
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import load_policy_set
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED: dict[str, Any] = yaml.safe_load((ROOT / "policies" / "data.yaml").read_text())["cortex_config"]

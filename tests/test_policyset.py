@@ -10,12 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex_trust.errors import PolicyError
-from cortex_trust.policyset import (
-    PolicySet,
-    _deep_merge,
-    default_policy_dir,
-    load_policy_set,
-)
+from cortex_trust.policy import PolicySet, default_policy_dir, load_policy_set
+from cortex_trust.policy._sets import _deep_merge
 
 FIX = Path(__file__).parent / "fixtures"
 SMALL = FIX / "policies_small"
@@ -24,7 +20,7 @@ BAD = FIX / "policies_bad"
 
 
 def test_all_is_pinned() -> None:
-    import cortex_trust.policyset as m
+    import cortex_trust.policy._sets as m
 
     assert sorted(m.__all__) == ["MAX_DATA_BYTES", "MAX_MODULE_BYTES", "PolicyModule", "PolicySet",
                                  "default_policy_dir", "load_policy_set"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cortex_trust.errors import PolicyError
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import load_policy_set
 from cortex_trust.policytest import run_policy_tests
 
 FIX = Path(__file__).parent / "fixtures"

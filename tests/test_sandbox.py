@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import cortex_trust.sandbox as sandbox_mod
 from cortex_trust.containers import connect
-from cortex_trust.decision import Decision
 from cortex_trust.errors import InputError, UnavailableError
+from cortex_trust.policy import Decision
 from cortex_trust.sandbox import ContainerSpec, SandboxRefused, container_spec
 
 DIGEST = "sha256:" + "ab" * 32

@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from cortex_trust.decision import Decision
 from cortex_trust.errors import CortexTrustError, EvidenceError, InputError
+from cortex_trust.policy import Decision
 
 FIX = Path(__file__).parent / "fixtures"
 MANIFEST = FIX / "verify" / "manifest.yaml"
@@ -139,7 +139,7 @@ NL_DIGEST = DIGEST + "\n"
 
 
 def test_image_reference_with_a_trailing_newline_is_not_a_pin() -> None:
-    from cortex_trust.inputs import image_digest, resolve_digest
+    from cortex_trust.policy import image_digest, resolve_digest
 
     with pytest.raises(InputError):
         image_digest("127.0.0.1:5000/acme/hello@" + NL_DIGEST)
@@ -486,7 +486,7 @@ def test_install_store_never_writes_through_a_planted_link(tmp_path: Path) -> No
     "127.0.0.1:5000/acme/hello@sha512:" + "a" * 128,
 ])
 def test_digest_look_alikes_are_never_a_pin(image: str) -> None:
-    from cortex_trust.inputs import image_digest
+    from cortex_trust.policy import image_digest
 
     with pytest.raises(InputError):
         image_digest(image)
@@ -495,8 +495,8 @@ def test_digest_look_alikes_are_never_a_pin(image: str) -> None:
 def test_namespace_with_a_trailing_newline_is_refused() -> None:
     from datetime import UTC, datetime
 
-    from cortex_trust.inputs import build_input
     from cortex_trust.manifest import load_manifest
+    from cortex_trust.policy import build_input
 
     with pytest.raises(InputError):
         build_input(manifest=load_manifest(MANIFEST), image=IMAGE, digest=None,

@@ -11,14 +11,12 @@ from typing import Any
 import pytest
 
 from cortex_trust.config import CortexConfig, load_config, save_config
-from cortex_trust.decision import Action
 from cortex_trust.engine import decide
 from cortex_trust.engine.embedded import EmbeddedEngine
 from cortex_trust.errors import InputError, PolicyError
 from cortex_trust.evidence.signature import load_trust_root, production_trust_root
 from cortex_trust.installer import Installer, InstallOutcome, judge_install
-from cortex_trust.policy_input import PolicyInput
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import Action, PolicyInput, load_policy_set
 from tests._install_fixtures import Federation
 from tests.test_installer_containers import world  # noqa: F401 (the fixture)
 

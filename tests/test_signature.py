@@ -27,7 +27,7 @@ from cortex_trust.evidence.signature import (
     production_trust_root,
     verify_signature,
 )
-from cortex_trust.policy_input import GitHubClaims, SignatureEvidence
+from cortex_trust.policy import GitHubClaims, SignatureEvidence
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sigstore"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())

@@ -19,7 +19,7 @@ from cortex_trust.evidence.signature import (
     production_trust_root,
     verify_signature,
 )
-from cortex_trust.policy_input import GitHubClaims
+from cortex_trust.policy import GitHubClaims
 from tests.sigstore_mint import GITHUB_ACTIONS_ISSUER, PrivateSigstore, der_utf8
 
 DIGEST_A = "sha256:" + hashlib.sha256(b"image manifest A").hexdigest()

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from cli._render import _SEVERITY, exit_code_for
 from cli.main import app
-from cortex_trust.decision import Action, Decision
+from cortex_trust.policy import Action, Decision
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = Path(__file__).parent / "fixtures"
@@ -504,7 +504,7 @@ def test_verify_plugin_library_api(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from cortex_trust.verify import VerifyRequest, verify_plugin
 
     request = VerifyRequest(manifest=MANIFEST, image=IMAGE, namespace="acme",
@@ -543,8 +543,8 @@ def test_console_exit_codes() -> None:
 
 
 # What no help screen may import: the crypto stack, the engine, our models.
-HEAVY = ("sigstore", "regorus", "cryptography", "cortex_trust.decision", "cortex_trust.engine",
-         "cortex_trust.verify", "cortex_trust.policy_input", "cortex_trust.manifest")
+HEAVY = ("sigstore", "regorus", "cryptography", "cortex_trust.policy", "cortex_trust.engine",
+         "cortex_trust.verify", "cortex_trust.manifest")
 
 _PROBE = """
 import sys
@@ -591,7 +591,7 @@ def test_subcommand_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
 @pytest.fixture(scope="module")
 def default_engine() -> Any:
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     with EmbeddedEngine(load_policy_set()) as engine:
         yield engine

@@ -20,8 +20,7 @@ from ..errors import EngineError, EngineTimeout
 
 if TYPE_CHECKING:
     # Imported lazily at run time: pydantic is most of a policy worker's start-up cost.
-    from ..decision import Decision
-    from ..policy_input import PolicyInput
+    from ..policy import Decision, PolicyInput
 
 __all__ = ["DECISION_PATH", "DecisionText", "PolicyEngine", "decide"]
 
@@ -53,9 +52,9 @@ def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
 
     Guarantees: the result is a validated :class:`Decision`; if the engine failed, timed out,
     returned nothing or returned an invalid document, the result is a non-overridable block with
-    ``failed`` set and a reason code from :data:`~cortex_trust.decision.FAILURE_CODES`.
+    ``failed`` set and a reason code from :data:`~cortex_trust.policy.FAILURE_CODES`.
     """
-    from ..decision import Decision
+    from ..policy import Decision
 
     revision = getattr(engine, "revision", "")
     try:

@@ -317,7 +317,7 @@ class Compiled:
 
     def evaluate(self, input_json: str) -> DecisionText | None:
         """``data.cortex.decision`` for ``input_json`` as its JSON text (parsed strictly by
-        :meth:`~cortex_trust.decision.Decision.from_policy_output`); ``None`` when undefined."""
+        :meth:`~cortex_trust.policy.Decision.from_policy_output`); ``None`` when undefined."""
         try:
             self._vm.set_input_json(input_json)
             text = self._vm.execute_entry_point(DECISION_PATH)

@@ -7,7 +7,7 @@ of two modes:
   per call (bench/README.md has the numbers); ``timeout`` is not enforced,
   because native evaluation cannot be interrupted, and the defaults are our own code.
   For the shipped policy set alone (no organization module or data), inputs that come as a
-  validated :class:`~cortex_trust.policy_input.PolicyInput` (:meth:`EmbeddedEngine.evaluate_input`,
+  validated :class:`~cortex_trust.policy.PolicyInput` (:meth:`EmbeddedEngine.evaluate_input`,
   what :func:`~cortex_trust.engine.decide` uses) run in regorus' compiled mode, ~4x faster: those
   modules are audited never to hit a builtin error on schema-valid input, the one case in which
   compiled mode and the interpreter differ (docs/policy-contract.md, "Compiled mode"). Raw JSON
@@ -40,10 +40,10 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import CortexTrustError, EngineError, EngineTimeout, PolicyError
-from ..policyset import PolicySet
+from ..policy import PolicySet
 
 if TYPE_CHECKING:
-    from ..policy_input import PolicyInput
+    from ..policy import PolicyInput
 
 __all__ = ["EmbeddedEngine", "RuleValue"]
 

@@ -23,7 +23,7 @@ from defusedxml.ElementTree import fromstring
 
 from .._io import display_path, read_evidence_file
 from ..errors import EvidenceError
-from ..policy_input import TestEvidence
+from ..policy import TestEvidence
 
 __all__ = ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"]
 

@@ -50,14 +50,7 @@ from .._io import display_path, read_evidence_file
 from .._json import JsonLimitError, load_json
 from ..errors import EvidenceError
 from ..ids import DIGEST_PATTERN, SLUG, SLUG_PATTERN
-from ..policy_input import (
-    DroppedEvidence,
-    ReviewEvidence,
-    ReviewRecord,
-    UsageEvidence,
-    UsageReporter,
-    format_time,
-)
+from ..policy import DroppedEvidence, ReviewEvidence, ReviewRecord, UsageEvidence, UsageReporter, format_time
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",

@@ -44,15 +44,8 @@ from .._io import display_path, read_evidence_file
 from .._json import JsonLimitError, load_json
 from ..errors import CollectorError, EvidenceError
 from ..ids import DIGEST, is_digest
-from ..policy_input import (
-    DroppedEvidence,
-    ScanAttester,
-    ScanEvidence,
-    ScanOrigin,
-    ScanVulnerability,
-    Severity,
-    format_time,
-)
+from ..policy import DroppedEvidence, ScanAttester, ScanEvidence, ScanOrigin, ScanVulnerability, format_time
+from ..policy._input import Severity
 
 __all__ = [
     "MAX_REPORT_BYTES",

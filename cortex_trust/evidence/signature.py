@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cortex_trust.errors import EvidenceError, InputError
-from cortex_trust.policy_input import GitHubClaims, SignatureEvidence, format_time
+from cortex_trust.policy import GitHubClaims, SignatureEvidence, format_time
 
 from ..ids import is_digest
 

@@ -11,7 +11,7 @@ Guarantees:
 * :func:`parse_manifest` and :func:`load_manifest` return a :class:`Manifest` or raise
   :class:`~cortex_trust.errors.ManifestError` listing **every** problem found, each with file,
   1-based line and column, the field, the problem and a fix. No YAML or pydantic exception ever
-  escapes, whatever the input (the hardened loader is :mod:`cortex_trust._yaml`).
+  escapes, whatever the input (the hardened loader is :mod:`cortex_trust.manifest._yaml`).
 * Nothing YAML silently converts is accepted: an unquoted ``version: 1.10`` (the float 1.1) is
   refused with "quote the version", ``network: yes`` and ``network: "true"`` are not booleans.
 * Unknown fields are errors, with a "did you mean" hint (``netwrok`` → ``network``).
@@ -42,7 +42,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ManifestError, ManifestProblem
 from ..ids import IMAGE_PATTERN, MAX_IMAGE, PLUGIN_NAME_PATTERN, ImageRef, ImageRefError, parse_image_ref
-from ..policy_input import ManifestFacts
+from ..policy import ManifestFacts
 from . import _spdx
 from ._semver import SemVerError, parse_semver
 from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cortex_trust.policyset import load_policy_set
+from cortex_trust.policy import load_policy_set
 
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent / "fixtures" / "sigstore"

@@ -63,7 +63,7 @@ deny contains {"code": "BAD", "message": sprintf("%v", [to_number("not a number"
 
 
 def _policy(tmp_path: Path, extra: str | None = None, **actions: str) -> Any:
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     target = tmp_path / "policy"
     shutil.copytree(POLICY_DIR, target)

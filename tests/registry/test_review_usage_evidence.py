@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from cortex_trust.policy_input import ScanEvidence
+from cortex_trust.policy import ScanEvidence
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, GHA, Registry, publish_body
 
 BASE = "/api/v1/plugins/acme/hello/versions/1.0.0"
@@ -37,7 +37,7 @@ def _clean_scan(image: str, digest: str) -> ScanEvidence:
 def shipped_evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The shipped policies, with data that trusts the fixture bundle's signer for acme/*."""
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 
     data = tmp_path_factory.mktemp("policy") / "acme.yaml"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cortex_trust.errors import CollectorError
-from cortex_trust.policy_input import ScanEvidence
+from cortex_trust.policy import ScanEvidence
 from tests.registry.conftest import A_TXT_DIGEST, Registry
 
 

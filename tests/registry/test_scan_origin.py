@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from cortex_trust.errors import CollectorError
 from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE
-from cortex_trust.policy_input import ScanEvidence
+from cortex_trust.policy import ScanEvidence
 from tests._install_fixtures import fake_digest, manifest_text
 from tests.registry.conftest import Clock, Registry
 from tests.sigstore_mint import PrivateSigstore
@@ -77,7 +77,7 @@ def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
 def default_evaluator() -> Iterator[Any]:
     """The shipped policies and data, exactly as `cortex registry serve` loads them."""
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 
     policy_set = load_policy_set()
@@ -227,7 +227,7 @@ def test_a_signed_attestation_needs_a_trusted_attester(scanning: Scanning) -> No
 def test_an_attestation_from_a_trusted_attester_reaches_community(
         db_url: str, sigstore: PrivateSigstore, tmp_path: Path) -> None:
     from cortex_trust.engine.embedded import EmbeddedEngine
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 
     data = tmp_path / "scanners.yaml"

@@ -385,7 +385,7 @@ def _installer(fed: Federation) -> Any:
     from cortex_trust.engine.embedded import EmbeddedEngine
     from cortex_trust.evidence.signature import load_trust_root, production_trust_root
     from cortex_trust.installer import Installer
-    from cortex_trust.policyset import load_policy_set
+    from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set()
     return Installer(config=load_config(fed.config_path), data_dir=fed.data_dir,

@@ -1,6 +1,6 @@
 """Assemble the one policy input document from a manifest, an artifact and evidence pieces.
 
-:func:`build_input` is the only place a :class:`~cortex_trust.policy_input.PolicyInput` is put
+:func:`build_input` is the only place a :class:`~cortex_trust.policy.PolicyInput` is put
 together for verify, publish, install and run. What it guarantees (the mix-and-match defence):
 
 * The artifact digest is known from ``digest`` or from the ``@sha256:`` part of ``image``; if
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import InputError
-from .ids import ImageRefError, is_digest, is_slug, parse_image_ref
-from .policy_input import (
+from ..errors import InputError
+from ..ids import ImageRefError, is_digest, is_slug, parse_image_ref
+from ._input import (
     Artifact,
     Context,
     DroppedEvidence,
@@ -40,8 +40,8 @@ from .policy_input import (
 )
 
 if TYPE_CHECKING:
-    from .errors import ManifestError
-    from .manifest import Manifest
+    from ..errors import ManifestError
+    from ..manifest import Manifest
 
 __all__ = ["build_input", "image_digest", "plugin_full_name", "resolve_digest"]
 
@@ -84,7 +84,7 @@ def resolve_digest(*, manifest: Manifest | ManifestError, image: str | None,
     Raises :class:`InputError` when two of them name different digests (mix-and-match
     refused), or a digest is malformed. Cheap: callers run it before slow collectors.
     """
-    from .errors import ManifestError
+    from ..errors import ManifestError
 
     if digest is not None and not is_digest(digest):
         raise InputError(f"{digest!r} is not an image digest",
@@ -142,8 +142,8 @@ def build_input(
     ``runtime.image``) name different digests, a digest is malformed, or the namespace is not
     a slug. ``repository`` (``owner/repo``) names the source repository of a GitHub plugin.
     """
-    from .errors import ManifestError
-    from .manifest import manifest_facts
+    from ..errors import ManifestError
+    from ..manifest import manifest_facts
 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -22,8 +22,8 @@ from pydantic import (
     field_validator,
 )
 
-from ._decision_text import DecisionText
-from .errors import EngineError
+from .._decision_text import DecisionText
+from ..errors import EngineError
 
 __all__ = [
     "FAILURE_CODES",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
-from .ids import DIGEST_PATTERN
+from ..ids import DIGEST_PATTERN
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from ._io import ReadRefused, read_bounded
-from ._json import MAX_DEPTH, MAX_INT_DIGITS, load_json
-from .errors import PolicyError
+from .._io import ReadRefused, read_bounded
+from .._json import MAX_DEPTH, MAX_INT_DIGITS, load_json
+from ..errors import PolicyError
 
 __all__ = [
     "MAX_DATA_BYTES",
@@ -120,11 +120,11 @@ def default_policy_dir() -> Path:
     force-includes ``policies/`` there); in a source checkout or editable install they are the
     repository's ``policies/``. The returned path may not exist if neither is present.
     """
-    here = Path(__file__).resolve().parent
-    packaged = here / "_default_policies"
+    package_root = Path(__file__).resolve().parent.parent  # cortex_trust/ (this is policy/_sets.py)
+    packaged = package_root / "_default_policies"
     if packaged.is_dir():
         return packaged
-    return here.parent / "policies"
+    return package_root.parent / "policies"
 
 
 #: ``data.cortex_static`` holds what the embedded engine precomputes from the policy data
