@@ -59,7 +59,7 @@ def _engine_factory() -> Any:
 
 
 def _trust_roots() -> tuple[Any, ...]:
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
 
     return (load_trust_root(FIXTURES / "trusted_roots" / "production.json"),)
 

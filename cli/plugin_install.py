@@ -115,7 +115,7 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
                verify: bool = True) -> Installer:
     from cortex_trust import __version__
     from cortex_trust.config import load_config
-    from cortex_trust.evidence.signature import load_trust_root, production_trust_root
+    from cortex_trust.evidence import load_trust_root, production_trust_root
     from cortex_trust.installer import Installer
     from cortex_trust.policy import load_policy_set
 

@@ -112,7 +112,7 @@ def serve(
     scan (--no-scan, or no Trivy) says so at start-up and in /healthz, and keeps serving: its
     versions stay below Community until scanned (a publisher's own report does not count).
     """
-    from cortex_trust.evidence.signature import load_trust_root, production_trust_root
+    from cortex_trust.evidence import load_trust_root, production_trust_root
     from registry import RegistryConfig, create_app
     from registry._config import DEFAULT_MAX_BODY, DEFAULT_OCI_REGISTRIES
 
@@ -163,7 +163,7 @@ def _scanner(scan: bool, *, trivy: Path | None,
               "stay below Community until a registry process that scans has scanned them",
               "drop --no-scan to scan every publish with Trivy")
         return None, "disabled"
-    from cortex_trust.evidence.scan import find_trivy, run_trivy
+    from cortex_trust.evidence import find_trivy, run_trivy
 
     try:
         binary = find_trivy(trivy)

@@ -76,7 +76,7 @@ from .revocations import FeedState, RevocationCache, revocation_evidence, sync_f
 if TYPE_CHECKING:
     import httpx
 
-    from .evidence.signature import TrustRoot
+    from .evidence import TrustRoot
     from .github import GitHubRef
     from .manifest import Manifest
     from .registry_client import RegistryClient
@@ -838,7 +838,7 @@ class Installer:
     def _registry_signature(self, fed: FederatedRegistry, ns: str, name: str, version: str, *,
                             digest: str, dropped: list[DroppedEvidence]) -> SignatureEvidence:
         """Fetch the stored Sigstore bundle and verify it here; absent when we cannot."""
-        from .evidence.signature import verify_signature
+        from .evidence import verify_signature
         from .registry_client import RegistryRequestError
 
         registry = fed.target.name
@@ -919,7 +919,7 @@ class Installer:
     def _github_signature(self, bundles: Sequence[bytes], *, digest: str, source: str) -> SignatureEvidence | None:
         """The first of ``bundles`` that verifies for ``digest`` against our trusted roots (its
         signer is for the policy to judge), else the first one's failure, else ``None``."""
-        from .evidence.signature import verify_signature
+        from .evidence import verify_signature
 
         first: SignatureEvidence | None = None
         for bundle in bundles:

@@ -177,9 +177,7 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
     Separate from :func:`judge` so that a caller can refuse bad input before it starts a policy
     engine. Raises like :func:`verify_plugin`.
     """
-    from .evidence.junit import read_junit
-    from .evidence.review import read_review, read_usage
-    from .evidence.scan import read_trivy_report, run_trivy
+    from .evidence import read_junit, read_review, read_trivy_report, read_usage, run_trivy
     from .manifest import load_manifest
     from .policy import ScanEvidence, SignatureEvidence, build_input, image_digest, plugin_full_name, resolve_digest
 
@@ -241,12 +239,7 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
 
 def _signature(request: VerifyRequest, *, digest: str) -> Any:
     from ._io import display_path, read_evidence_file
-    from .evidence.signature import (
-        MAX_BUNDLE_BYTES,
-        load_trust_root,
-        production_trust_root,
-        verify_signature,
-    )
+    from .evidence import MAX_BUNDLE_BYTES, load_trust_root, production_trust_root, verify_signature
 
     assert request.bundle is not None
     roots = [production_trust_root()] if request.production_root else []

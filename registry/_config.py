@@ -24,7 +24,7 @@ class RegistryConfig:
     """What a registry process needs to know.
 
     ``trusted_roots`` are the Sigstore trust roots bundles must chain to (objects accepted by
-    :func:`cortex_trust.evidence.signature.verify_signature`). ``oci_registries`` is the allowlist
+    :func:`cortex_trust.evidence.verify_signature`). ``oci_registries`` is the allowlist
     of hosts an image reference may name: the server never fetches from anywhere else (SSRF).
     ``clock`` is read once per operation. ``scanner`` runs the registry's own scans: every
     publish queues one, whether or not this process can run it (see :mod:`registry._scan`).

@@ -85,9 +85,7 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     a name that is not a lowercase ASCII slug, or a digest mix-up.
     """
     from cortex_trust import __version__
-    from cortex_trust.evidence.junit import parse_junit
-    from cortex_trust.evidence.scan import parse_trivy_report, verify_scan_attestation
-    from cortex_trust.evidence.signature import verify_signature
+    from cortex_trust.evidence import parse_junit, parse_trivy_report, verify_scan_attestation, verify_signature
     from cortex_trust.manifest import parse_manifest
     from cortex_trust.policy import build_input, image_digest
 

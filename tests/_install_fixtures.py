@@ -116,7 +116,7 @@ class RegistryServer:
     def start(self) -> RegistryServer:
         import uvicorn
 
-        from cortex_trust.evidence.signature import load_trust_root
+        from cortex_trust.evidence import load_trust_root
         from registry import RegistryConfig, create_app, make_engine, migrate
 
         if self.app is None:

@@ -25,7 +25,7 @@ from cli.main import app
 from cortex_trust.config import load_config
 from cortex_trust.engine.embedded import EmbeddedEngine
 from cortex_trust.errors import RegistryUnavailable
-from cortex_trust.evidence.signature import load_trust_root, production_trust_root
+from cortex_trust.evidence import load_trust_root, production_trust_root
 from cortex_trust.install_state import InstallStore
 from cortex_trust.installer import Installer, judge_install
 from cortex_trust.policy import load_policy_set

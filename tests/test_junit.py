@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cortex_trust.errors import EvidenceError
-from cortex_trust.evidence.junit import MAX_JUNIT_BYTES, parse_junit, read_junit
+from cortex_trust.evidence import MAX_JUNIT_BYTES, parse_junit, read_junit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "junit"
 DIGEST = "sha256:" + "c" * 64
@@ -127,6 +127,6 @@ def test_arbitrary_bytes_never_crash(data: bytes | str) -> None:
 
 
 def test_public_surface() -> None:
-    import cortex_trust.evidence.junit as mod
+    import cortex_trust.evidence._junit as mod
 
     assert sorted(mod.__all__) == ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"]

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex_trust.errors import EvidenceError
-from cortex_trust.evidence.review import parse_review, parse_usage, read_review, read_usage
+from cortex_trust.evidence import parse_review, parse_usage, read_review, read_usage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "review"
 DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
@@ -193,7 +193,7 @@ def test_days_in_production_is_monotonic(first: datetime, later: int) -> None:
 
 
 def test_public_surface() -> None:
-    import cortex_trust.evidence.review as mod
+    import cortex_trust.evidence._review as mod
 
     assert sorted(mod.__all__) == [
         "MAX_DOCUMENT_BYTES", "REVIEW_SCHEMA", "ReviewDocument", "USAGE_SCHEMA", "UsageDocument",

@@ -14,13 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cortex_trust.errors import CollectorError, EvidenceError
-from cortex_trust.evidence.scan import (
-    MAX_REPORT_BYTES,
-    find_trivy,
-    parse_trivy_report,
-    read_trivy_report,
-    run_trivy,
-)
+from cortex_trust.evidence import MAX_REPORT_BYTES, find_trivy, parse_trivy_report, read_trivy_report, run_trivy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "trivy"
 DIGEST = "sha256:" + "a" * 64
@@ -303,7 +297,7 @@ def test_run_trivy_on_an_image_in_a_real_registry(hello_image: Any, tmp_path: Pa
 
 
 def test_public_surface() -> None:
-    import cortex_trust.evidence.scan as mod
+    import cortex_trust.evidence._scan as mod
 
     assert sorted(mod.__all__) == ["MAX_REPORT_BYTES", "SEVERITIES", "ScanReport",
                                    "VULN_ATTESTATION_PREDICATE", "find_trivy",
@@ -336,7 +330,7 @@ def _vuln_predicate(report: dict[str, Any], **invocation: Any) -> dict[str, Any]
 
 @pytest.fixture(scope="module")
 def private(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
     from tests.sigstore_mint import PrivateSigstore
 
     sigstore = PrivateSigstore(tmp_path_factory.mktemp("attesting-sigstore"))
@@ -348,7 +342,7 @@ _CLEAN = {"SchemaVersion": 2, "ArtifactName": "ghcr.io/acme/tool", "ArtifactType
 
 
 def test_a_verified_vulnerability_attestation_is_attested_scan_evidence(private: Any) -> None:
-    from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
+    from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
 
     sigstore, roots = private
     bundle = sigstore.sign_dsse_statement(
@@ -375,8 +369,7 @@ def test_a_verified_vulnerability_attestation_is_attested_scan_evidence(private:
 
 
 def test_attestations_that_prove_nothing_are_dropped(private: Any) -> None:
-    from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
-    from cortex_trust.evidence.signature import production_trust_root
+    from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE, production_trust_root, verify_scan_attestation
 
     sigstore, roots = private
     vuln = {"predicate_type": VULN_ATTESTATION_PREDICATE, "predicate": _vuln_predicate(_CLEAN)}
@@ -410,7 +403,7 @@ def test_attestations_that_prove_nothing_are_dropped(private: Any) -> None:
 
 
 def test_malformed_attestations_are_errors(private: Any) -> None:
-    from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
+    from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
 
     sigstore, roots = private
     with pytest.raises(EvidenceError, match="not a Sigstore bundle"):

@@ -157,7 +157,7 @@ def test_verify_cli_refuses_a_digest_with_a_trailing_newline() -> None:
 
 
 def test_scan_repo_digest_with_a_trailing_newline_is_refused() -> None:
-    from cortex_trust.evidence.scan import parse_trivy_report
+    from cortex_trust.evidence import parse_trivy_report
 
     doc = json.loads((TRIVY / "alpine-39.json").read_text())
     doc["Metadata"]["RepoDigests"] = [f"127.0.0.1:5000/acme/hello@{NL_DIGEST}"]
@@ -228,7 +228,7 @@ def _finishes(fn: Any, timeout: float = 5.0) -> BaseException | None:
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_trusted_root_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
 
     fifo = tmp_path / "root.json"
     os.mkfifo(fifo)
@@ -237,7 +237,7 @@ def test_trusted_root_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path)
 
 
 def test_trusted_root_that_is_a_device_is_refused() -> None:
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
 
     with pytest.raises(InputError):
         load_trust_root("/dev/zero")
@@ -304,7 +304,7 @@ def test_config_file_errors_never_echo_credentials(tmp_path: Path) -> None:
 @pytest.mark.parametrize("reviewer", ["core/alice\n::error::x", "core/\x1b[31malice", "a\u2028b",
                                       "core/alice\u202e"])
 def test_reviewer_ids_with_control_characters_are_refused(reviewer: str) -> None:
-    from cortex_trust.evidence.review import parse_review
+    from cortex_trust.evidence import parse_review
 
     doc = json.loads((REVIEW / "review-approved.json").read_text())
     doc["reviewer"] = reviewer
@@ -322,7 +322,7 @@ def test_every_library_error_here_is_a_cortex_error() -> None:
 
 
 def test_a_custom_root_cannot_pose_as_the_production_root(tmp_path: Path) -> None:
-    from cortex_trust.evidence.signature import PRODUCTION_ROOT_NAME, load_trust_root
+    from cortex_trust.evidence import PRODUCTION_ROOT_NAME, load_trust_root
 
     posing = tmp_path / f"{PRODUCTION_ROOT_NAME}.json"
     posing.write_bytes((SIGSTORE / "trusted_roots" / "staging.json").read_bytes())
@@ -345,14 +345,14 @@ def test_a_custom_root_cannot_pose_as_the_production_root(tmp_path: Path) -> Non
 @pytest.mark.parametrize("value", ["1_000", "+3", "\uff11\uff12", "99999999999999999999999",
                                    str(2**53), "1e3", "0x10"])
 def test_junit_counts_are_plain_bounded_numbers(value: str) -> None:
-    from cortex_trust.evidence.junit import parse_junit
+    from cortex_trust.evidence import parse_junit
 
     with pytest.raises(EvidenceError, match="whole number"):
         parse_junit(f'<testsuite tests="{value}"><testcase/></testsuite>'.encode())
 
 
 def test_junit_plain_counts_still_read() -> None:
-    from cortex_trust.evidence.junit import parse_junit
+    from cortex_trust.evidence import parse_junit
 
     ev = parse_junit(b'<testsuite tests=" 3 " failures=" 2 "><testcase/></testsuite>')
     assert (ev.total, ev.failures) == (2, 2)
@@ -362,7 +362,7 @@ def test_junit_plain_counts_still_read() -> None:
 def test_usage_installations_must_be_a_plausible_count(installations: Any) -> None:
     from datetime import UTC, datetime
 
-    from cortex_trust.evidence.review import parse_usage
+    from cortex_trust.evidence import parse_usage
 
     doc = json.loads((REVIEW / "usage-60days.json").read_text())
     doc["installations"] = installations
@@ -381,8 +381,7 @@ EDGE_TIMES = ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"]
 def test_times_outside_the_utc_range_are_evidence_errors(when: str) -> None:
     from datetime import UTC, datetime
 
-    from cortex_trust.evidence.review import parse_review, parse_usage
-    from cortex_trust.evidence.scan import parse_trivy_report
+    from cortex_trust.evidence import parse_review, parse_trivy_report, parse_usage
 
     usage = json.loads((REVIEW / "usage-60days.json").read_text())
     usage["first_production_use"] = when
@@ -411,7 +410,7 @@ def test_verify_now_outside_the_utc_range_is_a_usage_error(when: str) -> None:
 def test_first_use_in_the_future_never_adds_days() -> None:
     from datetime import UTC, datetime
 
-    from cortex_trust.evidence.review import parse_usage
+    from cortex_trust.evidence import parse_usage
 
     usage = json.loads((REVIEW / "usage-60days.json").read_text())
     usage["first_production_use"] = "2027-01-01T00:00:00Z"
@@ -430,7 +429,7 @@ def test_first_use_in_the_future_never_adds_days() -> None:
 
 @pytest.mark.parametrize("ref", [f"--ignorefile=/tmp/x@{DIGEST}", f"-q@{DIGEST}"])
 def test_run_trivy_refuses_an_image_that_looks_like_an_option(ref: str) -> None:
-    from cortex_trust.evidence.scan import run_trivy
+    from cortex_trust.evidence import run_trivy
 
     with pytest.raises(EvidenceError, match="not an image reference"):
         run_trivy(ref, digest=DIGEST, timeout=5)
@@ -438,7 +437,7 @@ def test_run_trivy_refuses_an_image_that_looks_like_an_option(ref: str) -> None:
 
 def test_paths_with_a_nul_character_are_input_errors() -> None:
     from cortex_trust._io import read_evidence_file
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
 
     with pytest.raises(EvidenceError):
         read_evidence_file("report\x00.json", what="Trivy report")
@@ -602,7 +601,7 @@ def test_oci_pinned_refs_with_a_newline_are_refused(ref: str) -> None:
 
 
 def test_junit_declared_totals_without_test_cases_prove_nothing() -> None:
-    from cortex_trust.evidence.junit import parse_junit
+    from cortex_trust.evidence import parse_junit
 
     ev = parse_junit(b'<testsuite name="s" tests="500" failures="0" errors="0"/>')
     assert (ev.present, ev.total) == (True, 0)

@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cortex_trust.errors import EvidenceError, InputError
-from cortex_trust.evidence import signature as sigmod
-from cortex_trust.evidence.signature import (
+from cortex_trust.evidence import (
     MAX_BUNDLE_BYTES,
     PRODUCTION_ROOT_NAME,
     TrustRoot,
@@ -27,6 +26,7 @@ from cortex_trust.evidence.signature import (
     production_trust_root,
     verify_signature,
 )
+from cortex_trust.evidence import _signature as sigmod
 from cortex_trust.policy import GitHubClaims, SignatureEvidence
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sigstore"
@@ -459,7 +459,7 @@ def test_verification_never_reads_the_home_directory_cache(tmp_path: Path,
     # (or try the network). The pinned root must be enough.
     code = (
         "from pathlib import Path\n"
-        "from cortex_trust.evidence.signature import verify_signature, production_trust_root\n"
+        "from cortex_trust.evidence import verify_signature, production_trust_root\n"
         f"ev = verify_signature(Path({str(FIXTURES / A_REL)!r}).read_bytes(),"
         f" digest={A_TXT_DIGEST!r}, trusted_roots=[production_trust_root()])\n"
         "assert ev.verified, ev.error\n"
@@ -489,7 +489,7 @@ def test_public_surface_is_pinned() -> None:
 
 
 def test_importing_the_module_does_not_import_sigstore() -> None:
-    code = ("import sys, cortex_trust.evidence.signature\n"
+    code = ("import sys, cortex_trust.evidence\n"
             "assert not [m for m in sys.modules if m.split('.')[0] == 'sigstore'], 'sigstore'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)

@@ -13,12 +13,7 @@ from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cortex_trust.evidence.signature import (
-    TrustRoot,
-    load_trust_root,
-    production_trust_root,
-    verify_signature,
-)
+from cortex_trust.evidence import TrustRoot, load_trust_root, production_trust_root, verify_signature
 from cortex_trust.policy import GitHubClaims
 from tests.sigstore_mint import GITHUB_ACTIONS_ISSUER, PrivateSigstore, der_utf8
 

@@ -26,7 +26,7 @@ ORIGIN = "registry.test/audit"
 
 def _signed_app(server: RegistryServer, key: NoteSigner, db_name: str) -> None:
     """Give ``server`` an app on its own database that signs checkpoints with ``key``."""
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
     from registry import RegistryConfig, create_app, make_engine, migrate
 
     db = f"sqlite:///{server.directory / db_name}"

@@ -1,10 +1,133 @@
 """Evidence collectors: each turns raw material into one typed piece of ``input.evidence``.
 
-One module per evidence source (``signature`` for Sigstore bundles, ...). Collectors establish
-facts only; they never decide. Every piece says whether it is present and which image digest
-it is about, so that evidence about another artifact can be dropped rather than used.
+One module per evidence source (Sigstore bundles, Trivy reports, JUnit results, reviews and
+usage). Collectors establish facts only; they never decide. Every piece says whether it is
+present and which image digest it is about, so that evidence about another artifact can be
+dropped rather than used.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._junit import MAX_JUNIT_BYTES, parse_junit, read_junit
+    from ._review import (
+        MAX_DOCUMENT_BYTES,
+        REVIEW_SCHEMA,
+        USAGE_SCHEMA,
+        ReviewDocument,
+        UsageDocument,
+        UsageReporterDocument,
+        parse_review,
+        parse_usage,
+        read_review,
+        read_usage,
+    )
+    from ._scan import (
+        MAX_REPORT_BYTES,
+        SEVERITIES,
+        VULN_ATTESTATION_PREDICATE,
+        ScanReport,
+        find_trivy,
+        parse_trivy_report,
+        read_trivy_report,
+        run_trivy,
+        verify_scan_attestation,
+    )
+    from ._signature import (
+        GITHUB_ACTIONS_ISSUER,
+        MAX_BUNDLE_BYTES,
+        MAX_TRUSTED_ROOT_BYTES,
+        PRODUCTION_ROOT_NAME,
+        TrustRoot,
+        load_trust_root,
+        production_trust_root,
+        verify_attestation,
+        verify_signature,
+    )
+
+__all__ = [
+    "GITHUB_ACTIONS_ISSUER",
+    "MAX_BUNDLE_BYTES",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_JUNIT_BYTES",
+    "MAX_REPORT_BYTES",
+    "MAX_TRUSTED_ROOT_BYTES",
+    "PRODUCTION_ROOT_NAME",
+    "REVIEW_SCHEMA",
+    "SEVERITIES",
+    "USAGE_SCHEMA",
+    "VULN_ATTESTATION_PREDICATE",
+    "ReviewDocument",
+    "ScanReport",
+    "TrustRoot",
+    "UsageDocument",
+    "UsageReporterDocument",
+    "find_trivy",
+    "load_trust_root",
+    "parse_junit",
+    "parse_review",
+    "parse_trivy_report",
+    "parse_usage",
+    "production_trust_root",
+    "read_junit",
+    "read_review",
+    "read_trivy_report",
+    "read_usage",
+    "run_trivy",
+    "verify_attestation",
+    "verify_scan_attestation",
+    "verify_signature",
+]
+
+# Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
+# `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
+_EXPORTS = {
+    "GITHUB_ACTIONS_ISSUER": "._signature",
+    "MAX_BUNDLE_BYTES": "._signature",
+    "MAX_DOCUMENT_BYTES": "._review",
+    "MAX_JUNIT_BYTES": "._junit",
+    "MAX_REPORT_BYTES": "._scan",
+    "MAX_TRUSTED_ROOT_BYTES": "._signature",
+    "PRODUCTION_ROOT_NAME": "._signature",
+    "REVIEW_SCHEMA": "._review",
+    "ReviewDocument": "._review",
+    "SEVERITIES": "._scan",
+    "ScanReport": "._scan",
+    "TrustRoot": "._signature",
+    "USAGE_SCHEMA": "._review",
+    "UsageDocument": "._review",
+    "UsageReporterDocument": "._review",
+    "VULN_ATTESTATION_PREDICATE": "._scan",
+    "find_trivy": "._scan",
+    "load_trust_root": "._signature",
+    "parse_junit": "._junit",
+    "parse_review": "._review",
+    "parse_trivy_report": "._scan",
+    "parse_usage": "._review",
+    "production_trust_root": "._signature",
+    "read_junit": "._junit",
+    "read_review": "._review",
+    "read_trivy_report": "._scan",
+    "read_usage": "._review",
+    "run_trivy": "._scan",
+    "verify_attestation": "._signature",
+    "verify_scan_attestation": "._scan",
+    "verify_signature": "._signature",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

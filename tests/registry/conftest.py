@@ -98,7 +98,7 @@ def evaluator() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def trust_roots() -> tuple[Any, ...]:
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
 
     return (load_trust_root(FIXTURES / "trusted_roots" / "production.json", name="production"),)
 

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cortex_trust.errors import CollectorError
-from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE
+from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
 from tests._install_fixtures import fake_digest, manifest_text
 from tests.registry.conftest import Clock, Registry
@@ -115,7 +115,7 @@ class Scanning:
 
 def _scanning(db_url: str, evaluator: Any, sigstore: PrivateSigstore, trivy: FakeTrivy,
               ) -> Iterator[Scanning]:
-    from cortex_trust.evidence.signature import load_trust_root
+    from cortex_trust.evidence import load_trust_root
     from registry import RegistryConfig, create_app, make_engine, migrate
 
     engine = make_engine(db_url)

@@ -487,7 +487,7 @@ def verify_scan_attestation(bundle: bytes, *, digest: str, trusted_roots: Sequen
     (:data:`VULN_ATTESTATION_PREDICATE`, ``predicate.scanner.result`` = the Trivy JSON report),
     as ``cosign attest --type vuln`` or ``trivy --format cosign-vuln`` produce. It is verified
     offline against ``trusted_roots`` exactly like a signature
-    (:func:`~cortex_trust.evidence.signature.verify_attestation`). The evidence is ``attested``,
+    (:func:`~cortex_trust.evidence.verify_attestation`). The evidence is ``attested``,
     bound to the digest (the signed subject names it), and records the signer in ``attester``;
     whether that signer is trusted to attest scans is the policy's call. Scanners: those the
     report shows, plus those the attester declares in ``predicate.invocation.parameters.scanners``
@@ -498,7 +498,7 @@ def verify_scan_attestation(bundle: bytes, *, digest: str, trusted_roots: Sequen
     Raises :class:`EvidenceError` when ``bundle`` is not a Sigstore bundle, or when a verified
     vulnerability attestation holds no well-formed Trivy report.
     """
-    from .signature import verify_attestation
+    from ._signature import verify_attestation
 
     shown = source or "(scan attestation)"
     signature, statement = verify_attestation(bundle, digest=digest, trusted_roots=trusted_roots,
