@@ -81,10 +81,9 @@ def main() -> int:
     from cortex_trust.engine.embedded import EmbeddedEngine
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from cortex_trust.installer import Installer, judge_install
-    from cortex_trust.oci import OciClient
     from cortex_trust.policy import load_policy_set
-    from cortex_trust.registry_client import RegistryClient
     from cortex_trust.sandbox import container_spec
+    from cortex_trust.sources import OciClient, RegistryClient
     from tests._container_fixtures import build_image
     from tests._install_fixtures import ISSUER, SIGNER, manifest_text
     from tests.sigstore_mint import PrivateSigstore

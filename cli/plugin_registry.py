@@ -97,7 +97,7 @@ def publish(
     token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Publish a plugin version to a registry (publisher token)."""
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     token = _token(token_env)
     body = {"manifest": _read(manifest, "manifest"), "bundle": _read(bundle, "bundle"),
@@ -114,7 +114,7 @@ def publish(
 
 
 def _review(ref: str, status: str, note: str | None, registry: str, token_env: str) -> None:
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     ns, name, version = _ref(ref)
     token = _token(token_env)
@@ -154,7 +154,7 @@ def review_withdraw(
     token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Withdraw your own review of a version (reviewer token; no one else's can be)."""
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     ns, name, version = _ref(ref)
     token = _token(token_env)
@@ -180,7 +180,7 @@ def revoke(
 ) -> None:
     """Revoke a version (publisher of its namespace: that version only), or, as an admin, an
     image digest under every name or every version signed by an identity."""
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     if sum(x is not None for x in (ref, digest, identity)) != 1:
         fail("give exactly one of NAMESPACE/NAME@VERSION, --digest sha256:... or --identity "
@@ -218,7 +218,7 @@ def yank(
     """Yank a version (publisher of the namespace, or admin): ranges and `latest` skip it, an
     exact pin still installs it with a warning. Its tier is unchanged; a revoked version
     cannot be yanked."""
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     ns, name, version = _ref(ref)
     if not reason.strip():
@@ -236,7 +236,7 @@ def unyank(
     token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Make a yanked version active again (publisher of the namespace, or admin)."""
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     ns, name, version = _ref(ref)
     token = _token(token_env)

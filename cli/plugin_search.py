@@ -13,7 +13,7 @@ _SOURCES = ("github", "registry", "all")
 
 def _github(query: str, limit: int) -> list[dict[str, Any]]:
     from cortex_trust.config import load_config
-    from cortex_trust.github import GitHubClient
+    from cortex_trust.sources import GitHubClient
 
     from ._paths import config_path
 
@@ -30,7 +30,7 @@ def _github(query: str, limit: int) -> list[dict[str, Any]]:
 
 def _registry(query: str, tier: str | None, limit: int) -> list[dict[str, Any]]:
     from cortex_trust.config import load_config
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     from ._paths import config_path
 

@@ -364,7 +364,7 @@ def audit_verify(
     import base64
 
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.transparency import Checkpoint, NoteVerifier, open_checkpoint
+    from cortex_trust.sources import Checkpoint, NoteVerifier, open_checkpoint
     from registry._errors import ApiError
     from registry._store import Store
 
@@ -426,7 +426,7 @@ def log_key_create(
     import os
 
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.transparency import generate_note_key
+    from cortex_trust.sources import generate_note_key
 
     from ._errors import report_library_error
 
@@ -460,13 +460,13 @@ def log_key_show(
 
 
 def _load_log_key(path: Path) -> Any:
-    """The :class:`~cortex_trust.transparency.NoteSigner` in ``path``. Refuses (exit 2) a file
+    """The :class:`~cortex_trust.sources.NoteSigner` in ``path``. Refuses (exit 2) a file
     others can read or write, a link, anything but a small regular file, or a malformed key."""
     import os
     import stat
 
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.transparency import NoteSigner
+    from cortex_trust.sources import NoteSigner
 
     from ._errors import report_library_error
 
@@ -508,7 +508,7 @@ def _key_text(value: str) -> str:
 
 def _read_checkpoint(where: str) -> bytes:
     """A checkpoint note from a file or an http(s) URL (bounded; redirects not followed)."""
-    from cortex_trust.transparency import MAX_NOTE_BYTES
+    from cortex_trust.sources import MAX_NOTE_BYTES
 
     from ._errors import EXIT_UNAVAILABLE
 

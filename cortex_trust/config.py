@@ -67,7 +67,7 @@ def _check_url(url: str) -> str:
 def _check_log_key(v: str | None) -> str | None:
     if v is None:
         return None
-    from .transparency import NoteError, NoteVerifier
+    from .sources import NoteError, NoteVerifier
 
     try:
         return NoteVerifier.from_text(v).text

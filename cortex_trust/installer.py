@@ -77,9 +77,8 @@ if TYPE_CHECKING:
     import httpx
 
     from .evidence import TrustRoot
-    from .github import GitHubRef
     from .manifest import Manifest
-    from .registry_client import RegistryClient
+    from .sources import GitHubRef, RegistryClient
 
 __all__ = [
     "FederatedRegistry",
@@ -133,7 +132,7 @@ def parse_request(text: str) -> PluginRequest:
         raise InputError("a plugin name is at most 300 characters",
                          advice="use NAMESPACE/NAME[@VERSION] or github:OWNER/REPO[@REF]")
     if text.startswith("github:"):
-        from .github import parse_github_ref
+        from .sources import parse_github_ref
 
         return PluginRequest(text=text, kind="github", github=parse_github_ref(text))
     m = _REQUEST.match(text)
@@ -206,7 +205,7 @@ class FederatedRegistry:
         self.served_by: str | None = None
 
     def _client(self, url: str) -> RegistryClient:
-        from .registry_client import RegistryClient
+        from .sources import RegistryClient
 
         client = self._clients.get(url)
         if client is None:
@@ -463,9 +462,9 @@ class _CheckpointStore:
         return self.dir / f"{safe}-{ident}.json"
 
     def get(self, target: RegistryTarget, verifier: Any) -> Any:
-        """The stored :class:`~cortex_trust.transparency.Checkpoint`, or ``None``."""
+        """The stored :class:`~cortex_trust.sources.Checkpoint`, or ``None``."""
         from ._io import read_private_doc
-        from .transparency import TransparencyError, open_checkpoint
+        from .sources import TransparencyError, open_checkpoint
 
         path = self._path(target, verifier)
         advice = f"move {path} away only if you trust the registry's current log"
@@ -647,7 +646,7 @@ class Installer:
     def _plan_registry(self, req: PluginRequest, *, now: datetime,
                        previous: InstallRecord | None) -> InstallPlan:
         from .policy import build_input, image_digest
-        from .registry_client import RegistryRequestError
+        from .sources import RegistryRequestError
 
         assert req.namespace is not None and req.name is not None
         ns, name = req.namespace, req.name
@@ -749,9 +748,9 @@ class Installer:
         version and digest. What could not be established is said in ``error``. Raises only
         :class:`RegistryUnavailable` (the registry could not be reached at all).
         """
-        from .registry_client import RegistryRequestError
-        from .transparency import (
+        from .sources import (
             NoteVerifier,
+            RegistryRequestError,
             TransparencyError,
             leaf_hash,
             open_checkpoint,
@@ -816,8 +815,7 @@ class Installer:
     def _inconsistency(self, fed: FederatedRegistry, seen: Any, current: Any) -> str | None:
         """Why ``current`` does not provably extend ``seen`` (two verified checkpoints of one
         log), or ``None`` when it does."""
-        from .registry_client import RegistryRequestError
-        from .transparency import ProofError, verify_consistency
+        from .sources import ProofError, RegistryRequestError, verify_consistency
 
         if current.size < seen.size:
             return (f"the registry's log has {current.size} entries, fewer than the "
@@ -839,7 +837,7 @@ class Installer:
                             digest: str, dropped: list[DroppedEvidence]) -> SignatureEvidence:
         """Fetch the stored Sigstore bundle and verify it here; absent when we cannot."""
         from .evidence import verify_signature
-        from .registry_client import RegistryRequestError
+        from .sources import RegistryRequestError
 
         registry = fed.target.name
         bundle: bytes | None
@@ -867,8 +865,8 @@ class Installer:
 
     def _plan_github(self, req: PluginRequest, *, now: datetime,
                      previous: InstallRecord | None) -> InstallPlan:
-        from .github import GitHubClient
         from .policy import build_input
+        from .sources import GitHubClient
 
         assert req.github is not None
         timer = _Timer()
@@ -1069,7 +1067,7 @@ class Installer:
         ``problem`` when the registry no longer knows the version or names another digest for
         it (then nothing it says about revocation can be matched to what is installed).
         Raises :class:`RegistryUnavailable` when the registry cannot be reached."""
-        from .registry_client import RegistryRequestError
+        from .sources import RegistryRequestError
 
         ns, _, plugin = record.name.partition("/")
         try:

@@ -44,7 +44,7 @@ class RegistryConfig:
     #: Why there is no ``scanner`` (``/healthz`` reports it): ``disabled`` by the operator
     #: (``--no-scan``) or ``unavailable`` (no Trivy here).
     scan_unavailable: Literal["disabled", "unavailable"] = "unavailable"
-    #: Signs the audit log's checkpoints (a :class:`cortex_trust.transparency.NoteSigner` read
+    #: Signs the audit log's checkpoints (a :class:`cortex_trust.sources.NoteSigner` read
     #: from a key file, never from the database). Without one the log still grows and serves
     #: proofs, but ``GET /api/v1/log/checkpoint`` answers 404 ``LOG_NOT_SIGNED``.
     log_signer: Any | None = None

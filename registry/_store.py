@@ -36,7 +36,7 @@ from sqlmodel import Session, col, select
 
 from cortex_trust.ids import is_slug
 from cortex_trust.policy import Decision, PolicyInput, ScanEvidence, SignatureEvidence, TestEvidence, format_time
-from cortex_trust.transparency import Checkpoint
+from cortex_trust.sources import Checkpoint
 
 from ._audit import AuditProblem, canonical
 from ._documents import dumps, plugin_documents, version_documents

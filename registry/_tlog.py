@@ -8,7 +8,7 @@ Guarantees:
   tree always has exactly the entries' size and any inclusion or consistency proof costs
   O(log n) look-ups (one query).
 * Checkpoints (C2SP ``tlog-checkpoint`` notes) are signed with a key that is never stored in
-  the database (:class:`~cortex_trust.transparency.NoteSigner`, given by configuration). Without
+  the database (:class:`~cortex_trust.sources.NoteSigner`, given by configuration). Without
   a key the log still grows and proves, but serves no signed checkpoint.
 * :class:`EffectsRecorder` records what a write left in the tracked state tables
   (:data:`registry._audit.TRACKED_TABLES`): every tracked row the ORM flushed in the
@@ -33,7 +33,7 @@ from sqlalchemy import and_, event, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from cortex_trust.transparency import (
+from cortex_trust.sources import (
     Checkpoint,
     NoteSigner,
     ProofError,
@@ -424,7 +424,7 @@ def verify_log(engine: Engine, *, checkpoint: Checkpoint | None = None) -> Audit
     """Check the log and the state tables from the entries alone.
 
     ``checkpoint`` is a checkpoint seen earlier whose signature the caller already verified
-    (:func:`cortex_trust.transparency.open_checkpoint`): the log must extend it (same first
+    (:func:`cortex_trust.sources.open_checkpoint`): the log must extend it (same first
     ``checkpoint.size`` leaves), which a truncated, emptied or rewritten log cannot, whatever
     was recomputed in the database.
     """

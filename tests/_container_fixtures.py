@@ -30,7 +30,7 @@ import pytest
 
 if TYPE_CHECKING:  # imported inside the fixtures: every pytest run loads this module
     from cortex_trust.containers import ContainerRuntime
-    from cortex_trust.oci import OciClient
+    from cortex_trust.sources import OciClient
 
 ROOT = Path(__file__).resolve().parent.parent
 HELLO_DIR = ROOT / "tests" / "images" / "hello"
@@ -96,7 +96,7 @@ def container_runtime(container_env: dict[str, str]) -> ContainerRuntime:
 @pytest.fixture(scope="session")
 def oci_client(container_env: dict[str, str]) -> Iterator[OciClient]:
     """An OciClient on the local test registry."""
-    from cortex_trust.oci import OciClient
+    from cortex_trust.sources import OciClient
 
     with OciClient(f"http://{container_env['CORTEX_TEST_OCI_REGISTRY']}") as client:
         yield client

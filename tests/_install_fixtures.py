@@ -4,7 +4,7 @@
 thread, on a socket bound to a free 127.0.0.1 port, with its own temporary SQLite database and
 the test-only private Sigstore root as its trusted root. Tokens are made by the registry's own
 store (what ``cortex registry token create`` does); publishing goes through the real
-:class:`~cortex_trust.registry_client.RegistryClient`. A server can be stopped in the middle of
+:class:`~cortex_trust.sources.RegistryClient`. A server can be stopped in the middle of
 a test (``stop()``) to show that "down" is reported as down.
 
 ``require_token`` wraps a registry so that *every* request needs a valid token of that
@@ -170,7 +170,7 @@ class RegistryServer:
         return str(plaintext)
 
     def client(self, token: str | None = None) -> Any:
-        from cortex_trust.registry_client import RegistryClient
+        from cortex_trust.sources import RegistryClient
 
         return RegistryClient(self.url, token=token)
 

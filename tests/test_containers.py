@@ -33,9 +33,9 @@ import pytest
 
 from cortex_trust.containers import ContainerRuntime, RunningPlugin
 from cortex_trust.errors import EvidenceError, InputError, UnavailableError
-from cortex_trust.oci import OciClient
 from cortex_trust.policy import Decision
 from cortex_trust.sandbox import container_spec
+from cortex_trust.sources import OciClient
 from tests._container_fixtures import (
     ROOT,
     HelloImage,

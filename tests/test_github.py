@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex_trust.errors import InputError, RegistryUnavailable
-from cortex_trust.github import GitHubClient, GitHubRateLimited, GitHubRef, parse_github_ref
+from cortex_trust.sources import GitHubClient, GitHubRateLimited, GitHubRef, parse_github_ref
 from tests.github_wire_server import FakeGitHub, repo_item, serve
 
 

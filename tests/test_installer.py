@@ -29,8 +29,8 @@ from cortex_trust.installer import (
 )
 from cortex_trust.manifest import parse_manifest
 from cortex_trust.policy import Decision, build_input, load_policy_set
-from cortex_trust.registry_client import RevocationEntry, RevocationPage
 from cortex_trust.revocations import RevocationCache, revocation_evidence, sync_feed
+from cortex_trust.sources import RevocationEntry, RevocationPage
 from tests._install_fixtures import fake_digest, manifest_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

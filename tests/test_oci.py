@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import cortex_trust.oci as oci_mod
+import cortex_trust.sources._oci as oci_mod
 from cortex_trust.errors import EvidenceError, InputError, RegistryUnavailable
 from cortex_trust.ids import ImageRefError, parse_image_ref
-from cortex_trust.oci import OciClient
+from cortex_trust.sources import OciClient
 
 MANIFEST = json.dumps({"schemaVersion": 2,
                        "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from cortex_trust.registry_client import RevocationEntry, RevocationPage
 from cortex_trust.revocations import RevocationCache, revocation_evidence, sync_feed
+from cortex_trust.sources import RevocationEntry, RevocationPage
 from tests._install_fixtures import fake_digest
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

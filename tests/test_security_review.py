@@ -545,7 +545,7 @@ def test_release_identity_from_a_private_root_is_not_a_trusted_signer(tmp_path: 
 def test_github_rate_limit_headers_that_are_not_numbers(headers: list[tuple[bytes, bytes]]) -> None:
     import httpx
 
-    from cortex_trust.github import GitHubClient, GitHubRateLimited
+    from cortex_trust.sources import GitHubClient, GitHubRateLimited
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(429 if headers[0][0] == b"retry-after" else 403,
@@ -561,7 +561,7 @@ def test_github_links_to_other_origins_or_with_credentials_are_refused() -> None
     import httpx
 
     from cortex_trust.errors import RegistryUnavailable
-    from cortex_trust.github import GitHubClient
+    from cortex_trust.sources import GitHubClient
 
     seen: list[str] = []
     nexts = iter(["https://token@api.github.com/search/repositories?page=2",

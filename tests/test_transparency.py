@@ -1,4 +1,4 @@
-"""Merkle trees, signed notes and checkpoints (cortex_trust.transparency) against published
+"""Merkle trees, signed notes and checkpoints (cortex_trust.sources) against published
 test vectors and as properties.
 
 Vectors: the RFC 6962 test tree of Certificate Transparency (the 8 leaves, roots, inclusion and
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cortex_trust.transparency import (
+from cortex_trust.sources import (
     EMPTY_ROOT,
     Checkpoint,
     NoteError,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cortex_trust.install_state import InstallStore
-from cortex_trust.transparency import NoteSigner, generate_note_key
+from cortex_trust.sources import NoteSigner, generate_note_key
 from tests._install_fixtures import RegistryServer
 from tests.sigstore_mint import PrivateSigstore
 

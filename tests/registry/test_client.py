@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from cortex_trust.errors import InputError, RegistryUnavailable
-from cortex_trust.registry_client import RegistryClient, RegistryRequestError
+from cortex_trust.sources import RegistryClient, RegistryRequestError
 
 
 def _client(handler: object) -> RegistryClient:

@@ -102,7 +102,7 @@ def test_openapi_documents_models_without_secrets(registry: Registry) -> None:
 
 
 def test_public_surface_is_pinned() -> None:
-    import cortex_trust.registry_client as client
+    import cortex_trust.sources._registry as client
     import registry
 
     assert registry.__all__ == ["RegistryConfig", "create_app", "make_engine", "migrate"]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from cortex_trust.errors import RegistryUnavailable
-from cortex_trust.registry_client import RegistryClient
+from cortex_trust.sources import RegistryClient
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, BUNDLE_WHEEL, GHA, WHEEL_DIGEST, Registry
 
 # ----------------------------------------------------------------------------------- server

@@ -82,7 +82,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]
 def test_serve_publish_review_revoke_through_cli_and_client(
         served: tuple[str, str, subprocess.Popen[bytes]], tmp_path: Path) -> None:
     from cortex_trust.errors import RegistryUnavailable
-    from cortex_trust.registry_client import RegistryClient, RegistryRequestError
+    from cortex_trust.sources import RegistryClient, RegistryRequestError
 
     url, db, proc = served
     tokens = {}

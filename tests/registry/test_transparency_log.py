@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from cortex_trust.transparency import (
+from cortex_trust.sources import (
     NoteSigner,
     ProofError,
     generate_note_key,
@@ -94,7 +94,7 @@ def _verify(reg: Registry, *extra: str) -> Any:
 def _rebuild(engine: Any) -> None:
     """Recompute the chain, the head and every tree node from the entries that remain: what
     a database attacker without the log key can do to make the log look intact."""
-    from cortex_trust.transparency import append_leaf
+    from cortex_trust.sources import append_leaf
     from registry._audit import GENESIS, entry_body
 
     with engine.begin() as c:
@@ -318,7 +318,7 @@ def test_served_proofs_verify_on_the_client(signed: Registry,
                                             log_key: tuple[NoteSigner, Path]) -> None:
     """A client checks a version's publish leaf and the revocation feed's leaves against a
     checkpoint it verified, and later checkpoints against earlier ones."""
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     key, _ = log_key
     _activity(signed)
@@ -452,7 +452,7 @@ def test_upgrading_a_registry_records_its_rows_as_a_baseline(signed: Registry) -
 
 
 def test_log_key_files_are_created_private_and_checked(tmp_path: Path) -> None:
-    from cortex_trust.transparency import NoteVerifier
+    from cortex_trust.sources import NoteVerifier
     from tests.registry.test_serve import _cortex
 
     path = tmp_path / "log.key"
@@ -512,7 +512,7 @@ def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path:
             time.sleep(0.2)
         assert _cortex("registry", "token", "create", "--namespace", "acme", "--role",
                        "publisher", "--db", db).returncode == 0
-        from cortex_trust.transparency import NoteVerifier
+        from cortex_trust.sources import NoteVerifier
 
         cp = open_checkpoint(httpx.get(f"{url}/api/v1/log/checkpoint").content,
                              NoteVerifier.from_text(vkey))

@@ -334,7 +334,7 @@ def test_reevaluation_and_retier_keep_the_yank(registry: Registry, tmp_path: Pat
 
 
 def test_client_yank_unyank_and_refusals(served: tuple[Registry, str]) -> None:
-    from cortex_trust.registry_client import RegistryClient, RegistryRequestError
+    from cortex_trust.sources import RegistryClient, RegistryRequestError
 
     registry, url = served
     acme = _two_versions(registry)
@@ -360,7 +360,7 @@ def test_client_refuses_an_answer_in_the_wrong_state(registry: Registry) -> None
     """A 200 is a success only when the version is now in the state asked for: a registry
     answering a yank with the real document of a version still active is not trusted."""
     from cortex_trust.errors import RegistryUnavailable
-    from cortex_trust.registry_client import RegistryClient
+    from cortex_trust.sources import RegistryClient
 
     _two_versions(registry)
     active = registry.client.get(f"{BASE}/1.1.0").content

@@ -56,7 +56,7 @@ def upgrade() -> None:
 def _build(conn: Any) -> None:
     import hashlib
 
-    from cortex_trust.transparency import append_leaf, leaf_hash
+    from cortex_trust.sources import append_leaf, leaf_hash
     from registry._audit import GENESIS, canonical, entry_body
     from registry._tlog import rows_projection
 

@@ -24,9 +24,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from ._json import load_json
-from .errors import InputError, RegistryUnavailable
-from .ids import is_digest
+from .._json import load_json
+from ..errors import InputError, RegistryUnavailable
+from ..ids import is_digest
 
 __all__ = [
     "GitHubClient",

@@ -26,8 +26,8 @@ from typing import Final
 
 import httpx
 
-from .errors import EvidenceError, InputError, RegistryUnavailable
-from .ids import is_digest, is_image_path, is_image_tag
+from ..errors import EvidenceError, InputError, RegistryUnavailable
+from ..ids import is_digest, is_image_path, is_image_tag
 
 __all__ = [
     "MANIFEST_MEDIA_TYPES",

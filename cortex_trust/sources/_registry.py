@@ -24,9 +24,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._json import load_json
-from .errors import InputError, RegistryUnavailable
-from .policy import Decision
+from .._json import load_json
+from ..errors import InputError, RegistryUnavailable
+from ..policy import Decision
 
 __all__ = [
     "LogLeaf",
@@ -380,7 +380,7 @@ class RegistryClient:
         """The registry's current signed checkpoint note, as bytes (verify it with the log's
         verifier key). Raises :class:`RegistryRequestError` (404 ``LOG_NOT_SIGNED``) when the
         registry signs none."""
-        from .transparency import MAX_NOTE_BYTES
+        from ._transparency import MAX_NOTE_BYTES
 
         response = self._send("GET", "/api/v1/log/checkpoint")
         if len(response.content) > MAX_NOTE_BYTES:
@@ -394,7 +394,7 @@ class RegistryClient:
 
     def log_inclusion(self, index: int, size: int) -> list[bytes]:
         """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves (hashes; verify
-        with :func:`cortex_trust.transparency.verify_inclusion`)."""
+        with :func:`cortex_trust.sources.verify_inclusion`)."""
         path = "/api/v1/log/proof/inclusion"
         proof = self._call("GET", path, _Proof, params={"index": str(index), "size": str(size)})
         if (proof.index, proof.size) != (index, size):
