@@ -213,7 +213,7 @@ def main() -> int:
     inputs = [PolicyInput.model_validate(d) for d in docs]
     input_jsons = [pi.to_json() for pi in inputs]
     engine, ps = project_engine()
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
 
     interpreter = EmbeddedEngine(engine.policy_set, compiled=False)
     compiled_note = f"embedded engine mode: {engine.mode}"

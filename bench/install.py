@@ -78,7 +78,7 @@ def main() -> int:
     from cortex_trust import __version__
     from cortex_trust.config import CortexConfig, save_config
     from cortex_trust.containers import connect
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from cortex_trust.installer import Installer, judge_install
     from cortex_trust.policy import load_policy_set

@@ -51,7 +51,7 @@ VERSIONS_PER_PLUGIN = 10
 
 
 def _engine_factory() -> Any:
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set([], [], defaults=True)

@@ -138,7 +138,7 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
         _say(f"note: {line}", err=True)
 
     def engine() -> Any:
-        from cortex_trust.engine.embedded import EmbeddedEngine
+        from cortex_trust.engine import EmbeddedEngine
 
         return EmbeddedEngine(policy_set)
 

@@ -139,7 +139,7 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          policy_dirs: list[Path], data_files: list[Path], defaults: bool, fail_on: str,
          output_format: str, now: datetime) -> tuple[int, str]:
     from cortex_trust import __version__
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 

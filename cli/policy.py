@@ -130,7 +130,7 @@ def eval_(
         if policy_dirs or data_files or no_defaults:
             fail("--policy-dir, --data and --no-defaults apply to the embedded engine only",
                  advice="an OPA server evaluates the policies it was loaded with")
-        from cortex_trust.engine.opa import OpaServerEngine
+        from cortex_trust.engine import OpaServerEngine
 
         engine = OpaServerEngine(opa_url)
         with engine:
@@ -138,7 +138,7 @@ def eval_(
             if explain:
                 explained = _opa_explain(engine, policy_input.to_json())
     else:
-        from cortex_trust.engine.embedded import EmbeddedEngine
+        from cortex_trust.engine import EmbeddedEngine
         from cortex_trust.policy import load_policy_set
 
         policy_set = load_policy_set(policy_dirs or [], data_files or [], defaults=not no_defaults)
@@ -224,8 +224,8 @@ def test(
     Exit 0 all passed, 1 a failure, an error, no tests or coverage below --min-coverage,
     2 an invalid policy file.
     """
+    from cortex_trust.engine import run_policy_tests
     from cortex_trust.policy import load_policy_set
-    from cortex_trust.policytest import run_policy_tests
 
     policy_set = load_policy_set(dirs or [], data_files or [], defaults=not no_defaults,
                                  include_tests=True)

@@ -61,7 +61,7 @@ def _migrated_engine(db: str) -> Any:
 def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
                     no_defaults: bool) -> Callable[[], Any]:
     """Load the policy set now (errors surface at start-up) and return an engine factory."""
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_defaults)

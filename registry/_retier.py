@@ -1,7 +1,7 @@
 """Re-tiering the catalogue after a policy change: one policy engine per core.
 
 :class:`RetierPool` evaluates batches of stored versions (:class:`Item`) in worker processes,
-each holding its own :class:`~cortex_trust.engine.embedded.EmbeddedEngine` built from the same
+each holding its own :class:`~cortex_trust.engine.EmbeddedEngine` built from the same
 :class:`~cortex_trust.policy.PolicySet` (regorus engines are bound to the thread that built
 them, so an engine is never shared or carried across a fork: workers are *spawned*). A worker
 rebuilds every input from stored facts (:func:`registry._evaluate.stored_input`), asks
@@ -241,7 +241,7 @@ def _worker_main(conn: Connection, spec: tuple[Any, ...], isolate: bool,
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass  # not available here; the crash is still contained in this process
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
 
     try:
         engine = EmbeddedEngine(_rebuild_policy_set(spec), isolate=isolate, precompute=True)
@@ -316,7 +316,7 @@ class RetierPool:
     shipped policies or tests).
 
     ``timeout`` bounds one batch (seconds). ``isolate`` is passed to each engine
-    (:class:`~cortex_trust.engine.embedded.EmbeddedEngine`); by default (None) a worker
+    (:class:`~cortex_trust.engine.EmbeddedEngine`); by default (None) a worker
     evaluates in its own process, which is already the boundary that contains a crash or a
     hang, while ``workers=0`` keeps the engine's own default (organization code in a child
     process). ``max_restarts`` bounds how many workers are started to replace crashed, hung
@@ -354,7 +354,7 @@ class RetierPool:
         started = time.perf_counter()
         if self.workers == 0:
             if self._local is None:
-                from cortex_trust.engine.embedded import EmbeddedEngine
+                from cortex_trust.engine import EmbeddedEngine
 
                 self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate,
                                              precompute=True)

@@ -201,7 +201,7 @@ class RegistryServer:
 @pytest.fixture(scope="session")
 def registry_evaluator() -> Iterator[Any]:
     """One policy engine thread (default policies) shared by every test registry."""
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 

@@ -123,7 +123,7 @@ def project_engine(*org_dirs: Path, data_files: tuple[Path, ...] = (),
     the oracle is
     given byte-identical modules and the same canonical data document as regorus.
     """
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set(list(org_dirs), list(data_files), defaults=defaults)

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 
-from cortex_trust.engine import DecisionText, decide
+from cortex_trust.engine import DecisionText, EmbeddedEngine, decide
+from cortex_trust.engine._embedded import AUDITED_REVISIONS
 from cortex_trust.engine._regorus import Compiled, Prepared, with_static_values
-from cortex_trust.engine.embedded import AUDITED_REVISIONS, EmbeddedEngine
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import PolicyInput, PolicySet, load_policy_set
 from tests.strategies import input_documents, random_documents

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from cortex_trust.engine import run_policy_tests
 from cortex_trust.engine._regorus import Prepared
 from cortex_trust.policy import load_policy_set
-from cortex_trust.policytest import run_policy_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = ROOT / "examples" / "acme"

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from cortex_trust.engine import PolicyEngine, decide
-from cortex_trust.engine.embedded import EmbeddedEngine
+from cortex_trust.engine import EmbeddedEngine, PolicyEngine, decide
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, Tier, load_policy_set
 from tests.strategies import policy_inputs
@@ -43,7 +42,7 @@ def small(*extra: Path) -> Any:
 
 
 def test_all_is_pinned() -> None:
-    import cortex_trust.engine.embedded as m
+    import cortex_trust.engine._embedded as m
 
     assert sorted(m.__all__) == ["EmbeddedEngine", "RuleValue"]
 

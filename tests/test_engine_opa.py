@@ -15,9 +15,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from cortex_trust.engine import PolicyEngine, decide
-from cortex_trust.engine.embedded import EmbeddedEngine
-from cortex_trust.engine.opa import OpaServerEngine
+from cortex_trust.engine import EmbeddedEngine, OpaServerEngine, PolicyEngine, decide
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, load_policy_set
 from tests.opa_wire_server import OpaWireServer
@@ -49,7 +47,7 @@ def opa(server: OpaWireServer) -> Iterator[OpaServerEngine]:
 
 
 def test_all_is_pinned() -> None:
-    import cortex_trust.engine.opa as m
+    import cortex_trust.engine._opa as m
 
     assert m.__all__ == ["OpaServerEngine"]
 

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cortex_trust.config import load_config
-from cortex_trust.engine.embedded import EmbeddedEngine
+from cortex_trust.engine import EmbeddedEngine
 from cortex_trust.errors import RegistryUnavailable
 from cortex_trust.evidence import load_trust_root, production_trust_root
 from cortex_trust.install_state import InstallStore

@@ -18,8 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cortex_trust.config import CortexConfig, RegistryEntry
-from cortex_trust.engine import decide
-from cortex_trust.engine.embedded import EmbeddedEngine
+from cortex_trust.engine import EmbeddedEngine, decide
 from cortex_trust.errors import InputError, RegistryUnavailable
 from cortex_trust.installer import (
     InstallPlan,

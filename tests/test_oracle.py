@@ -202,7 +202,7 @@ def test_known_regorus_divergence_minimal(expr: str, doc: dict[str, Any]) -> Non
     ``glob.match`` raises on a NUL byte in the value (OPA: a normal match)."""
     module = f"package cortex\nimport rego.v1\ndecision := {{\"v\": {expr}}}\n"
     pair_set = TestPolicySet(modules=(("m.rego", module),), data={})
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import PolicyModule, PolicySet
 
     ps = PolicySet(modules=(PolicyModule(name="m.rego", path=Path("m.rego"), text=module),),

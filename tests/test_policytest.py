@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from cortex_trust.engine import run_policy_tests
 from cortex_trust.errors import PolicyError
 from cortex_trust.policy import load_policy_set
-from cortex_trust.policytest import run_policy_tests
 
 FIX = Path(__file__).parent / "fixtures"
 SMALL = FIX / "policies_small"
@@ -17,7 +17,7 @@ BAD = FIX / "policies_bad"
 
 
 def test_all_is_pinned() -> None:
-    import cortex_trust.policytest as m
+    import cortex_trust.engine._testing as m
 
     assert sorted(m.__all__) == ["FileCoverage", "TestReport", "TestResult", "run_policy_tests"]
 

@@ -60,7 +60,6 @@ PUBLIC: dict[str, list[str]] = {
         "SemVerError",
         "UnavailableError",
     ],
-    "cortex_trust.engine": ["DECISION_PATH", "DecisionText", "PolicyEngine", "decide"],
     "cortex_trust.ids": [
         "DIGEST",
         "DIGEST_PATTERN",
@@ -125,7 +124,6 @@ PUBLIC: dict[str, list[str]] = {
         "judge",
         "verify_plugin",
     ],
-    "cortex_trust.policytest": ["FileCoverage", "TestReport", "TestResult", "run_policy_tests"],
     "cortex_trust.sandbox": [
         "ContainerSpec",
         "DATA_MOUNT",
@@ -136,8 +134,6 @@ PUBLIC: dict[str, list[str]] = {
         "volume_name",
     ],
     "cortex_trust.containers": ["ContainerRuntime", "PluginResponse", "PulledImage", "RunningPlugin", "connect"],
-    "cortex_trust.engine.embedded": ["EmbeddedEngine", "RuleValue"],
-    "cortex_trust.engine.opa": ["OpaServerEngine"],
     "registry": ["RegistryConfig", "create_app", "make_engine", "migrate"],
     "cortex_trust.manifest": [
         "Capability",
@@ -243,6 +239,19 @@ PUBLIC: dict[str, list[str]] = {
         "sign_note",
         "verify_consistency",
         "verify_inclusion",
+    ],
+    "cortex_trust.engine": [
+        "DECISION_PATH",
+        "DecisionText",
+        "EmbeddedEngine",
+        "FileCoverage",
+        "OpaServerEngine",
+        "PolicyEngine",
+        "RuleValue",
+        "TestReport",
+        "TestResult",
+        "decide",
+        "run_policy_tests",
     ],
 }
 

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from cortex_trust.config import CortexConfig, load_config, save_config
-from cortex_trust.engine import decide
-from cortex_trust.engine.embedded import EmbeddedEngine
+from cortex_trust.engine import EmbeddedEngine, decide
 from cortex_trust.errors import InputError, PolicyError
 from cortex_trust.evidence import load_trust_root, production_trust_root
 from cortex_trust.installer import Installer, InstallOutcome, judge_install

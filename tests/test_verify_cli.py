@@ -503,7 +503,7 @@ class _BrokenEngine:
 def test_verify_plugin_library_api(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
     from cortex_trust.verify import VerifyRequest, verify_plugin
 
@@ -590,7 +590,7 @@ def test_subcommand_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="module")
 def default_engine() -> Any:
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
 
     with EmbeddedEngine(load_policy_set()) as engine:

@@ -1,6 +1,6 @@
 """Child process that evaluates organization policies so they cannot take the caller down.
 
-Started by :mod:`cortex_trust.engine.embedded` as ``python -m cortex_trust.engine._worker``.
+Started by :mod:`cortex_trust.engine` as ``python -m cortex_trust.engine._worker``.
 Protocol: JSON lines over stdin/stdout. Each request is one JSON header line; requests that
 carry input documents are followed by that many raw JSON lines (the input text goes to regorus
 unparsed). Each request gets exactly one JSON response line::

@@ -81,7 +81,7 @@ def publish_body(name: str = "hello", version: str = "1.0.0", *, digest: str = A
 
 def make_policy_engine(policy_dir: Path = POLICY_DIR) -> Any:
     policy_set = load_policy_set([policy_dir], [policy_dir / "data.json"], defaults=False)
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
 
     return EmbeddedEngine(policy_set)
 

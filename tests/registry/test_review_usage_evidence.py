@@ -36,7 +36,7 @@ def _clean_scan(image: str, digest: str) -> ScanEvidence:
 @pytest.fixture(scope="module")
 def shipped_evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The shipped policies, with data that trusts the fixture bundle's signer for acme/*."""
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 

@@ -76,7 +76,7 @@ def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
 @pytest.fixture(scope="module")
 def default_evaluator() -> Iterator[Any]:
     """The shipped policies and data, exactly as `cortex registry serve` loads them."""
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 
@@ -226,7 +226,7 @@ def test_a_signed_attestation_needs_a_trusted_attester(scanning: Scanning) -> No
 
 def test_an_attestation_from_a_trusted_attester_reaches_community(
         db_url: str, sigstore: PrivateSigstore, tmp_path: Path) -> None:
-    from cortex_trust.engine.embedded import EmbeddedEngine
+    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
     from registry._evaluate import ThreadEvaluator
 

@@ -20,8 +20,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import EngineError, PolicyError
-from .policy import PolicySet
+from ..errors import EngineError, PolicyError
+from ..policy import PolicySet
 
 __all__ = ["FileCoverage", "TestReport", "TestResult", "run_policy_tests"]
 
@@ -106,7 +106,7 @@ def run_policy_tests(policy_set: PolicySet, *, run: str | None = None, isolate: 
     except re.error as e:
         raise PolicyError(f"--run {run!r} is not a valid regular expression: {e}",
                           advice="pass a Python regular expression, e.g. --run 'tier'") from None
-    from .engine.embedded import open_session
+    from ._embedded import open_session
 
     iso = policy_set.has_custom if isolate is None else isolate
     session = open_session(policy_set, isolate=iso, coverage=True)

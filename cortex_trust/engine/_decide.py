@@ -1,0 +1,87 @@
+"""Policy engines: the one place decisions come from.
+
+* :class:`PolicyEngine` is the protocol every engine implements: given the input document as
+  JSON text, return the value of ``data.cortex.decision`` (or ``None`` when undefined), or
+  raise :class:`~cortex_trust.errors.EngineError`.
+* :func:`decide` is what every flow calls (verify, publish, install, run). It never raises for an
+  engine problem: an engine error, a timeout, an undefined or invalid result all become the
+  fail-closed **block** from :meth:`Decision.fail_closed`.
+
+Implementations: ``EmbeddedEngine`` (regorus, in-process; the default) and ``OpaServerEngine``
+(OPA's REST Data API). Both are constructed from a :class:`PolicySet`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .._decision_text import DecisionText
+from ..errors import EngineError, EngineTimeout
+
+if TYPE_CHECKING:
+    # Imported lazily at run time: pydantic is most of a policy worker's start-up cost.
+    from ..policy import Decision, PolicyInput
+
+__all__ = ["DECISION_PATH", "DecisionText", "PolicyEngine", "decide"]
+
+#: The rule every policy set must define (docs/policy-contract.md).
+DECISION_PATH = "data.cortex.decision"
+
+
+@runtime_checkable
+class PolicyEngine(Protocol):
+    """A Rego evaluator loaded with one policy set."""
+
+    #: Short engine name for output and audit ("regorus", "opa-server").
+    name: str
+    #: Content hash of the policy modules and data the engine was loaded with.
+    revision: str
+
+    def evaluate(self, input_json: str) -> Any:
+        """Evaluate ``data.cortex.decision`` for ``input_json``.
+
+        Returns the decoded JSON value (or its text as a :class:`DecisionText`), or ``None``
+        when the rule is undefined. Raises
+        :class:`EngineError` when evaluation could not complete (error, timeout, crash).
+        """
+        ...
+
+
+def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
+    """Ask ``engine`` for the decision on ``policy_input``; fail closed on any engine problem.
+
+    Guarantees: the result is a validated :class:`Decision`; if the engine failed, timed out,
+    returned nothing or returned an invalid document, the result is a non-overridable block with
+    ``failed`` set and a reason code from :data:`~cortex_trust.policy.FAILURE_CODES`.
+    """
+    from ..policy import Decision
+
+    revision = getattr(engine, "revision", "")
+    try:
+        # Engines that can use the validation of the model (EmbeddedEngine's compiled mode) take
+        # it whole; every other engine gets the JSON text.
+        evaluate_input = getattr(engine, "evaluate_input", None)
+        value = (evaluate_input(policy_input) if evaluate_input is not None
+                 else engine.evaluate(policy_input.to_json()))
+    except TimeoutError as e:
+        return Decision.fail_closed("ENGINE_TIMEOUT", f"the policy engine timed out: {e}",
+                                    policy_revision=revision)
+    except EngineTimeout as e:
+        return Decision.fail_closed("ENGINE_TIMEOUT", f"the policy engine failed: {e}",
+                                    policy_revision=revision)
+    except EngineError as e:
+        return Decision.fail_closed("ENGINE_ERROR", f"the policy engine failed: {e}",
+                                    policy_revision=revision)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - any engine fault (a native panic is a BaseException) blocks
+        return Decision.fail_closed("ENGINE_ERROR", f"the policy engine failed: {type(e).__name__}: {e}",
+                                    policy_revision=revision)
+    if value is None:
+        return Decision.fail_closed("ENGINE_UNDEFINED",
+                                    f"{DECISION_PATH} is undefined for this input",
+                                    policy_revision=revision)
+    try:
+        return Decision.from_policy_output(value, policy_revision=revision)
+    except EngineError as e:
+        return Decision.fail_closed("DECISION_INVALID", str(e), policy_revision=revision)
