@@ -30,7 +30,7 @@ def _key(key: str) -> str:
 
 
 def _update(**changes: object) -> None:
-    from cortex_trust.config import CortexConfig, load_config, save_config
+    from cortex_trust.install import CortexConfig, load_config, save_config
 
     from ._paths import config_path
 
@@ -60,7 +60,7 @@ def set_(key: Annotated[str, typer.Argument(help="registry | github-api | regist
 @app.command("get")
 def get(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
     """Print one setting."""
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
 
     from ._paths import config_path
 
@@ -70,7 +70,7 @@ def get(key: Annotated[str, typer.Argument(help="registry | github-api | registr
 @app.command("unset")
 def unset(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
     """Reset a setting to its default."""
-    from cortex_trust.config import CortexConfig
+    from cortex_trust.install import CortexConfig
 
     field = _key(key)
     _update(**{field: CortexConfig.model_fields[field].default})
@@ -80,7 +80,7 @@ def unset(key: Annotated[str, typer.Argument(help="registry | github-api | regis
 @app.command("list")
 def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text") -> None:
     """Print the whole configuration (tokens redacted)."""
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
 
     from ._paths import config_path
 
@@ -122,7 +122,7 @@ def registries_add(
                           "installs check the version is in its log")] = None,
 ) -> None:
     """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
 
     from ._paths import config_path
 
@@ -137,7 +137,7 @@ def registries_add(
 @registries_app.command("remove")
 def registries_remove(name: Annotated[str, typer.Argument()]) -> None:
     """Remove a scoped registry."""
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
 
     from ._errors import fail
     from ._paths import config_path
@@ -152,7 +152,7 @@ def registries_remove(name: Annotated[str, typer.Argument()]) -> None:
 @registries_app.command("resolve")
 def registries_resolve(full_name: Annotated[str, typer.Argument(help="namespace/name")]) -> None:
     """Show which registry a plugin name resolves from (exactly one)."""
-    from cortex_trust.config import load_config, resolve_registry
+    from cortex_trust.install import load_config, resolve_registry
 
     from ._paths import config_path
 

@@ -1,6 +1,6 @@
 """``cortex plugin install|update|list|info|remove|run|call|stop|sync``: the consumer side.
 
-The library (:mod:`cortex_trust.installer`) resolves, verifies and decides; this module reads
+The library (:mod:`cortex_trust.install`) resolves, verifies and decides; this module reads
 the environment (tokens named by ``token_env``, ``GITHUB_TOKEN``, ``DOCKER_HOST``,
 ``CORTEX_SANDBOX_NETWORK``), asks on a terminal, prints, and turns outcomes into exit codes:
 
@@ -16,7 +16,7 @@ checks). ``run`` and ``call`` both sync the plugin's registry revocation feed an
 (operation ``run``) first: a revoked plugin is stopped, stale revocation data refuses. ``sync``
 does the same for every installed plugin and stops the revoked ones.
 
-Tokens never appear in output: every message goes through :func:`cortex_trust.config.redact`.
+Tokens never appear in output: every message goes through :func:`cortex_trust.install.redact`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ._render import neutralise
 
 if TYPE_CHECKING:
     from cortex_trust.containers import ContainerRuntime
-    from cortex_trust.installer import Installer, InstallOutcome, InstallPlan, RunCheck
+    from cortex_trust.install import Installer, InstallOutcome, InstallPlan, RunCheck
 
 __all__ = ["register"]
 
@@ -63,14 +63,14 @@ def _say(text: str, *, err: bool = False) -> None:
     """Print one line of text output. Names, descriptions, images, reasons and errors here come
     from registries and manifests: every control character is shown as an escape
     (:func:`cli._render.neutralise`), never obeyed by the terminal."""
-    from cortex_trust.config import redact
+    from cortex_trust.install import redact
 
     print(neutralise(redact(text, _secrets)), file=sys.stderr if err else sys.stdout)
 
 
 def _say_json(doc: Any) -> None:
     """Print a JSON document (control characters escaped by JSON itself)."""
-    from cortex_trust.config import redact
+    from cortex_trust.install import redact
 
     print(redact(json.dumps(doc, indent=2, sort_keys=True), _secrets))
 
@@ -114,9 +114,8 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
                policy_dirs: list[Path] | None = None, data: list[Path] | None = None,
                verify: bool = True) -> Installer:
     from cortex_trust import __version__
-    from cortex_trust.config import load_config
     from cortex_trust.evidence import load_trust_root, production_trust_root
-    from cortex_trust.installer import Installer
+    from cortex_trust.install import Installer, load_config
     from cortex_trust.policy import load_policy_set
 
     from ._paths import config_path
@@ -182,7 +181,7 @@ def _confirm(question: str) -> bool:
 def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, engine: str | None,
          fmt: str, now: datetime) -> None:
     """Act on ``plan``: ask, refuse, override, pull, record; print; exit on refusal."""
-    from cortex_trust.installer import judge_install
+    from cortex_trust.install import judge_install
 
     outcome = judge_install(plan, yes=yes, allow_blocked=allow_blocked)
     verb = "update" if plan.previous else "install"
@@ -274,7 +273,7 @@ def install(
     try:
         with _installer(registry=registry, trusted_roots=trusted_root, policy_dirs=policy_dir,
                         data=data) as inst:
-            from cortex_trust.installer import parse_request
+            from cortex_trust.install import parse_request
 
             request = parse_request(name)
             previous = inst.store.get(request.full_name)
@@ -326,7 +325,7 @@ def list_installed(output_format: FormatOpt = "text") -> None:
     """List installed plugins."""
     _check_format(output_format)
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.install_state import InstallStore
+    from cortex_trust.install import InstallStore
 
     try:
         records = InstallStore(_data_dir()).all()
@@ -351,7 +350,7 @@ def info(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     """Show what an installed plugin was decided on."""
     _check_format(output_format)
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.install_state import InstallStore
+    from cortex_trust.install import InstallStore
 
     try:
         record = InstallStore(_data_dir()).get(name)
@@ -380,7 +379,7 @@ def remove(name: Annotated[str, typer.Argument(help="Installed plugin.")],
            engine: EngineOpt = None) -> None:
     """Stop (if an engine is reachable) and forget an installed plugin."""
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.install_state import InstallStore
+    from cortex_trust.install import InstallStore
 
     try:
         record = InstallStore(_data_dir()).get(name)
@@ -395,7 +394,7 @@ def remove(name: Annotated[str, typer.Argument(help="Installed plugin.")],
             # Volumes are named by the manifest's plugin name: left behind, the next plugin
             # calling itself the same (e.g. from another GitHub repository) would get this data.
             runtime.remove_volume(volume_name(plugin))
-        from cortex_trust.installer import remove_installed
+        from cortex_trust.install import remove_installed
 
         remove_installed(_data_dir(), name)
     except CortexTrustError as e:
@@ -466,7 +465,7 @@ def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     """Call a declared capability of a running plugin and print its answer."""
     from cortex_trust._json import load_json
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.install_state import InstallStore
+    from cortex_trust.install import InstallStore
 
     body: Any = None
     if data is not None:
@@ -520,7 +519,7 @@ def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
          engine: EngineOpt = None) -> None:
     """Stop a running plugin."""
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.install_state import InstallStore
+    from cortex_trust.install import InstallStore
     from cortex_trust.sandbox import container_name
 
     try:

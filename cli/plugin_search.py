@@ -12,7 +12,7 @@ _SOURCES = ("github", "registry", "all")
 
 
 def _github(query: str, limit: int) -> list[dict[str, Any]]:
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
     from cortex_trust.sources import GitHubClient
 
     from ._paths import config_path
@@ -29,7 +29,7 @@ def _github(query: str, limit: int) -> list[dict[str, Any]]:
 
 
 def _registry(query: str, tier: str | None, limit: int) -> list[dict[str, Any]]:
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
     from cortex_trust.sources import RegistryClient
 
     from ._paths import config_path
@@ -43,7 +43,7 @@ def _registry(query: str, tier: str | None, limit: int) -> list[dict[str, Any]]:
             for item in client.search(query, tier=tier, limit=limit):
                 full = f"{item['namespace']}/{item['name']}"
                 # A name is only shown from the registry that its namespace resolves from.
-                from cortex_trust.config import resolve_registry
+                from cortex_trust.install import resolve_registry
 
                 if resolve_registry(cfg, full).name != entry.name:
                     continue

@@ -722,7 +722,7 @@ class Store:
              principal: Principal, now: datetime) -> bytes:
         """Yank one version, as PyPI and npm do: installers skip it for ranges and ``latest``
         and take it only when pinned exactly, with a warning
-        (:func:`cortex_trust.install_state.select_version`).
+        (:func:`cortex_trust.install.select_version`).
 
         Only the state changes: the evidence and the decision stay exactly as they are (nothing
         is re-evaluated), while the version's documents and the plugin's latest version, tier

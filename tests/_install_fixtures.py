@@ -237,7 +237,7 @@ class Federation:
 
     def write_config(self, *, private_token_env: str = "ACME_REGISTRY_TOKEN",
                      mirrors: tuple[str, ...] = (), scope: str = "acme/*") -> None:
-        from cortex_trust.config import CortexConfig, RegistryEntry, save_config
+        from cortex_trust.install import CortexConfig, RegistryEntry, save_config
 
         save_config(self.config_path, CortexConfig(
             registry=self.public.url,

@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cortex_trust.config import (
-    CortexConfig,
-    RegistryEntry,
-    load_config,
-    redact,
-    resolve_registry,
-    save_config,
-)
 from cortex_trust.errors import InputError
+from cortex_trust.install import CortexConfig, RegistryEntry, load_config, redact, resolve_registry, save_config
 
 PUBLIC = "https://registry.cortex.dev"
 

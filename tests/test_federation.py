@@ -22,12 +22,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from cortex_trust.config import load_config
 from cortex_trust.engine import EmbeddedEngine
 from cortex_trust.errors import RegistryUnavailable
 from cortex_trust.evidence import load_trust_root, production_trust_root
-from cortex_trust.install_state import InstallStore
-from cortex_trust.installer import Installer, judge_install
+from cortex_trust.install import Installer, InstallStore, judge_install, load_config
 from cortex_trust.policy import load_policy_set
 from tests._install_fixtures import ISSUER, SIGNER, Federation
 
@@ -148,7 +146,7 @@ def test_mirrors_are_tried_in_order(federation: Federation) -> None:
     s.bind(("127.0.0.1", 0))
     dead = f"http://127.0.0.1:{s.getsockname()[1]}"
     s.close()
-    from cortex_trust.config import CortexConfig, RegistryEntry, save_config
+    from cortex_trust.install import CortexConfig, RegistryEntry, save_config
 
     save_config(fed.config_path, CortexConfig(registry=fed.public.url, registries=(
         RegistryEntry(name="acme", url=dead, scopes=("acme/*",), token_env="ACME_REGISTRY_TOKEN",
@@ -256,7 +254,7 @@ def test_github_install_uses_the_default_registry_feed(federation: Federation) -
         "unpinned", "1.0.0", image="ghcr.io/acme-org/unpinned:1.0.0").encode()
     server, url = serve(gh)
     try:
-        from cortex_trust.config import CortexConfig, save_config
+        from cortex_trust.install import CortexConfig, save_config
 
         cfg = load_config(fed.config_path)
         save_config(fed.config_path, CortexConfig(registry=cfg.registry,
@@ -334,7 +332,7 @@ def test_github_install_verifies_the_repositorys_attestation(federation: Federat
     gh.attestations[("acme-org", "hello", digest)] = [json.loads(bundle)]
     server, url = serve(gh)
     try:
-        from cortex_trust.config import CortexConfig, save_config
+        from cortex_trust.install import CortexConfig, save_config
 
         cfg = load_config(fed.config_path)
         save_config(fed.config_path, CortexConfig(registry=cfg.registry, registries=cfg.registries,

@@ -83,7 +83,7 @@ def hostile(federation: Federation) -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    from cortex_trust.config import CortexConfig, save_config
+    from cortex_trust.install import CortexConfig, save_config
 
     save_config(federation.config_path,
                 CortexConfig(registry=f"http://127.0.0.1:{server.server_address[1]}"))

@@ -10,13 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex_trust.errors import InputError
-from cortex_trust.install_state import (
-    InstallRecord,
-    InstallStore,
-    VersionCandidate,
-    select_version,
-    widened_permissions,
-)
+from cortex_trust.install import InstallRecord, InstallStore, VersionCandidate, select_version, widened_permissions
 from cortex_trust.manifest import semver_key
 
 D = "sha256:" + "a" * 64

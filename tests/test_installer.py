@@ -17,18 +17,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cortex_trust.config import CortexConfig, RegistryEntry
 from cortex_trust.engine import EmbeddedEngine, decide
 from cortex_trust.errors import InputError, RegistryUnavailable
-from cortex_trust.installer import (
+from cortex_trust.install import (
+    CortexConfig,
     InstallPlan,
+    RegistryEntry,
+    RevocationCache,
     judge_install,
     parse_request,
     registry_target,
+    revocation_evidence,
+    sync_feed,
 )
 from cortex_trust.manifest import parse_manifest
 from cortex_trust.policy import Decision, build_input, load_policy_set
-from cortex_trust.revocations import RevocationCache, revocation_evidence, sync_feed
 from cortex_trust.sources import RevocationEntry, RevocationPage
 from tests._install_fixtures import fake_digest, manifest_text
 
@@ -281,8 +284,8 @@ def test_corrupt_cache_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_public_surface_is_pinned() -> None:
-    import cortex_trust.installer as installer
-    import cortex_trust.revocations as revocations
+    import cortex_trust.install._installer as installer
+    import cortex_trust.install._revocations as revocations
 
     assert installer.__all__ == [
         "FederatedRegistry", "InstallOutcome", "InstallPlan", "Installer", "PluginRequest",

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from cortex_trust.install_state import InstallStore
+from cortex_trust.install import InstallStore
 from tests._container_fixtures import (
     HelloImage,
     UnfencedNetwork,

@@ -21,11 +21,8 @@ from typing import Any
 
 import pytest
 
-from cortex_trust.config import CortexConfig, load_config, save_config
 from cortex_trust.errors import InputError
-from cortex_trust.install_state import InstallStore
-from cortex_trust.installer import judge_install
-from cortex_trust.revocations import RevocationCache
+from cortex_trust.install import CortexConfig, InstallStore, RevocationCache, judge_install, load_config, save_config
 from tests._install_fixtures import Federation
 from tests.test_federation import installer, root_opt
 from tests.test_installer_containers import world  # noqa: F401 - the Podman fixture

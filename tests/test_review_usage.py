@@ -203,7 +203,7 @@ def test_public_surface() -> None:
 def test_review_pieces_from_a_registry_carry_its_name_and_read_the_old_shape() -> None:
     """An installer marks a registry's review piece, and every review in it, with the name it
     knows the registry by; an older registry's single-review piece reads as that one review."""
-    from cortex_trust.installer import _registry_piece
+    from cortex_trust.install._installer import _registry_piece
     from cortex_trust.policy import ReviewEvidence
 
     served = {"present": True, "digest": DIGEST, "source": "cortex-core-official",

@@ -1,4 +1,4 @@
-"""How clients match revocation feed entries (cortex_trust.revocations): each entry reaches what
+"""How clients match revocation feed entries (cortex_trust.install): each entry reaches what
 its kind says, and what a client cannot interpret is matched by the broadest rule.
 
 The feeds here are small objects with the registry client's ``revocations`` method; the real
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cortex_trust.revocations import RevocationCache, revocation_evidence, sync_feed
+from cortex_trust.install import RevocationCache, revocation_evidence, sync_feed
 from cortex_trust.sources import RevocationEntry, RevocationPage
 from tests._install_fixtures import fake_digest
 

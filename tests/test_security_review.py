@@ -172,28 +172,28 @@ def test_scan_repo_digest_with_a_trailing_newline_is_refused() -> None:
 
 @pytest.mark.parametrize("state", ["Revoked", "REVOKED", "deleted", "", "revoked "])
 def test_exact_pin_never_takes_a_version_in_an_unknown_state(state: str) -> None:
-    from cortex_trust.install_state import VersionCandidate, select_version
+    from cortex_trust.install import VersionCandidate, select_version
 
     with pytest.raises(InputError):
         select_version([VersionCandidate("1.0.0", state, DIGEST)], "1.0.0")
 
 
 def test_exact_pin_still_takes_active_and_yanked() -> None:
-    from cortex_trust.install_state import VersionCandidate, select_version
+    from cortex_trust.install import VersionCandidate, select_version
 
     for state in ("active", "yanked"):
         assert select_version([VersionCandidate("1.0.0", state, DIGEST)], "1.0.0").state == state
 
 
 def test_bad_range_with_no_active_version_is_an_input_error() -> None:
-    from cortex_trust.install_state import VersionCandidate, select_version
+    from cortex_trust.install import VersionCandidate, select_version
 
     with pytest.raises(InputError):
         select_version([VersionCandidate("1.0.0", "yanked", DIGEST)], ">>1")
 
 
 def test_corrupt_install_record_is_an_input_error(tmp_path: Path) -> None:
-    from cortex_trust.install_state import InstallStore
+    from cortex_trust.install import InstallStore
 
     (tmp_path / "installed.json").write_text(json.dumps(
         {"schema": "cortex.installed/v1", "plugins": {"acme/x": {"name": "acme/x"}}}))
@@ -245,7 +245,7 @@ def test_trusted_root_that_is_a_device_is_refused() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_config_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
 
     fifo = tmp_path / "config.json"
     os.mkfifo(fifo)
@@ -254,7 +254,7 @@ def test_config_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> No
 
 
 def test_config_that_is_a_device_is_refused() -> None:
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
 
     raised = _finishes(lambda: load_config(Path("/dev/zero")))
     assert isinstance(raised, InputError)
@@ -272,7 +272,7 @@ def test_config_that_is_a_device_is_refused() -> None:
 def test_registry_urls_with_control_characters_are_refused(url: str) -> None:
     from pydantic import ValidationError
 
-    from cortex_trust.config import RegistryEntry
+    from cortex_trust.install import RegistryEntry
 
     with pytest.raises(ValidationError):
         RegistryEntry(name="acme", url=url)
@@ -289,7 +289,7 @@ def test_config_set_never_echoes_credentials_in_a_url(tmp_path: Path) -> None:
 
 
 def test_config_file_errors_never_echo_credentials(tmp_path: Path) -> None:
-    from cortex_trust.config import load_config
+    from cortex_trust.install import load_config
 
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"registry": "https://bob:s3cr3t-t0ken@registry.example"}))
@@ -449,7 +449,7 @@ def test_paths_with_a_nul_character_are_input_errors() -> None:
 
 
 def test_save_config_never_writes_through_a_planted_link(tmp_path: Path) -> None:
-    from cortex_trust.config import CortexConfig, RegistryEntry, load_config, save_config
+    from cortex_trust.install import CortexConfig, RegistryEntry, load_config, save_config
 
     victim = tmp_path / "victim.txt"
     victim.write_text("untouched\n")
@@ -464,7 +464,7 @@ def test_save_config_never_writes_through_a_planted_link(tmp_path: Path) -> None
 
 
 def test_install_store_never_writes_through_a_planted_link(tmp_path: Path) -> None:
-    from cortex_trust.install_state import InstallStore
+    from cortex_trust.install import InstallStore
 
     victim = tmp_path / "victim.txt"
     victim.write_text("untouched\n")
@@ -585,7 +585,7 @@ def test_github_links_to_other_origins_or_with_credentials_are_refused() -> None
 
 @pytest.mark.parametrize("text", ["acme/tool\n", "acme/tool@1.0.0\n", "acme\n/tool"])
 def test_install_requests_with_a_newline_are_refused(text: str) -> None:
-    from cortex_trust.installer import parse_request
+    from cortex_trust.install import parse_request
 
     with pytest.raises(InputError):
         parse_request(text)

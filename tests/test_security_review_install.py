@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from cortex_trust.config import CortexConfig, load_config, save_config
 from cortex_trust.engine import EmbeddedEngine, decide
 from cortex_trust.errors import InputError, PolicyError
 from cortex_trust.evidence import load_trust_root, production_trust_root
-from cortex_trust.installer import Installer, InstallOutcome, judge_install
+from cortex_trust.install import CortexConfig, Installer, InstallOutcome, judge_install, load_config, save_config
 from cortex_trust.policy import Action, PolicyInput, load_policy_set
 from tests._install_fixtures import Federation
 from tests.test_installer_containers import world  # noqa: F401 (the fixture)

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from cortex_trust.install_state import InstallStore
+from cortex_trust.install import InstallStore
 from cortex_trust.sources import NoteSigner, generate_note_key
 from tests._install_fixtures import RegistryServer
 from tests.sigstore_mint import PrivateSigstore
@@ -50,7 +50,7 @@ class Home:
         self.required.write_text("cortex_config:\n  transparency:\n    require_inclusion: true\n")
 
     def configure(self, log_key: str | None) -> None:
-        from cortex_trust.config import CortexConfig, save_config
+        from cortex_trust.install import CortexConfig, save_config
 
         save_config(self.root / "config.json",
                     CortexConfig(registry=self.registry.url, registry_log_key=log_key))

@@ -113,7 +113,7 @@ class VersionDetail(VersionSummary):
 class RevocationEntry(_Doc):
     """One entry of the revocation feed.
 
-    ``kind`` says how far it reaches (:func:`cortex_trust.revocations.revocation_evidence`
+    ``kind`` says how far it reaches (:func:`cortex_trust.install.revocation_evidence`
     matches by it): ``version`` (this namespace, name and version), ``digest`` or ``identity``
     (the digest under any name). Registries from before kinds send none; an entry without a
     kind, or with one this client does not know, is matched by the broadest rule.

@@ -381,10 +381,9 @@ def test_client_refuses_an_answer_in_the_wrong_state(registry: Registry) -> None
 
 
 def _installer(fed: Federation) -> Any:
-    from cortex_trust.config import load_config
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.evidence import load_trust_root, production_trust_root
-    from cortex_trust.installer import Installer
+    from cortex_trust.install import Installer, load_config
     from cortex_trust.policy import load_policy_set
 
     policy_set = load_policy_set()

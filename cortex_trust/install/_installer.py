@@ -12,14 +12,14 @@ Install (:meth:`Installer.plan`):
    the default). A name is never looked up in several registries (dependency confusion). The
    registry URL is tried first, then its mirrors in order, but only when it is *unreachable*:
    an answer ("no such plugin") from the primary is final. The version is
-   :func:`~cortex_trust.install_state.select_version` over the registry's list; the version
+   :func:`~cortex_trust.install.select_version` over the registry's list; the version
    record must agree with the list (same digest) and its image must be pinned to that digest.
 2. **Verify.** The Sigstore bundle the registry stored is re-verified here against our own
    trusted roots; if the registry cannot serve it, signature evidence is *not present* (listed
    in ``evidence.dropped``), never taken on the registry's word. Scan, tests, review and usage
    come from the registry record, each marked ``source`` = the registry's name (policy data
    decides how far each registry is trusted). Revocation comes from the registry's feed
-   (:mod:`cortex_trust.revocations`) with its ``fresh_as_of``.
+   (:mod:`cortex_trust.install`) with its ``fresh_as_of``.
 3. **Decide.** One :func:`~cortex_trust.policy.build_input` (operation ``install``), one
    :func:`~cortex_trust.engine.decide` (fail closed).
 
@@ -45,18 +45,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .config import CortexConfig, RegistryEntry, resolve_registry
-from .engine import PolicyEngine, decide
-from .errors import EvidenceError, InputError, RegistryUnavailable
-from .ids import SLUG
-from .install_state import (
-    InstallRecord,
-    InstallStore,
-    VersionCandidate,
-    select_version,
-    widened_permissions,
-)
-from .policy import (
+from ..engine import PolicyEngine, decide
+from ..errors import EvidenceError, InputError, RegistryUnavailable
+from ..ids import SLUG
+from ..policy import (
     Action,
     Context,
     Decision,
@@ -71,14 +63,16 @@ from .policy import (
     UsageEvidence,
     format_time,
 )
-from .revocations import FeedState, RevocationCache, revocation_evidence, sync_feed
+from ._config import CortexConfig, RegistryEntry, resolve_registry
+from ._revocations import FeedState, RevocationCache, revocation_evidence, sync_feed
+from ._state import InstallRecord, InstallStore, VersionCandidate, select_version, widened_permissions
 
 if TYPE_CHECKING:
     import httpx
 
-    from .evidence import TrustRoot
-    from .manifest import Manifest
-    from .sources import GitHubRef, RegistryClient
+    from ..evidence import TrustRoot
+    from ..manifest import Manifest
+    from ..sources import GitHubRef, RegistryClient
 
 __all__ = [
     "FederatedRegistry",
@@ -132,7 +126,7 @@ def parse_request(text: str) -> PluginRequest:
         raise InputError("a plugin name is at most 300 characters",
                          advice="use NAMESPACE/NAME[@VERSION] or github:OWNER/REPO[@REF]")
     if text.startswith("github:"):
-        from .sources import parse_github_ref
+        from ..sources import parse_github_ref
 
         return PluginRequest(text=text, kind="github", github=parse_github_ref(text))
     m = _REQUEST.match(text)
@@ -163,7 +157,7 @@ def registry_target(config: CortexConfig, full_name: str, *,
                     tokens: Mapping[str, str | None] | None = None,
                     registry_override: str | None = None) -> RegistryTarget:
     """The registry ``full_name`` (``namespace/name``) resolves from (see
-    :func:`~cortex_trust.config.resolve_registry`). ``registry_override`` replaces only the
+    :func:`~cortex_trust.install.resolve_registry`). ``registry_override`` replaces only the
     default registry: a namespace scoped to a private registry stays there."""
     entry: RegistryEntry = resolve_registry(config, full_name)
     url = entry.url
@@ -205,7 +199,7 @@ class FederatedRegistry:
         self.served_by: str | None = None
 
     def _client(self, url: str) -> RegistryClient:
-        from .sources import RegistryClient
+        from ..sources import RegistryClient
 
         client = self._clients.get(url)
         if client is None:
@@ -423,7 +417,7 @@ def _manifest_from_document(doc: Mapping[str, Any], *, source: str) -> Manifest:
 
     JSON is YAML, so the same loader and the same strict model apply.
     """
-    from .manifest import parse_manifest
+    from ..manifest import parse_manifest
 
     return parse_manifest(json.dumps(doc).encode("utf-8"), source=source)
 
@@ -463,8 +457,8 @@ class _CheckpointStore:
 
     def get(self, target: RegistryTarget, verifier: Any) -> Any:
         """The stored :class:`~cortex_trust.sources.Checkpoint`, or ``None``."""
-        from ._io import read_private_doc
-        from .sources import TransparencyError, open_checkpoint
+        from .._io import read_private_doc
+        from ..sources import TransparencyError, open_checkpoint
 
         path = self._path(target, verifier)
         advice = f"move {path} away only if you trust the registry's current log"
@@ -479,7 +473,7 @@ class _CheckpointStore:
 
     def put(self, target: RegistryTarget, verifier: Any, note: bytes) -> None:
         """Remember ``note`` (a checkpoint already verified with ``verifier``)."""
-        from ._io import write_private_json
+        from .._io import write_private_json
 
         write_private_json(self._path(target, verifier),
                            {"registry": target.name, "url": target.urls[0],
@@ -502,7 +496,7 @@ class _InputStore:
     def put(self, name: str, policy_input: PolicyInput, *, feed: RegistryTarget) -> None:
         """Record ``policy_input`` and the registry (name and primary URL) whose revocation
         feed speaks for the installed version."""
-        from ._io import write_private_json
+        from .._io import write_private_json
 
         write_private_json(self._path(name), {"name": name, "input": policy_input.to_dict(),
                                               "feed": [feed.name, feed.urls[0]]},
@@ -512,8 +506,8 @@ class _InputStore:
     def _doc(self, name: str) -> dict[str, Any] | None:
         """The recorded document, ``None`` when missing or corrupt. Raises :class:`InputError`
         when the file or its directories are not private (a link, writable by others...)."""
-        from ._io import read_private_bytes
-        from ._json import load_json
+        from .._io import read_private_bytes
+        from .._json import load_json
 
         raw = read_private_bytes(self._path(name), what="the recorded policy input",
                                  root=self.root)
@@ -645,8 +639,8 @@ class Installer:
 
     def _plan_registry(self, req: PluginRequest, *, now: datetime,
                        previous: InstallRecord | None) -> InstallPlan:
-        from .policy import build_input, image_digest
-        from .sources import RegistryRequestError
+        from ..policy import build_input, image_digest
+        from ..sources import RegistryRequestError
 
         assert req.namespace is not None and req.name is not None
         ns, name = req.namespace, req.name
@@ -748,7 +742,7 @@ class Installer:
         version and digest. What could not be established is said in ``error``. Raises only
         :class:`RegistryUnavailable` (the registry could not be reached at all).
         """
-        from .sources import (
+        from ..sources import (
             NoteVerifier,
             RegistryRequestError,
             TransparencyError,
@@ -815,7 +809,7 @@ class Installer:
     def _inconsistency(self, fed: FederatedRegistry, seen: Any, current: Any) -> str | None:
         """Why ``current`` does not provably extend ``seen`` (two verified checkpoints of one
         log), or ``None`` when it does."""
-        from .sources import ProofError, RegistryRequestError, verify_consistency
+        from ..sources import ProofError, RegistryRequestError, verify_consistency
 
         if current.size < seen.size:
             return (f"the registry's log has {current.size} entries, fewer than the "
@@ -836,8 +830,8 @@ class Installer:
     def _registry_signature(self, fed: FederatedRegistry, ns: str, name: str, version: str, *,
                             digest: str, dropped: list[DroppedEvidence]) -> SignatureEvidence:
         """Fetch the stored Sigstore bundle and verify it here; absent when we cannot."""
-        from .evidence import verify_signature
-        from .sources import RegistryRequestError
+        from ..evidence import verify_signature
+        from ..sources import RegistryRequestError
 
         registry = fed.target.name
         bundle: bytes | None
@@ -865,8 +859,8 @@ class Installer:
 
     def _plan_github(self, req: PluginRequest, *, now: datetime,
                      previous: InstallRecord | None) -> InstallPlan:
-        from .policy import build_input
-        from .sources import GitHubClient
+        from ..policy import build_input
+        from ..sources import GitHubClient
 
         assert req.github is not None
         timer = _Timer()
@@ -874,7 +868,7 @@ class Installer:
             with GitHubClient(self.config.github_api, token=self._github_token,
                               timeout=self._timeout, transport=self._transport) as gh:
                 raw = gh.read_manifest(req.github)
-                from .manifest import parse_manifest
+                from ..manifest import parse_manifest
 
                 manifest = parse_manifest(raw, source=f"{req.github}/manifest.yaml")
                 digest = manifest.image_digest
@@ -917,7 +911,7 @@ class Installer:
     def _github_signature(self, bundles: Sequence[bytes], *, digest: str, source: str) -> SignatureEvidence | None:
         """The first of ``bundles`` that verifies for ``digest`` against our trusted roots (its
         signer is for the policy to judge), else the first one's failure, else ``None``."""
-        from .evidence import verify_signature
+        from ..evidence import verify_signature
 
         first: SignatureEvidence | None = None
         for bundle in bundles:
@@ -934,7 +928,7 @@ class Installer:
         """Plan the update of installed ``name`` to its newest satisfying version; ``None`` when
         the installed version is already the newest. Raises :class:`InputError` if not
         installed (or installed from GitHub: reinstall with the new ref)."""
-        from .manifest import semver_key
+        from ..manifest import semver_key
 
         record = self.store.get(name)
         if record is None:
@@ -1067,7 +1061,7 @@ class Installer:
         ``problem`` when the registry no longer knows the version or names another digest for
         it (then nothing it says about revocation can be matched to what is installed).
         Raises :class:`RegistryUnavailable` when the registry cannot be reached."""
-        from .sources import RegistryRequestError
+        from ..sources import RegistryRequestError
 
         ns, _, plugin = record.name.partition("/")
         try:

@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from .errors import InputError
-from .ids import is_slug
+from ..errors import InputError
+from ..ids import is_slug
 
 __all__ = [
     "DEFAULT_GITHUB_API",
@@ -67,7 +67,7 @@ def _check_url(url: str) -> str:
 def _check_log_key(v: str | None) -> str | None:
     if v is None:
         return None
-    from .sources import NoteError, NoteVerifier
+    from ..sources import NoteError, NoteVerifier
 
     try:
         return NoteVerifier.from_text(v).text
@@ -227,8 +227,8 @@ def load_config(path: Path) -> CortexConfig:
     used. Raises :class:`InputError` for a refused, unreadable, oversized or invalid file (with
     the fix).
     """
-    from ._io import read_private_bytes
-    from ._json import load_json
+    from .._io import read_private_bytes
+    from .._json import load_json
 
     raw = read_private_bytes(path, what="the configuration", max_bytes=_MAX_CONFIG_BYTES,
                              advice="remove it and set it again with `cortex config set`, or "
@@ -254,7 +254,7 @@ def save_config(path: Path, config: CortexConfig) -> None:
 
     Raises :class:`InputError` when the file cannot be written.
     """
-    from ._io import write_private_json
+    from .._io import write_private_json
 
     write_private_json(path, config.model_dump(mode="json", exclude_defaults=False), what="the configuration",
                        advice="check the directory's permissions, or set CORTEX_CONFIG")

@@ -38,9 +38,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InputError, RegistryUnavailable
-from .ids import DIGEST_PATTERN, is_digest
-from .policy import RevocationEvidence, format_time
+from ..errors import InputError, RegistryUnavailable
+from ..ids import DIGEST_PATTERN, is_digest
+from ..policy import RevocationEvidence, format_time
 
 __all__ = [
     "FeedSource",
@@ -101,7 +101,7 @@ class RevocationCache:
         self.path = data_dir / "revocations.json"
 
     def _read(self) -> dict[str, Any]:
-        from ._io import read_private_json
+        from .._io import read_private_json
 
         return read_private_json(self.path, key="registries", what="the revocation cache",
                                  advice=f"remove {self.path}; the next run syncs the feeds again")
@@ -125,7 +125,7 @@ class RevocationCache:
         """Store ``state`` (replacing the registry's previous one)."""
         states = self._read()
         states[state.registry] = state.model_dump(mode="json")
-        from ._io import write_private_json
+        from .._io import write_private_json
 
         write_private_json(self.path, {"schema": "cortex.revocations/v1", "registries": states},
                            what="the revocation cache", advice="check the permissions of the data directory")

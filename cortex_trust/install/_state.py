@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InputError
-from .ids import DIGEST_PATTERN
-from .manifest import SemVerError, parse_semver, satisfies, semver_key
+from ..errors import InputError
+from ..ids import DIGEST_PATTERN
+from ..manifest import SemVerError, parse_semver, satisfies, semver_key
 
 __all__ = [
     "InstallRecord",
@@ -146,7 +146,7 @@ class InstallStore:
         self.path = data_dir / "installed.json"
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        from ._io import read_private_json
+        from .._io import read_private_json
 
         return read_private_json(self.path, key="plugins", what="the install state",
                                  advice=f"move {self.path} away and reinstall the plugins")
@@ -186,7 +186,7 @@ class InstallStore:
         return True
 
     def _write(self, plugins: Mapping[str, Any]) -> None:
-        from ._io import write_private_json
+        from .._io import write_private_json
 
         write_private_json(self.path, {"schema": "cortex.installed/v1", "plugins": plugins},
                            what="the install state", advice="check the permissions of the data directory")
