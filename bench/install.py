@@ -76,12 +76,11 @@ def main() -> int:
     import httpx
 
     from cortex_trust import __version__
-    from cortex_trust.containers import connect
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from cortex_trust.install import CortexConfig, Installer, judge_install, save_config
     from cortex_trust.policy import load_policy_set
-    from cortex_trust.sandbox import container_spec
+    from cortex_trust.runtime import connect, container_spec
     from cortex_trust.sources import OciClient, RegistryClient
     from tests._container_fixtures import build_image
     from tests._install_fixtures import ISSUER, SIGNER, manifest_text

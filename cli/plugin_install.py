@@ -34,8 +34,8 @@ from ._errors import EXIT_DECISION, EXIT_INPUT, EXIT_UNAVAILABLE
 from ._render import neutralise
 
 if TYPE_CHECKING:
-    from cortex_trust.containers import ContainerRuntime
     from cortex_trust.install import Installer, InstallOutcome, InstallPlan, RunCheck
+    from cortex_trust.runtime import ContainerRuntime
 
 __all__ = ["register"]
 
@@ -153,7 +153,7 @@ def _runtime(engine: str | None, *, required: bool) -> ContainerRuntime | None:
             _fail("no container engine: set DOCKER_HOST or pass --engine",
                   advice='start one: eval "$(scripts/podman.sh)"', code=EXIT_UNAVAILABLE)
         return None
-    from cortex_trust.containers import connect
+    from cortex_trust.runtime import connect
 
     return connect(url)
 
@@ -387,7 +387,7 @@ def remove(name: Annotated[str, typer.Argument(help="Installed plugin.")],
             _fail(f"{name} is not installed", advice="see `cortex plugin list`")
         runtime = _runtime(engine, required=False)
         if runtime is not None:
-            from cortex_trust.sandbox import container_name, volume_name
+            from cortex_trust.runtime import container_name, volume_name
 
             plugin = str(record.manifest.get("name"))
             runtime.stop(container_name(plugin))
@@ -408,7 +408,7 @@ def remove(name: Annotated[str, typer.Argument(help="Installed plugin.")],
 def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
              data: list[Path] | None, registry: str | None) -> tuple[RunCheck, ContainerRuntime]:
     """The run check; a refused check stops a running container when revoked, then exits."""
-    from cortex_trust.sandbox import container_name
+    from cortex_trust.runtime import container_name
 
     runtime = _runtime(engine, required=True)  # fail fast: nothing to do without an engine
     assert runtime is not None
@@ -439,7 +439,7 @@ def run(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     try:
         check, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=data,
                                   registry=registry)
-        from cortex_trust.sandbox import container_spec
+        from cortex_trust.runtime import container_spec
 
         record = check.record
         plugin = str(record.manifest.get("name"))
@@ -485,7 +485,7 @@ def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
                   advice="declared: " + (", ".join(sorted(str(k) for k in caps)) or "none"))
         check, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=policy_data,
                                   registry=registry)
-        from cortex_trust.sandbox import container_name
+        from cortex_trust.runtime import container_name
 
         running = runtime.running(container_name(str(record.manifest.get("name"))))
         if running is None:
@@ -520,7 +520,7 @@ def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     """Stop a running plugin."""
     from cortex_trust.errors import CortexTrustError
     from cortex_trust.install import InstallStore
-    from cortex_trust.sandbox import container_name
+    from cortex_trust.runtime import container_name
 
     try:
         record = InstallStore(_data_dir()).get(name)
@@ -537,7 +537,7 @@ def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
 def sync(engine: EngineOpt = None, registry: RegistryOpt = None) -> None:
     """Follow the revocation feeds of installed plugins; stop the ones now revoked."""
     from cortex_trust.errors import CortexTrustError
-    from cortex_trust.sandbox import container_name
+    from cortex_trust.runtime import container_name
 
     try:
         with _installer(registry=registry, verify=False) as inst:

@@ -36,7 +36,7 @@
 #     netfilter on (it is turned on here, as Docker does) also drops every IPv4 and IPv6 packet
 #     bridged between two plugins, by the bridge's name, and anything another network would
 #     route to a plugin.
-# Plugins also run with IPv6 disabled and a seccomp profile (cortex_trust/containers.py), so they
+# Plugins also run with IPv6 disabled and a seccomp profile (cortex_trust/runtime/_containers.py), so they
 # send no IPv6 at all and cannot gain the capabilities to craft frames of any other kind.
 # `cortex plugin run` refuses to start a plugin unless it finds these tables and sysctls.
 set -euo pipefail

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # imported inside the fixtures: every pytest run loads this module
-    from cortex_trust.containers import ContainerRuntime
+    from cortex_trust.runtime import ContainerRuntime
     from cortex_trust.sources import OciClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,8 +84,7 @@ def _podman_env(container_env: dict[str, str]) -> dict[str, str]:
 def container_runtime(container_env: dict[str, str]) -> ContainerRuntime:
     """A ContainerRuntime on the project's Podman service, with no plugin container left over
     from an earlier, interrupted run (containers outlive the process that started them)."""
-    from cortex_trust.containers import connect
-    from cortex_trust.sandbox import LABEL_PREFIX
+    from cortex_trust.runtime import LABEL_PREFIX, connect
 
     runtime = connect(container_env["DOCKER_HOST"])
     for stale in runtime.client.containers.list(all=True, filters={"label": f"{LABEL_PREFIX}.managed=true"}):

@@ -124,7 +124,7 @@ def test_the_shipped_policy_set_is_the_audited_one(shipped: PolicySet) -> None:
     assert shipped.revision in AUDITED_REVISIONS, (
         f"the shipped policies changed (revision {shipped.revision}): redo the audit "
         "(docs/policy-contract.md section 9, this file), then add the revision to "
-        "cortex_trust/engine/embedded.py AUDITED_REVISIONS")
+        "cortex_trust/engine/_embedded.py AUDITED_REVISIONS")
 
 
 # --- which evaluator runs ---------------------------------------------------------------------------

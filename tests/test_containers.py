@@ -31,10 +31,9 @@ import docker
 import docker.models.containers
 import pytest
 
-from cortex_trust.containers import ContainerRuntime, RunningPlugin
 from cortex_trust.errors import EvidenceError, InputError, UnavailableError
 from cortex_trust.policy import Decision
-from cortex_trust.sandbox import container_spec
+from cortex_trust.runtime import ContainerRuntime, RunningPlugin, container_spec
 from cortex_trust.sources import OciClient
 from tests._container_fixtures import (
     ROOT,

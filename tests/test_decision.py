@@ -1,4 +1,4 @@
-"""The decision contract (cortex_trust/decision.py, engine.decide): strict parsing, fail closed.
+"""The decision contract (cortex_trust/policy/_decision.py, engine.decide): strict parsing, fail closed.
 
 No policies here: these pin what Python accepts from an engine and what it does when an engine
 misbehaves. Every malformed output must raise EngineError from ``Decision.from_policy_output``

@@ -84,16 +84,6 @@ PUBLIC: dict[str, list[str]] = {
         "judge",
         "verify_plugin",
     ],
-    "cortex_trust.sandbox": [
-        "ContainerSpec",
-        "DATA_MOUNT",
-        "LABEL_PREFIX",
-        "SandboxRefused",
-        "container_name",
-        "container_spec",
-        "volume_name",
-    ],
-    "cortex_trust.containers": ["ContainerRuntime", "PluginResponse", "PulledImage", "RunningPlugin", "connect"],
     "registry": ["RegistryConfig", "create_app", "make_engine", "migrate"],
     "cortex_trust.manifest": [
         "Capability",
@@ -246,6 +236,20 @@ PUBLIC: dict[str, list[str]] = {
         "select_version",
         "sync_feed",
         "widened_permissions",
+    ],
+    "cortex_trust.runtime": [
+        "ContainerRuntime",
+        "ContainerSpec",
+        "DATA_MOUNT",
+        "LABEL_PREFIX",
+        "PluginResponse",
+        "PulledImage",
+        "RunningPlugin",
+        "SandboxRefused",
+        "connect",
+        "container_name",
+        "container_spec",
+        "volume_name",
     ],
 }
 

@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import cortex_trust.sandbox as sandbox_mod
-from cortex_trust.containers import connect
+import cortex_trust.runtime._sandbox as sandbox_mod
 from cortex_trust.errors import InputError, UnavailableError
 from cortex_trust.policy import Decision
-from cortex_trust.sandbox import ContainerSpec, SandboxRefused, container_spec
+from cortex_trust.runtime import ContainerSpec, SandboxRefused, connect, container_spec
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"registry.example:5000/acme/hello:0.1.0@{DIGEST}"
@@ -236,7 +235,7 @@ def test_connect_to_a_missing_engine_is_unavailable(tmp_path: Path) -> None:
 
 
 def test_containers_public_surface() -> None:
-    import cortex_trust.containers as containers_mod
+    import cortex_trust.runtime._containers as containers_mod
 
     assert sorted(containers_mod.__all__) == sorted(
         ["ContainerRuntime", "PluginResponse", "PulledImage", "RunningPlugin", "connect"])

@@ -38,9 +38,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from .errors import InputError
-from .ids import is_slug, parse_image_ref
-from .policy import Action, Decision, Sandbox
+from ..errors import InputError
+from ..ids import is_slug, parse_image_ref
+from ..policy import Action, Decision, Sandbox
 
 __all__ = [
     "DATA_MOUNT",
@@ -155,7 +155,7 @@ class ContainerSpec:
         that an engine default can never widen the sandbox (``privileged``, ``cap_add``,
         ``ports`` and ``devices`` are set to their closed values on purpose). The seccomp profile
         is passed as Docker takes it, ``seccomp=<JSON text>``; an engine that wants a file path
-        instead (Podman) gets it from :class:`~cortex_trust.containers.ContainerRuntime`.
+        instead (Podman) gets it from :class:`~cortex_trust.runtime.ContainerRuntime`.
         """
         security_opt = ["no-new-privileges"] if self.no_new_privileges else []
         security_opt.append(f"seccomp={self.seccomp_profile}")

@@ -1,4 +1,4 @@
-"""Run plugin containers through the docker SDK, exactly as a :class:`~cortex_trust.sandbox.ContainerSpec` says.
+"""Run plugin containers through the docker SDK, exactly as a :class:`~cortex_trust.runtime.ContainerSpec` says.
 
 The engine is whatever speaks the Docker API at ``base_url``: here Podman's service started by
 scripts/podman.sh, elsewhere Docker. This module never reads environment variables (the caller
@@ -9,7 +9,7 @@ Guarantees:
 * :meth:`ContainerRuntime.pull_pinned` pulls by digest only and checks that the image that
   arrived carries that digest (``RepoDigests``), and optionally that the plugin name and version
   the image declares (labels ``io.cortex.plugin.name``/``.version``) are the requested ones.
-* :meth:`ContainerRuntime.start` runs only a spec from :func:`~cortex_trust.sandbox.container_spec`,
+* :meth:`ContainerRuntime.start` runs only a spec from :func:`~cortex_trust.runtime.container_spec`,
   only an image already pulled and checked, and only on a sandbox network the engine reports as
   internal when the decision granted no network. It returns the address the host uses to reach
   the plugin; no port is ever published.
@@ -49,11 +49,11 @@ import docker.errors
 import httpx
 from docker.models.containers import Container
 
-from ._json import load_json
-from .errors import EvidenceError, InputError, UnavailableError
-from .ids import parse_image_ref
-from .policy import Sandbox
-from .sandbox import _SECCOMP_PATH, LABEL_PREFIX, ContainerSpec, _sandbox_label, _seccomp_profile
+from .._json import load_json
+from ..errors import EvidenceError, InputError, UnavailableError
+from ..ids import parse_image_ref
+from ..policy import Sandbox
+from ._sandbox import _SECCOMP_PATH, LABEL_PREFIX, ContainerSpec, _sandbox_label, _seccomp_profile
 
 __all__ = [
     "ContainerRuntime",
@@ -341,11 +341,11 @@ class ContainerRuntime:
         plugin exited or never listened).
         """
         if not isinstance(spec, ContainerSpec):
-            raise InputError("start() takes a ContainerSpec from cortex_trust.sandbox.container_spec")
+            raise InputError("start() takes a ContainerSpec from cortex_trust.runtime.container_spec")
         if spec.seccomp_profile != _seccomp_profile() or ("net.ipv6.conf.all.disable_ipv6", "1") \
                 not in spec.sysctls:
             raise InputError("the spec does not carry the plugin seccomp profile and IPv6 setting",
-                             advice="build it with cortex_trust.sandbox.container_spec")
+                             advice="build it with cortex_trust.runtime.container_spec")
         self._checked_local_image(spec)
         net = self._checked_network(spec)
         if not spec.network_granted:

@@ -1,0 +1,66 @@
+"""Running plugins: the sandbox spec a decision grants and the container runtime that
+enforces it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._containers import ContainerRuntime, PluginResponse, PulledImage, RunningPlugin, connect
+    from ._sandbox import (
+        DATA_MOUNT,
+        LABEL_PREFIX,
+        ContainerSpec,
+        SandboxRefused,
+        container_name,
+        container_spec,
+        volume_name,
+    )
+
+__all__ = [
+    "DATA_MOUNT",
+    "LABEL_PREFIX",
+    "ContainerRuntime",
+    "ContainerSpec",
+    "PluginResponse",
+    "PulledImage",
+    "RunningPlugin",
+    "SandboxRefused",
+    "connect",
+    "container_name",
+    "container_spec",
+    "volume_name",
+]
+
+# Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
+# `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
+_EXPORTS = {
+    "ContainerRuntime": "._containers",
+    "ContainerSpec": "._sandbox",
+    "DATA_MOUNT": "._sandbox",
+    "LABEL_PREFIX": "._sandbox",
+    "PluginResponse": "._containers",
+    "PulledImage": "._containers",
+    "RunningPlugin": "._containers",
+    "SandboxRefused": "._sandbox",
+    "connect": "._containers",
+    "container_name": "._sandbox",
+    "container_spec": "._sandbox",
+    "volume_name": "._sandbox",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
