@@ -47,12 +47,15 @@ def _token(env: str) -> str:
 def _read(path: Path | None, what: str) -> str | None:
     if path is None:
         return None
+    from cortex_trust._io import ReadRefused, read_bounded
+
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        fail(f"cannot read {what} {path}: {e.strerror or e}", advice="check the path")
-    if len(data) > _MAX_FILE:
-        fail(f"{what} {path} is larger than {_MAX_FILE} bytes", advice="pass the real file")
+        data = read_bounded(path, max_bytes=_MAX_FILE)
+    except ReadRefused as e:
+        if e.kind == "too_large":
+            fail(f"{what} {path} is larger than {_MAX_FILE} bytes", advice="pass the real file")
+        detail = "not a regular file" if e.kind in ("directory", "not_regular") else e.detail
+        fail(f"cannot read {what} {path}: {detail}", advice="check the path")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -21,6 +21,7 @@ from cortex_trust._io import (
     read_private_bytes,
 )
 from cortex_trust.errors import CortexTrustError, EvidenceError, InputError, PolicyError
+from cortex_trust.evidence import load_trust_root
 from cortex_trust.policy import load_policy_set
 
 DEV_ZERO = Path("/dev/zero")
@@ -59,6 +60,7 @@ READERS: dict[str, tuple[Callable[[Path], Any], type[CortexTrustError]]] = {
     "policy data (--data)": (lambda p: load_policy_set([], [p]), PolicyError),
     "evidence": (lambda p: read_evidence_file(p, what="Trivy report"), EvidenceError),
     "state file": (lambda p: read_private_bytes(p, what="the install records"), InputError),
+    "trusted root (--trusted-root)": (lambda p: load_trust_root(p), InputError),
 }
 
 
@@ -128,3 +130,19 @@ def test_read_bounded_never_reads_past_the_bound(tmp_path: Path) -> None:
     with pytest.raises(ReadRefused) as info:
         read_bounded(link, max_bytes=10, nofollow=True)
     assert info.value.kind == "link"
+
+
+@needs_dev_zero
+def test_cli_publish_inputs_are_read_bounded(tmp_path: Path) -> None:
+    """`cortex plugin publish --bundle /dev/zero` (and the other publish inputs) fail at once."""
+    from cli.plugin_registry import _read
+
+    for special in (DEV_ZERO, *([_fifo(tmp_path)] if hasattr(os, "mkfifo") else [])):
+        e = _refused_quickly(lambda special=special: _read(special, "bundle"))
+        assert not isinstance(e, AssertionError)
+
+
+def _fifo(tmp_path: Path) -> Path:
+    p = tmp_path / "bundle.fifo"
+    os.mkfifo(p)
+    return p

@@ -53,8 +53,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -64,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 from cortex_trust.errors import EvidenceError, InputError
 from cortex_trust.policy import GitHubClaims, SignatureEvidence, format_time
 
+from .._io import ReadRefused, read_bounded
 from ..ids import is_digest
 
 if TYPE_CHECKING:  # sigstore costs ~350 ms to import: only inside the functions that verify
@@ -168,29 +167,21 @@ def load_trust_root(path: Path | str, *, name: str | None = None) -> TrustRoot:
     """
     p = Path(path)
     try:
-        # O_NONBLOCK: opening a FIFO (or /dev/stdin) must not wait for a writer; anything but a
-        # regular file is refused before a byte is read.
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                raise InputError(
-                    f"cannot read trusted root {p}: not a regular file",
-                    advice="pass the path of a trusted_root.json file",
-                )
-            document = fh.read(MAX_TRUSTED_ROOT_BYTES + 1)
-    except OSError as exc:
-        raise InputError(
-            f"cannot read trusted root {p}: {exc.strerror or exc}",
-            advice="check the --trusted-root path",
-        ) from exc
-    except ValueError:  # a NUL character in the path
-        raise InputError(f"cannot read trusted root {str(p)!r}: not a valid path",
+        # The one bounded reader: a FIFO (or /dev/stdin) never blocks, anything but a regular
+        # file is refused before a byte is read, at most the bound + 1 byte is read.
+        document = read_bounded(p, max_bytes=MAX_TRUSTED_ROOT_BYTES)
+    except ReadRefused as e:
+        if e.kind in ("directory", "not_regular"):
+            raise InputError(f"cannot read trusted root {p}: not a regular file",
+                             advice="pass the path of a trusted_root.json file") from None
+        if e.kind == "invalid":  # a NUL character in the path
+            raise InputError(f"cannot read trusted root {str(p)!r}: not a valid path",
+                             advice="check the --trusted-root path") from None
+        if e.kind == "too_large":
+            raise InputError(f"trusted root {p} is larger than {MAX_TRUSTED_ROOT_BYTES} bytes",
+                             advice="pass a Sigstore trusted_root.json (a few kilobytes)") from None
+        raise InputError(f"cannot read trusted root {p}: {e.detail}",
                          advice="check the --trusted-root path") from None
-    if len(document) > MAX_TRUSTED_ROOT_BYTES:
-        raise InputError(
-            f"trusted root {p} is larger than {MAX_TRUSTED_ROOT_BYTES} bytes",
-            advice="pass a Sigstore trusted_root.json (a few kilobytes)",
-        )
     _parse_trust_root(document, source=str(p))
     chosen = name or p.stem
     if chosen == PRODUCTION_ROOT_NAME and document != production_trust_root().document:
