@@ -167,7 +167,7 @@ def test_public_surface() -> None:
     import cortex_trust.policy._build as inputs
     import cortex_trust.verify as verify
 
-    assert sorted(inputs.__all__) == ["build_input", "image_digest", "plugin_full_name",
+    assert sorted(inputs.__all__) == ["build_input", "image_digest", "manifest_facts", "plugin_full_name",
                                       "resolve_digest"]
     assert sorted(verify.__all__) == ["VerifyRequest", "VerifyResult", "evidence_summary",
                                       "gather_input", "judge", "verify_plugin"]

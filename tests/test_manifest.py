@@ -18,11 +18,10 @@ from cortex_trust.manifest import (
     RuntimeSpec,
     TrustSpec,
     load_manifest,
-    manifest_facts,
     manifest_json_schema,
     parse_manifest,
 )
-from cortex_trust.policy import ManifestFacts
+from cortex_trust.policy import ManifestFacts, manifest_facts
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "manifests"
@@ -67,7 +66,7 @@ def problems_of(text: str | bytes) -> list[ManifestProblem]:
 def test_public_surface_is_pinned() -> None:
     assert sorted(manifest_mod.__all__) == sorted([
         "HTTP_METHODS", "Capability", "Manifest", "RuntimeSpec", "TrustSpec",
-        "load_manifest", "manifest_facts", "manifest_json_schema", "parse_manifest",
+        "load_manifest", "manifest_json_schema", "parse_manifest",
     ])
 
 

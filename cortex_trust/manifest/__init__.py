@@ -14,7 +14,6 @@ if TYPE_CHECKING:
         RuntimeSpec,
         TrustSpec,
         load_manifest,
-        manifest_facts,
         manifest_json_schema,
         parse_manifest,
     )
@@ -29,7 +28,6 @@ __all__ = [
     "SemVerError",
     "TrustSpec",
     "load_manifest",
-    "manifest_facts",
     "manifest_json_schema",
     "parse_manifest",
     "parse_semver",
@@ -48,7 +46,6 @@ _EXPORTS = {
     "SemVerError": "._semver",
     "TrustSpec": "._model",
     "load_manifest": "._model",
-    "manifest_facts": "._model",
     "manifest_json_schema": "._model",
     "parse_manifest": "._model",
     "parse_semver": "._semver",

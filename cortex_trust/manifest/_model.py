@@ -42,7 +42,6 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import ManifestError, ManifestProblem
 from ..ids import IMAGE_PATTERN, MAX_IMAGE, PLUGIN_NAME_PATTERN, ImageRef, ImageRefError, parse_image_ref
-from ..policy import ManifestFacts
 from . import _spdx
 from ._semver import SemVerError, parse_semver
 from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document
@@ -54,7 +53,6 @@ __all__ = [
     "RuntimeSpec",
     "TrustSpec",
     "load_manifest",
-    "manifest_facts",
     "manifest_json_schema",
     "parse_manifest",
 ]
@@ -671,13 +669,6 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     except ValueError:  # a NUL character in the path
         raise fail("is not a valid path", "check the path") from None
     return parse_manifest(data, source=source)
-
-
-def manifest_facts(m: Manifest | ManifestError) -> ManifestFacts:
-    """``input.manifest`` for the policy input: the document if valid, else the problems."""
-    if isinstance(m, Manifest):
-        return ManifestFacts(valid=True, document=m.to_document())
-    return ManifestFacts(valid=False, problems=[str(p) for p in m.problems], document=None)
 
 
 def manifest_json_schema() -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._build import build_input, image_digest, plugin_full_name, resolve_digest
+    from ._build import build_input, image_digest, manifest_facts, plugin_full_name, resolve_digest
     from ._decision import FAILURE_CODES, Action, Decision, NextTier, Reason, Sandbox, Tier
     from ._input import (
         SCHEMA_VERSION,
@@ -77,6 +77,7 @@ __all__ = [
     "image_digest",
     "input_json_schema",
     "load_policy_set",
+    "manifest_facts",
     "plugin_full_name",
     "resolve_digest",
 ]
@@ -123,6 +124,7 @@ _EXPORTS = {
     "image_digest": "._build",
     "input_json_schema": "._input",
     "load_policy_set": "._sets",
+    "manifest_facts": "._build",
     "plugin_full_name": "._build",
     "resolve_digest": "._build",
 }

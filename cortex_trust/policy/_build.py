@@ -26,6 +26,7 @@ from ._input import (
     Context,
     DroppedEvidence,
     Evidence,
+    ManifestFacts,
     Operation,
     PluginRef,
     PolicyInput,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from ..errors import ManifestError
     from ..manifest import Manifest
 
-__all__ = ["build_input", "image_digest", "plugin_full_name", "resolve_digest"]
+__all__ = ["build_input", "image_digest", "manifest_facts", "plugin_full_name", "resolve_digest"]
 
 _Kind = Literal["signature", "scan", "tests", "review", "usage"]
 
@@ -68,6 +69,15 @@ def image_digest(reference: str) -> str | None:
         raise InputError(f"image reference {reference!r}: {digest!r} is not a sha256 digest",
                          advice="pin the image as REGISTRY/REPO@sha256:<64 lowercase hex digits>")
     return digest
+
+
+def manifest_facts(m: Manifest | ManifestError) -> ManifestFacts:
+    """``input.manifest`` for the policy input: the document if valid, else the problems."""
+    from ..manifest import Manifest
+
+    if isinstance(m, Manifest):
+        return ManifestFacts(valid=True, document=m.to_document())
+    return ManifestFacts(valid=False, problems=[str(p) for p in m.problems], document=None)
 
 
 def plugin_full_name(namespace: str | None, name: str | None) -> str | None:
@@ -143,7 +153,6 @@ def build_input(
     a slug. ``repository`` (``owner/repo``) names the source repository of a GitHub plugin.
     """
     from ..errors import ManifestError
-    from ..manifest import manifest_facts
 
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
