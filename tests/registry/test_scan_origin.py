@@ -455,3 +455,31 @@ def test_serve_no_scan_is_a_named_choice_that_warns(tmp_path: Path,
         assert doc["tier"] == "experimental" and "SCAN_SELF_REPORTED" in _codes(doc)
     log = served.log.read_text()
     assert "warning: scanning is off (--no-scan)" in log and "below Community" in log
+
+
+def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning: Scanning) -> None:
+    """Digest squatting: anyone can copy a digest from a public OCI registry and publish it
+    under their own name without a valid signature (on the shipped policies that is a 201 at
+    Experimental). That must not make the image theirs and lock its real publisher out."""
+    reg, sig = scanning.registry, scanning.sigstore
+    evil = reg.token("evil")
+    digest = fake_digest("acme", "tool", "1.0.0")
+    image = f"{OCI_HOST}/acme/tool@{digest}"
+    other = fake_digest("evil", "other", "1.0.0")
+
+    def publish(token: str, name: str, version: str, bundle: bytes) -> Any:
+        return reg.client.post("/api/v1/plugins", headers=reg.auth(token), json={
+            "manifest": manifest_text(name, version), "image": image, "bundle": bundle.decode()})
+
+    # A bundle over another digest: the signature is not verified, the publish still lands.
+    squat = publish(evil, "clone", "1.0.0", sig.sign_digest(other, identity=SIGNER, issuer=GHA))
+    assert squat.status_code == 201, squat.text
+    assert squat.json()["evidence"]["signature"]["verified"] is False
+    # The real publisher, signing its image, is not refused...
+    assert scanning.publish("1.0.0")["evidence"]["signature"]["verified"] is True
+    # ...and from then on the image is acme's: evil, even signing it itself, is refused.
+    r = publish(evil, "clone", "1.0.1",
+                sig.sign_digest(digest, identity="https://github.com/evil/x/.github/workflows/r.yml@refs/heads/main",
+                                issuer=GHA))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "DIGEST_OWNED", r.text
+    assert "'acme'" in r.json()["error"]["message"]

@@ -529,3 +529,22 @@ def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path:
             proc.kill()
         log.close()
     assert "audit log checkpoints signed by registry.test/audit" in (tmp_path / "server.log").read_text()
+
+
+def test_audit_verify_and_token_list_show_planted_escapes_inert(signed: Registry) -> None:
+    # An attacker with the database plants a token whose id hides what follows on a terminal
+    # (ESC[8m: concealed text); the verdict must stay readable and the exit code says tampered.
+    from cli.main import app
+
+    _activity(signed)
+    planted = "tok_\x1b[8mhidden"
+    with signed.store.engine.begin() as c:
+        c.execute(text("INSERT INTO api_token (token_id, token_hash, namespace, role, created_at, "
+                       "expires_at, revoked) VALUES (:t, 'bb', 'acme', 'admin', "
+                       "'2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', false)"), {"t": planted})
+    caught = _verify(signed)
+    assert caught.exit_code == 1, caught.output
+    assert "\x1b" not in caught.output and "tok_\\x1b[8mhidden" in caught.output
+    assert "was tampered with" in caught.output
+    listed = CliRunner().invoke(app, ["registry", "token", "list", "--db", signed.db_url])
+    assert "\x1b" not in listed.output and "tok_\\x1b[8mhidden" in listed.output, listed.output
