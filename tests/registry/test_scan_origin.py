@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +27,10 @@ from cortex_trust.errors import CollectorError
 from cortex_trust.evidence.scan import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy_input import ScanEvidence
 from tests._install_fixtures import fake_digest, manifest_text
+from tests._serve import serve_registry
 from tests.registry.conftest import Clock, Registry
 from tests.sigstore_mint import PrivateSigstore
 
-CORTEX = str(Path(sys.executable).parent / "cortex")
 JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 SIGNER = "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1"
 ATTESTER = "https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main"
@@ -309,14 +308,6 @@ def test_the_migration_names_existing_origins_and_queues_missing_scans(scanning:
 # --- `cortex registry serve` as a real process ------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Served:
     url: str
@@ -332,37 +323,10 @@ class Served:
 
 def _serve(tmp_path: Path, sigstore: PrivateSigstore, *extra: str) -> Iterator[Served]:
     """`cortex registry serve` with the default policies and default settings (plus ``extra``)."""
-    import httpx
-
-    db = f"sqlite:///{tmp_path / 'served.db'}"
-    port = _free_port()
-    log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "CONTAINER_HOST")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [CORTEX, "registry", "serve", "--db", db, "--port", str(port),
-             "--trusted-root", str(sigstore.trusted_root_path), "--allow-registry", OCI_HOST, *extra],
-            stdout=out, stderr=subprocess.STDOUT, env=env)
-    served = Served(f"http://127.0.0.1:{port}", db, log, proc)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("server did not start: " + log.read_text())
-            time.sleep(0.2)
-        yield served
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve_registry(tmp_path, "--trusted-root", str(sigstore.trusted_root_path),
+                        "--allow-registry", OCI_HOST, *extra, env=env) as server:
+        yield Served(server.url, server.db, server.log, server.proc)
 
 
 def _cortex(*args: str, env: dict[str, str] | None = None) -> Any:
