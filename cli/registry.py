@@ -294,7 +294,8 @@ def token_list(
                      t.expires_at, t.last_used_at or "never", state))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+        # Every cell is database text: an edited row must not drive the terminal either.
+        print(neutralise("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]))
 
 
 @token_app.command("revoke")
@@ -394,12 +395,16 @@ def audit_verify(
     finally:
         engine.dispose()
     root = base64.b64encode(report.root).decode()
+    # Problems quote the database's text (ids, reasons): shown inert, so a planted escape
+    # sequence cannot hide the verdict that follows.
+    from ._render import neutralise
+
     for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {neutralise(note)}", file=sys.stderr)
     if report.problems:
         for p in report.problems:
             where = f"audit entry {p.entry_id}" if p.entry_id else "database"
-            print(f"{where}: {p.problem}", file=sys.stderr)
+            print(f"{where}: {neutralise(p.problem)}", file=sys.stderr)
         print(f"the audit log or the state it vouches for was tampered with "
               f"({len(report.problems)} problem(s); the log has {report.size} entries)",
               file=sys.stderr)

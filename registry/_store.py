@@ -1259,27 +1259,35 @@ def _refuse_state_change(plugin: Plugin, row: PluginVersion, what: str) -> None:
 
 
 def _check_digest_owner(s: Session, rec: PublishRecord, principal: Principal) -> None:
-    """An image belongs to the namespace that published it first in this registry.
+    """An image belongs to the namespace that first published it in this registry with a
+    verified signature.
 
-    Raises :class:`Conflict` (``DIGEST_OWNED``) when another namespace holds ``rec.digest`` and
-    ``rec.namespace`` holds none of its versions, unless ``principal`` is an admin. Otherwise
-    any namespace could carry another's image under its own name and act on it (a revocation
-    that names the digest). The message names the first holder, nothing more.
+    A publish without a verified signature claims nothing (anyone can copy a digest from a
+    public OCI registry and publish it unsigned), so it never locks the image's real publisher
+    out. Raises :class:`Conflict` (``DIGEST_OWNED``) when another namespace holds ``rec.digest``
+    with a verified signature and ``rec.namespace`` holds no signed version of it, unless
+    ``principal`` is an admin.
+    Otherwise any namespace could carry another's image under its own name and act on it. The
+    message names the first owner, nothing more.
+
+    The owner's signer does not open the image to other namespaces: its bundle is public
+    (``GET .../bundle``), so a replay of it proves nothing about who publishes.
     """
     if principal.role == "admin":
         return
-    holders = (select(Plugin.namespace).join(PluginVersion, col(PluginVersion.plugin_id)
-                                             == col(Plugin.id))
-               .where(PluginVersion.digest == rec.digest))
-    if s.exec(holders.where(Plugin.namespace == rec.namespace).limit(1)).first() is not None:
+    owners = s.exec(
+        select(Plugin.namespace)
+        .join(PluginVersion, col(PluginVersion.plugin_id) == col(Plugin.id))
+        .where(PluginVersion.digest == rec.digest,
+               col(PluginVersion.signer_identity).is_not(None))
+        .order_by(col(PluginVersion.id))).all()
+    if not owners or any(ns == rec.namespace for ns in owners):
         return
-    owner = s.exec(holders.order_by(col(PluginVersion.id)).limit(1)).first()
-    if owner is not None:
-        raise Conflict("DIGEST_OWNED",
-                       f"the image {rec.digest} belongs to namespace {owner!r}, which published "
-                       "it first in this registry",
-                       fix="publish an image you built and signed yourself (a new digest); if "
-                           "this image is yours, ask the registry operator (an admin)")
+    raise Conflict("DIGEST_OWNED",
+                   f"the image {rec.digest} belongs to namespace {owners[0]!r}, which published "
+                   "it first in this registry with a verified signature",
+                   fix="publish an image you built and signed yourself (a new digest); if this "
+                       "image is yours, ask the registry operator (an admin)")
 
 
 def _not_found(namespace: str, name: str, version: str | None = None) -> NotFound:

@@ -4,8 +4,8 @@ The registry here is a real one (tests/_install_fixtures.py) behind a proxy that
 answers the way a compromised or malicious registry could: escape sequences, carriage returns,
 line breaks and bidirectional overrides in descriptions, image references, revocation reasons
 and error messages, and versions it says are active although they are revoked. ``cortex plugin
-install``, ``info`` and ``search`` must show each such character as a visible escape and never
-print it raw.
+install`` and ``search`` must show each such character as a visible escape and never print it
+raw; an image reference outside the grammar is refused outright.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ def _rewrite(path: str, doc: Any) -> Any:
 
 
 def _hostile_image(doc: dict[str, Any]) -> str:
-    # Still "pinned" to the version's digest, as the installer checks.
+    # Still "pinned" to the version's digest, but outside the image grammar (only for `hello`:
+    # the others keep their image so that their other hostile text reaches the output).
+    if doc["name"] != "hello":
+        return str(doc["image"])
     return f"{OCI_HOST}/{doc['namespace']}/{doc['name']}\x1b[31m{HOSTILE}@{doc['digest']}"
 
 
@@ -113,13 +116,14 @@ def test_install_info_and_search_show_a_hostile_registrys_text_inert(
     fed.public.revoke("tools", "gone", "1.0.0", reason="compromised")
     root = ["--trusted-root", str(fed.sigstore.trusted_root_path)]
 
+    # An image reference outside the grammar is refused (never recorded, never handed to an
+    # engine), and the refusal shows it inert.
     r = cortex(fed, "plugin", "install", "tools/hello@1.0.0", "--yes", *root)
-    assert r.exit_code == 0, r.output
-    assert_inert(r.stdout + r.stderr)  # the image line
+    assert r.exit_code == 2, r.output
+    assert "image reference" in r.stderr and "not valid" in r.stderr
+    assert_inert(r.stdout + r.stderr)
     r = cortex(fed, "plugin", "info", "tools/hello")
-    assert r.exit_code == 0, r.output
-    assert_inert(r.stdout)
-    assert len([line for line in r.stdout.splitlines() if "image:" in line]) == 1
+    assert r.exit_code == 2 and "not installed" in r.stderr, r.output
 
     # Said to be active, revoked in the feed: refused, with the feed's reason shown inert.
     r = cortex(fed, "plugin", "install", "tools/gone@1.0.0", "--yes", *root)

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +25,8 @@ import httpx
 import pytest
 
 from tests._install_fixtures import ISSUER, OCI_HOST, SIGNER, fake_digest, manifest_text
+from tests._serve import CORTEX, serve_registry
 from tests.sigstore_mint import PrivateSigstore
-
-CORTEX = str(Path(sys.executable).parent / "cortex")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -77,38 +67,14 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path, private_sigstore: PrivateSigstore) -> Iterator[Served]:
-    db = f"sqlite:///{tmp_path / 'registry.db'}"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
-    (home / "config.json").write_text(json.dumps({"registry": url}))
-    (home / "config.json").chmod(0o600)
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [CORTEX, "registry", "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port),
-             "--trusted-root", str(private_sigstore.trusted_root_path),
-             "--allow-registry", OCI_HOST], stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("server did not start: " + log_path.read_text())
-                time.sleep(0.2)
-            yield Served(url=url, db=db, home=home, root=private_sigstore.trusted_root_path)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    with serve_registry(tmp_path, "--trusted-root", str(private_sigstore.trusted_root_path),
+                        "--allow-registry", OCI_HOST) as server:
+        (home / "config.json").write_text(json.dumps({"registry": server.url}))
+        (home / "config.json").chmod(0o600)
+        yield Served(url=server.url, db=server.db, home=home,
+                     root=private_sigstore.trusted_root_path)
 
 
 def test_a_namespace_cannot_get_another_namespaces_plugin_revoked(

@@ -24,8 +24,9 @@ from tests.sigstore_mint import PrivateSigstore
 ORIGIN = "registry.test/audit"
 
 
-def _signed_app(server: RegistryServer, key: NoteSigner, db_name: str) -> None:
-    """Give ``server`` an app on its own database that signs checkpoints with ``key``."""
+def _signed_app(server: RegistryServer, key: NoteSigner | None, db_name: str) -> None:
+    """Give ``server`` an app on its own database that signs checkpoints with ``key`` (none
+    served without one)."""
     from cortex_trust.evidence import load_trust_root
     from registry import RegistryConfig, create_app, make_engine, migrate
 
@@ -170,3 +171,29 @@ def test_log_keys_in_the_configuration_are_validated(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "verifier key" in bad.output
     assert cortex("config", "set", "registry-log-key", "not-a-key").exit_code == 2
     assert cortex("config", "get", "registry-log-key").stdout.strip() == key.verifier.text
+
+
+def test_a_registry_that_stops_signing_after_a_checkpoint_was_seen_is_inconsistent(
+        signed_registry: tuple[RegistryServer, NoteSigner], private_sigstore: PrivateSigstore,
+        tmp_path: Path) -> None:
+    # A forked history that simply serves no (or no verifiable) checkpoint must not slip past
+    # the comparison with the checkpoint this machine kept: no proof of extension, no install.
+    server, key = signed_registry
+    home = Home(tmp_path / "home", server)
+    home.configure(key.verifier.text)
+    server.publish(private_sigstore, "acme", "tool", "1.0.0")
+    assert home.install("acme/tool", required=False).exit_code == 0
+    assert home.transparency("acme/tool")["present"] is True
+
+    forks: list[tuple[str, NoteSigner | None]] = [("unsigned.db", None),
+                                                  ("foreign.db", generate_note_key(ORIGIN))]
+    for fork, signer in forks:
+        server.stop()
+        _signed_app(server, signer, fork)
+        server.start()
+        server.publish(private_sigstore, "acme", "other", "1.0.0")
+        r = home.install("acme/other", required=False)
+        assert r.exit_code == 1, (fork, r.output)
+        assert "LOG_INCONSISTENT" in r.stderr, (fork, r.stderr)
+    assert home.installed() == ["acme/tool"]
+

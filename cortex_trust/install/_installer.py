@@ -430,9 +430,11 @@ def _code(code: str) -> str:
 def _leaf_records(data: bytes, *, index: int, key: str, digest: str) -> bool:
     """Whether a verified log leaf (an audit entry's canonical body) is entry ``index + 1`` and
     records version ``key`` (``ns/name@version``) with ``digest`` in its effects."""
+    from .._json import load_json
+
     try:
-        entry = json.loads(data)
-        effects = json.loads(entry["effects"])
+        entry = load_json(data)
+        effects = load_json(entry["effects"])
         row = effects["plugin_version"][key]
         return bool(entry["id"] == index + 1 and row["digest"] == digest)
     except (ValueError, KeyError, TypeError):
@@ -757,6 +759,12 @@ class Installer:
             return TransparencyEvidence(error=f"no transparency-log key is configured for "
                                               f"registry {target.name!r}", **facts)
         verifier = NoteVerifier.from_text(target.log_key)
+        seen = self.checkpoints.get(target, verifier)
+        if seen is not None:
+            # Once this machine holds a checkpoint, a registry that stops serving one that
+            # verifies cannot show that its history extends it: that is no proof of extension,
+            # so it counts as inconsistent (fail closed), never as "nothing to compare with".
+            facts.update(seen_size=seen.size, consistent_with_seen=False)
         try:
             note = fed.call(lambda c: c.log_checkpoint())
         except RegistryRequestError as e:
@@ -768,7 +776,6 @@ class Installer:
             return TransparencyEvidence(error="the registry's checkpoint does not verify with "
                                               f"the configured log key: {e.message}"[:500], **facts)
         facts.update(present=True, checkpoint_size=checkpoint.size)
-        seen = self.checkpoints.get(target, verifier)
         problems: list[str] = []
         if seen is not None:
             facts["seen_size"] = seen.size

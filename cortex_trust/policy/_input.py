@@ -320,8 +320,9 @@ class TransparencyEvidence(_Facts):
     ``included``: the leaf that recorded this version's publish (naming this digest) is included
     in the tree of that checkpoint (an RFC 9162 inclusion proof verified). ``consistent_with_seen``:
     ``true`` when the checkpoint provably extends the one this machine saw before from that
-    registry, ``false`` when it provably does not (a forked, truncated or rewritten history),
-    ``null`` when there was none to compare with. ``error`` says why something could not be
+    registry, ``false`` when it does not (a forked, truncated or rewritten history, or no checkpoint
+    that verifies served although this machine holds one from that registry: no proof of
+    extension), ``null`` when there was none to compare with. ``error`` says why something could not be
     established (no log key configured, no signed checkpoint served, a bad proof...).
     """
 

@@ -11,7 +11,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.registry.test_serve import CORTEX, _cortex, served  # noqa: F401 - the real server
+from tests._serve import CORTEX
+from tests.registry.test_serve import _cortex, served  # noqa: F401 - the real server
 
 
 def _mode(path: Path) -> int:

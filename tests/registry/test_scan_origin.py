@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +27,10 @@ from cortex_trust.errors import CollectorError
 from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
 from tests._install_fixtures import fake_digest, manifest_text
+from tests._serve import serve_registry
 from tests.registry.conftest import Clock, Registry
 from tests.sigstore_mint import PrivateSigstore
 
-CORTEX = str(Path(sys.executable).parent / "cortex")
 JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 SIGNER = "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1"
 ATTESTER = "https://github.com/acme/scanner/.github/workflows/scan.yml@refs/heads/main"
@@ -309,14 +308,6 @@ def test_the_migration_names_existing_origins_and_queues_missing_scans(scanning:
 # --- `cortex registry serve` as a real process ------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Served:
     url: str
@@ -332,37 +323,10 @@ class Served:
 
 def _serve(tmp_path: Path, sigstore: PrivateSigstore, *extra: str) -> Iterator[Served]:
     """`cortex registry serve` with the default policies and default settings (plus ``extra``)."""
-    import httpx
-
-    db = f"sqlite:///{tmp_path / 'served.db'}"
-    port = _free_port()
-    log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "CONTAINER_HOST")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [CORTEX, "registry", "serve", "--db", db, "--port", str(port),
-             "--trusted-root", str(sigstore.trusted_root_path), "--allow-registry", OCI_HOST, *extra],
-            stdout=out, stderr=subprocess.STDOUT, env=env)
-    served = Served(f"http://127.0.0.1:{port}", db, log, proc)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("server did not start: " + log.read_text())
-            time.sleep(0.2)
-        yield served
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with serve_registry(tmp_path, "--trusted-root", str(sigstore.trusted_root_path),
+                        "--allow-registry", OCI_HOST, *extra, env=env) as server:
+        yield Served(server.url, server.db, server.log, server.proc)
 
 
 def _cortex(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -455,3 +419,31 @@ def test_serve_no_scan_is_a_named_choice_that_warns(tmp_path: Path,
         assert doc["tier"] == "experimental" and "SCAN_SELF_REPORTED" in _codes(doc)
     log = served.log.read_text()
     assert "warning: scanning is off (--no-scan)" in log and "below Community" in log
+
+
+def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning: Scanning) -> None:
+    """Digest squatting: anyone can copy a digest from a public OCI registry and publish it
+    under their own name without a valid signature (on the shipped policies that is a 201 at
+    Experimental). That must not make the image theirs and lock its real publisher out."""
+    reg, sig = scanning.registry, scanning.sigstore
+    evil = reg.token("evil")
+    digest = fake_digest("acme", "tool", "1.0.0")
+    image = f"{OCI_HOST}/acme/tool@{digest}"
+    other = fake_digest("evil", "other", "1.0.0")
+
+    def publish(token: str, name: str, version: str, bundle: bytes) -> Any:
+        return reg.client.post("/api/v1/plugins", headers=reg.auth(token), json={
+            "manifest": manifest_text(name, version), "image": image, "bundle": bundle.decode()})
+
+    # A bundle over another digest: the signature is not verified, the publish still lands.
+    squat = publish(evil, "clone", "1.0.0", sig.sign_digest(other, identity=SIGNER, issuer=GHA))
+    assert squat.status_code == 201, squat.text
+    assert squat.json()["evidence"]["signature"]["verified"] is False
+    # The real publisher, signing its image, is not refused...
+    assert scanning.publish("1.0.0")["evidence"]["signature"]["verified"] is True
+    # ...and from then on the image is acme's: evil, even signing it itself, is refused.
+    r = publish(evil, "clone", "1.0.1",
+                sig.sign_digest(digest, identity="https://github.com/evil/x/.github/workflows/r.yml@refs/heads/main",
+                                issuer=GHA))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "DIGEST_OWNED", r.text
+    assert "'acme'" in r.json()["error"]["message"]

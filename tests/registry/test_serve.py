@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests._serve import serve_registry
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, FIXTURES, POLICY_DIR, manifest
-
-CORTEX = str(Path(sys.executable).parent / "cortex")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -45,38 +35,11 @@ def _cortex(*args: str, env: dict[str, str] | None = None) -> _Result:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    db = f"sqlite:///{tmp_path / 'served.db'}"
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [CORTEX, "registry", "serve", "--db", db, "--host", "127.0.0.1", "--port", str(port),
-         "--no-default-policies", "--policy-dir", str(POLICY_DIR),
-         "--data", str(POLICY_DIR / "data.json"),
-         "--trusted-root", str(FIXTURES / "trusted_roots" / "production.json"),
-         "--allow-registry", "ghcr.io"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("server did not start: "
-                                     + (tmp_path / "server.log").read_text())
-            time.sleep(0.2)
-        yield url, db, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with serve_registry(tmp_path, "--no-default-policies", "--policy-dir", str(POLICY_DIR),
+                        "--data", str(POLICY_DIR / "data.json"),
+                        "--trusted-root", str(FIXTURES / "trusted_roots" / "production.json"),
+                        "--allow-registry", "ghcr.io") as server:
+        yield server.url, server.db, server.proc
 
 
 def test_serve_publish_review_revoke_through_cli_and_client(

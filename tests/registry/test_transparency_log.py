@@ -478,38 +478,19 @@ def test_log_key_files_are_created_private_and_checked(tmp_path: Path) -> None:
 
 
 def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path: Path) -> None:
-    import subprocess
-    import time
-
     import httpx
 
+    from tests._serve import serve_registry
     from tests.registry.conftest import FIXTURES, POLICY_DIR
-    from tests.registry.test_serve import CORTEX, _cortex, _free_port
+    from tests.registry.test_serve import _cortex
 
     key_file = tmp_path / "log.key"
     vkey = _cortex("registry", "log-key", "create", str(key_file), "--name", ORIGIN).stdout.strip()
-    db = f"sqlite:///{tmp_path / 'served.db'}"
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [CORTEX, "registry", "serve", "--db", db, "--port", str(port), "--no-scan",
-         "--no-default-policies", "--policy-dir", str(POLICY_DIR),
-         "--data", str(POLICY_DIR / "data.json"),
-         "--trusted-root", str(FIXTURES / "trusted_roots" / "production.json")],
-        stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "CORTEX_REGISTRY_LOG_KEY_FILE": str(key_file)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "server.log").read_text()
-            time.sleep(0.2)
+    with serve_registry(tmp_path, "--no-scan", "--no-default-policies", "--policy-dir",
+                        str(POLICY_DIR), "--data", str(POLICY_DIR / "data.json"),
+                        "--trusted-root", str(FIXTURES / "trusted_roots" / "production.json"),
+                        env={**os.environ, "CORTEX_REGISTRY_LOG_KEY_FILE": str(key_file)}) as server:
+        url, db = server.url, server.db
         assert _cortex("registry", "token", "create", "--namespace", "acme", "--role",
                        "publisher", "--db", db).returncode == 0
         from cortex_trust.sources import NoteVerifier
@@ -521,11 +502,23 @@ def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path:
                      f"{url}/api/v1/log/checkpoint", "--log-key-pub", vkey)
         assert ok.returncode == 0, ok.stderr
         assert "extends the checkpoint of 1 entries" in ok.stderr
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-    assert "audit log checkpoints signed by registry.test/audit" in (tmp_path / "server.log").read_text()
+    assert "audit log checkpoints signed by registry.test/audit" in server.log.read_text()
+
+
+def test_audit_verify_and_token_list_show_planted_escapes_inert(signed: Registry) -> None:
+    # An attacker with the database plants a token whose id hides what follows on a terminal
+    # (ESC[8m: concealed text); the verdict must stay readable and the exit code says tampered.
+    from cli.main import app
+
+    _activity(signed)
+    planted = "tok_\x1b[8mhidden"
+    with signed.store.engine.begin() as c:
+        c.execute(text("INSERT INTO api_token (token_id, token_hash, namespace, role, created_at, "
+                       "expires_at, revoked) VALUES (:t, 'bb', 'acme', 'admin', "
+                       "'2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', false)"), {"t": planted})
+    caught = _verify(signed)
+    assert caught.exit_code == 1, caught.output
+    assert "\x1b" not in caught.output and "tok_\\x1b[8mhidden" in caught.output
+    assert "was tampered with" in caught.output
+    listed = CliRunner().invoke(app, ["registry", "token", "list", "--db", signed.db_url])
+    assert "\x1b" not in listed.output and "tok_\\x1b[8mhidden" in listed.output, listed.output
