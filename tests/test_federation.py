@@ -46,6 +46,12 @@ def installer(fed: Federation, *, data: list[Path] | None = None, private_root: 
                      cortex_version="0.1.0", tokens={"acme": fed.reader_token}, **kw)
 
 
+def install_now(inst: Installer, name: str, *, now: datetime) -> None:
+    """Plan and commit ``name`` as `cortex plugin install NAME --yes` would."""
+    plan = inst.plan(name, now=now)
+    inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+
+
 def root_opt(fed: Federation) -> list[str]:
     return ["--trusted-root", str(fed.sigstore.trusted_root_path)]
 
@@ -208,8 +214,7 @@ def test_revocation_fed_from_the_private_registry(federation: Federation) -> Non
     fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
     now = datetime.now(UTC)
     with installer(fed) as inst:
-        plan = inst.plan("acme/tool", now=now)
-        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        install_now(inst, "acme/tool", now=now)
         ok = inst.check_run("acme/tool", now=now)
         assert ok.allowed and not ok.revoked and ok.sync_error is None
         fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
@@ -229,8 +234,7 @@ def test_unreachable_registry_means_stale_never_not_revoked(federation: Federati
     fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
     now = datetime.now(UTC)
     with installer(fed) as inst:
-        plan = inst.plan("acme/tool", now=now)
-        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        install_now(inst, "acme/tool", now=now)
         fed.private.stop()
         # Within the policy's freshness window the cached data still counts...
         soon = inst.check_run("acme/tool", now=now + timedelta(hours=1))

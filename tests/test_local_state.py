@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from cortex_trust.errors import InputError
-from cortex_trust.install import CortexConfig, InstallStore, RevocationCache, judge_install, load_config, save_config
+from cortex_trust.install import CortexConfig, InstallStore, RevocationCache, load_config, save_config
 from tests._install_fixtures import Federation
-from tests.test_federation import installer, root_opt
+from tests.test_federation import install_now, installer, root_opt
 from tests.test_installer_containers import world  # noqa: F401 - the Podman fixture
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
@@ -168,8 +168,7 @@ def test_cursor_moved_forward_does_not_hide_a_revocation(federation: Federation)
     fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
     now = datetime.now(UTC)
     with installer(fed) as inst:
-        plan = inst.plan("acme/tool", now=now)
-        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        install_now(inst, "acme/tool", now=now)
         assert inst.check_run("acme/tool", now=now).allowed
         fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
         _move_cursor_forward(fed.data_dir, "acme")
@@ -185,8 +184,7 @@ def test_sync_with_a_moved_cursor_still_reports_the_revocation(federation: Feder
     fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
     now = datetime.now(UTC)
     with installer(fed) as inst:
-        plan = inst.plan("acme/tool", now=now)
-        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        install_now(inst, "acme/tool", now=now)
         assert inst.sync(now=now).revoked == ()
         fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
         _move_cursor_forward(fed.data_dir, "acme", by=1000)
@@ -199,8 +197,7 @@ def test_unreachable_registry_after_a_moved_cursor_goes_stale(federation: Federa
     fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
     now = datetime.now(UTC)
     with installer(fed) as inst:
-        plan = inst.plan("acme/tool", now=now)
-        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        install_now(inst, "acme/tool", now=now)
         _move_cursor_forward(fed.data_dir, "acme", by=1000)
         fed.private.stop()
         # Freshness is the time of the last successful sync, whatever the cursor says.
