@@ -20,8 +20,9 @@ from cortex_trust._io import (
     read_evidence_file,
     read_private_bytes,
 )
-from cortex_trust.errors import CortexTrustError, EvidenceError, InputError, PolicyError
+from cortex_trust.errors import CortexTrustError, EvidenceError, InputError, ManifestError, PolicyError
 from cortex_trust.evidence import load_trust_root
+from cortex_trust.manifest import load_manifest
 from cortex_trust.policy import load_policy_set
 
 DEV_ZERO = Path("/dev/zero")
@@ -61,6 +62,7 @@ READERS: dict[str, tuple[Callable[[Path], Any], type[CortexTrustError]]] = {
     "evidence": (lambda p: read_evidence_file(p, what="Trivy report"), EvidenceError),
     "state file": (lambda p: read_private_bytes(p, what="the install records"), InputError),
     "trusted root (--trusted-root)": (lambda p: load_trust_root(p), InputError),
+    "manifest": (lambda p: load_manifest(p), ManifestError),
 }
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import stat
 import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -40,6 +39,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .._io import ReadRefused, read_bounded
 from ..errors import ManifestError, ManifestProblem
 from ..ids import IMAGE_PATTERN, MAX_IMAGE, PLUGIN_NAME_PATTERN, ImageRef, ImageRefError, parse_image_ref
 from . import _spdx
@@ -626,49 +626,32 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read and validate a manifest file.
 
     A missing, unreadable or oversized file, a directory or a non-regular file (a FIFO, a device)
-    is a :class:`~cortex_trust.errors.ManifestError` at line 1, column 1 with advice; at most
-    64 KiB + 1 byte is ever read.
+    is a :class:`~cortex_trust.errors.ManifestError` at line 1, column 1 with advice. The file is
+    read with :func:`cortex_trust._io.read_bounded` (open, ``fstat``, bounded read).
     """
     source = os.fspath(path)
-
-    def fail(problem: str, fix: str) -> ManifestError:
-        return ManifestError([ManifestProblem(source, 1, 1, problem, fix)])
-
     try:
-        # Open first, then look at what was opened (no check-then-use race); O_NONBLOCK so that
-        # a FIFO put in place of the file cannot hang the caller.
-        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise fail("is a directory, not a manifest file",
-                           "pass the manifest file inside it: "
-                           f"{os.path.join(source, 'manifest.yaml')}")
-            if not stat.S_ISREG(st.st_mode):
-                raise fail("is not a regular file", "pass a manifest.yaml file")
-            chunks: list[bytes] = []
-            remaining = MAX_BYTES + 1
-            while remaining > 0:
-                chunk = os.read(fd, remaining)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                remaining -= len(chunk)
-            data = b"".join(chunks)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        raise fail("file not found", "check the path; a plugin's manifest is usually "
-                                     "manifest.yaml at the root of its repository") from None
-    except PermissionError:
-        raise fail("cannot be read (permission denied)",
-                   "make the file readable for the user running cortex") from None
-    except OSError as e:
-        raise fail(f"cannot be read ({e.strerror or type(e).__name__})",
-                   "check the path and the file") from None
-    except ValueError:  # a NUL character in the path
-        raise fail("is not a valid path", "check the path") from None
+        data = read_bounded(source, max_bytes=MAX_BYTES)
+    except ReadRefused as e:
+        raise _read_refused(e, source) from None
     return parse_manifest(data, source=source)
+
+
+def _read_refused(e: ReadRefused, source: str) -> ManifestError:
+    """The manifest problem (line 1, column 1, with a fix) for a file :func:`read_bounded` refused."""
+    problem, fix = {
+        "missing": ("file not found", "check the path; a plugin's manifest is usually "
+                                      "manifest.yaml at the root of its repository"),
+        "directory": ("is a directory, not a manifest file",
+                      f"pass the manifest file inside it: {os.path.join(source, 'manifest.yaml')}"),
+        "not_regular": ("is not a regular file", "pass a manifest.yaml file"),
+        "permission": ("cannot be read (permission denied)", "make the file readable for the user running cortex"),
+        "invalid": ("is not a valid path", "check the path"),
+        "too_large": (f"the manifest is {'more than ' + str(MAX_BYTES) if e.size is None else e.size} bytes; "
+                      f"the limit is {MAX_BYTES} (64 KiB)",
+                      "a manifest is a short description; move large content out of it"),
+    }.get(e.kind, (f"cannot be read ({e.detail or e.kind})", "check the path and the file"))
+    return ManifestError([ManifestProblem(source, 1, 1, problem, fix)])
 
 
 def manifest_json_schema() -> dict[str, Any]:
