@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from . import manifest_init as _manifest_init
+
 app = typer.Typer(
     help="Check plugin manifests (manifest.yaml) and print their JSON Schema.",
     no_args_is_help=True,
@@ -75,3 +77,7 @@ def schema() -> None:
     from cortex_trust.manifest import manifest_json_schema
 
     print(json.dumps(manifest_json_schema(), indent=2))
+
+
+# `cortex manifest init` lives in its own module (scaffolding is not linting).
+app.command("init")(_manifest_init.init)
