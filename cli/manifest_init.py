@@ -183,7 +183,7 @@ def _render(*, name: str, version: str, description: str, author: str, license_e
     """The three files' contents. Strings go into YAML as JSON strings (valid YAML double-quoted
     scalars), so no value can change the document's structure."""
     manifest = _MANIFEST.format(
-        name=name, version=json.dumps(version), description=json.dumps(description, ensure_ascii=False),
+        name=json.dumps(name), version=json.dumps(version), description=json.dumps(description, ensure_ascii=False),
         author=json.dumps(author, ensure_ascii=False), license=json.dumps(license_expr),
         image=json.dumps(image), min_cortex_version=json.dumps(min_cortex_version))
     return {"manifest.yaml": manifest, "Dockerfile": _DOCKERFILE.format(name=name, version=version),

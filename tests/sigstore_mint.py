@@ -362,18 +362,19 @@ class PrivateSigstore:
         identity: str,
         issuer: str,
         github: dict[str, str] | None = None,
-        subject_name: str = "image",
+        subject_name: str | None = "image",
         predicate_type: str = "https://slsa.dev/provenance/v1",
         predicate: dict[str, Any] | None = None,
     ) -> bytes:
         """A DSSE bundle (dsse 0.0.1 log entry) with an in-toto v1 Statement about ``digest``,
         the shape ``cosign attest`` and GitHub build-provenance attestations produce.
         ``predicate`` is the statement's predicate (default ``{}``), e.g. cosign's vulnerability
-        predicate around a Trivy report."""
+        predicate around a Trivy report. ``subject_name`` ``None`` leaves the subject without a
+        name, as ``cosign sign`` (cosign 3) writes it."""
         statement = json.dumps({
             "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": subject_name, "digest": {"sha256": digest.removeprefix(
-                "sha256:")}}],
+            "subject": [{**({"name": subject_name} if subject_name is not None else {}),
+                         "digest": {"sha256": digest.removeprefix("sha256:")}}],
             "predicateType": predicate_type,
             "predicate": predicate if predicate is not None else {},
         }).encode()
