@@ -2,8 +2,9 @@
 
 It writes three files into ``DIR`` (created if missing): ``manifest.yaml``, a ``Dockerfile``
 that follows the plugin image contract (README, "Writing a plugin image"), and ``server.sh``,
-the tiny HTTP server that Dockerfile runs. For the name ``hello`` and version ``0.1.0`` the
-Dockerfile and ``server.sh`` are exactly ``examples/plugins/hello/``'s.
+the tiny HTTP server that Dockerfile runs. The last two are ``examples/plugins/hello/``'s (the
+one copy, shipped in the wheel as ``cli/_scaffold``), with the Dockerfile's label line naming
+the new plugin.
 
 Guarantees:
 
@@ -30,9 +31,12 @@ import shlex
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from cortex_trust.errors import ManifestProblem
 
 __all__ = ["PLACEHOLDER_AUTHOR", "init", "plugin_name_from"]
 
@@ -75,67 +79,17 @@ trust:
   filesystem: false
 """
 
-_DOCKERFILE = """\
-# The {name} CORTEX plugin image. It follows the plugin image contract (cortex-trust README,
-# "Writing a plugin image"): labels equal to manifest.yaml, the endpoints on port 8080, never
-# root, nothing written outside /tmp. Build and push it:
-#   podman build -t REGISTRY/REPOSITORY:{version} . && podman push REGISTRY/REPOSITORY:{version}
-# The image is a static busybox (a shell, nc, sed) on an empty base, about 1 MB. Pin the base by
-# digest (busybox:1.37.0-musl@sha256:...) for reproducible builds.
-ARG BUSYBOX=docker.io/library/busybox:1.37.0-musl
-FROM ${{BUSYBOX}} AS busybox
+#: The Dockerfile's one line that names the plugin (init rewrites it for the plugin it writes).
+_LABEL = re.compile(r'^LABEL io\.cortex\.plugin\.name="[^"]*" io\.cortex\.plugin\.version="[^"]*"$', re.M)
 
-FROM scratch
-COPY --from=busybox /bin/busybox /bin/busybox
-COPY --chmod=0444 server.sh /app/server.sh
-# Must equal the manifest's name and version: cortex refuses an image whose labels differ.
-LABEL io.cortex.plugin.name="{name}" io.cortex.plugin.version="{version}"
-# Never root (cortex also runs every plugin as 65534:65534, whatever the image says).
-USER 65534:65534
-# cortex calls the manifest's endpoints on this port, at the container's own address.
-EXPOSE 8080
-ENTRYPOINT ["/bin/busybox", "sh", "/app/server.sh"]
-"""
 
-_SERVER = r"""# A plugin's HTTP server in busybox sh. As PID 1 it runs busybox nc on 0.0.0.0:8080, which runs
-# this script again ("handle") for each connection: one HTTP/1.0 exchange on stdin/stdout.
-# Replace it with your own server: anything that listens on port 8080 on every address and
-# answers the endpoints manifest.yaml declares (JSON in, JSON out) will do.
-bb=/bin/busybox
-if [ "$1" != handle ]; then
-  # A shell as PID 1 ignores SIGTERM unless it traps it: every stop would wait for the kill.
-  trap 'kill "$nc" 2>/dev/null; exit 0' TERM INT
-  $bb nc -ll -p 8080 -e $bb sh "$0" handle &
-  nc=$!
-  wait "$nc"
-  exit 0
-fi
-
-cr=$($bb printf '\r')
-read -r method path _version
-path=${path%%\?*}
-len=0
-while read -r line; do
-  line=${line%"$cr"}
-  [ -z "$line" ] && break
-  case "$line" in
-    [Cc]ontent-[Ll]ength:*) len=$($bb echo "${line#*:}" | $bb tr -cd 0-9) ;;
-  esac
-done
-[ -n "$len" ] && [ "$len" -le 65536 ] || len=0
-body=""
-[ "$len" -gt 0 ] && body=$($bb head -c "$len")
-
-reply() {  # STATUS JSON
-  $bb printf 'HTTP/1.0 %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
-    "$1" "${#2}" "$2"
-}
-case "$method $path" in
-  "GET /greet") reply "200 OK" '{"greeting":"hello"}' ;;
-  "POST /echo") reply "200 OK" "${body:-null}" ;;
-  *) reply "404 Not Found" '{"error":"no such endpoint"}' ;;
-esac
-"""
+def scaffold_dir() -> Path:
+    """Where the ``Dockerfile`` and ``server.sh`` that init copies live: ``cli/_scaffold`` in an
+    installed wheel (pyproject force-includes ``examples/plugins/hello``'s files there), the
+    repository's ``examples/plugins/hello`` in a source checkout or editable install."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_scaffold"
+    return packaged if packaged.is_dir() else here.parent / "examples" / "plugins" / "hello"
 
 
 def plugin_name_from(text: str) -> str | None:
@@ -181,13 +135,32 @@ def _git_author(start: Path) -> str | None:
 def _render(*, name: str, version: str, description: str, author: str, license_expr: str,
             image: str, min_cortex_version: str) -> dict[str, str]:
     """The three files' contents. Strings go into YAML as JSON strings (valid YAML double-quoted
-    scalars), so no value can change the document's structure."""
+    scalars), so no value can change the document's structure. Raises :class:`OSError` when
+    the scaffold files cannot be read and :class:`ValueError` when the Dockerfile template has
+    not exactly one label line."""
     manifest = _MANIFEST.format(
-        name=json.dumps(name), version=json.dumps(version), description=json.dumps(description, ensure_ascii=False),
-        author=json.dumps(author, ensure_ascii=False), license=json.dumps(license_expr),
-        image=json.dumps(image), min_cortex_version=json.dumps(min_cortex_version))
-    return {"manifest.yaml": manifest, "Dockerfile": _DOCKERFILE.format(name=name, version=version),
-            "server.sh": _SERVER}
+        name=json.dumps(name), version=json.dumps(version),
+        description=json.dumps(description, ensure_ascii=False), author=json.dumps(author, ensure_ascii=False),
+        license=json.dumps(license_expr), image=json.dumps(image), min_cortex_version=json.dumps(min_cortex_version))
+    source = scaffold_dir()
+    label = f'LABEL io.cortex.plugin.name="{name}" io.cortex.plugin.version="{version}"'
+    dockerfile, count = _LABEL.subn(lambda _m: label, (source / "Dockerfile").read_text(encoding="utf-8"))
+    if count != 1:
+        raise ValueError(f"{source / 'Dockerfile'} has {count} io.cortex.plugin label lines, not one")
+    return {"manifest.yaml": manifest, "Dockerfile": dockerfile,
+            "server.sh": (source / "server.sh").read_text(encoding="utf-8")}
+
+
+def _problems(text: str, *, source: str) -> list[ManifestProblem]:
+    """Every lint problem of the manifest ``text`` (none: it lints clean)."""
+    from cortex_trust.errors import ManifestError
+    from cortex_trust.manifest import parse_manifest
+
+    try:
+        parse_manifest(text, source=source)
+    except ManifestError as e:
+        return list(e.problems)
+    return []
 
 
 def _write(path: Path, text: str, *, force: bool) -> None:
@@ -234,9 +207,6 @@ def init(
         "--force", help="Overwrite manifest.yaml, Dockerfile and server.sh if they exist.")] = False,
 ) -> None:
     """Scaffold a plugin: manifest.yaml (lints clean), a Dockerfile and its server.sh."""
-    from cortex_trust.errors import ManifestError
-    from cortex_trust.manifest import parse_manifest
-
     from ._errors import EXIT_INPUT, EXIT_UNAVAILABLE, fail
     from ._render import neutralise
 
@@ -256,23 +226,24 @@ def init(
         "author": author or git_author or PLACEHOLDER_AUTHOR, "license_expr": license_expr,
         "image": image or f"registry.example.org/{name}:{version}", "min_cortex_version": min_cortex_version,
     }
-    files = _render(**values)
     try:
-        parse_manifest(files["manifest.yaml"], source=str(directory / "manifest.yaml"))
-    except ManifestError as e:
-        if git_author is not None and all(p.field == "author" for p in e.problems):
+        files = _render(**values)
+        problems = _problems(files["manifest.yaml"], source=str(directory / "manifest.yaml"))
+        if problems and git_author is not None and all(p.field == "author" for p in problems):
             # git's identity is not `Name <email>` (e.g. no address): fall back to the placeholder.
             notes.append(f"git's user.name/user.email ({git_author}) is not `Name <email>`")
             git_author = None
             values["author"] = PLACEHOLDER_AUTHOR
             files = _render(**values)
-            parse_manifest(files["manifest.yaml"], source=str(directory / "manifest.yaml"))
-        else:
-            for p in e.problems:
-                option = _OPTION_OF.get(p.field, p.field)
-                print(neutralise(f"error: {option}: {p.problem}"), file=sys.stderr)
-                print(neutralise(f"  fix: {p.fix}"), file=sys.stderr)
-            raise typer.Exit(EXIT_INPUT) from None
+            problems = _problems(files["manifest.yaml"], source=str(directory / "manifest.yaml"))
+    except (OSError, ValueError) as e:
+        fail(f"the plugin scaffold of this cortex-trust cannot be read: {e}",
+             advice="reinstall cortex-trust; the scaffold ships with it", code=EXIT_UNAVAILABLE)
+    if problems:
+        for p in problems:
+            print(neutralise(f"error: {_OPTION_OF.get(p.field, p.field)}: {p.problem}"), file=sys.stderr)
+            print(neutralise(f"  fix: {p.fix}"), file=sys.stderr)
+        raise typer.Exit(EXIT_INPUT)
     existing = [f for f in _FILES if os.path.lexists(directory / f)]
     if existing and not force:
         fail(f"{directory} already has {', '.join(existing)}; init never overwrites files (nothing was written)",

@@ -154,13 +154,21 @@ def test_a_value_that_would_not_lint_is_refused_naming_the_option(tmp_path: Path
 
 
 def test_the_scaffold_is_the_readme_example(tmp_path: Path) -> None:
-    # examples/plugins/hello's Dockerfile and server.sh are what init writes for hello 0.1.0
-    # (tests/test_plugin_image.py builds and runs them), and its manifest declares what they serve.
-    assert run("manifest", "init", str(tmp_path), "--name", "hello").exit_code == 0
+    # examples/plugins/hello's Dockerfile and server.sh (tests/test_plugin_image.py builds and
+    # runs them) are what init writes, the label line naming the new plugin; the manifest
+    # declares what server.sh serves.
+    assert run("manifest", "init", str(tmp_path / "hello")).exit_code == 0
+    assert run("manifest", "init", str(tmp_path / "other"), "--name", "tides", "--version", "1.2.3").exit_code == 0
     for name in ("Dockerfile", "server.sh"):
-        assert (tmp_path / name).read_bytes() == (EXAMPLE / name).read_bytes(), name
+        assert (tmp_path / "hello" / name).read_bytes() == (EXAMPLE / name).read_bytes(), name
+    assert (tmp_path / "other" / "server.sh").read_bytes() == (EXAMPLE / "server.sh").read_bytes()
+    example, other = ((d / "Dockerfile").read_text().splitlines() for d in (EXAMPLE, tmp_path / "other"))
+    assert [(a, b) for a, b in zip(example, other, strict=True) if a != b] == [
+        ('LABEL io.cortex.plugin.name="hello" io.cortex.plugin.version="0.1.0"',
+         'LABEL io.cortex.plugin.name="tides" io.cortex.plugin.version="1.2.3"')]
     declared = {(c.name, c.method, c.endpoint) for c in load_manifest(EXAMPLE / "manifest.yaml").capabilities}
-    assert declared == {(c.name, c.method, c.endpoint) for c in load_manifest(tmp_path / "manifest.yaml").capabilities}
+    assert declared == {(c.name, c.method, c.endpoint)
+                        for c in load_manifest(tmp_path / "other" / "manifest.yaml").capabilities}
 
 
 def _readme_section(title: str) -> str:
