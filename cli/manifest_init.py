@@ -26,10 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import shlex
 import sys
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -99,6 +96,8 @@ def plugin_name_from(text: str) -> str | None:
     lower-cased; every run of other characters becomes one ``-``; leading and trailing ``-`` are
     dropped and the result is cut to 64 characters. The result matches the manifest's rule.
     """
+    import unicodedata
+
     from cortex_trust.ids import PLUGIN_NAME_PATTERN
 
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
@@ -166,6 +165,8 @@ def _problems(text: str, *, source: str) -> list[ManifestProblem]:
 def _write(path: Path, text: str, *, force: bool) -> None:
     """Create ``path`` with ``text``; with ``force`` replace whatever is there (atomically, and a
     symbolic link itself rather than its target)."""
+    import secrets
+
     data = text.encode("utf-8")
     if not force:
         with open(path, "xb") as f:  # O_EXCL: never an existing file, never through a link
@@ -207,6 +208,8 @@ def init(
         "--force", help="Overwrite manifest.yaml, Dockerfile and server.sh if they exist.")] = False,
 ) -> None:
     """Scaffold a plugin: manifest.yaml (lints clean), a Dockerfile and its server.sh."""
+    import shlex
+
     from ._errors import EXIT_INPUT, EXIT_UNAVAILABLE, fail
     from ._render import neutralise
 
