@@ -194,7 +194,7 @@ def init(
         show_default=False)] = None,
     author: Annotated[str | None, typer.Option(
         "--author", metavar="'NAME <EMAIL>'",
-        help="[default: git's user.name and user.email, else a placeholder to edit]",
+        help="The plugin's author [default: git's user.name and user.email, else a placeholder to edit].",
         show_default=False)] = None,
     license_expr: Annotated[str, typer.Option(
         "--license", metavar="SPDX", help="SPDX license identifier or expression.")] = "Apache-2.0",
