@@ -10,7 +10,9 @@ organization directory given with ``--policy-dir`` and each data file given with
   ``*_test.rego`` files are only loaded with ``include_tests=True`` (``cortex policy test``).
 * ``data.yaml`` or ``data.json`` at a directory's root, then each ``--data`` file, is a JSON
   object merged at the root of ``data``: objects merge recursively, anything else (lists,
-  strings, numbers) is replaced by the later file.
+  strings, numbers) is replaced by the later file. Every key under ``cortex_config`` in each file
+  must be one the policy contract knows, or an organization's own under ``cortex_config.x_<name>``
+  (:mod:`cortex_trust.policy._data_keys`): a mistyped key is an error, never a default left in force.
 
 Loading reads files and checks data; it does not parse Rego (that happens where the engine is
 built, in a child process for organization code, because a hostile module can hang the parser).
