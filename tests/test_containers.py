@@ -3,12 +3,13 @@
 Every test here runs the hello test plugin (tests/images/hello) under a decision's sandbox and
 checks the outcome inside the real container: endpoints reachable from the host, no way out to
 the host's loopback, the sandbox gateway or another plugin (IPv4, ARP, IPv6 link-local, raw ARP),
-also on a freshly created network and in a fresh network namespace (a fresh machine's first run),
-a read-only root, no host files, a non-root user without capabilities and without user
-namespaces (seccomp), enforced limits, digest pinning that survives a re-tag, and a runtime that
-refuses to start a plugin whose isolation it cannot confirm. Network probes only ever target
-loopback, the sandbox gateway (servers this test starts), the project's own containers, or
-namespaces this test creates.
+also on a freshly created network, in a fresh network namespace, and on a fresh machine's first
+run (a new network namespace with its own engine, set up by scripts/podman.sh), a read-only root,
+no host files, a non-root user without capabilities and without user namespaces (seccomp),
+enforced limits, digest pinning that survives a re-tag, and a runtime that refuses to start a
+plugin whose isolation it cannot confirm (no or other firewall, an engine in another network
+namespace). Network probes only ever target loopback, the sandbox gateway (servers this test
+starts), the project's own containers, or namespaces this test creates.
 """
 
 from __future__ import annotations
