@@ -3,12 +3,13 @@
 Every test here runs the hello test plugin (tests/images/hello) under a decision's sandbox and
 checks the outcome inside the real container: endpoints reachable from the host, no way out to
 the host's loopback, the sandbox gateway or another plugin (IPv4, ARP, IPv6 link-local, raw ARP),
-also on a freshly created network and in a fresh network namespace (a fresh machine's first run),
-a read-only root, no host files, a non-root user without capabilities and without user
-namespaces (seccomp), enforced limits, digest pinning that survives a re-tag, and a runtime that
-refuses to start a plugin whose isolation it cannot confirm. Network probes only ever target
-loopback, the sandbox gateway (servers this test starts), the project's own containers, or
-namespaces this test creates.
+also on a freshly created network, in a fresh network namespace, and on a fresh machine's first
+run (a new network namespace with its own engine, set up by scripts/podman.sh), a read-only root,
+no host files, a non-root user without capabilities and without user namespaces (seccomp),
+enforced limits, digest pinning that survives a re-tag, and a runtime that refuses to start a
+plugin whose isolation it cannot confirm (no or other firewall, an engine in another network
+namespace). Network probes only ever target loopback, the sandbox gateway (servers this test
+starts), the project's own containers, or namespaces this test creates.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import ipaddress
+import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -33,7 +37,7 @@ import pytest
 
 from cortex_trust.errors import EvidenceError, InputError, UnavailableError
 from cortex_trust.policy import Decision
-from cortex_trust.runtime import ContainerRuntime, RunningPlugin, container_spec
+from cortex_trust.runtime import ContainerRuntime, RunningPlugin, connect, container_spec
 from cortex_trust.sources import OciClient
 from tests._container_fixtures import (
     ROOT,
@@ -302,14 +306,14 @@ def test_the_bridge_drops_raw_arp_and_ipv6_between_containers(
     seccomp: what a plugin would have if its hardening were lost) exchange no frame on the
     sandbox bridge: the bridge itself drops raw ARP, IPv4 and IPv6 between them, and the host
     rejects their connections over IPv6 link-local."""
+    container_runtime.pull_pinned(hello_image.pinned)
     _assert_bridge_drops(container_env, container_runtime, hello_image,
                          container_env["CORTEX_SANDBOX_NETWORK"])
 
 
 def _assert_bridge_drops(container_env: dict[str, str], rt: ContainerRuntime, hello_image: HelloImage,
                          net: str) -> None:
-    client = rt.client
-    rt.pull_pinned(hello_image.pinned)
+    client = rt.client  # hello_image was pulled by the caller
     names = [f"cortex-test-raw-{secrets.token_hex(3)}" for _ in range(2)]
     server = _HostServer("::", family=socket.AF_INET6)
     try:
@@ -506,6 +510,121 @@ def test_first_run_isolation_in_a_fresh_network_namespace(container_env: dict[st
         assert not lan.connect("b", lan.ADDR["h"]), "IPv4 from a plugin to the host"
         assert not lan.connect("b", lan.LL["h"]), "IPv6 link-local from a plugin to the host"
         assert lan.connect("h", lan.ADDR["a"]), "the host must still reach the plugin"
+
+
+@dataclasses.dataclass(frozen=True)
+class _FreshMachine:
+    """A network namespace set up as a fresh machine is: scripts/podman.sh, run in it with a state
+    directory of its own, started an engine there and created and firewalled a new sandbox
+    network, whose bridge (the namespace's first) does not exist yet."""
+
+    netns: str
+    env: dict[str, str]
+    network: str
+
+    def run(self, *cmd: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run ``cmd`` in the namespace (its network only: cgroups and /sys stay the host's, as the
+        engine needs them)."""
+        return subprocess.run(["nsenter", f"--net=/run/netns/{self.netns}", *cmd],
+                              env={**os.environ, **self.env}, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+
+def _bridges_in(netns: str) -> str:
+    return subprocess.run(["ip", "-n", netns, "-o", "link", "show", "type", "bridge"], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()
+
+
+@pytest.fixture
+def fresh_machine(container_env: dict[str, str], container_runtime: ContainerRuntime,
+                  hello_image: HelloImage) -> Iterator[_FreshMachine]:
+    """A fresh machine's first run, in a new network namespace: nothing has made a bridge there,
+    so bridge netfilter registers its hooks in it only when the engine creates the sandbox bridge
+    for the first plugin, after the product's firewall was loaded. The hello image is pulled
+    beforehand (the namespace's engine shares the host's image store, not its loopback)."""
+    container_runtime.pull_pinned(hello_image.pinned)
+    netns, state = f"cortex-fm-{secrets.token_hex(3)}", Path(tempfile.mkdtemp(prefix="cortex-fm-"))
+    machine = _FreshMachine(netns=netns, network=netns, env={
+        "CORTEX_STATE_DIR": str(state), "CORTEX_SANDBOX_NETWORK": netns,
+        "CORTEX_SANDBOX_SUBNET": free_subnet(container_env)})
+    subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True, timeout=30)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True, capture_output=True,
+                       timeout=30)
+        out = machine.run(PODMAN_SH)
+        assert out.returncode == 0, out.stderr
+        printed = dict(line.removeprefix("export ").split("=", 1) for line in out.stdout.splitlines()
+                       if line.startswith("export "))
+        assert printed["CORTEX_SANDBOX_NETWORK"] == netns
+        assert printed["DOCKER_HOST"] != container_env["DOCKER_HOST"], "an engine of its own"
+        machine.env.update(printed)
+        assert _bridges_in(netns) == "", "the namespace has a bridge before its first plugin"
+        yield machine
+    finally:
+        machine.run(PODMAN_SH, "stop", timeout=120)
+        drop_network(container_env, netns)
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False, timeout=30)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+# Runs inside the fresh machine's namespace, where the host side of the plugins' bridge is.
+_FIRST_PLUGINS = """
+import json, secrets, subprocess, sys
+from cortex_trust.runtime import connect, container_spec
+from tests._container_fixtures import HelloImage
+from tests.test_containers import _assert_bridge_drops, _assert_plugins_isolated, _decision
+
+env, image = json.loads(sys.argv[1]), HelloImage(**json.loads(sys.argv[2]))
+rt, started = connect(env["DOCKER_HOST"]), []
+try:
+    plugins = []
+    for _ in range(2):
+        spec = container_spec(_decision(), plugin=f"hello-{secrets.token_hex(3)}", version="0.1.0",
+                              image=image.pinned, internal_network=env["CORTEX_SANDBOX_NETWORK"])
+        started.append(spec.name)
+        plugins.append(rt.start(spec))
+    a, b = plugins
+    bridges = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True,
+                             text=True, check=True).stdout
+    assert bridges.strip(), "the plugins run on a bridge of this namespace, created for them"
+    _assert_plugins_isolated(rt, a, b)
+    _assert_plugins_isolated(rt, b, a)
+    _assert_bridge_drops(env, rt, image, env["CORTEX_SANDBOX_NETWORK"])
+    print("isolated")
+finally:
+    for name in started:
+        rt.stop(name, timeout=1)
+"""
+
+
+def test_plugins_are_isolated_on_a_fresh_machines_first_run(fresh_machine: _FreshMachine,
+                                                            hello_image: HelloImage) -> None:
+    """The first two plugins of a fresh machine, set up by the product's script and started by
+    the runtime (isolation check included), cannot reach or discover each other (IPv4, ARP, IPv6
+    link-local, both ways; raw frames from root containers too) while the host reaches both. A
+    bridge chain at bridge netfilter's own priority fails here: loaded before the first bridge
+    existed, it is skipped, and plugin b gets plugin a's answer until the firewall is reloaded."""
+    out = fresh_machine.run(sys.executable, "-c", _FIRST_PLUGINS, json.dumps(fresh_machine.env),
+                            json.dumps(dataclasses.asdict(hello_image)))
+    assert out.returncode == 0 and out.stdout.strip() == "isolated", out.stdout + out.stderr
+
+
+def test_start_refuses_an_engine_in_another_network_namespace(
+        fresh_machine: _FreshMachine, container_env: dict[str, str], hello_image: HelloImage) -> None:
+    """A firewall read in one network namespace says nothing about an engine whose bridges are in
+    another: even with the product's tables for that network loaded here, start refuses (exit 3)
+    and creates nothing. (The same start from the engine's own namespace succeeds: the test above.)"""
+    bridge = _bridge(container_env, fresh_machine.network)
+    subprocess.run([PODMAN_SH, "firewall", fresh_machine.network, bridge,
+                    fresh_machine.env["CORTEX_SANDBOX_SUBNET"]], check=True, capture_output=True,
+                   timeout=60)  # here, in the test's namespace; drop_network removes the tables
+    rt = connect(fresh_machine.env["DOCKER_HOST"])
+    spec = container_spec(_decision(), plugin=f"hello-{secrets.token_hex(3)}", version="0.1.0",
+                          image=hello_image.pinned, internal_network=fresh_machine.network)
+    with pytest.raises(UnavailableError, match="runs in another network namespace") as e:
+        rt.start(spec)
+    assert e.value.exit_code == 3 and "network namespace of the container engine" in (e.value.advice or "")
+    assert rt.client.containers.list(all=True, filters={"name": spec.name}) == []
 
 
 def test_start_refuses_a_network_whose_isolation_cannot_be_confirmed(

@@ -19,7 +19,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import unicodedata
@@ -40,6 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .._io import ReadRefused, read_bounded
+from .._suggest import closest, unknown_name_fix
 from ..errors import ManifestError, ManifestProblem
 from ..ids import IMAGE_PATTERN, MAX_IMAGE, PLUGIN_NAME_PATTERN, ImageRef, ImageRefError, parse_image_ref
 from . import _spdx
@@ -215,8 +215,8 @@ def _check_method(value: Any) -> Any:
     if isinstance(value, str) and value not in HTTP_METHODS:
         if value.upper() in HTTP_METHODS:
             raise _err(f"method {value!r} must be upper case", f"write method: {value.upper()}")
-        guess = difflib.get_close_matches(value.upper(), HTTP_METHODS, n=1)
-        hint = f"did you mean {guess[0]}? " if guess else ""
+        guess = closest(value.upper(), HTTP_METHODS)
+        hint = f"did you mean {guess}? " if guess else ""
         raise _err(f"method {value!r} is not an HTTP method",
                    f"{hint}use one of {', '.join(HTTP_METHODS)}")
     return value
@@ -553,11 +553,8 @@ def _pydantic_problems(doc: Document, exc: ValidationError,
             problem, fix = str(ctx["problem"]), str(ctx["fix"])
         elif etype == "extra_forbidden":
             mark = doc.mark(loc, key=True)
-            allowed = list(_model_at(loc[:-1]).model_fields)
-            guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             problem = f"unknown field `{clip(key, 60)}`"
-            fix = (f"did you mean `{guess[0]}`?" if guess
-                   else f"remove it; allowed here: {', '.join(allowed)}")
+            fix = unknown_name_fix(key, list(_model_at(loc[:-1]).model_fields))
         elif etype == "missing":
             mark = doc.mark(loc[:-1], key=True) if len(loc) > 1 else Mark(1, 1)
             problem = f"missing required field `{key}`"

@@ -17,9 +17,11 @@ Guarantees:
   isolation as scripts/podman.sh sets it up: bridge netfilter on, and the nft tables
   ``bridge cortex_net_<network>`` (no IPv4 or ARP frame with a sandbox address between two bridge
   ports, at a priority before bridge netfilter's) and ``inet cortex_net_<network>`` (only replies
-  from the bridge to the host, nothing forwarded from or to it) with exactly those rules. What
-  cannot be confirmed (no such table, other rules, an engine on another machine, not root) is
-  refused with :class:`~cortex_trust.errors.UnavailableError` before anything is created.
+  from the bridge to the host, nothing forwarded from or to it) with exactly those rules, read in
+  the network namespace the engine itself runs in (where its bridges are). What cannot be
+  confirmed (no such table, other rules, an engine on another machine or in another network
+  namespace, not root) is refused with :class:`~cortex_trust.errors.UnavailableError` before
+  anything is created.
 * Every plugin runs under the shipped seccomp profile with IPv6 off: the created container must
   carry the profile in its configuration before it is started, and its first process must run
   under a seccomp filter with no IPv6 address, or it is removed and refused. A running container
@@ -36,6 +38,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import time
 import urllib.parse
@@ -69,6 +72,8 @@ _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 _ISOLATION_ADVICE: Final = ("set up the sandbox network's firewall as root on the engine's machine: "
                             "eval \"$(scripts/podman.sh)\" (with CORTEX_SANDBOX_NETWORK for another "
                             "network), then run the plugin again")
+_NAMESPACE_ADVICE: Final = ("run cortex in the network namespace of the container engine, where "
+                             "scripts/podman.sh loads the sandbox firewall (or use the engine it starts)")
 _HARDENING_ADVICE: Final = ("the container engine did not apply the plugin's seccomp profile or IPv6 "
                             "setting; use Podman as scripts/podman.sh starts it, or Docker")
 #: The docker SDK's base URL for an engine on a local unix socket.
@@ -286,17 +291,20 @@ class ContainerRuntime:
     def _confirm_isolation(self, network: str, attrs: dict[str, Any]) -> None:
         """Refuse unless this machine's kernel isolates the plugins on ``network``.
 
-        The engine must be local; bridge netfilter must pass bridged IPv4 and IPv6 to the inet
-        hooks; the network must have exactly one IPv4 subnet; and the tables scripts/podman.sh
-        loads for it must hold exactly its rules (see :func:`_firewall_problems`).
+        The engine must be local and run in this process's network namespace (the firewall read
+        here is then the one its bridges pass through); bridge netfilter must pass bridged IPv4
+        and IPv6 to the inet hooks; the network must have exactly one IPv4 subnet; and the tables
+        scripts/podman.sh loads for it must hold exactly its rules (see :func:`_firewall_problems`).
         """
-        def refuse(why: str) -> UnavailableError:
+        def refuse(why: str, advice: str = _ISOLATION_ADVICE) -> UnavailableError:
             return UnavailableError(f"cannot confirm that plugins on network {network} are isolated "
-                                    f"from each other and from the host: {why}",
-                                    advice=_ISOLATION_ADVICE)
+                                    f"from each other and from the host: {why}", advice=advice)
 
         if not self._local:
             raise refuse("the container engine is not on this machine, so its firewall cannot be read")
+        elsewhere = self._engine_namespace_problem()
+        if elsewhere:
+            raise refuse(elsewhere, _NAMESPACE_ADVICE)
         subnets = [str(c.get("Subnet") or "") for c in (attrs.get("IPAM") or {}).get("Config") or []
                    if isinstance(c, dict)]
         try:
@@ -319,6 +327,30 @@ class ContainerRuntime:
                                       bridge_name=bridge, subnet=nets[0])
         if problems:
             raise refuse("; ".join(problems))
+
+    def _engine_namespace_problem(self) -> str:
+        """Why the engine cannot be shown to run in this thread's network namespace (``""``: it
+        does). The engine is the process listening on the unix socket (``SO_PEERCRED``); its
+        bridges live in its network namespace, so a firewall read in another one covers none."""
+        adapter = self._client.api.get_adapter(self._client.api.base_url)
+        path = getattr(adapter, "socket_path", None)
+        if not isinstance(path, str) or not path:
+            return "the container engine's socket is unknown, so its network namespace cannot be read"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self._call_timeout)
+                sock.connect(path)
+                pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                               struct.calcsize("3i")))
+            if pid <= 0:
+                return "the container engine runs in another PID namespace, so its network namespace cannot be read"
+            engine, ours = os.stat(f"/proc/{pid}/ns/net"), os.stat("/proc/thread-self/ns/net")
+        except OSError as e:
+            return f"the container engine's network namespace cannot be read ({e.strerror or e})"
+        if (engine.st_dev, engine.st_ino) != (ours.st_dev, ours.st_ino):
+            return (f"the container engine (process {pid}) runs in another network namespace than "
+                    "this process, so the firewall read here does not cover its bridges")
+        return ""
 
     # -- containers ----------------------------------------------------------------------
 
