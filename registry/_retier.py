@@ -249,7 +249,7 @@ def _worker_main(conn: Connection, spec: tuple[Any, ...], isolate: bool,
         conn.send(("init_error", type(e).__name__, e.message, e.advice))
         return
     gc.freeze()  # the engine and the modules loaded so far are never garbage
-    conn.send(("ready", str(getattr(engine, "mode", ""))))
+    conn.send(("ready", engine.mode))
     try:
         while True:
             try:
@@ -358,7 +358,7 @@ class RetierPool:
 
                 self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate,
                                              precompute=True)
-                self.stats.extra["engine_mode"] = str(getattr(self._local, "mode", ""))
+                self.stats.extra["engine_mode"] = self._local.mode
             return
         while len(self._procs) < self.workers:
             self._procs.append(self._spawn())

@@ -36,11 +36,11 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import CortexTrustError, EngineError, EngineTimeout, PolicyError
 from ..policy import PolicySet
+from ._decide import PolicyEngine
 
 if TYPE_CHECKING:
     from ..policy import PolicyInput
@@ -265,7 +265,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
             f.close()
 
 
-class EmbeddedEngine:
+class EmbeddedEngine(PolicyEngine):
     """regorus loaded with one :class:`PolicySet`; implements ``PolicyEngine``.
 
     ``isolate=None`` isolates exactly when the policy set contains organization code
@@ -424,13 +424,6 @@ class EmbeddedEngine:
         for slot in ("prepared", "compiled"):
             if hasattr(self._tls, slot):
                 delattr(self._tls, slot)
-
-    def __enter__(self) -> EmbeddedEngine:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def open_session(policy_set: PolicySet, *, isolate: bool, coverage: bool,
