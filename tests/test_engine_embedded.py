@@ -222,7 +222,7 @@ def test_close_stops_the_worker() -> None:
     engine = EmbeddedEngine(small(), isolate=True)
     worker = engine._worker
     assert worker is not None and worker.alive
-    proc = worker._proc
+    proc = worker.process.proc
     engine.close()
     assert proc is not None and proc.poll() is not None
     assert not worker.alive
@@ -241,8 +241,8 @@ def test_print_in_a_policy_does_not_corrupt_the_protocol(tmp_path: Path) -> None
 def test_the_worker_runs_this_cortex_trust() -> None:
     # The worker must import the same library as the parent, wherever the parent runs from.
     with EmbeddedEngine(small(), isolate=True) as engine:
-        assert engine._worker is not None and engine._worker._proc is not None
-        assert engine._worker._proc.args[1:] == ["-m", "cortex_trust.engine._worker"]
+        assert engine._worker is not None and engine._worker.process.proc is not None
+        assert engine._worker.process.proc.args[1:] == ["-m", "cortex_trust.engine._worker"]
     assert os.getpid() > 0
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._decide import DECISION_PATH, DecisionText, PolicyEngine, decide
     from ._embedded import EmbeddedEngine, RuleValue
     from ._opa import OpaServerEngine
+    from ._supervisor import WorkerChannel, WorkerProcess
     from ._testing import FileCoverage, TestReport, TestResult, run_policy_tests
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "RuleValue",
     "TestReport",
     "TestResult",
+    "WorkerChannel",
+    "WorkerProcess",
     "decide",
     "run_policy_tests",
 ]
@@ -42,6 +45,8 @@ _EXPORTS = {
     "RuleValue": "._embedded",
     "TestReport": "._testing",
     "TestResult": "._testing",
+    "WorkerChannel": "._supervisor",
+    "WorkerProcess": "._supervisor",
     "decide": "._decide",
     "run_policy_tests": "._testing",
 }
