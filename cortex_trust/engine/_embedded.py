@@ -44,7 +44,7 @@ __all__ = ["EmbeddedEngine", "RuleValue"]
 #: for compiled mode: no builtin call in them can fail on schema-valid input, so regorus'
 #: compiled mode (which turns a builtin error into "undefined") decides exactly like the
 #: interpreter. The audit: docs/policy-contract.md "Compiled mode" (every call site and its
-#: guard) and tests/test_compiled_mode.py (the call-site pin, and the interpreter never raising
+#: guard) and tests/engine/test_compiled_mode.py (the call-site pin, and the interpreter never raising
 #: and both modes agreeing on generated inputs). Changing a shipped module or data.yaml changes
 #: the revision: until the audit is redone and the new revision added here, the interpreter runs.
 AUDITED_REVISIONS = frozenset({

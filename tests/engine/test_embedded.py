@@ -20,7 +20,7 @@ from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, Tier, load_policy_set
 from tests.strategies import policy_inputs
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parent.parent / "fixtures"
 SMALL = FIX / "policies_small"
 ORG = FIX / "policies_org"
 BAD = FIX / "policies_bad"

@@ -28,7 +28,7 @@ from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import PolicyInput, PolicySet, load_policy_set
 from tests.strategies import input_documents, random_documents
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "policy-contract.md"
 
 
