@@ -16,8 +16,8 @@ Implementations: ``EmbeddedEngine`` (regorus, in-process; the default) and ``Opa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
 
 from .._decision_text import DecisionText
 from ..errors import EngineError, EngineTimeout
@@ -30,6 +30,8 @@ __all__ = ["DECISION_PATH", "DecisionText", "PolicyEngine", "decide"]
 
 #: The rule every policy set must define (docs/policy-contract.md).
 DECISION_PATH = "data.cortex.decision"
+
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -64,27 +66,11 @@ class PolicyEngine(Protocol):
 
     def evaluate_many(self, input_jsons: Iterable[str]) -> list[Any]:
         """:meth:`evaluate` for many input texts (see the class for the entries)."""
-        out: list[Any] = []
-        for text in input_jsons:
-            try:
-                out.append(self.evaluate(text))
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as e:  # noqa: BLE001 - attributed to this input; decide() blocks it
-                out.append(e)
-        return out
+        return _each(self.evaluate, input_jsons)
 
     def evaluate_inputs(self, policy_inputs: Sequence[PolicyInput]) -> list[Any]:
         """:meth:`evaluate_input` for many validated inputs (see the class for the entries)."""
-        out: list[Any] = []
-        for policy_input in policy_inputs:
-            try:
-                out.append(self.evaluate_input(policy_input))
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as e:  # noqa: BLE001 - attributed to this input; decide() blocks it
-                out.append(e)
-        return out
+        return _each(self.evaluate_input, policy_inputs)
 
     def close(self) -> None:
         """Release what the engine holds (a worker process, connections); idempotent."""
@@ -95,6 +81,20 @@ class PolicyEngine(Protocol):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _each(evaluate: Callable[[_T], Any], items: Iterable[_T]) -> list[Any]:
+    """``evaluate`` of every item: its value, or the exception it raised (never raises but for
+    an interrupt or exit)."""
+    out: list[Any] = []
+    for item in items:
+        try:
+            out.append(evaluate(item))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - attributed to this item; decide() blocks it
+            out.append(e)
+    return out
 
 
 def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
