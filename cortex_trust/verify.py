@@ -164,8 +164,8 @@ def judge(policy_input: PolicyInput, *, engine: PolicyEngine, manifest_path: str
     return VerifyResult(
         decision=decision,
         input=policy_input,
-        engine=str(getattr(engine, "name", type(engine).__name__)),
-        policy_revision=decision.policy_revision or str(getattr(engine, "revision", "")),
+        engine=engine.name,
+        policy_revision=decision.policy_revision or engine.revision,
         manifest_path=manifest_path,
         evidence=evidence_summary(policy_input),
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from cortex_trust.engine import PolicyEngine
 from cortex_trust.errors import EngineError
 
 __all__ = [
@@ -83,7 +84,7 @@ class TestPolicySet:
         return "sha256:" + h.hexdigest()
 
 
-class OpaOracle:
+class OpaOracle(PolicyEngine):
     """The real OPA engine loaded with one policy set; a :class:`PolicyEngine`.
 
     ``evaluate`` returns the value of ``data.cortex.decision`` or ``None`` when it is undefined,

@@ -14,7 +14,7 @@ towards passing or failing, so high tiers (which need every piece to pass) are c
 Ranges: counts and days are non-negative and far below 2^64, and strings carry no NUL byte,
 although the schema allows both. Outside those ranges regorus 0.13.0 and OPA disagree
 (``sprintf("%d", [-1])`` is ``"--1"`` in regorus, integers beyond 2^64 become floats, and
-``glob.match`` raises on NUL); ``tests/test_oracle.py`` pins those cases as strict xfails.
+``glob.match`` raises on NUL); ``tests/engine/test_oracle.py`` pins those cases as strict xfails.
 
 Public API (``from tests.strategies import ...``; bench adds the repository root to the path):
 

@@ -11,8 +11,8 @@ import pytest
 
 from cli.main import main
 from cortex_trust.policy import default_policy_dir
+from tests.engine.test_embedded import make_input
 from tests.opa_wire_server import OpaWireServer
-from tests.test_engine_embedded import make_input
 
 FIX = Path(__file__).parent / "fixtures"
 SMALL = FIX / "policies_small"

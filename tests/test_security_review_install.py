@@ -102,8 +102,8 @@ def test_policy_set_lists_the_default_modules_an_org_dir_replaces(tmp_path: Path
 def test_policy_eval_reports_a_replaced_default_module(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.engine.test_embedded import make_input
     from tests.test_cli_policy import cortex
-    from tests.test_engine_embedded import make_input
 
     org = _org_replacing_revocation(tmp_path)
     f = tmp_path / "input.json"
@@ -221,7 +221,7 @@ def test_remove_deletes_the_plugins_data_volume(world: Any, container_runtime: A
 
 
 def test_org_test_module_cannot_change_production_decisions(tmp_path: Path) -> None:
-    from tests.test_engine_embedded import make_input
+    from tests.engine.test_embedded import make_input
 
     org = tmp_path / "org"
     (org / "cortex").mkdir(parents=True)

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from cli._render import _SEVERITY, exit_code_for
 from cli.main import app
+from cortex_trust.engine import PolicyEngine
 from cortex_trust.policy import Action, Decision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -490,7 +491,7 @@ def test_default_policy_bad_manifest_is_still_exit_2() -> None:
 # ------------------------------------------------------------------------------ library API
 
 
-class _BrokenEngine:
+class _BrokenEngine(PolicyEngine):
     """A real PolicyEngine implementation whose evaluation always fails."""
 
     name = "broken"

@@ -592,9 +592,8 @@ class Installer:
 
     def close(self) -> None:
         """Release the policy engine, if one was built."""
-        closer = getattr(self._engine, "close", None)
-        if callable(closer):
-            closer()
+        if self._engine is not None:
+            self._engine.close()
         self._engine = None
 
     def __enter__(self) -> Installer:

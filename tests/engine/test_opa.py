@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from cortex_trust.engine import EmbeddedEngine, OpaServerEngine, PolicyEngine, decide
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, load_policy_set
+from tests.engine.test_embedded import make_input
 from tests.opa_wire_server import OpaWireServer
 from tests.strategies import policy_inputs
-from tests.test_engine_embedded import make_input
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parent.parent / "fixtures"
 SMALL = FIX / "policies_small"
 ORG = FIX / "policies_org"
 
@@ -168,7 +168,7 @@ def test_wire_server_rejects_bad_requests(server: OpaWireServer) -> None:
 
 
 def test_builtin_error_blocks_over_http(server: OpaWireServer) -> None:
-    from tests.test_engine_embedded import BAD
+    from tests.engine.test_embedded import BAD
 
     with OpaWireServer(load_policy_set([SMALL, BAD / "builtin_error"], defaults=False)) as bad, \
             OpaServerEngine(bad.url) as opa:

@@ -20,7 +20,7 @@ from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, Tier, load_policy_set
 from tests.strategies import policy_inputs
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).parent.parent / "fixtures"
 SMALL = FIX / "policies_small"
 ORG = FIX / "policies_org"
 BAD = FIX / "policies_bad"
@@ -39,6 +39,13 @@ def make_input(*, operation: str = "verify", valid: bool = True, network: bool =
 
 def small(*extra: Path) -> Any:
     return load_policy_set([SMALL, *extra], defaults=False)
+
+
+def with_module(tmp_path: Path, name: str, text: str) -> Any:
+    """The small policy set plus one organization module ``cortex/<name>`` holding ``text``."""
+    (tmp_path / "cortex").mkdir()
+    (tmp_path / "cortex" / name).write_text(text)
+    return small(tmp_path)
 
 
 def test_all_is_pinned() -> None:
@@ -222,27 +229,25 @@ def test_close_stops_the_worker() -> None:
     engine = EmbeddedEngine(small(), isolate=True)
     worker = engine._worker
     assert worker is not None and worker.alive
-    proc = worker._proc
+    proc = worker.process.proc
     engine.close()
     assert proc is not None and proc.poll() is not None
     assert not worker.alive
 
 
 def test_print_in_a_policy_does_not_corrupt_the_protocol(tmp_path: Path) -> None:
-    d = tmp_path / "cortex"
-    d.mkdir()
-    (d / "noisy.rego").write_text(
-        'package cortex\nimport rego.v1\nnoise if { print("hello\\n{}") }\n'
-        'deny contains {"code": "NOISE", "message": "x"} if { noise; false }\n')
-    with EmbeddedEngine(small(tmp_path), isolate=True) as engine:
+    org = with_module(tmp_path, "noisy.rego",
+                      'package cortex\nimport rego.v1\nnoise if { print("hello\\n{}") }\n'
+                      'deny contains {"code": "NOISE", "message": "x"} if { noise; false }\n')
+    with EmbeddedEngine(org, isolate=True) as engine:
         assert engine.evaluate(make_input().to_json())["tier"] == "experimental"
 
 
 def test_the_worker_runs_this_cortex_trust() -> None:
     # The worker must import the same library as the parent, wherever the parent runs from.
     with EmbeddedEngine(small(), isolate=True) as engine:
-        assert engine._worker is not None and engine._worker._proc is not None
-        assert engine._worker._proc.args[1:] == ["-m", "cortex_trust.engine._worker"]
+        assert engine._worker is not None and engine._worker.process.proc is not None
+        assert engine._worker.process.proc.args[1:] == ["-m", "cortex_trust.engine._worker"]
     assert os.getpid() > 0
 
 
@@ -277,12 +282,11 @@ def test_in_process_engine_is_usable_from_other_threads() -> None:
 def test_builtin_error_inside_a_deny_rule_blocks(isolate: bool, tmp_path: Path) -> None:
     # regorus' compiled mode (Rvm) would drop this deny entry silently (an allow); the engine
     # must raise instead, so the decision fails closed.
-    d = tmp_path / "cortex"
-    d.mkdir()
-    (d / "deny_error.rego").write_text(
-        'package cortex\nimport rego.v1\n'
-        'deny contains {"code": "ORG", "message": "m"} if to_number(input.context.cortex_version) > 0\n')
-    with EmbeddedEngine(small(tmp_path), isolate=isolate) as engine:
+    org = with_module(tmp_path, "deny_error.rego",
+                      'package cortex\nimport rego.v1\n'
+                      'deny contains {"code": "ORG", "message": "m"} if '
+                      'to_number(input.context.cortex_version) > 0\n')
+    with EmbeddedEngine(org, isolate=isolate) as engine:
         pi = make_input()
         dec = decide(engine, pi.model_copy(update={"context": pi.context.model_copy(
             update={"cortex_version": "not-a-number"})}))

@@ -21,14 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 
-from cortex_trust.engine import DecisionText, EmbeddedEngine, decide
+from cortex_trust.engine import DecisionText, EmbeddedEngine, PolicyEngine, decide
 from cortex_trust.engine._embedded import AUDITED_REVISIONS
 from cortex_trust.engine._regorus import Compiled, Prepared, with_static_values
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import PolicyInput, PolicySet, load_policy_set
 from tests.strategies import input_documents, random_documents
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "policy-contract.md"
 
 
@@ -379,7 +379,7 @@ def test_compiled_mode_fails_closed(extra: dict[str, Any], code: str) -> None:
                                     'decision := {"tier": "verified"} if input.a\n'
                                     'decision := {"tier": "community"} if input.b\n')])
 
-    class _Engine:
+    class _Engine(PolicyEngine):
         name, revision = "compiled", "test"
 
         def evaluate(self, input_json: str) -> Any:

@@ -25,9 +25,9 @@ from tests._opa_oracle import REPO_ROOT, OpaOracle, TestPolicySet, project_engin
 from tests.strategies import input_documents
 
 ACME_DIR = REPO_ROOT / "examples" / "acme"
-TOY_DIR = Path(__file__).parent / "fixtures" / "oracle_toy"
-EXTRA_DATA = Path(__file__).parent / "fixtures" / "oracle_data" / "data.yaml"
-BAD_DATA = Path(__file__).parent / "fixtures" / "oracle_data" / "bad_data.yaml"
+TOY_DIR = Path(__file__).parent.parent / "fixtures" / "oracle_toy"
+EXTRA_DATA = Path(__file__).parent.parent / "fixtures" / "oracle_data" / "data.yaml"
+BAD_DATA = Path(__file__).parent.parent / "fixtures" / "oracle_data" / "bad_data.yaml"
 
 ORACLE_SETTINGS = settings(
     max_examples=1000,

@@ -118,7 +118,7 @@ MALFORMED: dict[str, Any] = {
 }
 
 
-class FakeEngine:
+class FakeEngine(PolicyEngine):
     """A real implementation of the PolicyEngine protocol whose answer the test chooses."""
 
     name = "fake"
@@ -288,7 +288,7 @@ def test_a_native_panic_blocks() -> None:
     class Panic(BaseException):
         pass
 
-    class PanickingEngine:
+    class PanickingEngine(PolicyEngine):
         name = "panicking"
         revision = "sha256:x"
 
