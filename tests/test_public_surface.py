@@ -142,6 +142,7 @@ PUBLIC: dict[str, list[str]] = {
         "load_policy_set",
         "manifest_facts",
         "plugin_full_name",
+        "refresh_input",
         "resolve_digest",
     ],
     "cortex_trust.sources": [
