@@ -239,6 +239,7 @@ PUBLIC: dict[str, list[str]] = {
         "widened_permissions",
     ],
     "cortex_trust.runtime": [
+        "Admission",
         "ContainerRuntime",
         "ContainerSpec",
         "DATA_MOUNT",
@@ -247,6 +248,7 @@ PUBLIC: dict[str, list[str]] = {
         "PulledImage",
         "RunningPlugin",
         "SandboxRefused",
+        "admit_call",
         "connect",
         "container_name",
         "container_spec",

@@ -1,17 +1,36 @@
-"""Version selection, permission widening and the local install record."""
+"""Version selection, permission widening, and the local state stores (one policy for a
+corrupt file: refused with the fix, never read as "nothing recorded")."""
 
 from __future__ import annotations
 
+import json
 import stat
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex_trust.errors import InputError
-from cortex_trust.install import InstallRecord, InstallStore, VersionCandidate, select_version, widened_permissions
-from cortex_trust.manifest import semver_key
+from cortex_trust.install import (
+    CortexConfig,
+    Installer,
+    InstallRecord,
+    InstallStore,
+    RegistryTarget,
+    RevocationCache,
+    VersionCandidate,
+    select_version,
+    widened_permissions,
+)
+from cortex_trust.install._state import CheckpointStore, InputStore
+from cortex_trust.manifest import parse_manifest, semver_key
+from cortex_trust.policy import PolicyInput, build_input
+from cortex_trust.sources import generate_note_key
+from tests._install_fixtures import manifest_text
 
 D = "sha256:" + "a" * 64
 
@@ -89,3 +108,108 @@ def test_store_corrupt_is_an_input_error(tmp_path: Path) -> None:
     store.path.write_text("{nope")
     with pytest.raises(InputError, match="corrupt"):
         store.all()
+
+
+# ----------------------------------------------------------------- one policy for corrupt files
+
+TARGET = RegistryTarget(name="acme", urls=("https://acme.example",))
+
+
+def _stored_input() -> PolicyInput:
+    return build_input(manifest=parse_manifest(manifest_text("hello", "1.0.0")), image=None,
+                       digest=D, operation="install", now=datetime(2026, 3, 1, tzinfo=UTC),
+                       cortex_version="0.1.0", namespace="acme")
+
+
+def _readers(data: Path) -> dict[str, tuple[Path, Callable[[], object]]]:
+    """Each store's file, and a read of it."""
+    verifier = generate_note_key("registry.test/audit").verifier
+    checkpoints = CheckpointStore(data)
+    return {
+        "install state": (InstallStore(data).path, InstallStore(data).all),
+        "revocation cache": (RevocationCache(data).path,
+                             lambda: RevocationCache(data).get("acme", url="https://acme.example")),
+        "stored input": (InputStore(data)._path("acme/hello"),
+                         lambda: InputStore(data).get("acme/hello")),
+        "stored feed": (InputStore(data)._path("acme/hello"),
+                        lambda: InputStore(data).feed("acme/hello")),
+        "log checkpoint": (checkpoints._path(TARGET, verifier),
+                           lambda: checkpoints.get(TARGET, verifier)),
+    }
+
+
+@pytest.mark.parametrize("store", ["install state", "revocation cache", "stored input",
+                                   "stored feed", "log checkpoint"])
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])
+def test_every_store_refuses_a_corrupt_file_with_the_fix(tmp_path: Path, store: str,
+                                                         content: str) -> None:
+    data = tmp_path / "data"
+    path, read = _readers(data)[store]
+    assert read() in (None, [])  # nothing recorded yet: no file is not corruption
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(content)
+    path.chmod(0o600)
+    with pytest.raises(InputError) as e:
+        read()
+    assert str(path) in e.value.message and "corrupt" in e.value.message
+    assert e.value.advice and str(path) in e.value.advice
+
+
+def test_stored_input_round_trip(tmp_path: Path) -> None:
+    inputs = InputStore(tmp_path / "data")
+    assert inputs.get("acme/hello") is None and inputs.feed("acme/hello") is None
+    inputs.put("acme/hello", _stored_input(), feed=TARGET)
+    assert inputs.get("acme/hello") == _stored_input()
+    assert inputs.feed("acme/hello") == ("acme", "https://acme.example")
+    inputs.remove("acme/hello")
+    inputs.remove("acme/hello")
+    assert inputs.get("acme/hello") is None
+
+
+@pytest.mark.parametrize(("edit", "why"), [
+    ({"name": "acme/other"}, "it is about 'acme/other', not 'acme/hello'"),
+    ({"input": {"schema_version": "cortex.input/v1"}}, "the input is invalid at"),
+    ({"feed": ["acme"]}, "`feed` is not [registry name, URL]"),
+    ({"feed": "acme"}, "`feed` is not [registry name, URL]"),
+])
+def test_a_stored_input_that_is_not_what_was_written_is_corrupt(
+        tmp_path: Path, edit: dict[str, object], why: str) -> None:
+    inputs = InputStore(tmp_path / "data")
+    inputs.put("acme/hello", _stored_input(), feed=TARGET)
+    path = inputs._path("acme/hello")
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(InputError) as e:
+        inputs.get("acme/hello") if "feed" not in edit else inputs.feed("acme/hello")
+    assert e.value.message.startswith(f"the recorded policy input {path} is corrupt: {why}")
+    assert e.value.advice == f"move {path} away and reinstall: cortex plugin install acme/hello"
+
+
+def test_a_stored_input_recorded_without_its_feed_has_no_feed(tmp_path: Path) -> None:
+    inputs = InputStore(tmp_path / "data")
+    inputs.put("acme/hello", _stored_input(), feed=TARGET)
+    path = inputs._path("acme/hello")
+    doc = json.loads(path.read_text())
+    del doc["feed"]
+    path.write_text(json.dumps(doc))
+    assert inputs.feed("acme/hello") is None
+
+
+def test_run_refuses_an_installation_whose_stored_input_is_corrupt(tmp_path: Path) -> None:
+    """Through the installer: a corrupt stored input is named with its fix before any registry
+    or policy is asked."""
+    data = tmp_path / "data"
+    InstallStore(data).put(record())
+    path = InputStore(data)._path("acme/hello")
+    path.parent.mkdir(mode=0o700, parents=True)
+    path.write_text("{not json")
+    path.chmod(0o600)
+
+    def no_engine() -> Any:
+        raise AssertionError("no policy is asked about a corrupt installation")
+
+    inst = Installer(config=CortexConfig(registry="https://registry.invalid"), data_dir=data,
+                     engine_factory=no_engine, trusted_roots=[], cortex_version="0.1.0")
+    with pytest.raises(InputError) as e:
+        inst.check_run("acme/hello", now=datetime(2026, 3, 1, tzinfo=UTC))
+    assert f"the recorded policy input {path} is corrupt" in e.value.message
+    assert e.value.advice == f"move {path} away and reinstall: cortex plugin install acme/hello"
