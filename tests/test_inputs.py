@@ -13,10 +13,8 @@ from hypothesis import strategies as st
 from cortex_trust.errors import InputError, ManifestError
 from cortex_trust.manifest import Manifest, load_manifest
 from cortex_trust.policy import (
-    Context,
     PolicyInput,
     ReviewEvidence,
-    RevocationEvidence,
     ScanEvidence,
     SignatureEvidence,
     TestEvidence,
@@ -24,7 +22,6 @@ from cortex_trust.policy import (
     build_input,
     image_digest,
     plugin_full_name,
-    refresh_input,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "verify"
@@ -180,6 +177,8 @@ def test_public_surface() -> None:
 
 
 def test_refresh_replaces_only_the_pieces_given_and_the_clock(manifest: Manifest) -> None:
+    from cortex_trust.policy import Context, RevocationEvidence, refresh_input
+
     base = _build(manifest, registry="acme", operation="publish",
                   scan=ScanEvidence(present=True, bound=True, digest=DIGEST, scanners=["vuln"]))
     later = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
@@ -205,6 +204,8 @@ def test_refresh_with_revalidation_gives_the_same_document(manifest: Manifest) -
     """Both ways of refreshing (the registry's copy, the run check's re-validated one) hand the
     engine the same bytes, and the run check's bytes are those of the input it built before
     (a new context with the current version, the stored registry)."""
+    from cortex_trust.policy import Context, RevocationEvidence, refresh_input
+
     stored = _build(manifest, registry="acme", operation="install")
     later = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
     revocation = RevocationEvidence(checked=True, revoked=False, fresh_as_of="2026-11-02T08:00:00Z",
@@ -223,6 +224,8 @@ def test_refresh_with_revalidation_gives_the_same_document(manifest: Manifest) -
 
 def test_refresh_revalidation_refuses_what_is_outside_the_contract(manifest: Manifest) -> None:
     from pydantic import ValidationError
+
+    from cortex_trust.policy import refresh_input
 
     later = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
     unknown: Any = "deploy"  # not an operation of the contract

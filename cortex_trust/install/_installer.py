@@ -56,6 +56,7 @@ from ._plan import (
     RunCheck,
     SyncReport,
     check_commit,
+    check_installed,
     check_name_free,
     check_served_manifest,
     check_stored_input,
@@ -67,7 +68,6 @@ from ._plan import (
     is_update,
     judge_run,
     not_in_registry,
-    not_installed,
     yank_reason,
 )
 from ._request import PluginRequest, parse_request
@@ -360,9 +360,7 @@ class Installer:
         from ..policy import refresh_input
 
         timer = _Timer()
-        record = self.store.get(name)
-        if record is None:
-            raise not_installed(name)
+        record = check_installed(name, self.store.get(name))
         stored = check_stored_input(name, record, self._inputs.get(name))
         target = self.target(record.name)
         sync_error: str | None = None

@@ -39,6 +39,7 @@ __all__ = [
     "RunCheck",
     "SyncReport",
     "check_commit",
+    "check_installed",
     "check_name_free",
     "check_served_manifest",
     "check_stored_input",
@@ -51,7 +52,6 @@ __all__ = [
     "judge_install",
     "judge_run",
     "not_in_registry",
-    "not_installed",
     "yank_reason",
 ]
 
@@ -281,16 +281,17 @@ def github_image_digest(ref: GitHubRef, manifest: Manifest) -> str:
 # ------------------------------------------------------------------------------ installed state
 
 
-def not_installed(name: str) -> InputError:
-    """The error for a name that has no install record."""
-    return InputError(f"{name} is not installed", advice="see `cortex plugin list`")
+def check_installed(name: str, record: InstallRecord | None) -> InstallRecord:
+    """The install record of ``name``; refused when it is not installed."""
+    if record is None:
+        raise InputError(f"{name} is not installed", advice="see `cortex plugin list`")
+    return record
 
 
 def check_updatable(name: str, record: InstallRecord | None) -> InstallRecord:
     """``record``, when ``name`` is installed from a registry (a GitHub plugin follows a ref
     its user chooses: it is reinstalled, never updated)."""
-    if record is None:
-        raise not_installed(name)
+    record = check_installed(name, record)
     if record.source == "github":
         raise InputError(f"{name} was installed from GitHub; updates follow a ref you choose",
                          advice=f"cortex plugin install {name}@REF")

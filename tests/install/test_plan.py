@@ -15,32 +15,9 @@ from typing import Any
 
 import pytest
 
-import cortex_trust.install._plan as plan_mod
+import cortex_trust.install._plan as core
 from cortex_trust.errors import InputError, RegistryUnavailable
-from cortex_trust.install import (
-    InstallOutcome,
-    InstallPlan,
-    InstallRecord,
-    RegistryTarget,
-    VersionCandidate,
-    judge_install,
-    parse_request,
-)
-from cortex_trust.install._plan import (
-    check_commit,
-    check_name_free,
-    check_served_manifest,
-    check_stored_input,
-    check_updatable,
-    check_version_record,
-    confirm_version,
-    feed_moved,
-    github_image_digest,
-    is_update,
-    judge_run,
-    not_in_registry,
-    yank_reason,
-)
+from cortex_trust.install import InstallRecord, RegistryTarget, VersionCandidate, parse_request
 from cortex_trust.manifest import parse_manifest
 from cortex_trust.policy import Decision, PolicyInput, RevocationEvidence, build_input
 from cortex_trust.sources import VersionDetail, parse_github_ref
@@ -74,9 +51,9 @@ def _input(revocation: RevocationEvidence = NOT_REVOKED, digest: str = DIGEST) -
 
 
 def _plan(decision: Decision, *, revocation: RevocationEvidence = NOT_REVOKED,
-          full_name: str = "acme/tool", version: str = "1.0.0", digest: str = DIGEST) -> InstallPlan:
+          full_name: str = "acme/tool", version: str = "1.0.0", digest: str = DIGEST) -> core.InstallPlan:
     m = parse_manifest(manifest_text("tool", version))
-    return InstallPlan(request=parse_request(full_name), full_name=full_name, plugin="tool",
+    return core.InstallPlan(request=parse_request(full_name), full_name=full_name, plugin="tool",
                        version=version, image=f"r.example/acme/tool@{digest}", digest=digest,
                        registry="acme", registry_url=None, manifest=m.to_document(),
                        policy_input=_input(revocation, digest), decision=decision)
@@ -111,11 +88,11 @@ def test_a_revoked_version_is_never_installed_or_run_whatever_the_decision() -> 
     (here: an allow) still installs nothing and runs nothing revoked."""
     allow = _decision("allow")
     plan = _plan(allow, revocation=REVOKED)
-    assert judge_install(plan, yes=True, allow_blocked=True).verdict == "refuse"
+    assert core.judge_install(plan, yes=True, allow_blocked=True).verdict == "refuse"
     with pytest.raises(InputError, match=r"acme/tool@1.0.0 is revoked"):
-        check_commit(plan, InstallOutcome("install"))
-    assert judge_run(allow, REVOKED, overrides=("TIER_COMMUNITY",)) == (False, False)
-    assert judge_run(allow, NOT_REVOKED, overrides=()) == (True, False)
+        core.check_commit(plan, core.InstallOutcome("install"))
+    assert core.judge_run(allow, REVOKED, overrides=("TIER_COMMUNITY",)) == (False, False)
+    assert core.judge_run(allow, NOT_REVOKED, overrides=()) == (True, False)
 
 
 # ------------------------------------------------------------------------------------ run rule
@@ -123,12 +100,12 @@ def test_a_revoked_version_is_never_installed_or_run_whatever_the_decision() -> 
 
 @pytest.mark.parametrize("action", ["allow", "notice", "warn"])
 def test_run_allows_what_does_not_block(action: str) -> None:
-    assert judge_run(_decision(action), NOT_REVOKED, overrides=()) == (True, False)
+    assert core.judge_run(_decision(action), NOT_REVOKED, overrides=()) == (True, False)
 
 
 def test_run_never_allows_a_failed_decision() -> None:
     failed = Decision.fail_closed("ENGINE_ERROR", "boom")
-    assert judge_run(failed, NOT_REVOKED, overrides=("ENGINE_ERROR",)) == (False, False)
+    assert core.judge_run(failed, NOT_REVOKED, overrides=("ENGINE_ERROR",)) == (False, False)
 
 
 @pytest.mark.parametrize(("codes", "overridable", "overrides", "expected"), [
@@ -143,39 +120,39 @@ def test_run_allows_a_block_only_when_every_code_was_overridden(
         codes: tuple[str, ...], overridable: bool, overrides: tuple[str, ...],
         expected: tuple[bool, bool]) -> None:
     block = _decision("block", codes=codes, overridable=overridable)
-    assert judge_run(block, NOT_REVOKED, overrides=overrides) == expected
+    assert core.judge_run(block, NOT_REVOKED, overrides=overrides) == expected
 
 
 # ------------------------------------------------------------------------------------- commit
 
 
 @pytest.mark.parametrize(("decision", "outcome", "message"), [
-    (_decision("notice"), InstallOutcome("refuse", why="blocked"),
+    (_decision("notice"), core.InstallOutcome("refuse", why="blocked"),
      "acme/tool was not accepted for installation (blocked)"),
-    (Decision.fail_closed("ENGINE_ERROR", "boom"), InstallOutcome("install"),
+    (Decision.fail_closed("ENGINE_ERROR", "boom"), core.InstallOutcome("install"),
      "acme/tool was not accepted for installation"),
-    (_decision("block", overridable=True), InstallOutcome("install"), "acme/tool is blocked"),
-    (_decision("block", overridable=False), InstallOutcome("install", override=True),
+    (_decision("block", overridable=True), core.InstallOutcome("install"), "acme/tool is blocked"),
+    (_decision("block", overridable=False), core.InstallOutcome("install", override=True),
      "acme/tool is blocked"),
 ])
-def test_commit_refuses_what_was_not_accepted(decision: Decision, outcome: InstallOutcome,
+def test_commit_refuses_what_was_not_accepted(decision: Decision, outcome: core.InstallOutcome,
                                               message: str) -> None:
     with pytest.raises(InputError) as e:
-        check_commit(_plan(decision), outcome)
+        core.check_commit(_plan(decision), outcome)
     assert e.value.message.startswith(message)
 
 
 def test_commit_takes_an_accepted_plan_and_an_accepted_override() -> None:
-    check_commit(_plan(_decision("notice")), InstallOutcome("install"))
-    check_commit(_plan(_decision("block", overridable=True)),
-                 InstallOutcome("install", override=True))
+    core.check_commit(_plan(_decision("notice")), core.InstallOutcome("install"))
+    core.check_commit(_plan(_decision("block", overridable=True)),
+                 core.InstallOutcome("install", override=True))
 
 
 def test_one_container_per_plugin_name() -> None:
     plan = _plan(_decision("notice"))
-    check_name_free(plan, [_record("acme/tool"), _record("acme/other", plugin="other")])
+    core.check_name_free(plan, [_record("acme/tool"), _record("acme/other", plugin="other")])
     with pytest.raises(InputError) as e:
-        check_name_free(plan, [_record("beta/tool")])
+        core.check_name_free(plan, [_record("beta/tool")])
     assert e.value.message == "a plugin named 'tool' is already installed as beta/tool"
     assert e.value.advice == "remove it first: cortex plugin remove beta/tool"
 
@@ -184,7 +161,7 @@ def test_one_container_per_plugin_name() -> None:
 
 
 def test_a_consistent_version_record_passes() -> None:
-    check_version_record("acme/tool", VersionCandidate("1.0.0", "active", DIGEST), _detail(),
+    core.check_version_record("acme/tool", VersionCandidate("1.0.0", "active", DIGEST), _detail(),
                          registry="acme")
 
 
@@ -201,40 +178,40 @@ def test_a_consistent_version_record_passes() -> None:
 def test_an_inconsistent_or_unusable_version_record_is_refused(
         over: dict[str, Any], error: type[Exception], message: str) -> None:
     with pytest.raises(error) as e:
-        check_version_record("acme/tool", VersionCandidate("1.0.0", "active", DIGEST),
+        core.check_version_record("acme/tool", VersionCandidate("1.0.0", "active", DIGEST),
                              _detail(**over), registry="acme")
     assert type(e.value) is error and e.value.message == message
 
 
 @pytest.mark.parametrize(("name", "version"), [("other", "1.0.0"), ("tool", "1.0.1")])
 def test_a_served_manifest_must_name_the_request(name: str, version: str) -> None:
-    check_served_manifest("acme/tool", parse_manifest(manifest_text("tool", "1.0.0")),
+    core.check_served_manifest("acme/tool", parse_manifest(manifest_text("tool", "1.0.0")),
                           name="tool", version="1.0.0")
     with pytest.raises(InputError, match="the plugin's manifest and the request disagree"):
-        check_served_manifest("acme/tool", parse_manifest(manifest_text(name, version)),
+        core.check_served_manifest("acme/tool", parse_manifest(manifest_text(name, version)),
                               name="tool", version="1.0.0")
 
 
 def test_a_404_is_not_in_that_registry() -> None:
-    e = not_in_registry("acme/tool", registry="acme", url="https://acme.example")
+    e = core.not_in_registry("acme/tool", registry="acme", url="https://acme.example")
     assert isinstance(e, InputError)
     assert e.message == "acme/tool is not in registry 'acme' (https://acme.example)"
 
 
 def test_yank_reason() -> None:
-    assert yank_reason(_detail()) is None
-    assert yank_reason(_detail(state="yanked")) == "no reason given"
-    assert yank_reason(_detail(state="yanked", yank={"reason": "  "})) == "no reason given"
-    assert yank_reason(_detail(state="yanked", yank={"reason": "x" * 900})) == "x" * 500
+    assert core.yank_reason(_detail()) is None
+    assert core.yank_reason(_detail(state="yanked")) == "no reason given"
+    assert core.yank_reason(_detail(state="yanked", yank={"reason": "  "})) == "no reason given"
+    assert core.yank_reason(_detail(state="yanked", yank={"reason": "x" * 900})) == "x" * 500
 
 
 def test_a_github_plugin_must_pin_its_image() -> None:
     ref = parse_github_ref("github:acme-org/hello@v1")
     pinned = parse_manifest(manifest_text("hello", "1.0.0", image=f"ghcr.io/acme-org/hello@{DIGEST}"))
-    assert github_image_digest(ref, pinned) == DIGEST
+    assert core.github_image_digest(ref, pinned) == DIGEST
     tagged = parse_manifest(manifest_text("hello", "1.0.0", image="ghcr.io/acme-org/hello:1.0.0"))
     with pytest.raises(InputError, match="is not pinned by digest"):
-        github_image_digest(ref, tagged)
+        core.github_image_digest(ref, tagged)
 
 
 # ------------------------------------------------------------------------------ installed state
@@ -242,11 +219,11 @@ def test_a_github_plugin_must_pin_its_image() -> None:
 
 def test_only_a_registry_install_is_updated() -> None:
     record = _record()
-    assert check_updatable("acme/tool", record) is record
+    assert core.check_updatable("acme/tool", record) is record
     with pytest.raises(InputError, match="acme/tool is not installed"):
-        check_updatable("acme/tool", None)
+        core.check_updatable("acme/tool", None)
     with pytest.raises(InputError, match="installed from GitHub"):
-        check_updatable("github:acme-org/hello", _record("github:acme-org/hello", source="github"))
+        core.check_updatable("github:acme-org/hello", _record("github:acme-org/hello", source="github"))
 
 
 @pytest.mark.parametrize(("version", "digest", "expected"), [
@@ -255,40 +232,40 @@ def test_only_a_registry_install_is_updated() -> None:
 ])
 def test_an_update_is_another_digest_at_a_higher_version(version: str, digest: str,
                                                          expected: bool) -> None:
-    assert is_update(_plan(_decision("notice"), version=version, digest=digest), _record()) is expected
+    assert core.is_update(_plan(_decision("notice"), version=version, digest=digest), _record()) is expected
 
 
 def test_the_stored_input_must_be_there_and_about_the_installed_digest() -> None:
     stored = _input()
-    assert check_stored_input("acme/tool", _record(), stored) is stored
+    assert core.check_stored_input("acme/tool", _record(), stored) is stored
     for missing in (None, _input(digest=OTHER)):
         with pytest.raises(InputError, match="the local install state of acme/tool is incomplete"):
-            check_stored_input("acme/tool", _record(), missing)
+            core.check_stored_input("acme/tool", _record(), missing)
 
 
 def test_confirming_an_installed_version_with_its_registry() -> None:
     record = _record()
-    assert confirm_version(record, _detail(), registry="acme") == (None, None)
+    assert core.confirm_version(record, _detail(), registry="acme") == (None, None)
     revoked = _detail(state="revoked", revocation={"reason": "leak", "revoked_at": "2026-03-02T00:00:00Z"})
-    assert confirm_version(record, revoked, registry="acme") == (
+    assert core.confirm_version(record, revoked, registry="acme") == (
         {"reason": "leak", "revoked_at": "2026-03-02T00:00:00Z"}, None)
     odd = _detail(state="revoked", revocation={"reason": 7})
-    assert confirm_version(record, odd, registry="acme") == ({"reason": None, "revoked_at": None}, None)
+    assert core.confirm_version(record, odd, registry="acme") == ({"reason": None, "revoked_at": None}, None)
     moved = _detail(digest=OTHER, image=f"r.example/acme/tool@{OTHER}")
-    assert confirm_version(record, moved, registry="acme") == (None, (
+    assert core.confirm_version(record, moved, registry="acme") == (None, (
         f"registry 'acme' now lists {OTHER} for acme/tool@1.0.0, not the installed {DIGEST}"))
-    assert confirm_version(record, None, registry="acme", refused="no such version") == (
+    assert core.confirm_version(record, None, registry="acme", refused="no such version") == (
         None, "registry 'acme' cannot confirm acme/tool@1.0.0: no such version")
 
 
 def test_only_the_recorded_feed_speaks_for_an_installation() -> None:
     target = RegistryTarget(name="acme", urls=("https://acme.example", "https://mirror.example"))
-    assert feed_moved("acme/tool", ("acme", "https://acme.example"), target) is None
-    moved = feed_moved("acme/tool", ("public", "https://public.example"), target)
+    assert core.feed_moved("acme/tool", ("acme", "https://acme.example"), target) is None
+    moved = core.feed_moved("acme/tool", ("public", "https://public.example"), target)
     assert moved is not None and "installed from registry 'public' (https://public.example)" in moved
-    unrecorded = feed_moved("acme/tool", None, target)
+    unrecorded = core.feed_moved("acme/tool", None, target)
     assert unrecorded is not None and "installed from an unrecorded registry" in unrecorded
-    assert feed_moved("acme/tool", ("acme", "https://other.example"), target) is not None
+    assert core.feed_moved("acme/tool", ("acme", "https://other.example"), target) is not None
 
 
 # ------------------------------------------------------------------------------------- purity
@@ -297,7 +274,7 @@ def test_only_the_recorded_feed_speaks_for_an_installation() -> None:
 def test_the_core_has_no_socket_file_or_clock() -> None:
     """_plan.py imports only the error types, the manifest's semver, the policy's documents and
     typing helpers (outside ``TYPE_CHECKING``), and calls no ``open``."""
-    tree = ast.parse(Path(plan_mod.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(core.__file__).read_text(encoding="utf-8"))
     imported: set[str] = set()
 
     def walk(node: ast.AST) -> None:
