@@ -485,25 +485,16 @@ def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
                   advice="declared: " + (", ".join(sorted(str(k) for k in caps)) or "none"))
         check, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=policy_data,
                                   registry=registry)
-        from cortex_trust.runtime import container_name
+        from cortex_trust.runtime import admit_call, container_name
 
-        running = runtime.running(container_name(str(record.manifest.get("name"))))
-        if running is None:
-            _fail(f"{name} is not running", advice=f"cortex plugin run {name}",
-                  code=EXIT_UNAVAILABLE)
-        if running.digest != record.digest:
-            runtime.stop(running.name)
-            _fail(f"the running container of {name} is {running.digest or 'unlabelled'}, not the "
-                  f"installed {record.digest}; it was stopped", advice=f"cortex plugin run {name}",
-                  code=EXIT_DECISION)
-        if not running.runs_under(check.decision.sandbox):
-            # Started under another decision (other policy or data, since tightened): its
-            # sandbox may be wider than what is decided now.
-            runtime.stop(running.name)
-            _fail(f"the running container of {name} was started with another sandbox than the "
-                  "current decision grants; it was stopped", advice=f"cortex plugin run {name}",
-                  code=EXIT_DECISION)
-        resp = runtime.call(running, str(cap.get("endpoint")),
+        admission = admit_call(name, runtime.running(container_name(str(record.manifest.get("name")))),
+                               installed_digest=record.digest, sandbox=check.decision.sandbox)
+        if admission.verdict == "stop" and admission.container is not None:
+            runtime.stop(admission.container.name)
+            _fail(f"{admission.problem}; it was stopped", advice=admission.advice, code=EXIT_DECISION)
+        if admission.verdict != "admit" or admission.container is None:
+            _fail(admission.problem, advice=admission.advice, code=EXIT_UNAVAILABLE)
+        resp = runtime.call(admission.container, str(cap.get("endpoint")),
                             method=str(cap.get("method") or "GET"), data=body)
     except CortexTrustError as e:
         _library_error(e)

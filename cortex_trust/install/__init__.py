@@ -1,6 +1,7 @@
 """Installing and running plugins: the request grammar, federation over configured
-registries, the install judgement, local state (install records, revocation cache,
-configuration) and revocation-feed sync.
+registries, the pure install and run rules, local state (install records, stored inputs,
+checkpoints, revocation cache), configuration, revocation-feed sync, and the installer that
+sequences them.
 """
 
 from __future__ import annotations
@@ -21,22 +22,13 @@ if TYPE_CHECKING:
         save_config,
         scope_matches,
     )
-    from ._installer import (
-        FederatedRegistry,
-        Installer,
-        InstallOutcome,
-        InstallPlan,
-        PluginRequest,
-        RegistryTarget,
-        RunCheck,
-        SyncReport,
-        judge_install,
-        parse_request,
-        registry_target,
-        remove_installed,
-    )
-    from ._revocations import FeedSource, FeedState, RevocationCache, RevokedVersion, revocation_evidence, sync_feed
-    from ._state import InstallRecord, InstallStore, VersionCandidate, select_version, widened_permissions
+    from ._federation import FederatedRegistry, RegistryTarget, registry_target
+    from ._installer import Installer, remove_installed
+    from ._plan import InstallOutcome, InstallPlan, RunCheck, SyncReport, judge_install
+    from ._request import PluginRequest, parse_request
+    from ._revocations import FeedSource, revocation_evidence, sync_feed
+    from ._state import FeedState, InstallRecord, InstallStore, RevocationCache, RevokedVersion
+    from ._versions import VersionCandidate, select_version, widened_permissions
 
 __all__ = [
     "DEFAULT_GITHUB_API",
@@ -79,35 +71,35 @@ _EXPORTS = {
     "CortexConfig": "._config",
     "DEFAULT_GITHUB_API": "._config",
     "DEFAULT_REGISTRY": "._config",
-    "FederatedRegistry": "._installer",
+    "FederatedRegistry": "._federation",
     "FeedSource": "._revocations",
-    "FeedState": "._revocations",
-    "InstallOutcome": "._installer",
-    "InstallPlan": "._installer",
+    "FeedState": "._state",
+    "InstallOutcome": "._plan",
+    "InstallPlan": "._plan",
     "InstallRecord": "._state",
     "InstallStore": "._state",
     "Installer": "._installer",
-    "PluginRequest": "._installer",
+    "PluginRequest": "._request",
     "RegistryEntry": "._config",
-    "RegistryTarget": "._installer",
-    "RevocationCache": "._revocations",
-    "RevokedVersion": "._revocations",
-    "RunCheck": "._installer",
-    "SyncReport": "._installer",
-    "VersionCandidate": "._state",
-    "judge_install": "._installer",
+    "RegistryTarget": "._federation",
+    "RevocationCache": "._state",
+    "RevokedVersion": "._state",
+    "RunCheck": "._plan",
+    "SyncReport": "._plan",
+    "VersionCandidate": "._versions",
+    "judge_install": "._plan",
     "load_config": "._config",
-    "parse_request": "._installer",
+    "parse_request": "._request",
     "redact": "._config",
-    "registry_target": "._installer",
+    "registry_target": "._federation",
     "remove_installed": "._installer",
     "resolve_registry": "._config",
     "revocation_evidence": "._revocations",
     "save_config": "._config",
     "scope_matches": "._config",
-    "select_version": "._state",
+    "select_version": "._versions",
     "sync_feed": "._revocations",
-    "widened_permissions": "._state",
+    "widened_permissions": "._versions",
 }
 
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._build import build_input, image_digest, manifest_facts, plugin_full_name, resolve_digest
+    from ._build import build_input, image_digest, manifest_facts, plugin_full_name, refresh_input, resolve_digest
     from ._decision import FAILURE_CODES, Action, Decision, NextTier, Reason, Sandbox, Tier
     from ._input import (
         SCHEMA_VERSION,
@@ -81,6 +81,7 @@ __all__ = [
     "load_policy_set",
     "manifest_facts",
     "plugin_full_name",
+    "refresh_input",
     "resolve_digest",
 ]
 
@@ -128,6 +129,7 @@ _EXPORTS = {
     "load_policy_set": "._sets",
     "manifest_facts": "._build",
     "plugin_full_name": "._build",
+    "refresh_input": "._build",
     "resolve_digest": "._build",
 }
 

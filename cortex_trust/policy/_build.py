@@ -11,13 +11,17 @@ together for verify, publish, install and run. What it guarantees (the mix-and-m
   ``DIGEST_MISMATCH``: collectors already drop such pieces; this is the second lock.
 * ``plugin.full_name`` is ``namespace/name`` (or ``name`` without a namespace), and
   ``artifact.pinned`` is true only when the image reference itself carries the digest.
+
+:func:`refresh_input` is the one way a stored input is brought up to date (re-evaluation in the
+registry, the run-time check of an installed plugin): newer evidence pieces and the clock, never
+a new artifact or manifest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from ..errors import InputError
 from ..ids import ImageRefError, is_digest, is_slug, parse_image_ref
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
     from ..errors import ManifestError
     from ..manifest import Manifest
 
-__all__ = ["build_input", "image_digest", "manifest_facts", "plugin_full_name", "resolve_digest"]
+__all__ = ["build_input", "image_digest", "manifest_facts", "plugin_full_name", "refresh_input", "resolve_digest"]
 
 _Kind = Literal["signature", "scan", "tests", "review", "usage"]
 
@@ -206,3 +210,40 @@ def build_input(
         context=Context(now=format_time(now), cortex_version=cortex_version,
                         operation=operation, registry=registry),
     )
+
+
+class _Pieces(TypedDict, total=False):
+    """Evidence pieces by kind, as :func:`refresh_input` takes them (``None``: keep the base's)."""
+
+    signature: SignatureEvidence | None
+    scan: ScanEvidence | None
+    tests: TestEvidence | None
+    review: ReviewEvidence | None
+    usage: UsageEvidence | None
+    revocation: RevocationEvidence | None
+    transparency: TransparencyEvidence | None
+
+
+def refresh_input(base: PolicyInput, *, now: datetime, operation: Operation,
+                  cortex_version: str | None = None, now_text: str | None = None,
+                  revalidate: bool = False, **pieces: Unpack[_Pieces]) -> PolicyInput:
+    """``base`` (a stored input) with newer evidence ``pieces``, the reference time ``now`` and
+    ``operation``.
+
+    A piece left out or ``None`` keeps the base's piece; ``cortex_version`` ``None`` keeps the
+    base's. The manifest, plugin, artifact and dropped evidence are the base's: every piece
+    handed in must be about the base's digest (the caller vouches for it; :func:`build_input`
+    is where pieces about another digest are dropped). ``now_text`` is ``format_time(now)``
+    when the caller has it already (refreshing many inputs). ``revalidate`` holds the result to
+    the input contract again (a JSON round trip; copies are not validated), for inputs read
+    back from storage a user controls.
+    """
+    update = {kind: piece for kind, piece in pieces.items() if piece is not None}
+    context: dict[str, Any] = {"now": now_text or format_time(now), "operation": operation}
+    if cortex_version is not None:
+        context["cortex_version"] = cortex_version
+    refreshed = base.model_copy(update={"evidence": base.evidence.model_copy(update=update),
+                                        "context": base.context.model_copy(update=context)})
+    if revalidate:
+        return PolicyInput.model_validate_json(refreshed.to_json())
+    return refreshed
