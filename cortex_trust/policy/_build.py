@@ -28,6 +28,7 @@ from ._input import (
     Evidence,
     ManifestFacts,
     Operation,
+    PlatformVersionSource,
     PluginRef,
     PolicyInput,
     ReviewEvidence,
@@ -127,7 +128,8 @@ def build_input(
     digest: str | None,
     operation: Operation,
     now: datetime,
-    cortex_version: str,
+    cortex_version: str | None,
+    cortex_version_source: PlatformVersionSource | None = None,
     signature: SignatureEvidence | None = None,
     scan: ScanEvidence | None = None,
     tests: TestEvidence | None = None,
@@ -143,7 +145,9 @@ def build_input(
     """Build the policy input document.
 
     ``manifest`` is a loaded manifest, or the :class:`ManifestError` loading it raised (the
-    input then says ``manifest.valid: false`` and the policy decides). ``now`` is the reference
+    input then says ``manifest.valid: false`` and the policy decides). ``cortex_version`` is the
+    CORTEX platform's version (``None``: unknown, which the policy reports) and
+    ``cortex_version_source`` where it came from. ``now`` is the reference
     time, read once by the caller; it must be timezone-aware. Evidence pieces left out are
     "not present". ``dropped`` lists pieces collectors refused; more are added here for
     pieces about another digest.
@@ -204,5 +208,6 @@ def build_input(
         artifact=artifact,
         evidence=evidence,
         context=Context(now=format_time(now), cortex_version=cortex_version,
-                        operation=operation, registry=registry),
+                        operation=operation, registry=registry,
+                        cortex_version_source=cortex_version_source if cortex_version else None),
     )
