@@ -433,6 +433,9 @@ def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
         check = inst.check_run(name, now=_now())
     if check.sync_error:
         _say(f"warning: revocation data could not be refreshed: {check.sync_error}", err=True)
+    for r in check.decision.reasons:
+        if r.code == "CORTEX_VERSION_UNKNOWN":  # allowed to run, never silently
+            _say(f"warning: {r.code}: {r.message}", err=True)
     if not check.allowed:
         cname = container_name(str(check.record.manifest.get("name")))
         stopped = runtime.stop(cname) if check.revoked or runtime.is_running(cname) else False
