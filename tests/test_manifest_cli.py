@@ -53,8 +53,9 @@ def test_lint_json(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert doc["valid"] is False
     hello, broken, missing = doc["results"]
     assert hello == {"path": HELLO, "valid": True, "name": "hello", "version": "0.1.0",
-                     "problems": []}
+                     "problems": [], "warnings": []}
     assert broken["valid"] is False and len(broken["problems"]) == 11
+    assert broken["warnings"] == []
     assert broken["problems"][-1] == {
         "path": BROKEN, "line": 20, "column": 3, "field": "trust.netwrok",
         "problem": "unknown field `netwrok`", "fix": "did you mean `network`?"}
