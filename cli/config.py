@@ -1,4 +1,5 @@
-"""``cortex config``: the default registry, scoped private registries, the GitHub API URL.
+"""``cortex config``: the default registry, scoped private registries, the GitHub API URL, the
+CORTEX platform's version.
 
 Written to the user's config file with owner-only permissions; tokens are referenced by
 environment variable (``--token-env``) and always redacted from output.
@@ -16,7 +17,8 @@ registries_app = typer.Typer(help="Scoped registries (federation and private reg
 app.add_typer(registries_app, name="registries")
 
 _KEYS = {"registry": "registry", "github-api": "github_api", "github_api": "github_api",
-         "registry-log-key": "registry_log_key", "registry_log_key": "registry_log_key"}
+         "registry-log-key": "registry_log_key", "registry_log_key": "registry_log_key",
+         "platform-version": "platform_version", "platform_version": "platform_version"}
 
 
 def _key(key: str) -> str:
@@ -24,7 +26,7 @@ def _key(key: str) -> str:
 
     if key not in _KEYS:
         fail(f"unknown setting {key!r}", advice="settings are: registry, github-api, "
-             "registry-log-key; "
+             "registry-log-key, platform-version; "
              "scoped registries use `cortex config registries add`")
     return _KEYS[key]
 
@@ -49,16 +51,21 @@ def _update(**changes: object) -> None:
 
 
 @app.command("set")
-def set_(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")],
+def set_(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key | "
+                                                 "platform-version")],
          value: Annotated[str, typer.Argument(help="an http(s) URL (a verifier key for "
-                                                   "registry-log-key)")]) -> None:
-    """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com`."""
+                                                   "registry-log-key, the CORTEX platform's "
+                                                   "X.Y.Z for platform-version)")]) -> None:
+    """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com` or
+    `cortex config set platform-version 8.1.0` (the CORTEX platform version manifests'
+    min_cortex_version is compared with; CORTEX_PLATFORM_VERSION overrides it)."""
     _update(**{_key(key): value})
     typer.echo(f"{key} = {value}")
 
 
 @app.command("get")
-def get(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
+def get(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key | "
+                                               "platform-version")]) -> None:
     """Print one setting."""
     from cortex_trust.install import load_config
 
@@ -68,7 +75,8 @@ def get(key: Annotated[str, typer.Argument(help="registry | github-api | registr
 
 
 @app.command("unset")
-def unset(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
+def unset(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key | "
+                                                 "platform-version")]) -> None:
     """Reset a setting to its default."""
     from cortex_trust.install import CortexConfig
 
@@ -94,6 +102,7 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "t
     typer.echo(f"github-api = {doc['github_api']}")
     if doc.get("registry_log_key"):
         typer.echo(f"registry-log-key = {doc['registry_log_key']}")
+    typer.echo(f"platform-version = {doc['platform_version'] or '(not set: unknown)'}")
     for r in doc["registries"]:
         token = f" token-env={r['token_env']}" if r["token_env"] else (" token=***" if r["token"] else "")
         mirrors = f" mirrors={','.join(r['mirrors'])}" if r["mirrors"] else ""

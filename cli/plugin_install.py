@@ -113,14 +113,15 @@ def _data_dir() -> Path:
 def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None = None,
                policy_dirs: list[Path] | None = None, data: list[Path] | None = None,
                verify: bool = True) -> Installer:
-    from cortex_trust import __version__
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from cortex_trust.install import Installer, load_config
     from cortex_trust.policy import load_policy_set
 
     from ._paths import config_path
+    from ._platform import platform_version
 
     config = load_config(config_path())
+    platform = platform_version(config)
     tokens: dict[str, str | None] = {}
     for entry in config.registries:
         token = os.environ.get(entry.token_env) if entry.token_env else None
@@ -142,7 +143,8 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
         return EmbeddedEngine(policy_set)
 
     return Installer(config=config, data_dir=_data_dir(), engine_factory=engine,
-                     trusted_roots=roots, cortex_version=__version__, tokens=tokens,
+                     trusted_roots=roots, cortex_version=platform.version,
+                     cortex_version_source=platform.source, tokens=tokens,
                      registry_override=registry, github_token=github_token)
 
 
@@ -190,6 +192,7 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
         src = f"registry {plan.registry} ({plan.registry_url})" if plan.source == "registry" \
             else f"GitHub ({plan.request.text})"
         _say(f"{what} from {src}, image {plan.image}")
+        _say(f"  {_platform_line(plan)}")
         for line in _decision_text(plan.decision):
             _say(line)
         for d in plan.policy_input.evidence.dropped:
@@ -240,11 +243,25 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
                 "; image not pulled yet (no container engine): `cortex plugin run` pulls it"))
 
 
+def _platform_line(plan: InstallPlan) -> str:
+    """Which CORTEX platform version the decision compared the plugin's minimum with, and where
+    that version came from."""
+    from cortex_trust.install import PlatformVersion
+
+    context = plan.policy_input.context
+    trust = plan.manifest.get("trust")
+    needed = trust.get("min_cortex_version") if isinstance(trust, dict) else None
+    platform = PlatformVersion(context.cortex_version, context.cortex_version_source)
+    return f"CORTEX platform {platform.describe()}; the plugin needs {needed} or later"
+
+
 def _emit(fmt: str, plan: InstallPlan, outcome: InstallOutcome, *, installed: bool,
           pulled: bool) -> None:
     if fmt != "json":
         return
     doc = {"schema": "cortex.install/v1", **plan.to_json_dict(),
+           "platform_version": {"version": plan.policy_input.context.cortex_version,
+                                "source": plan.policy_input.context.cortex_version_source},
            "outcome": {"verdict": outcome.verdict, "ask": outcome.ask,
                        "override": outcome.override, "why": outcome.why},
            "installed": installed, "pulled": pulled}
@@ -416,6 +433,9 @@ def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
         check = inst.check_run(name, now=_now())
     if check.sync_error:
         _say(f"warning: revocation data could not be refreshed: {check.sync_error}", err=True)
+    for r in check.decision.reasons:
+        if r.code == "CORTEX_VERSION_UNKNOWN":  # allowed to run, never silently
+            _say(f"warning: {r.code}: {r.message}", err=True)
     if not check.allowed:
         cname = container_name(str(check.record.manifest.get("name")))
         stopped = runtime.stop(cname) if check.revoked or runtime.is_running(cname) else False

@@ -28,7 +28,7 @@ _REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
 _MAX_FILE = 1024 * 1024
 
 RegistryOption = Annotated[str, typer.Option(
-    "--registry", help="Registry URL, e.g. https://registry.cortex.dev.")]
+    "--registry", help="Registry URL, e.g. https://registry.cortexpersist.com.")]
 TokenEnvOption = Annotated[str, typer.Option(
     "--token-env", help="Environment variable holding the registry token.")]
 

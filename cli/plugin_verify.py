@@ -143,13 +143,17 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
     from cortex_trust.policy import load_policy_set
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 
+    from ._platform import platform_version
     from ._render import exit_code_for, render
+
+    platform = platform_version()
 
     request = VerifyRequest(
         manifest=manifest, image=image, namespace=namespace, bundle=bundle,
         trusted_roots=trusted_roots, scan_report=scan, scan_scanners=scan_scanners,
         run_scan=run_scan, trivy_db=trivy_db,
-        junit=tests, review=review, usage=usage, cortex_version=__version__)
+        junit=tests, review=review, usage=usage, cortex_version=platform.version,
+        cortex_version_source=platform.source)
     # Read the policies first (a broken policy is an input error that should not wait for a
     # scan), then collect the evidence (bad input fails before an engine starts), then decide.
     policy_set = load_policy_set(policy_dirs, data_files, defaults=defaults)

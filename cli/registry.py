@@ -105,6 +105,10 @@ def serve(
         help="File with the key that signs the audit log's checkpoints (`cortex registry "
              "log-key create`; mode 0600, never in the database). Without it the log serves "
              "proofs but no signed checkpoint.")] = None,
+    platform_version: Annotated[str | None, typer.Option(
+        "--platform-version", envvar="CORTEX_PLATFORM_VERSION", metavar="X.Y.Z",
+        help="The CORTEX platform version this registry decides for (compared with manifests' "
+             "min_cortex_version, recorded in its decisions). Default: unknown.")] = None,
 ) -> None:
     """Run the registry API (migrates the database first). Ctrl-C stops it.
 
@@ -122,6 +126,14 @@ def serve(
     roots = tuple(load_trust_root(p) for p in trusted_root) if trusted_root \
         else (production_trust_root(),)
     signer = _load_log_key(log_key) if log_key is not None else None
+    if platform_version is not None:
+        from cortex_trust.install import check_platform_version
+
+        try:
+            check_platform_version(platform_version)
+        except ValueError as e:
+            fail(f"--platform-version {platform_version!r}: {e}",
+                 advice="pass the CORTEX platform's version, e.g. --platform-version 8.1.0")
     factory = _engine_factory(policy_dir, data, no_default_policies)
     engine = _migrated_engine(db)
     scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
@@ -129,7 +141,7 @@ def serve(
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
-                            log_signer=signer)
+                            log_signer=signer, platform_version=platform_version)
     application = create_app(config, engine_factory=factory, db=engine)
     if signer is None:
         _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "

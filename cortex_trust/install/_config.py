@@ -1,4 +1,5 @@
-"""User configuration: the default registry, scoped (federated/private) registries, GitHub.
+"""User configuration: the default registry, scoped (federated/private) registries, GitHub,
+the CORTEX platform's version.
 
 The file is JSON, written with owner-only permissions (0600, its directory 0700) because it may
 hold tokens, and read only when it is still private (a link, or a file or directory another user
@@ -15,28 +16,38 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import InputError
 from ..ids import is_slug
 
+if TYPE_CHECKING:
+    from ..policy import PlatformVersionSource
+
 __all__ = [
     "DEFAULT_GITHUB_API",
     "DEFAULT_REGISTRY",
+    "PLATFORM_VERSION_ENV",
     "CortexConfig",
+    "PlatformVersion",
     "RegistryEntry",
+    "check_platform_version",
     "load_config",
     "redact",
+    "resolve_platform_version",
     "resolve_registry",
     "save_config",
     "scope_matches",
 ]
 
-DEFAULT_REGISTRY = "https://registry.cortex.dev"
+DEFAULT_REGISTRY = "https://registry.cortexpersist.com"
 DEFAULT_GITHUB_API = "https://api.github.com"
+#: The environment variable that names the CORTEX platform's version (read by the CLI).
+PLATFORM_VERSION_ENV = "CORTEX_PLATFORM_VERSION"
 _MAX_CONFIG_BYTES = 256 * 1024
 #: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
 _SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})\Z")
@@ -73,6 +84,24 @@ def _check_log_key(v: str | None) -> str | None:
         return NoteVerifier.from_text(v).text
     except NoteError as e:
         raise ValueError(f"not a transparency-log verifier key: {e.message}") from None
+
+
+def check_platform_version(value: str) -> str:
+    """``value`` if it is a full SemVer 2.0.0 version (the CORTEX platform's exact version).
+
+    Raises ``ValueError`` saying what is wrong and what to write; a short form such as ``8.1``
+    is refused because the platform's exact version is not a minimum.
+    """
+    from ..manifest import SemVerError, parse_semver
+
+    try:
+        parse_semver(value)
+    except SemVerError as e:
+        parts = value.strip().lstrip("vV").split(".")
+        example = ".".join([*parts, "0", "0"][:3]) if all(p.isdigit() for p in parts) else "8.1.0"
+        raise ValueError(f"{e}; the platform version is the CORTEX platform's exact version, "
+                         f"e.g. {example}") from None
+    return value
 
 
 _LOOPBACK = re.compile(r"^http://(?:127(?:\.[0-9]{1,3}){3}|localhost|\[::1\])(?::[0-9]{1,5})?(?:/|\Z)")
@@ -145,6 +174,14 @@ class CortexConfig(BaseModel):
     github_api: str = DEFAULT_GITHUB_API
     #: The default registry's transparency-log verifier key (see :attr:`RegistryEntry.log_key`).
     registry_log_key: str | None = None
+    #: The CORTEX platform's version, which manifests' ``trust.min_cortex_version`` is compared
+    #: with; ``None``: not configured (see :func:`resolve_platform_version`).
+    platform_version: str | None = None
+
+    @field_validator("platform_version")
+    @classmethod
+    def _platform_version(cls, v: str | None) -> str | None:
+        return None if v is None else check_platform_version(v)
 
     @field_validator("registry_log_key")
     @classmethod
@@ -181,6 +218,43 @@ class CortexConfig(BaseModel):
             if r.get("token"):
                 r["token"] = "***"  # noqa: S105 - the redaction marker, not a secret
         return doc
+
+
+@dataclass(frozen=True)
+class PlatformVersion:
+    """The CORTEX platform version decisions compare ``trust.min_cortex_version`` with, and where
+    it came from (``None`` for both: unknown, and the policy says so)."""
+
+    version: str | None
+    source: PlatformVersionSource | None
+
+    def describe(self) -> str:
+        """One line for people: ``8.1.0 (from CORTEX_PLATFORM_VERSION)`` or how to set it."""
+        if self.version is None:
+            return ("unknown (set it with `cortex config set platform-version X.Y.Z` or "
+                    f"{PLATFORM_VERSION_ENV})")
+        where = {"env": PLATFORM_VERSION_ENV, "config": "the configuration: platform-version",
+                 "registry": "the registry's setting"}.get(self.source or "", "the caller")
+        return f"{self.version} (from {where})"
+
+
+def resolve_platform_version(config: CortexConfig | None, *, env: str | None) -> PlatformVersion:
+    """The CORTEX platform version to decide with: ``env`` (the value of
+    :data:`PLATFORM_VERSION_ENV`, read by the caller) when set, else the configuration's
+    ``platform_version``, else unknown. Never this package's own version.
+
+    Raises :class:`InputError` when ``env`` is set but is not a full version (never ignored).
+    """
+    if env is not None and env.strip():
+        try:
+            return PlatformVersion(check_platform_version(env), "env")
+        except ValueError as e:
+            raise InputError(f"{PLATFORM_VERSION_ENV}={env!r} is not a version: {e}",
+                             advice=f"set {PLATFORM_VERSION_ENV} to the CORTEX platform's version, "
+                                    "e.g. 8.1.0, or unset it") from None
+    if config is not None and config.platform_version is not None:
+        return PlatformVersion(config.platform_version, "config")
+    return PlatformVersion(None, None)
 
 
 def scope_matches(scope: str, full_name: str) -> bool:

@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
     from ..evidence import TrustRoot
     from ..manifest import Manifest
-    from ..policy import RevocationEvidence
+    from ..policy import PlatformVersionSource, RevocationEvidence
 
 __all__ = ["Installer", "remove_installed"]
 
@@ -115,12 +115,15 @@ class Installer:
     read (e.g. from ``token_env``); ``engine_factory`` builds the policy engine on first use
     (call :meth:`close` to release it). ``trusted_roots`` are the Sigstore roots bundles are
     re-verified against (production plus configured ones). ``transport`` is handed to every
-    HTTP client (tests). Nothing here prints or reads the environment.
+    HTTP client (tests). ``cortex_version`` is the CORTEX platform's version decisions compare
+    ``trust.min_cortex_version`` with (``None``: unknown, which the policy reports) and
+    ``cortex_version_source`` where it came from. Nothing here prints or reads the environment.
     """
 
     def __init__(self, *, config: CortexConfig, data_dir: Path,
                  engine_factory: Callable[[], PolicyEngine],
-                 trusted_roots: Sequence[TrustRoot], cortex_version: str,
+                 trusted_roots: Sequence[TrustRoot], cortex_version: str | None,
+                 cortex_version_source: PlatformVersionSource | None = None,
                  tokens: Mapping[str, str | None] | None = None,
                  registry_override: str | None = None, github_token: str | None = None,
                  timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
@@ -133,6 +136,7 @@ class Installer:
         self._engine: PolicyEngine | None = None
         self.trusted_roots = tuple(trusted_roots)
         self.cortex_version = cortex_version
+        self.cortex_version_source = cortex_version_source
         self._tokens = dict(tokens or {})
         self._override = registry_override
         self._github_token = github_token
@@ -245,6 +249,7 @@ class Installer:
                 policy_input = build_input(
                     manifest=manifest, image=detail.image, digest=detail.digest,
                     operation="install", now=now, cortex_version=self.cortex_version,
+                    cortex_version_source=self.cortex_version_source,
                     signature=signature, revocation=revocation, transparency=transparency,
                     dropped=dropped, registry=target.name, namespace=ns, **pieces)
                 decision = decide(self.engine, policy_input)
@@ -293,7 +298,8 @@ class Installer:
         with timer.step("decide"):
             policy_input = build_input(
                 manifest=manifest, image=image, digest=digest, operation="install", now=now,
-                cortex_version=self.cortex_version, revocation=revocation, signature=signature,
+                cortex_version=self.cortex_version, cortex_version_source=self.cortex_version_source,
+                revocation=revocation, signature=signature,
                 registry=f"github:{req.github.owner}/{req.github.repo}",
                 repository=req.github.full_name)
             decision = decide(self.engine, policy_input)
@@ -387,7 +393,9 @@ class Installer:
             revocation = self._revocation(record, target, state, record_revoked, now=now)
         with timer.step("decide"):
             policy_input = refresh_input(stored, now=now, operation="run", revocation=revocation,
-                                         cortex_version=self.cortex_version, revalidate=True)
+                                         cortex_version=self.cortex_version,
+                                         cortex_version_source=self.cortex_version_source,
+                                         revalidate=True)
             decision = decide(self.engine, policy_input)
         allowed, overridden = judge_run(decision, revocation, overrides=record.overrides)
         return RunCheck(record=record, decision=decision, revocation=revocation,

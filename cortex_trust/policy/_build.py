@@ -19,6 +19,7 @@ a new artifact or manifest.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
@@ -32,6 +33,7 @@ from ._input import (
     Evidence,
     ManifestFacts,
     Operation,
+    PlatformVersionSource,
     PluginRef,
     PolicyInput,
     ReviewEvidence,
@@ -131,7 +133,8 @@ def build_input(
     digest: str | None,
     operation: Operation,
     now: datetime,
-    cortex_version: str,
+    cortex_version: str | None,
+    cortex_version_source: PlatformVersionSource | None = None,
     signature: SignatureEvidence | None = None,
     scan: ScanEvidence | None = None,
     tests: TestEvidence | None = None,
@@ -147,7 +150,9 @@ def build_input(
     """Build the policy input document.
 
     ``manifest`` is a loaded manifest, or the :class:`ManifestError` loading it raised (the
-    input then says ``manifest.valid: false`` and the policy decides). ``now`` is the reference
+    input then says ``manifest.valid: false`` and the policy decides). ``cortex_version`` is the
+    CORTEX platform's version (``None``: unknown, which the policy reports) and
+    ``cortex_version_source`` where it came from. ``now`` is the reference
     time, read once by the caller; it must be timezone-aware. Evidence pieces left out are
     "not present". ``dropped`` lists pieces collectors refused; more are added here for
     pieces about another digest.
@@ -208,7 +213,8 @@ def build_input(
         artifact=artifact,
         evidence=evidence,
         context=Context(now=format_time(now), cortex_version=cortex_version,
-                        operation=operation, registry=registry),
+                        operation=operation, registry=registry,
+                        cortex_version_source=cortex_version_source if cortex_version else None),
     )
 
 
@@ -224,14 +230,23 @@ class _Pieces(TypedDict, total=False):
     transparency: TransparencyEvidence | None
 
 
+class _Keep(enum.Enum):
+    """The default of :func:`refresh_input`'s ``cortex_version``: keep the base's platform version."""
+
+    BASE = "base"
+
+
 def refresh_input(base: PolicyInput, *, now: datetime, operation: Operation,
-                  cortex_version: str | None = None, now_text: str | None = None,
+                  cortex_version: str | _Keep | None = _Keep.BASE,
+                  cortex_version_source: PlatformVersionSource | None = None,
+                  now_text: str | None = None,
                   revalidate: bool = False, **pieces: Unpack[_Pieces]) -> PolicyInput:
     """``base`` (a stored input) with newer evidence ``pieces``, the reference time ``now`` and
     ``operation``.
 
-    A piece left out or ``None`` keeps the base's piece; ``cortex_version`` ``None`` keeps the
-    base's. The manifest, plugin, artifact and dropped evidence are the base's: every piece
+    A piece left out or ``None`` keeps the base's piece. ``cortex_version`` left out keeps the
+    base's platform version and its source; given, it replaces both (``None``: the platform
+    version is unknown now, and so is its source). The manifest, plugin, artifact and dropped evidence are the base's: every piece
     handed in must be about the base's digest (the caller vouches for it; :func:`build_input`
     is where pieces about another digest are dropped). ``now_text`` is ``format_time(now)``
     when the caller has it already (refreshing many inputs). ``revalidate`` holds the result to
@@ -240,8 +255,9 @@ def refresh_input(base: PolicyInput, *, now: datetime, operation: Operation,
     """
     update = {kind: piece for kind, piece in pieces.items() if piece is not None}
     context: dict[str, Any] = {"now": now_text or format_time(now), "operation": operation}
-    if cortex_version is not None:
+    if not isinstance(cortex_version, _Keep):
         context["cortex_version"] = cortex_version
+        context["cortex_version_source"] = cortex_version_source if cortex_version is not None else None
     refreshed = base.model_copy(update={"evidence": base.evidence.model_copy(update=update),
                                         "context": base.context.model_copy(update=context)})
     if revalidate:

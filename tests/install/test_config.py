@@ -11,7 +11,7 @@ import pytest
 from cortex_trust.errors import InputError
 from cortex_trust.install import CortexConfig, RegistryEntry, load_config, redact, resolve_registry, save_config
 
-PUBLIC = "https://registry.cortex.dev"
+PUBLIC = "https://registry.cortexpersist.com"
 
 
 def cfg() -> CortexConfig:
