@@ -246,7 +246,8 @@ def refresh_input(base: PolicyInput, *, now: datetime, operation: Operation,
 
     A piece left out or ``None`` keeps the base's piece. ``cortex_version`` left out keeps the
     base's platform version and its source; given, it replaces both (``None``: the platform
-    version is unknown now, and so is its source). The manifest, plugin, artifact and dropped evidence are the base's: every piece
+    version is unknown now, and so is its source). The manifest, plugin, artifact and dropped
+    evidence are the base's: every piece
     handed in must be about the base's digest (the caller vouches for it; :func:`build_input`
     is where pieces about another digest are dropped). ``now_text`` is ``format_time(now)``
     when the caller has it already (refreshing many inputs). ``revalidate`` holds the result to
