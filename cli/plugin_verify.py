@@ -98,6 +98,7 @@ def verify(
     reference_time = _reference_time(now)
 
     from cortex_trust.errors import CortexTrustError
+    from cortex_trust.evidence import parse_scanners
 
     from ._errors import report_library_error
 
@@ -105,7 +106,7 @@ def verify(
         code, text = _run(
             manifest=manifest, image=image, namespace=namespace, bundle=bundle,
             trusted_roots=tuple(trusted_root or ()), scan=scan,
-            scan_scanners=tuple(x.strip() for x in (scan_scanners or "").split(",") if x.strip()), run_scan=run_scan,
+            scan_scanners=parse_scanners(scan_scanners or ""), run_scan=run_scan,
             trivy_db=trivy_db, tests=tests, review=review, usage=usage,
             policy_dirs=list(policy_dir or ()), data_files=list(data or ()),
             defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,

@@ -207,8 +207,10 @@ def publish(request: Request, body: PublishCreate, principal: Caller) -> Respons
     """Publish a version (publisher of the namespace, or admin).
 
     The manifest is validated, the image must be pinned by digest and hosted on an allowed OCI
-    registry, the Sigstore bundle is verified against the registry's trusted roots and the
-    registry policy decides (operation ``publish``). An existing version is a 409
+    registry, the Sigstore bundle is verified against the registry's trusted roots (a bundle
+    that signs another digest is a 422 ``BUNDLE_DIGEST_MISMATCH``) and the registry policy
+    decides (operation ``publish``). ``scan_scanners`` declares the scanners of the uploaded
+    ``scan_report`` (which stays ``self-reported``). An existing version is a 409
     (``VERSION_EXISTS`` for the same digest, ``VERSION_CONFLICT`` for another): versions are
     immutable and publishing is not idempotent.
     """
