@@ -131,7 +131,7 @@ def test_a_namespace_cannot_get_another_namespaces_plugin_revoked(
     assert "a publisher token cannot do this" in r.stderr
     assert len(s.feed()) == 1
     r = s.cortex("plugin", "revoke", "--digest", digest, "--reason", "malware in the image",
-                 "--registry", s.url, token=admin)
+                 "--registry", s.url, "--format", "json", token=admin)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["revoked"] == ["acme/hello@1.0.0", "evil/clone@1.0.0",
                                                "acme/hello@1.0.1"]

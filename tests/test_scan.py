@@ -301,8 +301,21 @@ def test_public_surface() -> None:
 
     assert sorted(mod.__all__) == ["MAX_REPORT_BYTES", "SEVERITIES", "ScanReport",
                                    "VULN_ATTESTATION_PREDICATE", "find_trivy",
-                                   "parse_trivy_report", "read_trivy_report", "run_trivy",
-                                   "verify_scan_attestation"]
+                                   "parse_scanners", "parse_trivy_report", "read_trivy_report",
+                                   "run_trivy", "verify_scan_attestation"]
+
+
+def test_declared_scanners_are_trivys_scanners_value() -> None:
+    """``--scan-scanners`` (verify and publish) takes Trivy's ``--scanners`` value."""
+    from cortex_trust.evidence import parse_scanners
+
+    assert parse_scanners("vuln, secret,,vuln") == ("vuln", "secret")
+    assert parse_scanners("misconfig") == ("misconfig",)
+    assert parse_scanners("") == ()
+    with pytest.raises(EvidenceError) as e:
+        parse_scanners("vuln,secrets,license")
+    assert e.value.message == "unknown scanner(s) license, secrets"
+    assert "vuln, secret, misconfig" in (e.value.advice or "")
 
 
 # --- origins and signed scan attestations ---------------------------------------------------------

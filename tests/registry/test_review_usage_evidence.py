@@ -344,9 +344,9 @@ def test_cli_review_withdraw_removes_only_the_callers_review(
 
     from cli.main import main
 
-    def cortex(*args: str, token: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["cortex", "plugin", "review", *args,
-                                          "acme/hello@1.0.0", "--registry", served])
+    def cortex(command: str, *args: str, token: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["cortex", "plugin", "review", command,
+                                          "acme/hello@1.0.0", "--registry", served, *args])
         monkeypatch.setenv("CORTEX_REGISTRY_TOKEN", token)
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_:
@@ -362,7 +362,7 @@ def test_cli_review_withdraw_removes_only_the_callers_review(
     assert code == 2 and "'partner/bob' has no review" in err and bob not in err
     assert [r["reviewer"] for r in shipped.version()["evidence"]["review"]["reviews"]] == [
         "cortex-core/ada"]
-    code, out, err = cortex("withdraw", token=ada)
+    code, out, err = cortex("withdraw", "--format", "json", token=ada)
     assert code == 0, err
     assert json.loads(out)["evidence"]["review"]["present"] is False
     assert shipped.version()["evidence"]["review"]["present"] is False

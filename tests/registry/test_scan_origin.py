@@ -357,10 +357,9 @@ def _cli_publish(served: Served, sigstore: PrivateSigstore, tmp_path: Path, vers
     extra = ["--scan-attestation", str(tmp_path / "attestation.json")] if attest else []
     r = _cortex("plugin", "publish", str(tmp_path / "manifest.yaml"), "--image", image,
                 "--bundle", str(tmp_path / "bundle.json"), "--scan", str(tmp_path / "trivy.json"),
-                "--tests", str(JUNIT), "--registry", served.url, *extra,
+                "--tests", str(JUNIT), "--registry", served.url, "--format", "json", *extra,
                 env={"CORTEX_REGISTRY_TOKEN": token})
     assert r.exit_code == 0, (r.output, r.exception)
-    assert "tier experimental" in r.stderr
     return json.loads(r.stdout)  # type: ignore[no-any-return]
 
 
@@ -421,7 +420,8 @@ def test_serve_no_scan_is_a_named_choice_that_warns(tmp_path: Path,
     assert "warning: scanning is off (--no-scan)" in log and "below Community" in log
 
 
-def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning: Scanning) -> None:
+def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning: Scanning,
+                                                                        tmp_path: Path) -> None:
     """Digest squatting: anyone can copy a digest from a public OCI registry and publish it
     under their own name without a valid signature (on the shipped policies that is a 201 at
     Experimental). That must not make the image theirs and lock its real publisher out."""
@@ -435,10 +435,16 @@ def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning
         return reg.client.post("/api/v1/plugins", headers=reg.auth(token), json={
             "manifest": manifest_text(name, version), "image": image, "bundle": bundle.decode()})
 
-    # A bundle over another digest: the signature is not verified, the publish still lands.
-    squat = publish(evil, "clone", "1.0.0", sig.sign_digest(other, identity=SIGNER, issuer=GHA))
+    # A bundle that does not verify (a root the registry does not trust) over the digest: the
+    # signature is not verified, the publish still lands.
+    stranger = PrivateSigstore(tmp_path / "stranger")
+    squat = publish(evil, "clone", "1.0.0", stranger.sign_digest(digest, identity=SIGNER,
+                                                                 issuer=GHA))
     assert squat.status_code == 201, squat.text
     assert squat.json()["evidence"]["signature"]["verified"] is False
+    # (A bundle over another digest is refused outright, and claims nothing either.)
+    mismatch = publish(evil, "clone", "1.0.1", sig.sign_digest(other, identity=SIGNER, issuer=GHA))
+    assert mismatch.status_code == 422 and mismatch.json()["error"]["code"] == "BUNDLE_DIGEST_MISMATCH"
     # The real publisher, signing its image, is not refused...
     assert scanning.publish("1.0.0")["evidence"]["signature"]["verified"] is True
     # ...and from then on the image is acme's: evil, even signing it itself, is refused.

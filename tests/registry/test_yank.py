@@ -487,12 +487,16 @@ def test_cli_yank_and_unyank(served: tuple[Registry, str], cli: Any) -> None:
     r = cli("yank", "acme/hello@1.1.0", "--reason", "breaks config loading",
              "--registry", url, token=acme)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["state"] == "yanked"
-    assert "yanked acme/hello@1.1.0" in r.stderr and acme not in r.stdout + r.stderr
+    # One line: what was done, to which version (short digest), its tier and action.
+    digest = registry.get(f"{BASE}/1.1.0")[1]["digest"]
+    assert r.stdout.startswith(f"yanked acme/hello@1.1.0 ({digest[:19]}): installers skip it")
+    assert r.stdout.count("\n") == 1 and "tier " in r.stdout and digest not in r.stdout
+    assert r.stderr == "" and acme not in r.stdout + r.stderr
+    assert registry.get(f"{BASE}/1.1.0")[1]["state"] == "yanked"
     _, plugin = registry.get("/api/v1/plugins/acme/hello")
     assert plugin["latest_version"] == "1.0.0"
 
-    r = cli("unyank", "acme/hello@1.1.0", "--registry", url, token=acme)
+    r = cli("unyank", "acme/hello@1.1.0", "--registry", url, "--format", "json", token=acme)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["state"] == "active"
 
