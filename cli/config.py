@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import FormatOpt
+
 app = typer.Typer(help="Read and change the configuration (registries, GitHub).", no_args_is_help=True)
 registries_app = typer.Typer(help="Scoped registries (federation and private registries).", no_args_is_help=True)
 app.add_typer(registries_app, name="registries")
@@ -78,7 +80,7 @@ def unset(key: Annotated[str, typer.Argument(help="registry | github-api | regis
 
 
 @app.command("list")
-def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text") -> None:
+def list_(fmt: FormatOpt = "text") -> None:
     """Print the whole configuration (tokens redacted)."""
     from cortex_trust.install import load_config
 

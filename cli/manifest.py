@@ -9,30 +9,24 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from ._options import FormatOpt, OutputFormat
 
 app = typer.Typer(
     help="Check plugin manifests (manifest.yaml) and print their JSON Schema.",
     no_args_is_help=True,
 )
 
-
-class _Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
 @app.command("lint")
 def lint(
     paths: Annotated[list[Path], typer.Argument(
         help="Manifest files to check (manifest.yaml).", show_default=False,
         metavar="PATH")],
-    output_format: Annotated[_Format, typer.Option(
-        "--format", help="text: for people; json: one document on stdout.")] = _Format.text,
+    output_format: FormatOpt = OutputFormat.text,
 ) -> None:
     """Check manifests against manifest v1; print every problem with file:line:col and a fix."""
     from cortex_trust.errors import ManifestError
@@ -54,16 +48,16 @@ def lint(
                     {"path": p.path, "line": p.line, "column": p.column, "field": p.field,
                      "problem": p.problem, "fix": p.fix} for p in e.problems],
             })
-            if output_format is _Format.text:
+            if output_format == OutputFormat.text:
                 for p in e.problems:
                     # File names and values come from the repository being linted.
                     print(neutralise(str(p)), file=sys.stderr)
             continue
         results.append({"path": shown, "valid": True, "name": m.name, "version": m.version,
                         "problems": []})
-        if output_format is _Format.text:
+        if output_format == OutputFormat.text:
             print(neutralise(f"ok: {shown} ({m.name}@{m.version})"))
-    if output_format is _Format.json:
+    if output_format == OutputFormat.json:
         print(json.dumps({"valid": all_valid, "results": results}, indent=2))
     if not all_valid:
         raise typer.Exit(2)
