@@ -24,6 +24,8 @@ from ._render import neutralise
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cortex_trust.sources import RegistryClient
+
 __all__ = ["register"]
 
 _DEFAULT_TOKEN_ENV = "CORTEX_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -94,9 +96,9 @@ def publish(
         "--scan", metavar="FILE", help="Your own Trivy JSON report: recorded as self-reported (the "
                                        "registry scans the image itself).")] = None,
     scan_attestation: Annotated[Path | None, typer.Option(
-        "--scan-attestation", metavar="FILE",
-        help="Sigstore bundle of a signed vulnerability-scan attestation (cosign's vuln predicate) "
-             "about the image digest.")] = None,
+        "--scan-attestation", metavar="FILE", help="Sigstore bundle of a signed vulnerability-scan "
+                                                   "attestation (cosign's vuln predicate) about the "
+                                                   "image digest.")] = None,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", help="Namespace (default: the token's).")] = None,
     token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
@@ -118,14 +120,21 @@ def publish(
     _print(result)
 
 
-def _review(ref: str, status: str, note: str | None, registry: str, token_env: str) -> None:
+def _on_version(ref: str, registry: str, token_env: str,
+                act: Callable[[RegistryClient, str, str, str], Any]) -> Any:
+    """``act(client, namespace, name, version)`` for the version ``ref`` names, with the token
+    read from ``$token_env``; its answer."""
     from cortex_trust.sources import RegistryClient
 
     ns, name, version = _ref(ref)
     token = _token(token_env)
     with RegistryClient(registry, token=token) as client:
-        result = client.review(ns, name, version, status=status,  # type: ignore[arg-type]
-                               note=note)
+        return act(client, ns, name, version)
+
+
+def _review(ref: str, status: str, note: str | None, registry: str, token_env: str) -> None:
+    result = _on_version(ref, registry, token_env, lambda client, *version: client.review(
+        *version, status=status, note=note))
     _note(f"{status} {ref}: tier {result.tier}, action {result.action}")
     _print(result)
 
@@ -156,12 +165,8 @@ def review_withdraw(
     token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Withdraw your own review of a version (reviewer token; no one else's can be)."""
-    from cortex_trust.sources import RegistryClient
-
-    ns, name, version = _ref(ref)
-    token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.withdraw_review(ns, name, version)
+    result = _on_version(ref, registry, token_env,
+                         lambda client, *version: client.withdraw_review(*version))
     _note(f"withdrew your review of {ref}: tier {result.tier}, action {result.action}")
     _print(result)
 
@@ -240,12 +245,7 @@ def unyank(
     token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Make a yanked version active again (publisher of the namespace, or admin)."""
-    from cortex_trust.sources import RegistryClient
-
-    ns, name, version = _ref(ref)
-    token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.unyank(ns, name, version)
+    result = _on_version(ref, registry, token_env, lambda client, *version: client.unyank(*version))
     print(f"unyanked {ref}: active again", file=sys.stderr)
     _print(result)
 
