@@ -31,6 +31,7 @@ __all__ = [
     "OutputFormat",
     "PolicyDirOpt",
     "RegistryOpt",
+    "RegistryTokenEnvOpt",
     "RegistryUrlOpt",
     "ReportFormatOpt",
     "TestsOpt",
@@ -115,8 +116,12 @@ RegistryOpt = Annotated[str | None, typer.Option(
 #: Publishing, reviewing, revoking: the registry the command talks to.
 RegistryUrlOpt = Annotated[str, typer.Option(
     "--registry", metavar="URL", help="The registry, e.g. https://registry.cortex.dev.")]
-TokenEnvOpt = Annotated[str, typer.Option(
-    "--token-env", metavar="NAME", help="The environment variable holding the registry token.")]
+_TOKEN_ENV_HELP = "The environment variable holding the registry's token."  # noqa: S105 - a help text
+
+TokenEnvOpt = Annotated[str, typer.Option("--token-env", metavar="NAME", help=_TOKEN_ENV_HELP)]
+#: ``config registries add``: the variable installs read for that registry (none by default).
+RegistryTokenEnvOpt = Annotated[str | None, typer.Option(
+    "--token-env", metavar="NAME", show_default=False, help=_TOKEN_ENV_HELP)]
 DbOpt = Annotated[str, typer.Option(
     "--db", metavar="URL",
     help="Database URL: sqlite:///PATH (default ./cortex-registry.db) or "

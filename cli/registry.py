@@ -88,14 +88,15 @@ def serve(
                                  "--no-scan, or without Trivy, versions stay below Community "
                                  "until scanned.")] = True,
     trivy: Annotated[Path | None, typer.Option(
-        "--trivy", help="The trivy binary (default: trivy on PATH, or the one "
+        "--trivy", metavar="FILE", help="The trivy binary (default: trivy on PATH, or the one "
                         "`cortex-trust[scan]` installed).")] = None,
     trivy_db: Annotated[Path | None, typer.Option(
-        "--trivy-db", help="Trivy cache directory with a vulnerability database (db/trivy.db); "
-                           "without it the registry's scans cannot look for vulnerabilities, "
-                           "so no version passes the scan.")] = None,
+        "--trivy-db", metavar="DIR",
+        help="Trivy cache directory with a vulnerability database (db/trivy.db); without it the "
+             "registry's scans cannot look for vulnerabilities, so no version passes the scan.")
+    ] = None,
     log_key: Annotated[Path | None, typer.Option(
-        "--log-key", envvar=LOG_KEY_ENV,
+        "--log-key", envvar=LOG_KEY_ENV, metavar="FILE",
         help="File with the key that signs the audit log's checkpoints (`cortex registry "
              "log-key create`; mode 0600, never in the database). Without it the log serves "
              "proofs but no signed checkpoint.")] = None,
@@ -331,9 +332,10 @@ def audit_verify(
         help="The log's verifier key (NAME+KEYID+KEY, or a file holding it) that signed the "
              "checkpoint.")] = None,
     log_key: Annotated[Path | None, typer.Option(
-        "--log-key", help="The log's signing key file: its verifier key checks --checkpoint, "
-                          "and the current tree head is printed as a signed checkpoint on "
-                          "stdout (keep it for the next run).")] = None,
+        "--log-key", metavar="FILE",
+        help="The log's signing key file: its verifier key checks --checkpoint, and the current "
+             "tree head is printed as a signed checkpoint on stdout (keep it for the next run).")
+    ] = None,
 ) -> None:
     """Check the audit log from its entries alone: the hash chain, the Merkle tree, that it
     extends a checkpoint seen earlier, and that the tokens, versions, evidence, reviews, usage
