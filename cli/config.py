@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import FormatOpt, RegistryTokenEnvOpt
+
 app = typer.Typer(help="Read and change the configuration (registries, GitHub).", no_args_is_help=True)
 registries_app = typer.Typer(help="Scoped registries (federation and private registries).", no_args_is_help=True)
 app.add_typer(registries_app, name="registries")
@@ -86,7 +88,7 @@ def unset(key: Annotated[str, typer.Argument(help="registry | github-api | regis
 
 
 @app.command("list")
-def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text") -> None:
+def list_(fmt: FormatOpt = "text") -> None:
     """Print the whole configuration (tokens redacted)."""
     from cortex_trust.install import load_config
 
@@ -124,10 +126,11 @@ def registries_add(
     name: Annotated[str, typer.Argument(help="a short name, e.g. acme")],
     url: Annotated[str, typer.Argument(help="the registry's base URL")],
     scope: Annotated[list[str], typer.Option("--scope", help="`ns/*` or `ns/name` it serves (repeatable)")],
-    token_env: Annotated[str | None, typer.Option("--token-env", help="env var holding its token")] = None,
-    mirror: Annotated[list[str] | None, typer.Option("--mirror", help="a mirror URL, tried in order")] = None,
+    token_env: RegistryTokenEnvOpt = None,
+    mirror: Annotated[list[str] | None, typer.Option(
+        "--mirror", metavar="URL", help="a mirror URL, tried in order")] = None,
     log_key: Annotated[str | None, typer.Option(
-        "--log-key", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
+        "--log-key", metavar="KEY", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
                           "installs check the version is in its log")] = None,
 ) -> None:
     """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
