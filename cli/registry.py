@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from ._errors import EXIT_DECISION, EXIT_INPUT, fail
+from ._paths import registry_db
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,11 +35,13 @@ app.add_typer(log_key_app, name="log-key")
 LOG_KEY_ENV = "CORTEX_REGISTRY_LOG_KEY_FILE"
 _MAX_KEY_FILE = 4096
 
-_DEFAULT_DB = "sqlite:///cortex-registry.db"
-
+# The flag wins; without it, $CORTEX_REGISTRY_DB, then `cortex config set registry-db`, then
+# ./cortex-registry.db (cli._paths.registry_db, called only when --db is not given).
 DbOption = Annotated[str, typer.Option(
-    "--db", help="Database URL: sqlite:///PATH (default ./cortex-registry.db) or "
-                 "postgresql://USER@HOST:PORT/DB.")]
+    "--db", metavar="URL", default_factory=registry_db, show_default=False,
+    help="Database URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB. Default: "
+         "$CORTEX_REGISTRY_DB, else the configuration's registry-db (`cortex config set "
+         "registry-db URL`), else sqlite:///cortex-registry.db.")]
 PolicyDirOption = Annotated[list[Path] | None, typer.Option(
     "--policy-dir", help="Directory of Rego modules adding to or overriding the defaults "
                          "(repeatable).")]
@@ -71,7 +74,7 @@ def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
 
 @app.command("serve")
 def serve(
-    db: DbOption = _DEFAULT_DB,
+    db: DbOption,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
     policy_dir: PolicyDirOption = None,
@@ -190,7 +193,7 @@ def _warn(message: str, fix: str) -> None:
 
 
 @app.command("migrate")
-def migrate_cmd(db: DbOption = _DEFAULT_DB) -> None:
+def migrate_cmd(db: DbOption) -> None:
     """Create or upgrade the registry database schema (Alembic)."""
     _migrated_engine(db).dispose()
     print(f"database {_redact(db)} is at the newest schema", file=sys.stderr)
@@ -202,11 +205,11 @@ def token_create(
         "--namespace", help="Namespace the token acts in (created if new).")],
     role: Annotated[str, typer.Option(
         "--role", help="publisher, reviewer, installation or admin.")],
+    db: DbOption,
     expires: Annotated[str, typer.Option("--expires", help="Lifetime: 90d, 12h, 30m.")] = "90d",
     holder: Annotated[str | None, typer.Option(
         "--holder", help="Who holds it, e.g. ada: a reviewer's reviews are recorded as "
                          "NAMESPACE/HOLDER (cortex-core/ada), as the policy's reviewer list names them.")] = None,
-    db: DbOption = _DEFAULT_DB,
 ) -> None:
     """Create an API token and print it once (only its hash is stored)."""
     from datetime import UTC, datetime
@@ -245,7 +248,7 @@ def _api_fail(error: Any) -> NoReturn:
 
 @token_app.command("list")
 def token_list(
-    db: DbOption = _DEFAULT_DB,
+    db: DbOption,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", help="Only the tokens of this namespace.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
@@ -302,7 +305,7 @@ def token_list(
 def token_revoke(
     token_id: Annotated[str, typer.Argument(
         metavar="ID", help="The token's id (tok_..., see `token list`), not the token.")],
-    db: DbOption = _DEFAULT_DB,
+    db: DbOption,
     reason: Annotated[str | None, typer.Option(
         "--reason", help="Why (kept for operators and in the audit log).")] = None,
 ) -> None:
@@ -338,7 +341,7 @@ def token_revoke(
 
 @audit_app.command("verify")
 def audit_verify(
-    db: DbOption = _DEFAULT_DB,
+    db: DbOption,
     checkpoint: Annotated[str | None, typer.Option(
         "--checkpoint", metavar="FILE|URL",
         help="A signed checkpoint seen earlier (a file, or an http(s) URL such as a copy "
@@ -551,7 +554,7 @@ def _read_checkpoint(where: str) -> bytes:
 
 @app.command("retier")
 def retier(
-    db: DbOption = _DEFAULT_DB,
+    db: DbOption,
     policy_dir: PolicyDirOption = None,
     data: DataOption = None,
     no_default_policies: NoDefaultsOption = False,
