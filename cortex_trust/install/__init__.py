@@ -1,6 +1,6 @@
 """Installing and running plugins: the request grammar, federation over configured
 registries, the install judgement, local state (install records, revocation cache,
-configuration) and revocation-feed sync.
+configuration), revocation-feed sync and production-use reports.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     )
     from ._revocations import FeedSource, FeedState, RevocationCache, RevokedVersion, revocation_evidence, sync_feed
     from ._state import InstallRecord, InstallStore, VersionCandidate, select_version, widened_permissions
+    from ._usage import UsageReport, plan_usage_report, send_usage_report
 
 __all__ = [
     "DEFAULT_GITHUB_API",
@@ -55,10 +56,12 @@ __all__ = [
     "RevokedVersion",
     "RunCheck",
     "SyncReport",
+    "UsageReport",
     "VersionCandidate",
     "judge_install",
     "load_config",
     "parse_request",
+    "plan_usage_report",
     "redact",
     "registry_target",
     "remove_installed",
@@ -67,6 +70,7 @@ __all__ = [
     "save_config",
     "scope_matches",
     "select_version",
+    "send_usage_report",
     "sync_feed",
     "widened_permissions",
 ]
@@ -92,10 +96,12 @@ _EXPORTS = {
     "RevokedVersion": "._revocations",
     "RunCheck": "._installer",
     "SyncReport": "._installer",
+    "UsageReport": "._usage",
     "VersionCandidate": "._state",
     "judge_install": "._installer",
     "load_config": "._config",
     "parse_request": "._installer",
+    "plan_usage_report": "._usage",
     "redact": "._config",
     "registry_target": "._installer",
     "remove_installed": "._installer",
@@ -104,6 +110,7 @@ _EXPORTS = {
     "save_config": "._config",
     "scope_matches": "._config",
     "select_version": "._state",
+    "send_usage_report": "._usage",
     "sync_feed": "._revocations",
     "widened_permissions": "._state",
 }
