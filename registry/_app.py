@@ -439,30 +439,29 @@ def _add_docs(app: FastAPI) -> None:
     def asset(name: str) -> bytes:
         return files("fastapi_offline").joinpath("static", name).read_bytes()
 
-    def page(html: Response) -> Response:
+    def page(request: Request, render: Callable[[str, str], Response]) -> Response:
+        # Behind a proxy that mounts the registry under a prefix (ASGI root_path), every URL
+        # the page names carries the prefix: render(openapi URL, assets URL).
+        root = request.scope.get("root_path", "")
+        html = render(root + openapi, root + DOCS_ASSETS)
         html.headers["Content-Security-Policy"] = _DOCS_CSP
         html.headers["X-Content-Type-Options"] = "nosniff"
         return html
 
-    # Behind a proxy that mounts the registry under a prefix (ASGI root_path), every URL the
-    # pages name carries the prefix.
+    title = f"{app.title} - API"
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> Response:
-        root = request.scope.get("root_path", "")
-        return page(get_swagger_ui_html(
-            openapi_url=root + openapi, title=f"{app.title} - API",
-            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", oauth2_redirect_url=None,
-            swagger_ui_parameters={"validatorUrl": None}))
+        return page(request, lambda spec, assets: get_swagger_ui_html(
+            openapi_url=spec, title=title, swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css", swagger_favicon_url=f"{assets}/favicon.png",
+            oauth2_redirect_url=None, swagger_ui_parameters={"validatorUrl": None}))
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> Response:
-        root = request.scope.get("root_path", "")
-        return page(get_redoc_html(
-            openapi_url=root + openapi, title=f"{app.title} - API",
-            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False))
+        return page(request, lambda spec, assets: get_redoc_html(
+            openapi_url=spec, title=title, redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False))
 
     def serve(name: str, media_type: str) -> Callable[[], Awaitable[Response]]:
         async def send() -> Response:
