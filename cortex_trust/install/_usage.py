@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["UsageReport", "plan_usage_report", "send_usage_report"]
 
-# How long a report may take: it follows a plugin's start and must not hold it up for long.
-_TIMEOUT = 5.0
-
 
 @dataclass(frozen=True)
 class UsageReport:
@@ -107,11 +104,11 @@ def plan_usage_report(config: CortexConfig, full_name: str, *, version: str, dig
                        name=name, version=version, digest=digest)
 
 
-def send_usage_report(report: UsageReport, *, token: str,
-                      timeout: float = _TIMEOUT,
+def send_usage_report(report: UsageReport, *, token: str, timeout: float = 10.0,
                       transport: httpx.BaseTransport | None = None) -> VersionDetail:
     """Send ``report`` with the installation ``token``; returns the registry's version document
     (its usage evidence now includes the report, counted once per installation and UTC day).
+    ``timeout`` bounds each network step, as for every other registry call.
 
     Raises :class:`RegistryUnavailable` when the registry cannot be reached or answers a
     document about another version or digest, and
