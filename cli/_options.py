@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from ._errors import fail
+from ._paths import registry_db
 from ._render import FORMATS
 
 __all__ = [
@@ -122,10 +123,13 @@ TokenEnvOpt = Annotated[str, typer.Option("--token-env", metavar="NAME", help=_T
 #: ``config registries add``: the variable installs read for that registry (none by default).
 RegistryTokenEnvOpt = Annotated[str | None, typer.Option(
     "--token-env", metavar="NAME", show_default=False, help=_TOKEN_ENV_HELP)]
+# The flag wins; without it, $CORTEX_REGISTRY_DB, then `cortex config set registry-db`, then
+# ./cortex-registry.db (cli._paths.registry_db, called only when --db is not given).
 DbOpt = Annotated[str, typer.Option(
-    "--db", metavar="URL",
-    help="Database URL: sqlite:///PATH (default ./cortex-registry.db) or "
-         "postgresql://USER@HOST:PORT/DB.")]
+    "--db", metavar="URL", default_factory=registry_db, show_default=False,
+    help="Database URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB. Default: "
+         "$CORTEX_REGISTRY_DB, else the configuration's registry-db (`cortex config set "
+         "registry-db URL`), else sqlite:///cortex-registry.db.")]
 
 # ------------------------------------------------------------------------------- installing
 

@@ -14,7 +14,8 @@ by digest and checks what arrived (digest, plugin name and version labels) befor
 without one it records the decision and the pinned digest, and ``run`` pulls (with the same
 checks). ``run`` and ``call`` both sync the plugin's registry revocation feed and ask the policy
 (operation ``run``) first: a revoked plugin is stopped, stale revocation data refuses. ``sync``
-does the same for every installed plugin and stops the revoked ones.
+does the same for every installed plugin and stops the revoked ones. A started plugin's use is
+reported to its registry when that registry is opted in (:mod:`cli.plugin_usage`).
 
 Tokens never appear in output: every token read is registered with
 :func:`cli._errors.register_secret`, and every message goes through :func:`cli._errors.redact_secrets`.
@@ -393,7 +394,12 @@ def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
 def run(name: Annotated[str, typer.Argument(help="Installed plugin.")],
         engine: EngineOpt = None, registry: RegistryOpt = None, policy_dir: PolicyDirOpt = None,
         data: DataOpt = None) -> None:
-    """Start an installed plugin's container with exactly the decided sandbox."""
+    """Start an installed plugin's container with exactly the decided sandbox.
+
+    Then, when its registry is opted in to usage reporting (`cortex config set usage-token-env
+    VAR`), report that this installation runs it: namespace, name, version and digest, with the
+    installation token. A report that fails is a warning; the plugin keeps running.
+    """
     check, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=data,
                               registry=registry)
     from cortex_trust.runtime import container_spec
@@ -409,6 +415,10 @@ def run(name: Annotated[str, typer.Argument(help="Installed plugin.")],
                           unsafe_allow_blocked=check.overridden)
     running = runtime.start(spec)
     _say(f"running {name} {record.version} as {running.name} at {running.base_url}")
+    from .plugin_usage import report_after_run
+
+    # Opt-in production-use report to the plugin's registry; a failure is only a warning.
+    report_after_run(record, registry=registry, sync_error=check.sync_error)
 
 
 def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],

@@ -35,8 +35,6 @@ app.add_typer(log_key_app, name="log-key")
 LOG_KEY_ENV = "CORTEX_REGISTRY_LOG_KEY_FILE"
 _MAX_KEY_FILE = 4096
 
-_DEFAULT_DB = "sqlite:///cortex-registry.db"
-
 NameOpt = Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
 
 
@@ -63,7 +61,7 @@ def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
 
 @app.command("serve")
 def serve(
-    db: DbOpt = _DEFAULT_DB,
+    db: DbOpt,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
     policy_dir: PolicyDirOpt = None,
@@ -197,7 +195,7 @@ def _warn(message: str, fix: str) -> None:
 
 
 @app.command("migrate")
-def migrate_cmd(db: DbOpt = _DEFAULT_DB) -> None:
+def migrate_cmd(db: DbOpt) -> None:
     """Create or upgrade the registry database schema (Alembic)."""
     _migrated_engine(db).dispose()
     print(f"database {_redact(db)} is at the newest schema", file=sys.stderr)
@@ -209,11 +207,11 @@ def token_create(
         "--namespace", help="Namespace the token acts in (created if new).")],
     role: Annotated[str, typer.Option(
         "--role", help="publisher, reviewer, installation or admin.")],
+    db: DbOpt,
     expires: Annotated[str, typer.Option("--expires", help="Lifetime: 90d, 12h, 30m.")] = "90d",
     holder: Annotated[str | None, typer.Option(
         "--holder", help="Who holds it, e.g. ada: a reviewer's reviews are recorded as "
                          "NAMESPACE/HOLDER (cortex-core/ada), as the policy's reviewer list names them.")] = None,
-    db: DbOpt = _DEFAULT_DB,
 ) -> None:
     """Create an API token and print it once (only its hash is stored)."""
     from datetime import UTC, datetime
@@ -243,7 +241,7 @@ def token_create(
 
 @token_app.command("list")
 def token_list(
-    db: DbOpt = _DEFAULT_DB,
+    db: DbOpt,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", help="Only the tokens of this namespace.")] = None,
     fmt: FormatOpt = "text",
@@ -297,7 +295,7 @@ def token_list(
 def token_revoke(
     token_id: Annotated[str, typer.Argument(
         metavar="ID", help="The token's id (tok_..., see `token list`), not the token.")],
-    db: DbOpt = _DEFAULT_DB,
+    db: DbOpt,
     reason: Annotated[str | None, typer.Option(
         "--reason", help="Why (kept for operators and in the audit log).")] = None,
 ) -> None:
@@ -333,7 +331,7 @@ def token_revoke(
 
 @audit_app.command("verify")
 def audit_verify(
-    db: DbOpt = _DEFAULT_DB,
+    db: DbOpt,
     checkpoint: Annotated[str | None, typer.Option(
         "--checkpoint", metavar="FILE|URL",
         help="A signed checkpoint seen earlier (a file, or an http(s) URL such as a copy "
@@ -530,7 +528,7 @@ def _read_checkpoint(where: str) -> bytes:
 
 @app.command("retier")
 def retier(
-    db: DbOpt = _DEFAULT_DB,
+    db: DbOpt,
     policy_dir: PolicyDirOpt = None,
     data: DataOpt = None,
     no_default_policies: NoDefaultsOpt = False,
