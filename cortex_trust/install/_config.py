@@ -7,7 +7,7 @@ owns or can write, is refused with the ``chmod`` that fixes it). Where it lives 
 business (the CLI picks the user's config directory or an override for CI); this module never
 reads environment variables.
 
-Federation rule (issue 6): each namespace resolves from exactly one registry, the one whose
+Federation rule: each namespace resolves from exactly one registry, the one whose
 scope matches most specifically, otherwise the default. A name is never looked up across
 registries to pick a "highest version" (the dependency-confusion attack).
 
