@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import InputError
-from ..ids import is_slug
+from ..ids import SLUG, is_slug
 
 if TYPE_CHECKING:
     from ..policy import PlatformVersionSource
@@ -54,7 +54,7 @@ DEFAULT_GITHUB_API = "https://api.github.com"
 PLATFORM_VERSION_ENV = "CORTEX_PLATFORM_VERSION"
 _MAX_CONFIG_BYTES = 256 * 1024
 #: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
-_SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})\Z")
+_SCOPE = re.compile(rf"^(?:\*|{SLUG}/\*|{SLUG}/{SLUG})\Z")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
 #: The database URLs a registry takes (registry._db.normalise_url has the final word).
 _DB_URL = re.compile(r"^(?:sqlite:///|postgres(?:ql)?(?:\+psycopg)?://)")
