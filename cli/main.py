@@ -40,9 +40,10 @@ def main() -> None:
     from cortex_trust.errors import CortexTrustError
 
     from ._errors import EXIT_INPUT, EXIT_INTERNAL, report_internal_error, report_library_error
+    from ._lazy import lazy_command
 
     try:
-        code = app(standalone_mode=False)
+        code = lazy_command(app)(standalone_mode=False)
     except CortexTrustError as e:
         report_library_error(e)
     except typer.Abort:
