@@ -42,6 +42,9 @@ def main() -> None:
     from ._errors import EXIT_INPUT, EXIT_INTERNAL, report_internal_error, report_library_error
     from ._lazy import lazy_command
 
+    # httpx imports its own command line (click, rich, pygments) whenever they are installed;
+    # cortex never runs it. Marked absent, it is not imported (httpx then defines a placeholder).
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         code = lazy_command(app)(standalone_mode=False)
     except CortexTrustError as e:

@@ -558,7 +558,7 @@ try:
     main()
 except SystemExit as e:
     print(f"EXIT={{e.code}}", file=sys.stderr)
-print("LOADED=" + ",".join(sorted(sys.modules)), file=sys.stderr)
+print("LOADED=" + ",".join(sorted(k for k, v in sys.modules.items() if v is not None)), file=sys.stderr)
 """
 
 
@@ -582,6 +582,18 @@ def test_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
     shown = out + err  # a group run without a command shows its help on stderr
     assert "Usage" in shown and "Options" in shown
     assert _heavy(modules, HEAVY) == []
+
+
+def test_commands_never_load_httpx_own_command_line(tmp_path: Path) -> None:
+    # httpx imports click, rich and pygments for its own command line when they are installed.
+    from tests._serve import free_port
+
+    env = {**os.environ, "CORTEX_DATA_DIR": str(tmp_path / "data"),
+           "CORTEX_CONFIG": str(tmp_path / "config.json")}
+    modules, _, err = _loaded_by(("plugin", "install", "acme/tool", "--registry",
+                                  f"http://127.0.0.1:{free_port()}"), env)
+    assert "EXIT=3" in err and "httpx" in modules
+    assert _heavy(modules, ("click", "rich", "pygments", "httpx._main")) == []
 
 
 def test_calling_a_plugin_that_is_not_installed_needs_no_engine(tmp_path: Path) -> None:
