@@ -3,6 +3,8 @@
 Run:  python bench/startup.py [--runs 20]            # help and lint (no containers needed)
       python bench/startup.py --call [--runs 20]     # also `cortex plugin call` (Podman)
       python bench/startup.py --call --only-call --json
+      python bench/startup.py --call --baseline /tmp/base   # also every cortex command from another
+                                                            # tree (git archive of main): before/after
 
 Every command is a fresh process, run the way a user runs it (the ``cortex`` console script
 beside this interpreter, importing this tree; bytecode written and reused). The variants are
@@ -32,9 +34,11 @@ httpx process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,6 +71,8 @@ class Variant:
     anchor: str | None = None
     #: Exit codes that count as success (``--help`` of a group exits 0; lint of a valid file 0).
     ok: tuple[int, ...] = (0,)
+    #: Another source tree to import cortex from (``--baseline``), instead of this one.
+    tree: str | None = None
 
 
 def _py(code: str) -> list[str]:
@@ -104,24 +110,42 @@ class _Failed(Exception):
     """A measured command did not exit as expected."""
 
 
-def _run_once(v: Variant, env: dict[str, str]) -> float:
+def with_baseline(variants: list[Variant], tree: str | None) -> list[Variant]:
+    """``variants`` and, with ``tree``, each ``cortex`` command again run from that tree (labelled
+    ``(baseline)``, compared with the same anchor): before and after in the same rounds."""
+    if tree is None:
+        return variants
+    base = [dataclasses.replace(v, label=f"{v.label} (baseline)", tree=tree) for v in variants
+            if v.anchor is not None]
+    return [*variants, *base]
+
+
+def _run_once(v: Variant, env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one run of ``v``."""
+    if v.tree is not None:
+        rest = [p for p in env["PYTHONPATH"].split(os.pathsep) if p != str(ROOT)]
+        env = {**env, "PYTHONPATH": os.pathsep.join([v.tree, *rest])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(v.argv, env=env, capture_output=True, timeout=300, check=False)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if proc.returncode not in v.ok:
         raise _Failed(f"{v.label} exited {proc.returncode}:\n{proc.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def measure(make: Callable[[], list[Variant]], env: dict[str, str], runs: int, *,
-            recover: Callable[[], None] | None = None) -> tuple[list[Variant], dict[str, list[float]], int]:
-    """``runs`` interleaved rounds after one warm-up round: (variants, seconds per variant, rounds
-    redone). When a command fails and ``recover`` is given, it is called, the variants are made
-    again and the whole round is redone (at most 3 times)."""
+            recover: Callable[[], None] | None = None
+            ) -> tuple[list[Variant], dict[str, list[tuple[float, float]]], int]:
+    """``runs`` interleaved rounds after one warm-up round: (variants, (wall, CPU) seconds of each
+    run per variant, rounds redone). When a command fails and ``recover`` is given, it is called,
+    the variants are made again and the whole round is redone (at most 3 times)."""
     variants = make()
     for v in variants:
         _run_once(v, env)  # warm-up: bytecode written, files in the page cache
-    times: dict[str, list[float]] = {v.label: [] for v in variants}
+    times: dict[str, list[tuple[float, float]]] = {v.label: [] for v in variants}
     redone = 0
     r = 0
     while r < runs:
@@ -136,8 +160,8 @@ def measure(make: Callable[[], list[Variant]], env: dict[str, str], runs: int, *
             variants = make()
             redone += 1
             continue
-        for label, seconds in one.items():
-            times[label].append(seconds)
+        for label, wall_cpu in one.items():
+            times[label].append(wall_cpu)
         r += 1
     return variants, times, redone
 
@@ -146,35 +170,42 @@ def _p90(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=10)[-1] if len(xs) >= 2 else xs[0]
 
 
-def summarise(variants: list[Variant], times: dict[str, list[float]]) -> list[dict[str, object]]:
-    """One row per variant: n, median and p90 in ms, ratio of medians to its anchor."""
-    med = {k: statistics.median(v) for k, v in times.items()}
+def summarise(variants: list[Variant], times: dict[str, list[tuple[float, float]]]) -> list[dict[str, object]]:
+    """One row per variant: n, median and p90 wall-clock ms, median CPU ms, and the ratios of the
+    medians to its anchor's (wall: the goal; CPU: less sensitive to other jobs on the machine)."""
+    med = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
     rows: list[dict[str, object]] = []
     for v in variants:
         row: dict[str, object] = {"command": v.label, "n": len(times[v.label]),
                                   "median_ms": round(med[v.label] * 1000, 1),
-                                  "p90_ms": round(_p90(times[v.label]) * 1000, 1)}
+                                  "p90_ms": round(_p90([w for w, _ in times[v.label]]) * 1000, 1),
+                                  "cpu_ms": round(cpu[v.label] * 1000, 1)}
         if v.anchor:
             row["anchor"] = v.anchor
             row["ratio"] = round(med[v.label] / med[v.anchor], 2)
-            if v.label in GOALS:
-                row["goal"] = GOALS[v.label]
-                row["goal_met"] = med[v.label] / med[v.anchor] <= GOALS[v.label]
+            row["cpu_ratio"] = round(cpu[v.label] / cpu[v.anchor], 2)
+            goal = GOALS.get(v.label.removesuffix(" (baseline)"))
+            if goal is not None:
+                row["goal"] = goal
+                row["goal_met"] = med[v.label] / med[v.anchor] <= goal
         rows.append(row)
     return rows
 
 
 def table(rows: list[dict[str, object]]) -> str:
     """The rows as a Markdown table."""
-    out = ["| command | n | median ms | p90 ms | vs | ratio (medians) |", "|---|---:|---:|---:|---|---:|"]
+    out = ["| command | n | median ms | p90 ms | CPU ms | vs | ratio (medians) | CPU ratio |",
+           "|---|---:|---:|---:|---:|---|---:|---:|"]
     for r in rows:
         ratio = ""
         if "ratio" in r:
             ratio = f"**{r['ratio']:.2f}x**"
             if "goal" in r:
                 ratio += f" (goal <= {r['goal']}x: {'met' if r['goal_met'] else 'NOT met'})"
-        out.append(f"| `{r['command']}` | {r['n']} | {r['median_ms']:.0f} | {r['p90_ms']:.0f} | "
-                   f"{r.get('anchor', '')} | {ratio} |")
+        cpu_ratio = f"{r['cpu_ratio']:.2f}x" if "cpu_ratio" in r else ""
+        out.append(f"| `{r['command']}` | {r['n']} | {r['median_ms']:.0f} | {r['p90_ms']:.0f} | {r['cpu_ms']:.0f} | "
+                   f"{r.get('anchor', '')} | {ratio} | {cpu_ratio} |")
     return "\n".join(out)
 
 
@@ -231,20 +262,24 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20, help="interleaved rounds (default 20)")
     parser.add_argument("--call", action="store_true", help="also measure `cortex plugin call` (Podman)")
     parser.add_argument("--only-call", action="store_true", help="only the `plugin call` comparison")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run each cortex command from this source tree (e.g. `git archive` of main)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    baseline = str(Path(args.baseline).resolve()) if args.baseline else None
 
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_before = os.getloadavg()[0]
     sections: dict[str, list[dict[str, object]]] = {}
     redone = 0
     if not args.only_call:
-        variants, times, _ = measure(help_variants, process_env(), args.runs)
+        variants, times, _ = measure(lambda: with_baseline(help_variants(), baseline), process_env(), args.runs)
         sections["help and lint"] = summarise(variants, times)
     if args.call or args.only_call:
         with tempfile.TemporaryDirectory(prefix="cortex-bench-startup-") as tmp, running_hello(Path(tmp)) as target:
             variants, times, redone = measure(
-                lambda: call_variants(target.health_url(), target.published.name), target.env, args.runs,
+                lambda: with_baseline(call_variants(target.health_url(), target.published.name), baseline),
+                target.env, args.runs,
                 recover=target.restart)
             sections["plugin call"] = summarise(variants, times)
     result = {"started": started,
