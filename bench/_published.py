@@ -66,29 +66,35 @@ def process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Published:
     """The published plugin and where it lives."""
 
-    image: Any  #: tests._container_fixtures.HelloImage
+    image: Any  #: the first plugin's image (tests._container_fixtures.HelloImage)
     sigstore: Any  #: tests.sigstore_mint.PrivateSigstore
     registry_url: str
     config_path: Path  #: a cortex configuration whose default registry is ``registry_url``
-    plugin: str  #: the manifest's (and the image labels') plugin name
+    plugins: tuple[str, ...]  #: the manifests' (and the image labels') plugin names
+
+    @property
+    def plugin(self) -> str:
+        """The first plugin's name."""
+        return self.plugins[0]
 
     @property
     def name(self) -> str:
-        """What ``cortex plugin install`` takes: ``acme/<plugin>``."""
+        """What ``cortex plugin install`` takes for the first plugin: ``acme/<plugin>``."""
         return f"acme/{self.plugin}"
 
     @property
     def container(self) -> str:
-        """The container ``cortex plugin run`` starts for it."""
+        """The container ``cortex plugin run`` starts for the first plugin."""
         return f"cortex-{self.plugin}"
 
 
 @contextmanager
-def published_hello(tmp: Path, cenv: dict[str, str]) -> Iterator[Published]:
-    """Build, push and publish the hello plugin; a registry serves it until the block ends.
+def published_hello(tmp: Path, cenv: dict[str, str], *, count: int = 1) -> Iterator[Published]:
+    """Build, push and publish the hello plugin ``count`` times under different names; a registry
+    serves them until the block ends.
 
-    The plugin gets a name of its own (``hello-bench-<hex>``): containers are named after the
-    plugin, and other test runs on the same engine start, stop and clean up ``cortex-hello``."""
+    Each gets a name of its own (``hello-bench-<hex>``): containers are named after the plugin,
+    and other test runs on the same engine start, stop and clean up ``cortex-hello``."""
     import httpx
 
     from cortex_trust.install import CortexConfig, save_config
@@ -98,10 +104,10 @@ def published_hello(tmp: Path, cenv: dict[str, str]) -> Iterator[Published]:
     from tests.sigstore_mint import PrivateSigstore
 
     oci = cenv["CORTEX_TEST_OCI_REGISTRY"]
-    plugin = f"hello-bench-{secrets.token_hex(4)}"
+    plugins = tuple(f"hello-bench-{secrets.token_hex(4)}" for _ in range(count))
     with OciClient(f"http://{oci}") as oci_client:
-        image = build_image(cenv, tmp, repository=f"bench/{plugin}", tag="0.1.0",
-                            oci_client=oci_client, plugin=plugin)
+        images = [build_image(cenv, tmp / plugin, repository=f"bench/{plugin}", tag="0.1.0",
+                              oci_client=oci_client, plugin=plugin) for plugin in plugins]
     sig = PrivateSigstore(tmp / "sigstore")
     # The registry runs as its own process (`cortex registry serve`), as in production: in the
     # benchmark's process it would compete for the GIL with what is measured.
@@ -131,17 +137,18 @@ def published_hello(tmp: Path, cenv: dict[str, str]) -> Iterator[Published]:
                     raise SystemExit("the registry did not start") from None
                 time.sleep(0.2)
         with RegistryClient(url, token=token) as rc:
-            rc.publish(manifest=manifest_text(plugin, "0.1.0",
-                                              image=f"{image.registry}/{image.repository}:0.1.0",
-                                              caps=(("greet", "POST", "/greet"),
-                                                    ("health", "GET", "/health"))),
-                       image=f"{image.registry}/{image.repository}@{image.digest}",
-                       bundle=sig.sign_digest(image.digest, identity=SIGNER, issuer=ISSUER).decode(),
-                       namespace="acme")
+            for plugin, image in zip(plugins, images, strict=True):
+                rc.publish(manifest=manifest_text(plugin, "0.1.0",
+                                                  image=f"{image.registry}/{image.repository}:0.1.0",
+                                                  caps=(("greet", "POST", "/greet"),
+                                                        ("health", "GET", "/health"))),
+                           image=f"{image.registry}/{image.repository}@{image.digest}",
+                           bundle=sig.sign_digest(image.digest, identity=SIGNER, issuer=ISSUER).decode(),
+                           namespace="acme")
         config_path = tmp / "config.json"
         save_config(config_path, CortexConfig(registry=url))
-        yield Published(image=image, sigstore=sig, registry_url=url, config_path=config_path,
-                        plugin=plugin)
+        yield Published(image=images[0], sigstore=sig, registry_url=url, config_path=config_path,
+                        plugins=plugins)
     finally:
         server.terminate()
         server.wait(30)

@@ -27,6 +27,10 @@ Comparisons (each ``cortex`` command against the bare process that anchors it):
   feed with the registry, asks the policy (operation ``run``) and asks the engine whether the
   container still runs at that address under the decided sandbox, then sends the same request.
 
+With ``--baseline DIR`` every ``cortex`` command is also run from another source tree (e.g. ``git
+archive`` of main) in the same rounds, compared with the same anchor: before and after measured
+together. For ``plugin call`` a second plugin is published, installed and run by that tree.
+
 Goals (issue 13): ``cortex --help`` <= 1.3x ``import typer``; ``cortex plugin call`` <= 1.5x the bare
 httpx process.
 """
@@ -96,14 +100,20 @@ def help_variants() -> list[Variant]:
     ]
 
 
-def call_variants(url: str, name: str) -> list[Variant]:
-    """The ``plugin call`` comparison against one GET of ``url`` (the plugin's health endpoint)."""
-    return [
+def call_variants(target: Target) -> list[Variant]:
+    """The ``plugin call`` comparison against one GET of the plugin's health endpoint; with a
+    baseline tree, its ``plugin call`` of the second plugin (installed and run by that tree)."""
+    url = target.health_url()
+    main, *others = target.installs
+    variants = [
         Variant("httpx.get (bare)", _py(f"import httpx; httpx.get({url!r}, trust_env=False).raise_for_status()")),
         Variant("urllib GET (bare)", _py(f"import urllib.request; urllib.request.urlopen({url!r}, timeout=10).read()")),
-        Variant("cortex plugin call", [*cli_command(), "plugin", "call", name, "health"],
+        Variant("cortex plugin call", [*cli_command(), "plugin", "call", main.name, "health"],
                 anchor="httpx.get (bare)"),
     ]
+    variants += [Variant("cortex plugin call (baseline)", [*cli_command(), "plugin", "call", other.name, "health"],
+                         anchor="httpx.get (bare)", tree=other.tree) for other in others]
+    return variants
 
 
 class _Failed(Exception):
@@ -210,51 +220,70 @@ def table(rows: list[dict[str, object]]) -> str:
 
 
 @dataclass(frozen=True)
+class Installed:
+    """A published plugin installed and run by the ``cortex`` of one source tree."""
+
+    name: str
+    container: str
+    tree: str | None  #: None: this tree
+
+
+@dataclass(frozen=True)
 class Target:
-    """The published plugin, installed and running: what ``cortex plugin call`` is measured on."""
+    """What ``cortex plugin call`` is measured on: one plugin per source tree, each installed and
+    run by that tree's ``cortex`` (a container started by one tree is refused by another: the
+    seccomp profile it runs under is named by the starting tree's path)."""
 
     env: dict[str, str]
     published: Published
     runtime: ContainerRuntime
+    installs: list[Installed]
 
     def health_url(self) -> str:
-        """The URL of its health endpoint now (its address changes when it is restarted)."""
-        running = self.runtime.running(self.published.container)
+        """The URL of the first plugin's health endpoint now (it changes when it is restarted)."""
+        running = self.runtime.running(self.installs[0].container)
         if running is None:
-            raise _Failed(f"{self.published.container} is not running")
+            raise _Failed(f"{self.installs[0].container} is not running")
         return f"{running.base_url}/health"
 
-    def cortex(self, *args: str) -> None:
-        """Run ``cortex ARGS`` in the plugin's environment; exit if it fails."""
-        proc = subprocess.run([*cli_command(), *args], env=self.env, capture_output=True, text=True,
-                              timeout=600, check=False)
-        if proc.returncode != 0:
-            raise SystemExit(f"cortex {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    def cortex(self, *args: str, tree: str | None = None) -> None:
+        """Run ``cortex ARGS`` (from ``tree``) in the plugins' environment; exit if it fails."""
+        variant = Variant(" ".join(args), [*cli_command(), *args], tree=tree)
+        try:
+            _run_once(variant, self.env)
+        except _Failed as e:
+            raise SystemExit(str(e)) from None
 
     def restart(self) -> None:
-        """Start the plugin again (other test runs on the same engine remove every plugin
+        """Start every plugin again (other test runs on the same engine remove every plugin
         container when their session starts)."""
-        self.cortex("plugin", "run", self.published.name)
+        for i in self.installs:
+            self.cortex("plugin", "run", i.name, tree=i.tree)
 
 
 @contextmanager
-def running_hello(tmp: Path) -> Iterator[Target]:
-    """Publish, install and run the hello plugin with ``cortex``; the container and the registry
-    are stopped afterwards."""
+def running_hello(tmp: Path, *, baseline: str | None = None) -> Iterator[Target]:
+    """Publish, install and run the hello plugin with ``cortex`` (and a second one with the
+    ``cortex`` of ``baseline``); the containers and the registry are stopped afterwards."""
     from cortex_trust.runtime import connect
 
     cenv = container_env()
-    with published_hello(tmp, cenv) as published:
+    trees = [None] if baseline is None else [None, baseline]
+    with published_hello(tmp, cenv, count=len(trees)) as published:
         env = process_env({**cenv, "CORTEX_CONFIG": str(published.config_path),
                            "CORTEX_DATA_DIR": str(tmp / "data")})
-        target = Target(env=env, published=published, runtime=connect(cenv["DOCKER_HOST"]))
-        target.cortex("plugin", "install", published.name, "--yes", "--trusted-root",
-                      str(published.sigstore.trusted_root_path))
+        installs = [Installed(name=f"acme/{plugin}", container=f"cortex-{plugin}", tree=tree)
+                    for plugin, tree in zip(published.plugins, trees, strict=True)]
+        target = Target(env=env, published=published, runtime=connect(cenv["DOCKER_HOST"]), installs=installs)
+        for i in installs:
+            target.cortex("plugin", "install", i.name, "--yes", "--trusted-root",
+                          str(published.sigstore.trusted_root_path), tree=i.tree)
         try:
             target.restart()
             yield target
         finally:
-            target.runtime.stop(published.container)
+            for i in installs:
+                target.runtime.stop(i.container)
 
 
 def main() -> int:
@@ -276,10 +305,9 @@ def main() -> int:
         variants, times, _ = measure(lambda: with_baseline(help_variants(), baseline), process_env(), args.runs)
         sections["help and lint"] = summarise(variants, times)
     if args.call or args.only_call:
-        with tempfile.TemporaryDirectory(prefix="cortex-bench-startup-") as tmp, running_hello(Path(tmp)) as target:
-            variants, times, redone = measure(
-                lambda: with_baseline(call_variants(target.health_url(), target.published.name), baseline),
-                target.env, args.runs,
+        with tempfile.TemporaryDirectory(prefix="cortex-bench-startup-") as tmp, \
+                running_hello(Path(tmp), baseline=baseline) as target:
+            variants, times, redone = measure(lambda: call_variants(target), target.env, args.runs,
                 recover=target.restart)
             sections["plugin call"] = summarise(variants, times)
     result = {"started": started,
