@@ -19,9 +19,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cortex_trust.ids import is_digest
-
 from ._errors import EXIT_INPUT, fail
+from ._options import (
+    BundleOpt,
+    FormatOpt,
+    ImageOpt,
+    RegistryUrlOpt,
+    ScanScannersOpt,
+    TestsOpt,
+    TokenEnvOpt,
+)
 from ._render import neutralise
 
 if TYPE_CHECKING:
@@ -38,18 +45,7 @@ _REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
 _MAX_FILE = 1024 * 1024
 #: ``sha256:`` and 12 hex digits: a digest in text output (json carries it whole).
 _SHORT_DIGEST = len("sha256:") + 12
-_FORMATS = ("text", "json")
 
-RegistryOption = Annotated[str | None, typer.Option(
-    "--registry", metavar="URL", show_default=False,
-    help="The registry to talk to (default: the one the plugin's name resolves from in the "
-         "configuration, as for install: `cortex config set registry URL`, or a scoped "
-         "registry).")]
-TokenEnvOption = Annotated[str, typer.Option(
-    "--token-env", metavar="NAME", help="Environment variable holding the registry token.")]
-FormatOption = Annotated[str, typer.Option(
-    "--format", metavar="text|json",
-    help="text: one line saying what was done; json: the registry's whole document.")]
 RefArg = Annotated[str, typer.Argument(metavar="NAMESPACE/NAME@VERSION", show_default=False,
                                         help="The version, e.g. acme/my-plugin@1.2.0.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (shown to installers).")]
@@ -89,11 +85,6 @@ def _ref(ref: str) -> tuple[str, str, str]:
     if m is None:
         fail(f"{ref!r} is not NAMESPACE/NAME@VERSION", advice="e.g. acme/my-plugin@1.2.0")
     return m["ns"], m["name"], m["version"]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in _FORMATS:
-        fail(f"--format {fmt!r} is not text or json", advice="use --format text or --format json")
 
 
 # -------------------------------------------------------------------------- which registry
@@ -149,7 +140,7 @@ def _publish_registry(registry: str | None, *, manifest: Path, text: str,
 
 
 def _short(digest: str) -> str:
-    return digest[:_SHORT_DIGEST] if is_digest(digest) else digest
+    return digest[:_SHORT_DIGEST] if digest.startswith("sha256:") else digest
 
 
 def _done(what: str, doc: VersionDetail, fmt: str, *, next_tier: bool = False,
@@ -191,38 +182,27 @@ def _print_json(doc: Any) -> None:
 
 def publish(
     manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="The plugin's manifest.yaml.")],
-    image: Annotated[str, typer.Option(
-        "--image", metavar="REF@sha256:DIGEST",
-        help="The image, pinned by digest: REGISTRY/REPO@sha256:DIGEST.")],
-    bundle: Annotated[Path, typer.Option(
-        "--bundle", metavar="FILE",
-        help="Sigstore bundle signing the image digest (.sigstore.json); a bundle signing "
-             "another digest is refused.")],
-    registry: RegistryOption = None,
-    tests: Annotated[Path | None, typer.Option(
-        "--tests", metavar="FILE", help="JUnit XML results.")] = None,
+    image: ImageOpt,
+    bundle: BundleOpt,
+    registry: RegistryUrlOpt = None,
+    tests: TestsOpt = None,
     scan: Annotated[Path | None, typer.Option(
         "--scan", metavar="FILE", help="Your own Trivy JSON report: recorded as self-reported (the "
                                        "registry scans the image itself).")] = None,
-    scan_scanners: Annotated[str | None, typer.Option(
-        "--scan-scanners", metavar="LIST",
-        help="Scanners the --scan report was produced with, as you ran Trivy (e.g. vuln,secret). "
-             "A clean report cannot show them; they are recorded as declared by you, and the "
-             "report stays self-reported.")] = None,
+    scan_scanners: ScanScannersOpt = None,
     scan_attestation: Annotated[Path | None, typer.Option(
         "--scan-attestation", metavar="FILE",
         help="Sigstore bundle of a signed vulnerability-scan attestation (cosign's vuln "
              "predicate) about the image digest.")] = None,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", metavar="NS", help="Namespace (default: the token's).")] = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-    output_format: FormatOption = "text",
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Publish a plugin version to a registry (publisher token)."""
     from cortex_trust.evidence import parse_scanners
     from cortex_trust.sources import RegistryClient
 
-    _check_format(output_format)
     if scan_scanners is not None and scan is None:
         fail("--scan-scanners describes a --scan report", advice="add --scan REPORT or drop --scan-scanners")
     scanners = parse_scanners(scan_scanners) if scan_scanners is not None else None
@@ -259,12 +239,11 @@ def _review_command(status: str, doc: str) -> Callable[..., None]:
 
     def command(
         ref: RefArg,
-        registry: RegistryOption = None,
+        registry: RegistryUrlOpt = None,
         note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
-        token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-        output_format: FormatOption = "text",
+        token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+        output_format: FormatOpt = "text",
     ) -> None:
-        _check_format(output_format)
         result = _on_version(ref, registry, token_env, lambda client, *version: client.review(
             *version, status=status, note=note))
         _done(status, result, output_format, next_tier=True)
@@ -280,12 +259,11 @@ review_app.command("reject")(_review_command("rejected", "Reject a version (revi
 @review_app.command("withdraw")
 def review_withdraw(
     ref: RefArg,
-    registry: RegistryOption = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-    output_format: FormatOption = "text",
+    registry: RegistryUrlOpt = None,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Withdraw your own review of a version (reviewer token; no one else's can be)."""
-    _check_format(output_format)
     result = _on_version(ref, registry, token_env,
                          lambda client, *version: client.withdraw_review(*version))
     _done("withdrew your review of", result, output_format, next_tier=True)
@@ -296,7 +274,7 @@ def revoke(
     ref: Annotated[str | None, typer.Argument(
         metavar="NAMESPACE/NAME@VERSION", show_default=False,
         help="The version, e.g. acme/my-plugin@1.2.0 (or --digest, or --identity).")] = None,
-    registry: RegistryOption = None,
+    registry: RegistryUrlOpt = None,
     digest: Annotated[str | None, typer.Option(
         "--digest", metavar="sha256:DIGEST",
         help="Revoke every version carrying this image digest, under any name (admin).")] = None,
@@ -305,14 +283,14 @@ def revoke(
                            "--issuer).")] = None,
     issuer: Annotated[str | None, typer.Option("--issuer", metavar="URL", help="The identity's issuer.")]
     = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-    output_format: FormatOption = "text",
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Revoke a version (publisher of its namespace: that version only), or, as an admin, an
     image digest under every name or every version signed by an identity."""
+    from cortex_trust.ids import is_digest
     from cortex_trust.sources import RegistryClient
 
-    _check_format(output_format)
     if sum(x is not None for x in (ref, digest, identity)) != 1:
         fail("give exactly one of NAMESPACE/NAME@VERSION, --digest sha256:... or --identity "
              "with --issuer", advice="e.g. cortex plugin revoke acme/tool@1.2.0 --reason '...'")
@@ -340,14 +318,13 @@ def revoke(
 def yank(
     ref: RefArg,
     reason: ReasonOpt,
-    registry: RegistryOption = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-    output_format: FormatOption = "text",
+    registry: RegistryUrlOpt = None,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Yank a version (publisher of the namespace, or admin): ranges and `latest` skip it, an
     exact pin still installs it with a warning. Its tier is unchanged; a revoked version
     cannot be yanked."""
-    _check_format(output_format)
     _ref(ref)
     if not reason.strip():
         fail("--reason is empty", advice="say why, e.g. --reason 'breaks config loading'")
@@ -358,12 +335,11 @@ def yank(
 
 def unyank(
     ref: RefArg,
-    registry: RegistryOption = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-    output_format: FormatOption = "text",
+    registry: RegistryUrlOpt = None,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Make a yanked version active again (publisher of the namespace, or admin)."""
-    _check_format(output_format)
     result = _on_version(ref, registry, token_env, lambda client, *version: client.unyank(*version))
     _done("unyanked", result, output_format, note="active again")
 

@@ -1,5 +1,5 @@
 """User configuration: the default registry, scoped (federated/private) registries, GitHub,
-the CORTEX platform's version.
+the CORTEX platform's version, usage reporting, and the database of a registry this user operates.
 
 The file is JSON, written with owner-only permissions (0600, its directory 0700) because it may
 hold tokens, and read only when it is still private (a link, or a file or directory another user
@@ -7,9 +7,13 @@ owns or can write, is refused with the ``chmod`` that fixes it). Where it lives 
 business (the CLI picks the user's config directory or an override for CI); this module never
 reads environment variables.
 
-Federation rule (issue 6): each namespace resolves from exactly one registry, the one whose
+Federation rule: each namespace resolves from exactly one registry, the one whose
 scope matches most specifically, otherwise the default. A name is never looked up across
 registries to pick a "highest version" (the dependency-confusion attack).
+
+Secrets are not stored here when it can be avoided: usage reporting names the environment
+variable holding the installation token (``usage_token_env``), and a registry database URL
+with a password is refused (the password belongs in ``PGPASSWORD`` or ``~/.pgpass``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import InputError
-from ..ids import is_slug
+from ..ids import SLUG, is_slug
 
 if TYPE_CHECKING:
     from ..policy import PlatformVersionSource
@@ -50,8 +54,10 @@ DEFAULT_GITHUB_API = "https://api.github.com"
 PLATFORM_VERSION_ENV = "CORTEX_PLATFORM_VERSION"
 _MAX_CONFIG_BYTES = 256 * 1024
 #: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
-_SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})\Z")
+_SCOPE = re.compile(rf"^(?:\*|{SLUG}/\*|{SLUG}/{SLUG})\Z")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
+#: The database URLs a registry takes (registry._db.normalise_url has the final word).
+_DB_URL = re.compile(r"^(?:sqlite:///|postgres(?:ql)?(?:\+psycopg)?://)")
 
 
 # Control characters (ANSI escapes, NUL), Unicode separators and bidirectional controls: never
@@ -104,6 +110,29 @@ def check_platform_version(value: str) -> str:
     return value
 
 
+def _check_env_name(v: str | None) -> str | None:
+    if v is not None and not _ENV_NAME.match(v):
+        raise ValueError(f"{v!r} is not an environment variable name (e.g. ACME_TOKEN)")
+    return v
+
+
+def _check_db_url(v: str | None) -> str | None:
+    if v is None:
+        return None
+    if _URL_UNSAFE.search(v) or not _DB_URL.match(v) or any(c.isspace() for c in v):
+        raise ValueError(f"{_without_userinfo(v)!r} is not a registry database URL (sqlite:////ABSOLUTE/PATH "
+                         "or postgresql://USER@HOST:PORT/DB)")
+    if re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", v):
+        raise ValueError("the database URL carries a password, which is not stored in the "
+                         "configuration: leave it out and set PGPASSWORD or use ~/.pgpass, or put "
+                         "the whole URL in CORTEX_REGISTRY_DB")
+    if v.startswith("sqlite:///") and not v.startswith("sqlite:////"):
+        # A relative path would name another file in every directory the command runs in.
+        absolute = Path(v[len("sqlite:///"):]).resolve()
+        raise ValueError(f"{v!r} is a relative path; use an absolute one, e.g. sqlite:///{absolute}")
+    return v
+
+
 _LOOPBACK = re.compile(r"^http://(?:127(?:\.[0-9]{1,3}){3}|localhost|\[::1\])(?::[0-9]{1,5})?(?:/|\Z)")
 
 
@@ -122,6 +151,10 @@ class RegistryEntry(BaseModel):
     token: str | None = None
     #: Mirrors tried in order when ``url`` is unreachable; they serve the same namespaces.
     mirrors: tuple[str, ...] = ()
+    #: Name of the environment variable holding this registry's installation token: when set
+    #: (opt-in), `cortex plugin run` reports production use of its plugins to ``url`` (never to
+    #: a mirror, which is another party).
+    usage_token_env: str | None = None
     #: The verifier key (``NAME+KEYID+KEY``) of the registry's transparency-log checkpoints; the
     #: installer checks that installed versions are in the log it vouches for.
     log_key: str | None = None
@@ -156,12 +189,10 @@ class RegistryEntry(BaseModel):
     def _log_key(cls, v: str | None) -> str | None:
         return _check_log_key(v)
 
-    @field_validator("token_env")
+    @field_validator("token_env", "usage_token_env")
     @classmethod
     def _token_env(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME.match(v):
-            raise ValueError(f"{v!r} is not an environment variable name (e.g. ACME_TOKEN)")
-        return v
+        return _check_env_name(v)
 
 
 class CortexConfig(BaseModel):
@@ -182,6 +213,23 @@ class CortexConfig(BaseModel):
     @classmethod
     def _platform_version(cls, v: str | None) -> str | None:
         return None if v is None else check_platform_version(v)
+
+    #: The default registry's installation-token variable (see
+    #: :attr:`RegistryEntry.usage_token_env`); ``None``: no usage is reported to it.
+    usage_token_env: str | None = None
+    #: The database of a registry this user operates (`cortex registry ...` without ``--db``):
+    #: ``sqlite:////ABSOLUTE/PATH`` or ``postgresql://USER@HOST:PORT/DB``, never with a password.
+    registry_db: str | None = None
+
+    @field_validator("usage_token_env")
+    @classmethod
+    def _usage_token_env(cls, v: str | None) -> str | None:
+        return _check_env_name(v)
+
+    @field_validator("registry_db")
+    @classmethod
+    def _registry_db(cls, v: str | None) -> str | None:
+        return _check_db_url(v)
 
     @field_validator("registry_log_key")
     @classmethod
@@ -209,7 +257,8 @@ class CortexConfig(BaseModel):
 
     def default_entry(self) -> RegistryEntry:
         """The default registry as an entry named ``default``."""
-        return RegistryEntry(name="default", url=self.registry, log_key=self.registry_log_key)
+        return RegistryEntry(name="default", url=self.registry, log_key=self.registry_log_key,
+                             usage_token_env=self.usage_token_env)
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as a dict with every stored token replaced by ``***``."""
