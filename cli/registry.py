@@ -39,11 +39,18 @@ _DEFAULT_DB = "sqlite:///cortex-registry.db"
 DbOption = Annotated[str, typer.Option(
     "--db", help="Database URL: sqlite:///PATH (default ./cortex-registry.db) or "
                  "postgresql://USER@HOST:PORT/DB.")]
+#: The environment variables ``serve`` and ``retier`` take the registry's policy from when no
+#: ``--policy-dir`` / ``--data`` is given (paths separated by ``:``), so that both decide
+#: under the same policy. The registry never reads a user's ``cortex config`` policy.
+POLICY_DIR_ENV = "CORTEX_REGISTRY_POLICY_DIR"
+POLICY_DATA_ENV = "CORTEX_REGISTRY_POLICY_DATA"
+
 PolicyDirOption = Annotated[list[Path] | None, typer.Option(
-    "--policy-dir", help="Directory of Rego modules adding to or overriding the defaults "
-                         "(repeatable).")]
+    "--policy-dir", envvar=POLICY_DIR_ENV, metavar="DIR", show_default=False,
+    help="Directory of Rego modules adding to or overriding the defaults (repeatable).")]
 DataOption = Annotated[list[Path] | None, typer.Option(
-    "--data", help="Data file (YAML/JSON) merged over the default data (repeatable).")]
+    "--data", envvar=POLICY_DATA_ENV, metavar="FILE", show_default=False,
+    help="Data file (YAML/JSON) merged over the default data (repeatable).")]
 NoDefaultsOption = Annotated[bool, typer.Option(
     "--no-default-policies", help="Use only --policy-dir/--data, not the built-in policies.")]
 
