@@ -44,7 +44,7 @@ _NOT_SET = {"platform_version": "(not set: unknown)",
 _ENTRY_ARGS = {"name": "NAME", "url": "URL", "scopes": "--scope", "mirrors": "--mirror",
                "token_env": "--token-env", "log_key": "--log-key"}
 
-SettingArg = Annotated[str, typer.Argument(metavar="SETTING", help=_SETTING_HELP)]
+SettingArg = Annotated[str, typer.Argument(metavar="SETTING", help=_SETTING_HELP, show_default=False)]
 
 
 def _settings() -> dict[str, str]:
@@ -153,47 +153,51 @@ def _echo_setting(name: str, value: object) -> None:
 
 
 @app.command("set")
-def set_(key: SettingArg,
-         values: Annotated[list[str], typer.Argument(
-             metavar="VALUE...", help="an http(s) URL for registry and github-api, a verifier key for "
-                                      "registry-log-key, the CORTEX platform's X.Y.Z for platform-version, "
-                                      "DIR... for policy-dir, FILE... for policy-data")]) -> None:
-    """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com`,
+def set_(setting: SettingArg,
+         value: Annotated[list[str], typer.Argument(
+             metavar="VALUE", help="an http(s) URL for registry and github-api, a verifier key for "
+                                   "registry-log-key, the CORTEX platform's X.Y.Z for platform-version, "
+                                   "DIR... for policy-dir, FILE... for policy-data")]) -> None:
+    """Set a setting (a list setting: all its values).
+
+    E.g. `cortex config set registry https://registry.internal.acme.com`,
     `cortex config set platform-version 8.1.0` (the CORTEX platform version manifests'
     min_cortex_version is compared with; CORTEX_PLATFORM_VERSION overrides it) or `cortex config
     set policy-dir /etc/cortex/acme` and `cortex config set policy-data acme.yaml org.yaml` (the
     organization's policy every command decides with; --policy-dir and --data override them).
     A list setting takes several values and replaces the ones it had (`add` appends)."""
-    field = _field(key)
+    field = _field(setting)
     name = field.replace("_", "-")
+    new: object
     if _is_list(field):
-        value: object = _absolute(values) if field in _POLICY_PATHS else tuple(values)
-    elif len(values) != 1:
-        fail(f"{name} holds one value, not {len(values)}",
-             advice=f"`cortex config set {name} VALUE`")
+        new = _absolute(value) if field in _POLICY_PATHS else tuple(value)
+    elif len(value) != 1:
+        fail(f"{name} holds one value, not {len(value)}", advice=f"`cortex config set {name} VALUE`")
     else:
-        value = values[0]
-    _save({field: value}, command="set")
-    _echo_setting(name, value)
+        new = value[0]
+    _save({field: new}, command="set")
+    _echo_setting(name, new)
 
 
 @app.command("add")
-def add(key: SettingArg,
-        values: Annotated[list[str], typer.Argument(metavar="VALUE...", help="DIR... for policy-dir, "
-                                                                             "FILE... for policy-data")]) -> None:
-    """Append to a list setting, e.g. `cortex config add policy-data org-overrides.yaml` (merged
-    after the data files already configured)."""
+def add(setting: SettingArg,
+        value: Annotated[list[str], typer.Argument(
+            metavar="VALUE", help="DIR... for policy-dir, FILE... for policy-data")]) -> None:
+    """Append values to a list setting (policy-dir, policy-data).
+
+    E.g. `cortex config add policy-data org-overrides.yaml` (merged after the data files
+    already configured)."""
     from cortex_trust.install import load_config
 
     from ._paths import config_path
 
-    field = _field(key)
+    field = _field(setting)
     name = field.replace("_", "-")
     if not _is_list(field):
         fail(f"{name} holds one value; only policy-dir and policy-data hold several",
              advice=f"`cortex config set {name} VALUE`")
     current: tuple[str, ...] = getattr(load_config(config_path()), field)
-    added = _absolute(values) if field in _POLICY_PATHS else tuple(values)
+    added = _absolute(value) if field in _POLICY_PATHS else tuple(value)
     for v in added:
         if v in current:
             fail(f"{v} is already in {name}", advice=f"`cortex config get {name}` lists them")
@@ -202,23 +206,23 @@ def add(key: SettingArg,
 
 
 @app.command("get")
-def get(key: SettingArg) -> None:
+def get(setting: SettingArg) -> None:
     """Print one setting (a list setting one value a line; nothing when not set)."""
     from cortex_trust.install import load_config
 
     from ._paths import config_path
 
-    value = getattr(load_config(config_path()), _field(key))
+    value = getattr(load_config(config_path()), _field(setting))
     for v in value if isinstance(value, tuple) else (() if value is None else (value,)):
         typer.echo(v)
 
 
 @app.command("unset")
-def unset(key: SettingArg) -> None:
+def unset(setting: SettingArg) -> None:
     """Reset a setting to its default (a list setting to empty)."""
     from cortex_trust.install import CortexConfig
 
-    field = _field(key)
+    field = _field(setting)
     _save({field: CortexConfig.model_fields[field].default}, command="unset")
     typer.echo(f"{field.replace('_', '-')} reset to its default")
 
