@@ -1,5 +1,6 @@
 """``cortex config``: the default registry, scoped private registries, the GitHub API URL, the
-CORTEX platform's version, the organization's policy (``policy-dir``, ``policy-data``).
+CORTEX platform's version, usage reporting (the installation token's variable), the database of
+a registry you operate, the organization's policy (``policy-dir``, ``policy-data``).
 
 Settings are the fields of :class:`cortex_trust.install.CortexConfig` (``platform_version`` is
 the setting ``platform-version``); ``set``, ``add``, ``unset``, ``get`` and ``list`` work like
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from ._errors import fail
+from ._options import FormatOpt, RegistryTokenEnvOpt
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -32,8 +34,8 @@ app = typer.Typer(help="Read and change the configuration (registries, GitHub, t
 registries_app = typer.Typer(help="Scoped registries (federation and private registries).", no_args_is_help=True)
 app.add_typer(registries_app, name="registries")
 
-_SETTING_HELP = ("registry | github-api | registry-log-key | platform-version | policy-dir | "
-                 "policy-data")
+_SETTING_HELP = ("registry | github-api | registry-log-key | platform-version | usage-token-env | "
+                 "registry-db | policy-dir | policy-data")
 #: Settings that hold paths of the organization's policy (made absolute, loaded before saving).
 _POLICY_PATHS = ("policy_dir", "policy_data")
 #: How ``list`` shows a setting that is not set (settings not named here are not shown then).
@@ -42,7 +44,8 @@ _NOT_SET = {"platform_version": "(not set: unknown)",
             "policy_data": "(not set: the shipped policy data only)"}
 #: ``registries add``: the argument or option each field of an entry comes from.
 _ENTRY_ARGS = {"name": "NAME", "url": "URL", "scopes": "--scope", "mirrors": "--mirror",
-               "token_env": "--token-env", "log_key": "--log-key"}
+               "token_env": "--token-env", "log_key": "--log-key",
+               "usage_token_env": "--usage-token-env"}
 
 SettingArg = Annotated[str, typer.Argument(metavar="SETTING", help=_SETTING_HELP, show_default=False)]
 
@@ -90,11 +93,7 @@ def _refused(e: ValidationError, *, command: str) -> NoReturn:
         shown = field.replace("_", "-") or "the configuration"
     advice = f"see `cortex config {command} --help`"
     if cause is not None:
-        advice = cause.fix
-        if cause.example and command == "set":
-            advice += f", e.g. `cortex config set {shown} {cause.example}`"
-        elif cause.example:
-            advice += f", e.g. {shown} {cause.example}"
+        advice = cause.fix + (f", e.g. {cause.example}" if cause.example else "")
     fail(f"{shown} not changed: {problem}", advice=advice)
 
 
@@ -157,14 +156,19 @@ def set_(setting: SettingArg,
          value: Annotated[list[str], typer.Argument(
              metavar="VALUE", help="an http(s) URL for registry and github-api, a verifier key for "
                                    "registry-log-key, the CORTEX platform's X.Y.Z for platform-version, "
-                                   "DIR... for policy-dir, FILE... for policy-data")]) -> None:
+                                   "an environment variable's name for usage-token-env, a database URL "
+                                   "for registry-db, DIR... for policy-dir, FILE... for policy-data")]) -> None:
     """Set a setting (a list setting: all its values).
 
     E.g. `cortex config set registry https://registry.internal.acme.com`,
     `cortex config set platform-version 8.1.0` (the CORTEX platform version manifests'
-    min_cortex_version is compared with; CORTEX_PLATFORM_VERSION overrides it) or `cortex config
-    set policy-dir /etc/cortex/acme` and `cortex config set policy-data acme.yaml org.yaml` (the
-    organization's policy every command decides with; --policy-dir and --data override them).
+    min_cortex_version is compared with; CORTEX_PLATFORM_VERSION overrides it), `cortex config
+    set usage-token-env CORTEX_USAGE_TOKEN` (report production use of plugins from the default
+    registry with the installation token in that variable), `cortex config set registry-db
+    postgresql://cortex@db.internal:5432/registry` (the database of `cortex registry` commands
+    without --db; CORTEX_REGISTRY_DB overrides it) or `cortex config set policy-dir
+    /etc/cortex/acme` and `cortex config set policy-data acme.yaml org.yaml` (the organization's
+    policy every command decides with; --policy-dir and --data override them).
     A list setting takes several values and replaces the ones it had (`add` appends)."""
     field = _field(setting)
     name = field.replace("_", "-")
@@ -228,7 +232,7 @@ def unset(setting: SettingArg) -> None:
 
 
 @app.command("list")
-def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text") -> None:
+def list_(fmt: FormatOpt = "text") -> None:
     """Print the whole configuration (tokens redacted)."""
     from cortex_trust.install import load_config
 
@@ -251,8 +255,9 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "t
         token = f" token-env={r['token_env']}" if r["token_env"] else (" token=***" if r["token"] else "")
         mirrors = f" mirrors={','.join(r['mirrors'])}" if r["mirrors"] else ""
         log_key = f" log-key={r['log_key']}" if r.get("log_key") else ""
+        usage = f" usage-token-env={r['usage_token_env']}" if r.get("usage_token_env") else ""
         typer.echo(f"registries.{r['name']} = {r['url']} scopes={','.join(r['scopes'])}{token}{mirrors}"
-                   f"{log_key}")
+                   f"{log_key}{usage}")
 
 
 @app.command("path")
@@ -268,11 +273,16 @@ def registries_add(
     name: Annotated[str, typer.Argument(help="a short name, e.g. acme")],
     url: Annotated[str, typer.Argument(help="the registry's base URL")],
     scope: Annotated[list[str], typer.Option("--scope", help="`ns/*` or `ns/name` it serves (repeatable)")],
-    token_env: Annotated[str | None, typer.Option("--token-env", help="env var holding its token")] = None,
-    mirror: Annotated[list[str] | None, typer.Option("--mirror", help="a mirror URL, tried in order")] = None,
+    token_env: RegistryTokenEnvOpt = None,
+    mirror: Annotated[list[str] | None, typer.Option(
+        "--mirror", metavar="URL", help="a mirror URL, tried in order")] = None,
     log_key: Annotated[str | None, typer.Option(
-        "--log-key", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
+        "--log-key", metavar="KEY", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
                           "installs check the version is in its log")] = None,
+    usage_token_env: Annotated[str | None, typer.Option(
+        "--usage-token-env", metavar="NAME",
+        help="env var holding an installation token of this registry: `cortex plugin run` then "
+             "reports production use of its plugins to it (opt-in)")] = None,
 ) -> None:
     """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
     from cortex_trust.install import load_config
@@ -282,7 +292,7 @@ def registries_add(
     current = load_config(config_path())
     others = [r.model_dump() for r in current.registries if r.name != name]
     entry = {"name": name, "url": url, "scopes": tuple(scope), "token_env": token_env,
-             "mirrors": tuple(mirror or ()), "log_key": log_key}
+             "mirrors": tuple(mirror or ()), "log_key": log_key, "usage_token_env": usage_token_env}
     _save({"registries": (*others, entry)}, command="registries add")
     typer.echo(f"registry {name} = {url} serves {', '.join(scope)}")
 

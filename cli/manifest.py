@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from . import manifest_init as _manifest_init
+from ._options import FormatOpt, OutputFormat
 
 if TYPE_CHECKING:
     from cortex_trust.install import PlatformVersion
@@ -27,19 +27,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-
-class _Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
 @app.command("lint")
 def lint(
     paths: Annotated[list[Path], typer.Argument(
         help="Manifest files to check (manifest.yaml).", show_default=False,
         metavar="PATH")],
-    output_format: Annotated[_Format, typer.Option(
-        "--format", help="text: for people; json: one document on stdout.")] = _Format.text,
+    output_format: FormatOpt = OutputFormat.text,
 ) -> None:
     """Check manifests against manifest v1; print every problem with file:line:col and a fix."""
     from cortex_trust.errors import ManifestError
@@ -63,7 +56,7 @@ def lint(
                      "problem": p.problem, "fix": p.fix} for p in e.problems],
                 "warnings": [],
             })
-            if output_format is _Format.text:
+            if output_format == OutputFormat.text:
                 for p in e.problems:
                     # File names and values come from the repository being linted.
                     print(neutralise(str(p)), file=sys.stderr)
@@ -71,11 +64,11 @@ def lint(
         warnings = _platform_warnings(m.trust.min_cortex_version, platform)
         results.append({"path": shown, "valid": True, "name": m.name, "version": m.version,
                         "problems": [], "warnings": warnings})
-        if output_format is _Format.text:
+        if output_format == OutputFormat.text:
             print(neutralise(f"ok: {shown} ({m.name}@{m.version})"))
             for w in warnings:
                 print(neutralise(f"warning: {shown}: {w}"), file=sys.stderr)
-    if output_format is _Format.json:
+    if output_format == OutputFormat.json:
         print(json.dumps({"valid": all_valid, "results": results}, indent=2))
     if not all_valid:
         raise typer.Exit(2)

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ._options import FormatOpt
+
 _SOURCES = ("github", "registry", "all")
 
 
@@ -58,7 +60,7 @@ def search(
     source: Annotated[str, typer.Option("--source", help="github | registry | all")] = "all",
     tier: Annotated[str | None, typer.Option("--tier", help="only this tier (registry results)")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 50,
-    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    fmt: FormatOpt = "text",
 ) -> None:
     """Find plugins: GitHub repositories tagged cortex-plugin and registry entries."""
     from ._errors import fail

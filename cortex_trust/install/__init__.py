@@ -1,7 +1,7 @@
 """Installing and running plugins: the request grammar, federation over configured
 registries, the pure install and run rules, local state (install records, stored inputs,
-checkpoints, revocation cache), configuration, revocation-feed sync, and the installer that
-sequences them.
+checkpoints, revocation cache), configuration, revocation-feed sync, production-use reports, and
+the installer that sequences them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ._request import PluginRequest, parse_request
     from ._revocations import FeedSource, revocation_evidence, sync_feed
     from ._state import FeedState, InstallRecord, InstallStore, RevocationCache, RevokedVersion
+    from ._usage import UsageReport, plan_usage_report, send_usage_report
     from ._versions import VersionCandidate, select_version, widened_permissions
 
 __all__ = [
@@ -58,12 +59,14 @@ __all__ = [
     "RunCheck",
     "SettingError",
     "SyncReport",
+    "UsageReport",
     "VersionCandidate",
     "check_platform_version",
     "invalid_setting",
     "judge_install",
     "load_config",
     "parse_request",
+    "plan_usage_report",
     "redact",
     "registry_target",
     "remove_installed",
@@ -73,6 +76,7 @@ __all__ = [
     "save_config",
     "scope_matches",
     "select_version",
+    "send_usage_report",
     "sync_feed",
     "widened_permissions",
 ]
@@ -104,10 +108,12 @@ _EXPORTS = {
     "RevokedVersion": "._state",
     "RunCheck": "._plan",
     "SyncReport": "._plan",
+    "UsageReport": "._usage",
     "VersionCandidate": "._versions",
     "judge_install": "._plan",
     "load_config": "._config",
     "parse_request": "._request",
+    "plan_usage_report": "._usage",
     "redact": "._config",
     "registry_target": "._federation",
     "remove_installed": "._installer",
@@ -116,6 +122,7 @@ _EXPORTS = {
     "save_config": "._config",
     "scope_matches": "._config",
     "select_version": "._versions",
+    "send_usage_report": "._usage",
     "sync_feed": "._revocations",
     "widened_permissions": "._versions",
 }

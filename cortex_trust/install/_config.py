@@ -1,5 +1,6 @@
 """User configuration: the default registry, scoped (federated/private) registries, GitHub,
-the CORTEX platform's version, the organization's policy (directories and data files).
+the CORTEX platform's version, usage reporting, the database of a registry this user operates,
+the organization's policy (directories and data files).
 
 The file is JSON, written with owner-only permissions (0600, its directory 0700) because it may
 hold tokens, and read only when it is still private (a link, or a file or directory another user
@@ -10,9 +11,13 @@ reads environment variables.
 A refused value is a :class:`SettingError` (a ``ValueError``): what is wrong and what to write
 instead, kept apart so that every caller words it plainly (:func:`invalid_setting`).
 
-Federation rule (issue 6): each namespace resolves from exactly one registry, the one whose
+Federation rule: each namespace resolves from exactly one registry, the one whose
 scope matches most specifically, otherwise the default. A name is never looked up across
 registries to pick a "highest version" (the dependency-confusion attack).
+
+Secrets are not stored here when it can be avoided: usage reporting names the environment
+variable holding the installation token (``usage_token_env``), and a registry database URL
+with a password is refused (the password belongs in ``PGPASSWORD`` or ``~/.pgpass``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import InputError
-from ..ids import is_slug
+from ..ids import SLUG, is_slug
 
 if TYPE_CHECKING:
     from ..policy import PlatformVersionSource
@@ -55,8 +60,10 @@ DEFAULT_GITHUB_API = "https://api.github.com"
 PLATFORM_VERSION_ENV = "CORTEX_PLATFORM_VERSION"
 _MAX_CONFIG_BYTES = 256 * 1024
 #: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
-_SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})\Z")
+_SCOPE = re.compile(rf"^(?:\*|{SLUG}/\*|{SLUG}/{SLUG})\Z")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
+#: The database URLs a registry takes (registry._db.normalise_url has the final word).
+_DB_URL = re.compile(r"^(?:sqlite:///|postgres(?:ql)?(?:\+psycopg)?://)")
 
 
 # Control characters (ANSI escapes, NUL), Unicode separators and bidirectional controls: never
@@ -161,6 +168,31 @@ def _check_policy_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
     return paths
 
 
+def _check_env_name(v: str | None) -> str | None:
+    if v is not None and not _ENV_NAME.match(v):
+        raise SettingError(f"{v!r} is not an environment variable name",
+                           "name the variable that holds the token, not the token", example="ACME_TOKEN")
+    return v
+
+
+def _check_db_url(v: str | None) -> str | None:
+    if v is None:
+        return None
+    if _URL_UNSAFE.search(v) or not _DB_URL.match(v) or any(c.isspace() for c in v):
+        raise SettingError(f"{_without_userinfo(v)!r} is not a registry database URL",
+                           "write sqlite:////ABSOLUTE/PATH or postgresql://USER@HOST:PORT/DB")
+    if re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", v):
+        raise SettingError("the database URL carries a password, which the configuration never stores",
+                           "leave it out and set PGPASSWORD or use ~/.pgpass, or put the whole URL in "
+                           "CORTEX_REGISTRY_DB")
+    if v.startswith("sqlite:///") and not v.startswith("sqlite:////"):
+        # A relative path would name another file in every directory the command runs in.
+        absolute = Path(v[len("sqlite:///"):]).resolve()
+        raise SettingError(f"{v!r} is a relative path", "use an absolute one",
+                           example=f"sqlite:///{absolute}")
+    return v
+
+
 _LOOPBACK = re.compile(r"^http://(?:127(?:\.[0-9]{1,3}){3}|localhost|\[::1\])(?::[0-9]{1,5})?(?:/|\Z)")
 
 
@@ -179,6 +211,10 @@ class RegistryEntry(BaseModel):
     token: str | None = None
     #: Mirrors tried in order when ``url`` is unreachable; they serve the same namespaces.
     mirrors: tuple[str, ...] = ()
+    #: Name of the environment variable holding this registry's installation token: when set
+    #: (opt-in), `cortex plugin run` reports production use of its plugins to ``url`` (never to
+    #: a mirror, which is another party).
+    usage_token_env: str | None = None
     #: The verifier key (``NAME+KEYID+KEY``) of the registry's transparency-log checkpoints; the
     #: installer checks that installed versions are in the log it vouches for.
     log_key: str | None = None
@@ -215,14 +251,10 @@ class RegistryEntry(BaseModel):
     def _log_key(cls, v: str | None) -> str | None:
         return _check_log_key(v)
 
-    @field_validator("token_env")
+    @field_validator("token_env", "usage_token_env")
     @classmethod
     def _token_env(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME.match(v):
-            raise SettingError(f"{v!r} is not an environment variable name",
-                               "name the variable that holds the token, not the token",
-                               example="ACME_TOKEN")
-        return v
+        return _check_env_name(v)
 
 
 class CortexConfig(BaseModel):
@@ -238,6 +270,13 @@ class CortexConfig(BaseModel):
     #: The CORTEX platform's version, which manifests' ``trust.min_cortex_version`` is compared
     #: with; ``None``: not configured (see :func:`resolve_platform_version`).
     platform_version: str | None = None
+    #: The default registry's installation-token variable (see
+    #: :attr:`RegistryEntry.usage_token_env`); ``None``: no usage is reported to it.
+    usage_token_env: str | None = None
+    #: The database of a registry this user operates (`cortex registry ...` without ``--db``):
+    #: ``sqlite:////ABSOLUTE/PATH`` or ``postgresql://USER@HOST:PORT/DB``, never with a password.
+    registry_db: str | None = None
+
     #: The organization's policy directories (Rego modules, and a ``data.yaml`` at their root),
     #: loaded over the defaults in order by every command that decides unless ``--policy-dir``
     #: is given; absolute paths.
@@ -245,6 +284,16 @@ class CortexConfig(BaseModel):
     #: The organization's policy data files, merged over the policy data in order by every
     #: command that decides unless ``--data`` is given; absolute paths.
     policy_data: tuple[str, ...] = ()
+
+    @field_validator("usage_token_env")
+    @classmethod
+    def _usage_token_env(cls, v: str | None) -> str | None:
+        return _check_env_name(v)
+
+    @field_validator("registry_db")
+    @classmethod
+    def _registry_db(cls, v: str | None) -> str | None:
+        return _check_db_url(v)
 
     @field_validator("policy_dir", "policy_data")
     @classmethod
@@ -282,7 +331,8 @@ class CortexConfig(BaseModel):
 
     def default_entry(self) -> RegistryEntry:
         """The default registry as an entry named ``default``."""
-        return RegistryEntry(name="default", url=self.registry, log_key=self.registry_log_key)
+        return RegistryEntry(name="default", url=self.registry, log_key=self.registry_log_key,
+                             usage_token_env=self.usage_token_env)
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as a dict with every stored token replaced by ``***``."""

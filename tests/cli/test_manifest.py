@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from cortex_trust.manifest import manifest_json_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HELLO = "examples/plugins/hello/manifest.yaml"
 NETFETCH = "examples/plugins/netfetch/manifest.yaml"
 BROKEN = "examples/plugins/broken/manifest.yaml"

@@ -22,8 +22,8 @@ from cli.main import app
 from cortex_trust.engine import PolicyEngine
 from cortex_trust.policy import Action, Decision
 
-ROOT = Path(__file__).resolve().parent.parent
-FIX = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
 MANIFEST = FIX / "verify" / "manifest.yaml"
 BAD_MANIFEST = FIX / "verify" / "manifest-bad.yaml"
 TEST_POLICY = FIX / "verify" / "policies"
