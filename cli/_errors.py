@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import NoReturn
 
-from ._render import neutralise
+from ._render import emphasise, neutralise, style_for
 
 EXIT_OK = 0
 EXIT_DECISION = 1
@@ -28,11 +28,14 @@ def fail(message: str, *, advice: str | None = None, code: int = EXIT_INPUT) -> 
 
     Messages quote file names and content written by others: control characters are shown as
     escapes, never obeyed (a newline plus ``::`` is a GitHub workflow command; see
-    :func:`cli._render.neutralise`).
+    :func:`cli._render.neutralise`); digests are quoted in full (what a person acts on: a pin to
+    correct, a value to compare or report); labels are coloured on a terminal
+    (:func:`cli._render.emphasise`).
     """
-    print(f"error: {neutralise(message)}", file=sys.stderr)
+    style = style_for(sys.stderr)
+    print(emphasise(f"error: {neutralise(message)}", style), file=sys.stderr)
     if advice:
-        print(f"  fix: {neutralise(advice)}", file=sys.stderr)
+        print(emphasise(f"  fix: {neutralise(advice)}", style), file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -41,8 +44,9 @@ def report_library_error(exc: BaseException) -> NoReturn:
     from cortex_trust.errors import CortexTrustError, ManifestError
 
     if isinstance(exc, ManifestError):
+        style = style_for(sys.stderr)
         for p in exc.problems:
-            print(f"error: {neutralise(str(p))}", file=sys.stderr)
+            print(emphasise(f"error: {neutralise(str(p))}", style), file=sys.stderr)
         raise SystemExit(exc.exit_code)
     if isinstance(exc, CortexTrustError):
         fail(exc.message, advice=exc.advice, code=exc.exit_code)
@@ -62,8 +66,9 @@ def report_internal_error(exc: BaseException) -> NoReturn:
         detail = next(iter(str(exc).splitlines()), "")
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the report
         detail = ""
-    if len(detail) > 200:
-        detail = detail[:197] + "..."
+    from cortex_trust._text import clip
+
+    detail = clip(detail, 200)
     print(f"error: internal error: {type(exc).__name__}"
           + (f": {neutralise(detail)}" if detail else "")
           + " (nothing was decided; treat it as a block)", file=sys.stderr)

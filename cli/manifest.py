@@ -40,7 +40,7 @@ def lint(
     from cortex_trust.errors import ManifestError
     from cortex_trust.manifest import load_manifest
 
-    from ._render import neutralise
+    from ._render import emphasise, neutralise, style_for
 
     results: list[dict[str, Any]] = []
     all_valid = True
@@ -64,7 +64,7 @@ def lint(
         results.append({"path": shown, "valid": True, "name": m.name, "version": m.version,
                         "problems": []})
         if output_format is _Format.text:
-            print(neutralise(f"ok: {shown} ({m.name}@{m.version})"))
+            print(emphasise(neutralise(f"ok: {shown} ({m.name}@{m.version})"), style_for(sys.stdout)))
     if output_format is _Format.json:
         print(json.dumps({"valid": all_valid, "results": results}, indent=2))
     if not all_valid:

@@ -143,7 +143,7 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
     from cortex_trust.policy import load_policy_set
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 
-    from ._render import exit_code_for, render
+    from ._render import exit_code_for, render, style_for
 
     request = VerifyRequest(
         manifest=manifest, image=image, namespace=namespace, bundle=bundle,
@@ -156,7 +156,8 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
     policy_input = gather_input(request, now=now)
     with EmbeddedEngine(policy_set) as engine:
         result = judge(policy_input, engine=engine, manifest_path=str(manifest))
-    text = render(result, output_format, location=str(manifest), version=__version__)
+    text = render(result, output_format, location=str(manifest), version=__version__,
+                  style=style_for(sys.stdout))
     return exit_code_for(result.decision, fail_on), text
 
 

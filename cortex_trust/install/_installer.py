@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from .._text import clip
 from ..engine import PolicyEngine, decide
 from ..errors import EvidenceError, InputError, RegistryUnavailable
 from ..ids import SLUG
@@ -409,7 +410,7 @@ def _yank_reason(detail: Any) -> str | None:
         return None
     yank = detail.yank if isinstance(detail.yank, dict) else {}
     reason = yank.get("reason")
-    return reason[:500] if isinstance(reason, str) and reason.strip() else "no reason given"
+    return clip(reason, 500) if isinstance(reason, str) and reason.strip() else "no reason given"
 
 
 def _manifest_from_document(doc: Mapping[str, Any], *, source: str) -> Manifest:
@@ -936,9 +937,7 @@ class Installer:
         installed (or installed from GitHub: reinstall with the new ref)."""
         from ..manifest import semver_key
 
-        record = self.store.get(name)
-        if record is None:
-            raise InputError(f"{name} is not installed", advice="see `cortex plugin list`")
+        record = self.store.require(name)
         if record.source == "github":
             raise InputError(f"{name} was installed from GitHub; updates follow a ref you choose",
                              advice=f"cortex plugin install {name}@REF")
@@ -976,7 +975,8 @@ class Installer:
             decision=plan.decision.to_json_dict(), policy_revision=plan.decision.policy_revision,
             installed_at=format_time(now),
             overrides=plan.decision.codes if outcome.override else (),
-            source=plan.source)
+            source=plan.source, registry_state="yanked" if plan.state == "yanked" else "active",
+            yank_reason=plan.yank_reason)
         self._inputs.put(plan.full_name, plan.policy_input, feed=self.target(plan.full_name))
         self.store.put(record)
         return record
@@ -987,7 +987,7 @@ class Installer:
 
     # -- run ----------------------------------------------------------------------------------
 
-    def check_run(self, name: str, *, now: datetime) -> RunCheck:
+    def check_run(self, name: str, *, now: datetime, refresh: bool = True) -> RunCheck:
         """Ask the policy (operation ``run``) whether installed ``name`` may run now.
 
         A registry plugin's version is first confirmed with its registry (the version document:
@@ -997,13 +997,14 @@ class Installer:
         ``fresh_as_of`` is the last successful sync, so it goes stale by the policy's clock
         (``sync_error`` says why). A registry that no longer knows the version, or names
         another digest for it, leaves the revocation state unknown (the policy refuses).
+        ``refresh=False`` asks no registry at all: the decision is made on what is kept locally
+        (the install's evidence and the cached revocation data, stale or not), as ``run`` would
+        make it with every registry unreachable.
         Raises :class:`InputError` if ``name`` is not installed or its local state is missing
         or not private.
         """
         timer = _Timer()
-        record = self.store.get(name)
-        if record is None:
-            raise InputError(f"{name} is not installed", advice="see `cortex plugin list`")
+        record = self.store.require(name)
         stored = self._inputs.get(name)
         if stored is None or stored.artifact.digest != record.digest:
             raise InputError(f"the local install state of {name} is incomplete",
@@ -1018,6 +1019,8 @@ class Installer:
                 # Another registry's feed knows nothing about this version: "not revoked"
                 # from it would be a guess. Unknown, so the policy refuses.
                 sync_error, state = moved, None
+            elif not refresh:
+                state = self._cached_feed(target)
             else:
                 fed = self._federated(target)
                 try:
@@ -1065,7 +1068,8 @@ class Installer:
         """``(revoked, problem)`` for installed ``record`` as its registry now describes it:
         ``revoked`` (``reason``, ``revoked_at``) when the registry says the version is revoked;
         ``problem`` when the registry no longer knows the version or names another digest for
-        it (then nothing it says about revocation can be matched to what is installed).
+        it (then nothing it says about revocation can be matched to what is installed). A
+        version now yanked (or active again) is recorded as such in the install record.
         Raises :class:`RegistryUnavailable` when the registry cannot be reached."""
         from ..sources import RegistryRequestError
 
@@ -1078,6 +1082,9 @@ class Installer:
         if detail.digest != record.digest:
             return None, (f"registry {fed.target.name!r} now lists {detail.digest} for "
                           f"{record.name}@{record.version}, not the installed {record.digest}")
+        if detail.state in ("active", "yanked") and detail.state != record.registry_state:
+            self.store.put(record.model_copy(update={"registry_state": detail.state,
+                                                     "yank_reason": _yank_reason(detail)}))
         if detail.state != "revoked":
             return None, None
         info = detail.revocation or {}
