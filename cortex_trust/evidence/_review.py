@@ -126,8 +126,8 @@ class UsageReporterDocument(BaseModel):
             raise ValueError("last is before first")
         span = (self.last.astimezone(UTC).date() - self.first.astimezone(UTC).date()).days + 1
         if self.active_days > span:
-            raise ValueError(f"active_days ({self.active_days}) exceeds the {span} day(s) from "
-                             "first to last")
+            raise ValueError(f"active_days ({self.active_days}) exceeds the {span} "
+                             f"day{'s' if span > 1 else ''} from first to last")
         return self
 
 

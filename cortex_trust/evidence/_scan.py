@@ -161,7 +161,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
                             advice="give the digest as sha256:<64 lowercase hex digits>")
     unknown = sorted(set(declared_scanners) - {"vuln", "secret", "misconfig"})
     if unknown:
-        raise EvidenceError(f"unknown scanner(s) {', '.join(unknown)}",
+        raise EvidenceError(f"unknown scanner{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
                             advice="declare scanners from: vuln, secret, misconfig")
     shown = source or "(report)"
     if isinstance(data, Mapping):
