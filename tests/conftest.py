@@ -1,7 +1,14 @@
 """Shared pytest fixtures. Each area keeps its fixtures in its own tests/_*_fixtures.py module."""
 
+import os
+
 from tests._container_fixtures import container_env, container_runtime, hello_image, oci_client
 from tests._install_fixtures import federation, private_sigstore, registry_evaluator
 
 __all__ = ["container_env", "container_runtime", "federation", "hello_image", "oci_client",
            "private_sigstore", "registry_evaluator"]
+
+# cortex decorates text when FORCE_COLOR is set and never when NO_COLOR is: every test starts
+# from neither (a CI runner may set them), and the tests of decoration set them themselves.
+for _name in ("FORCE_COLOR", "NO_COLOR"):
+    os.environ.pop(_name, None)
