@@ -352,6 +352,13 @@ def _evidence_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _platform_text(context: Any) -> str:
+    """The CORTEX platform version the input carries and where it came from."""
+    from cortex_trust.install import PlatformVersion
+
+    return PlatformVersion(context.cortex_version, context.cortex_version_source).describe()
+
+
 def _text(obj: Any, style: Style) -> str:
     decision = _decision_of(obj)
     lines: list[str] = []
@@ -361,6 +368,7 @@ def _text(obj: Any, style: Style) -> str:
         who = plugin.get("full_name") or "(unnamed plugin)"
         lines.append(f"plugin: {who} {plugin.get('version') or ''}".rstrip())
         lines.append(f"image:  {artifact.get('image')}")
+        lines.append(f"platform: CORTEX {_platform_text(obj.input.context)}")
     lines.extend(_decision_lines(decision))
     if decision is not obj:
         lines.extend(_evidence_lines(obj.evidence))

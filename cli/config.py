@@ -1,4 +1,6 @@
-"""``cortex config``: the default registry, scoped private registries, the GitHub API URL.
+"""``cortex config``: the default registry, scoped private registries, the GitHub API URL, the
+CORTEX platform's version, usage reporting (the installation token's variable), the database of
+a registry you operate.
 
 Written to the user's config file with owner-only permissions; tokens are referenced by
 environment variable (``--token-env``) and always redacted from output.
@@ -11,12 +13,17 @@ from typing import Annotated
 
 import typer
 
+from ._options import FormatOpt, RegistryTokenEnvOpt
+
 app = typer.Typer(help="Read and change the configuration (registries, GitHub).", no_args_is_help=True)
 registries_app = typer.Typer(help="Scoped registries (federation and private registries).", no_args_is_help=True)
 app.add_typer(registries_app, name="registries")
 
 _KEYS = {"registry": "registry", "github-api": "github_api", "github_api": "github_api",
-         "registry-log-key": "registry_log_key", "registry_log_key": "registry_log_key"}
+         "registry-log-key": "registry_log_key", "registry_log_key": "registry_log_key",
+         "platform-version": "platform_version", "platform_version": "platform_version",
+         "usage-token-env": "usage_token_env", "usage_token_env": "usage_token_env",
+         "registry-db": "registry_db", "registry_db": "registry_db"}
 
 
 def _key(key: str) -> str:
@@ -24,7 +31,7 @@ def _key(key: str) -> str:
 
     if key not in _KEYS:
         fail(f"unknown setting {key!r}", advice="settings are: registry, github-api, "
-             "registry-log-key; "
+             "registry-log-key, platform-version, usage-token-env, registry-db; "
              "scoped registries use `cortex config registries add`")
     return _KEYS[key]
 
@@ -49,16 +56,27 @@ def _update(**changes: object) -> None:
 
 
 @app.command("set")
-def set_(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")],
+def set_(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key | "
+                                                 "platform-version | usage-token-env | registry-db")],
          value: Annotated[str, typer.Argument(help="an http(s) URL (a verifier key for "
-                                                   "registry-log-key)")]) -> None:
-    """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com`."""
+                                                   "registry-log-key, the CORTEX platform's "
+                                                   "X.Y.Z for platform-version, an environment "
+                                                   "variable's name for usage-token-env, a "
+                                                   "database URL for registry-db)")]) -> None:
+    """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com`,
+    `cortex config set platform-version 8.1.0` (the CORTEX platform version manifests'
+    min_cortex_version is compared with; CORTEX_PLATFORM_VERSION overrides it), `cortex config
+    set usage-token-env CORTEX_USAGE_TOKEN` (report production use of plugins from the default
+    registry with the installation token in that variable) or `cortex config set registry-db
+    postgresql://cortex@db.internal:5432/registry` (the database of `cortex registry` commands
+    without --db; CORTEX_REGISTRY_DB overrides it)."""
     _update(**{_key(key): value})
     typer.echo(f"{key} = {value}")
 
 
 @app.command("get")
-def get(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
+def get(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key | "
+                                               "platform-version | usage-token-env | registry-db")]) -> None:
     """Print one setting."""
     from cortex_trust.install import load_config
 
@@ -68,7 +86,8 @@ def get(key: Annotated[str, typer.Argument(help="registry | github-api | registr
 
 
 @app.command("unset")
-def unset(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
+def unset(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key | "
+                                                 "platform-version | usage-token-env | registry-db")]) -> None:
     """Reset a setting to its default."""
     from cortex_trust.install import CortexConfig
 
@@ -78,7 +97,7 @@ def unset(key: Annotated[str, typer.Argument(help="registry | github-api | regis
 
 
 @app.command("list")
-def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text") -> None:
+def list_(fmt: FormatOpt = "text") -> None:
     """Print the whole configuration (tokens redacted)."""
     from cortex_trust.install import load_config
 
@@ -94,12 +113,18 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "t
     typer.echo(f"github-api = {doc['github_api']}")
     if doc.get("registry_log_key"):
         typer.echo(f"registry-log-key = {doc['registry_log_key']}")
+    typer.echo(f"platform-version = {doc['platform_version'] or '(not set: unknown)'}")
+    if doc.get("usage_token_env"):
+        typer.echo(f"usage-token-env = {doc['usage_token_env']}")
+    if doc.get("registry_db"):
+        typer.echo(f"registry-db = {doc['registry_db']}")
     for r in doc["registries"]:
         token = f" token-env={r['token_env']}" if r["token_env"] else (" token=***" if r["token"] else "")
         mirrors = f" mirrors={','.join(r['mirrors'])}" if r["mirrors"] else ""
         log_key = f" log-key={r['log_key']}" if r.get("log_key") else ""
+        usage = f" usage-token-env={r['usage_token_env']}" if r.get("usage_token_env") else ""
         typer.echo(f"registries.{r['name']} = {r['url']} scopes={','.join(r['scopes'])}{token}{mirrors}"
-                   f"{log_key}")
+                   f"{log_key}{usage}")
 
 
 @app.command("path")
@@ -115,11 +140,16 @@ def registries_add(
     name: Annotated[str, typer.Argument(help="a short name, e.g. acme")],
     url: Annotated[str, typer.Argument(help="the registry's base URL")],
     scope: Annotated[list[str], typer.Option("--scope", help="`ns/*` or `ns/name` it serves (repeatable)")],
-    token_env: Annotated[str | None, typer.Option("--token-env", help="env var holding its token")] = None,
-    mirror: Annotated[list[str] | None, typer.Option("--mirror", help="a mirror URL, tried in order")] = None,
+    token_env: RegistryTokenEnvOpt = None,
+    mirror: Annotated[list[str] | None, typer.Option(
+        "--mirror", metavar="URL", help="a mirror URL, tried in order")] = None,
     log_key: Annotated[str | None, typer.Option(
-        "--log-key", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
+        "--log-key", metavar="KEY", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
                           "installs check the version is in its log")] = None,
+    usage_token_env: Annotated[str | None, typer.Option(
+        "--usage-token-env", metavar="NAME",
+        help="env var holding an installation token of this registry: `cortex plugin run` then "
+             "reports production use of its plugins to it (opt-in)")] = None,
 ) -> None:
     """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
     from cortex_trust.install import load_config
@@ -129,7 +159,7 @@ def registries_add(
     current = load_config(config_path())
     others = [r.model_dump() for r in current.registries if r.name != name]
     entry = {"name": name, "url": url, "scopes": tuple(scope), "token_env": token_env,
-             "mirrors": tuple(mirror or ()), "log_key": log_key}
+             "mirrors": tuple(mirror or ()), "log_key": log_key, "usage_token_env": usage_token_env}
     _update(registries=(*others, entry))
     typer.echo(f"registry {name} = {url} serves {', '.join(scope)}")
 

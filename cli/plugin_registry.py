@@ -11,14 +11,18 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cortex_trust.ids import is_digest
-
 from ._errors import EXIT_INPUT, fail
+from ._options import BundleOpt, ImageOpt, RegistryUrlOpt, TestsOpt, TokenEnvOpt
 from ._render import neutralise
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cortex_trust.sources import RegistryClient
 
 __all__ = ["register"]
 
@@ -27,10 +31,9 @@ _REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
                   r"@(?P<version>[0-9A-Za-z.+-]{1,128})$")
 _MAX_FILE = 1024 * 1024
 
-RegistryOption = Annotated[str, typer.Option(
-    "--registry", help="Registry URL, e.g. https://registry.cortex.dev.")]
-TokenEnvOption = Annotated[str, typer.Option(
-    "--token-env", help="Environment variable holding the registry token.")]
+RefArg = Annotated[str, typer.Argument(metavar="NAMESPACE/NAME@VERSION", show_default=False,
+                                        help="The version, e.g. acme/my-plugin@1.2.0.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (shown to installers).")]
 
 review_app = typer.Typer(no_args_is_help=True, help="Record a core-team review of a version.")
 
@@ -83,21 +86,20 @@ def _print(doc: Any) -> None:
 
 def publish(
     manifest: Annotated[Path, typer.Argument(help="The plugin's manifest.yaml.")],
-    image: Annotated[str, typer.Option(
-        "--image", help="The image, pinned by digest: REGISTRY/REPO@sha256:DIGEST.")],
-    bundle: Annotated[Path, typer.Option(
-        "--bundle", help="Sigstore bundle signing the image digest (.sigstore.json).")],
-    registry: RegistryOption,
-    tests: Annotated[Path | None, typer.Option("--tests", help="JUnit XML results.")] = None,
+    image: ImageOpt,
+    bundle: BundleOpt,
+    registry: RegistryUrlOpt,
+    tests: TestsOpt = None,
     scan: Annotated[Path | None, typer.Option(
-        "--scan", help="Your own Trivy JSON report: recorded as self-reported (the registry "
-                       "scans the image itself).")] = None,
+        "--scan", metavar="FILE", help="Your own Trivy JSON report: recorded as self-reported (the "
+                                       "registry scans the image itself).")] = None,
     scan_attestation: Annotated[Path | None, typer.Option(
-        "--scan-attestation", help="Sigstore bundle of a signed vulnerability-scan attestation "
-                                   "(cosign's vuln predicate) about the image digest.")] = None,
+        "--scan-attestation", metavar="FILE", help="Sigstore bundle of a signed vulnerability-scan "
+                                                   "attestation (cosign's vuln predicate) about the "
+                                                   "image digest.")] = None,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", help="Namespace (default: the token's).")] = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Publish a plugin version to a registry (publisher token)."""
     from cortex_trust.sources import RegistryClient
@@ -116,61 +118,63 @@ def publish(
     _print(result)
 
 
-def _review(ref: str, status: str, note: str | None, registry: str, token_env: str) -> None:
+def _on_version(ref: str, registry: str, token_env: str,
+                act: Callable[[RegistryClient, str, str, str], Any]) -> Any:
+    """``act(client, namespace, name, version)`` for the version ``ref`` names, with the token
+    read from ``$token_env``; its answer."""
     from cortex_trust.sources import RegistryClient
 
     ns, name, version = _ref(ref)
     token = _token(token_env)
     with RegistryClient(registry, token=token) as client:
-        result = client.review(ns, name, version, status=status,  # type: ignore[arg-type]
-                               note=note)
+        return act(client, ns, name, version)
+
+
+def _review(ref: str, status: str, note: str | None, registry: str, token_env: str) -> None:
+    result = _on_version(ref, registry, token_env, lambda client, *version: client.review(
+        *version, status=status, note=note))
     _note(f"{status} {ref}: tier {result.tier}, action {result.action}")
     _print(result)
 
 
-@review_app.command("approve")
-def review_approve(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-) -> None:
-    """Approve a version (reviewer token)."""
-    _review(ref, "approved", note, registry, token_env)
+def _review_command(status: str, doc: str) -> Callable[..., None]:
+    """``review approve`` and ``review reject``: the same command recording another status."""
+
+    def command(
+        ref: RefArg,
+        registry: RegistryUrlOpt,
+        note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+        token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    ) -> None:
+        _review(ref, status, note, registry, token_env)
+
+    command.__doc__ = doc
+    return command
 
 
-@review_app.command("reject")
-def review_reject(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-) -> None:
-    """Reject a version (reviewer token)."""
-    _review(ref, "rejected", note, registry, token_env)
+review_app.command("approve")(_review_command("approved", "Approve a version (reviewer token)."))
+review_app.command("reject")(_review_command("rejected", "Reject a version (reviewer token)."))
 
 
 @review_app.command("withdraw")
 def review_withdraw(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    ref: RefArg,
+    registry: RegistryUrlOpt,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Withdraw your own review of a version (reviewer token; no one else's can be)."""
-    from cortex_trust.sources import RegistryClient
-
-    ns, name, version = _ref(ref)
-    token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.withdraw_review(ns, name, version)
+    result = _on_version(ref, registry, token_env,
+                         lambda client, *version: client.withdraw_review(*version))
     _note(f"withdrew your review of {ref}: tier {result.tier}, action {result.action}")
     _print(result)
 
 
 def revoke(
-    registry: RegistryOption,
-    reason: Annotated[str, typer.Option("--reason", help="Why (shown to installers).")],
-    ref: Annotated[str | None, typer.Argument(help="NAMESPACE/NAME@VERSION")] = None,
+    registry: RegistryUrlOpt,
+    reason: ReasonOpt,
+    ref: Annotated[str | None, typer.Argument(
+        metavar="NAMESPACE/NAME@VERSION", show_default=False,
+        help="The version, e.g. acme/my-plugin@1.2.0 (or --digest, or --identity).")] = None,
     digest: Annotated[str | None, typer.Option(
         "--digest", help="Revoke every version carrying this image digest, under any name "
                          "(admin).")] = None,
@@ -179,10 +183,11 @@ def revoke(
                            "--issuer).")] = None,
     issuer: Annotated[str | None, typer.Option("--issuer", help="The identity's issuer.")]
     = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Revoke a version (publisher of its namespace: that version only), or, as an admin, an
     image digest under every name or every version signed by an identity."""
+    from cortex_trust.ids import is_digest
     from cortex_trust.sources import RegistryClient
 
     if sum(x is not None for x in (ref, digest, identity)) != 1:
@@ -213,10 +218,10 @@ def revoke(
 
 
 def yank(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    reason: Annotated[str, typer.Option("--reason", help="Why (shown to installers).")],
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    ref: RefArg,
+    registry: RegistryUrlOpt,
+    reason: ReasonOpt,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Yank a version (publisher of the namespace, or admin): ranges and `latest` skip it, an
     exact pin still installs it with a warning. Its tier is unchanged; a revoked version
@@ -234,17 +239,12 @@ def yank(
 
 
 def unyank(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    ref: RefArg,
+    registry: RegistryUrlOpt,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
 ) -> None:
     """Make a yanked version active again (publisher of the namespace, or admin)."""
-    from cortex_trust.sources import RegistryClient
-
-    ns, name, version = _ref(ref)
-    token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.unyank(ns, name, version)
+    result = _on_version(ref, registry, token_env, lambda client, *version: client.unyank(*version))
     print(f"unyanked {ref}: active again", file=sys.stderr)
     _print(result)
 

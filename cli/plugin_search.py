@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._options import FormatOpt
+
 if TYPE_CHECKING:
     from cortex_trust.errors import CortexTrustError
     from cortex_trust.install import CortexConfig, RegistryEntry
@@ -64,7 +66,7 @@ def search(
     source: Annotated[str, typer.Option("--source", help="github | registry | all")] = "all",
     tier: Annotated[str | None, typer.Option("--tier", help="only this tier (registry results)")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 50,
-    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    fmt: FormatOpt = "text",
 ) -> None:
     """Find plugins: GitHub repositories tagged cortex-plugin and registry entries.
 
@@ -79,12 +81,7 @@ def search(
 
     if source not in _SOURCES:
         fail(f"unknown --source {source!r}", advice="use github, registry or all")
-    if fmt not in ("text", "json"):
-        fail(f"unknown --format {fmt!r}", advice="use text or json")
-    try:
-        cfg = load_config(config_path())
-    except CortexTrustError as e:
-        report_library_error(e)
+    cfg = load_config(config_path())
     results: list[dict[str, Any]] = []
     failures: list[tuple[str, CortexTrustError]] = []
     asked = 0
@@ -121,14 +118,15 @@ def search(
 
 
 def _warn(who: str, e: CortexTrustError, *, missing: bool) -> None:
+    from ._errors import redact_secrets
     from ._render import emphasise, neutralise, style_for
 
     style = style_for(sys.stderr)
     tail = "; its results are missing below" if missing else ""
-    print(emphasise(f"warning: {neutralise(who)} did not answer: {neutralise(e.message)}{tail}",
-                    style), file=sys.stderr)
+    line = f"warning: {who} did not answer: {e.message}{tail}"
+    print(emphasise(neutralise(redact_secrets(line)), style), file=sys.stderr)
     if e.advice:
-        print(emphasise(f"  fix: {neutralise(e.advice)}", style), file=sys.stderr)
+        print(emphasise(neutralise(redact_secrets(f"  fix: {e.advice}")), style), file=sys.stderr)
 
 
 def _show(results: list[dict[str, Any]]) -> None:

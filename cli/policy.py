@@ -19,24 +19,17 @@ from typing import Annotated, Any
 
 import typer
 
+from ._options import DataOpt, FormatOpt, NoDefaultsOpt, OutputFormat, PolicyDirOpt
+
 app = typer.Typer(
     help="Evaluate and test the trust policies (Rego).",
     no_args_is_help=True,
 )
 
 
-class _Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
 class _EngineKind(StrEnum):
     embedded = "embedded"
     opa = "opa"
-
-
-_POLICY_DIR_HELP = "An organization's policy directory: its modules add to or replace the defaults (repeatable)."
-_DATA_HELP = "A YAML or JSON data file merged over the policy data (repeatable)."
 
 
 def _read_input(path: str) -> Any:
@@ -96,14 +89,10 @@ def eval_(
     input_file: Annotated[str, typer.Option(
         "--input", "-i", help="The input document (JSON, cortex.input/v1); '-' reads stdin.",
         metavar="FILE", show_default=False)],
-    policy_dirs: Annotated[list[Path] | None, typer.Option(
-        "--policy-dir", help=_POLICY_DIR_HELP, metavar="DIR", show_default=False)] = None,
-    data_files: Annotated[list[Path] | None, typer.Option(
-        "--data", help=_DATA_HELP, metavar="FILE", show_default=False)] = None,
-    no_defaults: Annotated[bool, typer.Option(
-        "--no-defaults", help="Do not load the shipped default policies.")] = False,
-    output_format: Annotated[_Format, typer.Option(
-        "--format", help="text: for people; json: the decision document.")] = _Format.text,
+    policy_dirs: PolicyDirOpt = None,
+    data_files: DataOpt = None,
+    no_defaults: NoDefaultsOpt = False,
+    output_format: FormatOpt = OutputFormat.text,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Also print the value of every rule in data.cortex (why).")] = False,
     engine_kind: Annotated[_EngineKind, typer.Option(
@@ -149,7 +138,7 @@ def eval_(
             if explain:
                 explained = _embedded_explain(engine, policy_input.to_json())
 
-    if output_format is _Format.json:
+    if output_format == OutputFormat.json:
         doc: dict[str, Any] = {
             "schema": "cortex.decision/v1",
             "engine": engine.name,
@@ -206,18 +195,15 @@ def test(
     dirs: Annotated[list[Path] | None, typer.Argument(
         help="Policy directories whose modules and *_test.rego files are loaded over the defaults.",
         metavar="DIR", show_default=False)] = None,
-    no_defaults: Annotated[bool, typer.Option(
-        "--no-defaults", help="Do not load the shipped default policies (and their tests).")] = False,
-    data_files: Annotated[list[Path] | None, typer.Option(
-        "--data", help=_DATA_HELP, metavar="FILE", show_default=False)] = None,
+    no_defaults: NoDefaultsOpt = False,
+    data_files: DataOpt = None,
     run: Annotated[str | None, typer.Option(
         "--run", help="Only run tests whose package.name matches this regular expression.",
         metavar="REGEX", show_default=False)] = None,
     min_coverage: Annotated[float, typer.Option(
         "--min-coverage", help="Fail when line coverage of the non-test modules is below PCT.",
         metavar="PCT")] = 0.0,
-    output_format: Annotated[_Format, typer.Option(
-        "--format", help="text: for people; json: one document on stdout.")] = _Format.text,
+    output_format: FormatOpt = OutputFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passing tests.")] = False,
 ) -> None:
     """Run the test_* rules of the policies (defaults + DIRs); print results and coverage.
@@ -243,7 +229,7 @@ def test(
         except ValueError:
             return path
 
-    if output_format is _Format.json:
+    if output_format == OutputFormat.json:
         print(json.dumps({
             "passed": ok,
             "counts": counts,

@@ -66,15 +66,13 @@ def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
     Every piece handed in is about the version's digest (the store only passes rows bound to
     it); a piece about another digest would have been dropped by ``build_input`` at publish.
     """
-    update: dict[str, Any] = {"usage": usage, "revocation": revocation}
-    for key, piece in (("signature", signature), ("scan", scan), ("tests", tests),
-                       ("review", review)):
-        if piece is not None:
-            update[key] = piece
-    evidence = base.evidence.model_copy(update=update)
-    context = base.context.model_copy(update={"now": now_text or format_time(now),
-                                              "operation": operation})
-    return base.model_copy(update={"evidence": evidence, "context": context})
+    from typing import cast
+
+    from cortex_trust.policy import refresh_input
+
+    return refresh_input(base, now=now, operation=cast(Any, operation), now_text=now_text,
+                         signature=signature, scan=scan, tests=tests, review=review, usage=usage,
+                         revocation=revocation)
 
 
 def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,

@@ -84,7 +84,6 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     an invalid manifest, an unparseable bundle or report,
     a name that is not a lowercase ASCII slug, or a digest mix-up.
     """
-    from cortex_trust import __version__
     from cortex_trust.evidence import parse_junit, parse_trivy_report, verify_scan_attestation, verify_signature
     from cortex_trust.manifest import parse_manifest
     from cortex_trust.policy import build_input, image_digest
@@ -148,7 +147,8 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     try:
         policy_input = build_input(
             manifest=manifest, image=body.image, digest=digest, operation="publish", now=now,
-            cortex_version=__version__, signature=signature, scan=scan, tests=tests,
+            cortex_version=config.platform_version, cortex_version_source="registry",
+            signature=signature, scan=scan, tests=tests,
             dropped=dropped, registry=config.name, namespace=namespace)
     except InputError as e:
         raise _invalid("INPUT_INVALID", e) from None

@@ -33,6 +33,9 @@ from tests.sigstore_mint import PrivateSigstore
 SIGNER = "https://github.com/acme/plugins/.github/workflows/release.yml@refs/tags/v1"
 ISSUER = "https://token.actions.githubusercontent.com"
 OCI_HOST = "127.0.0.1:5000"
+#: The CORTEX platform version the test installations are configured with (the test plugins
+#: need 0.1.0 or later).
+PLATFORM_VERSION = "0.1.0"
 
 MANIFEST = """\
 name: {name}
@@ -240,7 +243,7 @@ class Federation:
         from cortex_trust.install import CortexConfig, RegistryEntry, save_config
 
         save_config(self.config_path, CortexConfig(
-            registry=self.public.url,
+            registry=self.public.url, platform_version=PLATFORM_VERSION,
             registries=(RegistryEntry(name="acme", url=self.private.url, scopes=(scope,),
                                       token_env=private_token_env, mirrors=mirrors),)))
 

@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 from tests._container_fixtures import container_env, container_runtime, hello_image, oci_client
 from tests._install_fixtures import federation, private_sigstore, registry_evaluator
 
@@ -12,3 +14,9 @@ __all__ = ["container_env", "container_runtime", "federation", "hello_image", "o
 # from neither (a CI runner may set them), and the tests of decoration set them themselves.
 for _name in ("FORCE_COLOR", "NO_COLOR"):
     os.environ.pop(_name, None)
+
+
+@pytest.fixture(autouse=True)
+def _no_platform_version_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CORTEX_PLATFORM_VERSION set where the tests run never reaches them (tests set it)."""
+    monkeypatch.delenv("CORTEX_PLATFORM_VERSION", raising=False)

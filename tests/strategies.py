@@ -495,13 +495,13 @@ def _revocation(c: Chooser, good: bool) -> dict[str, Any]:
     if mode == "revoked":
         return {"checked": True, "revoked": True, "reason": "key compromise",
                 "revoked_at": _t(timedelta(hours=2)), "fresh_as_of": _t(timedelta(minutes=5)),
-                "source": "https://registry.cortex.dev/api/v1/revocations"}
+                "source": "https://registry.cortexpersist.com/api/v1/revocations"}
     if mode == "no_time":
         return {"checked": True, "revoked": False, "fresh_as_of": None}
     age = (timedelta(minutes=c.choice([0, 5, 60])) if mode == "fresh" else
            timedelta(hours=c.choice([*VOCAB.near_numbers, 25, 49, 24 * 8, 24 * 31])))
     return {"checked": True, "revoked": False, "fresh_as_of": _t(age),
-            "source": "https://registry.cortex.dev/api/v1/revocations"}
+            "source": "https://registry.cortexpersist.com/api/v1/revocations"}
 
 
 _PIECES: dict[str, Callable[[Chooser, bool], dict[str, Any]]] = {
@@ -540,7 +540,7 @@ def build_document(c: Chooser) -> dict[str, Any]:
         "evidence": evidence,
         "context": {"now": format_time(NOW), "cortex_version": c.choice(["0.1.0", "0.1.0", "1.2.0"]),
                     "operation": c.choice(["verify", "publish", "install", "run"]),
-                    "registry": c.choice([None, "https://registry.cortex.dev",
+                    "registry": c.choice([None, "https://registry.cortexpersist.com",
                                           "https://registry.internal.acme.com"])},
     }
 
@@ -611,10 +611,21 @@ def remove(doc: dict[str, Any], kind: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- hypothesis
 
 
+# The CORTEX platform version as installers and registries state it, or fail to: as generated,
+# unknown (null), not a version, short forms, and each source.
+_PLATFORM_VERSIONS = st.sampled_from([None, None, "dev", "", "8", "8.0", "8.0.0", "0.1.0-rc.1"])
+_PLATFORM_SOURCES = st.sampled_from([None, "config", "env", "registry"])
+
+
 @st.composite
 def input_documents(draw: Any) -> dict[str, Any]:
-    """Strategy: complete input documents as dicts."""
-    return build_document(HypothesisChooser(draw))
+    """Strategy: complete input documents as dicts (the platform version sometimes unknown,
+    malformed or short, with any source)."""
+    doc = build_document(HypothesisChooser(draw))
+    if draw(st.booleans()):
+        doc["context"]["cortex_version"] = draw(_PLATFORM_VERSIONS)
+    doc["context"]["cortex_version_source"] = draw(_PLATFORM_SOURCES)
+    return doc
 
 
 @st.composite

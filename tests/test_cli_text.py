@@ -33,10 +33,10 @@ from cortex_trust._text import clip
 from cortex_trust.ids import DIGEST
 from cortex_trust.install import InstallRecord, InstallStore, load_config, save_config
 from tests._install_fixtures import Federation, manifest_text
+from tests.cli.test_verify import DIGEST as IMAGE_DIGEST
+from tests.cli.test_verify import JUNIT, OTHER, bound_report, verify
 from tests.engine.test_embedded import make_input
 from tests.github_wire_server import FakeGitHub, repo_item, serve
-from tests.test_verify_cli import DIGEST as IMAGE_DIGEST
-from tests.test_verify_cli import JUNIT, OTHER, bound_report, verify
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -168,6 +168,67 @@ def test_public_surface() -> None:
     import cortex_trust.verify as verify
 
     assert sorted(inputs.__all__) == ["build_input", "image_digest", "manifest_facts", "plugin_full_name",
-                                      "resolve_digest"]
+                                      "refresh_input", "resolve_digest"]
     assert sorted(verify.__all__) == ["VerifyRequest", "VerifyResult", "evidence_summary",
                                       "gather_input", "judge", "verify_plugin"]
+
+
+# ------------------------------------------------------------------------- refreshing an input
+
+
+def test_refresh_replaces_only_the_pieces_given_and_the_clock(manifest: Manifest) -> None:
+    from cortex_trust.policy import Context, RevocationEvidence, refresh_input
+
+    base = _build(manifest, registry="acme", operation="publish",
+                  scan=ScanEvidence(present=True, bound=True, digest=DIGEST, scanners=["vuln"]))
+    later = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
+    revocation = RevocationEvidence(checked=True, revoked=True, reason="leak",
+                                    fresh_as_of="2026-11-02T08:00:00Z", source="acme")
+    usage = UsageEvidence(present=True, days_in_production=3, digest=DIGEST, source="acme")
+    out = refresh_input(base, now=later, operation="run", revocation=revocation, usage=usage,
+                        scan=None)
+    assert (out.evidence.revocation, out.evidence.usage) == (revocation, usage)
+    assert out.evidence.scan == base.evidence.scan  # None keeps the base's piece
+    assert out.evidence.signature == base.evidence.signature
+    assert out.context == Context(now="2026-11-02T08:00:00Z", cortex_version="0.1.0",
+                                  operation="run", registry="acme")
+    assert (out.manifest, out.plugin, out.artifact) == (base.manifest, base.plugin, base.artifact)
+    assert out.evidence.dropped == base.evidence.dropped
+    newer = refresh_input(base, now=later, operation="run", cortex_version="0.2.0",
+                          now_text="2026-11-02T08:00:01Z")
+    assert (newer.context.cortex_version, newer.context.now) == ("0.2.0", "2026-11-02T08:00:01Z")
+    assert base.context.operation == "publish"  # the base is never changed
+
+
+def test_refresh_with_revalidation_gives_the_same_document(manifest: Manifest) -> None:
+    """Both ways of refreshing (the registry's copy, the run check's re-validated one) hand the
+    engine the same bytes, and the run check's bytes are those of the input it built before
+    (a new context with the current version, the stored registry)."""
+    from cortex_trust.policy import Context, RevocationEvidence, refresh_input
+
+    stored = _build(manifest, registry="acme", operation="install")
+    later = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
+    revocation = RevocationEvidence(checked=True, revoked=False, fresh_as_of="2026-11-02T08:00:00Z",
+                                    source="acme")
+    copied = refresh_input(stored, now=later, operation="run", revocation=revocation,
+                           cortex_version="0.2.0")
+    checked = refresh_input(stored, now=later, operation="run", revocation=revocation,
+                            cortex_version="0.2.0", revalidate=True)
+    before = stored.model_copy(update={
+        "evidence": stored.evidence.model_copy(update={"revocation": revocation}),
+        "context": Context(now="2026-11-02T08:00:00Z", cortex_version="0.2.0", operation="run",
+                           registry=stored.context.registry)})
+    assert copied.to_json() == checked.to_json() == before.to_json()
+    assert PolicyInput.model_validate_json(checked.to_json()) == checked
+
+
+def test_refresh_revalidation_refuses_what_is_outside_the_contract(manifest: Manifest) -> None:
+    from pydantic import ValidationError
+
+    from cortex_trust.policy import refresh_input
+
+    later = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
+    unknown: Any = "deploy"  # not an operation of the contract
+    assert refresh_input(_build(manifest), now=later, operation=unknown).context.operation == "deploy"
+    with pytest.raises(ValidationError):
+        refresh_input(_build(manifest), now=later, operation=unknown, revalidate=True)

@@ -101,6 +101,29 @@ def test_install_run_call_stop(world: Any, container_runtime: Any) -> None:
     assert json.loads(r.stdout)["plugins"][0]["status"]["running"] is False
 
 
+def test_run_compares_the_platform_version_and_never_starts_silently_when_unknown(
+        world: Any, container_runtime: Any) -> None:
+    """`run` decides with the CORTEX platform version of the moment: an older platform
+    (CORTEX_PLATFORM_VERSION) refuses to start; an unknown one starts with the policy's
+    CORTEX_VERSION_UNKNOWN warning on stderr."""
+    from cortex_trust.install import load_config, save_config
+
+    fed, image, env = world
+    publish_hello(fed, image)
+    assert cortex(fed, env, "plugin", "install", "acme/hello", "--yes").exit_code == 0
+    old = cortex(fed, {**env, "CORTEX_PLATFORM_VERSION": "0.0.9"}, "plugin", "run", "acme/hello")
+    assert old.exit_code == 1, old.output
+    assert "CORTEX_VERSION_UNSUPPORTED: the plugin needs CORTEX 0.1.0 or later; this platform is " \
+           "CORTEX 0.0.9 (set in the environment)" in old.stderr
+    assert not container_runtime.is_running("cortex-hello")
+    save_config(fed.config_path, load_config(fed.config_path).model_copy(update={"platform_version": None}))
+    unknown = cortex(fed, env, "plugin", "run", "acme/hello")
+    assert unknown.exit_code == 0, unknown.output
+    assert "warning: CORTEX_VERSION_UNKNOWN: the CORTEX platform version is unknown" in unknown.stderr
+    assert container_runtime.is_running("cortex-hello")
+    assert cortex(fed, env, "plugin", "stop", "acme/hello").exit_code == 0
+
+
 def test_revoked_plugin_is_stopped_and_refuses_to_start(world: Any, container_runtime: Any
                                                         ) -> None:
     fed, image, env = world

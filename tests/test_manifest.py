@@ -97,7 +97,7 @@ def test_examples_are_valid_and_fixtures_are_copies() -> None:
     netfetch = load_manifest(ROOT / "examples/plugins/netfetch/manifest.yaml")
     assert netfetch.trust.network is True
     for name, copy in (("hello", "valid/hello.yaml"), ("netfetch", "valid/netfetch.yaml"),
-                       ("broken", "invalid/broken.yaml")):
+                       ("spec-example", "valid/spec-example.yaml"), ("broken", "invalid/broken.yaml")):
         original = ROOT / f"examples/plugins/{name}/manifest.yaml"
         assert original.read_bytes() == (FIXTURES / copy).read_bytes()
 
@@ -133,8 +133,8 @@ def test_defaults_are_applied_and_document_keys_are_field_names() -> None:
 
 @pytest.mark.parametrize("line, text, at, field, fragment", [
     # version: YAML floats and ints are refused with the source text, never as 1.1
-    (2, "version: 1.10", (2, 10), "version", 'quote the version: version: "1.10"'),
-    (2, "version: 1", (2, 10), "version", 'quote the version: version: "1"'),
+    (2, "version: 1.10", (2, 10), "version", 'quote it and write all three parts: version: "1.10.0"'),
+    (2, "version: 1", (2, 10), "version", 'quote it and write all three parts: version: "1.0.0"'),
     (2, "version: 1.0e+3", (2, 10), "version", "as a number (1000.0)"),
     (2, 'version: "1.10"', (2, 10), "version", "1.10.0"),
     (2, 'version: "v1.0.0"', (2, 10), "version", "drop the 'v'"),
@@ -162,8 +162,8 @@ def test_defaults_are_applied_and_document_keys_are_field_names() -> None:
     (3, "description: 12", (3, 14), "description", "must be text"),
     # author
     (4, "author: Ada", (4, 9), "author", "Name <email>"),
-    (4, 'author: "<ada@example.org>"', (4, 9), "author", "Name <email>"),
-    (4, 'author: "Ada <ada>"', (4, 9), "author", "Name <email>"),
+    (4, 'author: "<ada@example.org>"', (4, 9), "author", "there is no name before the '<'"),
+    (4, 'author: "Ada <ada>"', (4, 9), "author", "the email part 'ada' is not an email address"),
     (4, 'author: "Ada\\nLovelace <ada@example.org>"', (4, 9), "author", "control character"),
     # license
     (5, "license: Apache2", (5, 10), "license", "'Apache-2.0'"),
@@ -191,7 +191,7 @@ def test_defaults_are_applied_and_document_keys_are_field_names() -> None:
     (8, '  image: "r.example/x y"', (8, 10), "runtime.image", "whitespace"),
     # capabilities
     (10, "  - name: Greet!", (10, 11), "capabilities[0].name", "not a slug"),
-    (11, "    endpoint: greet", (11, 15), "capabilities[0].endpoint", "start it with '/': /greet"),
+    (11, "    endpoint: greet", (11, 15), "capabilities[0].endpoint", "write endpoint: /greet"),
     (11, "    endpoint: /a/../b", (11, 15), "capabilities[0].endpoint", "'..'"),
     (11, '    endpoint: "/a b"', (11, 15), "capabilities[0].endpoint", "whitespace"),
     (11, "    endpoint: /a?x=1", (11, 15), "capabilities[0].endpoint", "query"),
@@ -204,7 +204,8 @@ def test_defaults_are_applied_and_document_keys_are_field_names() -> None:
     (16, "    descriptoin: Echoes.", (16, 5), "capabilities[1].descriptoin",
      "did you mean `description`?"),
     # trust
-    (18, "  min_cortex_version: 0.1", (18, 23), "trust.min_cortex_version", "quote the version"),
+    (18, "  min_cortex_version: 0.1", (18, 23), "trust.min_cortex_version",
+     'quote it: min_cortex_version: "0.1"'),
     (18, '  min_cortex_version: "latest"', (18, 23), "trust.min_cortex_version", "MAJOR.MINOR"),
     (19, "  network: yes", (19, 12), "trust.network", "not a strict boolean"),
     (19, "  network: True", (19, 12), "trust.network", "write network: true"),

@@ -146,7 +146,7 @@ def test_a_value_that_would_not_lint_is_refused_naming_the_option(tmp_path: Path
     result = run("manifest", "init", str(tmp_path / "p"), "--version", "1.0", "--license", "Apache 2")
     assert result.exit_code == 2
     assert "error: --version: version: '1.0' is not MAJOR.MINOR.PATCH" in result.stderr
-    assert "fix: write all three parts: 1.0.0" in result.stderr
+    assert "fix: write all three parts: version: \"1.0.0\"" in result.stderr
     assert "error: --license:" in result.stderr
     assert not (tmp_path / "p").exists()
     result = run("manifest", "init", str(tmp_path / "q"), "--name", "Bad_Name")

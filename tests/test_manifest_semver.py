@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 import cortex_trust.manifest._semver as semver_mod
 from cortex_trust.manifest import SemVer, SemVerError, parse_semver, satisfies, semver_key
+from cortex_trust.manifest._semver import parse_minimum
 
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(semver_mod.__all__) == [
-        "SemVer", "SemVerError", "parse_semver", "satisfies", "semver_key"]
+        "SemVer", "SemVerError", "parse_minimum", "parse_semver", "satisfies", "semver_key"]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -51,6 +52,36 @@ def test_parse_valid(text: str, expected: SemVer) -> None:
 def test_parse_invalid(text: str, fragment: str) -> None:
     with pytest.raises(SemVerError, match=fragment):
         parse_semver(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("8", SemVer(8, 0, 0)),
+    ("8.0", SemVer(8, 0, 0)),
+    ("8.10", SemVer(8, 10, 0)),
+    ("0.1", SemVer(0, 1, 0)),
+    ("8.0.0", SemVer(8, 0, 0)),
+    ("8.1.2-rc.1+b.7", SemVer(8, 1, 2, ("rc", 1), ("b", "7"))),
+])
+def test_minimum_accepts_short_forms(text: str, expected: SemVer) -> None:
+    assert parse_minimum(text) == expected
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("v8.0", "'v' prefix"),
+    (">=8.0", "already a minimum"),
+    ("^8", "already a minimum"),
+    ("08", "leading zero"),
+    ("8.01", "leading zero"),
+    ("8.x", "not a version"),
+    ("8.0-rc.1", "not a version"),  # a pre-release needs the full version
+    ("8.0.0.0", "not a version"),
+    ("latest", "not a version"),
+    ("", "not a version"),
+    ("8" * 300, "longer than"),
+])
+def test_minimum_refuses_what_it_cannot_read(text: str, fragment: str) -> None:
+    with pytest.raises(SemVerError, match=fragment):
+        parse_minimum(text)
 
 
 def test_parse_rejects_non_strings() -> None:

@@ -203,22 +203,22 @@ def test_public_surface() -> None:
 def test_review_pieces_from_a_registry_carry_its_name_and_read_the_old_shape() -> None:
     """An installer marks a registry's review piece, and every review in it, with the name it
     knows the registry by; an older registry's single-review piece reads as that one review."""
-    from cortex_trust.install._installer import _registry_piece
+    from cortex_trust.install._evidence import registry_piece
     from cortex_trust.policy import ReviewEvidence
 
     served = {"present": True, "digest": DIGEST, "source": "cortex-core-official",
               "reviews": [{"reviewer": "cortex-core/ada", "verdict": "approved",
                            "at": "2026-10-01T09:30:00Z", "source": "cortex-core-official"}]}
-    piece = _registry_piece(ReviewEvidence, served, kind="review", registry="public", dropped=[])
+    piece = registry_piece(ReviewEvidence, served, kind="review", registry="public", dropped=[])
     assert piece.source == "public"
     assert [(r.reviewer, r.source) for r in piece.reviews] == [("cortex-core/ada", "public")]
     old = {"present": True, "status": "rejected", "reviewer": "cortex-core/ada",
            "reviewed_at": "2026-10-01T09:30:00Z", "digest": DIGEST, "source": "x"}
-    piece = _registry_piece(ReviewEvidence, old, kind="review", registry="public", dropped=[])
+    piece = registry_piece(ReviewEvidence, old, kind="review", registry="public", dropped=[])
     assert [(r.reviewer, r.verdict, r.at, r.source) for r in piece.reviews] == [
         ("cortex-core/ada", "rejected", "2026-10-01T09:30:00Z", "public")]
     dropped: list[Any] = []
     both = {**served, "status": "approved"}
-    assert _registry_piece(ReviewEvidence, both, kind="review", registry="public",
+    assert registry_piece(ReviewEvidence, both, kind="review", registry="public",
                            dropped=dropped) is None
     assert [d.code for d in dropped] == ["REGISTRY_EVIDENCE_INVALID"]

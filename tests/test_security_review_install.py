@@ -102,8 +102,8 @@ def test_policy_set_lists_the_default_modules_an_org_dir_replaces(tmp_path: Path
 def test_policy_eval_reports_a_replaced_default_module(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.cli.test_policy import cortex
     from tests.engine.test_embedded import make_input
-    from tests.test_cli_policy import cortex
 
     org = _org_replacing_revocation(tmp_path)
     f = tmp_path / "input.json"

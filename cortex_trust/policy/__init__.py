@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._build import build_input, image_digest, manifest_facts, plugin_full_name, resolve_digest
+    from ._build import build_input, image_digest, manifest_facts, plugin_full_name, refresh_input, resolve_digest
     from ._decision import FAILURE_CODES, Action, Decision, NextTier, Reason, Sandbox, Tier
     from ._input import (
         SCHEMA_VERSION,
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         Evidence,
         GitHubClaims,
         ManifestFacts,
+        PlatformVersionSource,
         PluginRef,
         PolicyInput,
         ReviewEvidence,
@@ -53,6 +54,7 @@ __all__ = [
     "GitHubClaims",
     "ManifestFacts",
     "NextTier",
+    "PlatformVersionSource",
     "PluginRef",
     "PolicyInput",
     "PolicyModule",
@@ -81,6 +83,7 @@ __all__ = [
     "load_policy_set",
     "manifest_facts",
     "plugin_full_name",
+    "refresh_input",
     "resolve_digest",
 ]
 
@@ -99,6 +102,7 @@ _EXPORTS = {
     "MAX_MODULE_BYTES": "._sets",
     "ManifestFacts": "._input",
     "NextTier": "._decision",
+    "PlatformVersionSource": "._input",
     "PluginRef": "._input",
     "PolicyInput": "._input",
     "PolicyModule": "._sets",
@@ -128,6 +132,7 @@ _EXPORTS = {
     "load_policy_set": "._sets",
     "manifest_facts": "._build",
     "plugin_full_name": "._build",
+    "refresh_input": "._build",
     "resolve_digest": "._build",
 }
 

@@ -28,6 +28,7 @@ __all__ = [
     "Evidence",
     "GitHubClaims",
     "ManifestFacts",
+    "PlatformVersionSource",
     "PluginRef",
     "PolicyInput",
     "ReviewEvidence",
@@ -50,6 +51,8 @@ __all__ = [
 SCHEMA_VERSION: Literal["cortex.input/v1"] = "cortex.input/v1"
 
 Operation = Literal["verify", "publish", "install", "run"]
+#: Where the CORTEX platform version in ``context.cortex_version`` came from.
+PlatformVersionSource = Literal["config", "env", "registry"]
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 #: What a reviewer said (``ReviewRecord.verdict``).
 ReviewVerdict = Literal["approved", "rejected", "changes_requested"]
@@ -374,12 +377,19 @@ class Evidence(_Facts):
 
 
 class Context(_Facts):
-    """``input.context``: the reference time, our version, the operation and the registry."""
+    """``input.context``: the reference time, the CORTEX platform's version (not cortex-trust's)
+    and its source, the operation and the registry."""
 
     now: str
-    cortex_version: str
+    cortex_version: str | None = Field(
+        default=None, description="The CORTEX platform's version (compared with "
+                                  "trust.min_cortex_version); null when unknown.")
     operation: Operation
     registry: str | None = None
+    cortex_version_source: PlatformVersionSource | None = Field(
+        default=None, description="Where cortex_version came from: `config` (the installer's "
+                                  "configuration), `env` (CORTEX_PLATFORM_VERSION), `registry` "
+                                  "(the registry's setting); null when unknown or not said.")
 
 
 class PolicyInput(_Facts):

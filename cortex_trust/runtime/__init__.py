@@ -1,5 +1,5 @@
-"""Running plugins: the sandbox spec a decision grants and the container runtime that
-enforces it.
+"""Running plugins: the sandbox spec a decision grants, the container runtime that
+enforces it, and the admission of a running container before it is called.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._admission import Admission, admit_call
     from ._containers import ContainerRuntime, PluginResponse, PulledImage, RunningPlugin, connect
     from ._sandbox import (
         DATA_MOUNT,
@@ -23,12 +24,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DATA_MOUNT",
     "LABEL_PREFIX",
+    "Admission",
     "ContainerRuntime",
     "ContainerSpec",
     "PluginResponse",
     "PulledImage",
     "RunningPlugin",
     "SandboxRefused",
+    "admit_call",
     "connect",
     "container_name",
     "container_spec",
@@ -38,6 +41,7 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
+    "Admission": "._admission",
     "ContainerRuntime": "._containers",
     "ContainerSpec": "._sandbox",
     "DATA_MOUNT": "._sandbox",
@@ -46,6 +50,7 @@ _EXPORTS = {
     "PulledImage": "._containers",
     "RunningPlugin": "._containers",
     "SandboxRefused": "._sandbox",
+    "admit_call": "._admission",
     "connect": "._containers",
     "container_name": "._sandbox",
     "container_spec": "._sandbox",

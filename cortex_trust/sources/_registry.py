@@ -175,7 +175,7 @@ class RegistryClient:
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InputError(f"{base_url!r} is not an http(s) URL",
-                             advice="pass the registry URL, e.g. https://registry.cortex.dev")
+                             advice="pass the registry URL, e.g. https://registry.cortexpersist.com")
         headers = {"Accept": "application/json", "User-Agent": "cortex-trust"}
         if token:
             headers["Authorization"] = f"Bearer {token}"

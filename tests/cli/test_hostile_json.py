@@ -11,15 +11,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from cortex_trust._json import MAX_DEPTH, MAX_INT_DIGITS, JsonLimitError, load_json
+from cortex_trust._json import MAX_DEPTH
 
-ROOT = Path(__file__).resolve().parent.parent
-FIX = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
 CORTEX = str(Path(sys.executable).parent / "cortex")
 DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
 IMAGE = f"127.0.0.1:5000/acme/hello@{DIGEST}"
@@ -111,35 +110,3 @@ def test_usage_errors_still_exit_2() -> None:
         assert r.returncode == 2, (args, r.stderr)
         assert "Traceback" not in r.stderr
     assert _run(CORTEX, "--help").returncode == 0
-
-
-# ------------------------------------------------------------------------- the reader itself
-
-@pytest.mark.parametrize("text", [
-    "9" * MAX_INT_DIGITS, "-" + "9" * MAX_INT_DIGITS, "[" * MAX_DEPTH + "]" * MAX_DEPTH,
-    '"' + "[" * 1000 + '"', '["\\"[[[[", 1.5e300, -0.0]', '{"a": "\\\\"}',
-])
-def test_within_bounds_parses_like_json(text: str) -> None:
-    assert load_json(text) == json.loads(text)
-    assert load_json(text.encode("utf-16")) == json.loads(text)
-
-
-@pytest.mark.parametrize("text", [
-    "9" * (MAX_INT_DIGITS + 1), "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
-    '{"a": ' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1), "NaN", "[-Infinity]", "1e400",
-    "0." + "1" * 100,
-])
-def test_beyond_bounds_is_a_json_decode_error(text: str) -> None:
-    with pytest.raises(JsonLimitError) as e:
-        load_json(text)
-    assert isinstance(e.value, json.JSONDecodeError) and e.value.lineno == 1
-
-
-def test_depth_scan_is_linear_on_hostile_strings() -> None:
-    # An unterminated string of escaped quotes (the brackets at its end make the depth scan
-    # run, and are inside the string): a backtracking scan would be quadratic.
-    text = '"' + '\\"' * 500_000 + "[" * (MAX_DEPTH + 1)
-    start = time.monotonic()
-    with pytest.raises(json.JSONDecodeError):
-        load_json(text)
-    assert time.monotonic() - start < 2

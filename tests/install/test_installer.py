@@ -1,7 +1,7 @@
 """The installer library: request grammar, the act-on-decision table, revocation feeds.
 
 Decisions come from the real default policies (embedded engine); revocation feeds are the real
-registry's (see tests/test_federation.py) or, for feeds a real registry would never serve
+registry's (see tests/install/test_federation.py) or, for feeds a real registry would never serve
 (cursors going backwards, malformed entries), a small object with the same ``revocations``
 method.
 """
@@ -283,14 +283,26 @@ def test_corrupt_cache_is_an_input_error(tmp_path: Path) -> None:
         RevocationCache(tmp_path).get("r", url="http://r")
 
 
-def test_public_surface_is_pinned() -> None:
-    import cortex_trust.install._installer as installer
-    import cortex_trust.install._revocations as revocations
+def test_module_surfaces_are_pinned() -> None:
+    """What each module of the install package offers the others (the package's own surface is
+    pinned in tests/test_public_surface.py)."""
+    import importlib
 
-    assert installer.__all__ == [
-        "FederatedRegistry", "InstallOutcome", "InstallPlan", "Installer", "PluginRequest",
-        "RegistryTarget", "RunCheck", "SyncReport", "judge_install", "parse_request",
-        "registry_target", "remove_installed"]
-    assert revocations.__all__ == [
-        "FeedSource", "FeedState", "RevocationCache", "RevokedVersion", "revocation_evidence",
-        "sync_feed"]
+    expected = {
+        "_evidence": ["github_signature", "registry_piece", "registry_signature",
+                      "transparency_facts"],
+        "_federation": ["FederatedRegistry", "RegistryTarget", "default_target", "registry_target"],
+        "_installer": ["Installer", "remove_installed"],
+        "_plan": ["InstallOutcome", "InstallPlan", "RunCheck", "SyncReport", "check_commit",
+                  "check_installed", "check_name_free", "check_served_manifest",
+                  "check_stored_input", "check_updatable", "check_version_record",
+                  "confirm_version", "feed_moved", "github_image_digest", "is_update",
+                  "judge_install", "judge_run", "not_in_registry", "yank_reason"],
+        "_request": ["PluginRequest", "parse_request"],
+        "_revocations": ["FeedSource", "revocation_evidence", "sync_feed"],
+        "_state": ["CheckpointStore", "FeedState", "InputStore", "InstallRecord", "InstallStore",
+                   "RevocationCache", "RevokedVersion"],
+        "_versions": ["VersionCandidate", "select_version", "widened_permissions"],
+    }
+    for module, names in expected.items():
+        assert importlib.import_module(f"cortex_trust.install.{module}").__all__ == names, module

@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 from cortex_trust.errors import InputError
 from cortex_trust.install import CortexConfig, InstallStore, RevocationCache, load_config, save_config
 from tests._install_fixtures import Federation
-from tests.test_federation import install_now, installer, root_opt
+from tests.install.conftest import installed_tool, root_opt
 from tests.test_installer_containers import world  # noqa: F401 - the Podman fixture
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
@@ -165,10 +165,7 @@ def _move_cursor_forward(data: Path, registry: str, by: int = 1) -> None:
 
 def test_cursor_moved_forward_does_not_hide_a_revocation(federation: Federation) -> None:
     fed = federation
-    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
-    now = datetime.now(UTC)
-    with installer(fed) as inst:
-        install_now(inst, "acme/tool", now=now)
+    with installed_tool(fed) as (inst, now):
         assert inst.check_run("acme/tool", now=now).allowed
         fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
         _move_cursor_forward(fed.data_dir, "acme")
@@ -181,10 +178,7 @@ def test_cursor_moved_forward_does_not_hide_a_revocation(federation: Federation)
 def test_sync_with_a_moved_cursor_still_reports_the_revocation(federation: Federation) -> None:
     # `sync` (which stops running revoked plugins) must not trust the cached cursor either.
     fed = federation
-    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
-    now = datetime.now(UTC)
-    with installer(fed) as inst:
-        install_now(inst, "acme/tool", now=now)
+    with installed_tool(fed) as (inst, now):
         assert inst.sync(now=now).revoked == ()
         fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
         _move_cursor_forward(fed.data_dir, "acme", by=1000)
@@ -194,10 +188,7 @@ def test_sync_with_a_moved_cursor_still_reports_the_revocation(federation: Feder
 
 def test_unreachable_registry_after_a_moved_cursor_goes_stale(federation: Federation) -> None:
     fed = federation
-    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
-    now = datetime.now(UTC)
-    with installer(fed) as inst:
-        install_now(inst, "acme/tool", now=now)
+    with installed_tool(fed) as (inst, now):
         _move_cursor_forward(fed.data_dir, "acme", by=1000)
         fed.private.stop()
         # Freshness is the time of the last successful sync, whatever the cursor says.

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from cortex_trust.manifest import manifest_json_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HELLO = "examples/plugins/hello/manifest.yaml"
 NETFETCH = "examples/plugins/netfetch/manifest.yaml"
 BROKEN = "examples/plugins/broken/manifest.yaml"
@@ -39,8 +39,7 @@ def test_lint_invalid_prints_every_problem_to_stderr(monkeypatch) -> None:  # ty
     lines = result.stderr.splitlines()
     assert len(lines) == 11
     assert lines[1] == (f'{BROKEN}:3:10: version: YAML reads the unquoted version 1.10 as a '
-                        'number (1.1) (fix: quote the version: version: "1.10" (and write all '
-                        'three parts, e.g. "1.10.0"))')
+                        'number (1.1) (fix: quote it and write all three parts: version: "1.10.0")')
     assert f"{BROKEN}:20:3: trust.netwrok: unknown field `netwrok` (fix: did you mean " \
            "`network`?)" in lines
     assert all(line.startswith(f"{BROKEN}:") for line in lines)
@@ -54,8 +53,9 @@ def test_lint_json(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert doc["valid"] is False
     hello, broken, missing = doc["results"]
     assert hello == {"path": HELLO, "valid": True, "name": "hello", "version": "0.1.0",
-                     "problems": []}
+                     "problems": [], "warnings": []}
     assert broken["valid"] is False and len(broken["problems"]) == 11
+    assert broken["warnings"] == []
     assert broken["problems"][-1] == {
         "path": BROKEN, "line": 20, "column": 3, "field": "trust.netwrok",
         "problem": "unknown field `netwrok`", "fix": "did you mean `network`?"}

@@ -14,7 +14,7 @@ from cortex_trust.policy import default_policy_dir
 from tests.engine.test_embedded import make_input
 from tests.opa_wire_server import OpaWireServer
 
-FIX = Path(__file__).parent / "fixtures"
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL = FIX / "policies_small"
 ORG = FIX / "policies_org"
 BAD = FIX / "policies_bad"

@@ -19,42 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from cli.main import app
-from cortex_trust.engine import EmbeddedEngine
 from cortex_trust.errors import RegistryUnavailable
-from cortex_trust.evidence import load_trust_root, production_trust_root
-from cortex_trust.install import Installer, InstallStore, judge_install, load_config
-from cortex_trust.policy import load_policy_set
+from cortex_trust.install import InstallStore, judge_install, load_config
 from tests._install_fixtures import ISSUER, SIGNER, Federation
-
-
-def cortex(fed: Federation, *args: str, **env: str) -> Any:
-    """Run the CLI in-process (stdin is not a terminal) with the federation's config."""
-    return CliRunner().invoke(app, list(args), env=fed.env(**env), catch_exceptions=False)
-
-
-def installer(fed: Federation, *, data: list[Path] | None = None, private_root: bool = True,
-              **kw: Any) -> Installer:
-    policy_set = load_policy_set(data_files=data or [])
-    roots = [production_trust_root()]
-    if private_root:
-        roots.append(load_trust_root(fed.sigstore.trusted_root_path))
-    return Installer(config=load_config(fed.config_path), data_dir=fed.data_dir,
-                     engine_factory=lambda: EmbeddedEngine(policy_set), trusted_roots=roots,
-                     cortex_version="0.1.0", tokens={"acme": fed.reader_token}, **kw)
-
-
-def install_now(inst: Installer, name: str, *, now: datetime) -> None:
-    """Plan and commit ``name`` as `cortex plugin install NAME --yes` would."""
-    plan = inst.plan(name, now=now)
-    inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
-
-
-def root_opt(fed: Federation) -> list[str]:
-    return ["--trusted-root", str(fed.sigstore.trusted_root_path)]
-
+from tests.install.conftest import cortex, installed_tool, installer, root_opt
 
 # ----------------------------------------------------------------------------------- scoping
 
@@ -211,10 +180,7 @@ def test_registry_override_does_not_move_a_scoped_namespace(federation: Federati
 
 def test_revocation_fed_from_the_private_registry(federation: Federation) -> None:
     fed = federation
-    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
-    now = datetime.now(UTC)
-    with installer(fed) as inst:
-        install_now(inst, "acme/tool", now=now)
+    with installed_tool(fed) as (inst, now):
         ok = inst.check_run("acme/tool", now=now)
         assert ok.allowed and not ok.revoked and ok.sync_error is None
         fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
@@ -231,10 +197,7 @@ def test_revocation_fed_from_the_private_registry(federation: Federation) -> Non
 
 def test_unreachable_registry_means_stale_never_not_revoked(federation: Federation) -> None:
     fed = federation
-    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
-    now = datetime.now(UTC)
-    with installer(fed) as inst:
-        install_now(inst, "acme/tool", now=now)
+    with installed_tool(fed) as (inst, now):
         fed.private.stop()
         # Within the policy's freshness window the cached data still counts...
         soon = inst.check_run("acme/tool", now=now + timedelta(hours=1))

@@ -87,13 +87,29 @@ def signed_registry(tmp_path: Path, registry_evaluator: Any,
         server.close()
 
 
+def _fork(server: RegistryServer, signer: NoteSigner | None, db_name: str) -> None:
+    """The operator serves another history at the same URL: a new database, its checkpoints
+    signed by ``signer`` (none served without one)."""
+    server.stop()
+    _signed_app(server, signer, db_name)
+    server.start()
+
+
+def _home_with_tool(signed_registry: tuple[RegistryServer, NoteSigner], sigstore: PrivateSigstore,
+                    root: Path) -> Home:
+    """A home that trusts the registry's log key, once ``acme/tool`` 1.0.0 is published."""
+    server, key = signed_registry
+    home = Home(root, server)
+    home.configure(key.verifier.text)
+    server.publish(sigstore, "acme", "tool", "1.0.0")
+    return home
+
+
 def test_required_inclusion_allows_a_logged_version_and_refuses_a_forked_log(
         signed_registry: tuple[RegistryServer, NoteSigner], private_sigstore: PrivateSigstore,
         tmp_path: Path) -> None:
     server, key = signed_registry
-    home = Home(tmp_path / "home", server)
-    home.configure(key.verifier.text)
-    server.publish(private_sigstore, "acme", "tool", "1.0.0")
+    home = _home_with_tool(signed_registry, private_sigstore, tmp_path / "home")
     first = home.install("acme/tool")
     assert first.exit_code == 0, first.output
     facts = home.transparency("acme/tool")
@@ -113,9 +129,7 @@ def test_required_inclusion_allows_a_logged_version_and_refuses_a_forked_log(
 
     # The operator (holding the key and a database) now serves another history at the same
     # URL, longer than what this machine saw: a fork, shown to this user.
-    server.stop()
-    _signed_app(server, key, "forked.db")
-    server.start()
+    _fork(server, key, "forked.db")
     for i in range(12):
         server.token(f"filler-{i}")
     server.publish(private_sigstore, "acme", "third", "1.0.0")
@@ -178,19 +192,15 @@ def test_a_registry_that_stops_signing_after_a_checkpoint_was_seen_is_inconsiste
         tmp_path: Path) -> None:
     # A forked history that simply serves no (or no verifiable) checkpoint must not slip past
     # the comparison with the checkpoint this machine kept: no proof of extension, no install.
-    server, key = signed_registry
-    home = Home(tmp_path / "home", server)
-    home.configure(key.verifier.text)
-    server.publish(private_sigstore, "acme", "tool", "1.0.0")
+    server, _key = signed_registry
+    home = _home_with_tool(signed_registry, private_sigstore, tmp_path / "home")
     assert home.install("acme/tool", required=False).exit_code == 0
     assert home.transparency("acme/tool")["present"] is True
 
     forks: list[tuple[str, NoteSigner | None]] = [("unsigned.db", None),
                                                   ("foreign.db", generate_note_key(ORIGIN))]
     for fork, signer in forks:
-        server.stop()
-        _signed_app(server, signer, fork)
-        server.start()
+        _fork(server, signer, fork)
         server.publish(private_sigstore, "acme", "other", "1.0.0")
         r = home.install("acme/other", required=False)
         assert r.exit_code == 1, (fork, r.output)
