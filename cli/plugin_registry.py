@@ -29,7 +29,7 @@ from ._options import (
     TestsOpt,
     TokenEnvOpt,
 )
-from ._render import neutralise
+from ._render import for_reading, plural
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,8 +43,6 @@ _DEFAULT_TOKEN_ENV = "CORTEX_REGISTRY_TOKEN"  # noqa: S105 - a variable name, no
 _REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
                   r"@(?P<version>[0-9A-Za-z.+-]{1,128})$")
 _MAX_FILE = 1024 * 1024
-#: ``sha256:`` and 12 hex digits: a digest in text output (json carries it whole).
-_SHORT_DIGEST = len("sha256:") + 12
 
 RefArg = Annotated[str, typer.Argument(metavar="NAMESPACE/NAME@VERSION", show_default=False,
                                         help="The version, e.g. acme/my-plugin@1.2.0.")]
@@ -139,10 +137,6 @@ def _publish_registry(registry: str | None, *, manifest: Path, text: str,
 # ---------------------------------------------------------------------------------- output
 
 
-def _short(digest: str) -> str:
-    return digest[:_SHORT_DIGEST] if digest.startswith("sha256:") else digest
-
-
 def _done(what: str, doc: VersionDetail, fmt: str, *, next_tier: bool = False,
           note: str = "") -> None:
     """Print the outcome of a write about one version: one line (what was done, which version,
@@ -152,13 +146,13 @@ def _done(what: str, doc: VersionDetail, fmt: str, *, next_tier: bool = False,
     if fmt == "json":
         _print_json(doc.model_dump(mode="json"))
         return
-    line = (f"{what} {doc.namespace}/{doc.name}@{doc.version} ({_short(doc.digest)}): "
+    line = (f"{what} {doc.namespace}/{doc.name}@{doc.version} ({doc.digest}): "
             f"{note + '; ' if note else ''}tier {doc.tier}, action {doc.action}")
     upgrade = doc.decision.next_tier
     if next_tier and upgrade is not None and upgrade.missing:
         tier = getattr(upgrade.tier, "value", upgrade.tier)
         line += f"; to reach {tier}: " + ", ".join(m.code for m in upgrade.missing)
-    print(neutralise(line))
+    print(for_reading(line))
 
 
 def _done_many(what: str, revoked: tuple[str, ...], fmt: str) -> None:
@@ -168,7 +162,8 @@ def _done_many(what: str, revoked: tuple[str, ...], fmt: str) -> None:
         _print_json({"revoked": list(revoked)})
         return
     shown = ", ".join(revoked[:5]) + (f" and {len(revoked) - 5} more" if len(revoked) > 5 else "")
-    print(neutralise(f"revoked {what}: {len(revoked)} version(s)" + (f": {shown}" if shown else "")))
+    print(for_reading(f"revoked {what}: {plural(len(revoked), 'version')}"
+                      + (f": {shown}" if shown else "")))
 
 
 def _print_json(doc: Any) -> None:
@@ -308,7 +303,7 @@ def revoke(
     token = _token(token_env)
     with RegistryClient(_registry_for(registry, None), token=token) as client:
         if digest is not None:
-            _done_many(f"{_short(digest)} everywhere", client.revoke_digest(digest, reason=reason),
+            _done_many(f"{digest} everywhere", client.revoke_digest(digest, reason=reason),
                        output_format)
         else:
             _done_many(f"what {identity} ({issuer}) signed", client.revoke_identity(

@@ -314,7 +314,7 @@ def test_declared_scanners_are_trivys_scanners_value() -> None:
     assert parse_scanners("") == ()
     with pytest.raises(EvidenceError) as e:
         parse_scanners("vuln,secrets,license")
-    assert e.value.message == "unknown scanner(s) license, secrets"
+    assert e.value.message == "unknown scanners license, secrets"
     assert "vuln, secret, misconfig" in (e.value.advice or "")
 
 

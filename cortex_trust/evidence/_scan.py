@@ -159,7 +159,7 @@ def parse_scanners(value: str) -> tuple[str, ...]:
 def _check_scanner_names(names: Sequence[str]) -> None:
     unknown = sorted(set(names) - set(_SCANNER_NAMES))
     if unknown:
-        raise EvidenceError(f"unknown scanner(s) {', '.join(unknown)}",
+        raise EvidenceError(f"unknown scanner{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
                             advice=f"declare scanners from: {', '.join(_SCANNER_NAMES)} "
                                    "(as given to trivy --scanners)")
 
@@ -278,7 +278,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
         others = ", ".join(sorted(set(repo_digests)))
         dropped = DroppedEvidence(
             kind="scan", code="DIGEST_MISMATCH",
-            message=f"the scan report {shown} is about {others}, not {digest}; it was not used")
+            message=f"the scan report is about {others}, not {digest}; it was not used ({shown})")
         return ScanReport(evidence=ScanEvidence(present=False, source=source),
                           dropped=(dropped,), artifact_name=artifact_name,
                           artifact_type=artifact_type, repo_digests=tuple(repo_digests),

@@ -489,7 +489,7 @@ def test_cli_yank_and_unyank(served: tuple[Registry, str], cli: Any) -> None:
     assert r.returncode == 0, r.stderr
     # One line: what was done, to which version (short digest), its tier and action.
     digest = registry.get(f"{BASE}/1.1.0")[1]["digest"]
-    assert r.stdout.startswith(f"yanked acme/hello@1.1.0 ({digest[:19]}): installers skip it")
+    assert r.stdout.startswith(f"yanked acme/hello@1.1.0 ({digest[:19]}…): installers skip it")
     assert r.stdout.count("\n") == 1 and "tier " in r.stdout and digest not in r.stdout
     assert r.stderr == "" and acme not in r.stdout + r.stderr
     assert registry.get(f"{BASE}/1.1.0")[1]["state"] == "yanked"
