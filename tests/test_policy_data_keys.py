@@ -22,9 +22,9 @@ from cli.main import app
 from cortex_trust.errors import PolicyError
 from cortex_trust.policy import load_policy_set
 from cortex_trust.policy._data_keys import SCHEMA_PATH, unknown_keys
+from tests.cli.test_policy import cortex
+from tests.cli.test_verify import IMAGE, JUNIT, MANIFEST, NOW, bound_report
 from tests.engine.test_embedded import make_input
-from tests.test_cli_policy import cortex
-from tests.test_verify_cli import IMAGE, JUNIT, MANIFEST, NOW, bound_report
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
