@@ -82,9 +82,9 @@ def main() -> int:
     from cortex_trust.policy import load_policy_set
     from cortex_trust.runtime import connect, container_spec
     from cortex_trust.sources import OciClient, RegistryClient
-    from tests._container_fixtures import build_image
-    from tests._install_fixtures import ISSUER, SIGNER, manifest_text
-    from tests.sigstore_mint import PrivateSigstore
+    from tests.support.containers import build_image
+    from tests.support.federation import ISSUER, SIGNER, manifest_text
+    from tests.support.sigstore_mint import PrivateSigstore
 
     tmp = Path(tempfile.mkdtemp(prefix="cortex-bench-install-"))
     oci = cenv["CORTEX_TEST_OCI_REGISTRY"]

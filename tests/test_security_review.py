@@ -511,7 +511,7 @@ def test_namespace_with_a_trailing_newline_is_refused() -> None:
 def test_release_identity_from_a_private_root_is_not_a_trusted_signer(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from tests.sigstore_mint import PrivateSigstore
+    from tests.support.sigstore_mint import PrivateSigstore
 
     when = datetime(2026, 10, 30, tzinfo=UTC)
     private = PrivateSigstore(tmp_path / "private", now=when)

@@ -15,8 +15,8 @@ from cortex_trust.errors import InputError, PolicyError
 from cortex_trust.evidence import load_trust_root, production_trust_root
 from cortex_trust.install import CortexConfig, Installer, InstallOutcome, judge_install, load_config, save_config
 from cortex_trust.policy import Action, PolicyInput, load_policy_set
-from tests._install_fixtures import Federation
-from tests.test_installer_containers import world  # noqa: F401 (the fixture)
+from tests.install.test_installer_containers import world  # noqa: F401 (the fixture)
+from tests.support.federation import Federation
 
 ACME = Path(__file__).parent.parent / "examples" / "acme" / "policies"
 
@@ -157,7 +157,7 @@ def test_call_stops_a_container_started_under_another_sandbox(
     """``run`` under org data granting more (here a higher process limit), then ``call`` under
     the current policy: the running container's sandbox is not the decided one, so it is
     stopped instead of called."""
-    from tests.test_installer_containers import cortex, publish_hello
+    from tests.install.test_installer_containers import cortex, publish_hello
 
     fed, image, env = world
     publish_hello(fed, image)
@@ -202,7 +202,7 @@ def test_policy_dir_accepts_symlinks_inside_it(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_remove_deletes_the_plugins_data_volume(world: Any, container_runtime: Any  # noqa: F811
                                                 ) -> None:
-    from tests.test_installer_containers import cortex, publish_hello
+    from tests.install.test_installer_containers import cortex, publish_hello
 
     fed, image, env = world
     publish_hello(fed, image)

@@ -12,7 +12,7 @@ import pytest
 from cli.main import main
 from cortex_trust.policy import default_policy_dir
 from tests.engine.test_embedded import make_input
-from tests.opa_wire_server import OpaWireServer
+from tests.support.opa_wire_server import OpaWireServer
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL = FIX / "policies_small"

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from cortex_trust.engine import EmbeddedEngine, PolicyEngine, decide
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, Tier, load_policy_set
-from tests.strategies import policy_inputs
+from tests.support.strategies import policy_inputs
 
 FIX = Path(__file__).parent.parent / "fixtures"
 SMALL = FIX / "policies_small"
@@ -174,7 +174,7 @@ def test_batches_decide_exactly_like_one_input_at_a_time(mode: str) -> None:
     """decide_batch (the registry's path: evaluate_inputs, one tight loop in compiled mode)
     gives the decisions decide() gives input by input, in order."""
     from registry._evaluate import decide_batch
-    from tests.strategies import random_documents
+    from tests.support.strategies import random_documents
 
     inputs = [PolicyInput.model_validate(d) for d in random_documents(60, seed=31)]
     shipped = load_policy_set([], [], defaults=True)

@@ -1,5 +1,5 @@
 """Helpers for the install tests: an :class:`Installer` over the federation's configuration
-(tests/_install_fixtures.py), and a plugin installed through it."""
+(tests/support/federation.py), and a plugin installed through it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cortex_trust.engine import EmbeddedEngine
 from cortex_trust.evidence import load_trust_root, production_trust_root
 from cortex_trust.install import Installer, judge_install, load_config
 from cortex_trust.policy import load_policy_set
-from tests._install_fixtures import Federation
+from tests.support.federation import Federation
 
 __all__ = ["cortex", "install_now", "installed_tool", "installer", "root_opt"]
 

@@ -1,5 +1,5 @@
 """Federation (issue 6) against two real registries on loopback: a public one and a private one
-that needs a token for every request (tests/_install_fixtures.py).
+that needs a token for every request (tests/support/federation.py).
 
 Shown here: each namespace resolves from exactly one registry (the confusion case: a private
 namespace that also exists publicly resolves only to the private one); a registry that is down,
@@ -22,8 +22,8 @@ import pytest
 
 from cortex_trust.errors import RegistryUnavailable
 from cortex_trust.install import InstallStore, judge_install, load_config
-from tests._install_fixtures import ISSUER, SIGNER, Federation
 from tests.install.conftest import cortex, installed_tool, installer, root_opt
+from tests.support.federation import ISSUER, SIGNER, Federation
 
 # ----------------------------------------------------------------------------------- scoping
 
@@ -209,8 +209,8 @@ def test_unreachable_registry_means_stale_never_not_revoked(federation: Federati
 
 
 def test_github_install_uses_the_default_registry_feed(federation: Federation) -> None:
-    from tests._install_fixtures import fake_digest, manifest_text
-    from tests.github_wire_server import FakeGitHub, serve
+    from tests.support.federation import fake_digest, manifest_text
+    from tests.support.github_wire_server import FakeGitHub, serve
 
     fed = federation
     digest = fake_digest("gh")
@@ -286,8 +286,8 @@ def test_github_install_verifies_the_repositorys_attestation(federation: Federat
     """A GitHub plugin's signature comes from GitHub's artifact attestations for the image digest
     (DSSE in-toto, as actions/attest-build-provenance makes them), verified locally; by default the
     policy trusts only that repository's own release workflow as the signer."""
-    from tests._install_fixtures import fake_digest, manifest_text
-    from tests.github_wire_server import FakeGitHub, serve
+    from tests.support.federation import fake_digest, manifest_text
+    from tests.support.github_wire_server import FakeGitHub, serve
 
     fed = federation
     digest = fake_digest("gh-attested")

@@ -33,7 +33,7 @@ from cortex_trust.install import (
 from cortex_trust.manifest import parse_manifest
 from cortex_trust.policy import Decision, build_input, load_policy_set
 from cortex_trust.sources import RevocationEntry, RevocationPage
-from tests._install_fixtures import fake_digest, manifest_text
+from tests.support.federation import fake_digest, manifest_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = fake_digest("x")

@@ -30,7 +30,7 @@ from cortex_trust.install._state import CheckpointStore, InputStore
 from cortex_trust.manifest import parse_manifest, semver_key
 from cortex_trust.policy import PolicyInput, build_input
 from cortex_trust.sources import generate_note_key
-from tests._install_fixtures import manifest_text
+from tests.support.federation import manifest_text
 
 D = "sha256:" + "a" * 64
 

@@ -3,7 +3,7 @@ first; a publisher's revocation reaches its own version only; revoking an image 
 signer everywhere is an admin act; image references follow the manifest's grammar.
 
 The end-to-end attack through the CLI and a real ``cortex registry serve`` is in
-tests/test_revocation_ownership_cli.py.
+tests/registry/test_revocation_ownership.py.
 """
 
 from __future__ import annotations

@@ -26,10 +26,10 @@ from sqlalchemy import text
 from cortex_trust.errors import CollectorError
 from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
-from tests._install_fixtures import fake_digest, manifest_text
-from tests._serve import serve_registry
 from tests.registry.conftest import Clock, Registry
-from tests.sigstore_mint import PrivateSigstore
+from tests.support.federation import fake_digest, manifest_text
+from tests.support.served_registry import serve_registry
+from tests.support.sigstore_mint import PrivateSigstore
 
 JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 SIGNER = "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1"

@@ -25,8 +25,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests._install_fixtures import Federation
 from tests.registry.conftest import Registry
+from tests.support.federation import Federation
 
 BASE = "/api/v1/plugins/acme/hello/versions"
 
