@@ -115,6 +115,28 @@ def test_files(tmp_path: Path) -> None:
         read_junit(huge)
 
 
+@pytest.mark.security_review
+@pytest.mark.parametrize("value", ["1_000", "+3", "\uff11\uff12", "99999999999999999999999",
+                                   str(2**53), "1e3", "0x10"])
+def test_junit_counts_are_plain_bounded_numbers(value: str) -> None:
+    with pytest.raises(EvidenceError, match="whole number"):
+        parse_junit(f'<testsuite tests="{value}"><testcase/></testsuite>'.encode())
+
+
+@pytest.mark.security_review
+def test_junit_plain_counts_still_read() -> None:
+    ev = parse_junit(b'<testsuite tests=" 3 " failures=" 2 "><testcase/></testsuite>')
+    assert (ev.total, ev.failures) == (2, 2)
+
+
+@pytest.mark.security_review
+def test_junit_declared_totals_without_test_cases_prove_nothing() -> None:
+    ev = parse_junit(b'<testsuite name="s" tests="500" failures="0" errors="0"/>')
+    assert (ev.present, ev.total) == (True, 0)
+    worse = parse_junit(b'<testsuite tests="1" failures="3"><testcase name="a"/></testsuite>')
+    assert (worse.total, worse.failures) == (3, 3)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=300) | st.text(alphabet="<>/=\"' &;!testcasuifrokpd", max_size=200))
 def test_arbitrary_bytes_never_crash(data: bytes | str) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from cortex_trust.errors import EvidenceError
 from cortex_trust.evidence import parse_review, parse_usage, read_review, read_usage
+from tests.support.hostile import EDGE_TIMES
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "review"
 DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
@@ -112,6 +113,62 @@ def test_inconsistent_or_invalid_reporters_are_refused(reporter: dict[str, Any],
 def test_first_use_in_the_future_counts_zero_days() -> None:
     ev, _ = parse_usage(_usage(first_production_use="2027-01-01T00:00:00Z"), now=NOW, **BIND)
     assert ev.present and ev.days_in_production == 0
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("reviewer", ["core/alice\n::error::x", "core/\x1b[31malice", "a\u2028b",
+                                      "core/alice\u202e"])
+def test_reviewer_ids_with_control_characters_are_refused(reviewer: str) -> None:
+    doc = json.loads((FIXTURES / "review-approved.json").read_text())
+    doc["reviewer"] = reviewer
+    with pytest.raises(EvidenceError):
+        parse_review(json.dumps(doc).encode(), digest=DIGEST, plugin="acme/hello",
+                     version="0.1.0")
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("installations", [2**53, 10**30, True, -1, 1.5])
+def test_usage_installations_must_be_a_plausible_count(installations: Any) -> None:
+    doc = json.loads((FIXTURES / "usage-60days.json").read_text())
+    doc["installations"] = installations
+    with pytest.raises(EvidenceError):
+        parse_usage(json.dumps(doc).encode(), digest=DIGEST, plugin="acme/hello",
+                    version="0.1.0", now=datetime(2026, 10, 31, tzinfo=UTC))
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("when", EDGE_TIMES)
+def test_times_outside_the_utc_range_are_evidence_errors(when: str) -> None:
+    from cortex_trust.evidence import parse_trivy_report
+
+    usage = json.loads((FIXTURES / "usage-60days.json").read_text())
+    usage["first_production_use"] = when
+    with pytest.raises(EvidenceError, match="out of range"):
+        parse_usage(json.dumps(usage).encode(), digest=DIGEST, plugin="acme/hello",
+                    version="0.1.0", now=datetime(2026, 10, 31, tzinfo=UTC))
+    review = json.loads((FIXTURES / "review-approved.json").read_text())
+    review["reviewed_at"] = when
+    with pytest.raises(EvidenceError, match="out of range"):
+        parse_review(json.dumps(review).encode(), digest=DIGEST, plugin="acme/hello",
+                     version="0.1.0")
+    report = json.loads((FIXTURES.parent / "trivy" / "alpine-39.json").read_text())
+    report["CreatedAt"] = when
+    with pytest.raises(EvidenceError, match="out of range"):
+        parse_trivy_report(json.dumps(report).encode(), digest=DIGEST)
+
+
+@pytest.mark.security_review
+def test_first_use_in_the_future_never_adds_days() -> None:
+    usage = json.loads((FIXTURES / "usage-60days.json").read_text())
+    usage["first_production_use"] = "2027-01-01T00:00:00Z"
+    ev, _ = parse_usage(json.dumps(usage).encode(), digest=DIGEST, plugin="acme/hello",
+                        version="0.1.0", now=datetime(2026, 10, 31, tzinfo=UTC))
+    assert ev.days_in_production == 0
+    # 59 days, 23 hours and 59.5 seconds is 59 whole days, never rounded up to 60.
+    usage["first_production_use"] = "2026-09-01T00:00:00.5Z"
+    ev, _ = parse_usage(json.dumps(usage).encode(), digest=DIGEST, plugin="acme/hello",
+                        version="0.1.0", now=datetime(2026, 10, 31, tzinfo=UTC))
+    assert ev.days_in_production == 59
 
 
 @pytest.mark.parametrize("parse", ["review", "usage"])

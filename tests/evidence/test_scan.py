@@ -19,6 +19,9 @@ from cortex_trust.evidence import MAX_REPORT_BYTES, find_trivy, parse_trivy_repo
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "trivy"
 DIGEST = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
+# The sha256 of tests/fixtures/sigstore/artifacts/a.txt (what the signed fixtures are about).
+A_TXT_DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
+NL_DIGEST = A_TXT_DIGEST + "\n"
 
 # From tests/fixtures/trivy/README.md (counts per entry).
 TABLE = {
@@ -179,6 +182,18 @@ def test_huge_file_refused_without_reading(tmp_path: Path) -> None:
     assert time.perf_counter() - started < 1
 
 
+@pytest.mark.security_review
+def test_scan_repo_digest_with_a_trailing_newline_is_refused() -> None:
+    from cortex_trust.evidence import parse_trivy_report
+
+    doc = json.loads((FIXTURES / "alpine-39.json").read_text())
+    doc["Metadata"]["RepoDigests"] = [f"127.0.0.1:5000/acme/hello@{NL_DIGEST}"]
+    with pytest.raises(EvidenceError):
+        parse_trivy_report(json.dumps(doc).encode(), digest=A_TXT_DIGEST)
+    with pytest.raises(EvidenceError):
+        parse_trivy_report(json.dumps(doc).encode(), digest=NL_DIGEST)
+
+
 def test_bad_digest_argument() -> None:
     with pytest.raises(EvidenceError, match="digest"):
         read_trivy_report(FIXTURES / "npm.json", digest="sha256:abc")
@@ -275,6 +290,15 @@ def test_run_trivy_missing_binary(tmp_path: Path) -> None:
     with pytest.raises(CollectorError):
         run_trivy(f"127.0.0.1:9/acme/hello@{DIGEST}", digest=DIGEST,
                   trivy_path=tmp_path / "nope")
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("ref", [f"--ignorefile=/tmp/x@{A_TXT_DIGEST}", f"-q@{A_TXT_DIGEST}"])
+def test_run_trivy_refuses_an_image_that_looks_like_an_option(ref: str) -> None:
+    from cortex_trust.evidence import run_trivy
+
+    with pytest.raises(EvidenceError, match="not an image reference"):
+        run_trivy(ref, digest=A_TXT_DIGEST, timeout=5)
 
 
 @pytest.mark.slow

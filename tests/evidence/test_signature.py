@@ -6,6 +6,7 @@ import base64
 import copy
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from cortex_trust.evidence import (
 )
 from cortex_trust.evidence import _signature as sigmod
 from cortex_trust.policy import GitHubClaims, SignatureEvidence
+from tests.support.hostile import refused_quickly
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "sigstore"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -450,6 +452,37 @@ def test_oversized_trust_root_is_an_input_error(tmp_path: Path) -> None:
     path.write_bytes(b" " * (sigmod.MAX_TRUSTED_ROOT_BYTES + 1))
     with pytest.raises(InputError, match="larger than"):
         load_trust_root(path)
+
+
+@pytest.mark.security_review
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_trusted_root_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "root.json"
+    os.mkfifo(fifo)
+    raised = refused_quickly(lambda: load_trust_root(fifo))
+    assert isinstance(raised, InputError)
+
+
+@pytest.mark.security_review
+def test_trusted_root_that_is_a_device_is_refused() -> None:
+    with pytest.raises(InputError):
+        load_trust_root("/dev/zero")
+
+
+@pytest.mark.security_review
+def test_a_custom_root_cannot_pose_as_the_production_root(tmp_path: Path) -> None:
+    posing = tmp_path / f"{PRODUCTION_ROOT_NAME}.json"
+    posing.write_bytes((FIXTURES / "trusted_roots" / "staging.json").read_bytes())
+    with pytest.raises(InputError, match="not the pinned Sigstore production root"):
+        load_trust_root(posing)
+    with pytest.raises(InputError):
+        load_trust_root(FIXTURES / "trusted_roots" / "staging.json", name=PRODUCTION_ROOT_NAME)
+    # The real production root under that name is still the production root.
+    real = tmp_path / "prod" / f"{PRODUCTION_ROOT_NAME}.json"
+    real.parent.mkdir()
+    real.write_bytes((Path(__file__).parents[2] / "cortex_trust" / "_roots" /
+                      "production.json").read_bytes())
+    assert load_trust_root(real).name == PRODUCTION_ROOT_NAME
 
 
 def test_verification_never_reads_the_home_directory_cache(tmp_path: Path,

@@ -26,11 +26,12 @@ def cortex(fed: Federation, *args: str, **env: str) -> Any:
     return CliRunner().invoke(app, list(args), env=fed.env(**env), catch_exceptions=False)
 
 
-def installer(fed: Federation, *, data: list[Path] | None = None, private_root: bool = True,
-              **kw: Any) -> Installer:
+def installer(fed: Federation, *, policy_dirs: list[Path] | None = None,
+              data: list[Path] | None = None, private_root: bool = True, **kw: Any) -> Installer:
     """An installer over the federation's configuration and data directory, deciding with the
-    default policies (plus ``data``); ``private_root``: it trusts the test Sigstore too."""
-    policy_set = load_policy_set(data_files=data or [])
+    default policies (plus ``policy_dirs`` and ``data``); ``private_root``: it trusts the test
+    Sigstore too."""
+    policy_set = load_policy_set(policy_dirs or [], data or [])
     roots = [production_trust_root()]
     if private_root:
         roots.append(load_trust_root(fed.sigstore.trusted_root_path))

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from cortex_trust.errors import RegistryUnavailable
-from cortex_trust.install import InstallStore, judge_install, load_config
+from cortex_trust.install import CortexConfig, InstallStore, judge_install, load_config, save_config
 from tests.install.conftest import cortex, installed_tool, installer, root_opt
 from tests.support.federation import ISSUER, SIGNER, Federation
 
@@ -206,6 +206,32 @@ def test_unreachable_registry_means_stale_never_not_revoked(federation: Federati
         later = inst.check_run("acme/tool", now=now + timedelta(hours=30))
     assert not later.allowed and "REVOCATION_STALE" in later.decision.codes
     assert not later.revoked
+
+
+@pytest.mark.security_review
+def test_run_refuses_when_the_name_now_resolves_to_another_registry(federation: Federation) -> None:
+    """A plugin installed from registry A, revoked there, must not run because the
+    configuration now points its namespace at registry B, whose feed has never heard of it."""
+    fed = federation
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    now = datetime.now(UTC)
+    with installer(fed) as inst:
+        plan = inst.plan("acme/tool", now=now)
+        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        assert inst.check_run("acme/tool", now=now).allowed
+    fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
+    # The acme scope now points at the public registry (a moved or re-typed URL).
+    cfg = load_config(fed.config_path)
+    moved = tuple(e.model_copy(update={"url": fed.public.url}) if e.name == "acme" else e
+                  for e in cfg.registries)
+    save_config(fed.config_path, CortexConfig(registry=cfg.registry, registries=moved))
+    with installer(fed) as inst:
+        check = inst.check_run("acme/tool", now=now + timedelta(minutes=1))
+        report = inst.sync(now=now + timedelta(minutes=1))
+    assert not check.allowed
+    assert "REVOCATION_UNKNOWN" in check.decision.codes
+    assert check.sync_error is not None and fed.private.url in check.sync_error
+    assert "acme" in report.errors
 
 
 def test_github_install_uses_the_default_registry_feed(federation: Federation) -> None:

@@ -191,3 +191,39 @@ def test_run_refuses_when_plugin_isolation_cannot_be_confirmed(
     r = cortex(fed, env, "plugin", "run", "acme/hello")
     assert r.exit_code == 0, r.output
     assert container_runtime.is_running("cortex-hello")
+
+
+@pytest.mark.security_review
+def test_call_stops_a_container_started_under_another_sandbox(
+        world: Any, container_runtime: Any, tmp_path: Path) -> None:
+    """``run`` under org data granting more (here a higher process limit), then ``call`` under
+    the current policy: the running container's sandbox is not the decided one, so it is
+    stopped instead of called."""
+    fed, image, env = world
+    publish_hello(fed, image)
+    wider = tmp_path / "wider.yaml"
+    wider.write_text("cortex_config:\n  sandbox:\n    pids_limit: 512\n")
+    assert cortex(fed, env, "plugin", "install", "acme/hello", "--yes").exit_code == 0
+    r = cortex(fed, env, "plugin", "run", "acme/hello", "--data", str(wider))
+    assert r.exit_code == 0, r.output
+    r = cortex(fed, env, "plugin", "call", "acme/hello", "health", "--policy-data", str(wider))
+    assert r.exit_code == 0, r.output  # the same decision: called
+    r = cortex(fed, env, "plugin", "call", "acme/hello", "health")
+    assert r.exit_code == 1 and "another sandbox" in r.stderr
+    assert not container_runtime.is_running("cortex-hello")
+
+
+@pytest.mark.security_review
+def test_remove_deletes_the_plugins_data_volume(world: Any, container_runtime: Any) -> None:
+    """A removed plugin's data volume is deleted: never handed to a later plugin of that name."""
+    fed, image, env = world
+    publish_hello(fed, image)
+    assert cortex(fed, env, "plugin", "install", "acme/hello", "--yes").exit_code == 0
+    client = container_runtime.client
+    client.volumes.create("cortex-hello-data")  # what a run with a granted filesystem leaves
+    try:
+        r = cortex(fed, env, "plugin", "remove", "acme/hello")
+        assert r.exit_code == 0, r.output
+        assert "cortex-hello-data" not in {v.name for v in client.volumes.list()}
+    finally:
+        container_runtime.remove_volume("cortex-hello-data")

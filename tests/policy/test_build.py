@@ -28,6 +28,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "verify"
 DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
 OTHER = "sha256:" + "b" * 64
 IMAGE = f"127.0.0.1:5000/acme/hello@{DIGEST}"
+NL_DIGEST = DIGEST + "\n"
+MANIFEST = FIXTURES / "manifest.yaml"
 NOW = datetime(2026, 10, 31, 12, 0, 0, tzinfo=UTC)
 
 
@@ -140,6 +142,47 @@ def test_image_digest_follows_the_manifest_grammar(bad: str) -> None:
     assert e.value.advice
     assert image_digest("ghcr.io/a/b:1.0@sha256:" + "a" * 64) == "sha256:" + "a" * 64
     assert image_digest("ghcr.io/a/b:1.0") is None
+
+
+@pytest.mark.security_review
+def test_image_reference_with_a_trailing_newline_is_not_a_pin() -> None:
+    from cortex_trust.policy import image_digest, resolve_digest
+
+    with pytest.raises(InputError):
+        image_digest("127.0.0.1:5000/acme/hello@" + NL_DIGEST)
+    from cortex_trust.manifest import load_manifest
+
+    with pytest.raises(InputError):
+        resolve_digest(manifest=load_manifest(MANIFEST), image=None, digest=NL_DIGEST)
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("image", [
+    "127.0.0.1:5000/acme/hello@" + DIGEST.upper(),
+    "127.0.0.1:5000/acme/hello@SHA256:" + DIGEST[7:],
+    "127.0.0.1:5000/acme/hello@sha256:" + DIGEST[7:].upper(),
+    "127.0.0.1:5000/acme/hello@sha256:" + DIGEST[7:] + " ",
+    "127.0.0.1:5000/acme/hello@sha256:" + DIGEST[7:-1] + "\uff46",  # fullwidth f
+    "127.0.0.1:5000/acme/hello@sha512:" + "a" * 128,
+])
+def test_digest_look_alikes_are_never_a_pin(image: str) -> None:
+    from cortex_trust.policy import image_digest
+
+    with pytest.raises(InputError):
+        image_digest(image)
+
+
+@pytest.mark.security_review
+def test_namespace_with_a_trailing_newline_is_refused() -> None:
+    from datetime import UTC, datetime
+
+    from cortex_trust.manifest import load_manifest
+    from cortex_trust.policy import build_input
+
+    with pytest.raises(InputError):
+        build_input(manifest=load_manifest(MANIFEST), image=IMAGE, digest=None,
+                    operation="verify", now=datetime(2026, 10, 31, tzinfo=UTC),
+                    cortex_version="0", namespace="acme\n")
 
 
 def test_bad_namespace_and_naive_time(manifest: Manifest) -> None:

@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from cortex_trust.errors import PolicyError
 from cortex_trust.policy import PolicySet, default_policy_dir, load_policy_set
 from cortex_trust.policy._sets import _deep_merge
+from tests.support.hostile import org_replacing_revocation
 
 FIX = Path(__file__).parent.parent / "fixtures"
 SMALL = FIX / "policies_small"
 ORG = FIX / "policies_org"
 BAD = FIX / "policies_bad"
+ACME = Path(__file__).resolve().parents[2] / "examples" / "acme" / "policies"
 
 
 def test_all_is_pinned() -> None:
@@ -188,3 +190,60 @@ def test_policy_dir_with_only_tests_or_only_data_is_fine(tmp_path: Path) -> None
     (data_only / "data.json").write_text('{"cortex": {"thresholds": {"verified_days": 7}}}')
     ps = load_policy_set([SMALL, data_only], defaults=False)
     assert ps.data["cortex"]["thresholds"]["verified_days"] == 7
+
+
+# ------------------------------------------- what an organization's policy directory can reach
+
+
+@pytest.mark.security_review
+def test_policy_set_lists_the_default_modules_an_org_dir_replaces(tmp_path: Path) -> None:
+    org = org_replacing_revocation(tmp_path)
+    ps = load_policy_set([org])
+    assert [(name, new) for name, _, new in ps.overrides] == [
+        ("cortex/revocation.rego", org / "cortex" / "revocation.rego")]
+    assert "cortex/revocation.rego" in ps.override_notices()[0]
+    # Adding modules under other names replaces nothing.
+    assert load_policy_set([ACME]).overrides == ()
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("link", ["cortex/leak.rego", "data.yaml"])
+def test_policy_dir_refuses_symlinks_that_leave_it(tmp_path: Path, link: str) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n")
+    org = tmp_path / "org"
+    (org / "cortex").mkdir(parents=True)
+    (org / "cortex" / "extra.rego").write_text("package acme\nimport rego.v1\nx := 1\n")
+    (org / link).symlink_to(secret)
+    with pytest.raises(PolicyError, match="outside the policy directory"):
+        load_policy_set([org])
+
+
+@pytest.mark.security_review
+def test_policy_dir_accepts_symlinks_inside_it(tmp_path: Path) -> None:
+    org = tmp_path / "org"
+    (org / "acme").mkdir(parents=True)
+    (org / "acme" / "extra.rego").write_text("package acme\nimport rego.v1\nx := 1\n")
+    (org / "acme" / "alias.rego").symlink_to(org / "acme" / "extra.rego")
+    assert {m.name for m in load_policy_set([org]).modules} >= {"acme/extra.rego", "acme/alias.rego"}
+
+
+@pytest.mark.security_review
+def test_org_test_module_cannot_change_production_decisions(tmp_path: Path) -> None:
+    from cortex_trust.engine import EmbeddedEngine, decide
+    from tests.engine.test_embedded import make_input
+
+    org = tmp_path / "org"
+    (org / "cortex").mkdir(parents=True)
+    (org / "cortex" / "extra.rego").write_text("package acme\nimport rego.v1\nx := 1\n")
+    (org / "cortex" / "evil_test.rego").write_text(
+        'package cortex\nimport rego.v1\n'
+        'deny contains {"code": "FROM_A_TEST", "message": "m"} if { true }\n')
+    ps = load_policy_set([org])
+    assert not any(m.is_test for m in ps.modules)
+    with EmbeddedEngine(ps) as engine:
+        decision = decide(engine, make_input())
+    assert not decision.failed and "FROM_A_TEST" not in decision.codes
+    # Under `cortex policy test` (include_tests=True) it is loaded, and there it does count.
+    assert any(m.name == "cortex/evil_test.rego"
+               for m in load_policy_set([org], include_tests=True).modules)

@@ -166,6 +166,20 @@ def test_an_untrusted_reviewer_cannot_wipe_out_a_core_team_approval(shipped: Shi
     assert plugin["tier"] == "verified"
 
 
+@pytest.mark.security_review
+def test_reviews_are_recorded_under_the_holders_reviewer_id(registry: Registry) -> None:
+    """The default policy names core-team reviewers as `cortex-core/ada`: a reviewer token for
+    holder `ada` in namespace `cortex-core` records exactly that id; a token without a holder
+    records its token id (which no reviewer list names)."""
+    assert registry.publish(registry.token()).status_code == 201
+    base = "/api/v1/plugins/acme/hello/versions/1.0.0"
+    ada = registry.token("cortex-core", "reviewer", holder="ada")
+    r = registry.client.post(f"{base}/reviews", json={"status": "approved", "digest": A_TXT_DIGEST},
+                             headers=registry.auth(ada))
+    assert r.status_code == 200, r.text
+    assert [x["reviewer"] for x in r.json()["evidence"]["review"]["reviews"]] == ["cortex-core/ada"]
+
+
 def test_a_reviewer_replaces_only_their_own_review(shipped: Shipped) -> None:
     """A core-team reviewer who changes their mind replaces their own review (one record
     each); another core-team reviewer's rejection keeps the version below Verified."""

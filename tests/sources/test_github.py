@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -68,6 +69,42 @@ def test_next_link_to_another_origin_is_refused(gh: tuple[FakeGitHub, str]) -> N
     fake.next_link_override = "http://127.0.0.2:1/search/repositories?page=2"
     with GitHubClient(url, token="tok-abcdef") as c, pytest.raises(RegistryUnavailable, match="another origin"):
         list(c.search_plugins())
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("headers", [
+    [(b"retry-after", b"\xb2")],
+    [(b"x-ratelimit-remaining", b"0"), (b"x-ratelimit-reset", b"\xb9\xb2"),
+     (b"date", b"Wed, 25 Nov 2026 22:00:00 GMT")],
+])
+def test_github_rate_limit_headers_that_are_not_numbers(headers: list[tuple[bytes, bytes]]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429 if headers[0][0] == b"retry-after" else 403,
+                              headers=headers, json={})
+
+    with GitHubClient("https://api.github.com", transport=httpx.MockTransport(handler)) as gh:
+        with pytest.raises(GitHubRateLimited) as exc:
+            list(gh.search_plugins())
+    assert exc.value.retry_after is None
+
+
+@pytest.mark.security_review
+def test_github_links_to_other_origins_or_with_credentials_are_refused() -> None:
+    seen: list[str] = []
+    nexts = iter(["https://token@api.github.com/search/repositories?page=2",
+                  "http://api.github.com/search/repositories?page=2"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"items": []},
+                              headers={"link": f'<{next(nexts)}>; rel="next"'})
+
+    for _ in range(2):
+        with GitHubClient("https://api.github.com", token="ghp_secret",
+                          transport=httpx.MockTransport(handler)) as gh:
+            with pytest.raises(RegistryUnavailable, match="another origin"):
+                list(gh.search_plugins())
+    assert all(u.startswith("https://api.github.com/search/repositories?") for u in seen)
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b'{"items": 3}', b"{" * 10])
