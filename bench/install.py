@@ -42,15 +42,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def _podman_env() -> dict[str, str]:
+    from tests.support.containers import parse_exports
+
     out = subprocess.run([str(ROOT / "scripts" / "podman.sh")], capture_output=True, text=True,
                          check=True, timeout=900).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        line = line.removeprefix("export ").strip()
-        if "=" in line:
-            k, v = line.split("=", 1)
-            env[k] = v
-    return env
+    return parse_exports(out)
 
 
 def _median(xs: list[float]) -> float:

@@ -34,8 +34,7 @@ from cortex_trust.install import (
 from cortex_trust.manifest import parse_manifest
 from cortex_trust.policy import Action, Decision, PolicyInput, build_input, load_policy_set
 from cortex_trust.sources import RevocationEntry, RevocationPage
-from tests.install.conftest import installer
-from tests.support.federation import Federation, fake_digest, manifest_text
+from tests.support.federation import Federation, fake_digest, installer, manifest_text
 from tests.support.hostile import org_replacing_revocation
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from cortex_trust.policy import ScanEvidence
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, GHA, Registry, publish_body
+from tests.support.served_registry import serve_app
 
 BASE = "/api/v1/plugins/acme/hello/versions/1.0.0"
 USAGE = {"namespace": "acme", "name": "hello", "version": "1.0.0", "digest": A_TXT_DIGEST}
@@ -325,28 +326,8 @@ def _verified_review(reg: Shipped) -> None:
 @pytest.fixture
 def served(shipped: Shipped) -> Iterator[str]:
     """The shipped-policy app served by uvicorn on loopback, for the CLI."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(shipped.app, log_level="warning", access_log=False,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(shipped.app) as url:
+        yield url
 
 
 def test_cli_review_withdraw_removes_only_the_callers_review(

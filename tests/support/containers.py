@@ -45,6 +45,7 @@ __all__ = [
     "free_subnet",
     "hello_image",
     "oci_client",
+    "parse_exports",
     "remove_local_image",
     "unfenced_network",
 ]
@@ -58,16 +59,22 @@ def _run(cmd: list[str], env: dict[str, str], *, timeout: float = 300) -> str:
     return proc.stdout
 
 
-@pytest.fixture(scope="session")
-def container_env() -> dict[str, str]:
-    """The environment printed by scripts/podman.sh (DOCKER_HOST, CORTEX_TEST_OCI_REGISTRY...)."""
-    out = _run([str(ROOT / "scripts" / "podman.sh")], dict(os.environ), timeout=900)
+def parse_exports(text: str) -> dict[str, str]:
+    """The ``NAME=value`` lines (``export`` optional) that scripts/podman.sh prints."""
     env: dict[str, str] = {}
-    for line in out.splitlines():
+    for line in text.splitlines():
         line = line.removeprefix("export ").strip()
         if "=" in line:
             key, value = line.split("=", 1)
             env[key] = value
+    return env
+
+
+@pytest.fixture(scope="session")
+def container_env() -> dict[str, str]:
+    """The environment printed by scripts/podman.sh (DOCKER_HOST, CORTEX_TEST_OCI_REGISTRY...)."""
+    out = _run([str(ROOT / "scripts" / "podman.sh")], dict(os.environ), timeout=900)
+    env = parse_exports(out)
     for key in ("DOCKER_HOST", "CORTEX_TEST_OCI_REGISTRY", "CORTEX_SANDBOX_NETWORK"):
         if key not in env:
             pytest.fail(f"scripts/podman.sh did not print {key}:\n{out}")

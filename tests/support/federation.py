@@ -5,7 +5,8 @@ thread, on a socket bound to a free 127.0.0.1 port, with its own temporary SQLit
 the test-only private Sigstore root as its trusted root. Tokens are made by the registry's own
 store (what ``cortex registry token create`` does); publishing goes through the real
 :class:`~cortex_trust.sources.RegistryClient`. A server can be stopped in the middle of
-a test (``stop()``) to show that "down" is reported as down.
+a test (``stop()``) to show that "down" is reported as down. :func:`installer` is the
+library's installer over a :class:`Federation`.
 
 ``require_token`` wraps a registry so that *every* request needs a valid token of that
 registry (a private deployment behind authentication): it checks the token with the
@@ -250,6 +251,25 @@ class Federation:
     def env(self, **extra: str) -> dict[str, str]:
         return {"CORTEX_CONFIG": str(self.config_path), "CORTEX_DATA_DIR": str(self.data_dir),
                 "ACME_REGISTRY_TOKEN": self.reader_token, "DOCKER_HOST": "", **extra}
+
+
+def installer(fed: Federation, *, policy_dirs: list[Path] | None = None,
+              data: list[Path] | None = None, private_root: bool = True, **kw: Any) -> Any:
+    """An :class:`~cortex_trust.install.Installer` over the federation's configuration and data
+    directory, deciding with the default policies (plus ``policy_dirs`` and ``data``);
+    ``private_root``: it trusts the test Sigstore too."""
+    from cortex_trust.engine import EmbeddedEngine
+    from cortex_trust.evidence import load_trust_root, production_trust_root
+    from cortex_trust.install import Installer, load_config
+    from cortex_trust.policy import load_policy_set
+
+    policy_set = load_policy_set(policy_dirs or [], data or [])
+    roots = [production_trust_root()]
+    if private_root:
+        roots.append(load_trust_root(fed.sigstore.trusted_root_path))
+    return Installer(config=load_config(fed.config_path), data_dir=fed.data_dir,
+                     engine_factory=lambda: EmbeddedEngine(policy_set), trusted_roots=roots,
+                     cortex_version="0.1.0", tokens={"acme": fed.reader_token}, **kw)
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
-"""`cortex registry serve` as a real process, for the tests that need one.
+"""`cortex registry serve` as a real process, for the tests that need one, and a registry app
+served on loopback inside the test process.
 
 One helper for every test that starts the registry server: a free loopback port, the console
 script of this interpreter, the wait for ``/healthz``, the server's output kept in a log file,
-and the process stopped (terminate, then kill) whatever the test did.
+and the process stopped (terminate, then kill) whatever the test did. :func:`serve_app` serves
+an app the test built (uvicorn on a thread) for a client in another process, and stops it.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-__all__ = ["CORTEX", "ServedRegistry", "free_port", "serve_registry"]
+__all__ = ["CORTEX", "ServedRegistry", "free_port", "serve_app", "serve_registry"]
 
 #: The ``cortex`` console script installed beside this interpreter.
 CORTEX = str(Path(sys.executable).parent / "cortex")
@@ -79,3 +83,26 @@ def serve_registry(directory: Path, *args: str, env: Mapping[str, str] | None = 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port of this process; yields its URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
