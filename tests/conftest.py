@@ -1,4 +1,4 @@
-"""Shared pytest fixtures. Each area keeps its fixtures in its own tests/_*_fixtures.py module."""
+"""Shared pytest fixtures. Each area keeps its fixtures in its own module of tests/support/."""
 
 import pytest
 
