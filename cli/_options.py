@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,13 @@ from ._errors import fail
 from ._paths import registry_db
 from ._render import FORMATS
 
+if TYPE_CHECKING:
+    from cortex_trust.install import CortexConfig
+    from cortex_trust.policy import PolicySet
+
 __all__ = [
+    "REGISTRY_POLICY_DATA_ENV",
+    "REGISTRY_POLICY_DIR_ENV",
     "AllowBlockedOpt",
     "BundleOpt",
     "CallPolicyDataOpt",
@@ -31,7 +37,9 @@ __all__ = [
     "NoDefaultsOpt",
     "OutputFormat",
     "PolicyDirOpt",
+    "RegistryDataOpt",
     "RegistryOpt",
+    "RegistryPolicyDirOpt",
     "RegistryTokenEnvOpt",
     "RegistryUrlOpt",
     "ReportFormatOpt",
@@ -39,6 +47,8 @@ __all__ = [
     "TokenEnvOpt",
     "TrustedRootOpt",
     "YesOpt",
+    "configured_policy",
+    "load_org_policy",
 ]
 
 
@@ -91,6 +101,63 @@ NoDefaultsOpt = Annotated[bool, typer.Option(
     "--no-default-policies", "--no-defaults",
     help="Do not load the built-in default policies (nor their tests): only the given policy "
          "directories and data.")]
+
+#: The environment variables ``registry serve`` and ``registry retier`` take the registry's
+#: policy from when no ``--policy-dir`` / ``--data`` is given (paths separated by ``:``), so
+#: that both decide under the same policy. The registry never reads a user's configured policy.
+REGISTRY_POLICY_DIR_ENV = "CORTEX_REGISTRY_POLICY_DIR"
+REGISTRY_POLICY_DATA_ENV = "CORTEX_REGISTRY_POLICY_DATA"
+RegistryPolicyDirOpt = Annotated[list[Path] | None, typer.Option(
+    "--policy-dir", metavar="DIR", show_default=False, envvar=REGISTRY_POLICY_DIR_ENV,
+    help="A directory of Rego modules adding to or replacing the default policies (repeatable).")]
+RegistryDataOpt = Annotated[list[Path] | None, typer.Option(
+    "--data", metavar="FILE", show_default=False, envvar=REGISTRY_POLICY_DATA_ENV,
+    help=_POLICY_DATA_HELP)]
+
+
+def configured_policy(policy_dirs: list[Path] | None, data_files: list[Path] | None,
+                      config: CortexConfig) -> tuple[list[Path], list[Path], list[str]]:
+    """The organization's policy a command decides with: ``(directories, data files, settings
+    used)``. Each flag (``--policy-dir``, ``--data``) when given, else its setting
+    (``policy-dir``, ``policy-data``): a flag replaces its own setting only. The settings used
+    are named for messages."""
+    used: list[str] = []
+    dirs = list(policy_dirs or ())
+    if not dirs and config.policy_dir:
+        dirs, used = [Path(p) for p in config.policy_dir], [*used, "policy-dir"]
+    data = list(data_files or ())
+    if not data and config.policy_data:
+        data, used = [Path(p) for p in config.policy_data], [*used, "policy-data"]
+    return dirs, data, used
+
+
+def load_org_policy(policy_dirs: list[Path] | None, data_files: list[Path] | None, *,
+                    config: CortexConfig | None = None, defaults: bool = True) -> PolicySet:
+    """Load the policy set every command that decides (verify, install, update, run, call,
+    policy eval) uses: the defaults (unless ``defaults`` is false), then the flags' or the
+    configuration's directories and data files (:func:`configured_policy`), so that they all
+    decide under the same policy without the flags being repeated. ``config`` is read from the
+    configuration file when not given. Raises :class:`~cortex_trust.errors.PolicyError` (a
+    configured path that fails says so, with the setting to change) or
+    :class:`~cortex_trust.errors.InputError` for an unreadable configuration."""
+    from cortex_trust.errors import PolicyError
+    from cortex_trust.install import load_config
+    from cortex_trust.policy import load_policy_set
+
+    from ._paths import config_path
+
+    if config is None:
+        config = load_config(config_path())
+    dirs, data, used = configured_policy(policy_dirs, data_files, config)
+    try:
+        return load_policy_set(dirs, data, defaults=defaults)
+    except PolicyError as e:
+        if not used:
+            raise
+        raise PolicyError(f"{e.message} (the configured {' and '.join(used)})",
+                          advice=f"{e.advice + '; or ' if e.advice else ''}change the configuration: "
+                                 f"`cortex config set {used[0]} ...` or `cortex config unset "
+                                 f"{used[0]}`") from None
 
 # ------------------------------------------------------------------------------- evidence
 

@@ -40,9 +40,13 @@ def main() -> None:
     import errno
 
     from ._errors import EXIT_INPUT, EXIT_INTERNAL, report_internal_error
+    from ._lazy import lazy_command
 
+    # httpx imports its own command line (click, rich, pygments) whenever they are installed;
+    # cortex never runs it. Marked absent, it is not imported (httpx then defines a placeholder).
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
-        code = app(standalone_mode=False)
+        code = lazy_command(app)(standalone_mode=False)
     except typer.Abort:
         # End of input at a prompt (Ctrl-D): the user stopped; nothing was decided.
         print("error: aborted (nothing was done)", file=sys.stderr)

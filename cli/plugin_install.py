@@ -85,8 +85,8 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
                verify: bool = True) -> Installer:
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from cortex_trust.install import Installer, load_config
-    from cortex_trust.policy import load_policy_set
 
+    from ._options import load_org_policy
     from ._paths import config_path
     from ._platform import platform_version
 
@@ -103,7 +103,7 @@ def _installer(*, registry: str | None = None, trusted_roots: list[Path] | None 
     roots = [production_trust_root(), *(load_trust_root(p) for p in trusted_roots or ())] \
         if verify else []
     # Policies first: a broken policy is an input error that should not wait for the network.
-    policy_set = load_policy_set(list(policy_dirs or ()), list(data or ()))
+    policy_set = load_org_policy(policy_dirs, data, config=config)
     for line in policy_set.override_notices():
         _say(f"note: {line}", err=True)
 
@@ -374,6 +374,10 @@ def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
         check = inst.check_run(name, now=_now())
     if check.sync_error:
         _say(f"warning: revocation data could not be refreshed: {check.sync_error}", err=True)
+    if check.policy_changed:
+        _say(f"note: the policy changed since {name} was installed: installed under revision "
+             f"{_revision(check.record.policy_revision)}, deciding now under revision "
+             f"{_revision(check.decision.policy_revision)} (the current policy decides)", err=True)
     for r in check.decision.reasons:
         if r.code == "CORTEX_VERSION_UNKNOWN":  # allowed to run, never silently
             _say(f"warning: {r.code}: {r.message}", err=True)
@@ -389,6 +393,11 @@ def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
                      "a reachable registry", code=EXIT_UNAVAILABLE if check.decision.failed
               else EXIT_DECISION)
     return check, runtime
+
+
+def _revision(revision: str) -> str:
+    """A policy revision for people: ``sha256:`` and its first 12 hex digits."""
+    return revision[:len("sha256:") + 12] if revision else "(unknown)"
 
 
 def run(name: Annotated[str, typer.Argument(help="Installed plugin.")],

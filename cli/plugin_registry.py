@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cortex_trust.ids import is_digest
-
 from ._errors import EXIT_INPUT, fail
 from ._options import BundleOpt, ImageOpt, RegistryUrlOpt, TestsOpt, TokenEnvOpt
 from ._render import neutralise
@@ -189,6 +187,7 @@ def revoke(
 ) -> None:
     """Revoke a version (publisher of its namespace: that version only), or, as an admin, an
     image digest under every name or every version signed by an identity."""
+    from cortex_trust.ids import is_digest
     from cortex_trust.sources import RegistryClient
 
     if sum(x is not None for x in (ref, digest, identity)) != 1:

@@ -129,13 +129,16 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          output_format: str, now: datetime) -> tuple[int, str]:
     from cortex_trust import __version__
     from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
+    from cortex_trust.install import load_config
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 
+    from ._options import load_org_policy
+    from ._paths import config_path
     from ._platform import platform_version
     from ._render import exit_code_for, render
 
-    platform = platform_version()
+    config = load_config(config_path())
+    platform = platform_version(config)
 
     request = VerifyRequest(
         manifest=manifest, image=image, namespace=namespace, bundle=bundle,
@@ -145,7 +148,7 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
         cortex_version_source=platform.source)
     # Read the policies first (a broken policy is an input error that should not wait for a
     # scan), then collect the evidence (bad input fails before an engine starts), then decide.
-    policy_set = load_policy_set(policy_dirs, data_files, defaults=defaults)
+    policy_set = load_org_policy(policy_dirs, data_files, config=config, defaults=defaults)
     policy_input = gather_input(request, now=now)
     with EmbeddedEngine(policy_set) as engine:
         result = judge(policy_input, engine=engine, manifest_path=str(manifest))

@@ -119,6 +119,7 @@ def eval_(
         if policy_dirs or data_files or no_defaults:
             fail("--policy-dir, --data and --no-defaults apply to the embedded engine only",
                  advice="an OPA server evaluates the policies it was loaded with")
+        _note_configured_policy_unused()
         from cortex_trust.engine import OpaServerEngine
 
         engine = OpaServerEngine(opa_url)
@@ -128,9 +129,10 @@ def eval_(
                 explained = _opa_explain(engine, policy_input.to_json())
     else:
         from cortex_trust.engine import EmbeddedEngine
-        from cortex_trust.policy import load_policy_set
 
-        policy_set = load_policy_set(policy_dirs or [], data_files or [], defaults=not no_defaults)
+        from ._options import load_org_policy
+
+        policy_set = load_org_policy(policy_dirs, data_files, defaults=not no_defaults)
         _notice_overrides(policy_set)
         with EmbeddedEngine(policy_set) as engine:
             decision = decide(engine, policy_input)
@@ -159,6 +161,20 @@ def eval_(
                 print(f"  {path} = {shown}")
     if decision.failed:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _note_configured_policy_unused() -> None:
+    # An organization that configured its policy must not believe an OPA server applies it.
+    from cortex_trust.install import load_config
+
+    from ._options import configured_policy
+    from ._paths import config_path
+
+    used = configured_policy(None, None, load_config(config_path()))[2]
+    if used:
+        verb = "are" if len(used) > 1 else "is"
+        print(f"note: the configured {' and '.join(used)} {verb} not used: the OPA server decides "
+              "with the policies it was loaded with", file=sys.stderr)
 
 
 def _notice_overrides(policy_set: Any) -> None:

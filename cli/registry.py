@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._errors import EXIT_DECISION, EXIT_INPUT, fail, report_api_error
-from ._options import DataOpt, DbOpt, FormatOpt, NoDefaultsOpt, PolicyDirOpt
+from ._options import DbOpt, FormatOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,8 +64,8 @@ def serve(
     db: DbOpt,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
-    policy_dir: PolicyDirOpt = None,
-    data: DataOpt = None,
+    policy_dir: RegistryPolicyDirOpt = None,
+    data: RegistryDataOpt = None,
     no_default_policies: NoDefaultsOpt = False,
     # Unlike the shared --trusted-root (an extra root after the production one), a registry's
     # roots replace the production root.
@@ -529,8 +529,8 @@ def _read_checkpoint(where: str) -> bytes:
 @app.command("retier")
 def retier(
     db: DbOpt,
-    policy_dir: PolicyDirOpt = None,
-    data: DataOpt = None,
+    policy_dir: RegistryPolicyDirOpt = None,
+    data: RegistryDataOpt = None,
     no_default_policies: NoDefaultsOpt = False,
     name: NameOpt = "cortex-registry",
     workers: Annotated[int | None, typer.Option(

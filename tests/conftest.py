@@ -10,6 +10,13 @@ __all__ = ["container_env", "container_runtime", "federation", "hello_image", "o
 
 
 @pytest.fixture(autouse=True)
-def _no_platform_version_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A CORTEX_PLATFORM_VERSION set where the tests run never reaches them (tests set it)."""
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                      tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A CORTEX_PLATFORM_VERSION set where the tests run never reaches them (tests set it), nor
+    does the configuration of the user running them (its organization's policy would change
+    decisions): commands read an empty configuration unless a test names one, and the
+    registry's policy variables are unset."""
     monkeypatch.delenv("CORTEX_PLATFORM_VERSION", raising=False)
+    monkeypatch.delenv("CORTEX_REGISTRY_POLICY_DIR", raising=False)
+    monkeypatch.delenv("CORTEX_REGISTRY_POLICY_DATA", raising=False)
+    monkeypatch.setenv("CORTEX_CONFIG", str(tmp_path_factory.getbasetemp() / "no-config" / "config.json"))

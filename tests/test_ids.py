@@ -131,3 +131,18 @@ def test_path_and_tag_pieces() -> None:
     assert is_image_path("acme/my-plugin") and not is_image_path("Acme/x")
     assert not is_image_path("acme/x\n") and not is_image_path("acme//x")
     assert is_image_tag("1.0.0") and not is_image_tag("-x") and not is_image_tag("1\n")
+
+
+def test_importing_ids_compiles_no_pattern() -> None:
+    # Every CLI command imports this module; the patterns are compiled when first matched.
+    import subprocess
+    import sys
+
+    probe = ("import dataclasses, functools, re, typing\nimport cortex_trust.errors\n"
+             "compiled = []\nreal = re.compile\n"
+             "re.compile = lambda *a, **k: compiled.append(a[0]) or real(*a, **k)\n"
+             "import cortex_trust.ids as ids\nassert compiled == [], compiled\n"
+             "assert ids.is_digest('sha256:' + 'a' * 64) and compiled\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -8,7 +8,7 @@ of two modes:
   because native evaluation cannot be interrupted, and the defaults are our own code.
   For the shipped policy set alone (no organization module or data), inputs that come as a
   validated :class:`~cortex_trust.policy.PolicyInput` (:meth:`EmbeddedEngine.evaluate_input`,
-  what :func:`~cortex_trust.engine.decide` uses) run in regorus' compiled mode, ~4x faster: those
+  what :func:`~cortex_trust.engine.decide` uses) run in regorus' compiled mode (faster): those
   modules are audited never to hit a builtin error on schema-valid input, the one case in which
   compiled mode and the interpreter differ (docs/policy-contract.md, "Compiled mode"). Raw JSON
   text (:meth:`EmbeddedEngine.evaluate`) always goes to the interpreter, which raises on any
@@ -138,8 +138,8 @@ class EmbeddedEngine(PolicyEngine):
     compiled mode for :meth:`evaluate_input`; it is used only in-process and only for the shipped
     policy set (``mode`` says which: ``compiled``, ``interpreter`` or ``isolated``).
     ``precompute`` (compiled mode only) works out the policy's data-only values once, when the
-    engine loads (policies/cortex/static.rego): ~40 ms more at start-up, ~20 % less per
-    decision, so for long-lived engines (the registry, re-tiering), not one-shot commands.
+    engine loads (policies/cortex/static.rego): more work at start-up, less per decision, so
+    for long-lived engines (the registry, re-tiering), not one-shot commands.
 
     Raises :class:`PolicyError` at construction when a module does not parse, and
     :class:`EngineError` when the isolated worker cannot be started. Thread-safe: in-process,

@@ -146,6 +146,12 @@ class RunCheck:
         """Whether the revocation evidence says this digest is revoked."""
         return _revoked(self.revocation)
 
+    @property
+    def policy_changed(self) -> bool:
+        """Whether this decision was made under another policy revision than the one recorded
+        at install (the decision stands: it is the current policy's; callers say so)."""
+        return self.decision.policy_revision != self.record.policy_revision
+
 
 @dataclass(frozen=True)
 class SyncReport:

@@ -46,9 +46,9 @@ _TAG_VALUE = "tag:yaml.org,2002:value"
 # Characters YAML itself forbids, plus NUL and the C1 controls, reported by us with a position
 # instead of PyYAML's ReaderError. Tab, LF and CR are the only controls a manifest may contain.
 _BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
-# libyaml's parser (C) when PyYAML was built with it: the same events, marks and errors, about
-# ten times faster, and its simple-key look-ahead on hostile flow nesting costs microseconds
-# instead of the pure-Python parser's quadratic scan. Only events are taken from it.
+# libyaml's parser (C) when PyYAML was built with it: the same events, marks and errors, faster,
+# and its simple-key look-ahead on hostile flow nesting is not quadratic like the pure-Python
+# parser's scan. Only events are taken from it.
 _EVENT_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = Resolver()
 _CONSTRUCTOR = SafeConstructor()

@@ -38,6 +38,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import time
@@ -78,6 +79,8 @@ _HARDENING_ADVICE: Final = ("the container engine did not apply the plugin's sec
                             "setting; use Podman as scripts/podman.sh starts it, or Docker")
 #: The docker SDK's base URL for an engine on a local unix socket.
 _LOCAL_ENGINE: Final = "http+docker://localhost"
+#: The API version of the client that only sends ``/_ping`` (a path without a version prefix).
+_PROBE_API_VERSION: Final = "1.24"
 _BRIDGE_NETFILTER: Final = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
 #: Bridge netfilter's own hooks run at priority 0; a bridge chain at the same priority may be
 #: skipped for IPv4 and IPv6 (a later-registered equal-priority hook runs first and re-enters
@@ -139,19 +142,28 @@ class PluginResponse:
 def connect(base_url: str, *, timeout: float = 30.0) -> ContainerRuntime:
     """A :class:`ContainerRuntime` on the Docker API at ``base_url`` (``unix:///...``, ``tcp://...``).
 
-    Checks that the engine answers (``/_ping``). Raises :class:`UnavailableError` with advice
-    if it does not.
+    Checks that the engine answers (``/_ping``). The answer's headers name the engine's API
+    version (``Api-Version``), which the client then speaks, and show a Podman engine
+    (``Libpod-Api-Version``); ``/version`` is only asked when the headers do not tell (Podman
+    answers it by running its runtime's and conmon's version commands). Raises
+    :class:`UnavailableError` with advice if the engine does not answer.
     """
     try:
-        client = docker.DockerClient(base_url=base_url, timeout=int(timeout))
-        client.ping()
+        probe = docker.APIClient(base_url=base_url, timeout=int(timeout), version=_PROBE_API_VERSION)
+        try:
+            resp = probe.get(f"{probe.base_url}/_ping", timeout=timeout)
+            resp.raise_for_status()
+        finally:
+            probe.close()
+        api_version = resp.headers.get("Api-Version") or "auto"
+        client = docker.DockerClient(base_url=base_url, timeout=int(timeout), version=api_version)
     except docker.errors.DockerException as e:
         raise UnavailableError(f"the container engine at {base_url} does not answer: {e}",
                                advice=_ENGINE_ADVICE) from None
-    except OSError as e:  # socket paths that do not exist surface as OSError in some versions
+    except OSError as e:  # requests' errors are OSErrors: no socket, refused, HTTP error status
         raise UnavailableError(f"the container engine at {base_url} does not answer: {e}",
                                advice=_ENGINE_ADVICE) from None
-    return ContainerRuntime(client)
+    return ContainerRuntime(client, podman=True if resp.headers.get("Libpod-Api-Version") else None)
 
 
 def _engine_error(what: str, e: Exception) -> UnavailableError:
@@ -161,10 +173,13 @@ def _engine_error(what: str, e: Exception) -> UnavailableError:
 class ContainerRuntime:
     """Pull, start, stop and call plugin containers on one engine (a ``docker.DockerClient``)."""
 
-    def __init__(self, client: docker.DockerClient, *, call_timeout: float = 10.0) -> None:
+    def __init__(self, client: docker.DockerClient, *, call_timeout: float = 10.0,
+                 podman: bool | None = None) -> None:
+        """``podman``: whether the engine is Podman, when already known (``None``: ask the
+        engine's ``/version`` when it matters)."""
         self._client = client
         self._call_timeout = call_timeout
-        self._podman: bool | None = None
+        self._podman: bool | None = podman
 
     @property
     def _local(self) -> bool:
@@ -572,7 +587,9 @@ class ContainerRuntime:
         self._check_live(running)
         url = httpx.URL(scheme="http", host=running.address, port=running.port, path=endpoint)
         try:
-            with httpx.Client(trust_env=False, follow_redirects=False,
+            # Plain HTTP to the container's address: the TLS context trusts no certificate
+            # (no TLS connection could succeed with it) and spares loading a CA bundle.
+            with httpx.Client(trust_env=False, follow_redirects=False, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
                               timeout=timeout or self._call_timeout) as http:
                 with http.stream(verb, url, json=data) as resp:
                     body = b""

@@ -9,6 +9,7 @@ end-to-end decisions.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -619,9 +620,12 @@ def test_console_exit_codes() -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
-# What no help screen may import: the crypto stack, the engine, our models.
+# What no help screen may import: the crypto stack, the engine, our models, the HTTP and container
+# clients, YAML, pydantic (typer 0.29 imports it to coerce option values: a help screen coerces none).
 HEAVY = ("sigstore", "regorus", "cryptography", "cortex_trust.policy", "cortex_trust.engine",
-         "cortex_trust.verify", "cortex_trust.manifest")
+         "cortex_trust.verify", "cortex_trust.manifest", "cortex_trust.ids", "cortex_trust.install",
+         "cortex_trust.runtime", "cortex_trust.sources", "cortex_trust.evidence", "pydantic",
+         "typer._adapters", "httpx", "requests", "docker", "yaml", "rich")
 
 _PROBE = """
 import sys
@@ -629,37 +633,55 @@ sys.argv = ["cortex", *{args!r}]
 from cli.main import main
 try:
     main()
-except SystemExit:
-    pass
-print("LOADED=" + ",".join(sorted(sys.modules)), file=sys.stderr)
+except SystemExit as e:
+    print(f"EXIT={{e.code}}", file=sys.stderr)
+print("LOADED=" + ",".join(sorted(k for k, v in sys.modules.items() if v is not None)), file=sys.stderr)
 """
 
 
-def _loaded_by(args: tuple[str, ...]) -> tuple[set[str], str]:
+def _loaded_by(args: tuple[str, ...], env: dict[str, str] | None = None) -> tuple[set[str], str, str]:
     proc = subprocess.run([sys.executable, "-c", _PROBE.format(args=list(args))], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=False)
+                          capture_output=True, text=True, timeout=60, check=False, env=env)
     line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED=")]
     assert line, proc.stderr
-    return set(line[0][len("LOADED="):].split(",")), proc.stdout
+    return set(line[0][len("LOADED="):].split(",")), proc.stdout, proc.stderr
 
 
 def _heavy(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
 
 
-def test_top_level_help_imports_nothing_heavy() -> None:
-    modules, out = _loaded_by(("--help",))
-    assert "plugin" in out
-    assert _heavy(modules, (*HEAVY, "pydantic")) == []
-
-
-@pytest.mark.parametrize("args", [("plugin", "--help"), ("plugin", "verify", "--help")])
-def test_subcommand_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
-    # pydantic itself is not asserted here: typer 0.29 builds a pydantic TypeAdapter to coerce
-    # the parent group's --help flag as soon as a subcommand is named (reported to the lead).
-    modules, out = _loaded_by(args)
-    assert "Usage" in out
+@pytest.mark.parametrize("args", [("--help",), ("plugin", "--help"), ("plugin", "verify", "--help"),
+                                  ("plugin", "call", "--help"), ("registry", "token", "--help"),
+                                  ("manifest", "lint", "--help"), ("plugin",)])
+def test_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
+    modules, out, err = _loaded_by(args)
+    shown = out + err  # a group run without a command shows its help on stderr
+    assert "Usage" in shown and "Options" in shown
     assert _heavy(modules, HEAVY) == []
+
+
+def test_commands_never_load_httpx_own_command_line(tmp_path: Path) -> None:
+    # httpx imports click, rich and pygments for its own command line when they are installed.
+    from tests.support.served_registry import free_port
+
+    env = {**os.environ, "CORTEX_DATA_DIR": str(tmp_path / "data"),
+           "CORTEX_CONFIG": str(tmp_path / "config.json")}
+    modules, _, err = _loaded_by(("plugin", "install", "acme/tool", "--registry",
+                                  f"http://127.0.0.1:{free_port()}"), env)
+    assert "EXIT=3" in err and "httpx" in modules
+    assert _heavy(modules, ("click", "rich", "pygments", "httpx._main")) == []
+
+
+def test_calling_a_plugin_that_is_not_installed_needs_no_engine(tmp_path: Path) -> None:
+    # `plugin call` reads the install record first: no container engine, policy engine or
+    # Sigstore is loaded to say that there is nothing to call.
+    env = {**os.environ, "CORTEX_DATA_DIR": str(tmp_path / "data"),
+           "CORTEX_CONFIG": str(tmp_path / "config.json"), "DOCKER_HOST": "unix:///nonexistent"}
+    modules, _, err = _loaded_by(("plugin", "call", "acme/tool", "greet"), env)
+    assert "EXIT=2" in err and "acme/tool is not installed" in err
+    assert _heavy(modules, ("sigstore", "regorus", "docker", "requests", "httpx",
+                            "cortex_trust.engine", "cortex_trust.runtime")) == []
 
 
 # ------------------------------------------------------------------- mix-and-match property

@@ -52,6 +52,9 @@ def test_duplicate_scope_is_refused() -> None:
     {"name": "a", "url": "https://a", "scopes": ("acme",)}, {"name": "a", "url": "https://a", "scopes": ("../x",)},
     {"name": "a", "url": "https://a", "token_env": "not-an-env"},
     {"name": "a", "url": "https://user:pw@a"},
+    # Scopes use the one slug syntax (cortex_trust.ids.SLUG): no leading or trailing '-'.
+    {"name": "a", "url": "https://a", "scopes": ("-acme/*",)},
+    {"name": "a", "url": "https://a", "scopes": ("acme/x-",)},
 ])
 def test_bad_entries_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):

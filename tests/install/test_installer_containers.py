@@ -193,6 +193,48 @@ def test_run_refuses_when_plugin_isolation_cannot_be_confirmed(
     assert container_runtime.is_running("cortex-hello")
 
 
+def test_run_decides_under_the_configured_policy_and_says_when_it_changed(
+        world: Any, container_runtime: Any, tmp_path: Path) -> None:
+    """The organization's policy data is configuration (`cortex config set policy-data`):
+    install and run decide under it without --data; a run under another policy than the
+    install's says so, naming both revisions, and is decided by the current policy; --data
+    overrides the configuration."""
+    from cortex_trust.install import load_config, save_config
+    from cortex_trust.policy import load_policy_set
+
+    fed, image, env = world
+    publish_hello(fed, image)
+    allow, block = tmp_path / "allow.yaml", tmp_path / "block.yaml"
+    allow.write_text("cortex_config:\n  actions:\n    experimental: allow\n")
+    block.write_text("cortex_config:\n  actions:\n    experimental: block\n")
+
+    def configure(data: Path) -> None:
+        save_config(fed.config_path, load_config(fed.config_path).model_copy(
+            update={"policy_data": (str(data),)}))
+
+    configure(allow)
+    r = cortex(fed, env, "plugin", "install", "acme/hello")  # no --yes: the configured data allows
+    assert r.exit_code == 0, r.output
+    r = cortex(fed, env, "plugin", "run", "acme/hello")
+    assert r.exit_code == 0, r.output
+    assert "policy changed" not in r.stderr
+    assert cortex(fed, env, "plugin", "stop", "acme/hello").exit_code == 0
+
+    configure(block)
+    r = cortex(fed, env, "plugin", "run", "acme/hello")
+    assert r.exit_code == 1, r.output
+    was, now = (load_policy_set([], [p]).revision[:len("sha256:") + 12] for p in (allow, block))
+    assert f"note: the policy changed since acme/hello was installed: installed under revision {was}, " \
+           f"deciding now under revision {now} (the current policy decides)" in r.stderr
+    assert "TIER_EXPERIMENTAL" in r.stderr and not container_runtime.is_running("cortex-hello")
+
+    r = cortex(fed, env, "plugin", "run", "acme/hello", "--data", str(allow))
+    assert r.exit_code == 0, r.output
+    assert "policy changed" not in r.stderr  # the install's policy again
+    assert container_runtime.is_running("cortex-hello")
+    assert cortex(fed, env, "plugin", "stop", "acme/hello").exit_code == 0
+
+
 @pytest.mark.security_review
 def test_call_stops_a_container_started_under_another_sandbox(
         world: Any, container_runtime: Any, tmp_path: Path) -> None:

@@ -130,11 +130,16 @@ class HelloImage:
 
 
 def build_image(container_env: dict[str, str], tmp: Path, *, repository: str, tag: str,
-                greeting: str = "hello", oci_client: OciClient) -> HelloImage:
-    """Build tests/images/hello (answering ``greeting``), push it as ``repository:tag``, return it."""
+                greeting: str = "hello", oci_client: OciClient, plugin: str = "hello") -> HelloImage:
+    """Build tests/images/hello (answering ``greeting``, its labels naming the plugin ``plugin``),
+    push it as ``repository:tag``, return it."""
     env = _podman_env(container_env)
     ctx = tmp / f"ctx-{greeting}"
     shutil.copytree(HELLO_DIR, ctx)
+    for file in ("Containerfile", "cortex-plugin.json"):
+        text = (ctx / file).read_text()
+        (ctx / file).write_text(text.replace('io.cortex.plugin.name="hello"', f'io.cortex.plugin.name="{plugin}"')
+                                .replace('"name": "hello"', f'"name": "{plugin}"'))
     # The static busybox from Debian's busybox-static; a scratch image has nothing else.
     shutil.copy2("/bin/busybox", ctx / "busybox")
     (ctx / "greeting").write_text(greeting + "\n")
