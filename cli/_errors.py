@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from typer.core import TyperGroup
 
-from ._render import neutralise
+from ._render import emphasise, neutralise, style_for
 
 if TYPE_CHECKING:
     from typer._click.core import Context  # typer's own copy of click
@@ -72,8 +72,9 @@ def redact_secrets(text: str) -> str:
 
 
 def _say(line: str) -> None:
-    """One line to stderr: secrets redacted, then every control character shown as an escape."""
-    print(neutralise(redact_secrets(line)), file=sys.stderr)
+    """One line to stderr: secrets redacted, then every control character shown as an escape,
+    then its label coloured on a terminal (:func:`cli._render.emphasise`)."""
+    print(emphasise(neutralise(redact_secrets(line)), style_for(sys.stderr)), file=sys.stderr)
 
 
 def fail(message: str, *, advice: str | None = None, code: int = EXIT_INPUT) -> NoReturn:
@@ -81,7 +82,9 @@ def fail(message: str, *, advice: str | None = None, code: int = EXIT_INPUT) -> 
 
     Messages quote file names and content written by others: control characters are shown as
     escapes, never obeyed (a newline plus ``::`` is a GitHub workflow command; see
-    :func:`cli._render.neutralise`).
+    :func:`cli._render.neutralise`); digests are quoted in full (what a person acts on: a pin to
+    correct, a value to compare or report); labels are coloured on a terminal
+    (:func:`cli._render.emphasise`).
     """
     _say(f"error: {message}")
     if advice:
@@ -123,8 +126,9 @@ def report_internal_error(exc: BaseException) -> NoReturn:
         detail = next(iter(str(exc).splitlines()), "")
     except Exception:  # noqa: BLE001 - a broken __str__ must not hide the report
         detail = ""
-    if len(detail) > 200:
-        detail = detail[:197] + "..."
+    from cortex_trust._text import clip
+
+    detail = clip(detail, 200)
     print(f"error: internal error: {type(exc).__name__}"
           + (f": {neutralise(redact_secrets(detail))}" if detail else "")
           + " (nothing was decided; treat it as a block)", file=sys.stderr)

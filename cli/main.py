@@ -11,6 +11,7 @@ decided here, and an unexpected exception exits 3 with a short message.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -26,6 +27,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from ._render import version_text
+
+        print(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _cortex(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_show_version,
+        help="Show cortex-trust's version and exit.")] = False) -> None:
+    """cortex-trust: decide whether a CORTEX plugin may be installed, and how it is sandboxed."""
+
+
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(policy.app, name="policy")
 app.add_typer(plugin.app, name="plugin")

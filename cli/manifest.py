@@ -38,7 +38,7 @@ def lint(
     from cortex_trust.errors import ManifestError
     from cortex_trust.manifest import load_manifest
 
-    from ._render import neutralise
+    from ._render import emphasise, neutralise, style_for
 
     platform = _platform()
     results: list[dict[str, Any]] = []
@@ -65,9 +65,9 @@ def lint(
         results.append({"path": shown, "valid": True, "name": m.name, "version": m.version,
                         "problems": [], "warnings": warnings})
         if output_format == OutputFormat.text:
-            print(neutralise(f"ok: {shown} ({m.name}@{m.version})"))
+            print(emphasise(neutralise(f"ok: {shown} ({m.name}@{m.version})"), style_for(sys.stdout)))
             for w in warnings:
-                print(neutralise(f"warning: {shown}: {w}"), file=sys.stderr)
+                print(emphasise(neutralise(f"warning: {shown}: {w}"), style_for(sys.stderr)), file=sys.stderr)
     if output_format == OutputFormat.json:
         print(json.dumps({"valid": all_valid, "results": results}, indent=2))
     if not all_valid:

@@ -45,7 +45,7 @@ from ._options import (
     TrustedRootOpt,
     YesOpt,
 )
-from ._render import neutralise
+from ._render import emphasise, for_reading, neutralise, style_for
 
 if TYPE_CHECKING:
     from cortex_trust.install import Installer, InstallOutcome, InstallPlan, RunCheck
@@ -57,11 +57,16 @@ __all__ = ["register"]
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _say(text: str, *, err: bool = False) -> None:
+def _say(text: str, *, err: bool = False, short: bool | None = None) -> None:
     """Print one line of text output. Names, descriptions, images, reasons and errors here come
     from registries and manifests: every control character is shown as an escape
-    (:func:`cli._render.neutralise`), never obeyed by the terminal."""
-    print(neutralise(redact_secrets(text)), file=sys.stderr if err else sys.stdout)
+    (:func:`cli._render.neutralise`), never obeyed by the terminal. Digests are shortened
+    (``short``) by default on stdout, and quoted in full on stderr (errors and warnings: what a
+    person acts on); secrets are redacted; labels are coloured on a terminal."""
+    stream = sys.stderr if err else sys.stdout
+    text = redact_secrets(text)
+    shown = for_reading(text) if (not err if short is None else short) else neutralise(text)
+    print(emphasise(shown, style_for(stream)), file=stream)
 
 
 def _say_json(doc: Any) -> None:
@@ -156,7 +161,7 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
     from cortex_trust.install import judge_install
 
     outcome = judge_install(plan, yes=yes, allow_blocked=allow_blocked)
-    verb = "update" if plan.previous else "install"
+    verb, done = ("update", "updated") if plan.previous else ("install", "installed")
     what = f"{plan.full_name}@{plan.version}"
     if fmt == "text":
         src = f"registry {plan.registry} ({plan.registry_url})" if plan.source == "registry" \
@@ -169,7 +174,7 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
             _say(f"  evidence not used: {d.kind}: {d.code}: {d.message}")
     if outcome.verdict == "failed":
         _emit(fmt, plan, outcome, installed=False, pulled=False)
-        _fail(f"could not decide on {what}: the policy engine failed (nothing {verb}ed)",
+        _fail(f"could not decide on {what}: the policy engine failed (nothing {done})",
               advice="check the policies (cortex policy test) and retry", code=EXIT_UNAVAILABLE)
     if outcome.verdict == "refuse":
         _emit(fmt, plan, outcome, installed=False, pulled=False)
@@ -208,7 +213,7 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
     if fmt == "text":
         if outcome.notice:
             _say("notice: " + "; ".join(r.message for r in plan.decision.reasons))
-        _say(f"{verb}ed {what} ({plan.digest})"
+        _say(f"{done} {what} ({plan.digest})"
              + ("; image pulled and checked" if runtime is not None else
                 "; image not pulled yet (no container engine): `cortex plugin run` pulls it"))
 
@@ -293,40 +298,105 @@ def update(
 # ------------------------------------------------------------------------- list / info / remove
 
 
-def list_installed(output_format: FormatOpt = "text") -> None:
-    """List installed plugins."""
+def list_installed(policy_dir: PolicyDirOpt = None, data: DataOpt = None,
+                   engine: EngineOpt = None, output_format: FormatOpt = "text") -> None:
+    """List installed plugins and their state now.
+
+    TIER and ACTION are the decision at install (OVERRIDDEN: installed with --allow-blocked).
+    STATE says, from what this machine knows (no registry is asked): running (its container
+    runs; asked only when a container engine is given, --engine or DOCKER_HOST), revoked (the
+    cached revocation data says so), yanked (its publisher yanked the version, as its registry
+    said at install or at the last run, call or sync), blocked now (the current policy, asked
+    again with the evidence recorded at install and the cached revocation data, blocks it:
+    what `run` would decide with no registry reachable; stale revocation data blocks too, and
+    `cortex plugin sync` refreshes it), ok (none of these).
+    """
     from cortex_trust.install import InstallStore
 
     records = InstallStore(_data_dir()).all()
+    states = _states(records, policy_dir=policy_dir, data=data, engine=engine) if records else []
     if output_format == "json":
         _say_json({"schema": "cortex.installed/v1",
-                   "plugins": [r.model_dump(mode="json") for r in records]})
+                   "plugins": [{**r.model_dump(mode="json"), "status": st}
+                               for r, st in zip(records, states, strict=True)]})
         return
     if not records:
         _say("no plugins installed")
         return
-    for r in records:
+    from ._render import table
+
+    rows, roles = [], []
+    for r, st in zip(records, states, strict=True):
         d = r.decision
-        flag = " OVERRIDDEN" if r.overrides else ""
-        _say(f"{r.name}  {r.version}  {d.get('tier')}/{d.get('action')}{flag}  "
-             f"{r.registry or '-'}  {r.digest[:19]}")
+        words = [w for w, on in (("running", st["running"]), ("revoked", st["revoked"]),
+                                 ("yanked", st["yanked"]), ("blocked now", st["blocked_now"])) if on]
+        state = ", ".join(words) or "ok"
+        rows.append([r.name, r.version, str(d.get("tier")),
+                     f"{d.get('action')}{' OVERRIDDEN' if r.overrides else ''}", state,
+                     r.registry or r.source, r.digest])
+        roles.append([None, None, str(d.get("tier")), "bad" if r.overrides else str(d.get("action")),
+                      "bad" if st["revoked"] or st["blocked_now"] else "warn" if st["yanked"] else "ok",
+                      None, None])
+    for line in table(["NAME", "VERSION", "TIER", "ACTION", "STATE", "REGISTRY", "DIGEST"], rows,
+                      style=style_for(sys.stdout), roles=roles):
+        print(line)  # table() shows every cell inert
+    for r, st in zip(records, states, strict=True):
+        if st["blocked_now"]:
+            _say(f"{r.name} is blocked now: " + (st["problem"] or ", ".join(st["reasons"])))
 
 
-def info(name: Annotated[str, typer.Argument(help="Installed plugin.")],
+def _states(records: list[Any], *, policy_dir: list[Path] | None, data: list[Path] | None,
+            engine: str | None) -> list[dict[str, Any]]:
+    """What ``plugin list`` says of each record now, from local state only (see its help)."""
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.runtime import container_name
+
+    try:
+        runtime = _runtime(engine, required=False)
+    except CortexTrustError as e:
+        _say(f"warning: the container engine could not be asked, so running is not shown: "
+             f"{e.message}", err=True)
+        runtime = None
+    now = _now()
+    states = []
+    with _installer(policy_dirs=policy_dir, data=data, verify=False) as inst:
+        for r in records:
+            st: dict[str, Any] = {"running": None, "revoked": False,
+                                  "yanked": r.registry_state == "yanked", "yank_reason": r.yank_reason,
+                                  "blocked_now": True, "reasons": [], "problem": None}
+            try:
+                check = inst.check_run(r.name, now=now, refresh=False)
+            except CortexTrustError as e:
+                st["problem"] = e.message  # `run` would refuse it too
+            else:
+                st.update(revoked=check.revoked, blocked_now=not check.allowed,
+                          reasons=[] if check.allowed else list(check.decision.codes))
+            if runtime is not None:
+                try:
+                    st["running"] = runtime.is_running(container_name(str(r.manifest.get("name"))))
+                except CortexTrustError as e:
+                    _say(f"warning: the container engine could not say whether {r.name} runs: "
+                         f"{e.message}", err=True)
+            states.append(st)
+    return states
+
+
+def info(name: Annotated[str, typer.Argument(help="Installed plugin, by its full name "
+                                                  "(NAMESPACE/NAME or github:OWNER/REPO).")],
          output_format: FormatOpt = "text") -> None:
-    """Show what an installed plugin was decided on."""
+    """Show what an installed plugin was decided on (the full digest included)."""
     from cortex_trust.install import InstallStore
 
-    record = InstallStore(_data_dir()).get(name)
-    if record is None:
-        _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+    record = InstallStore(_data_dir()).require(name)
     if output_format == "json":
         _say_json(record.model_dump(mode="json"))
         return
     d = record.decision
     _say(f"{record.name} {record.version}")
-    _say(f"  image:     {record.image}")
+    _say(f"  image:     {record.image}", short=False)
     _say(f"  registry:  {record.registry} (source {record.source})")
+    if record.registry_state == "yanked":
+        _say(f"  warning: yanked by its publisher: {record.yank_reason or 'no reason given'}")
     _say(f"  installed: {record.installed_at}, policy revision {record.policy_revision}")
     _say(f"  decision:  tier {d.get('tier')}, action {d.get('action')}")
     for reason in d.get("reasons") or []:
@@ -342,9 +412,7 @@ def remove(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     """Stop (if an engine is reachable) and forget an installed plugin."""
     from cortex_trust.install import InstallStore
 
-    record = InstallStore(_data_dir()).get(name)
-    if record is None:
-        _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+    record = InstallStore(_data_dir()).require(name)
     runtime = _runtime(engine, required=False)
     if runtime is not None:
         from cortex_trust.runtime import container_name, volume_name
@@ -445,9 +513,7 @@ def call(name: Annotated[str, typer.Argument(help="Installed plugin.")],
             body = load_json(data)
         except ValueError as e:
             _fail(f"--data is not JSON: {e}", advice="pass a JSON document, e.g. --data '{\"x\": 1}'")
-    record = InstallStore(_data_dir()).get(name)
-    if record is None:
-        _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+    record = InstallStore(_data_dir()).require(name)
     caps = {c.get("name"): c for c in record.manifest.get("capabilities") or []
             if isinstance(c, dict)}
     cap = caps.get(capability)
@@ -481,9 +547,7 @@ def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     from cortex_trust.install import InstallStore
     from cortex_trust.runtime import container_name
 
-    record = InstallStore(_data_dir()).get(name)
-    if record is None:
-        _fail(f"{name} is not installed", advice="see `cortex plugin list`")
+    record = InstallStore(_data_dir()).require(name)
     runtime = _runtime(engine, required=True)
     assert runtime is not None
     stopped = runtime.stop(container_name(str(record.manifest.get("name"))))

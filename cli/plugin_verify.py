@@ -135,7 +135,7 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
     from ._options import load_org_policy
     from ._paths import config_path
     from ._platform import platform_version
-    from ._render import exit_code_for, render
+    from ._render import exit_code_for, render, style_for
 
     config = load_config(config_path())
     platform = platform_version(config)
@@ -152,7 +152,8 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
     policy_input = gather_input(request, now=now)
     with EmbeddedEngine(policy_set) as engine:
         result = judge(policy_input, engine=engine, manifest_path=str(manifest))
-    text = render(result, output_format, location=str(manifest), version=__version__)
+    text = render(result, output_format, location=str(manifest), version=__version__,
+                  style=style_for(sys.stdout))
     return exit_code_for(result.decision, fail_on), text
 
 

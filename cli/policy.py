@@ -79,8 +79,9 @@ def _read_input(path: str) -> Any:
 
 
 def _jsonable(v: Any) -> str:
-    text = json.dumps(v, sort_keys=True, separators=(",", ":"))
-    return text if len(text) <= 300 else text[:297] + "..."
+    from cortex_trust._text import clip
+
+    return clip(json.dumps(v, sort_keys=True, separators=(",", ":")), 300)
 
 
 @app.command("eval")
@@ -150,9 +151,9 @@ def eval_(
             doc["explain"] = [{"rule": p, "value": v, "error": err} for p, v, err in explained]
         print(json.dumps(doc, indent=2))
     else:
-        from ._render import render_decision
+        from ._render import render_decision, style_for
 
-        sys.stdout.write(render_decision(decision, "text"))
+        sys.stdout.write(render_decision(decision, "text", style=style_for(sys.stdout)))
         print(f"policy: {engine.name} revision {engine.revision or '(unknown)'}")
         if explain:
             print("explain:")

@@ -385,7 +385,7 @@ def audit_verify(
     root = base64.b64encode(report.root).decode()
     # Problems quote the database's text (ids, reasons): shown inert, so a planted escape
     # sequence cannot hide the verdict that follows.
-    from ._render import neutralise
+    from ._render import neutralise, plural
 
     for note in report.notes:
         print(f"note: {neutralise(note)}", file=sys.stderr)
@@ -394,13 +394,14 @@ def audit_verify(
             where = f"audit entry {p.entry_id}" if p.entry_id else "database"
             print(f"{where}: {neutralise(p.problem)}", file=sys.stderr)
         print(f"the audit log or the state it vouches for was tampered with "
-              f"({len(report.problems)} problem(s); the log has {report.size} entries)",
-              file=sys.stderr)
+              f"({plural(len(report.problems), 'problem')}; the log has "
+              f"{plural(report.size, 'entry', 'entries')})", file=sys.stderr)
         raise SystemExit(EXIT_DECISION)
-    extends = (f"; it extends the checkpoint of {report.checkpoint_size} entries"
+    extends = (f"; it extends the checkpoint of {plural(report.checkpoint_size, 'entry', 'entries')}"
                if report.checkpoint_size is not None else
                "; pass --checkpoint to prove it was not truncated or rebuilt")
-    print(f"audit log intact: {report.size} entries, root {root}{extends}", file=sys.stderr)
+    print(f"audit log intact: {plural(report.size, 'entry', 'entries')}, root {root}{extends}",
+          file=sys.stderr)
     if signer is not None:
         print(Checkpoint(origin=signer.name, size=report.size, root=report.root).sign(signer),
               end="")
@@ -563,8 +564,10 @@ def retier(
         engine.dispose()
     print(json.dumps(result))
     if result["failed"]:
-        print(f"{result['failed']} version(s) could not be decided and are blocked "
-              "(the policy engine failed); see their decisions", file=sys.stderr)
+        from ._render import plural
+
+        print(f"could not decide {plural(result['failed'], 'version')}, now blocked (the policy "
+              "engine failed); see their decisions", file=sys.stderr)
         raise SystemExit(EXIT_UNAVAILABLE)
 
 

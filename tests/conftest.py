@@ -1,5 +1,7 @@
 """Shared pytest fixtures. Each area keeps its fixtures in its own module of tests/support/."""
 
+import os
+
 import pytest
 
 from tests.support.containers import container_env, container_runtime, hello_image, oci_client
@@ -7,6 +9,11 @@ from tests.support.federation import federation, private_sigstore, registry_eval
 
 __all__ = ["container_env", "container_runtime", "federation", "hello_image", "oci_client",
            "private_sigstore", "registry_evaluator"]
+
+# cortex decorates text when FORCE_COLOR is set and never when NO_COLOR is: every test starts
+# from neither (a CI runner may set them), and the tests of decoration set them themselves.
+for _name in ("FORCE_COLOR", "NO_COLOR"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)

@@ -161,7 +161,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
                             advice="give the digest as sha256:<64 lowercase hex digits>")
     unknown = sorted(set(declared_scanners) - {"vuln", "secret", "misconfig"})
     if unknown:
-        raise EvidenceError(f"unknown scanner(s) {', '.join(unknown)}",
+        raise EvidenceError(f"unknown scanner{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
                             advice="declare scanners from: vuln, secret, misconfig")
     shown = source or "(report)"
     if isinstance(data, Mapping):
@@ -258,7 +258,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
         others = ", ".join(sorted(set(repo_digests)))
         dropped = DroppedEvidence(
             kind="scan", code="DIGEST_MISMATCH",
-            message=f"the scan report {shown} is about {others}, not {digest}; it was not used")
+            message=f"the scan report is about {others}, not {digest}; it was not used ({shown})")
         return ScanReport(evidence=ScanEvidence(present=False, source=source),
                           dropped=(dropped,), artifact_name=artifact_name,
                           artifact_type=artifact_type, repo_digests=tuple(repo_digests),

@@ -63,6 +63,7 @@ from cortex_trust.errors import EvidenceError, InputError
 from cortex_trust.policy import GitHubClaims, SignatureEvidence, format_time
 
 from .._io import ReadRefused, read_bounded
+from .._text import clip
 from ..ids import is_digest
 
 if TYPE_CHECKING:  # sigstore is slow to import: only inside the functions that verify
@@ -134,7 +135,7 @@ def _first_line(exc: BaseException) -> str:
     """The first line of an exception's message, bounded (some embed whole proofs)."""
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= _MAX_ERROR_CHARS else line[: _MAX_ERROR_CHARS - 1] + "…"
+    return clip(line, _MAX_ERROR_CHARS)
 
 
 def _parse_trust_root(document: bytes, *, source: str) -> None:

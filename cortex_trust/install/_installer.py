@@ -56,7 +56,6 @@ from ._plan import (
     RunCheck,
     SyncReport,
     check_commit,
-    check_installed,
     check_name_free,
     check_served_manifest,
     check_stored_input,
@@ -316,7 +315,7 @@ class Installer:
         """Plan the update of installed ``name`` to its newest satisfying version; ``None`` when
         the installed version is already the newest. Raises :class:`InputError` if not
         installed (or installed from GitHub: reinstall with the new ref)."""
-        record = check_updatable(name, self.store.get(name))
+        record = check_updatable(name, self.store.require(name))
         plan = self.plan(record.name, now=now, previous=record)
         return plan if is_update(plan, record) else None
 
@@ -338,7 +337,8 @@ class Installer:
             decision=plan.decision.to_json_dict(), policy_revision=plan.decision.policy_revision,
             installed_at=format_time(now),
             overrides=plan.decision.codes if outcome.override else (),
-            source=plan.source)
+            source=plan.source, registry_state="yanked" if plan.state == "yanked" else "active",
+            yank_reason=plan.yank_reason)
         self._inputs.put(plan.full_name, plan.policy_input, feed=self.target(plan.full_name))
         self.store.put(record)
         return record
@@ -349,7 +349,7 @@ class Installer:
 
     # -- run ----------------------------------------------------------------------------------
 
-    def check_run(self, name: str, *, now: datetime) -> RunCheck:
+    def check_run(self, name: str, *, now: datetime, refresh: bool = True) -> RunCheck:
         """Ask the policy (operation ``run``) whether installed ``name`` may run now.
 
         A registry plugin's version is first confirmed with its registry (the version document:
@@ -359,13 +359,16 @@ class Installer:
         ``fresh_as_of`` is the last successful sync, so it goes stale by the policy's clock
         (``sync_error`` says why). A registry that no longer knows the version, or names
         another digest for it, leaves the revocation state unknown (the policy refuses).
-        Raises :class:`InputError` if ``name`` is not installed or its local state is missing,
-        corrupt or not private.
+        ``refresh=False`` asks no registry at all: the decision is made on what is kept locally
+        (the install's evidence and the cached revocation data, stale or not), as ``run`` would
+        make it with every registry unreachable.
+        Raises :class:`InputError` if ``name`` is not installed (naming the installed plugins it
+        may mean) or its local state is missing, corrupt or not private.
         """
         from ..policy import refresh_input
 
         timer = _Timer()
-        record = check_installed(name, self.store.get(name))
+        record = self.store.require(name)
         stored = check_stored_input(name, record, self._inputs.get(name))
         target = self.target(record.name)
         sync_error: str | None = None
@@ -376,6 +379,8 @@ class Installer:
             if moved is not None:
                 # Unknown, so the policy refuses.
                 sync_error, state = moved, None
+            elif not refresh:
+                state = self._cached_feed(target)
             else:
                 fed = self._federated(target)
                 try:
@@ -417,8 +422,9 @@ class Installer:
     def _confirm_version(self, fed: FederatedRegistry, record: InstallRecord
                          ) -> tuple[dict[str, str | None] | None, str | None]:
         """``(revoked, problem)`` for installed ``record`` as its registry now describes it
-        (:func:`~cortex_trust.install._plan.confirm_version`). Raises
-        :class:`RegistryUnavailable` when the registry cannot be reached."""
+        (:func:`~cortex_trust.install._plan.confirm_version`). A version now yanked (or active
+        again) is recorded as such in the install record. Raises :class:`RegistryUnavailable`
+        when the registry cannot be reached."""
         from ..sources import RegistryRequestError
 
         ns, _, plugin = record.name.partition("/")
@@ -426,6 +432,10 @@ class Installer:
             detail = fed.call(lambda c: c.get_version(ns, plugin, record.version))
         except RegistryRequestError as e:
             return confirm_version(record, None, registry=fed.target.name, refused=e.message)
+        if (detail.digest == record.digest and detail.state in ("active", "yanked")
+                and detail.state != record.registry_state):
+            self.store.put(record.model_copy(update={"registry_state": detail.state,
+                                                     "yank_reason": yank_reason(detail)}))
         return confirm_version(record, detail, registry=fed.target.name)
 
     def sync(self, *, now: datetime) -> SyncReport:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._text import clip
 from ..errors import InputError, RegistryUnavailable
 from ..manifest import semver_key
 from ..policy import Action, Decision, PolicyInput, RevocationEvidence, image_digest
@@ -270,7 +271,7 @@ def yank_reason(detail: VersionDetail) -> str | None:
         return None
     yank = detail.yank if isinstance(detail.yank, dict) else {}
     reason = yank.get("reason")
-    return reason[:500] if isinstance(reason, str) and reason.strip() else "no reason given"
+    return clip(reason, 500) if isinstance(reason, str) and reason.strip() else "no reason given"
 
 
 def github_image_digest(ref: GitHubRef, manifest: Manifest) -> str:

@@ -1,7 +1,9 @@
 """Local state: every file cortex keeps under the user's data directory, with one policy.
 
 * :class:`InstallStore`: the installation records (digest, decision, policy revision, time,
-  overrides) in ``installed.json``.
+  overrides, the version's state at its registry) in ``installed.json``. Plugins are known by
+  their full name (``namespace/name``, ``github:owner/repo``); a short name is never resolved to
+  one of them (two namespaces may both have it), only suggested (:meth:`InstallStore.require`).
 * :class:`InputStore`: the install-time policy input of each installed plugin (replayed at run
   time) and the registry whose revocation feed speaks for it, in ``inputs/``.
 * :class:`CheckpointStore`: the last transparency-log checkpoint verified from each registry, in
@@ -23,11 +25,12 @@ import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._io import read_private_doc, read_private_json, write_private_json
+from .._suggest import closest
 from ..errors import InputError
 from ..ids import DIGEST_PATTERN
 from ..policy import PolicyInput
@@ -72,6 +75,11 @@ class InstallRecord(BaseModel):
     installed_at: str
     overrides: tuple[str, ...] = ()
     source: str = "registry"
+    #: The version's state at its registry when last asked (install, and every ``run``,
+    #: ``call`` and ``sync`` that reached it): a yanked version stays installed and runs.
+    registry_state: Literal["active", "yanked"] = "active"
+    #: The publisher's reason, when ``registry_state`` is ``yanked``.
+    yank_reason: str | None = None
 
 
 class InstallStore:
@@ -93,6 +101,24 @@ class InstallStore:
         :class:`InputError` for a corrupt record."""
         v = self._read().get(name)
         return self._record(name, v) if v is not None else None
+
+    def require(self, name: str) -> InstallRecord:
+        """The record for ``name``. Raises :class:`InputError` when it is not installed, whose
+        advice names the installed plugins ``name`` may mean (same short name, or a close
+        spelling), by their full names: the caller chooses, nothing is guessed."""
+        plugins = self._read()
+        value = plugins.get(name)
+        if value is not None:
+            return self._record(name, value)
+        meant = _meant(name, plugins)
+        if not meant:
+            advice = "see `cortex plugin list`"
+        elif len(meant) == 1:
+            advice = f"did you mean `{meant[0]}`? Installed plugins go by their full name"
+        else:
+            advice = ("did you mean one of " + ", ".join(f"`{m}`" for m in meant)
+                      + "? Installed plugins go by their full name")
+        raise InputError(f"{name} is not installed", advice=advice)
 
     def _record(self, name: str, value: Any) -> InstallRecord:
         try:
@@ -119,6 +145,31 @@ class InstallStore:
     def _write(self, plugins: Mapping[str, Any]) -> None:
         write_private_json(self.path, {"schema": "cortex.installed/v1", "plugins": plugins},
                            what="the install state", advice=_PERMISSIONS_ADVICE)
+
+
+def _short_names(full: str, value: Any) -> set[str]:
+    """The names a person may call installed ``full`` by: the part after the namespace or
+    owner, and the manifest's plugin name."""
+    names = {full.rsplit("/", 1)[-1].lower()}
+    manifest = value.get("manifest") if isinstance(value, Mapping) else None
+    if isinstance(manifest, Mapping) and isinstance(manifest.get("name"), str):
+        names.add(manifest["name"].lower())
+    return names
+
+
+def _meant(name: str, plugins: Mapping[str, Any]) -> list[str]:
+    """Installed full names that ``name`` may mean: those whose short name is ``name``, else
+    the one closest in spelling (full or short name)."""
+    wanted = name.strip().lower()
+    same = sorted(full for full, value in plugins.items() if wanted in _short_names(full, value))
+    if same:
+        return same
+    spellings: dict[str, set[str]] = {}
+    for full, value in plugins.items():
+        for spelling in (full.lower(), *_short_names(full, value)):
+            spellings.setdefault(spelling, set()).add(full)
+    guess = closest(wanted, sorted(spellings))
+    return sorted(spellings[guess]) if guess is not None else []
 
 
 class InputStore:

@@ -41,11 +41,12 @@ from pydantic_core import PydanticCustomError
 
 from .._io import ReadRefused, read_bounded
 from .._suggest import closest, unknown_name_fix
+from .._text import clip
 from ..errors import ManifestError, ManifestProblem
 from ..ids import IMAGE_PATTERN, MAX_IMAGE, PLUGIN_NAME_PATTERN, ImageRef, ImageRefError, parse_image_ref
 from . import _spdx
 from ._semver import SemVerError, parse_minimum, parse_semver
-from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document
+from ._yaml import MAX_BYTES, Document, Mark, Path, dotted, load_document
 
 __all__ = [
     "HTTP_METHODS",

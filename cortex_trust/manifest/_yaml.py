@@ -31,6 +31,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from .._text import clip
 from ..errors import ManifestError, ManifestProblem
 
 MAX_BYTES = 64 * 1024
@@ -98,11 +99,6 @@ class Document:
             if not p:
                 return Mark(1, 1)
             p = p[:-1]
-
-
-def clip(text: str, limit: int = 300) -> str:
-    """``text`` cut to ``limit`` characters: messages echo values, and values may be huge."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _problem(source: str, line: int, column: int, problem: str, fix: str,

@@ -190,8 +190,9 @@ def build_input(
             # Second lock of the mix-and-match defence: never use a piece about another image.
             all_dropped.append(DroppedEvidence(
                 kind=kind, code="DIGEST_MISMATCH",
-                message=f"the {kind} evidence ({piece.source or 'unnamed source'}) is about "
-                        f"{claimed}, not {artifact_digest or 'an unknown digest'}; it was not used"))
+                message=f"the {kind} evidence is about {claimed}, not "
+                        f"{artifact_digest or 'an unknown digest'}; it was not used "
+                        f"({piece.source or 'unnamed source'})"))
             pieces[kind] = type(piece)()
 
     plugin = PluginRef(namespace=namespace, name=name, version=version,

@@ -141,3 +141,25 @@ def test_install_info_and_search_show_a_hostile_registrys_text_inert(
     assert r.exit_code == 2, r.output
     assert_inert(r.stderr)
     assert not any(line.startswith("error: all good") for line in r.stderr.splitlines())
+
+
+def test_colour_on_a_terminal_never_lets_a_hostile_registry_drive_it(
+        federation: Federation, hostile: str) -> None:
+    """With colour forced on, cortex's own escape sequences are there, and the registry's are
+    still shown as escapes: decoration is added only around cortex's own labels and cells."""
+    fed = federation
+    fed.public.publish(fed.sigstore, "tools", "hello", "1.0.0")
+    fed.public.publish(fed.sigstore, "tools", "gone", "1.0.0")
+    fed.public.revoke("tools", "gone", "1.0.0", reason="compromised")
+    root = ["--trusted-root", str(fed.sigstore.trusted_root_path)]
+    for args, code in ((("plugin", "search", "hello", "--source", "registry"), 0),
+                       (("plugin", "install", "tools/gone@1.0.0", "--yes", *root), 1),
+                       (("plugin", "install", "tools/missing", "--yes", *root), 2)):
+        r = CliRunner().invoke(app, list(args), env=fed.env(FORCE_COLOR="1"),
+                               catch_exceptions=False)
+        assert r.exit_code == code, r.output
+        out = r.stdout + r.stderr
+        assert "\x1b[" in out  # cortex's colour is on ...
+        for raw in ("\x1b[2J", "\x1b[31mRED", "\x1b]0;", "\x07", "\r", "\u202e", "\x9b"):
+            assert raw not in out, (raw, out)  # ... the registry's sequences never are
+        assert "\\x1b[2J" in out and "\\u202e" in out, out

@@ -88,6 +88,8 @@ def test_install_run_call_stop(world: Any, container_runtime: Any) -> None:
     # Docker reports ["ALL"]; Podman lists every capability it dropped.
     assert "ALL" in dropped or {"CHOWN", "NET_RAW", "SETUID", "KILL"} <= dropped
     assert attrs["Config"]["User"] == "65534:65534"
+    r = cortex(fed, env, "plugin", "list")  # STATE asks the container engine
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].split()[4] == "running", r.output
     r = cortex(fed, env, "plugin", "call", "acme/hello", "greet", "--data", '{"name": "Ada"}')
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["greeting"].endswith("Ada")
@@ -95,6 +97,8 @@ def test_install_run_call_stop(world: Any, container_runtime: Any) -> None:
     assert r.exit_code == 0 and json.loads(r.stdout) == {"status": "ok"}
     r = cortex(fed, env, "plugin", "stop", "acme/hello")
     assert r.exit_code == 0 and not container_runtime.is_running("cortex-hello")
+    r = cortex(fed, env, "plugin", "list", "--format", "json")
+    assert json.loads(r.stdout)["plugins"][0]["status"]["running"] is False
 
 
 def test_run_compares_the_platform_version_and_never_starts_silently_when_unknown(

@@ -202,7 +202,7 @@ def test_yank_reason() -> None:
     assert core.yank_reason(_detail()) is None
     assert core.yank_reason(_detail(state="yanked")) == "no reason given"
     assert core.yank_reason(_detail(state="yanked", yank={"reason": "  "})) == "no reason given"
-    assert core.yank_reason(_detail(state="yanked", yank={"reason": "x" * 900})) == "x" * 500
+    assert core.yank_reason(_detail(state="yanked", yank={"reason": "x" * 900})) == "x" * 499 + "…"
 
 
 def test_a_github_plugin_must_pin_its_image() -> None:
@@ -272,8 +272,9 @@ def test_only_the_recorded_feed_speaks_for_an_installation() -> None:
 
 
 def test_the_core_has_no_socket_file_or_clock() -> None:
-    """_plan.py imports only the error types, the manifest's semver, the policy's documents and
-    typing helpers (outside ``TYPE_CHECKING``), and calls no ``open``."""
+    """_plan.py imports only the error types, the manifest's semver, the policy's documents,
+    the message clipping of ``cortex_trust._text`` and typing helpers (outside
+    ``TYPE_CHECKING``), and calls no ``open``."""
     tree = ast.parse(Path(core.__file__).read_text(encoding="utf-8"))
     imported: set[str] = set()
 
@@ -290,5 +291,5 @@ def test_the_core_has_no_socket_file_or_clock() -> None:
             walk(child)
 
     walk(tree)
-    assert imported == {"__future__", "collections.abc", "dataclasses", "typing", "..errors",
-                        "..manifest", "..policy"}
+    assert imported == {"__future__", "collections.abc", "dataclasses", "typing", ".._text",
+                        "..errors", "..manifest", "..policy"}

@@ -501,7 +501,7 @@ def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path:
         ok = _cortex("registry", "audit", "verify", "--db", db, "--checkpoint",
                      f"{url}/api/v1/log/checkpoint", "--log-key-pub", vkey)
         assert ok.returncode == 0, ok.stderr
-        assert "extends the checkpoint of 1 entries" in ok.stderr
+        assert "extends the checkpoint of 1 entry\n" in ok.stderr
     assert "audit log checkpoints signed by registry.test/audit" in server.log.read_text()
 
 
