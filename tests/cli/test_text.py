@@ -32,11 +32,11 @@ from cli.main import app
 from cortex_trust._text import clip
 from cortex_trust.ids import DIGEST
 from cortex_trust.install import InstallRecord, InstallStore, load_config, save_config
-from tests._install_fixtures import Federation, manifest_text
 from tests.cli.test_verify import DIGEST as IMAGE_DIGEST
 from tests.cli.test_verify import JUNIT, OTHER, bound_report, verify
 from tests.engine.test_embedded import make_input
-from tests.github_wire_server import FakeGitHub, repo_item, serve
+from tests.support.federation import Federation, manifest_text
+from tests.support.github_wire_server import FakeGitHub, repo_item, serve
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
