@@ -35,6 +35,7 @@ Text for people (``text`` here, and every table and message of the CLI) also:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -99,9 +100,6 @@ def neutralise(text: str) -> str:
 
 # ------------------------------------------------------------------------- text for people
 
-# The digest grammar of cortex_trust.ids (sha256 and 64 lowercase hex digits), not imported:
-# this module stays standard-library only. A test pins the two together.
-_DIGEST_RE = re.compile(r"sha256:([0-9a-f]{64})")
 #: Hex digits of a digest shown in text output (Docker and git show 12 too).
 SHORT_DIGEST_HEX = 12
 
@@ -109,7 +107,18 @@ SHORT_DIGEST_HEX = 12
 def shorten_digests(text: str) -> str:
     """``text`` with every image digest in it shortened to ``sha256:``, the first
     :data:`SHORT_DIGEST_HEX` hex digits and ``…``."""
-    return _DIGEST_RE.sub(lambda m: f"sha256:{m.group(1)[:SHORT_DIGEST_HEX]}…", text)
+    return _digest_re().sub(lambda m: f"sha256:{m.group(1)[:SHORT_DIGEST_HEX]}…", text)
+
+
+@functools.cache
+def _digest_re() -> re.Pattern[str]:
+    """The digest grammar of :mod:`cortex_trust.ids` (the one definition), with the hex digits as
+    group 1; imported on first use so that help screens stay light."""
+    from cortex_trust.ids import DIGEST
+
+    prefix = "sha256:"
+    assert DIGEST.startswith(prefix)
+    return re.compile(f"{prefix}({DIGEST[len(prefix):]})")
 
 
 def for_reading(text: str) -> str:

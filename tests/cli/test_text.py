@@ -405,4 +405,4 @@ def test_clip_never_cuts_a_digest(before: str, after: str, limit: int) -> None:
 def test_the_cli_digest_pattern_is_the_library_one() -> None:
     from cli import _render
 
-    assert _render._DIGEST_RE.pattern.replace("(", "").replace(")", "") == DIGEST
+    assert _render._digest_re().pattern.replace("(", "").replace(")", "") == DIGEST
