@@ -33,15 +33,11 @@ __all__ = ["ROOT", "Published", "cli_command", "container_env", "process_env", "
 
 def container_env() -> dict[str, str]:
     """The ``NAME=value`` lines scripts/podman.sh prints (DOCKER_HOST, CORTEX_TEST_OCI_REGISTRY...)."""
+    from tests.support.containers import parse_exports
+
     out = subprocess.run([str(ROOT / "scripts" / "podman.sh")], capture_output=True, text=True,
                          check=True, timeout=900).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        line = line.removeprefix("export ").strip()
-        if "=" in line:
-            k, v = line.split("=", 1)
-            env[k] = v
-    return env
+    return parse_exports(out)
 
 
 def cli_command() -> list[str]:
@@ -66,8 +62,8 @@ def process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class Published:
     """The published plugin and where it lives."""
 
-    image: Any  #: the first plugin's image (tests._container_fixtures.HelloImage)
-    sigstore: Any  #: tests.sigstore_mint.PrivateSigstore
+    image: Any  #: the first plugin's image (tests.support.containers.HelloImage)
+    sigstore: Any  #: tests.support.sigstore_mint.PrivateSigstore
     registry_url: str
     config_path: Path  #: a cortex configuration whose default registry is ``registry_url``
     plugins: tuple[str, ...]  #: the manifests' (and the image labels') plugin names
@@ -99,9 +95,9 @@ def published_hello(tmp: Path, cenv: dict[str, str], *, count: int = 1) -> Itera
 
     from cortex_trust.install import CortexConfig, save_config
     from cortex_trust.sources import OciClient, RegistryClient
-    from tests._container_fixtures import build_image
-    from tests._install_fixtures import ISSUER, SIGNER, manifest_text
-    from tests.sigstore_mint import PrivateSigstore
+    from tests.support.containers import build_image
+    from tests.support.federation import ISSUER, SIGNER, manifest_text
+    from tests.support.sigstore_mint import PrivateSigstore
 
     oci = cenv["CORTEX_TEST_OCI_REGISTRY"]
     plugins = tuple(f"hello-bench-{secrets.token_hex(4)}" for _ in range(count))

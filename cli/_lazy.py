@@ -5,7 +5,7 @@ and annotations, in every group. :func:`lazy_command` builds the same tree lazil
 converts a subcommand only when it is run, resolved or shown on its own. A group's help page
 lists its commands from their registrations (name, help, ``hidden``, ``deprecated``), without
 converting their parameters, so every help page reads exactly as Typer would render it
-(tests/test_cli_lazy.py compares every page of the lazy tree with Typer's own conversion).
+(tests/cli/test_lazy.py compares every page of the lazy tree with Typer's own conversion).
 
 Registration is unchanged: commands and groups are added with ``app.command()`` and
 ``app.add_typer()``. A group declared with a ``cls`` of its own that is a ``TyperGroup`` keeps its

@@ -103,6 +103,14 @@ def test_image_references_outside_the_grammar(ref: str) -> None:
     assert isinstance(info.value, InputError) and info.value.problem and info.value.fix
 
 
+@pytest.mark.security_review
+@pytest.mark.parametrize("ref", ["127.0.0.1:5000/acme/hello@sha256:" + "a" * 64 + "\n",
+                                 "127.0.0.1:5000/acme/hello:1.0\n@sha256:" + "a" * 64])
+def test_oci_pinned_refs_with_a_newline_are_refused(ref: str) -> None:
+    with pytest.raises(InputError):
+        parse_image_ref(ref, require_host=True, require_digest=True)
+
+
 def test_required_host_and_digest() -> None:
     with pytest.raises(ImageRefError, match="no registry host"):
         parse_image_ref(f"acme/tool@{D}", require_host=True)

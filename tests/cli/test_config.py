@@ -3,7 +3,7 @@
 without the flags, ``--policy-dir`` / ``--data`` override their own setting, and the registry
 takes its policy from ``CORTEX_REGISTRY_POLICY_DIR`` / ``_DATA``. ``cortex config`` words its
 errors plainly: "did you mean" for a mistyped setting, what is wrong with a refused value and the
-fix, nothing written. (``run`` under a changed policy: tests/test_installer_containers.py.)"""
+fix, nothing written. (``run`` under a changed policy: tests/install/test_installer_containers.py.)"""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cortex_trust.install import CortexConfig, InstallStore, load_config, save_config
-from tests._install_fixtures import Federation
 from tests.engine.test_embedded import make_input
-from tests.install.conftest import install_now, installer
+from tests.install.conftest import install_now
+from tests.support.federation import Federation, installer
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -255,7 +255,7 @@ def test_install_decides_under_the_configured_policy_and_a_flag_overrides_it(
 def test_run_check_tells_a_policy_change_since_install(federation: Federation,
                                                        tmp_path: Path) -> None:
     """The installer's run check compares the policy revision it decides under with the one
-    recorded at install (the CLI's note on it: tests/test_installer_containers.py)."""
+    recorded at install (the CLI's note on it: tests/install/test_installer_containers.py)."""
     from cortex_trust.policy import load_policy_set
 
     fed = federation

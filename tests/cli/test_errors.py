@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from cli._errors import register_secret, report_internal_error, report_library_error
 from cli.main import app
-from cortex_trust.errors import InputError
+from cortex_trust.errors import EvidenceError, InputError
+from tests.support.hostile import HOSTILE, assert_inert
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 MANIFEST = FIX / "verify" / "manifest.yaml"
@@ -89,3 +90,18 @@ def test_registered_secrets_never_appear_in_an_error_report(
     assert exited.value.code == 3
     err = capsys.readouterr().err
     assert secret not in err and "RuntimeError: crashed with ***" in err
+
+
+@pytest.mark.security_review
+def test_error_messages_are_neutralised(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli._errors import fail, report_library_error
+
+    with pytest.raises(SystemExit) as exc:
+        fail(f"bad {HOSTILE}", advice=HOSTILE)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert_inert(err)
+    assert err.count("\n") == 2  # the error line and the fix line, nothing injected
+    with pytest.raises(SystemExit):
+        report_library_error(EvidenceError(f"review {HOSTILE}", advice="x"))
+    assert_inert(capsys.readouterr().err)

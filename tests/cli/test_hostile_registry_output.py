@@ -1,6 +1,6 @@
 """A hostile registry cannot drive the terminal through the CLI's text output.
 
-The registry here is a real one (tests/_install_fixtures.py) behind a proxy that rewrites its
+The registry here is a real one (tests/support/federation.py) behind a proxy that rewrites its
 answers the way a compromised or malicious registry could: escape sequences, carriage returns,
 line breaks and bidirectional overrides in descriptions, image references, revocation reasons
 and error messages, and versions it says are active although they are revoked. ``cortex plugin
@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests._install_fixtures import OCI_HOST, Federation
+from tests.support.federation import OCI_HOST, Federation
 
 #: An erase-screen and a colour sequence, a window-title OSC ended by BEL, a carriage return and
 #: a fake next line, a right-to-left override and a one-byte C1 CSI.

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cortex_trust.install import InstallStore
-from tests._install_fixtures import Federation
+from tests.support.federation import Federation
 
 
 def cortex(fed: Federation, *args: str, **env: str) -> Any:

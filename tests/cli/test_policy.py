@@ -12,7 +12,8 @@ import pytest
 from cli.main import main
 from cortex_trust.policy import default_policy_dir
 from tests.engine.test_embedded import make_input
-from tests.opa_wire_server import OpaWireServer
+from tests.support.hostile import org_replacing_revocation
+from tests.support.opa_wire_server import OpaWireServer
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 SMALL = FIX / "policies_small"
@@ -85,6 +86,19 @@ def test_eval_org_dir_and_data(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
                           "--policy-dir", str(ORG), "--format", "json")
     assert code == 0
     assert json.loads(out)["decision"]["reasons"][0]["code"] == "ORG_NETWORK_NEEDS_VERIFIED"
+
+
+@pytest.mark.security_review
+def test_policy_eval_reports_a_replaced_default_module(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    org = org_replacing_revocation(tmp_path)
+    f = tmp_path / "input.json"
+    f.write_text(make_input().to_json())
+    code, _, err = cortex(monkeypatch, capsys, "policy", "eval", "--input", str(f),
+                          "--policy-dir", str(org))
+    assert code == 0
+    assert "cortex/revocation.rego" in err and "replaces" in err
 
 
 @pytest.mark.parametrize(("content", "needle"), [

@@ -22,6 +22,7 @@ from cli._render import _SEVERITY, exit_code_for
 from cli.main import app
 from cortex_trust.engine import PolicyEngine
 from cortex_trust.policy import Action, Decision
+from tests.support.hostile import EDGE_TIMES, assert_inert
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
@@ -205,6 +206,52 @@ def test_review_for_another_version_is_dropped(tmp_path: Path) -> None:
     out = as_json(r)
     assert out["evidence"]["review"]["present"] is False
     assert out["evidence"]["dropped"][0]["code"] == "VERSION_MISMATCH"
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_verify_output_never_carries_injected_workflow_commands(tmp_path: Path, fmt: str) -> None:
+    # A review about another version is dropped, and the dropped message names the file: a
+    # hostile file name reaches the evidence summary verbatim.
+    doc = json.loads((REVIEW / "review-approved.json").read_text())
+    doc["version"] = "0.2.0"
+    hostile_name = tmp_path / "rev\n::error::pwned\x1b[2Jiew\u2028.json"
+    hostile_name.write_text(json.dumps(doc))
+    r = runner.invoke(app, ["plugin", "verify", str(MANIFEST), "--image", IMAGE, "--now", NOW,
+                            "--no-default-policies", "--policy-dir", str(TEST_POLICY),
+                            "--namespace", "acme", "--review", str(hostile_name),
+                            "--format", fmt])
+    assert r.exit_code in (0, 1), r.output
+    assert_inert(r.stdout, fmt=fmt)
+    if fmt == "text":
+        assert "VERSION_MISMATCH" in r.stdout and "pwned" in r.stdout
+
+
+@pytest.mark.security_review
+def test_verify_errors_with_hostile_paths_are_neutralised(tmp_path: Path) -> None:
+    missing = tmp_path / "no\n::error::such\x1b[31m.json"
+    r = runner.invoke(app, ["plugin", "verify", str(MANIFEST), "--image", IMAGE, "--now", NOW,
+                            "--review", str(missing)])
+    assert r.exit_code == 2
+    assert_inert(r.stderr)
+    assert "no such file" in r.stderr
+
+
+@pytest.mark.security_review
+def test_verify_cli_refuses_a_digest_with_a_trailing_newline() -> None:
+    r = runner.invoke(app, ["plugin", "verify", str(MANIFEST), "--image", IMAGE + "\n",
+                            "--now", NOW, "--no-default-policies", "--policy-dir",
+                            str(TEST_POLICY)])
+    assert r.exit_code == 2, r.output  # an input error, never a traceback or a decision
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("when", EDGE_TIMES)
+def test_verify_now_outside_the_utc_range_is_a_usage_error(when: str) -> None:
+    r = runner.invoke(app, ["plugin", "verify", str(MANIFEST), "--image", IMAGE, "--now", when,
+                            "--no-default-policies", "--policy-dir", str(TEST_POLICY)])
+    assert r.exit_code == 2, r.output
+    assert "out of range" in r.stderr
 
 
 def test_exit_code_ordering_matches_the_decision_model() -> None:
@@ -430,6 +477,35 @@ def test_default_policy_verified_needs_a_trusted_signer() -> None:
     assert "SIGNER_UNTRUSTED" in [x["code"] for x in doc["decision"]["reasons"]]
 
 
+# Fixed in the policies: trusted_signers entries accept only the roots in signer_trusted_roots
+# (default: the public-good root) unless they name their own (policies/cortex/sources.rego).
+@pytest.mark.security_review
+def test_release_identity_from_a_private_root_is_not_a_trusted_signer(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from tests.support.sigstore_mint import PrivateSigstore
+
+    when = datetime(2026, 10, 30, tzinfo=UTC)
+    private = PrivateSigstore(tmp_path / "private", now=when)
+    identity = ("https://github.com/cortex-platform/hello/.github/workflows/release.yml"
+                "@refs/tags/v0.1.0")
+    bundle = tmp_path / "hello.sigstore.json"
+    bundle.write_bytes(private.sign_digest(
+        DIGEST, identity=identity, issuer="https://token.actions.githubusercontent.com",
+        github={"repository": "cortex-platform/hello", "workflow_ref": "refs/tags/v0.1.0",
+                "sha": "0" * 40, "trigger": "push"}))
+    r = runner.invoke(app, ["plugin", "verify", str(MANIFEST), "--image", IMAGE,
+                            "--now", "2026-10-31T00:00:00Z", "--namespace", "cortex",
+                            "--bundle", str(bundle), "--trusted-root",
+                            str(private.trusted_root_path), "--format", "json"])
+    out = json.loads(r.stdout)
+    assert out["evidence"]["signature"]["verified"] is True  # cryptographically valid
+    decision = out["decision"]
+    codes = [x["code"] for x in decision["reasons"]]
+    codes += [x["code"] for x in (decision["next_tier"] or {}).get("missing", [])]
+    assert "SIGNER_UNTRUSTED" in codes
+
+
 BEACON = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
           ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main")
 
@@ -587,7 +663,7 @@ def test_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
 
 def test_commands_never_load_httpx_own_command_line(tmp_path: Path) -> None:
     # httpx imports click, rich and pygments for its own command line when they are installed.
-    from tests._serve import free_port
+    from tests.support.served_registry import free_port
 
     env = {**os.environ, "CORTEX_DATA_DIR": str(tmp_path / "data"),
            "CORTEX_CONFIG": str(tmp_path / "config.json")}

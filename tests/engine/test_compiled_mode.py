@@ -1,7 +1,7 @@
 """Compiled mode (regorus Program + Rvm) for the shipped policies: the audit, checked.
 
 The compiled program turns a failing builtin into "undefined" where the interpreter raises
-(tests/test_policy_performance.py pins that). docs/policy-contract.md section 9 argues, call site
+(tests/policy/test_performance.py pins that). docs/policy-contract.md section 9 argues, call site
 by call site, that no builtin in the shipped modules can fail on schema-valid input; these tests
 keep that table honest (it must match the modules' syntax tree) and check the claim on generated
 and adversarial inputs: the interpreter never raises, and both modes give identical decisions.
@@ -26,7 +26,7 @@ from cortex_trust.engine._embedded import AUDITED_REVISIONS
 from cortex_trust.engine._regorus import Compiled, Prepared, with_static_values
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import PolicyInput, PolicySet, load_policy_set
-from tests.strategies import input_documents, random_documents
+from tests.support.strategies import input_documents, random_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "docs" / "policy-contract.md"

@@ -283,7 +283,7 @@ def test_corrupting_one_field_never_yields_a_different_valid_allow(path: str, va
 def test_a_native_panic_blocks() -> None:
     # regorus raises pyo3's PanicException (a BaseException, not an Exception) on a Rust panic.
     from cortex_trust.engine import decide
-    from tests.strategies import random_documents
+    from tests.support.strategies import random_documents
 
     class Panic(BaseException):
         pass

@@ -18,12 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from cortex_trust.engine import EmbeddedEngine, PolicyEngine, decide
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, Tier, load_policy_set
-from tests.strategies import policy_inputs
+from tests.support.strategies import policy_inputs
 
 FIX = Path(__file__).parent.parent / "fixtures"
 SMALL = FIX / "policies_small"
 ORG = FIX / "policies_org"
 BAD = FIX / "policies_bad"
+ACME = Path(__file__).resolve().parents[2] / "examples" / "acme" / "policies"
 
 
 def make_input(*, operation: str = "verify", valid: bool = True, network: bool = False,
@@ -174,7 +175,7 @@ def test_batches_decide_exactly_like_one_input_at_a_time(mode: str) -> None:
     """decide_batch (the registry's path: evaluate_inputs, one tight loop in compiled mode)
     gives the decisions decide() gives input by input, in order."""
     from registry._evaluate import decide_batch
-    from tests.strategies import random_documents
+    from tests.support.strategies import random_documents
 
     inputs = [PolicyInput.model_validate(d) for d in random_documents(60, seed=31)]
     shipped = load_policy_set([], [], defaults=True)
@@ -249,6 +250,24 @@ def test_the_worker_runs_this_cortex_trust() -> None:
         assert engine._worker is not None and engine._worker.process.proc is not None
         assert engine._worker.process.proc.args[1:] == ["-m", "cortex_trust.engine._worker"]
     assert os.getpid() > 0
+
+
+@pytest.mark.security_review
+def test_worker_does_not_import_modules_from_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m`` puts the working directory first on ``sys.path``: a plugin checkout with a
+    ``regorus.py`` (or ``json.py``) would run inside the worker that decides on that plugin."""
+    marker = tmp_path / "PWNED"
+    for module in ("regorus", "json", "pydantic"):
+        (tmp_path / f"{module}.py").write_text(
+            f"import pathlib\npathlib.Path({str(marker)!r}).write_text({module!r})\n"
+            "raise ImportError('shadowed')\n")
+    monkeypatch.chdir(tmp_path)
+    ps = load_policy_set([ACME])
+    assert ps.has_custom
+    with EmbeddedEngine(ps) as engine:
+        assert engine.isolated
+    assert not marker.exists()
 
 
 def test_default_policies_decide_a_minimal_input() -> None:

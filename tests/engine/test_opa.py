@@ -19,8 +19,8 @@ from cortex_trust.engine import EmbeddedEngine, OpaServerEngine, PolicyEngine, d
 from cortex_trust.errors import EngineError, PolicyError
 from cortex_trust.policy import Action, PolicyInput, load_policy_set
 from tests.engine.test_embedded import make_input
-from tests.opa_wire_server import OpaWireServer
-from tests.strategies import policy_inputs
+from tests.support.opa_wire_server import OpaWireServer
+from tests.support.strategies import policy_inputs
 
 FIX = Path(__file__).parent.parent / "fixtures"
 SMALL = FIX / "policies_small"

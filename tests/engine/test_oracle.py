@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from cortex_trust.engine import DecisionText
 from cortex_trust.errors import EngineError
 from cortex_trust.policy import Decision, PolicyInput
-from tests._opa_oracle import REPO_ROOT, OpaOracle, TestPolicySet, project_engine
-from tests.strategies import input_documents
+from tests.support.opa_oracle import REPO_ROOT, OpaOracle, TestPolicySet, project_engine
+from tests.support.strategies import input_documents
 
 ACME_DIR = REPO_ROOT / "examples" / "acme"
 TOY_DIR = Path(__file__).parent.parent / "fixtures" / "oracle_toy"
@@ -121,7 +121,7 @@ def test_oracle_is_real_opa_and_reports_undefined() -> None:
 
 def test_missing_oracle_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without .opa-oracle the oracle tests fail (never skip) and say how to install it."""
-    import tests._opa_oracle as oracle
+    import tests.support.opa_oracle as oracle
 
     monkeypatch.setattr(oracle, "ORACLE_DIR", tmp_path / "missing")
     with pytest.raises(pytest.fail.Exception, match=r"\./dev test"):
@@ -213,7 +213,7 @@ def test_known_regorus_divergence_minimal(expr: str, doc: dict[str, Any]) -> Non
 
 
 def _known_divergent_input(field: str) -> dict[str, Any]:
-    from tests.strategies import RandomChooser, build_document
+    from tests.support.strategies import RandomChooser, build_document
 
     doc = build_document(RandomChooser(5))
     if field == "negative days":

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from cortex_trust.errors import InputError
 from cortex_trust.install import CortexConfig, RegistryEntry, load_config, redact, resolve_registry, save_config
+from tests.support.hostile import refused_quickly
 
 PUBLIC = "https://registry.cortexpersist.com"
 
@@ -120,3 +124,69 @@ def test_plain_http_only_to_this_machine(url: str, ok: bool) -> None:
     else:
         with pytest.raises(ValueError, match="plain http"):
             RegistryEntry(name="a", url=url)
+
+
+# ------------------------------------------------------- hostile files, URLs and credentials
+
+
+@pytest.mark.security_review
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_config_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    raised = refused_quickly(lambda: load_config(fifo))
+    assert isinstance(raised, InputError)
+
+
+@pytest.mark.security_review
+def test_config_that_is_a_device_is_refused() -> None:
+    raised = refused_quickly(lambda: load_config(Path("/dev/zero")))
+    assert isinstance(raised, InputError)
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("url", [
+    "https://registry\x1b[2J.example",
+    "https://registry.example/\x1b]0;x\x07",
+    "https://registry.example/a\x00b",
+    "https://registry.example/\u202egnp",
+])
+def test_registry_urls_with_control_characters_are_refused(url: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        RegistryEntry(name="acme", url=url)
+
+
+@pytest.mark.security_review
+def test_config_set_never_echoes_credentials_in_a_url(tmp_path: Path) -> None:
+    env = {"CORTEX_CONFIG": str(tmp_path / "config.json")}
+    r = CliRunner().invoke(app, ["config", "set", "registry", "https://bob:s3cr3t-t0ken@registry.example"],
+                           env=env)
+    assert r.exit_code == 2
+    assert "s3cr3t-t0ken" not in r.output
+    assert "s3cr3t-t0ken" not in (tmp_path / "config.json").read_text() if (
+        tmp_path / "config.json").exists() else True
+
+
+@pytest.mark.security_review
+def test_config_file_errors_never_echo_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"registry": "https://bob:s3cr3t-t0ken@registry.example"}))
+    with pytest.raises(InputError) as exc:
+        load_config(path)
+    assert "s3cr3t-t0ken" not in str(exc.value)
+
+
+@pytest.mark.security_review
+def test_save_config_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    path = tmp_path / "config.json"
+    (tmp_path / "config.json.tmp").symlink_to(victim)
+    config = CortexConfig(registries=(RegistryEntry(name="acme", url="https://r.acme.example",
+                                                    scopes=("acme/*",), token="s3cr3t-t0ken"),))
+    save_config(path, config)
+    assert victim.read_text() == "untouched\n"
+    assert not path.is_symlink() and load_config(path) == config
+    assert (path.stat().st_mode & 0o777) == 0o600

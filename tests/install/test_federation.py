@@ -1,5 +1,5 @@
 """Federation (issue 6) against two real registries on loopback: a public one and a private one
-that needs a token for every request (tests/_install_fixtures.py).
+that needs a token for every request (tests/support/federation.py).
 
 Shown here: each namespace resolves from exactly one registry (the confusion case: a private
 namespace that also exists publicly resolves only to the private one); a registry that is down,
@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from cortex_trust.errors import RegistryUnavailable
-from cortex_trust.install import InstallStore, judge_install, load_config
-from tests._install_fixtures import ISSUER, SIGNER, Federation
+from cortex_trust.install import CortexConfig, InstallStore, judge_install, load_config, save_config
 from tests.install.conftest import cortex, installed_tool, installer, root_opt
+from tests.support.federation import ISSUER, SIGNER, Federation
 
 # ----------------------------------------------------------------------------------- scoping
 
@@ -208,9 +208,35 @@ def test_unreachable_registry_means_stale_never_not_revoked(federation: Federati
     assert not later.revoked
 
 
+@pytest.mark.security_review
+def test_run_refuses_when_the_name_now_resolves_to_another_registry(federation: Federation) -> None:
+    """A plugin installed from registry A, revoked there, must not run because the
+    configuration now points its namespace at registry B, whose feed has never heard of it."""
+    fed = federation
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    now = datetime.now(UTC)
+    with installer(fed) as inst:
+        plan = inst.plan("acme/tool", now=now)
+        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        assert inst.check_run("acme/tool", now=now).allowed
+    fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
+    # The acme scope now points at the public registry (a moved or re-typed URL).
+    cfg = load_config(fed.config_path)
+    moved = tuple(e.model_copy(update={"url": fed.public.url}) if e.name == "acme" else e
+                  for e in cfg.registries)
+    save_config(fed.config_path, CortexConfig(registry=cfg.registry, registries=moved))
+    with installer(fed) as inst:
+        check = inst.check_run("acme/tool", now=now + timedelta(minutes=1))
+        report = inst.sync(now=now + timedelta(minutes=1))
+    assert not check.allowed
+    assert "REVOCATION_UNKNOWN" in check.decision.codes
+    assert check.sync_error is not None and fed.private.url in check.sync_error
+    assert "acme" in report.errors
+
+
 def test_github_install_uses_the_default_registry_feed(federation: Federation) -> None:
-    from tests._install_fixtures import fake_digest, manifest_text
-    from tests.github_wire_server import FakeGitHub, serve
+    from tests.support.federation import fake_digest, manifest_text
+    from tests.support.github_wire_server import FakeGitHub, serve
 
     fed = federation
     digest = fake_digest("gh")
@@ -286,8 +312,8 @@ def test_github_install_verifies_the_repositorys_attestation(federation: Federat
     """A GitHub plugin's signature comes from GitHub's artifact attestations for the image digest
     (DSSE in-toto, as actions/attest-build-provenance makes them), verified locally; by default the
     policy trusts only that repository's own release workflow as the signer."""
-    from tests._install_fixtures import fake_digest, manifest_text
-    from tests.github_wire_server import FakeGitHub, serve
+    from tests.support.federation import fake_digest, manifest_text
+    from tests.support.github_wire_server import FakeGitHub, serve
 
     fed = federation
     digest = fake_digest("gh-attested")

@@ -8,7 +8,7 @@ method.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from cortex_trust.engine import EmbeddedEngine, decide
 from cortex_trust.errors import InputError, RegistryUnavailable
 from cortex_trust.install import (
     CortexConfig,
+    InstallOutcome,
     InstallPlan,
     RegistryEntry,
     RevocationCache,
@@ -31,9 +32,10 @@ from cortex_trust.install import (
     sync_feed,
 )
 from cortex_trust.manifest import parse_manifest
-from cortex_trust.policy import Decision, build_input, load_policy_set
+from cortex_trust.policy import Action, Decision, PolicyInput, build_input, load_policy_set
 from cortex_trust.sources import RevocationEntry, RevocationPage
-from tests._install_fixtures import fake_digest, manifest_text
+from tests.support.federation import Federation, fake_digest, installer, manifest_text
+from tests.support.hostile import org_replacing_revocation
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = fake_digest("x")
@@ -85,6 +87,13 @@ def test_parse_request_never_lets_a_path_through(text: str) -> None:
 def test_github_request() -> None:
     r = parse_request("github:acme-org/hello-plugin@v1.2.0")
     assert r.kind == "github" and r.full_name == "github:acme-org/hello-plugin"
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("text", ["acme/tool\n", "acme/tool@1.0.0\n", "acme\n/tool"])
+def test_install_requests_with_a_newline_are_refused(text: str) -> None:
+    with pytest.raises(InputError):
+        parse_request(text)
 
 
 # ----------------------------------------------------------------------------- registry target
@@ -194,6 +203,42 @@ def _data(*, d_action: str) -> Path:
     p = d / f"actions-{d_action}.yaml"
     p.write_text(f"cortex_config:\n  actions:\n    experimental: {d_action}\n")
     return p
+
+
+@pytest.mark.security_review
+def test_a_revoked_plugin_never_runs_even_if_an_org_policy_drops_the_rule(
+        federation: Federation, tmp_path: Path) -> None:
+    """"A revoked plugin refuses to start" is unconditional: a policy set whose revocation
+    module was replaced (tests/policy/test_sets.py) must not let a revoked digest run or
+    install."""
+    fed = federation
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.1.0")
+    org = org_replacing_revocation(tmp_path)
+    now = datetime.now(UTC)
+    with installer(fed, policy_dirs=[org]) as inst:
+        plan = inst.plan("acme/tool@1.0.0", now=now)
+        inst.commit(plan, now=now, outcome=judge_install(plan, yes=True, allow_blocked=False))
+        assert inst.check_run("acme/tool", now=now).allowed
+        fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
+        check = inst.check_run("acme/tool", now=now + timedelta(minutes=1))
+        assert check.revoked
+        assert "REVOKED" not in check.decision.codes  # the org policy really dropped the rule
+        assert not check.allowed and not check.overridden
+        # At install: a plan whose revocation evidence says revoked is refused whatever the
+        # action (here the feed revoked the digest; the policy no longer blocks it).
+        plan2 = inst.plan("acme/tool@1.1.0", now=now)
+        ev = plan2.policy_input.evidence
+        revoked_ev = ev.revocation.model_copy(update={"revoked": True, "reason": "feed"})
+        pi = PolicyInput.model_validate_json(plan2.policy_input.model_copy(update={
+            "evidence": ev.model_copy(update={"revocation": revoked_ev})}).to_json())
+        decision = decide(inst.engine, pi)
+        assert decision.action is not Action.BLOCK and "REVOKED" not in decision.codes
+        plan3 = replace(plan2, policy_input=pi, decision=decision)
+        for yes, allow_blocked in ((True, True), (False, False)):
+            assert judge_install(plan3, yes=yes, allow_blocked=allow_blocked).verdict == "refuse"
+        with pytest.raises(InputError):
+            inst.commit(plan3, now=now, outcome=InstallOutcome("install"))
 
 
 # ----------------------------------------------------------------------------- revocation feeds

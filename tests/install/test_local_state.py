@@ -23,9 +23,9 @@ import pytest
 
 from cortex_trust.errors import InputError
 from cortex_trust.install import CortexConfig, InstallStore, RevocationCache, load_config, save_config
-from tests._install_fixtures import Federation
 from tests.install.conftest import installed_tool, root_opt
-from tests.test_installer_containers import world  # noqa: F401 - the Podman fixture
+from tests.install.test_installer_containers import world  # noqa: F401 - the Podman fixture
+from tests.support.federation import Federation
 
 CORTEX = str(Path(sys.executable).parent / "cortex")
 
@@ -200,7 +200,7 @@ def test_unreachable_registry_after_a_moved_cursor_goes_stale(federation: Federa
 @pytest.mark.slow
 def test_cli_run_of_a_revoked_plugin_with_a_moved_cursor_is_refused(
         world: Any, container_runtime: Any) -> None:  # noqa: F811
-    from tests.test_installer_containers import cortex, publish_hello
+    from tests.install.test_installer_containers import cortex, publish_hello
 
     fed, image, env = world
     publish_hello(fed, image)

@@ -21,7 +21,7 @@ from cortex_trust.install import InstallRecord, RegistryTarget, VersionCandidate
 from cortex_trust.manifest import parse_manifest
 from cortex_trust.policy import Decision, PolicyInput, RevocationEvidence, build_input
 from cortex_trust.sources import VersionDetail, parse_github_ref
-from tests._install_fixtures import fake_digest, manifest_text
+from tests.support.federation import fake_digest, manifest_text
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = fake_digest("plan")

@@ -2,7 +2,7 @@
 its kind says, and what a client cannot interpret is matched by the broadest rule.
 
 The feeds here are small objects with the registry client's ``revocations`` method; the real
-registry's feed and the CLI are exercised in tests/test_revocation_ownership_cli.py.
+registry's feed and the CLI are exercised in tests/registry/test_revocation_ownership.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from cortex_trust.install import RevocationCache, revocation_evidence, sync_feed
 from cortex_trust.sources import RevocationEntry, RevocationPage
-from tests._install_fixtures import fake_digest
+from tests.support.federation import fake_digest
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 D = fake_digest("acme", "hello")

@@ -4,6 +4,7 @@ corrupt file: refused with the fix, never read as "nothing recorded")."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from cortex_trust.install._state import CheckpointStore, InputStore
 from cortex_trust.manifest import parse_manifest, semver_key
 from cortex_trust.policy import PolicyInput, build_input
 from cortex_trust.sources import generate_note_key
-from tests._install_fixtures import manifest_text
+from tests.support.federation import manifest_text
 
 D = "sha256:" + "a" * 64
 
@@ -78,6 +79,25 @@ def doc(network: bool = False, filesystem: bool = False, sandbox: bool = True,
             "capabilities": [{"name": c, "method": "GET", "endpoint": f"/{c}"} for c in caps]}
 
 
+@pytest.mark.security_review
+@pytest.mark.parametrize("state", ["Revoked", "REVOKED", "deleted", "", "revoked "])
+def test_exact_pin_never_takes_a_version_in_an_unknown_state(state: str) -> None:
+    with pytest.raises(InputError):
+        select_version([VersionCandidate("1.0.0", state, D)], "1.0.0")
+
+
+@pytest.mark.security_review
+def test_exact_pin_still_takes_active_and_yanked() -> None:
+    for state in ("active", "yanked"):
+        assert select_version([VersionCandidate("1.0.0", state, D)], "1.0.0").state == state
+
+
+@pytest.mark.security_review
+def test_bad_range_with_no_active_version_is_an_input_error() -> None:
+    with pytest.raises(InputError):
+        select_version([VersionCandidate("1.0.0", "yanked", D)], ">>1")
+
+
 def test_widening() -> None:
     assert widened_permissions(doc(), doc()) == []
     assert widened_permissions(doc(network=True), doc()) == []  # narrowing is fine
@@ -108,6 +128,29 @@ def test_store_corrupt_is_an_input_error(tmp_path: Path) -> None:
     store.path.write_text("{nope")
     with pytest.raises(InputError, match="corrupt"):
         store.all()
+
+
+@pytest.mark.security_review
+def test_corrupt_install_record_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "installed.json").write_text(json.dumps(
+        {"schema": "cortex.installed/v1", "plugins": {"acme/x": {"name": "acme/x"}}}))
+    store = InstallStore(tmp_path)
+    with pytest.raises(InputError):
+        store.get("acme/x")
+    with pytest.raises(InputError):
+        store.all()
+
+
+@pytest.mark.security_review
+def test_install_store_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    (tmp_path / f"installed.json.{os.getpid()}.tmp").symlink_to(victim)
+    store = InstallStore(tmp_path)
+    assert store.remove("nothing") is False
+    store._write({})
+    assert victim.read_text() == "untouched\n"
+    assert store.all() == []
 
 
 # ----------------------------------------------------------------- one policy for corrupt files

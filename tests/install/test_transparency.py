@@ -1,5 +1,5 @@
 """`cortex plugin install` and the registry's transparency log, against real registries on
-loopback (tests/_install_fixtures.py) whose checkpoints are signed.
+loopback (tests/support/federation.py) whose checkpoints are signed.
 
 With ``transparency.require_inclusion`` (policy data) an install needs the version proven in
 the log at a checkpoint signed by the configured key; a registry that shows this machine a
@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from cli.main import app
 from cortex_trust.install import InstallStore
 from cortex_trust.sources import NoteSigner, generate_note_key
-from tests._install_fixtures import RegistryServer
-from tests.sigstore_mint import PrivateSigstore
+from tests.support.federation import RegistryServer
+from tests.support.sigstore_mint import PrivateSigstore
 
 ORIGIN = "registry.test/audit"
 

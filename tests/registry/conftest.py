@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +84,28 @@ def make_policy_engine(policy_dir: Path = POLICY_DIR) -> Any:
     from cortex_trust.engine import EmbeddedEngine
 
     return EmbeddedEngine(policy_set)
+
+
+def migration_steps(db_url: str) -> tuple[Any, Callable[[str, str], None]]:
+    """An engine on ``db_url`` and ``to(revision, step)``, which runs Alembic's ``step``
+    (``"upgrade"`` or ``"downgrade"``) of the registry's migrations to ``revision`` on that
+    engine. The caller disposes of the engine."""
+    from alembic import command
+    from alembic.config import Config
+
+    from registry import make_engine
+    from registry._db import MIGRATIONS_DIR
+
+    engine = make_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def to(target: str, step: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            getattr(command, step)(cfg, target)
+
+    return engine, to
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._serve import serve_registry
+from tests.support.served_registry import serve_registry
 
 
 class _Urls(HTMLParser):

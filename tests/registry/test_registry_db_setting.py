@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests._serve import CORTEX
+from tests.support.served_registry import CORTEX
 
 
 def _cli(*args: str, env: dict[str, str | None]) -> Result:

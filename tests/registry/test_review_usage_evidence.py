@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from cortex_trust.policy import ScanEvidence
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, GHA, Registry, publish_body
+from tests.support.served_registry import serve_app
 
 BASE = "/api/v1/plugins/acme/hello/versions/1.0.0"
 USAGE = {"namespace": "acme", "name": "hello", "version": "1.0.0", "digest": A_TXT_DIGEST}
@@ -166,6 +167,20 @@ def test_an_untrusted_reviewer_cannot_wipe_out_a_core_team_approval(shipped: Shi
     assert plugin["tier"] == "verified"
 
 
+@pytest.mark.security_review
+def test_reviews_are_recorded_under_the_holders_reviewer_id(registry: Registry) -> None:
+    """The default policy names core-team reviewers as `cortex-core/ada`: a reviewer token for
+    holder `ada` in namespace `cortex-core` records exactly that id; a token without a holder
+    records its token id (which no reviewer list names)."""
+    assert registry.publish(registry.token()).status_code == 201
+    base = "/api/v1/plugins/acme/hello/versions/1.0.0"
+    ada = registry.token("cortex-core", "reviewer", holder="ada")
+    r = registry.client.post(f"{base}/reviews", json={"status": "approved", "digest": A_TXT_DIGEST},
+                             headers=registry.auth(ada))
+    assert r.status_code == 200, r.text
+    assert [x["reviewer"] for x in r.json()["evidence"]["review"]["reviews"]] == ["cortex-core/ada"]
+
+
 def test_a_reviewer_replaces_only_their_own_review(shipped: Shipped) -> None:
     """A core-team reviewer who changes their mind replaces their own review (one record
     each); another core-team reviewer's rejection keeps the version below Verified."""
@@ -311,28 +326,8 @@ def _verified_review(reg: Shipped) -> None:
 @pytest.fixture
 def served(shipped: Shipped) -> Iterator[str]:
     """The shipped-policy app served by uvicorn on loopback, for the CLI."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(shipped.app, log_level="warning", access_log=False,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(shipped.app) as url:
+        yield url
 
 
 def test_cli_review_withdraw_removes_only_the_callers_review(

@@ -26,10 +26,10 @@ from sqlalchemy import text
 from cortex_trust.errors import CollectorError
 from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
-from tests._install_fixtures import fake_digest, manifest_text
-from tests._serve import serve_registry
-from tests.registry.conftest import Clock, Registry
-from tests.sigstore_mint import PrivateSigstore
+from tests.registry.conftest import Clock, Registry, migration_steps
+from tests.support.federation import fake_digest, manifest_text
+from tests.support.served_registry import serve_registry
+from tests.support.sigstore_mint import PrivateSigstore
 
 JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 SIGNER = "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1"
@@ -70,19 +70,6 @@ class FakeTrivy:
 @pytest.fixture(scope="module")
 def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
     return PrivateSigstore(tmp_path_factory.mktemp("scan-origin-sigstore"))
-
-
-@pytest.fixture(scope="module")
-def default_evaluator() -> Iterator[Any]:
-    """The shipped policies and data, exactly as `cortex registry serve` loads them."""
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
-    from registry._evaluate import ThreadEvaluator
-
-    policy_set = load_policy_set()
-    ev = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))
-    yield ev
-    ev.close()
 
 
 @dataclass
@@ -132,8 +119,8 @@ def _scanning(db_url: str, evaluator: Any, sigstore: PrivateSigstore, trivy: Fak
 
 
 @pytest.fixture
-def scanning(db_url: str, default_evaluator: Any, sigstore: PrivateSigstore) -> Iterator[Scanning]:
-    yield from _scanning(db_url, default_evaluator, sigstore, FakeTrivy())
+def scanning(db_url: str, registry_evaluator: Any, sigstore: PrivateSigstore) -> Iterator[Scanning]:
+    yield from _scanning(db_url, registry_evaluator, sigstore, FakeTrivy())
 
 
 def _codes(doc: dict[str, Any]) -> set[str]:
@@ -186,8 +173,8 @@ def test_every_publish_is_scanned_with_or_without_a_report(scanning: Scanning) -
 
 
 def test_a_failed_registry_scan_leaves_the_upload_below_community(
-        db_url: str, default_evaluator: Any, sigstore: PrivateSigstore) -> None:
-    for s in _scanning(db_url, default_evaluator, sigstore, FakeTrivy(fail=True)):
+        db_url: str, registry_evaluator: Any, sigstore: PrivateSigstore) -> None:
+    for s in _scanning(db_url, registry_evaluator, sigstore, FakeTrivy(fail=True)):
         s.publish(scan_report=lambda image, _: forged_report(image))
         while s.worker.run_once():
             pass
@@ -264,23 +251,10 @@ def test_an_attestation_that_does_not_verify_is_dropped(scanning: Scanning, tmp_
 def test_the_migration_names_existing_origins_and_queues_missing_scans(scanning: Scanning) -> None:
     """0010: scan rows the worker wrote become ``registry``, uploaded ones ``self-reported``;
     versions published while the registry did not scan get a job (revoked ones do not)."""
-    from alembic import command
-    from alembic.config import Config
-
-    from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
-
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         scanning.publish(v, scan_report=lambda image, _: forged_report(image))
     assert scanning.worker.run_once() is True  # 1.0.0 scanned by the registry
-    engine = make_engine(scanning.registry.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
+    engine, to = migration_steps(scanning.registry.db_url)
 
     def origins() -> list[tuple[str, str | None]]:
         with engine.connect() as conn:

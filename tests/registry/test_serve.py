@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests._serve import serve_registry
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, FIXTURES, POLICY_DIR, manifest
+from tests.support.served_registry import serve_registry
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.registry.conftest import POLICY_DIR, Registry
+from tests.registry.conftest import POLICY_DIR, Registry, migration_steps
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -96,12 +96,7 @@ def test_cli_migrate_creates_the_schema(tmp_path: Path) -> None:
 def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> None:
     """0008 moves each version's bundle out of the version row (re-tiering rewrites that row)
     and its downgrade moves it back; a bundle survives the round trip byte for byte."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import inspect, text
-
-    from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
 
     acme = registry.token()
     assert registry.publish(acme, name="bundled").status_code == 201
@@ -109,14 +104,7 @@ def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> No
     before = registry.client.get(path)
     assert before.status_code == 200 and len(before.content) > 1000
 
-    engine = make_engine(registry.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
+    engine, to = migration_steps(registry.db_url)
 
     try:
         to("0007", "downgrade")
@@ -140,12 +128,7 @@ def test_the_review_and_usage_migration_keeps_every_reviewers_review(registry: R
     reported); its downgrade goes back to evidence rows and one row per installation. Reviews
     and usage survive the round trip, and the old rows' newest-wins shape is split per
     reviewer on the way up."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import inspect, text
-
-    from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
 
     base = "/api/v1/plugins/acme/hello/versions/1.0.0"
     usage = {"namespace": "acme", "name": "hello", "version": "1.0.0",
@@ -166,14 +149,7 @@ def test_the_review_and_usage_migration_keeps_every_reviewers_review(registry: R
     before = r.json()["evidence"]
     assert before["usage"]["active_days"] == 2 and before["usage"]["organizations"] == 2
 
-    engine = make_engine(registry.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
+    engine, to = migration_steps(registry.db_url)
 
     try:
         to("0010", "downgrade")

@@ -480,9 +480,9 @@ def test_log_key_files_are_created_private_and_checked(tmp_path: Path) -> None:
 def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path: Path) -> None:
     import httpx
 
-    from tests._serve import serve_registry
     from tests.registry.conftest import FIXTURES, POLICY_DIR
     from tests.registry.test_serve import _cortex
+    from tests.support.served_registry import serve_registry
 
     key_file = tmp_path / "log.key"
     vkey = _cortex("registry", "log-key", "create", str(key_file), "--name", ORIGIN).stdout.strip()

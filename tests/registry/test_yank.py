@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,8 +23,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests._install_fixtures import Federation
 from tests.registry.conftest import Registry
+from tests.support.federation import Federation, installer
+from tests.support.served_registry import serve_app
 
 BASE = "/api/v1/plugins/acme/hello/versions"
 
@@ -380,20 +379,6 @@ def test_client_refuses_an_answer_in_the_wrong_state(registry: Registry) -> None
 # ------------------------------------------------------------------------------ installation
 
 
-def _installer(fed: Federation) -> Any:
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.evidence import load_trust_root, production_trust_root
-    from cortex_trust.install import Installer, load_config
-    from cortex_trust.policy import load_policy_set
-
-    policy_set = load_policy_set()
-    return Installer(config=load_config(fed.config_path), data_dir=fed.data_dir,
-                     engine_factory=lambda: EmbeddedEngine(policy_set),
-                     trusted_roots=[production_trust_root(),
-                                    load_trust_root(fed.sigstore.trusted_root_path)],
-                     cortex_version="0.1.0", tokens={"acme": fed.reader_token})
-
-
 def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federation) -> None:
     """Through the real registry client and installer: ranges and latest skip the yanked
     version, an exact pin takes it (and says it is yanked), unyank brings it back."""
@@ -406,7 +391,7 @@ def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federa
     with fed.public.client(publisher) as c:
         c.yank("beta", "tool", "1.1.0", reason="crashes on start")
     now = datetime.now(UTC)
-    with _installer(fed) as inst:
+    with installer(fed) as inst:
         for request in ("beta/tool", "beta/tool@latest", "beta/tool@^1.0", "beta/tool@>=1.0.0"):
             plan = inst.plan(request, now=now)
             assert (plan.version, plan.state) == ("1.0.0", "active"), request
@@ -419,7 +404,7 @@ def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federa
             inst.plan("beta/tool@^1.1", now=now)
     with fed.public.client(publisher) as c:
         c.unyank("beta", "tool", "1.1.0")
-    with _installer(fed) as inst:
+    with installer(fed) as inst:
         plan = inst.plan("beta/tool", now=now)
         assert (plan.version, plan.state, plan.yank_reason) == ("1.1.0", "active", None)
 
@@ -430,25 +415,8 @@ def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federa
 @pytest.fixture
 def served(registry: Registry) -> Iterator[tuple[Registry, str]]:
     """The fixture's app served by uvicorn on loopback, for the CLI in a separate process."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(registry.app, log_level="warning",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield registry, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(registry.app) as url:
+        yield registry, url
 
 
 @dataclass

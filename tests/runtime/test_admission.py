@@ -3,7 +3,7 @@ under exactly the sandbox the current decision grants; anything else is stopped,
 
 The sandbox label of a container is the one :func:`container_spec` gives the containers the
 runtime starts, so the comparison here is the one made with real containers (the CLI's
-``cortex plugin call`` goes through it: tests/test_security_review_install.py)."""
+``cortex plugin call`` goes through it: tests/install/test_installer_containers.py)."""
 
 from __future__ import annotations
 
