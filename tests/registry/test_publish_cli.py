@@ -1,7 +1,7 @@
 """Publishing through the CLI to a real ``cortex registry serve``: the README's paths to Community,
 refused bundles, the configured registry, and what write commands print.
 
-The server is a real process (tests/_serve.py); the CLI runs in this process (its root group
+The server is a real process (tests/support/served_registry.py); the CLI runs in this process (its root group
 renders errors with their exit codes, as the console script does), with its own configuration
 file. The registry's own scan runs the real scan worker
 and :func:`cortex_trust.evidence.run_trivy` on a stand-in ``trivy`` executable given with
@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests._install_fixtures import fake_digest, manifest_text
-from tests._serve import ServedRegistry, serve_registry
 from tests.registry.test_scan_origin import _attestation
-from tests.sigstore_mint import PrivateSigstore
+from tests.support.federation import fake_digest, manifest_text
+from tests.support.served_registry import ServedRegistry, serve_registry
+from tests.support.sigstore_mint import PrivateSigstore
 
 JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 SIGNER = "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1"
