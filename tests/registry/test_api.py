@@ -18,7 +18,7 @@ from tests.registry.conftest import (
     Registry,
     publish_body,
 )
-from tests.sigstore_mint import PrivateSigstore
+from tests.support.sigstore_mint import PrivateSigstore
 
 
 def _error(r: object) -> dict[str, str]:
