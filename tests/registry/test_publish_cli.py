@@ -1,10 +1,10 @@
 """Publishing through the CLI to a real ``cortex registry serve``: the README's paths to Community,
 refused bundles, the configured registry, and what write commands print.
 
-The server is a real process (tests/support/served_registry.py); the CLI runs in this process through
-:func:`cli.main.main`, the console script's entry point (error rendering and exit codes
-included), with its own configuration file. The registry's own scan runs the real scan worker
-and :func:`cortex_trust.evidence.run_trivy` on a stand-in ``trivy`` executable given with
+The server is a real process (tests/support/served_registry.py); the CLI runs in this process
+(its root group renders errors with their exit codes, as the console script does), with its own
+configuration file. The registry's own scan runs the real scan worker and
+:func:`cortex_trust.evidence.run_trivy` on a stand-in ``trivy`` executable given with
 ``--trivy`` (these machines have no vulnerability database; the stand-in writes the clean JSON
 report Trivy writes for a clean image, and nothing is fetched).
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -106,27 +105,21 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        private_sigstore: PrivateSigstore) -> Cli:
-    from cli.main import main
+def cli(tmp_path: Path, private_sigstore: PrivateSigstore) -> Cli:
+    from typer.testing import CliRunner
+
+    from cli.main import app
 
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
-    monkeypatch.setenv("CORTEX_CONFIG", str(home / "config.json"))
-    monkeypatch.setenv("CORTEX_DATA_DIR", str(home / "data"))
+    env = {"CORTEX_CONFIG": str(home / "config.json"), "CORTEX_DATA_DIR": str(home / "data")}
 
     def run(*args: str, token: str | None) -> Run:
-        monkeypatch.setattr(sys, "argv", ["cortex", *args])
-        if token is None:
-            monkeypatch.delenv("CORTEX_REGISTRY_TOKEN", raising=False)
-        else:
-            monkeypatch.setenv("CORTEX_REGISTRY_TOKEN", token)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_:
-            main()
-        out = capsys.readouterr()
-        code = exit_.value.code
-        return Run(code if isinstance(code, int) else 1, out.out, out.err)
+        # The root group renders library errors with their exit codes, as the console script.
+        result = CliRunner().invoke(app, list(args), env={**env, "CORTEX_REGISTRY_TOKEN": token})
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Run(result.exit_code, result.stdout, result.stderr)
 
     work = tmp_path / "work"
     work.mkdir()
