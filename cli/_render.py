@@ -1,4 +1,4 @@
-"""Rendering of decisions for people and machines: ``text``, ``json``, ``sarif``, ``github``.
+"""Rendering of decisions for people and machines: ``text``, ``json``, and the CI formats.
 
 Shared by ``cortex plugin verify``, ``plugin install`` and ``policy eval``. Everything here
 takes a :class:`cortex_trust.policy.Decision` (or a verify result that carries one) and
@@ -11,15 +11,14 @@ Formats:
   missing item, the sandbox, and (for verify) an evidence summary.
 * ``json``: for verify the ``cortex.verify/v1`` document (docs/verify.md); for a bare decision
   ``{"schema": "cortex.decision/v1", "decision": {...}}``.
-* ``sarif``: SARIF 2.1.0, one rule per reason code; level ``error`` for block, ``warning`` for
-  warn, ``note`` otherwise; every result located at the manifest file.
-* ``github``: workflow commands (``::error file=…,title=CODE::message``).
+* ``github``, ``sarif``, ``junit``, ``codequality``, ``markdown``: for CI systems
+  (cli/_render_ci.py documents them).
 
 Messages carry text that strangers wrote (file names, reviewer ids, certificate identities,
-errors from third-party tools). In ``text`` and ``github`` output every such character a
+errors from third-party tools). In ``text``, ``github`` and ``markdown`` output every such character a
 terminal or a CI runner would act on is shown as an escape (:func:`neutralise`): a newline
 followed by ``::`` would otherwise be a GitHub workflow command of the attacker's, and ANSI
-sequences could rewrite what the reader sees. ``json`` and ``sarif`` escape them as JSON does.
+sequences could rewrite what the reader sees. The JSON and XML formats escape them as JSON and XML do.
 
 Text for people (``text`` here, and every table and message of the CLI) also:
 
@@ -41,7 +40,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
 from typing import Any, TextIO
 
 __all__ = [
@@ -62,16 +60,12 @@ __all__ = [
     "version_text",
 ]
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "junit", "codequality", "markdown")
 FAIL_ON_CHOICES = ("notice", "warn", "block")
 
 # Action ordering (allow < notice < warn < block); kept as strings so that this module does
 # not import the decision model. A test pins it to cortex_trust.policy.Action.severity.
 _SEVERITY = {"allow": 0, "notice": 1, "warn": 2, "block": 3}
-_SARIF_LEVEL = {"block": "error", "warn": "warning", "notice": "note", "allow": "note"}
-_GITHUB_LEVEL = {"block": "error", "warn": "warning", "notice": "notice", "allow": "notice"}
-_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_TOOL_URI = "https://github.com/cortex-dev/cortex-trust"
 
 
 # What a terminal or a CI runner acts on: C0 controls but tab (a newline starts a line the
@@ -398,105 +392,16 @@ def _json(obj: Any) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-# ------------------------------------------------------------------------------------ sarif
-
-
-def _uri(location: str | None) -> str:
-    if not location:
-        return "manifest.yaml"
-    p = PurePath(location)
-    if p.is_absolute():
-        try:
-            p = Path(location).resolve().relative_to(Path.cwd().resolve())
-        except ValueError:
-            return Path(location).resolve().as_uri()
-    return p.as_posix()
-
-
-def _items(decision: Any) -> list[tuple[str, str, str]]:
-    """(code, level-action, message) for each reason and each missing item."""
-    action = _value(decision.action)
-    items = [(r.code, action, r.message) for r in decision.reasons]
-    if decision.next_tier is not None:
-        tier = _value(decision.next_tier.tier)
-        items.extend((m.code, "notice", f"to reach {tier}: {_missing_text(tier, m.message)}")
-                     for m in decision.next_tier.missing)
-    return items
-
-
-def _sarif(obj: Any, *, location: str | None, version: str) -> str:
-    decision = _decision_of(obj)
-    uri = _uri(location)
-    rules: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    results = []
-    for code, action, message in _items(decision):
-        if code not in index:
-            index[code] = len(rules)
-            rules.append({"id": code, "name": code, "shortDescription": {"text": code},
-                          "defaultConfiguration": {"level": _SARIF_LEVEL.get(action, "error")}})
-        results.append({
-            "ruleId": code,
-            "ruleIndex": index[code],
-            "level": _SARIF_LEVEL.get(action, "error"),
-            "message": {"text": message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
-                                                "region": {"startLine": 1}}}],
-        })
-    properties: dict[str, Any] = {"tier": _value(decision.tier), "action": _value(decision.action),
-                                  "failed": bool(decision.failed)}
-    if decision is not obj:
-        properties["policyRevision"] = obj.policy_revision
-        properties["digest"] = obj.input.artifact.digest
-    doc = {
-        "$schema": _SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "cortex-trust", "version": version,
-                                "informationUri": _TOOL_URI, "rules": rules}},
-            "results": results,
-            "properties": properties,
-        }],
-    }
-    return json.dumps(doc, indent=2) + "\n"
-
-
-# ------------------------------------------------------------------------------------ github
-
-
-def _escape_data(s: str) -> str:
-    # GitHub's own escaping (actions/toolkit escapeData), then every other control character
-    # made inert: the runner's log would interpret ANSI sequences.
-    return neutralise(s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
-
-
-def _escape_property(s: str) -> str:
-    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
-
-
-def _github(obj: Any, *, location: str | None) -> str:
-    decision = _decision_of(obj)
-    file = _escape_property(_uri(location))
-    lines = []
-    for code, action, message in _items(decision):
-        level = _GITHUB_LEVEL.get(action, "error")
-        lines.append(f"::{level} file={file},title={_escape_property(code)}::{_escape_data(message)}")
-    summary = (f"cortex: tier {_value(decision.tier)}, action {_value(decision.action)}"
-               + (" (failed closed: the policy engine could not decide)" if decision.failed else ""))
-    lines.append(f"::{_GITHUB_LEVEL.get(_value(decision.action), 'error')} "
-                 f"title=cortex-trust::{_escape_data(summary)}")
-    return "\n".join(lines) + "\n"
-
-
 # ------------------------------------------------------------------------------------ entry
 
 
 def render(obj: Any, fmt: str, *, location: str | None = None, version: str = "",
-           style: Style = PLAIN) -> str:
+           style: Style = PLAIN, fail_on: str = "block") -> str:
     """Render a verify result or a bare decision in ``fmt`` (one of :data:`FORMATS`).
 
-    ``location`` is the file results point at in SARIF and GitHub annotations (the manifest;
-    taken from a verify result when not given). ``style`` decorates ``text`` (see
+    ``location`` is the file results point at in the CI formats (the manifest; taken from a
+    verify result when not given); ``fail_on`` is the gate's threshold, which decides what the
+    CI formats show as failing (cli/_render_ci.py). ``style`` decorates ``text`` (see
     :func:`style_for`); the other formats are never decorated. Raises ``ValueError`` for an
     unknown format.
     """
@@ -506,10 +411,10 @@ def render(obj: Any, fmt: str, *, location: str | None = None, version: str = ""
         return _text(obj, style)
     if fmt == "json":
         return _json(obj)
-    if fmt == "sarif":
-        return _sarif(obj, location=location, version=version)
-    if fmt == "github":
-        return _github(obj, location=location)
+    if fmt in FORMATS:
+        from ._render_ci import render_ci
+
+        return render_ci(obj, fmt, location=location, version=version, fail_on=fail_on)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 

@@ -367,7 +367,7 @@ def test_render_bare_decision(fmt: str) -> None:
 
 
 def test_github_escapes_newlines_and_commas() -> None:
-    from cli._render import _escape_data, _escape_property
+    from cli._render_ci import _escape_data, _escape_property
 
     assert _escape_data("a\nb%") == "a%0Ab%25"
     assert _escape_property("x,y:z") == "x%2Cy%3Az"
