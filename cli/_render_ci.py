@@ -5,8 +5,10 @@ from the decision and ``--fail-on`` alone:
 
 * the **gate fails** when :func:`cli._render.exit_code_for` is not 0 (the action reaches
   ``--fail-on``, or the engine failed closed);
-* what **blocks** is, when the gate fails, every reason but the tier's own (it is the summary)
-  and every item the next tier misses (the fixes); a passing gate blocks nothing.
+* what **blocks** is, when the gate fails, every item the next tier misses (the fixes) and every
+  reason but the tier's own (it is the summary) and the failed checks of tiers above the next
+  one (a documented failed check, docs/policy-contract.md §4, that the next tier does not list:
+  it is not what holds the plugin back now); a passing gate blocks nothing.
 
 Formats:
 
@@ -155,8 +157,12 @@ def _blocking(obj: Any, *, location: str | None, fail_on: str) -> list[Item]:
     if not gate_failed(decision, fail_on):
         return []
     found = items(obj, location=location)
-    reasons = [i for i in found if i.kind == "reason"][1:]  # the first is the tier's own
+    from ._reason_codes import group_of
+
     missing = [i for i in found if i.kind == "missing"]
+    needed = {i.code for i in missing}
+    reasons = [i for i in found if i.kind == "reason"][1:]  # the first is the tier's own
+    reasons = [i for i in reasons if i.code in needed or group_of(i.code) != "check"]
     # A code that is both a reason and a missing item is shown once, with both messages.
     fix = {i.code: i.message for i in missing}
     shown = {i.code for i in reasons}
@@ -228,13 +234,16 @@ def _failed_cases(obj: Any) -> list[Any]:
 
 # ---------------------------------------------------------------------------------- markdown
 
-_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+_MD_SPECIAL = re.compile(r"([!-%'-/:;=?@\[-`{-~])")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
 def md(text: str) -> str:
-    """``text`` of others as inert Markdown: one line, every ASCII punctuation character
-    backslash-escaped (no link, image, emphasis, HTML or table cell), digests shortened."""
-    return _MD_SPECIAL.sub(r"\\\1", shorten_digests(neutralise(text)))
+    """``text`` of others as inert Markdown: one line, ``& < >`` as entities and every other
+    ASCII punctuation character backslash-escaped (no link, image, emphasis, HTML or table
+    cell), digests shortened."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", shorten_digests(neutralise(text)))
+    return re.sub("[&<>]", lambda m: _MD_ENTITIES[m.group()], escaped)
 
 
 def summary_markdown(obj: Any, *, fail_on: str) -> str:
