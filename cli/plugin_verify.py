@@ -232,7 +232,7 @@ def _command_line_signers(identity: str | None, identity_regexp: str | None, iss
 # back-references, possessive and atomic groups, \Q...\E. Refused here with a fix rather than
 # failing closed in the engine.
 _NOT_RE2 = ("(?=", "(?!", "(?<=", "(?<!", "(?>", "\\Q", "*+", "++", "?+")
-_BACKREF = "\\[1-9]"
+_BACKREF = r"\\[1-9]"
 
 
 def _check_regexp(flag: str, pattern: str) -> None:
