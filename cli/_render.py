@@ -419,6 +419,6 @@ def render(obj: Any, fmt: str, *, location: str | None = None, version: str = ""
 
 
 def render_decision(decision: Any, fmt: str, *, location: str | None = None,
-                    version: str = "", style: Style = PLAIN) -> str:
+                    version: str = "", style: Style = PLAIN, fail_on: str = "block") -> str:
     """Render a bare :class:`~cortex_trust.policy.Decision` (for install and policy eval)."""
-    return render(decision, fmt, location=location, version=version, style=style)
+    return render(decision, fmt, location=location, version=version, style=style, fail_on=fail_on)

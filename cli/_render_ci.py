@@ -161,7 +161,9 @@ def _blocking(obj: Any, *, location: str | None, fail_on: str) -> list[Item]:
 
     missing = [i for i in found if i.kind == "missing"]
     needed = {i.code for i in missing}
-    reasons = [i for i in found if i.kind == "reason"][1:]  # the first is the tier's own
+    reasons = [i for i in found if i.kind == "reason"]
+    if not decision.failed:  # the first is the tier's own (a failed-closed block has only its cause)
+        reasons = reasons[1:]
     reasons = [i for i in reasons if i.code in needed or group_of(i.code) != "check"]
     # A code that is both a reason and a missing item is shown once, with both messages.
     fix = {i.code: i.message for i in missing}

@@ -321,12 +321,16 @@ def test_sarif_block_is_error() -> None:
 
 
 def test_github_annotations(tmp_path: Path) -> None:
+    # A warn passes --fail-on block: one ::warning summary, nothing else annotated.
     r = verify(*_full_args(tmp_path), "--format", "github")
     assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [
+        "::warning title=cortex-trust::cortex: tier experimental, action warn: passes --fail-on block"]
+    # The same decision fails --fail-on warn: ::error, and the missing items are annotated.
+    r = verify(*_full_args(tmp_path), "--format", "github", "--fail-on", "warn")
+    assert r.exit_code == 1, r.output
     lines = r.stdout.splitlines()
-    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines)
-    assert any(line.startswith("::warning file=") and "title=TIER_EXPERIMENTAL::" in line
-               for line in lines)
+    assert all(line.startswith("::error ") for line in lines)
     assert any("title=SCAN_MISSING::to reach community" in line for line in lines)
 
 
@@ -358,7 +362,7 @@ def test_render_bare_decision(fmt: str) -> None:
             "uri"] == "plugins/x/manifest.yaml"
     elif fmt == "github":
         first = out.splitlines()[0]
-        assert first.startswith("::error file=plugins/x/manifest.yaml,title=ENGINE_TIMEOUT::")
+        assert first.startswith("::error file=plugins/x/manifest.yaml,line=1,title=ENGINE_TIMEOUT::")
         assert "%0A" in first  # a newline in a message never ends the command early
     else:
         assert "failed closed" in out and "ENGINE_TIMEOUT: " in out and "sandbox: none" in out
