@@ -4,7 +4,8 @@ The one home of what a reason code means is the tables of docs/policy-contract.m
 package carries a copy of them (``reason_codes.json`` beside this module, code -> its group and
 meaning), pinned equal to the document by a test. The group is the table a code is listed in:
 ``tier``, ``check`` (a failed check: also a missing item of the tier it belongs to), ``blocker``,
-``note``, ``organization`` (the example organization's), ``reserved`` (the fail-closed block). After editing the table, rewrite the copy::
+``note``, ``organization`` (the example organization's), ``reserved`` (the fail-closed block).
+After editing the tables, rewrite the copy::
 
     python -m cli._reason_codes --update
 

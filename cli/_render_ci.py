@@ -3,7 +3,7 @@
 Everything here renders a decision the policy made; nothing decides. What a format shows follows
 from the decision and ``--fail-on`` alone:
 
-* the **gate fails** when :func:`cli._render.exit_code_for` is not 0 (the action reaches
+* the **gate fails** when :func:`cli._inert.exit_code_for` is not 0 (the action reaches
   ``--fail-on``, or the engine failed closed);
 * what **blocks** is, when the gate fails, every item the next tier misses (the fixes) and every
   reason but the tier's own (it is the summary) and the failed checks of tiers above the next
@@ -29,7 +29,7 @@ Formats:
 * ``codequality``: GitLab's Code Quality report (a JSON list of issues).
 
 Text of others is made inert for each format: workflow-command escaping plus
-:func:`cli._render.neutralise` for ``github``; backslash escapes for Markdown (no link, image,
+:func:`cli._inert.neutralise` for ``github``; backslash escapes for Markdown (no link, image,
 HTML or table cell can be injected); JSON and XML escaping for the others.
 """
 
@@ -44,14 +44,17 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from ._render import _SEVERITY, exit_code_for, neutralise, plural, shorten_digests
+from ._inert import SEVERITY, exit_code_for, neutralise, plural, shorten_digests
+from ._inert import decision_of as _decision_of
+from ._inert import missing_text as _missing_text
+from ._inert import value_of as _value
 
 __all__ = ["CI_FORMATS", "Item", "gate_failed", "items", "render_ci", "summary_markdown"]
 
 CI_FORMATS = ("github", "sarif", "junit", "codequality", "markdown")
 
 _SARIF_LEVEL = {"block": "error", "warn": "warning", "notice": "note", "allow": "note"}
-_GITLAB_SEVERITY = {"block": "critical", "warn": "major", "notice": "minor", "allow": "info"}
+_GITLABSEVERITY = {"block": "critical", "warn": "major", "notice": "minor", "allow": "info"}
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _TOOL_URI = "https://github.com/cortex-dev/cortex-trust"
 _TIER_MARK = {"verified": "🟢", "community": "🔵", "experimental": "🟡", "untrusted": "🔴"}
@@ -73,14 +76,6 @@ class Item:
     field: str | None = None
 
 
-def _value(x: Any) -> str:
-    return str(getattr(x, "value", x))
-
-
-def _decision_of(obj: Any) -> Any:
-    return obj.decision if hasattr(obj, "decision") and hasattr(obj, "input") else obj
-
-
 def uri_of(location: str | None) -> str:
     """``location`` as a repository-relative POSIX path when it is under the working directory
     (what code scanning and annotations resolve), else a ``file:`` URI; ``manifest.yaml`` when
@@ -94,11 +89,6 @@ def uri_of(location: str | None) -> str:
         except ValueError:
             return Path(location).resolve().as_uri()
     return p.as_posix()
-
-
-def _missing_text(tier: str, message: str) -> str:
-    prefix = f"to reach {tier}: "
-    return message[len(prefix):] if message.lower().startswith(prefix) else message
 
 
 def _field_of(evidence: tuple[str, ...]) -> str | None:
@@ -427,7 +417,7 @@ def _codequality(obj: Any, *, location: str | None) -> str:
     plugin = _plugin_name(obj)
     out = []
     for i in items(obj, location=location):
-        severity = _GITLAB_SEVERITY.get(i.action, "critical") if i.kind == "reason" else "info"
+        severity = _GITLABSEVERITY.get(i.action, "critical") if i.kind == "reason" else "info"
         out.append({
             "description": i.message, "check_name": i.code, "severity": severity,
             "categories": ["Security"],
@@ -440,7 +430,7 @@ def _codequality(obj: Any, *, location: str | None) -> str:
 def render_ci(obj: Any, fmt: str, *, location: str | None, version: str, fail_on: str) -> str:
     """``obj`` (a verify result or a bare decision) in the CI format ``fmt`` (one of
     :data:`CI_FORMATS`). Raises ``ValueError`` for another format or an unknown ``fail_on``."""
-    if fail_on not in _SEVERITY or fail_on == "allow":
+    if fail_on not in SEVERITY or fail_on == "allow":
         raise ValueError(f"unknown fail_on {fail_on!r}")
     if fmt == "github":
         return _github(obj, location=location, fail_on=fail_on)

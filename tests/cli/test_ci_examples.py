@@ -35,7 +35,8 @@ def test_gitlab_example_reaches_community_and_writes_its_reports(tmp_path: Path)
     assert commands, job["script"]
     # The files the job names, from the real fixtures.
     (tmp_path / "manifest.yaml").write_text(MANIFEST.read_text())
-    (tmp_path / "image.sigstore.json").write_bytes((SIGSTORE / "valid" / "prod-hashedrekord-v0.3.sigstore.json").read_bytes())
+    bundle = SIGSTORE / "valid" / "prod-hashedrekord-v0.3.sigstore.json"
+    (tmp_path / "image.sigstore.json").write_bytes(bundle.read_bytes())
     (tmp_path / "trivy.json").write_bytes(bound_report(tmp_path, "alpine-distroless.json").read_bytes())
     (tmp_path / "junit.xml").write_bytes((JUNIT / "pytest-pass.xml").read_bytes())
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "GITLAB_CI": "true", "CI": "true",

@@ -28,7 +28,8 @@ BUNDLE = SIGSTORE / "valid" / "prod-hashedrekord-v0.3.sigstore.json"
 ISSUER = "https://token.actions.githubusercontent.com"
 
 
-def community_args(tmp_path: Path, *, junit: str = "pytest-pass.xml", report: str = "alpine-distroless.json") -> list[Any]:
+def community_args(tmp_path: Path, *, junit: str = "pytest-pass.xml",
+                   report: str = "alpine-distroless.json") -> list[Any]:
     """Evidence that reaches Community under the default policy (or misses it by the one piece
     the caller spoils)."""
     return ["--namespace", "acme", "--scan", bound_report(tmp_path, report), "--scan-scanners", "vuln,secret",
@@ -311,3 +312,12 @@ def test_print_and_save_input_give_what_the_policy_decides_on(tmp_path: Path) ->
     evaluated = run_cli("policy", "eval", "--input", saved, "--format", "json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["decision"] == decided
+
+
+def test_reason_code_catalogue_matches_the_policy_contract() -> None:
+    from cli._reason_codes import _COPY, parse_contract
+
+    documented = parse_contract((ROOT / "docs" / "policy-contract.md").read_text())
+    assert json.loads(_COPY.read_text()) == documented, "run: python -m cli._reason_codes --update"
+    assert documented["SIGNER_FROM_COMMAND_LINE"]["group"] == "note"
+    assert documented["SCAN_VULNERABILITIES"]["group"] == "check"

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli._render import _SEVERITY, exit_code_for
+from cli._inert import SEVERITY as _SEVERITY
+from cli._inert import exit_code_for
 from cli.main import app
 from cortex_trust.engine import PolicyEngine
 from cortex_trust.policy import Action, Decision
