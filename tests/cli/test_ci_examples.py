@@ -12,6 +12,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.cli.test_verify import DIGEST, JUNIT, MANIFEST, SIGSTORE, bound_report
@@ -53,3 +54,17 @@ def test_gitlab_example_reaches_community_and_writes_its_reports(tmp_path: Path)
     assert suite.findall(".//testcase")
     quality = json.loads((tmp_path / reports["codequality"]).read_text())
     assert {i["check_name"] for i in quality} >= {"TIER_COMMUNITY"}
+
+
+@pytest.mark.parametrize("tier", ["untrusted", "experimental", "community", "verified"])
+def test_example_inputs_decide_as_named(tier: str) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from cortex_trust.policy import PolicyInput
+
+    path = ROOT / "examples" / "inputs" / f"{tier}.json"
+    PolicyInput.model_validate_json(path.read_text())
+    r = CliRunner().invoke(app, ["policy", "eval", "--input", str(path), "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["decision"]["tier"] == tier
