@@ -260,8 +260,8 @@ def summary_markdown(obj: Any, *, fail_on: str) -> str:
     if decision is not obj:
         out += ["", "### Evidence", "", "| evidence | state |", "|---|---|"]
         out.extend(f"| {kind} | {md(state)} |" for kind, state in _evidence_rows(obj.evidence))
-        out += ["", f"<sub>policy revision `{md(obj.policy_revision or 'unknown')}` "
-                    f"({md(obj.engine)})</sub>"]
+        # Escapes are not read inside a code span: other people's text is never put in one.
+        out += ["", f"<sub>policy revision {md(obj.policy_revision or 'unknown')} ({md(obj.engine)})</sub>"]
     return "\n".join(out) + "\n"
 
 
