@@ -239,7 +239,7 @@ def _api_fail(error: Any) -> NoReturn:
     argument, 3 when the database is unavailable)."""
     from ._errors import EXIT_UNAVAILABLE
 
-    fail(error.message, advice=error.fix or None,
+    fail(error.message, advice=error.advice or None,
          code=EXIT_UNAVAILABLE if error.status >= 500 else EXIT_INPUT)
 
 

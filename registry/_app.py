@@ -40,7 +40,6 @@ from ._errors import (
     error_response,
     install_error_handlers,
 )
-from ._evaluate import ThreadEvaluator
 from ._log_api import router as log_router
 from ._models import (
     SLUG,
@@ -56,6 +55,7 @@ from ._models import (
     VersionPublic,
     YankCreate,
 )
+from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store
 

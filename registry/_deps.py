@@ -13,8 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ._config import RegistryConfig
 from ._errors import Forbidden, Unauthorized
-from ._evaluate import ThreadEvaluator
 from ._models import SLUG
+from ._reevaluate import ThreadEvaluator
 from ._store import Principal, Store
 
 __all__ = ["Caller", "Name", "Namespace", "Version", "authenticated"]
@@ -46,7 +46,7 @@ def authenticated(
     """The caller's principal from ``Authorization: Bearer <token>``. Raises 401 otherwise."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("UNAUTHENTICATED", "this route needs a registry token",
-                           fix="send Authorization: Bearer <token>")
+                           advice="send Authorization: Bearer <token>")
     config = _config(request)
     return _store(request).authenticate(credentials.credentials, now=config.clock())
 
@@ -57,7 +57,7 @@ Caller = Annotated[Principal, Depends(authenticated)]
 def _require(principal: Principal, *roles: str) -> None:
     if principal.role not in roles:
         raise Forbidden("ROLE_FORBIDDEN", f"a {principal.role} token cannot do this",
-                        fix=f"use a token with role {' or '.join(roles)}")
+                        advice=f"use a token with role {' or '.join(roles)}")
 
 
 def _owner(principal: Principal, namespace: str) -> None:
@@ -66,4 +66,4 @@ def _owner(principal: Principal, namespace: str) -> None:
     if principal.role == "publisher" and principal.namespace != namespace:
         raise Forbidden("NAMESPACE_FORBIDDEN",
                         f"this token acts on {principal.namespace!r}, not {namespace!r}",
-                        fix=f"use a publisher token for namespace {namespace!r} or an admin token")
+                        advice=f"use a publisher token for namespace {namespace!r} or an admin token")

@@ -89,7 +89,7 @@ def make_policy_engine(policy_dir: Path = POLICY_DIR) -> Any:
 @pytest.fixture(scope="session")
 def evaluator() -> Iterator[Any]:
     """One engine on its own thread for the whole session (starting one costs ~1 s)."""
-    from registry._evaluate import ThreadEvaluator
+    from registry._reevaluate import ThreadEvaluator
 
     ev = ThreadEvaluator(make_policy_engine)
     yield ev

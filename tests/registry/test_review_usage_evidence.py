@@ -38,7 +38,7 @@ def shipped_evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
     """The shipped policies, with data that trusts the fixture bundle's signer for acme/*."""
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
-    from registry._evaluate import ThreadEvaluator
+    from registry._reevaluate import ThreadEvaluator
 
     data = tmp_path_factory.mktemp("policy") / "acme.yaml"
     data.write_text(json.dumps({"cortex_config": {"trusted_signers": {"acme-release": {

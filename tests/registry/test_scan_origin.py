@@ -77,7 +77,7 @@ def default_evaluator() -> Iterator[Any]:
     """The shipped policies and data, exactly as `cortex registry serve` loads them."""
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
-    from registry._evaluate import ThreadEvaluator
+    from registry._reevaluate import ThreadEvaluator
 
     policy_set = load_policy_set()
     ev = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))
@@ -227,7 +227,7 @@ def test_an_attestation_from_a_trusted_attester_reaches_community(
         db_url: str, sigstore: PrivateSigstore, tmp_path: Path) -> None:
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
-    from registry._evaluate import ThreadEvaluator
+    from registry._reevaluate import ThreadEvaluator
 
     data = tmp_path / "scanners.yaml"
     data.write_text(json.dumps({"cortex_config": {"trusted_scan_attesters": {"acme-scanner": {
