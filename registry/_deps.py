@@ -1,30 +1,34 @@
-"""What the route modules share: path parameters, the authenticated caller, role checks and
-the application state (store, configuration, evaluator).
+"""What the route modules share: path parameters, the authenticated caller, role checks, the
+application state (store, configuration, evaluator) and how an answer's model is documented.
 
 Both :mod:`registry._app` and :mod:`registry._log_api` import it, so neither imports the other.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ._config import RegistryConfig
 from ._errors import Forbidden, Unauthorized
-from ._models import SLUG
+from ._models import SLUG, VERSION_PATTERN
 from ._reevaluate import ThreadEvaluator
 from ._store import Principal, Store
 
-__all__ = ["Caller", "Name", "Namespace", "Version", "authenticated"]
+__all__ = ["Caller", "Name", "Namespace", "Version", "answers", "authenticated"]
 
-_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
 _bearer = HTTPBearer(auto_error=False, description="A registry token (cortex registry token create)")
 
 Namespace = Annotated[str, Path(pattern=SLUG, max_length=64)]
 Name = Annotated[str, Path(pattern=SLUG, max_length=64)]
-Version = Annotated[str, Path(pattern=_VERSION, max_length=128)]
+Version = Annotated[str, Path(pattern=VERSION_PATTERN, max_length=128)]
+
+
+def answers(model: type[Any], description: str = "OK") -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entry of a route whose 200 answer is a ``model`` document."""
+    return {200: {"model": model, "description": description}}
 
 
 def _store(request: Request) -> Store:

@@ -17,7 +17,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ._deps import Caller, Name, Namespace, Version, _config, _require, _store
+from cortex_trust.sources import LogProof, VersionLog
+
+from ._deps import Caller, Name, Namespace, Version, _config, _require, _store, answers
 from ._errors import Invalid, NotFound
 from ._store._tx import not_found
 
@@ -65,14 +67,14 @@ async def checkpoint(request: Request) -> Response:
     return Response(content=text, media_type="text/plain; charset=utf-8")
 
 
-@router.get("/log/proof/inclusion", responses=_ERRORS)
+@router.get("/log/proof/inclusion", responses={**answers(LogProof), **_ERRORS})
 async def inclusion(request: Request, index: _INDEX, size: _SIZE) -> Response:
     """``{"index", "size", "hashes": [base64]}``: proof that leaf ``index`` is in the tree of
     ``size`` leaves (RFC 9162 §2.1.3)."""
     return await _log_read(_store(request).log.inclusion, index, size)
 
 
-@router.get("/log/proof/consistency", responses=_ERRORS)
+@router.get("/log/proof/consistency", responses={**answers(LogProof), **_ERRORS})
 async def consistency(request: Request, first: _INDEX, second: _INDEX) -> Response:
     """``{"first", "second", "hashes": [base64]}``: proof that the tree of ``second`` leaves
     extends the tree of ``first`` leaves (RFC 9162 §2.1.4)."""
@@ -88,7 +90,8 @@ async def entries(request: Request, principal: Caller, start: _INDEX,
     return await _log_read(_store(request).log.leaves, start, end)
 
 
-@router.get("/plugins/{namespace}/{name}/versions/{version}/log", responses=_ERRORS)
+@router.get("/plugins/{namespace}/{name}/versions/{version}/log",
+            responses={**answers(VersionLog), **_ERRORS})
 async def version_log(request: Request, namespace: Namespace, name: Name,
                       version: Version) -> Response:
     """The leaves that recorded this version: ``{"publish": {"index", "leaf"} | null,
