@@ -22,12 +22,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex_trust.engine import PolicyEngine
 from cortex_trust.sources import (
+    DigestRevokeCreate,
+    IdentityRevokeCreate,
     PluginDetail,
     PluginPage,
+    PublishCreate,
+    ReviewCreate,
+    ReviewWithdraw,
+    RevocationCreate,
     RevocationPage,
     RevokedVersions,
+    UsageCreate,
     VersionDetail,
     VersionList,
+    YankCreate,
 )
 
 from ._config import RegistryConfig
@@ -51,17 +59,7 @@ from ._errors import (
     install_error_handlers,
 )
 from ._log_api import router as log_router
-from ._models import (
-    SLUG,
-    DigestRevokeCreate,
-    IdentityRevokeCreate,
-    PublishCreate,
-    ReviewCreate,
-    ReviewWithdraw,
-    RevocationCreate,
-    UsageCreate,
-    YankCreate,
-)
+from ._models import SLUG
 from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store

@@ -11,9 +11,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cortex_trust.sources import VERSION_PATTERN
+
 from ._config import RegistryConfig
 from ._errors import Forbidden, Unauthorized
-from ._models import SLUG, VERSION_PATTERN
+from ._models import SLUG
 from ._reevaluate import ThreadEvaluator
 from ._store import Principal, Store
 

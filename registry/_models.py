@@ -1,9 +1,9 @@
-"""Database tables, and the API's wire models as the routes use them.
+"""Database tables (SQLModel).
 
 Table models (``table=True``) are only used by :mod:`registry._store`; no API model inherits
 from one, and public models never carry secrets (token hashes stay in ``ApiToken``). The
-request and response documents of the API are defined once, in :mod:`cortex_trust.sources`
-(shared with the client), and re-exported here for the routes.
+request and response documents of the API are not here: they are defined once, in
+:mod:`cortex_trust.sources`, for the routes and the client alike.
 
 Times are stored as RFC 3339 UTC strings (``2026-01-02T03:04:05Z``): identical on SQLite and
 PostgreSQL, and exactly what the policy input uses.
@@ -18,45 +18,25 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cortex_trust.ids import SLUG_PATTERN
-from cortex_trust.sources import (
-    VERSION_PATTERN,
-    DigestRevokeCreate,
-    IdentityRevokeCreate,
-    PublishCreate,
-    ReviewCreate,
-    ReviewWithdraw,
-    RevocationCreate,
-    UsageCreate,
-    YankCreate,
-)
 
 __all__ = [
     "REVOCATION_KINDS",
     "SLUG",
-    "VERSION_PATTERN",
     "ApiToken",
     "AuditEntry",
     "AuditHead",
-    "DigestRevokeCreate",
     "Evidence",
-    "IdentityRevokeCreate",
     "LogNode",
     "Namespace",
     "Plugin",
     "PluginVersion",
-    "PublishCreate",
-    "ReviewCreate",
     "ReviewRow",
-    "ReviewWithdraw",
-    "RevocationCreate",
     "RevocationRow",
     "RevokedIdentity",
     "ScanJob",
     "TokenPublic",
-    "UsageCreate",
     "UsageDay",
     "VersionBundle",
-    "YankCreate",
 ]
 
 #: Namespaces and plugin names: lowercase ASCII slugs (no case or Unicode look-alikes).

@@ -13,10 +13,10 @@ from typing import Any
 from cortex_trust.errors import InputError, ManifestError
 from cortex_trust.ids import ImageRef, ImageRefError, is_slug, parse_image_ref
 from cortex_trust.policy import DroppedEvidence, ScanEvidence, TestEvidence
+from cortex_trust.sources import PublishCreate
 
 from ._config import RegistryConfig
 from ._errors import Forbidden, Invalid, api_error
-from ._models import PublishCreate
 from ._store import Principal, PublishRecord
 
 __all__ = ["check_image_host", "check_image_reference", "image_host", "prepare_publish"]

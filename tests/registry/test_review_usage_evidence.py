@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cortex_trust.policy import ScanEvidence
+from tests.registry._helpers import serve_app, shipped_policy_evaluator
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, GHA, Registry, publish_body
 
 BASE = "/api/v1/plugins/acme/hello/versions/1.0.0"
@@ -36,18 +37,12 @@ def _clean_scan(image: str, digest: str) -> ScanEvidence:
 @pytest.fixture(scope="module")
 def shipped_evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The shipped policies, with data that trusts the fixture bundle's signer for acme/*."""
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
-    from registry._reevaluate import ThreadEvaluator
-
     data = tmp_path_factory.mktemp("policy") / "acme.yaml"
     data.write_text(json.dumps({"cortex_config": {"trusted_signers": {"acme-release": {
         "plugins": ["acme/*"], "issuer": GHA, "identity": BEACON,
         "trusted_roots": ["production"]}}}}))
-    policy_set = load_policy_set([], [data])
-    ev = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))
-    yield ev
-    ev.close()
+    with shipped_policy_evaluator([data]) as evaluator:
+        yield evaluator
 
 
 @dataclass
@@ -311,28 +306,8 @@ def _verified_review(reg: Shipped) -> None:
 @pytest.fixture
 def served(shipped: Shipped) -> Iterator[str]:
     """The shipped-policy app served by uvicorn on loopback, for the CLI."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(shipped.app, log_level="warning", access_log=False,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(shipped.app) as url:
+        yield url
 
 
 def test_cli_review_withdraw_removes_only_the_callers_review(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.registry._helpers import migrator
 from tests.registry.conftest import (
     A_TXT_DIGEST,
     BEACON,
@@ -175,12 +176,9 @@ def test_existing_revocations_are_scoped_on_upgrade(registry: Registry) -> None:
     """Migration 0009 on rows written before kinds: a publisher's row becomes ``version`` (so a
     revocation by a namespace that did not own the image stops blocking its owner), rows of an
     identity revocation become ``identity``, other admin rows keep their reach (``digest``)."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import text
 
     from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
 
     acme = registry.token("acme")
     evil = registry.token("evil")
@@ -203,14 +201,7 @@ def test_existing_revocations_are_scoped_on_upgrade(registry: Registry) -> None:
                                                              "acme/wheel@1.1.0"]}
 
     engine = make_engine(registry.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
-
+    to = migrator(engine)
     try:
         to("0008", "downgrade")  # one row per version, no kinds: what older registries hold
         with engine.connect() as conn:

@@ -28,6 +28,7 @@ from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
 from tests._install_fixtures import fake_digest, manifest_text
 from tests._serve import serve_registry
+from tests.registry._helpers import migrator, shipped_policy_evaluator
 from tests.registry.conftest import Clock, Registry
 from tests.sigstore_mint import PrivateSigstore
 
@@ -75,14 +76,8 @@ def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
 @pytest.fixture(scope="module")
 def default_evaluator() -> Iterator[Any]:
     """The shipped policies and data, exactly as `cortex registry serve` loads them."""
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
-    from registry._reevaluate import ThreadEvaluator
-
-    policy_set = load_policy_set()
-    ev = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))
-    yield ev
-    ev.close()
+    with shipped_policy_evaluator() as evaluator:
+        yield evaluator
 
 
 @dataclass
@@ -225,16 +220,10 @@ def test_a_signed_attestation_needs_a_trusted_attester(scanning: Scanning) -> No
 
 def test_an_attestation_from_a_trusted_attester_reaches_community(
         db_url: str, sigstore: PrivateSigstore, tmp_path: Path) -> None:
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
-    from registry._reevaluate import ThreadEvaluator
-
     data = tmp_path / "scanners.yaml"
     data.write_text(json.dumps({"cortex_config": {"trusted_scan_attesters": {"acme-scanner": {
         "plugins": ["acme/*"], "issuer": GHA, "identity": ATTESTER, "trusted_roots": ["private"]}}}}))
-    policy_set = load_policy_set([], [data])
-    evaluator = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))
-    try:
+    with shipped_policy_evaluator([data]) as evaluator:
         for s in _scanning(db_url, evaluator, sigstore, FakeTrivy()):
             doc = s.publish(scan_attestation=_attestation(sigstore))
             assert doc["tier"] == "community", _codes(doc)
@@ -243,8 +232,6 @@ def test_an_attestation_from_a_trusted_attester_reaches_community(
             other = s.publish("1.1.0", scan_attestation=_attestation(
                 sigstore, "https://github.com/evil/scanner/.github/workflows/scan.yml@refs/heads/main"))
             assert other["tier"] == "experimental" and "SCAN_ATTESTER_UNTRUSTED" in _codes(other)
-    finally:
-        evaluator.close()
 
 
 def test_an_attestation_that_does_not_verify_is_dropped(scanning: Scanning, tmp_path: Path) -> None:
@@ -264,24 +251,13 @@ def test_an_attestation_that_does_not_verify_is_dropped(scanning: Scanning, tmp_
 def test_the_migration_names_existing_origins_and_queues_missing_scans(scanning: Scanning) -> None:
     """0010: scan rows the worker wrote become ``registry``, uploaded ones ``self-reported``;
     versions published while the registry did not scan get a job (revoked ones do not)."""
-    from alembic import command
-    from alembic.config import Config
-
     from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
 
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         scanning.publish(v, scan_report=lambda image, _: forged_report(image))
     assert scanning.worker.run_once() is True  # 1.0.0 scanned by the registry
     engine = make_engine(scanning.registry.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
-
+    to = migrator(engine)
     def origins() -> list[tuple[str, str | None]]:
         with engine.connect() as conn:
             return [(actor, json.loads(facts).get("origin")) for actor, facts in conn.execute(text(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.registry._helpers import migrator
 from tests.registry.conftest import POLICY_DIR, Registry
 
 
@@ -96,12 +97,9 @@ def test_cli_migrate_creates_the_schema(tmp_path: Path) -> None:
 def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> None:
     """0008 moves each version's bundle out of the version row (re-tiering rewrites that row)
     and its downgrade moves it back; a bundle survives the round trip byte for byte."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import inspect, text
 
     from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
 
     acme = registry.token()
     assert registry.publish(acme, name="bundled").status_code == 201
@@ -110,14 +108,7 @@ def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> No
     assert before.status_code == 200 and len(before.content) > 1000
 
     engine = make_engine(registry.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
-
+    to = migrator(engine)
     try:
         to("0007", "downgrade")
         with engine.connect() as conn:
@@ -140,12 +131,9 @@ def test_the_review_and_usage_migration_keeps_every_reviewers_review(registry: R
     reported); its downgrade goes back to evidence rows and one row per installation. Reviews
     and usage survive the round trip, and the old rows' newest-wins shape is split per
     reviewer on the way up."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import inspect, text
 
     from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
 
     base = "/api/v1/plugins/acme/hello/versions/1.0.0"
     usage = {"namespace": "acme", "name": "hello", "version": "1.0.0",
@@ -167,14 +155,7 @@ def test_the_review_and_usage_migration_keeps_every_reviewers_review(registry: R
     assert before["usage"]["active_days"] == 2 and before["usage"]["organizations"] == 2
 
     engine = make_engine(registry.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
-
+    to = migrator(engine)
     try:
         to("0010", "downgrade")
         with engine.begin() as conn:

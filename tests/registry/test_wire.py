@@ -18,25 +18,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from cortex_trust.sources import (
-    DigestRevokeCreate,
-    IdentityRevokeCreate,
-    LogProof,
-    PluginDetail,
-    PluginPage,
-    PublishCreate,
-    RegistryClient,
-    RegistryRequestError,
-    ReviewCreate,
-    RevocationCreate,
-    RevocationPage,
-    RevokedVersions,
-    UsageCreate,
-    VersionDetail,
-    VersionList,
-    VersionLog,
-    YankCreate,
-)
+import cortex_trust.sources as wire
+from cortex_trust.sources import RegistryClient, RegistryRequestError
 from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, WHEEL_DIGEST, Registry
 
 BASE = "/api/v1/plugins/acme/hello/versions"
@@ -45,7 +28,7 @@ BASE = "/api/v1/plugins/acme/hello/versions"
 def _nested(annotation: Any) -> type[BaseModel] | None:
     """The wire model a field holds (itself, in a tuple, or optional), if any."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation if annotation.__module__ == PluginDetail.__module__ else None
+        return annotation if annotation.__module__ == wire.PluginDetail.__module__ else None
     if typing.get_origin(annotation) in (tuple, typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
             found = _nested(arg)
@@ -84,57 +67,57 @@ def test_every_document_the_registry_emits_is_a_wire_document(registry: Registry
     installation = registry.token("initech", "installation")
     c, auth = registry.client, registry.auth
 
-    published = _wire(VersionDetail, registry.publish(acme))
+    published = _wire(wire.VersionDetail, registry.publish(acme))
     assert published.decision.tier.value == published.tier
-    _wire(VersionDetail, registry.publish(acme, version="1.1.0"))
+    _wire(wire.VersionDetail, registry.publish(acme, version="1.1.0"))
     assert registry.publish(acme, name="wheel", digest=WHEEL_DIGEST,
                             bundle=BUNDLE_WHEEL).status_code == 201
-    _wire(VersionDetail, c.post(f"{BASE}/1.0.0/reviews", json={"status": "approved"},
+    _wire(wire.VersionDetail, c.post(f"{BASE}/1.0.0/reviews", json={"status": "approved"},
                                 headers=auth(reviewer)))
-    _wire(VersionDetail, c.post("/api/v1/usage", json={
+    _wire(wire.VersionDetail, c.post("/api/v1/usage", json={
         "namespace": "acme", "name": "hello", "version": "1.0.0", "digest": A_TXT_DIGEST},
         headers=auth(installation)))
-    yanked = _wire(VersionDetail, c.post(f"{BASE}/1.1.0/yank", json={"reason": "broken"},
+    yanked = _wire(wire.VersionDetail, c.post(f"{BASE}/1.1.0/yank", json={"reason": "broken"},
                                          headers=auth(acme)))
     assert yanked.yank is not None and yanked.state == "yanked"
-    revoked = _wire(VersionDetail, c.post(f"{BASE}/1.0.0/revoke", json={"reason": "leaked"},
+    revoked = _wire(wire.VersionDetail, c.post(f"{BASE}/1.0.0/revoke", json={"reason": "leaked"},
                                           headers=auth(acme)))
     assert revoked.revocation is not None
-    wide = _wire(RevokedVersions, c.post("/api/v1/revocations/digest",
+    wide = _wire(wire.RevokedVersions, c.post("/api/v1/revocations/digest",
                                          json={"digest": WHEEL_DIGEST, "reason": "bad"},
                                          headers=auth(admin)))
     assert wide.revoked == ("acme/wheel@1.0.0",)
 
-    detail = _wire(PluginDetail, c.get("/api/v1/plugins/acme/hello"))
+    detail = _wire(wire.PluginDetail, c.get("/api/v1/plugins/acme/hello"))
     assert detail.versions == 2 and detail.latest_version == "1.1.0"
-    page = _wire(PluginPage, c.get("/api/v1/plugins", params={"limit": 1}))
+    page = _wire(wire.PluginPage, c.get("/api/v1/plugins", params={"limit": 1}))
     assert len(page.items) == 1 and page.next_cursor is not None
-    versions = _wire(VersionList, c.get(BASE))
+    versions = _wire(wire.VersionList, c.get(BASE))
     assert [v.state for v in versions.items] == ["revoked", "yanked"]
-    _wire(VersionDetail, c.get(f"{BASE}/1.1.0"))
-    feed = _wire(RevocationPage, c.get("/api/v1/revocations"))
+    _wire(wire.VersionDetail, c.get(f"{BASE}/1.1.0"))
+    feed = _wire(wire.RevocationPage, c.get("/api/v1/revocations"))
     assert [e.kind for e in feed.items] == ["version", "digest"]
     assert all(e.log_index is not None for e in feed.items)
-    log = _wire(VersionLog, c.get(f"{BASE}/1.0.0/log"))
+    log = _wire(wire.VersionLog, c.get(f"{BASE}/1.0.0/log"))
     assert log.publish is not None and len(log.revocations) == 1
-    proof = _wire(LogProof, c.get("/api/v1/log/proof/inclusion",
+    proof = _wire(wire.LogProof, c.get("/api/v1/log/proof/inclusion",
                                   params={"index": log.publish.index, "size": feed.items[-1].log_index + 1}))
     assert proof.index == log.publish.index
-    _wire(LogProof, c.get("/api/v1/log/proof/consistency", params={"first": 1, "second": 2}))
+    _wire(wire.LogProof, c.get("/api/v1/log/proof/consistency", params={"first": 1, "second": 2}))
 
 
 @pytest.mark.parametrize(("method", "path", "model"), [
-    ("get", "/api/v1/plugins", PluginPage),
-    ("get", "/api/v1/plugins/{namespace}/{name}", PluginDetail),
-    ("get", "/api/v1/plugins/{namespace}/{name}/versions", VersionList),
-    ("get", "/api/v1/plugins/{namespace}/{name}/versions/{version}", VersionDetail),
-    ("post", "/api/v1/plugins", VersionDetail),
-    ("post", "/api/v1/plugins/{namespace}/{name}/versions/{version}/yank", VersionDetail),
-    ("post", "/api/v1/usage", VersionDetail),
-    ("post", "/api/v1/revocations/digest", RevokedVersions),
-    ("get", "/api/v1/revocations", RevocationPage),
-    ("get", "/api/v1/log/proof/inclusion", LogProof),
-    ("get", "/api/v1/plugins/{namespace}/{name}/versions/{version}/log", VersionLog),
+    ("get", "/api/v1/plugins", wire.PluginPage),
+    ("get", "/api/v1/plugins/{namespace}/{name}", wire.PluginDetail),
+    ("get", "/api/v1/plugins/{namespace}/{name}/versions", wire.VersionList),
+    ("get", "/api/v1/plugins/{namespace}/{name}/versions/{version}", wire.VersionDetail),
+    ("post", "/api/v1/plugins", wire.VersionDetail),
+    ("post", "/api/v1/plugins/{namespace}/{name}/versions/{version}/yank", wire.VersionDetail),
+    ("post", "/api/v1/usage", wire.VersionDetail),
+    ("post", "/api/v1/revocations/digest", wire.RevokedVersions),
+    ("get", "/api/v1/revocations", wire.RevocationPage),
+    ("get", "/api/v1/log/proof/inclusion", wire.LogProof),
+    ("get", "/api/v1/plugins/{namespace}/{name}/versions/{version}/log", wire.VersionLog),
 ])
 def test_the_openapi_document_describes_answers_with_the_wire_models(
         registry: Registry, method: str, path: str, model: type[BaseModel]) -> None:
@@ -147,7 +130,7 @@ def test_the_openapi_document_describes_answers_with_the_wire_models(
     assert set(schema["properties"]) == set(model.model_fields)
     required = {k for k, f in model.model_fields.items() if f.is_required()}
     assert set(schema.get("required", [])) == required
-    if model is PluginDetail:
+    if model is wire.PluginDetail:
         assert "versions" in required  # the server emits it and the client requires it
 
 
@@ -178,10 +161,10 @@ def test_every_body_the_client_sends_is_accepted_by_the_routes_model() -> None:
             with pytest.raises(RegistryRequestError):
                 call(client)
     models: dict[str, type[BaseModel] | None] = {
-        "/api/v1/plugins": PublishCreate, "/reviews": ReviewCreate, "/reviews/withdraw": None,
-        "/api/v1/usage": UsageCreate, "/revoke": RevocationCreate, "/yank": YankCreate,
-        "/unyank": None, "/revocations/digest": DigestRevokeCreate,
-        "/revocations/identity": IdentityRevokeCreate}
+        "/api/v1/plugins": wire.PublishCreate, "/reviews": wire.ReviewCreate, "/reviews/withdraw": None,
+        "/api/v1/usage": wire.UsageCreate, "/revoke": wire.RevocationCreate, "/yank": wire.YankCreate,
+        "/unyank": None, "/revocations/digest": wire.DigestRevokeCreate,
+        "/revocations/identity": wire.IdentityRevokeCreate}
     assert len(sent) == len(calls)
     for path, body in sent:
         model = next(m for suffix, m in models.items() if path.endswith(suffix))

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ import pytest
 from sqlalchemy import text
 
 from tests._install_fixtures import Federation
+from tests.registry._helpers import serve_app
 from tests.registry.conftest import Registry
 
 BASE = "/api/v1/plugins/acme/hello/versions"
@@ -430,25 +429,8 @@ def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federa
 @pytest.fixture
 def served(registry: Registry) -> Iterator[tuple[Registry, str]]:
     """The fixture's app served by uvicorn on loopback, for the CLI in a separate process."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(registry.app, log_level="warning",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield registry, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_app(registry.app) as url:
+        yield registry, url
 
 
 @dataclass
