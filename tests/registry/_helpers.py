@@ -1,5 +1,5 @@
 """Helpers the registry tests share: Alembic steps on a test database, an app served on loopback
-for the CLI, and an evaluator on the shipped policies.
+for the CLI, the CLI run in this process, and an evaluator on the shipped policies.
 
 Fixtures stay in ``conftest.py``; these are plain functions and context managers that tests
 call.
@@ -8,6 +8,7 @@ call.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["migrator", "serve_app", "shipped_policy_evaluator"]
+import pytest
+
+__all__ = ["migrator", "run_cli", "serve_app", "shipped_policy_evaluator"]
 
 
 def migrator(engine: Any) -> Callable[[str, str], None]:
@@ -59,6 +62,26 @@ def serve_app(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+            argv: Sequence[str], *, token: str | None) -> tuple[int, str, str]:
+    """Run ``cortex ARGV`` in this process through :func:`cli.main.main`, the console script's
+    entry point (its error rendering and exit codes included), with ``token`` as
+    ``CORTEX_REGISTRY_TOKEN`` (unset for None). Returns the exit code, stdout and stderr."""
+    from cli.main import main
+
+    monkeypatch.setattr(sys, "argv", ["cortex", *argv])
+    if token is None:
+        monkeypatch.delenv("CORTEX_REGISTRY_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("CORTEX_REGISTRY_TOKEN", token)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    out = capsys.readouterr()
+    code = exit_.value.code
+    return (code if isinstance(code, int) else 1), out.out, out.err
 
 
 @contextmanager

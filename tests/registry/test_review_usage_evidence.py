@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cortex_trust.policy import ScanEvidence
-from tests.registry._helpers import serve_app, shipped_policy_evaluator
+from tests.registry._helpers import run_cli, serve_app, shipped_policy_evaluator
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, GHA, Registry, publish_body
 
 BASE = "/api/v1/plugins/acme/hello/versions/1.0.0"
@@ -315,20 +315,9 @@ def test_cli_review_withdraw_removes_only_the_callers_review(
         capsys: pytest.CaptureFixture[str]) -> None:
     """`cortex plugin review withdraw` through the console script's entry point: bob's
     withdraw finds no review of his (exit 2, ada's stays); ada's removes hers."""
-    import sys
-
-    from cli.main import main
-
     def cortex(*args: str, token: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["cortex", "plugin", "review", *args,
-                                          "acme/hello@1.0.0", "--registry", served])
-        monkeypatch.setenv("CORTEX_REGISTRY_TOKEN", token)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_:
-            main()
-        out = capsys.readouterr()
-        code = exit_.value.code
-        return (code if isinstance(code, int) else 1), out.out, out.err
+        return run_cli(monkeypatch, capsys, ["plugin", "review", *args, "acme/hello@1.0.0",
+                                             "--registry", served], token=token)
 
     ada = shipped.registry.token("cortex-core", "reviewer", holder="ada")
     bob = shipped.registry.token("partner", "reviewer", holder="bob")
