@@ -109,7 +109,8 @@ class UsageCreate(_Request):
 class RevocationCreate(_Request):
     """Revoke one version."""
 
-    # _TEXT: a NUL in the reason made PostgreSQL fail the revocation with a 500.
+    #: Human text: no NUL (PostgreSQL text cannot hold it) and no other control characters
+    #: but tab and line breaks.
     reason: str = Field(min_length=1, max_length=2000, pattern=_TEXT)
 
 

@@ -101,8 +101,8 @@ class Retiering(VersionRows):
                     stats.main_read_cpu += time.process_time() - cpu
                     yield Job(keys, items)
 
-            # The hot write goes to the driver's executemany with positional tuples: building
-            # and processing a parameter dict per row in SQLAlchemy cost ~50 us per version.
+            # The hot write goes to the driver's executemany with positional tuples: a parameter
+            # dict per row, processed by SQLAlchemy, would cost more than the UPDATE itself.
             store = _RETIER_UPDATE if conn.dialect.paramstyle == "qmark" \
                 else _RETIER_UPDATE.replace("?", "%s")
             # Written without the ORM: the log's effects are recorded here (every version's
