@@ -44,7 +44,7 @@ from cortex_trust.policy import (
 
 from ._documents import version_documents
 
-__all__ = ["Item", "Outcome", "ReporterFacts", "ThreadEvaluator", "UsageFacts", "build_inputs",
+__all__ = ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator", "UsageFacts", "build_inputs",
            "decide_batch", "evaluate_items", "item_from_row", "render_outcome", "stored_input",
            "version_input"]
 
@@ -198,17 +198,26 @@ class Outcome(NamedTuple):
     failed: bool
 
 
-def item_from_row(row: Any, *, namespace: str, name: str, evidence: dict[str, str] | None,
-                  usage: UsageFacts | None) -> Item:
+#: The ``plugin_version`` columns an :class:`Item` is made of, in the order
+#: :func:`item_from_row` takes their values.
+ITEM_COLUMNS = ("input_json", "digest", "state", "revoked_reason", "revoked_at", "version",
+                "image", "published_at", "published_by", "signer_identity", "signer_issuer",
+                "yanked_reason", "yanked_at")
+
+
+def item_from_row(values: Sequence[Any], *, namespace: str, name: str,
+                  evidence: dict[str, str] | None, usage: UsageFacts | None) -> Item:
     """The :class:`Item` of one stored version of plugin ``namespace/name``.
 
-    ``row`` has the ``plugin_version`` columns as attributes (an ORM row, or a row of a SQL
-    select naming them); ``evidence`` and ``usage`` are its stored facts bound to its digest.
+    ``values`` are the version's :data:`ITEM_COLUMNS`, in that order (a SQL row selecting them,
+    or ``operator.attrgetter(*ITEM_COLUMNS)`` of an ORM row); ``evidence`` and ``usage`` are
+    its stored facts bound to its digest.
     """
-    return Item(row.input_json, evidence, usage, row.digest, row.state, row.revoked_reason,
-                row.revoked_at, namespace, name, row.version, row.image, row.published_at,
-                row.published_by, row.signer_identity, row.signer_issuer, row.yanked_reason,
-                row.yanked_at)
+    (input_json, digest, state, revoked_reason, revoked_at, version, image, published_at,
+     published_by, signer_identity, signer_issuer, yanked_reason, yanked_at) = values
+    return Item(input_json, evidence, usage, digest, state, revoked_reason, revoked_at, namespace,
+                name, version, image, published_at, published_by, signer_identity, signer_issuer,
+                yanked_reason, yanked_at)
 
 
 def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision) -> Outcome:

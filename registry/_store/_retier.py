@@ -18,7 +18,7 @@ from sqlalchemy import select as core_select
 
 from .._documents import plugin_documents
 from .._models import Plugin, PluginVersion
-from .._reevaluate import Item, item_from_row
+from .._reevaluate import ITEM_COLUMNS, Item, item_from_row
 from .._tlog import rendered_hash
 from ._rows import VersionRows
 
@@ -31,6 +31,11 @@ __all__ = ["Retiering"]
 #: PostgreSQL). Only constants: every value is a bound parameter.
 _RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revision = ?, "
                   "decision_json = ?, summary_json = ?, document_json = ? WHERE id = ?")
+
+
+#: Where a version's digest is in the rows ``retier_all`` selects (id, plugin, tier, action, then
+#: the item columns).
+_DIGEST = 4 + ITEM_COLUMNS.index("digest")
 
 
 class Retiering(VersionRows):
@@ -76,11 +81,8 @@ class Retiering(VersionRows):
                 while True:
                     cpu = time.process_time()
                     rows = conn.execute(
-                        core_select(pv.c.id, pv.c.plugin_id, pv.c.version, pv.c.digest, pv.c.image,
-                                    pv.c.state, pv.c.input_json, pv.c.signer_identity,
-                                    pv.c.signer_issuer, pv.c.published_at, pv.c.published_by,
-                                    pv.c.revoked_reason, pv.c.revoked_at, pv.c.tier, pv.c.action,
-                                    pv.c.yanked_reason, pv.c.yanked_at)
+                        core_select(pv.c.id, pv.c.plugin_id, pv.c.tier, pv.c.action,
+                                    *(pv.c[name] for name in ITEM_COLUMNS))
                         .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
                     if not rows:
                         return
@@ -89,15 +91,16 @@ class Retiering(VersionRows):
                     def in_batch(c: Any, lo: int = first, hi: int = last) -> Any:
                         return (c > lo) & (c <= hi)
 
-                    latest, usage = self._facts(conn, in_batch, {r[0]: r[3] for r in rows})
+                    latest, usage = self._facts(conn, in_batch, {r[0]: r[_DIGEST] for r in rows})
                     keys: list[tuple[int, int, str, str, str, str]] = []
                     items: list[Item] = []
-                    for r in rows:
-                        plugin = plugins[r.plugin_id]
-                        keys.append((r.id, r.plugin_id, r.version, r.state, r.tier, r.action))
-                        items.append(item_from_row(r, namespace=plugin[1], name=plugin[2],
-                                                   evidence=latest.get(r.id),
-                                                   usage=usage.get(r.id)))
+                    # Unpacked by position: a SQL row's attributes by name cost microseconds.
+                    for vid, pid, tier, action, *columns in rows:
+                        plugin = plugins[pid]
+                        item = item_from_row(columns, namespace=plugin[1], name=plugin[2],
+                                             evidence=latest.get(vid), usage=usage.get(vid))
+                        keys.append((vid, pid, item.version, item.state, tier, action))
+                        items.append(item)
                     stats.main_read_cpu += time.process_time() - cpu
                     yield Job(keys, items)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import func
@@ -21,10 +22,19 @@ from cortex_trust.policy import Decision, PolicyInput
 
 from .._documents import plugin_documents
 from .._models import Evidence, Plugin, PluginVersion, ReviewRow, UsageDay
-from .._reevaluate import ReporterFacts, UsageFacts, build_inputs, item_from_row, render_outcome
+from .._reevaluate import (
+    ITEM_COLUMNS,
+    ReporterFacts,
+    UsageFacts,
+    build_inputs,
+    item_from_row,
+    render_outcome,
+)
 from ._tx import StoreBase, not_found
 
 __all__ = ["Evaluator", "VersionRows"]
+
+_item_values = attrgetter(*ITEM_COLUMNS)
 
 #: Given the inputs, return one decision each (in order). Never raises for engine problems.
 Evaluator = Callable[[Sequence[PolicyInput]], list[Decision]]
@@ -109,8 +119,9 @@ class VersionRows(StoreBase):
         for r in rows:
             assert r.id is not None
             plugin = plugins[r.plugin_id]
-            items.append(item_from_row(r, namespace=plugin.namespace, name=plugin.name,
-                                       evidence=latest.get(r.id), usage=usage.get(r.id)))
+            items.append(item_from_row(_item_values(r), namespace=plugin.namespace,
+                                       name=plugin.name, evidence=latest.get(r.id),
+                                       usage=usage.get(r.id)))
         inputs = build_inputs(items, now=now, registry_name=self.registry_name)
         decisions = evaluate(inputs)
         if len(decisions) != len(rows):
