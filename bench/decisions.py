@@ -3,7 +3,7 @@
 Run:  .venv/bin/python bench/decisions.py [--n 10000] [--cpu 0] [--seed 0] [--json]
       .venv/bin/python bench/decisions.py --baseline DIR   # also: old policies vs these, paired
 
-Generates ``--n`` schema-valid policy inputs with the seeded generator of ``tests/strategies.py``
+Generates ``--n`` schema-valid policy inputs with the seeded generator of ``tests/support/strategies.py``
 (the same shapes the property and oracle tests use), pins the process to one core and measures,
 in the same run and over the same inputs:
 
@@ -50,8 +50,8 @@ import regorus  # noqa: E402
 
 from cortex_trust.engine import decide  # noqa: E402
 from cortex_trust.policy import PolicyInput  # noqa: E402
-from tests._opa_oracle import TestPolicySet, project_engine  # noqa: E402
-from tests.strategies import random_documents  # noqa: E402
+from tests.support.opa_oracle import TestPolicySet, project_engine  # noqa: E402
+from tests.support.strategies import random_documents  # noqa: E402
 
 GOAL_PER_S = 20_000
 ENTRY = "data.cortex.decision"

@@ -3,10 +3,10 @@
 Run:  .venv/bin/python bench/install.py [--rounds 5] [--json]
 
 Needs the container engine and the local OCI registry (it runs scripts/podman.sh, which starts
-them if they are not running). It builds the hello test plugin (tests/images/hello), pushes it to
-the local OCI registry, starts a real cortex registry on loopback (helper G's app with a
-temporary SQLite database, as in the tests) and publishes the plugin there with a bundle from the
-test-only private Sigstore. Then, per round:
+them if they are not running). It builds the hello test plugin (tests/images/hello) under a name
+of its own, pushes it to the local OCI registry, starts a real cortex registry on loopback as its
+own process (temporary SQLite database) and publishes the plugin there with a bundle from the
+test-only private Sigstore (bench/_published.py). Then, per round:
 
 * **in-process breakdown** with the library, timing each step: ``resolve`` (registry lookups,
   version selection, version record), ``verify`` (bundle re-verified locally, registry evidence,
@@ -28,29 +28,18 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _podman_env() -> dict[str, str]:
-    out = subprocess.run([str(ROOT / "scripts" / "podman.sh")], capture_output=True, text=True,
-                         check=True, timeout=900).stdout
-    env: dict[str, str] = {}
-    for line in out.splitlines():
-        line = line.removeprefix("export ").strip()
-        if "=" in line:
-            k, v = line.split("=", 1)
-            env[k] = v
-    return env
+from bench._published import cli_command, container_env, process_env, published_hello
 
 
 def _median(xs: list[float]) -> float:
@@ -70,7 +59,12 @@ def main() -> int:
                         help="also print where one `cortex plugin call` process spends its time")
     args = parser.parse_args()
 
-    cenv = _podman_env()
+    with ExitStack() as stack:
+        return _run(args, stack)
+
+
+def _run(args: argparse.Namespace, stack: ExitStack) -> int:
+    cenv = container_env()
     os.environ.update(cenv)
 
     import httpx
@@ -78,64 +72,23 @@ def main() -> int:
     from cortex_trust import __version__
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.evidence import load_trust_root, production_trust_root
-    from cortex_trust.install import CortexConfig, Installer, judge_install, save_config
+    from cortex_trust.install import CortexConfig, Installer, judge_install
     from cortex_trust.policy import load_policy_set
     from cortex_trust.runtime import connect, container_spec
-    from cortex_trust.sources import OciClient, RegistryClient
-    from tests._container_fixtures import build_image
-    from tests._install_fixtures import ISSUER, SIGNER, manifest_text
-    from tests.sigstore_mint import PrivateSigstore
 
     tmp = Path(tempfile.mkdtemp(prefix="cortex-bench-install-"))
-    oci = cenv["CORTEX_TEST_OCI_REGISTRY"]
-    with OciClient(f"http://{oci}") as oci_client:
-        image = build_image(cenv, tmp, repository=f"bench/hello-{os.getpid()}", tag="0.1.0",
-                            oci_client=oci_client)
+    published = stack.enter_context(published_hello(tmp, cenv))
+    image, sig, url, config_path = (published.image, published.sigstore, published.registry_url,
+                                    published.config_path)
+    name, container = published.name, published.container
     policy_set = load_policy_set()
-    sig = PrivateSigstore(tmp / "sigstore")
-    # The registry runs as its own process (`cortex registry serve`), as in production: in the
-    # benchmark's process it would compete for the GIL with the installer being measured.
-    cli = [str(ROOT / ".venv" / "bin" / "cortex")]
-    db = f"sqlite:///{tmp / 'registry.db'}"
-    benv = {**os.environ}
-    benv.pop("PYTHONDONTWRITEBYTECODE", None)
-    token = subprocess.run([*cli, "registry", "token", "create", "--namespace", "acme", "--role",
-                            "publisher", "--db", db], env=benv, check=True, capture_output=True,
-                           text=True).stdout.strip()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = subprocess.Popen([*cli, "registry", "serve", "--db", db, "--port", str(port),
-                               "--trusted-root", str(sig.trusted_root_path),
-                               "--allow-registry", oci, "--name", "public"], env=benv,
-                              stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the registry did not start") from None
-            time.sleep(0.2)
-    with RegistryClient(url, token=token) as rc:
-        rc.publish(manifest=manifest_text("hello", "0.1.0",
-                                          image=f"{image.registry}/{image.repository}:0.1.0",
-                                          caps=(("greet", "POST", "/greet"),
-                                                ("health", "GET", "/health"))),
-                   image=f"{image.registry}/{image.repository}@{image.digest}",
-                   bundle=sig.sign_digest(image.digest, identity=SIGNER, issuer=ISSUER).decode(),
-                   namespace="acme")
-    config_path = tmp / "config.json"
-    save_config(config_path, CortexConfig(registry=url))
+    cli = cli_command()
     runtime = connect(cenv["DOCKER_HOST"])
     network = cenv.get("CORTEX_SANDBOX_NETWORK", "cortex-sandbox")
     roots = [production_trust_root(), load_trust_root(sig.trusted_root_path)]
 
     def remove_local_image() -> None:
-        runtime.stop("cortex-hello")
+        runtime.stop(container)
         subprocess.run(["podman", "rmi", "-f", image.pinned.split(":0.1.0")[0] + "@" + image.digest],
                        env={**os.environ, **cenv}, capture_output=True, check=False)
 
@@ -149,7 +102,7 @@ def main() -> int:
                        engine_factory=lambda: EmbeddedEngine(policy_set), trusted_roots=roots,
                        cortex_version=__version__) as inst:
             now = datetime.now(UTC)
-            plan = inst.plan("acme/hello", now=now)
+            plan = inst.plan(name, now=now)
             outcome = judge_install(plan, yes=True, allow_blocked=False)
             tp = time.perf_counter()
             inst.commit(plan, now=now, outcome=outcome,
@@ -157,8 +110,8 @@ def main() -> int:
                                                            version=p.version))
             pull = time.perf_counter() - tp
             ts = time.perf_counter()
-            check = inst.check_run("acme/hello", now=now)
-            spec = container_spec(check.decision, plugin="hello", version="0.1.0",
+            check = inst.check_run(name, now=now)
+            spec = container_spec(check.decision, plugin=published.plugin, version="0.1.0",
                                   image=plan.image, internal_network=network)
             running = runtime.start(spec)
             start = time.perf_counter() - ts
@@ -173,20 +126,19 @@ def main() -> int:
         steps["start"].append(start)
         steps["first call"].append(first)
         steps["total"].append(total)
-        runtime.stop("cortex-hello")
+        runtime.stop(container)
 
     # Whole processes, as a user runs them.
-    penv = {**os.environ, **cenv, "CORTEX_CONFIG": str(config_path)}
-    # Bytecode must be written and reused, or every process recompiles (PERFORMANCE.md).
-    penv.pop("PYTHONDONTWRITEBYTECODE", None)
+    # Bytecode written and reused, or every process recompiles (PERFORMANCE.md).
+    penv = process_env({**cenv, "CORTEX_CONFIG": str(config_path)})
     proc: dict[str, list[float]] = {k: [] for k in ("install", "run", "call", "total")}
     for i in range(args.rounds):
         remove_local_image()
         penv["CORTEX_DATA_DIR"] = str(tmp / f"proc-{i}")
         times = []
-        for cmd in (["plugin", "install", "acme/hello", "--yes", "--trusted-root",
-                     str(sig.trusted_root_path)], ["plugin", "run", "acme/hello"],
-                    ["plugin", "call", "acme/hello", "health"]):
+        for cmd in (["plugin", "install", name, "--yes", "--trusted-root",
+                     str(sig.trusted_root_path)], ["plugin", "run", name],
+                    ["plugin", "call", name, "health"]):
             t = time.perf_counter()
             subprocess.run(cli + cmd, env=penv, check=True, capture_output=True)
             times.append(time.perf_counter() - t)
@@ -194,7 +146,7 @@ def main() -> int:
             proc[k].append(v)
         proc["total"].append(sum(times))
     # Call overhead against a running container (left running by the last round).
-    running_now = runtime.running("cortex-hello")
+    running_now = runtime.running(container)
     assert running_now is not None
     url = f"{running_now.base_url}/health"
     overhead: dict[str, list[float]] = {k: [] for k in (
@@ -202,7 +154,7 @@ def main() -> int:
     with httpx.Client(trust_env=False) as client:
         for _ in range(args.calls):
             t = time.perf_counter()
-            subprocess.run([*cli, "plugin", "call", "acme/hello", "health"], env=penv, check=True,
+            subprocess.run([*cli, "plugin", "call", name, "health"], env=penv, check=True,
                            capture_output=True)
             overhead["cortex plugin call (process)"].append(time.perf_counter() - t)
             t = time.perf_counter()
@@ -216,13 +168,11 @@ def main() -> int:
     if args.profile_call:
         prof = tmp / "call.prof"
         subprocess.run([sys.executable, "-m", "cProfile", "-o", str(prof), cli[0], "plugin", "call",
-                        "acme/hello", "health"], env=penv, check=True, capture_output=True)
+                        name, "health"], env=penv, check=True, capture_output=True)
         import pstats
 
         pstats.Stats(str(prof)).sort_stats("cumulative").print_stats(30)
-    runtime.stop("cortex-hello")
-    server.terminate()
-    server.wait(30)
+    runtime.stop(container)
 
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",

@@ -20,22 +20,46 @@ errors from third-party tools). In ``text`` and ``github`` output every such cha
 terminal or a CI runner would act on is shown as an escape (:func:`neutralise`): a newline
 followed by ``::`` would otherwise be a GitHub workflow command of the attacker's, and ANSI
 sequences could rewrite what the reader sees. ``json`` and ``sarif`` escape them as JSON does.
+
+Text for people (``text`` here, and every table and message of the CLI) also:
+
+* shows image digests shortened on stdout (``sha256:0123456789ab…``, :func:`shorten_digests`);
+  the full value is in ``json`` and ``cortex plugin info``, and errors and warnings on stderr
+  quote it in full (what a person acts on: a pin to correct, two values to compare). A message
+  cut to a length never ends inside a digest (:func:`cortex_trust._text.clip`);
+* uses colour and symbols (``✓ allow``, ``✗ block``) only when the stream is a terminal, never
+  when it is piped or ``NO_COLOR`` is set; ``FORCE_COLOR`` turns them on anyway
+  (:func:`style_for`). Escape sequences are only ever added around text of ours, after the
+  text of others in the line was neutralised.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = [
     "FAIL_ON_CHOICES",
     "FORMATS",
+    "PLAIN",
+    "Style",
+    "emphasise",
     "exit_code_for",
+    "for_reading",
     "neutralise",
+    "plural",
     "render",
     "render_decision",
+    "shorten_digests",
+    "style_for",
+    "table",
+    "version_text",
 ]
 
 FORMATS = ("text", "json", "sarif", "github")
@@ -72,6 +96,162 @@ def neutralise(text: str) -> str:
     (registry answers: names, descriptions, images, reasons, error messages; manifests;
     reports)."""
     return _UNSAFE.sub(_escape_char, text)
+
+
+# ------------------------------------------------------------------------- text for people
+
+#: Hex digits of a digest shown in text output (Docker and git show 12 too).
+SHORT_DIGEST_HEX = 12
+
+
+def shorten_digests(text: str) -> str:
+    """``text`` with every image digest in it shortened to ``sha256:``, the first
+    :data:`SHORT_DIGEST_HEX` hex digits and ``…``."""
+    return _digest_re().sub(lambda m: f"sha256:{m.group(1)[:SHORT_DIGEST_HEX]}…", text)
+
+
+@functools.cache
+def _digest_re() -> re.Pattern[str]:
+    """The digest grammar of :mod:`cortex_trust.ids` (the one definition), with the hex digits as
+    group 1; imported on first use so that help screens stay light."""
+    from cortex_trust.ids import DIGEST
+
+    prefix = "sha256:"
+    assert DIGEST.startswith(prefix)
+    return re.compile(f"{prefix}({DIGEST[len(prefix):]})")
+
+
+def for_reading(text: str) -> str:
+    """``text`` as a person reads it in text output: inert (:func:`neutralise`) and with
+    digests shortened (:func:`shorten_digests`)."""
+    return shorten_digests(neutralise(text))
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``"1 version"``, ``"2 versions"``: ``n`` and the word in the form its number needs
+    (``many`` when adding an ``s`` is wrong: ``plural(n, "entry", "entries")``)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+_SGR = {"ok": "32", "notice": "36", "warn": "33", "bad": "31", "strong": "1", "header": "1",
+        "dim": "2"}
+_SYMBOLS = {"ok": "✓", "notice": "•", "warn": "!", "bad": "✗"}
+#: The role (colour, symbol) of each action and tier value.
+_ROLES = {"allow": "ok", "notice": "notice", "warn": "warn", "block": "bad",
+          "verified": "ok", "community": "notice", "experimental": "warn", "untrusted": "bad"}
+
+
+@dataclass(frozen=True)
+class Style:
+    """How text for people is decorated on one stream: ANSI colours (``colour``) and the
+    symbols ``✓ • ! ✗`` (``symbols``, only with colour and an encoding that has them)."""
+
+    colour: bool = False
+    symbols: bool = False
+
+    def paint(self, text: str, role: str | None) -> str:
+        """``text`` in the colour of ``role`` (``ok``, ``notice``, ``warn``, ``bad``,
+        ``strong``, ``header``, ``dim``, or an action or tier value); unchanged without colour."""
+        code = _SGR.get(_ROLES.get(role or "", role or ""))
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour and code else text
+
+    def mark(self, role: str | None) -> str:
+        """The symbol of ``role`` and a space (``"✓ "``), or ``""`` without symbols."""
+        symbol = _SYMBOLS.get(_ROLES.get(role or "", role or ""))
+        return f"{symbol} " if self.symbols and symbol else ""
+
+
+#: No decoration (files, pipes, ``NO_COLOR``, and every machine format).
+PLAIN = Style()
+
+
+def style_for(stream: TextIO) -> Style:
+    """The decoration for text written to ``stream``: none when ``NO_COLOR`` is set (to
+    anything but the empty string, https://no-color.org) or ``TERM=dumb``; colour when
+    ``FORCE_COLOR`` is set or ``stream`` is a terminal. Symbols also need an encoding that has
+    them."""
+    env = os.environ
+    if env.get("NO_COLOR"):
+        return PLAIN
+    if not env.get("FORCE_COLOR"):
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError, OSError):  # closed or not a real stream
+            tty = False
+        if not tty or env.get("TERM") == "dumb":
+            return PLAIN
+    try:
+        "".join(_SYMBOLS.values()).encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return Style(colour=True)
+    return Style(colour=True, symbols=True)
+
+
+# Line starts that are ours (labels of text output), never text of others: a line's own text
+# starts with a label and other people's text only ever follows one, so decorating these
+# cannot be steered by what a registry or a manifest says.
+_LABELS = [
+    (re.compile(r"^(\s*)(error|ERROR|REVOKED)(:)"), "bad"),
+    (re.compile(r"^(\s*)(warning|WARNING)(:)"), "warn"),
+    (re.compile(r"^(\s*)(note|notice)(:)"), "notice"),
+    (re.compile(r"^(\s*)(fix|ok)(:)"), "ok"),
+]
+_REASON = re.compile(r"^(\s+)([A-Z][A-Z0-9_]{2,})(: )")
+_TIER_LINE = re.compile(r"^(tier:\s+)([a-z]+)$")
+_ACTION_LINE = re.compile(r"^(action:\s+)([a-z]+)")
+_TIER_ACTION = re.compile(r"^(\s+tier )([a-z]+)(, action )([a-z]+)")
+
+
+def emphasise(line: str, style: Style) -> str:
+    """``line`` (already neutralised) with its label decorated: ``error:``, ``warning:``,
+    ``note:``, ``fix:``, ``ok:``, ``REVOKED:`` in their colour; the tier of a ``tier:`` line and the
+    action of an ``action:`` line (and both in ``  tier X, action Y``) in theirs, the action
+    with its symbol; a reason code (``  CODE: message``) in bold. Unchanged without colour."""
+    if not style.colour:
+        return line
+    for pattern, role in _LABELS:
+        m = pattern.match(line)
+        if m:
+            return m.group(1) + style.paint(m.group(2) + m.group(3), role) + line[m.end():]
+    if m := _REASON.match(line):
+        return m.group(1) + style.paint(m.group(2), "strong") + line[m.start(3):]
+    if m := _TIER_LINE.match(line):
+        return m.group(1) + style.paint(m.group(2), m.group(2))
+    if m := _ACTION_LINE.match(line):
+        return m.group(1) + style.mark(m.group(2)) + style.paint(m.group(2), m.group(2)) + line[m.end():]
+    if m := _TIER_ACTION.match(line):
+        tier, action = m.group(2), m.group(4)
+        return (m.group(1) + style.paint(tier, tier) + m.group(3) + style.mark(action)
+                + style.paint(action, action) + line[m.end():])
+    return line
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, style: Style = PLAIN,
+          roles: Sequence[Sequence[str | None]] | None = None) -> list[str]:
+    """The lines of a table: a header row, then one line per row, columns aligned and two
+    spaces apart (the last column is not padded). Every cell is shown
+    :func:`for_reading` (other people's text is inert, digests short); ``roles`` (a role per
+    cell, see :meth:`Style.paint`) colours cells, the header is bold."""
+    shown = [[for_reading(c) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in shown)]) for i, h in enumerate(headers)]
+    last = len(headers) - 1
+
+    def line(cells: Sequence[str], cell_roles: Sequence[str | None]) -> str:
+        parts = [style.paint(c if i == last else c.ljust(widths[i]), cell_roles[i])
+                 for i, c in enumerate(cells)]
+        return "  ".join(parts).rstrip()
+
+    out = [line(list(headers), ["header"] * len(headers))]
+    for n, row in enumerate(shown):
+        out.append(line(row, roles[n] if roles is not None else [None] * len(row)))
+    return out
+
+
+def version_text() -> str:
+    """What ``cortex --version`` prints."""
+    from cortex_trust import __version__
+
+    return f"cortex-trust {__version__}"
 
 
 def exit_code_for(decision: Any, fail_on: str) -> int:
@@ -181,7 +361,14 @@ def _evidence_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _text(obj: Any) -> str:
+def _platform_text(context: Any) -> str:
+    """The CORTEX platform version the input carries and where it came from."""
+    from cortex_trust.install import PlatformVersion
+
+    return PlatformVersion(context.cortex_version, context.cortex_version_source).describe()
+
+
+def _text(obj: Any, style: Style) -> str:
     decision = _decision_of(obj)
     lines: list[str] = []
     if decision is not obj:
@@ -190,12 +377,13 @@ def _text(obj: Any) -> str:
         who = plugin.get("full_name") or "(unnamed plugin)"
         lines.append(f"plugin: {who} {plugin.get('version') or ''}".rstrip())
         lines.append(f"image:  {artifact.get('image')}")
+        lines.append(f"platform: CORTEX {_platform_text(obj.input.context)}")
     lines.extend(_decision_lines(decision))
     if decision is not obj:
         lines.extend(_evidence_lines(obj.evidence))
         lines.append(f"policy: {obj.engine} revision {obj.policy_revision or '(unknown)'}")
     # Each line is ours; what the values in it contain is shown, never obeyed.
-    return "\n".join(neutralise(line) for line in lines) + "\n"
+    return "\n".join(emphasise(for_reading(line), style) for line in lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------ json
@@ -303,16 +491,19 @@ def _github(obj: Any, *, location: str | None) -> str:
 # ------------------------------------------------------------------------------------ entry
 
 
-def render(obj: Any, fmt: str, *, location: str | None = None, version: str = "") -> str:
+def render(obj: Any, fmt: str, *, location: str | None = None, version: str = "",
+           style: Style = PLAIN) -> str:
     """Render a verify result or a bare decision in ``fmt`` (one of :data:`FORMATS`).
 
     ``location`` is the file results point at in SARIF and GitHub annotations (the manifest;
-    taken from a verify result when not given). Raises ``ValueError`` for an unknown format.
+    taken from a verify result when not given). ``style`` decorates ``text`` (see
+    :func:`style_for`); the other formats are never decorated. Raises ``ValueError`` for an
+    unknown format.
     """
     if location is None and _decision_of(obj) is not obj:
         location = obj.manifest_path
     if fmt == "text":
-        return _text(obj)
+        return _text(obj, style)
     if fmt == "json":
         return _json(obj)
     if fmt == "sarif":
@@ -323,6 +514,6 @@ def render(obj: Any, fmt: str, *, location: str | None = None, version: str = ""
 
 
 def render_decision(decision: Any, fmt: str, *, location: str | None = None,
-                    version: str = "") -> str:
+                    version: str = "", style: Style = PLAIN) -> str:
     """Render a bare :class:`~cortex_trust.policy.Decision` (for install and policy eval)."""
-    return render(decision, fmt, location=location, version=version)
+    return render(decision, fmt, location=location, version=version, style=style)

@@ -1,4 +1,13 @@
-"""``cortex config``: the default registry, scoped private registries, the GitHub API URL.
+"""``cortex config``: the default registry, scoped private registries, the GitHub API URL, the
+CORTEX platform's version, usage reporting (the installation token's variable), the database of
+a registry you operate, the organization's policy (``policy-dir``, ``policy-data``).
+
+Settings are the fields of :class:`cortex_trust.install.CortexConfig` (``platform_version`` is
+the setting ``platform-version``); ``set``, ``add``, ``unset``, ``get`` and ``list`` work like
+``git config``: a mistyped setting gets "did you mean", a refused value what is wrong and the
+fix, and nothing is written unless the whole configuration is valid. A list setting holds
+several values (``set`` replaces them all, ``add`` appends). Policy paths are stored absolute
+and checked by loading the policy before they are saved.
 
 Written to the user's config file with owner-only permissions; tokens are referenced by
 environment variable (``--token-env``) and always redacted from output.
@@ -7,78 +16,223 @@ environment variable (``--token-env``) and always redacted from output.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import os
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-app = typer.Typer(help="Read and change the configuration (registries, GitHub).", no_args_is_help=True)
+from ._errors import fail
+from ._options import FormatOpt, RegistryTokenEnvOpt
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from cortex_trust.install import CortexConfig
+
+app = typer.Typer(help="Read and change the configuration (registries, GitHub, the CORTEX platform version, "
+                       "the organization's policy).", no_args_is_help=True)
 registries_app = typer.Typer(help="Scoped registries (federation and private registries).", no_args_is_help=True)
 app.add_typer(registries_app, name="registries")
 
-_KEYS = {"registry": "registry", "github-api": "github_api", "github_api": "github_api",
-         "registry-log-key": "registry_log_key", "registry_log_key": "registry_log_key"}
+_SETTING_HELP = ("registry | github-api | registry-log-key | platform-version | usage-token-env | "
+                 "registry-db | policy-dir | policy-data")
+#: Settings that hold paths of the organization's policy (made absolute, loaded before saving).
+_POLICY_PATHS = ("policy_dir", "policy_data")
+#: How ``list`` shows a setting that is not set (settings not named here are not shown then).
+_NOT_SET = {"platform_version": "(not set: unknown)",
+            "policy_dir": "(not set: the shipped policies only)",
+            "policy_data": "(not set: the shipped policy data only)"}
+#: ``registries add``: the argument or option each field of an entry comes from.
+_ENTRY_ARGS = {"name": "NAME", "url": "URL", "scopes": "--scope", "mirrors": "--mirror",
+               "token_env": "--token-env", "log_key": "--log-key",
+               "usage_token_env": "--usage-token-env"}
+
+SettingArg = Annotated[str, typer.Argument(metavar="SETTING", help=_SETTING_HELP, show_default=False)]
 
 
-def _key(key: str) -> str:
-    from ._errors import fail
+def _settings() -> dict[str, str]:
+    """Setting name -> field of the configuration, in the configuration's order."""
+    from cortex_trust.install import CortexConfig
 
-    if key not in _KEYS:
-        fail(f"unknown setting {key!r}", advice="settings are: registry, github-api, "
-             "registry-log-key; "
-             "scoped registries use `cortex config registries add`")
-    return _KEYS[key]
+    return {f.replace("_", "-"): f for f in CortexConfig.model_fields if f != "registries"}
 
 
-def _update(**changes: object) -> None:
+def _is_list(field: str) -> bool:
+    from cortex_trust.install import CortexConfig
+
+    return isinstance(CortexConfig.model_fields[field].default, tuple)
+
+
+def _field(key: str) -> str:
+    """The configuration field of setting ``key`` (``platform-version`` or ``platform_version``);
+    exit 2 with "did you mean" for an unknown one."""
+    from cortex_trust._suggest import closest
+
+    settings = _settings()
+    name = key.replace("_", "-")
+    if name in settings:
+        return settings[name]
+    if name == "registries":
+        fail("scoped registries are not a single setting",
+             advice="use `cortex config registries add NAME URL --scope 'NAMESPACE/*'` (or remove)")
+    guess = closest(name, settings)
+    fail(f"unknown setting {key!r}" + (f"; did you mean {guess!r}?" if guess else ""),
+         advice=f"settings are: {', '.join(settings)}; scoped registries use "
+                "`cortex config registries add`")
+
+
+def _refused(e: ValidationError, *, command: str) -> NoReturn:
+    """Exit 2 saying, in plain words, which value was refused, why, and what to write."""
+    from cortex_trust.install import invalid_setting
+
+    loc, problem, cause = invalid_setting(e)
+    field = str(loc[0]) if loc else ""
+    if field == "registries" and len(loc) >= 3:
+        shown = _ENTRY_ARGS.get(str(loc[2]), str(loc[2]))
+    else:
+        shown = field.replace("_", "-") or "the configuration"
+    advice = f"see `cortex config {command} --help`"
+    if cause is not None:
+        advice = cause.fix + (f", e.g. {cause.example}" if cause.example else "")
+    fail(f"{shown} not changed: {problem}", advice=advice)
+
+
+def _save(changes: dict[str, object], *, command: str) -> CortexConfig:
+    """Apply ``changes`` to the stored configuration and save it; nothing is written when the
+    result is invalid (exit 2, in plain words) or its policy does not load."""
+    from pydantic import ValidationError
+
     from cortex_trust.install import CortexConfig, load_config, save_config
 
     from ._paths import config_path
 
     path = config_path()
-    current = load_config(path)
-    doc = current.model_dump()
+    doc = load_config(path).model_dump()
     doc.update(changes)
     try:
         new = CortexConfig.model_validate(doc)
-    except ValueError as e:
-        from ._errors import fail
-
-        msg = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
-        fail(f"invalid setting: {msg}", advice="see `cortex config --help`")
+    except ValidationError as e:
+        _refused(e, command=command)
+    if any(f in changes for f in _POLICY_PATHS):
+        _check_policy(new, changed=[f for f in _POLICY_PATHS if f in changes])
     save_config(path, new)
+    return new
+
+
+def _check_policy(config: CortexConfig, *, changed: list[str]) -> None:
+    """Load the configured policy: a missing directory, a mistyped data key or a broken data
+    file is refused now, not at the next install."""
+    from pathlib import Path
+
+    from cortex_trust.errors import PolicyError
+    from cortex_trust.policy import load_policy_set
+
+    names = " and ".join(f.replace("_", "-") for f in changed)
+    for d in config.policy_dir:
+        if not Path(d).is_dir():
+            fail(f"{names} not changed: {d} is not a directory",
+                 advice="give the directory that holds the organization's .rego modules (and its data.yaml)")
+    for f in config.policy_data:
+        if not Path(f).is_file():
+            fail(f"{names} not changed: {f} is not a file", advice="give a YAML or JSON policy data file")
+    try:
+        load_policy_set(config.policy_dir, config.policy_data)
+    except PolicyError as e:
+        fail(f"{names} not changed: {e.message}", advice=e.advice)
+
+
+def _absolute(values: list[str]) -> tuple[str, ...]:
+    # Stored absolute: a relative path would name another file in every directory.
+    return tuple(os.path.abspath(os.path.expanduser(v)) if v else v for v in values)
+
+
+def _echo_setting(name: str, value: object) -> None:
+    for v in value if isinstance(value, (list, tuple)) else (value,):
+        typer.echo(f"{name} = {v}")
 
 
 @app.command("set")
-def set_(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")],
-         value: Annotated[str, typer.Argument(help="an http(s) URL (a verifier key for "
-                                                   "registry-log-key)")]) -> None:
-    """Set a setting, e.g. `cortex config set registry https://registry.internal.acme.com`."""
-    _update(**{_key(key): value})
-    typer.echo(f"{key} = {value}")
+def set_(setting: SettingArg,
+         value: Annotated[list[str], typer.Argument(
+             metavar="VALUE", help="an http(s) URL for registry and github-api, a verifier key for "
+                                   "registry-log-key, the CORTEX platform's X.Y.Z for platform-version, "
+                                   "an environment variable's name for usage-token-env, a database URL "
+                                   "for registry-db, DIR... for policy-dir, FILE... for policy-data")]) -> None:
+    """Set a setting (a list setting: all its values).
+
+    E.g. `cortex config set registry https://registry.internal.acme.com`,
+    `cortex config set platform-version 8.1.0` (the CORTEX platform version manifests'
+    min_cortex_version is compared with; CORTEX_PLATFORM_VERSION overrides it), `cortex config
+    set usage-token-env CORTEX_USAGE_TOKEN` (report production use of plugins from the default
+    registry with the installation token in that variable), `cortex config set registry-db
+    postgresql://cortex@db.internal:5432/registry` (the database of `cortex registry` commands
+    without --db; CORTEX_REGISTRY_DB overrides it) or `cortex config set policy-dir
+    /etc/cortex/acme` and `cortex config set policy-data acme.yaml org.yaml` (the organization's
+    policy every command decides with; --policy-dir and --data override them).
+    A list setting takes several values and replaces the ones it had (`add` appends)."""
+    field = _field(setting)
+    name = field.replace("_", "-")
+    new: object
+    if _is_list(field):
+        new = _absolute(value) if field in _POLICY_PATHS else tuple(value)
+    elif len(value) != 1:
+        fail(f"{name} holds one value, not {len(value)}", advice=f"`cortex config set {name} VALUE`")
+    else:
+        new = value[0]
+    _save({field: new}, command="set")
+    _echo_setting(name, new)
 
 
-@app.command("get")
-def get(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
-    """Print one setting."""
+@app.command("add")
+def add(setting: SettingArg,
+        value: Annotated[list[str], typer.Argument(
+            metavar="VALUE", help="DIR... for policy-dir, FILE... for policy-data")]) -> None:
+    """Append values to a list setting (policy-dir, policy-data).
+
+    E.g. `cortex config add policy-data org-overrides.yaml` (merged after the data files
+    already configured)."""
     from cortex_trust.install import load_config
 
     from ._paths import config_path
 
-    typer.echo(getattr(load_config(config_path()), _key(key)))
+    field = _field(setting)
+    name = field.replace("_", "-")
+    if not _is_list(field):
+        fail(f"{name} holds one value; only policy-dir and policy-data hold several",
+             advice=f"`cortex config set {name} VALUE`")
+    current: tuple[str, ...] = getattr(load_config(config_path()), field)
+    added = _absolute(value) if field in _POLICY_PATHS else tuple(value)
+    for v in added:
+        if v in current:
+            fail(f"{v} is already in {name}", advice=f"`cortex config get {name}` lists them")
+    _save({field: (*current, *added)}, command="set")
+    _echo_setting(name, added)
+
+
+@app.command("get")
+def get(setting: SettingArg) -> None:
+    """Print one setting (a list setting one value a line; nothing when not set)."""
+    from cortex_trust.install import load_config
+
+    from ._paths import config_path
+
+    value = getattr(load_config(config_path()), _field(setting))
+    for v in value if isinstance(value, tuple) else (() if value is None else (value,)):
+        typer.echo(v)
 
 
 @app.command("unset")
-def unset(key: Annotated[str, typer.Argument(help="registry | github-api | registry-log-key")]) -> None:
-    """Reset a setting to its default."""
+def unset(setting: SettingArg) -> None:
+    """Reset a setting to its default (a list setting to empty)."""
     from cortex_trust.install import CortexConfig
 
-    field = _key(key)
-    _update(**{field: CortexConfig.model_fields[field].default})
-    typer.echo(f"{key} reset to its default")
+    field = _field(setting)
+    _save({field: CortexConfig.model_fields[field].default}, command="unset")
+    typer.echo(f"{field.replace('_', '-')} reset to its default")
 
 
 @app.command("list")
-def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text") -> None:
+def list_(fmt: FormatOpt = "text") -> None:
     """Print the whole configuration (tokens redacted)."""
     from cortex_trust.install import load_config
 
@@ -90,16 +244,20 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text | json")] = "t
         typer.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
     typer.echo(f"# {path}")
-    typer.echo(f"registry = {doc['registry']}")
-    typer.echo(f"github-api = {doc['github_api']}")
-    if doc.get("registry_log_key"):
-        typer.echo(f"registry-log-key = {doc['registry_log_key']}")
+    for name, field in _settings().items():
+        value = doc[field]
+        if value in (None, []):
+            if field in _NOT_SET:
+                typer.echo(f"{name} = {_NOT_SET[field]}")
+            continue
+        _echo_setting(name, value)
     for r in doc["registries"]:
         token = f" token-env={r['token_env']}" if r["token_env"] else (" token=***" if r["token"] else "")
         mirrors = f" mirrors={','.join(r['mirrors'])}" if r["mirrors"] else ""
         log_key = f" log-key={r['log_key']}" if r.get("log_key") else ""
+        usage = f" usage-token-env={r['usage_token_env']}" if r.get("usage_token_env") else ""
         typer.echo(f"registries.{r['name']} = {r['url']} scopes={','.join(r['scopes'])}{token}{mirrors}"
-                   f"{log_key}")
+                   f"{log_key}{usage}")
 
 
 @app.command("path")
@@ -115,11 +273,16 @@ def registries_add(
     name: Annotated[str, typer.Argument(help="a short name, e.g. acme")],
     url: Annotated[str, typer.Argument(help="the registry's base URL")],
     scope: Annotated[list[str], typer.Option("--scope", help="`ns/*` or `ns/name` it serves (repeatable)")],
-    token_env: Annotated[str | None, typer.Option("--token-env", help="env var holding its token")] = None,
-    mirror: Annotated[list[str] | None, typer.Option("--mirror", help="a mirror URL, tried in order")] = None,
+    token_env: RegistryTokenEnvOpt = None,
+    mirror: Annotated[list[str] | None, typer.Option(
+        "--mirror", metavar="URL", help="a mirror URL, tried in order")] = None,
     log_key: Annotated[str | None, typer.Option(
-        "--log-key", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
+        "--log-key", metavar="KEY", help="its transparency-log verifier key (NAME+KEYID+KEY, from its operator): "
                           "installs check the version is in its log")] = None,
+    usage_token_env: Annotated[str | None, typer.Option(
+        "--usage-token-env", metavar="NAME",
+        help="env var holding an installation token of this registry: `cortex plugin run` then "
+             "reports production use of its plugins to it (opt-in)")] = None,
 ) -> None:
     """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
     from cortex_trust.install import load_config
@@ -129,8 +292,8 @@ def registries_add(
     current = load_config(config_path())
     others = [r.model_dump() for r in current.registries if r.name != name]
     entry = {"name": name, "url": url, "scopes": tuple(scope), "token_env": token_env,
-             "mirrors": tuple(mirror or ()), "log_key": log_key}
-    _update(registries=(*others, entry))
+             "mirrors": tuple(mirror or ()), "log_key": log_key, "usage_token_env": usage_token_env}
+    _save({"registries": (*others, entry)}, command="registries add")
     typer.echo(f"registry {name} = {url} serves {', '.join(scope)}")
 
 
@@ -139,13 +302,13 @@ def registries_remove(name: Annotated[str, typer.Argument()]) -> None:
     """Remove a scoped registry."""
     from cortex_trust.install import load_config
 
-    from ._errors import fail
     from ._paths import config_path
 
     current = load_config(config_path())
     if name not in {r.name for r in current.registries}:
         fail(f"no registry named {name!r}", advice="`cortex config list` shows the configured ones")
-    _update(registries=tuple(r.model_dump() for r in current.registries if r.name != name))
+    _save({"registries": tuple(r.model_dump() for r in current.registries if r.name != name)},
+          command="registries remove")
     typer.echo(f"registry {name} removed")
 
 

@@ -1,29 +1,49 @@
 """Entry point of the ``cortex`` console script.
 
-Command groups live one per module (``manifest``, ``policy``, ``plugin``...). Every library
-error raised by a command reaches :func:`main`, which renders it through :mod:`cli._errors`.
+Command groups live one per module (``manifest``, ``policy``, ``plugin``...). A library error
+raised by any command is rendered by the app's root group (:class:`cli._errors.RenderingGroup`).
 :func:`main` runs the Typer app without Click's standalone handling, so that no exception is
 turned into an exit code behind its back (Click maps an abort and a broken pipe to 1, Python
-an uncaught exception to 1, and 1 means "refused by a decision"): every way out is decided
-here, and an unexpected exception exits 3 with a short message.
+an uncaught exception to 1, and 1 means "refused by a decision"): every other way out is
+decided here, and an unexpected exception exits 3 with a short message.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from . import config, manifest, plugin, policy, registry
+from ._errors import RenderingGroup
 
 app = typer.Typer(
     name="cortex",
+    cls=RenderingGroup,
     help="cortex-trust: decide whether a CORTEX plugin may be installed, and how it is sandboxed.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from ._render import version_text
+
+        print(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def _cortex(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_show_version,
+        help="Show cortex-trust's version and exit.")] = False) -> None:
+    """cortex-trust: decide whether a CORTEX plugin may be installed, and how it is sandboxed."""
+
+
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(policy.app, name="policy")
 app.add_typer(plugin.app, name="plugin")
@@ -32,19 +52,19 @@ app.add_typer(config.app, name="config")
 
 
 def main() -> None:
-    """Run the CLI and exit: library errors become a clear message and their exit code,
-    usage errors 2, an interrupt 130, anything unexpected 3 (:data:`cli._errors.EXIT_INTERNAL`).
-    Never returns."""
+    """Run the CLI and exit: library errors become a clear message and their exit code (in the
+    app itself), usage errors 2, an interrupt 130, anything unexpected 3
+    (:data:`cli._errors.EXIT_INTERNAL`). Never returns."""
     import errno
 
-    from cortex_trust.errors import CortexTrustError
+    from ._errors import EXIT_INPUT, EXIT_INTERNAL, report_internal_error
+    from ._lazy import lazy_command
 
-    from ._errors import EXIT_INPUT, EXIT_INTERNAL, report_internal_error, report_library_error
-
+    # httpx imports its own command line (click, rich, pygments) whenever they are installed;
+    # cortex never runs it. Marked absent, it is not imported (httpx then defines a placeholder).
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
-        code = app(standalone_mode=False)
-    except CortexTrustError as e:
-        report_library_error(e)
+        code = lazy_command(app)(standalone_mode=False)
     except typer.Abort:
         # End of input at a prompt (Ctrl-D): the user stopped; nothing was decided.
         print("error: aborted (nothing was done)", file=sys.stderr)

@@ -1,24 +1,41 @@
 """``cortex plugin publish | review approve/reject/withdraw | revoke | yank | unyank``: talk to a registry.
 
-The token is read from the environment variable named by ``--token-env`` (default
-``CORTEX_REGISTRY_TOKEN``) here in the CLI, passed to the client, and never printed. Results go
-to stdout as JSON; errors through :mod:`cli._errors` (exit 2 refused, 3 unreachable).
+The registry is the one the plugin's name resolves from in the configuration (as ``install``
+resolves it: a scoped registry for its namespaces, otherwise ``cortex config set registry``);
+``--registry URL`` names another. Writes go to the registry's own URL, never to a mirror. The
+token is read from the environment variable named by ``--token-env`` (default
+``CORTEX_REGISTRY_TOKEN``) here in the CLI, passed to the client, and never printed. Text output
+is one line saying what was done (plugin@version, short digest, tier and action); ``--format
+json`` prints the registry's whole document instead. Errors go through :mod:`cli._errors`
+(exit 2 refused, 3 unreachable).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cortex_trust.ids import is_digest
-
 from ._errors import EXIT_INPUT, fail
-from ._render import neutralise
+from ._options import (
+    BundleOpt,
+    FormatOpt,
+    ImageOpt,
+    RegistryUrlOpt,
+    ScanScannersOpt,
+    TestsOpt,
+    TokenEnvOpt,
+)
+from ._render import for_reading, plural
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cortex_trust.install import CortexConfig
+    from cortex_trust.sources import RegistryClient, VersionDetail
 
 __all__ = ["register"]
 
@@ -27,10 +44,9 @@ _REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
                   r"@(?P<version>[0-9A-Za-z.+-]{1,128})$")
 _MAX_FILE = 1024 * 1024
 
-RegistryOption = Annotated[str, typer.Option(
-    "--registry", help="Registry URL, e.g. https://registry.cortex.dev.")]
-TokenEnvOption = Annotated[str, typer.Option(
-    "--token-env", help="Environment variable holding the registry token.")]
+RefArg = Annotated[str, typer.Argument(metavar="NAMESPACE/NAME@VERSION", show_default=False,
+                                        help="The version, e.g. acme/my-plugin@1.2.0.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (shown to installers).")]
 
 review_app = typer.Typer(no_args_is_help=True, help="Record a core-team review of a version.")
 
@@ -69,120 +85,205 @@ def _ref(ref: str) -> tuple[str, str, str]:
     return m["ns"], m["name"], m["version"]
 
 
-def _note(text: str) -> None:
-    """One line to stderr; what the registry answered is shown, never obeyed (escapes)."""
-    print(neutralise(text), file=sys.stderr)
+# -------------------------------------------------------------------------- which registry
 
 
-def _print(doc: Any) -> None:
+def _config() -> CortexConfig:
+    from cortex_trust.install import load_config
+
+    from ._paths import config_path
+
+    return load_config(config_path())
+
+
+def _registry_for(registry: str | None, full_name: str | None) -> str:
+    """The URL a write about ``full_name`` goes to: ``--registry`` when given, else the
+    registry the name resolves from (:func:`cortex_trust.install.registry_target`, as install
+    resolves it; its primary URL: mirrors serve reads), else (no name: an image or a signer
+    revoked everywhere) the default registry."""
+    if registry is not None:
+        return registry
+    from cortex_trust.install import registry_target
+
+    config = _config()
+    if full_name is None:
+        return config.registry
+    return registry_target(config, full_name).urls[0]
+
+
+def _publish_registry(registry: str | None, *, manifest: Path, text: str,
+                      namespace: str | None) -> str:
+    """:func:`_registry_for` the plugin a manifest describes. Without ``--namespace`` the full
+    name is known only to the registry (the token's namespace): with scoped registries
+    configured that could send a private plugin to the wrong registry, so it is refused."""
+    if registry is not None:
+        return registry
+    config = _config()
+    scoped = [(r.name, s) for r in config.registries for s in r.scopes]
+    if namespace is None:
+        if scoped:
+            shown = ", ".join(f"{s} -> {name}" for name, s in scoped[:3])
+            fail("the configuration sends some namespaces to other registries "
+                 f"({shown}), and without --namespace the plugin's namespace is unknown",
+                 advice="pass --namespace NS (your publisher token's namespace), or "
+                        "--registry URL")
+        return config.registry
+    from cortex_trust.manifest import parse_manifest
+
+    name = parse_manifest(text.encode("utf-8"), source=str(manifest)).name
+    return _registry_for(None, f"{namespace}/{name}")
+
+
+# ---------------------------------------------------------------------------------- output
+
+
+def _done(what: str, doc: VersionDetail, fmt: str, *, next_tier: bool = False,
+          note: str = "") -> None:
+    """Print the outcome of a write about one version: one line (what was done, which version,
+    its short digest, tier and action, and with ``next_tier`` what the next tier misses), or
+    the whole document for ``--format json``. Everything shown came from the registry: control
+    characters are escaped, never obeyed."""
+    if fmt == "json":
+        _print_json(doc.model_dump(mode="json"))
+        return
+    line = (f"{what} {doc.namespace}/{doc.name}@{doc.version} ({doc.digest}): "
+            f"{note + '; ' if note else ''}tier {doc.tier}, action {doc.action}")
+    upgrade = doc.decision.next_tier
+    if next_tier and upgrade is not None and upgrade.missing:
+        tier = getattr(upgrade.tier, "value", upgrade.tier)
+        line += f"; to reach {tier}: " + ", ".join(m.code for m in upgrade.missing)
+    print(for_reading(line))
+
+
+def _done_many(what: str, revoked: tuple[str, ...], fmt: str) -> None:
+    """Print the outcome of a revocation reaching several versions (their names), or
+    ``{"revoked": [...]}`` for ``--format json``."""
+    if fmt == "json":
+        _print_json({"revoked": list(revoked)})
+        return
+    shown = ", ".join(revoked[:5]) + (f" and {len(revoked) - 5} more" if len(revoked) > 5 else "")
+    print(for_reading(f"revoked {what}: {plural(len(revoked), 'version')}"
+                      + (f": {shown}" if shown else "")))
+
+
+def _print_json(doc: Any) -> None:
     import json
 
-    print(json.dumps(doc.model_dump(mode="json") if hasattr(doc, "model_dump") else doc,
-                     indent=2, sort_keys=True))
+    print(json.dumps(doc, indent=2, sort_keys=True))
+
+
+# -------------------------------------------------------------------------------- commands
 
 
 def publish(
-    manifest: Annotated[Path, typer.Argument(help="The plugin's manifest.yaml.")],
-    image: Annotated[str, typer.Option(
-        "--image", help="The image, pinned by digest: REGISTRY/REPO@sha256:DIGEST.")],
-    bundle: Annotated[Path, typer.Option(
-        "--bundle", help="Sigstore bundle signing the image digest (.sigstore.json).")],
-    registry: RegistryOption,
-    tests: Annotated[Path | None, typer.Option("--tests", help="JUnit XML results.")] = None,
+    manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="The plugin's manifest.yaml.")],
+    image: ImageOpt,
+    bundle: BundleOpt,
+    registry: RegistryUrlOpt = None,
+    tests: TestsOpt = None,
     scan: Annotated[Path | None, typer.Option(
-        "--scan", help="Your own Trivy JSON report: recorded as self-reported (the registry "
-                       "scans the image itself).")] = None,
+        "--scan", metavar="FILE", help="Your own Trivy JSON report: recorded as self-reported (the "
+                                       "registry scans the image itself).")] = None,
+    scan_scanners: ScanScannersOpt = None,
     scan_attestation: Annotated[Path | None, typer.Option(
-        "--scan-attestation", help="Sigstore bundle of a signed vulnerability-scan attestation "
-                                   "(cosign's vuln predicate) about the image digest.")] = None,
+        "--scan-attestation", metavar="FILE",
+        help="Sigstore bundle of a signed vulnerability-scan attestation (cosign's vuln "
+             "predicate) about the image digest.")] = None,
     namespace: Annotated[str | None, typer.Option(
-        "--namespace", help="Namespace (default: the token's).")] = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+        "--namespace", metavar="NS", help="Namespace (default: the token's).")] = None,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Publish a plugin version to a registry (publisher token)."""
+    from cortex_trust.evidence import parse_scanners
     from cortex_trust.sources import RegistryClient
 
+    if scan_scanners is not None and scan is None:
+        fail("--scan-scanners describes a --scan report", advice="add --scan REPORT or drop --scan-scanners")
+    scanners = parse_scanners(scan_scanners) if scan_scanners is not None else None
     token = _token(token_env)
-    body = {"manifest": _read(manifest, "manifest"), "bundle": _read(bundle, "bundle"),
-            "tests_junit": _read(tests, "JUnit XML"), "scan_report": _read(scan, "scan report"),
+    text = _read(manifest, "manifest") or ""
+    body = {"bundle": _read(bundle, "bundle"), "tests_junit": _read(tests, "JUnit XML"),
+            "scan_report": _read(scan, "scan report"),
             "scan_attestation": _read(scan_attestation, "scan attestation")}
-    with RegistryClient(registry, token=token) as client:
-        result = client.publish(manifest=body["manifest"] or "", image=image,
+    url = _publish_registry(registry, manifest=manifest, text=text, namespace=namespace)
+    with RegistryClient(url, token=token) as client:
+        result = client.publish(manifest=text, image=image,
                                 bundle=body["bundle"] or "", tests_junit=body["tests_junit"],
                                 scan_report=body["scan_report"], namespace=namespace,
-                                scan_attestation=body["scan_attestation"])
-    _note(f"published {result.namespace}/{result.name}@{result.version}: tier {result.tier}, "
-          f"action {result.action}")
-    _print(result)
+                                scan_attestation=body["scan_attestation"],
+                                scan_scanners=scanners)
+    _done("published", result, output_format, next_tier=True)
 
 
-def _review(ref: str, status: str, note: str | None, registry: str, token_env: str) -> None:
+def _on_version(ref: str, registry: str | None, token_env: str,
+                act: Callable[[RegistryClient, str, str, str], Any]) -> Any:
+    """``act(client, namespace, name, version)`` for the version ``ref`` names, on the registry
+    its name resolves from (or ``registry``), with the token read from ``$token_env``; its
+    answer."""
     from cortex_trust.sources import RegistryClient
 
     ns, name, version = _ref(ref)
     token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.review(ns, name, version, status=status,  # type: ignore[arg-type]
-                               note=note)
-    _note(f"{status} {ref}: tier {result.tier}, action {result.action}")
-    _print(result)
+    with RegistryClient(_registry_for(registry, f"{ns}/{name}"), token=token) as client:
+        return act(client, ns, name, version)
 
 
-@review_app.command("approve")
-def review_approve(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-) -> None:
-    """Approve a version (reviewer token)."""
-    _review(ref, "approved", note, registry, token_env)
+def _review_command(status: str, doc: str) -> Callable[..., None]:
+    """``review approve`` and ``review reject``: the same command recording another status."""
+
+    def command(
+        ref: RefArg,
+        registry: RegistryUrlOpt = None,
+        note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
+        token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+        output_format: FormatOpt = "text",
+    ) -> None:
+        result = _on_version(ref, registry, token_env, lambda client, *version: client.review(
+            *version, status=status, note=note))
+        _done(status, result, output_format, next_tier=True)
+
+    command.__doc__ = doc
+    return command
 
 
-@review_app.command("reject")
-def review_reject(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    note: Annotated[str | None, typer.Option("--note", help="Why.")] = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
-) -> None:
-    """Reject a version (reviewer token)."""
-    _review(ref, "rejected", note, registry, token_env)
+review_app.command("approve")(_review_command("approved", "Approve a version (reviewer token)."))
+review_app.command("reject")(_review_command("rejected", "Reject a version (reviewer token)."))
 
 
 @review_app.command("withdraw")
 def review_withdraw(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    ref: RefArg,
+    registry: RegistryUrlOpt = None,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Withdraw your own review of a version (reviewer token; no one else's can be)."""
-    from cortex_trust.sources import RegistryClient
-
-    ns, name, version = _ref(ref)
-    token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.withdraw_review(ns, name, version)
-    _note(f"withdrew your review of {ref}: tier {result.tier}, action {result.action}")
-    _print(result)
+    result = _on_version(ref, registry, token_env,
+                         lambda client, *version: client.withdraw_review(*version))
+    _done("withdrew your review of", result, output_format, next_tier=True)
 
 
 def revoke(
-    registry: RegistryOption,
-    reason: Annotated[str, typer.Option("--reason", help="Why (shown to installers).")],
-    ref: Annotated[str | None, typer.Argument(help="NAMESPACE/NAME@VERSION")] = None,
+    reason: ReasonOpt,
+    ref: Annotated[str | None, typer.Argument(
+        metavar="NAMESPACE/NAME@VERSION", show_default=False,
+        help="The version, e.g. acme/my-plugin@1.2.0 (or --digest, or --identity).")] = None,
+    registry: RegistryUrlOpt = None,
     digest: Annotated[str | None, typer.Option(
-        "--digest", help="Revoke every version carrying this image digest, under any name "
-                         "(admin).")] = None,
+        "--digest", metavar="sha256:DIGEST",
+        help="Revoke every version carrying this image digest, under any name (admin).")] = None,
     identity: Annotated[str | None, typer.Option(
         "--identity", help="Revoke every version signed by this identity (admin; needs "
                            "--issuer).")] = None,
-    issuer: Annotated[str | None, typer.Option("--issuer", help="The identity's issuer.")]
+    issuer: Annotated[str | None, typer.Option("--issuer", metavar="URL", help="The identity's issuer.")]
     = None,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Revoke a version (publisher of its namespace: that version only), or, as an admin, an
     image digest under every name or every version signed by an identity."""
+    from cortex_trust.ids import is_digest
     from cortex_trust.sources import RegistryClient
 
     if sum(x is not None for x in (ref, digest, identity)) != 1:
@@ -194,59 +295,48 @@ def revoke(
     if digest is not None and not is_digest(digest):
         fail(f"--digest {digest!r} is not an image digest",
              advice="write sha256:<64 lowercase hex digits>")
+    if ref is not None:
+        result = _on_version(ref, registry, token_env, lambda client, *version: client.revoke(
+            *version, reason=reason))
+        _done("revoked", result, output_format)
+        return
     token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        if ref is not None:
-            ns, name, version = _ref(ref)
-            result: Any = client.revoke(ns, name, version, reason=reason)
-            print(f"revoked {ref}", file=sys.stderr)
-        elif digest is not None:
-            result = {"revoked": list(client.revoke_digest(digest, reason=reason))}
-            print(f"revoked {digest} everywhere: {len(result['revoked'])} version(s)",
-                  file=sys.stderr)
+    with RegistryClient(_registry_for(registry, None), token=token) as client:
+        if digest is not None:
+            _done_many(f"{digest} everywhere", client.revoke_digest(digest, reason=reason),
+                       output_format)
         else:
-            result = {"revoked": list(client.revoke_identity(identity=identity or "",
-                                                             issuer=issuer or "",
-                                                             reason=reason))}
-            print(f"revoked {len(result['revoked'])} version(s)", file=sys.stderr)
-    _print(result)
+            _done_many(f"what {identity} ({issuer}) signed", client.revoke_identity(
+                identity=identity or "", issuer=issuer or "", reason=reason), output_format)
 
 
 def yank(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    reason: Annotated[str, typer.Option("--reason", help="Why (shown to installers).")],
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    ref: RefArg,
+    reason: ReasonOpt,
+    registry: RegistryUrlOpt = None,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Yank a version (publisher of the namespace, or admin): ranges and `latest` skip it, an
     exact pin still installs it with a warning. Its tier is unchanged; a revoked version
     cannot be yanked."""
-    from cortex_trust.sources import RegistryClient
-
-    ns, name, version = _ref(ref)
+    _ref(ref)
     if not reason.strip():
         fail("--reason is empty", advice="say why, e.g. --reason 'breaks config loading'")
-    token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.yank(ns, name, version, reason=reason)
-    print(f"yanked {ref}: installers skip it unless pinned exactly", file=sys.stderr)
-    _print(result)
+    result = _on_version(ref, registry, token_env, lambda client, *version: client.yank(
+        *version, reason=reason))
+    _done("yanked", result, output_format, note="installers skip it unless pinned exactly")
 
 
 def unyank(
-    ref: Annotated[str, typer.Argument(help="NAMESPACE/NAME@VERSION")],
-    registry: RegistryOption,
-    token_env: TokenEnvOption = _DEFAULT_TOKEN_ENV,
+    ref: RefArg,
+    registry: RegistryUrlOpt = None,
+    token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    output_format: FormatOpt = "text",
 ) -> None:
     """Make a yanked version active again (publisher of the namespace, or admin)."""
-    from cortex_trust.sources import RegistryClient
-
-    ns, name, version = _ref(ref)
-    token = _token(token_env)
-    with RegistryClient(registry, token=token) as client:
-        result = client.unyank(ns, name, version)
-    print(f"unyanked {ref}: active again", file=sys.stderr)
-    _print(result)
+    result = _on_version(ref, registry, token_env, lambda client, *version: client.unyank(*version))
+    _done("unyanked", result, output_format, note="active again")
 
 
 def register(app: typer.Typer) -> None:

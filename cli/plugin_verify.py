@@ -23,7 +23,18 @@ from typing import Annotated
 import typer
 
 from ._errors import EXIT_INPUT, fail
-from ._render import FAIL_ON_CHOICES, FORMATS
+from ._options import (
+    BundleOpt,
+    DataOpt,
+    ImageOpt,
+    NoDefaultsOpt,
+    PolicyDirOpt,
+    ReportFormatOpt,
+    ScanScannersOpt,
+    TestsOpt,
+    TrustedRootOpt,
+)
+from ._render import FAIL_ON_CHOICES
 
 __all__ = ["register"]
 
@@ -34,21 +45,14 @@ _IMAGE_ADVICE = ("pin the image by digest: --image REGISTRY/REPO@sha256:DIGEST (
 
 def verify(
     manifest: Annotated[Path, typer.Argument(metavar="MANIFEST", help="The plugin's manifest.yaml.")],
-    image: Annotated[str, typer.Option(
-        "--image", metavar="REF@sha256:DIGEST", help="The image, pinned by digest: REGISTRY/REPO@sha256:DIGEST.")],
+    image: ImageOpt,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", metavar="NS", help="The plugin's namespace (full name NAMESPACE/NAME).")] = None,
-    bundle: Annotated[Path | None, typer.Option(
-        "--bundle", metavar="FILE", help="Sigstore bundle signing the image digest (.sigstore.json).")] = None,
-    trusted_root: Annotated[list[Path] | None, typer.Option(
-        "--trusted-root", metavar="FILE", help="Extra Sigstore trusted_root.json (repeatable); tried after the "
-                               "pinned production root.")] = None,
+    bundle: BundleOpt = None,
+    trusted_root: TrustedRootOpt = None,
     scan: Annotated[Path | None, typer.Option(
-        "--scan", metavar="REPORT", help="Trivy JSON report (trivy image --format json).")] = None,
-    scan_scanners: Annotated[str | None, typer.Option(
-        "--scan-scanners", metavar="LIST", help="Scanners the --scan report was produced with, as your "
-        "pipeline ran Trivy (e.g. vuln,secret). A clean report cannot show them; they are recorded as "
-        "declared by you.")] = None,
+        "--scan", metavar="FILE", help="Trivy JSON report (trivy image --format json).")] = None,
+    scan_scanners: ScanScannersOpt = None,
     run_scan: Annotated[bool, typer.Option(
         "--run-scan", help="Run Trivy on the image now (needs the `scan` extra or trivy on "
                            "PATH).")] = False,
@@ -56,24 +60,18 @@ def verify(
         "--trivy-db", metavar="DIR", help="Trivy cache directory with a vulnerability database (db/trivy.db); "
                            "without it --run-scan runs only the secret and misconfig "
                            "scanners.")] = None,
-    tests: Annotated[Path | None, typer.Option("--tests", metavar="JUNIT", help="JUnit XML test results.")] = None,
+    tests: TestsOpt = None,
     review: Annotated[Path | None, typer.Option(
         "--review", metavar="FILE", help="Review document (cortex.review/v1 JSON).")] = None,
     usage: Annotated[Path | None, typer.Option(
         "--usage", metavar="FILE", help="Usage document (cortex.usage/v1 JSON).")] = None,
-    policy_dir: Annotated[list[Path] | None, typer.Option(
-        "--policy-dir", metavar="DIR", help="Directory of Rego modules adding to or overriding the defaults "
-                             "(repeatable).")] = None,
-    data: Annotated[list[Path] | None, typer.Option(
-        "--data", metavar="FILE", help="Data file (YAML/JSON) merged over the default data (repeatable).")] = None,
-    no_default_policies: Annotated[bool, typer.Option(
-        "--no-default-policies", "--no-defaults", help="Use only --policy-dir/--data, not the built-in "
-                                      "policies.")] = False,
+    policy_dir: PolicyDirOpt = None,
+    data: DataOpt = None,
+    no_default_policies: NoDefaultsOpt = False,
     fail_on: Annotated[str, typer.Option(
         "--fail-on", metavar="notice|warn|block", help="Exit 1 when the action is at least this: notice, warn or "
                           "block.")] = "block",
-    output_format: Annotated[str, typer.Option(
-        "--format", metavar="text|json|sarif|github", help="Output: text, json, sarif or github.")] = "text",
+    output_format: ReportFormatOpt = "text",
     now: Annotated[str | None, typer.Option(
         "--now", metavar="RFC3339", help="Reference time, RFC 3339 (for reproducible runs); default: the "
                       "clock.")] = None,
@@ -83,9 +81,6 @@ def verify(
     if fail_on not in FAIL_ON_CHOICES:
         fail(f"--fail-on {fail_on!r} is not one of {', '.join(FAIL_ON_CHOICES)}",
              advice="use --fail-on block (the default), warn or notice", code=EXIT_INPUT)
-    if output_format not in FORMATS:
-        fail(f"--format {output_format!r} is not one of {', '.join(FORMATS)}",
-             advice="use --format text, json, sarif or github", code=EXIT_INPUT)
     if scan is not None and run_scan:
         fail("--scan and --run-scan exclude each other",
              advice="drop --scan to scan now, or drop --run-scan to use the report")
@@ -97,21 +92,16 @@ def verify(
         fail(f"--image {image!r} is not pinned by digest", advice=_IMAGE_ADVICE)
     reference_time = _reference_time(now)
 
-    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.evidence import parse_scanners
 
-    from ._errors import report_library_error
-
-    try:
-        code, text = _run(
-            manifest=manifest, image=image, namespace=namespace, bundle=bundle,
-            trusted_roots=tuple(trusted_root or ()), scan=scan,
-            scan_scanners=tuple(x.strip() for x in (scan_scanners or "").split(",") if x.strip()), run_scan=run_scan,
-            trivy_db=trivy_db, tests=tests, review=review, usage=usage,
-            policy_dirs=list(policy_dir or ()), data_files=list(data or ()),
-            defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,
-            now=reference_time)
-    except CortexTrustError as e:
-        report_library_error(e)
+    code, text = _run(
+        manifest=manifest, image=image, namespace=namespace, bundle=bundle,
+        trusted_roots=tuple(trusted_root or ()), scan=scan,
+        scan_scanners=parse_scanners(scan_scanners or ""), run_scan=run_scan,
+        trivy_db=trivy_db, tests=tests, review=review, usage=usage,
+        policy_dirs=list(policy_dir or ()), data_files=list(data or ()),
+        defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,
+        now=reference_time)
     sys.stdout.write(text)
     sys.stdout.flush()
     raise typer.Exit(code)
@@ -140,23 +130,31 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          output_format: str, now: datetime) -> tuple[int, str]:
     from cortex_trust import __version__
     from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
+    from cortex_trust.install import load_config
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 
-    from ._render import exit_code_for, render
+    from ._options import load_org_policy
+    from ._paths import config_path
+    from ._platform import platform_version
+    from ._render import exit_code_for, render, style_for
+
+    config = load_config(config_path())
+    platform = platform_version(config)
 
     request = VerifyRequest(
         manifest=manifest, image=image, namespace=namespace, bundle=bundle,
         trusted_roots=trusted_roots, scan_report=scan, scan_scanners=scan_scanners,
         run_scan=run_scan, trivy_db=trivy_db,
-        junit=tests, review=review, usage=usage, cortex_version=__version__)
+        junit=tests, review=review, usage=usage, cortex_version=platform.version,
+        cortex_version_source=platform.source)
     # Read the policies first (a broken policy is an input error that should not wait for a
     # scan), then collect the evidence (bad input fails before an engine starts), then decide.
-    policy_set = load_policy_set(policy_dirs, data_files, defaults=defaults)
+    policy_set = load_org_policy(policy_dirs, data_files, config=config, defaults=defaults)
     policy_input = gather_input(request, now=now)
     with EmbeddedEngine(policy_set) as engine:
         result = judge(policy_input, engine=engine, manifest_path=str(manifest))
-    text = render(result, output_format, location=str(manifest), version=__version__)
+    text = render(result, output_format, location=str(manifest), version=__version__,
+                  style=style_for(sys.stdout))
     return exit_code_for(result.decision, fail_on), text
 
 

@@ -19,24 +19,17 @@ from typing import Annotated, Any
 
 import typer
 
+from ._options import DataOpt, FormatOpt, NoDefaultsOpt, OutputFormat, PolicyDirOpt
+
 app = typer.Typer(
     help="Evaluate and test the trust policies (Rego).",
     no_args_is_help=True,
 )
 
 
-class _Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
 class _EngineKind(StrEnum):
     embedded = "embedded"
     opa = "opa"
-
-
-_POLICY_DIR_HELP = "An organization's policy directory: its modules add to or replace the defaults (repeatable)."
-_DATA_HELP = "A YAML or JSON data file merged over the policy data (repeatable)."
 
 
 def _read_input(path: str) -> Any:
@@ -86,8 +79,9 @@ def _read_input(path: str) -> Any:
 
 
 def _jsonable(v: Any) -> str:
-    text = json.dumps(v, sort_keys=True, separators=(",", ":"))
-    return text if len(text) <= 300 else text[:297] + "..."
+    from cortex_trust._text import clip
+
+    return clip(json.dumps(v, sort_keys=True, separators=(",", ":")), 300)
 
 
 @app.command("eval")
@@ -95,14 +89,10 @@ def eval_(
     input_file: Annotated[str, typer.Option(
         "--input", "-i", help="The input document (JSON, cortex.input/v1); '-' reads stdin.",
         metavar="FILE", show_default=False)],
-    policy_dirs: Annotated[list[Path] | None, typer.Option(
-        "--policy-dir", help=_POLICY_DIR_HELP, metavar="DIR", show_default=False)] = None,
-    data_files: Annotated[list[Path] | None, typer.Option(
-        "--data", help=_DATA_HELP, metavar="FILE", show_default=False)] = None,
-    no_defaults: Annotated[bool, typer.Option(
-        "--no-defaults", help="Do not load the shipped default policies.")] = False,
-    output_format: Annotated[_Format, typer.Option(
-        "--format", help="text: for people; json: the decision document.")] = _Format.text,
+    policy_dirs: PolicyDirOpt = None,
+    data_files: DataOpt = None,
+    no_defaults: NoDefaultsOpt = False,
+    output_format: FormatOpt = OutputFormat.text,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Also print the value of every rule in data.cortex (why).")] = False,
     engine_kind: Annotated[_EngineKind, typer.Option(
@@ -130,6 +120,7 @@ def eval_(
         if policy_dirs or data_files or no_defaults:
             fail("--policy-dir, --data and --no-defaults apply to the embedded engine only",
                  advice="an OPA server evaluates the policies it was loaded with")
+        _note_configured_policy_unused()
         from cortex_trust.engine import OpaServerEngine
 
         engine = OpaServerEngine(opa_url)
@@ -139,16 +130,17 @@ def eval_(
                 explained = _opa_explain(engine, policy_input.to_json())
     else:
         from cortex_trust.engine import EmbeddedEngine
-        from cortex_trust.policy import load_policy_set
 
-        policy_set = load_policy_set(policy_dirs or [], data_files or [], defaults=not no_defaults)
+        from ._options import load_org_policy
+
+        policy_set = load_org_policy(policy_dirs, data_files, defaults=not no_defaults)
         _notice_overrides(policy_set)
         with EmbeddedEngine(policy_set) as engine:
             decision = decide(engine, policy_input)
             if explain:
                 explained = _embedded_explain(engine, policy_input.to_json())
 
-    if output_format is _Format.json:
+    if output_format == OutputFormat.json:
         doc: dict[str, Any] = {
             "schema": "cortex.decision/v1",
             "engine": engine.name,
@@ -159,9 +151,9 @@ def eval_(
             doc["explain"] = [{"rule": p, "value": v, "error": err} for p, v, err in explained]
         print(json.dumps(doc, indent=2))
     else:
-        from ._render import render_decision
+        from ._render import render_decision, style_for
 
-        sys.stdout.write(render_decision(decision, "text"))
+        sys.stdout.write(render_decision(decision, "text", style=style_for(sys.stdout)))
         print(f"policy: {engine.name} revision {engine.revision or '(unknown)'}")
         if explain:
             print("explain:")
@@ -170,6 +162,20 @@ def eval_(
                 print(f"  {path} = {shown}")
     if decision.failed:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _note_configured_policy_unused() -> None:
+    # An organization that configured its policy must not believe an OPA server applies it.
+    from cortex_trust.install import load_config
+
+    from ._options import configured_policy
+    from ._paths import config_path
+
+    used = configured_policy(None, None, load_config(config_path()))[2]
+    if used:
+        verb = "are" if len(used) > 1 else "is"
+        print(f"note: the configured {' and '.join(used)} {verb} not used: the OPA server decides "
+              "with the policies it was loaded with", file=sys.stderr)
 
 
 def _notice_overrides(policy_set: Any) -> None:
@@ -205,18 +211,15 @@ def test(
     dirs: Annotated[list[Path] | None, typer.Argument(
         help="Policy directories whose modules and *_test.rego files are loaded over the defaults.",
         metavar="DIR", show_default=False)] = None,
-    no_defaults: Annotated[bool, typer.Option(
-        "--no-defaults", help="Do not load the shipped default policies (and their tests).")] = False,
-    data_files: Annotated[list[Path] | None, typer.Option(
-        "--data", help=_DATA_HELP, metavar="FILE", show_default=False)] = None,
+    no_defaults: NoDefaultsOpt = False,
+    data_files: DataOpt = None,
     run: Annotated[str | None, typer.Option(
         "--run", help="Only run tests whose package.name matches this regular expression.",
         metavar="REGEX", show_default=False)] = None,
     min_coverage: Annotated[float, typer.Option(
         "--min-coverage", help="Fail when line coverage of the non-test modules is below PCT.",
         metavar="PCT")] = 0.0,
-    output_format: Annotated[_Format, typer.Option(
-        "--format", help="text: for people; json: one document on stdout.")] = _Format.text,
+    output_format: FormatOpt = OutputFormat.text,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also list passing tests.")] = False,
 ) -> None:
     """Run the test_* rules of the policies (defaults + DIRs); print results and coverage.
@@ -242,7 +245,7 @@ def test(
         except ValueError:
             return path
 
-    if output_format is _Format.json:
+    if output_format == OutputFormat.json:
         print(json.dumps({
             "passed": ok,
             "counts": counts,

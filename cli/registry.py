@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._errors import EXIT_DECISION, EXIT_INPUT, fail
+from ._errors import EXIT_DECISION, EXIT_INPUT, fail, report_api_error
+from ._options import DbOpt, FormatOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,18 +35,7 @@ app.add_typer(log_key_app, name="log-key")
 LOG_KEY_ENV = "CORTEX_REGISTRY_LOG_KEY_FILE"
 _MAX_KEY_FILE = 4096
 
-_DEFAULT_DB = "sqlite:///cortex-registry.db"
-
-DbOption = Annotated[str, typer.Option(
-    "--db", help="Database URL: sqlite:///PATH (default ./cortex-registry.db) or "
-                 "postgresql://USER@HOST:PORT/DB.")]
-PolicyDirOption = Annotated[list[Path] | None, typer.Option(
-    "--policy-dir", help="Directory of Rego modules adding to or overriding the defaults "
-                         "(repeatable).")]
-DataOption = Annotated[list[Path] | None, typer.Option(
-    "--data", help="Data file (YAML/JSON) merged over the default data (repeatable).")]
-NoDefaultsOption = Annotated[bool, typer.Option(
-    "--no-default-policies", help="Use only --policy-dir/--data, not the built-in policies.")]
+NameOpt = Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
 
 
 def _migrated_engine(db: str) -> Any:
@@ -71,20 +61,22 @@ def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
 
 @app.command("serve")
 def serve(
-    db: DbOption = _DEFAULT_DB,
+    db: DbOpt,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
-    policy_dir: PolicyDirOption = None,
-    data: DataOption = None,
-    no_default_policies: NoDefaultsOption = False,
+    policy_dir: RegistryPolicyDirOpt = None,
+    data: RegistryDataOpt = None,
+    no_default_policies: NoDefaultsOpt = False,
+    # Unlike the shared --trusted-root (an extra root after the production one), a registry's
+    # roots replace the production root.
     trusted_root: Annotated[list[Path] | None, typer.Option(
-        "--trusted-root", help="Sigstore trusted_root.json bundles must chain to (repeatable); "
-                               "default: the pinned production root.")] = None,
+        "--trusted-root", metavar="FILE", show_default=False,
+        help="Sigstore trusted_root.json bundles must chain to (repeatable); default: the pinned "
+             "production root.")] = None,
     allow_registry: Annotated[list[str] | None, typer.Option(
         "--allow-registry", help="OCI registry host image references may name (repeatable); "
                                  "default: ghcr.io, docker.io, quay.io.")] = None,
-    name: Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
-    = "cortex-registry",
+    name: NameOpt = "cortex-registry",
     max_body: Annotated[int, typer.Option(
         "--max-body", help="Largest request body accepted, in bytes.")] = 1024 * 1024,
     workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
@@ -94,17 +86,22 @@ def serve(
                                  "--no-scan, or without Trivy, versions stay below Community "
                                  "until scanned.")] = True,
     trivy: Annotated[Path | None, typer.Option(
-        "--trivy", help="The trivy binary (default: trivy on PATH, or the one "
+        "--trivy", metavar="FILE", help="The trivy binary (default: trivy on PATH, or the one "
                         "`cortex-trust[scan]` installed).")] = None,
     trivy_db: Annotated[Path | None, typer.Option(
-        "--trivy-db", help="Trivy cache directory with a vulnerability database (db/trivy.db); "
-                           "without it the registry's scans cannot look for vulnerabilities, "
-                           "so no version passes the scan.")] = None,
+        "--trivy-db", metavar="DIR",
+        help="Trivy cache directory with a vulnerability database (db/trivy.db); without it the "
+             "registry's scans cannot look for vulnerabilities, so no version passes the scan.")
+    ] = None,
     log_key: Annotated[Path | None, typer.Option(
-        "--log-key", envvar=LOG_KEY_ENV,
+        "--log-key", envvar=LOG_KEY_ENV, metavar="FILE",
         help="File with the key that signs the audit log's checkpoints (`cortex registry "
              "log-key create`; mode 0600, never in the database). Without it the log serves "
              "proofs but no signed checkpoint.")] = None,
+    platform_version: Annotated[str | None, typer.Option(
+        "--platform-version", envvar="CORTEX_PLATFORM_VERSION", metavar="X.Y.Z",
+        help="The CORTEX platform version this registry decides for (compared with manifests' "
+             "min_cortex_version, recorded in its decisions). Default: unknown.")] = None,
 ) -> None:
     """Run the registry API (migrates the database first). Ctrl-C stops it.
 
@@ -122,6 +119,14 @@ def serve(
     roots = tuple(load_trust_root(p) for p in trusted_root) if trusted_root \
         else (production_trust_root(),)
     signer = _load_log_key(log_key) if log_key is not None else None
+    if platform_version is not None:
+        from cortex_trust.install import check_platform_version
+
+        try:
+            check_platform_version(platform_version)
+        except ValueError as e:
+            fail(f"--platform-version {platform_version!r}: {e}",
+                 advice="pass the CORTEX platform's version, e.g. --platform-version 8.1.0")
     factory = _engine_factory(policy_dir, data, no_default_policies)
     engine = _migrated_engine(db)
     scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
@@ -129,7 +134,7 @@ def serve(
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
-                            log_signer=signer)
+                            log_signer=signer, platform_version=platform_version)
     application = create_app(config, engine_factory=factory, db=engine)
     if signer is None:
         _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "
@@ -190,7 +195,7 @@ def _warn(message: str, fix: str) -> None:
 
 
 @app.command("migrate")
-def migrate_cmd(db: DbOption = _DEFAULT_DB) -> None:
+def migrate_cmd(db: DbOpt) -> None:
     """Create or upgrade the registry database schema (Alembic)."""
     _migrated_engine(db).dispose()
     print(f"database {_redact(db)} is at the newest schema", file=sys.stderr)
@@ -202,11 +207,11 @@ def token_create(
         "--namespace", help="Namespace the token acts in (created if new).")],
     role: Annotated[str, typer.Option(
         "--role", help="publisher, reviewer, installation or admin.")],
+    db: DbOpt,
     expires: Annotated[str, typer.Option("--expires", help="Lifetime: 90d, 12h, 30m.")] = "90d",
     holder: Annotated[str | None, typer.Option(
         "--holder", help="Who holds it, e.g. ada: a reviewer's reviews are recorded as "
                          "NAMESPACE/HOLDER (cortex-core/ada), as the policy's reviewer list names them.")] = None,
-    db: DbOption = _DEFAULT_DB,
 ) -> None:
     """Create an API token and print it once (only its hash is stored)."""
     from datetime import UTC, datetime
@@ -234,21 +239,12 @@ def token_create(
     print(plaintext)
 
 
-def _api_fail(error: Any) -> NoReturn:
-    """Report a :class:`registry._errors.ApiError` from a store call and exit (2 for a bad
-    argument, 3 when the database is unavailable)."""
-    from ._errors import EXIT_UNAVAILABLE
-
-    fail(error.message, advice=error.advice or None,
-         code=EXIT_UNAVAILABLE if error.status >= 500 else EXIT_INPUT)
-
-
 @token_app.command("list")
 def token_list(
-    db: DbOption = _DEFAULT_DB,
+    db: DbOpt,
     namespace: Annotated[str | None, typer.Option(
         "--namespace", help="Only the tokens of this namespace.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    fmt: FormatOpt = "text",
 ) -> None:
     """List tokens: id, namespace, role, holder, created, expires, last use, state.
 
@@ -264,17 +260,14 @@ def token_list(
 
     from ._render import neutralise
 
-    if fmt not in ("text", "json"):
-        fail(f"--format {fmt!r} is not text or json", advice="use --format text or --format json",
-             code=EXIT_INPUT)
     if namespace is not None and not is_slug(namespace):
         fail(f"namespace {namespace!r} is not a lowercase slug",
              advice="use lowercase letters, digits and inner hyphens (e.g. acme)", code=EXIT_INPUT)
     engine = _migrated_engine(db)
     try:
         tokens = Store(engine).list_tokens(now=datetime.now(UTC), namespace=namespace)
-    except ApiError as e:
-        _api_fail(e)
+    except ApiError as e:  # the registry's own HTTP error, not a library error: rendered here
+        report_api_error(e)
     finally:
         engine.dispose()
     if fmt == "json":
@@ -302,7 +295,7 @@ def token_list(
 def token_revoke(
     token_id: Annotated[str, typer.Argument(
         metavar="ID", help="The token's id (tok_..., see `token list`), not the token.")],
-    db: DbOption = _DEFAULT_DB,
+    db: DbOpt,
     reason: Annotated[str | None, typer.Option(
         "--reason", help="Why (kept for operators and in the audit log).")] = None,
 ) -> None:
@@ -325,8 +318,8 @@ def token_revoke(
     engine = _migrated_engine(db)
     try:
         token, changed = Store(engine).revoke_token(token_id, reason=reason, now=datetime.now(UTC))
-    except ApiError as e:
-        _api_fail(e)
+    except ApiError as e:  # the registry's own HTTP error, not a library error: rendered here
+        report_api_error(e)
     finally:
         engine.dispose()
     if changed:
@@ -338,7 +331,7 @@ def token_revoke(
 
 @audit_app.command("verify")
 def audit_verify(
-    db: DbOption = _DEFAULT_DB,
+    db: DbOpt,
     checkpoint: Annotated[str | None, typer.Option(
         "--checkpoint", metavar="FILE|URL",
         help="A signed checkpoint seen earlier (a file, or an http(s) URL such as a copy "
@@ -349,9 +342,10 @@ def audit_verify(
         help="The log's verifier key (NAME+KEYID+KEY, or a file holding it) that signed the "
              "checkpoint.")] = None,
     log_key: Annotated[Path | None, typer.Option(
-        "--log-key", help="The log's signing key file: its verifier key checks --checkpoint, "
-                          "and the current tree head is printed as a signed checkpoint on "
-                          "stdout (keep it for the next run).")] = None,
+        "--log-key", metavar="FILE",
+        help="The log's signing key file: its verifier key checks --checkpoint, and the current "
+             "tree head is printed as a signed checkpoint on stdout (keep it for the next run).")
+    ] = None,
 ) -> None:
     """Check the audit log from its entries alone: the hash chain, the Merkle tree, that it
     extends a checkpoint seen earlier, and that the tokens, versions, evidence, reviews, usage
@@ -364,40 +358,34 @@ def audit_verify(
     are in the log for everyone to see)."""
     import base64
 
-    from cortex_trust.errors import CortexTrustError
     from cortex_trust.sources import Checkpoint, NoteVerifier, open_checkpoint
     from registry._errors import ApiError
     from registry._store import Store
 
-    from ._errors import report_library_error
-
     signer = _load_log_key(log_key) if log_key is not None else None
     verifier: NoteVerifier | None = None
     seen: Checkpoint | None = None
-    try:
-        if log_key_pub is not None:
-            verifier = NoteVerifier.from_text(_key_text(log_key_pub))
-        elif signer is not None:
-            verifier = signer.verifier
-        if checkpoint is not None:
-            if verifier is None:
-                fail("a checkpoint is only evidence once its signature is checked",
-                     advice="pass the log's verifier key with --log-key-pub KEY (printed by "
-                            "`cortex registry log-key create` or `log-key show`)")
-            seen = open_checkpoint(_read_checkpoint(checkpoint), verifier)
-    except CortexTrustError as e:
-        report_library_error(e)
+    if log_key_pub is not None:
+        verifier = NoteVerifier.from_text(_key_text(log_key_pub))
+    elif signer is not None:
+        verifier = signer.verifier
+    if checkpoint is not None:
+        if verifier is None:
+            fail("a checkpoint is only evidence once its signature is checked",
+                 advice="pass the log's verifier key with --log-key-pub KEY (printed by "
+                        "`cortex registry log-key create` or `log-key show`)")
+        seen = open_checkpoint(_read_checkpoint(checkpoint), verifier)
     engine = _migrated_engine(db)
     try:
         report = Store(engine).audit_report(checkpoint=seen)
-    except ApiError as e:
-        _api_fail(e)
+    except ApiError as e:  # the registry's own HTTP error, not a library error: rendered here
+        report_api_error(e)
     finally:
         engine.dispose()
     root = base64.b64encode(report.root).decode()
     # Problems quote the database's text (ids, reasons): shown inert, so a planted escape
     # sequence cannot hide the verdict that follows.
-    from ._render import neutralise
+    from ._render import neutralise, plural
 
     for note in report.notes:
         print(f"note: {neutralise(note)}", file=sys.stderr)
@@ -406,13 +394,14 @@ def audit_verify(
             where = f"audit entry {p.entry_id}" if p.entry_id else "database"
             print(f"{where}: {neutralise(p.problem)}", file=sys.stderr)
         print(f"the audit log or the state it vouches for was tampered with "
-              f"({len(report.problems)} problem(s); the log has {report.size} entries)",
-              file=sys.stderr)
+              f"({plural(len(report.problems), 'problem')}; the log has "
+              f"{plural(report.size, 'entry', 'entries')})", file=sys.stderr)
         raise SystemExit(EXIT_DECISION)
-    extends = (f"; it extends the checkpoint of {report.checkpoint_size} entries"
+    extends = (f"; it extends the checkpoint of {plural(report.checkpoint_size, 'entry', 'entries')}"
                if report.checkpoint_size is not None else
                "; pass --checkpoint to prove it was not truncated or rebuilt")
-    print(f"audit log intact: {report.size} entries, root {root}{extends}", file=sys.stderr)
+    print(f"audit log intact: {plural(report.size, 'entry', 'entries')}, root {root}{extends}",
+          file=sys.stderr)
     if signer is not None:
         print(Checkpoint(origin=signer.name, size=report.size, root=report.root).sign(signer),
               end="")
@@ -430,15 +419,9 @@ def log_key_create(
     verifier key, which clients configure (`cortex config registries add ... --log-key KEY`)."""
     import os
 
-    from cortex_trust.errors import CortexTrustError
     from cortex_trust.sources import generate_note_key
 
-    from ._errors import report_library_error
-
-    try:
-        key = generate_note_key(name)
-    except CortexTrustError as e:
-        report_library_error(e)
+    key = generate_note_key(name)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                      0o600)
@@ -470,10 +453,7 @@ def _load_log_key(path: Path) -> Any:
     import os
     import stat
 
-    from cortex_trust.errors import CortexTrustError
     from cortex_trust.sources import NoteSigner
-
-    from ._errors import report_library_error
 
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -494,8 +474,6 @@ def _load_log_key(path: Path) -> Any:
     except UnicodeDecodeError:
         fail(f"the log key {path} is not a key", advice="pass a key file written by "
                                                         "`cortex registry log-key create`")
-    except CortexTrustError as e:
-        report_library_error(e)
 
 
 def _key_text(value: str) -> str:
@@ -551,12 +529,11 @@ def _read_checkpoint(where: str) -> bytes:
 
 @app.command("retier")
 def retier(
-    db: DbOption = _DEFAULT_DB,
-    policy_dir: PolicyDirOption = None,
-    data: DataOption = None,
-    no_default_policies: NoDefaultsOption = False,
-    name: Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
-    = "cortex-registry",
+    db: DbOpt,
+    policy_dir: RegistryPolicyDirOpt = None,
+    data: RegistryDataOpt = None,
+    no_default_policies: NoDefaultsOpt = False,
+    name: NameOpt = "cortex-registry",
     workers: Annotated[int | None, typer.Option(
         "--workers", help="Policy engine processes (default: one per usable CPU).")] = None,
 ) -> None:
@@ -569,12 +546,11 @@ def retier(
     import json
     from datetime import UTC, datetime
 
-    from cortex_trust.errors import CortexTrustError
     from cortex_trust.policy import load_policy_set
     from registry._retier import RetierPool
     from registry._store import Store
 
-    from ._errors import EXIT_UNAVAILABLE, report_library_error
+    from ._errors import EXIT_UNAVAILABLE
 
     if workers is not None and workers < 0:
         fail("--workers must be 0 (in this process) or more", code=EXIT_INPUT)
@@ -584,14 +560,14 @@ def retier(
         with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
             result = Store(engine, registry_name=name).retier_all(now=datetime.now(UTC),
                                                                  pool=pool)
-    except CortexTrustError as e:
-        report_library_error(e)
     finally:
         engine.dispose()
     print(json.dumps(result))
     if result["failed"]:
-        print(f"{result['failed']} version(s) could not be decided and are blocked "
-              "(the policy engine failed); see their decisions", file=sys.stderr)
+        from ._render import plural
+
+        print(f"could not decide {plural(result['failed'], 'version')}, now blocked (the policy "
+              "engine failed); see their decisions", file=sys.stderr)
         raise SystemExit(EXIT_UNAVAILABLE)
 
 

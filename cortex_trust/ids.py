@@ -14,6 +14,7 @@ also matches before a trailing newline, so ``re.match`` with a ``$`` pattern wou
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -49,18 +50,21 @@ SLUG_PATTERN: Final = rf"^{SLUG}$"
 #: A plugin name (the manifest's rule): stricter than a slug, no empty part between '-'.
 PLUGIN_NAME_PATTERN: Final = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
-_DIGEST_RE: Final = re.compile(DIGEST)
-_SLUG_RE: Final = re.compile(SLUG)
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on first use: importing this module compiles no pattern."""
+    return re.compile(pattern)
 
 
 def is_digest(value: object) -> bool:
     """Whether ``value`` is a string that is exactly a ``sha256:<64 lower-case hex>`` digest."""
-    return isinstance(value, str) and _DIGEST_RE.fullmatch(value) is not None
+    return isinstance(value, str) and _compiled(DIGEST).fullmatch(value) is not None
 
 
 def is_slug(value: object) -> bool:
     """Whether ``value`` is a string that is exactly a slug (:data:`SLUG`)."""
-    return isinstance(value, str) and _SLUG_RE.fullmatch(value) is not None
+    return isinstance(value, str) and _compiled(SLUG).fullmatch(value) is not None
 
 
 # --- image references -------------------------------------------------------------------------
@@ -81,22 +85,21 @@ _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 IMAGE_PATTERN: Final = (
     rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{DIGEST})?$"
 )
-_PATH_COMPONENT_RE = re.compile(rf"^{_PATH_COMPONENT}$")
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_IMAGE_RE = re.compile(IMAGE_PATTERN)
-_HEX64_RE = re.compile(r"[0-9a-f]{64}")
-_IMAGE_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_PATH_COMPONENT_FULL = rf"^{_PATH_COMPONENT}$"
+_DOMAIN_FULL = rf"^{_DOMAIN}$"
+_TAG_FULL = rf"^{_TAG}$"
+_HEX64 = r"[0-9a-f]{64}"
+_IMAGE_PATH = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 
 
 def is_image_path(value: object) -> bool:
     """Whether ``value`` is exactly a repository path of the grammar (``team/plugin``)."""
-    return isinstance(value, str) and _IMAGE_PATH_RE.fullmatch(value) is not None
+    return isinstance(value, str) and _compiled(_IMAGE_PATH).fullmatch(value) is not None
 
 
 def is_image_tag(value: object) -> bool:
     """Whether ``value`` is exactly an image tag of the grammar (``1.0.0``)."""
-    return isinstance(value, str) and _TAG_RE.fullmatch(value) is not None
+    return isinstance(value, str) and _compiled(_TAG_FULL).fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ def parse_image_ref(ref: str, *, what: str = "the image", require_host: bool = F
             raise bad(f"digest algorithm {algo!r} is not supported", "use an @sha256: digest")
         if hexpart.lower() != hexpart:
             raise bad("the digest must be lower-case hex", f"write @sha256:{hexpart.lower()}")
-        if not _HEX64_RE.fullmatch(hexpart):
+        if not _compiled(_HEX64).fullmatch(hexpart):
             raise bad(f"the sha256 digest must be 64 hex digits, not {len(hexpart)} characters",
                       "copy the full digest (e.g. from `docker buildx imagetools inspect`)")
     last_slash = name_tag.rfind("/")
@@ -188,7 +191,7 @@ def parse_image_ref(ref: str, *, what: str = "the image", require_host: bool = F
     name = name_tag
     if colon > last_slash:
         name, tag = name_tag[:colon], name_tag[colon + 1:]
-        if not _TAG_RE.fullmatch(tag):
+        if not _compiled(_TAG_FULL).fullmatch(tag):
             raise bad(f"image tag {tag!r} is not valid (letters, digits, _ . -, at most 128, "
                       "not starting with . or -)", "fix the tag, e.g. :1.0.0")
     if len(name) > 255:
@@ -200,19 +203,19 @@ def parse_image_ref(ref: str, *, what: str = "the image", require_host: bool = F
                            or first != first.lower()):
         domain = first
         parts = parts[1:]
-        if not _DOMAIN_RE.fullmatch(domain):
+        if not _compiled(_DOMAIN_FULL).fullmatch(domain):
             raise bad(f"registry host {domain!r} is not a valid host[:port]",
                       "write e.g. registry.example.org or 127.0.0.1:5000")
     if not parts or parts == [""]:
         raise bad(f"{what} has no repository", f"name the repository, {example}")
     for comp in parts:
-        if comp != comp.lower() and _PATH_COMPONENT_RE.fullmatch(comp.lower()):
+        if comp != comp.lower() and _compiled(_PATH_COMPONENT_FULL).fullmatch(comp.lower()):
             raise bad(f"repository component {comp!r} must be lower case",
                       f"write {comp.lower()}")
-        if not _PATH_COMPONENT_RE.fullmatch(comp):
+        if not _compiled(_PATH_COMPONENT_FULL).fullmatch(comp):
             raise bad(f"repository component {comp!r} is not valid (lowercase letters, digits, "
                       "separated by '.', '_', '__' or '-')", f"fix the repository, {example}")
-    if not _IMAGE_RE.fullmatch(ref):  # pragma: no cover - the checks above cover the grammar
+    if not _compiled(IMAGE_PATTERN).fullmatch(ref):  # pragma: no cover - the checks above cover the grammar
         raise bad(f"{what} {ref!r} is not a valid OCI reference", example)
     parsed = ImageRef(domain, "/".join(parts), tag, digest or None)
     if require_host and domain is None:

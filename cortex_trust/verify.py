@@ -24,7 +24,7 @@ from .errors import InputError
 
 if TYPE_CHECKING:
     from .engine import PolicyEngine
-    from .policy import Decision, DroppedEvidence, PolicyInput
+    from .policy import Decision, DroppedEvidence, PlatformVersionSource, PolicyInput
     from .policy._input import Operation
 
 __all__ = [
@@ -65,7 +65,10 @@ class VerifyRequest:
     review: PathLike | None = None
     usage: PathLike | None = None
     registry: str | None = None
-    cortex_version: str = ""
+    #: The CORTEX platform's version (what ``trust.min_cortex_version`` is compared with) and
+    #: where it came from; ``None``: unknown.
+    cortex_version: str | None = None
+    cortex_version_source: PlatformVersionSource | None = None
     operation: Operation = "verify"
 
 
@@ -164,8 +167,8 @@ def judge(policy_input: PolicyInput, *, engine: PolicyEngine, manifest_path: str
     return VerifyResult(
         decision=decision,
         input=policy_input,
-        engine=str(getattr(engine, "name", type(engine).__name__)),
-        policy_revision=decision.policy_revision or str(getattr(engine, "revision", "")),
+        engine=engine.name,
+        policy_revision=decision.policy_revision or engine.revision,
         manifest_path=manifest_path,
         evidence=evidence_summary(policy_input),
     )
@@ -232,7 +235,8 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
     return build_input(
         manifest=manifest, image=request.image, digest=digest,
         operation=request.operation,
-        now=now, cortex_version=request.cortex_version, signature=signature, scan=scan,
+        now=now, cortex_version=request.cortex_version,
+        cortex_version_source=request.cortex_version_source, signature=signature, scan=scan,
         tests=tests, review=review, usage=usage, dropped=dropped, registry=request.registry,
         namespace=request.namespace)
 

@@ -5,12 +5,14 @@ their shapes are documented in OpenAPI through the wire models of :mod:`cortex_t
 which the client parses them with. They are ``async`` and
 read through :mod:`registry._reads` (see :func:`_read` for where each read runs). Every write route
 depends on :func:`authenticated` (a test enumerates the routes to keep it that way) and the
-whole app sits behind a body-size cap.
+whole app sits behind a body-size cap. The API documentation pages (``/docs``: Swagger UI,
+``/redoc``: ReDoc) load their scripts, styles and icon from this server (:func:`_add_docs`),
+never from a CDN, so they work offline and tell no third party who reads them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -64,13 +66,27 @@ from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store
 
-__all__ = ["USAGE_COUNTED_HEADER", "authenticated", "create_app"]
+__all__ = ["DOCS_ASSETS", "USAGE_COUNTED_HEADER", "authenticated", "create_app"]
 
 #: Whether a usage report was counted (``true``) or was a further report of the same
 #: installation on the same UTC day (``false``).
 USAGE_COUNTED_HEADER = "Cortex-Usage-Counted"
 
 _JSON = "application/json"
+
+#: Where the documentation pages' assets are served (same origin as the pages).
+DOCS_ASSETS = "/docs/assets"
+#: The assets, from the ``fastapi-offline`` package (Swagger UI 5, ReDoc 2), and their types.
+_DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript",
+               "swagger-ui.css": "text/css",
+               "redoc.standalone.js": "text/javascript",
+               "favicon.png": "image/png"}
+# The pages' own inline script starts the UI; everything else must come from this origin (a
+# browser enforces it). ReDoc runs its search in a worker made from a blob.
+_DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+             "'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; worker-src 'self' "
+             "blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+             "form-action 'none'")
 
 
 class BodyLimit:
@@ -208,8 +224,10 @@ def publish(request: Request, body: PublishCreate, principal: Caller) -> Respons
     """Publish a version (publisher of the namespace, or admin).
 
     The manifest is validated, the image must be pinned by digest and hosted on an allowed OCI
-    registry, the Sigstore bundle is verified against the registry's trusted roots and the
-    registry policy decides (operation ``publish``). An existing version is a 409
+    registry, the Sigstore bundle is verified against the registry's trusted roots (a bundle
+    that signs another digest is a 422 ``BUNDLE_DIGEST_MISMATCH``) and the registry policy
+    decides (operation ``publish``). ``scan_scanners`` declares the scanners of the uploaded
+    ``scan_report`` (which stays ``self-reported``). An existing version is a 409
     (``VERSION_EXISTS`` for the same digest, ``VERSION_CONFLICT`` for another): versions are
     immutable and publishing is not idempotent.
     """
@@ -381,7 +399,8 @@ def create_app(config: RegistryConfig, *,
                 worker.stop()
 
     app = FastAPI(title="cortex-trust registry", version="1", lifespan=lifespan,
-                  description="Publish, evidence, tiers and revocation for CORTEX plugins.")
+                  description="Publish, evidence, tiers and revocation for CORTEX plugins.",
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.state.config = config
     app.state.store = store
     app.state.evaluator = ev
@@ -399,5 +418,61 @@ def create_app(config: RegistryConfig, *,
     def healthz() -> Response:
         return _bytes(health)
 
+    _add_docs(app)
+
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Serve ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc) with every asset from this server.
+
+    The assets are read from the installed ``fastapi-offline`` package once, when first asked
+    for. Swagger UI's online validator is off: it would send the OpenAPI document's address to
+    a third party and load its badge from there.
+    """
+    from functools import cache
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    openapi = app.openapi_url or "/openapi.json"
+
+    @cache
+    def asset(name: str) -> bytes:
+        return files("fastapi_offline").joinpath("static", name).read_bytes()
+
+    def page(request: Request, render: Callable[[str, str], Response]) -> Response:
+        # Behind a proxy that mounts the registry under a prefix (ASGI root_path), every URL
+        # the page names carries the prefix: render(openapi URL, assets URL).
+        root = request.scope.get("root_path", "")
+        html = render(root + openapi, root + DOCS_ASSETS)
+        html.headers["Content-Security-Policy"] = _DOCS_CSP
+        html.headers["X-Content-Type-Options"] = "nosniff"
+        return html
+
+    title = f"{app.title} - API"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> Response:
+        return page(request, lambda spec, assets: get_swagger_ui_html(
+            openapi_url=spec, title=title, swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css", swagger_favicon_url=f"{assets}/favicon.png",
+            oauth2_redirect_url=None, swagger_ui_parameters={"validatorUrl": None}))
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> Response:
+        return page(request, lambda spec, assets: get_redoc_html(
+            openapi_url=spec, title=title, redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png", with_google_fonts=False))
+
+    def serve(name: str, media_type: str) -> Callable[[], Awaitable[Response]]:
+        async def send() -> Response:
+            return Response(asset(name), media_type=media_type,
+                            headers={"Cache-Control": "public, max-age=86400",
+                                     "X-Content-Type-Options": "nosniff"})
+        return send
+
+    for name, media_type in _DOCS_FILES.items():
+        app.add_api_route(f"{DOCS_ASSETS}/{name}", serve(name, media_type), methods=["GET"],
+                          include_in_schema=False)

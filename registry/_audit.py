@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cortex_trust._text import clip
+
 __all__ = [
     "GENESIS",
     "TRACKED_TABLES",
@@ -196,4 +198,4 @@ def compare_state(state: ReplayedState, current: Mapping[str, Mapping[str, Any]]
 
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=True)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return clip(text, 80)

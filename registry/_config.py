@@ -48,3 +48,6 @@ class RegistryConfig:
     #: from a key file, never from the database). Without one the log still grows and serves
     #: proofs, but ``GET /api/v1/log/checkpoint`` answers 404 ``LOG_NOT_SIGNED``.
     log_signer: Any | None = None
+    #: The CORTEX platform version this registry decides for (``context.cortex_version`` of its
+    #: decisions, source ``registry``); ``None``: not set, and the policy says it is unknown.
+    platform_version: str | None = None

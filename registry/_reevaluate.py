@@ -83,15 +83,13 @@ def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
     Every piece handed in is about the version's digest (the store only passes rows bound to
     it); a piece about another digest would have been dropped by ``build_input`` at publish.
     """
-    update: dict[str, Any] = {"usage": usage, "revocation": revocation}
-    for key, piece in (("signature", signature), ("scan", scan), ("tests", tests),
-                       ("review", review)):
-        if piece is not None:
-            update[key] = piece
-    evidence = base.evidence.model_copy(update=update)
-    context = base.context.model_copy(update={"now": now_text or format_time(now),
-                                              "operation": operation})
-    return base.model_copy(update={"evidence": evidence, "context": context})
+    from typing import cast
+
+    from cortex_trust.policy import refresh_input
+
+    return refresh_input(base, now=now, operation=cast(Any, operation), now_text=now_text,
+                         signature=signature, scan=scan, tests=tests, review=review, usage=usage,
+                         revocation=revocation)
 
 
 def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
@@ -276,32 +274,23 @@ def decide_batch(engine: PolicyEngine, inputs: Sequence[PolicyInput]) -> list[De
     """One decision per input, in order, each made by :func:`decide` (so validated and fail
     closed exactly like every other flow). Never raises for engine problems.
 
-    An engine that takes validated inputs in batches (``evaluate_inputs``: the embedded engine,
-    which keeps compiled mode for the shipped policies and evaluates them in one tight loop) or
-    JSON texts in batches (``evaluate_many``, for an engine that evaluates elsewhere: isolated
-    true, or an engine that does not say) gets the batch in one call; any other engine is asked
-    input by input. A batch answer of the wrong length blocks the whole batch.
+    The engine gets the batch in one call (:meth:`~cortex_trust.engine.PolicyEngine.evaluate_inputs`:
+    the embedded engine keeps compiled mode for the shipped policies and evaluates the batch in
+    one tight loop). A batch answer of the wrong length blocks the whole batch.
     """
     if len(inputs) < 2:
         return [decide(engine, i) for i in inputs]
-    inputs_batch = getattr(engine, "evaluate_inputs", None)
-    many = getattr(engine, "evaluate_many", None)
     try:
-        if inputs_batch is not None:
-            values = list(inputs_batch(inputs))
-        elif many is not None and getattr(engine, "isolated", True):
-            values = list(many([i.to_json() for i in inputs]))
-        else:
-            return [decide(engine, i) for i in inputs]
+        values = list(engine.evaluate_inputs(inputs))
     except Exception as e:  # noqa: BLE001 - any engine fault must end in block
         values = [e] * len(inputs)
     if len(values) != len(inputs):
         values = [EngineError("the engine returned a wrong number of answers")] * len(inputs)
-    revision = str(getattr(engine, "revision", ""))
+    revision = engine.revision
     return [decide(_Answered(v, revision), i) for v, i in zip(values, inputs, strict=True)]
 
 
-class _Answered:
+class _Answered(PolicyEngine):
     """A PolicyEngine whose answer is already known (one value of a batch evaluation, or the
     error that ended a batch: :func:`decide` turns an exception into the fail-closed block)."""
 
@@ -349,7 +338,7 @@ class ThreadEvaluator:
     @property
     def revision(self) -> str:
         """The policy revision of the engine (builds it if needed)."""
-        return self._pool.submit(lambda: str(getattr(self._engine_here(), "revision", ""))).result()
+        return self._pool.submit(lambda: self._engine_here().revision).result()
 
     def __call__(self, inputs: Sequence[PolicyInput]) -> list[Decision]:
         return self._pool.submit(self._run, list(inputs)).result()
@@ -357,9 +346,8 @@ class ThreadEvaluator:
     def close(self) -> None:
         """Close the engine (an isolated worker process, if any) and stop the thread."""
         def _close() -> None:
-            closer = getattr(self._engine, "close", None)
-            if closer is not None:
-                closer()
+            if self._engine is not None:
+                self._engine.close()
 
         self._pool.submit(_close).result()
         self._pool.shutdown(wait=True)

@@ -3,11 +3,12 @@
 :class:`RetierPool` evaluates batches of stored versions (:class:`~registry._reevaluate.Item`) in
 worker processes, each holding its own :class:`~cortex_trust.engine.EmbeddedEngine` built from the
 same :class:`~cortex_trust.policy.PolicySet` (regorus engines are bound to the thread that built
-them, so an engine is never shared or carried across a fork: workers are *spawned*). A worker
-rebuilds every input from stored facts, asks :func:`cortex_trust.engine.decide` for each decision
-and renders the version's read documents (:func:`registry._reevaluate.evaluate_items`, the path
-every single write takes too), so the calling process only reads rows and writes results while
-the workers evaluate (the pool keeps every worker busy and hands back finished batches in
+them, so an engine is never shared or carried across a fork: each worker is a fresh interpreter
+supervised by :class:`~cortex_trust.engine.WorkerProcess`, as the embedded engine's isolated mode
+is). A worker rebuilds every input from stored facts, asks :func:`cortex_trust.engine.decide` for
+each decision and renders the version's read documents (:func:`registry._reevaluate.evaluate_items`,
+the path every single write takes too), so the calling process only reads rows and writes results
+while the workers evaluate (the pool keeps every worker busy and hands back finished batches in
 completion order).
 
 Fail closed, always through :func:`~cortex_trust.engine.decide`:
@@ -30,17 +31,18 @@ from __future__ import annotations
 
 import gc
 import json
-import multiprocessing
 import os
+import pickle
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cortex_trust.engine import WorkerChannel, WorkerProcess
 from cortex_trust.errors import CortexTrustError, EngineError, PolicyError, UnavailableError
 from cortex_trust.policy import PolicySet, format_time
 
@@ -109,6 +111,13 @@ def usable_cpus() -> int:
 
 # ------------------------------------------------------------------------------- the worker
 
+#: How a re-tiering worker is started (a fresh interpreter, supervised by WorkerProcess).
+_WORKER_ARGV = ("-c", "from registry._retier import _worker_main; _worker_main()")
+#: The directory that holds this registry package, for the worker's import path.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+_RETIERING = "re-tiering"
+
+
 def _policy_spec(policy_set: PolicySet) -> tuple[Any, ...]:
     # PolicySet keeps its data in a read-only mapping proxy, which does not pickle: send the
     # canonical data JSON and rebuild (checked byte for byte on arrival).
@@ -126,34 +135,39 @@ def _rebuild_policy_set(spec: tuple[Any, ...]) -> PolicySet:
     return rebuilt
 
 
-def _worker_main(conn: Connection, spec: tuple[Any, ...], isolate: bool,
-                 registry_name: str) -> None:
-    """A worker process: build one engine, then answer batches until told to stop."""
-    try:
-        import resource
+def _dump(message: Any) -> bytes:
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
-        # A policy that overflows the native stack kills this process: no core file for that.
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ImportError, ValueError, OSError):
-        pass  # not available here; the crash is still contained in this process
+
+def _load(frame: bytes) -> Any:
+    """A message between the pool and a worker; ``None`` for bytes that are not one (the
+    receiver refuses it). Both ends are this program, over the worker's private pipes."""
+    try:
+        return pickle.loads(frame)  # noqa: S301 - written by the other end of a private pipe
+    except Exception:  # noqa: BLE001 - any undecodable message is out of protocol
+        return None
+
+
+def _worker_main() -> None:
+    """A worker process: build one engine from the init message, answer it ``ready``, then
+    answer batches until the parent closes the pipe."""
+    channel = WorkerChannel()
+    init = channel.receive()
+    if init is None:
+        return
+    spec, isolate, registry_name = _load(init)
     from cortex_trust.engine import EmbeddedEngine
 
     try:
         engine = EmbeddedEngine(_rebuild_policy_set(spec), isolate=isolate, precompute=True)
     except CortexTrustError as e:
-        conn.send(("init_error", type(e).__name__, e.message, e.advice))
+        channel.send(_dump(("init_error", type(e).__name__, e.message, e.advice)))
         return
     gc.freeze()  # the engine and the modules loaded so far are never garbage
-    conn.send(("ready", str(getattr(engine, "mode", ""))))
+    channel.send(_dump(("ready", engine.mode)))
     try:
-        while True:
-            try:
-                msg = conn.recv()
-            except EOFError:
-                return
-            if msg is None:
-                return
-            seq, now_text, items = msg
+        while (msg := channel.receive()) is not None:
+            seq, now_text, items = _load(msg)
             now = datetime.strptime(now_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
             # A batch allocates many short-lived, acyclic objects: the cyclic collector would
             # only rescan them (~5 % of the CPU), so it is off while a batch runs and resumes
@@ -163,42 +177,18 @@ def _worker_main(conn: Connection, spec: tuple[Any, ...], isolate: bool,
                 outcomes, cpu = evaluate_items(engine, items, now=now,
                                                registry_name=registry_name)
             except Exception as e:  # noqa: BLE001 - reported; the parent aborts the run
-                conn.send(("error", seq, f"{type(e).__name__}: {e}"[:2000]))
+                channel.send(_dump(("error", seq, f"{type(e).__name__}: {e}"[:2000])))
                 continue
             finally:
                 gc.enable()
-            conn.send(("ok", seq, outcomes, cpu))
+            channel.send(_dump(("ok", seq, outcomes, cpu)))
     finally:
         engine.close()
 
 
-class _Proc:
-    """The parent's handle on one worker process."""
-
-    def __init__(self, ctx: Any, spec: tuple[Any, ...], isolate: bool, registry_name: str) -> None:
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, spec, isolate, registry_name),
-                                name="cortex-retier", daemon=True)
-        self.proc.start()
-        child.close()
-        self.ready = False
-        self.started = time.monotonic()
-
-    @property
-    def pid(self) -> int | None:
-        pid: int | None = self.proc.pid
-        return pid
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(timeout=10)
-        self.conn.close()
-
-
 @dataclass
 class _Flight:
-    worker: _Proc
+    worker: WorkerProcess
     job: Job
     seq: int
     deadline: float
@@ -232,9 +222,8 @@ class RetierPool:
         self.max_restarts = (4 * max(1, self.workers) + 8) if max_restarts is None \
             else max_restarts
         self.stats = RetierStats(workers=self.workers)
-        self._spec = _policy_spec(policy_set)
-        self._ctx = multiprocessing.get_context("spawn")
-        self._procs: list[_Proc] = []
+        self._init = _dump((_policy_spec(policy_set), bool(isolate), registry_name))
+        self._procs: list[WorkerProcess] = []
         self._local: Any = None
         self._seq = 0
 
@@ -244,7 +233,7 @@ class RetierPool:
         """Start the workers and wait until each has built its engine (idempotent).
 
         Raises :class:`PolicyError` when the policies do not load and :class:`EngineError`
-        when a worker cannot start.
+        when a worker cannot start (it crashed or timed out while loading the policies).
         """
         started = time.perf_counter()
         if self.workers == 0:
@@ -253,63 +242,45 @@ class RetierPool:
 
                 self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate,
                                              precompute=True)
-                self.stats.extra["engine_mode"] = str(getattr(self._local, "mode", ""))
+                self.stats.extra["engine_mode"] = self._local.mode
             return
         while len(self._procs) < self.workers:
             self._procs.append(self._spawn())
         for p in self._procs:
             if not p.ready:
-                self._await_ready(p)
+                try:
+                    self._on_ready(p, p.await_ready())
+                except CortexTrustError:
+                    p.stop()
+                    raise
         self.stats.start_s += time.perf_counter() - started
 
-    def _spawn(self) -> _Proc:
-        try:
-            return _Proc(self._ctx, self._spec, bool(self.isolate), self.registry_name)
-        except OSError as e:
-            raise EngineError(f"cannot start a re-tiering worker: {e.strerror or e}",
-                              advice="check that the Python interpreter can start processes") \
-                from None
+    def _spawn(self) -> WorkerProcess:
+        p = WorkerProcess(_WORKER_ARGV, path=(_ROOT,))
+        p.start(self._init, timeout=self.start_timeout)
+        return p
 
-    def _await_ready(self, p: _Proc) -> None:
-        remaining = p.started + self.start_timeout - time.monotonic()
-        if remaining > 0 and p.conn.poll(remaining):
-            try:
-                self._on_ready(p, p.conn.recv())
-                return
-            except (EOFError, OSError):
-                pass
-        p.kill()
-        raise EngineError("a re-tiering worker did not start (it crashed or timed out while "
-                          "loading the policies)",
-                          advice="run `cortex policy test` on the policies; retry")
-
-    def _on_ready(self, p: _Proc, msg: Any) -> None:
-        if msg[0] == "init_error":
-            p.kill()
+    def _on_ready(self, p: WorkerProcess, frame: bytes) -> None:
+        msg = _load(frame)
+        if isinstance(msg, tuple) and len(msg) == 4 and msg[0] == "init_error":
+            p.stop()
             cls = PolicyError if msg[1] == "PolicyError" else EngineError
             raise cls(str(msg[2]), advice=msg[3])
-        if msg[0] != "ready":
-            p.kill()
+        if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "ready"):
+            p.stop()
             raise EngineError("a re-tiering worker answered out of protocol",
                               advice="report this as a cortex-trust bug")
-        p.ready = True
         self.stats.extra["engine_mode"] = msg[1]
 
     @property
     def pids(self) -> list[int]:
         """Process ids of the live workers (for operators and tests)."""
-        return [p.pid for p in self._procs if p.pid is not None and p.proc.is_alive()]
+        return [p.pid for p in self._procs if p.pid is not None and p.alive]
 
     def close(self) -> None:
         """Stop every worker (idempotent)."""
         for p in self._procs:
-            try:
-                p.conn.send(None)
-            except OSError:
-                pass
-        for p in self._procs:
-            p.proc.join(timeout=2)
-            p.kill()
+            p.stop()
         self._procs = []
         if self._local is not None:
             self._local.close()
@@ -359,7 +330,7 @@ class RetierPool:
 
     def _blocked(self, job: Job, error: BaseException, now: datetime) -> list[Outcome]:
         """Fail-closed outcomes for a batch the engine could not answer, made by decide()
-        from an engine that raises ``error`` (TimeoutError -> ENGINE_TIMEOUT, else
+        from an engine that raises ``error`` (EngineTimeout -> ENGINE_TIMEOUT, else
         ENGINE_ERROR)."""
         from ._reevaluate import _Answered
 
@@ -368,8 +339,8 @@ class RetierPool:
         self._count(job, outcomes, (0.0, 0.0, 0.0))
         return outcomes
 
-    def _replace(self, p: _Proc) -> _Proc | None:
-        p.kill()
+    def _replace(self, p: WorkerProcess) -> WorkerProcess | None:
+        p.stop()
         self._procs.remove(p)
         if self.stats.restarts >= self.max_restarts:
             return None
@@ -381,8 +352,8 @@ class RetierPool:
     def _run_pool(self, source: Iterator[Job], now: datetime) -> Iterator[tuple[Job, list[Outcome]]]:
         now_text = format_time(now)
         retry: deque[Job] = deque()
-        idle: list[_Proc] = [p for p in self._procs if p.ready]
-        starting: list[_Proc] = [p for p in self._procs if not p.ready]
+        idle: list[WorkerProcess] = [p for p in self._procs if p.ready]
+        starting: list[WorkerProcess] = [p for p in self._procs if not p.ready]
         flights: dict[int, _Flight] = {}  # by id(worker)
         exhausted = False
 
@@ -397,34 +368,28 @@ class RetierPool:
                 exhausted = True
             return job
 
-        def dispatch(p: _Proc, job: Job) -> bool:
-            self._seq += 1
-            try:
-                p.conn.send((self._seq, now_text, job.items))
-            except OSError:
-                return False  # it died while idle: the caller requeues the job
-            flights[id(p)] = _Flight(p, job, self._seq, time.monotonic() + self.timeout)
-            return True
-
         def fill() -> None:
             while idle:
                 job = next_job()
                 if job is None:
                     return
                 p = idle.pop()
-                if not dispatch(p, job):
-                    retry.appendleft(job)
-                    fresh = self._replace(p)
-                    if fresh is not None:
-                        starting.append(fresh)
+                self._seq += 1
+                # A worker that died while idle shows as a crash of this batch when it is read.
+                p.send(_dump((self._seq, now_text, job.items)))
+                flights[id(p)] = _Flight(p, job, self._seq, time.monotonic() + self.timeout)
+
+        def replace(p: WorkerProcess) -> bool:
+            """Replace ``p`` by a fresh worker; False when the restart budget is spent."""
+            fresh = self._replace(p)
+            if fresh is not None:
+                starting.append(fresh)
+            return fresh is not None
 
         def lost(f: _Flight, error: BaseException, *, split: bool) -> list[Outcome] | None:
             """A worker is gone with ``f``'s batch; returns fail-closed outcomes, or None
             when the batch was split for a retry."""
-            fresh = self._replace(f.worker)
-            if fresh is not None:
-                starting.append(fresh)
-            if split and fresh is not None and len(f.job.items) > 1:
+            if replace(f.worker) and split and len(f.job.items) > 1:
                 half = len(f.job.items) // 2
                 retry.appendleft(Job(f.job.keys[half:], f.job.items[half:]))
                 retry.appendleft(Job(f.job.keys[:half], f.job.items[:half]))
@@ -445,48 +410,47 @@ class RetierPool:
                     job = next_job()
                 return
             deadline = min([f.deadline for f in flights.values()]
-                           + [p.started + self.start_timeout for p in starting])
+                           + [p.ready_by for p in starting])
             waited = time.perf_counter()
-            wait([f.worker.conn for f in flights.values()]
-                 + [f.worker.proc.sentinel for f in flights.values()]
-                 + [p.conn for p in starting] + [p.proc.sentinel for p in starting],
-                 timeout=max(0.0, deadline - time.monotonic()))
+            WorkerProcess.wait([f.worker for f in flights.values()] + starting,
+                               deadline - time.monotonic())
             self.stats.main_wait_s += time.perf_counter() - waited
             for p in list(starting):
-                msg = _receive(p.conn)
-                if msg is not None:
+                try:
+                    frame = p.pump(doing="loading the policies")
+                except EngineError:  # it died while loading: start another
                     starting.remove(p)
-                    self._on_ready(p, msg)  # raises for policies that stopped loading
+                    replace(p)
+                    continue
+                if frame is not None:
+                    starting.remove(p)
+                    self._on_ready(p, frame)  # raises for policies that stopped loading
                     idle.append(p)
-                elif not p.proc.is_alive() or time.monotonic() > p.started + self.start_timeout:
+                elif time.monotonic() > p.ready_by:
                     starting.remove(p)
-                    fresh = self._replace(p)
-                    if fresh is not None:
-                        starting.append(fresh)
+                    replace(p)
             for key, f in list(flights.items()):
                 p = f.worker
-                answered = p.conn.poll()
-                reply: Any = _receive(p.conn) if answered else None
-                if (answered and reply is None) or (not answered and not p.proc.is_alive()):
-                    # A broken pipe, or a dead worker with nothing to read: it crashed.
+                try:
+                    frame = p.pump(doing=_RETIERING)
+                except EngineError as crash:
                     del flights[key]
                     self.stats.crashes += 1
-                    blocked = lost(f, EngineError(_crash_message(p)), split=True)
+                    blocked = lost(f, crash, split=True)
                     if blocked is not None:
                         yield f.job, blocked
                     continue
-                if not answered and time.monotonic() > f.deadline:
-                    del flights[key]
-                    self.stats.timeouts += 1
-                    # A slow policy is slow for every input: no retry, block the batch.
-                    outcomes = lost(f, TimeoutError(f"no answer within {self.timeout:g}s"),
-                                    split=False)
-                    assert outcomes is not None
-                    yield f.job, outcomes
-                    continue
-                if not answered:
+                if frame is None:
+                    if time.monotonic() > f.deadline:
+                        del flights[key]
+                        self.stats.timeouts += 1
+                        # A slow policy is slow for every input: no retry, block the batch.
+                        outcomes = lost(f, p.timed_out(self.timeout, _RETIERING), split=False)
+                        assert outcomes is not None
+                        yield f.job, outcomes
                     continue  # still working
                 del flights[key]
+                reply = _load(frame)
                 if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "error":
                     raise RetierFailed(f"re-tiering stopped: {reply[2]}",
                                        advice="the stored facts of a version do not validate; "
@@ -494,9 +458,7 @@ class RetierPool:
                 if not _valid_reply(reply, seq=f.seq, n=len(f.job.items)):
                     # Out of step with this worker: never store an answer that may belong to
                     # other versions. Replace the worker and block the batch.
-                    fresh = self._replace(p)
-                    if fresh is not None:
-                        starting.append(fresh)
+                    replace(p)
                     yield f.job, self._blocked(
                         f.job, EngineError("a re-tiering worker returned a wrong number of "
                                            "answers or answered another batch"), now)
@@ -507,26 +469,8 @@ class RetierPool:
                 yield f.job, reply[2]
 
 
-def _receive(conn: Connection) -> Any:
-    """The next message on ``conn`` if one is waiting; ``None`` if none is, or the pipe broke."""
-    if not conn.poll():
-        return None
-    try:
-        return conn.recv()
-    except (EOFError, OSError):
-        return None
-
-
 def _valid_reply(reply: Any, *, seq: int, n: int) -> bool:
     """True for an answer to batch ``seq`` with exactly ``n`` outcomes."""
     return (isinstance(reply, tuple) and len(reply) == 4 and reply[0] == "ok"
             and reply[1] == seq and isinstance(reply[2], list) and len(reply[2]) == n
             and all(isinstance(o, Outcome) for o in reply[2]))
-
-
-def _crash_message(p: _Proc) -> str:
-    p.proc.join(timeout=5)
-    rc = p.proc.exitcode
-    how = f"signal {-rc}" if rc is not None and rc < 0 else f"status {rc}"
-    return (f"the policy engine worker crashed ({how}) while re-tiering; "
-            "the policies may recurse without bound")

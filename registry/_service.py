@@ -62,6 +62,22 @@ def check_image_host(image: str, *, allowed: tuple[str, ...]) -> None:
                       advice=f"push the image to one of: {', '.join(allowed) or '(none configured)'}")
 
 
+def _check_bundle_subject(subject: str | None, *, digest: str) -> None:
+    """Refuse a Sigstore bundle that says it signs another digest than the published image's:
+    kept, it would be dropped as evidence about another image, and the publisher would never
+    learn why the version is unsigned. A bundle that does not verify for another reason (an
+    untrusted root, a bad signature) over this digest is kept as an unverified signature.
+
+    Raises :class:`Invalid` (``BUNDLE_DIGEST_MISMATCH``).
+    """
+    if subject is not None and subject != digest:
+        raise Invalid("BUNDLE_DIGEST_MISMATCH",
+                      f"the bundle signs {subject}, not the published image {digest}",
+                      advice=f"sign the image you publish (e.g. `cosign sign --bundle "
+                             f"image.sigstore.json REGISTRY/REPO@{digest}`) and send that bundle, "
+                             f"or publish the image the bundle signs (@{subject})")
+
+
 def prepare_publish(body: PublishCreate, *, principal: Principal, config: RegistryConfig,
                     now: datetime) -> PublishRecord:
     """Validate and verify a publish request; return what the store writes.
@@ -70,14 +86,15 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     policy does not accept it for Community on a registry), a scan attestation that verifies
     against the registry's trusted roots as ``attested`` with its signer (preferred over the
     report when both are given); the registry's own scan, queued by the store for every publish,
-    comes later and supersedes either. A scan attestation that does not verify is not used
-    (listed in ``evidence.dropped``). Raises :class:`Forbidden` for a namespace
-    the token does not own, and :class:`Invalid` for
+    comes later and supersedes either. ``scan_scanners`` are recorded with the report as the
+    publisher's declaration (the report stays ``self-reported``). A scan attestation that does
+    not verify is not used (listed in ``evidence.dropped``). Raises :class:`Forbidden` for a
+    namespace the token does not own, and :class:`Invalid` for
     an image reference outside the manifest grammar, an unpinned or non-allowlisted image,
-    an invalid manifest, an unparseable bundle or report,
+    an invalid manifest, an unparseable bundle or report, a bundle signing another digest
+    (``BUNDLE_DIGEST_MISMATCH``), ``scan_scanners`` without a report,
     a name that is not a lowercase ASCII slug, or a digest mix-up.
     """
-    from cortex_trust import __version__
     from cortex_trust.evidence import parse_junit, parse_trivy_report, verify_scan_attestation, verify_signature
     from cortex_trust.manifest import parse_manifest
     from cortex_trust.policy import build_input, image_digest
@@ -116,6 +133,12 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
                                      trusted_roots=config.trusted_roots, source="bundle")
     except InputError as e:
         raise api_error(e, "BUNDLE_INVALID") from None
+    _check_bundle_subject(signature.subject_digest, digest=digest)
+    if body.scan_scanners is not None and body.scan_report is None:
+        raise Invalid("SCAN_SCANNERS_WITHOUT_REPORT",
+                      "scan_scanners describes the scanners of scan_report, and no scan_report "
+                      "was sent", advice="send the Trivy JSON report as scan_report (CLI: --scan "
+                      "REPORT), or leave scan_scanners out")
     tests: TestEvidence | None = None
     scan: ScanEvidence | None = None
     dropped: list[DroppedEvidence] = []
@@ -126,7 +149,8 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
         # (self-reported, by this publisher) and never skips the registry's own scan.
         if body.scan_report is not None:
             report = parse_trivy_report(body.scan_report, digest=digest, origin="self-reported",
-                                        source=f"publisher {principal.token_id}")
+                                        source=f"publisher {principal.token_id}",
+                                        declared_scanners=body.scan_scanners or ())
             scan = report.evidence
             dropped += report.dropped
         if body.scan_attestation is not None:
@@ -141,7 +165,8 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     try:
         policy_input = build_input(
             manifest=manifest, image=body.image, digest=digest, operation="publish", now=now,
-            cortex_version=__version__, signature=signature, scan=scan, tests=tests,
+            cortex_version=config.platform_version, cortex_version_source="registry",
+            signature=signature, scan=scan, tests=tests,
             dropped=dropped, registry=config.name, namespace=namespace)
     except InputError as e:
         raise api_error(e, "INPUT_INVALID") from None

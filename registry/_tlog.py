@@ -456,9 +456,9 @@ def verify_log(engine: Engine, *, checkpoint: Checkpoint | None = None) -> Audit
         bad = sorted(k for k in set(stored) | set(computed)
                      if stored.get(k) != (computed[k].hex() if k in computed else None))
         if bad:
-            problems.append(AuditProblem(0, f"{len(bad)} stored tree node(s) do not match the "
-                                            f"entries (first: level {bad[0][0]}, index "
-                                            f"{bad[0][1]})"))
+            nodes = "1 stored tree node does" if len(bad) == 1 else f"{len(bad)} stored tree nodes do"
+            problems.append(AuditProblem(0, f"{nodes} not match the entries (first: level "
+                                            f"{bad[0][0]}, index {bad[0][1]})"))
         report = AuditReport(size=size, root=root, problems=problems)
         if checkpoint is not None:
             report.checkpoint_size = checkpoint.size
@@ -482,8 +482,9 @@ def verify_log(engine: Engine, *, checkpoint: Checkpoint | None = None) -> Audit
         state: ReplayedState = replay(entries)
         problems.extend(compare_state(state, current_projections(s)))
         if state.entries_with_effects < size:
-            report.notes.append(f"{size - state.entries_with_effects} entr(y/ies) predate "
-                                "recorded effects; the state they left was recorded as it stood "
+            early = size - state.entries_with_effects
+            report.notes.append(("1 entry predates" if early == 1 else f"{early} entries predate")
+                                + " recorded effects; the state they left was recorded as it stood "
                                 "when the log became a transparency log (log.baseline entries)")
     return report
 

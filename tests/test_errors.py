@@ -9,6 +9,7 @@ from cortex_trust.errors import (
     CortexTrustError,
     EngineError,
     EngineTimeout,
+    EvidenceError,
     InputError,
     SemVerError,
     UnavailableError,
@@ -37,3 +38,9 @@ def test_semver_error_is_under_the_root_and_still_a_value_error() -> None:
 def test_a_registry_served_bad_version_is_a_library_error() -> None:
     with pytest.raises(CortexTrustError):
         semver_key("not-a-version")
+
+
+@pytest.mark.security_review
+def test_every_library_error_here_is_a_cortex_error() -> None:
+    # The readers' regression tests rely on these being CortexTrustErrors (exit 2, not a crash).
+    assert issubclass(EvidenceError, InputError) and issubclass(InputError, CortexTrustError)

@@ -20,33 +20,15 @@ from cortex_trust._io import (
     read_evidence_file,
     read_private_bytes,
 )
-from cortex_trust.errors import CortexTrustError, EvidenceError, InputError, PolicyError
+from cortex_trust.errors import CortexTrustError, EvidenceError, InputError, ManifestError, PolicyError
 from cortex_trust.evidence import load_trust_root
+from cortex_trust.manifest import load_manifest
 from cortex_trust.policy import load_policy_set
+from tests.support.hostile import refused_quickly
 
 DEV_ZERO = Path("/dev/zero")
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 needs_dev_zero = pytest.mark.skipif(not DEV_ZERO.exists(), reason="needs /dev/zero")
-
-
-def _refused_quickly(fn: Callable[[], Any], timeout: float = 5.0) -> BaseException:
-    """Run ``fn`` in a thread; return what it raised. Fails if it blocks or succeeds."""
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            fn()
-        except BaseException as e:  # handed back to the test
-            outcome.append(e)
-        else:
-            outcome.append(None)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert outcome, f"still reading after {timeout}s"
-    assert outcome[0] is not None, "a file that is not a regular file was read"
-    return outcome[0]
 
 
 @pytest.fixture
@@ -61,6 +43,7 @@ READERS: dict[str, tuple[Callable[[Path], Any], type[CortexTrustError]]] = {
     "evidence": (lambda p: read_evidence_file(p, what="Trivy report"), EvidenceError),
     "state file": (lambda p: read_private_bytes(p, what="the install records"), InputError),
     "trusted root (--trusted-root)": (lambda p: load_trust_root(p), InputError),
+    "manifest": (lambda p: load_manifest(p), ManifestError),
 }
 
 
@@ -68,14 +51,14 @@ READERS: dict[str, tuple[Callable[[Path], Any], type[CortexTrustError]]] = {
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_dev_zero_is_refused_quickly(reader: str) -> None:
     read, error = READERS[reader]
-    assert isinstance(_refused_quickly(lambda: read(DEV_ZERO)), error)
+    assert isinstance(refused_quickly(lambda: read(DEV_ZERO)), error)
 
 
 @needs_fifo
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_a_fifo_is_refused_quickly(reader: str, fifo: Path) -> None:
     read, error = READERS[reader]
-    assert isinstance(_refused_quickly(lambda: read(fifo)), error)
+    assert isinstance(refused_quickly(lambda: read(fifo)), error)
 
 
 @needs_fifo
@@ -84,7 +67,7 @@ def test_a_policy_module_that_is_a_fifo_is_refused_quickly(fifo: Path) -> None:
     # was swapped in after the walk.
     from cortex_trust.policy._sets import _read_module
 
-    e = _refused_quickly(lambda: _read_module(fifo))
+    e = refused_quickly(lambda: _read_module(fifo))
     assert isinstance(e, PolicyError) and "not a regular file" in e.message
 
 
@@ -100,8 +83,8 @@ def test_cli_data_dev_zero_is_refused_quickly() -> None:
     t.join(10.0)
     assert result, "cortex policy test --data /dev/zero is still reading"
     r = result[0]
-    assert r.exit_code != 0 and isinstance(r.exception, PolicyError), r.output
-    assert "not a regular file" in r.exception.message
+    assert r.exit_code == 2, r.output
+    assert "not a regular file" in r.stderr and "fix: check the path given to --data" in r.stderr
 
 
 def test_a_data_file_above_the_cap_is_refused_before_parsing(tmp_path: Path) -> None:
@@ -132,13 +115,21 @@ def test_read_bounded_never_reads_past_the_bound(tmp_path: Path) -> None:
     assert info.value.kind == "link"
 
 
+@pytest.mark.security_review
+def test_paths_with_a_nul_character_are_input_errors() -> None:
+    with pytest.raises(EvidenceError):
+        read_evidence_file("report\x00.json", what="Trivy report")
+    with pytest.raises(InputError):
+        load_trust_root("root\x00.json")
+
+
 @needs_dev_zero
 def test_cli_publish_inputs_are_read_bounded(tmp_path: Path) -> None:
     """`cortex plugin publish --bundle /dev/zero` (and the other publish inputs) fail at once."""
     from cli.plugin_registry import _read
 
     for special in (DEV_ZERO, *([_fifo(tmp_path)] if hasattr(os, "mkfifo") else [])):
-        e = _refused_quickly(lambda special=special: _read(special, "bundle"))
+        e = refused_quickly(lambda special=special: _read(special, "bundle"))
         assert not isinstance(e, AssertionError)
 
 

@@ -103,6 +103,14 @@ def test_image_references_outside_the_grammar(ref: str) -> None:
     assert isinstance(info.value, InputError) and info.value.problem and info.value.fix
 
 
+@pytest.mark.security_review
+@pytest.mark.parametrize("ref", ["127.0.0.1:5000/acme/hello@sha256:" + "a" * 64 + "\n",
+                                 "127.0.0.1:5000/acme/hello:1.0\n@sha256:" + "a" * 64])
+def test_oci_pinned_refs_with_a_newline_are_refused(ref: str) -> None:
+    with pytest.raises(InputError):
+        parse_image_ref(ref, require_host=True, require_digest=True)
+
+
 def test_required_host_and_digest() -> None:
     with pytest.raises(ImageRefError, match="no registry host"):
         parse_image_ref(f"acme/tool@{D}", require_host=True)
@@ -123,3 +131,18 @@ def test_path_and_tag_pieces() -> None:
     assert is_image_path("acme/my-plugin") and not is_image_path("Acme/x")
     assert not is_image_path("acme/x\n") and not is_image_path("acme//x")
     assert is_image_tag("1.0.0") and not is_image_tag("-x") and not is_image_tag("1\n")
+
+
+def test_importing_ids_compiles_no_pattern() -> None:
+    # Every CLI command imports this module; the patterns are compiled when first matched.
+    import subprocess
+    import sys
+
+    probe = ("import dataclasses, functools, re, typing\nimport cortex_trust.errors\n"
+             "compiled = []\nreal = re.compile\n"
+             "re.compile = lambda *a, **k: compiled.append(a[0]) or real(*a, **k)\n"
+             "import cortex_trust.ids as ids\nassert compiled == [], compiled\n"
+             "assert ids.is_digest('sha256:' + 'a' * 64) and compiled\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -1,286 +1,67 @@
-"""The public surface is small and explicit: every public module's ``__all__`` is pinned here,
-so that growing or shrinking the API is a visible, reviewed change (httpx and sigstore-python do
-the same). Internal modules start with ``_`` and are not listed."""
+"""The public surface is small and explicit: every public module's ``__all__`` is pinned in
+``tests/public_surface.json`` (module -> sorted names), so that growing or shrinking the API is a
+visible, reviewed change (httpx and sigstore-python do the same). Internal modules start with
+``_`` and are not listed. The import direction (the library never imports the CLI or the
+registry, and no import cycle) is checked here too.
+
+After an intended change of the surface, rewrite the pins and review the diff::
+
+    python -m tests.test_public_surface --update
+"""
 
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+import sys
+from pathlib import Path
 
 import pytest
 
 import cortex_trust
 
-PUBLIC: dict[str, list[str]] = {
-    "cortex_trust.evidence": [
-        "GITHUB_ACTIONS_ISSUER",
-        "MAX_BUNDLE_BYTES",
-        "MAX_DOCUMENT_BYTES",
-        "MAX_JUNIT_BYTES",
-        "MAX_REPORT_BYTES",
-        "MAX_TRUSTED_ROOT_BYTES",
-        "PRODUCTION_ROOT_NAME",
-        "REVIEW_SCHEMA",
-        "ReviewDocument",
-        "SEVERITIES",
-        "ScanReport",
-        "TrustRoot",
-        "USAGE_SCHEMA",
-        "UsageDocument",
-        "UsageReporterDocument",
-        "VULN_ATTESTATION_PREDICATE",
-        "find_trivy",
-        "load_trust_root",
-        "parse_junit",
-        "parse_review",
-        "parse_trivy_report",
-        "parse_usage",
-        "production_trust_root",
-        "read_junit",
-        "read_review",
-        "read_trivy_report",
-        "read_usage",
-        "run_trivy",
-        "verify_attestation",
-        "verify_scan_attestation",
-        "verify_signature",
-    ],
-    "cortex_trust": ["__version__"],
-    "cortex_trust.errors": [
-        "CollectorError",
-        "CortexTrustError",
-        "EngineError",
-        "EngineTimeout",
-        "EvidenceError",
-        "InputError",
-        "ManifestError",
-        "ManifestProblem",
-        "PolicyError",
-        "RegistryUnavailable",
-        "SemVerError",
-        "UnavailableError",
-    ],
-    "cortex_trust.ids": [
-        "DIGEST",
-        "DIGEST_PATTERN",
-        "IMAGE_PATTERN",
-        "ImageRef",
-        "ImageRefError",
-        "MAX_IMAGE",
-        "PLUGIN_NAME_PATTERN",
-        "SLUG",
-        "SLUG_PATTERN",
-        "is_digest",
-        "is_image_path",
-        "is_image_tag",
-        "is_slug",
-        "parse_image_ref",
-    ],
-    "cortex_trust.verify": [
-        "VerifyRequest",
-        "VerifyResult",
-        "evidence_summary",
-        "gather_input",
-        "judge",
-        "verify_plugin",
-    ],
-    "registry": ["RegistryConfig", "create_app", "make_engine", "migrate"],
-    "cortex_trust.manifest": [
-        "Capability",
-        "HTTP_METHODS",
-        "Manifest",
-        "RuntimeSpec",
-        "SemVer",
-        "SemVerError",
-        "TrustSpec",
-        "load_manifest",
-        "manifest_json_schema",
-        "parse_manifest",
-        "parse_semver",
-        "satisfies",
-        "semver_key",
-    ],
-    "cortex_trust.policy": [
-        "Action",
-        "Artifact",
-        "Context",
-        "Decision",
-        "DroppedEvidence",
-        "Evidence",
-        "FAILURE_CODES",
-        "GitHubClaims",
-        "MAX_DATA_BYTES",
-        "MAX_MODULE_BYTES",
-        "ManifestFacts",
-        "NextTier",
-        "PluginRef",
-        "PolicyInput",
-        "PolicyModule",
-        "PolicySet",
-        "Reason",
-        "ReviewEvidence",
-        "ReviewRecord",
-        "ReviewVerdict",
-        "RevocationEvidence",
-        "SCHEMA_VERSION",
-        "Sandbox",
-        "ScanAttester",
-        "ScanEvidence",
-        "ScanOrigin",
-        "ScanVulnerability",
-        "SignatureEvidence",
-        "TestEvidence",
-        "Tier",
-        "TransparencyEvidence",
-        "UsageEvidence",
-        "UsageReporter",
-        "build_input",
-        "default_policy_dir",
-        "format_time",
-        "image_digest",
-        "input_json_schema",
-        "load_policy_set",
-        "manifest_facts",
-        "plugin_full_name",
-        "resolve_digest",
-    ],
-    "cortex_trust.sources": [
-        "Checkpoint",
-        "DigestRevokeCreate",
-        "EMPTY_ROOT",
-        "GitHubClient",
-        "GitHubRateLimited",
-        "GitHubRef",
-        "GitHubRepo",
-        "HASH_SIZE",
-        "IdentityRevokeCreate",
-        "LogLeaf",
-        "LogProof",
-        "MANIFEST_MEDIA_TYPES",
-        "MAX_NOTE_BYTES",
-        "NoteError",
-        "NoteSigner",
-        "NoteVerifier",
-        "OciClient",
-        "PluginDetail",
-        "PluginPage",
-        "PluginSummary",
-        "ProofError",
-        "PublishCreate",
-        "RegistryClient",
-        "RegistryRequestError",
-        "ReviewCreate",
-        "ReviewWithdraw",
-        "RevocationCreate",
-        "RevocationEntry",
-        "RevocationPage",
-        "RevokedVersions",
-        "SubtreeGetter",
-        "TransparencyError",
-        "UsageCreate",
-        "VERSION_PATTERN",
-        "VersionDetail",
-        "VersionList",
-        "VersionLog",
-        "VersionSummary",
-        "YankCreate",
-        "append_leaf",
-        "consistency_proof",
-        "consistency_proof_nodes",
-        "generate_note_key",
-        "inclusion_proof",
-        "inclusion_proof_nodes",
-        "leaf_hash",
-        "node_hash",
-        "open_checkpoint",
-        "open_note",
-        "parse_checkpoint",
-        "parse_github_ref",
-        "root_from_frontier",
-        "root_hash",
-        "sign_note",
-        "verify_consistency",
-        "verify_inclusion",
-    ],
-    "cortex_trust.engine": [
-        "DECISION_PATH",
-        "DecisionText",
-        "EmbeddedEngine",
-        "FileCoverage",
-        "OpaServerEngine",
-        "PolicyEngine",
-        "RuleValue",
-        "TestReport",
-        "TestResult",
-        "decide",
-        "run_policy_tests",
-    ],
-    "cortex_trust.install": [
-        "CortexConfig",
-        "DEFAULT_GITHUB_API",
-        "DEFAULT_REGISTRY",
-        "FederatedRegistry",
-        "FeedSource",
-        "FeedState",
-        "InstallOutcome",
-        "InstallPlan",
-        "InstallRecord",
-        "InstallStore",
-        "Installer",
-        "PluginRequest",
-        "RegistryEntry",
-        "RegistryTarget",
-        "RevocationCache",
-        "RevokedVersion",
-        "RunCheck",
-        "SyncReport",
-        "VersionCandidate",
-        "judge_install",
-        "load_config",
-        "parse_request",
-        "redact",
-        "registry_target",
-        "remove_installed",
-        "resolve_registry",
-        "revocation_evidence",
-        "save_config",
-        "scope_matches",
-        "select_version",
-        "sync_feed",
-        "widened_permissions",
-    ],
-    "cortex_trust.runtime": [
-        "ContainerRuntime",
-        "ContainerSpec",
-        "DATA_MOUNT",
-        "LABEL_PREFIX",
-        "PluginResponse",
-        "PulledImage",
-        "RunningPlugin",
-        "SandboxRefused",
-        "connect",
-        "container_name",
-        "container_spec",
-        "volume_name",
-    ],
-}
+PINS = Path(__file__).with_name("public_surface.json")
+UPDATE = "python -m tests.test_public_surface --update"
+#: Public modules outside the library whose surface is pinned as well.
+OTHER_PUBLIC = ("registry",)
 
 
-@pytest.mark.parametrize("module", sorted(PUBLIC))
-def test_all_is_pinned(module: str) -> None:
-    mod = importlib.import_module(module)
-    assert sorted(mod.__all__) == PUBLIC[module]
-    for name in mod.__all__:
-        assert hasattr(mod, name), f"{module}.__all__ names {name}, which does not exist"
+def _pinned() -> dict[str, list[str]]:
+    pins: dict[str, list[str]] = json.loads(PINS.read_text(encoding="utf-8"))
+    return pins
 
 
-def test_every_public_module_is_pinned() -> None:
+def _public_modules() -> set[str]:
+    """Every module of the library without a ``_`` in its dotted name, and OTHER_PUBLIC."""
     found = {
         m.name
         for m in pkgutil.walk_packages(cortex_trust.__path__, "cortex_trust.")
         if not any(part.startswith("_") for part in m.name.split("."))
     }
-    assert found - set(PUBLIC) == set(), "a new public module: add its __all__ here (or make it internal)"
+    return found | {"cortex_trust", *OTHER_PUBLIC}
+
+
+def _surface(module: str) -> list[str]:
+    return sorted(importlib.import_module(module).__all__)
+
+
+@pytest.mark.parametrize("module", sorted(_pinned()))
+def test_all_is_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    pinned, actual = _pinned()[module], _surface(module)
+    added, removed = sorted(set(actual) - set(pinned)), sorted(set(pinned) - set(actual))
+    assert actual == pinned, (f"the public surface of {module} changed (added {added}, removed "
+                              f"{removed}); if that is intended, run `{UPDATE}` and commit "
+                              f"{PINS.name}")
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.__all__ names {name}, which does not exist"
+
+
+def test_every_public_module_is_pinned() -> None:
+    missing = _public_modules() - set(_pinned())
+    assert missing == set(), (f"new public modules {sorted(missing)}: make them internal (a `_` "
+                              f"name) or pin their __all__ with `{UPDATE}`")
 
 
 def test_the_library_never_imports_the_cli_or_the_registry() -> None:
@@ -379,3 +160,18 @@ def test_imports_have_no_cycle() -> None:
         if v not in index:
             visit(v)
     assert cycles == []
+
+
+def main(argv: list[str]) -> int:
+    """``--update``: write the current ``__all__`` of every public module to the pins."""
+    if argv != ["--update"]:
+        print(f"usage: {UPDATE}", file=sys.stderr)
+        return 2
+    pins = {m: _surface(m) for m in sorted(_public_modules())}
+    PINS.write_text(json.dumps(pins, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {PINS} ({len(pins)} modules); review the diff before committing")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

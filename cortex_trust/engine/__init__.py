@@ -8,12 +8,15 @@ timeout, an undefined or invalid result all become the fail-closed block). Engin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._decide import DECISION_PATH, DecisionText, PolicyEngine, decide
     from ._embedded import EmbeddedEngine, RuleValue
     from ._opa import OpaServerEngine
+    from ._supervisor import WorkerChannel, WorkerProcess
     from ._testing import FileCoverage, TestReport, TestResult, run_policy_tests
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "RuleValue",
     "TestReport",
     "TestResult",
+    "WorkerChannel",
+    "WorkerProcess",
     "decide",
     "run_policy_tests",
 ]
@@ -42,21 +47,10 @@ _EXPORTS = {
     "RuleValue": "._embedded",
     "TestReport": "._testing",
     "TestResult": "._testing",
+    "WorkerChannel": "._supervisor",
+    "WorkerProcess": "._supervisor",
     "decide": "._decide",
     "run_policy_tests": "._testing",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

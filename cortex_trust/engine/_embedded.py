@@ -8,13 +8,14 @@ of two modes:
   because native evaluation cannot be interrupted, and the defaults are our own code.
   For the shipped policy set alone (no organization module or data), inputs that come as a
   validated :class:`~cortex_trust.policy.PolicyInput` (:meth:`EmbeddedEngine.evaluate_input`,
-  what :func:`~cortex_trust.engine.decide` uses) run in regorus' compiled mode, ~4x faster: those
+  what :func:`~cortex_trust.engine.decide` uses) run in regorus' compiled mode (faster): those
   modules are audited never to hit a builtin error on schema-valid input, the one case in which
   compiled mode and the interpreter differ (docs/policy-contract.md, "Compiled mode"). Raw JSON
   text (:meth:`EmbeddedEngine.evaluate`) always goes to the interpreter, which raises on any
   builtin error.
 * **isolated** (any organization module or data: ``PolicySet.has_custom``): a persistent child
-  process (:mod:`cortex_trust.engine._worker`) loads the policy set once and evaluates every
+  process (:mod:`cortex_trust.engine._worker`, supervised by
+  :class:`~cortex_trust.engine.WorkerProcess`) loads the policy set once and evaluates every
   input. A policy that crashes regorus (a recursive function overflows the native stack) or
   runs past ``timeout`` kills only the child: the call raises
   :class:`~cortex_trust.errors.EngineError` (``decide()`` then blocks with ``ENGINE_ERROR`` or
@@ -25,22 +26,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import select
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
-import time
-import weakref
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import CortexTrustError, EngineError, EngineTimeout, PolicyError
+from ..errors import CortexTrustError, EngineError, PolicyError
 from ..policy import PolicySet
+from ._decide import PolicyEngine
+from ._supervisor import WorkerProcess
 
 if TYPE_CHECKING:
     from ..policy import PolicyInput
@@ -51,16 +44,15 @@ __all__ = ["EmbeddedEngine", "RuleValue"]
 #: for compiled mode: no builtin call in them can fail on schema-valid input, so regorus'
 #: compiled mode (which turns a builtin error into "undefined") decides exactly like the
 #: interpreter. The audit: docs/policy-contract.md "Compiled mode" (every call site and its
-#: guard) and tests/test_compiled_mode.py (the call-site pin, and the interpreter never raising
+#: guard) and tests/engine/test_compiled_mode.py (the call-site pin, and the interpreter never raising
 #: and both modes agreeing on generated inputs). Changing a shipped module or data.yaml changes
 #: the revision: until the audit is redone and the new revision added here, the interpreter runs.
 AUDITED_REVISIONS = frozenset({
-    "sha256:aa1ea27bcb36cf16c9a7844508a4e82e7a28acdf571e4b7f18a4b02c64061920",
+    "sha256:02b73d0670f978402062f0bb6bab3a88e5e64eaf7c9b3679aa2ecf2c68658b2e",
 })
 
 #: How many inputs one ``eval_many`` request to the worker carries.
 _BATCH = 256
-_CRASH_HINT = "the policies may recurse without bound"
 
 
 class RuleValue:
@@ -77,78 +69,36 @@ class RuleValue:
         return f"RuleValue({self.path!r}, {self.value!r}, {self.error!r})"
 
 
-def _one_line(input_json: str) -> str:
-    # Raw newlines can only be whitespace in valid JSON text (inside strings they are escaped),
-    # so replacing them keeps the document intact and frames it as one protocol line.
-    return input_json.replace("\r", " ").replace("\n", " ")
-
-
 class _Worker:
-    """The parent's side of one child worker: start, ask with a deadline, detect crashes."""
+    """The parent's side of one policy worker (:mod:`cortex_trust.engine._worker`): its init is
+    the ``load`` request, its answers are protocol messages (``ok`` or an error)."""
 
     def __init__(self, policy_set: PolicySet, *, coverage: bool, load_timeout: float) -> None:
-        self._load = {
+        self._load = _encode({
             "op": "load",
             "modules": [[m.name, m.text] for m in policy_set.modules],
             "data": policy_set.data_json(),
             "coverage": coverage,
             "paths": {m.name: str(m.path) for m in policy_set.modules},
-        }
+        })
         self._load_timeout = load_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._stderr: IO[bytes] | None = None
-        self._buf = bytearray()
-        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self.process = WorkerProcess(("-m", "cortex_trust.engine._worker"))
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self.process.alive
 
     def start(self) -> None:
         """Start a child and load the policy set. Raises PolicyError for a bad module."""
-        self.stop()
-        import cortex_trust
-
-        root = str(Path(cortex_trust.__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        # The child must import this very cortex_trust; and Rust backtraces are only noise.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        env["RUST_BACKTRACE"] = "0"
-        env["RUST_LIB_BACKTRACE"] = "0"
-        # Like -P: otherwise ``-m`` puts the working directory first on sys.path, and a plugin
-        # checkout holding a regorus.py (or json.py) would run inside the engine deciding on it.
-        env["PYTHONSAFEPATH"] = "1"
-        self._stderr = tempfile.TemporaryFile()  # lives as long as the child
+        self.process.start(self._load, timeout=self._load_timeout)
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "cortex_trust.engine._worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
-                bufsize=0, close_fds=True,
-            )
-        except OSError as e:
-            self.stop()
-            raise EngineError(f"cannot start the policy engine worker: {e.strerror or e}",
-                              advice="check that the Python interpreter can start processes") from None
-        assert self._proc.stdin is not None
-        # Non-blocking writes: a child that stops reading must not hang us past the deadline.
-        os.set_blocking(self._proc.stdin.fileno(), False)
-        self._buf = bytearray()
-        self._finalizer = weakref.finalize(self, _kill, self._proc)
-        try:
-            self._call(self._load, (), self._load_timeout, doing="loading the policies")
+            self._answer(self.process.await_ready())
         except CortexTrustError:
             self.stop()
             raise
 
     def stop(self) -> None:
-        if self._proc is not None:
-            _kill(self._proc)
-            if self._finalizer is not None:
-                self._finalizer.detach()
-        self._proc = None
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        self.process.stop()
 
     def call(self, header: dict[str, Any], inputs: Sequence[str], timeout: float, *,
              doing: str = "evaluating") -> dict[str, Any]:
@@ -157,22 +107,12 @@ class _Worker:
         with ``ok: false``."""
         if not self.alive:
             self.start()
-        return self._call(header, inputs, timeout, doing=doing)
+        return self._answer(self.process.request(_encode(header), *(t.encode("utf-8") for t in inputs),
+                                                 timeout=timeout, doing=doing))
 
-    def _call(self, header: dict[str, Any], inputs: Sequence[str], timeout: float, *,
-              doing: str) -> dict[str, Any]:
-        proc = self._proc
-        assert proc is not None and proc.stdin is not None and proc.stdout is not None
-        payload = b"".join([json.dumps(header, separators=(",", ":")).encode("utf-8"), b"\n",
-                            *(_one_line(t).encode("utf-8") + b"\n" for t in inputs)])
-        deadline = time.monotonic() + timeout
+    def _answer(self, frame: bytes) -> dict[str, Any]:
         try:
-            self._write(proc, payload, deadline, timeout, doing)
-            line = self._read_line(proc, deadline, timeout, doing)
-        except BrokenPipeError:
-            raise self._crashed(doing) from None
-        try:
-            answer = json.loads(line)
+            answer = json.loads(frame)
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
@@ -184,88 +124,12 @@ class _Worker:
             raise cls(str(answer.get("error")), advice=answer.get("advice"))
         return answer
 
-    def _write(self, proc: subprocess.Popen[bytes], payload: bytes, deadline: float,
-               timeout: float, doing: str) -> None:
-        assert proc.stdin is not None
-        fd = proc.stdin.fileno()
-        view = memoryview(payload)
-        while view:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._timed_out(timeout, doing)
-            _, writable, _ = select.select([], [fd], [], remaining)
-            if not writable:
-                raise self._timed_out(timeout, doing)
-            try:
-                n = os.write(fd, view[:65536])
-            except BlockingIOError:
-                continue  # the pipe is full: wait for the child to read
-            view = view[n:]
 
-    def _read_line(self, proc: subprocess.Popen[bytes], deadline: float, timeout: float,
-                   doing: str) -> bytes:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._timed_out(timeout, doing)
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
-                raise self._timed_out(timeout, doing)
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                raise self._crashed(doing)
-            self._buf += chunk
-
-    def _timed_out(self, timeout: float, doing: str) -> EngineTimeout:
-        self.stop()
-        return EngineTimeout(f"the policy engine timed out after {timeout:g}s while {doing}",
-                             advice="simplify the policy (large comprehensions, deep iteration) "
-                                    "or raise the timeout")
-
-    def _crashed(self, doing: str) -> EngineError:
-        proc = self._proc
-        rc = proc.wait(timeout=5) if proc is not None else None
-        tail = ""
-        if self._stderr is not None:
-            self._stderr.seek(0, os.SEEK_END)
-            size = self._stderr.tell()
-            self._stderr.seek(max(0, size - 400))
-            lines = [ln for ln in self._stderr.read().decode("utf-8", "replace").splitlines()
-                     if ln.strip()]
-            tail = f" ({lines[-1].strip()[:200]})" if lines else ""
-        self.stop()
-        if rc is not None and rc < 0:
-            try:
-                sig = f"signal {-rc}, {signal.Signals(-rc).name}"
-            except ValueError:
-                sig = f"signal {-rc}"
-            what = f"crashed ({sig})"
-        else:
-            what = f"exited unexpectedly (status {rc})"
-        return EngineError(f"the policy engine {what} while {doing}; {_CRASH_HINT}{tail}",
-                           advice="look for recursive functions in the organization's policies")
+def _encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode("utf-8")
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:  # pragma: no cover - a killed child not exiting
-        pass
-    for f in (proc.stdin, proc.stdout):
-        if f is not None:
-            f.close()
-
-
-class EmbeddedEngine:
+class EmbeddedEngine(PolicyEngine):
     """regorus loaded with one :class:`PolicySet`; implements ``PolicyEngine``.
 
     ``isolate=None`` isolates exactly when the policy set contains organization code
@@ -274,8 +138,8 @@ class EmbeddedEngine:
     compiled mode for :meth:`evaluate_input`; it is used only in-process and only for the shipped
     policy set (``mode`` says which: ``compiled``, ``interpreter`` or ``isolated``).
     ``precompute`` (compiled mode only) works out the policy's data-only values once, when the
-    engine loads (policies/cortex/static.rego): ~40 ms more at start-up, ~20 % less per
-    decision, so for long-lived engines (the registry, re-tiering), not one-shot commands.
+    engine loads (policies/cortex/static.rego): more work at start-up, less per decision, so
+    for long-lived engines (the registry, re-tiering), not one-shot commands.
 
     Raises :class:`PolicyError` at construction when a module does not parse, and
     :class:`EngineError` when the isolated worker cannot be started. Thread-safe: in-process,
@@ -424,13 +288,6 @@ class EmbeddedEngine:
         for slot in ("prepared", "compiled"):
             if hasattr(self._tls, slot):
                 delattr(self._tls, slot)
-
-    def __enter__(self) -> EmbeddedEngine:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def open_session(policy_set: PolicySet, *, isolate: bool, coverage: bool,

@@ -21,13 +21,14 @@ import httpx
 
 from .._json import load_json
 from ..errors import EngineError, EngineTimeout, PolicyError
+from ._decide import PolicyEngine
 
 __all__ = ["OpaServerEngine"]
 
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-class OpaServerEngine:
+class OpaServerEngine(PolicyEngine):
     """``PolicyEngine`` backed by an OPA server at ``url`` (e.g. ``http://127.0.0.1:8181``).
 
     ``policy_revision`` is what decisions record as their revision (the server's policies are
@@ -101,12 +102,6 @@ class OpaServerEngine:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
-
-    def __enter__(self) -> OpaServerEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _opa_message(resp: httpx.Response) -> str:

@@ -148,8 +148,8 @@ class Prepared:
         """``data.cortex.decision`` for each input: its value, ``None`` (undefined) or the
         :class:`EngineError` for that input (one failing input never fails the others).
 
-        Each input is evaluated on its own: concatenating texts into one batch query was ~1.7x
-        faster, but a malformed text could then shift which decision belongs to which input.
+        Each input is evaluated on its own, never concatenated into one batch query: a malformed
+        text could then shift which decision belongs to which input.
         """
         return _each(self.evaluate, input_jsons)
 
@@ -290,7 +290,7 @@ class Prepared:
 
 
 class Compiled:
-    """regorus' compiled mode (``Program`` + ``Rvm``) for ``data.cortex.decision``, ~4x faster.
+    """regorus' compiled mode (``Program`` + ``Rvm``) for ``data.cortex.decision`` (faster; bench/README.md).
 
     Only for the shipped policy set on schema-valid input (see ``EmbeddedEngine``): the Rvm
     treats a builtin error as *undefined* instead of raising (a deny entry whose rule fails

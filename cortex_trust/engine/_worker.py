@@ -1,9 +1,10 @@
 """Child process that evaluates organization policies so they cannot take the caller down.
 
-Started by :mod:`cortex_trust.engine` as ``python -m cortex_trust.engine._worker``.
-Protocol: JSON lines over stdin/stdout. Each request is one JSON header line; requests that
-carry input documents are followed by that many raw JSON lines (the input text goes to regorus
-unparsed). Each request gets exactly one JSON response line::
+Started by :mod:`cortex_trust.engine` as ``python -m cortex_trust.engine._worker`` and
+supervised by :mod:`cortex_trust.engine._supervisor` (frames over stdin/stdout). Each request
+is one frame holding a JSON header; requests that carry input documents are followed by that
+many frames of raw input text (it goes to regorus unparsed). The first request is ``load``
+(the supervisor's init). Each request gets exactly one answer frame holding JSON::
 
     {"op": "load", "modules": [[name, text], ...], "data": "<json>", "coverage": false, "paths": {}}
     {"op": "eval", "rule": "data.cortex.decision"}   + 1 input line  -> {"ok": true, "value": ...}
@@ -19,12 +20,11 @@ EOF and the signal.
 from __future__ import annotations
 
 import json
-import os
-import sys
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import CortexTrustError, PolicyError
 from ._regorus import DECISION_PATH, Prepared
+from ._supervisor import WorkerChannel
 
 
 def _error(e: CortexTrustError) -> dict[str, Any]:
@@ -89,41 +89,25 @@ def input_count(header: dict[str, Any]) -> int:
     return 0
 
 
-def serve(inp: BinaryIO, out: BinaryIO) -> None:
-    """Answer requests from ``inp`` on ``out`` until EOF."""
+def serve(channel: WorkerChannel) -> None:
+    """Answer requests from the parent until it closes the pipe."""
     session = Session()
-
-    def line() -> str:
-        raw = inp.readline()
-        if not raw:
-            raise EOFError
-        return raw.decode("utf-8").rstrip("\r\n")
-
-    while True:
-        try:
-            header = json.loads(line())
-            # Read the request's input lines before anything can fail, to stay in step.
-            inputs = [line() for _ in range(input_count(header))]
-        except EOFError:
-            return
+    while (raw := channel.receive()) is not None:
+        header = json.loads(raw)
+        # Read the request's inputs before anything can fail, to stay in step.
+        inputs: list[str] = []
+        for _ in range(input_count(header)):
+            text = channel.receive()
+            if text is None:
+                return
+            inputs.append(text.decode("utf-8"))
         answer = session.handle(header, inputs)
-        out.write(json.dumps(answer, separators=(",", ":")).encode("utf-8") + b"\n")
-        out.flush()
+        channel.send(json.dumps(answer, separators=(",", ":")).encode("utf-8"))
 
 
 def main() -> None:
-    """Serve on the original stdout; anything else writing to fd 1 goes to stderr instead."""
-    try:
-        import resource
-
-        # A policy that overflows the stack kills this process: no core file for that.
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ImportError, ValueError, OSError):
-        pass  # not available on this platform; the crash is still contained
-    proto_out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # stray native writes to stdout must not corrupt the protocol
-    sys.stdout = sys.stderr
-    serve(sys.stdin.buffer, proto_out)
+    """Serve the parent on the supervisor's channel."""
+    serve(WorkerChannel())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ dropped rather than used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._junit import MAX_JUNIT_BYTES, parse_junit, read_junit
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
         VULN_ATTESTATION_PREDICATE,
         ScanReport,
         find_trivy,
+        parse_scanners,
         parse_trivy_report,
         read_trivy_report,
         run_trivy,
@@ -68,6 +71,7 @@ __all__ = [
     "load_trust_root",
     "parse_junit",
     "parse_review",
+    "parse_scanners",
     "parse_trivy_report",
     "parse_usage",
     "production_trust_root",
@@ -104,6 +108,7 @@ _EXPORTS = {
     "load_trust_root": "._signature",
     "parse_junit": "._junit",
     "parse_review": "._review",
+    "parse_scanners": "._scan",
     "parse_trivy_report": "._scan",
     "parse_usage": "._review",
     "production_trust_root": "._signature",
@@ -117,17 +122,4 @@ _EXPORTS = {
     "verify_signature": "._signature",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

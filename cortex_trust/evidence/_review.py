@@ -126,8 +126,8 @@ class UsageReporterDocument(BaseModel):
             raise ValueError("last is before first")
         span = (self.last.astimezone(UTC).date() - self.first.astimezone(UTC).date()).days + 1
         if self.active_days > span:
-            raise ValueError(f"active_days ({self.active_days}) exceeds the {span} day(s) from "
-                             "first to last")
+            raise ValueError(f"active_days ({self.active_days}) exceeds the {span} "
+                             f"day{'s' if span > 1 else ''} from first to last")
         return self
 
 
@@ -227,8 +227,8 @@ def _mismatch(kind: Literal["review", "usage"], doc: _Document, *, shown: str, d
     # Digest first: it is the identity of the artifact; name and version are labels on it.
     if digest is None or doc.digest != digest:
         return DroppedEvidence(kind=kind, code="DIGEST_MISMATCH",
-                               message=f"the {kind} {shown} is about {doc.digest}, not "
-                                       f"{digest or 'an unknown digest'}; it was not used")
+                               message=f"the {kind} is about {doc.digest}, not "
+                                       f"{digest or 'an unknown digest'}; it was not used ({shown})")
     if plugin is None or doc.plugin != plugin:
         return DroppedEvidence(kind=kind, code="PLUGIN_MISMATCH",
                                message=f"the {kind} {shown} is about plugin {doc.plugin!r}, not "

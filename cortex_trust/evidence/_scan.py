@@ -53,6 +53,7 @@ __all__ = [
     "VULN_ATTESTATION_PREDICATE",
     "ScanReport",
     "find_trivy",
+    "parse_scanners",
     "parse_trivy_report",
     "read_trivy_report",
     "run_trivy",
@@ -71,6 +72,7 @@ SEVERITIES: tuple[Severity, ...] = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICA
 
 _REPO_DIGEST_RE = re.compile(rf"^[^@\s]+@({DIGEST})\Z")
 _Scanner = Literal["vuln", "secret", "misconfig"]
+_SCANNER_NAMES: tuple[_Scanner, ...] = ("vuln", "secret", "misconfig")
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,27 @@ def _time(value: Any, *, source: str, where: str) -> str | None:
         raise _bad(source, f"{where} is out of range: {text[:60]!r}") from None
 
 
+def parse_scanners(value: str) -> tuple[str, ...]:
+    """Trivy's ``--scanners`` value (comma-separated: ``vuln,secret``) as scanner names, in the
+    order given, without blanks or repeats: what a pipeline declares about the report it
+    produced (``--scan-scanners`` of ``cortex plugin verify`` and ``publish``).
+
+    Raises :class:`EvidenceError` naming every name that is not one of Trivy's scanners
+    (``vuln``, ``secret``, ``misconfig``).
+    """
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    _check_scanner_names(names)
+    return names
+
+
+def _check_scanner_names(names: Sequence[str]) -> None:
+    unknown = sorted(set(names) - set(_SCANNER_NAMES))
+    if unknown:
+        raise EvidenceError(f"unknown scanner{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+                            advice=f"declare scanners from: {', '.join(_SCANNER_NAMES)} "
+                                   "(as given to trivy --scanners)")
+
+
 def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
                        source: str | None = None,
                        declared_scanners: Sequence[str] = (),
@@ -159,10 +182,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
     if not is_digest(digest):
         raise EvidenceError(f"not an image digest: {digest!r}",
                             advice="give the digest as sha256:<64 lowercase hex digits>")
-    unknown = sorted(set(declared_scanners) - {"vuln", "secret", "misconfig"})
-    if unknown:
-        raise EvidenceError(f"unknown scanner(s) {', '.join(unknown)}",
-                            advice="declare scanners from: vuln, secret, misconfig")
+    _check_scanner_names(declared_scanners)
     shown = source or "(report)"
     if isinstance(data, Mapping):
         doc: Any = dict(data)
@@ -258,7 +278,7 @@ def parse_trivy_report(data: bytes | str | Mapping[str, Any], *, digest: str,
         others = ", ".join(sorted(set(repo_digests)))
         dropped = DroppedEvidence(
             kind="scan", code="DIGEST_MISMATCH",
-            message=f"the scan report {shown} is about {others}, not {digest}; it was not used")
+            message=f"the scan report is about {others}, not {digest}; it was not used ({shown})")
         return ScanReport(evidence=ScanEvidence(present=False, source=source),
                           dropped=(dropped,), artifact_name=artifact_name,
                           artifact_type=artifact_type, repo_digests=tuple(repo_digests),
@@ -464,8 +484,6 @@ def run_trivy(
 
 
 # ------------------------------------------------------------------------ signed attestations
-
-_SCANNER_NAMES = ("vuln", "secret", "misconfig")
 
 
 def _attested_scanners(predicate: Mapping[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """Sigstore signature evidence: is this bundle a valid signature over the image digest, and by whom?
 
 What is signed is the image's **manifest digest** (``sha256:<64 hex>``). Two bundle shapes are
-accepted (issue 3, "Signatures (Sigstore)"):
+accepted:
 
 * a *message signature* bundle (``hashedrekord``) whose signed artifact digest is the image
   digest. It is verified against the digest itself (``sigstore.hashes.Hashed``), so the
@@ -63,9 +63,10 @@ from cortex_trust.errors import EvidenceError, InputError
 from cortex_trust.policy import GitHubClaims, SignatureEvidence, format_time
 
 from .._io import ReadRefused, read_bounded
+from .._text import clip
 from ..ids import is_digest
 
-if TYPE_CHECKING:  # sigstore costs ~350 ms to import: only inside the functions that verify
+if TYPE_CHECKING:  # sigstore is slow to import: only inside the functions that verify
     from cryptography.x509 import Certificate
     from sigstore.models import Bundle, TrustedRoot
     from sigstore.verify import Verifier
@@ -134,7 +135,7 @@ def _first_line(exc: BaseException) -> str:
     """The first line of an exception's message, bounded (some embed whole proofs)."""
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= _MAX_ERROR_CHARS else line[: _MAX_ERROR_CHARS - 1] + "…"
+    return clip(line, _MAX_ERROR_CHARS)
 
 
 def _parse_trust_root(document: bytes, *, source: str) -> None:
@@ -232,7 +233,7 @@ def _recording_verifier_type() -> type[Verifier]:
         sigstore-python (pinned 4.5.1) establishes them inside verification (SET-backed log
         time, RFC 3161 timestamps that chain to the root's TSAs) but does not return them;
         recomputing would verify every TSA token twice. One instance per verification call
-        (construction costs ~25 µs), so nothing is shared between threads.
+        (construction is cheap), so nothing is shared between threads.
         """
 
         established: list[Any]

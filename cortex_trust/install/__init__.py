@@ -1,44 +1,46 @@
 """Installing and running plugins: the request grammar, federation over configured
-registries, the install judgement, local state (install records, revocation cache,
-configuration) and revocation-feed sync.
+registries, the pure install and run rules, local state (install records, stored inputs,
+checkpoints, revocation cache), configuration, revocation-feed sync, production-use reports, and
+the installer that sequences them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._config import (
         DEFAULT_GITHUB_API,
         DEFAULT_REGISTRY,
+        PLATFORM_VERSION_ENV,
         CortexConfig,
+        PlatformVersion,
         RegistryEntry,
+        SettingError,
+        check_platform_version,
+        invalid_setting,
         load_config,
         redact,
+        resolve_platform_version,
         resolve_registry,
         save_config,
         scope_matches,
     )
-    from ._installer import (
-        FederatedRegistry,
-        Installer,
-        InstallOutcome,
-        InstallPlan,
-        PluginRequest,
-        RegistryTarget,
-        RunCheck,
-        SyncReport,
-        judge_install,
-        parse_request,
-        registry_target,
-        remove_installed,
-    )
-    from ._revocations import FeedSource, FeedState, RevocationCache, RevokedVersion, revocation_evidence, sync_feed
-    from ._state import InstallRecord, InstallStore, VersionCandidate, select_version, widened_permissions
+    from ._federation import FederatedRegistry, RegistryTarget, registry_target
+    from ._installer import Installer, remove_installed
+    from ._plan import InstallOutcome, InstallPlan, RunCheck, SyncReport, judge_install
+    from ._request import PluginRequest, parse_request
+    from ._revocations import FeedSource, revocation_evidence, sync_feed
+    from ._state import FeedState, InstallRecord, InstallStore, RevocationCache, RevokedVersion
+    from ._usage import UsageReport, plan_usage_report, send_usage_report
+    from ._versions import VersionCandidate, select_version, widened_permissions
 
 __all__ = [
     "DEFAULT_GITHUB_API",
     "DEFAULT_REGISTRY",
+    "PLATFORM_VERSION_ENV",
     "CortexConfig",
     "FederatedRegistry",
     "FeedSource",
@@ -48,25 +50,33 @@ __all__ = [
     "InstallRecord",
     "InstallStore",
     "Installer",
+    "PlatformVersion",
     "PluginRequest",
     "RegistryEntry",
     "RegistryTarget",
     "RevocationCache",
     "RevokedVersion",
     "RunCheck",
+    "SettingError",
     "SyncReport",
+    "UsageReport",
     "VersionCandidate",
+    "check_platform_version",
+    "invalid_setting",
     "judge_install",
     "load_config",
     "parse_request",
+    "plan_usage_report",
     "redact",
     "registry_target",
     "remove_installed",
+    "resolve_platform_version",
     "resolve_registry",
     "revocation_evidence",
     "save_config",
     "scope_matches",
     "select_version",
+    "send_usage_report",
     "sync_feed",
     "widened_permissions",
 ]
@@ -77,48 +87,44 @@ _EXPORTS = {
     "CortexConfig": "._config",
     "DEFAULT_GITHUB_API": "._config",
     "DEFAULT_REGISTRY": "._config",
-    "FederatedRegistry": "._installer",
+    "PLATFORM_VERSION_ENV": "._config",
+    "PlatformVersion": "._config",
+    "check_platform_version": "._config",
+    "invalid_setting": "._config",
+    "SettingError": "._config",
+    "resolve_platform_version": "._config",
+    "FederatedRegistry": "._federation",
     "FeedSource": "._revocations",
-    "FeedState": "._revocations",
-    "InstallOutcome": "._installer",
-    "InstallPlan": "._installer",
+    "FeedState": "._state",
+    "InstallOutcome": "._plan",
+    "InstallPlan": "._plan",
     "InstallRecord": "._state",
     "InstallStore": "._state",
     "Installer": "._installer",
-    "PluginRequest": "._installer",
+    "PluginRequest": "._request",
     "RegistryEntry": "._config",
-    "RegistryTarget": "._installer",
-    "RevocationCache": "._revocations",
-    "RevokedVersion": "._revocations",
-    "RunCheck": "._installer",
-    "SyncReport": "._installer",
-    "VersionCandidate": "._state",
-    "judge_install": "._installer",
+    "RegistryTarget": "._federation",
+    "RevocationCache": "._state",
+    "RevokedVersion": "._state",
+    "RunCheck": "._plan",
+    "SyncReport": "._plan",
+    "UsageReport": "._usage",
+    "VersionCandidate": "._versions",
+    "judge_install": "._plan",
     "load_config": "._config",
-    "parse_request": "._installer",
+    "parse_request": "._request",
+    "plan_usage_report": "._usage",
     "redact": "._config",
-    "registry_target": "._installer",
+    "registry_target": "._federation",
     "remove_installed": "._installer",
     "resolve_registry": "._config",
     "revocation_evidence": "._revocations",
     "save_config": "._config",
     "scope_matches": "._config",
-    "select_version": "._state",
+    "select_version": "._versions",
+    "send_usage_report": "._usage",
     "sync_feed": "._revocations",
-    "widened_permissions": "._state",
+    "widened_permissions": "._versions",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

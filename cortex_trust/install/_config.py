@@ -1,4 +1,6 @@
-"""User configuration: the default registry, scoped (federated/private) registries, GitHub.
+"""User configuration: the default registry, scoped (federated/private) registries, GitHub,
+the CORTEX platform's version, usage reporting, the database of a registry this user operates,
+the organization's policy (directories and data files).
 
 The file is JSON, written with owner-only permissions (0600, its directory 0700) because it may
 hold tokens, and read only when it is still private (a link, or a file or directory another user
@@ -6,46 +8,90 @@ owns or can write, is refused with the ``chmod`` that fixes it). Where it lives 
 business (the CLI picks the user's config directory or an override for CI); this module never
 reads environment variables.
 
-Federation rule (issue 6): each namespace resolves from exactly one registry, the one whose
+A refused value is a :class:`SettingError` (a ``ValueError``): what is wrong and what to write
+instead, kept apart so that every caller words it plainly (:func:`invalid_setting`).
+
+Federation rule: each namespace resolves from exactly one registry, the one whose
 scope matches most specifically, otherwise the default. A name is never looked up across
 registries to pick a "highest version" (the dependency-confusion attack).
+
+Secrets are not stored here when it can be avoided: usage reporting names the environment
+variable holding the installation token (``usage_token_env``), and a registry database URL
+with a password is refused (the password belongs in ``PGPASSWORD`` or ``~/.pgpass``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ..errors import InputError
-from ..ids import is_slug
+from ..ids import SLUG, is_slug
+
+if TYPE_CHECKING:
+    from ..policy import PlatformVersionSource
 
 __all__ = [
     "DEFAULT_GITHUB_API",
     "DEFAULT_REGISTRY",
+    "PLATFORM_VERSION_ENV",
     "CortexConfig",
+    "PlatformVersion",
     "RegistryEntry",
+    "SettingError",
+    "check_platform_version",
+    "invalid_setting",
     "load_config",
     "redact",
+    "resolve_platform_version",
     "resolve_registry",
     "save_config",
     "scope_matches",
 ]
 
-DEFAULT_REGISTRY = "https://registry.cortex.dev"
+DEFAULT_REGISTRY = "https://registry.cortexpersist.com"
 DEFAULT_GITHUB_API = "https://api.github.com"
+#: The environment variable that names the CORTEX platform's version (read by the CLI).
+PLATFORM_VERSION_ENV = "CORTEX_PLATFORM_VERSION"
 _MAX_CONFIG_BYTES = 256 * 1024
 #: A scope is `*`, `ns/*` or `ns/name`; namespaces and names are slugs.
-_SCOPE = re.compile(r"^(?:\*|[a-z0-9-]{1,64}/\*|[a-z0-9-]{1,64}/[a-z0-9-]{1,64})\Z")
+_SCOPE = re.compile(rf"^(?:\*|{SLUG}/\*|{SLUG}/{SLUG})\Z")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
+#: The database URLs a registry takes (registry._db.normalise_url has the final word).
+_DB_URL = re.compile(r"^(?:sqlite:///|postgres(?:ql)?(?:\+psycopg)?://)")
 
 
 # Control characters (ANSI escapes, NUL), Unicode separators and bidirectional controls: never
 # part of a URL we store and print back.
 _URL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+class SettingError(ValueError):
+    """A configuration value refused: ``problem`` says what is wrong, ``fix`` what to write
+    instead, ``example`` (when known) a value that would be accepted."""
+
+    def __init__(self, problem: str, fix: str, *, example: str | None = None) -> None:
+        super().__init__(f"{problem}; {fix}" + (f", e.g. {example}" if example else ""))
+        self.problem = problem
+        self.fix = fix
+        self.example = example
+
+
+def invalid_setting(e: ValidationError) -> tuple[tuple[str | int, ...], str, SettingError | None]:
+    """Where the first error of ``e`` is (the field path), what is wrong in plain words (never
+    pydantic's ``Value error, `` prefix) and the :class:`SettingError` behind it, if any."""
+    err = e.errors()[0]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, SettingError):
+        return tuple(err["loc"]), cause.problem, cause
+    if isinstance(cause, ValueError):
+        return tuple(err["loc"]), str(cause), None
+    return tuple(err["loc"]), str(err["msg"]), None
 
 
 def _without_userinfo(url: str) -> str:
@@ -54,13 +100,26 @@ def _without_userinfo(url: str) -> str:
 
 
 def _check_url(url: str) -> str:
-    if _URL_UNSAFE.search(url) or not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?\Z", url):
-        raise ValueError(f"{_without_userinfo(url)!r} is not an http(s) URL without credentials "
-                         "(e.g. https://registry.internal.acme.com)")
+    if _URL_UNSAFE.search(url):
+        raise SettingError(f"{_without_userinfo(url)!r} holds control or invisible characters",
+                           "type the URL again", example="https://registry.internal.acme.com")
+    if re.match(r"^https?://[^/?#\s]*@", url):
+        bare = re.sub(r"^(https?://)[^/?#\s]*@", r"\1", url)
+        raise SettingError(f"{_without_userinfo(url)!r} holds a user or password, which the "
+                           "configuration never stores",
+                           "leave the user and password out (a registry's token goes in an "
+                           "environment variable: `cortex config registries add ... --token-env VAR`)",
+                           example=bare if re.match(r"^https?://[^\s/?#@]+", bare) else None)
+    if not re.match(r"^https?://[^\s/?#@]+(?:/[^\s?#]*)?\Z", url):
+        host = re.match(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?::[0-9]{1,5})?(?:/[^\s?#]*)?\Z", url)
+        raise SettingError(f"{_without_userinfo(url)!r} is not an http(s) URL",
+                           "write the whole URL with its scheme and no query",
+                           example=f"https://{url}" if host else "https://registry.internal.acme.com")
     if url.startswith("http://") and not _LOOPBACK.match(url):
         # Tokens travel with every request: cleartext HTTP only to this machine.
-        raise ValueError(f"{url!r} uses plain http; use https (http is allowed only for 127.0.0.1, "
-                         "localhost or [::1])")
+        raise SettingError(f"{url!r} uses plain http, which is allowed only for 127.0.0.1, "
+                           "localhost or [::1]", "use https",
+                           example="https://" + url.removeprefix("http://"))
     return url.rstrip("/")
 
 
@@ -72,7 +131,66 @@ def _check_log_key(v: str | None) -> str | None:
     try:
         return NoteVerifier.from_text(v).text
     except NoteError as e:
-        raise ValueError(f"not a transparency-log verifier key: {e.message}") from None
+        raise SettingError(f"not a transparency-log verifier key: {e.message}",
+                           "paste the verifier key the registry's operator publishes "
+                           "(NAME+KEYID+KEY, printed by `cortex registry log-key create`)") from None
+
+
+def check_platform_version(value: str) -> str:
+    """``value`` if it is a full SemVer 2.0.0 version (the CORTEX platform's exact version).
+
+    Raises :class:`SettingError` saying what is wrong and what to write; a short form such as
+    ``8.1`` is refused because the platform's exact version is not a minimum.
+    """
+    from ..manifest import SemVerError, parse_semver
+
+    try:
+        parse_semver(value)
+    except SemVerError as e:
+        parts = value.strip().lstrip("vV").split(".")
+        example = ".".join([*parts, "0", "0"][:3]) if all(p.isdigit() for p in parts) else "8.1.0"
+        raise SettingError(str(e), "the platform version is the CORTEX platform's exact version",
+                           example=example) from None
+    return value
+
+
+def _check_policy_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    for p in paths:
+        if not p or _URL_UNSAFE.search(p):
+            raise SettingError(f"{p!r} is not a path", "name the file or directory")
+        if not Path(p).is_absolute():
+            # A relative path would name another file in every directory a command runs in.
+            raise SettingError(f"{p!r} is a relative path", "give an absolute path",
+                               example=str(Path(p).absolute()))
+    if len(set(paths)) != len(paths):
+        twice = next(p for p in paths if paths.count(p) > 1)
+        raise SettingError(f"{twice} is listed twice", "list each path once")
+    return paths
+
+
+def _check_env_name(v: str | None) -> str | None:
+    if v is not None and not _ENV_NAME.match(v):
+        raise SettingError(f"{v!r} is not an environment variable name",
+                           "name the variable that holds the token, not the token", example="ACME_TOKEN")
+    return v
+
+
+def _check_db_url(v: str | None) -> str | None:
+    if v is None:
+        return None
+    if _URL_UNSAFE.search(v) or not _DB_URL.match(v) or any(c.isspace() for c in v):
+        raise SettingError(f"{_without_userinfo(v)!r} is not a registry database URL",
+                           "write sqlite:////ABSOLUTE/PATH or postgresql://USER@HOST:PORT/DB")
+    if re.match(r"^[a-z+]+://[^/@]*:[^/@]*@", v):
+        raise SettingError("the database URL carries a password, which the configuration never stores",
+                           "leave it out and set PGPASSWORD or use ~/.pgpass, or put the whole URL in "
+                           "CORTEX_REGISTRY_DB")
+    if v.startswith("sqlite:///") and not v.startswith("sqlite:////"):
+        # A relative path would name another file in every directory the command runs in.
+        absolute = Path(v[len("sqlite:///"):]).resolve()
+        raise SettingError(f"{v!r} is a relative path", "use an absolute one",
+                           example=f"sqlite:///{absolute}")
+    return v
 
 
 _LOOPBACK = re.compile(r"^http://(?:127(?:\.[0-9]{1,3}){3}|localhost|\[::1\])(?::[0-9]{1,5})?(?:/|\Z)")
@@ -93,6 +211,10 @@ class RegistryEntry(BaseModel):
     token: str | None = None
     #: Mirrors tried in order when ``url`` is unreachable; they serve the same namespaces.
     mirrors: tuple[str, ...] = ()
+    #: Name of the environment variable holding this registry's installation token: when set
+    #: (opt-in), `cortex plugin run` reports production use of its plugins to ``url`` (never to
+    #: a mirror, which is another party).
+    usage_token_env: str | None = None
     #: The verifier key (``NAME+KEYID+KEY``) of the registry's transparency-log checkpoints; the
     #: installer checks that installed versions are in the log it vouches for.
     log_key: str | None = None
@@ -101,7 +223,8 @@ class RegistryEntry(BaseModel):
     @classmethod
     def _name(cls, v: str) -> str:
         if not is_slug(v):
-            raise ValueError("registry names are lowercase slugs, e.g. `acme`")
+            raise SettingError(f"{v!r} is not a registry name",
+                               "use lowercase letters, digits and inner hyphens", example="acme")
         return v
 
     @field_validator("url")
@@ -119,7 +242,8 @@ class RegistryEntry(BaseModel):
     def _scopes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for s in v:
             if not _SCOPE.match(s):
-                raise ValueError(f"scope {s!r} must be `namespace/*`, `namespace/name` or `*`")
+                raise SettingError(f"scope {s!r} is not `namespace/*`, `namespace/name` or `*`",
+                                   "name the namespace the registry serves", example="acme/*")
         return v
 
     @field_validator("log_key")
@@ -127,12 +251,10 @@ class RegistryEntry(BaseModel):
     def _log_key(cls, v: str | None) -> str | None:
         return _check_log_key(v)
 
-    @field_validator("token_env")
+    @field_validator("token_env", "usage_token_env")
     @classmethod
     def _token_env(cls, v: str | None) -> str | None:
-        if v is not None and not _ENV_NAME.match(v):
-            raise ValueError(f"{v!r} is not an environment variable name (e.g. ACME_TOKEN)")
-        return v
+        return _check_env_name(v)
 
 
 class CortexConfig(BaseModel):
@@ -145,6 +267,43 @@ class CortexConfig(BaseModel):
     github_api: str = DEFAULT_GITHUB_API
     #: The default registry's transparency-log verifier key (see :attr:`RegistryEntry.log_key`).
     registry_log_key: str | None = None
+    #: The CORTEX platform's version, which manifests' ``trust.min_cortex_version`` is compared
+    #: with; ``None``: not configured (see :func:`resolve_platform_version`).
+    platform_version: str | None = None
+    #: The default registry's installation-token variable (see
+    #: :attr:`RegistryEntry.usage_token_env`); ``None``: no usage is reported to it.
+    usage_token_env: str | None = None
+    #: The database of a registry this user operates (`cortex registry ...` without ``--db``):
+    #: ``sqlite:////ABSOLUTE/PATH`` or ``postgresql://USER@HOST:PORT/DB``, never with a password.
+    registry_db: str | None = None
+
+    #: The organization's policy directories (Rego modules, and a ``data.yaml`` at their root),
+    #: loaded over the defaults in order by every command that decides unless ``--policy-dir``
+    #: is given; absolute paths.
+    policy_dir: tuple[str, ...] = ()
+    #: The organization's policy data files, merged over the policy data in order by every
+    #: command that decides unless ``--data`` is given; absolute paths.
+    policy_data: tuple[str, ...] = ()
+
+    @field_validator("usage_token_env")
+    @classmethod
+    def _usage_token_env(cls, v: str | None) -> str | None:
+        return _check_env_name(v)
+
+    @field_validator("registry_db")
+    @classmethod
+    def _registry_db(cls, v: str | None) -> str | None:
+        return _check_db_url(v)
+
+    @field_validator("policy_dir", "policy_data")
+    @classmethod
+    def _policy_paths(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_policy_paths(v)
+
+    @field_validator("platform_version")
+    @classmethod
+    def _platform_version(cls, v: str | None) -> str | None:
+        return None if v is None else check_platform_version(v)
 
     @field_validator("registry_log_key")
     @classmethod
@@ -172,7 +331,8 @@ class CortexConfig(BaseModel):
 
     def default_entry(self) -> RegistryEntry:
         """The default registry as an entry named ``default``."""
-        return RegistryEntry(name="default", url=self.registry, log_key=self.registry_log_key)
+        return RegistryEntry(name="default", url=self.registry, log_key=self.registry_log_key,
+                             usage_token_env=self.usage_token_env)
 
     def redacted(self) -> dict[str, Any]:
         """The configuration as a dict with every stored token replaced by ``***``."""
@@ -181,6 +341,43 @@ class CortexConfig(BaseModel):
             if r.get("token"):
                 r["token"] = "***"  # noqa: S105 - the redaction marker, not a secret
         return doc
+
+
+@dataclass(frozen=True)
+class PlatformVersion:
+    """The CORTEX platform version decisions compare ``trust.min_cortex_version`` with, and where
+    it came from (``None`` for both: unknown, and the policy says so)."""
+
+    version: str | None
+    source: PlatformVersionSource | None
+
+    def describe(self) -> str:
+        """One line for people: ``8.1.0 (from CORTEX_PLATFORM_VERSION)`` or how to set it."""
+        if self.version is None:
+            return ("unknown (set it with `cortex config set platform-version X.Y.Z` or "
+                    f"{PLATFORM_VERSION_ENV})")
+        where = {"env": PLATFORM_VERSION_ENV, "config": "the configuration: platform-version",
+                 "registry": "the registry's setting"}.get(self.source or "", "the caller")
+        return f"{self.version} (from {where})"
+
+
+def resolve_platform_version(config: CortexConfig | None, *, env: str | None) -> PlatformVersion:
+    """The CORTEX platform version to decide with: ``env`` (the value of
+    :data:`PLATFORM_VERSION_ENV`, read by the caller) when set, else the configuration's
+    ``platform_version``, else unknown. Never this package's own version.
+
+    Raises :class:`InputError` when ``env`` is set but is not a full version (never ignored).
+    """
+    if env is not None and env.strip():
+        try:
+            return PlatformVersion(check_platform_version(env), "env")
+        except ValueError as e:
+            raise InputError(f"{PLATFORM_VERSION_ENV}={env!r} is not a version: {e}",
+                             advice=f"set {PLATFORM_VERSION_ENV} to the CORTEX platform's version, "
+                                    "e.g. 8.1.0, or unset it") from None
+    if config is not None and config.platform_version is not None:
+        return PlatformVersion(config.platform_version, "config")
+    return PlatformVersion(None, None)
 
 
 def scope_matches(scope: str, full_name: str) -> bool:
@@ -243,10 +440,13 @@ def load_config(path: Path) -> CortexConfig:
     try:
         return CortexConfig.model_validate(doc)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        raise InputError(f"the configuration {path} is invalid at {where}: {err['msg']}",
-                         advice="correct it with `cortex config set|unset` or edit the file") from None
+        loc, problem, cause = invalid_setting(e)
+        where = ".".join(str(p) for p in loc) or "(root)"
+        fix = f"{cause.fix}" + (f" (e.g. {cause.example}); " if cause.example else "; ") \
+            if cause is not None else ""
+        raise InputError(f"the configuration {path} is invalid at {where}: {problem}",
+                         advice=f"{fix}correct it with `cortex config set|unset` or edit the "
+                                "file") from None
 
 
 def save_config(path: Path, config: CortexConfig) -> None:

@@ -1,13 +1,13 @@
-"""Following registries' revocation feeds, and the local cache that remembers them.
+"""Following registries' revocation feeds, and matching their entries to an installed version.
 
-Each registry serves ``GET /api/v1/revocations?cursor=N`` (issue 4): revoked versions after a
+Each registry serves ``GET /api/v1/revocations?cursor=N``: revoked versions after a
 cursor, oldest first. :func:`sync_feed` follows it from the cursor stored in a
 :class:`RevocationCache` to the end and records *when* the data was known to be current
 (``fresh_as_of``, the reference time of the operation that completed the sync).
 
 :func:`revocation_evidence` turns the cached state into the
 :class:`~cortex_trust.policy.RevocationEvidence` the policy reads. Guarantees (fail
-closed, issue 5 "Revocation" and issue 6 "Federation"):
+closed):
 
 * a registry that was never synced gives ``checked: false`` (the policy blocks with
   ``REVOCATION_UNKNOWN`` where fresh data is required), never "not revoked";
@@ -25,7 +25,7 @@ closed, issue 5 "Revocation" and issue 6 "Federation"):
 * a cache written before entries carried kinds is read as never synced, so its feed is read
   again from the start (its kind-less entries would otherwise stay matched by digest forever).
 
-The cache lives in ``<data_dir>/revocations.json`` (owner-only, atomic writes). No environment
+The cache is a state file like the others (:mod:`cortex_trust.install._state`). No environment
 variables, no printing.
 """
 
@@ -33,23 +33,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ..errors import InputError, RegistryUnavailable
-from ..ids import DIGEST_PATTERN, is_digest
+from ..ids import is_digest
 from ..policy import RevocationEvidence, format_time
+from ._state import FeedState, RevocationCache, RevokedVersion
 
-__all__ = [
-    "FeedSource",
-    "FeedState",
-    "RevocationCache",
-    "RevokedVersion",
-    "revocation_evidence",
-    "sync_feed",
-]
+__all__ = ["FeedSource", "revocation_evidence", "sync_feed"]
 
 #: Bounds on one sync, so a hostile feed cannot keep us reading forever.
 _PAGE = 500
@@ -57,78 +50,10 @@ _MAX_PAGES = 2000
 _MAX_ENTRIES = 200_000
 
 
-class RevokedVersion(BaseModel):
-    """One revoked version as the feed announced it; ``kind`` as the feed said it (``None``:
-    a registry from before kinds)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: str | None = Field(default=None, max_length=32)
-    namespace: str
-    name: str
-    version: str
-    digest: str = Field(pattern=DIGEST_PATTERN)
-    reason: str
-    revoked_at: str
-
-
-class FeedState(BaseModel):
-    """What is known about one registry's feed: where to continue and as of when."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    registry: str
-    url: str
-    cursor: int = 0
-    #: Reference time of the last *complete* sync; ``None``: never synced.
-    fresh_as_of: str | None = None
-    revoked: tuple[RevokedVersion, ...] = ()
-    #: Whether ``revoked`` was recorded with each entry's ``kind``; a state recorded without
-    #: is read as never synced (see :meth:`RevocationCache.get`).
-    kinds: bool = False
-
-
 class FeedSource(Protocol):
     """Anything with the registry client's ``revocations(cursor=, limit=)`` method."""
 
     def revocations(self, *, cursor: int = 0, limit: int = 500) -> Any: ...
-
-
-class RevocationCache:
-    """Feed states per registry name, in ``<data_dir>/revocations.json``."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "revocations.json"
-
-    def _read(self) -> dict[str, Any]:
-        from .._io import read_private_json
-
-        return read_private_json(self.path, key="registries", what="the revocation cache",
-                                 advice=f"remove {self.path}; the next run syncs the feeds again")
-
-    def get(self, registry: str, *, url: str) -> FeedState | None:
-        """The state of ``registry``'s feed, or ``None`` if never synced from ``url``."""
-        raw = self._read().get(registry)
-        if raw is None:
-            return None
-        try:
-            state = FeedState.model_validate(raw)
-        except ValidationError:
-            raise InputError(f"the revocation cache {self.path} is corrupt at {registry!r}",
-                             advice=f"remove {self.path}; the next run syncs the feeds again"
-                             ) from None
-        # Another server behind the same name: its cursors mean nothing here. A state recorded
-        # before entries carried kinds: read the feed again, this time with them.
-        return state if state.url == url and state.kinds else None
-
-    def put(self, state: FeedState) -> None:
-        """Store ``state`` (replacing the registry's previous one)."""
-        states = self._read()
-        states[state.registry] = state.model_dump(mode="json")
-        from .._io import write_private_json
-
-        write_private_json(self.path, {"schema": "cortex.revocations/v1", "registries": states},
-                           what="the revocation cache", advice="check the permissions of the data directory")
 
 
 def sync_feed(source: FeedSource, *, registry: str, url: str, cache: RevocationCache,

@@ -19,10 +19,9 @@ Guarantees:
 
 from __future__ import annotations
 
-import difflib
+import json
 import os
 import re
-import stat
 import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -40,11 +39,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .._io import ReadRefused, read_bounded
+from .._suggest import closest, unknown_name_fix
+from .._text import clip
 from ..errors import ManifestError, ManifestProblem
 from ..ids import IMAGE_PATTERN, MAX_IMAGE, PLUGIN_NAME_PATTERN, ImageRef, ImageRefError, parse_image_ref
 from . import _spdx
-from ._semver import SemVerError, parse_semver
-from ._yaml import MAX_BYTES, Document, Mark, Path, clip, dotted, load_document
+from ._semver import SemVerError, parse_minimum, parse_semver
+from ._yaml import MAX_BYTES, Document, Mark, Path, dotted, load_document
 
 __all__ = [
     "HTTP_METHODS",
@@ -71,6 +73,8 @@ SEMVER_PATTERN = (
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
+#: ``trust.min_cortex_version``: ``MAJOR``, ``MAJOR.MINOR`` (missing parts are 0) or a full version.
+MIN_VERSION_PATTERN = r"^(0|[1-9]\d*)(\.(0|[1-9]\d*))?$|" + SEMVER_PATTERN
 AUTHOR_PATTERN = r"^[^<>\s]([^<>]*[^<>\s])? <[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+>$"
 ENDPOINT_PATTERN = r"^(/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+/?$|^/$"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -126,7 +130,7 @@ def _lookalike(value: str) -> tuple[str, str | None, str] | None:
 def _check_name(value: str) -> str:
     # spec: name is a slug: lowercase letters, digits and inner hyphens, at most 64 characters.
     if not value:
-        raise _err("name is empty", "write a slug such as my-plugin")
+        raise _err("name is empty", "write a slug, e.g. name: my-plugin")
     found = _lookalike(value)
     if found is not None:
         described, looks, spelled = found
@@ -136,8 +140,10 @@ def _check_name(value: str) -> str:
                else "use only ASCII lowercase letters, digits and hyphens")
         raise _err(f"name contains the non-ASCII character {described}{like}", fix)
     if len(value) > MAX_NAME:
+        shorter = value[:MAX_NAME].rstrip("-")
+        hint = f": {shorter}" if _NAME_RE.fullmatch(shorter) else ""
         raise _err(f"name is {len(value)} characters long; the limit is {MAX_NAME}",
-                   "shorten the name")
+                   f"shorten the name{hint}")
     if not _NAME_RE.fullmatch(value):
         suggestion = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:MAX_NAME]
         hint = f": {suggestion}" if suggestion and _NAME_RE.fullmatch(suggestion) else ""
@@ -146,16 +152,40 @@ def _check_name(value: str) -> str:
     return value
 
 
+def _semver_candidate(value: str, *, minimum: bool) -> str | None:
+    """A corrected spelling of ``value`` that parses (``v1.2`` → ``1.2.0``, ``>=8.0`` → ``8.0``
+    for a minimum, leading zeros dropped), or None when there is no obvious one."""
+    text = value.strip()
+    if minimum:
+        text = re.sub(r"^(?:>=|=>|==|=|\^|~)\s*", "", text)
+    if text[:1] in ("v", "V"):
+        text = text[1:]
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+){0,2})((?:[-+].*)?)", text)
+    if m is None:
+        return None
+    parts = [str(int(p)) for p in m.group(1).split(".")]
+    if not minimum or m.group(2):
+        parts += ["0"] * (3 - len(parts))
+    candidate = ".".join(parts) + m.group(2)
+    try:
+        (parse_minimum if minimum else parse_semver)(candidate)
+    except SemVerError:
+        return None
+    return candidate
+
+
 def _check_semver(value: str, what: str) -> str:
     try:
         parse_semver(value)
     except SemVerError as e:
+        candidate = _semver_candidate(value, minimum=False) or "1.0.0"
         parts = value.split(".")
-        fix = "write MAJOR.MINOR.PATCH, e.g. 1.0.0"
         if 0 < len(parts) < 3 and all(p.isdigit() for p in parts):
-            fix = f"write all three parts: {'.'.join([*parts, *(['0'] * (3 - len(parts)))])}"
+            fix = f'write all three parts: {what}: "{candidate}"'
         elif value[:1] in "vV" and len(value) > 1:
-            fix = f"drop the 'v': {value[1:]}"
+            fix = f"drop the 'v': {what}: \"{candidate}\""
+        else:
+            fix = f'write MAJOR.MINOR.PATCH, e.g. {what}: "{candidate}"'
         raise _err(f"{what}: {e}", fix) from None
     return value
 
@@ -165,7 +195,13 @@ def _check_version(value: str) -> str:
 
 
 def _check_min_version(value: str) -> str:
-    return _check_semver(value, "min_cortex_version")
+    # The platform version a plugin needs at least. "8.0" and "8" are minimums (8.0.0), as the
+    # specification writes them; the document always carries the full version.
+    try:
+        return str(parse_minimum(value))
+    except SemVerError as e:
+        candidate = _semver_candidate(value, minimum=True) or "8.0"
+        raise _err(f"min_cortex_version: {e}", f'write min_cortex_version: "{candidate}"') from None
 
 
 def _check_description(value: str, what: str = "description") -> str:
@@ -182,13 +218,61 @@ def _check_capability_description(value: str | None) -> str | None:
     return None if value is None else _check_description(value, "capability description")
 
 
+_EMAIL_RE = re.compile(r"[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+")
+_PLACEHOLDER_EMAIL = "you@example.org"
+
+
+def _yaml_text(value: str) -> str:
+    """``value`` as a YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _author_problem(value: str) -> tuple[str, str]:
+    """What is wrong with an author that is not ``Name <email>``, and a value that is."""
+    if not value.strip():
+        return ("author is empty", f"write e.g. author: {_yaml_text(f'Your Name <{_PLACEHOLDER_EMAIL}>')}")
+    lt = value.find("<")
+    head = value if lt < 0 else value[:lt]
+    name = " ".join(head.replace(">", " ").split())
+    if lt < 0:
+        if _EMAIL_RE.fullmatch(name):
+            return (f"author {value!r} is only an email address; the name is missing",
+                    f"put your name before it: author: {_yaml_text(f'Your Name <{name}>')}")
+        shown = name or "Your Name"
+        return (f"author {value!r} has no email address (the form is `Name <email>`)",
+                f"add your email address in angle brackets, e.g. author: "
+                f"{_yaml_text(f'{shown} <{_PLACEHOLDER_EMAIL}>')}")
+    gt = value.find(">", lt)
+    email = (value[lt + 1:gt] if gt >= 0 else value[lt + 1:]).strip()
+    wrong: list[str] = []
+    if not name:
+        wrong.append("there is no name before the '<'")
+    if gt < 0:
+        wrong.append("the '<' is never closed with '>'")
+    elif value[gt + 1:].strip():
+        wrong.append(f"there is text after the '>' ({value[gt + 1:].strip()!r})")
+    email_ok = bool(_EMAIL_RE.fullmatch(email))
+    if not email_ok:
+        if not email:
+            wrong.append("the angle brackets hold no email address")
+        elif "@" not in email:
+            wrong.append(f"the email part {email!r} is not an email address (it has no '@')")
+        else:
+            wrong.append(f"the email part {email!r} is not an email address "
+                         "(the form is local@domain.tld)")
+    if not wrong:
+        wrong.append("the spacing is off (one space between the name and '<', none before or after)")
+    fixed = f"{name or 'Your Name'} <{email if email_ok else _PLACEHOLDER_EMAIL}>"
+    how = "write your real address, e.g." if not email_ok else "write"
+    return (f"author {value!r}: {'; '.join(wrong)}", f"{how} author: {_yaml_text(fixed)}")
+
+
 def _check_author(value: str) -> str:
     if len(value) > MAX_AUTHOR:
         raise _err(f"author is longer than {MAX_AUTHOR} characters", "shorten it")
     _no_controls(value, "author")
     if not _AUTHOR_RE.fullmatch(value):
-        raise _err(f"author {value!r} is not in the form `Name <email>`",
-                   'write e.g. author: "Ada Lovelace <ada@example.org>"')
+        raise _err(*_author_problem(value))
     return value
 
 
@@ -207,7 +291,7 @@ def _check_runtime_type(value: Any) -> Any:
                        "package the plugin as a container image and set type: docker")
         if value.lower() == "docker":
             raise _err(f"runtime.type {value!r} must be lower case", "write type: docker")
-        raise _err(f"unknown runtime.type {value!r}", "the only supported type is docker")
+        raise _err(f"unknown runtime.type {value!r}", "the only supported type is docker: write type: docker")
     return value
 
 
@@ -215,8 +299,8 @@ def _check_method(value: Any) -> Any:
     if isinstance(value, str) and value not in HTTP_METHODS:
         if value.upper() in HTTP_METHODS:
             raise _err(f"method {value!r} must be upper case", f"write method: {value.upper()}")
-        guess = difflib.get_close_matches(value.upper(), HTTP_METHODS, n=1)
-        hint = f"did you mean {guess[0]}? " if guess else ""
+        guess = closest(value.upper(), HTTP_METHODS)
+        hint = f"did you mean {guess}? " if guess else ""
         raise _err(f"method {value!r} is not an HTTP method",
                    f"{hint}use one of {', '.join(HTTP_METHODS)}")
     return value
@@ -224,44 +308,107 @@ def _check_method(value: Any) -> Any:
 
 def _check_capability_name(value: str) -> str:
     if not value:
-        raise _err("capability name is empty", "name it, e.g. greet")
+        raise _err("capability name is empty", "name it, e.g. name: greet")
     if len(value) > MAX_NAME or not _CAPABILITY_RE.fullmatch(value):
+        slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:MAX_NAME].rstrip("-")
+        hint = f": {slug}" if _CAPABILITY_RE.fullmatch(slug) else ", e.g. greet or send-mail"
         raise _err(f"capability name {value!r} is not a slug (lowercase letters, digits, "
-                   f"inner '-' or '_', at most {MAX_NAME} characters)",
-                   "rename it, e.g. greet or send-mail")
+                   f"inner '-' or '_', at most {MAX_NAME} characters)", f"rename it{hint}")
     return value
+
+
+_ENDPOINT_SAFE = "-._~!$&'()*+,;=:@%"
+
+
+def _endpoint_faults(value: str) -> list[str]:
+    """Everything wrong with an endpoint, in the order a reader fixes it (empty: valid)."""
+    faults: list[str] = []
+    if len(value) > MAX_ENDPOINT:
+        faults.append(f"is longer than {MAX_ENDPOINT} characters")
+    if not value.startswith("/"):
+        faults.append("is not an absolute path")
+    if any(c.isspace() for c in value):
+        faults.append("contains whitespace")
+    if "?" in value or "#" in value:
+        faults.append("contains a query or fragment")
+    path = re.split(r"[?#]", value, maxsplit=1)[0]
+    if any(seg in (".", "..") for seg in path.split("/")):
+        faults.append("contains '.' or '..' segments")
+    if "//" in path:
+        faults.append("contains an empty segment (//)")
+    if not faults and not _ENDPOINT_RE.fullmatch(value):
+        faults.append("contains characters not allowed in a URL path")
+    return faults
+
+
+def _endpoint_candidate(value: str) -> str:
+    """The path ``value`` most plausibly means, as a valid endpoint: query and fragment dropped,
+    absolute, dot segments resolved, empty segments removed, other characters percent-encoded."""
+    from urllib.parse import quote
+
+    path = re.split(r"[?#]", value.strip(), maxsplit=1)[0]
+    segments: list[str] = []
+    for seg in path.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(quote(seg, safe=_ENDPOINT_SAFE.replace("%", "")))
+    candidate = "/" + "/".join(segments)
+    if path.endswith("/") and segments:
+        candidate += "/"
+    while len(candidate) > MAX_ENDPOINT and "/" in candidate.rstrip("/")[1:]:
+        candidate = candidate.rstrip("/").rsplit("/", 1)[0]
+    return candidate if not _endpoint_faults(candidate) else "/"
 
 
 def _check_endpoint(value: str) -> str:
     if len(value) > MAX_ENDPOINT:
         raise _err(f"endpoint is longer than {MAX_ENDPOINT} characters", "shorten it")
-    if not value.startswith("/"):
-        raise _err(f"endpoint {value!r} is not an absolute path",
-                   f"start it with '/': /{value.lstrip('/')}" if value else "write e.g. /greet")
-    if any(c.isspace() for c in value):
-        raise _err(f"endpoint {value!r} contains whitespace", "remove it or write %20")
-    if "?" in value or "#" in value:
-        raise _err(f"endpoint {value!r} contains a query or fragment",
-                   "declare only the path; parameters belong in the request")
-    segments = value.split("/")[1:]
-    if any(s in (".", "..") for s in segments):
-        raise _err(f"endpoint {value!r} contains '.' or '..' segments",
-                   "write the path without them")
-    if "//" in value:
-        raise _err(f"endpoint {value!r} contains an empty segment (//)", "remove the extra /")
-    if not _ENDPOINT_RE.fullmatch(value):
-        raise _err(f"endpoint {value!r} contains characters not allowed in a URL path",
-                   "use letters, digits and -._~ (percent-encode anything else)")
+    faults = _endpoint_faults(value)
+    if faults:
+        why = ""
+        if "contains a query or fragment" in faults:
+            why = " (declare only the path; parameters belong in the request)"
+        elif "contains whitespace" in faults or faults[-1].startswith("contains characters"):
+            why = " (percent-encode what a URL path cannot hold)"
+        listed = ", ".join(faults[:-1]) + (" and " if len(faults) > 1 else "") + faults[-1]
+        raise _err(f"endpoint {value!r} {listed}",
+                   f"write endpoint: {_endpoint_candidate(value)}{why}")
     return value
 
 
 # --- image references -------------------------------------------------------------------------
 
+def _image_candidate(value: str) -> str | None:
+    """``value`` with what has one obvious correction corrected (a URL scheme or whitespace
+    dropped, upper-case repository components or digest hex lowered), if that parses."""
+    ref = "".join(value.split())
+    ref = ref.split("://", 1)[1] if "://" in ref else ref
+    name_tag, at, digest = ref.partition("@")
+    last_slash = name_tag.rfind("/")
+    colon = name_tag.rfind(":")
+    name, tag = (name_tag[:colon], name_tag[colon:]) if colon > last_slash else (name_tag, "")
+    parts = name.split("/")
+    first = parts[0]
+    keep_host = len(parts) > 1 and ("." in first or ":" in first or first == "localhost")
+    lowered = [p if (i == 0 and keep_host) else p.lower() for i, p in enumerate(parts)]
+    candidate = "/".join(lowered) + tag + at + digest.lower()
+    try:
+        parse_image_ref(candidate, what="runtime.image")
+    except ImageRefError:
+        return None
+    return candidate if candidate != value else None
+
+
 def _check_image(value: str) -> str:
     try:
         parse_image_ref(value, what="runtime.image")
     except ImageRefError as e:
-        raise _err(e.problem, e.fix) from None
+        candidate = _image_candidate(value)
+        raise _err(e.problem, f"write image: {candidate}" if candidate else e.fix) from None
     return value
 
 
@@ -302,8 +449,10 @@ class TrustSpec(_Strict):
     """What the plugin asks for. Policy decides what it gets; the defaults ask for least."""
 
     min_cortex_version: Annotated[StrictStr, AfterValidator(_check_min_version), Field(
-        description="Lowest cortex version the plugin works with (SemVer 2.0.0).",
-        json_schema_extra={"pattern": SEMVER_PATTERN})]
+        description='Lowest CORTEX platform version the plugin works with: MAJOR.MINOR.PATCH, '
+                    'MAJOR.MINOR or MAJOR, quoted ("8.0" means 8.0.0). Loaded as the full '
+                    'version.',
+        json_schema_extra={"pattern": MIN_VERSION_PATTERN})]
     sandbox: StrictBool = Field(
         default=True, description="Run in the sandbox. `false` is blocked by the default policy.")
     network: StrictBool = Field(
@@ -344,8 +493,8 @@ class Manifest(_Strict):
         for i, cap in enumerate(caps):
             if cap.name in names:
                 raise _err(f"capability name {cap.name!r} is already used by "
-                           f"capabilities[{names[cap.name]}]", "give each capability its own name",
-                           at=(i, "name"))
+                           f"capabilities[{names[cap.name]}]",
+                           _rename_duplicate(cap.name, {c.name for c in caps}), at=(i, "name"))
             names[cap.name] = i
             route = (cap.method, cap.endpoint)
             if route in routes:
@@ -454,10 +603,13 @@ def _scalar_problems(doc: Document) -> tuple[list[ManifestProblem], set[Path]]:
             elif key in ("version", "min_cortex_version"):
                 shown = f" ({value!r})" if str(value) != info.text else ""
                 problem = f"YAML reads the unquoted {key} {info.text} as {what}{shown}"
-                fix = f'quote the version: {key}: "{info.text}"'
-                if len(info.text.split(".")) < 3:
-                    padded = ".".join([*info.text.split("."), "0", "0"][:3])
-                    fix += f' (and write all three parts, e.g. "{padded}")'
+                minimum = key == "min_cortex_version"
+                candidate = _semver_candidate(info.text, minimum=minimum)
+                if candidate == info.text:
+                    fix = f'quote it: {key}: "{info.text}"'
+                else:
+                    fix = (f'quote it and write all three parts: {key}: '
+                           f'"{candidate or "1.0.0"}"')
             else:
                 problem = f"YAML reads {info.text!r} as {what}, but `{key}` must be text"
                 fix = f'quote it: {key}: "{info.text}"'
@@ -491,6 +643,7 @@ def _duplicate_capabilities(doc: Document, reported: set[Path]) -> list[Manifest
         return []
     problems: list[ManifestProblem] = []
     first: dict[str, int] = {}
+    taken = {c["name"] for c in caps if isinstance(c, dict) and isinstance(c.get("name"), str)}
     for i, cap in enumerate(caps):
         name = cap.get("name") if isinstance(cap, dict) else None
         if not isinstance(name, str):
@@ -501,11 +654,24 @@ def _duplicate_capabilities(doc: Document, reported: set[Path]) -> list[Manifest
             problems.append(ManifestProblem(
                 doc.source, at.line, at.column,
                 f"capability name {name!r} is already used by capabilities[{first[name]}]",
-                "give each capability its own name", dotted(path)))
+                _rename_duplicate(name, taken), dotted(path)))
+            taken.add(_free_name(name, taken))
             reported.add(path)
         else:
             first[name] = i
     return problems
+
+
+def _free_name(name: str, taken: set[Any]) -> str:
+    base = name[:MAX_NAME - 4].rstrip("-_")
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _rename_duplicate(name: str, taken: set[Any]) -> str:
+    return f"give each capability its own name, e.g. name: {_free_name(name, taken)}"
 
 
 def _value_at(root: Any, path: Path) -> Any:
@@ -553,11 +719,8 @@ def _pydantic_problems(doc: Document, exc: ValidationError,
             problem, fix = str(ctx["problem"]), str(ctx["fix"])
         elif etype == "extra_forbidden":
             mark = doc.mark(loc, key=True)
-            allowed = list(_model_at(loc[:-1]).model_fields)
-            guess = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             problem = f"unknown field `{clip(key, 60)}`"
-            fix = (f"did you mean `{guess[0]}`?" if guess
-                   else f"remove it; allowed here: {', '.join(allowed)}")
+            fix = unknown_name_fix(key, list(_model_at(loc[:-1]).model_fields))
         elif etype == "missing":
             mark = doc.mark(loc[:-1], key=True) if len(loc) > 1 else Mark(1, 1)
             problem = f"missing required field `{key}`"
@@ -581,6 +744,12 @@ def _pydantic_problems(doc: Document, exc: ValidationError,
             problem = f"`{key}` must be a list, not {actual}"
             fix = "write one `- name: ...` entry per capability"
         elif etype == "too_short":
+            try:
+                written = _value_at(doc.value, loc)
+            except (KeyError, IndexError, TypeError):
+                written = None
+            if isinstance(written, list) and written:
+                continue  # the entries were written; their own problems are reported
             mark = doc.mark(loc)
             problem = f"`{key}` needs at least one entry"
             fix = f"declare at least one, e.g. {_EXAMPLES.get(key, key + ': [...]')}"
@@ -626,49 +795,32 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read and validate a manifest file.
 
     A missing, unreadable or oversized file, a directory or a non-regular file (a FIFO, a device)
-    is a :class:`~cortex_trust.errors.ManifestError` at line 1, column 1 with advice; at most
-    64 KiB + 1 byte is ever read.
+    is a :class:`~cortex_trust.errors.ManifestError` at line 1, column 1 with advice. The file is
+    read with :func:`cortex_trust._io.read_bounded` (open, ``fstat``, bounded read).
     """
     source = os.fspath(path)
-
-    def fail(problem: str, fix: str) -> ManifestError:
-        return ManifestError([ManifestProblem(source, 1, 1, problem, fix)])
-
     try:
-        # Open first, then look at what was opened (no check-then-use race); O_NONBLOCK so that
-        # a FIFO put in place of the file cannot hang the caller.
-        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise fail("is a directory, not a manifest file",
-                           "pass the manifest file inside it: "
-                           f"{os.path.join(source, 'manifest.yaml')}")
-            if not stat.S_ISREG(st.st_mode):
-                raise fail("is not a regular file", "pass a manifest.yaml file")
-            chunks: list[bytes] = []
-            remaining = MAX_BYTES + 1
-            while remaining > 0:
-                chunk = os.read(fd, remaining)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                remaining -= len(chunk)
-            data = b"".join(chunks)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        raise fail("file not found", "check the path; a plugin's manifest is usually "
-                                     "manifest.yaml at the root of its repository") from None
-    except PermissionError:
-        raise fail("cannot be read (permission denied)",
-                   "make the file readable for the user running cortex") from None
-    except OSError as e:
-        raise fail(f"cannot be read ({e.strerror or type(e).__name__})",
-                   "check the path and the file") from None
-    except ValueError:  # a NUL character in the path
-        raise fail("is not a valid path", "check the path") from None
+        data = read_bounded(source, max_bytes=MAX_BYTES)
+    except ReadRefused as e:
+        raise _read_refused(e, source) from None
     return parse_manifest(data, source=source)
+
+
+def _read_refused(e: ReadRefused, source: str) -> ManifestError:
+    """The manifest problem (line 1, column 1, with a fix) for a file :func:`read_bounded` refused."""
+    problem, fix = {
+        "missing": ("file not found", "check the path; a plugin's manifest is usually "
+                                      "manifest.yaml at the root of its repository"),
+        "directory": ("is a directory, not a manifest file",
+                      f"pass the manifest file inside it: {os.path.join(source, 'manifest.yaml')}"),
+        "not_regular": ("is not a regular file", "pass a manifest.yaml file"),
+        "permission": ("cannot be read (permission denied)", "make the file readable for the user running cortex"),
+        "invalid": ("is not a valid path", "check the path"),
+        "too_large": (f"the manifest is {'more than ' + str(MAX_BYTES) if e.size is None else e.size} bytes; "
+                      f"the limit is {MAX_BYTES} (64 KiB)",
+                      "a manifest is a short description; move large content out of it"),
+    }.get(e.kind, (f"cannot be read ({e.detail or e.kind})", "check the path and the file"))
+    return ManifestError([ManifestProblem(source, 1, 1, problem, fix)])
 
 
 def manifest_json_schema() -> dict[str, Any]:

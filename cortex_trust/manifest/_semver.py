@@ -10,6 +10,9 @@ resolves plugin versions. The rules are the ones of https://semver.org/spec/v2.0
   order otherwise, numeric before alphanumeric, and a shorter list first when all shared ones are
   equal; build metadata is ignored (spec item 11).
 
+A *minimum* (:func:`parse_minimum`, the manifest's ``trust.min_cortex_version``) may leave out
+trailing parts, which are then 0: ``"8"`` and ``"8.0"`` both mean 8.0.0.
+
 Requirements (:func:`satisfies`) follow the usual package-manager forms: exact ``1.2.3``,
 partial ``1.2`` (any ``1.2.x``), caret ``^1.2``, tilde ``~1.2.3``, comparison sets such as
 ``>=1.0,<2`` (comma or space separated, all must hold), ``*``, and alternatives joined with
@@ -27,6 +30,7 @@ from ..errors import SemVerError
 __all__ = [
     "SemVer",
     "SemVerError",
+    "parse_minimum",
     "parse_semver",
     "satisfies",
     "semver_key",
@@ -46,6 +50,8 @@ _PARTIAL = re.compile(
     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$",
     re.ASCII,
 )
+# A minimum written with fewer parts: ``8`` or ``8.0`` (no pre-release, no build).
+_SHORT = re.compile(r"^(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?$", re.ASCII)
 _COMPARATOR = re.compile(r"^(>=|<=|>|<|==|=|!=|\^|~)?\s*(.+)$")
 # Versions longer than this are refused before any regular expression runs on them.
 _MAX_LEN = 256
@@ -88,6 +94,37 @@ def parse_semver(s: str) -> SemVer:
         prerelease = tuple(int(p) if p.isdigit() else p for p in pre.split("."))
     return SemVer(int(major), int(minor), int(patch), prerelease,
                   tuple(build.split(".")) if build is not None else ())
+
+
+def parse_minimum(s: str) -> SemVer:
+    """Parse a minimum version: ``MAJOR``, ``MAJOR.MINOR`` or a full SemVer 2.0.0 version.
+
+    Missing parts are 0 (``"8.0"`` is 8.0.0, the lowest version of 8.0). Raises
+    :class:`SemVerError` saying what is wrong; never guesses (``"v8"``, ``">=8"``, ``"8.x"`` and
+    leading zeros are refused).
+    """
+    if isinstance(s, str) and len(s) <= _MAX_LEN:
+        m = _SHORT.fullmatch(s)
+        if m is not None:
+            return SemVer(int(m.group(1)), int(m.group(2) or 0), 0)
+    try:
+        return parse_semver(s)
+    except SemVerError:
+        if not isinstance(s, str) or len(s) > _MAX_LEN:
+            raise
+        raise SemVerError(_explain_minimum(s)) from None
+
+
+def _explain_minimum(s: str) -> str:
+    if s.startswith(("v", "V")) and (_SHORT.fullmatch(s[1:]) or _SEMVER.fullmatch(s[1:])):
+        return f"{s!r} has a 'v' prefix; write the version without it ({s[1:]})"
+    m = _COMPARATOR.fullmatch(s.strip())
+    if m is not None and m.group(1):
+        return f"{s!r} is a requirement; this field is already a minimum, so write only the version"
+    core = re.split(r"[-+]", s, maxsplit=1)[0]
+    if any(len(p) > 1 and p.startswith("0") and p.isdigit() for p in core.split(".")):
+        return f"{s!r} has a number with a leading zero, which SemVer forbids"
+    return f"{s!r} is not a version (MAJOR.MINOR.PATCH, MAJOR.MINOR or MAJOR, e.g. 8.0)"
 
 
 def _explain(s: str) -> str:

@@ -31,6 +31,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from .._text import clip
 from ..errors import ManifestError, ManifestProblem
 
 MAX_BYTES = 64 * 1024
@@ -46,9 +47,9 @@ _TAG_VALUE = "tag:yaml.org,2002:value"
 # Characters YAML itself forbids, plus NUL and the C1 controls, reported by us with a position
 # instead of PyYAML's ReaderError. Tab, LF and CR are the only controls a manifest may contain.
 _BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
-# libyaml's parser (C) when PyYAML was built with it: the same events, marks and errors, about
-# ten times faster, and its simple-key look-ahead on hostile flow nesting costs microseconds
-# instead of the pure-Python parser's quadratic scan. Only events are taken from it.
+# libyaml's parser (C) when PyYAML was built with it: the same events, marks and errors, faster,
+# and its simple-key look-ahead on hostile flow nesting is not quadratic like the pure-Python
+# parser's scan. Only events are taken from it.
 _EVENT_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = Resolver()
 _CONSTRUCTOR = SafeConstructor()
@@ -98,11 +99,6 @@ class Document:
             if not p:
                 return Mark(1, 1)
             p = p[:-1]
-
-
-def clip(text: str, limit: int = 300) -> str:
-    """``text`` cut to ``limit`` characters: messages echo values, and values may be huge."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _problem(source: str, line: int, column: int, problem: str, fix: str,

@@ -4,10 +4,12 @@ policy sets (the Rego modules and data an engine is loaded with).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._build import build_input, image_digest, manifest_facts, plugin_full_name, resolve_digest
+    from ._build import build_input, image_digest, manifest_facts, plugin_full_name, refresh_input, resolve_digest
     from ._decision import FAILURE_CODES, Action, Decision, NextTier, Reason, Sandbox, Tier
     from ._input import (
         SCHEMA_VERSION,
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
         Evidence,
         GitHubClaims,
         ManifestFacts,
+        PlatformVersionSource,
         PluginRef,
         PolicyInput,
         ReviewEvidence,
@@ -51,6 +54,7 @@ __all__ = [
     "GitHubClaims",
     "ManifestFacts",
     "NextTier",
+    "PlatformVersionSource",
     "PluginRef",
     "PolicyInput",
     "PolicyModule",
@@ -79,6 +83,7 @@ __all__ = [
     "load_policy_set",
     "manifest_facts",
     "plugin_full_name",
+    "refresh_input",
     "resolve_digest",
 ]
 
@@ -97,6 +102,7 @@ _EXPORTS = {
     "MAX_MODULE_BYTES": "._sets",
     "ManifestFacts": "._input",
     "NextTier": "._decision",
+    "PlatformVersionSource": "._input",
     "PluginRef": "._input",
     "PolicyInput": "._input",
     "PolicyModule": "._sets",
@@ -126,20 +132,8 @@ _EXPORTS = {
     "load_policy_set": "._sets",
     "manifest_facts": "._build",
     "plugin_full_name": "._build",
+    "refresh_input": "._build",
     "resolve_digest": "._build",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

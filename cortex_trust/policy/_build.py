@@ -11,13 +11,18 @@ together for verify, publish, install and run. What it guarantees (the mix-and-m
   ``DIGEST_MISMATCH``: collectors already drop such pieces; this is the second lock.
 * ``plugin.full_name`` is ``namespace/name`` (or ``name`` without a namespace), and
   ``artifact.pinned`` is true only when the image reference itself carries the digest.
+
+:func:`refresh_input` is the one way a stored input is brought up to date (re-evaluation in the
+registry, the run-time check of an installed plugin): newer evidence pieces and the clock, never
+a new artifact or manifest.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from ..errors import InputError
 from ..ids import ImageRefError, is_digest, is_slug, parse_image_ref
@@ -28,6 +33,7 @@ from ._input import (
     Evidence,
     ManifestFacts,
     Operation,
+    PlatformVersionSource,
     PluginRef,
     PolicyInput,
     ReviewEvidence,
@@ -44,7 +50,7 @@ if TYPE_CHECKING:
     from ..errors import ManifestError
     from ..manifest import Manifest
 
-__all__ = ["build_input", "image_digest", "manifest_facts", "plugin_full_name", "resolve_digest"]
+__all__ = ["build_input", "image_digest", "manifest_facts", "plugin_full_name", "refresh_input", "resolve_digest"]
 
 _Kind = Literal["signature", "scan", "tests", "review", "usage"]
 
@@ -127,7 +133,8 @@ def build_input(
     digest: str | None,
     operation: Operation,
     now: datetime,
-    cortex_version: str,
+    cortex_version: str | None,
+    cortex_version_source: PlatformVersionSource | None = None,
     signature: SignatureEvidence | None = None,
     scan: ScanEvidence | None = None,
     tests: TestEvidence | None = None,
@@ -143,7 +150,9 @@ def build_input(
     """Build the policy input document.
 
     ``manifest`` is a loaded manifest, or the :class:`ManifestError` loading it raised (the
-    input then says ``manifest.valid: false`` and the policy decides). ``now`` is the reference
+    input then says ``manifest.valid: false`` and the policy decides). ``cortex_version`` is the
+    CORTEX platform's version (``None``: unknown, which the policy reports) and
+    ``cortex_version_source`` where it came from. ``now`` is the reference
     time, read once by the caller; it must be timezone-aware. Evidence pieces left out are
     "not present". ``dropped`` lists pieces collectors refused; more are added here for
     pieces about another digest.
@@ -181,8 +190,9 @@ def build_input(
             # Second lock of the mix-and-match defence: never use a piece about another image.
             all_dropped.append(DroppedEvidence(
                 kind=kind, code="DIGEST_MISMATCH",
-                message=f"the {kind} evidence ({piece.source or 'unnamed source'}) is about "
-                        f"{claimed}, not {artifact_digest or 'an unknown digest'}; it was not used"))
+                message=f"the {kind} evidence is about {claimed}, not "
+                        f"{artifact_digest or 'an unknown digest'}; it was not used "
+                        f"({piece.source or 'unnamed source'})"))
             pieces[kind] = type(piece)()
 
     plugin = PluginRef(namespace=namespace, name=name, version=version,
@@ -204,5 +214,54 @@ def build_input(
         artifact=artifact,
         evidence=evidence,
         context=Context(now=format_time(now), cortex_version=cortex_version,
-                        operation=operation, registry=registry),
+                        operation=operation, registry=registry,
+                        cortex_version_source=cortex_version_source if cortex_version else None),
     )
+
+
+class _Pieces(TypedDict, total=False):
+    """Evidence pieces by kind, as :func:`refresh_input` takes them (``None``: keep the base's)."""
+
+    signature: SignatureEvidence | None
+    scan: ScanEvidence | None
+    tests: TestEvidence | None
+    review: ReviewEvidence | None
+    usage: UsageEvidence | None
+    revocation: RevocationEvidence | None
+    transparency: TransparencyEvidence | None
+
+
+class _Keep(enum.Enum):
+    """The default of :func:`refresh_input`'s ``cortex_version``: keep the base's platform version."""
+
+    BASE = "base"
+
+
+def refresh_input(base: PolicyInput, *, now: datetime, operation: Operation,
+                  cortex_version: str | _Keep | None = _Keep.BASE,
+                  cortex_version_source: PlatformVersionSource | None = None,
+                  now_text: str | None = None,
+                  revalidate: bool = False, **pieces: Unpack[_Pieces]) -> PolicyInput:
+    """``base`` (a stored input) with newer evidence ``pieces``, the reference time ``now`` and
+    ``operation``.
+
+    A piece left out or ``None`` keeps the base's piece. ``cortex_version`` left out keeps the
+    base's platform version and its source; given, it replaces both (``None``: the platform
+    version is unknown now, and so is its source). The manifest, plugin, artifact and dropped
+    evidence are the base's: every piece
+    handed in must be about the base's digest (the caller vouches for it; :func:`build_input`
+    is where pieces about another digest are dropped). ``now_text`` is ``format_time(now)``
+    when the caller has it already (refreshing many inputs). ``revalidate`` holds the result to
+    the input contract again (a JSON round trip; copies are not validated), for inputs read
+    back from storage a user controls.
+    """
+    update = {kind: piece for kind, piece in pieces.items() if piece is not None}
+    context: dict[str, Any] = {"now": now_text or format_time(now), "operation": operation}
+    if not isinstance(cortex_version, _Keep):
+        context["cortex_version"] = cortex_version
+        context["cortex_version_source"] = cortex_version_source if cortex_version is not None else None
+    refreshed = base.model_copy(update={"evidence": base.evidence.model_copy(update=update),
+                                        "context": base.context.model_copy(update=context)})
+    if revalidate:
+        return PolicyInput.model_validate_json(refreshed.to_json())
+    return refreshed

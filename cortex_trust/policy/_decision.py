@@ -185,7 +185,8 @@ class Decision(BaseModel):
         missing = out.next_tier.missing if out.next_tier is not None else ()
         bad = FAILURE_CODES.intersection(r.code for r in (*out.reasons, *missing))
         if bad:
-            raise EngineError(f"the policy used reserved reason code(s) {sorted(bad)}")
+            raise EngineError(f"the policy used reserved reason code{'s' if len(bad) > 1 else ''} "
+                              f"{', '.join(sorted(bad))}")
         # Every field was just validated (same types as here): construct without a second pass.
         return cls.model_construct(**dict(out), failed=False, policy_revision=str(policy_revision))
 

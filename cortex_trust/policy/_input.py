@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
+from .._text import clip
 from ..ids import DIGEST_PATTERN
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Evidence",
     "GitHubClaims",
     "ManifestFacts",
+    "PlatformVersionSource",
     "PluginRef",
     "PolicyInput",
     "ReviewEvidence",
@@ -49,6 +51,8 @@ __all__ = [
 SCHEMA_VERSION: Literal["cortex.input/v1"] = "cortex.input/v1"
 
 Operation = Literal["verify", "publish", "install", "run"]
+#: Where the CORTEX platform version in ``context.cortex_version`` came from.
+PlatformVersionSource = Literal["config", "env", "registry"]
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 #: What a reviewer said (``ReviewRecord.verdict``).
 ReviewVerdict = Literal["approved", "rejected", "changes_requested"]
@@ -58,6 +62,21 @@ ScanOrigin = Literal["registry", "attested", "pipeline", "self-reported"]
 
 class _Facts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: How much of a text from the input a policy quotes in a reason (``short()`` in
+#: policies/cortex/facts.rego keeps this many characters).
+QUOTED_CHARS = 200
+
+
+def _quoted(text: str) -> str:
+    return clip(text, QUOTED_CHARS)
+
+
+#: A text the policies quote in reasons (errors, problems, why evidence was dropped): at most
+#: :data:`QUOTED_CHARS` characters, cut before a digest rather than through it, so the policy's
+#: own cut never falls inside one.
+QuotedText = Annotated[str, AfterValidator(_quoted)]
 
 
 def format_time(t: datetime) -> str:
@@ -75,7 +94,7 @@ class ManifestFacts(_Facts):
     """
 
     valid: bool
-    problems: list[str] = Field(default_factory=list)
+    problems: list[QuotedText] = Field(default_factory=list)
     #: The manifest after validation, defaults applied (``trust.sandbox`` true, ``network`` and
     #: ``filesystem`` false), exactly as ``Manifest.to_document()`` produces it.
     document: dict[str, Any] | None = None
@@ -129,7 +148,7 @@ class SignatureEvidence(_Facts):
     subject_digest: str | None = None
     integrated_time: str | None = None
     trusted_root: str | None = None
-    error: str | None = None
+    error: QuotedText | None = None
     source: str | None = None
 
 
@@ -188,7 +207,7 @@ class ScanEvidence(_Facts):
     vulnerabilities: list[ScanVulnerability] = Field(default_factory=list)
     secrets: NonNegativeInt = 0
     misconfigurations: NonNegativeInt = 0
-    error: str | None = None
+    error: QuotedText | None = None
     source: str | None = None
 
 
@@ -306,7 +325,7 @@ class RevocationEvidence(_Facts):
 
     checked: bool = False
     revoked: bool = False
-    reason: str | None = None
+    reason: QuotedText | None = None
     revoked_at: str | None = None
     fresh_as_of: str | None = None
     source: str | None = None
@@ -332,7 +351,7 @@ class TransparencyEvidence(_Facts):
     log_index: NonNegativeInt | None = None
     consistent_with_seen: bool | None = None
     seen_size: NonNegativeInt | None = None
-    error: str | None = None
+    error: QuotedText | None = None
     source: str | None = None
 
 
@@ -341,7 +360,7 @@ class DroppedEvidence(_Facts):
 
     kind: Literal["signature", "scan", "tests", "review", "usage", "revocation"]
     code: str
-    message: str
+    message: QuotedText
 
 
 class Evidence(_Facts):
@@ -358,12 +377,19 @@ class Evidence(_Facts):
 
 
 class Context(_Facts):
-    """``input.context``: the reference time, our version, the operation and the registry."""
+    """``input.context``: the reference time, the CORTEX platform's version (not cortex-trust's)
+    and its source, the operation and the registry."""
 
     now: str
-    cortex_version: str
+    cortex_version: str | None = Field(
+        default=None, description="The CORTEX platform's version (compared with "
+                                  "trust.min_cortex_version); null when unknown.")
     operation: Operation
     registry: str | None = None
+    cortex_version_source: PlatformVersionSource | None = Field(
+        default=None, description="Where cortex_version came from: `config` (the installer's "
+                                  "configuration), `env` (CORTEX_PLATFORM_VERSION), `registry` "
+                                  "(the registry's setting); null when unknown or not said.")
 
 
 class PolicyInput(_Facts):

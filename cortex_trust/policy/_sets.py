@@ -10,7 +10,9 @@ organization directory given with ``--policy-dir`` and each data file given with
   ``*_test.rego`` files are only loaded with ``include_tests=True`` (``cortex policy test``).
 * ``data.yaml`` or ``data.json`` at a directory's root, then each ``--data`` file, is a JSON
   object merged at the root of ``data``: objects merge recursively, anything else (lists,
-  strings, numbers) is replaced by the later file.
+  strings, numbers) is replaced by the later file. Every key under ``cortex_config`` in each file
+  must be one the policy contract knows, or an organization's own under ``cortex_config.x_<name>``
+  (:mod:`cortex_trust.policy._data_keys`): a mistyped key is an error, never a default left in force.
 
 Loading reads files and checks data; it does not parse Rego (that happens where the engine is
 built, in a child process for organization code, because a hostile module can hang the parser).
@@ -35,6 +37,7 @@ import yaml
 from .._io import ReadRefused, read_bounded
 from .._json import MAX_DEPTH, MAX_INT_DIGITS, load_json
 from ..errors import PolicyError
+from ._data_keys import CONFIG_KEY, EXTENSION_PREFIX, SCHEMA_PATH, UnknownKey, unknown_keys, where
 
 __all__ = [
     "MAX_DATA_BYTES",
@@ -327,7 +330,29 @@ def _load_data_file(path: Path) -> dict[str, Any]:
         raise PolicyError(f"{path}: `{RESERVED_DATA_KEY}` is reserved: the embedded engine puts the "
                           "values it precomputes from the policy data there",
                           advice=f"remove the `{RESERVED_DATA_KEY}` key (or rename it)")
+    unknown = unknown_keys(value)
+    if unknown:
+        raise _unknown_keys_error(path, text, unknown)
     return value
+
+
+def _unknown_keys_error(path: Path, text: str, unknown: Sequence[UnknownKey]) -> PolicyError:
+    """One error for every unknown ``cortex_config`` key of a data file, each with its position
+    and a "did you mean"."""
+    def at(u: UnknownKey) -> str:
+        pos = where(text, u.path)
+        return f"{path}:{pos[0]}:{pos[1]}" if pos else str(path)
+
+    if len(unknown) == 1:
+        message, advice = f"{at(unknown[0])}: unknown policy data key `{unknown[0].dotted}`", unknown[0].fix
+    else:
+        message = "unknown policy data keys: " + "; ".join(f"{at(u)}: `{u.dotted}` ({u.suggestion})"
+                                                           for u in unknown)
+        advice = (f"correct or remove each key; keys of your own go under {CONFIG_KEY}.{EXTENSION_PREFIX}<name> "
+                  "(docs/policy-contract.md §5)")
+    if path.resolve().is_relative_to(default_policy_dir().resolve()):
+        advice += f"; a key added to the shipped defaults must also be added to {SCHEMA_PATH}"
+    return PolicyError(message, advice=advice)
 
 
 def _check_json_value(value: Any, path: Path, where: str, depth: int = 0) -> None:

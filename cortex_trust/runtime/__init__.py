@@ -1,12 +1,15 @@
-"""Running plugins: the sandbox spec a decision grants and the container runtime that
-enforces it.
+"""Running plugins: the sandbox spec a decision grants, the container runtime that
+enforces it, and the admission of a running container before it is called.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._admission import Admission, admit_call
     from ._containers import ContainerRuntime, PluginResponse, PulledImage, RunningPlugin, connect
     from ._sandbox import (
         DATA_MOUNT,
@@ -21,12 +24,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DATA_MOUNT",
     "LABEL_PREFIX",
+    "Admission",
     "ContainerRuntime",
     "ContainerSpec",
     "PluginResponse",
     "PulledImage",
     "RunningPlugin",
     "SandboxRefused",
+    "admit_call",
     "connect",
     "container_name",
     "container_spec",
@@ -36,6 +41,7 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
+    "Admission": "._admission",
     "ContainerRuntime": "._containers",
     "ContainerSpec": "._sandbox",
     "DATA_MOUNT": "._sandbox",
@@ -44,23 +50,11 @@ _EXPORTS = {
     "PulledImage": "._containers",
     "RunningPlugin": "._containers",
     "SandboxRefused": "._sandbox",
+    "admit_call": "._admission",
     "connect": "._containers",
     "container_name": "._sandbox",
     "container_spec": "._sandbox",
     "volume_name": "._sandbox",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

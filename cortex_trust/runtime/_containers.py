@@ -17,9 +17,11 @@ Guarantees:
   isolation as scripts/podman.sh sets it up: bridge netfilter on, and the nft tables
   ``bridge cortex_net_<network>`` (no IPv4 or ARP frame with a sandbox address between two bridge
   ports, at a priority before bridge netfilter's) and ``inet cortex_net_<network>`` (only replies
-  from the bridge to the host, nothing forwarded from or to it) with exactly those rules. What
-  cannot be confirmed (no such table, other rules, an engine on another machine, not root) is
-  refused with :class:`~cortex_trust.errors.UnavailableError` before anything is created.
+  from the bridge to the host, nothing forwarded from or to it) with exactly those rules, read in
+  the network namespace the engine itself runs in (where its bridges are). What cannot be
+  confirmed (no such table, other rules, an engine on another machine or in another network
+  namespace, not root) is refused with :class:`~cortex_trust.errors.UnavailableError` before
+  anything is created.
 * Every plugin runs under the shipped seccomp profile with IPv6 off: the created container must
   carry the profile in its configuration before it is started, and its first process must run
   under a seccomp filter with no IPv6 address, or it is removed and refused. A running container
@@ -36,6 +38,8 @@ import json
 import os
 import shutil
 import socket
+import ssl
+import struct
 import subprocess
 import time
 import urllib.parse
@@ -69,10 +73,14 @@ _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 _ISOLATION_ADVICE: Final = ("set up the sandbox network's firewall as root on the engine's machine: "
                             "eval \"$(scripts/podman.sh)\" (with CORTEX_SANDBOX_NETWORK for another "
                             "network), then run the plugin again")
+_NAMESPACE_ADVICE: Final = ("run cortex in the network namespace of the container engine, where "
+                             "scripts/podman.sh loads the sandbox firewall (or use the engine it starts)")
 _HARDENING_ADVICE: Final = ("the container engine did not apply the plugin's seccomp profile or IPv6 "
                             "setting; use Podman as scripts/podman.sh starts it, or Docker")
 #: The docker SDK's base URL for an engine on a local unix socket.
 _LOCAL_ENGINE: Final = "http+docker://localhost"
+#: The API version of the client that only sends ``/_ping`` (a path without a version prefix).
+_PROBE_API_VERSION: Final = "1.24"
 _BRIDGE_NETFILTER: Final = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
 #: Bridge netfilter's own hooks run at priority 0; a bridge chain at the same priority may be
 #: skipped for IPv4 and IPv6 (a later-registered equal-priority hook runs first and re-enters
@@ -134,19 +142,28 @@ class PluginResponse:
 def connect(base_url: str, *, timeout: float = 30.0) -> ContainerRuntime:
     """A :class:`ContainerRuntime` on the Docker API at ``base_url`` (``unix:///...``, ``tcp://...``).
 
-    Checks that the engine answers (``/_ping``). Raises :class:`UnavailableError` with advice
-    if it does not.
+    Checks that the engine answers (``/_ping``). The answer's headers name the engine's API
+    version (``Api-Version``), which the client then speaks, and show a Podman engine
+    (``Libpod-Api-Version``); ``/version`` is only asked when the headers do not tell (Podman
+    answers it by running its runtime's and conmon's version commands). Raises
+    :class:`UnavailableError` with advice if the engine does not answer.
     """
     try:
-        client = docker.DockerClient(base_url=base_url, timeout=int(timeout))
-        client.ping()
+        probe = docker.APIClient(base_url=base_url, timeout=int(timeout), version=_PROBE_API_VERSION)
+        try:
+            resp = probe.get(f"{probe.base_url}/_ping", timeout=timeout)
+            resp.raise_for_status()
+        finally:
+            probe.close()
+        api_version = resp.headers.get("Api-Version") or "auto"
+        client = docker.DockerClient(base_url=base_url, timeout=int(timeout), version=api_version)
     except docker.errors.DockerException as e:
         raise UnavailableError(f"the container engine at {base_url} does not answer: {e}",
                                advice=_ENGINE_ADVICE) from None
-    except OSError as e:  # socket paths that do not exist surface as OSError in some versions
+    except OSError as e:  # requests' errors are OSErrors: no socket, refused, HTTP error status
         raise UnavailableError(f"the container engine at {base_url} does not answer: {e}",
                                advice=_ENGINE_ADVICE) from None
-    return ContainerRuntime(client)
+    return ContainerRuntime(client, podman=True if resp.headers.get("Libpod-Api-Version") else None)
 
 
 def _engine_error(what: str, e: Exception) -> UnavailableError:
@@ -156,10 +173,13 @@ def _engine_error(what: str, e: Exception) -> UnavailableError:
 class ContainerRuntime:
     """Pull, start, stop and call plugin containers on one engine (a ``docker.DockerClient``)."""
 
-    def __init__(self, client: docker.DockerClient, *, call_timeout: float = 10.0) -> None:
+    def __init__(self, client: docker.DockerClient, *, call_timeout: float = 10.0,
+                 podman: bool | None = None) -> None:
+        """``podman``: whether the engine is Podman, when already known (``None``: ask the
+        engine's ``/version`` when it matters)."""
         self._client = client
         self._call_timeout = call_timeout
-        self._podman: bool | None = None
+        self._podman: bool | None = podman
 
     @property
     def _local(self) -> bool:
@@ -286,17 +306,20 @@ class ContainerRuntime:
     def _confirm_isolation(self, network: str, attrs: dict[str, Any]) -> None:
         """Refuse unless this machine's kernel isolates the plugins on ``network``.
 
-        The engine must be local; bridge netfilter must pass bridged IPv4 and IPv6 to the inet
-        hooks; the network must have exactly one IPv4 subnet; and the tables scripts/podman.sh
-        loads for it must hold exactly its rules (see :func:`_firewall_problems`).
+        The engine must be local and run in this process's network namespace (the firewall read
+        here is then the one its bridges pass through); bridge netfilter must pass bridged IPv4
+        and IPv6 to the inet hooks; the network must have exactly one IPv4 subnet; and the tables
+        scripts/podman.sh loads for it must hold exactly its rules (see :func:`_firewall_problems`).
         """
-        def refuse(why: str) -> UnavailableError:
+        def refuse(why: str, advice: str = _ISOLATION_ADVICE) -> UnavailableError:
             return UnavailableError(f"cannot confirm that plugins on network {network} are isolated "
-                                    f"from each other and from the host: {why}",
-                                    advice=_ISOLATION_ADVICE)
+                                    f"from each other and from the host: {why}", advice=advice)
 
         if not self._local:
             raise refuse("the container engine is not on this machine, so its firewall cannot be read")
+        elsewhere = self._engine_namespace_problem()
+        if elsewhere:
+            raise refuse(elsewhere, _NAMESPACE_ADVICE)
         subnets = [str(c.get("Subnet") or "") for c in (attrs.get("IPAM") or {}).get("Config") or []
                    if isinstance(c, dict)]
         try:
@@ -319,6 +342,30 @@ class ContainerRuntime:
                                       bridge_name=bridge, subnet=nets[0])
         if problems:
             raise refuse("; ".join(problems))
+
+    def _engine_namespace_problem(self) -> str:
+        """Why the engine cannot be shown to run in this thread's network namespace (``""``: it
+        does). The engine is the process listening on the unix socket (``SO_PEERCRED``); its
+        bridges live in its network namespace, so a firewall read in another one covers none."""
+        adapter = self._client.api.get_adapter(self._client.api.base_url)
+        path = getattr(adapter, "socket_path", None)
+        if not isinstance(path, str) or not path:
+            return "the container engine's socket is unknown, so its network namespace cannot be read"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self._call_timeout)
+                sock.connect(path)
+                pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                               struct.calcsize("3i")))
+            if pid <= 0:
+                return "the container engine runs in another PID namespace, so its network namespace cannot be read"
+            engine, ours = os.stat(f"/proc/{pid}/ns/net"), os.stat("/proc/thread-self/ns/net")
+        except OSError as e:
+            return f"the container engine's network namespace cannot be read ({e.strerror or e})"
+        if (engine.st_dev, engine.st_ino) != (ours.st_dev, ours.st_ino):
+            return (f"the container engine (process {pid}) runs in another network namespace than "
+                    "this process, so the firewall read here does not cover its bridges")
+        return ""
 
     # -- containers ----------------------------------------------------------------------
 
@@ -540,7 +587,9 @@ class ContainerRuntime:
         self._check_live(running)
         url = httpx.URL(scheme="http", host=running.address, port=running.port, path=endpoint)
         try:
-            with httpx.Client(trust_env=False, follow_redirects=False,
+            # Plain HTTP to the container's address: the TLS context trusts no certificate
+            # (no TLS connection could succeed with it) and spares loading a CA bundle.
+            with httpx.Client(trust_env=False, follow_redirects=False, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
                               timeout=timeout or self._call_timeout) as http:
                 with http.stream(verb, url, json=data) as resp:
                     body = b""

@@ -18,7 +18,7 @@ models the registry itself is built on (:mod:`cortex_trust.sources._wire`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -70,7 +70,7 @@ class RegistryClient:
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InputError(f"{base_url!r} is not an http(s) URL",
-                             advice="pass the registry URL, e.g. https://registry.cortex.dev")
+                             advice="pass the registry URL, e.g. https://registry.cortexpersist.com")
         headers = {"Accept": "application/json", "User-Agent": "cortex-trust"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -186,14 +186,20 @@ class RegistryClient:
 
     def publish(self, *, manifest: str, image: str, bundle: str, tests_junit: str | None = None,
                 scan_report: str | None = None, namespace: str | None = None,
-                scan_attestation: str | None = None) -> VersionDetail:
-        """Publish a version (publisher token). ``image`` must be pinned by digest.
+                scan_attestation: str | None = None,
+                scan_scanners: Sequence[str] | None = None) -> VersionDetail:
+        """Publish a version (publisher token). ``image`` must be pinned by digest, and
+        ``bundle`` sign that digest (another digest is a 422 ``BUNDLE_DIGEST_MISMATCH``).
 
-        ``scan_report`` is the publisher's own Trivy report (recorded as self-reported);
-        ``scan_attestation`` a Sigstore bundle with a signed vulnerability-scan attestation."""
+        ``scan_report`` is the publisher's own Trivy report (recorded as self-reported) and
+        ``scan_scanners`` the scanners it was produced with (``vuln``, ``secret``,
+        ``misconfig``: a clean report cannot show them); ``scan_attestation`` a Sigstore bundle
+        with a signed vulnerability-scan attestation."""
         body: dict[str, Any] = {"manifest": manifest, "image": image, "bundle": bundle}
         for key, value in (("tests_junit", tests_junit), ("scan_report", scan_report),
-                           ("scan_attestation", scan_attestation), ("namespace", namespace)):
+                           ("scan_attestation", scan_attestation), ("namespace", namespace),
+                           ("scan_scanners", list(scan_scanners) if scan_scanners is not None
+                            else None)):
             if value is not None:
                 body[key] = value
         return self._call("POST", "/api/v1/plugins", VersionDetail, json_body=body)

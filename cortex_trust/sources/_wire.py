@@ -76,6 +76,11 @@ class PublishCreate(_Request):
     #: still scans the image itself, and the default policy accepts only that scan or an
     #: attested one for Community).
     scan_report: str | None = Field(default=None, max_length=_MAX_DOC)
+    #: The scanners ``scan_report`` was produced with, as the publisher ran Trivy
+    #: (``--scanners vuln,secret``): a clean report cannot show them. Recorded as the
+    #: publisher's declaration; the scan stays ``self-reported``.
+    scan_scanners: list[Literal["vuln", "secret", "misconfig"]] | None = Field(
+        default=None, max_length=3)
     #: A Sigstore bundle with a signed vulnerability-scan attestation (cosign's vuln predicate,
     #: in-toto subject = the image digest): an ``attested`` scan, signer recorded.
     scan_attestation: str | None = Field(default=None, min_length=2, max_length=_MAX_DOC)

@@ -5,9 +5,10 @@
 # 2. Escalations: any entry of `blockers` makes the action block. Blockers come from
 #    revocation.rego (REVOKED, REVOCATION_*), sandbox.rego (SANDBOX_REQUIRED, *_NOT_GRANTED),
 #    config.rego (CONFIG_INVALID), the `deny` extension point and this file.
-#    Any entry of the `warn` extension point raises the action to at least warn.
+#    Any entry of the `warn` extension point, or of `cautions` (this file:
+#    CORTEX_VERSION_UNKNOWN), raises the action to at least warn.
 # 3. overridable: true only for a block whose every cause is overridable (the tier's own block,
-#    an invalid manifest, an ungranted permission, an unsupported cortex version). Revocation,
+#    an invalid manifest, an ungranted permission, an unsupported CORTEX version). Revocation,
 #    deny entries and invalid configuration are never overridable. Non-block actions are not
 #    "overridable" (there is nothing to override).
 package cortex
@@ -32,8 +33,15 @@ base_action := cfg.actions[tier] if cfg.actions[tier] in actions else := "block"
 action := "block" if {
 	count(blockers) > 0
 } else := _at_least(base_action, "warn") if {
-	count(warn) > 0
+	_raised_to_warn
 } else := base_action
+
+_raised_to_warn if count(warn) > 0
+
+_raised_to_warn if count(cautions) > 0
+
+# The default policy's own reasons that raise the action to at least warn, listed as notes.
+notes contains c if some c in cautions
 
 _at_least(a, floor) := a if action_rank[a] >= action_rank[floor] else := floor
 
@@ -130,22 +138,61 @@ blockers contains object.union(as_reason(f), {"overridable": true}) if {
 	f.code == "MANIFEST_INVALID"
 }
 
-# trust.min_cortex_version, enforced where the plugin will actually run. Versions are compared
-# on their MAJOR.MINOR.PATCH core ("1.2" reads as 1.2.0); an unparsable version is not compared.
+# trust.min_cortex_version, enforced where the plugin will actually run, against the CORTEX
+# platform's version (context.cortex_version: the installer's configuration, not cortex-trust's
+# own version). Versions are compared on their MAJOR.MINOR.PATCH core ("8.0" and "8" read as
+# 8.0.0). A minimum that does not parse is not compared (the manifest loader refuses it). A
+# platform version that is missing, null or not a version is unknown: the check cannot be made,
+# and the action is at least warn (CORTEX_VERSION_UNKNOWN), never a silent allow or block.
 blockers contains blocker(
 	"CORTEX_VERSION_UNSUPPORTED",
 	sprintf(
-		"the plugin needs cortex %s or later; this is cortex %s",
-		[short(manifest_trust.min_cortex_version), short(input.context.cortex_version)],
+		"the plugin needs CORTEX %s or later; this platform is CORTEX %s%s",
+		[short(manifest_trust.min_cortex_version), short(input.context.cortex_version), _platform_source_text],
 	),
 	["manifest.trust.min_cortex_version", "context.cortex_version"],
 	true,
 ) if {
-	operation in cfg.compatibility.enforce_min_cortex_version
-	# The plugin's minimum first: most manifests declare none, and then nothing else is parsed.
-	needed := version_core(manifest_trust.min_cortex_version)
-	semver.compare(version_core(input.context.cortex_version), needed) < 0
+	_min_cortex_version_enforced
+	semver.compare(_platform_core, _needed_core) < 0
 }
+
+cautions contains {
+	"code": "CORTEX_VERSION_UNKNOWN",
+	"message": sprintf(
+		"the CORTEX platform version is %s, so the plugin's min_cortex_version %s cannot be checked; set it with `cortex config set platform-version X.Y.Z` (or CORTEX_PLATFORM_VERSION)",
+		[_platform_unknown_text, short(manifest_trust.min_cortex_version)],
+	),
+	"evidence": ["manifest.trust.min_cortex_version", "context.cortex_version"],
+} if {
+	_min_cortex_version_enforced
+	not _platform_core
+}
+
+# The plugin's minimum first: when it does not parse, nothing else is looked at.
+_min_cortex_version_enforced if {
+	_needed_core
+	operation in cfg.compatibility.enforce_min_cortex_version
+}
+
+_needed_core := version_core(manifest_trust.min_cortex_version)
+
+_platform_core := version_core(input.context.cortex_version)
+
+_platform_unknown_text := sprintf("'%s', which is not a version", [short(input.context.cortex_version)]) if {
+	is_string(input.context.cortex_version)
+} else := "unknown"
+
+# Where the compared platform version came from (context.cortex_version_source), for the message.
+_platform_sources := {
+	"config": " (set in the configuration)",
+	"env": " (set in the environment)",
+	"registry": " (the registry's setting)",
+}
+
+_platform_source_text := _platform_sources[input.context.cortex_version_source] if {
+	_platform_sources[input.context.cortex_version_source]
+} else := ""
 
 _version_text(v) := split(split(v, "+")[0], "-")[0] if is_string(v)
 
@@ -155,4 +202,7 @@ version_core(v) := c if {
 } else := concat("", [c, ".0"]) if {
 	c := _version_text(v)
 	regex.match(`^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$`, c)
+} else := concat("", [c, ".0.0"]) if {
+	c := _version_text(v)
+	regex.match(`^(0|[1-9][0-9]{0,8})$`, c)
 }

@@ -162,13 +162,28 @@ test_one_hard_blocker_makes_block_final if {
 }
 
 # --- min_cortex_version ------------------------------------------------------------------------------
+# Compared with the CORTEX platform's version (context.cortex_version), never cortex-trust's own.
 
 test_cortex_too_old_blocks_install if {
 	d := decide(fx.with_trust(fx.verified, {"min_cortex_version": "0.2.0"}))
 	d.action == "block"
 	d.overridable == true
 	fx.codes(d) == {"TIER_VERIFIED", "CORTEX_VERSION_UNSUPPORTED"}
-	reason(d, "CORTEX_VERSION_UNSUPPORTED").message == "the plugin needs cortex 0.2.0 or later; this is cortex 0.1.0"
+	reason(d, "CORTEX_VERSION_UNSUPPORTED").message == "the plugin needs CORTEX 0.2.0 or later; this platform is CORTEX 0.1.0"
+	reason(d, "CORTEX_VERSION_UNSUPPORTED").evidence == ["manifest.trust.min_cortex_version", "context.cortex_version"]
+}
+
+test_cortex_too_old_says_where_the_platform_version_came_from if {
+	inp := fx.with_trust(fx.verified, {"min_cortex_version": "8.0.0"})
+	messages := {source: reason(decide(fx.with_(inp, {"context": {"cortex_version": "7.2.0", "cortex_version_source": source}})), "CORTEX_VERSION_UNSUPPORTED").message |
+		some source in ["config", "env", "registry", "elsewhere"]
+	}
+	messages == {
+		"config": "the plugin needs CORTEX 8.0.0 or later; this platform is CORTEX 7.2.0 (set in the configuration)",
+		"env": "the plugin needs CORTEX 8.0.0 or later; this platform is CORTEX 7.2.0 (set in the environment)",
+		"registry": "the plugin needs CORTEX 8.0.0 or later; this platform is CORTEX 7.2.0 (the registry's setting)",
+		"elsewhere": "the plugin needs CORTEX 8.0.0 or later; this platform is CORTEX 7.2.0",
+	}
 }
 
 test_cortex_version_compared_on_core if {
@@ -179,9 +194,61 @@ test_cortex_version_compared_on_core if {
 	decide(newer).action == "allow"
 }
 
-test_unparsable_versions_are_not_compared if {
+# The specification's short forms: "8.0" and "8" are 8.0.0.
+_on(platform, needed) := decide(fx.with_(fx.with_trust(fx.verified, {"min_cortex_version": needed}), {"context": {"cortex_version": platform}})).action
+
+test_short_minimums_read_as_the_first_release if {
+	_on("8.0.0", "8.0") == "allow"
+	_on("8.0.0", "8") == "allow"
+	_on("7.9.9", "8") == "block"
+	_on("8.1.0", "8.2") == "block"
+	_on("8", "8.0.0") == "allow"
+}
+
+test_an_unparsable_minimum_is_not_compared if {
 	decide(fx.with_trust(fx.verified, {"min_cortex_version": "latest"})).action == "allow"
-	decide(fx.with_(fx.with_trust(fx.verified, {"min_cortex_version": "9.0.0"}), {"context": {"cortex_version": "dev"}})).action == "allow"
+}
+
+# Unknown platform version: missing, null or not a version. The policy says so and the action is
+# at least warn (the installer asks); never a silent allow, never a silent block.
+test_an_unknown_platform_version_warns_and_says_so if {
+	inp := fx.with_trust(fx.verified, {"min_cortex_version": "8.0.0"})
+	unknown := [
+		json.remove(inp, ["context/cortex_version"]),
+		fx.with_(inp, {"context": {"cortex_version": null}}),
+		fx.with_(inp, {"context": {"cortex_version": null, "cortex_version_source": "config"}}),
+	]
+	every u in unknown {
+		d := decide(u)
+		d.action == "warn"
+		d.overridable == false
+		fx.codes(d) == {"TIER_VERIFIED", "CORTEX_VERSION_UNKNOWN"}
+		reason(d, "CORTEX_VERSION_UNKNOWN").message == "the CORTEX platform version is unknown, so the plugin's min_cortex_version 8.0.0 cannot be checked; set it with `cortex config set platform-version X.Y.Z` (or CORTEX_PLATFORM_VERSION)"
+		reason(d, "CORTEX_VERSION_UNKNOWN").evidence == ["manifest.trust.min_cortex_version", "context.cortex_version"]
+	}
+}
+
+test_an_unparsable_platform_version_is_unknown if {
+	d := decide(fx.with_(fx.with_trust(fx.verified, {"min_cortex_version": "9.0.0"}), {"context": {"cortex_version": "dev"}}))
+	d.action == "warn"
+	reason(d, "CORTEX_VERSION_UNKNOWN").message == "the CORTEX platform version is 'dev', which is not a version, so the plugin's min_cortex_version 9.0.0 cannot be checked; set it with `cortex config set platform-version X.Y.Z` (or CORTEX_PLATFORM_VERSION)"
+}
+
+test_an_unknown_platform_version_never_lowers_the_action if {
+	inp := fx.with_(fx.with_trust(fx.experimental, {"sandbox": false}), {"context": {"cortex_version": null}})
+	d := decide(inp)
+	d.action == "block"
+	d.overridable == true
+	{"SANDBOX_REQUIRED", "CORTEX_VERSION_UNKNOWN"} & fx.codes(d) == {"SANDBOX_REQUIRED", "CORTEX_VERSION_UNKNOWN"}
+}
+
+test_an_unknown_platform_version_is_only_reported_where_enforced if {
+	inp := fx.with_(fx.verified, {"context": {"cortex_version": null}})
+	decide(fx.at(inp, "verify")).action == "allow"
+	decide(fx.at(inp, "publish")).action == "allow"
+	decide(fx.at(inp, "run")).action == "warn"
+	not "CORTEX_VERSION_UNKNOWN" in fx.codes(decide(fx.at(inp, "verify")))
+	not "CORTEX_VERSION_UNKNOWN" in fx.codes(decide(fx.with_trust(inp, {"min_cortex_version": "latest"})))
 }
 
 test_cortex_version_not_enforced_at_verify if {

@@ -159,8 +159,8 @@ unlisted_severities contains sev if {
 community_failures contains check(
 	"SCAN_VULNERABILITIES",
 	sprintf(
-		"the scan found %d vulnerabilit(y/ies) above %s that are not allowlisted: %s",
-		[count(blocking_vulnerabilities), _max_severity_text, _first_ids(blocking_vulnerabilities)],
+		"the scan found vulnerabilities above %s that are not allowlisted (%d): %s",
+		[_max_severity_text, count(blocking_vulnerabilities), _first_ids(blocking_vulnerabilities)],
 	),
 	sprintf("fix or allowlist the vulnerabilities above %s (%s)", [_max_severity_text, _first_ids(blocking_vulnerabilities)]),
 	["scan"],

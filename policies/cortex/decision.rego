@@ -3,7 +3,7 @@
 #   {tier, action, reasons: [{code, message, evidence}] (>= 1), sandbox, next_tier, overridable}
 #
 # Defined for every input that matches cortex_trust/schemas/input.schema.json. Python parses it
-# strictly (cortex_trust/decision.py); anything else fails closed. Reasons: the tier's reason
+# strictly (cortex_trust/policy/_decision.py); anything else fails closed. Reasons: the tier's reason
 # first, then every failed check, blocker and note, sorted (code, message, evidence).
 package cortex
 

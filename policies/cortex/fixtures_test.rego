@@ -21,7 +21,7 @@ manifest_document := {
 	"description": "Weather forecasts for CORTEX",
 	"author": "Cortex Platform <platform@cortex.dev>",
 	"license": "Apache-2.0",
-	"runtime": {"type": "docker", "image": "registry.cortex.dev/cortex/weather:1.2.0"},
+	"runtime": {"type": "docker", "image": "registry.cortexpersist.com/cortex/weather:1.2.0"},
 	"capabilities": [{"name": "forecast", "endpoint": "/forecast", "method": "GET"}],
 	"trust": {"min_cortex_version": "0.1.0", "sandbox": true, "network": false, "filesystem": false},
 }
@@ -31,7 +31,7 @@ verified := {
 	"schema_version": "cortex.input/v1",
 	"manifest": {"valid": true, "problems": [], "document": manifest_document},
 	"plugin": {"namespace": "cortex", "name": "weather", "version": "1.2.0", "full_name": "cortex/weather"},
-	"artifact": {"image": sprintf("registry.cortex.dev/cortex/weather@%s", [digest]), "digest": digest, "pinned": true},
+	"artifact": {"image": sprintf("registry.cortexpersist.com/cortex/weather@%s", [digest]), "digest": digest, "pinned": true},
 	"evidence": {
 		"signature": {
 			"present": true, "verified": true, "kind": "message_signature",
@@ -66,7 +66,7 @@ verified := {
 		"revocation": {"checked": true, "revoked": false, "reason": null, "revoked_at": null, "fresh_as_of": "2026-11-25T21:00:00Z", "source": "registry"},
 		"dropped": [],
 	},
-	"context": {"now": now, "cortex_version": "0.1.0", "operation": "install", "registry": "https://registry.cortex.dev"},
+	"context": {"now": now, "cortex_version": "0.1.0", "operation": "install", "registry": "https://registry.cortexpersist.com"},
 }
 
 # One reviewer's review record (evidence.review.reviews[]).

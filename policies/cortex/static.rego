@@ -6,11 +6,11 @@
 # a decision's evaluation). Everywhere else (the interpreter, organization policies, an OPA
 # server, the Rego tests) data.cortex_static is absent and every rule computes its value as
 # written. `data.cortex_static` is reserved: the policy loader refuses a data file or a module
-# that defines it (cortex_trust/policyset.py), so it only ever holds what the engine computed
+# that defines it (cortex_trust/policy/_sets.py), so it only ever holds what the engine computed
 # from these very rules. docs/policy-contract.md, "Precomputed values", lists the rules.
 #
 # Only rules that never read `input`, directly or through another rule, may be listed here:
-# tests/test_compiled_mode.py checks that on the syntax tree.
+# tests/engine/test_compiled_mode.py checks that on the syntax tree.
 package cortex
 
 import rego.v1

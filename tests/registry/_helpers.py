@@ -1,5 +1,5 @@
-"""Helpers the registry tests share: Alembic steps on a test database, an app served on loopback
-for the CLI, the CLI run in this process, and an evaluator on the shipped policies.
+"""Helpers the registry tests share: Alembic steps on a test database, the CLI run in this
+process, and an evaluator on the shipped policies.
 
 Fixtures stay in ``conftest.py``; these are plain functions and context managers that tests
 call.
@@ -7,10 +7,7 @@ call.
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["migrator", "run_cli", "serve_app", "shipped_policy_evaluator"]
+__all__ = ["migrator", "run_cli", "shipped_policy_evaluator"]
 
 
 def migrator(engine: Any) -> Callable[[str, str], None]:
@@ -38,30 +35,6 @@ def migrator(engine: Any) -> Callable[[str, str], None]:
             getattr(command, step)(cfg, revision)
 
     return to
-
-
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread (lifespan off);
-    yields its base URL and stops the server at the end."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cortex_trust.policy import load_policy_set
+from tests.registry._helpers import migrator
 
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent / "fixtures" / "sigstore"
@@ -84,6 +85,15 @@ def make_policy_engine(policy_dir: Path = POLICY_DIR) -> Any:
     from cortex_trust.engine import EmbeddedEngine
 
     return EmbeddedEngine(policy_set)
+
+
+def migration_steps(db_url: str) -> tuple[Any, Callable[[str, str], None]]:
+    """An engine on ``db_url`` and its :func:`tests.registry._helpers.migrator`. The caller
+    disposes of the engine."""
+    from registry import make_engine
+
+    engine = make_engine(db_url)
+    return engine, migrator(engine)
 
 
 @pytest.fixture(scope="session")

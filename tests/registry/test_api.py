@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.registry.conftest import (
     Registry,
     publish_body,
 )
+from tests.support.sigstore_mint import PrivateSigstore
 
 
 def _error(r: object) -> dict[str, str]:
@@ -85,10 +87,27 @@ def test_invalid_signature_is_blocked_and_nothing_stored(registry: Registry) -> 
     assert registry.client.get("/api/v1/plugins/acme/hello").status_code == 404
 
 
-def test_signature_over_another_digest_is_not_verified(registry: Registry) -> None:
+def test_a_bundle_signing_another_digest_is_refused(registry: Registry, tmp_path: Path) -> None:
+    """A bundle about another image is refused at once (422 ``BUNDLE_DIGEST_MISMATCH``, both
+    digests and the fix), never kept and silently dropped as evidence: nothing is stored."""
+    token = registry.token()
     # The wheel's bundle with a.txt's digest: a real signature, about another artifact.
-    r = registry.publish(registry.token(), bundle=BUNDLE_WHEEL)
-    assert r.status_code == 422 and _error(r)["code"] == "PUBLISH_BLOCKED"
+    r = registry.publish(token, bundle=BUNDLE_WHEEL)
+    assert r.status_code == 422
+    err = _error(r)
+    assert err["code"] == "BUNDLE_DIGEST_MISMATCH"
+    assert f"signs {WHEEL_DIGEST}" in err["message"] and A_TXT_DIGEST in err["message"]
+    assert f"@{A_TXT_DIGEST}" in err["fix"] and f"@{WHEEL_DIGEST}" in err["fix"]
+    # A DSSE statement about another digest, signed on a root this registry does not trust:
+    # what it claims to be about is enough to refuse it.
+    dsse = PrivateSigstore(tmp_path).sign_dsse_statement(
+        WHEEL_DIGEST, identity=BEACON, issuer=GHA, predicate_type="https://slsa.dev/provenance/v1",
+        predicate={"buildDefinition": {}})
+    r = registry.publish(token, bundle=dsse.decode())
+    assert r.status_code == 422 and _error(r)["code"] == "BUNDLE_DIGEST_MISMATCH", r.text
+    assert registry.client.get("/api/v1/plugins/acme/hello").status_code == 404
+    # The same request with the bundle over the published digest lands.
+    assert registry.publish(token).status_code == 201
 
 
 def test_garbage_bundle_and_manifest_are_input_errors(registry: Registry) -> None:

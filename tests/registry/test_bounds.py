@@ -67,6 +67,40 @@ def test_hostile_request_bodies_are_a_422(registry: Registry, route: str, body: 
     assert "64" in err["fix"] and "Traceback" not in r.text
 
 
+@pytest.mark.security_review
+def test_a_long_namespace_can_publish_review_report_and_revoke(registry: Registry) -> None:
+    """Actors are ``role:namespace:token_id``: with a 64-character namespace that is longer
+    than 64 characters, which PostgreSQL refused (a 500 on every write of such a namespace)."""
+    ns = "n" * 64
+    token = registry.token(namespace=ns)
+    r = registry.publish(token, namespace=ns)
+    assert r.status_code == 201, r.text
+    base = f"/api/v1/plugins/{ns}/hello/versions/1.0.0"
+    r = registry.client.post(f"{base}/reviews", json={"status": "approved"},
+                             headers=registry.auth(registry.token(namespace=ns, role="reviewer")))
+    assert r.status_code == 200, r.text
+    r = registry.client.post("/api/v1/usage", json={"namespace": ns, "name": "hello",
+                                                    "version": "1.0.0", "digest": A_TXT_DIGEST},
+                             headers=registry.auth(registry.token(namespace=ns,
+                                                                  role="installation")))
+    assert r.status_code == 200, r.text
+    r = registry.client.post(f"{base}/revoke", json={"reason": "r"},
+                             headers=registry.auth(token))
+    assert r.status_code == 200, r.text
+    assert registry.store.audit_verify() == []
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("cursor", [2**31 - 1, 2**31, 2**62])
+def test_revocation_cursor_beyond_the_id_range_is_no_500(registry: Registry,
+                                                          cursor: int) -> None:
+    """Revocation ids are 32-bit integers on PostgreSQL: a larger cursor made it fail (500)."""
+    r = registry.client.get(f"/api/v1/revocations?cursor={cursor}")
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 200:
+        assert r.json() == {"items": [], "next_cursor": cursor}
+
+
 def test_real_server_answers_422_and_keeps_the_connection(
         served: tuple[str, str, subprocess.Popen[bytes]]) -> None:  # noqa: F811
     url, db, proc = served

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
 
 from cortex_trust.errors import InputError, RegistryUnavailable
 from cortex_trust.sources import RegistryClient, RegistryRequestError
+from tests.registry.conftest import A_TXT_DIGEST
 
 
 def _client(handler: object) -> RegistryClient:
@@ -70,6 +72,114 @@ def test_pages_follow_cursors() -> None:
 
     with _client(handler) as c:
         assert [p.name for p in c.iter_plugins()] == ["a", "b"]
+
+
+def _summary(name: str) -> dict[str, object]:
+    return {"namespace": "acme", "name": name, "full_name": f"acme/{name}", "description": "",
+            "latest_version": "1.0.0", "tier": "experimental", "action": "warn"}
+
+
+@pytest.mark.security_review
+def test_client_caps_response_bodies() -> None:
+    """A hostile or broken registry cannot make the client buffer an unbounded body."""
+    sent: list[int] = []
+
+    def endless() -> Any:
+        chunk = b" " * 65536
+        for _ in range(10_000):  # 640 MiB if read to the end
+            sent.append(len(chunk))
+            yield chunk
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    with _client(handler) as c, pytest.raises(RegistryUnavailable) as exc:
+        c.list_plugins()
+    assert "larger than" in exc.value.message
+    assert sum(sent) < 64 * 1024 * 1024
+
+
+@pytest.mark.security_review
+def test_client_never_treats_a_redirect_as_a_success() -> None:
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"location": "http://evil.test/b"},
+                              content=b'{"not": "a bundle"}')
+
+    with _client(handler) as c, pytest.raises(RegistryUnavailable):
+        c.get_bundle("acme", "hello", "1.0.0")
+
+
+@pytest.mark.security_review
+def test_client_stops_on_a_cursor_that_does_not_advance() -> None:
+    calls: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.params.get("cursor"))
+        if len(calls) > 50:
+            raise AssertionError("the client loops on a repeating cursor")
+        return httpx.Response(200, json={"items": [_summary("a")], "next_cursor": "c1"})
+
+    with _client(handler) as c, pytest.raises(RegistryUnavailable):
+        list(c.iter_plugins())
+    assert len(calls) == 2
+
+
+@pytest.mark.security_review
+def test_client_stops_on_empty_pages_that_ask_for_more() -> None:
+    calls: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.params.get("cursor"))
+        if len(calls) > 50:
+            raise AssertionError("the client loops on empty pages")
+        return httpx.Response(200, json={"items": [], "next_cursor": f"c{len(calls)}"})
+
+    with _client(handler) as c, pytest.raises(RegistryUnavailable):
+        c.search("x", limit=5)
+    assert len(calls) == 1
+
+
+@pytest.mark.security_review
+def test_client_refuses_a_revocation_cursor_going_backwards() -> None:
+    """A feed whose cursor does not move forward would make followers re-read forever (or
+    skip entries): it is not the documented feed."""
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"items": [], "next_cursor": 3})
+
+    with _client(handler) as c, pytest.raises(RegistryUnavailable):
+        c.revocations(cursor=10)
+
+
+@pytest.mark.security_review
+def test_client_refuses_a_document_about_another_version() -> None:
+    """A 200 with the right shape but about another plugin or version (say a verified one)
+    must not be taken as the answer for the one asked about."""
+    doc = {"namespace": "acme", "name": "trusted", "version": "9.9.9", "image": "ghcr.io/a/b",
+           "digest": A_TXT_DIGEST, "state": "active", "tier": "verified", "action": "allow",
+           "published_at": "2026-01-01T00:00:00Z", "policy_revision": "", "published_by": "p",
+           "signer": None, "manifest": None, "evidence": {}, "revocation": None,
+           "decision": {"tier": "verified", "action": "allow", "reasons": [],
+                        "sandbox": None, "next_tier": None, "overridable": True}}
+    plugin = {**_summary("trusted"), "capabilities": [], "updated_at": "t", "versions": 1}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/versions/" in request.url.path:
+            return httpx.Response(200, content=json.dumps(doc))
+        if request.url.path.endswith("/versions"):
+            return httpx.Response(200, content=json.dumps({"items": [doc]}))
+        return httpx.Response(200, content=json.dumps(plugin))
+
+    with _client(handler) as c:
+        assert c.get_version("acme", "trusted", "9.9.9").tier == "verified"
+        assert c.get_plugin("acme", "trusted").name == "trusted"
+        assert len(c.list_versions("acme", "trusted")) == 1
+        for call in (lambda: c.get_version("acme", "hello", "9.9.9"),
+                     lambda: c.get_version("acme", "trusted", "1.0.0"),
+                     lambda: c.get_version("other", "trusted", "9.9.9"),
+                     lambda: c.get_plugin("acme", "hello"),
+                     lambda: c.list_versions("acme", "hello")):
+            with pytest.raises(RegistryUnavailable):
+                call()
 
 
 def test_bad_base_url_is_an_input_error() -> None:

@@ -11,8 +11,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests._serve import CORTEX
 from tests.registry.test_serve import _cortex, served  # noqa: F401 - the real server
+from tests.support.served_registry import CORTEX
 
 
 def _mode(path: Path) -> int:

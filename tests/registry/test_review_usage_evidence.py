@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cortex_trust.policy import ScanEvidence
-from tests.registry._helpers import run_cli, serve_app, shipped_policy_evaluator
+from tests.registry._helpers import run_cli, shipped_policy_evaluator
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, GHA, Registry, publish_body
+from tests.support.served_registry import serve_app
 
 BASE = "/api/v1/plugins/acme/hello/versions/1.0.0"
 USAGE = {"namespace": "acme", "name": "hello", "version": "1.0.0", "digest": A_TXT_DIGEST}
@@ -159,6 +160,20 @@ def test_an_untrusted_reviewer_cannot_wipe_out_a_core_team_approval(shipped: Shi
     assert {x["source"] for x in reviews.values()} == {"cortex-registry"}
     _, plugin = shipped.registry.get("/api/v1/plugins/acme/hello")
     assert plugin["tier"] == "verified"
+
+
+@pytest.mark.security_review
+def test_reviews_are_recorded_under_the_holders_reviewer_id(registry: Registry) -> None:
+    """The default policy names core-team reviewers as `cortex-core/ada`: a reviewer token for
+    holder `ada` in namespace `cortex-core` records exactly that id; a token without a holder
+    records its token id (which no reviewer list names)."""
+    assert registry.publish(registry.token()).status_code == 201
+    base = "/api/v1/plugins/acme/hello/versions/1.0.0"
+    ada = registry.token("cortex-core", "reviewer", holder="ada")
+    r = registry.client.post(f"{base}/reviews", json={"status": "approved", "digest": A_TXT_DIGEST},
+                             headers=registry.auth(ada))
+    assert r.status_code == 200, r.text
+    assert [x["reviewer"] for x in r.json()["evidence"]["review"]["reviews"]] == ["cortex-core/ada"]
 
 
 def test_a_reviewer_replaces_only_their_own_review(shipped: Shipped) -> None:
@@ -315,9 +330,9 @@ def test_cli_review_withdraw_removes_only_the_callers_review(
         capsys: pytest.CaptureFixture[str]) -> None:
     """`cortex plugin review withdraw` through the console script's entry point: bob's
     withdraw finds no review of his (exit 2, ada's stays); ada's removes hers."""
-    def cortex(*args: str, token: str) -> tuple[int, str, str]:
-        return run_cli(monkeypatch, capsys, ["plugin", "review", *args, "acme/hello@1.0.0",
-                                             "--registry", served], token=token)
+    def cortex(command: str, *args: str, token: str) -> tuple[int, str, str]:
+        return run_cli(monkeypatch, capsys, ["plugin", "review", command, "acme/hello@1.0.0",
+                                             "--registry", served, *args], token=token)
 
     ada = shipped.registry.token("cortex-core", "reviewer", holder="ada")
     bob = shipped.registry.token("partner", "reviewer", holder="bob")
@@ -326,7 +341,7 @@ def test_cli_review_withdraw_removes_only_the_callers_review(
     assert code == 2 and "'partner/bob' has no review" in err and bob not in err
     assert [r["reviewer"] for r in shipped.version()["evidence"]["review"]["reviews"]] == [
         "cortex-core/ada"]
-    code, out, err = cortex("withdraw", token=ada)
+    code, out, err = cortex("withdraw", "--format", "json", token=ada)
     assert code == 0, err
     assert json.loads(out)["evidence"]["review"]["present"] is False
     assert shipped.version()["evidence"]["review"]["present"] is False

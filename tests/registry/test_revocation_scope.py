@@ -3,7 +3,7 @@ first; a publisher's revocation reaches its own version only; revoking an image 
 signer everywhere is an admin act; image references follow the manifest's grammar.
 
 The end-to-end attack through the CLI and a real ``cortex registry serve`` is in
-tests/test_revocation_ownership_cli.py.
+tests/registry/test_revocation_ownership.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.registry._helpers import migrator
 from tests.registry.conftest import (
     A_TXT_DIGEST,
     BEACON,
@@ -21,6 +20,7 @@ from tests.registry.conftest import (
     GHA,
     WHEEL_DIGEST,
     Registry,
+    migration_steps,
     publish_body,
 )
 
@@ -158,6 +158,49 @@ def test_an_admin_digest_revocation_reaches_every_name_and_stays(registry: Regis
     _assert_audit_intact(registry)
 
 
+@pytest.mark.security_review
+def test_a_revoked_digest_cannot_come_back_under_a_new_version(registry: Registry) -> None:
+    """Revoking 1.0.0 revokes its image: re-publishing that digest as 1.0.1 (or in another
+    plugin) must not give the compromised image an active version again."""
+    token = registry.token()
+    assert registry.publish(token).status_code == 201
+    r = registry.client.post("/api/v1/plugins/acme/hello/versions/1.0.0/revoke",
+                             json={"reason": "compromised"}, headers=registry.auth(token))
+    assert r.status_code == 200
+    for kw in ({"version": "1.0.1"}, {"name": "other", "version": "1.0.0"}):
+        r = registry.publish(token, **kw)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "DIGEST_REVOKED"
+    status, doc = registry.get("/api/v1/plugins/acme/hello")
+    assert status == 200 and doc["action"] == "block"
+    assert registry.store.audit_verify() == []
+
+
+@pytest.mark.security_review
+def test_a_revoked_identity_cannot_publish_new_versions(registry: Registry) -> None:
+    """Revoking an identity (a leaked CI identity) must also stop what it signs next: a version
+    published after the revocation must not become active."""
+    admin = registry.token("cortex", "admin")
+    r = registry.client.post("/api/v1/revocations/identity",
+                             json={"identity": BEACON, "issuer": GHA, "reason": "leaked"},
+                             headers=registry.auth(admin))
+    assert r.status_code == 200 and r.json()["revoked"] == []
+    acme = registry.token()
+    r = registry.publish(acme, version="2.0.0")  # signed by BEACON
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "IDENTITY_REVOKED"
+    status, _ = registry.get("/api/v1/plugins/acme/hello")
+    assert status == 404
+    # Another signer is unaffected, and revoking twice is harmless.
+    r = registry.publish(acme, name="wheel", digest=WHEEL_DIGEST, bundle=BUNDLE_WHEEL)
+    assert r.status_code == 201, r.text
+    r = registry.client.post("/api/v1/revocations/identity",
+                             json={"identity": BEACON, "issuer": GHA, "reason": "again"},
+                             headers=registry.auth(admin))
+    assert r.status_code == 200
+    assert registry.store.audit_verify() == []
+
+
 def test_identity_revocation_entries_say_identity(registry: Registry) -> None:
     acme = registry.token("acme")
     admin = registry.token("cortex", "admin")
@@ -177,8 +220,6 @@ def test_existing_revocations_are_scoped_on_upgrade(registry: Registry) -> None:
     revocation by a namespace that did not own the image stops blocking its owner), rows of an
     identity revocation become ``identity``, other admin rows keep their reach (``digest``)."""
     from sqlalchemy import text
-
-    from registry import make_engine
 
     acme = registry.token("acme")
     evil = registry.token("evil")
@@ -200,8 +241,8 @@ def test_existing_revocations_are_scoped_on_upgrade(registry: Registry) -> None:
     assert r.status_code == 200 and r.json() == {"revoked": ["acme/wheel@1.0.0",
                                                              "acme/wheel@1.1.0"]}
 
-    engine = make_engine(registry.db_url)
-    to = migrator(engine)
+    engine, to = migration_steps(registry.db_url)
+
     try:
         to("0008", "downgrade")  # one row per version, no kinds: what older registries hold
         with engine.connect() as conn:

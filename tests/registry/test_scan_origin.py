@@ -26,11 +26,11 @@ from sqlalchemy import text
 from cortex_trust.errors import CollectorError
 from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
-from tests._install_fixtures import fake_digest, manifest_text
-from tests._serve import serve_registry
-from tests.registry._helpers import migrator, shipped_policy_evaluator
-from tests.registry.conftest import Clock, Registry
-from tests.sigstore_mint import PrivateSigstore
+from tests.registry._helpers import shipped_policy_evaluator
+from tests.registry.conftest import Clock, Registry, migration_steps
+from tests.support.federation import fake_digest, manifest_text
+from tests.support.served_registry import serve_registry
+from tests.support.sigstore_mint import PrivateSigstore
 
 JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 SIGNER = "https://github.com/acme/tool/.github/workflows/release.yml@refs/tags/v1"
@@ -71,13 +71,6 @@ class FakeTrivy:
 @pytest.fixture(scope="module")
 def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
     return PrivateSigstore(tmp_path_factory.mktemp("scan-origin-sigstore"))
-
-
-@pytest.fixture(scope="module")
-def default_evaluator() -> Iterator[Any]:
-    """The shipped policies and data, exactly as `cortex registry serve` loads them."""
-    with shipped_policy_evaluator() as evaluator:
-        yield evaluator
 
 
 @dataclass
@@ -127,8 +120,8 @@ def _scanning(db_url: str, evaluator: Any, sigstore: PrivateSigstore, trivy: Fak
 
 
 @pytest.fixture
-def scanning(db_url: str, default_evaluator: Any, sigstore: PrivateSigstore) -> Iterator[Scanning]:
-    yield from _scanning(db_url, default_evaluator, sigstore, FakeTrivy())
+def scanning(db_url: str, registry_evaluator: Any, sigstore: PrivateSigstore) -> Iterator[Scanning]:
+    yield from _scanning(db_url, registry_evaluator, sigstore, FakeTrivy())
 
 
 def _codes(doc: dict[str, Any]) -> set[str]:
@@ -181,8 +174,8 @@ def test_every_publish_is_scanned_with_or_without_a_report(scanning: Scanning) -
 
 
 def test_a_failed_registry_scan_leaves_the_upload_below_community(
-        db_url: str, default_evaluator: Any, sigstore: PrivateSigstore) -> None:
-    for s in _scanning(db_url, default_evaluator, sigstore, FakeTrivy(fail=True)):
+        db_url: str, registry_evaluator: Any, sigstore: PrivateSigstore) -> None:
+    for s in _scanning(db_url, registry_evaluator, sigstore, FakeTrivy(fail=True)):
         s.publish(scan_report=lambda image, _: forged_report(image))
         while s.worker.run_once():
             pass
@@ -251,13 +244,11 @@ def test_an_attestation_that_does_not_verify_is_dropped(scanning: Scanning, tmp_
 def test_the_migration_names_existing_origins_and_queues_missing_scans(scanning: Scanning) -> None:
     """0010: scan rows the worker wrote become ``registry``, uploaded ones ``self-reported``;
     versions published while the registry did not scan get a job (revoked ones do not)."""
-    from registry import make_engine
-
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         scanning.publish(v, scan_report=lambda image, _: forged_report(image))
     assert scanning.worker.run_once() is True  # 1.0.0 scanned by the registry
-    engine = make_engine(scanning.registry.db_url)
-    to = migrator(engine)
+    engine, to = migration_steps(scanning.registry.db_url)
+
     def origins() -> list[tuple[str, str | None]]:
         with engine.connect() as conn:
             return [(actor, json.loads(facts).get("origin")) for actor, facts in conn.execute(text(
@@ -333,10 +324,9 @@ def _cli_publish(served: Served, sigstore: PrivateSigstore, tmp_path: Path, vers
     extra = ["--scan-attestation", str(tmp_path / "attestation.json")] if attest else []
     r = _cortex("plugin", "publish", str(tmp_path / "manifest.yaml"), "--image", image,
                 "--bundle", str(tmp_path / "bundle.json"), "--scan", str(tmp_path / "trivy.json"),
-                "--tests", str(JUNIT), "--registry", served.url, *extra,
+                "--tests", str(JUNIT), "--registry", served.url, "--format", "json", *extra,
                 env={"CORTEX_REGISTRY_TOKEN": token})
     assert r.exit_code == 0, (r.output, r.exception)
-    assert "tier experimental" in r.stderr
     return json.loads(r.stdout)  # type: ignore[no-any-return]
 
 
@@ -397,7 +387,8 @@ def test_serve_no_scan_is_a_named_choice_that_warns(tmp_path: Path,
     assert "warning: scanning is off (--no-scan)" in log and "below Community" in log
 
 
-def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning: Scanning) -> None:
+def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning: Scanning,
+                                                                        tmp_path: Path) -> None:
     """Digest squatting: anyone can copy a digest from a public OCI registry and publish it
     under their own name without a valid signature (on the shipped policies that is a 201 at
     Experimental). That must not make the image theirs and lock its real publisher out."""
@@ -411,10 +402,16 @@ def test_an_unsigned_publish_of_another_namespaces_image_claims_nothing(scanning
         return reg.client.post("/api/v1/plugins", headers=reg.auth(token), json={
             "manifest": manifest_text(name, version), "image": image, "bundle": bundle.decode()})
 
-    # A bundle over another digest: the signature is not verified, the publish still lands.
-    squat = publish(evil, "clone", "1.0.0", sig.sign_digest(other, identity=SIGNER, issuer=GHA))
+    # A bundle that does not verify (a root the registry does not trust) over the digest: the
+    # signature is not verified, the publish still lands.
+    stranger = PrivateSigstore(tmp_path / "stranger")
+    squat = publish(evil, "clone", "1.0.0", stranger.sign_digest(digest, identity=SIGNER,
+                                                                 issuer=GHA))
     assert squat.status_code == 201, squat.text
     assert squat.json()["evidence"]["signature"]["verified"] is False
+    # (A bundle over another digest is refused outright, and claims nothing either.)
+    mismatch = publish(evil, "clone", "1.0.1", sig.sign_digest(other, identity=SIGNER, issuer=GHA))
+    assert mismatch.status_code == 422 and mismatch.json()["error"]["code"] == "BUNDLE_DIGEST_MISMATCH"
     # The real publisher, signing its image, is not refused...
     assert scanning.publish("1.0.0")["evidence"]["signature"]["verified"] is True
     # ...and from then on the image is acme's: evil, even signing it itself, is refused.

@@ -98,7 +98,8 @@ def test_openapi_documents_models_without_secrets(registry: Registry) -> None:
     publish = doc["components"]["schemas"]["PublishCreate"]
     assert publish.get("additionalProperties") is False
     assert set(publish["properties"]) == {"namespace", "manifest", "image", "bundle",
-                                          "tests_junit", "scan_report", "scan_attestation"}
+                                          "tests_junit", "scan_report", "scan_scanners",
+                                          "scan_attestation"}
 
 
 def test_public_surface_is_pinned() -> None:

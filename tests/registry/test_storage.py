@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.registry._helpers import migrator
-from tests.registry.conftest import POLICY_DIR, Registry
+from tests.registry.conftest import POLICY_DIR, Registry, migration_steps
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -99,16 +98,14 @@ def test_the_bundle_table_migration_keeps_every_bundle(registry: Registry) -> No
     and its downgrade moves it back; a bundle survives the round trip byte for byte."""
     from sqlalchemy import inspect, text
 
-    from registry import make_engine
-
     acme = registry.token()
     assert registry.publish(acme, name="bundled").status_code == 201
     path = "/api/v1/plugins/acme/bundled/versions/1.0.0/bundle"
     before = registry.client.get(path)
     assert before.status_code == 200 and len(before.content) > 1000
 
-    engine = make_engine(registry.db_url)
-    to = migrator(engine)
+    engine, to = migration_steps(registry.db_url)
+
     try:
         to("0007", "downgrade")
         with engine.connect() as conn:
@@ -133,8 +130,6 @@ def test_the_review_and_usage_migration_keeps_every_reviewers_review(registry: R
     reviewer on the way up."""
     from sqlalchemy import inspect, text
 
-    from registry import make_engine
-
     base = "/api/v1/plugins/acme/hello/versions/1.0.0"
     usage = {"namespace": "acme", "name": "hello", "version": "1.0.0",
              "digest": "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"}
@@ -154,8 +149,8 @@ def test_the_review_and_usage_migration_keeps_every_reviewers_review(registry: R
     before = r.json()["evidence"]
     assert before["usage"]["active_days"] == 2 and before["usage"]["organizations"] == 2
 
-    engine = make_engine(registry.db_url)
-    to = migrator(engine)
+    engine, to = migration_steps(registry.db_url)
+
     try:
         to("0010", "downgrade")
         with engine.begin() as conn:

@@ -102,6 +102,30 @@ def test_revocation_is_immediate_across_store_instances(registry: Registry) -> N
     assert r.status_code == 401 and r.json()["error"]["code"] == "TOKEN_REVOKED"
 
 
+@pytest.mark.security_review
+@pytest.mark.parametrize("namespace", ["acme\n", "Acme", "acm\u0435", "", "a" * 65])
+def test_tokens_are_only_minted_for_exact_slug_namespaces(registry: Registry,
+                                                          namespace: str) -> None:
+    """A token's namespace becomes the publish namespace when the body names none, so a
+    look-alike or trailing-newline namespace must never be created."""
+    from registry._errors import Invalid
+
+    with pytest.raises(Invalid) as exc:
+        registry.store.create_token(namespace=namespace, role="publisher",
+                                    expires_in=timedelta(days=1), now=registry.clock())
+    assert exc.value.code == "BAD_NAMESPACE"
+
+
+@pytest.mark.security_review
+@pytest.mark.parametrize("holder", ["Ada", "ada\n", "a/b", "", "а"])  # the last is Cyrillic
+def test_token_holders_are_exact_slugs(registry: Registry, holder: str) -> None:
+    from registry._errors import Invalid
+
+    with pytest.raises(Invalid):
+        registry.store.create_token(namespace="cortex-core", role="reviewer", holder=holder,
+                                    expires_in=timedelta(days=1), now=registry.clock())
+
+
 # --------------------------------------------------------------------------- revoke / list
 
 

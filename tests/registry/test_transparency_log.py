@@ -473,9 +473,9 @@ def test_log_key_files_are_created_private_and_checked(tmp_path: Path) -> None:
 def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path: Path) -> None:
     import httpx
 
-    from tests._serve import serve_registry
     from tests.registry.conftest import FIXTURES, POLICY_DIR
     from tests.registry.test_serve import _cortex
+    from tests.support.served_registry import serve_registry
 
     key_file = tmp_path / "log.key"
     vkey = _cortex("registry", "log-key", "create", str(key_file), "--name", ORIGIN).stdout.strip()
@@ -494,7 +494,7 @@ def test_a_served_registry_signs_checkpoints_that_audit_verify_fetches(tmp_path:
         ok = _cortex("registry", "audit", "verify", "--db", db, "--checkpoint",
                      f"{url}/api/v1/log/checkpoint", "--log-key-pub", vkey)
         assert ok.returncode == 0, ok.stderr
-        assert "extends the checkpoint of 1 entries" in ok.stderr
+        assert "extends the checkpoint of 1 entry\n" in ok.stderr
     assert "audit log checkpoints signed by registry.test/audit" in server.log.read_text()
 
 

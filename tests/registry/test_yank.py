@@ -22,9 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests._install_fixtures import Federation
-from tests.registry._helpers import run_cli, serve_app
+from tests.registry._helpers import run_cli
 from tests.registry.conftest import Registry
+from tests.support.federation import Federation, installer
+from tests.support.served_registry import serve_app
 
 BASE = "/api/v1/plugins/acme/hello/versions"
 
@@ -378,20 +379,6 @@ def test_client_refuses_an_answer_in_the_wrong_state(registry: Registry) -> None
 # ------------------------------------------------------------------------------ installation
 
 
-def _installer(fed: Federation) -> Any:
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.evidence import load_trust_root, production_trust_root
-    from cortex_trust.install import Installer, load_config
-    from cortex_trust.policy import load_policy_set
-
-    policy_set = load_policy_set()
-    return Installer(config=load_config(fed.config_path), data_dir=fed.data_dir,
-                     engine_factory=lambda: EmbeddedEngine(policy_set),
-                     trusted_roots=[production_trust_root(),
-                                    load_trust_root(fed.sigstore.trusted_root_path)],
-                     cortex_version="0.1.0", tokens={"acme": fed.reader_token})
-
-
 def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federation) -> None:
     """Through the real registry client and installer: ranges and latest skip the yanked
     version, an exact pin takes it (and says it is yanked), unyank brings it back."""
@@ -404,7 +391,7 @@ def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federa
     with fed.public.client(publisher) as c:
         c.yank("beta", "tool", "1.1.0", reason="crashes on start")
     now = datetime.now(UTC)
-    with _installer(fed) as inst:
+    with installer(fed) as inst:
         for request in ("beta/tool", "beta/tool@latest", "beta/tool@^1.0", "beta/tool@>=1.0.0"):
             plan = inst.plan(request, now=now)
             assert (plan.version, plan.state) == ("1.0.0", "active"), request
@@ -417,7 +404,7 @@ def test_install_skips_a_yanked_version_unless_pinned_exactly(federation: Federa
             inst.plan("beta/tool@^1.1", now=now)
     with fed.public.client(publisher) as c:
         c.unyank("beta", "tool", "1.1.0")
-    with _installer(fed) as inst:
+    with installer(fed) as inst:
         plan = inst.plan("beta/tool", now=now)
         assert (plan.version, plan.state, plan.yank_reason) == ("1.1.0", "active", None)
 
@@ -456,12 +443,16 @@ def test_cli_yank_and_unyank(served: tuple[Registry, str], cli: Any) -> None:
     r = cli("yank", "acme/hello@1.1.0", "--reason", "breaks config loading",
              "--registry", url, token=acme)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["state"] == "yanked"
-    assert "yanked acme/hello@1.1.0" in r.stderr and acme not in r.stdout + r.stderr
+    # One line: what was done, to which version (short digest), its tier and action.
+    digest = registry.get(f"{BASE}/1.1.0")[1]["digest"]
+    assert r.stdout.startswith(f"yanked acme/hello@1.1.0 ({digest[:19]}…): installers skip it")
+    assert r.stdout.count("\n") == 1 and "tier " in r.stdout and digest not in r.stdout
+    assert r.stderr == "" and acme not in r.stdout + r.stderr
+    assert registry.get(f"{BASE}/1.1.0")[1]["state"] == "yanked"
     _, plugin = registry.get("/api/v1/plugins/acme/hello")
     assert plugin["latest_version"] == "1.0.0"
 
-    r = cli("unyank", "acme/hello@1.1.0", "--registry", url, token=acme)
+    r = cli("unyank", "acme/hello@1.1.0", "--registry", url, "--format", "json", token=acme)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["state"] == "active"
 

@@ -1,0 +1,219 @@
+"""The options several commands share: one declaration, one help text and one metavar each.
+
+Commands use them as ``Annotated`` types (``policy_dir: PolicyDirOpt = None``); a flag whose
+meaning differs between commands has one alias per meaning, side by side here. Metavars name
+what is expected: ``FILE``, ``DIR``, ``URL``, ``NAME``. Only typer and the standard library are
+imported (``cortex --help`` must stay fast).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ._errors import fail
+from ._paths import registry_db
+from ._render import FORMATS
+
+if TYPE_CHECKING:
+    from cortex_trust.install import CortexConfig
+    from cortex_trust.policy import PolicySet
+
+__all__ = [
+    "REGISTRY_POLICY_DATA_ENV",
+    "REGISTRY_POLICY_DIR_ENV",
+    "AllowBlockedOpt",
+    "BundleOpt",
+    "CallPolicyDataOpt",
+    "DataOpt",
+    "DbOpt",
+    "EngineOpt",
+    "FormatOpt",
+    "ImageOpt",
+    "NoDefaultsOpt",
+    "OutputFormat",
+    "PolicyDirOpt",
+    "RegistryDataOpt",
+    "RegistryOpt",
+    "RegistryPolicyDirOpt",
+    "RegistryTokenEnvOpt",
+    "RegistryUrlOpt",
+    "ReportFormatOpt",
+    "ScanScannersOpt",
+    "TestsOpt",
+    "TokenEnvOpt",
+    "TrustedRootOpt",
+    "YesOpt",
+    "configured_policy",
+    "load_org_policy",
+]
+
+
+class OutputFormat(StrEnum):
+    """``--format`` of every command but ``plugin verify``."""
+
+    text = "text"
+    json = "json"
+
+
+def _format_check(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A ``--format`` callback: the value when it is one of ``choices``, else exit 2."""
+    if len(choices) == 2:
+        shown, advice = " or ".join(choices), " or ".join(f"--format {c}" for c in choices)
+    else:
+        shown = "one of " + ", ".join(choices)
+        advice = "--format " + ", ".join(choices[:-1]) + " or " + choices[-1]
+
+    def check(value: str) -> str:
+        if value not in choices:
+            fail(f"--format {value!r} is not {shown}", advice=f"use {advice}")
+        return value
+
+    return check
+
+
+# ----------------------------------------------------------------------------------- output
+
+FormatOpt = Annotated[str, typer.Option(
+    "--format", metavar="text|json", callback=_format_check(tuple(OutputFormat)),
+    help="text: for people; json: one document on stdout.")]
+ReportFormatOpt = Annotated[str, typer.Option(
+    "--format", metavar="|".join(FORMATS), callback=_format_check(FORMATS),
+    help="text: for people; json: the cortex.verify/v1 document; sarif: SARIF 2.1.0; github: "
+         "workflow commands (annotations).")]
+
+# ---------------------------------------------------------------------------------- policies
+
+_POLICY_DATA_HELP = "A YAML or JSON data file merged over the policy data (repeatable)."
+
+PolicyDirOpt = Annotated[list[Path] | None, typer.Option(
+    "--policy-dir", metavar="DIR", show_default=False,
+    help="A directory of Rego modules adding to or replacing the default policies (repeatable).")]
+DataOpt = Annotated[list[Path] | None, typer.Option(
+    "--data", metavar="FILE", show_default=False, help=_POLICY_DATA_HELP)]
+#: ``plugin call`` takes the request body as ``--data``; its policy data is ``--policy-data``.
+CallPolicyDataOpt = Annotated[list[Path] | None, typer.Option(
+    "--policy-data", metavar="FILE", show_default=False, help=_POLICY_DATA_HELP)]
+NoDefaultsOpt = Annotated[bool, typer.Option(
+    "--no-default-policies", "--no-defaults",
+    help="Do not load the built-in default policies (nor their tests): only the given policy "
+         "directories and data.")]
+
+#: The environment variables ``registry serve`` and ``registry retier`` take the registry's
+#: policy from when no ``--policy-dir`` / ``--data`` is given (paths separated by ``:``), so
+#: that both decide under the same policy. The registry never reads a user's configured policy.
+REGISTRY_POLICY_DIR_ENV = "CORTEX_REGISTRY_POLICY_DIR"
+REGISTRY_POLICY_DATA_ENV = "CORTEX_REGISTRY_POLICY_DATA"
+RegistryPolicyDirOpt = Annotated[list[Path] | None, typer.Option(
+    "--policy-dir", metavar="DIR", show_default=False, envvar=REGISTRY_POLICY_DIR_ENV,
+    help="A directory of Rego modules adding to or replacing the default policies (repeatable).")]
+RegistryDataOpt = Annotated[list[Path] | None, typer.Option(
+    "--data", metavar="FILE", show_default=False, envvar=REGISTRY_POLICY_DATA_ENV,
+    help=_POLICY_DATA_HELP)]
+
+
+def configured_policy(policy_dirs: list[Path] | None, data_files: list[Path] | None,
+                      config: CortexConfig) -> tuple[list[Path], list[Path], list[str]]:
+    """The organization's policy a command decides with: ``(directories, data files, settings
+    used)``. Each flag (``--policy-dir``, ``--data``) when given, else its setting
+    (``policy-dir``, ``policy-data``): a flag replaces its own setting only. The settings used
+    are named for messages."""
+    used: list[str] = []
+    dirs = list(policy_dirs or ())
+    if not dirs and config.policy_dir:
+        dirs, used = [Path(p) for p in config.policy_dir], [*used, "policy-dir"]
+    data = list(data_files or ())
+    if not data and config.policy_data:
+        data, used = [Path(p) for p in config.policy_data], [*used, "policy-data"]
+    return dirs, data, used
+
+
+def load_org_policy(policy_dirs: list[Path] | None, data_files: list[Path] | None, *,
+                    config: CortexConfig | None = None, defaults: bool = True) -> PolicySet:
+    """Load the policy set every command that decides (verify, install, update, run, call,
+    policy eval) uses: the defaults (unless ``defaults`` is false), then the flags' or the
+    configuration's directories and data files (:func:`configured_policy`), so that they all
+    decide under the same policy without the flags being repeated. ``config`` is read from the
+    configuration file when not given. Raises :class:`~cortex_trust.errors.PolicyError` (a
+    configured path that fails says so, with the setting to change) or
+    :class:`~cortex_trust.errors.InputError` for an unreadable configuration."""
+    from cortex_trust.errors import PolicyError
+    from cortex_trust.install import load_config
+    from cortex_trust.policy import load_policy_set
+
+    from ._paths import config_path
+
+    if config is None:
+        config = load_config(config_path())
+    dirs, data, used = configured_policy(policy_dirs, data_files, config)
+    try:
+        return load_policy_set(dirs, data, defaults=defaults)
+    except PolicyError as e:
+        if not used:
+            raise
+        raise PolicyError(f"{e.message} (the configured {' and '.join(used)})",
+                          advice=f"{e.advice + '; or ' if e.advice else ''}change the configuration: "
+                                 f"`cortex config set {used[0]} ...` or `cortex config unset "
+                                 f"{used[0]}`") from None
+
+# ------------------------------------------------------------------------------- evidence
+
+ImageOpt = Annotated[str, typer.Option(
+    "--image", metavar="REF@sha256:DIGEST",
+    help="The image, pinned by digest: REGISTRY/REPO@sha256:DIGEST.")]
+BundleOpt = Annotated[Path | None, typer.Option(
+    "--bundle", metavar="FILE", show_default=False,
+    help="Sigstore bundle signing the image digest (.sigstore.json).")]
+TestsOpt = Annotated[Path | None, typer.Option(
+    "--tests", metavar="FILE", show_default=False, help="JUnit XML test results.")]
+#: ``verify`` and ``publish``: what made the ``--scan`` report (cortex_trust.evidence.parse_scanners).
+ScanScannersOpt = Annotated[str | None, typer.Option(
+    "--scan-scanners", metavar="LIST", show_default=False,
+    help="The scanners the --scan report was produced with, as Trivy was run (e.g. vuln,secret: "
+         "its --scanners value). A clean report cannot show them; they are recorded as declared "
+         "by you.")]
+TrustedRootOpt = Annotated[list[Path] | None, typer.Option(
+    "--trusted-root", metavar="FILE", show_default=False,
+    help="An extra Sigstore trusted_root.json, tried after the pinned production root "
+         "(repeatable).")]
+
+# ------------------------------------------------------------------------------- registries
+
+#: Installing and running: the registry of names no scoped registry serves.
+RegistryOpt = Annotated[str | None, typer.Option(
+    "--registry", metavar="URL", show_default=False,
+    help="Use this registry as the default one (scoped registries from the configuration still "
+         "win for their namespaces).")]
+#: Publishing, reviewing, revoking, yanking: the registry the command talks to.
+RegistryUrlOpt = Annotated[str | None, typer.Option(
+    "--registry", metavar="URL", show_default=False,
+    help="The registry to talk to (default: the one the plugin's name resolves from in the "
+         "configuration, as for install: a scoped registry, else `cortex config set registry "
+         "URL`).")]
+_TOKEN_ENV_HELP = "The environment variable holding the registry's token."  # noqa: S105 - a help text
+
+TokenEnvOpt = Annotated[str, typer.Option("--token-env", metavar="NAME", help=_TOKEN_ENV_HELP)]
+#: ``config registries add``: the variable installs read for that registry (none by default).
+RegistryTokenEnvOpt = Annotated[str | None, typer.Option(
+    "--token-env", metavar="NAME", show_default=False, help=_TOKEN_ENV_HELP)]
+# The flag wins; without it, $CORTEX_REGISTRY_DB, then `cortex config set registry-db`, then
+# ./cortex-registry.db (cli._paths.registry_db, called only when --db is not given).
+DbOpt = Annotated[str, typer.Option(
+    "--db", metavar="URL", default_factory=registry_db, show_default=False,
+    help="Database URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB. Default: "
+         "$CORTEX_REGISTRY_DB, else the configuration's registry-db (`cortex config set "
+         "registry-db URL`), else sqlite:///cortex-registry.db.")]
+
+# ------------------------------------------------------------------------------- installing
+
+EngineOpt = Annotated[str | None, typer.Option(
+    "--engine", metavar="URL", show_default=False,
+    help="Docker API of the container engine (default: $DOCKER_HOST).")]
+YesOpt = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Accept a warn decision (or widened permissions) without asking.")]
+AllowBlockedOpt = Annotated[bool, typer.Option(
+    "--allow-blocked", help="UNSAFE: install an overridable block anyway (recorded).")]
