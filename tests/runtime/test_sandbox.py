@@ -237,5 +237,4 @@ def test_connect_to_a_missing_engine_is_unavailable(tmp_path: Path) -> None:
 def test_containers_public_surface() -> None:
     import cortex_trust.runtime._containers as containers_mod
 
-    assert sorted(containers_mod.__all__) == sorted(
-        ["ContainerRuntime", "PluginResponse", "PulledImage", "RunningPlugin", "connect"])
+    assert sorted(containers_mod.__all__) == ["ContainerRuntime", "connect"]
