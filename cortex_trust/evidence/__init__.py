@@ -30,16 +30,14 @@ if TYPE_CHECKING:
     from ._scan import (
         MAX_REPORT_BYTES,
         SEVERITIES,
-        VULN_ATTESTATION_PREDICATE,
         ScanReport,
-        find_trivy,
         parse_scanners,
         parse_trivy_report,
         read_trivy_report,
-        run_trivy,
-        verify_scan_attestation,
     )
+    from ._scan_attestation import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
     from ._signature import MAX_BUNDLE_BYTES, verify_attestation, verify_signature
+    from ._trivy import find_trivy, run_trivy
     from ._trust_root import (
         MAX_TRUSTED_ROOT_BYTES,
         PRODUCTION_ROOT_NAME,
@@ -101,8 +99,8 @@ _EXPORTS = {
     "USAGE_SCHEMA": "._review",
     "UsageDocument": "._review",
     "UsageReporterDocument": "._review",
-    "VULN_ATTESTATION_PREDICATE": "._scan",
-    "find_trivy": "._scan",
+    "VULN_ATTESTATION_PREDICATE": "._scan_attestation",
+    "find_trivy": "._trivy",
     "load_trust_root": "._trust_root",
     "parse_junit": "._junit",
     "parse_review": "._review",
@@ -114,9 +112,9 @@ _EXPORTS = {
     "read_review": "._review",
     "read_trivy_report": "._scan",
     "read_usage": "._review",
-    "run_trivy": "._scan",
+    "run_trivy": "._trivy",
     "verify_attestation": "._signature",
-    "verify_scan_attestation": "._scan",
+    "verify_scan_attestation": "._scan_attestation",
     "verify_signature": "._signature",
 }
 
