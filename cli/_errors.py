@@ -109,7 +109,7 @@ def report_library_error(exc: BaseException) -> NoReturn:
 def report_api_error(error: ApiError) -> NoReturn:
     """Render a registry :class:`registry._errors.ApiError` raised by a store call made in this
     process and exit: 3 when the database is unavailable (HTTP 5xx), 2 otherwise."""
-    fail(error.message, advice=error.fix or None,
+    fail(error.message, advice=error.advice or None,
          code=EXIT_UNAVAILABLE if error.status >= 500 else EXIT_INPUT)
 
 

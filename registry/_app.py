@@ -1,7 +1,8 @@
 """The FastAPI application: thin routes over :class:`~registry._store.Store`.
 
 Read routes return the pre-rendered JSON documents as bytes (no per-request serialisation);
-their shapes are documented in OpenAPI through the ``*Public`` models. They are ``async`` and
+their shapes are documented in OpenAPI through the wire models of :mod:`cortex_trust.sources`,
+which the client parses them with. They are ``async`` and
 read through :mod:`registry._reads` (see :func:`_read` for where each read runs). Every write route
 depends on :func:`authenticated` (a test enumerates the routes to keep it that way) and the
 whole app sits behind a body-size cap. The API documentation pages (``/docs``: Swagger UI,
@@ -22,6 +23,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex_trust.engine import PolicyEngine
+from cortex_trust.sources import (
+    DigestRevokeCreate,
+    IdentityRevokeCreate,
+    PluginDetail,
+    PluginPage,
+    PublishCreate,
+    ReviewCreate,
+    ReviewWithdraw,
+    RevocationCreate,
+    RevocationPage,
+    RevokedVersions,
+    UsageCreate,
+    VersionDetail,
+    VersionList,
+    YankCreate,
+)
 
 from ._config import RegistryConfig
 from ._deps import (
@@ -34,6 +51,7 @@ from ._deps import (
     _owner,
     _require,
     _store,
+    answers,
     authenticated,
 )
 from ._documents import dumps
@@ -42,22 +60,9 @@ from ._errors import (
     error_response,
     install_error_handlers,
 )
-from ._evaluate import ThreadEvaluator
 from ._log_api import router as log_router
-from ._models import (
-    SLUG,
-    DigestRevokeCreate,
-    IdentityRevokeCreate,
-    PluginPublic,
-    PublishCreate,
-    ReviewCreate,
-    ReviewWithdraw,
-    RevocationCreate,
-    RevocationPublic,
-    UsageCreate,
-    VersionPublic,
-    YankCreate,
-)
+from ._models import SLUG
+from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store
 
@@ -144,10 +149,6 @@ def _bytes(content: bytes, status: int = 200) -> Response:
     return Response(content=content, status_code=status, media_type=_JSON)
 
 
-def _doc(model: type[Any], description: str = "OK") -> dict[int | str, dict[str, Any]]:
-    return {200: {"model": model, "description": description}}
-
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"description": d} for s, d in ((401, "no or bad token"), (403, "not allowed"),
                                        (404, "not found"), (409, "conflict"),
@@ -163,8 +164,8 @@ async def _read(request: Request, read: Callable[..., bytes], *args: Any,
     """Run a read of the store and return its bytes.
 
     On SQLite a ``bounded`` read (a unique-key lookup or a page of an index: microseconds, see
-    registry._reads) runs right here on the event loop: a worker-thread hop would cost ~10x the
-    read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
+    registry._reads) runs right here on the event loop: a worker-thread hop would cost more than
+    the read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
     not stall the loop) run in the thread pool.
     """
     if bounded and _store(request).reader.dialect == "sqlite":
@@ -172,7 +173,7 @@ async def _read(request: Request, read: Callable[..., bytes], *args: Any,
     return _bytes(await run_in_threadpool(read, *args, **kwargs))
 
 
-@router.get("/plugins", responses=_ERRORS)
+@router.get("/plugins", responses={**answers(PluginPage), **_ERRORS})
 async def list_plugins(
     request: Request,
     q: Annotated[str | None, Query(max_length=100)] = None,
@@ -190,20 +191,20 @@ async def list_plugins(
                        namespace=namespace, cursor=cursor, limit=limit)
 
 
-@router.get("/plugins/{namespace}/{name}", responses={**_doc(PluginPublic), **_ERRORS})
+@router.get("/plugins/{namespace}/{name}", responses={**answers(PluginDetail), **_ERRORS})
 async def get_plugin(request: Request, namespace: Namespace, name: Name) -> Response:
     """A plugin: latest version, current tier and action."""
     return await _read(request, _store(request).plugin_document, namespace, name)
 
 
-@router.get("/plugins/{namespace}/{name}/versions", responses=_ERRORS)
+@router.get("/plugins/{namespace}/{name}/versions", responses={**answers(VersionList), **_ERRORS})
 async def list_versions(request: Request, namespace: Namespace, name: Name) -> Response:
     """Every version of a plugin (oldest first): digest, state, tier, action."""
     return await _read(request, _store(request).versions_document, namespace, name)
 
 
 @router.get("/plugins/{namespace}/{name}/versions/{version}",
-            responses={**_doc(VersionPublic), **_ERRORS})
+            responses={**answers(VersionDetail), **_ERRORS})
 async def get_version(request: Request, namespace: Namespace, name: Name,
                       version: Version) -> Response:
     """One version: manifest, image digest, evidence summary, decision, state."""
@@ -218,7 +219,7 @@ async def get_bundle(request: Request, namespace: Namespace, name: Name,
 
 
 @router.post("/plugins", status_code=201,
-             responses={201: {"model": VersionPublic, "description": "published"}, **_ERRORS})
+             responses={201: {"model": VersionDetail, "description": "published"}, **_ERRORS})
 def publish(request: Request, body: PublishCreate, principal: Caller) -> Response:
     """Publish a version (publisher of the namespace, or admin).
 
@@ -239,7 +240,7 @@ def publish(request: Request, body: PublishCreate, principal: Caller) -> Respons
 
 
 @router.post("/plugins/{namespace}/{name}/versions/{version}/reviews",
-             responses={**_doc(VersionPublic), **_ERRORS})
+             responses={**answers(VersionDetail), **_ERRORS})
 def review(request: Request, namespace: Namespace, name: Name, version: Version,
            body: ReviewCreate, principal: Caller) -> Response:
     """Record the caller's review (role reviewer) of the version's digest.
@@ -255,7 +256,7 @@ def review(request: Request, namespace: Namespace, name: Name, version: Version,
 
 
 @router.post("/plugins/{namespace}/{name}/versions/{version}/reviews/withdraw",
-             responses={**_doc(VersionPublic), **_ERRORS})
+             responses={**answers(VersionDetail), **_ERRORS})
 def withdraw_review(request: Request, namespace: Namespace, name: Name, version: Version,
                     principal: Caller, body: ReviewWithdraw | None = None) -> Response:
     """Withdraw the caller's own review (role reviewer) and re-evaluate the version.
@@ -271,7 +272,7 @@ def withdraw_review(request: Request, namespace: Namespace, name: Name, version:
 
 
 @router.post("/plugins/{namespace}/{name}/versions/{version}/revoke",
-             responses={**_doc(VersionPublic), **_ERRORS})
+             responses={**answers(VersionDetail), **_ERRORS})
 def revoke(request: Request, namespace: Namespace, name: Name, version: Version,
            body: RevocationCreate, principal: Caller) -> Response:
     """Revoke a version (publisher of the namespace, or admin). The feed entry (kind
@@ -284,7 +285,7 @@ def revoke(request: Request, namespace: Namespace, name: Name, version: Version,
 
 
 @router.post("/plugins/{namespace}/{name}/versions/{version}/yank",
-             responses={**_doc(VersionPublic), **_ERRORS})
+             responses={**answers(VersionDetail), **_ERRORS})
 def yank(request: Request, namespace: Namespace, name: Name, version: Version,
          body: YankCreate, principal: Caller) -> Response:
     """Yank a version (publisher of the namespace, or admin): installers skip it for ranges and
@@ -297,7 +298,7 @@ def yank(request: Request, namespace: Namespace, name: Name, version: Version,
 
 
 @router.post("/plugins/{namespace}/{name}/versions/{version}/unyank",
-             responses={**_doc(VersionPublic), **_ERRORS})
+             responses={**answers(VersionDetail), **_ERRORS})
 def unyank(request: Request, namespace: Namespace, name: Name, version: Version,
            principal: Caller) -> Response:
     """Make a yanked version active again (publisher of the namespace, or admin). Unyanking an
@@ -308,7 +309,7 @@ def unyank(request: Request, namespace: Namespace, name: Name, version: Version,
                                          now=config.clock()))
 
 
-@router.post("/usage", responses={**_doc(VersionPublic), **_ERRORS})
+@router.post("/usage", responses={**answers(VersionDetail), **_ERRORS})
 def usage(request: Request, body: UsageCreate, principal: Caller) -> Response:
     """An installation reports production use of a digest today (role installation).
 
@@ -327,7 +328,7 @@ def usage(request: Request, body: UsageCreate, principal: Caller) -> Response:
     return response
 
 
-@router.post("/revocations/digest", responses=_ERRORS)
+@router.post("/revocations/digest", responses={**answers(RevokedVersions), **_ERRORS})
 def revoke_digest(request: Request, body: DigestRevokeCreate, principal: Caller) -> Response:
     """Revoke every version carrying an image digest, under any name (admin). Clients match
     these entries by digest alone, and the digest is never published again. A publisher
@@ -339,7 +340,7 @@ def revoke_digest(request: Request, body: DigestRevokeCreate, principal: Caller)
         evaluate=_evaluator(request)))
 
 
-@router.post("/revocations/identity", responses=_ERRORS)
+@router.post("/revocations/identity", responses={**answers(RevokedVersions), **_ERRORS})
 def revoke_identity(request: Request, body: IdentityRevokeCreate, principal: Caller) -> Response:
     """Revoke every version signed by an identity and issuer (admin)."""
     _require(principal, "admin")
@@ -349,7 +350,7 @@ def revoke_identity(request: Request, body: IdentityRevokeCreate, principal: Cal
         now=config.clock(), evaluate=_evaluator(request)))
 
 
-@router.get("/revocations", responses={200: {"model": list[RevocationPublic]}, **_ERRORS})
+@router.get("/revocations", responses={**answers(RevocationPage), **_ERRORS})
 async def revocations(
     request: Request,
     # Revocation ids are 32-bit INTEGERs: a larger cursor made PostgreSQL fail (a 500).

@@ -1,5 +1,12 @@
 """API errors: every error response is ``{"error": {"code", "message", "fix"}}``, never a trace.
 
+:class:`ApiError` is a :class:`~cortex_trust.errors.CortexTrustError` (one exception root): its
+``advice`` is what the wire calls ``fix``. A 4xx error is also an
+:class:`~cortex_trust.errors.InputError` and a 503 an :class:`~cortex_trust.errors.UnavailableError`,
+so the CLI renders a store error like any library error (exit 2, or 3). A library error that
+reaches a route becomes an API error in one place, :func:`api_error`: an input error is a 422, an
+unavailable one a 503, each with its message and advice.
+
 Request bodies are parsed by :class:`BoundedJsonRoute` with
 :func:`cortex_trust._json.load_json`: a body nested too deeply, with an over-long number, NaN
 or Infinity, or that is not UTF-8 is the same 422 ``INVALID_REQUEST`` as malformed JSON, never
@@ -20,6 +27,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cortex_trust._json import MAX_DEPTH, MAX_INT_DIGITS, load_json
+from cortex_trust.errors import CortexTrustError, InputError, ManifestError, UnavailableError
 
 __all__ = [
     "ApiError",
@@ -30,6 +38,7 @@ __all__ = [
     "NotFound",
     "Unauthorized",
     "Unavailable",
+    "api_error",
     "error_response",
     "install_error_handlers",
 ]
@@ -37,42 +46,76 @@ __all__ = [
 _log = logging.getLogger("registry")
 
 
-class ApiError(Exception):
-    """An error with an HTTP status, a stable code, a message and the advice to fix it."""
+class ApiError(CortexTrustError):
+    """An error with an HTTP status, a stable code, a message and the advice to fix it (sent as
+    ``fix``). Raise one of the subclasses: the class is the status."""
 
     status = 400
 
-    def __init__(self, code: str, message: str, *, fix: str = "",
+    def __init__(self, code: str, message: str, *, advice: str = "",
                  details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message, advice=advice)
         self.code = code
-        self.message = message
-        self.fix = fix
         self.details = details
 
+    def __str__(self) -> str:
+        return self.message
 
-class Unauthorized(ApiError):
+
+class Unauthorized(ApiError, InputError):
+    """401: no token, or one this registry does not accept (unknown, revoked, expired)."""
+
     status = 401
 
 
-class Forbidden(ApiError):
+class Forbidden(ApiError, InputError):
+    """403: the token is valid but may not do this (role, namespace, someone else's review)."""
+
     status = 403
 
 
-class NotFound(ApiError):
+class NotFound(ApiError, InputError):
+    """404: no such namespace, plugin, version, token, review or digest in this registry."""
+
     status = 404
 
 
-class Conflict(ApiError):
+class Conflict(ApiError, InputError):
+    """409: the request contradicts what the registry holds (an immutable version, a revoked
+    or owned digest, a digest that is not the version's)."""
+
     status = 409
 
 
-class Invalid(ApiError):
+class Invalid(ApiError, InputError):
+    """422: the request parsed but its content is refused (a manifest, a bundle, an image
+    reference, a name, a cursor), or the registry policy blocks the publish."""
+
     status = 422
 
 
-class Unavailable(ApiError):
+class Unavailable(ApiError, UnavailableError):
+    """503: the database or the policy engine could not answer; nothing was changed."""
+
     status = 503
+
+
+def api_error(error: CortexTrustError, code: str | None = None) -> ApiError:
+    """``error`` as the API error a client receives: an :class:`ApiError` as it is; an
+    :class:`~cortex_trust.errors.UnavailableError` as :class:`Unavailable` (``code`` or
+    ``UNAVAILABLE``); any other library error, the caller's fault, as :class:`Invalid` (``code``
+    or ``INVALID_INPUT``). The message and advice are the library's; a manifest error lists its
+    problems in ``details``."""
+    if isinstance(error, ApiError):
+        return error
+    details: dict[str, Any] | None = None
+    if isinstance(error, ManifestError):
+        details = {"problems": [str(p) for p in error.problems][:50]}
+    if isinstance(error, UnavailableError):
+        return Unavailable(code or "UNAVAILABLE", error.message, advice=error.advice or "",
+                           details=details)
+    return Invalid(code or "INVALID_INPUT", error.message, advice=error.advice or "",
+                   details=details)
 
 
 def error_response(status: int, code: str, message: str, fix: str = "",
@@ -94,10 +137,12 @@ _STATUS_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 4
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception to the JSON error document (unexpected ones to a bare 500)."""
 
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> Response:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.code, exc.message, exc.fix, exc.details, headers)
+    @app.exception_handler(CortexTrustError)
+    async def _api(_: Request, exc: CortexTrustError) -> Response:
+        error = api_error(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return error_response(error.status, error.code, error.message, error.advice or "",
+                              error.details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:

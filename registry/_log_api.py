@@ -10,14 +10,18 @@ hashes with O(log n) look-ups; none of them touches the pre-rendered read path.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ._deps import Caller, Name, Namespace, Version, _config, _require, _store
+from cortex_trust.sources import LogProof, VersionLog
+
+from ._deps import Caller, Name, Namespace, Version, _config, _require, _store, answers
 from ._errors import Invalid, NotFound
+from ._store._tx import not_found
 
 __all__ = ["router"]
 
@@ -35,9 +39,15 @@ def _json(value: Any) -> Response:
                     media_type="application/json")
 
 
-def _bad_range(e: ValueError) -> Invalid:
-    return Invalid("BAD_LOG_RANGE", str(e),
-                   fix="ask about sizes and leaves the log has: see GET /api/v1/log/checkpoint")
+async def _log_read(read: Callable[..., dict[str, Any]], *args: int) -> Response:
+    """Run a read of the log in the thread pool and answer its JSON; a size or leaf the log
+    does not have (``read`` raises ValueError) is a 422 ``BAD_LOG_RANGE``."""
+    try:
+        value = await run_in_threadpool(read, *args)
+    except ValueError as e:
+        raise Invalid("BAD_LOG_RANGE", str(e),
+                      advice="ask about sizes and leaves the log has: see GET /api/v1/log/checkpoint") from None
+    return _json(value)
 
 
 @router.get("/log/checkpoint", responses={200: {"content": {"text/plain": {}},
@@ -51,32 +61,24 @@ async def checkpoint(request: Request) -> Response:
     signer = _config(request).log_signer
     if signer is None:
         raise NotFound("LOG_NOT_SIGNED", "this registry signs no checkpoints of its audit log",
-                       fix="the operator starts it with --log-key FILE "
-                           "(cortex registry log-key create)")
+                       advice="the operator starts it with --log-key FILE "
+                              "(cortex registry log-key create)")
     text = await run_in_threadpool(_store(request).log.checkpoint, signer)
     return Response(content=text, media_type="text/plain; charset=utf-8")
 
 
-@router.get("/log/proof/inclusion", responses=_ERRORS)
+@router.get("/log/proof/inclusion", responses={**answers(LogProof), **_ERRORS})
 async def inclusion(request: Request, index: _INDEX, size: _SIZE) -> Response:
     """``{"index", "size", "hashes": [base64]}``: proof that leaf ``index`` is in the tree of
     ``size`` leaves (RFC 9162 §2.1.3)."""
-    try:
-        proof = await run_in_threadpool(_store(request).log.inclusion, index, size)
-    except ValueError as e:
-        raise _bad_range(e) from None
-    return _json(proof)
+    return await _log_read(_store(request).log.inclusion, index, size)
 
 
-@router.get("/log/proof/consistency", responses=_ERRORS)
+@router.get("/log/proof/consistency", responses={**answers(LogProof), **_ERRORS})
 async def consistency(request: Request, first: _INDEX, second: _INDEX) -> Response:
     """``{"first", "second", "hashes": [base64]}``: proof that the tree of ``second`` leaves
     extends the tree of ``first`` leaves (RFC 9162 §2.1.4)."""
-    try:
-        proof = await run_in_threadpool(_store(request).log.consistency, first, second)
-    except ValueError as e:
-        raise _bad_range(e) from None
-    return _json(proof)
+    return await _log_read(_store(request).log.consistency, first, second)
 
 
 @router.get("/log/entries", responses=_ERRORS)
@@ -85,14 +87,11 @@ async def entries(request: Request, principal: Caller, start: _INDEX,
     """``{"entries": [{"index", "leaf"}]}``: the leaves ``[start, end)`` (at most 100), each the
     exact text whose RFC 9162 leaf hash is in the tree (admin: entries hold operator data)."""
     _require(principal, "admin")
-    try:
-        page = await run_in_threadpool(_store(request).log.leaves, start, end)
-    except ValueError as e:
-        raise _bad_range(e) from None
-    return _json(page)
+    return await _log_read(_store(request).log.leaves, start, end)
 
 
-@router.get("/plugins/{namespace}/{name}/versions/{version}/log", responses=_ERRORS)
+@router.get("/plugins/{namespace}/{name}/versions/{version}/log",
+            responses={**answers(VersionLog), **_ERRORS})
 async def version_log(request: Request, namespace: Namespace, name: Name,
                       version: Version) -> Response:
     """The leaves that recorded this version: ``{"publish": {"index", "leaf"} | null,
@@ -100,6 +99,5 @@ async def version_log(request: Request, namespace: Namespace, name: Name,
     ``/log/proof/inclusion`` for its proof at the size of a checkpoint you verified."""
     leaves = await run_in_threadpool(_store(request).log.version_leaves, namespace, name, version)
     if leaves is None:
-        raise NotFound("NOT_FOUND", f"{namespace}/{name}@{version} is not in this registry",
-                       fix="check the name with GET /api/v1/plugins?q=...")
+        raise not_found(namespace, name, version)
     return _json(leaves)

@@ -1,9 +1,9 @@
-"""Database tables and API models (SQLModel's multi-model pattern).
+"""Database tables (SQLModel).
 
-Table models (``table=True``) are only used by :mod:`registry._store`. API models never inherit
-from a table model, and public models never carry secrets (token hashes stay in ``ApiToken``).
-Create models forbid unknown fields, so a publisher cannot set its own tier, review or state
-(mass assignment).
+Table models (``table=True``) are only used by :mod:`registry._store`; no API model inherits
+from one, and public models never carry secrets (token hashes stay in ``ApiToken``). The
+request and response documents of the API are not here: they are defined once, in
+:mod:`cortex_trust.sources`, for the routes and the client alike.
 
 Times are stored as RFC 3339 UTC strings (``2026-01-02T03:04:05Z``): identical on SQLite and
 PostgreSQL, and exactly what the policy input uses.
@@ -11,14 +11,13 @@ PostgreSQL, and exactly what the policy input uses.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-from pydantic import Field as PField
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from cortex_trust.ids import DIGEST_PATTERN, SLUG_PATTERN
+from cortex_trust.ids import SLUG_PATTERN
 
 __all__ = [
     "REVOCATION_KINDS",
@@ -26,38 +25,22 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuditHead",
-    "DigestRevokeCreate",
     "Evidence",
-    "IdentityRevokeCreate",
     "LogNode",
     "Namespace",
     "Plugin",
-    "PluginPublic",
     "PluginVersion",
-    "PublishCreate",
-    "ReviewCreate",
     "ReviewRow",
-    "ReviewWithdraw",
-    "RevocationCreate",
-    "RevocationPublic",
     "RevocationRow",
     "RevokedIdentity",
     "ScanJob",
     "TokenPublic",
-    "UsageCreate",
     "UsageDay",
     "VersionBundle",
-    "VersionPublic",
-    "YankCreate",
 ]
 
 #: Namespaces and plugin names: lowercase ASCII slugs (no case or Unicode look-alikes).
 SLUG = SLUG_PATTERN
-_DIGEST = DIGEST_PATTERN
-_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}$"
-_MAX_DOC = 512 * 1024
-#: Free text without NUL or control characters (tab, CR and LF allowed).
-_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 # ---------------------------------------------------------------------------------------- tables
@@ -345,153 +328,3 @@ class LogNode(SQLModel, table=True):
     level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     hash: str = Field(max_length=64)
-
-
-# ------------------------------------------------------------------------------- API: requests
-
-_FORBID = ConfigDict(extra="forbid")
-
-
-class PublishCreate(BaseModel):
-    """``POST /api/v1/plugins``: only what a publisher may say. Tier, review and state are the
-    registry's (unknown fields are refused)."""
-
-    model_config = _FORBID
-    namespace: str | None = PField(default=None, pattern=SLUG)
-    manifest: str = PField(min_length=1, max_length=_MAX_DOC)
-    image: str = PField(min_length=1, max_length=512)
-    bundle: str = PField(min_length=2, max_length=_MAX_DOC)
-    tests_junit: str | None = PField(default=None, max_length=_MAX_DOC)
-    #: The publisher's own Trivy JSON report: recorded as a ``self-reported`` scan (the registry
-    #: still scans the image itself, and the default policy accepts only that scan or an
-    #: attested one for Community).
-    scan_report: str | None = PField(default=None, max_length=_MAX_DOC)
-    #: The scanners ``scan_report`` was produced with, as the publisher ran Trivy
-    #: (``--scanners vuln,secret``): a clean report cannot show them. Recorded as the
-    #: publisher's declaration; the scan stays ``self-reported``.
-    scan_scanners: list[Literal["vuln", "secret", "misconfig"]] | None = PField(
-        default=None, max_length=3)
-    #: A Sigstore bundle with a signed vulnerability-scan attestation (cosign's vuln predicate,
-    #: in-toto subject = the image digest): an ``attested`` scan, signer recorded.
-    scan_attestation: str | None = PField(default=None, min_length=2, max_length=_MAX_DOC)
-
-
-class ReviewCreate(BaseModel):
-    """A core-team review of one version (bound to its digest)."""
-
-    model_config = _FORBID
-    status: Literal["approved", "rejected", "changes_requested"]
-    digest: str | None = PField(default=None, pattern=_DIGEST)
-    note: str | None = PField(default=None, max_length=2000)
-
-
-class ReviewWithdraw(BaseModel):
-    """Withdraw the caller's own review. ``reviewer``, when given, must be the caller's own
-    reviewer id: nobody withdraws another reviewer's review."""
-
-    model_config = _FORBID
-    reviewer: str | None = PField(default=None, min_length=1, max_length=160,
-                                  pattern=r"^[a-z0-9/_-]+$")
-
-
-class UsageCreate(BaseModel):
-    """An installation reporting production use of a digest."""
-
-    model_config = _FORBID
-    namespace: str = PField(pattern=SLUG)
-    name: str = PField(pattern=SLUG)
-    version: str = PField(pattern=_VERSION)
-    digest: str = PField(pattern=_DIGEST)
-
-
-class RevocationCreate(BaseModel):
-    """Revoke one version."""
-
-    model_config = _FORBID
-    # _TEXT: a NUL in the reason made PostgreSQL fail the revocation with a 500.
-    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
-
-
-class YankCreate(BaseModel):
-    """Yank one version: ranges skip it, an exact pin still installs it (with a warning)."""
-
-    model_config = _FORBID
-    #: Human text shown to installers: no NUL (PostgreSQL text cannot hold it) and no other
-    #: control characters but tab and line breaks.
-    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
-
-
-class DigestRevokeCreate(BaseModel):
-    """Revoke every version carrying ``digest``, under any name (admin)."""
-
-    model_config = _FORBID
-    digest: str = PField(pattern=_DIGEST)
-    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
-
-
-class IdentityRevokeCreate(BaseModel):
-    """Revoke every version signed by ``identity`` as issued by ``issuer``."""
-
-    model_config = _FORBID
-    identity: str = PField(min_length=1, max_length=1024, pattern=_TEXT)
-    issuer: str = PField(min_length=1, max_length=1024, pattern=_TEXT)
-    reason: str = PField(min_length=1, max_length=2000, pattern=_TEXT)
-
-
-# ------------------------------------------------------------------------------ API: responses
-# Documentation of the pre-rendered documents the read routes return as bytes.
-
-
-class VersionPublic(BaseModel):
-    """One version as served by ``GET .../versions/{version}``."""
-
-    namespace: str
-    name: str
-    version: str
-    image: str
-    digest: str
-    state: Literal["active", "yanked", "revoked"]
-    tier: str
-    action: str
-    policy_revision: str
-    published_at: str
-    published_by: str
-    signer: dict[str, Any] | None = None
-    manifest: dict[str, Any] | None = None
-    evidence: dict[str, Any] | None = None
-    decision: dict[str, Any] | None = None
-    revocation: dict[str, Any] | None = None
-    #: ``{"reason", "yanked_at"}`` while the version is yanked, else null.
-    yank: dict[str, Any] | None = None
-
-
-class PluginPublic(BaseModel):
-    """One plugin as served by ``GET /api/v1/plugins/{namespace}/{name}``."""
-
-    namespace: str
-    name: str
-    full_name: str
-    description: str
-    capabilities: list[str]
-    latest_version: str | None
-    tier: str | None
-    action: str | None
-    updated_at: str
-
-
-class RevocationPublic(BaseModel):
-    """One entry of the revocation feed. ``kind`` says how clients match it: ``version``
-    (namespace, name and version), ``digest`` and ``identity`` (the digest, under any name)."""
-
-    cursor: int
-    kind: Literal["version", "digest", "identity"]
-    namespace: str
-    name: str
-    version: str
-    digest: str
-    reason: str
-    identity: str | None
-    issuer: str | None
-    revoked_at: str
-    #: The audit-log leaf that recorded this revocation (null for none recorded).
-    log_index: int | None = None

@@ -1,15 +1,15 @@
 """Re-tiering the catalogue after a policy change: one policy engine per core.
 
-:class:`RetierPool` evaluates batches of stored versions (:class:`Item`) in worker processes,
-each holding its own :class:`~cortex_trust.engine.EmbeddedEngine` built from the same
-:class:`~cortex_trust.policy.PolicySet` (regorus engines are bound to the thread that built
-them, so an engine is never shared or carried across a fork: each worker is a fresh
-interpreter supervised by :class:`~cortex_trust.engine.WorkerProcess`, as the embedded engine's
-isolated mode is). A worker rebuilds every input from stored facts
-(:func:`registry._evaluate.stored_input`), asks :func:`cortex_trust.engine.decide` for each
-decision and renders the version's read documents (:mod:`registry._documents`), so the
-calling process only reads rows and writes results while the workers evaluate (the pool keeps
-every worker busy and hands back finished batches in completion order).
+:class:`RetierPool` evaluates batches of stored versions (:class:`~registry._reevaluate.Item`) in
+worker processes, each holding its own :class:`~cortex_trust.engine.EmbeddedEngine` built from the
+same :class:`~cortex_trust.policy.PolicySet` (regorus engines are bound to the thread that built
+them, so an engine is never shared or carried across a fork: each worker is a fresh interpreter
+supervised by :class:`~cortex_trust.engine.WorkerProcess`, as the embedded engine's isolated mode
+is). A worker rebuilds every input from stored facts, asks :func:`cortex_trust.engine.decide` for
+each decision and renders the version's read documents (:func:`registry._reevaluate.evaluate_items`,
+the path every single write takes too), so the calling process only reads rows and writes results
+while the workers evaluate (the pool keeps every worker busy and hands back finished batches in
+completion order).
 
 Fail closed, always through :func:`~cortex_trust.engine.decide`:
 
@@ -40,71 +40,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from cortex_trust.engine import WorkerChannel, WorkerProcess
 from cortex_trust.errors import CortexTrustError, EngineError, PolicyError, UnavailableError
-from cortex_trust.policy import Decision, PolicyInput, PolicySet, format_time
+from cortex_trust.policy import PolicySet, format_time
 
-from ._documents import version_documents
-from ._evaluate import UsageFacts
+from ._reevaluate import Item, Outcome, evaluate_items
 
 __all__ = [
-    "Item",
     "Job",
-    "Outcome",
     "RetierFailed",
     "RetierPool",
     "RetierStats",
-    "build_inputs",
-    "evaluate_items",
-    "render_outcome",
     "usable_cpus",
 ]
-
-_MANIFEST_PREFIX = len('{"document":')
-
-
-class Item(NamedTuple):
-    """What re-evaluating one stored version needs; plain values (sent to workers)."""
-
-    #: The publish-time input document (``plugin_version.input_json``).
-    input_json: str
-    #: Kind -> facts JSON of the newest evidence row of that kind bound to ``digest`` (and
-    #: ``review`` -> the review piece listing every reviewer's review).
-    evidence: dict[str, str] | None
-    #: The usage reports of ``digest`` (totals and per organization); None: no use.
-    usage: UsageFacts | None
-    digest: str
-    state: str
-    revoked_reason: str | None
-    revoked_at: str | None
-    namespace: str
-    name: str
-    version: str
-    image: str
-    published_at: str
-    published_by: str
-    signer_identity: str | None
-    signer_issuer: str | None
-    #: Shown in the version document while ``state`` is ``yanked`` (a yank never changes the
-    #: input or the decision).
-    yanked_reason: str | None = None
-    yanked_at: str | None = None
-
-
-class Outcome(NamedTuple):
-    """One version's new decision and documents, as stored."""
-
-    tier: str
-    action: str
-    #: The decision's policy revision, cut to the column's 128 characters.
-    policy_revision: str
-    decision_json: str
-    summary_json: str
-    document_json: str
-    #: True for the fail-closed block (the engine could not answer).
-    failed: bool
 
 
 @dataclass
@@ -157,61 +107,6 @@ def usable_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
-
-
-# ----------------------------------------------------------------------- the work of one batch
-
-def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision) -> Outcome:
-    """The stored form of ``decision`` for ``item``: columns and the two read documents."""
-    decision_json = decision.model_dump_json()
-    tier = decision.tier.value
-    action = decision.action.value
-    revision = decision.policy_revision[:128]
-    manifest_json = policy_input.manifest.model_dump_json(include={"document"})[
-        _MANIFEST_PREFIX:-1]
-    summary, document = version_documents(
-        namespace=item.namespace, name=item.name, version=item.version, image=item.image,
-        digest=item.digest, state=item.state, tier=tier, action=action,
-        published_at=item.published_at, policy_revision=revision,
-        published_by=item.published_by, signer_identity=item.signer_identity,
-        signer_issuer=item.signer_issuer, revoked_reason=item.revoked_reason,
-        revoked_at=item.revoked_at, manifest_json=manifest_json,
-        evidence_json=policy_input.evidence.model_dump_json(), decision_json=decision_json,
-        yanked_reason=item.yanked_reason, yanked_at=item.yanked_at)
-    return Outcome(tier, action, revision, decision_json, summary, document,
-                   bool(decision.failed))
-
-
-def build_inputs(items: Sequence[Item], *, now: datetime,
-                 registry_name: str) -> list[PolicyInput]:
-    """The input of every item at ``now`` (see :func:`registry._evaluate.stored_input`)."""
-    from ._evaluate import stored_input
-
-    fresh = format_time(now)
-    return [stored_input(it.input_json, evidence=it.evidence, usage=it.usage, digest=it.digest,
-                         state=it.state, revoked_reason=it.revoked_reason,
-                         revoked_at=it.revoked_at, now=now, registry_name=registry_name,
-                         now_text=fresh) for it in items]
-
-
-def evaluate_items(engine: Any, items: Sequence[Item], *, now: datetime,
-                   registry_name: str) -> tuple[list[Outcome], tuple[float, float, float]]:
-    """Decide every item on ``engine`` (through :func:`decide`) and render its documents.
-
-    Returns the outcomes (in order) and the CPU seconds spent building inputs, deciding and
-    rendering. Raises pydantic's ``ValidationError`` when stored facts do not validate.
-    """
-    from ._evaluate import decide_batch
-
-    t0 = time.process_time()
-    inputs = build_inputs(items, now=now, registry_name=registry_name)
-    t1 = time.process_time()
-    decisions = decide_batch(engine, inputs)
-    t2 = time.process_time()
-    outcomes = [render_outcome(it, inp, d) for it, inp, d in zip(items, inputs, decisions,
-                                                                  strict=True)]
-    t3 = time.process_time()
-    return outcomes, (t1 - t0, t2 - t1, t3 - t2)
 
 
 # ------------------------------------------------------------------------------- the worker
@@ -437,7 +332,7 @@ class RetierPool:
         """Fail-closed outcomes for a batch the engine could not answer, made by decide()
         from an engine that raises ``error`` (EngineTimeout -> ENGINE_TIMEOUT, else
         ENGINE_ERROR)."""
-        from ._evaluate import _Answered
+        from ._reevaluate import _Answered
 
         outcomes, _ = evaluate_items(_Answered(error, self.revision), job.items, now=now,
                                      registry_name=self.registry_name)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from cortex_trust.errors import CortexTrustError, InputError, ManifestError
+from cortex_trust.errors import InputError, ManifestError
 from cortex_trust.ids import ImageRef, ImageRefError, is_slug, parse_image_ref
 from cortex_trust.policy import DroppedEvidence, ScanEvidence, TestEvidence
+from cortex_trust.sources import PublishCreate
 
 from ._config import RegistryConfig
-from ._errors import Forbidden, Invalid
-from ._models import PublishCreate
+from ._errors import Forbidden, Invalid, api_error
 from ._store import Principal, PublishRecord
 
 __all__ = ["check_image_host", "check_image_reference", "image_host", "prepare_publish"]
@@ -47,7 +47,7 @@ def check_image_reference(image: str) -> ImageRef:
         return parse_image_ref(image)
     except ImageRefError as e:
         raise Invalid("IMAGE_INVALID", f"the image reference is not valid: {e.problem}",
-                      fix=e.fix or "publish REGISTRY/REPO@sha256:<64 hex digits>") from None
+                      advice=e.fix or "publish REGISTRY/REPO@sha256:<64 hex digits>") from None
 
 
 def check_image_host(image: str, *, allowed: tuple[str, ...]) -> None:
@@ -59,7 +59,7 @@ def check_image_host(image: str, *, allowed: tuple[str, ...]) -> None:
     if host not in {a.lower() for a in allowed}:
         raise Invalid("IMAGE_REGISTRY_NOT_ALLOWED",
                       f"images from {host!r} are not accepted by this registry",
-                      fix=f"push the image to one of: {', '.join(allowed) or '(none configured)'}")
+                      advice=f"push the image to one of: {', '.join(allowed) or '(none configured)'}")
 
 
 def _check_bundle_subject(subject: str | None, *, digest: str) -> None:
@@ -73,16 +73,9 @@ def _check_bundle_subject(subject: str | None, *, digest: str) -> None:
     if subject is not None and subject != digest:
         raise Invalid("BUNDLE_DIGEST_MISMATCH",
                       f"the bundle signs {subject}, not the published image {digest}",
-                      fix=f"sign the image you publish (e.g. `cosign sign --bundle "
-                          f"image.sigstore.json REGISTRY/REPO@{digest}`) and send that bundle, "
-                          f"or publish the image the bundle signs (@{subject})")
-
-
-def _invalid(code: str, e: CortexTrustError) -> Invalid:
-    details: dict[str, Any] | None = None
-    if isinstance(e, ManifestError):
-        details = {"problems": [str(p) for p in e.problems][:50]}
-    return Invalid(code, e.message, fix=e.advice or "", details=details)
+                      advice=f"sign the image you publish (e.g. `cosign sign --bundle "
+                             f"image.sigstore.json REGISTRY/REPO@{digest}`) and send that bundle, "
+                             f"or publish the image the bundle signs (@{subject})")
 
 
 def prepare_publish(body: PublishCreate, *, principal: Principal, config: RegistryConfig,
@@ -109,42 +102,42 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
     namespace = body.namespace or principal.namespace
     if principal.role not in ("publisher", "admin"):
         raise Forbidden("ROLE_FORBIDDEN", f"a {principal.role} token cannot publish",
-                        fix="use a publisher token for the namespace")
+                        advice="use a publisher token for the namespace")
     if principal.role != "admin" and namespace != principal.namespace:
         raise Forbidden("NAMESPACE_FORBIDDEN",
                         f"this token publishes to {principal.namespace!r}, not {namespace!r}",
-                        fix=f"use a publisher token for namespace {namespace!r}")
+                        advice=f"use a publisher token for namespace {namespace!r}")
     check_image_reference(body.image)
     try:
         digest = image_digest(body.image)
     except InputError as e:
-        raise _invalid("IMAGE_NOT_PINNED", e) from None
+        raise api_error(e, "IMAGE_NOT_PINNED") from None
     if digest is None:
         raise Invalid("IMAGE_NOT_PINNED", f"{body.image!r} is not pinned by digest",
-                      fix="publish REGISTRY/REPO@sha256:<digest> (tags can move)")
+                      advice="publish REGISTRY/REPO@sha256:<digest> (tags can move)")
     check_image_host(body.image, allowed=config.oci_registries)
     try:
         manifest = parse_manifest(body.manifest.encode("utf-8"), source="manifest.yaml")
     except ManifestError as e:
-        raise _invalid("MANIFEST_INVALID", e) from None
+        raise api_error(e, "MANIFEST_INVALID") from None
     name = str(manifest.name)
     version = str(manifest.version)
     if not is_slug(name):
         raise Invalid("NAME_NOT_SLUG", f"plugin name {name!r} is not a lowercase ASCII slug",
-                      fix="use lowercase letters, digits and inner hyphens (e.g. my-plugin)")
+                      advice="use lowercase letters, digits and inner hyphens (e.g. my-plugin)")
     if not config.trusted_roots:
         raise Invalid("NO_TRUST_ROOT", "this registry has no Sigstore trusted root configured",
-                      fix="the operator must start the registry with a trusted root")
+                      advice="the operator must start the registry with a trusted root")
     try:
         signature = verify_signature(body.bundle.encode("utf-8"), digest=digest,
                                      trusted_roots=config.trusted_roots, source="bundle")
     except InputError as e:
-        raise _invalid("BUNDLE_INVALID", e) from None
+        raise api_error(e, "BUNDLE_INVALID") from None
     _check_bundle_subject(signature.subject_digest, digest=digest)
     if body.scan_scanners is not None and body.scan_report is None:
         raise Invalid("SCAN_SCANNERS_WITHOUT_REPORT",
                       "scan_scanners describes the scanners of scan_report, and no scan_report "
-                      "was sent", fix="send the Trivy JSON report as scan_report (CLI: --scan "
+                      "was sent", advice="send the Trivy JSON report as scan_report (CLI: --scan "
                       "REPORT), or leave scan_scanners out")
     tests: TestEvidence | None = None
     scan: ScanEvidence | None = None
@@ -168,7 +161,7 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
             if attested.evidence.present:
                 scan = attested.evidence
     except InputError as e:
-        raise _invalid("EVIDENCE_INVALID", e) from None
+        raise api_error(e, "EVIDENCE_INVALID") from None
     try:
         policy_input = build_input(
             manifest=manifest, image=body.image, digest=digest, operation="publish", now=now,
@@ -176,7 +169,7 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
             signature=signature, scan=scan, tests=tests,
             dropped=dropped, registry=config.name, namespace=namespace)
     except InputError as e:
-        raise _invalid("INPUT_INVALID", e) from None
+        raise api_error(e, "INPUT_INVALID") from None
     document = policy_input.manifest.document or {}
     description = document.get("description")
     capabilities = document.get("capabilities") or []

@@ -313,29 +313,35 @@ class TransparencyLog:
     def _size(self, s: Session) -> int:
         return int(s.exec(select(AuditHead.seq).where(AuditHead.id == 1)).one())
 
+    def _subtrees(self, fits: Callable[[int], bool], problem: Callable[[int], str],
+                  keys: Callable[[], Sequence[tuple[int, int]]]) -> dict[tuple[int, int], bytes]:
+        """The stored subtrees ``keys()`` names, read in the session that found ``fits(current
+        size)`` true; raises ValueError(``problem(current size)``) otherwise."""
+        with self._session() as s:
+            current = self._size(s)
+            if not fits(current):
+                raise ValueError(problem(current))
+            return _nodes(s, keys())
+
     def inclusion(self, index: int, size: int) -> dict[str, Any]:
         """``{"index", "size", "hashes"}``: the inclusion proof of leaf ``index`` in the tree of
         ``size`` leaves (``0 <= index < size <= current size``), hashes in base64."""
-        with self._session() as s:
-            current = self._size(s)
-            if not 0 <= index < size <= current:
-                raise ValueError(f"leaf {index} of a tree of {size} leaves is not in this log "
-                                 f"(it has {current} entries)")
-            nodes = _nodes(s, inclusion_proof_nodes(index, size))
+        nodes = self._subtrees(lambda current: 0 <= index < size <= current,
+                               lambda current: f"leaf {index} of a tree of {size} leaves is not "
+                                               f"in this log (it has {current} entries)",
+                               lambda: inclusion_proof_nodes(index, size))
         proof = inclusion_proof(index, size, lambda level, i: nodes[(level, i)])
         return {"index": index, "size": size, "hashes": _b64(proof)}
 
     def consistency(self, first: int, second: int) -> dict[str, Any]:
         """``{"first", "second", "hashes"}``: the consistency proof between two sizes
         (``0 <= first <= second <= current size``)."""
-        with self._session() as s:
-            current = self._size(s)
-            if not 0 <= first <= second <= current:
-                raise ValueError(f"no consistency proof from size {first} to size {second} "
-                                 f"(the log has {current} entries)")
-            nodes = _nodes(s, consistency_proof_nodes(first, second))
-        proof = consistency_proof(first, second, lambda level, i: nodes[(level, i)])
-        return {"first": first, "second": second, "hashes": _b64(proof)}
+        nodes = self._subtrees(lambda current: 0 <= first <= second <= current,
+                               lambda current: f"no consistency proof from size {first} to size "
+                                               f"{second} (the log has {current} entries)",
+                               lambda: consistency_proof_nodes(first, second))
+        return {"first": first, "second": second,
+                "hashes": _b64(consistency_proof(first, second, lambda level, i: nodes[(level, i)]))}
 
     def leaves(self, start: int, end: int) -> dict[str, Any]:
         """``{"entries": [{"index", "leaf"}]}`` for leaves ``[start, end)`` (at most

@@ -12,7 +12,8 @@ failure at this boundary:
   refused the request (4xx) with its ``{"error": {"code", "message", "fix"}}`` document:
   ``status`` and ``code`` say why (``VERSION_CONFLICT``, ``NAMESPACE_FORBIDDEN``...).
 
-A 2xx answer is only a success once its body parsed into the expected model.
+A 2xx answer is only a success once its body parsed into the expected model, one of the wire
+models the registry itself is built on (:mod:`cortex_trust.sources._wire`).
 """
 
 from __future__ import annotations
@@ -22,136 +23,30 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .._json import load_json
 from ..errors import InputError, RegistryUnavailable
-from ..policy import Decision
+from ._wire import (
+    LogProof,
+    PluginDetail,
+    PluginPage,
+    PluginSummary,
+    RevocationPage,
+    RevokedVersions,
+    VersionDetail,
+    VersionList,
+    VersionLog,
+    VersionSummary,
+)
 
-__all__ = [
-    "LogLeaf",
-    "PluginDetail",
-    "PluginPage",
-    "PluginSummary",
-    "RegistryClient",
-    "RegistryRequestError",
-    "RevocationEntry",
-    "RevocationPage",
-    "VersionDetail",
-    "VersionLog",
-    "VersionSummary",
-]
+__all__ = ["RegistryClient", "RegistryRequestError"]
 
 _M = TypeVar("_M", bound=BaseModel)
 
 #: Default cap on one response body: far above any document the registry serves (a version
 #: document and a bundle are each capped at 512 KiB on publish), far below exhausting memory.
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-
-
-class _Doc(BaseModel):
-    # Newer registries may add fields; unknown fields are ignored, known ones are strict.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class PluginSummary(_Doc):
-    """One item of ``GET /api/v1/plugins``."""
-
-    namespace: str
-    name: str
-    full_name: str
-    description: str
-    latest_version: str | None
-    tier: str | None
-    action: str | None
-
-
-class PluginPage(_Doc):
-    """One page of the plugin list; pass ``next_cursor`` back for the next page."""
-
-    items: tuple[PluginSummary, ...]
-    next_cursor: str | None
-
-
-class PluginDetail(PluginSummary):
-    """``GET /api/v1/plugins/{namespace}/{name}``."""
-
-    capabilities: tuple[str, ...]
-    updated_at: str
-    versions: int
-
-
-class VersionSummary(_Doc):
-    """One item of ``GET .../versions``."""
-
-    namespace: str
-    name: str
-    version: str
-    image: str
-    digest: str
-    state: Literal["active", "yanked", "revoked"]
-    tier: str
-    action: str
-    published_at: str
-
-
-class VersionDetail(VersionSummary):
-    """``GET .../versions/{version}``: manifest, evidence summary and the registry's decision."""
-
-    policy_revision: str
-    published_by: str
-    signer: dict[str, Any] | None
-    manifest: dict[str, Any] | None
-    evidence: dict[str, Any]
-    decision: Decision
-    revocation: dict[str, Any] | None
-    #: ``{"reason", "yanked_at"}`` while the version is yanked (registries before yanking
-    #: existed send no such field).
-    yank: dict[str, Any] | None = None
-
-
-class RevocationEntry(_Doc):
-    """One entry of the revocation feed.
-
-    ``kind`` says how far it reaches (:func:`cortex_trust.install.revocation_evidence`
-    matches by it): ``version`` (this namespace, name and version), ``digest`` or ``identity``
-    (the digest under any name). Registries from before kinds send none; an entry without a
-    kind, or with one this client does not know, is matched by the broadest rule.
-    """
-
-    cursor: int
-    kind: str | None = None
-    namespace: str
-    name: str
-    version: str
-    digest: str
-    reason: str
-    identity: str | None
-    issuer: str | None
-    revoked_at: str
-
-
-class LogLeaf(_Doc):
-    """One leaf of the registry's audit log: its index and the exact text whose RFC 9162 leaf
-    hash is in the tree (verify the hash before reading the text)."""
-
-    index: int = Field(ge=0, le=2**63 - 1)
-    leaf: str = Field(max_length=4 * 1024 * 1024)
-
-
-class VersionLog(_Doc):
-    """``GET .../versions/{version}/log``: the leaves that recorded a version's publish and its
-    revocations (registries before transparency logs have no such route)."""
-
-    publish: LogLeaf | None = None
-    revocations: tuple[LogLeaf, ...] = ()
-
-
-class RevocationPage(_Doc):
-    """Revocations after a cursor; ``next_cursor`` is where to continue from."""
-
-    items: tuple[RevocationEntry, ...]
-    next_cursor: int
 
 
 class RegistryRequestError(InputError):
@@ -237,7 +132,7 @@ class RegistryClient:
     def list_versions(self, namespace: str, name: str) -> tuple[VersionSummary, ...]:
         """Every version of a plugin, oldest first."""
         path = f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions"
-        page = self._call("GET", path, _VersionList)
+        page = self._call("GET", path, VersionList)
         if any((v.namespace, v.name) != (namespace, name) for v in page.items):
             raise self._untrusted("GET", path, "versions of another plugin")
         return page.items
@@ -376,7 +271,7 @@ class RegistryClient:
     def revoke_digest(self, digest: str, *, reason: str) -> tuple[str, ...]:
         """Revoke every version carrying ``digest``, under any name (admin); returns the
         versions that got a digest-wide revocation entry."""
-        result = self._call("POST", "/api/v1/revocations/digest", _Revoked,
+        result = self._call("POST", "/api/v1/revocations/digest", RevokedVersions,
                             json_body={"digest": digest, "reason": reason})
         return result.revoked
 
@@ -402,7 +297,7 @@ class RegistryClient:
         """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves (hashes; verify
         with :func:`cortex_trust.sources.verify_inclusion`)."""
         path = "/api/v1/log/proof/inclusion"
-        proof = self._call("GET", path, _Proof, params={"index": str(index), "size": str(size)})
+        proof = self._call("GET", path, LogProof, params={"index": str(index), "size": str(size)})
         if (proof.index, proof.size) != (index, size):
             raise self._untrusted("GET", path, "a proof for another leaf or size")
         return self._hashes(path, proof.hashes)
@@ -410,7 +305,7 @@ class RegistryClient:
     def log_consistency(self, first: int, second: int) -> list[bytes]:
         """The consistency proof from the tree of ``first`` leaves to that of ``second``."""
         path = "/api/v1/log/proof/consistency"
-        proof = self._call("GET", path, _Proof,
+        proof = self._call("GET", path, LogProof,
                            params={"first": str(first), "second": str(second)})
         if (proof.first, proof.second) != (first, second):
             raise self._untrusted("GET", path, "a proof between other sizes")
@@ -433,7 +328,7 @@ class RegistryClient:
 
     def revoke_identity(self, *, identity: str, issuer: str, reason: str) -> tuple[str, ...]:
         """Revoke every version signed by ``identity`` + ``issuer`` (admin); returns them."""
-        result = self._call("POST", "/api/v1/revocations/identity", _Revoked,
+        result = self._call("POST", "/api/v1/revocations/identity", RevokedVersions,
                             json_body={"identity": identity, "issuer": issuer, "reason": reason})
         return result.revoked
 
@@ -496,22 +391,6 @@ class RegistryClient:
             raise RegistryRequestError(message, status=response.status_code, code=code,
                                        advice=fix or None)
         return response
-
-
-class _VersionList(_Doc):
-    items: tuple[VersionSummary, ...]
-
-
-class _Proof(_Doc):
-    index: int | None = None
-    size: int | None = None
-    first: int | None = None
-    second: int | None = None
-    hashes: tuple[str, ...] = Field(max_length=130)
-
-
-class _Revoked(_Doc):
-    revoked: tuple[str, ...]
 
 
 def _seg(value: str) -> str:

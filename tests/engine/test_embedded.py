@@ -174,7 +174,7 @@ def test_evaluate_many_survives_a_crashing_input() -> None:
 def test_batches_decide_exactly_like_one_input_at_a_time(mode: str) -> None:
     """decide_batch (the registry's path: evaluate_inputs, one tight loop in compiled mode)
     gives the decisions decide() gives input by input, in order."""
-    from registry._evaluate import decide_batch
+    from registry._reevaluate import decide_batch
     from tests.support.strategies import random_documents
 
     inputs = [PolicyInput.model_validate(d) for d in random_documents(60, seed=31)]
@@ -190,7 +190,7 @@ def test_batches_decide_exactly_like_one_input_at_a_time(mode: str) -> None:
 def test_a_failing_input_in_a_compiled_batch_blocks_only_itself(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from cortex_trust.engine import _regorus
-    from registry._evaluate import decide_batch
+    from registry._reevaluate import decide_batch
 
     inputs = [make_input(), make_input(operation="run"), make_input(revoked=True)]
     engine = EmbeddedEngine(load_policy_set([], [], defaults=True))

@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cortex_trust.policy import load_policy_set
+from tests.registry._helpers import migrator
 
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent / "fixtures" / "sigstore"
@@ -87,31 +88,18 @@ def make_policy_engine(policy_dir: Path = POLICY_DIR) -> Any:
 
 
 def migration_steps(db_url: str) -> tuple[Any, Callable[[str, str], None]]:
-    """An engine on ``db_url`` and ``to(revision, step)``, which runs Alembic's ``step``
-    (``"upgrade"`` or ``"downgrade"``) of the registry's migrations to ``revision`` on that
-    engine. The caller disposes of the engine."""
-    from alembic import command
-    from alembic.config import Config
-
+    """An engine on ``db_url`` and its :func:`tests.registry._helpers.migrator`. The caller
+    disposes of the engine."""
     from registry import make_engine
-    from registry._db import MIGRATIONS_DIR
 
     engine = make_engine(db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-
-    def to(target: str, step: str) -> None:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, step)(cfg, target)
-
-    return engine, to
+    return engine, migrator(engine)
 
 
 @pytest.fixture(scope="session")
 def evaluator() -> Iterator[Any]:
     """One engine on its own thread for the whole session (starting one costs ~1 s)."""
-    from registry._evaluate import ThreadEvaluator
+    from registry._reevaluate import ThreadEvaluator
 
     ev = ThreadEvaluator(make_policy_engine)
     yield ev

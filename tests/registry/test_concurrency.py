@@ -59,7 +59,7 @@ def test_many_concurrent_writers_keep_the_audit_chain_intact(registry: Registry)
 
 
 def test_crash_mid_publish_leaves_nothing_half_written(registry: Registry) -> None:
-    from registry._models import PublishCreate
+    from cortex_trust.sources import PublishCreate
     from registry._service import prepare_publish
     from registry._store import Principal
     from tests.registry.conftest import publish_body

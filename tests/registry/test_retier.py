@@ -108,12 +108,14 @@ def _retier(registry: Registry, policy_set: Any, **pool_kw: Any) -> tuple[dict[s
 
 
 def test_all_is_pinned() -> None:
+    import registry._reevaluate as r
     import registry._retier as m
 
-    assert sorted(m.__all__) == ["Item", "Job", "Outcome", "RetierFailed", "RetierPool",
-                                 "RetierStats", "build_inputs", "evaluate_items",
-                                 "render_outcome",
-                                 "usable_cpus"]
+    assert sorted(m.__all__) == ["Job", "RetierFailed", "RetierPool", "RetierStats", "usable_cpus"]
+    assert sorted(r.__all__) == ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator",
+                                 "UsageFacts", "build_inputs", "decide_batch", "evaluate_items",
+                                 "item_from_row", "render_outcome", "stored_input",
+                                 "version_input"]
 
 
 def test_unchanged_policy_at_the_same_time_changes_nothing(registry: Registry,

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from cortex_trust.policy import ScanEvidence
+from tests.registry._helpers import run_cli, shipped_policy_evaluator
 from tests.registry.conftest import A_TXT_DIGEST, BEACON, GHA, Registry, publish_body
 from tests.support.served_registry import serve_app
 
@@ -37,18 +38,12 @@ def _clean_scan(image: str, digest: str) -> ScanEvidence:
 @pytest.fixture(scope="module")
 def shipped_evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The shipped policies, with data that trusts the fixture bundle's signer for acme/*."""
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
-    from registry._evaluate import ThreadEvaluator
-
     data = tmp_path_factory.mktemp("policy") / "acme.yaml"
     data.write_text(json.dumps({"cortex_config": {"trusted_signers": {"acme-release": {
         "plugins": ["acme/*"], "issuer": GHA, "identity": BEACON,
         "trusted_roots": ["production"]}}}}))
-    policy_set = load_policy_set([], [data])
-    ev = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))
-    yield ev
-    ev.close()
+    with shipped_policy_evaluator([data]) as evaluator:
+        yield evaluator
 
 
 @dataclass
@@ -335,20 +330,9 @@ def test_cli_review_withdraw_removes_only_the_callers_review(
         capsys: pytest.CaptureFixture[str]) -> None:
     """`cortex plugin review withdraw` through the console script's entry point: bob's
     withdraw finds no review of his (exit 2, ada's stays); ada's removes hers."""
-    import sys
-
-    from cli.main import main
-
     def cortex(command: str, *args: str, token: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["cortex", "plugin", "review", command,
-                                          "acme/hello@1.0.0", "--registry", served, *args])
-        monkeypatch.setenv("CORTEX_REGISTRY_TOKEN", token)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_:
-            main()
-        out = capsys.readouterr()
-        code = exit_.value.code
-        return (code if isinstance(code, int) else 1), out.out, out.err
+        return run_cli(monkeypatch, capsys, ["plugin", "review", command, "acme/hello@1.0.0",
+                                             "--registry", served, *args], token=token)
 
     ada = shipped.registry.token("cortex-core", "reviewer", holder="ada")
     bob = shipped.registry.token("partner", "reviewer", holder="bob")

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from cortex_trust.errors import CollectorError
 from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
+from tests.registry._helpers import shipped_policy_evaluator
 from tests.registry.conftest import Clock, Registry, migration_steps
 from tests.support.federation import fake_digest, manifest_text
 from tests.support.served_registry import serve_registry
@@ -68,8 +69,9 @@ class FakeTrivy:
 
 
 @pytest.fixture(scope="module")
-def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
-    return PrivateSigstore(tmp_path_factory.mktemp("scan-origin-sigstore"))
+def sigstore(private_sigstore: PrivateSigstore) -> PrivateSigstore:
+    """The session's private Sigstore (tests/support/federation.py)."""
+    return private_sigstore
 
 
 @dataclass
@@ -212,16 +214,10 @@ def test_a_signed_attestation_needs_a_trusted_attester(scanning: Scanning) -> No
 
 def test_an_attestation_from_a_trusted_attester_reaches_community(
         db_url: str, sigstore: PrivateSigstore, tmp_path: Path) -> None:
-    from cortex_trust.engine import EmbeddedEngine
-    from cortex_trust.policy import load_policy_set
-    from registry._evaluate import ThreadEvaluator
-
     data = tmp_path / "scanners.yaml"
     data.write_text(json.dumps({"cortex_config": {"trusted_scan_attesters": {"acme-scanner": {
         "plugins": ["acme/*"], "issuer": GHA, "identity": ATTESTER, "trusted_roots": ["private"]}}}}))
-    policy_set = load_policy_set([], [data])
-    evaluator = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))
-    try:
+    with shipped_policy_evaluator([data]) as evaluator:
         for s in _scanning(db_url, evaluator, sigstore, FakeTrivy()):
             doc = s.publish(scan_attestation=_attestation(sigstore))
             assert doc["tier"] == "community", _codes(doc)
@@ -230,8 +226,6 @@ def test_an_attestation_from_a_trusted_attester_reaches_community(
             other = s.publish("1.1.0", scan_attestation=_attestation(
                 sigstore, "https://github.com/evil/scanner/.github/workflows/scan.yml@refs/heads/main"))
             assert other["tier"] == "experimental" and "SCAN_ATTESTER_UNTRUSTED" in _codes(other)
-    finally:
-        evaluator.close()
 
 
 def test_an_attestation_that_does_not_verify_is_dropped(scanning: Scanning, tmp_path: Path) -> None:

@@ -104,9 +104,14 @@ def test_openapi_documents_models_without_secrets(registry: Registry) -> None:
 
 def test_public_surface_is_pinned() -> None:
     import cortex_trust.sources._registry as client
+    import cortex_trust.sources._wire as wire
     import registry
 
     assert registry.__all__ == ["RegistryConfig", "create_app", "make_engine", "migrate"]
-    assert client.__all__ == ["LogLeaf", "PluginDetail", "PluginPage", "PluginSummary",
-                              "RegistryClient", "RegistryRequestError", "RevocationEntry",
-                              "RevocationPage", "VersionDetail", "VersionLog", "VersionSummary"]
+    assert client.__all__ == ["RegistryClient", "RegistryRequestError"]
+    assert wire.__all__ == ["VERSION_PATTERN", "DigestRevokeCreate", "IdentityRevokeCreate",
+                            "LogLeaf", "LogProof", "PluginDetail", "PluginPage", "PluginSummary",
+                            "PublishCreate", "ReviewCreate", "ReviewWithdraw", "RevocationCreate",
+                            "RevocationEntry", "RevocationPage", "RevokedVersions", "UsageCreate",
+                            "VersionDetail", "VersionList", "VersionLog", "VersionSummary",
+                            "YankCreate"]

@@ -28,6 +28,7 @@ from cortex_trust.sources import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.registry._helpers import migrator
 from tests.registry.conftest import BUNDLE_WHEEL, WHEEL_DIGEST, Clock, Registry
 
 ORIGIN = "registry.test/audit"
@@ -403,21 +404,13 @@ def test_upgrading_a_registry_records_its_rows_as_a_baseline(signed: Registry) -
     """A registry from before the transparency log (entries without effects, no tree) is
     upgraded: every entry becomes a leaf, the rows as they stand are recorded by log.baseline
     entries, and the log verifies, with each version's leaf its baseline entry."""
-    from alembic import command
-    from alembic.config import Config
-
     from registry import make_engine, migrate
     from registry._audit import GENESIS, entry_body
-    from registry._db import MIGRATIONS_DIR
     from registry._store import Store
 
     tokens = _activity(signed)
     engine = make_engine(signed.db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0011")
+    migrator(engine)("0011", "downgrade")
     with engine.begin() as c:  # the chain as the old code wrote it: no effects in the hashes
         prev = GENESIS
         for r in c.execute(text("SELECT id, actor, action, target, before_json, after_json, at "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests.registry._helpers import run_cli
 from tests.registry.conftest import Registry
 from tests.support.federation import Federation, installer
 from tests.support.served_registry import serve_app
@@ -430,20 +430,8 @@ class _Run:
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
     """Run ``cortex plugin ...`` in this process through :func:`cli.main.main`, the console
     script's entry point (its error rendering and exit codes included)."""
-    from cli.main import main
-
     def run(*args: str, token: str | None) -> _Run:
-        monkeypatch.setattr(sys, "argv", ["cortex", "plugin", *args])
-        if token is None:
-            monkeypatch.delenv("CORTEX_REGISTRY_TOKEN", raising=False)
-        else:
-            monkeypatch.setenv("CORTEX_REGISTRY_TOKEN", token)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exit_:
-            main()
-        out = capsys.readouterr()
-        code = exit_.value.code
-        return _Run(code if isinstance(code, int) else 1, out.out, out.err)
+        return _Run(*run_cli(monkeypatch, capsys, ["plugin", *args], token=token))
 
     return run
 

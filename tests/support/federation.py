@@ -207,7 +207,7 @@ def registry_evaluator() -> Iterator[Any]:
     """One policy engine thread (default policies) shared by every test registry."""
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.policy import load_policy_set
-    from registry._evaluate import ThreadEvaluator
+    from registry._reevaluate import ThreadEvaluator
 
     policy_set = load_policy_set()
     ev = ThreadEvaluator(lambda: EmbeddedEngine(policy_set))

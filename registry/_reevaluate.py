@@ -1,13 +1,27 @@
-"""How the registry asks the policy engine: re-evaluation inputs and a thread-safe evaluator.
+"""Re-evaluating stored versions: the one path shared by publish, every later write and re-tiering.
 
-The first input of a version is built at publish time by :func:`cortex_trust.policy.build_input`
-(the one builder). Later evaluations start from that stored document and replace only the
-evidence that changed since (a review, usage, a revocation) and the clock: no parsing, no
-cryptography. Python never decides: every verdict comes from :func:`cortex_trust.engine.decide`.
+Three steps, each written once:
+
+* **inputs from rows**: the first input of a version is built at publish time by
+  :func:`cortex_trust.policy.build_input` (the one builder). Later evaluations start from that
+  stored document and replace only the evidence that changed since (a review, usage, a
+  revocation, a scan) and the clock (:func:`stored_input`, :func:`build_inputs`): no parsing, no
+  cryptography.
+* **batch evaluation**: :func:`decide_batch` asks :func:`cortex_trust.engine.decide` for every
+  decision (Python never decides; an engine fault blocks), on one engine thread in the server
+  (:class:`ThreadEvaluator`) or in the re-tiering workers (:func:`evaluate_items`).
+* **rendering**: :func:`render_outcome` turns a decision into the stored columns and read
+  documents (:mod:`registry._documents`), so a single write and a re-tiering run store the same
+  bytes.
+
+Only the standard library, pydantic models of :mod:`cortex_trust` and :mod:`registry._documents`
+are imported here (no web framework, no ORM): re-tiering workers import this module in every
+process they start.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -28,7 +42,10 @@ from cortex_trust.policy import (
     format_time,
 )
 
-__all__ = ["ReporterFacts", "ThreadEvaluator", "UsageFacts", "decide_batch", "stored_input",
+from ._documents import version_documents
+
+__all__ = ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator", "UsageFacts", "build_inputs",
+           "decide_batch", "evaluate_items", "item_from_row", "render_outcome", "stored_input",
            "version_input"]
 
 
@@ -130,6 +147,127 @@ def _days_since(first: str, now: datetime) -> int:
 def _piece(pieces: Mapping[str, str], kind: str, model: Any) -> Any:
     text = pieces.get(kind)
     return None if text is None else model.model_validate_json(text)
+
+
+# ------------------------------------------------------------------ stored versions, rendered
+
+_MANIFEST_PREFIX = len('{"document":')
+
+
+class Item(NamedTuple):
+    """What re-evaluating one stored version needs; plain values (sent to workers)."""
+
+    #: The publish-time input document (``plugin_version.input_json``).
+    input_json: str
+    #: Kind -> facts JSON of the newest evidence row of that kind bound to ``digest`` (and
+    #: ``review`` -> the review piece listing every reviewer's review).
+    evidence: dict[str, str] | None
+    #: The usage reports of ``digest`` (totals and per organization); None: no use.
+    usage: UsageFacts | None
+    digest: str
+    state: str
+    revoked_reason: str | None
+    revoked_at: str | None
+    namespace: str
+    name: str
+    version: str
+    image: str
+    published_at: str
+    published_by: str
+    signer_identity: str | None
+    signer_issuer: str | None
+    #: Shown in the version document while ``state`` is ``yanked`` (a yank never changes the
+    #: input or the decision).
+    yanked_reason: str | None = None
+    yanked_at: str | None = None
+
+
+class Outcome(NamedTuple):
+    """One version's new decision and documents, as stored."""
+
+    tier: str
+    action: str
+    #: The decision's policy revision, cut to the column's 128 characters.
+    policy_revision: str
+    decision_json: str
+    summary_json: str
+    document_json: str
+    #: True for the fail-closed block (the engine could not answer).
+    failed: bool
+
+
+#: The ``plugin_version`` columns an :class:`Item` is made of, in the order
+#: :func:`item_from_row` takes their values.
+ITEM_COLUMNS = ("input_json", "digest", "state", "revoked_reason", "revoked_at", "version",
+                "image", "published_at", "published_by", "signer_identity", "signer_issuer",
+                "yanked_reason", "yanked_at")
+
+
+def item_from_row(values: Sequence[Any], *, namespace: str, name: str,
+                  evidence: dict[str, str] | None, usage: UsageFacts | None) -> Item:
+    """The :class:`Item` of one stored version of plugin ``namespace/name``.
+
+    ``values`` are the version's :data:`ITEM_COLUMNS`, in that order (a SQL row selecting them,
+    or ``operator.attrgetter(*ITEM_COLUMNS)`` of an ORM row); ``evidence`` and ``usage`` are
+    its stored facts bound to its digest.
+    """
+    (input_json, digest, state, revoked_reason, revoked_at, version, image, published_at,
+     published_by, signer_identity, signer_issuer, yanked_reason, yanked_at) = values
+    return Item(input_json, evidence, usage, digest, state, revoked_reason, revoked_at, namespace,
+                name, version, image, published_at, published_by, signer_identity, signer_issuer,
+                yanked_reason, yanked_at)
+
+
+def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision) -> Outcome:
+    """The stored form of ``decision`` for ``item``: columns and the two read documents."""
+    decision_json = decision.model_dump_json()
+    tier = decision.tier.value
+    action = decision.action.value
+    revision = decision.policy_revision[:128]
+    manifest_json = policy_input.manifest.model_dump_json(include={"document"})[
+        _MANIFEST_PREFIX:-1]
+    summary, document = version_documents(
+        namespace=item.namespace, name=item.name, version=item.version, image=item.image,
+        digest=item.digest, state=item.state, tier=tier, action=action,
+        published_at=item.published_at, policy_revision=revision,
+        published_by=item.published_by, signer_identity=item.signer_identity,
+        signer_issuer=item.signer_issuer, revoked_reason=item.revoked_reason,
+        revoked_at=item.revoked_at, manifest_json=manifest_json,
+        evidence_json=policy_input.evidence.model_dump_json(), decision_json=decision_json,
+        yanked_reason=item.yanked_reason, yanked_at=item.yanked_at)
+    return Outcome(tier, action, revision, decision_json, summary, document,
+                   bool(decision.failed))
+
+
+def build_inputs(items: Sequence[Item], *, now: datetime,
+                 registry_name: str) -> list[PolicyInput]:
+    """The input of every item at ``now`` (see :func:`stored_input`)."""
+    fresh = format_time(now)
+    return [stored_input(it.input_json, evidence=it.evidence, usage=it.usage, digest=it.digest,
+                         state=it.state, revoked_reason=it.revoked_reason,
+                         revoked_at=it.revoked_at, now=now, registry_name=registry_name,
+                         now_text=fresh) for it in items]
+
+
+def evaluate_items(engine: Any, items: Sequence[Item], *, now: datetime,
+                   registry_name: str) -> tuple[list[Outcome], tuple[float, float, float]]:
+    """Decide every item on ``engine`` (through :func:`decide_batch`) and render its documents.
+
+    Returns the outcomes (in order) and the CPU seconds spent building inputs, deciding and
+    rendering. Raises pydantic's ``ValidationError`` when stored facts do not validate.
+    """
+    t0 = time.process_time()
+    inputs = build_inputs(items, now=now, registry_name=registry_name)
+    t1 = time.process_time()
+    decisions = decide_batch(engine, inputs)
+    t2 = time.process_time()
+    outcomes = [render_outcome(it, inp, d) for it, inp, d in zip(items, inputs, decisions,
+                                                                  strict=True)]
+    t3 = time.process_time()
+    return outcomes, (t1 - t0, t2 - t1, t3 - t2)
+
+
+# ------------------------------------------------------------------------- batch evaluation
 
 
 def decide_batch(engine: PolicyEngine, inputs: Sequence[PolicyInput]) -> list[Decision]:

@@ -1,0 +1,114 @@
+"""The catalogue's read routes: pre-rendered documents looked up by key.
+
+Read documents are JSON kept beside each row and rewritten on every change (see
+:mod:`registry._documents`), so a read returns stored bytes through the fixed-SQL read path
+(:mod:`registry._reads`): a unique-key lookup or a walk of one index in page order, whatever the
+catalogue's size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .._documents import dumps
+from .._errors import Invalid
+from ._tx import StoreBase, db_unavailable, not_found
+
+__all__ = ["CatalogueReads"]
+
+#: What a cursor decodes to: a plugin key (``namespace/name``).
+_CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
+
+
+def _encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
+                               validate=True).decode("ascii")
+        if _CURSOR_KEY.match(key) is None:
+            raise ValueError(key)
+        return key
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise Invalid("BAD_CURSOR", "the cursor is not one this registry issued",
+                      advice="pass next_cursor from the previous page unchanged") from None
+
+
+def _like_escape(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class CatalogueReads(StoreBase):
+    """Plugins, versions, bundles and the revocation feed, as the read routes serve them."""
+
+    def _read_rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        with db_unavailable():
+            return self.reader.rows(sql, params)
+
+    def list_plugins(self, *, q: str | None, tier: str | None, namespace: str | None,
+                     cursor: str | None, limit: int) -> bytes:
+        """One page of plugin summaries as a JSON document ``{"items": [...], "next_cursor"}``.
+
+        Pages follow the unique ``key`` index (``key > cursor ORDER BY key LIMIT n``): the cost
+        of a page does not depend on the catalogue's size or the cursor's position."""
+        after = _decode_cursor(cursor) if cursor else None
+        params: list[Any] = [p for p in (after, namespace, tier) if p]
+        if q:
+            params.append(f"%{_like_escape(q.lower())}%")
+        params.append(limit + 1)
+        sql = self.reader.list_sql(after=bool(after), namespace=bool(namespace),
+                                   tier=bool(tier), like=bool(q))
+        rows = self._read_rows(sql, params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = _encode_cursor(rows[-1][0]) if more else None
+        return (b'{"items":[' + ",".join(r[1] for r in rows).encode() + b'],"next_cursor":'
+                + json.dumps(nxt).encode() + b"}")
+
+    def plugin_document(self, namespace: str, name: str) -> bytes:
+        """The pre-rendered plugin document. Raises :class:`NotFound`."""
+        rows = self._read_rows(self.reader.sql_plugin, (f"{namespace}/{name}",))
+        if not rows:
+            raise not_found(namespace, name)
+        return str(rows[0][0]).encode()
+
+    def versions_document(self, namespace: str, name: str) -> bytes:
+        """``{"items": [version summaries, oldest first]}``. Raises :class:`NotFound`."""
+        rows = self._read_rows(self.reader.sql_versions, (f"{namespace}/{name}",))
+        if not rows:
+            raise not_found(namespace, name)
+        docs = [r[1] for r in rows if r[1] is not None]
+        return b'{"items":[' + ",".join(docs).encode() + b"]}"
+
+    def version_document(self, namespace: str, name: str, version: str) -> bytes:
+        """The pre-rendered version document. Raises :class:`NotFound`."""
+        rows = self._read_rows(self.reader.sql_version, (f"{namespace}/{name}", version))
+        if not rows:
+            raise not_found(namespace, name, version)
+        return str(rows[0][0]).encode()
+
+    def bundle(self, namespace: str, name: str, version: str) -> bytes:
+        """The Sigstore bundle published with the version. Raises :class:`NotFound`."""
+        rows = self._read_rows(self.reader.sql_bundle, (f"{namespace}/{name}", version))
+        if not rows:
+            raise not_found(namespace, name, version)
+        return str(rows[0][0]).encode()
+
+    def revocations(self, *, cursor: int, limit: int) -> bytes:
+        """Revocations after ``cursor`` (exclusive), oldest first, and the next cursor. Each
+        entry says its ``kind`` (see :data:`~registry._models.REVOCATION_KINDS`) and the
+        ``log_index`` of the audit-log leaf that recorded it (its inclusion proof:
+        ``GET /api/v1/log/proof/inclusion``)."""
+        rows = self._read_rows(self.reader.sql_revocations, (cursor, limit))
+        items = [{"cursor": r[0], "kind": r[9], "namespace": r[1], "name": r[2],
+                  "version": r[3], "digest": r[4], "reason": r[5], "identity": r[6],
+                  "issuer": r[7], "revoked_at": r[8], "log_index": r[10]} for r in rows]
+        nxt = rows[-1][0] if rows else cursor
+        return dumps({"items": items, "next_cursor": nxt}).encode()

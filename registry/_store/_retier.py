@@ -1,0 +1,150 @@
+"""Re-tiering the whole catalogue in one transaction: bulk SQL around a :class:`RetierPool`.
+
+This process reads batches of versions with their stored facts and stores each finished batch
+with one ``executemany`` while the pool's workers evaluate the next ones
+(:mod:`registry._retier`); every input, decision and document is the one a single write makes
+(:mod:`registry._reevaluate`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy import select as core_select
+
+from .._documents import plugin_documents
+from .._models import Plugin, PluginVersion
+from .._reevaluate import ITEM_COLUMNS, Item, item_from_row
+from .._tlog import rendered_hash
+from ._rows import VersionRows
+
+if TYPE_CHECKING:
+    from .._retier import RetierPool
+
+__all__ = ["Retiering"]
+
+#: One version's re-tiering result (``Store.retier_all``), in the qmark style (``%s`` on
+#: PostgreSQL). Only constants: every value is a bound parameter.
+_RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revision = ?, "
+                  "decision_json = ?, summary_json = ?, document_json = ? WHERE id = ?")
+
+
+#: Where a version's digest is in the rows ``retier_all`` selects (id, plugin, tier, action, then
+#: the item columns).
+_DIGEST = 4 + ITEM_COLUMNS.index("digest")
+
+
+class Retiering(VersionRows):
+    """Re-evaluating every version after a policy change."""
+
+    def retier_all(self, *, now: datetime, pool: RetierPool, batch: int = 500,
+                   actor: str = "cli") -> dict[str, Any]:
+        """Re-evaluate every version with ``pool``'s policy, reusing stored evidence.
+
+        No cryptography is redone: signature facts are read from the evidence rows, and every
+        decision comes from :func:`cortex_trust.engine.decide` in ``pool``'s workers. This
+        process reads batches of ``batch`` versions (five queries per batch: versions, their
+        evidence, their reviews, their usage in two) and stores each finished batch with one
+        executemany UPDATE while the workers evaluate the next ones; the plugin documents are
+        recomputed from the new tiers at the end (one more executemany).
+
+        One transaction, holding the write lock for the whole run (other writes wait): a crash
+        or an error midway rolls everything back, so a half-done run is never visible and never
+        audited. Returns counts: ``versions``, ``changed`` (tier or action differs),
+        ``failed`` (versions the engine could not decide: blocked fail-closed),
+        ``policy_revision``. Raises :class:`~registry._retier.RetierFailed` (nothing stored)
+        when stored facts do not validate, :class:`Unavailable` when the database fails.
+        """
+        from .._retier import Job
+
+        pv = PluginVersion.__table__  # type: ignore[attr-defined]
+        pt = Plugin.__table__  # type: ignore[attr-defined]
+        stats = pool.stats
+        pool.start()  # workers load the policies before the write lock is taken
+        changed = total = failed = 0
+        revision = ""
+        with self._write() as tx:
+            conn = tx.session.connection()
+            cpu = time.process_time()
+            plugins = {r[0]: r for r in conn.execute(
+                core_select(pt.c.id, pt.c.namespace, pt.c.name, pt.c.key, pt.c.description,
+                            pt.c.capabilities_json, pt.c.updated_at)).all()}
+            versions_of: dict[int, list[tuple[str, str, str, str]]] = {pid: [] for pid in plugins}
+            stats.main_read_cpu += time.process_time() - cpu
+
+            def jobs() -> Iterator[Job]:
+                last = 0
+                while True:
+                    cpu = time.process_time()
+                    rows = conn.execute(
+                        core_select(pv.c.id, pv.c.plugin_id, pv.c.tier, pv.c.action,
+                                    *(pv.c[name] for name in ITEM_COLUMNS))
+                        .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
+                    if not rows:
+                        return
+                    first, last = last, rows[-1][0]
+                    # Ids are a contiguous key range: the facts of the batch are a range scan.
+                    def in_batch(c: Any, lo: int = first, hi: int = last) -> Any:
+                        return (c > lo) & (c <= hi)
+
+                    latest, usage = self._facts(conn, in_batch, {r[0]: r[_DIGEST] for r in rows})
+                    keys: list[tuple[int, int, str, str, str, str]] = []
+                    items: list[Item] = []
+                    # Unpacked by position: a SQL row's attributes by name cost microseconds.
+                    for vid, pid, tier, action, *columns in rows:
+                        plugin = plugins[pid]
+                        item = item_from_row(columns, namespace=plugin[1], name=plugin[2],
+                                             evidence=latest.get(vid), usage=usage.get(vid))
+                        keys.append((vid, pid, item.version, item.state, tier, action))
+                        items.append(item)
+                    stats.main_read_cpu += time.process_time() - cpu
+                    yield Job(keys, items)
+
+            # The hot write goes to the driver's executemany with positional tuples: a parameter
+            # dict per row, processed by SQLAlchemy, would cost more than the UPDATE itself.
+            store = _RETIER_UPDATE if conn.dialect.paramstyle == "qmark" \
+                else _RETIER_UPDATE.replace("?", "%s")
+            # Written without the ORM: the log's effects are recorded here (every version's
+            # decision and documents are rewritten).
+            rewritten: dict[str, Any] = {}
+            for job, outcomes in pool.run(jobs(), now=now):
+                cpu = time.process_time()
+                params = []
+                for (vid, pid, version, state, tier, action), out in zip(job.keys, outcomes,
+                                                                          strict=True):
+                    params.append((out.tier, out.action, out.policy_revision, out.decision_json,
+                                   out.summary_json, out.document_json, vid))
+                    # Only what re-tiering changes (the log merges it over the row's fields).
+                    rewritten[f"{plugins[pid][3]}@{version}"] = {
+                        "tier": out.tier, "action": out.action, "rendered": rendered_hash(
+                            decision_json=out.decision_json, summary_json=out.summary_json,
+                            document_json=out.document_json)}
+                    changed += (out.tier, out.action) != (tier, action)
+                    failed += out.failed
+                    versions_of[pid].append((version, state, out.tier, out.action))
+                    revision = out.policy_revision
+                if params:
+                    conn.exec_driver_sql(store, params)
+                total += len(params)
+                stats.main_write_cpu += time.process_time() - cpu
+            cpu = time.process_time()
+            plugin_params = []
+            for pid, p in plugins.items():
+                latest_version, tier, action, summary, document = plugin_documents(
+                    namespace=p[1], name=p[2], key=p[3], description=p[4],
+                    capabilities_json=p[5], updated_at=p[6], versions=versions_of[pid])
+                plugin_params.append({"b_id": pid, "latest_version": latest_version,
+                                      "tier": tier, "action": action, "summary_json": summary,
+                                      "document_json": document})
+            if plugin_params:
+                conn.execute(update(pt).where(pt.c.id == bindparam("b_id")), plugin_params)
+            result = {"versions": total, "changed": changed, "failed": failed,
+                      "policy_revision": revision or pool.revision}
+            tx.audit(actor=actor, action="catalogue.retier", target="*", before=None,
+                     after=result, now=now, effects={"plugin_version": rewritten})
+            stats.main_write_cpu += time.process_time() - cpu
+        return result

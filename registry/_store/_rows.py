@@ -1,0 +1,155 @@
+"""Version and plugin rows inside a write: their stored facts, their re-evaluation, their
+plugin's documents.
+
+Every write that changes what the policy sees (a publish, a review, usage, a revocation, a scan)
+re-evaluates the version here, with the inputs, the evaluation and the rendering of
+:mod:`registry._reevaluate` that re-tiering uses too: rebuilt from stored facts, no parsing of
+uploads and no cryptography.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from cortex_trust.policy import Decision, PolicyInput
+
+from .._documents import plugin_documents
+from .._models import Evidence, Plugin, PluginVersion, ReviewRow, UsageDay
+from .._reevaluate import (
+    ITEM_COLUMNS,
+    ReporterFacts,
+    UsageFacts,
+    build_inputs,
+    item_from_row,
+    render_outcome,
+)
+from ._tx import StoreBase, not_found
+
+__all__ = ["Evaluator", "VersionRows"]
+
+_item_values = attrgetter(*ITEM_COLUMNS)
+
+#: Given the inputs, return one decision each (in order). Never raises for engine problems.
+Evaluator = Callable[[Sequence[PolicyInput]], list[Decision]]
+
+
+class VersionRows(StoreBase):
+    """What the writes that touch versions share."""
+
+    def _get_version(self, s: Session, namespace: str, name: str,
+                     version: str) -> tuple[Plugin, PluginVersion]:
+        plugin = s.exec(select(Plugin).where(Plugin.key == f"{namespace}/{name}")).first()
+        if plugin is None:
+            raise not_found(namespace, name)
+        row = s.exec(select(PluginVersion).where(PluginVersion.plugin_id == plugin.id,
+                                                 PluginVersion.version == version)).first()
+        if row is None:
+            raise not_found(namespace, name, version)
+        return plugin, row
+
+    def _facts(self, s: Any, where: Callable[[Any], Any],
+               digests: dict[int, str]) -> tuple[dict[int, dict[str, str]], dict[int, UsageFacts]]:
+        """The stored facts of a batch of versions, each bound to the version's digest, in four
+        queries: the newest evidence row of each kind; every reviewer's review, as the facts JSON
+        of one review piece; usage per version and per organization. ``where(column)`` selects
+        the batch by a table's version-id column."""
+        from sqlalchemy import select as columns  # any number of columns (sqlmodel's: <= 4)
+
+        latest: dict[int, dict[str, str]] = {}
+        for vid, kind, digest, facts in s.execute(
+                columns(col(Evidence.version_id), col(Evidence.kind), col(Evidence.digest),
+                        col(Evidence.facts_json))
+                .where(where(col(Evidence.version_id))).order_by(col(Evidence.id))).all():
+            # Reviews are per reviewer (ReviewRow); an evidence row never stands for them.
+            if digests.get(vid) == digest and kind != "review":
+                latest.setdefault(vid, {})[kind] = facts  # the newest of each kind wins
+        reviews: dict[int, list[dict[str, Any]]] = {}
+        for vid, reviewer, verdict, digest, at in s.execute(
+                columns(col(ReviewRow.version_id), col(ReviewRow.reviewer), col(ReviewRow.verdict),
+                        col(ReviewRow.digest), col(ReviewRow.reviewed_at))
+                .where(where(col(ReviewRow.version_id)))
+                .order_by(col(ReviewRow.version_id), col(ReviewRow.reviewer))).all():
+            if digests.get(vid) == digest:
+                reviews.setdefault(vid, []).append(
+                    {"reviewer": reviewer, "verdict": verdict, "at": at,
+                     "source": self.registry_name})
+        for vid, records in reviews.items():
+            # Validated with the rest of the input (registry._reevaluate.stored_input).
+            latest.setdefault(vid, {})["review"] = json.dumps(
+                {"present": True, "reviews": records, "digest": digests[vid],
+                 "source": self.registry_name}, separators=(",", ":"))
+        day, inst = col(UsageDay.day), col(UsageDay.installation_id)
+        first, last = func.min(col(UsageDay.reported_at)), func.max(col(UsageDay.reported_at))
+        by_org: dict[int, list[ReporterFacts]] = {}
+        for vid, digest, org, installations, days, org_first, org_last in s.execute(
+                columns(col(UsageDay.version_id), col(UsageDay.digest), col(UsageDay.organization),
+                        func.count(inst.distinct()), func.count(day.distinct()), first, last)
+                .where(where(col(UsageDay.version_id)))
+                .group_by(col(UsageDay.version_id), col(UsageDay.digest),
+                          col(UsageDay.organization))
+                .order_by(col(UsageDay.version_id), col(UsageDay.organization))).all():
+            if digests.get(vid) == digest:
+                by_org.setdefault(vid, []).append(
+                    ReporterFacts(org, int(installations), int(days), org_first, org_last))
+        usage: dict[int, UsageFacts] = {}
+        for vid, digest, installations, days, all_first, all_last in s.execute(
+                columns(col(UsageDay.version_id), col(UsageDay.digest), func.count(inst.distinct()),
+                        func.count(day.distinct()), first, last)
+                .where(where(col(UsageDay.version_id)))
+                .group_by(col(UsageDay.version_id), col(UsageDay.digest))).all():
+            if digests.get(vid) == digest:
+                usage[vid] = UsageFacts(all_first, all_last, int(days), int(installations),
+                                        tuple(by_org.get(vid, ())))
+        return latest, usage
+
+    def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
+                    *, now: datetime, evaluate: Evaluator) -> list[Decision]:
+        """Evaluate ``rows`` in one batch and store each decision and its documents."""
+        ids = [r.id for r in rows]
+        latest, usage = self._facts(s, lambda c: c.in_(ids),
+                                    {r.id: r.digest for r in rows if r.id is not None})
+        items = []
+        for r in rows:
+            assert r.id is not None
+            plugin = plugins[r.plugin_id]
+            items.append(item_from_row(_item_values(r), namespace=plugin.namespace,
+                                       name=plugin.name, evidence=latest.get(r.id),
+                                       usage=usage.get(r.id)))
+        inputs = build_inputs(items, now=now, registry_name=self.registry_name)
+        decisions = evaluate(inputs)
+        if len(decisions) != len(rows):
+            raise RuntimeError("the evaluator returned a wrong number of decisions")
+        for row, item, inp, decision in zip(rows, items, inputs, decisions, strict=True):
+            out = render_outcome(item, inp, decision)
+            row.tier, row.action, row.policy_revision = out.tier, out.action, out.policy_revision
+            row.decision_json = out.decision_json
+            row.summary_json, row.document_json = out.summary_json, out.document_json
+            s.add(row)
+        return decisions
+
+    def _reevaluate_version(self, s: Session, plugin: Plugin, row: PluginVersion, *,
+                            now: datetime, evaluate: Evaluator) -> None:
+        """After a change to ``row``'s facts: store them, re-evaluate the version, refresh its
+        plugin's latest version, tier and documents."""
+        s.flush()
+        self._reevaluate(s, {row.plugin_id: plugin}, [row], now=now, evaluate=evaluate)
+        self._refresh_plugin(s, plugin)
+
+    def _refresh_plugin(self, s: Session, plugin: Plugin) -> None:
+        """Recompute the plugin's latest version, tier and documents from its versions."""
+        rows = s.exec(select(PluginVersion.version, PluginVersion.state, PluginVersion.tier,
+                             PluginVersion.action)
+                      .where(PluginVersion.plugin_id == plugin.id)).all()
+        (plugin.latest_version, plugin.tier, plugin.action, plugin.summary_json,
+         plugin.document_json) = plugin_documents(
+            namespace=plugin.namespace, name=plugin.name, key=plugin.key,
+            description=plugin.description, capabilities_json=plugin.capabilities_json,
+            updated_at=plugin.updated_at, versions=[(r[0], r[1], r[2], r[3]) for r in rows])
+        s.add(plugin)
