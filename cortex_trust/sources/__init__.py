@@ -10,35 +10,37 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRepo, parse_github_ref
-    from ._oci import MANIFEST_MEDIA_TYPES, OciClient
-    from ._registry import RegistryClient, RegistryRequestError
-    from ._transparency import (
+    from ._merkle import (
         EMPTY_ROOT,
         HASH_SIZE,
-        MAX_NOTE_BYTES,
-        Checkpoint,
-        NoteError,
-        NoteSigner,
-        NoteVerifier,
         ProofError,
         SubtreeGetter,
         TransparencyError,
         append_leaf,
         consistency_proof,
         consistency_proof_nodes,
-        generate_note_key,
         inclusion_proof,
         inclusion_proof_nodes,
         leaf_hash,
         node_hash,
+        root_from_frontier,
+        root_hash,
+        verify_consistency,
+        verify_inclusion,
+    )
+    from ._oci import MANIFEST_MEDIA_TYPES, OciClient
+    from ._registry import RegistryClient, RegistryRequestError
+    from ._transparency import (
+        MAX_NOTE_BYTES,
+        Checkpoint,
+        NoteError,
+        NoteSigner,
+        NoteVerifier,
+        generate_note_key,
         open_checkpoint,
         open_note,
         parse_checkpoint,
-        root_from_frontier,
-        root_hash,
         sign_note,
-        verify_consistency,
-        verify_inclusion,
     )
     from ._wire import (
         VERSION_PATTERN,
@@ -126,8 +128,8 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
-    "EMPTY_ROOT": "._transparency",
-    "HASH_SIZE": "._transparency",
+    "EMPTY_ROOT": "._merkle",
+    "HASH_SIZE": "._merkle",
     "MANIFEST_MEDIA_TYPES": "._oci",
     "MAX_NOTE_BYTES": "._transparency",
     "VERSION_PATTERN": "._wire",
@@ -147,7 +149,7 @@ _EXPORTS = {
     "PluginDetail": "._wire",
     "PluginPage": "._wire",
     "PluginSummary": "._wire",
-    "ProofError": "._transparency",
+    "ProofError": "._merkle",
     "PublishCreate": "._wire",
     "RegistryClient": "._registry",
     "RegistryRequestError": "._registry",
@@ -157,31 +159,31 @@ _EXPORTS = {
     "RevocationEntry": "._wire",
     "RevocationPage": "._wire",
     "RevokedVersions": "._wire",
-    "SubtreeGetter": "._transparency",
-    "TransparencyError": "._transparency",
+    "SubtreeGetter": "._merkle",
+    "TransparencyError": "._merkle",
     "UsageCreate": "._wire",
     "VersionDetail": "._wire",
     "VersionList": "._wire",
     "VersionLog": "._wire",
     "VersionSummary": "._wire",
     "YankCreate": "._wire",
-    "append_leaf": "._transparency",
-    "consistency_proof": "._transparency",
-    "consistency_proof_nodes": "._transparency",
+    "append_leaf": "._merkle",
+    "consistency_proof": "._merkle",
+    "consistency_proof_nodes": "._merkle",
     "generate_note_key": "._transparency",
-    "inclusion_proof": "._transparency",
-    "inclusion_proof_nodes": "._transparency",
-    "leaf_hash": "._transparency",
-    "node_hash": "._transparency",
+    "inclusion_proof": "._merkle",
+    "inclusion_proof_nodes": "._merkle",
+    "leaf_hash": "._merkle",
+    "node_hash": "._merkle",
     "open_checkpoint": "._transparency",
     "open_note": "._transparency",
     "parse_checkpoint": "._transparency",
     "parse_github_ref": "._github",
-    "root_from_frontier": "._transparency",
-    "root_hash": "._transparency",
+    "root_from_frontier": "._merkle",
+    "root_hash": "._merkle",
     "sign_note": "._transparency",
-    "verify_consistency": "._transparency",
-    "verify_inclusion": "._transparency",
+    "verify_consistency": "._merkle",
+    "verify_inclusion": "._merkle",
 }
 
 __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

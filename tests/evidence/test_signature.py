@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from cortex_trust.errors import EvidenceError, InputError
 from cortex_trust.evidence import (
     MAX_BUNDLE_BYTES,
+    MAX_TRUSTED_ROOT_BYTES,
     PRODUCTION_ROOT_NAME,
     TrustRoot,
     load_trust_root,
     production_trust_root,
     verify_signature,
 )
-from cortex_trust.evidence import _signature as sigmod
 from cortex_trust.policy import GitHubClaims, SignatureEvidence
 from tests.support.hostile import refused_quickly
 
@@ -463,7 +463,7 @@ def test_not_a_trust_root_is_an_input_error(tmp_path: Path, content: bytes) -> N
 
 def test_oversized_trust_root_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "root.json"
-    path.write_bytes(b" " * (sigmod.MAX_TRUSTED_ROOT_BYTES + 1))
+    path.write_bytes(b" " * (MAX_TRUSTED_ROOT_BYTES + 1))
     with pytest.raises(InputError, match="larger than"):
         load_trust_root(path)
 
@@ -519,20 +519,7 @@ def test_verification_never_reads_the_home_directory_cache(tmp_path: Path,
     assert not any(tmp_path.rglob("*"))
 
 
-# --- public surface and cost ------------------------------------------------------------------
-
-def test_public_surface_is_pinned() -> None:
-    assert sigmod.__all__ == [
-        "GITHUB_ACTIONS_ISSUER",
-        "MAX_BUNDLE_BYTES",
-        "MAX_TRUSTED_ROOT_BYTES",
-        "PRODUCTION_ROOT_NAME",
-        "TrustRoot",
-        "load_trust_root",
-        "production_trust_root",
-        "verify_attestation",
-        "verify_signature",
-    ]
+# --- import cost ------------------------------------------------------------------------------
 
 
 def test_importing_the_module_does_not_import_sigstore() -> None:
