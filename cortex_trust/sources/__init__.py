@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._index import IndexClient, IndexLayout, index_cache_dir, mirror_index
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRepo, parse_github_ref
     from ._oci import MANIFEST_MEDIA_TYPES, OciClient
     from ._registry import RegistryClient, RegistryRequestError
@@ -77,6 +78,8 @@ __all__ = [
     "GitHubRef",
     "GitHubRepo",
     "IdentityRevokeCreate",
+    "IndexClient",
+    "IndexLayout",
     "LogLeaf",
     "LogProof",
     "NoteError",
@@ -109,8 +112,10 @@ __all__ = [
     "consistency_proof_nodes",
     "generate_note_key",
     "inclusion_proof",
+    "index_cache_dir",
     "inclusion_proof_nodes",
     "leaf_hash",
+    "mirror_index",
     "node_hash",
     "open_checkpoint",
     "open_note",
@@ -134,6 +139,10 @@ _EXPORTS = {
     "Checkpoint": "._transparency",
     "DigestRevokeCreate": "._wire",
     "GitHubClient": "._github",
+    "IndexClient": "._index",
+    "IndexLayout": "._index",
+    "index_cache_dir": "._index",
+    "mirror_index": "._index",
     "GitHubRateLimited": "._github",
     "GitHubRef": "._github",
     "GitHubRepo": "._github",
