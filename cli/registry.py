@@ -31,6 +31,15 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(log_key_app, name="log-key")
 
+
+def _index_app() -> typer.Typer:
+    from .registry_index import app as index_app
+
+    return index_app
+
+
+app.add_typer(_index_app(), name="index")
+
 #: The environment variable ``serve --log-key`` falls back to.
 LOG_KEY_ENV = "CORTEX_REGISTRY_LOG_KEY_FILE"
 _MAX_KEY_FILE = 4096
@@ -102,6 +111,13 @@ def serve(
         "--platform-version", envvar="CORTEX_PLATFORM_VERSION", metavar="X.Y.Z",
         help="The CORTEX platform version this registry decides for (compared with manifests' "
              "min_cortex_version, recorded in its decisions). Default: unknown.")] = None,
+    index_dir: Annotated[Path | None, typer.Option(
+        "--index-dir", envvar="CORTEX_INDEX_DIR", metavar="DIR",
+        help="Keep this signed index (made by `cortex registry index build`) current after "
+             "every write and re-sign its timestamp in time.")] = None,
+    index_keys: Annotated[Path | None, typer.Option(
+        "--index-keys", envvar="CORTEX_INDEX_KEYS", metavar="DIR",
+        help="The index's online keys (snapshot.pem, timestamp.pem, bins.pem).")] = None,
 ) -> None:
     """Run the registry API (migrates the database first). Ctrl-C stops it.
 
@@ -134,7 +150,12 @@ def serve(
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
-                            log_signer=signer, platform_version=platform_version)
+                            log_signer=signer, platform_version=platform_version,
+                            index_dir=index_dir, index_keys=index_keys)
+    if index_dir is not None:
+        from .registry_index import check_online
+
+        check_online(index_dir, index_keys)
     application = create_app(config, engine_factory=factory, db=engine)
     if signer is None:
         _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "

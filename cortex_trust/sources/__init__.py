@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._index import IndexClient, IndexLayout, index_cache_dir, mirror_index
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRepo, parse_github_ref
+    from ._index import IndexClient, IndexLayout, index_cache_dir, mirror_index
     from ._oci import MANIFEST_MEDIA_TYPES, OciClient
     from ._registry import RegistryClient, RegistryRequestError
     from ._transparency import (
@@ -112,8 +112,8 @@ __all__ = [
     "consistency_proof_nodes",
     "generate_note_key",
     "inclusion_proof",
-    "index_cache_dir",
     "inclusion_proof_nodes",
+    "index_cache_dir",
     "leaf_hash",
     "mirror_index",
     "node_hash",

@@ -174,7 +174,7 @@ class RegistryClient:
         if not content.lstrip().startswith(b"{"):
             raise RegistryUnavailable(f"the registry {self.base_url} served a bundle that is "
                                       "not JSON", advice="check that the URL is a cortex registry")
-        return response.content
+        return content
 
     def revocations(self, *, cursor: int = 0, limit: int = 500) -> RevocationPage:
         """Revocations after ``cursor`` (0: from the start).

@@ -103,7 +103,7 @@ class IndexKeeper:
             if signed_at is None or (ts.expires - now) < self.repo.expiries.timestamp / 2:
                 self.repo.refresh(now=now)
             self.error = None
-        except Exception as e:  # noqa: BLE001 - logged and retried in full; the write is done
+        except Exception as e:
             logger.exception("the index could not be updated")
             self.error = f"{type(e).__name__}: {e}"
             with self._cond:

@@ -275,7 +275,7 @@ class IndexRepository:
 
     def _snapshot_and_timestamp(self, root_md: Metadata[Root], versions: Mapping[str, int], *,
                                 now: datetime, stats: IndexStats) -> None:
-        from tuf.api.metadata import Metadata, MetaFile, Snapshot, Timestamp
+        from tuf.api.metadata import Metadata, MetaFile, Snapshot
 
         if self.exists():
             snapshot = self.snapshot()
