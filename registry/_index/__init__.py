@@ -10,7 +10,9 @@ mirror can serve, with metadata that lets clients verify them (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cortex_trust._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._documents import all_documents, changed_documents
@@ -27,11 +29,4 @@ _EXPORTS = {"DEFAULT_BINS": "._repo", "Expiries": "._repo", "IndexRepository": "
             "all_documents": "._documents", "changed_documents": "._documents"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

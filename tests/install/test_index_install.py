@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,18 +71,25 @@ def test_publish_index_install_with_the_registry_down(indexed: Federation) -> No
         assert r.exit_code == 0 and "acme/tool" in r.stdout, r.output
 
 
-def test_a_revocation_reaches_clients_through_the_index(indexed: Federation) -> None:
-    fed = indexed
+@contextmanager
+def _installed_through_index(fed: Federation) -> Iterator[tuple[Any, datetime]]:
+    """``acme/tool`` 1.0.0 published, its index served, and installed through it now."""
     fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
     with serve_dir(_index_dir(fed)) as cdn:
         _configure(fed, cdn.url)
         now = datetime.now(UTC)
         with installer(fed) as inst:
             install_now(inst, "acme/tool", now=now)
-            assert inst.check_run("acme/tool", now=now).allowed
-            fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
-            _index_dir(fed)
-            check = inst.check_run("acme/tool", now=datetime.now(UTC))
+            yield inst, now
+
+
+def test_a_revocation_reaches_clients_through_the_index(indexed: Federation) -> None:
+    fed = indexed
+    with _installed_through_index(fed) as (inst, now):
+        assert inst.check_run("acme/tool", now=now).allowed
+        fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
+        _index_dir(fed)
+        check = inst.check_run("acme/tool", now=datetime.now(UTC))
         assert check.revoked and not check.allowed and "REVOKED" in check.decision.codes
         r = cortex(fed, "plugin", "sync")
         assert r.exit_code == 0 and "REVOKED: acme/tool@1.0.0" in r.stdout, r.output
@@ -91,14 +99,8 @@ def test_index_data_ages_from_its_signed_timestamp_not_from_the_read(indexed: Fe
     """A mirror that stops updating (frozen) still serves an unexpired timestamp for a while;
     the revocation data it carries is only as fresh as that timestamp was when signed, so the
     policy finds it stale a day later even though the read itself just happened."""
-    fed = indexed
-    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
-    with serve_dir(_index_dir(fed)) as cdn:
-        _configure(fed, cdn.url)
-        now = datetime.now(UTC)
-        with installer(fed) as inst:
-            install_now(inst, "acme/tool", now=now)
-            later = inst.check_run("acme/tool", now=now + timedelta(hours=30))
+    with _installed_through_index(indexed) as (inst, now):
+        later = inst.check_run("acme/tool", now=now + timedelta(hours=30))
     assert later.sync_error is None  # the index answered and verified...
     assert not later.allowed and "REVOCATION_STALE" in later.decision.codes  # ...as of then
 
