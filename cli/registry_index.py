@@ -20,11 +20,18 @@ from ._options import DbOpt
 if TYPE_CHECKING:
     from registry._index import IndexRepository
 
-__all__ = ["ROOT_KEY_ENV", "app", "check_online"]
+__all__ = ["ROOT_KEY_ENV", "app", "check_online", "register"]
 
 app = typer.Typer(no_args_is_help=True,
                   help="The signed index (TUF) of the registry's documents: build, refresh, "
                        "rotate-keys, mirror.")
+
+
+
+def register(parent: typer.Typer) -> None:
+    """Add ``index`` to ``cortex registry``."""
+    parent.add_typer(app, name="index")
+
 
 #: The environment variable ``--root-key`` falls back to.
 ROOT_KEY_ENV = "CORTEX_INDEX_ROOT_KEY_FILE"
@@ -89,7 +96,7 @@ def build(
     from registry._index import DEFAULT_BINS, all_documents
     from registry._store import Store
 
-    from .registry import _migrated_engine
+    from ._registry_db import migrated_engine
 
     repo = _repo(out, keys, root_key)
     now = datetime.now(UTC)
@@ -99,7 +106,7 @@ def build(
         print(f"created the index in {out}; keys in {repo.keys.keys}: keep root.pem and "
               "targets.pem offline (move them away now), the registry needs only snapshot.pem, "
               "timestamp.pem and bins.pem", file=sys.stderr)
-    engine = _migrated_engine(db)
+    engine = migrated_engine(db)
     try:
         stats = repo.replace_all(all_documents(Store(engine, registry_name=name)), now=now,
                                  bins=bins)
