@@ -10,6 +10,7 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRepo, parse_github_ref
+    from ._index import IndexClient, IndexLayout, index_cache_dir, mirror_index
     from ._merkle import (
         EMPTY_ROOT,
         HASH_SIZE,
@@ -79,6 +80,8 @@ __all__ = [
     "GitHubRef",
     "GitHubRepo",
     "IdentityRevokeCreate",
+    "IndexClient",
+    "IndexLayout",
     "LogLeaf",
     "LogProof",
     "NoteError",
@@ -112,7 +115,9 @@ __all__ = [
     "generate_note_key",
     "inclusion_proof",
     "inclusion_proof_nodes",
+    "index_cache_dir",
     "leaf_hash",
+    "mirror_index",
     "node_hash",
     "open_checkpoint",
     "open_note",
@@ -136,6 +141,10 @@ _EXPORTS = {
     "Checkpoint": "._transparency",
     "DigestRevokeCreate": "._wire",
     "GitHubClient": "._github",
+    "IndexClient": "._index",
+    "IndexLayout": "._index",
+    "index_cache_dir": "._index",
+    "mirror_index": "._index",
     "GitHubRateLimited": "._github",
     "GitHubRef": "._github",
     "GitHubRepo": "._github",
