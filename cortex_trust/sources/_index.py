@@ -494,8 +494,8 @@ def mirror_index(source_url: str, out_dir: Path, *, cache_dir: Path,
     """
     import json
     import os
+    import secrets
     import shutil
-    import tempfile
 
     from tuf.api.metadata import Metadata, SuccinctRoles, Targets
 
@@ -525,7 +525,10 @@ def mirror_index(source_url: str, out_dir: Path, *, cache_dir: Path,
                 bin_md = Metadata[Targets].from_bytes((metadata / f"{role}.json").read_bytes())
                 paths.update(bin_md.signed.targets)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".mirror-", dir=out_dir.parent))
+        # Not mkdtemp (0700): the copy is made to be served, so it gets the mode of any new
+        # directory (as the user's umask says), readable by a static server's own user.
+        staging = out_dir.parent / f".{out_dir.name}.mirror-{os.getpid()}-{secrets.token_hex(8)}"
+        staging.mkdir()
         try:
             (staging / "metadata").mkdir()
             count_md = 0

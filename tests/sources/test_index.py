@@ -1,6 +1,8 @@
 """The signed index as a client reads it: one test per attack class TUF defines, against a real
-index (written by the registry's own repository code) served over HTTP by a static server on
-loopback, with a tampered copy (the "evil mirror") where the attack needs one.
+index (written by the registry's own repository code) served over HTTP by Debian's nginx on
+loopback (scripts/nginx.sh), with a tampered copy (the "evil mirror") served beside it, or a
+test-controlled server in front of it, where the attack needs one. Only the attacks that need a
+server misbehaving in a way no static server does (trickling bytes) use a Python server.
 
 Every attack ends in :class:`RegistryUnavailable` naming the check that failed (or, for a
 document the metadata does not list, in an authenticated "not found"), never in a document
@@ -20,9 +22,12 @@ import pytest
 from cortex_trust.errors import RegistryUnavailable
 from cortex_trust.install import FederatedRegistry, RegistryTarget
 from cortex_trust.sources import IndexClient, IndexLayout, RegistryRequestError
-from tests.support.static_index import copy_tree, new_index, plugin_doc, serve_dir
+from tests.support.static_index import Nginx, copy_tree, new_index, nginx, plugin_doc, serve_dir, www
+
+__all__ = ["nginx", "www"]  # fixtures
 
 TOOL = IndexLayout.plugin("acme", "tool")
+slow = pytest.mark.slow  # served by nginx
 
 
 def _client(url: str, cache: Path, **kw: Any) -> IndexClient:
@@ -41,8 +46,15 @@ def index(tmp_path: Path) -> Any:
     return new_index(tmp_path, documents={TOOL: plugin_doc("acme", "tool")})
 
 
-def test_a_verified_document_is_read_and_cached(index: Any, tmp_path: Path) -> None:
-    with serve_dir(index.dir) as srv:
+@pytest.fixture
+def served(tmp_path: Path, www: Path) -> Any:
+    """An index in a directory nginx serves (its keys stay in the test's private directory)."""
+    return new_index(tmp_path, documents={TOOL: plugin_doc("acme", "tool")}, out=www / "index")
+
+
+@slow
+def test_a_verified_document_is_read_and_cached(served: Any, nginx: Nginx, tmp_path: Path) -> None:
+    with serve_dir(None, upstream=nginx.url_for(served.dir)) as srv:
         with _client(srv.url, tmp_path / "c") as c:
             assert c.get_plugin("acme", "tool").description == "A plugin."
         with _client(srv.url, tmp_path / "c") as c:
@@ -53,212 +65,241 @@ def test_a_verified_document_is_read_and_cached(index: Any, tmp_path: Path) -> N
         assert not any(r.startswith("/targets/") for r in srv.requests)
 
 
-def test_an_unlisted_document_is_an_authenticated_not_found(index: Any, tmp_path: Path) -> None:
+@slow
+def test_an_unlisted_document_is_an_authenticated_not_found(served: Any, nginx: Nginx,
+                                                            tmp_path: Path) -> None:
     """Extraneous dependencies: a file the metadata does not list is never read, even when the
     server has it."""
-    extra = index.dir / "targets" / "plugins" / "acme" / "evil.json"
+    extra = served.dir / "targets" / "plugins" / "acme" / "evil.json"
     extra.write_bytes(plugin_doc("acme", "evil"))
-    with serve_dir(index.dir) as srv, _client(srv.url, tmp_path / "c") as c:
+    with serve_dir(None, upstream=nginx.url_for(served.dir)) as srv, _client(srv.url, tmp_path / "c") as c:
         with pytest.raises(RegistryRequestError) as e:
             c.get_plugin("acme", "evil")
         assert e.value.status == 404
         assert not any("evil" in r for r in srv.requests)
 
 
+@slow
 @pytest.mark.parametrize("tamper", ["same_length", "longer"])
-def test_arbitrary_software_a_tampered_document_is_refused(index: Any, tmp_path: Path,
-                                                           tamper: str) -> None:
-    evil = copy_tree(index.dir, tmp_path / "evil")
+def test_arbitrary_software_a_tampered_document_is_refused(served: Any, nginx: Nginx, www: Path,
+                                                           tmp_path: Path, tamper: str) -> None:
+    evil = copy_tree(served.dir, www / "evil")
     f = _target_file(evil, TOOL)
     good = f.read_bytes()
     bad = good.replace(b"A plugin.", b"Evil plug") if tamper == "same_length" else good + b" "
     assert bad != good
     f.write_bytes(bad)
-    with serve_dir(evil) as srv, _client(srv.url, tmp_path / "c") as c:
+    with _client(nginx.url_for(evil), tmp_path / "c") as c:
         with pytest.raises(RegistryUnavailable, match=r"failed TUF verification|could not download"):
             c.get_plugin("acme", "tool")
 
 
-def test_rollback_older_metadata_is_refused(index: Any, tmp_path: Path) -> None:
-    old = copy_tree(index.dir, tmp_path / "old")
-    index.update({TOOL: plugin_doc("acme", "tool", latest="2.0.0")}, now=datetime.now(UTC))
-    with serve_dir(index.dir) as srv, _client(srv.url, tmp_path / "c") as c:
+@slow
+def test_rollback_older_metadata_is_refused(served: Any, nginx: Nginx, www: Path,
+                                            tmp_path: Path) -> None:
+    old = copy_tree(served.dir, www / "old")
+    served.update({TOOL: plugin_doc("acme", "tool", latest="2.0.0")}, now=datetime.now(UTC))
+    with _client(nginx.url_for(served.dir), tmp_path / "c") as c:
         assert c.get_plugin("acme", "tool").latest_version == "2.0.0"
     # A mirror that still serves the older (unexpired, validly signed) index.
-    with serve_dir(old) as srv, _client(srv.url, tmp_path / "c") as c:
+    with _client(nginx.url_for(old), tmp_path / "c") as c:
         with pytest.raises(RegistryUnavailable, match="BadVersionNumberError"):
             c.get_plugin("acme", "tool")
 
 
-def test_indefinite_freeze_an_expired_timestamp_is_refused(tmp_path: Path) -> None:
+@slow
+def test_indefinite_freeze_an_expired_timestamp_is_refused(nginx: Nginx, www: Path,
+                                                           tmp_path: Path) -> None:
     past = datetime.now(UTC) - timedelta(days=2)
-    repo = new_index(tmp_path, now=past, documents={TOOL: plugin_doc("acme", "tool")})
-    with serve_dir(repo.dir) as srv, _client(srv.url, tmp_path / "c") as c:
+    repo = new_index(tmp_path, now=past, documents={TOOL: plugin_doc("acme", "tool")},
+                     out=www / "index")
+    with _client(nginx.url_for(repo.dir), tmp_path / "c") as c:
         with pytest.raises(RegistryUnavailable, match="is stale") as e:
             c.get_plugin("acme", "tool")
         assert "refresh" in (e.value.advice or "")
     # Re-signing the timestamp (what the registry does in time) makes it current again.
     repo.refresh(now=datetime.now(UTC))
-    with serve_dir(repo.dir) as srv, _client(srv.url, tmp_path / "c") as c:
+    with _client(nginx.url_for(repo.dir), tmp_path / "c") as c:
         assert c.get_plugin("acme", "tool").name == "tool"
 
 
-def test_endless_data_oversized_metadata_and_documents_are_cut_off(index: Any,
-                                                                   tmp_path: Path) -> None:
-    with serve_dir(index.dir, override={"/metadata/timestamp.json": b"{" + b" " * 100_000}) as srv:
-        with _client(srv.url, tmp_path / "c1") as c, \
-                pytest.raises(RegistryUnavailable, match="DownloadLengthMismatchError"):
-            c.get_plugin("acme", "tool")
-    evil = copy_tree(index.dir, tmp_path / "evil")
+@slow
+def test_endless_data_oversized_metadata_and_documents_are_cut_off(served: Any, nginx: Nginx,
+                                                                   www: Path, tmp_path: Path) -> None:
+    evil = copy_tree(served.dir, www / "evil")
+    (evil / "metadata" / "timestamp.json").write_bytes(b"{" + b" " * 100_000)
+    with _client(nginx.url_for(evil), tmp_path / "c1") as c, \
+            pytest.raises(RegistryUnavailable, match="DownloadLengthMismatchError"):
+        c.get_plugin("acme", "tool")
+    evil = copy_tree(served.dir, www / "evil2")
     f = _target_file(evil, TOOL)
     f.write_bytes(f.read_bytes() + b" " * 10_000_000)
-    with serve_dir(evil) as srv, _client(srv.url, tmp_path / "c2") as c:
+    with _client(nginx.url_for(evil), tmp_path / "c2") as c:
         with pytest.raises(RegistryUnavailable, match="DownloadLengthMismatchError"):
             c.get_plugin("acme", "tool")
 
 
-def test_fast_forward_a_version_signed_by_an_unknown_key_is_refused(index: Any,
+@slow
+def test_fast_forward_a_version_signed_by_an_unknown_key_is_refused(served: Any, nginx: Nginx,
                                                                     tmp_path: Path) -> None:
     from securesystemslib.signer import CryptoSigner
     from tuf.api.metadata import Metadata
 
-    ts = Metadata.from_bytes((index.metadata / "timestamp.json").read_bytes())
+    ts = Metadata.from_bytes((served.metadata / "timestamp.json").read_bytes())
     ts.signed.version = 2**30
     ts.sign(CryptoSigner.generate_ed25519())
-    with serve_dir(index.dir, override={"/metadata/timestamp.json": ts.to_bytes()}) as srv:
+    upstream = nginx.url_for(served.dir)
+    with serve_dir(None, upstream=upstream, override={"/metadata/timestamp.json": ts.to_bytes()}) as srv:
         with _client(srv.url, tmp_path / "c") as c:
             with pytest.raises(RegistryUnavailable, match="UnsignedMetadataError"):
                 c.get_plugin("acme", "tool")
     # The client did not move to the forged version: the real index still reads.
-    with serve_dir(index.dir) as srv, _client(srv.url, tmp_path / "c") as c:
+    with _client(upstream, tmp_path / "c") as c:
         assert c.get_plugin("acme", "tool").name == "tool"
 
 
-def test_key_compromise_below_threshold_another_roles_key_cannot_sign(index: Any,
-                                                                      tmp_path: Path) -> None:
+@slow
+def test_key_compromise_below_threshold_another_roles_key_cannot_sign(
+        served: Any, nginx: Nginx, www: Path, tmp_path: Path) -> None:
     """An attacker holding the online timestamp key signs a snapshot of its own: the snapshot
     role's threshold is not met by a key of another role."""
     from tuf.api.metadata import Metadata, MetaFile
 
-    evil = copy_tree(index.dir, tmp_path / "evil")
-    snap = index.snapshot()
+    evil = copy_tree(served.dir, www / "evil")
+    snap = served.snapshot()
     snap.signed.version += 1
-    snap.signed.meta[f"{index._succinct().get_role_for_target(TOOL)}.json"] = MetaFile(version=1)
-    snap.sign(index.keys.signer("timestamp"))
+    snap.signed.meta[f"{served._succinct().get_role_for_target(TOOL)}.json"] = MetaFile(version=1)
+    snap.sign(served.keys.signer("timestamp"))
     (evil / "metadata" / f"{snap.signed.version}.snapshot.json").write_bytes(snap.to_bytes())
     ts = Metadata.from_bytes((evil / "metadata" / "timestamp.json").read_bytes())
     ts.signed.version += 1
     ts.signed.snapshot_meta = MetaFile(version=snap.signed.version)
-    ts.sign(index.keys.signer("timestamp"))
+    ts.sign(served.keys.signer("timestamp"))
     (evil / "metadata" / "timestamp.json").write_bytes(ts.to_bytes())
-    with serve_dir(evil) as srv, _client(srv.url, tmp_path / "c") as c:
+    with _client(nginx.url_for(evil), tmp_path / "c") as c:
         with pytest.raises(RegistryUnavailable, match="UnsignedMetadataError"):
             c.get_plugin("acme", "tool")
 
 
-def test_mix_and_match_a_bin_from_another_moment_is_refused(index: Any, tmp_path: Path) -> None:
-    role = index._succinct().get_role_for_target(TOOL)
-    old_bin = (index.metadata / f"{index.snapshot().signed.meta[f'{role}.json'].version}"
+@slow
+def test_mix_and_match_a_bin_from_another_moment_is_refused(served: Any, nginx: Nginx, www: Path,
+                                                            tmp_path: Path) -> None:
+    role = served._succinct().get_role_for_target(TOOL)
+    old_bin = (served.metadata / f"{served.snapshot().signed.meta[f'{role}.json'].version}"
                f".{role}.json").read_bytes()
-    index.update({TOOL: plugin_doc("acme", "tool", latest="2.0.0")}, now=datetime.now(UTC))
-    current = index.snapshot().signed.meta[f"{role}.json"].version
+    served.update({TOOL: plugin_doc("acme", "tool", latest="2.0.0")}, now=datetime.now(UTC))
+    current = served.snapshot().signed.meta[f"{role}.json"].version
     # The mirror serves today's timestamp and snapshot with yesterday's bin under today's name.
-    with serve_dir(index.dir, override={f"/metadata/{current}.{role}.json": old_bin}) as srv:
-        with _client(srv.url, tmp_path / "c") as c:
-            with pytest.raises(RegistryUnavailable, match="BadVersionNumberError"):
-                c.get_plugin("acme", "tool")
+    evil = copy_tree(served.dir, www / "evil")
+    (evil / "metadata" / f"{current}.{role}.json").write_bytes(old_bin)
+    with _client(nginx.url_for(evil), tmp_path / "c") as c:
+        with pytest.raises(RegistryUnavailable, match="BadVersionNumberError"):
+            c.get_plugin("acme", "tool")
 
 
 def test_slow_retrieval_a_trickling_server_is_cut_off(index: Any, tmp_path: Path) -> None:
+    """A Python server: no static server trickles on demand."""
     with serve_dir(index.dir, trickle={"/metadata/timestamp.json"}, trickle_delay=0.05) as srv:
         with _client(srv.url, tmp_path / "c", deadline=1.0) as c:
             with pytest.raises(RegistryUnavailable, match="SlowRetrievalError"):
                 c.get_plugin("acme", "tool")
 
 
-def test_wrong_software_a_document_of_another_plugin_is_refused(tmp_path: Path) -> None:
+@slow
+def test_wrong_software_a_document_of_another_plugin_is_refused(nginx: Nginx, www: Path,
+                                                                tmp_path: Path) -> None:
     """Even a correctly signed index (a compromised bins key, or a bug) cannot make one plugin's
     document stand in for another's: the client checks what the document is about."""
-    repo = new_index(tmp_path, documents={TOOL: plugin_doc("acme", "other")})
-    with serve_dir(repo.dir) as srv, _client(srv.url, tmp_path / "c") as c:
+    repo = new_index(tmp_path, documents={TOOL: plugin_doc("acme", "other")}, out=www / "index")
+    with _client(nginx.url_for(repo.dir), tmp_path / "c") as c:
         with pytest.raises(RegistryUnavailable, match="another plugin"):
             c.get_plugin("acme", "tool")
 
 
-def test_wrong_keys_another_index_at_the_pinned_url_is_refused(index: Any, tmp_path: Path) -> None:
-    with serve_dir(index.dir) as srv, _client(srv.url, tmp_path / "c") as c:
+@slow
+def test_wrong_keys_another_index_at_the_pinned_url_is_refused(served: Any, nginx: Nginx, www: Path,
+                                                               tmp_path: Path) -> None:
+    url = nginx.url_for(served.dir)
+    with _client(url, tmp_path / "c") as c:
         c.get_plugin("acme", "tool")  # root pinned on first use
-    impostor = new_index(tmp_path / "impostor", documents={TOOL: plugin_doc("acme", "tool")})
-    with serve_dir(impostor.dir) as srv:
-        # Same URL path layout, other keys: served where the client pinned the real root.
-        with _client(srv.url, tmp_path / "c") as c:
-            with pytest.raises(RegistryUnavailable, match="failed TUF verification"):
-                c.get_plugin("acme", "tool")
-        # An operator-given root pins the real keys even on first use.
-        root = (index.metadata / "1.root.json").read_bytes()
-        with _client(srv.url, tmp_path / "fresh", trusted_root=root) as c:
-            with pytest.raises(RegistryUnavailable, match="failed TUF verification"):
-                c.get_plugin("acme", "tool")
-
-
-@pytest.mark.parametrize("role", ["root", "targets", "snapshot", "timestamp", "bins"])
-def test_key_rotation_is_followed_by_clients(index: Any, tmp_path: Path, role: str) -> None:
-    with serve_dir(index.dir) as srv:
-        with _client(srv.url, tmp_path / "c") as c:
+    root = (served.metadata / "1.root.json").read_bytes()
+    # Another index (other keys) takes the real one's place at the pinned URL.
+    impostor = new_index(tmp_path / "impostor", documents={TOOL: plugin_doc("acme", "tool")},
+                         out=www / "impostor")
+    shutil.rmtree(served.dir)
+    impostor.dir.rename(served.dir)
+    with _client(url, tmp_path / "c") as c:
+        with pytest.raises(RegistryUnavailable, match="failed TUF verification"):
             c.get_plugin("acme", "tool")
-        old_key = index.keys.signer(role).public_key.keyid
-        index.rotate(role, now=datetime.now(UTC))
-        assert index.keys.signer(role).public_key.keyid != old_key
-        index.update({TOOL: plugin_doc("acme", "tool", latest="3.0.0")}, now=datetime.now(UTC))
-        with _client(srv.url, tmp_path / "c") as c:
-            assert c.get_plugin("acme", "tool").latest_version == "3.0.0"
+    # An operator-given root pins the real keys even on first use.
+    with _client(url, tmp_path / "fresh", trusted_root=root) as c:
+        with pytest.raises(RegistryUnavailable, match="failed TUF verification"):
+            c.get_plugin("acme", "tool")
 
 
-def test_a_root_not_signed_by_the_previous_root_is_refused(index: Any, tmp_path: Path) -> None:
+@slow
+@pytest.mark.parametrize("role", ["root", "targets", "snapshot", "timestamp", "bins"])
+def test_key_rotation_is_followed_by_clients(served: Any, nginx: Nginx, tmp_path: Path,
+                                             role: str) -> None:
+    url = nginx.url_for(served.dir)
+    with _client(url, tmp_path / "c") as c:
+        c.get_plugin("acme", "tool")
+    old_key = served.keys.signer(role).public_key.keyid
+    served.rotate(role, now=datetime.now(UTC))
+    assert served.keys.signer(role).public_key.keyid != old_key
+    served.update({TOOL: plugin_doc("acme", "tool", latest="3.0.0")}, now=datetime.now(UTC))
+    with _client(url, tmp_path / "c") as c:
+        assert c.get_plugin("acme", "tool").latest_version == "3.0.0"
+
+
+@slow
+def test_a_root_not_signed_by_the_previous_root_is_refused(served: Any, nginx: Nginx,
+                                                           tmp_path: Path) -> None:
     from securesystemslib.signer import CryptoSigner
     from tuf.api.metadata import Metadata
 
-    with serve_dir(index.dir) as srv:
-        with _client(srv.url, tmp_path / "c") as c:
+    url = nginx.url_for(served.dir)
+    with _client(url, tmp_path / "c") as c:
+        c.get_plugin("acme", "tool")
+    root = Metadata.from_bytes((served.metadata / "1.root.json").read_bytes())
+    thief = CryptoSigner.generate_ed25519()
+    for r in ("root", "timestamp"):
+        for keyid in list(root.signed.roles[r].keyids):
+            root.signed.revoke_key(keyid, r)
+        root.signed.add_key(thief.public_key, r)
+    root.signed.version = 2
+    root.sign(thief)
+    (served.metadata / "2.root.json").write_bytes(root.to_bytes())
+    with _client(url, tmp_path / "c") as c:
+        with pytest.raises(RegistryUnavailable, match="UnsignedMetadataError"):
             c.get_plugin("acme", "tool")
-        root = Metadata.from_bytes((index.metadata / "1.root.json").read_bytes())
-        thief = CryptoSigner.generate_ed25519()
-        for r in ("root", "timestamp"):
-            for keyid in list(root.signed.roles[r].keyids):
-                root.signed.revoke_key(keyid, r)
-            root.signed.add_key(thief.public_key, r)
-        root.signed.version = 2
-        root.sign(thief)
-        srv.override["/metadata/2.root.json"] = root.to_bytes()
-        with _client(srv.url, tmp_path / "c") as c:
-            with pytest.raises(RegistryUnavailable, match="UnsignedMetadataError"):
-                c.get_plugin("acme", "tool")
 
 
+@slow
 def test_malicious_mirror_falls_back_to_the_next_and_all_bad_is_one_clear_error(
-        index: Any, tmp_path: Path) -> None:
-    evil = copy_tree(index.dir, tmp_path / "evil")
+        served: Any, nginx: Nginx, www: Path, tmp_path: Path) -> None:
+    evil = copy_tree(served.dir, www / "evil")
     f = _target_file(evil, TOOL)
     f.write_bytes(f.read_bytes().replace(b"A plugin.", b"Evil plug"))
-    with serve_dir(evil) as bad, serve_dir(index.dir) as good:
-        target = RegistryTarget(name="acme", urls=("https://registry.invalid",),
-                                index_urls=(bad.url, good.url))
-        fed = FederatedRegistry(target, data_dir=tmp_path / "data")
-        try:
-            assert fed.call(lambda c: c.get_plugin("acme", "tool")).description == "A plugin."
-            assert fed.served_by == good.url
-        finally:
-            fed.close()
-        target = RegistryTarget(name="acme", urls=("https://registry.invalid",),
-                                index_urls=(bad.url, bad.url + "/"))
-        # A fresh client (the first one has the verified document cached and would not ask).
-        fed = FederatedRegistry(target, data_dir=tmp_path / "fresh")
-        try:
-            with pytest.raises(RegistryUnavailable, match="registry 'acme' is unavailable") as e:
-                fed.call(lambda c: c.get_plugin("acme", "tool"))
-            assert "failed TUF verification" in e.value.message
-        finally:
-            fed.close()
+    bad, good = nginx.url_for(evil), nginx.url_for(served.dir)
+    target = RegistryTarget(name="acme", urls=("https://registry.invalid",),
+                            index_urls=(bad, good))
+    fed = FederatedRegistry(target, data_dir=tmp_path / "data")
+    try:
+        assert fed.call(lambda c: c.get_plugin("acme", "tool")).description == "A plugin."
+        assert fed.served_by == good
+    finally:
+        fed.close()
+    target = RegistryTarget(name="acme", urls=("https://registry.invalid",),
+                            index_urls=(bad, bad + "/"))
+    # A fresh client (the first one has the verified document cached and would not ask).
+    fed = FederatedRegistry(target, data_dir=tmp_path / "fresh")
+    try:
+        with pytest.raises(RegistryUnavailable, match="registry 'acme' is unavailable") as e:
+            fed.call(lambda c: c.get_plugin("acme", "tool"))
+        assert "failed TUF verification" in e.value.message
+    finally:
+        fed.close()
 
 
 def test_file_urls_serve_an_air_gapped_copy(index: Any, tmp_path: Path) -> None:
@@ -268,22 +309,25 @@ def test_file_urls_serve_an_air_gapped_copy(index: Any, tmp_path: Path) -> None:
             c.get_plugin("acme", "missing")
 
 
-def test_mirror_copies_and_verifies_and_the_copy_serves_clients(index: Any, tmp_path: Path) -> None:
+@slow
+def test_mirror_copies_and_verifies_and_the_copy_serves_clients(served: Any, nginx: Nginx, www: Path,
+                                                                tmp_path: Path) -> None:
     from cortex_trust.sources import mirror_index
 
-    with serve_dir(index.dir) as srv:
-        counts = mirror_index(srv.url, tmp_path / "copy", cache_dir=tmp_path / "trust")
+    copy = www / "copy"
+    counts = mirror_index(nginx.url_for(served.dir), copy, cache_dir=tmp_path / "trust")
     assert counts["targets"] == 1
-    with serve_dir(tmp_path / "copy") as srv, _client(srv.url, tmp_path / "c") as c:
+    with _client(nginx.url_for(copy), tmp_path / "c") as c:
         assert c.get_plugin("acme", "tool").description == "A plugin."
     # A source that does not verify leaves the destination as it was.
-    evil = copy_tree(index.dir, tmp_path / "evil")
+    evil = copy_tree(served.dir, www / "evil")
     f = _target_file(evil, TOOL)
     f.write_bytes(f.read_bytes() + b" ")
-    with serve_dir(evil) as srv, pytest.raises(RegistryUnavailable):
-        mirror_index(srv.url, tmp_path / "copy", cache_dir=tmp_path / "trust2")
-    assert json.loads((tmp_path / "copy" / "mirror.json").read_text())["source"].startswith("http")
-    shutil.rmtree(evil)
+    before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+    with pytest.raises(RegistryUnavailable):
+        mirror_index(nginx.url_for(evil), copy, cache_dir=tmp_path / "trust2")
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before
+    assert json.loads((copy / "mirror.json").read_text())["source"] == nginx.url_for(served.dir)
 
 
 def test_data_is_as_old_as_the_signed_timestamp(tmp_path: Path) -> None:
