@@ -99,6 +99,15 @@ def verify(
     save_input: Annotated[Path | None, typer.Option(
         "--save-input", metavar="FILE", show_default=False,
         help="Also write the input document the policy sees to FILE (for `cortex policy eval --input`).")] = None,
+    index: Annotated[str | None, typer.Option(
+        "--index", metavar="URL|DIR", show_default=False,
+        help="A registry's signed index (http(s)://, file:// or a directory): the version under review must be "
+             "the one it lists (same digest; else exit 2), and its revocation data goes to the policy (a revoked "
+             "version is blocked). Needs --namespace.")] = None,
+    index_root: Annotated[Path | None, typer.Option(
+        "--index-root", metavar="FILE", show_default=False,
+        help="The index's trusted root (its metadata/1.root.json, from its operator); default: trust the first "
+             "root the index serves and keep it for the next runs.")] = None,
 ) -> None:
     """Verify a plugin image against policy (the CI gate). Exit 0 pass, 1 fail-on reached,
     2 input error, 3 could not run."""
@@ -118,6 +127,7 @@ def verify(
     signers = _command_line_signers(certificate_identity, certificate_identity_regexp,
                                     certificate_oidc_issuer, certificate_oidc_issuer_regexp)
     extra = _report_targets(reports or [])
+    index_url, index_trust = _index(index, index_root, namespace)
 
     from cortex_trust.evidence import parse_scanners
 
@@ -129,7 +139,7 @@ def verify(
         policy_dirs=list(policy_dir or ()), data_files=list(data or ()),
         defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,
         now=reference_time, signers=signers, reports=extra, print_input=print_input,
-        save_input=save_input)
+        save_input=save_input, index=index_url, index_root=index_trust)
     sys.stdout.write(text)
     sys.stdout.flush()
     raise typer.Exit(code)
@@ -156,26 +166,33 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          trivy_db: Path | None, tests: Path | None, review: Path | None, usage: Path | None,
          policy_dirs: list[Path], data_files: list[Path], defaults: bool, fail_on: str,
          output_format: str, now: datetime, signers: tuple[Any, ...], reports: list[tuple[str, Path]],
-         print_input: bool, save_input: Path | None) -> tuple[int, str]:
+         print_input: bool, save_input: Path | None, index: str | None = None,
+         index_root: bytes | None = None) -> tuple[int, str]:
     from cortex_trust import __version__
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.install import load_config
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 
     from ._options import load_org_policy
-    from ._paths import config_path
+    from ._paths import config_path, data_dir
     from ._platform import platform_version
     from ._render import exit_code_for, render, style_for
 
     config = load_config(config_path())
     platform = platform_version(config)
+    index_cache = None
+    if index is not None:
+        from cortex_trust.sources import index_cache_dir
+
+        index_cache = index_cache_dir(data_dir(), registry="verify", index_url=index, trusted_root=index_root)
 
     request = VerifyRequest(
         manifest=manifest, image=image, namespace=namespace, bundle=bundle,
         trusted_roots=trusted_roots, scan_report=scan, scan_scanners=scan_scanners,
         run_scan=run_scan, trivy_db=trivy_db,
         junit=tests, review=review, usage=usage, cortex_version=platform.version,
-        cortex_version_source=platform.source, command_line_signers=signers)
+        cortex_version_source=platform.source, command_line_signers=signers,
+        index=index, index_root=index_root, index_cache=index_cache)
     # Read the policies first (a broken policy is an input error that should not wait for a
     # scan), then collect the evidence (bad input fails before an engine starts), then decide.
     policy_set = load_org_policy(policy_dirs, data_files, config=config, defaults=defaults)
@@ -195,6 +212,31 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
     if output_format == "github":
         _github_files(result, fail_on=fail_on)
     return exit_code_for(result.decision, fail_on), text
+
+
+def _index(index: str | None, root: Path | None, namespace: str | None) -> tuple[str | None, bytes | None]:
+    """The index URL (a directory becomes a ``file://`` URL) and the bytes of its root."""
+    if index is None:
+        if root is not None:
+            fail("--index-root needs --index", advice="name the index the root belongs to")
+        return None, None
+    if namespace is None:
+        fail("--index needs --namespace", advice="add --namespace NS: the index lists plugins as NS/NAME")
+    if "://" not in index:
+        directory = Path(index)
+        if not directory.is_dir():
+            fail(f"--index {index!r} is neither a URL nor a directory",
+                 advice="give the index's https:// URL or the directory of a copy (cortex registry index mirror)")
+        index = directory.resolve().as_uri()
+    trusted = None
+    if root is not None:
+        from cortex_trust._io import ReadRefused, read_bounded
+
+        try:
+            trusted = read_bounded(root, max_bytes=512_000)
+        except ReadRefused as e:
+            fail(f"cannot read --index-root {root} ({e})", advice="pass the index's metadata/1.root.json")
+    return index, trusted
 
 
 def _command_line_signers(identity: str | None, identity_regexp: str | None, issuer: str | None,

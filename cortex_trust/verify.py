@@ -73,6 +73,13 @@ class VerifyRequest:
     #: Signers trusted on the command line for this verification (the input's
     #: ``context.command_line_signers``; the policy decides whether they count).
     command_line_signers: tuple[CommandLineSigner, ...] = ()
+    #: A registry's signed index (``http(s)://`` or ``file://``) that must list this version
+    #: with this digest; its revocation facts become ``evidence.revocation``. Needs
+    #: ``namespace`` and ``index_cache`` (the index's trust state between runs).
+    index: str | None = None
+    #: The index's root from its operator (``None``: trusted on first use, kept in ``index_cache``).
+    index_root: bytes | None = None
+    index_cache: PathLike | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,9 @@ def evidence_summary(policy_input: PolicyInput) -> dict[str, Any]:
             "active_days": ev.usage.active_days, "organizations": ev.usage.organizations,
             "reporters": [r.model_dump(mode="json") for r in ev.usage.reporters],
         },
-        "revocation": {"checked": ev.revocation.checked, "revoked": ev.revocation.revoked},
+        "revocation": {"checked": ev.revocation.checked, "revoked": ev.revocation.revoked,
+                       "reason": ev.revocation.reason, "fresh_as_of": ev.revocation.fresh_as_of,
+                       "source": ev.revocation.source},
         "dropped": [d.model_dump(mode="json") for d in ev.dropped],
     }
 
@@ -181,7 +190,9 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
     """Collect the evidence of ``request`` and build the policy input (no engine involved).
 
     Separate from :func:`judge` so that a caller can refuse bad input before it starts a policy
-    engine. Raises like :func:`verify_plugin`.
+    engine. Raises like :func:`verify_plugin`; with ``request.index``, also
+    :class:`InputError` when the index does not list this version with this digest and
+    :class:`~cortex_trust.errors.RegistryUnavailable` when the index does not verify.
     """
     from .evidence import read_junit, read_review, read_trivy_report, read_usage, run_trivy
     from .manifest import load_manifest
@@ -234,14 +245,34 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
         usage, more = read_usage(request.usage, digest=digest, plugin=full_name,
                                  version=version, now=now)
         dropped.extend(more)
+    revocation = None
+    if request.index is not None:
+        revocation = _index_revocation(request, name=name, version=version, digest=digest, now=now)
 
     return build_input(
         manifest=manifest, image=request.image, digest=digest,
         operation=request.operation,
         now=now, cortex_version=request.cortex_version,
         cortex_version_source=request.cortex_version_source, signature=signature, scan=scan,
-        tests=tests, review=review, usage=usage, dropped=dropped, registry=request.registry,
-        namespace=request.namespace, command_line_signers=request.command_line_signers)
+        tests=tests, review=review, usage=usage, revocation=revocation, dropped=dropped,
+        registry=request.registry, namespace=request.namespace,
+        command_line_signers=request.command_line_signers)
+
+
+def _index_revocation(request: VerifyRequest, *, name: str, version: str, digest: str,
+                      now: datetime) -> Any:
+    from .install import index_listing
+
+    assert request.index is not None
+    if request.namespace is None:
+        raise InputError("checking a version against an index needs its namespace",
+                         advice="add --namespace NS (the index lists NS/NAME)")
+    if request.index_cache is None:
+        raise InputError("checking a version against an index needs a directory for its trust state",
+                         advice="set VerifyRequest.index_cache")
+    return index_listing(request.index, cache_dir=Path(request.index_cache),
+                         trusted_root=request.index_root, namespace=request.namespace, name=name,
+                         version=version, digest=digest, now=now).revocation
 
 
 def _signature(request: VerifyRequest, *, digest: str) -> Any:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from ._federation import FederatedRegistry, RegistryTarget, entry_target, registry_target
     from ._installer import Installer, remove_installed
+    from ._listing import IndexListing, index_listing
     from ._plan import InstallOutcome, InstallPlan, RunCheck, SyncReport, judge_install
     from ._request import PluginRequest, parse_request
     from ._revocations import FeedSource, revocation_evidence, sync_feed
@@ -45,6 +46,7 @@ __all__ = [
     "FederatedRegistry",
     "FeedSource",
     "FeedState",
+    "IndexListing",
     "InstallOutcome",
     "InstallPlan",
     "InstallRecord",
@@ -63,6 +65,7 @@ __all__ = [
     "VersionCandidate",
     "check_platform_version",
     "entry_target",
+    "index_listing",
     "invalid_setting",
     "judge_install",
     "load_config",
@@ -85,6 +88,8 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
+    "IndexListing": "._listing",
+    "index_listing": "._listing",
     "CortexConfig": "._config",
     "DEFAULT_GITHUB_API": "._config",
     "DEFAULT_REGISTRY": "._config",

@@ -17,7 +17,9 @@ import pytest
 from cortex_trust.install import CortexConfig, RegistryEntry, save_config
 from tests.install.conftest import cortex, install_now, installer, root_opt
 from tests.support.federation import PLATFORM_VERSION, Federation, RegistryServer
-from tests.support.static_index import serve_dir
+from tests.support.static_index import Nginx, nginx, serve_dir, www
+
+__all__ = ["nginx", "www"]  # fixtures
 
 
 @pytest.fixture
@@ -131,3 +133,113 @@ def test_an_index_that_does_not_verify_is_exit_3_never_an_install(indexed: Feder
         r = cortex(fed, "plugin", "install", "acme/tool", "--yes", *root_opt(fed))
     assert r.exit_code == 3, r.output
     assert "failed TUF verification" in r.stderr
+
+
+# -- cortex plugin verify --index -------------------------------------------------------------
+
+def _verify(fed: Federation, tmp_path: Path, digest: str, index: str, *extra: str,
+            version: str = "1.0.0") -> Any:
+    """``cortex plugin verify`` of ``acme/tool@version`` carrying ``digest`` against ``index``."""
+    from tests.support.federation import manifest_text
+
+    manifest = tmp_path / f"manifest-{version}.yaml"
+    manifest.write_text(manifest_text("tool", version))
+    return cortex(fed, "plugin", "verify", str(manifest), "--image",
+                  f"{fed.private.oci_host}/acme/tool@{digest}", "--namespace", "acme",
+                  "--index", index, "--format", "json", *extra)
+
+
+def test_verify_index_the_listed_version_passes_with_the_index_revocation_facts(
+        indexed: Federation, tmp_path: Path) -> None:
+    fed = indexed
+    digest = fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    www = _index_dir(fed)
+    r = _verify(fed, tmp_path, digest, str(www), "--index-root", str(www / "metadata" / "1.root.json"))
+    assert r.exit_code == 0, r.output
+    revocation = json.loads(r.stdout)["evidence"]["revocation"]
+    assert revocation["checked"] is True and revocation["revoked"] is False
+    assert revocation["source"] == www.resolve().as_uri()
+    signed = datetime.fromisoformat(revocation["fresh_as_of"].replace("Z", "+00:00"))
+    assert timedelta(0) <= datetime.now(UTC) - signed < timedelta(minutes=5)
+
+
+def test_verify_index_a_revoked_version_is_blocked(indexed: Federation, tmp_path: Path) -> None:
+    fed = indexed
+    digest = fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    fed.private.revoke("acme", "tool", "1.0.0", reason="signing key leaked")
+    r = _verify(fed, tmp_path, digest, str(_index_dir(fed)))
+    assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    assert doc["decision"]["action"] == "block"
+    assert "REVOKED" in [x["code"] for x in doc["decision"]["reasons"]]
+    assert doc["evidence"]["revocation"]["revoked"] is True
+    assert "signing key leaked" in doc["evidence"]["revocation"]["reason"]
+
+
+@pytest.mark.parametrize("case", ["other_digest", "unlisted_version"])
+def test_verify_index_an_image_the_index_does_not_list_is_refused(indexed: Federation,
+                                                                   tmp_path: Path, case: str) -> None:
+    from tests.support.federation import fake_digest
+
+    fed = indexed
+    digest = fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    if case == "other_digest":
+        r = _verify(fed, tmp_path, fake_digest("rebuilt"), str(_index_dir(fed)))
+        assert r.exit_code == 2, r.output
+        assert f"lists acme/tool@1.0.0 with {digest}" in r.stderr
+        assert "not the version the registry published" in r.stderr
+    else:
+        r = _verify(fed, tmp_path, digest, str(_index_dir(fed)), version="1.0.1")
+        assert r.exit_code == 2, r.output
+        assert "acme/tool@1.0.1 is not in the index" in r.stderr
+    assert r.stdout == ""  # no decision, no result
+
+
+def test_verify_index_that_does_not_verify_is_exit_3(indexed: Federation, tmp_path: Path) -> None:
+    import shutil
+
+    fed = indexed
+    digest = fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    evil = tmp_path / "evil"
+    shutil.copytree(_index_dir(fed), evil)
+    (found,) = (evil / "targets" / "plugins" / "acme" / "tool" / "versions").glob("*.1.0.0.json")
+    found.write_bytes(found.read_bytes().replace(b'"active"', b'"ACTIVE"'))
+    r = _verify(fed, tmp_path, digest, str(evil), "--index-root",
+                str(_index_dir(fed) / "metadata" / "1.root.json"))
+    assert r.exit_code == 3, r.output
+    assert "failed TUF verification" in r.stderr
+
+
+def test_verify_index_needs_a_namespace_and_an_index_for_its_root(indexed: Federation,
+                                                                  tmp_path: Path) -> None:
+    from tests.support.federation import manifest_text
+
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(manifest_text("tool", "1.0.0"))
+    image = f"{indexed.private.oci_host}/acme/tool@sha256:{'a' * 64}"
+    r = cortex(indexed, "plugin", "verify", str(manifest), "--image", image, "--index", str(tmp_path))
+    assert r.exit_code == 2 and "--index needs --namespace" in r.stderr, r.output
+    r = cortex(indexed, "plugin", "verify", str(manifest), "--image", image, "--index-root",
+               str(manifest))
+    assert r.exit_code == 2 and "--index-root needs --index" in r.stderr, r.output
+    r = cortex(indexed, "plugin", "verify", str(manifest), "--image", image, "--namespace", "acme",
+               "--index", str(tmp_path / "missing"))
+    assert r.exit_code == 2 and "neither a URL nor a directory" in r.stderr, r.output
+
+
+@pytest.mark.slow
+def test_verify_index_over_http_from_a_mirror_served_by_nginx(indexed: Federation, tmp_path: Path,
+                                                              nginx: Nginx, www: Path) -> None:
+    from cortex_trust.sources import mirror_index
+
+    fed = indexed
+    digest = fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    root = _index_dir(fed) / "metadata" / "1.root.json"
+    mirror_index(f"file://{_index_dir(fed)}", www / "mirror", cache_dir=tmp_path / "trust",
+                 trusted_root=root.read_bytes())
+    url = nginx.url_for(www / "mirror")
+    r = _verify(fed, tmp_path, digest, url, "--index-root", str(root))
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["evidence"]["revocation"]["source"] == url
+    r = _verify(fed, tmp_path, "sha256:" + "0" * 64, url, "--index-root", str(root))
+    assert r.exit_code == 2, r.output
