@@ -9,7 +9,8 @@
 #
 # Installs nginx with apt if it is missing. Each instance is nginx's own master process with the
 # project's configuration (no system service, nothing under /etc is read or changed): one worker
-# (NGINX_WORKERS to change it), no access log, listening on 127.0.0.1 only. Its configuration,
+# (NGINX_WORKERS to change it), no access log, keep-alive connections not closed after 1,000
+# requests (a load generator keeps its connections), listening on 127.0.0.1 only. Its configuration,
 # pid, port and error log live in $CORTEX_STATE_DIR/nginx/<hash of DIR>/ (default .state/).
 # Started as root, nginx runs its workers as nobody: DIR and its parents must then be readable
 # and searchable by everyone (the script checks). Output on stdout is only the URL; progress and
@@ -53,7 +54,7 @@ write_conf() {  # DIR WWW PORT
   cat >"$1/nginx.conf" <<EOF
 daemon on; worker_processes $WORKERS; pid $1/nginx.pid; error_log $1/error.log;
 events { worker_connections 1024; }
-http { access_log off; client_body_temp_path $1/body; proxy_temp_path $1/proxy;
+http { access_log off; keepalive_requests 1000000; client_body_temp_path $1/body; proxy_temp_path $1/proxy;
        fastcgi_temp_path $1/fcgi; uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
        types { application/json json; text/html html; }
        server { listen 127.0.0.1:$3; root $2; } }
