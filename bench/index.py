@@ -12,13 +12,14 @@ bench/registry_bench.py seeds it (one real publish cloned in SQLite), then:
             plugin document and its catalogue shard) applied with `update()`: time and bytes
             re-signed, median of 7 (of 3 with 2 bins), with 256 bins and after re-delegating the same index to 2
             bins (the fewest the repository allows: each bin holds half the catalogue, which is
-            what signing without hashed bins costs);
+            what signing without hashed bins costs), and after re-delegating it to as many bins
+            as keep about a hundred documents in each;
   client    `get_version` through `IndexClient` (TUF, served by nginx) cold (empty trust cache:
             root, timestamp, snapshot, targets, one bin, the document), warm (trust cache kept:
             timestamp, then the document from the verified cache; and a document not yet
             cached), and through `RegistryClient` on the registry's API; a new client per call,
             interleaved, median of 30;
-  serve     nginx (scripts/nginx.sh, pinned to core 0) serving 1,000 random version documents of
+  serve     nginx (scripts/nginx.sh with NGINX_FILE_CACHE=1, pinned to core 0) serving 1,000 random version documents of
             the index vs the same nginx serving one plain file of their median size vs the
             registry's API (same core) serving the same versions; the load generator of
             bench/registry_bench.py on core 1, interleaved in 0.25 s slices.
@@ -158,7 +159,8 @@ def redelegate(repo: Any, *, bins: int) -> float:
 
 def _start_nginx(root: Path) -> str:
     cmd = [*rb._taskset(0), str(NGINX), str(root)]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(cmd, capture_output=True, text=True, check=True,
+                          env={**os.environ, "NGINX_FILE_CACHE": "1"}).stdout.strip()
 
 
 def _start_api(db_url: str, reference_bytes: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -288,6 +290,10 @@ def run(sizes: list[int], *, seconds: float, concurrency: int, keep: Path | None
                     api.wait(30)
                 entry["redelegate_to_2_bins_s"] = redelegate(repo, bins=2)
                 entry["publish_2_bins"] = publish_cost(repo, plugins, runs=3, start=100)
+                # As many bins as keep about a hundred documents in each.
+                scaled = 1 << max(1, (built["documents"] // 100 - 1).bit_length())
+                entry["redelegate_to_scaled_bins_s"] = redelegate(repo, bins=scaled)
+                entry[f"publish_{scaled}_bins"] = publish_cost(repo, plugins, start=200)
                 print(json.dumps({size: entry}), flush=True)
                 report["sizes"][size] = entry
         finally:

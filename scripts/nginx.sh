@@ -10,7 +10,10 @@
 # Installs nginx with apt if it is missing. Each instance is nginx's own master process with the
 # project's configuration (no system service, nothing under /etc is read or changed): one worker
 # (NGINX_WORKERS to change it), no access log, keep-alive connections not closed after 1,000
-# requests (a load generator keeps its connections), listening on 127.0.0.1 only. Its configuration,
+# requests (a load generator keeps its connections), listening on 127.0.0.1 only.
+# NGINX_FILE_CACHE=1 (for benchmarks, as a CDN-facing server would run) caches open files for a
+# minute, except timestamp.json: the only file of a signed index rewritten in place, the others
+# are immutable. Without it (the tests) a file replaced on disk is served at once. Its configuration,
 # pid, port and error log live in $CORTEX_STATE_DIR/nginx/<hash of DIR>/ (default .state/).
 # Started as root, nginx runs its workers as nobody: DIR and its parents must then be readable
 # and searchable by everyone (the script checks). Output on stdout is only the URL; progress and
@@ -50,19 +53,24 @@ instance_dir() {  # the state directory of the instance serving $1 (an absolute 
   echo "$STATE/nginx/$(printf '%s' "$1" | sha256sum | cut -c1-16)"
 }
 
-write_conf() {  # DIR WWW PORT
+write_conf() {  # DIR WWW PORT EXTRA
   cat >"$1/nginx.conf" <<EOF
 daemon on; worker_processes $WORKERS; pid $1/nginx.pid; error_log $1/error.log;
 events { worker_connections 1024; }
 http { access_log off; keepalive_requests 1000000; client_body_temp_path $1/body; proxy_temp_path $1/proxy;
        fastcgi_temp_path $1/fcgi; uwsgi_temp_path $1/uwsgi; scgi_temp_path $1/scgi;
        types { application/json json; text/html html; }
-       server { listen 127.0.0.1:$3; root $2; } }
+       $4
+       server { listen 127.0.0.1:$3; root $2;
+                location ~ /timestamp\.json\$ { open_file_cache off; } } }
 EOF
 }
 
 start() {
-  local www=$1 dir port bin tries
+  local www=$1 dir port bin tries extra=""
+  if [ "${NGINX_FILE_CACHE:-0}" = 1 ]; then
+    extra="open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;"
+  fi
   [ -d "$www" ] || die "$www is not a directory"
   www=$(cd "$www" && pwd -P)
   dir=$(instance_dir "$www")
@@ -79,7 +87,7 @@ start() {
   mkdir -p "$dir"
   for tries in 1 2 3 4 5; do
     port=$(free_port)
-    write_conf "$dir" "$www" "$port"
+    write_conf "$dir" "$www" "$port" "$extra"
     # Another process may take the port between free_port and nginx's bind: try another one.
     if "$bin" -c "$dir/nginx.conf" -p "$dir" </dev/null >>"$dir/error.log" 2>&1; then
       for _ in $(seq 50); do answers "$port" && break; sleep 0.1; done
