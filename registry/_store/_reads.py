@@ -19,13 +19,14 @@ from .._documents import dumps
 from .._errors import Invalid
 from ._tx import StoreBase, db_unavailable, not_found
 
-__all__ = ["CatalogueReads"]
+__all__ = ["CatalogueReads", "encode_cursor"]
 
 #: What a cursor decodes to: a plugin key (``namespace/name``).
 _CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
 
 
-def _encode_cursor(key: str) -> str:
+def encode_cursor(key: str) -> str:
+    """The list cursor that continues after the plugin ``key`` (opaque to clients)."""
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
@@ -68,7 +69,7 @@ class CatalogueReads(StoreBase):
         rows = self._read_rows(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
-        nxt = _encode_cursor(rows[-1][0]) if more else None
+        nxt = encode_cursor(rows[-1][0]) if more else None
         return (b'{"items":[' + ",".join(r[1] for r in rows).encode() + b'],"next_cursor":'
                 + json.dumps(nxt).encode() + b"}")
 
