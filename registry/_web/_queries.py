@@ -13,7 +13,8 @@ from typing import Any
 from .._store import Store
 from .._store._tx import db_unavailable
 
-__all__ = ["AUDIT_PAGE", "audit_entries", "audit_head", "inactive_versions", "latest_documents", "revocations_newest_first"]
+__all__ = ["AUDIT_PAGE", "audit_entries", "audit_head", "inactive_versions", "latest_documents",
+           "revocations_newest_first"]
 
 #: Entries per page of ``/audit``.
 AUDIT_PAGE = 50

@@ -102,7 +102,7 @@ def install_catalogue(app: FastAPI) -> None:
         except _BadRequest as e:
             return error(request, 400, e.message, "use the search form's choices")
         except ApiError as e:
-            return error(request, e.status, str(e.message), e.advice)
+            return error(request, e.status, str(e.message), e.advice or "")
 
     @router.get("/")
     async def home(request: Request) -> Response:
