@@ -195,6 +195,6 @@ def test_only_https_links_to_known_hosts_are_links(url: Any, link: bool) -> None
 
 def test_advisory_links_only_for_known_id_forms() -> None:
     assert advisory_link("CVE-2024-3094") == "https://nvd.nist.gov/vuln/detail/CVE-2024-3094"
-    assert advisory_link("GHSA-xxxx-xxxx-xxxx") is None
+    assert advisory_link("GHSA-aaaa-bbbb-1111") is None
     assert advisory_link("GHSA-2qrg-x229-3v8q") == "https://github.com/advisories/GHSA-2qrg-x229-3v8q"
     assert advisory_link("CVE-2024-3094/../x") is None and advisory_link(HOSTILE_ID) is None
