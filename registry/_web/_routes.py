@@ -180,8 +180,9 @@ def install_catalogue(app: FastAPI) -> None:
                                     title="Audit log" + (f" of {plugin}" if plugin else ""))
         return await guarded(request, make)
 
-    statics = {name: (STATIC_DIR / name).read_bytes() for name in ("catalogue.css", "catalogue.js")}
-    types = {"catalogue.css": "text/css; charset=utf-8", "catalogue.js": "text/javascript; charset=utf-8"}
+    types = {"catalogue.css": "text/css; charset=utf-8", "catalogue.js": "text/javascript; charset=utf-8",
+             "favicon.svg": "image/svg+xml"}
+    statics = {name: (STATIC_DIR / name).read_bytes() for name in types}
 
     @router.get("/static/{name}")
     async def static(name: str) -> Response:
