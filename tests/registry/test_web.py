@@ -11,7 +11,7 @@ import pytest
 
 from registry._web import SECURITY_HEADERS
 from registry._web._views import advisory_link, safe_link, sandbox_in_words
-from tests.registry.conftest import A_TXT_DIGEST, WHEEL_DIGEST, BUNDLE_WHEEL, Registry
+from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, WHEEL_DIGEST, Registry
 from tests.support.catalogue import HOSTILE_ID, HOSTILE_TEXT, hostile_report, markup_problems
 
 PAGES = ["/", "/plugins/acme/hello", "/plugins/acme/hello/1.0.0", "/revocations", "/audit",

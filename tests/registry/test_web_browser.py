@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.registry.conftest import BUNDLE_WHEEL, FIXTURES, WHEEL_DIGEST, A_TXT_DIGEST, publish_body
+from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, FIXTURES, WHEEL_DIGEST, publish_body
 from tests.support.catalogue import HOSTILE_TEXT, hostile_report
 from tests.support.served_registry import CORTEX, ServedRegistry, serve_registry
 

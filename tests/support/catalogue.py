@@ -1,7 +1,7 @@
 """What the web catalogue's tests share: hostile publisher text, a Trivy report carrying it, and
 a check that a page's markup holds only the catalogue's own elements.
 
-Public API: :data:`HOSTILE_TEXT`, :func:`hostile_report`, :func:`markup_problems`.
+Public API: :data:`HOSTILE_TEXT`, :data:`HOSTILE_ID`, :func:`hostile_report`, :func:`markup_problems`.
 """
 
 from __future__ import annotations
