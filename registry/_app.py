@@ -164,8 +164,8 @@ async def _read(request: Request, read: Callable[..., bytes], *args: Any,
     """Run a read of the store and return its bytes.
 
     On SQLite a ``bounded`` read (a unique-key lookup or a page of an index: microseconds, see
-    registry._reads) runs right here on the event loop: a worker-thread hop would cost ~10x the
-    read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
+    registry._reads) runs right here on the event loop: a worker-thread hop would cost more than
+    the read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
     not stall the loop) run in the thread pool.
     """
     if bounded and _store(request).reader.dialect == "sqlite":

@@ -2,8 +2,8 @@
 
 Read routes only look rows up by unique keys (or walk one index for a page) and return the
 pre-rendered JSON stored beside each row. Going through the ORM or SQLAlchemy Core per request
-costs ~30x the lookup itself (statement construction, cache keys, pool checkout, BEGIN and
-ROLLBACK), so :class:`Reader` keeps a few dedicated driver connections and runs fixed SQL
+costs many times the lookup itself (statement construction, cache keys, pool checkout, BEGIN and
+ROLLBACK; bench/README.md), so :class:`Reader` keeps a few dedicated driver connections and runs fixed SQL
 strings, which the drivers prepare once (sqlite3's statement cache, psycopg's prepared
 statements after a few executions).
 

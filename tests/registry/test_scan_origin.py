@@ -69,8 +69,9 @@ class FakeTrivy:
 
 
 @pytest.fixture(scope="module")
-def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
-    return PrivateSigstore(tmp_path_factory.mktemp("scan-origin-sigstore"))
+def sigstore(private_sigstore: PrivateSigstore) -> PrivateSigstore:
+    """The session's private Sigstore (tests/support/federation.py)."""
+    return private_sigstore
 
 
 @dataclass
