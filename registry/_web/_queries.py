@@ -69,8 +69,9 @@ def audit_entries(store: Store, *, plugin: str | None, before: int | None,
     """Public audit entries below ``before``, newest first: id, time, action, target, hash and
     the role that acted. Token entries (operator data) are never listed; ``plugin``
     (``namespace/name``) keeps the entries about its versions."""
-    params: list[Any] = [before if before is not None else 2**63 - 1]
-    where = "id < ? AND action NOT LIKE 'token.%'"
+    # Patterns are parameters: a literal % would be a placeholder to psycopg.
+    params: list[Any] = [before if before is not None else 2**63 - 1, "token.%"]
+    where = "id < ? AND action NOT LIKE ?"
     if plugin is not None:
         # ``plugin`` is a validated ``slug/slug`` (no LIKE wildcards in it).
         where += " AND target LIKE ?"
