@@ -433,6 +433,9 @@ def create_app(config: RegistryConfig, *,
         return _bytes(health)
 
     _add_docs(app)
+    from ._web import install_catalogue
+
+    install_catalogue(app)
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app
