@@ -253,7 +253,8 @@ def test(
             "results": [{"package": r.package.removeprefix("data."), "name": r.name,
                          "status": r.status, "message": r.message,
                          "duration_ms": round(r.duration * 1000, 3),
-                         "module": r.module, "line": r.line} for r in report.results],
+                         "module": r.module, "line": r.line, "failure": r.failure}
+                        for r in report.results],
             "coverage": {
                 "percent": round(report.coverage_percent, 2),
                 "min": min_coverage,
@@ -271,7 +272,10 @@ def test(
                 line += f" ({r.duration * 1000:.1f} ms)"
             print(line)
             if r.message and r.status != "pass":
-                print(f"      {shown(str(policy_set.module_path(r.module) or r.module))}:{r.line}: {r.message}")
+                where = shown(str(policy_set.module_path(r.module) or r.module))
+                print(f"      {where}:{r.line}: {r.message}")
+                if r.failure:
+                    _print_failure(where, r.failure)
         if not report.results:
             print("no test_* rules found" + (f" matching --run {run!r}" if run else ""))
         print(f"{counts['pass']} passed, {counts['fail']} failed"
@@ -283,6 +287,18 @@ def test(
               + ("" if coverage_ok else f" (below --min-coverage {min_coverage:g}%)"))
     if not ok:
         raise typer.Exit(1)
+
+
+def _print_failure(where: str, failure: Any) -> None:
+    """The failing expression and the values of its terms (as ``opa test --var-values``)."""
+    from cortex_trust._text import clip
+
+    from ._inert import neutralise
+
+    print(f"      {where}:{failure['line']}: fails: {neutralise(failure['expression'])}")
+    for v in failure["values"]:
+        value = json.dumps(v["value"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        print(f"        {neutralise(v['term'])} = {neutralise(clip(value, 300))}")
 
 
 @app.command("schema")

@@ -250,7 +250,8 @@ class Prepared:
         return list(found.values())
 
     def run_test(self, case_path: str) -> tuple[str, str]:
-        """Evaluate one test rule: ``("pass", "")``, ``("fail", why)`` or ``("error", message)``."""
+        """Evaluate one test rule: ``("pass", "")``, ``("fail", why)`` or ``("error", message)``
+        (:meth:`first_failure` then says which expression failed)."""
         try:
             self._engine.set_input_json("{}")
             value = self.eval_rule(case_path)
@@ -261,6 +262,22 @@ class Prepared:
         if value is None:
             return "fail", "the test rule is undefined (a condition was false)"
         return "fail", f"the test rule evaluated to {json.dumps(value)[:200]}, not true"
+
+    def first_failure(self, rule_path: str, input_json: str = "{}") -> dict[str, Any] | None:
+        """The first unsatisfied expression of the rule ``rule_path`` (its first definition) and
+        the values of its terms, as JSON (:class:`~cortex_trust.engine._probe.Failure`)."""
+        from ._probe import first_failure
+
+        pkg, _, name = rule_path.rpartition(".")
+        for module in self._modules_ast():
+            if _package_path(module["ast"]["package"]["refr"]) != pkg:
+                continue
+            for rule in module["ast"]["rules"]:
+                if _rule_ref(rule) == name and "Spec" in rule and rule["Spec"].get("bodies"):
+                    source = self._modules.get(module["source"]["file"], "")
+                    found = first_failure(self._engine, module["ast"], source, rule, input_json=input_json)
+                    return None if found is None else found.to_json()
+        return None
 
     def take_coverage(self) -> dict[str, tuple[list[int], list[int]]]:
         """Covered and not-covered lines per module since the last call (then cleared)."""

@@ -10,7 +10,8 @@ many frames of raw input text (it goes to regorus unparsed). The first request i
     {"op": "eval", "rule": "data.cortex.decision"}   + 1 input line  -> {"ok": true, "value": ...}
     {"op": "eval_many", "n": N}                       + N input lines -> {"ok": true, "results": [...]}
     {"op": "explain", "prefix": "data.cortex"}        + 1 input line  -> {"ok": true, "rules": [...]}
-    {"op": "tests"} / {"op": "run_test", "path": ...} / {"op": "statement_lines"}
+    {"op": "tests"} / {"op": "run_test", "path": ...} (-> status, message, failure, coverage)
+    {"op": "statement_lines"}
 
 Failures answer ``{"ok": false, "kind": "policy"|"engine", "error": ..., "advice": ...}``. A crash
 (a Rego function recursing until the native stack overflows) ends the process; the parent sees
@@ -72,8 +73,10 @@ class Session:
             return {"ok": True, "tests": [[t.package, t.name, t.module, t.line] for t in prepared.tests()]}
         if op == "run_test":
             status, message = prepared.run_test(header["path"])
-            return {"ok": True, "status": status, "message": message,
-                    "coverage": prepared.take_coverage()}
+            coverage = prepared.take_coverage()  # before probing: probes are not the test's coverage
+            failure = prepared.first_failure(header["path"]) if status == "fail" else None
+            return {"ok": True, "status": status, "message": message, "failure": failure,
+                    "coverage": coverage}
         if op == "statement_lines":
             return {"ok": True, "lines": prepared.statement_lines()}
         return {"ok": False, "kind": "engine", "error": f"unknown op {op!r}", "advice": None}
