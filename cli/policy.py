@@ -94,7 +94,10 @@ def eval_(
     no_defaults: NoDefaultsOpt = False,
     output_format: FormatOpt = OutputFormat.text,
     explain: Annotated[bool, typer.Option(
-        "--explain", help="Also print the value of every rule in data.cortex (why).")] = False,
+        "--explain", help="Also print why: for each reason and each requirement of the next tier, "
+        "the rule that emits it and its conditions with their values.")] = False,
+    rules: Annotated[bool, typer.Option(
+        "--rules", help="Also print the value of every rule in data.cortex.")] = False,
     engine_kind: Annotated[_EngineKind, typer.Option(
         "--engine", help="embedded: regorus in this process; opa: an OPA server (--opa-url).")
     ] = _EngineKind.embedded,
@@ -114,6 +117,7 @@ def eval_(
     policy_input = _read_input(input_file)
     engine: Any
     explained: list[tuple[str, Any, str | None]] = []
+    why: dict[str, Any] | None = None
     if engine_kind is _EngineKind.opa:
         if not opa_url:
             fail("--engine opa needs --opa-url", advice="pass e.g. --opa-url http://127.0.0.1:8181")
@@ -126,7 +130,10 @@ def eval_(
         engine = OpaServerEngine(opa_url)
         with engine:
             decision = decide(engine, policy_input)
-            if explain:
+            if explain or rules:
+                if explain:
+                    print("note: --explain needs the embedded engine; showing every rule's value instead",
+                          file=sys.stderr)
                 explained = _opa_explain(engine, policy_input.to_json())
     else:
         from cortex_trust.engine import EmbeddedEngine
@@ -137,8 +144,12 @@ def eval_(
         _notice_overrides(policy_set)
         with EmbeddedEngine(policy_set) as engine:
             decision = decide(engine, policy_input)
-            if explain:
+            if rules:
                 explained = _embedded_explain(engine, policy_input.to_json())
+            if explain:
+                from ._policy_explain import why_of
+
+                why = why_of(engine, policy_input.to_json(), decision)
 
     if output_format == OutputFormat.json:
         doc: dict[str, Any] = {
@@ -147,21 +158,35 @@ def eval_(
             "policy_revision": engine.revision,
             "decision": decision.to_json_dict(),
         }
-        if explain:
-            doc["explain"] = [{"rule": p, "value": v, "error": err} for p, v, err in explained]
+        if explained:
+            doc["rules"] = [{"rule": p, "value": v, "error": err} for p, v, err in explained]
+        if why is not None:
+            doc["explain"] = why
         print(json.dumps(doc, indent=2))
     else:
         from ._render import render_decision, style_for
 
         sys.stdout.write(render_decision(decision, "text", style=style_for(sys.stdout)))
         print(f"policy: {engine.name} revision {engine.revision or '(unknown)'}")
-        if explain:
-            print("explain:")
+        if why is not None:
+            from ._policy_explain import render_why
+
+            sys.stdout.write(render_why(why, lambda name: _shown(str(policy_set.module_path(name) or name))))
+        if explained:
+            print("rules:")
             for path, value, err in explained:
                 shown = f"error: {err}" if err else ("undefined" if value is None else _jsonable(value))
                 print(f"  {path} = {shown}")
     if decision.failed:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _note_configured_policy_unused() -> None:
@@ -237,13 +262,7 @@ def test(
     counts = report.counts
     coverage_ok = report.coverage_percent + 1e-9 >= min_coverage
     ok = report.passed and coverage_ok
-    cwd = Path.cwd()
-
-    def shown(path: str) -> str:
-        try:
-            return str(Path(path).relative_to(cwd))
-        except ValueError:
-            return path
+    shown = _shown
 
     if output_format == OutputFormat.json:
         print(json.dumps({

@@ -14,7 +14,7 @@ name, a variable the failing expression itself binds) is left out, never guessed
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,3 +144,114 @@ def _vars(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _vars(item)
+
+
+def explain_codes(engine: Any, modules: Sequence[Mapping[str, Any]], sources: Mapping[str, str],
+                  codes: list[str], *, input_json: str) -> list[dict[str, Any]]:
+    """Why each reason code is in the decision: the rule bodies that emit it and hold for
+    ``input_json`` (a body emits a code when the code is a string literal of the value it
+    produces), each condition of the body with the values of its terms, and for a condition
+    ``not r`` on a rule ``r`` of the package, the first failing expression of each of ``r``'s
+    definitions. ``modules`` are regorus AST modules (test modules are skipped), ``sources``
+    their texts by file name.
+
+    A code no rule body names literally (it is computed) gets an empty ``rules`` list.
+    """
+    out = []
+    for code in dict.fromkeys(codes):
+        rules: list[dict[str, Any]] = []
+        for module in modules:
+            file = module["source"]["file"]
+            pkg = _package_of(module)
+            if file.endswith("_test.rego") or pkg.endswith("_test"):
+                continue
+            raw = sources.get(file, "").encode("utf-8")
+            header = _header(raw, module["ast"])
+            for rule in module["ast"]["rules"]:
+                for body, value in _bodies(rule):
+                    if not _has_string(value, code):
+                        continue
+                    query = body["query"]
+                    texts = _statement_texts(raw, query["stmts"], query["span"]["end"]) if query["stmts"] else []
+                    if texts and _probe(engine, header, texts, "true", input_json) is None:
+                        continue  # this body did not emit the code for this input
+                    rules.append({
+                        "rule": f"{pkg}.{_head_name(rule)}",
+                        "module": file,
+                        "line": int(body["span"]["line"] if body.get("is_else") else rule["Spec"]["span"]["line"]),
+                        "otherwise": bool(body.get("is_else")),
+                        "conditions": [_condition(engine, modules, sources, module, raw, header, texts, k, stmt,
+                                                  input_json) for k, stmt in enumerate(query["stmts"])],
+                    })
+        out.append({"code": code, "rules": rules})
+    return out
+
+
+def _condition(engine: Any, modules: Sequence[Mapping[str, Any]], sources: Mapping[str, str],
+               module: Mapping[str, Any], raw: bytes, header: str, texts: list[str], k: int,
+               stmt: Mapping[str, Any], input_json: str) -> dict[str, Any]:
+    values = []
+    for term in _terms(raw, stmt)[:_MAX_TERMS]:
+        got = _probe(engine, header, texts[:k], term, input_json)
+        if got:
+            values.append({"term": term, "value": got[0]} if len(got) == 1
+                          else {"term": f"{term} (each of)", "value": got})
+    because = []
+    negated = stmt.get("literal", {}).get("NotExpr", {}).get("expr", {})
+    name = negated.get("Var", {}).get("value") if isinstance(negated, dict) else None
+    if isinstance(name, str):
+        pkg = _package_of(module)
+        for other in modules:
+            if _package_of(other) != pkg:
+                continue
+            other_raw = sources.get(other["source"]["file"], "").encode("utf-8")
+            for rule in other["ast"]["rules"]:
+                if _head_name(rule) != name or not rule.get("Spec"):
+                    continue
+                failure = first_failure(engine, other["ast"], other_raw.decode("utf-8"), rule,
+                                        input_json=input_json)
+                if failure is not None:
+                    because.append({"rule": f"{pkg}.{name}", "module": other["source"]["file"],
+                                    **failure.to_json()})
+    first = texts[k].strip().splitlines()[0] if k < len(texts) and texts[k].strip() else ""
+    return {"line": int(stmt["span"]["line"]), "expression": first, "values": values, "because": because}
+
+
+def _package_of(module: Mapping[str, Any]) -> str:
+    from ._regorus import package_path
+
+    return package_path(module["ast"]["package"]["refr"])
+
+
+def _head_name(rule: Mapping[str, Any]) -> str:
+    from ._regorus import rule_ref
+
+    return rule_ref(rule) or "?"
+
+
+def _bodies(rule: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Each body of a rule with the value it produces (the head's for the first body)."""
+    spec = rule.get("Spec")
+    if not spec:
+        return
+    head = spec["head"]
+    if "Set" in head:
+        head_value = head["Set"].get("key")
+    elif "Compr" in head:
+        head_value = (head["Compr"].get("assign") or {}).get("value")
+    else:
+        return  # a function: its value depends on its arguments
+    for i, body in enumerate(spec.get("bodies", [])):
+        assign = body.get("assign")
+        yield body, (assign or {}).get("value") if i and assign else head_value
+
+
+def _has_string(node: Any, value: str) -> bool:
+    if isinstance(node, dict):
+        s = node.get("String")
+        if isinstance(s, dict) and s.get("value") == value:
+            return True
+        return any(_has_string(v, value) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_string(v, value) for v in node)
+    return False

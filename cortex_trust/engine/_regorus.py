@@ -104,11 +104,11 @@ class Prepared:
             return
         roots = set(data)
         for module in self._modules_ast():
-            pkg = _package_path(module["ast"]["package"]["refr"])
+            pkg = package_path(module["ast"]["package"]["refr"])
             if pkg.split(".")[1:2] and pkg.split(".")[1] not in roots:
                 continue  # fast path: no data under this package's root
             for rule in module["ast"]["rules"]:
-                ref = _rule_ref(rule)
+                ref = rule_ref(rule)
                 if ref is None:
                     continue
                 node: Any = data
@@ -207,6 +207,19 @@ class Prepared:
                 out.append((path, None, e.message))
         return out
 
+    def why(self, input_json: str, codes: Sequence[str]) -> list[dict[str, Any]]:
+        """For each reason code, the rule bodies that emit it for ``input_json``, their
+        conditions with the values of their terms, and why each negated rule is false
+        (:func:`~cortex_trust.engine._probe.explain_codes`)."""
+        from ._probe import explain_codes
+
+        try:
+            self._engine.set_input_json(input_json)
+        except RuntimeError as e:
+            raise EngineError(f"the input is not valid JSON: {clean_message(str(e))}") from None
+        return explain_codes(self._engine, self._modules_ast(), self._modules, list(codes),
+                             input_json=input_json)
+
     # -- introspection ------------------------------------------------------------------------
 
     def _modules_ast(self) -> list[dict[str, Any]]:
@@ -218,9 +231,9 @@ class Prepared:
         """Full paths of the non-function, non-test rules whose path starts with ``prefix``."""
         seen: dict[str, None] = {}
         for module in self._modules_ast():
-            pkg = _package_path(module["ast"]["package"]["refr"])
+            pkg = package_path(module["ast"]["package"]["refr"])
             for rule in module["ast"]["rules"]:
-                ref = _rule_ref(rule)
+                ref = rule_ref(rule)
                 if ref is None:
                     continue
                 path = f"{pkg}.{ref}"
@@ -235,7 +248,7 @@ class Prepared:
         """The ``test_*`` rules of every module (each name once per package), in source order."""
         found: dict[str, TestCase] = {}
         for module in self._modules_ast():
-            pkg = _package_path(module["ast"]["package"]["refr"])
+            pkg = package_path(module["ast"]["package"]["refr"])
             for rule in module["ast"]["rules"]:
                 spec = rule.get("Spec")
                 if not spec or "Compr" not in spec["head"]:
@@ -270,10 +283,10 @@ class Prepared:
 
         pkg, _, name = rule_path.rpartition(".")
         for module in self._modules_ast():
-            if _package_path(module["ast"]["package"]["refr"]) != pkg:
+            if package_path(module["ast"]["package"]["refr"]) != pkg:
                 continue
             for rule in module["ast"]["rules"]:
-                if _rule_ref(rule) == name and "Spec" in rule and rule["Spec"].get("bodies"):
+                if rule_ref(rule) == name and "Spec" in rule and rule["Spec"].get("bodies"):
                     source = self._modules.get(module["source"]["file"], "")
                     found = first_failure(self._engine, module["ast"], source, rule, input_json=input_json)
                     return None if found is None else found.to_json()
@@ -399,7 +412,7 @@ def _panic_error(e: BaseException, rule: str) -> EngineError:
                        advice="report this regorus bug; the decision is blocked")
 
 
-def _package_path(refr: dict[str, Any]) -> str:
+def package_path(refr: dict[str, Any]) -> str:
     parts = _ref_parts(refr)
     return ".".join(["data", *(parts or ["?"])])
 
@@ -420,7 +433,7 @@ def _ref_parts(refr: dict[str, Any]) -> list[str] | None:
     return None
 
 
-def _rule_ref(rule: dict[str, Any]) -> str | None:
+def rule_ref(rule: Mapping[str, Any]) -> str | None:
     if "Default" in rule:
         parts = _ref_parts(rule["Default"]["refr"])
         return ".".join(parts) if parts else None

@@ -10,6 +10,7 @@ many frames of raw input text (it goes to regorus unparsed). The first request i
     {"op": "eval", "rule": "data.cortex.decision"}   + 1 input line  -> {"ok": true, "value": ...}
     {"op": "eval_many", "n": N}                       + N input lines -> {"ok": true, "results": [...]}
     {"op": "explain", "prefix": "data.cortex"}        + 1 input line  -> {"ok": true, "rules": [...]}
+    {"op": "why", "codes": [...]}                     + 1 input line  -> {"ok": true, "why": [...]}
     {"op": "tests"} / {"op": "run_test", "path": ...} (-> status, message, failure, coverage)
     {"op": "statement_lines"}
 
@@ -69,6 +70,8 @@ class Session:
         if op == "explain":
             rules = prepared.explain(inputs[0], header.get("prefix", "data.cortex"))
             return {"ok": True, "rules": [list(r) for r in rules]}
+        if op == "why":
+            return {"ok": True, "why": prepared.why(inputs[0], [str(c) for c in header.get("codes", [])])}
         if op == "tests":
             return {"ok": True, "tests": [[t.package, t.name, t.module, t.line] for t in prepared.tests()]}
         if op == "run_test":
@@ -85,7 +88,7 @@ class Session:
 def input_count(header: dict[str, Any]) -> int:
     """How many raw input lines follow ``header``."""
     op = header.get("op")
-    if op in ("eval", "explain"):
+    if op in ("eval", "explain", "why"):
         return 1
     if op == "eval_many":
         return int(header.get("n", 0))

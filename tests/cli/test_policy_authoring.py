@@ -74,3 +74,54 @@ def test_failure_detail_in_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert failure["values"][0] == {"term": "d.tier", "value": "community"}
     assert failure["values"][1]["term"] == "d" and failure["values"][1]["value"]["tier"] == "community"
     assert results["test_passes"]["failure"] is None
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inputs"
+
+
+def test_explain_says_which_rule_and_condition_emit_each_reason(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "eval", "-i", str(EXAMPLES / "experimental.json"),
+                          "--explain", "--format", "json")
+    assert code == 0
+    why = json.loads(out)["explain"]
+    by_code = {e["code"]: e for e in why["reasons"]}
+    assert list(by_code) == [r["code"] for r in json.loads(out)["decision"]["reasons"]]
+    scan = by_code["SCAN_MISSING"]["rules"]
+    assert [(r["rule"], r["module"]) for r in scan] == [("data.cortex.community_failures", "cortex/community.rego")]
+    cond = scan[0]["conditions"][0]
+    assert cond["expression"] == "not scan_present"
+    # why the negated rule is false, with the value that made it so
+    assert cond["because"] == [{"rule": "data.cortex.scan_present", "module": "cortex/community.rego",
+                                "line": cond["because"][0]["line"], "expression": "scan.present == true",
+                                "values": cond["because"][0]["values"]}]
+    assert cond["because"][0]["values"][0] == {"term": "scan.present", "value": False}
+    # the tier reason: the else branch that matched, and the tier's value
+    tier = by_code["TIER_EXPERIMENTAL"]["rules"]
+    assert [(r["rule"], r["otherwise"]) for r in tier] == [("data.cortex.tier_reason", True)]
+    assert tier[0]["conditions"][0]["values"] == [{"term": "tier", "value": "experimental"}]
+    # each requirement of the next tier is explained too
+    assert why["next_tier"]["tier"] == "community"
+    missing = {e["code"]: e for e in why["next_tier"]["missing"]}
+    assert set(missing) == {"SCAN_MISSING", "TESTS_MISSING"}
+    assert missing["TESTS_MISSING"]["rules"][0]["conditions"][0]["expression"] == "not tests_present"
+    # not a dump of every rule
+    assert "rules" not in json.loads(out)
+
+
+def test_explain_text_in_an_isolated_org_policy(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    org = tmp_path / "acme"
+    org.mkdir()
+    (org / "acme.rego").write_text(
+        'package cortex\n\nimport rego.v1\n\n'
+        'deny contains {"code": "ACME_NO_NETWORK", "message": "acme plugins get no network", '
+        '"evidence": ["manifest"]} if {\n\tinput.context.operation == "verify"\n}\n', encoding="utf-8")
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "eval", "-i", str(EXAMPLES / "community.json"),
+                          "--policy-dir", str(org),
+                          "--explain")
+    assert code == 0
+    text = out[out.index("why:"):]
+    assert "  ACME_NO_NETWORK: acme plugins get no network\n" in text
+    assert f"    {org / 'acme.rego'}:5: data.cortex.deny\n" in text
+    assert '      6: input.context.operation == "verify"\n          input.context.operation = "verify"\n' in text
