@@ -252,13 +252,17 @@ def test(
     Exit 0 all passed, 1 a failure, an error, no tests or coverage below --min-coverage,
     2 an invalid policy file.
     """
-    from cortex_trust.engine import run_policy_tests
+    from cortex_trust.engine import find_case_files, load_cases, run_policy_tests
     from cortex_trust.policy import load_policy_set
 
-    policy_set = load_policy_set(dirs or [], data_files or [], defaults=not no_defaults,
+    # A directory holding only declarative cases adds no policy (and is not a mistyped one).
+    policy_dirs = [d for d in dirs or [] if not find_case_files([d]) or _holds_policy(d)]
+    cases = [c for f in find_case_files(dirs or []) for c in load_cases(f)]  # a bad file: exit 2 now
+    policy_set = load_policy_set(policy_dirs, data_files or [], defaults=not no_defaults,
                                  include_tests=True)
     _notice_overrides(policy_set)
     report = run_policy_tests(policy_set, run=run)
+    report = _with_cases(report, policy_set, cases, run)
     counts = report.counts
     coverage_ok = report.coverage_percent + 1e-9 >= min_coverage
     ok = report.passed and coverage_ok
@@ -306,6 +310,25 @@ def test(
               + ("" if coverage_ok else f" (below --min-coverage {min_coverage:g}%)"))
     if not ok:
         raise typer.Exit(1)
+
+
+def _holds_policy(d: Path) -> bool:
+    return any(d.rglob("*.rego")) or any((d / n).is_file() for n in ("data.yaml", "data.yml", "data.json"))
+
+
+def _with_cases(report: Any, policy_set: Any, cases: list[Any], run: str | None) -> Any:
+    """``report`` with the results of the declarative ``cases`` appended."""
+    import re
+
+    from cortex_trust.engine import EmbeddedEngine, TestReport, run_cases
+
+    if not cases:
+        return report
+    pattern = re.compile(run) if run else None  # already checked by run_policy_tests
+    with EmbeddedEngine(policy_set) as engine:
+        results = [r for r in run_cases(engine, cases, shown=_shown)
+                   if pattern is None or pattern.search(r.full_name)]
+    return TestReport((*report.results, *results), report.coverage)
 
 
 def _print_failure(where: str, failure: Any) -> None:

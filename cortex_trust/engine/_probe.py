@@ -1,4 +1,4 @@
-"""Why a Rego rule body is not satisfied: its first failing expression and the values around it.
+"""Why a Rego rule body is (not) satisfied, found by re-evaluation; and the rule paths of regorus' AST.
 
 regorus has no evaluation trace, so the failure is found by re-evaluation: for a rule body
 ``s1; s2; ...; sn`` each prefix ``s1 ... sk`` is evaluated as the body of a probe rule in the
@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Failure", "first_failure"]
+__all__ = ["Failure", "explain_codes", "first_failure", "package_path", "rule_ref"]
 
 _PROBE = "__cortex_probe"
 _LITERALS = frozenset({"String", "RawString", "Number", "Bool", "Null"})
@@ -218,14 +218,10 @@ def _condition(engine: Any, modules: Sequence[Mapping[str, Any]], sources: Mappi
 
 
 def _package_of(module: Mapping[str, Any]) -> str:
-    from ._regorus import package_path
-
     return package_path(module["ast"]["package"]["refr"])
 
 
 def _head_name(rule: Mapping[str, Any]) -> str:
-    from ._regorus import rule_ref
-
     return rule_ref(rule) or "?"
 
 
@@ -255,3 +251,41 @@ def _has_string(node: Any, value: str) -> bool:
     if isinstance(node, list):
         return any(_has_string(v, value) for v in node)
     return False
+
+
+def package_path(refr: Mapping[str, Any]) -> str:
+    """A module's package as ``data.a.b`` (``data.?`` when it is not a static path)."""
+    parts = _ref_parts(refr)
+    return ".".join(["data", *(parts or ["?"])])
+
+
+def _ref_parts(refr: Mapping[str, Any]) -> list[str] | None:
+    """Static path segments of a reference (``a.b["c"]`` → a, b, c); ``None`` if dynamic."""
+    if "Var" in refr:
+        return [refr["Var"]["value"]]
+    if "RefDot" in refr:
+        base = _ref_parts(refr["RefDot"]["refr"])
+        return None if base is None else [*base, refr["RefDot"]["field"][1]]
+    if "RefBrack" in refr:
+        base = _ref_parts(refr["RefBrack"]["refr"])
+        index = refr["RefBrack"]["index"]
+        if base is not None and "String" in index:
+            return [*base, index["String"]["value"]]
+        return base  # m[k] := ... : explain the whole object m
+    return None
+
+
+def rule_ref(rule: Mapping[str, Any]) -> str | None:
+    """The path of a rule below its package (``a.b``); ``None`` for a function or a dynamic ref."""
+    if "Default" in rule:
+        parts = _ref_parts(rule["Default"]["refr"])
+        return ".".join(parts) if parts else None
+    spec = rule.get("Spec")
+    if not spec:
+        return None
+    head = spec["head"]
+    for kind in ("Compr", "Set"):
+        if kind in head:
+            parts = _ref_parts(head[kind]["refr"])
+            return ".".join(parts) if parts else None
+    return None  # functions are not values

@@ -26,6 +26,7 @@ import regorus
 
 from .._decision_text import DecisionText
 from ..errors import EngineError, PolicyError
+from ._probe import package_path, rule_ref
 
 DECISION_PATH = "data.cortex.decision"
 
@@ -410,39 +411,3 @@ def _panic_error(e: BaseException, rule: str) -> EngineError:
     first = (str(e).splitlines() or ["panic"])[0][:200]
     return EngineError(f"regorus panicked evaluating {rule}: {first}",
                        advice="report this regorus bug; the decision is blocked")
-
-
-def package_path(refr: dict[str, Any]) -> str:
-    parts = _ref_parts(refr)
-    return ".".join(["data", *(parts or ["?"])])
-
-
-def _ref_parts(refr: dict[str, Any]) -> list[str] | None:
-    """Static path segments of a reference (``a.b["c"]`` → a, b, c); ``None`` if dynamic."""
-    if "Var" in refr:
-        return [refr["Var"]["value"]]
-    if "RefDot" in refr:
-        base = _ref_parts(refr["RefDot"]["refr"])
-        return None if base is None else [*base, refr["RefDot"]["field"][1]]
-    if "RefBrack" in refr:
-        base = _ref_parts(refr["RefBrack"]["refr"])
-        index = refr["RefBrack"]["index"]
-        if base is not None and "String" in index:
-            return [*base, index["String"]["value"]]
-        return base  # m[k] := ... : explain the whole object m
-    return None
-
-
-def rule_ref(rule: Mapping[str, Any]) -> str | None:
-    if "Default" in rule:
-        parts = _ref_parts(rule["Default"]["refr"])
-        return ".".join(parts) if parts else None
-    spec = rule.get("Spec")
-    if not spec:
-        return None
-    head = spec["head"]
-    for kind in ("Compr", "Set"):
-        if kind in head:
-            parts = _ref_parts(head[kind]["refr"])
-            return ".".join(parts) if parts else None
-    return None  # functions are not values

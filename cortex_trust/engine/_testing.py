@@ -44,10 +44,15 @@ class TestResult:
     #: For a failure: ``{"line", "expression", "values": [{"term", "value"}]}``, the first
     #: unsatisfied expression of the test and the values of its terms (when it could be found).
     failure: Mapping[str, Any] | None = None
+    #: A declarative case (:mod:`cortex_trust.engine._cases`): ``package`` is its file.
+    case_file: bool = False
 
     @property
     def full_name(self) -> str:
-        """``package.test_name`` without the ``data.`` prefix (as printed)."""
+        """``package.test_name`` without the ``data.`` prefix (as printed); ``file::case`` for
+        a declarative case."""
+        if self.case_file:
+            return f"{self.package}::{self.name}"
         return f"{self.package.removeprefix('data.')}.{self.name}"
 
 

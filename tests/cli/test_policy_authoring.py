@@ -125,3 +125,75 @@ def test_explain_text_in_an_isolated_org_policy(monkeypatch: pytest.MonkeyPatch,
     assert "  ACME_NO_NETWORK: acme plugins get no network\n" in text
     assert f"    {org / 'acme.rego'}:5: data.cortex.deny\n" in text
     assert '      6: input.context.operation == "verify"\n          input.context.operation = "verify"\n' in text
+
+
+ACME = Path(__file__).resolve().parents[2] / "examples" / "acme"
+
+
+def test_acme_declarative_cases_pass_beside_its_rego_tests(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "test", str(ACME), "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    cases = [r for r in doc["results"] if r["package"].endswith("pins_test.yaml")]
+    assert [r["name"] for r in cases] == [
+        "an experimental plugin is blocked at acme", "a community plugin that asks for network stays blocked",
+        "the verified demo plugin is installed"]
+    assert all(r["status"] == "pass" for r in cases)
+    assert any(r["package"] == "cortex.acme_network_test" for r in doc["results"])  # the Rego tests ran too
+
+
+CASES = """cases:
+  - name: pinned blocked
+    input: experimental.json
+    expect:
+      action: block
+      reasons: [SCAN_MISSING]
+  - name: still experimental
+    input: experimental.json
+    patch: {evidence: {revocation: {revoked: true}}}
+    expect:
+      tier: experimental
+      absent: [REVOKED]
+  - name: inline input that is no input document
+    input: {schema: nope}
+    expect: {tier: untrusted}
+  - name: missing input file
+    input: nowhere.json
+    expect: {tier: untrusted}
+"""
+
+
+def test_declarative_cases_fail_with_the_mismatch_and_error_on_bad_inputs(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "experimental.json").write_text((EXAMPLES / "experimental.json").read_text())
+    (tmp_path / "pins_test.yaml").write_text(CASES)
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "test", str(tmp_path), "--run", "::")
+    assert code == 1
+    f = tmp_path / "pins_test.yaml"
+    assert f"FAIL  {f}::pinned blocked\n      {f}:2: expected action \"block\", got \"warn\"\n" in out
+    assert f'      {f}:5: fails: action: "block"\n        action = "warn"\n' in out
+    assert f"FAIL  {f}::still experimental\n      {f}:7: reason(s) REVOKED must be absent\n" in out
+    assert f"ERROR {f}::inline input that is no input document\n" in out
+    assert f"ERROR {f}::missing input file\n" in out and "nowhere.json" in out
+    assert "0 passed, 2 failed, 2 errors" in out
+    # --run selects cases by file::name
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "test", str(tmp_path), "--run", "::pinned", "-v")
+    assert "0 passed, 1 failed" in out
+
+
+@pytest.mark.parametrize(("text", "where", "problem"), [
+    ("cases:\n  - name: a\n    input: x.json\n    expect:\n      teir: verified\n", ":5:7:",
+     "unknown expectation 'teir'"),
+    ("cases:\n  - name: a\n    input: x.json\n", ":2:5:", "needs a non-empty expect"),
+    ("case: []\n", ":1:1:", "unknown key 'case'"),
+    ("cases:\n  - name: a\n    input: x.json\n    expect: {tier: 1}\n", ":4:20:", "expect.tier must be a string"),
+    ("cases:\n  - &a {name: a}\n", ":2:5:", "anchor"),
+])
+def test_a_malformed_case_file_exits_2_with_its_position(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        text: str, where: str, problem: str) -> None:
+    (tmp_path / "bad_test.yaml").write_text(text)
+    code, out, err = cortex(monkeypatch, capsys, "policy", "test", str(tmp_path))
+    assert code == 2, out + err
+    assert f"bad_test.yaml{where}" in err and problem in err
