@@ -6,7 +6,9 @@ Exit codes:
   2 the input or a policy file is invalid, 3 the decision failed closed (engine error, timeout,
   undefined or invalid decision).
 * ``test``: 0 every test passed (and coverage reached ``--min-coverage``), 1 a test failed or
-  errored, no test ran, or coverage is too low, 2 a policy file is invalid.
+  errored, no test ran, or coverage is too low, 2 a policy file (or a ``*_test.yaml`` case
+  file) is invalid.
+* ``check``: 0 every file is valid, 2 a problem was found (each printed as ``file:line:col``).
 """
 
 from __future__ import annotations
@@ -341,6 +343,40 @@ def _print_failure(where: str, failure: Any) -> None:
     for v in failure["values"]:
         value = json.dumps(v["value"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         print(f"        {neutralise(v['term'])} = {neutralise(clip(value, 300))}")
+
+
+@app.command("check")
+def check(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Policy directories or single files (.rego, data .yaml/.json, *_test.yaml cases).",
+        metavar="PATH", show_default=False)],
+    data_files: DataOpt = None,
+    no_defaults: NoDefaultsOpt = False,
+    output_format: FormatOpt = OutputFormat.text,
+) -> None:
+    """Check policy files without running them: Rego v1 parsing, data keys against the data
+    schema, test-case files; every problem as file:line:col (for pre-commit).
+
+    Exit 0 when every file is valid, 2 when any problem was found.
+    """
+    from cortex_trust.engine import check_policy_paths
+
+    problems = check_policy_paths(paths, data_files or [], defaults=not no_defaults)
+    if output_format == OutputFormat.json:
+        print(json.dumps({"ok": not problems, "problems": [
+            {"file": p.file, "line": p.line, "col": p.col, "message": p.message, "advice": p.advice}
+            for p in problems]}, indent=2))
+    else:
+        from ._inert import neutralise
+
+        for p in problems:
+            print(neutralise(str(p)), file=sys.stderr)
+            if p.advice:
+                print(f"  fix: {neutralise(p.advice)}", file=sys.stderr)
+        if not problems:
+            print("ok: every policy file is valid")
+    if problems:
+        raise typer.Exit(2)
 
 
 @app.command("schema")

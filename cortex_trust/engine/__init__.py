@@ -15,6 +15,7 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._cases import PolicyCase, find_case_files, load_cases, run_cases
+    from ._check import PolicyProblem, check_policy_paths
     from ._decide import DECISION_PATH, DecisionText, PolicyEngine, decide
     from ._embedded import EmbeddedEngine, RuleValue
     from ._opa import OpaServerEngine
@@ -29,11 +30,13 @@ __all__ = [
     "OpaServerEngine",
     "PolicyCase",
     "PolicyEngine",
+    "PolicyProblem",
     "RuleValue",
     "TestReport",
     "TestResult",
     "WorkerChannel",
     "WorkerProcess",
+    "check_policy_paths",
     "decide",
     "find_case_files",
     "load_cases",
@@ -51,11 +54,13 @@ _EXPORTS = {
     "OpaServerEngine": "._opa",
     "PolicyCase": "._cases",
     "PolicyEngine": "._decide",
+    "PolicyProblem": "._check",
     "RuleValue": "._embedded",
     "TestReport": "._testing",
     "TestResult": "._testing",
     "WorkerChannel": "._supervisor",
     "WorkerProcess": "._supervisor",
+    "check_policy_paths": "._check",
     "decide": "._decide",
     "find_case_files": "._cases",
     "load_cases": "._cases",

@@ -197,3 +197,40 @@ def test_a_malformed_case_file_exits_2_with_its_position(
     code, out, err = cortex(monkeypatch, capsys, "policy", "test", str(tmp_path))
     assert code == 2, out + err
     assert f"bad_test.yaml{where}" in err and problem in err
+
+
+def test_check_reports_every_problem_with_its_position(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "old.rego").write_text("package acme\n\nallow {\n  true\n}\n")  # Rego v0
+    (tmp_path / "broken.rego").write_text("package acme2\n\nimport rego.v1\n\nx if {\n  1 ==\n}\n")
+    (tmp_path / "data.yaml").write_text("cortex_config:\n  scan:\n    max_severty: LOW\n")
+    (tmp_path / "pins_test.yaml").write_text("cases:\n  - name: a\n    input: x.json\n    expect: {teir: x}\n")
+    (tmp_path / "good.rego").write_text("package acme3\n\nimport rego.v1\n\nok if true\n")
+    code, out, err = cortex(monkeypatch, capsys, "policy", "check", str(tmp_path))
+    assert code == 2 and out == ""
+    assert f"{tmp_path / 'old.rego'}:3:7: `if` keyword is required before rule body\n" in err
+    assert f"{tmp_path / 'broken.rego'}:7:1: " in err
+    assert (f"{tmp_path / 'data.yaml'}:3:5: unknown policy data key `cortex_config.scan.max_severty`\n"
+            "  fix: did you mean `max_severity`?\n") in err
+    assert f"{tmp_path / 'pins_test.yaml'}:4:14: unknown expectation 'teir'" in err
+    assert "good.rego" not in err
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "check", str(tmp_path / "good.rego"), "--format", "json")
+    assert code == 0 and json.loads(out) == {"ok": True, "problems": []}
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "check", str(tmp_path / "old.rego"), "--format", "json")
+    assert code == 2
+    assert json.loads(out)["problems"][0] | {"advice": None} == {
+        "file": str(tmp_path / "old.rego"), "line": 3, "col": 7,
+        "message": "`if` keyword is required before rule body", "advice": None}
+
+
+def test_check_passes_the_shipped_and_example_policies(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cortex(monkeypatch, capsys, "policy", "check", str(ACME))
+    assert (code, out, err) == (0, "ok: every policy file is valid\n", "")
+
+
+def test_check_finds_data_that_shadows_a_rule(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "data.yaml").write_text("cortex:\n  tier: verified\n")
+    code, _, err = cortex(monkeypatch, capsys, "policy", "check", str(tmp_path))
+    assert code == 2 and "policy data defines data.cortex.tier, where the rule data.cortex.tier lives" in err
