@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "REGISTRY_POLICY_DATA_ENV",
     "REGISTRY_POLICY_DIR_ENV",
+    "WHATIF_FORMATS",
     "AllowBlockedOpt",
     "BundleOpt",
     "CallPolicyDataOpt",
@@ -47,6 +48,7 @@ __all__ = [
     "TestsOpt",
     "TokenEnvOpt",
     "TrustedRootOpt",
+    "WhatIfFormatOpt",
     "YesOpt",
     "configured_policy",
     "load_org_policy",
@@ -85,6 +87,11 @@ ReportFormatOpt = Annotated[str, typer.Option(
     "--format", metavar="|".join(FORMATS), callback=_format_check(FORMATS),
     help="text: for people; json: the cortex.verify/v1 document; sarif: SARIF 2.1.0; github: "
          "workflow commands (annotations).")]
+#: The formats of a what-if report (``registry retier --dry-run``, ``policy what-if``).
+WHATIF_FORMATS = ("text", "json", "markdown")
+WhatIfFormatOpt = Annotated[str, typer.Option(
+    "--format", metavar="|".join(WHATIF_FORMATS), callback=_format_check(WHATIF_FORMATS),
+    help="text: tables for people; json: one document on stdout; markdown: a job summary.")]
 
 # ---------------------------------------------------------------------------------- policies
 

@@ -15,7 +15,7 @@ import typer
 
 from . import registry_index, registry_log, registry_tokens
 from ._errors import EXIT_INPUT, fail
-from ._options import DbOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt
+from ._options import DbOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt, WhatIfFormatOpt
 from ._registry_db import migrated_engine, redact_url
 from .registry_log import LOG_KEY_ENV, load_log_key
 
@@ -207,12 +207,19 @@ def retier(
     name: NameOpt = "cortex-registry",
     workers: Annotated[int | None, typer.Option(
         "--workers", help="Policy engine processes (default: one per usable CPU).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Write nothing: report every version whose tier, action or sandbox "
+                          "would change, grouped by reason (exit 1 when one would be newly "
+                          "blocked).")] = False,
+    output_format: WhatIfFormatOpt = "text",
 ) -> None:
     """Re-evaluate every version with the given policy (after a policy change).
 
     Stored evidence is reused: no signature is verified again. One transaction: all or
     nothing. Prints the counts as JSON; exit 3 when some versions could not be decided (they
-    are blocked, fail closed).
+    are blocked, fail closed). With --dry-run nothing is written: the report of what would
+    change (--format text, json or markdown); exit 1 when a version would be newly blocked,
+    3 when a version could not be decided.
     """
     import json
     from datetime import UTC, datetime
@@ -225,12 +232,18 @@ def retier(
 
     if workers is not None and workers < 0:
         fail("--workers must be 0 (in this process) or more", code=EXIT_INPUT)
+    if output_format != "text" and not dry_run:
+        fail("--format applies to --dry-run", code=EXIT_INPUT,
+             advice="add --dry-run for a report, or drop --format (a run prints its counts as JSON)")
     engine = migrated_engine(db)
     try:
         policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_default_policies)
         with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
-            result = Store(engine, registry_name=name).retier_all(now=datetime.now(UTC),
-                                                                 pool=pool)
+            store = Store(engine, registry_name=name)
+            if dry_run:
+                _what_if(store, pool, output_format, now=datetime.now(UTC))
+                return
+            result = store.retier_all(now=datetime.now(UTC), pool=pool)
     finally:
         engine.dispose()
     print(json.dumps(result))
@@ -240,3 +253,16 @@ def retier(
         print(f"could not decide {plural(result['failed'], 'version')}, now blocked (the policy "
               "engine failed); see their decisions", file=sys.stderr)
         raise SystemExit(EXIT_UNAVAILABLE)
+
+
+def _what_if(store: Any, pool: Any, output_format: str, *, now: Any) -> None:
+    """Print what re-tiering with ``pool`` would change and exit with the what-if code."""
+    import json
+
+    from ._whatif import WhatIf, whatif_exit_code
+
+    whatif = WhatIf(policy_revision=pool.revision)
+    for plugin, version, state, stored, outcome in store.retier_preview(now=now, pool=pool):
+        whatif.add(plugin, version, state, json.loads(stored), json.loads(outcome.decision_json))
+    sys.stdout.write(whatif.render(output_format))
+    raise SystemExit(whatif_exit_code(whatif.report()))
