@@ -9,6 +9,8 @@ Exit codes:
   errored, no test ran, or coverage is too low, 2 a policy file (or a ``*_test.yaml`` case
   file) is invalid.
 * ``check``: 0 every file is valid, 2 a problem was found (each printed as ``file:line:col``).
+* ``what-if``: 0 no stored version would be newly blocked, 1 one would, 2 a policy file is
+  invalid, 3 the registry could not be read or a decision failed closed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._options import DataOpt, FormatOpt, NoDefaultsOpt, OutputFormat, PolicyDirOpt
+from ._options import DataOpt, FormatOpt, NoDefaultsOpt, OutputFormat, PolicyDirOpt, WhatIfFormatOpt
 
 app = typer.Typer(
     help="Evaluate and test the trust policies (Rego).",
@@ -377,6 +379,48 @@ def check(
             print("ok: every policy file is valid")
     if problems:
         raise typer.Exit(2)
+
+
+@app.command("what-if")
+def what_if(
+    registry: Annotated[str, typer.Option(
+        "--registry", metavar="URL", show_default=False,
+        help="The registry whose stored versions are decided again (read-only API).")],
+    policy_dirs: PolicyDirOpt = None,
+    data_files: DataOpt = None,
+    no_defaults: NoDefaultsOpt = False,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", metavar="NAME", show_default=False,
+        help="Only the plugins of this namespace.")] = None,
+    output_format: WhatIfFormatOpt = "text",
+) -> None:
+    """What a policy change would do to a registry's versions, without its database.
+
+    Reads every version's stored decision and its input document (rebuilt by the registry from
+    its stored facts) through the API, decides each input with the given policy set, and
+    reports every version whose tier, action or sandbox would change, grouped by reason.
+    Nothing is written. Exit 1 when a version would be newly blocked, 3 when the registry
+    cannot be read or a decision failed closed.
+    """
+    from cortex_trust.engine import EmbeddedEngine, decide
+    from cortex_trust.sources import RegistryClient
+
+    from ._options import load_org_policy
+    from ._whatif import WhatIf, whatif_exit_code
+
+    policy_set = load_org_policy(policy_dirs, data_files, defaults=not no_defaults)
+    _notice_overrides(policy_set)
+    whatif = WhatIf(policy_revision=policy_set.revision)
+    with RegistryClient(registry) as client, EmbeddedEngine(policy_set) as engine:
+        for plugin in client.iter_plugins(namespace=namespace):
+            for summary in client.list_versions(plugin.namespace, plugin.name):
+                stored = client.get_version(plugin.namespace, plugin.name, summary.version)
+                policy_input = client.get_input(plugin.namespace, plugin.name, summary.version)
+                whatif.add(f"{plugin.namespace}/{plugin.name}", summary.version, stored.state,
+                           stored.decision.to_json_dict(),
+                           decide(engine, policy_input).to_json_dict())
+    sys.stdout.write(whatif.render(output_format))
+    raise typer.Exit(whatif_exit_code(whatif.report()))
 
 
 @app.command("schema")

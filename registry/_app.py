@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex_trust.engine import PolicyEngine
+from cortex_trust.policy import PolicyInput
 from cortex_trust.sources import (
     DigestRevokeCreate,
     IdentityRevokeCreate,
@@ -209,6 +210,16 @@ async def get_version(request: Request, namespace: Namespace, name: Name,
                       version: Version) -> Response:
     """One version: manifest, image digest, evidence summary, decision, state."""
     return await _read(request, _store(request).version_document, namespace, name, version)
+
+
+@router.get("/plugins/{namespace}/{name}/versions/{version}/input",
+            responses={**answers(PolicyInput), **_ERRORS})
+async def get_input(request: Request, namespace: Namespace, name: Name,
+                    version: Version) -> Response:
+    """The input document (``cortex.input/v1``) the policy sees for this version now, built from
+    the stored facts: what ``cortex policy what-if`` decides with a new policy set."""
+    return await _read(request, _store(request).version_input, namespace, name, version,
+                       bounded=False, now=_config(request).clock())
 
 
 @router.get("/plugins/{namespace}/{name}/versions/{version}/bundle", responses=_ERRORS)

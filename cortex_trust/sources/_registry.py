@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from .._json import load_json
 from ..errors import InputError, RegistryUnavailable
+from ..policy import PolicyInput
 from ._wire import (
     LogProof,
     PluginDetail,
@@ -153,6 +154,19 @@ class RegistryClient:
         if (detail.namespace, detail.name, detail.version) != (namespace, name, version):
             raise self._untrusted("GET", path, "a document about another version")
         return detail
+
+    def get_input(self, namespace: str, name: str, version: str) -> PolicyInput:
+        """The input document the registry's policy sees for one version now, rebuilt from its
+        stored facts (``GET .../versions/{version}/input``).
+
+        Raises :class:`RegistryUnavailable` when the document is about another plugin or
+        version."""
+        path = f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}/input"
+        policy_input = self._call("GET", path, PolicyInput)
+        plugin = policy_input.plugin
+        if (plugin.namespace, plugin.name, plugin.version) != (namespace, name, version):
+            raise self._untrusted("GET", path, "an input about another version")
+        return policy_input
 
     def search(self, q: str = "", *, tier: str | None = None, namespace: str | None = None,
                limit: int = 50) -> list[dict[str, Any]]:

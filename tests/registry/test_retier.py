@@ -452,3 +452,77 @@ def test_format_needs_dry_run(registry: Registry) -> None:
 
     result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--format", "json"])
     assert result.exit_code == 2 and "--format applies to --dry-run" in result.stderr
+
+
+# ------------------------------------------------------- what-if through the API (policy what-if)
+
+
+def _what_if(url: str, tmp_path: Path, *args: str, extra: str | None = None, **actions: str) -> Any:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    target = tmp_path / "api-whatif"
+    shutil.copytree(POLICY_DIR, target)
+    if actions:
+        data = json.loads((target / "data.json").read_text())
+        data["cortex"]["actions"].update(actions)
+        (target / "data.json").write_text(json.dumps(data))
+    if extra is not None:
+        (target / "cortex" / "extra.rego").write_text(extra)
+    return CliRunner().invoke(app, ["policy", "what-if", "--registry", url, "--no-defaults",
+                                    "--policy-dir", str(target), "--data", str(target / "data.json"),
+                                    *args])
+
+
+def test_the_input_route_serves_the_input_the_stored_decision_was_made_on(registry: Registry) -> None:
+    from cortex_trust.engine import decide
+    from cortex_trust.policy import PolicyInput
+    from tests.registry.conftest import make_policy_engine
+
+    _catalogue(registry, 2)
+    acme = registry.token()
+    r = registry.client.post("/api/v1/plugins/acme/tool-1/versions/1.0.0/revoke",
+                             json={"reason": "leaked key"}, headers=registry.auth(acme))
+    assert r.status_code == 200, r.text
+    for tool in ("tool-0", "tool-1"):
+        base = f"/api/v1/plugins/acme/{tool}/versions/1.0.0"
+        answer = registry.client.get(base + "/input")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+        policy_input = PolicyInput.model_validate_json(answer.content)
+        assert (policy_input.plugin.namespace, policy_input.plugin.name) == ("acme", tool)
+        assert policy_input.evidence.revocation.revoked is (tool == "tool-1")
+        with make_policy_engine() as engine:
+            decision = decide(engine, policy_input)
+        assert decision.to_json_dict() == registry.get(base)[1]["decision"]
+    status, error = registry.get("/api/v1/plugins/acme/tool-9/versions/1.0.0/input")
+    assert status == 404 and error["error"]["code"] == "NOT_FOUND"
+
+
+def test_policy_what_if_reads_the_registry_and_reports_what_a_dry_run_reports(
+        registry: Registry, tmp_path: Path) -> None:
+    from tests.support.served_registry import serve_app
+
+    _catalogue(registry, 3)
+    before = _snapshot(registry)
+    with serve_app(registry.app) as url:
+        result = _what_if(url, tmp_path, "--format", "json", extra=BAN_TOOL_1,
+                          experimental="notice")
+        same = _what_if(url, tmp_path / "same")
+        scoped = _what_if(url, tmp_path / "scoped", "--namespace", "other", extra=BAN_TOOL_1)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    dry = _dry_run(registry, tmp_path / "dry", "--format", "json", extra=BAN_TOOL_1,
+                   experimental="notice")
+    assert report == json.loads(dry.stdout)
+    assert report["newly_blocked"] == 1 and report["changed"] == 3
+    assert same.exit_code == 0 and same.stdout.startswith("0 versions of 3 would change"), same.output
+    assert scoped.exit_code == 0 and scoped.stdout.startswith("0 versions of 0 would change")
+    assert _snapshot(registry) == before
+
+
+def test_policy_what_if_without_a_registry_exits_3(tmp_path: Path) -> None:
+    from tests.support.served_registry import free_port
+
+    result = _what_if(f"http://127.0.0.1:{free_port()}", tmp_path)
+    assert result.exit_code == 3 and "cannot reach the registry" in result.stderr, result.output
