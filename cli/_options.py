@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from cortex_trust.policy import PolicySet
 
 __all__ = [
+    "OPA_URL_ENV",
+    "POLICY_ENGINE_ENV",
     "REGISTRY_POLICY_DATA_ENV",
     "REGISTRY_POLICY_DIR_ENV",
     "WHATIF_FORMATS",
@@ -36,8 +38,10 @@ __all__ = [
     "FormatOpt",
     "ImageOpt",
     "NoDefaultsOpt",
+    "OpaUrlOpt",
     "OutputFormat",
     "PolicyDirOpt",
+    "PolicyEngineOpt",
     "RegistryDataOpt",
     "RegistryOpt",
     "RegistryPolicyDirOpt",
@@ -52,6 +56,7 @@ __all__ = [
     "YesOpt",
     "configured_policy",
     "load_org_policy",
+    "policy_engine_factory",
 ]
 
 
@@ -166,6 +171,59 @@ def load_org_policy(policy_dirs: list[Path] | None, data_files: list[Path] | Non
                           advice=f"{e.advice + '; or ' if e.advice else ''}change the configuration: "
                                  f"`cortex config set {used[0]} ...` or `cortex config unset "
                                  f"{used[0]}`") from None
+
+#: The policy engine of every command that decides, when neither flag nor configuration says.
+POLICY_ENGINE_ENV = "CORTEX_POLICY_ENGINE"
+OPA_URL_ENV = "CORTEX_OPA_URL"
+
+PolicyEngineOpt = Annotated[str | None, typer.Option(
+    "--policy-engine", metavar="embedded|opa", show_default=False,
+    help=f"Who decides: embedded (regorus in this process, the default) or opa (the OPA server at "
+         f"--opa-url). Default: ${POLICY_ENGINE_ENV}, else the configuration's policy-engine.")]
+OpaUrlOpt = Annotated[str | None, typer.Option(
+    "--opa-url", metavar="URL", show_default=False,
+    help=f"The OPA server of --policy-engine opa, e.g. http://127.0.0.1:8181 (default: ${OPA_URL_ENV}, "
+         f"else the configuration's opa-url).")]
+
+
+def policy_engine_factory(kind: str | None, opa_url: str | None, policy_set: Callable[[], PolicySet], *,
+                          config: CortexConfig | None, explicit_policy: bool = False,
+                          precompute: bool = False) -> tuple[Callable[[], Any], str]:
+    """The engine factory of a command that decides, and the engine's name.
+
+    The engine is the flag's, else ``$CORTEX_POLICY_ENGINE``, else the configuration's
+    ``policy-engine``, else ``embedded`` (the same order for the OPA URL). The embedded engine is
+    loaded with ``policy_set()``; an OPA server decides with the policies it was loaded with, so
+    ``explicit_policy`` (policy flags given) with ``opa`` is refused (exit 2), as are an unknown
+    engine and ``opa`` without a URL. Decisions of an OPA server record its bundle's revision.
+    """
+    import os
+
+    chosen = kind or os.environ.get(POLICY_ENGINE_ENV) or (config.policy_engine if config else None) \
+        or "embedded"
+    if chosen not in ("embedded", "opa"):
+        fail(f"the policy engine {chosen!r} is not embedded or opa",
+             advice=f"pass --policy-engine embedded or opa (or fix ${POLICY_ENGINE_ENV} or the "
+                    "configuration's policy-engine)")
+    if chosen == "embedded":
+        loaded = policy_set()
+        from cortex_trust.engine import EmbeddedEngine
+
+        return (lambda: EmbeddedEngine(loaded, precompute=precompute)), "embedded"
+    url = opa_url or os.environ.get(OPA_URL_ENV) or (config.opa_url if config else None)
+    if not url:
+        fail("the OPA policy engine needs its URL",
+             advice=f"pass --opa-url http://127.0.0.1:8181 (or set ${OPA_URL_ENV}, or `cortex config set "
+                    "opa-url URL`)")
+    if explicit_policy:
+        fail("--policy-dir, --data and --no-defaults apply to the embedded engine only",
+             advice="an OPA server decides with the policies it was loaded with (`cortex policy bundle "
+                    "build` writes them as a bundle); drop those flags or use --policy-engine embedded")
+    from cortex_trust.engine import OpaServerEngine
+
+    OpaServerEngine(url).close()  # a malformed URL is an input error now, not a block later
+    return (lambda: OpaServerEngine(url)), "opa"
+
 
 # ------------------------------------------------------------------------------- evidence
 

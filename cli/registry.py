@@ -15,7 +15,15 @@ import typer
 
 from . import registry_index, registry_log, registry_tokens
 from ._errors import EXIT_INPUT, fail
-from ._options import DbOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt, WhatIfFormatOpt
+from ._options import (
+    DbOpt,
+    NoDefaultsOpt,
+    OpaUrlOpt,
+    PolicyEngineOpt,
+    RegistryDataOpt,
+    RegistryPolicyDirOpt,
+    WhatIfFormatOpt,
+)
 from ._registry_db import migrated_engine, redact_url
 from .registry_log import LOG_KEY_ENV, load_log_key
 
@@ -33,15 +41,20 @@ registry_index.register(app)
 NameOpt = Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
 
 
-def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
-                    no_defaults: bool) -> Callable[[], Any]:
-    """Load the policy set now (errors surface at start-up) and return an engine factory."""
-    from cortex_trust.engine import EmbeddedEngine
+def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None, no_defaults: bool,
+                    policy_engine: str | None = None, opa_url: str | None = None) -> Callable[[], Any]:
+    """The engine factory of the server: the embedded engine with the policy set loaded now
+    (errors surface at start-up), or the OPA server of ``--policy-engine opa``."""
     from cortex_trust.policy import load_policy_set
 
-    policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_defaults)
-    # A server's engine decides for its whole life: worth the precomputation at load.
-    return lambda: EmbeddedEngine(policy_set, precompute=True)
+    from ._options import policy_engine_factory
+
+    factory, _ = policy_engine_factory(
+        policy_engine, opa_url, lambda: load_policy_set(policy_dir or [], data or [], defaults=not no_defaults),
+        config=None, explicit_policy=bool(policy_dir or data or no_defaults),
+        # A server's engine decides for its whole life: worth the precomputation at load.
+        precompute=True)
+    return factory
 
 
 @app.command("serve")
@@ -52,6 +65,8 @@ def serve(
     policy_dir: RegistryPolicyDirOpt = None,
     data: RegistryDataOpt = None,
     no_default_policies: NoDefaultsOpt = False,
+    policy_engine: PolicyEngineOpt = None,
+    opa_url: OpaUrlOpt = None,
     # Unlike the shared --trusted-root (an extra root after the production one), a registry's
     # roots replace the production root.
     trusted_root: Annotated[list[Path] | None, typer.Option(
@@ -119,7 +134,7 @@ def serve(
         except ValueError as e:
             fail(f"--platform-version {platform_version!r}: {e}",
                  advice="pass the CORTEX platform's version, e.g. --platform-version 8.1.0")
-    factory = _engine_factory(policy_dir, data, no_default_policies)
+    factory = _engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url)
     engine = migrated_engine(db)
     scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
     config = RegistryConfig(db_url=db, trusted_roots=roots,
