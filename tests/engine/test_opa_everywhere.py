@@ -17,14 +17,11 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from cortex_trust.policy import load_policy_set
+from tests.cli.test_verify import IMAGE, MANIFEST, NOW, bound_report
 from tests.support.opa_wire_server import OpaWireServer
 from tests.support.served_registry import free_port
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
-MANIFEST = FIX / "verify" / "manifest.yaml"
-DIGEST = "sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf"
-IMAGE = f"127.0.0.1:5000/acme/hello@{DIGEST}"
-NOW = "2026-10-31T00:00:00Z"
 runner = CliRunner()
 
 
@@ -37,21 +34,13 @@ def opa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpaWireServer]:
         yield server
 
 
-def _bound_scan(tmp_path: Path) -> Path:
-    doc = json.loads((FIX / "trivy" / "alpine-distroless.json").read_text())
-    doc["Metadata"]["RepoDigests"] = [f"127.0.0.1:5000/acme/hello@{DIGEST}"]
-    path = tmp_path / "scan.json"
-    path.write_text(json.dumps(doc))
-    return path
-
-
 def _verify(*args: Any, env: dict[str, str] | None = None) -> Any:
     return runner.invoke(app, ["plugin", "verify", str(MANIFEST), "--image", IMAGE, "--now", NOW,
                                "--format", "json", *map(str, args)], env=env)
 
 
 def _evidence_sets(tmp_path: Path) -> list[list[Any]]:
-    scan = _bound_scan(tmp_path)
+    scan = bound_report(tmp_path, "alpine-distroless.json")
     junit = FIX / "junit"
     return [[], ["--tests", junit / "pytest-pass.xml"], ["--scan", scan, "--scan-scanners", "vuln,secret"],
             ["--scan", scan, "--scan-scanners", "vuln,secret", "--tests", junit / "pytest-pass.xml"],

@@ -62,10 +62,9 @@ deny contains {"code": "BAD", "message": sprintf("%v", [to_number("not a number"
 """
 
 
-def _policy(tmp_path: Path, extra: str | None = None, **actions: str) -> Any:
-    from cortex_trust.policy import load_policy_set
-
-    target = tmp_path / "policy"
+def _policy_dir(target: Path, extra: str | None = None, **actions: str) -> Path:
+    """A copy of the registry tests' policy at ``target``, with other actions per tier and an
+    extra module."""
     shutil.copytree(POLICY_DIR, target)
     if actions:
         data = json.loads((target / "data.json").read_text())
@@ -73,6 +72,13 @@ def _policy(tmp_path: Path, extra: str | None = None, **actions: str) -> Any:
         (target / "data.json").write_text(json.dumps(data))
     if extra is not None:
         (target / "cortex" / "extra.rego").write_text(extra)
+    return target
+
+
+def _policy(tmp_path: Path, extra: str | None = None, **actions: str) -> Any:
+    from cortex_trust.policy import load_policy_set
+
+    target = _policy_dir(tmp_path / "policy", extra, **actions)
     return load_policy_set([target], [target / "data.json"], defaults=False)
 
 
@@ -357,14 +363,7 @@ def _dry_run(registry: Registry, tmp_path: Path, *args: str, extra: str | None =
 
     from cli.main import app
 
-    target = tmp_path / "whatif"
-    shutil.copytree(POLICY_DIR, target)
-    if actions:
-        data = json.loads((target / "data.json").read_text())
-        data["cortex"]["actions"].update(actions)
-        (target / "data.json").write_text(json.dumps(data))
-    if extra is not None:
-        (target / "cortex" / "extra.rego").write_text(extra)
+    target = _policy_dir(tmp_path / "whatif", extra, **actions)
     return CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--dry-run",
                                     "--no-default-policies", "--policy-dir", str(target),
                                     "--data", str(target / "data.json"), "--workers", "1", *args])
@@ -462,14 +461,7 @@ def _what_if(url: str, tmp_path: Path, *args: str, extra: str | None = None, **a
 
     from cli.main import app
 
-    target = tmp_path / "api-whatif"
-    shutil.copytree(POLICY_DIR, target)
-    if actions:
-        data = json.loads((target / "data.json").read_text())
-        data["cortex"]["actions"].update(actions)
-        (target / "data.json").write_text(json.dumps(data))
-    if extra is not None:
-        (target / "cortex" / "extra.rego").write_text(extra)
+    target = _policy_dir(tmp_path / "api-whatif", extra, **actions)
     return CliRunner().invoke(app, ["policy", "what-if", "--registry", url, "--no-defaults",
                                     "--policy-dir", str(target), "--data", str(target / "data.json"),
                                     *args])
