@@ -95,7 +95,8 @@ class TestReport:
 def run_policy_tests(policy_set: PolicySet, *, run: str | None = None, isolate: bool | None = None,
                      timeout: float = 10.0) -> TestReport:
     """Run the ``test_*`` rules of ``policy_set`` whose ``package.name`` matches ``run`` (a
-    regular expression, searched). ``isolate=None`` isolates when the set has custom code;
+    regular expression, searched); with ``run``, coverage counts only the non-test modules the
+    selected tests reached. ``isolate=None`` isolates when the set has custom code;
     ``timeout`` bounds each test in isolated mode.
 
     Raises :class:`PolicyError` when a module does not parse or ``run`` is not a valid regular
@@ -144,5 +145,9 @@ def run_policy_tests(policy_set: PolicySet, *, run: str | None = None, isolate: 
         if lines is None:  # no test reached the module: all its statements count as uncovered
             lines = set(statement_lines.get(m.name, []))
         cov = covered.get(m.name, set()) & lines
+        if pattern is not None and not cov:
+            # With ``run``, coverage is that of the modules the selected tests reached (as
+            # `opa test --run`): the rest is another test's business.
+            continue
         coverage.append(FileCoverage(m.name, str(m.path), frozenset(cov), frozenset(lines - cov)))
     return TestReport(tuple(results), tuple(coverage))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._junit import MAX_JUNIT_BYTES, parse_junit, read_junit
+    from ._junit import MAX_JUNIT_BYTES, FailedCase, failed_cases, parse_junit, read_junit
     from ._review import (
         MAX_DOCUMENT_BYTES,
         REVIEW_SCHEMA,
@@ -62,11 +62,13 @@ __all__ = [
     "SEVERITIES",
     "USAGE_SCHEMA",
     "VULN_ATTESTATION_PREDICATE",
+    "FailedCase",
     "ReviewDocument",
     "ScanReport",
     "TrustRoot",
     "UsageDocument",
     "UsageReporterDocument",
+    "failed_cases",
     "find_trivy",
     "load_trust_root",
     "parse_junit",
@@ -88,6 +90,7 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
+    "FailedCase": "._junit",
     "GITHUB_ACTIONS_ISSUER": "._signature",
     "MAX_BUNDLE_BYTES": "._signature",
     "MAX_DOCUMENT_BYTES": "._review",
@@ -104,6 +107,7 @@ _EXPORTS = {
     "UsageDocument": "._review",
     "UsageReporterDocument": "._review",
     "VULN_ATTESTATION_PREDICATE": "._scan",
+    "failed_cases": "._junit",
     "find_trivy": "._scan",
     "load_trust_root": "._signature",
     "parse_junit": "._junit",

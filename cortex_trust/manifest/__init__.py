@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         manifest_json_schema,
         parse_manifest,
     )
+    from ._positions import field_lines
     from ._semver import SemVer, SemVerError, parse_semver, satisfies, semver_key
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "SemVer",
     "SemVerError",
     "TrustSpec",
+    "field_lines",
     "load_manifest",
     "manifest_json_schema",
     "parse_manifest",
@@ -47,6 +49,7 @@ _EXPORTS = {
     "SemVer": "._semver",
     "SemVerError": "._semver",
     "TrustSpec": "._model",
+    "field_lines": "._positions",
     "load_manifest": "._model",
     "manifest_json_schema": "._model",
     "parse_manifest": "._model",

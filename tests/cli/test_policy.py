@@ -256,3 +256,24 @@ def test_eval_with_the_default_policies(monkeypatch: pytest.MonkeyPatch,
                           "--format", "json")
     assert code == 0
     assert json.loads(out)["decision"]["failed"] is False
+
+
+def test_test_run_filter_reports_coverage_of_what_it_touched(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    # As `opa test --run`: the modules the selected tests never reached are not in the coverage
+    # (they would only drag it down), the ones they reached are, with their uncovered lines.
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.rego").write_text(
+            f"package {name}\n\nimport rego.v1\n\nok if input.x == 1\n\nother if input.x == 2\n")
+        (tmp_path / f"{name}_test.rego").write_text(
+            f"package {name}_test\n\nimport rego.v1\n\ntest_ok if data.{name}.ok with input as {{\"x\": 1}}\n")
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "test", "--no-defaults", str(tmp_path),
+                          "--run", "alpha_test", "--format", "json")
+    assert code == 0, out
+    files = json.loads(out)["coverage"]["files"]
+    assert [f["module"] for f in files] == ["alpha.rego"]
+    assert files[0]["not_covered"] == [7]
+    _, everything, _ = cortex(monkeypatch, capsys, "policy", "test", "--no-defaults", str(tmp_path),
+                              "--format", "json")
+    assert [f["module"] for f in json.loads(everything)["coverage"]["files"]] == ["alpha.rego", "beta.rego"]
