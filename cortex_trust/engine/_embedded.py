@@ -278,6 +278,20 @@ class EmbeddedEngine(PolicyEngine):
                                          self.timeout * 10)["rules"]
         return [RuleValue(str(p), v, e) for p, v, e in rows]
 
+    def why(self, input_json: str, codes: Sequence[str]) -> list[dict[str, Any]]:
+        """Why each reason code is in the decision for ``input_json`` (for ``--explain``): per
+        code, the rule bodies that emit it (``rule``, ``module``, ``line``), each condition with
+        the values of its terms, and for ``not r`` the first failing expression of ``r``.
+
+        Raises :class:`EngineError` if the engine crashed or timed out.
+        """
+        if self._worker is None:
+            return list(self._local().why(input_json, codes))
+        with self._lock:
+            answer = self._worker.call({"op": "why", "codes": list(codes)}, (input_json,),
+                                       self.timeout * 20)
+        return list(answer["why"])
+
     def close(self) -> None:
         """Stop the worker (if any), and drop this thread's in-process engines (regorus objects
         must be dropped on the thread that made them; call it there). The engine is unusable
