@@ -1,4 +1,5 @@
-"""``cortex policy``: evaluate an input document, run Rego policy tests, print the input schema.
+"""``cortex policy``: evaluate an input document, run Rego policy tests, check policy files, see
+what a policy change would do to a registry, build an OPA bundle, print the input schema.
 
 Exit codes:
 
@@ -11,6 +12,8 @@ Exit codes:
 * ``check``: 0 every file is valid, 2 a problem was found (each printed as ``file:line:col``).
 * ``what-if``: 0 no stored version would be newly blocked, 1 one would, 2 a policy file is
   invalid, 3 the registry could not be read or a decision failed closed.
+* ``bundle build``: 0 the bundle was written, 2 a policy, data file or signing key is invalid, or
+  the output cannot be written.
 """
 
 from __future__ import annotations
