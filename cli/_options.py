@@ -55,6 +55,7 @@ __all__ = [
     "WhatIfFormatOpt",
     "YesOpt",
     "configured_policy",
+    "engine_setting",
     "load_org_policy",
     "policy_engine_factory",
 ]
@@ -186,6 +187,22 @@ OpaUrlOpt = Annotated[str | None, typer.Option(
          f"else the configuration's opa-url).")]
 
 
+def engine_setting(kind: str | None, opa_url: str | None,
+                   config: CortexConfig | None) -> tuple[str, str | None]:
+    """``(engine, OPA URL)``: each from its flag, else ``$CORTEX_POLICY_ENGINE`` /
+    ``$CORTEX_OPA_URL``, else the configuration; the engine defaults to ``embedded``. An unknown
+    engine exits 2."""
+    import os
+
+    chosen = kind or os.environ.get(POLICY_ENGINE_ENV) or (config.policy_engine if config else None) \
+        or "embedded"
+    if chosen not in ("embedded", "opa"):
+        fail(f"the policy engine {chosen!r} is not embedded or opa",
+             advice=f"pass embedded or opa (or fix ${POLICY_ENGINE_ENV} or the configuration's "
+                    "policy-engine)")
+    return chosen, opa_url or os.environ.get(OPA_URL_ENV) or (config.opa_url if config else None)
+
+
 def policy_engine_factory(kind: str | None, opa_url: str | None, policy_set: Callable[[], PolicySet], *,
                           config: CortexConfig | None, explicit_policy: bool = False,
                           precompute: bool = False) -> tuple[Callable[[], Any], str]:
@@ -197,20 +214,12 @@ def policy_engine_factory(kind: str | None, opa_url: str | None, policy_set: Cal
     ``explicit_policy`` (policy flags given) with ``opa`` is refused (exit 2), as are an unknown
     engine and ``opa`` without a URL. Decisions of an OPA server record its bundle's revision.
     """
-    import os
-
-    chosen = kind or os.environ.get(POLICY_ENGINE_ENV) or (config.policy_engine if config else None) \
-        or "embedded"
-    if chosen not in ("embedded", "opa"):
-        fail(f"the policy engine {chosen!r} is not embedded or opa",
-             advice=f"pass --policy-engine embedded or opa (or fix ${POLICY_ENGINE_ENV} or the "
-                    "configuration's policy-engine)")
+    chosen, url = engine_setting(kind, opa_url, config)
     if chosen == "embedded":
         loaded = policy_set()
         from cortex_trust.engine import EmbeddedEngine
 
         return (lambda: EmbeddedEngine(loaded, precompute=precompute)), "embedded"
-    url = opa_url or os.environ.get(OPA_URL_ENV) or (config.opa_url if config else None)
     if not url:
         fail("the OPA policy engine needs its URL",
              advice=f"pass --opa-url http://127.0.0.1:8181 (or set ${OPA_URL_ENV}, or `cortex config set "

@@ -105,9 +105,11 @@ def eval_(
         "the rule that emits it and its conditions with their values.")] = False,
     rules: Annotated[bool, typer.Option(
         "--rules", help="Also print the value of every rule in data.cortex.")] = False,
-    engine_kind: Annotated[_EngineKind, typer.Option(
-        "--engine", help="embedded: regorus in this process; opa: an OPA server (--opa-url).")
-    ] = _EngineKind.embedded,
+    engine_kind: Annotated[_EngineKind | None, typer.Option(
+        "--engine", show_default=False,
+        help="embedded: regorus in this process; opa: an OPA server (--opa-url). Default: "
+             "$CORTEX_POLICY_ENGINE, else the configuration's policy-engine, else embedded.")
+    ] = None,
     opa_url: Annotated[str | None, typer.Option(
         "--opa-url", help="The OPA server, e.g. http://127.0.0.1:8181 (with --engine opa).",
         metavar="URL", show_default=False)] = None,
@@ -125,6 +127,7 @@ def eval_(
     engine: Any
     explained: list[tuple[str, Any, str | None]] = []
     why: dict[str, Any] | None = None
+    engine_kind, opa_url = _engine_setting(engine_kind, opa_url)
     if engine_kind is _EngineKind.opa:
         if not opa_url:
             fail("--engine opa needs --opa-url", advice="pass e.g. --opa-url http://127.0.0.1:8181")
@@ -186,6 +189,19 @@ def eval_(
                 print(f"  {path} = {shown}")
     if decision.failed:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _engine_setting(kind: _EngineKind | None, opa_url: str | None) -> tuple[_EngineKind, str | None]:
+    """``--engine`` and ``--opa-url``, else the environment's, else the configuration's."""
+    from cortex_trust.install import load_config
+
+    from ._options import engine_setting
+    from ._paths import config_path
+
+    if kind is _EngineKind.embedded or (kind is _EngineKind.opa and opa_url):
+        return kind, opa_url
+    chosen, url = engine_setting(kind, opa_url, load_config(config_path()))
+    return _EngineKind(chosen), url
 
 
 def _shown(path: str) -> str:

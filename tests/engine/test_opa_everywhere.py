@@ -99,3 +99,17 @@ def test_an_unreachable_opa_server_blocks_with_exit_3() -> None:
 def test_bad_engine_settings_exit_2(args: list[str], message: str) -> None:
     result = _verify(*args)
     assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_policy_eval_takes_the_engine_setting_too(opa: OpaWireServer) -> None:
+    community = Path(__file__).resolve().parents[2] / "examples" / "inputs" / "community.json"
+    args = ["policy", "eval", "-i", str(community), "--format", "json"]
+    embedded = json.loads(runner.invoke(app, args).stdout)
+    through_opa = runner.invoke(app, args, env={"CORTEX_POLICY_ENGINE": "opa", "CORTEX_OPA_URL": opa.url})
+    assert through_opa.exit_code == 0, through_opa.output
+    doc = json.loads(through_opa.stdout)
+    assert (doc["engine"], doc["policy_revision"]) == ("opa-server", embedded["policy_revision"])
+    assert doc["decision"] == embedded["decision"]
+    flagged = json.loads(runner.invoke(app, [*args, "--engine", "embedded"],
+                                       env={"CORTEX_POLICY_ENGINE": "opa"}).stdout)
+    assert flagged["engine"] == embedded["engine"] == "regorus"
