@@ -61,6 +61,7 @@ from ._errors import (
     install_error_handlers,
 )
 from ._log_api import router as log_router
+from ._oidc_api import router as oidc_router
 from ._models import SLUG
 from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
@@ -405,9 +406,14 @@ def create_app(config: RegistryConfig, *,
     app.state.store = store
     app.state.evaluator = ev
     app.state.scan_worker = worker
+    from ._oidc import OidcVerifier
+    from ._oidc_api import oidc_settings
+
+    app.state.oidc = OidcVerifier(oidc_settings(config))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(log_router)
+    app.include_router(oidc_router)
 
     # Whether this process runs the registry's own scans: "enabled", or why not ("disabled" by
     # the operator, "unavailable": no Trivy). Without scans, versions stay below Community.

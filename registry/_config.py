@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._oidc import OidcSettings
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_OCI_REGISTRIES", "RegistryConfig"]
 
@@ -51,3 +54,6 @@ class RegistryConfig:
     #: The CORTEX platform version this registry decides for (``context.cortex_version`` of its
     #: decisions, source ``registry``); ``None``: not set, and the policy says it is unknown.
     platform_version: str | None = None
+    #: Trusted publishing: which OIDC issuers are accepted and the audience their tokens must
+    #: carry. ``None``: GitHub Actions' issuer, with this registry's ``name`` as the audience.
+    oidc: OidcSettings | None = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._ci_identity import request_actions_id_token
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRepo, parse_github_ref
     from ._oci import MANIFEST_MEDIA_TYPES, OciClient
     from ._registry import RegistryClient, RegistryRequestError
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
         IdentityRevokeCreate,
         LogLeaf,
         LogProof,
+        OidcAudience,
+        OidcCredential,
+        OidcExchangeCreate,
         PluginDetail,
         PluginPage,
         PluginSummary,
@@ -83,6 +87,9 @@ __all__ = [
     "NoteSigner",
     "NoteVerifier",
     "OciClient",
+    "OidcAudience",
+    "OidcCredential",
+    "OidcExchangeCreate",
     "PluginDetail",
     "PluginPage",
     "PluginSummary",
@@ -116,6 +123,7 @@ __all__ = [
     "open_note",
     "parse_checkpoint",
     "parse_github_ref",
+    "request_actions_id_token",
     "root_from_frontier",
     "root_hash",
     "sign_note",
@@ -144,6 +152,9 @@ _EXPORTS = {
     "NoteSigner": "._transparency",
     "NoteVerifier": "._transparency",
     "OciClient": "._oci",
+    "OidcAudience": "._wire",
+    "OidcCredential": "._wire",
+    "OidcExchangeCreate": "._wire",
     "PluginDetail": "._wire",
     "PluginPage": "._wire",
     "PluginSummary": "._wire",
@@ -177,6 +188,7 @@ _EXPORTS = {
     "open_note": "._transparency",
     "parse_checkpoint": "._transparency",
     "parse_github_ref": "._github",
+    "request_actions_id_token": "._ci_identity",
     "root_from_frontier": "._transparency",
     "root_hash": "._transparency",
     "sign_note": "._transparency",

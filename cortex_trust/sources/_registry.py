@@ -29,6 +29,8 @@ from .._json import load_json
 from ..errors import InputError, RegistryUnavailable
 from ._wire import (
     LogProof,
+    OidcAudience,
+    OidcCredential,
     PluginDetail,
     PluginPage,
     PluginSummary,
@@ -275,6 +277,24 @@ class RegistryClient:
                             json_body={"digest": digest, "reason": reason})
         return result.revoked
 
+    # ---------------------------------------------------------------- trusted publishing
+
+    def oidc_audience(self) -> str:
+        """The audience an OIDC identity token must be issued for to be exchanged here."""
+        return self._call("GET", "/api/v1/oidc/audience", OidcAudience).audience
+
+    def exchange_oidc(self, identity_token: str, *, namespace: str | None = None) -> OidcCredential:
+        """A short-lived publisher credential for a CI identity token (sent once, as the bearer
+        of this request only; never logged). ``namespace`` chooses when the identity is a
+        trusted publisher of several. Raises :class:`RegistryUnavailable` when the credential
+        is for another namespace than the one asked for."""
+        body = {"namespace": namespace} if namespace is not None else {}
+        credential = self._call("POST", "/api/v1/oidc/exchange", OidcCredential, json_body=body,
+                                headers={"Authorization": f"Bearer {identity_token}"})
+        if namespace is not None and credential.namespace != namespace:
+            raise self._untrusted("POST", "/api/v1/oidc/exchange", "a credential for another namespace")
+        return credential
+
     # ------------------------------------------------------------------ the transparency log
 
     def log_checkpoint(self) -> bytes:
@@ -335,8 +355,9 @@ class RegistryClient:
     # ---------------------------------------------------------------------------- internals
 
     def _call(self, method: str, path: str, model: type[_M], *,
-              params: dict[str, str] | None = None, json_body: Any = None) -> _M:
-        response = self._send(method, path, params=params, json_body=json_body)
+              params: dict[str, str] | None = None, json_body: Any = None,
+              headers: dict[str, str] | None = None) -> _M:
+        response = self._send(method, path, params=params, json_body=json_body, headers=headers)
         try:
             # Bounds first (nesting, number sizes, NaN): pydantic's parser has looser ones.
             load_json(response.content)
@@ -354,13 +375,14 @@ class RegistryClient:
                    "its operator fixes it")
 
     def _send(self, method: str, path: str, *, params: dict[str, str] | None = None,
-              json_body: Any = None) -> httpx.Response:
+              json_body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
         """Send one request; return a 2xx response or raise (see the module docstring)."""
         try:
             # Streamed so the body is read only up to the cap (a hostile or broken server
             # could otherwise make us buffer gigabytes); counted after decompression, so a
             # gzip bomb is capped too.
-            with self._http.stream(method, path, params=params, json=json_body) as response:
+            with self._http.stream(method, path, params=params, json=json_body,
+                                   headers=headers) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk

@@ -35,6 +35,7 @@ from .._models import (
     UsageDay,
     VersionBundle,
 )
+from ._publishers import check_publish_credential
 from ._revocations import WIDE_KINDS
 from ._rows import Evaluator, VersionRows
 from ._tokens import Principal
@@ -82,8 +83,10 @@ class VersionWrites(VersionRows):
         Raises :class:`Conflict` when the version exists (``VERSION_EXISTS`` with the same
         digest, ``VERSION_CONFLICT`` with another one), its digest was revoked everywhere or by
         this namespace (``DIGEST_REVOKED``), belongs to another namespace (``DIGEST_OWNED``) or
-        its signer was revoked (``IDENTITY_REVOKED``), and :class:`Invalid`
-        (``PUBLISH_BLOCKED``, nothing stored) when the policy blocks the publish.
+        its signer was revoked (``IDENTITY_REVOKED``), :class:`Forbidden`
+        (``TRUSTED_PUBLISHING_REQUIRED``) for a registry token in a trusted-publishing-only
+        namespace, and :class:`Invalid` (``PUBLISH_BLOCKED``, nothing stored) when the policy
+        blocks the publish.
         """
         ts = format_time(now)
         key = f"{rec.namespace}/{rec.name}"
@@ -93,6 +96,7 @@ class VersionWrites(VersionRows):
                 if s.exec(select(Namespace.id).where(Namespace.name == rec.namespace)).first() is None:
                     raise NotFound("NO_SUCH_NAMESPACE", f"namespace {rec.namespace!r} does not exist",
                                    advice="an admin creates it with `cortex registry token create`")
+                check_publish_credential(s, rec.namespace, principal)
                 plugin = s.exec(select(Plugin).where(Plugin.key == key)).first()
                 if plugin is not None:
                     existing = s.exec(select(PluginVersion).where(
