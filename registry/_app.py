@@ -61,8 +61,8 @@ from ._errors import (
     install_error_handlers,
 )
 from ._log_api import router as log_router
-from ._oidc_api import router as oidc_router
 from ._models import SLUG
+from ._oidc_api import router as oidc_router
 from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store

@@ -288,7 +288,7 @@ class OidcVerifier:
             value = claims.get(name)
             return value if isinstance(value, str) and 0 < len(value) <= 512 else None
 
-        audited = {k: (v[:256] if isinstance(v, str) else v) for k in AUDITED_CLAIMS
+        audited: dict[str, Any] = {k: (v[:256] if isinstance(v, str) else v) for k in AUDITED_CLAIMS
                    if isinstance(v := claims.get(k), (str, int)) and not isinstance(v, bool)}
         if isinstance(aud := claims.get("aud"), list):
             audited["aud"] = [a[:256] for a in aud[:5] if isinstance(a, str)]

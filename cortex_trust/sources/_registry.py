@@ -357,7 +357,7 @@ class RegistryClient:
     def _call(self, method: str, path: str, model: type[_M], *,
               params: dict[str, str] | None = None, json_body: Any = None,
               headers: dict[str, str] | None = None) -> _M:
-        response = self._send(method, path, params=params, json_body=json_body, headers=headers)
+        response = self._send(method, path, params=params, json_body=json_body, extra_headers=headers)
         try:
             # Bounds first (nesting, number sizes, NaN): pydantic's parser has looser ones.
             load_json(response.content)
@@ -375,14 +375,14 @@ class RegistryClient:
                    "its operator fixes it")
 
     def _send(self, method: str, path: str, *, params: dict[str, str] | None = None,
-              json_body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+              json_body: Any = None, extra_headers: dict[str, str] | None = None) -> httpx.Response:
         """Send one request; return a 2xx response or raise (see the module docstring)."""
         try:
             # Streamed so the body is read only up to the cap (a hostile or broken server
             # could otherwise make us buffer gigabytes); counted after decompression, so a
             # gzip bomb is capped too.
             with self._http.stream(method, path, params=params, json=json_body,
-                                   headers=headers) as response:
+                                   headers=extra_headers) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk

@@ -197,7 +197,7 @@ class PublisherStore(StoreBase):
         with self._write() as tx:
             s = tx.session
             # Forget tokens that can no longer verify anyway: the table holds live ones only.
-            s.exec(delete(OidcJti).where(col(OidcJti.expires_at) < ts))  # type: ignore[call-overload]
+            s.exec(delete(OidcJti).where(col(OidcJti.expires_at) < ts))
             if s.exec(select(OidcJti.id).where(OidcJti.issuer == identity.issuer,
                                                OidcJti.jti == identity.jti)).first() is not None:
                 raise Unauthorized("OIDC_REPLAYED", "this identity token was already exchanged",
