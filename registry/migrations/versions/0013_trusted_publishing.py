@@ -9,7 +9,7 @@ so no log baseline is needed.
 
 Revision ID: trusted_publishing
 Revises: 0012
-Create Date: 2026-11-28 10:00:00
+Create Date: 2026-12-03 16:00:00
 """
 from __future__ import annotations
 
