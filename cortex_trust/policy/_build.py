@@ -40,6 +40,7 @@ from ._input import (
     RevocationEvidence,
     ScanEvidence,
     SignatureEvidence,
+    SignerContinuityEvidence,
     TestEvidence,
     TransparencyEvidence,
     UsageEvidence,
@@ -142,6 +143,7 @@ def build_input(
     usage: UsageEvidence | None = None,
     revocation: RevocationEvidence | None = None,
     transparency: TransparencyEvidence | None = None,
+    signer_continuity: SignerContinuityEvidence | None = None,
     dropped: Sequence[DroppedEvidence] = (),
     registry: str | None = None,
     namespace: str | None = None,
@@ -206,6 +208,7 @@ def build_input(
         **pieces,
         revocation=revocation or RevocationEvidence(),
         transparency=transparency or TransparencyEvidence(),
+        signer_continuity=signer_continuity or SignerContinuityEvidence(),
         dropped=all_dropped,
     )
     return PolicyInput(
@@ -229,6 +232,7 @@ class _Pieces(TypedDict, total=False):
     usage: UsageEvidence | None
     revocation: RevocationEvidence | None
     transparency: TransparencyEvidence | None
+    signer_continuity: SignerContinuityEvidence | None
 
 
 class _Keep(enum.Enum):
