@@ -19,7 +19,15 @@ from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from cortex_trust.policy import Decision, PolicyInput, ScanEvidence, SignatureEvidence, TestEvidence, format_time
+from cortex_trust.policy import (
+    Decision,
+    PolicyInput,
+    ScanEvidence,
+    SignatureEvidence,
+    TestEvidence,
+    format_time,
+    refresh_input,
+)
 
 from .._documents import dumps, version_documents
 from .._errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
@@ -35,6 +43,7 @@ from .._models import (
     UsageDay,
     VersionBundle,
 )
+from ._continuity import publish_continuity
 from ._publishers import check_publish_credential
 from ._revocations import WIDE_KINDS
 from ._rows import Evaluator, VersionRows
@@ -98,6 +107,8 @@ class VersionWrites(VersionRows):
                                    advice="an admin creates it with `cortex registry token create`")
                 check_publish_credential(s, rec.namespace, principal)
                 plugin = s.exec(select(Plugin).where(Plugin.key == key)).first()
+                policy_input = refresh_input(rec.policy_input, now=now, operation="publish", signer_continuity=(
+                    publish_continuity(s, plugin.id if plugin is not None else None, rec.signature)))
                 if plugin is not None:
                     existing = s.exec(select(PluginVersion).where(
                         PluginVersion.plugin_id == plugin.id,
@@ -137,7 +148,7 @@ class VersionWrites(VersionRows):
                 assert plugin.id is not None
                 version = PluginVersion(
                     plugin_id=plugin.id, version=rec.version, digest=rec.digest, image=rec.image,
-                    state="active", input_json=rec.policy_input.model_dump_json(),
+                    state="active", input_json=policy_input.model_dump_json(),
                     decision_json="{}", tier="untrusted", action="block",
                     signer_identity=rec.signature.identity if rec.signature.verified else None,
                     signer_issuer=rec.signature.issuer if rec.signature.verified else None,
