@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import registry_log, registry_publishers, registry_tokens
+from . import registry_index, registry_log, registry_publishers, registry_tokens
 from ._errors import EXIT_INPUT, fail
 from ._options import DbOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt
 from ._registry_db import migrated_engine, redact_url
@@ -29,6 +29,7 @@ app = typer.Typer(no_args_is_help=True,
 registry_tokens.register(app)
 registry_publishers.register(app)
 registry_log.register(app)
+registry_index.register(app)
 
 NameOpt = Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
 
@@ -95,6 +96,13 @@ def serve(
         "--oidc-audience", metavar="TEXT",
         help="The audience identity tokens must be issued for (unique to this registry, e.g. its "
              "URL); default: --name.")] = None,
+    index_dir: Annotated[Path | None, typer.Option(
+        "--index-dir", envvar="CORTEX_INDEX_DIR", metavar="DIR",
+        help="Keep this signed index (made by `cortex registry index build`) current after "
+             "every write and re-sign its timestamp in time.")] = None,
+    index_keys: Annotated[Path | None, typer.Option(
+        "--index-keys", envvar="CORTEX_INDEX_KEYS", metavar="DIR",
+        help="The index's online keys (snapshot.pem, timestamp.pem, bins.pem).")] = None,
 ) -> None:
     """Run the registry API (migrates the database first). Ctrl-C stops it.
 
@@ -128,7 +136,12 @@ def serve(
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
-                            log_signer=signer, platform_version=platform_version, oidc=oidc)
+                            log_signer=signer, platform_version=platform_version, oidc=oidc,
+                            index_dir=index_dir, index_keys=index_keys)
+    if index_dir is not None:
+        from .registry_index import check_online
+
+        check_online(index_dir, index_keys)
     application = create_app(config, engine_factory=factory, db=engine)
     if signer is None:
         _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "

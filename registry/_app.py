@@ -389,15 +389,28 @@ def create_app(config: RegistryConfig, *,
         worker = ScanWorker(store, ev, config.scanner, allowed=config.oci_registries,
                             clock=config.clock)
 
+    keeper = None
+    if config.index_dir is not None:
+        from ._index import IndexKeeper, IndexRepository, KeyRing
+
+        keeper = IndexKeeper(store, IndexRepository(config.index_dir,
+                                                    KeyRing(config.index_keys or config.index_dir)),
+                             clock=config.clock)
+        store.on_write = keeper.changed
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if worker is not None and start_scan_worker:
             worker.start()
+        if keeper is not None:
+            keeper.start()
         try:
             yield
         finally:
             if worker is not None and start_scan_worker:
                 worker.stop()
+            if keeper is not None:
+                keeper.stop()
 
     app = FastAPI(title="cortex-trust registry", version="1", lifespan=lifespan,
                   description="Publish, evidence, tiers and revocation for CORTEX plugins.",
@@ -406,6 +419,7 @@ def create_app(config: RegistryConfig, *,
     app.state.store = store
     app.state.evaluator = ev
     app.state.scan_worker = worker
+    app.state.index_keeper = keeper
     from ._oidc import OidcVerifier
     from ._oidc_api import oidc_settings
 
@@ -425,6 +439,9 @@ def create_app(config: RegistryConfig, *,
         return _bytes(health)
 
     _add_docs(app)
+    from ._web import install_catalogue
+
+    install_catalogue(app)
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -54,6 +55,13 @@ class RegistryConfig:
     #: The CORTEX platform version this registry decides for (``context.cortex_version`` of its
     #: decisions, source ``registry``); ``None``: not set, and the policy says it is unknown.
     platform_version: str | None = None
+    #: The signed index this registry keeps current after each write (see
+    #: :mod:`registry._index`): its directory, created beforehand with
+    #: ``cortex registry index build``; ``None``: no index is kept.
+    index_dir: Path | None = None
+    #: The directory of the index's online keys (``snapshot.pem``, ``timestamp.pem``,
+    #: ``bins.pem``); the offline root and targets keys are never needed here.
+    index_keys: Path | None = None
     #: Trusted publishing: which OIDC issuers are accepted and the audience their tokens must
     #: carry. ``None``: GitHub Actions' issuer, with this registry's ``name`` as the audience.
     oidc: OidcSettings | None = None

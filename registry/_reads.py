@@ -66,6 +66,7 @@ class Reader:
         # The SQL below is written with qmark placeholders; psycopg takes %s.
         self.placeholder = "?" if self.dialect == "sqlite" else "%s"
         self.sql_plugin = self._sql('SELECT document_json FROM plugin WHERE "key" = ?')
+        self.sql_plugin_summary = self._sql('SELECT summary_json FROM plugin WHERE "key" = ?')
         # One statement (one snapshot): the plugin's id tells "no such plugin" from "no rows".
         self.sql_versions = self._sql(
             "SELECT p.id, v.summary_json FROM plugin p "
