@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import registry_index, registry_log, registry_tokens
+from . import registry_index, registry_log, registry_publishers, registry_tokens
 from ._errors import EXIT_INPUT, fail
 from ._options import (
     DbOpt,
@@ -35,6 +35,7 @@ __all__ = ["app"]
 app = typer.Typer(no_args_is_help=True,
                   help="Run and operate a plugin registry (serve, tokens, audit, retier).")
 registry_tokens.register(app)
+registry_publishers.register(app)
 registry_log.register(app)
 registry_index.register(app)
 
@@ -102,6 +103,14 @@ def serve(
         "--platform-version", envvar="CORTEX_PLATFORM_VERSION", metavar="X.Y.Z",
         help="The CORTEX platform version this registry decides for (compared with manifests' "
              "min_cortex_version, recorded in its decisions). Default: unknown.")] = None,
+    oidc_issuer: Annotated[list[str] | None, typer.Option(
+        "--oidc-issuer", metavar="URL",
+        help="OIDC issuer whose identity tokens trusted publishers may present (repeatable); "
+             "default: GitHub Actions (https://token.actions.githubusercontent.com).")] = None,
+    oidc_audience: Annotated[str | None, typer.Option(
+        "--oidc-audience", metavar="TEXT",
+        help="The audience identity tokens must be issued for (unique to this registry, e.g. its "
+             "URL); default: --name.")] = None,
     index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", envvar="CORTEX_INDEX_DIR", metavar="DIR",
         help="Keep this signed index (made by `cortex registry index build`) current after "
@@ -134,6 +143,7 @@ def serve(
         except ValueError as e:
             fail(f"--platform-version {platform_version!r}: {e}",
                  advice="pass the CORTEX platform's version, e.g. --platform-version 8.1.0")
+    oidc = _oidc_settings(oidc_issuer, oidc_audience or name)
     factory = _engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url)
     engine = migrated_engine(db)
     scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
@@ -141,7 +151,7 @@ def serve(
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
-                            log_signer=signer, platform_version=platform_version,
+                            log_signer=signer, platform_version=platform_version, oidc=oidc,
                             index_dir=index_dir, index_keys=index_keys)
     if index_dir is not None:
         from .registry_index import check_online
@@ -164,6 +174,20 @@ def serve(
           file=sys.stderr)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     application.state.evaluator.close()
+
+
+def _oidc_settings(issuers: list[str] | None, audience: str) -> Any:
+    """The registry's trusted-publishing settings; exit 2 for an issuer that is not an https
+    URL (http only on loopback) or an empty audience."""
+    from registry._oidc import GITHUB_ACTIONS_ISSUER, OidcSettings, check_issuer_url
+
+    for issuer in issuers or ():
+        if (why := check_issuer_url(issuer)) is not None:
+            fail(f"--oidc-issuer {issuer!r}: {why}", advice="pass the issuer URL exactly as its tokens' iss "
+                 "claim names it, e.g. https://token.actions.githubusercontent.com", code=EXIT_INPUT)
+    if not audience.strip() or len(audience) > 255:
+        fail("--oidc-audience must be 1 to 255 characters", code=EXIT_INPUT)
+    return OidcSettings(audience=audience, issuers=tuple(issuers or (GITHUB_ACTIONS_ISSUER,)))
 
 
 def _scanner(scan: bool, *, trivy: Path | None,

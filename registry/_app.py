@@ -63,6 +63,7 @@ from ._errors import (
 )
 from ._log_api import router as log_router
 from ._models import SLUG
+from ._oidc_api import router as oidc_router
 from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store
@@ -430,9 +431,14 @@ def create_app(config: RegistryConfig, *,
     app.state.evaluator = ev
     app.state.scan_worker = worker
     app.state.index_keeper = keeper
+    from ._oidc import OidcVerifier
+    from ._oidc_api import oidc_settings
+
+    app.state.oidc = OidcVerifier(oidc_settings(config))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(log_router)
+    app.include_router(oidc_router)
 
     # Whether this process runs the registry's own scans: "enabled", or why not ("disabled" by
     # the operator, "unavailable": no Trivy). Without scans, versions stay below Community.
