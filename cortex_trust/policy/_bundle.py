@@ -7,7 +7,8 @@ The archive holds what an engine is loaded with, and nothing else:
   owns) and ``rego_version`` 1;
 * ``/data.json``: the merged data document at the root of ``data``;
 * every module but tests at its module name (``/cortex/decision.rego``...), byte for byte;
-* ``/.signatures.json`` when a signing key is given: one compact JWS (RS256, ES256 or HS256)
+* ``/.signatures.json`` when a signing key is given: one compact JWS (RS256, ES256 or HS256,
+  made by PyJWT)
   whose payload lists every other file with its SHA-256 hash, as OPA verifies it
   (``opa run --verification-key``): JSON files hashed over their canonical form (keys sorted,
   no whitespace, Go's string escapes), modules over their bytes.
@@ -18,10 +19,8 @@ reproducible: entries sorted, owner 0, mode 0644, time 0.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
-import hmac
 import io
 import json
 import re
@@ -102,13 +101,11 @@ def build_bundle(policy_set: PolicySet, *, revision: str | None = None, signing_
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _sign(files: list[tuple[str, bytes]], key: bytes, alg: str, key_id: str | None,
           scope: str | None) -> str:
-    """The compact JWS over the files' hashes (OPA's bundle signature format)."""
+    """The compact JWS over the files' hashes (OPA's bundle signature format), made by PyJWT."""
+    import jwt
+
     if alg not in BUNDLE_SIGNING_ALGORITHMS:
         raise PolicyError(f"unknown signing algorithm {alg!r}", advice="use " + ", ".join(BUNDLE_SIGNING_ALGORITHMS))
     payload: dict[str, Any] = {"files": [{"name": name, "hash": hashlib.sha256(content).hexdigest(),
@@ -117,30 +114,23 @@ def _sign(files: list[tuple[str, bytes]], key: bytes, alg: str, key_id: str | No
         payload["keyid"] = key_id
     if scope:
         payload["scope"] = scope
-    header: dict[str, Any] = {"alg": alg, "typ": "JWT"}
-    if key_id:
-        header["kid"] = key_id
-    signing_input = f"{_b64(opa_json(header).encode())}.{_b64(opa_json(payload).encode())}".encode()
-    return signing_input.decode() + "." + _b64(_signature(signing_input, key, alg))
+    signing_key: Any = key if alg == "HS256" else _private_key(key, alg)
+    return jwt.encode(payload, signing_key, algorithm=alg, headers={"kid": key_id} if key_id else None)
 
 
-def _signature(message: bytes, key: bytes, alg: str) -> bytes:
-    if alg == "HS256":
-        return hmac.new(key, message, hashlib.sha256).digest()
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+def _private_key(pem: bytes, alg: str) -> Any:
+    """The PEM private key for ``alg`` (RSA for RS256, EC P-256 for ES256)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     try:
-        private = serialization.load_pem_private_key(key, password=None)
+        private = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as e:
         raise PolicyError(f"the signing key is not an unencrypted PEM private key: {e}",
                           advice="pass a PEM file (openssl genpkey ...) without a passphrase") from None
-    if alg == "RS256" and isinstance(private, rsa.RSAPrivateKey):
-        return private.sign(message, padding.PKCS1v15(), hashes.SHA256())
-    if alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey) \
-            and isinstance(private.curve, ec.SECP256R1):
-        r, s = decode_dss_signature(private.sign(message, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    if (alg == "RS256" and isinstance(private, rsa.RSAPrivateKey)) or (
+            alg == "ES256" and isinstance(private, ec.EllipticCurvePrivateKey)
+            and isinstance(private.curve, ec.SECP256R1)):
+        return private
     raise PolicyError(f"the signing key is not a key for {alg}",
                       advice="RS256 needs an RSA key, ES256 an EC P-256 key, HS256 a secret")
