@@ -1,4 +1,4 @@
-"""``cortex policy``: evaluate an input document, run Rego policy tests, check policy files, see
+"""``cortex policy``: evaluate an input document, run Rego policy tests, check and format policy files, see
 what a policy change would do to a registry, build an OPA bundle, print the input schema.
 
 Exit codes:
@@ -10,6 +10,8 @@ Exit codes:
   errored, no test ran, or coverage is too low, 2 a policy file (or a ``*_test.yaml`` case
   file) is invalid.
 * ``check``: 0 every file is valid, 2 a problem was found (each printed as ``file:line:col``).
+* ``fmt``: 0 every module is formatted (or was rewritten), 1 a module would change (with
+  ``--check``), 2 a module is unreadable, does not parse, or cannot be formatted safely.
 * ``what-if``: 0 no stored version would be newly blocked, 1 one would, 2 a policy file is
   invalid, 3 the registry could not be read or a decision failed closed.
 * ``bundle build``: 0 the bundle was written, 2 a policy, data file or signing key is invalid, or
@@ -398,6 +400,49 @@ def check(
             print("ok: every policy file is valid")
     if problems:
         raise typer.Exit(2)
+
+
+@app.command("fmt")
+def fmt(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Rego modules or directories of them.", metavar="PATH", show_default=False)],
+    check_only: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; list the modules that would change and exit 1 if any.")] = False,
+    diff: Annotated[bool, typer.Option(
+        "--diff", help="Write nothing; print a unified diff of the changes.")] = False,
+) -> None:
+    """Normalise the layout of Rego modules (tab indentation, no trailing whitespace, single blank
+    lines, one final newline); raw strings are never touched, and a module is written only when
+    its formatted text parses and decides identically (for pre-commit).
+
+    Exit 0 formatted, 1 a module would change (--check), 2 a module is invalid or cannot be
+    formatted safely (left unchanged).
+    """
+    import difflib
+
+    from cortex_trust.engine import format_policy_paths
+
+    from ._inert import neutralise
+
+    results, problems = format_policy_paths(paths, write=not (check_only or diff))
+    changed = [r for r in results if r.changed]
+    for r in changed:
+        if diff:
+            sys.stdout.writelines(neutralise(line) + "\n" for line in difflib.unified_diff(
+                r.original.splitlines(), r.formatted.splitlines(),
+                f"a/{r.path}", f"b/{r.path}", lineterm=""))
+        elif check_only:
+            print(f"would reformat {neutralise(str(r.path))}")
+        else:
+            print(f"reformatted {neutralise(str(r.path))}")
+    for p in problems:
+        print(neutralise(str(p)), file=sys.stderr)
+        if p.advice:
+            print(f"  fix: {neutralise(p.advice)}", file=sys.stderr)
+    if problems:
+        raise typer.Exit(2)
+    if check_only and changed:
+        raise typer.Exit(1)
 
 
 @app.command("what-if")
