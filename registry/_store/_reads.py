@@ -15,17 +15,20 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from cortex_trust.ids import SLUG
+
 from .._documents import dumps
 from .._errors import Invalid
 from ._tx import StoreBase, db_unavailable, not_found
 
-__all__ = ["CatalogueReads", "page_document"]
+__all__ = ["CatalogueReads", "encode_cursor", "page_document"]
 
 #: What a cursor decodes to: a plugin key (``namespace/name``).
-_CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
+_CURSOR_KEY = re.compile(rf"{SLUG}/{SLUG}")
 
 
-def _encode_cursor(key: str) -> str:
+def encode_cursor(key: str) -> str:
+    """The list cursor that continues after the plugin ``key`` (opaque to clients)."""
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
@@ -33,7 +36,7 @@ def _decode_cursor(cursor: str) -> str:
     try:
         key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
                                validate=True).decode("ascii")
-        if _CURSOR_KEY.match(key) is None:
+        if _CURSOR_KEY.fullmatch(key) is None:
             raise ValueError(key)
         return key
     except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -74,7 +77,7 @@ class CatalogueReads(StoreBase):
         rows = self._read_rows(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
-        nxt = _encode_cursor(rows[-1][0]) if more else None
+        nxt = encode_cursor(rows[-1][0]) if more else None
         return page_document([r[1] for r in rows], nxt)
 
     def plugin_document(self, namespace: str, name: str) -> bytes:

@@ -58,12 +58,13 @@ def test_eval_text(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
 def test_eval_json_with_explain(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                 input_file: Path) -> None:
     code, out, _ = cortex(monkeypatch, capsys, "policy", "eval", "--input", str(input_file),
-                          *SMALL_ARGS, "--format", "json", "--explain")
+                          *SMALL_ARGS, "--format", "json", "--rules")
     assert code == 0
     doc = json.loads(out)
     assert doc["engine"] == "regorus" and doc["policy_revision"].startswith("sha256:")
     assert doc["decision"]["action"] == "block" and doc["decision"]["reasons"][0]["code"] == "REVOKED"
-    rules = {r["rule"]: r for r in doc["explain"]}
+    assert "explain" not in doc
+    rules = {r["rule"]: r for r in doc["rules"]}
     assert rules["data.cortex.tier"]["value"] == "experimental"
     assert rules["data.cortex.blocked"]["value"] is True
     assert "data.cortex.decision" not in rules
@@ -72,7 +73,7 @@ def test_eval_json_with_explain(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 def test_eval_explain_text_and_stdin(monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cortex(monkeypatch, capsys, "policy", "eval", "--input", "-", *SMALL_ARGS,
-                          "--explain", stdin=make_input().to_json())
+                          "--rules", stdin=make_input().to_json())
     assert code == 0
     assert '  data.cortex.tier = "experimental"' in out
     assert "  data.cortex.community = undefined" in out
@@ -152,14 +153,14 @@ def test_eval_opa_engine_matches_embedded(monkeypatch: pytest.MonkeyPatch,
     with OpaWireServer(load_policy_set([SMALL], defaults=False)) as server:
         code, opa_out, _ = cortex(monkeypatch, capsys, "policy", "eval", "--input", str(input_file),
                                   "--engine", "opa", "--opa-url", server.url, "--format", "json",
-                                  "--explain")
+                                  "--rules")
     assert code == 0
     opa_doc, emb_doc = json.loads(opa_out), json.loads(embedded_out)
     assert opa_doc["engine"] == "opa-server"
     emb_doc["decision"].pop("policy_revision")
     opa_doc["decision"].pop("policy_revision")
     assert opa_doc["decision"] == emb_doc["decision"]
-    assert {r["rule"]: r["value"] for r in opa_doc["explain"]}["data.cortex.tier"] == "experimental"
+    assert {r["rule"]: r["value"] for r in opa_doc["rules"]}["data.cortex.tier"] == "experimental"
 
 
 def test_eval_opa_engine_down_exits_3(monkeypatch: pytest.MonkeyPatch,
