@@ -337,6 +337,36 @@ def _taskset(core: int) -> list[str]:
         else []
 
 
+def start_server(argv: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python ARGV --port PORT`` pinned to core 0 on a free port; ``(process, url)``."""
+    port = _free_port()
+    proc = subprocess.Popen([*_taskset(0), sys.executable, *argv, "--port", str(port)])
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, label: str) -> None:
+    """Wait (up to 2 minutes) until the server ``proc`` accepts connections at ``url``."""
+    port = int(url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench server for {label} did not start") from None
+            time.sleep(0.2)
+
+
+def run_load(groups: dict[str, tuple[str, list[str]]], seconds: float, concurrency: int) -> dict[str, Any]:
+    """:func:`load` in a process of its own pinned to core 1 (the servers are on core 0)."""
+    out = subprocess.run([*_taskset(1), sys.executable, __file__, "load",
+                          "--groups", "-", "--seconds", str(seconds),
+                          "--warmup", "0.5", "--concurrency", str(concurrency)],
+                         input=json.dumps(groups), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
 def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
                concurrency: int) -> dict[str, Any]:
     """Measure every endpoint of every catalogue in the same time window.
@@ -355,22 +385,10 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
         for label, info in catalogues.items():
-            port = _free_port()
-            proc = subprocess.Popen([*_taskset(0), sys.executable, __file__, "serve",
-                                     "--db", info["db_url"], "--port", str(port),
-                                     "--reference-bytes", str(info["detail_bytes"])])
-            servers[label] = (proc, f"http://127.0.0.1:{port}")
+            servers[label] = start_server([__file__, "serve", "--db", info["db_url"],
+                                           "--reference-bytes", str(info["detail_bytes"])])
         for label, (proc, url) in servers.items():
-            port = int(url.rsplit(":", 1)[1])
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"bench server for {label} did not start") from None
-                    time.sleep(0.2)
+            wait_ready(proc, url, label)
 
         def paths(n_plugins: int) -> dict[str, list[str]]:
             rng = random.Random(4)
@@ -391,12 +409,7 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
             for label in labels:
                 groups[f"{label} {endpoint}"] = (servers[label][1], targets[label][endpoint])
                 groups[f"{label} reference"] = (servers[label][1], ["/bench/reference"])
-            out = subprocess.run([*_taskset(1), sys.executable, __file__, "load",
-                                  "--groups", "-", "--seconds", str(seconds),
-                                  "--warmup", "0.5", "--concurrency", str(concurrency)],
-                                 input=json.dumps(groups), capture_output=True, text=True,
-                                 check=True)
-            runs[endpoint] = json.loads(out.stdout)
+            runs[endpoint] = run_load(groups, seconds, concurrency)
             print(json.dumps({endpoint: runs[endpoint]}), flush=True)
     finally:
         for proc, _ in servers.values():
