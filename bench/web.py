@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import registry_bench as rb  # noqa: E402
+import registry_bench as rb
 
 _SEARCHES = {"search": "/?q=tool-4", "recent": "/?sort=recent&needs=neither"}
 
@@ -72,7 +72,7 @@ def serve_reference(body_file: str, port: int) -> None:
 
 
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as r:  # noqa: S310 - a local bench server
+    with urllib.request.urlopen(url, timeout=60) as r:
         return r.read()  # type: ignore[no-any-return]
 
 
