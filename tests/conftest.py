@@ -27,3 +27,12 @@ def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("CORTEX_REGISTRY_POLICY_DIR", raising=False)
     monkeypatch.delenv("CORTEX_REGISTRY_POLICY_DATA", raising=False)
     monkeypatch.setenv("CORTEX_CONFIG", str(tmp_path_factory.getbasetemp() / "no-config" / "config.json"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the one container engine share container names, networks and images: under
+    pytest-xdist (``./dev test``) they all run on one worker, one after another
+    (``--dist loadgroup``); every other test spreads over the workers."""
+    for item in items:
+        if "container_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("container-engine"))

@@ -4,14 +4,12 @@
 A person's path through it: search, the plugin page (reasons and next tier as the API's
 decision says), the copy button, a revoked version, the revocation feed, pagination with back
 and forward; with no console error, no dialog, no request to another origin, axe-core's check
-on every page type, and screenshots at phone and desktop widths (``CORTEX_UPDATE_SCREENSHOTS=1``
-refreshes ``docs/screenshots``).
+on every page type, and screenshots at phone and desktop widths into ``docs/screenshots``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,11 +178,10 @@ def test_a_person_browses_the_catalogue(served: tuple[ServedRegistry, dict[str, 
 
 
 def test_screenshots_at_phone_and_desktop_widths(served: tuple[ServedRegistry, dict[str, Any]],
-                                                 browser: Any, tmp_path: Path) -> None:
-    """Screenshots go to a temporary folder, so a test run never changes the checkout; with
-    ``CORTEX_UPDATE_SCREENSHOTS=1`` they replace the ones in ``docs/screenshots``."""
+                                                 browser: Any) -> None:
+    """The screenshots the README shows are the ones this test writes (docs/screenshots)."""
     server, _ = served
-    out = SCREENSHOTS if os.environ.get("CORTEX_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    out = SCREENSHOTS
     out.mkdir(parents=True, exist_ok=True)
     for label, (width, height) in WIDTHS.items():
         context = browser.new_context(viewport={"width": width, "height": height})
