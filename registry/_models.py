@@ -60,7 +60,8 @@ class Plugin(SQLModel, table=True):
 
     __tablename__ = "plugin"
     #: List filters and sorts walk these in page order (migrations 0005 and
-    #: ``web_catalogue_sorts``): a page never sorts the catalogue.
+    #: ``web_catalogue_sorts``): a page never sorts the catalogue. Each filter of the catalogue
+    #: has an index in each order (``(filter, key)``, ``(filter, sort column, key)``).
     __table_args__ = (Index("ix_plugin_namespace_key", "namespace", "key"),
                       Index("ix_plugin_tier_key", "tier", "key"),
                       Index("ix_plugin_namespace_tier_key", "namespace", "tier", "key"),
@@ -68,7 +69,11 @@ class Plugin(SQLModel, table=True):
                       Index("ix_plugin_usage_key", "usage_count", "key"),
                       Index("ix_plugin_state_key", "latest_state", "key"),
                       Index("ix_plugin_network_key", "asks_network", "key"),
-                      Index("ix_plugin_filesystem_key", "asks_filesystem", "key"))
+                      Index("ix_plugin_filesystem_key", "asks_filesystem", "key"),
+                      *(Index(f"ix_plugin_{f}_{s}", column, order, "key")
+                        for f, column in (("tier", "tier"), ("namespace", "namespace"), ("state", "latest_state"),
+                                          ("network", "asks_network"), ("filesystem", "asks_filesystem"))
+                        for s, order in (("published", "latest_published_at"), ("usage", "usage_count"))))
     id: int | None = Field(default=None, primary_key=True)
     namespace: str = Field(max_length=64)
     name: str = Field(max_length=64)

@@ -6,8 +6,9 @@ facts of versions and usage rows, so a page would have to read and sort every pl
 row now keeps them (written by every write that changes the plugin's versions):
 ``latest_published_at``, ``usage_count`` (installations that reported production use of any of
 its versions), ``latest_state``, ``asks_network`` and ``asks_filesystem``; each is indexed with
-``key`` after it, so a page of any sort or filter reads its rows in page order (the sorts,
-largest first, walk their index backwards). Existing plugins are filled in from their versions
+``key`` after it, and each filter also with each sort column and ``key`` after it, so a page of
+a sort, a filter or a filter in a sort reads its rows in page order (the sorts, largest first,
+walk their index backwards). Existing plugins are filled in from their versions
 here.
 
 Revision ID: web_catalogue_sorts
@@ -32,6 +33,11 @@ depends_on = None
 _INDEXES = {'ix_plugin_published_key': 'latest_published_at', 'ix_plugin_usage_key': 'usage_count',
             'ix_plugin_state_key': 'latest_state', 'ix_plugin_network_key': 'asks_network',
             'ix_plugin_filesystem_key': 'asks_filesystem'}
+#: Each filter in each order of the sorts: ``(filter column, sort column, key)``.
+_FILTERED = {f'ix_plugin_{f}_{s}': (column, order)
+             for f, column in (('tier', 'tier'), ('namespace', 'namespace'), ('state', 'latest_state'),
+                               ('network', 'asks_network'), ('filesystem', 'asks_filesystem'))
+             for s, order in (('published', 'latest_published_at'), ('usage', 'usage_count'))}
 
 
 def upgrade() -> None:
@@ -46,6 +52,8 @@ def upgrade() -> None:
     _fill(op.get_bind())
     for name, column in _INDEXES.items():
         op.create_index(name, 'plugin', [column, 'key'], unique=False)
+    for name, (column, order) in _FILTERED.items():
+        op.create_index(name, 'plugin', [column, order, 'key'], unique=False)
 
 
 def _fill(conn: Any) -> None:
@@ -71,6 +79,8 @@ def _fill(conn: Any) -> None:
 
 
 def downgrade() -> None:
+    for name in _FILTERED:
+        op.drop_index(name, table_name='plugin')
     for name, column in reversed(_INDEXES.items()):
         op.drop_index(name, table_name='plugin')
         op.drop_column('plugin', column)
