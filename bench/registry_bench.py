@@ -367,6 +367,31 @@ def run_load(groups: dict[str, tuple[str, list[str]]], seconds: float, concurren
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
+def paired_runs(targets: dict[str, dict[str, list[str]]], urls: dict[str, tuple[str, str, str]],
+                seconds: float, concurrency: int) -> dict[str, dict[str, Any]]:
+    """For each endpoint of ``targets`` (``label -> endpoint -> paths``), one load run of that
+    endpoint on every label together with the label's reference, interleaved (:func:`load`).
+    ``urls`` maps a label to ``(server url, reference server url, reference path)``; the
+    result maps an endpoint to the run's ``{"LABEL ENDPOINT": ..., "LABEL reference": ...}``."""
+    runs: dict[str, dict[str, Any]] = {}
+    for endpoint in targets[next(iter(targets))]:
+        groups: dict[str, tuple[str, list[str]]] = {}
+        for label, (url, ref_url, ref_path) in urls.items():
+            groups[f"{label} {endpoint}"] = (url, targets[label][endpoint])
+            groups[f"{label} reference"] = (ref_url, [ref_path])
+        runs[endpoint] = run_load(groups, seconds, concurrency)
+        print(json.dumps({endpoint: runs[endpoint]}), flush=True)
+    return runs
+
+
+def stop_servers(servers: dict[str, tuple[subprocess.Popen[bytes], str]]) -> None:
+    """Terminate the bench servers and wait for them."""
+    for proc, _ in servers.values():
+        proc.terminate()
+    for proc, _ in servers.values():
+        proc.wait(timeout=30)
+
+
 def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
                concurrency: int) -> dict[str, Any]:
     """Measure every endpoint of every catalogue in the same time window.
@@ -403,19 +428,10 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
         targets = {label: paths(info["plugins"]) for label, info in catalogues.items()}
         labels = list(catalogues)
         endpoints = list(targets[labels[0]])
-        runs: dict[str, dict[str, Any]] = {}
-        for endpoint in endpoints:
-            groups = {}
-            for label in labels:
-                groups[f"{label} {endpoint}"] = (servers[label][1], targets[label][endpoint])
-                groups[f"{label} reference"] = (servers[label][1], ["/bench/reference"])
-            runs[endpoint] = run_load(groups, seconds, concurrency)
-            print(json.dumps({endpoint: runs[endpoint]}), flush=True)
+        runs = paired_runs(targets, {label: (url, url, "/bench/reference") for label, (_, url) in servers.items()},
+                           seconds, concurrency)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-        for proc, _ in servers.values():
-            proc.wait(timeout=30)
+        stop_servers(servers)
 
     report: dict[str, Any] = {}
     for label in labels:

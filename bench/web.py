@@ -109,19 +109,10 @@ def bench(catalogues: dict[str, dict[str, Any]], seconds: float, concurrency: in
             cursor = first.split("cursor=", 1)[1].split('"', 1)[0]
             targets[label] = {"page": pages, **{k: [v] for k, v in _SEARCHES.items()},
                               "used": [f"/?sort=used&cursor={cursor}"]}
-        runs: dict[str, dict[str, Any]] = {}
-        for endpoint in targets[next(iter(catalogues))]:
-            groups: dict[str, tuple[str, list[str]]] = {}
-            for label in catalogues:
-                groups[f"{label} {endpoint}"] = (servers[label][1], targets[label][endpoint])
-                groups[f"{label} reference"] = (servers[f"{label} ref"][1], ["/page"])
-            runs[endpoint] = rb.run_load(groups, seconds, concurrency)
-            print(json.dumps({endpoint: runs[endpoint]}), flush=True)
+        runs = rb.paired_runs(targets, {label: (servers[label][1], servers[f"{label} ref"][1], "/page")
+                                        for label in catalogues}, seconds, concurrency)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-        for proc, _ in servers.values():
-            proc.wait(timeout=30)
+        rb.stop_servers(servers)
     labels = list(catalogues)
     report: dict[str, Any] = {}
     for label in labels:
