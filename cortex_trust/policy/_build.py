@@ -41,6 +41,7 @@ from ._input import (
     RevocationEvidence,
     ScanEvidence,
     SignatureEvidence,
+    SignerContinuityEvidence,
     TestEvidence,
     TransparencyEvidence,
     UsageEvidence,
@@ -143,6 +144,7 @@ def build_input(
     usage: UsageEvidence | None = None,
     revocation: RevocationEvidence | None = None,
     transparency: TransparencyEvidence | None = None,
+    signer_continuity: SignerContinuityEvidence | None = None,
     dropped: Sequence[DroppedEvidence] = (),
     registry: str | None = None,
     namespace: str | None = None,
@@ -208,6 +210,7 @@ def build_input(
         **pieces,
         revocation=revocation or RevocationEvidence(),
         transparency=transparency or TransparencyEvidence(),
+        signer_continuity=signer_continuity or SignerContinuityEvidence(),
         dropped=all_dropped,
     )
     return PolicyInput(
@@ -232,6 +235,7 @@ class _Pieces(TypedDict, total=False):
     usage: UsageEvidence | None
     revocation: RevocationEvidence | None
     transparency: TransparencyEvidence | None
+    signer_continuity: SignerContinuityEvidence | None
 
 
 class _Keep(enum.Enum):

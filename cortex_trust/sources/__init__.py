@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._ci_identity import request_actions_id_token
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRepo, parse_github_ref
     from ._index import IndexClient, IndexLayout, index_cache_dir, mirror_index
     from ._merkle import (
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
         IdentityRevokeCreate,
         LogLeaf,
         LogProof,
+        OidcAudience,
+        OidcCredential,
+        OidcExchangeCreate,
         PluginDetail,
         PluginPage,
         PluginSummary,
@@ -88,6 +92,9 @@ __all__ = [
     "NoteSigner",
     "NoteVerifier",
     "OciClient",
+    "OidcAudience",
+    "OidcCredential",
+    "OidcExchangeCreate",
     "PluginDetail",
     "PluginPage",
     "PluginSummary",
@@ -123,6 +130,7 @@ __all__ = [
     "open_note",
     "parse_checkpoint",
     "parse_github_ref",
+    "request_actions_id_token",
     "root_from_frontier",
     "root_hash",
     "sign_note",
@@ -155,6 +163,9 @@ _EXPORTS = {
     "NoteSigner": "._transparency",
     "NoteVerifier": "._transparency",
     "OciClient": "._oci",
+    "OidcAudience": "._wire",
+    "OidcCredential": "._wire",
+    "OidcExchangeCreate": "._wire",
     "PluginDetail": "._wire",
     "PluginPage": "._wire",
     "PluginSummary": "._wire",
@@ -188,6 +199,7 @@ _EXPORTS = {
     "open_note": "._transparency",
     "parse_checkpoint": "._transparency",
     "parse_github_ref": "._github",
+    "request_actions_id_token": "._ci_identity",
     "root_from_frontier": "._merkle",
     "root_hash": "._merkle",
     "sign_note": "._transparency",

@@ -47,11 +47,15 @@ def _concrete(path: str) -> str:
 
 
 def test_every_write_route_depends_on_authentication(registry: Registry) -> None:
+    """A registry token authenticates every write but the identity-token exchange, whose bearer
+    is the CI's OIDC token (``identified``)."""
     from registry._app import authenticated
+    from registry._oidc_api import identified
 
     for route in _write_routes(registry.app):
-        assert authenticated in _dependency_calls(route.dependant), (
-            f"{sorted(route.methods)} {route.path} does not depend on authenticated()")
+        needed = identified if route.path == "/api/v1/oidc/exchange" else authenticated
+        assert needed in _dependency_calls(route.dependant), (
+            f"{sorted(route.methods)} {route.path} does not depend on {needed.__name__}()")
 
 
 @pytest.mark.parametrize("headers", [
@@ -71,7 +75,7 @@ def test_every_write_route_rejects_missing_or_bad_tokens(registry: Registry,
     for method, path in sorted(targets):
         r = registry.client.request(method, _concrete(path), json={}, headers=headers)
         assert r.status_code == 401, f"{method} {path} answered {r.status_code}"
-        assert r.json()["error"]["code"] in {"UNAUTHENTICATED", "BAD_TOKEN"}
+        assert r.json()["error"]["code"] in {"UNAUTHENTICATED", "BAD_TOKEN", "OIDC_MALFORMED"}
 
 
 def test_tokens_are_stored_only_as_hashes(registry: Registry) -> None:
@@ -110,7 +114,8 @@ def test_public_surface_is_pinned() -> None:
     assert registry.__all__ == ["RegistryConfig", "create_app", "make_engine", "migrate"]
     assert client.__all__ == ["RegistryClient", "RegistryRequestError"]
     assert wire.__all__ == ["VERSION_PATTERN", "DigestRevokeCreate", "IdentityRevokeCreate",
-                            "LogLeaf", "LogProof", "PluginDetail", "PluginPage", "PluginSummary",
+                            "LogLeaf", "LogProof", "OidcAudience", "OidcCredential", "OidcExchangeCreate",
+                            "PluginDetail", "PluginPage", "PluginSummary",
                             "PublishCreate", "ReviewCreate", "ReviewWithdraw", "RevocationCreate",
                             "RevocationEntry", "RevocationPage", "RevokedVersions", "UsageCreate",
                             "VersionDetail", "VersionList", "VersionLog", "VersionSummary",

@@ -292,7 +292,7 @@ def test_state_and_needs_filters_follow_the_latest_version(registry: Registry) -
     try:
         with engine.connect() as conn:
             kept = [tuple(r) for r in conn.execute(text(columns)).all()]
-        to("0012", "downgrade")
+        to("trusted_publishing", "downgrade")
         to("head", "upgrade")
         with engine.connect() as conn:
             filled = [tuple(r) for r in conn.execute(text(columns)).all()]

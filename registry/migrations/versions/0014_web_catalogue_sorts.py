@@ -12,7 +12,7 @@ walk their index backwards). Existing plugins are filled in from their versions
 here.
 
 Revision ID: web_catalogue_sorts
-Revises: 0012
+Revises: trusted_publishing
 Create Date: 2026-12-03 16:40:00
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'web_catalogue_sorts'
-down_revision = '0012'
+down_revision = 'trusted_publishing'
 branch_labels = None
 depends_on = None
 
