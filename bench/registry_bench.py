@@ -337,6 +337,61 @@ def _taskset(core: int) -> list[str]:
         else []
 
 
+def start_server(argv: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python ARGV --port PORT`` pinned to core 0 on a free port; ``(process, url)``."""
+    port = _free_port()
+    proc = subprocess.Popen([*_taskset(0), sys.executable, *argv, "--port", str(port)])
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, label: str) -> None:
+    """Wait (up to 2 minutes) until the server ``proc`` accepts connections at ``url``."""
+    port = int(url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench server for {label} did not start") from None
+            time.sleep(0.2)
+
+
+def run_load(groups: dict[str, tuple[str, list[str]]], seconds: float, concurrency: int) -> dict[str, Any]:
+    """:func:`load` in a process of its own pinned to core 1 (the servers are on core 0)."""
+    out = subprocess.run([*_taskset(1), sys.executable, __file__, "load",
+                          "--groups", "-", "--seconds", str(seconds),
+                          "--warmup", "0.5", "--concurrency", str(concurrency)],
+                         input=json.dumps(groups), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def paired_runs(targets: dict[str, dict[str, list[str]]], urls: dict[str, tuple[str, str, str]],
+                seconds: float, concurrency: int) -> dict[str, dict[str, Any]]:
+    """For each endpoint of ``targets`` (``label -> endpoint -> paths``), one load run of that
+    endpoint on every label together with the label's reference, interleaved (:func:`load`).
+    ``urls`` maps a label to ``(server url, reference server url, reference path)``; the
+    result maps an endpoint to the run's ``{"LABEL ENDPOINT": ..., "LABEL reference": ...}``."""
+    runs: dict[str, dict[str, Any]] = {}
+    for endpoint in targets[next(iter(targets))]:
+        groups: dict[str, tuple[str, list[str]]] = {}
+        for label, (url, ref_url, ref_path) in urls.items():
+            groups[f"{label} {endpoint}"] = (url, targets[label][endpoint])
+            groups[f"{label} reference"] = (ref_url, [ref_path])
+        runs[endpoint] = run_load(groups, seconds, concurrency)
+        print(json.dumps({endpoint: runs[endpoint]}), flush=True)
+    return runs
+
+
+def stop_servers(servers: dict[str, tuple[subprocess.Popen[bytes], str]]) -> None:
+    """Terminate the bench servers and wait for them."""
+    for proc, _ in servers.values():
+        proc.terminate()
+    for proc, _ in servers.values():
+        proc.wait(timeout=30)
+
+
 def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
                concurrency: int) -> dict[str, Any]:
     """Measure every endpoint of every catalogue in the same time window.
@@ -355,22 +410,10 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
         for label, info in catalogues.items():
-            port = _free_port()
-            proc = subprocess.Popen([*_taskset(0), sys.executable, __file__, "serve",
-                                     "--db", info["db_url"], "--port", str(port),
-                                     "--reference-bytes", str(info["detail_bytes"])])
-            servers[label] = (proc, f"http://127.0.0.1:{port}")
+            servers[label] = start_server([__file__, "serve", "--db", info["db_url"],
+                                           "--reference-bytes", str(info["detail_bytes"])])
         for label, (proc, url) in servers.items():
-            port = int(url.rsplit(":", 1)[1])
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"bench server for {label} did not start") from None
-                    time.sleep(0.2)
+            wait_ready(proc, url, label)
 
         def paths(n_plugins: int) -> dict[str, list[str]]:
             rng = random.Random(4)
@@ -385,24 +428,10 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
         targets = {label: paths(info["plugins"]) for label, info in catalogues.items()}
         labels = list(catalogues)
         endpoints = list(targets[labels[0]])
-        runs: dict[str, dict[str, Any]] = {}
-        for endpoint in endpoints:
-            groups = {}
-            for label in labels:
-                groups[f"{label} {endpoint}"] = (servers[label][1], targets[label][endpoint])
-                groups[f"{label} reference"] = (servers[label][1], ["/bench/reference"])
-            out = subprocess.run([*_taskset(1), sys.executable, __file__, "load",
-                                  "--groups", "-", "--seconds", str(seconds),
-                                  "--warmup", "0.5", "--concurrency", str(concurrency)],
-                                 input=json.dumps(groups), capture_output=True, text=True,
-                                 check=True)
-            runs[endpoint] = json.loads(out.stdout)
-            print(json.dumps({endpoint: runs[endpoint]}), flush=True)
+        runs = paired_runs(targets, {label: (url, url, "/bench/reference") for label, (_, url) in servers.items()},
+                           seconds, concurrency)
     finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-        for proc, _ in servers.values():
-            proc.wait(timeout=30)
+        stop_servers(servers)
 
     report: dict[str, Any] = {}
     for label in labels:

@@ -63,10 +63,21 @@ class Plugin(SQLModel, table=True):
     """A plugin (``namespace/name``) and its pre-rendered read documents."""
 
     __tablename__ = "plugin"
-    #: List filters walk these in page order (migration 0005): a page never sorts the catalogue.
+    #: List filters and sorts walk these in page order (migrations 0005 and
+    #: ``web_catalogue_sorts``): a page never sorts the catalogue. Each filter of the catalogue
+    #: has an index in each order (``(filter, key)``, ``(filter, sort column, key)``).
     __table_args__ = (Index("ix_plugin_namespace_key", "namespace", "key"),
                       Index("ix_plugin_tier_key", "tier", "key"),
-                      Index("ix_plugin_namespace_tier_key", "namespace", "tier", "key"))
+                      Index("ix_plugin_namespace_tier_key", "namespace", "tier", "key"),
+                      Index("ix_plugin_published_key", "latest_published_at", "key"),
+                      Index("ix_plugin_usage_key", "usage_count", "key"),
+                      Index("ix_plugin_state_key", "latest_state", "key"),
+                      Index("ix_plugin_network_key", "asks_network", "key"),
+                      Index("ix_plugin_filesystem_key", "asks_filesystem", "key"),
+                      *(Index(f"ix_plugin_{f}_{s}", column, order, "key")
+                        for f, column in (("tier", "tier"), ("namespace", "namespace"), ("state", "latest_state"),
+                                          ("network", "asks_network"), ("filesystem", "asks_filesystem"))
+                        for s, order in (("published", "latest_published_at"), ("usage", "usage_count"))))
     id: int | None = Field(default=None, primary_key=True)
     namespace: str = Field(max_length=64)
     name: str = Field(max_length=64)
@@ -83,6 +94,18 @@ class Plugin(SQLModel, table=True):
     updated_at: str = Field(max_length=32)
     summary_json: str = Field(sa_column=Column(Text, nullable=False))
     document_json: str = Field(sa_column=Column(Text, nullable=False))
+    #: Kept by every write that changes the plugin's versions (the store's ``_refresh_plugin``)
+    #: for the catalogue's sorts and filters, each walked in page order through its index:
+    #: when a version of the plugin was last published (versions are never deleted, so it
+    #: only grows),
+    latest_published_at: str = Field(default="", max_length=32)
+    #: how many installations (tokens) reported production use of any of its versions,
+    usage_count: int = 0
+    #: and what its latest version (``latest_version``) is and asks for (its manifest's
+    #: ``trust.network`` and ``trust.filesystem``); ``None`` without versions.
+    latest_state: str | None = Field(default=None, max_length=16)
+    asks_network: bool = False
+    asks_filesystem: bool = False
 
 
 class PluginVersion(SQLModel, table=True):

@@ -21,7 +21,7 @@ from .._documents import dumps
 from .._errors import Invalid
 from ._tx import StoreBase, db_unavailable, not_found
 
-__all__ = ["CatalogueReads", "encode_cursor", "page_document"]
+__all__ = ["CatalogueReads", "encode_cursor", "like_escape", "page_document"]
 
 #: What a cursor decodes to: a plugin key (``namespace/name``).
 _CURSOR_KEY = re.compile(rf"{SLUG}/{SLUG}")
@@ -50,7 +50,8 @@ def page_document(summaries: Sequence[str], next_cursor: str | None) -> bytes:
             + json.dumps(next_cursor).encode() + b"}")
 
 
-def _like_escape(q: str) -> str:
+def like_escape(q: str) -> str:
+    """``q`` as a LIKE pattern's literal text (with ``ESCAPE '\\'``)."""
     return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -70,7 +71,7 @@ class CatalogueReads(StoreBase):
         after = _decode_cursor(cursor) if cursor else None
         params: list[Any] = [p for p in (after, namespace, tier) if p]
         if q:
-            params.append(f"%{_like_escape(q.lower())}%")
+            params.append(f"%{like_escape(q.lower())}%")
         params.append(limit + 1)
         sql = self.reader.list_sql(after=bool(after), namespace=bool(namespace),
                                    tier=bool(tier), like=bool(q))

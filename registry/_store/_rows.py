@@ -159,7 +159,9 @@ class VersionRows(StoreBase):
         self._refresh_plugin(s, plugin)
 
     def _refresh_plugin(self, s: Session, plugin: Plugin) -> None:
-        """Recompute the plugin's latest version, tier and documents from its versions."""
+        """Recompute the plugin's latest version, tier and documents from its versions, and
+        what the catalogue sorts and filters on: the latest version's state and what its
+        manifest asks for (network, host files)."""
         rows = s.exec(select(PluginVersion.version, PluginVersion.state, PluginVersion.tier,
                              PluginVersion.action)
                       .where(PluginVersion.plugin_id == plugin.id)).all()
@@ -168,4 +170,9 @@ class VersionRows(StoreBase):
             namespace=plugin.namespace, name=plugin.name, key=plugin.key,
             description=plugin.description, capabilities_json=plugin.capabilities_json,
             updated_at=plugin.updated_at, versions=[(r[0], r[1], r[2], r[3]) for r in rows])
+        plugin.latest_state = next((r[1] for r in rows if r[0] == plugin.latest_version), None)
+        document = s.exec(select(PluginVersion.document_json).where(
+            PluginVersion.plugin_id == plugin.id, PluginVersion.version == plugin.latest_version)).first()
+        trust = (json.loads(document or "{}").get("manifest") or {}).get("trust") or {}
+        plugin.asks_network, plugin.asks_filesystem = bool(trust.get("network")), bool(trust.get("filesystem"))
         s.add(plugin)

@@ -142,7 +142,7 @@ class VersionWrites(VersionRows):
                 plugin.capabilities_json = dumps(sorted(set(rec.capabilities)))
                 plugin.search_text = " ".join([key, rec.description.lower(),
                                                *(c.lower() for c in rec.capabilities)])
-                plugin.updated_at = ts
+                plugin.updated_at = plugin.latest_published_at = ts
                 s.add(plugin)
                 s.flush()
                 assert plugin.id is not None
@@ -300,6 +300,10 @@ class VersionWrites(VersionRows):
                 tx.skip_audit()
                 return row.document_json.encode(), False
             before = {"tier": row.tier, "action": row.action}
+            if s.exec(select(UsageDay.id).join(PluginVersion, col(PluginVersion.id) == col(UsageDay.version_id))
+                      .where(PluginVersion.plugin_id == plugin.id,
+                             UsageDay.installation_id == principal.token_id)).first() is None:
+                plugin.usage_count += 1  # an installation new to the plugin (the catalogue's "most used")
             s.add(UsageDay(version_id=row.id, installation_id=principal.token_id,
                            organization=principal.namespace, day=day, digest=row.digest,
                            reported_at=ts))

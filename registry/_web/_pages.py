@@ -6,6 +6,10 @@ every template: a publisher's text is always text. Plugin and version pages are 
 in a bounded in-memory cache keyed by the exact documents they were made from, so a page is
 rendered once per change of its documents and then served from memory; a change of any
 document (publish, review, usage, yank, revocation, re-tiering) changes the key.
+
+Pages are not stored with the documents: each page lists every version of its plugin with its
+state, so a state change would re-render all the plugin's pages inside the write, re-tiering would
+render one page per version, and a page depends on the address prefix it is served under.
 """
 
 from __future__ import annotations

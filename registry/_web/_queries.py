@@ -7,14 +7,21 @@ comes from the stored read documents (:mod:`registry._store._reads`).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from cortex_trust.ids import SLUG
+
+from .._errors import Invalid
 from .._store import Store
+from .._store._reads import like_escape
 from .._store._tx import db_unavailable
 
-__all__ = ["AUDIT_PAGE", "audit_entries", "audit_head", "inactive_versions", "latest_documents",
-           "revocations_newest_first"]
+__all__ = ["AUDIT_PAGE", "NEEDS", "SORTS", "STATES", "audit_entries", "audit_head", "inactive_versions",
+           "revocations_newest_first", "search_page"]
 
 #: Entries per page of ``/audit``.
 AUDIT_PAGE = 50
@@ -27,15 +34,91 @@ def _rows(store: Store, sql: str, params: Sequence[Any]) -> list[Any]:
         return reader.rows(text, params)
 
 
-def latest_documents(store: Store, keys: Sequence[str]) -> dict[str, str]:
-    """``key -> document_json`` of the latest version of each plugin in ``keys`` (one
-    statement: unique-key look-ups of the plugins and of ``(plugin, version)``)."""
-    if not keys:
-        return {}
-    marks = ",".join("?" * len(keys))
-    sql = ('SELECT p."key", v.document_json FROM plugin p JOIN plugin_version v '  # noqa: S608
-           f'ON v.plugin_id = p.id AND v.version = p.latest_version WHERE p."key" IN ({marks})')
-    return {str(k): str(d) for k, d in _rows(store, sql, list(keys))}
+#: The search's orders: the plugin column each walks backwards through its ``(column, key)``
+#: index (largest first; equal values by name, last first), ``None`` for the name alone.
+SORTS: dict[str, str | None] = {"name": None, "recent": "latest_published_at", "used": "usage_count"}
+#: What the latest version asks for, as conditions on the plugin's indexed columns.
+NEEDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "network": (("asks_network", True),), "filesystem": (("asks_filesystem", True),),
+    "neither": (("asks_network", False), ("asks_filesystem", False))}
+STATES = ("active", "yanked", "revoked")
+
+#: What a cursor of a sort decodes to: ``VALUE KEY`` (the last row's sort value and plugin key).
+_TIME = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
+_CURSOR = {"name": re.compile(rf"(){SLUG}/{SLUG}"),
+           "recent": re.compile(rf"({_TIME}|) {SLUG}/{SLUG}"),
+           "used": re.compile(rf"([0-9]{{1,18}}) {SLUG}/{SLUG}")}
+_COLUMNS = ('p."key", p.summary_json, v.document_json, p.latest_published_at, p.usage_count '
+            "FROM plugin p LEFT JOIN plugin_version v ON v.plugin_id = p.id AND v.version = p.latest_version")
+
+
+def _encode(sort: str, value: object, key: str) -> str:
+    text = key if sort == "name" else f"{value} {key}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode(sort: str, cursor: str) -> tuple[str | int, str]:
+    try:
+        text = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode("ascii")
+        match = _CURSOR[sort].fullmatch(text)
+        if match is None:
+            raise ValueError(text)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise Invalid("BAD_CURSOR", "the cursor is not one this registry issued for this order",
+                      advice="follow the page links, or start again from the first page") from None
+    key = text[len(match.group(1)) + 1:] if sort != "name" else text
+    return (int(match.group(1)) if sort == "used" else match.group(1)), key
+
+
+def search_page(store: Store, *, sort: str, q: str | None, tier: str | None, namespace: str | None,
+                needs: str | None, state: str | None, cursor: str | None,
+                limit: int) -> tuple[list[tuple[str, str, str | None, str, int]], str | None]:
+    """One page of the search: ``(key, plugin summary, latest version document, last publish
+    time, installations)`` per plugin, and the cursor of the next page (None on the last).
+
+    One statement. Every filter is a condition on an indexed plugin column and every order
+    walks an index (``key`` for ``name``; ``(column, key)`` backwards for the others), so a
+    page reads its rows in page order. After a cursor, a sort by a column is the union of the
+    rest of the cursor's value and the values below it (each a range of that index)."""
+    column = SORTS[sort]
+    where: list[str] = []
+    params: list[Any] = []
+    for sql, value in (("p.tier = ?", tier), ("p.namespace = ?", namespace), ("p.latest_state = ?", state)):
+        if value is not None:
+            where.append(sql)
+            params.append(value)
+    for name, on in NEEDS.get(needs or "", ()):
+        where.append(f"p.{name} = ?")
+        params.append(on)
+    if q:
+        where.append("p.search_text LIKE ? ESCAPE '\\'")
+        params.append(f"%{like_escape(q.lower())}%")
+    after = _decode(sort, cursor) if cursor else None
+
+    def select(extra: Sequence[str], order: str) -> str:
+        conditions = [*extra, *where]
+        # Only the constant fragments above are joined: no value ever enters the SQL text.
+        return (f"SELECT {_COLUMNS}" + (" WHERE " + " AND ".join(conditions) if conditions else "")
+                + f" ORDER BY {order} LIMIT ?")
+
+    if column is None:
+        sql = select(['p."key" > ?'] if after else [], 'p."key"')
+        args = [*([after[1]] if after else []), *params, limit + 1]
+    elif after is None:
+        sql = select([], f'p.{column} DESC, p."key" DESC')
+        args = [*params, limit + 1]
+    else:
+        ties = select([f"p.{column} = ?", 'p."key" < ?'], 'p."key" DESC')
+        below = select([f"p.{column} < ?"], f'p.{column} DESC, p."key" DESC')
+        sql = (f"SELECT * FROM ({ties}) a UNION ALL SELECT * FROM ({below}) b "  # noqa: S608
+               f"ORDER BY {4 if column == 'latest_published_at' else 5} DESC, 1 DESC LIMIT ?")
+        args = [after[0], after[1], *params, limit + 1, after[0], *params, limit + 1, limit + 1]
+    rows = [(str(r[0]), str(r[1]), None if r[2] is None else str(r[2]), str(r[3]), int(r[4]))
+            for r in _rows(store, sql, args)]
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], _encode(sort, last[3] if sort == "recent" else last[4], last[0])
 
 
 def inactive_versions(store: Store, key: str) -> tuple[tuple[str, ...], ...]:

@@ -24,7 +24,6 @@ from cortex_trust.sources import VERSION_PATTERN
 from .._errors import ApiError
 from .._models import SLUG
 from .._store import Store
-from .._store._reads import encode_cursor
 from . import _queries as queries
 from . import _views as views
 from ._pages import STATIC_DIR, Catalogue
@@ -48,14 +47,10 @@ _SLUG = re.compile(SLUG)
 _PLUGIN_KEY = re.compile(rf"^{SLUG_TEXT}/{SLUG_TEXT}\Z")
 _VERSION = re.compile(VERSION_PATTERN)
 _TIERS = ("verified", "community", "experimental", "untrusted")
-_NEEDS = ("network", "filesystem", "neither")
-_STATES = ("active", "yanked", "revoked")
+_NEEDS = tuple(queries.NEEDS)
+_SORTS = tuple(queries.SORTS)
 #: Plugins per page of the search.
 PAGE_SIZE = 20
-#: The most plugins one search request looks at when it filters on what the latest version
-#: asks for or its state (facts of the version documents, not of the plugin index): a page may
-#: then hold fewer matches, with a link to look further.
-_SCAN_LIMIT = 1000
 #: How long a chain check of the whole audit log is reused while the log's head is unchanged.
 _AUDIT_CHECK_TTL = 60.0
 
@@ -114,14 +109,16 @@ def install_catalogue(app: FastAPI) -> None:
             tier = _param(request, "tier", _TIERS)
             namespace = _param(request, "namespace", _SLUG, max_length=64)
             needs = _param(request, "needs", _NEEDS)
-            state = _param(request, "state", _STATES)
+            state = _param(request, "state", queries.STATES)
+            sort = _param(request, "sort", _SORTS)
             cursor = _param(request, "cursor", re.compile(r"^[A-Za-z0-9_-]{1,300}\Z"), max_length=300)
-            rows, nxt, scanned = _search(_store(request), q=q, tier=tier, namespace=namespace,
-                                         needs=needs, state=state, cursor=cursor)
-            filters = {"q": q, "tier": tier, "namespace": namespace, "needs": needs, "state": state}
+            rows, nxt = _search(_store(request), q=q, tier=tier, namespace=namespace, needs=needs,
+                                state=state, sort=sort or "name", cursor=cursor)
+            filters = {"q": q, "tier": tier, "namespace": namespace, "needs": needs, "state": state,
+                       "sort": sort}
             return catalogue.render("home.html", root=root_of(request), rows=rows, next_cursor=nxt,
                                     cursor=cursor, filters=filters, tiers=_TIERS,
-                                    query={k: v for k, v in filters.items() if v}, scanned=scanned,
+                                    query={k: v for k, v in filters.items() if v},
                                     api=f"{root_of(request)}/api/v1/plugins", title="Plugins")
         return await guarded(request, make)
 
@@ -198,52 +195,14 @@ def install_catalogue(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _search(store: Store, *, q: str | None, tier: str | None, namespace: str | None, needs: str | None,
-            state: str | None, cursor: str | None) -> tuple[list[dict[str, Any]], str | None, int]:
-    """One page of search rows: ``(rows, next cursor, plugins looked at)``.
-
-    Name, text, tier and namespace filters walk the plugin index (the API's own search). The
-    ``needs`` and ``state`` filters are facts of each plugin's latest version document: they
-    are applied to the walked rows, looking at no more than :data:`_SCAN_LIMIT` plugins per page.
-    """
-    filtered = needs is not None or state is not None
-    rows: list[dict[str, Any]] = []
-    scanned = 0
-    while True:
-        batch = PAGE_SIZE if not filtered else 100
-        page = json.loads(store.list_plugins(q=q, tier=tier, namespace=namespace, cursor=cursor, limit=batch))
-        items = page["items"]
-        docs = queries.latest_documents(store, [i["full_name"] for i in items])
-        for n, item in enumerate(items, 1):
-            scanned += 1
-            doc = json.loads(docs[item["full_name"]]) if item["full_name"] in docs else {}
-            row = _row(item, doc)
-            if _matches(row, needs=needs, state=state):
-                rows.append(row)
-            if len(rows) == PAGE_SIZE:
-                more = n < len(items) or page["next_cursor"] is not None
-                return rows, encode_cursor(item["full_name"]) if more else None, scanned
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return rows, None, scanned
-        if not filtered or scanned >= _SCAN_LIMIT:
-            return rows, cursor, scanned
+def _search(store: Store, **query: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of search rows and the next page's cursor (see :func:`queries.search_page`)."""
+    rows, nxt = queries.search_page(store, limit=PAGE_SIZE, **query)
+    return [_row(json.loads(summary), json.loads(doc or "{}"), published, used)
+            for _key, summary, doc, published, used in rows], nxt
 
 
-def _row(item: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+def _row(item: dict[str, Any], doc: dict[str, Any], published: str, used: int) -> dict[str, Any]:
     decision = doc.get("decision") or {}
-    trust = (doc.get("manifest") or {}).get("trust") or {}
     return {**item, "state": doc.get("state"), "sandbox": views.sandbox_in_words(decision.get("sandbox")),
-            "network": bool(trust.get("network")), "filesystem": bool(trust.get("filesystem"))}
-
-
-def _matches(row: dict[str, Any], *, needs: str | None, state: str | None) -> bool:
-    if state is not None and row["state"] != state:
-        return False
-    if needs == "network":
-        return bool(row["network"])
-    if needs == "filesystem":
-        return bool(row["filesystem"])
-    if needs == "neither":
-        return not row["network"] and not row["filesystem"]
-    return True
+            "published": published, "used": used}

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from cortex_trust.policy import format_time
 from registry._web import SECURITY_HEADERS
 from registry._web._views import advisory_link, safe_link, sandbox_in_words
-from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, WHEEL_DIGEST, Registry
+from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, WHEEL_DIGEST, Registry, manifest, migration_steps
 from tests.support.catalogue import HOSTILE_ID, HOSTILE_TEXT, hostile_report, markup_problems
 
 PAGES = ["/", "/plugins/acme/hello", "/plugins/acme/hello/1.0.0", "/revocations", "/audit",
@@ -198,3 +202,147 @@ def test_advisory_links_only_for_known_id_forms() -> None:
     assert advisory_link("GHSA-aaaa-bbbb-1111") is None
     assert advisory_link("GHSA-2qrg-x229-3v8q") == "https://github.com/advisories/GHSA-2qrg-x229-3v8q"
     assert advisory_link("CVE-2024-3094/../x") is None and advisory_link(HOSTILE_ID) is None
+
+
+def _walk(registry: Registry, path: str) -> tuple[list[str], list[str]]:
+    """Every plugin a search lists, following its Next links; and the pages' URLs."""
+    names: list[str] = []
+    urls = [path]
+    while True:
+        html = _html(registry, urls[-1])
+        names += re.findall(r'<h3><a href="/plugins/([a-z0-9-]+/[a-z0-9-]+)">', html)
+        nxt = re.search(r'<a rel="next" href="([^"]+)">', html)
+        if nxt is None:
+            return names, urls
+        urls.append(nxt.group(1).replace("&amp;", "&"))
+
+
+def test_search_sorts_by_name_recent_publish_and_use_across_pages(registry: Registry) -> None:
+    """Each order holds across pages (cursors carry the sort value), ties included, and a page's
+    URL shows the same page again (back and forward)."""
+    token = registry.token()
+    start = registry.clock.now
+    published: dict[str, str] = {}
+    for i in range(25):
+        # Two plugins per second: equal publish times must page without loss or repeat.
+        registry.clock.now = start + timedelta(seconds=i // 2)
+        _publish(registry, token, name=f"p{i:02d}")
+        published[f"acme/p{i:02d}"] = format_time(registry.clock.now)
+    registry.clock.now = start + timedelta(minutes=5)
+    _publish(registry, token, name="p03", version="1.1.0", digest=WHEEL_DIGEST, bundle=BUNDLE_WHEEL)
+    published["acme/p03"] = format_time(registry.clock.now)
+    installations = [registry.token("initech", "installation") for _ in range(3)]
+    used = {f"acme/p{i:02d}": i % 4 for i in range(25)}
+    for key, n in used.items():
+        for installation in installations[:n]:
+            for _day in range(2):  # a second report of the same installation counts once
+                r = registry.client.post("/api/v1/usage", headers=registry.auth(installation), json={
+                    "namespace": "acme", "name": key.split("/")[1], "version": "1.0.0",
+                    "digest": A_TXT_DIGEST})
+                assert r.status_code == 200, r.text
+                registry.clock.advance(days=1)
+
+    by_name, _ = _walk(registry, "/")
+    assert by_name == sorted(used)
+    recent, urls = _walk(registry, "/?sort=recent")
+    assert recent == sorted(published, key=lambda k: (published[k], k), reverse=True)
+    assert recent[0] == "acme/p03" and len(urls) == 2
+    most_used, urls = _walk(registry, "/?sort=used")
+    assert most_used == sorted(used, key=lambda k: (used[k], k), reverse=True)
+    assert "3 installations in production" in _html(registry, "/?sort=used")
+    # The second page again (a bookmark, back then forward): the same rows.
+    again, _ = _walk(registry, urls[1])
+    assert again == most_used[20:]
+    # Filters with an order: only matching plugins, in that order.
+    mine, _ = _walk(registry, "/?sort=used&q=p1")
+    assert mine == [k for k in most_used if k.startswith("acme/p1")]
+    # A cursor of one order is refused by another.
+    cursor = urls[1].split("cursor=")[1]
+    assert "not one this registry issued" in _html(registry, f"/?sort=recent&cursor={cursor}", 422)
+    assert "not one this registry issued" in _html(registry, f"/?cursor={cursor}", 422)
+
+
+def test_state_and_needs_filters_follow_the_latest_version(registry: Registry) -> None:
+    token = registry.token()
+    asks = manifest("net").replace('min_cortex_version: "0.1.0"',
+                                   'min_cortex_version: "0.1.0"\n  network: true\n  filesystem: true')
+    _publish(registry, token, name="net", manifest=asks)
+    _publish(registry, token, name="plain")
+    _publish(registry, token, name="gone", digest=WHEEL_DIGEST, bundle=BUNDLE_WHEEL)
+    r = registry.client.post("/api/v1/plugins/acme/gone/versions/1.0.0/yank", json={"reason": "old"},
+                             headers=registry.auth(token))
+    assert r.status_code == 200, r.text
+
+    def listed(query: str) -> list[str]:
+        return _walk(registry, "/?" + query)[0]
+
+    assert listed("needs=network") == listed("needs=filesystem") == ["acme/net"]
+    assert listed("needs=neither") == ["acme/gone", "acme/plain"]
+    assert listed("state=yanked") == ["acme/gone"]
+    assert listed("state=active&sort=recent") == ["acme/plain", "acme/net"]
+    for _ in range(2):
+        r = registry.client.post("/api/v1/usage", headers=registry.auth(registry.token("initech", "installation")),
+                                 json={"namespace": "acme", "name": "plain", "version": "1.0.0",
+                                       "digest": A_TXT_DIGEST})
+        assert r.status_code == 200, r.text
+    # The migration fills the columns of an existing catalogue as the writers keep them.
+    columns = ('SELECT "key", latest_published_at, usage_count, latest_state, asks_network, asks_filesystem '
+               'FROM plugin ORDER BY "key"')
+    engine, to = migration_steps(registry.db_url)
+    try:
+        with engine.connect() as conn:
+            kept = [tuple(r) for r in conn.execute(text(columns)).all()]
+        to("trusted_publishing", "downgrade")
+        to("head", "upgrade")
+        with engine.connect() as conn:
+            filled = [tuple(r) for r in conn.execute(text(columns)).all()]
+    finally:
+        engine.dispose()
+    assert kept == filled == [("acme/gone", "2026-01-01T12:00:00Z", 0, "yanked", False, False),
+                              ("acme/net", "2026-01-01T12:00:00Z", 0, "active", True, True),
+                              ("acme/plain", "2026-01-01T12:00:00Z", 2, "active", False, False)]
+    assert listed("sort=used")[0] == "acme/plain"
+    registry.client.post("/api/v1/plugins/acme/gone/versions/1.0.0/unyank", headers=registry.auth(token))
+    assert listed("state=yanked") == [] and "acme/gone" in listed("state=active")
+
+
+@pytest.mark.parametrize(("query", "ordered"), [
+    ("", True), ("sort=recent", True), ("sort=used", True), ("tier=community", True), ("namespace=acme", True),
+    ("state=revoked", True), ("needs=network", True), ("needs=neither", True),
+    ("sort=used&state=yanked", True), ("sort=recent&needs=neither", True), ("sort=used&tier=community", True),
+    ("sort=recent&namespace=acme", True), ("sort=recent&tier=verified&needs=network", False)])
+def test_every_search_page_walks_an_index_in_page_order(tmp_path: Path, query: str, ordered: bool) -> None:
+    """SQLite's plan of each search statement, with and without a cursor: the plugins are always
+    read through an index; one order with at most one filter reads them in page order (no sort).
+    Several filters in an order other than the name may sort one filter's matches."""
+    from registry import make_engine, migrate
+    from registry._store import Store
+    from registry._web import _queries as queries
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    migrate(engine)
+    store = Store(engine)
+    seen: list[str] = []
+    real = queries._rows
+
+    def explain(store_: Any, sql: str, params: Any) -> list[Any]:
+        seen.extend(str(r[-1]) for r in real(store_, "EXPLAIN QUERY PLAN " + sql, params))
+        return []
+
+    filters = dict(p.split("=") for p in query.split("&") if p)
+    sort = filters.pop("sort", "name")
+    cursor = queries._encode(sort, {"name": "", "recent": "2026-01-01T00:00:00Z", "used": 3}[sort], "acme/x")
+    try:
+        queries._rows = explain  # type: ignore[assignment]
+        for c in (None, cursor):
+            queries.search_page(store, sort=sort, q=None, tier=filters.get("tier"), namespace=filters.get("namespace"),
+                                needs=filters.get("needs"), state=filters.get("state"), cursor=c, limit=20)
+    finally:
+        queries._rows = real  # type: ignore[assignment]
+        engine.dispose()
+    plans = " | ".join(seen)
+    # The plugin table is read through an index (searched, or walked in order), never scanned.
+    assert all(" USING " in step for step in seen if step.startswith(("SCAN p", "SEARCH p"))), plans
+    # Only the two arms of a union (each at most a page) are sorted, never the plugins.
+    sorted_after = [seen[i - 1] for i, step in enumerate(seen) if step.startswith("USE TEMP B-TREE")]
+    assert all(step in ("SCAN a", "SCAN b") for step in sorted_after) or not ordered, plans
