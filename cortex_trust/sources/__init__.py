@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRepo, parse_github_ref
+    from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRefused, GitHubRepo, parse_github_ref
+    from ._github_repo import (
+        GitHubIssue,
+        GitHubPull,
+        GitHubReview,
+        RegistryRepository,
+        current_reviews,
+        index_entry,
+        parse_repository,
+    )
     from ._oci import MANIFEST_MEDIA_TYPES, OciClient
     from ._registry import RegistryClient, RegistryRequestError
     from ._transparency import (
@@ -43,12 +52,17 @@ if TYPE_CHECKING:
     from ._wire import (
         VERSION_PATTERN,
         DigestRevokeCreate,
+        DisputeCreate,
+        DisputeDoc,
+        DisputeList,
+        GovernanceInfo,
         IdentityRevokeCreate,
         LogLeaf,
         LogProof,
         PluginDetail,
         PluginPage,
         PluginSummary,
+        PromotionDoc,
         PublishCreate,
         ReviewCreate,
         ReviewWithdraw,
@@ -72,10 +86,18 @@ __all__ = [
     "VERSION_PATTERN",
     "Checkpoint",
     "DigestRevokeCreate",
+    "DisputeCreate",
+    "DisputeDoc",
+    "DisputeList",
     "GitHubClient",
+    "GitHubIssue",
+    "GitHubPull",
     "GitHubRateLimited",
     "GitHubRef",
+    "GitHubRefused",
     "GitHubRepo",
+    "GitHubReview",
+    "GovernanceInfo",
     "IdentityRevokeCreate",
     "LogLeaf",
     "LogProof",
@@ -86,9 +108,11 @@ __all__ = [
     "PluginDetail",
     "PluginPage",
     "PluginSummary",
+    "PromotionDoc",
     "ProofError",
     "PublishCreate",
     "RegistryClient",
+    "RegistryRepository",
     "RegistryRequestError",
     "ReviewCreate",
     "ReviewWithdraw",
@@ -107,15 +131,18 @@ __all__ = [
     "append_leaf",
     "consistency_proof",
     "consistency_proof_nodes",
+    "current_reviews",
     "generate_note_key",
     "inclusion_proof",
     "inclusion_proof_nodes",
+    "index_entry",
     "leaf_hash",
     "node_hash",
     "open_checkpoint",
     "open_note",
     "parse_checkpoint",
     "parse_github_ref",
+    "parse_repository",
     "root_from_frontier",
     "root_hash",
     "sign_note",
@@ -126,6 +153,20 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
+    "GitHubRefused": "._github",
+    "GitHubIssue": "._github_repo",
+    "GitHubPull": "._github_repo",
+    "GitHubReview": "._github_repo",
+    "RegistryRepository": "._github_repo",
+    "current_reviews": "._github_repo",
+    "index_entry": "._github_repo",
+    "parse_repository": "._github_repo",
+    "DisputeCreate": "._wire",
+    "DisputeDoc": "._wire",
+    "DisputeList": "._wire",
+    "GovernanceInfo": "._wire",
+    "PromotionDoc": "._wire",
+
     "EMPTY_ROOT": "._transparency",
     "HASH_SIZE": "._transparency",
     "MANIFEST_MEDIA_TYPES": "._oci",

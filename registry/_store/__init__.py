@@ -13,6 +13,7 @@ domain over :class:`~registry._store._tx.StoreBase`:
 ``_revocations``          revoking a version, a digest, a signer identity
 ``_scans``                the scan queue
 ``_retier``               re-tiering the whole catalogue in bulk SQL
+``_governance``           promotion pull requests, disputes, processed webhook deliveries
 ``_audit``                verifying the audit log; the transparency-log reads
 ========================  ==========================================================
 
@@ -33,6 +34,7 @@ Guarantees:
 from __future__ import annotations
 
 from ._audit import AuditReads
+from ._governance import DisputeFacts, GovernanceWrites, PromotionFacts, Watched
 from ._reads import CatalogueReads
 from ._retier import Retiering
 from ._revocations import RevocationWrites
@@ -45,16 +47,19 @@ __all__ = [
     "LAST_USED_GRANULARITY",
     "ROLES",
     "TOKEN_PREFIX",
+    "DisputeFacts",
     "Evaluator",
     "Principal",
+    "PromotionFacts",
     "PublishRecord",
     "Store",
+    "Watched",
     "hash_token",
     "parse_duration",
 ]
 
 
 class Store(TokenStore, CatalogueReads, VersionWrites, RevocationWrites, ScanQueue, Retiering,
-            AuditReads):
+            AuditReads, GovernanceWrites):
     """The registry database. Build it on an engine whose schema is migrated:
     ``Store(engine, registry_name=...)``."""
