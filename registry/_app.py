@@ -60,6 +60,7 @@ from ._errors import (
     error_response,
     install_error_handlers,
 )
+from ._governance_api import router as governance_router
 from ._log_api import router as log_router
 from ._models import SLUG
 from ._reevaluate import ThreadEvaluator
@@ -388,15 +389,25 @@ def create_app(config: RegistryConfig, *,
         worker = ScanWorker(store, ev, config.scanner, allowed=config.oci_registries,
                             clock=config.clock)
 
+    governance = None
+    if config.governance is not None:
+        from ._governance import Governance
+
+        governance = Governance(config.governance, store=store, evaluate=ev, clock=config.clock)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if worker is not None and start_scan_worker:
             worker.start()
+        if governance is not None:
+            governance.start()
         try:
             yield
         finally:
             if worker is not None and start_scan_worker:
                 worker.stop()
+            if governance is not None:
+                governance.stop()
 
     app = FastAPI(title="cortex-trust registry", version="1", lifespan=lifespan,
                   description="Publish, evidence, tiers and revocation for CORTEX plugins.",
@@ -405,14 +416,19 @@ def create_app(config: RegistryConfig, *,
     app.state.store = store
     app.state.evaluator = ev
     app.state.scan_worker = worker
+    app.state.governance = governance
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(log_router)
+    app.include_router(governance_router)
 
     # Whether this process runs the registry's own scans: "enabled", or why not ("disabled" by
     # the operator, "unavailable": no Trivy). Without scans, versions stay below Community.
+    # Whether the GitHub side (promotions, disputes) is configured; `cortex registry doctor` also
+    # checks that it is reachable.
     health = dumps({"ok": True, "scanning": "enabled" if worker is not None
-                    else config.scan_unavailable}).encode()
+                    else config.scan_unavailable,
+                    "github": "configured" if governance is not None else "not-configured"}).encode()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

@@ -51,3 +51,6 @@ class RegistryConfig:
     #: The CORTEX platform version this registry decides for (``context.cortex_version`` of its
     #: decisions, source ``registry``); ``None``: not set, and the policy says it is unknown.
     platform_version: str | None = None
+    #: The GitHub side (registry repository, token, webhook secret): a
+    #: :class:`registry._governance.GovernanceConfig`; ``None``: no promotions or disputes.
+    governance: Any | None = None

@@ -37,6 +37,7 @@ __all__ = [
     "Invalid",
     "NotFound",
     "Unauthorized",
+    "TooLarge",
     "Unavailable",
     "api_error",
     "error_response",
@@ -92,6 +93,12 @@ class Invalid(ApiError, InputError):
     reference, a name, a cursor), or the registry policy blocks the publish."""
 
     status = 422
+
+
+class TooLarge(ApiError, InputError):
+    """413: a body larger than the route accepts (a webhook delivery above its cap)."""
+
+    status = 413
 
 
 class Unavailable(ApiError, UnavailableError):

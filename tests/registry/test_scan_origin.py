@@ -341,7 +341,7 @@ def _attempts(db: str) -> int:
 def test_serve_scans_by_default_and_a_forged_report_stays_experimental(
         tmp_path: Path, sigstore: PrivateSigstore) -> None:
     for served in _serve(tmp_path, sigstore):
-        assert served.health() == {"ok": True, "scanning": "enabled"}
+        assert served.health() == {"ok": True, "scanning": "enabled", "github": "not-configured"}
         doc = _cli_publish(served, sigstore, tmp_path, "1.0.0")
         assert doc["evidence"]["scan"]["origin"] == "self-reported"
         assert doc["tier"] == "experimental" and "SCAN_SELF_REPORTED" in _codes(doc)
@@ -369,7 +369,7 @@ def test_serve_scans_by_default_and_a_forged_report_stays_experimental(
 def test_serve_without_trivy_warns_and_keeps_serving(tmp_path: Path,
                                                      sigstore: PrivateSigstore) -> None:
     for served in _serve(tmp_path, sigstore, "--trivy", str(tmp_path / "no-trivy")):
-        assert served.health() == {"ok": True, "scanning": "unavailable"}
+        assert served.health() == {"ok": True, "scanning": "unavailable", "github": "not-configured"}
         doc = _cli_publish(served, sigstore, tmp_path, "1.0.0")
         assert doc["tier"] == "experimental" and "SCAN_SELF_REPORTED" in _codes(doc)
         assert doc["decision"]["sandbox"]["network"] is False
