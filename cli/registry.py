@@ -14,6 +14,7 @@ import typer
 
 from ._errors import EXIT_DECISION, EXIT_INPUT, fail, report_api_error
 from ._options import DbOpt, FormatOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt
+from .registry_governance import GitHubConfigOpt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,6 +103,7 @@ def serve(
         "--platform-version", envvar="CORTEX_PLATFORM_VERSION", metavar="X.Y.Z",
         help="The CORTEX platform version this registry decides for (compared with manifests' "
              "min_cortex_version, recorded in its decisions). Default: unknown.")] = None,
+    github_config: GitHubConfigOpt = None,
 ) -> None:
     """Run the registry API (migrates the database first). Ctrl-C stops it.
 
@@ -127,6 +129,9 @@ def serve(
         except ValueError as e:
             fail(f"--platform-version {platform_version!r}: {e}",
                  advice="pass the CORTEX platform's version, e.g. --platform-version 8.1.0")
+    from .registry_governance import governance_config
+
+    governance = governance_config(github_config)
     factory = _engine_factory(policy_dir, data, no_default_policies)
     engine = _migrated_engine(db)
     scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
@@ -134,8 +139,15 @@ def serve(
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
-                            log_signer=signer, platform_version=platform_version)
+                            log_signer=signer, platform_version=platform_version,
+                            governance=governance)
     application = create_app(config, engine_factory=factory, db=engine)
+    if governance is None:
+        print("no registry repository on GitHub: promotions and disputes are off "
+              "(set CORTEX_REGISTRY_GITHUB_REPOSITORY or --github-config)", file=sys.stderr)
+    elif not governance.webhook_secret:
+        _warn("no webhook secret: GitHub's deliveries are refused; promotions and disputes are "
+              "refreshed by polling only", "set CORTEX_REGISTRY_WEBHOOK_SECRET (or webhook_secret_file)")
     if signer is None:
         _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "
               "this database can hold the registry to its history (GET /api/v1/log/checkpoint "
@@ -192,6 +204,19 @@ def _scanner(scan: bool, *, trivy: Path | None,
 
 def _warn(message: str, fix: str) -> None:
     print(f"warning: {message}\n  fix: {fix}", file=sys.stderr)
+
+
+@app.command("doctor")
+def doctor_cmd(github_config: GitHubConfigOpt = None) -> None:
+    """Check the registry's GitHub side: configured (repository, token, webhook secret) and
+    reachable. Exit 0 ready (or not configured), 2 no token, 3 GitHub not reachable."""
+    from .registry_governance import doctor, governance_config
+
+    code, lines = doctor(governance_config(github_config))
+    for line in lines:
+        print(line)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("migrate")

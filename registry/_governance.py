@@ -40,22 +40,14 @@ from typing import Any
 from cortex_trust.errors import CortexTrustError, InputError, RegistryUnavailable
 from cortex_trust.ids import DIGEST_PATTERN
 from cortex_trust.policy import format_time
+from cortex_trust.sources import DISPUTE_LABEL, SECURITY_LABEL, parse_dispute_marker
 
 from ._errors import ApiError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable
 from ._store import DisputeFacts, Principal, PromotionFacts, Store, Watched
 from ._store._rows import Evaluator
 
-__all__ = ["DISPUTE_LABEL", "SECURITY_LABEL", "Governance", "GovernanceConfig", "dispute_body",
-           "verify_signature"]
-
-#: The label every dispute carries, and the one a security dispute carries too.
-DISPUTE_LABEL = "dispute"
-SECURITY_LABEL = "security"
-#: The machine-readable line of the dispute template: which plugin (and version) it is about.
-_MARKER = re.compile(r"<!-- cortex-dispute: (\{[^<>]{1,400}\}) -->")
+__all__ = ["DISPUTE_LABEL", "SECURITY_LABEL", "Governance", "GovernanceConfig", "verify_signature"]
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
-_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}\Z")
 
 
 @dataclass(frozen=True)
@@ -89,12 +81,9 @@ class GovernanceConfig:
     @property
     def web_url(self) -> str:
         """The repository's GitHub page (``https://HOST/OWNER/REPO``)."""
-        base = self.api_url.rstrip("/")
-        if base.endswith("/api/v3"):
-            base = base[: -len("/api/v3")]
-        elif base == "https://api.github.com":
-            base = "https://github.com"
-        return f"{base}/{self.repository}"
+        from cortex_trust.sources import web_url
+
+        return f"{web_url(self.api_url)}/{self.repository}"
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
@@ -104,46 +93,6 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
         return False
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected.encode(), header.strip().encode("ascii", "replace"))
-
-
-def dispute_body(*, plugin: str, version: str | None, digest: str | None, page: str | None,
-                 reason: str, security: bool) -> str:
-    """The dispute issue's text: a fixed template, and the marker the registry reads back."""
-    marker = json.dumps({"plugin": plugin, "version": version, "security": security},
-                        separators=(",", ":"))
-    return "\n".join([
-        f"<!-- cortex-dispute: {marker} -->",
-        "### Disputed plugin",
-        f"- Plugin: `{plugin}`",
-        f"- Version: `{version or 'all versions'}`",
-        f"- Digest: `{digest or 'n/a'}`",
-        f"- Registry page: {page or 'n/a'}",
-        f"- Security: {'yes' if security else 'no'}",
-        "",
-        "### Reason",
-        reason,
-        "",
-    ])
-
-
-def _marker(body: str) -> tuple[str, str, str | None, bool] | None:
-    """``(namespace, name, version, security)`` from a dispute template, or ``None``."""
-    m = _MARKER.search(body[:65536])
-    if m is None:
-        return None
-    try:
-        doc = json.loads(m.group(1))
-    except ValueError:
-        return None
-    plugin, version = doc.get("plugin"), doc.get("version")
-    if not isinstance(plugin, str) or plugin.count("/") != 1:
-        return None
-    ns, name = plugin.split("/")
-    if not _SLUG.match(ns) or not _SLUG.match(name):
-        return None
-    if version is not None and not (isinstance(version, str) and _VERSION.match(version)):
-        return None
-    return ns, name, version, doc.get("security") is True
 
 
 def _digest_of_entry(data: bytes | None, key: str) -> str | None:
@@ -276,7 +225,7 @@ class Governance:
         the ``dispute`` label (and ``security`` when the template asks) if missing."""
         with self._github() as repo:
             issue = repo.issue(number)
-            marker = None if issue.is_pull else _marker(issue.body)
+            marker = None if issue.is_pull else parse_dispute_marker(issue.body)
             if marker is None or marker[:2] != (namespace, name):
                 raise Invalid("DISPUTE_NOT_RECOGNISED",
                               f"issue {number} of {self.config.repository} is not a dispute of {namespace}/{name}",
@@ -313,7 +262,8 @@ class Governance:
         if not verify_signature(secret, body, headers.get("x-hub-signature-256")):
             raise Unauthorized("WEBHOOK_SIGNATURE_INVALID",
                                "the delivery's X-Hub-Signature-256 is missing or does not match",
-                               advice="configure the webhook with the registry's secret and content type application/json")
+                               advice="configure the webhook with the registry's secret and content "
+                                      "type application/json")
         delivery_id = headers.get("x-github-delivery", "")
         event = headers.get("x-github-event", "")
         if not _DELIVERY_ID.match(delivery_id) or not re.fullmatch(r"[a-z_]{1,64}", event):
@@ -348,7 +298,7 @@ class Governance:
                 changed = self.refresh_dispute(found[0], delivery=delivery)
             elif number and payload.get("action") == "opened":
                 issue = payload.get("issue") or {}
-                marker = _marker(issue.get("body") if isinstance(issue.get("body"), str) else "")
+                marker = parse_dispute_marker(issue.get("body") if isinstance(issue.get("body"), str) else "")
                 if marker is not None:
                     try:
                         self.record_dispute(marker[0], marker[1], number, actor="github", delivery=delivery)
@@ -406,12 +356,18 @@ class Governance:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def check(self) -> dict[str, Any]:
-        """Whether the registry repository is reachable with the configured token (doctor)."""
+    @staticmethod
+    def probe(config: GovernanceConfig) -> dict[str, Any]:
+        """Whether the registry repository is reachable with the configured token
+        (``cortex registry doctor``): ``reachable``, and ``default_branch`` and ``can_push``, or
+        ``problem``."""
+        from cortex_trust.sources import GitHubClient, RegistryRepository
+
         try:
-            with self._github() as repo:
-                info = repo.info()
-        except Unavailable as e:
+            with GitHubClient(config.api_url, token=config.token, timeout=config.timeout,
+                              transport=config.transport) as client:
+                info = RegistryRepository(client, config.repository).info()
+        except CortexTrustError as e:
             return {"reachable": False, "problem": e.message}
         return {"reachable": True, "default_branch": info["default_branch"],
                 "can_push": bool((info.get("permissions") or {}).get("push"))}

@@ -15,12 +15,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from cortex_trust.sources import DisputeCreate, DisputeList, GovernanceInfo, PromotionDoc
+from cortex_trust.sources import (
+    DISPUTE_LABEL,
+    SECURITY_LABEL,
+    DisputeCreate,
+    DisputeList,
+    GovernanceInfo,
+    PromotionDoc,
+)
 
 from ._deps import Caller, Name, Namespace, Version, _owner, _store, answers
 from ._documents import dumps
 from ._errors import NotFound
-from ._governance import DISPUTE_LABEL, SECURITY_LABEL, Governance
+from ._governance import Governance
 
 __all__ = ["router", "signed_delivery"]
 

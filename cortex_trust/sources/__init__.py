@@ -11,13 +11,18 @@ from .._lazy import lazy_exports
 if TYPE_CHECKING:
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRefused, GitHubRepo, parse_github_ref
     from ._github_repo import (
+        DISPUTE_LABEL,
+        SECURITY_LABEL,
         GitHubIssue,
         GitHubPull,
         GitHubReview,
         RegistryRepository,
         current_reviews,
+        dispute_issue,
         index_entry,
+        parse_dispute_marker,
         parse_repository,
+        web_url,
     )
     from ._oci import MANIFEST_MEDIA_TYPES, OciClient
     from ._registry import RegistryClient, RegistryRequestError
@@ -79,10 +84,12 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DISPUTE_LABEL",
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MANIFEST_MEDIA_TYPES",
     "MAX_NOTE_BYTES",
+    "SECURITY_LABEL",
     "VERSION_PATTERN",
     "Checkpoint",
     "DigestRevokeCreate",
@@ -132,6 +139,7 @@ __all__ = [
     "consistency_proof",
     "consistency_proof_nodes",
     "current_reviews",
+    "dispute_issue",
     "generate_note_key",
     "inclusion_proof",
     "inclusion_proof_nodes",
@@ -141,6 +149,7 @@ __all__ = [
     "open_checkpoint",
     "open_note",
     "parse_checkpoint",
+    "parse_dispute_marker",
     "parse_github_ref",
     "parse_repository",
     "root_from_frontier",
@@ -148,11 +157,18 @@ __all__ = [
     "sign_note",
     "verify_consistency",
     "verify_inclusion",
+    "web_url",
 ]
 
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
+    "DISPUTE_LABEL": "._github_repo",
+    "SECURITY_LABEL": "._github_repo",
+    "dispute_issue": "._github_repo",
+    "parse_dispute_marker": "._github_repo",
+    "web_url": "._github_repo",
+
     "GitHubRefused": "._github",
     "GitHubIssue": "._github_repo",
     "GitHubPull": "._github_repo",

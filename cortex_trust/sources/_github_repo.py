@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -28,14 +29,81 @@ from ..errors import InputError, RegistryUnavailable
 from ._github import GitHubClient, GitHubRefused, _valid_ref, _valid_repo_name
 
 __all__ = [
+    "DISPUTE_LABEL",
+    "SECURITY_LABEL",
     "GitHubIssue",
     "GitHubPull",
     "GitHubReview",
     "RegistryRepository",
     "current_reviews",
+    "dispute_issue",
     "index_entry",
+    "parse_dispute_marker",
     "parse_repository",
+    "web_url",
 ]
+
+#: The label every dispute carries, and the one a security dispute carries too.
+DISPUTE_LABEL = "dispute"
+SECURITY_LABEL = "security"
+#: The machine-readable line of the dispute template: which plugin (and version) it is about.
+_MARKER = re.compile(r"<!-- cortex-dispute: (\{[^<>]{1,400}\}) -->")
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}\Z")
+
+
+def web_url(api_url: str) -> str:
+    """The web address of the GitHub an API URL belongs to: ``https://github.com`` for
+    ``https://api.github.com``, ``https://HOST`` for GitHub Enterprise's ``https://HOST/api/v3``."""
+    base = api_url.rstrip("/")
+    if base == "https://api.github.com":
+        return "https://github.com"
+    return base.removesuffix("/api/v3")
+
+
+def dispute_issue(*, plugin: str, version: str | None, digest: str | None, page: str | None,
+                  reason: str, security: bool) -> tuple[str, str, list[str]]:
+    """The dispute issue's title, body (a fixed template, with the marker the registry reads
+    back) and labels."""
+    marker = json.dumps({"plugin": plugin, "version": version, "security": security},
+                        separators=(",", ":"))
+    what = f"{plugin}@{version}" if version else plugin
+    body = "\n".join([
+        f"<!-- cortex-dispute: {marker} -->",
+        "### Disputed plugin",
+        f"- Plugin: `{plugin}`",
+        f"- Version: `{version or 'all versions'}`",
+        f"- Digest: `{digest or 'n/a'}`",
+        f"- Registry page: {page or 'n/a'}",
+        f"- Security: {'yes' if security else 'no'}",
+        "",
+        "### Reason",
+        reason,
+        "",
+    ])
+    labels = [DISPUTE_LABEL] + ([SECURITY_LABEL] if security else [])
+    return f"Dispute: {what}" + (" (security)" if security else ""), body, labels
+
+
+def parse_dispute_marker(body: str) -> tuple[str, str, str | None, bool] | None:
+    """``(namespace, name, version, security)`` from a dispute issue's body, or ``None`` when it
+    carries no well-formed marker."""
+    m = _MARKER.search(body[:65536])
+    if m is None:
+        return None
+    try:
+        doc = json.loads(m.group(1))
+    except ValueError:
+        return None
+    plugin, version = doc.get("plugin"), doc.get("version")
+    if not isinstance(plugin, str) or plugin.count("/") != 1:
+        return None
+    ns, name = plugin.split("/")
+    if not _SLUG.match(ns) or not _SLUG.match(name):
+        return None
+    if version is not None and not (isinstance(version, str) and _VERSION.match(version)):
+        return None
+    return ns, name, version, doc.get("security") is True
 
 #: At most this many pages of reviews are read (100 per page).
 _MAX_REVIEW_PAGES = 5
