@@ -432,7 +432,8 @@ def test_without_a_github_side_governance_says_so(db_url: str, evaluator: Any, s
 def test_a_core_namespace_cannot_be_claimed_at_publish(g: Gov) -> None:
     digest = fake_digest("cortex", "weather", "1.0.0")
     body = {"manifest": manifest_text("weather", "1.0.0"), "image": f"{OCI_HOST}/cortex/weather@{digest}",
-            "bundle": g.sigstore.sign_digest(digest, identity=SIGNER, issuer=GHA).decode(), "namespace": "cortex"}
+            "bundle": g.sigstore.sign_digest(digest, identity=SIGNER, issuer=GHA).decode(), "namespace": "cortex",
+            "tests_junit": JUNIT.read_text()}
     g.registry.token("cortex")  # the namespace exists
     r = g.registry.client.post("/api/v1/plugins", json=body,
                                headers=g.registry.auth(g.registry.token("ops", role="admin")))
