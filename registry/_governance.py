@@ -298,7 +298,8 @@ class Governance:
                 changed = self.refresh_dispute(found[0], delivery=delivery)
             elif number and payload.get("action") == "opened":
                 issue = payload.get("issue") or {}
-                marker = parse_dispute_marker(issue.get("body") if isinstance(issue.get("body"), str) else "")
+                text = issue.get("body")
+                marker = parse_dispute_marker(text if isinstance(text, str) else "")
                 if marker is not None:
                     try:
                         self.record_dispute(marker[0], marker[1], number, actor="github", delivery=delivery)

@@ -35,8 +35,8 @@ from tests.support.github_wire_server import (
 from tests.support.sigstore_mint import PrivateSigstore
 
 REPOSITORY = "cortex/registry-index"
-SECRET = "webhook-secret-for-tests"  # noqa: S105 - a test value
-BOT_TOKEN = "registry-bot-token"  # noqa: S105 - a test value
+SECRET = "webhook-secret-for-tests"
+BOT_TOKEN = "registry-bot-token"
 REVIEWER = "octo-reviewer"
 
 
@@ -357,7 +357,7 @@ def _dispute_issue(g: Gov, *, security: bool, version: str | None = "1.0.0") -> 
 
     title, body, labels = dispute_issue(plugin="acme/tool", version=version, digest=None, page=None,
                                         reason="it phones home", security=security)
-    with GitHubClient(g.gov.config.api_url, token="a-user-token") as client:  # noqa: S106
+    with GitHubClient(g.gov.config.api_url, token="a-user-token") as client:
         issue = RegistryRepository(client, REPOSITORY).create_issue(title=title, body=body, labels=labels)
     assert issue.labels == ()
     return issue.number

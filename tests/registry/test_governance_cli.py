@@ -36,9 +36,9 @@ from tests.support.served_registry import ServedRegistry, serve_registry
 from tests.support.sigstore_mint import PrivateSigstore
 
 REPOSITORY = "cortex/registry-index"
-SECRET = "e2e-webhook-secret"  # noqa: S105 - a test value
-BOT_TOKEN = "e2e-registry-bot"  # noqa: S105 - a test value
-USER_GITHUB_TOKEN = "e2e-user-token"  # noqa: S105 - a test value
+SECRET = "e2e-webhook-secret"
+BOT_TOKEN = "e2e-registry-bot"
+USER_GITHUB_TOKEN = "e2e-user-token"
 REVIEWER = "octo-reviewer"
 
 
