@@ -43,7 +43,7 @@ from cortex_trust.policy import format_time
 from cortex_trust.sources import DISPUTE_LABEL, SECURITY_LABEL, parse_dispute_marker
 
 from ._errors import ApiError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable
-from ._store import DisputeFacts, Principal, PromotionFacts, Store, Watched
+from ._store import Principal, PromotionFacts, Store, Watched
 from ._store._rows import Evaluator
 
 __all__ = ["DISPUTE_LABEL", "SECURITY_LABEL", "Governance", "GovernanceConfig", "verify_signature"]
@@ -165,12 +165,9 @@ class Governance:
         reviews = current_reviews(repo.reviews(pull.number))
         entry = repo.read_file(self._entry_path(key), ref=pull.head_sha)
         return PromotionFacts(
-            number=pull.number, url=pull.url, state="open" if pull.state == "open" else "closed",
-            merged=pull.merged, merge_commit=pull.merge_commit, merged_at=pull.merged_at,
-            head_sha=pull.head_sha, head_digest=_digest_of_entry(entry[0] if entry else None, key),
+            pull=pull, head_digest=_digest_of_entry(entry[0] if entry else None, key),
             reviews=tuple({"login": r.login, "state": r.state.lower(), "at": r.submitted_at,
-                           "commit": r.commit_id} for r in reviews[:100]),
-            opened_at=pull.created_at)
+                           "commit": r.commit_id} for r in reviews[:100]))
 
     # -------------------------------------------------------------- promotions
 
@@ -237,13 +234,13 @@ class Governance:
                 issue = repo.issue(number)
         return self.store.record_dispute(
             namespace, name, marker[2], repository=self.config.repository,
-            facts=_dispute_facts(issue), actor=actor, now=self.clock(), evaluate=self.evaluate,
+            facts=issue, actor=actor, now=self.clock(), evaluate=self.evaluate,
             delivery=delivery)
 
     def refresh_dispute(self, watched: Watched, *, delivery: tuple[str, str] | None = None) -> bool:
         with self._github() as repo:
             issue = repo.issue(watched.number)
-        return self.store.update_dispute(watched.id, facts=_dispute_facts(issue), now=self.clock(),
+        return self.store.update_dispute(watched.id, facts=issue, now=self.clock(),
                                          evaluate=self.evaluate, delivery=delivery)
 
     # ---------------------------------------------------------------- webhooks
@@ -378,10 +375,3 @@ def _number(payload: dict[str, Any], key: str) -> int | None:
     item = payload.get(key)
     number = item.get("number") if isinstance(item, dict) else None
     return number if isinstance(number, int) and not isinstance(number, bool) and 0 < number < 2**31 else None
-
-
-def _dispute_facts(issue: Any) -> DisputeFacts:
-    return DisputeFacts(number=issue.number, url=issue.url,
-                        state="open" if issue.state == "open" else "closed",
-                        labels=tuple(lb[:50] for lb in issue.labels), opened_at=issue.created_at,
-                        closed_at=issue.closed_at)

@@ -34,7 +34,7 @@ Guarantees:
 from __future__ import annotations
 
 from ._audit import AuditReads
-from ._governance import DisputeFacts, GovernanceWrites, PromotionFacts, Watched
+from ._governance import GovernanceWrites, PromotionFacts, Watched
 from ._reads import CatalogueReads
 from ._retier import Retiering
 from ._revocations import RevocationWrites
@@ -47,7 +47,6 @@ __all__ = [
     "LAST_USED_GRANULARITY",
     "ROLES",
     "TOKEN_PREFIX",
-    "DisputeFacts",
     "Evaluator",
     "Principal",
     "PromotionFacts",

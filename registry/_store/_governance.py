@@ -11,6 +11,7 @@ replayed delivery is never applied twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from cortex_trust.policy import format_time
+from cortex_trust.sources import GitHubIssue, GitHubPull
 
 from .._documents import dumps
 from .._errors import Conflict, NotFound
@@ -26,38 +28,20 @@ from .._models import Dispute, Plugin, PluginVersion, Promotion, WebhookDelivery
 from ._governance_facts import dispute_record
 from ._rows import Evaluator, VersionRows
 from ._tokens import Principal
-from ._tx import not_found
+from ._tx import Tx, not_found
 
-__all__ = ["DisputeFacts", "GovernanceWrites", "PromotionFacts", "Watched"]
+__all__ = ["GovernanceWrites", "PromotionFacts", "Watched"]
 
 
 @dataclass(frozen=True)
 class PromotionFacts:
-    """A promotion pull request as GitHub last reported it."""
+    """A promotion pull request as GitHub last reported it: the pull request, the digest its
+    head's index entry names, and each account's current review
+    (``cortex_trust.policy.PromotionReview`` dicts)."""
 
-    number: int
-    url: str
-    state: str
-    merged: bool
-    merge_commit: str | None
-    merged_at: str | None
-    head_sha: str | None
+    pull: GitHubPull
     head_digest: str | None
-    #: ``cortex_trust.policy.PromotionReview`` dicts: each account's current review.
     reviews: tuple[dict[str, Any], ...]
-    opened_at: str
-
-
-@dataclass(frozen=True)
-class DisputeFacts:
-    """A dispute issue as GitHub last reported it."""
-
-    number: int
-    url: str
-    state: str
-    labels: tuple[str, ...]
-    opened_at: str
-    closed_at: str | None
 
 
 @dataclass(frozen=True)
@@ -118,8 +102,8 @@ class GovernanceWrites(VersionRows):
             assert row.id is not None
             before = {"tier": row.tier, "action": row.action}
             promo = Promotion(version_id=row.id, digest=digest, repository=repository, branch=branch,
-                              requested_by=principal.actor, checked_at=ts, number=facts.number,
-                              url=facts.url, state=facts.state, opened_at=facts.opened_at)
+                              requested_by=principal.actor, checked_at=ts, number=facts.pull.number,
+                              url=facts.pull.url, state="open", opened_at=facts.pull.created_at)
             _apply_promotion(promo, facts)
             s.add(promo)
             self._reevaluate_version(s, plugin, row, now=now, evaluate=evaluate)
@@ -136,13 +120,8 @@ class GovernanceWrites(VersionRows):
             q = (select(Promotion, Plugin.key, PluginVersion.version)
                  .join(PluginVersion, col(PluginVersion.id) == col(Promotion.version_id))
                  .join(Plugin, col(Plugin.id) == col(PluginVersion.plugin_id)))
-            if number is not None:
-                q = q.where(Promotion.number == number)
-            else:
-                q = q.where(Promotion.state == "open")
-                if checked_before is not None:
-                    q = q.where(col(Promotion.checked_at) < checked_before)
-            rows = s.exec(q.order_by(col(Promotion.checked_at), col(Promotion.id)).limit(limit)).all()
+            rows = s.exec(_watching(q, Promotion, number=number, checked_before=checked_before,
+                                    limit=limit)).all()
             return [Watched(p.id, p.number, f"{key}@{version}", p.digest) for p, key, version in rows
                     if p.id is not None]
 
@@ -151,23 +130,9 @@ class GovernanceWrites(VersionRows):
         """Store what GitHub reports now about a promotion; when it changed, re-evaluate the
         version and audit the change. ``delivery`` (id, event) is claimed in the same
         transaction; an already processed one changes nothing. Returns whether anything changed."""
-        ts = format_time(now)
-        with self._write() as tx:
+
+        def changed(tx: Tx, promo: Promotion, before: dict[str, Any], after: dict[str, Any]) -> None:
             s = tx.session
-            if delivery is not None and not _claim(s, delivery, ts):
-                tx.skip_audit()
-                return False
-            promo = s.get(Promotion, promotion_id)
-            if promo is None:
-                raise NotFound("NO_PROMOTION", "the promotion no longer exists", advice="retry")
-            before = _promotion_audit(promo)
-            _apply_promotion(promo, facts)
-            promo.checked_at = ts
-            s.add(promo)
-            after = _promotion_audit(promo)
-            if after == before:
-                tx.skip_audit()
-                return False
             row = s.get(PluginVersion, promo.version_id)
             assert row is not None
             plugin = s.get(Plugin, row.plugin_id)
@@ -177,6 +142,35 @@ class GovernanceWrites(VersionRows):
             tx.audit(actor="github", action="version.promotion", target=f"{plugin.key}@{row.version}",
                      before={**before, **tier}, after={**after, "tier": row.tier, "action": row.action},
                      now=now)
+
+        return self._refresh(Promotion, promotion_id, lambda p: _apply_promotion(p, facts), _promotion_audit,
+                             changed, now=now, delivery=delivery)
+
+    def _refresh(self, model: Any, row_id: int, apply: Callable[[Any], None],
+                 audited: Callable[[Any], dict[str, Any]],
+                 changed: Callable[[Tx, Any, dict[str, Any], dict[str, Any]], None], *,
+                 now: datetime, delivery: tuple[str, str] | None) -> bool:
+        """The one refresh of a tracked promotion or dispute: claim ``delivery``, ``apply`` what
+        GitHub reports to the row, record the check's time, and when the ``audited`` view
+        changed call ``changed`` (re-evaluate, audit). Returns whether anything changed."""
+        ts = format_time(now)
+        with self._write() as tx:
+            s = tx.session
+            if delivery is not None and not _claim(s, delivery, ts):
+                tx.skip_audit()
+                return False
+            row = s.get(model, row_id)
+            if row is None:
+                raise NotFound("GOVERNANCE_ROW_GONE", f"the {model.__tablename__} no longer exists", advice="retry")
+            before = audited(row)
+            apply(row)
+            row.checked_at = ts
+            s.add(row)
+            after = audited(row)
+            if after == before:
+                tx.skip_audit()
+                return False
+            changed(tx, row, before, after)
             return True
 
     # -------------------------------------------------------------------- disputes
@@ -190,7 +184,7 @@ class GovernanceWrites(VersionRows):
             return dumps({"items": _dispute_docs(s, plugin)}).encode()
 
     def record_dispute(self, namespace: str, name: str, version: str | None, *, repository: str,
-                       facts: DisputeFacts, actor: str, now: datetime, evaluate: Evaluator,
+                       facts: GitHubIssue, actor: str, now: datetime, evaluate: Evaluator,
                        delivery: tuple[str, str] | None = None) -> bytes:
         """Record issue ``facts.number`` of ``repository`` as a dispute of the plugin (or of one
         version) and re-evaluate what it covers. Recording an issue again returns the plugin's
@@ -217,7 +211,7 @@ class GovernanceWrites(VersionRows):
                 assert plugin.id is not None
                 dispute = Dispute(plugin_id=plugin.id, version_id=row.id if row else None,
                                   repository=repository, number=facts.number, url=facts.url,
-                                  state=facts.state, opened_at=facts.opened_at, recorded_by=actor,
+                                  state="open", opened_at=facts.created_at, recorded_by=actor,
                                   checked_at=ts)
                 _apply_dispute(dispute, facts)
                 s.add(dispute)
@@ -235,42 +229,24 @@ class GovernanceWrites(VersionRows):
         """Disputes to refresh: issue ``number``'s, or the open ones least recently checked."""
         with self._read() as s:
             q = select(Dispute, Plugin.key).join(Plugin, col(Plugin.id) == col(Dispute.plugin_id))
-            if number is not None:
-                q = q.where(Dispute.number == number)
-            else:
-                q = q.where(Dispute.state == "open")
-                if checked_before is not None:
-                    q = q.where(col(Dispute.checked_at) < checked_before)
-            rows = s.exec(q.order_by(col(Dispute.checked_at), col(Dispute.id)).limit(limit)).all()
+            rows = s.exec(_watching(q, Dispute, number=number, checked_before=checked_before,
+                                    limit=limit)).all()
             return [Watched(d.id, d.number, key) for d, key in rows if d.id is not None]
 
-    def update_dispute(self, dispute_id: int, *, facts: DisputeFacts, now: datetime,
+    def update_dispute(self, dispute_id: int, *, facts: GitHubIssue, now: datetime,
                        evaluate: Evaluator, delivery: tuple[str, str] | None = None) -> bool:
         """Store what GitHub reports now about a dispute; when its state or labels changed,
         re-evaluate what it covers and audit the change. Returns whether anything changed."""
-        ts = format_time(now)
-        with self._write() as tx:
-            s = tx.session
-            if delivery is not None and not _claim(s, delivery, ts):
-                tx.skip_audit()
-                return False
-            dispute = s.get(Dispute, dispute_id)
-            if dispute is None:
-                raise NotFound("NO_DISPUTE", "the dispute no longer exists", advice="retry")
-            before = _dispute_audit(dispute)
-            _apply_dispute(dispute, facts)
-            dispute.checked_at = ts
-            s.add(dispute)
-            after = _dispute_audit(dispute)
-            if after == before:
-                tx.skip_audit()
-                return False
-            plugin = s.get(Plugin, dispute.plugin_id)
+
+        def changed(tx: Tx, dispute: Dispute, before: dict[str, Any], after: dict[str, Any]) -> None:
+            plugin = tx.session.get(Plugin, dispute.plugin_id)
             assert plugin is not None
-            self._reevaluate_covered(s, plugin, dispute, now=now, evaluate=evaluate)
+            self._reevaluate_covered(tx.session, plugin, dispute, now=now, evaluate=evaluate)
             tx.audit(actor="github", action="plugin.dispute.update", target=plugin.key,
                      before=before, after=after, now=now)
-            return True
+
+        return self._refresh(Dispute, dispute_id, lambda d: _apply_dispute(d, facts), _dispute_audit,
+                             changed, now=now, delivery=delivery)
 
     def _reevaluate_covered(self, s: Session, plugin: Plugin, dispute: Dispute, *, now: datetime,
                             evaluate: Evaluator) -> None:
@@ -301,6 +277,18 @@ class GovernanceWrites(VersionRows):
             return _claim(tx.session, delivery, format_time(now))
 
 
+def _watching(q: Any, model: Any, *, number: int | None, checked_before: str | None, limit: int) -> Any:
+    """``q`` narrowed to the row of issue ``number``, or to the open rows not checked since
+    ``checked_before``, least recently checked first, at most ``limit``."""
+    if number is not None:
+        q = q.where(model.number == number)
+    else:
+        q = q.where(model.state == "open")
+        if checked_before is not None:
+            q = q.where(col(model.checked_at) < checked_before)
+    return q.order_by(col(model.checked_at), col(model.id)).limit(limit)
+
+
 def _claim(s: Session, delivery: tuple[str, str], ts: str) -> bool:
     """Record ``(delivery id, event)`` as processed; False when it was already."""
     if s.exec(select(WebhookDelivery.id).where(WebhookDelivery.delivery_id == delivery[0])).first():
@@ -311,9 +299,11 @@ def _claim(s: Session, delivery: tuple[str, str], ts: str) -> bool:
 
 
 def _apply_promotion(promo: Promotion, facts: PromotionFacts) -> None:
-    promo.number, promo.url, promo.state, promo.merged = facts.number, facts.url, facts.state, facts.merged
-    promo.merge_commit, promo.merged_at = facts.merge_commit, facts.merged_at
-    promo.head_sha, promo.head_digest = facts.head_sha, facts.head_digest
+    pull = facts.pull
+    promo.number, promo.url, promo.merged = pull.number, pull.url, pull.merged
+    promo.state = "open" if pull.state == "open" else "closed"
+    promo.merge_commit, promo.merged_at = pull.merge_commit, pull.merged_at
+    promo.head_sha, promo.head_digest = pull.head_sha, facts.head_digest
     promo.reviews_json = json.dumps(list(facts.reviews), separators=(",", ":"), sort_keys=True)
 
 
@@ -332,10 +322,10 @@ def _promotion_doc(plugin: Plugin, row: PluginVersion, promo: Promotion, *, crea
                   "opened_at": promo.opened_at, "checked_at": promo.checked_at, "created": created})
 
 
-def _apply_dispute(dispute: Dispute, facts: DisputeFacts) -> None:
-    dispute.url, dispute.state = facts.url, facts.state
-    dispute.labels_json = json.dumps(sorted(set(facts.labels)), separators=(",", ":"))
-    dispute.closed_at = facts.closed_at
+def _apply_dispute(dispute: Dispute, issue: GitHubIssue) -> None:
+    dispute.url, dispute.state = issue.url, "open" if issue.state == "open" else "closed"
+    dispute.labels_json = json.dumps(sorted({lb[:50] for lb in issue.labels}), separators=(",", ":"))
+    dispute.closed_at = issue.closed_at
 
 
 def _dispute_audit(dispute: Dispute) -> dict[str, Any]:

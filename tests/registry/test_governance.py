@@ -65,14 +65,13 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
 
 @dataclass
 class Gov:
+    """The registry app, the wire server and its registry repository, the scan worker."""
+
     registry: Registry
     fake: FakeGitHub
     worker: Any
     sigstore: PrivateSigstore
-
-    @property
-    def repo(self) -> Repo:
-        return self.fake.repositories[REPOSITORY]
+    repo: Repo
 
     @property
     def gov(self) -> Any:
@@ -147,7 +146,7 @@ def _app(db_url: str, evaluator: Any, sigstore: PrivateSigstore, github_url: str
 def g(db_url: str, evaluator: Any, sigstore: PrivateSigstore,
       github: tuple[FakeGitHub, str]) -> Iterator[Gov]:
     for registry, worker in _app(db_url, evaluator, sigstore, github[1], poll_batch=1):
-        yield Gov(registry, github[0], worker, sigstore)
+        yield Gov(registry, github[0], worker, sigstore, github[0].repo(REPOSITORY))
 
 
 def _promoted(g: Gov) -> int:

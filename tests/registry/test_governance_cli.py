@@ -44,16 +44,14 @@ REVIEWER = "octo-reviewer"
 
 @dataclass
 class World:
+    """The served registry, the wire server's registry repository, the CLI's home."""
+
     server: ServedRegistry
-    fake: FakeGitHub
+    repo: Repo
     github_url: str
     sigstore: PrivateSigstore
     home: Path
     data: Path
-
-    @property
-    def repo(self) -> Repo:
-        return self.fake.repositories[REPOSITORY]
 
     def cortex(self, *args: str, **env: str) -> Result:
         base = {"CORTEX_CONFIG": str(self.home / "config.json"), "CORTEX_DATA_DIR": str(self.home / "data"),
@@ -122,7 +120,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with serve_registry(home, "--no-scan", "--trusted-root", str(sigstore.trusted_root_path),
                         "--allow-registry", OCI_HOST, "--data", str(data), env=env) as server:
         save_config(home / "config.json", CortexConfig(registry=server.url, github_api=github_url))
-        yield World(server, fake, github_url, sigstore, home, data)
+        yield World(server, fake.repo(REPOSITORY), github_url, sigstore, home, data)
     github.shutdown()
 
 
