@@ -1,4 +1,4 @@
-"""Rendering of decisions for people and machines: ``text``, ``json``, ``sarif``, ``github``.
+"""Rendering of decisions for people and machines: ``text``, ``json``, and the CI formats.
 
 Shared by ``cortex plugin verify``, ``plugin install`` and ``policy eval``. Everything here
 takes a :class:`cortex_trust.policy.Decision` (or a verify result that carries one) and
@@ -11,15 +11,14 @@ Formats:
   missing item, the sandbox, and (for verify) an evidence summary.
 * ``json``: for verify the ``cortex.verify/v1`` document (docs/verify.md); for a bare decision
   ``{"schema": "cortex.decision/v1", "decision": {...}}``.
-* ``sarif``: SARIF 2.1.0, one rule per reason code; level ``error`` for block, ``warning`` for
-  warn, ``note`` otherwise; every result located at the manifest file.
-* ``github``: workflow commands (``::error file=…,title=CODE::message``).
+* ``github``, ``sarif``, ``junit``, ``codequality``, ``markdown``: for CI systems
+  (cli/_render_ci.py documents them).
 
 Messages carry text that strangers wrote (file names, reviewer ids, certificate identities,
-errors from third-party tools). In ``text`` and ``github`` output every such character a
+errors from third-party tools). In ``text``, ``github`` and ``markdown`` output every such character a
 terminal or a CI runner would act on is shown as an escape (:func:`neutralise`): a newline
 followed by ``::`` would otherwise be a GitHub workflow command of the attacker's, and ANSI
-sequences could rewrite what the reader sees. ``json`` and ``sarif`` escape them as JSON does.
+sequences could rewrite what the reader sees. The JSON and XML formats escape them as JSON and XML do.
 
 Text for people (``text`` here, and every table and message of the CLI) also:
 
@@ -35,14 +34,17 @@ Text for people (``text`` here, and every table and message of the CLI) also:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
 from typing import Any, TextIO
+
+from ._inert import FAIL_ON_CHOICES, exit_code_for, for_reading, neutralise, plural, shorten_digests
+from ._inert import decision_of as _decision_of
+from ._inert import missing_text as _missing_text
+from ._inert import value_of as _value
 
 __all__ = [
     "FAIL_ON_CHOICES",
@@ -62,76 +64,10 @@ __all__ = [
     "version_text",
 ]
 
-FORMATS = ("text", "json", "sarif", "github")
-FAIL_ON_CHOICES = ("notice", "warn", "block")
-
-# Action ordering (allow < notice < warn < block); kept as strings so that this module does
-# not import the decision model. A test pins it to cortex_trust.policy.Action.severity.
-_SEVERITY = {"allow": 0, "notice": 1, "warn": 2, "block": 3}
-_SARIF_LEVEL = {"block": "error", "warn": "warning", "notice": "note", "allow": "note"}
-_GITHUB_LEVEL = {"block": "error", "warn": "warning", "notice": "notice", "allow": "notice"}
-_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_TOOL_URI = "https://github.com/cortex-dev/cortex-trust"
-
-
-# What a terminal or a CI runner acts on: C0 controls but tab (a newline starts a line the
-# Actions runner reads as a workflow command), DEL, C1 controls (0x9B is a one-byte CSI), the
-# Unicode line/paragraph separators, and bidirectional controls (text that displays in another
-# order than it reads: "Trojan Source").
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u2028\u2029\u200e\u200f"
-                     "\u202a-\u202e\u2066-\u2069]")
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
-
-
-def _escape_char(m: re.Match[str]) -> str:
-    ch = m.group()
-    return _NAMED_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-
-
-def neutralise(text: str) -> str:
-    """``text`` with every character a terminal or CI runner would act on shown as an escape
-    (``\\n``, ``\\x1b``, ``\\u202e``): one line, inert, still readable. Never raises.
-
-    The one function every text output of the CLI passes other people's strings through
-    (registry answers: names, descriptions, images, reasons, error messages; manifests;
-    reports)."""
-    return _UNSAFE.sub(_escape_char, text)
+FORMATS = ("text", "json", "sarif", "github", "junit", "codequality", "markdown")
 
 
 # ------------------------------------------------------------------------- text for people
-
-#: Hex digits of a digest shown in text output (Docker and git show 12 too).
-SHORT_DIGEST_HEX = 12
-
-
-def shorten_digests(text: str) -> str:
-    """``text`` with every image digest in it shortened to ``sha256:``, the first
-    :data:`SHORT_DIGEST_HEX` hex digits and ``…``."""
-    return _digest_re().sub(lambda m: f"sha256:{m.group(1)[:SHORT_DIGEST_HEX]}…", text)
-
-
-@functools.cache
-def _digest_re() -> re.Pattern[str]:
-    """The digest grammar of :mod:`cortex_trust.ids` (the one definition), with the hex digits as
-    group 1; imported on first use so that help screens stay light."""
-    from cortex_trust.ids import DIGEST
-
-    prefix = "sha256:"
-    assert DIGEST.startswith(prefix)
-    return re.compile(f"{prefix}({DIGEST[len(prefix):]})")
-
-
-def for_reading(text: str) -> str:
-    """``text`` as a person reads it in text output: inert (:func:`neutralise`) and with
-    digests shortened (:func:`shorten_digests`)."""
-    return shorten_digests(neutralise(text))
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """``"1 version"``, ``"2 versions"``: ``n`` and the word in the form its number needs
-    (``many`` when adding an ``s`` is wrong: ``plural(n, "entry", "entries")``)."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
 
 _SGR = {"ok": "32", "notice": "36", "warn": "33", "bad": "31", "strong": "1", "header": "1",
         "dim": "2"}
@@ -254,27 +190,6 @@ def version_text() -> str:
     return f"cortex-trust {__version__}"
 
 
-def exit_code_for(decision: Any, fail_on: str) -> int:
-    """0 when the decision passes, 1 when its action reaches ``fail_on``, 3 when it failed
-    closed (the engine could not decide). Raises ``ValueError`` for an unknown ``fail_on``.
-    """
-    if fail_on not in _SEVERITY or fail_on == "allow":
-        raise ValueError(f"fail_on must be one of {FAIL_ON_CHOICES}")
-    if decision.failed:
-        return 3
-    action = str(decision.action)
-    # An action we do not know is treated as the most severe (fail closed).
-    return 1 if _SEVERITY.get(action, 3) >= _SEVERITY[fail_on] else 0
-
-
-def _value(x: Any) -> str:
-    return str(getattr(x, "value", x))
-
-
-def _decision_of(obj: Any) -> Any:
-    return obj.decision if hasattr(obj, "decision") and hasattr(obj, "input") else obj
-
-
 # ------------------------------------------------------------------------------------ text
 
 
@@ -295,12 +210,6 @@ def _sandbox_line(sandbox: Any) -> str:
         f"pids {sandbox.pids_limit}",
     ]
     return "sandbox: " + ", ".join(parts)
-
-
-def _missing_text(tier: str, message: str) -> str:
-    # Policies may already phrase a missing item as "to reach <tier>: ..."; say it once.
-    prefix = f"to reach {tier}: "
-    return message[len(prefix):] if message.lower().startswith(prefix) else message
 
 
 def _decision_lines(decision: Any) -> list[str]:
@@ -398,105 +307,16 @@ def _json(obj: Any) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-# ------------------------------------------------------------------------------------ sarif
-
-
-def _uri(location: str | None) -> str:
-    if not location:
-        return "manifest.yaml"
-    p = PurePath(location)
-    if p.is_absolute():
-        try:
-            p = Path(location).resolve().relative_to(Path.cwd().resolve())
-        except ValueError:
-            return Path(location).resolve().as_uri()
-    return p.as_posix()
-
-
-def _items(decision: Any) -> list[tuple[str, str, str]]:
-    """(code, level-action, message) for each reason and each missing item."""
-    action = _value(decision.action)
-    items = [(r.code, action, r.message) for r in decision.reasons]
-    if decision.next_tier is not None:
-        tier = _value(decision.next_tier.tier)
-        items.extend((m.code, "notice", f"to reach {tier}: {_missing_text(tier, m.message)}")
-                     for m in decision.next_tier.missing)
-    return items
-
-
-def _sarif(obj: Any, *, location: str | None, version: str) -> str:
-    decision = _decision_of(obj)
-    uri = _uri(location)
-    rules: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    results = []
-    for code, action, message in _items(decision):
-        if code not in index:
-            index[code] = len(rules)
-            rules.append({"id": code, "name": code, "shortDescription": {"text": code},
-                          "defaultConfiguration": {"level": _SARIF_LEVEL.get(action, "error")}})
-        results.append({
-            "ruleId": code,
-            "ruleIndex": index[code],
-            "level": _SARIF_LEVEL.get(action, "error"),
-            "message": {"text": message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
-                                                "region": {"startLine": 1}}}],
-        })
-    properties: dict[str, Any] = {"tier": _value(decision.tier), "action": _value(decision.action),
-                                  "failed": bool(decision.failed)}
-    if decision is not obj:
-        properties["policyRevision"] = obj.policy_revision
-        properties["digest"] = obj.input.artifact.digest
-    doc = {
-        "$schema": _SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "cortex-trust", "version": version,
-                                "informationUri": _TOOL_URI, "rules": rules}},
-            "results": results,
-            "properties": properties,
-        }],
-    }
-    return json.dumps(doc, indent=2) + "\n"
-
-
-# ------------------------------------------------------------------------------------ github
-
-
-def _escape_data(s: str) -> str:
-    # GitHub's own escaping (actions/toolkit escapeData), then every other control character
-    # made inert: the runner's log would interpret ANSI sequences.
-    return neutralise(s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
-
-
-def _escape_property(s: str) -> str:
-    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
-
-
-def _github(obj: Any, *, location: str | None) -> str:
-    decision = _decision_of(obj)
-    file = _escape_property(_uri(location))
-    lines = []
-    for code, action, message in _items(decision):
-        level = _GITHUB_LEVEL.get(action, "error")
-        lines.append(f"::{level} file={file},title={_escape_property(code)}::{_escape_data(message)}")
-    summary = (f"cortex: tier {_value(decision.tier)}, action {_value(decision.action)}"
-               + (" (failed closed: the policy engine could not decide)" if decision.failed else ""))
-    lines.append(f"::{_GITHUB_LEVEL.get(_value(decision.action), 'error')} "
-                 f"title=cortex-trust::{_escape_data(summary)}")
-    return "\n".join(lines) + "\n"
-
-
 # ------------------------------------------------------------------------------------ entry
 
 
 def render(obj: Any, fmt: str, *, location: str | None = None, version: str = "",
-           style: Style = PLAIN) -> str:
+           style: Style = PLAIN, fail_on: str = "block") -> str:
     """Render a verify result or a bare decision in ``fmt`` (one of :data:`FORMATS`).
 
-    ``location`` is the file results point at in SARIF and GitHub annotations (the manifest;
-    taken from a verify result when not given). ``style`` decorates ``text`` (see
+    ``location`` is the file results point at in the CI formats (the manifest; taken from a
+    verify result when not given); ``fail_on`` is the gate's threshold, which decides what the
+    CI formats show as failing (cli/_render_ci.py). ``style`` decorates ``text`` (see
     :func:`style_for`); the other formats are never decorated. Raises ``ValueError`` for an
     unknown format.
     """
@@ -506,14 +326,14 @@ def render(obj: Any, fmt: str, *, location: str | None = None, version: str = ""
         return _text(obj, style)
     if fmt == "json":
         return _json(obj)
-    if fmt == "sarif":
-        return _sarif(obj, location=location, version=version)
-    if fmt == "github":
-        return _github(obj, location=location)
+    if fmt in FORMATS:
+        from ._render_ci import render_ci
+
+        return render_ci(obj, fmt, location=location, version=version, fail_on=fail_on)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def render_decision(decision: Any, fmt: str, *, location: str | None = None,
-                    version: str = "", style: Style = PLAIN) -> str:
+                    version: str = "", style: Style = PLAIN, fail_on: str = "block") -> str:
     """Render a bare :class:`~cortex_trust.policy.Decision` (for install and policy eval)."""
-    return render(decision, fmt, location=location, version=version, style=style)
+    return render(decision, fmt, location=location, version=version, style=style, fail_on=fail_on)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -122,7 +123,6 @@ def _save(changes: dict[str, object], *, command: str) -> CortexConfig:
 def _check_policy(config: CortexConfig, *, changed: list[str]) -> None:
     """Load the configured policy: a missing directory, a mistyped data key or a broken data
     file is refused now, not at the next install."""
-    from pathlib import Path
 
     from cortex_trust.errors import PolicyError
     from cortex_trust.policy import load_policy_set
@@ -283,6 +283,16 @@ def registries_add(
         "--usage-token-env", metavar="NAME",
         help="env var holding an installation token of this registry: `cortex plugin run` then "
              "reports production use of its plugins to it (opt-in)")] = None,
+    index_url: Annotated[str | None, typer.Option(
+        "--index-url", metavar="URL",
+        help="its signed index (https://, or file:///DIR for an air-gapped copy): install, "
+             "search, sync and update then read through it, verified with TUF")] = None,
+    index_mirror: Annotated[list[str] | None, typer.Option(
+        "--index-mirror", metavar="URL", help="a mirror of the index, tried in order")] = None,
+    index_root: Annotated[Path | None, typer.Option(
+        "--index-root", metavar="FILE",
+        help="the index's trusted root (its metadata/1.root.json from the operator); default: "
+             "trust the first root the index serves")] = None,
 ) -> None:
     """Add (or replace) a registry that serves some namespaces, e.g. a private one."""
     from cortex_trust.install import load_config
@@ -291,10 +301,23 @@ def registries_add(
 
     current = load_config(config_path())
     others = [r.model_dump() for r in current.registries if r.name != name]
+    if index_root is not None and index_url is None:
+        fail("--index-root needs --index-url", advice="name the index the root belongs to")
+    root = None
+    if index_root is not None:
+        from cortex_trust._io import ReadRefused, read_bounded
+
+        try:
+            root = read_bounded(index_root, max_bytes=512_000).decode("utf-8")
+        except (ReadRefused, UnicodeDecodeError) as e:
+            fail(f"cannot read --index-root {index_root} ({type(e).__name__})",
+                 advice="pass the index's root metadata file (metadata/1.root.json)")
     entry = {"name": name, "url": url, "scopes": tuple(scope), "token_env": token_env,
-             "mirrors": tuple(mirror or ()), "log_key": log_key, "usage_token_env": usage_token_env}
+             "mirrors": tuple(mirror or ()), "log_key": log_key, "usage_token_env": usage_token_env,
+             "index_url": index_url, "index_mirrors": tuple(index_mirror or ()), "index_root": root}
     _save({"registries": (*others, entry)}, command="registries add")
-    typer.echo(f"registry {name} = {url} serves {', '.join(scope)}")
+    typer.echo(f"registry {name} = {url} serves {', '.join(scope)}"
+               + (f", read through its index {index_url}" if index_url else ""))
 
 
 @registries_app.command("remove")

@@ -12,6 +12,7 @@ json`` prints the registry's whole document instead. Errors go through :mod:`cli
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _DEFAULT_TOKEN_ENV = "CORTEX_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
-_REF = re.compile(r"^(?P<ns>[a-z0-9-]{1,64})/(?P<name>[a-z0-9-]{1,64})"
-                  r"@(?P<version>[0-9A-Za-z.+-]{1,128})$")
 _MAX_FILE = 1024 * 1024
 
 RefArg = Annotated[str, typer.Argument(metavar="NAMESPACE/NAME@VERSION", show_default=False,
@@ -78,8 +77,19 @@ def _read(path: Path | None, what: str) -> str | None:
         fail(f"{what} {path} is not UTF-8 text", advice="pass the file as written by its tool")
 
 
+@functools.cache
+def _ref_re() -> re.Pattern[str]:
+    """``NAMESPACE/NAME@VERSION`` with the slug syntax of :mod:`cortex_trust.ids` (the one
+    definition); imported on first use so that help screens stay light."""
+    from cortex_trust.ids import SLUG
+
+    return re.compile(rf"(?P<ns>{SLUG})/(?P<name>{SLUG})@(?P<version>[0-9A-Za-z.+-]{{1,128}})")
+
+
 def _ref(ref: str) -> tuple[str, str, str]:
-    m = _REF.match(ref)
+    """The namespace, name and version ``ref`` names; anything else (a trailing newline
+    included) is refused with exit 2."""
+    m = _ref_re().fullmatch(ref)
     if m is None:
         fail(f"{ref!r} is not NAMESPACE/NAME@VERSION", advice="e.g. acme/my-plugin@1.2.0")
     return m["ns"], m["name"], m["version"]

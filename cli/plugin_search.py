@@ -44,13 +44,16 @@ def _github(cfg: CortexConfig, query: str, limit: int) -> list[dict[str, Any]]:
 
 def _registry(cfg: CortexConfig, entry: RegistryEntry, query: str, tier: str | None,
               limit: int) -> list[dict[str, Any]]:
-    from cortex_trust.install import resolve_registry
-    from cortex_trust.sources import RegistryClient
+    from cortex_trust.install import FederatedRegistry, entry_target, resolve_registry
+
+    from ._paths import data_dir
 
     out: list[dict[str, Any]] = []
     token = os.environ.get(entry.token_env) if entry.token_env else entry.token
-    with RegistryClient(entry.url, token=token) as client:
-        for item in client.search(query, tier=tier, limit=limit):
+    # Through the registry's signed index when it has one (verified), else its URL; mirrors next.
+    fed = FederatedRegistry(entry_target(entry, token=token), data_dir=data_dir())
+    try:
+        for item in fed.call(lambda c: c.search(query, tier=tier, limit=limit)):
             full = f"{item['namespace']}/{item['name']}"
             # A name is only shown from the registry that its namespace resolves from.
             if resolve_registry(cfg, full).name != entry.name:
@@ -58,6 +61,8 @@ def _registry(cfg: CortexConfig, entry: RegistryEntry, query: str, tier: str | N
             out.append({"source": f"registry:{entry.name}", "name": full,
                         "description": item.get("description", ""), "tier": item.get("tier"),
                         "version": item.get("latest_version")})
+    finally:
+        fed.close()
     return out
 
 

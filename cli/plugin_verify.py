@@ -15,14 +15,15 @@ inside the command so that ``cortex --help`` stays fast.
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ._errors import EXIT_INPUT, fail
+from ._errors import EXIT_INPUT, EXIT_UNAVAILABLE, fail
 from ._options import (
     BundleOpt,
     DataOpt,
@@ -75,6 +76,29 @@ def verify(
     now: Annotated[str | None, typer.Option(
         "--now", metavar="RFC3339", help="Reference time, RFC 3339 (for reproducible runs); default: the "
                       "clock.")] = None,
+    certificate_identity: Annotated[str | None, typer.Option(
+        "--certificate-identity", metavar="ID", show_default=False,
+        help="Trust this signer identity (the certificate's SAN) for this verification, as cosign does; "
+             "with --certificate-oidc-issuer[-regexp]. Recorded in the input; the policy decides.")] = None,
+    certificate_identity_regexp: Annotated[str | None, typer.Option(
+        "--certificate-identity-regexp", metavar="REGEX", show_default=False,
+        help="As --certificate-identity, a regular expression (RE2 syntax) matching the whole identity.")] = None,
+    certificate_oidc_issuer: Annotated[str | None, typer.Option(
+        "--certificate-oidc-issuer", metavar="URL", show_default=False,
+        help="The OIDC issuer of the --certificate-identity signer.")] = None,
+    certificate_oidc_issuer_regexp: Annotated[str | None, typer.Option(
+        "--certificate-oidc-issuer-regexp", metavar="REGEX", show_default=False,
+        help="As --certificate-oidc-issuer, a regular expression matching the whole issuer.")] = None,
+    reports: Annotated[list[str] | None, typer.Option(
+        "--report", metavar="FORMAT=FILE", show_default=False,
+        help="Also write the result in FORMAT to FILE (repeatable), e.g. --report sarif=cortex.sarif "
+             "--report junit=cortex-junit.xml.")] = None,
+    print_input: Annotated[bool, typer.Option(
+        "--print-input", help="Print the input document the policy sees (cortex.input/v1 JSON) instead of "
+                              "the result, and exit 0 (no decision is made).")] = False,
+    save_input: Annotated[Path | None, typer.Option(
+        "--save-input", metavar="FILE", show_default=False,
+        help="Also write the input document the policy sees to FILE (for `cortex policy eval --input`).")] = None,
 ) -> None:
     """Verify a plugin image against policy (the CI gate). Exit 0 pass, 1 fail-on reached,
     2 input error, 3 could not run."""
@@ -91,6 +115,9 @@ def verify(
     if "@sha256:" not in image:
         fail(f"--image {image!r} is not pinned by digest", advice=_IMAGE_ADVICE)
     reference_time = _reference_time(now)
+    signers = _command_line_signers(certificate_identity, certificate_identity_regexp,
+                                    certificate_oidc_issuer, certificate_oidc_issuer_regexp)
+    extra = _report_targets(reports or [])
 
     from cortex_trust.evidence import parse_scanners
 
@@ -101,7 +128,8 @@ def verify(
         trivy_db=trivy_db, tests=tests, review=review, usage=usage,
         policy_dirs=list(policy_dir or ()), data_files=list(data or ()),
         defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,
-        now=reference_time)
+        now=reference_time, signers=signers, reports=extra, print_input=print_input,
+        save_input=save_input)
     sys.stdout.write(text)
     sys.stdout.flush()
     raise typer.Exit(code)
@@ -127,7 +155,8 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          trusted_roots: tuple[Path, ...], scan: Path | None, scan_scanners: tuple[str, ...], run_scan: bool,
          trivy_db: Path | None, tests: Path | None, review: Path | None, usage: Path | None,
          policy_dirs: list[Path], data_files: list[Path], defaults: bool, fail_on: str,
-         output_format: str, now: datetime) -> tuple[int, str]:
+         output_format: str, now: datetime, signers: tuple[Any, ...], reports: list[tuple[str, Path]],
+         print_input: bool, save_input: Path | None) -> tuple[int, str]:
     from cortex_trust import __version__
     from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.install import load_config
@@ -146,16 +175,125 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
         trusted_roots=trusted_roots, scan_report=scan, scan_scanners=scan_scanners,
         run_scan=run_scan, trivy_db=trivy_db,
         junit=tests, review=review, usage=usage, cortex_version=platform.version,
-        cortex_version_source=platform.source)
+        cortex_version_source=platform.source, command_line_signers=signers)
     # Read the policies first (a broken policy is an input error that should not wait for a
     # scan), then collect the evidence (bad input fails before an engine starts), then decide.
     policy_set = load_org_policy(policy_dirs, data_files, config=config, defaults=defaults)
     policy_input = gather_input(request, now=now)
+    input_text = json.dumps(policy_input.to_dict(), indent=2) + "\n"
+    if save_input is not None:
+        _write(save_input, input_text, what="--save-input")
+    if print_input:
+        return 0, input_text
     with EmbeddedEngine(policy_set) as engine:
         result = judge(policy_input, engine=engine, manifest_path=str(manifest))
     text = render(result, output_format, location=str(manifest), version=__version__,
-                  style=style_for(sys.stdout))
+                  style=style_for(sys.stdout), fail_on=fail_on)
+    for fmt, path in reports:
+        _write(path, render(result, fmt, location=str(manifest), version=__version__, fail_on=fail_on),
+               what=f"--report {fmt}")
+    if output_format == "github":
+        _github_files(result, fail_on=fail_on)
     return exit_code_for(result.decision, fail_on), text
+
+
+def _command_line_signers(identity: str | None, identity_regexp: str | None, issuer: str | None,
+                          issuer_regexp: str | None) -> tuple[Any, ...]:
+    """The signer trusted on the command line (cosign's flags), checked: one identity and one
+    issuer, each exact or a bounded regular expression in the syntax every engine shares."""
+    given = [identity, identity_regexp, issuer, issuer_regexp]
+    if not any(x is not None for x in given):
+        return ()
+    if (identity is None) == (identity_regexp is None):
+        fail("give exactly one of --certificate-identity and --certificate-identity-regexp",
+             advice="e.g. --certificate-identity https://github.com/OWNER/REPO/.github/workflows/"
+                    "release.yml@refs/tags/v1.0.0 --certificate-oidc-issuer "
+                    "https://token.actions.githubusercontent.com")
+    if (issuer is None) == (issuer_regexp is None):
+        fail("give exactly one of --certificate-oidc-issuer and --certificate-oidc-issuer-regexp",
+             advice="GitHub Actions: --certificate-oidc-issuer https://token.actions.githubusercontent.com")
+    for flag, pattern in (("--certificate-identity-regexp", identity_regexp),
+                          ("--certificate-oidc-issuer-regexp", issuer_regexp)):
+        if pattern is not None:
+            _check_regexp(flag, pattern)
+    from pydantic import ValidationError
+
+    from cortex_trust.policy import CommandLineSigner
+
+    try:
+        return (CommandLineSigner(identity=identity, identity_regexp=identity_regexp, issuer=issuer,
+                                  issuer_regexp=issuer_regexp),)
+    except ValidationError as e:
+        fail(f"the command-line signer is refused: {e.errors()[0]['msg']}",
+             advice="give a non-empty identity and issuer (at most 2048 characters, a regexp at most 512)")
+
+
+# What RE2 (OPA) and Rust's regex (regorus) both refuse or read differently: look-around,
+# back-references, possessive and atomic groups, \Q...\E. Refused here with a fix rather than
+# failing closed in the engine.
+_NOT_RE2 = ("(?=", "(?!", "(?<=", "(?<!", "(?>", "\\Q", "*+", "++", "?+")
+_BACKREF = r"\\[1-9]"
+
+
+def _check_regexp(flag: str, pattern: str) -> None:
+    import re
+
+    from cortex_trust.policy import MAX_SIGNER_REGEXP
+
+    advice = ("write an RE2 regular expression (no look-around, no back-references), e.g. "
+              "'https://github\\.com/acme/.*/\\.github/workflows/release\\.yml@refs/tags/v.*'; it must "
+              "match the whole value")
+    if not pattern or len(pattern) > MAX_SIGNER_REGEXP:
+        fail(f"{flag} must be 1 to {MAX_SIGNER_REGEXP} characters long", advice=advice)
+    if any(c in pattern for c in _NOT_RE2) or re.search(_BACKREF, pattern) or not pattern.isprintable():
+        fail(f"{flag} {pattern!r} uses a construct the policy engines do not support", advice=advice)
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        fail(f"{flag} {pattern!r} is not a valid regular expression: {e}", advice=advice)
+
+
+def _report_targets(values: list[str]) -> list[tuple[str, Path]]:
+    from ._render import FORMATS
+
+    out = []
+    for v in values:
+        fmt, sep, file = v.partition("=")
+        if not sep or not file or fmt not in FORMATS:
+            fail(f"--report {v!r} is not FORMAT=FILE with FORMAT one of {', '.join(FORMATS)}",
+                 advice="e.g. --report sarif=cortex.sarif")
+        out.append((fmt, Path(file)))
+    return out
+
+
+def _write(path: Path, text: str, *, what: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        fail(f"{what}: cannot write {path}: {e.strerror or e}", advice="check the path and its directory",
+             code=EXIT_UNAVAILABLE)
+
+
+def _github_files(result: Any, *, fail_on: str) -> None:
+    """GitHub Actions' files, when the runner set them: the Markdown job summary appended to
+    ``$GITHUB_STEP_SUMMARY``, the ``tier`` and ``action`` step outputs to ``$GITHUB_OUTPUT``."""
+    import os
+
+    from ._render_ci import summary_markdown
+
+    summary, outputs = os.environ.get("GITHUB_STEP_SUMMARY"), os.environ.get("GITHUB_OUTPUT")
+    try:
+        if summary:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(summary_markdown(result, fail_on=fail_on))
+        if outputs:
+            # Enum values: one safe line each (no delimiter syntax needed).
+            with open(outputs, "a", encoding="utf-8") as f:
+                f.write(f"tier={result.decision.tier.value}\naction={result.decision.action.value}\n"
+                        f"policy-revision={result.policy_revision}\n")
+    except OSError as e:
+        fail(f"cannot write the GitHub Actions files: {e}", advice="check $GITHUB_STEP_SUMMARY and $GITHUB_OUTPUT",
+             code=EXIT_UNAVAILABLE)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,9 @@ Exit codes:
   2 the input or a policy file is invalid, 3 the decision failed closed (engine error, timeout,
   undefined or invalid decision).
 * ``test``: 0 every test passed (and coverage reached ``--min-coverage``), 1 a test failed or
-  errored, no test ran, or coverage is too low, 2 a policy file is invalid.
+  errored, no test ran, or coverage is too low, 2 a policy file (or a ``*_test.yaml`` case
+  file) is invalid.
+* ``check``: 0 every file is valid, 2 a problem was found (each printed as ``file:line:col``).
 """
 
 from __future__ import annotations
@@ -94,7 +96,10 @@ def eval_(
     no_defaults: NoDefaultsOpt = False,
     output_format: FormatOpt = OutputFormat.text,
     explain: Annotated[bool, typer.Option(
-        "--explain", help="Also print the value of every rule in data.cortex (why).")] = False,
+        "--explain", help="Also print why: for each reason and each requirement of the next tier, "
+        "the rule that emits it and its conditions with their values.")] = False,
+    rules: Annotated[bool, typer.Option(
+        "--rules", help="Also print the value of every rule in data.cortex.")] = False,
     engine_kind: Annotated[_EngineKind, typer.Option(
         "--engine", help="embedded: regorus in this process; opa: an OPA server (--opa-url).")
     ] = _EngineKind.embedded,
@@ -114,6 +119,7 @@ def eval_(
     policy_input = _read_input(input_file)
     engine: Any
     explained: list[tuple[str, Any, str | None]] = []
+    why: dict[str, Any] | None = None
     if engine_kind is _EngineKind.opa:
         if not opa_url:
             fail("--engine opa needs --opa-url", advice="pass e.g. --opa-url http://127.0.0.1:8181")
@@ -126,7 +132,10 @@ def eval_(
         engine = OpaServerEngine(opa_url)
         with engine:
             decision = decide(engine, policy_input)
-            if explain:
+            if explain or rules:
+                if explain:
+                    print("note: --explain needs the embedded engine; showing every rule's value instead",
+                          file=sys.stderr)
                 explained = _opa_explain(engine, policy_input.to_json())
     else:
         from cortex_trust.engine import EmbeddedEngine
@@ -137,8 +146,12 @@ def eval_(
         _notice_overrides(policy_set)
         with EmbeddedEngine(policy_set) as engine:
             decision = decide(engine, policy_input)
-            if explain:
+            if rules:
                 explained = _embedded_explain(engine, policy_input.to_json())
+            if explain:
+                from ._policy_explain import why_of
+
+                why = why_of(engine, policy_input.to_json(), decision)
 
     if output_format == OutputFormat.json:
         doc: dict[str, Any] = {
@@ -147,21 +160,35 @@ def eval_(
             "policy_revision": engine.revision,
             "decision": decision.to_json_dict(),
         }
-        if explain:
-            doc["explain"] = [{"rule": p, "value": v, "error": err} for p, v, err in explained]
+        if explained:
+            doc["rules"] = [{"rule": p, "value": v, "error": err} for p, v, err in explained]
+        if why is not None:
+            doc["explain"] = why
         print(json.dumps(doc, indent=2))
     else:
         from ._render import render_decision, style_for
 
         sys.stdout.write(render_decision(decision, "text", style=style_for(sys.stdout)))
         print(f"policy: {engine.name} revision {engine.revision or '(unknown)'}")
-        if explain:
-            print("explain:")
+        if why is not None:
+            from ._policy_explain import render_why
+
+            sys.stdout.write(render_why(why, lambda name: _shown(str(policy_set.module_path(name) or name))))
+        if explained:
+            print("rules:")
             for path, value, err in explained:
                 shown = f"error: {err}" if err else ("undefined" if value is None else _jsonable(value))
                 print(f"  {path} = {shown}")
     if decision.failed:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _note_configured_policy_unused() -> None:
@@ -227,23 +254,21 @@ def test(
     Exit 0 all passed, 1 a failure, an error, no tests or coverage below --min-coverage,
     2 an invalid policy file.
     """
-    from cortex_trust.engine import run_policy_tests
+    from cortex_trust.engine import find_case_files, load_cases, run_policy_tests
     from cortex_trust.policy import load_policy_set
 
-    policy_set = load_policy_set(dirs or [], data_files or [], defaults=not no_defaults,
+    # A directory holding only declarative cases adds no policy (and is not a mistyped one).
+    policy_dirs = [d for d in dirs or [] if not find_case_files([d]) or _holds_policy(d)]
+    cases = [c for f in find_case_files(dirs or []) for c in load_cases(f)]  # a bad file: exit 2 now
+    policy_set = load_policy_set(policy_dirs, data_files or [], defaults=not no_defaults,
                                  include_tests=True)
     _notice_overrides(policy_set)
     report = run_policy_tests(policy_set, run=run)
+    report = _with_cases(report, policy_set, cases, run)
     counts = report.counts
     coverage_ok = report.coverage_percent + 1e-9 >= min_coverage
     ok = report.passed and coverage_ok
-    cwd = Path.cwd()
-
-    def shown(path: str) -> str:
-        try:
-            return str(Path(path).relative_to(cwd))
-        except ValueError:
-            return path
+    shown = _shown
 
     if output_format == OutputFormat.json:
         print(json.dumps({
@@ -253,7 +278,8 @@ def test(
             "results": [{"package": r.package.removeprefix("data."), "name": r.name,
                          "status": r.status, "message": r.message,
                          "duration_ms": round(r.duration * 1000, 3),
-                         "module": r.module, "line": r.line} for r in report.results],
+                         "module": r.module, "line": r.line, "failure": r.failure}
+                        for r in report.results],
             "coverage": {
                 "percent": round(report.coverage_percent, 2),
                 "min": min_coverage,
@@ -271,7 +297,10 @@ def test(
                 line += f" ({r.duration * 1000:.1f} ms)"
             print(line)
             if r.message and r.status != "pass":
-                print(f"      {shown(str(policy_set.module_path(r.module) or r.module))}:{r.line}: {r.message}")
+                where = shown(str(policy_set.module_path(r.module) or r.module))
+                print(f"      {where}:{r.line}: {r.message}")
+                if r.failure:
+                    _print_failure(where, r.failure)
         if not report.results:
             print("no test_* rules found" + (f" matching --run {run!r}" if run else ""))
         print(f"{counts['pass']} passed, {counts['fail']} failed"
@@ -283,6 +312,71 @@ def test(
               + ("" if coverage_ok else f" (below --min-coverage {min_coverage:g}%)"))
     if not ok:
         raise typer.Exit(1)
+
+
+def _holds_policy(d: Path) -> bool:
+    return any(d.rglob("*.rego")) or any((d / n).is_file() for n in ("data.yaml", "data.yml", "data.json"))
+
+
+def _with_cases(report: Any, policy_set: Any, cases: list[Any], run: str | None) -> Any:
+    """``report`` with the results of the declarative ``cases`` appended."""
+    import re
+
+    from cortex_trust.engine import EmbeddedEngine, TestReport, run_cases
+
+    if not cases:
+        return report
+    pattern = re.compile(run) if run else None  # already checked by run_policy_tests
+    with EmbeddedEngine(policy_set) as engine:
+        results = [r for r in run_cases(engine, cases, shown=_shown)
+                   if pattern is None or pattern.search(r.full_name)]
+    return TestReport((*report.results, *results), report.coverage)
+
+
+def _print_failure(where: str, failure: Any) -> None:
+    """The failing expression and the values of its terms (as ``opa test --var-values``)."""
+    from cortex_trust._text import clip
+
+    from ._inert import neutralise
+
+    print(f"      {where}:{failure['line']}: fails: {neutralise(failure['expression'])}")
+    for v in failure["values"]:
+        value = json.dumps(v["value"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        print(f"        {neutralise(v['term'])} = {neutralise(clip(value, 300))}")
+
+
+@app.command("check")
+def check(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Policy directories or single files (.rego, data .yaml/.json, *_test.yaml cases).",
+        metavar="PATH", show_default=False)],
+    data_files: DataOpt = None,
+    no_defaults: NoDefaultsOpt = False,
+    output_format: FormatOpt = OutputFormat.text,
+) -> None:
+    """Check policy files without running them: Rego v1 parsing, data keys against the data
+    schema, test-case files; every problem as file:line:col (for pre-commit).
+
+    Exit 0 when every file is valid, 2 when any problem was found.
+    """
+    from cortex_trust.engine import check_policy_paths
+
+    problems = check_policy_paths(paths, data_files or [], defaults=not no_defaults)
+    if output_format == OutputFormat.json:
+        print(json.dumps({"ok": not problems, "problems": [
+            {"file": p.file, "line": p.line, "col": p.col, "message": p.message, "advice": p.advice}
+            for p in problems]}, indent=2))
+    else:
+        from ._inert import neutralise
+
+        for p in problems:
+            print(neutralise(str(p)), file=sys.stderr)
+            if p.advice:
+                print(f"  fix: {neutralise(p.advice)}", file=sys.stderr)
+        if not problems:
+            print("ok: every policy file is valid")
+    if problems:
+        raise typer.Exit(2)
 
 
 @app.command("schema")

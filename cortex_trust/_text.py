@@ -13,7 +13,7 @@ import re
 
 from .ids import DIGEST
 
-__all__ = ["ELLIPSIS", "clip"]
+__all__ = ["ELLIPSIS", "clip", "first_line"]
 
 #: What a clipped text ends with.
 ELLIPSIS = "…"
@@ -33,3 +33,10 @@ def clip(text: str, limit: int = 300) -> str:
             cut = m.start()
             break
     return text[:cut] + ELLIPSIS
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type's name when it has none), clipped to
+    ``limit`` characters: some messages embed whole documents or proofs."""
+    text = str(exc).strip()
+    return clip(text.splitlines()[0] if text else type(exc).__name__, limit)

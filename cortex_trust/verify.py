@@ -24,7 +24,7 @@ from .errors import InputError
 
 if TYPE_CHECKING:
     from .engine import PolicyEngine
-    from .policy import Decision, DroppedEvidence, PlatformVersionSource, PolicyInput
+    from .policy import CommandLineSigner, Decision, DroppedEvidence, PlatformVersionSource, PolicyInput
     from .policy._input import Operation
 
 __all__ = [
@@ -70,6 +70,9 @@ class VerifyRequest:
     cortex_version: str | None = None
     cortex_version_source: PlatformVersionSource | None = None
     operation: Operation = "verify"
+    #: Signers trusted on the command line for this verification (the input's
+    #: ``context.command_line_signers``; the policy decides whether they count).
+    command_line_signers: tuple[CommandLineSigner, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ def gather_input(request: VerifyRequest, *, now: datetime) -> PolicyInput:
         now=now, cortex_version=request.cortex_version,
         cortex_version_source=request.cortex_version_source, signature=signature, scan=scan,
         tests=tests, review=review, usage=usage, dropped=dropped, registry=request.registry,
-        namespace=request.namespace)
+        namespace=request.namespace, command_line_signers=request.command_line_signers)
 
 
 def _signature(request: VerifyRequest, *, digest: str) -> Any:

@@ -1,4 +1,4 @@
-"""The cortex-trust registry service (issue 4): publish, evidence, tiers, revocation.
+"""The cortex-trust registry service: publish, evidence, tiers, revocation.
 
 Run it with ``cortex registry serve``. Build it in code with :func:`create_app` from a
 :class:`RegistryConfig` and a policy engine. Routes are thin: every read and write goes through
@@ -23,7 +23,7 @@ _EXPORTS = {"create_app": "._app", "RegistryConfig": "._config", "make_engine": 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use: the re-tiering workers import registry._retier in every process
-    # they start, and FastAPI + SQLModel would add ~1 s to each start.
+    # they start, and those never need FastAPI or SQLModel (bench/README.md has the start-up cost).
     if name in _EXPORTS:
         import importlib
 

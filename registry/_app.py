@@ -165,8 +165,8 @@ async def _read(request: Request, read: Callable[..., bytes], *args: Any,
     """Run a read of the store and return its bytes.
 
     On SQLite a ``bounded`` read (a unique-key lookup or a page of an index: microseconds, see
-    registry._reads) runs right here on the event loop: a worker-thread hop would cost ~10x the
-    read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
+    registry._reads) runs right here on the event loop: a worker-thread hop would cost more than
+    the read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
     not stall the loop) run in the thread pool.
     """
     if bounded and _store(request).reader.dialect == "sqlite":
@@ -394,6 +394,14 @@ def create_app(config: RegistryConfig, *,
         from ._governance import Governance
 
         governance = Governance(config.governance, store=store, evaluate=ev, clock=config.clock)
+    keeper = None
+    if config.index_dir is not None:
+        from ._index import IndexKeeper, IndexRepository, KeyRing
+
+        keeper = IndexKeeper(store, IndexRepository(config.index_dir,
+                                                    KeyRing(config.index_keys or config.index_dir)),
+                             clock=config.clock)
+        store.on_write = keeper.changed
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -401,6 +409,8 @@ def create_app(config: RegistryConfig, *,
             worker.start()
         if governance is not None:
             governance.start()
+        if keeper is not None:
+            keeper.start()
         try:
             yield
         finally:
@@ -408,6 +418,8 @@ def create_app(config: RegistryConfig, *,
                 worker.stop()
             if governance is not None:
                 governance.stop()
+            if keeper is not None:
+                keeper.stop()
 
     app = FastAPI(title="cortex-trust registry", version="1", lifespan=lifespan,
                   description="Publish, evidence, tiers and revocation for CORTEX plugins.",
@@ -417,6 +429,7 @@ def create_app(config: RegistryConfig, *,
     app.state.evaluator = ev
     app.state.scan_worker = worker
     app.state.governance = governance
+    app.state.index_keeper = keeper
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(log_router)
@@ -435,6 +448,9 @@ def create_app(config: RegistryConfig, *,
         return _bytes(health)
 
     _add_docs(app)
+    from ._web import install_catalogue
+
+    install_catalogue(app)
 
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_OCI_REGISTRIES", "RegistryConfig"]
@@ -54,3 +55,10 @@ class RegistryConfig:
     #: The GitHub side (registry repository, token, webhook secret): a
     #: :class:`registry._governance.GovernanceConfig`; ``None``: no promotions or disputes.
     governance: Any | None = None
+    #: The signed index this registry keeps current after each write (see
+    #: :mod:`registry._index`): its directory, created beforehand with
+    #: ``cortex registry index build``; ``None``: no index is kept.
+    index_dir: Path | None = None
+    #: The directory of the index's online keys (``snapshot.pem``, ``timestamp.pem``,
+    #: ``bins.pem``); the offline root and targets keys are never needed here.
+    index_keys: Path | None = None

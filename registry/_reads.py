@@ -2,8 +2,8 @@
 
 Read routes only look rows up by unique keys (or walk one index for a page) and return the
 pre-rendered JSON stored beside each row. Going through the ORM or SQLAlchemy Core per request
-costs ~30x the lookup itself (statement construction, cache keys, pool checkout, BEGIN and
-ROLLBACK), so :class:`Reader` keeps a few dedicated driver connections and runs fixed SQL
+costs many times the lookup itself (statement construction, cache keys, pool checkout, BEGIN and
+ROLLBACK; bench/README.md), so :class:`Reader` keeps a few dedicated driver connections and runs fixed SQL
 strings, which the drivers prepare once (sqlite3's statement cache, psycopg's prepared
 statements after a few executions).
 
@@ -66,6 +66,7 @@ class Reader:
         # The SQL below is written with qmark placeholders; psycopg takes %s.
         self.placeholder = "?" if self.dialect == "sqlite" else "%s"
         self.sql_plugin = self._sql('SELECT document_json FROM plugin WHERE "key" = ?')
+        self.sql_plugin_summary = self._sql('SELECT summary_json FROM plugin WHERE "key" = ?')
         # One statement (one snapshot): the plugin's id tells "no such plugin" from "no rows".
         self.sql_versions = self._sql(
             "SELECT p.id, v.summary_json FROM plugin p "

@@ -72,6 +72,19 @@ def test_one_definition_of_the_digest_and_slug_syntax() -> None:
     ]
 
 
+
+def test_no_hand_written_slug_character_class() -> None:
+    """A bounded slug character class (``[a-z0-9-]{m,n}``) is written in ids.py only: a copy
+    drifts (no anchor on the ends, ``$`` that lets a trailing newline through)."""
+    needle = re.compile(r"\[a-z0-9-\]\{")
+    hits = []
+    for package in ("cortex_trust", "cli", "registry"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if needle.search(path.read_text(encoding="utf-8")):
+                hits.append(str(path.relative_to(ROOT)))
+    assert hits == ["cortex_trust/ids.py"]
+
+
 D = "sha256:" + "c" * 64
 
 

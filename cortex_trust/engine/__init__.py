@@ -3,7 +3,8 @@
 :func:`decide` is what every flow calls; it never raises for an engine problem (an error, a
 timeout, an undefined or invalid result all become the fail-closed block). Engines implement
 :class:`PolicyEngine`: :class:`EmbeddedEngine` (regorus, the default) and
-:class:`OpaServerEngine` (OPA's REST Data API). The Rego test runner lives here too.
+:class:`OpaServerEngine` (OPA's REST Data API). The Rego test runner and the declarative
+test cases live here too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._cases import PolicyCase, find_case_files, load_cases, run_cases
+    from ._check import PolicyProblem, check_policy_paths
     from ._decide import DECISION_PATH, DecisionText, PolicyEngine, decide
     from ._embedded import EmbeddedEngine, RuleValue
     from ._opa import OpaServerEngine
@@ -25,13 +28,19 @@ __all__ = [
     "EmbeddedEngine",
     "FileCoverage",
     "OpaServerEngine",
+    "PolicyCase",
     "PolicyEngine",
+    "PolicyProblem",
     "RuleValue",
     "TestReport",
     "TestResult",
     "WorkerChannel",
     "WorkerProcess",
+    "check_policy_paths",
     "decide",
+    "find_case_files",
+    "load_cases",
+    "run_cases",
     "run_policy_tests",
 ]
 
@@ -43,13 +52,19 @@ _EXPORTS = {
     "EmbeddedEngine": "._embedded",
     "FileCoverage": "._testing",
     "OpaServerEngine": "._opa",
+    "PolicyCase": "._cases",
     "PolicyEngine": "._decide",
+    "PolicyProblem": "._check",
     "RuleValue": "._embedded",
     "TestReport": "._testing",
     "TestResult": "._testing",
     "WorkerChannel": "._supervisor",
     "WorkerProcess": "._supervisor",
+    "check_policy_paths": "._check",
     "decide": "._decide",
+    "find_case_files": "._cases",
+    "load_cases": "._cases",
+    "run_cases": "._cases",
     "run_policy_tests": "._testing",
 }
 

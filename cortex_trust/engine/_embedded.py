@@ -48,7 +48,7 @@ __all__ = ["EmbeddedEngine", "RuleValue"]
 #: and both modes agreeing on generated inputs). Changing a shipped module or data.yaml changes
 #: the revision: until the audit is redone and the new revision added here, the interpreter runs.
 AUDITED_REVISIONS = frozenset({
-    "sha256:49d1190ac4e2c0231bc7091c0034fb633c13dea2fa39d994cf90635cb9c5b3a1",
+    "sha256:33755bbff1a5614cc579cc097a0e09a0f53a54c7344de998defc7886ade35414",
 })
 
 #: How many inputs one ``eval_many`` request to the worker carries.
@@ -277,6 +277,20 @@ class EmbeddedEngine(PolicyEngine):
                 rows = self._worker.call({"op": "explain", "prefix": prefix}, (input_json,),
                                          self.timeout * 10)["rules"]
         return [RuleValue(str(p), v, e) for p, v, e in rows]
+
+    def why(self, input_json: str, codes: Sequence[str]) -> list[dict[str, Any]]:
+        """Why each reason code is in the decision for ``input_json`` (for ``--explain``): per
+        code, the rule bodies that emit it (``rule``, ``module``, ``line``), each condition with
+        the values of its terms, and for ``not r`` the first failing expression of ``r``.
+
+        Raises :class:`EngineError` if the engine crashed or timed out.
+        """
+        if self._worker is None:
+            return list(self._local().why(input_json, codes))
+        with self._lock:
+            answer = self._worker.call({"op": "why", "codes": list(codes)}, (input_json,),
+                                       self.timeout * 20)
+        return list(answer["why"])
 
     def close(self) -> None:
         """Stop the worker (if any), and drop this thread's in-process engines (regorus objects

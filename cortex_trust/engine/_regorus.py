@@ -26,6 +26,7 @@ import regorus
 
 from .._decision_text import DecisionText
 from ..errors import EngineError, PolicyError
+from ._probe import package_path, rule_ref
 
 DECISION_PATH = "data.cortex.decision"
 
@@ -104,11 +105,11 @@ class Prepared:
             return
         roots = set(data)
         for module in self._modules_ast():
-            pkg = _package_path(module["ast"]["package"]["refr"])
+            pkg = package_path(module["ast"]["package"]["refr"])
             if pkg.split(".")[1:2] and pkg.split(".")[1] not in roots:
                 continue  # fast path: no data under this package's root
             for rule in module["ast"]["rules"]:
-                ref = _rule_ref(rule)
+                ref = rule_ref(rule)
                 if ref is None:
                     continue
                 node: Any = data
@@ -207,6 +208,19 @@ class Prepared:
                 out.append((path, None, e.message))
         return out
 
+    def why(self, input_json: str, codes: Sequence[str]) -> list[dict[str, Any]]:
+        """For each reason code, the rule bodies that emit it for ``input_json``, their
+        conditions with the values of their terms, and why each negated rule is false
+        (:func:`~cortex_trust.engine._probe.explain_codes`)."""
+        from ._probe import explain_codes
+
+        try:
+            self._engine.set_input_json(input_json)
+        except RuntimeError as e:
+            raise EngineError(f"the input is not valid JSON: {clean_message(str(e))}") from None
+        return explain_codes(self._engine, self._modules_ast(), self._modules, list(codes),
+                             input_json=input_json)
+
     # -- introspection ------------------------------------------------------------------------
 
     def _modules_ast(self) -> list[dict[str, Any]]:
@@ -218,9 +232,9 @@ class Prepared:
         """Full paths of the non-function, non-test rules whose path starts with ``prefix``."""
         seen: dict[str, None] = {}
         for module in self._modules_ast():
-            pkg = _package_path(module["ast"]["package"]["refr"])
+            pkg = package_path(module["ast"]["package"]["refr"])
             for rule in module["ast"]["rules"]:
-                ref = _rule_ref(rule)
+                ref = rule_ref(rule)
                 if ref is None:
                     continue
                 path = f"{pkg}.{ref}"
@@ -235,7 +249,7 @@ class Prepared:
         """The ``test_*`` rules of every module (each name once per package), in source order."""
         found: dict[str, TestCase] = {}
         for module in self._modules_ast():
-            pkg = _package_path(module["ast"]["package"]["refr"])
+            pkg = package_path(module["ast"]["package"]["refr"])
             for rule in module["ast"]["rules"]:
                 spec = rule.get("Spec")
                 if not spec or "Compr" not in spec["head"]:
@@ -250,7 +264,8 @@ class Prepared:
         return list(found.values())
 
     def run_test(self, case_path: str) -> tuple[str, str]:
-        """Evaluate one test rule: ``("pass", "")``, ``("fail", why)`` or ``("error", message)``."""
+        """Evaluate one test rule: ``("pass", "")``, ``("fail", why)`` or ``("error", message)``
+        (:meth:`first_failure` then says which expression failed)."""
         try:
             self._engine.set_input_json("{}")
             value = self.eval_rule(case_path)
@@ -261,6 +276,22 @@ class Prepared:
         if value is None:
             return "fail", "the test rule is undefined (a condition was false)"
         return "fail", f"the test rule evaluated to {json.dumps(value)[:200]}, not true"
+
+    def first_failure(self, rule_path: str, input_json: str = "{}") -> dict[str, Any] | None:
+        """The first unsatisfied expression of the rule ``rule_path`` (its first definition) and
+        the values of its terms, as JSON (:class:`~cortex_trust.engine._probe.Failure`)."""
+        from ._probe import first_failure
+
+        pkg, _, name = rule_path.rpartition(".")
+        for module in self._modules_ast():
+            if package_path(module["ast"]["package"]["refr"]) != pkg:
+                continue
+            for rule in module["ast"]["rules"]:
+                if rule_ref(rule) == name and "Spec" in rule and rule["Spec"].get("bodies"):
+                    source = self._modules.get(module["source"]["file"], "")
+                    found = first_failure(self._engine, module["ast"], source, rule, input_json=input_json)
+                    return None if found is None else found.to_json()
+        return None
 
     def take_coverage(self) -> dict[str, tuple[list[int], list[int]]]:
         """Covered and not-covered lines per module since the last call (then cleared)."""
@@ -380,39 +411,3 @@ def _panic_error(e: BaseException, rule: str) -> EngineError:
     first = (str(e).splitlines() or ["panic"])[0][:200]
     return EngineError(f"regorus panicked evaluating {rule}: {first}",
                        advice="report this regorus bug; the decision is blocked")
-
-
-def _package_path(refr: dict[str, Any]) -> str:
-    parts = _ref_parts(refr)
-    return ".".join(["data", *(parts or ["?"])])
-
-
-def _ref_parts(refr: dict[str, Any]) -> list[str] | None:
-    """Static path segments of a reference (``a.b["c"]`` → a, b, c); ``None`` if dynamic."""
-    if "Var" in refr:
-        return [refr["Var"]["value"]]
-    if "RefDot" in refr:
-        base = _ref_parts(refr["RefDot"]["refr"])
-        return None if base is None else [*base, refr["RefDot"]["field"][1]]
-    if "RefBrack" in refr:
-        base = _ref_parts(refr["RefBrack"]["refr"])
-        index = refr["RefBrack"]["index"]
-        if base is not None and "String" in index:
-            return [*base, index["String"]["value"]]
-        return base  # m[k] := ... : explain the whole object m
-    return None
-
-
-def _rule_ref(rule: dict[str, Any]) -> str | None:
-    if "Default" in rule:
-        parts = _ref_parts(rule["Default"]["refr"])
-        return ".".join(parts) if parts else None
-    spec = rule.get("Spec")
-    if not spec:
-        return None
-    head = spec["head"]
-    for kind in ("Compr", "Set"):
-        if kind in head:
-            parts = _ref_parts(head[kind]["refr"])
-            return ".".join(parts) if parts else None
-    return None  # functions are not values

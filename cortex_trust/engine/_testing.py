@@ -5,7 +5,8 @@ Discovers every rule named ``test_*`` in every package of a policy set (load it 
 OPA) and reports:
 
 * ``pass`` when the rule is defined and ``true``; ``fail`` when it is undefined, ``false`` or any
-  other value; ``error`` when evaluation raised (a builtin error, a crash, a timeout);
+  other value, with the first unsatisfied expression and the values of its terms (as ``opa
+  test --var-values``); ``error`` when evaluation raised (a builtin error, a crash, a timeout);
 * line coverage of the non-test modules, from regorus' coverage report. A module no test reached
   counts with all its statement lines uncovered.
 
@@ -19,6 +20,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import EngineError, PolicyError
 from ..policy import PolicySet
@@ -39,10 +41,18 @@ class TestResult:
     duration: float
     module: str = ""
     line: int = 0
+    #: For a failure: ``{"line", "expression", "values": [{"term", "value"}]}``, the first
+    #: unsatisfied expression of the test and the values of its terms (when it could be found).
+    failure: Mapping[str, Any] | None = None
+    #: A declarative case (:mod:`cortex_trust.engine._cases`): ``package`` is its file.
+    case_file: bool = False
 
     @property
     def full_name(self) -> str:
-        """``package.test_name`` without the ``data.`` prefix (as printed)."""
+        """``package.test_name`` without the ``data.`` prefix (as printed); ``file::case`` for
+        a declarative case."""
+        if self.case_file:
+            return f"{self.package}::{self.name}"
         return f"{self.package.removeprefix('data.')}.{self.name}"
 
 
@@ -95,7 +105,8 @@ class TestReport:
 def run_policy_tests(policy_set: PolicySet, *, run: str | None = None, isolate: bool | None = None,
                      timeout: float = 10.0) -> TestReport:
     """Run the ``test_*`` rules of ``policy_set`` whose ``package.name`` matches ``run`` (a
-    regular expression, searched). ``isolate=None`` isolates when the set has custom code;
+    regular expression, searched); with ``run``, coverage counts only the non-test modules the
+    selected tests reached. ``isolate=None`` isolates when the set has custom code;
     ``timeout`` bounds each test in isolated mode.
 
     Raises :class:`PolicyError` when a module does not parse or ``run`` is not a valid regular
@@ -124,15 +135,15 @@ def run_policy_tests(policy_set: PolicySet, *, run: str | None = None, isolate: 
             try:
                 answer = session.call({"op": "run_test", "path": f"{package}.{name}"},
                                       timeout=timeout)
-                status, message = answer["status"], answer["message"]
+                status, message, failure = answer["status"], answer["message"], answer.get("failure")
                 for fname, (cov, uncov) in answer["coverage"].items():
                     covered.setdefault(fname, set()).update(cov)
                     seen_lines.setdefault(fname, set()).update(cov, uncov)
             except EngineError as e:
                 # A crash or timeout: the test errors, the session restarts on the next call.
-                status, message = "error", e.message
+                status, message, failure = "error", e.message, None
             results.append(TestResult(package, name, status, message,
-                                      time.perf_counter() - start, module, int(line)))
+                                      time.perf_counter() - start, module, int(line), failure))
     finally:
         session.close()
 
@@ -144,5 +155,9 @@ def run_policy_tests(policy_set: PolicySet, *, run: str | None = None, isolate: 
         if lines is None:  # no test reached the module: all its statements count as uncovered
             lines = set(statement_lines.get(m.name, []))
         cov = covered.get(m.name, set()) & lines
+        if pattern is not None and not cov:
+            # With ``run``, coverage is that of the modules the selected tests reached (as
+            # `opa test --run`): the rest is another test's business.
+            continue
         coverage.append(FileCoverage(m.name, str(m.path), frozenset(cov), frozenset(lines - cov)))
     return TestReport(tuple(results), tuple(coverage))

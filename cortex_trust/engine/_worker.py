@@ -10,7 +10,9 @@ many frames of raw input text (it goes to regorus unparsed). The first request i
     {"op": "eval", "rule": "data.cortex.decision"}   + 1 input line  -> {"ok": true, "value": ...}
     {"op": "eval_many", "n": N}                       + N input lines -> {"ok": true, "results": [...]}
     {"op": "explain", "prefix": "data.cortex"}        + 1 input line  -> {"ok": true, "rules": [...]}
-    {"op": "tests"} / {"op": "run_test", "path": ...} / {"op": "statement_lines"}
+    {"op": "why", "codes": [...]}                     + 1 input line  -> {"ok": true, "why": [...]}
+    {"op": "tests"} / {"op": "run_test", "path": ...} (-> status, message, failure, coverage)
+    {"op": "statement_lines"}
 
 Failures answer ``{"ok": false, "kind": "policy"|"engine", "error": ..., "advice": ...}``. A crash
 (a Rego function recursing until the native stack overflows) ends the process; the parent sees
@@ -68,12 +70,16 @@ class Session:
         if op == "explain":
             rules = prepared.explain(inputs[0], header.get("prefix", "data.cortex"))
             return {"ok": True, "rules": [list(r) for r in rules]}
+        if op == "why":
+            return {"ok": True, "why": prepared.why(inputs[0], [str(c) for c in header.get("codes", [])])}
         if op == "tests":
             return {"ok": True, "tests": [[t.package, t.name, t.module, t.line] for t in prepared.tests()]}
         if op == "run_test":
             status, message = prepared.run_test(header["path"])
-            return {"ok": True, "status": status, "message": message,
-                    "coverage": prepared.take_coverage()}
+            coverage = prepared.take_coverage()  # before probing: probes are not the test's coverage
+            failure = prepared.first_failure(header["path"]) if status == "fail" else None
+            return {"ok": True, "status": status, "message": message, "failure": failure,
+                    "coverage": coverage}
         if op == "statement_lines":
             return {"ok": True, "lines": prepared.statement_lines()}
         return {"ok": False, "kind": "engine", "error": f"unknown op {op!r}", "advice": None}
@@ -82,7 +88,7 @@ class Session:
 def input_count(header: dict[str, Any]) -> int:
     """How many raw input lines follow ``header``."""
     op = header.get("op")
-    if op in ("eval", "explain"):
+    if op in ("eval", "explain", "why"):
         return 1
     if op == "eval_many":
         return int(header.get("n", 0))

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._junit import MAX_JUNIT_BYTES, parse_junit, read_junit
+    from ._claims import GITHUB_ACTIONS_ISSUER
+    from ._junit import MAX_JUNIT_BYTES, FailedCase, failed_cases, parse_junit, read_junit
     from ._review import (
         MAX_DOCUMENT_BYTES,
         REVIEW_SCHEMA,
@@ -29,25 +30,20 @@ if TYPE_CHECKING:
     from ._scan import (
         MAX_REPORT_BYTES,
         SEVERITIES,
-        VULN_ATTESTATION_PREDICATE,
         ScanReport,
-        find_trivy,
         parse_scanners,
         parse_trivy_report,
         read_trivy_report,
-        run_trivy,
-        verify_scan_attestation,
     )
-    from ._signature import (
-        GITHUB_ACTIONS_ISSUER,
-        MAX_BUNDLE_BYTES,
+    from ._scan_attestation import VULN_ATTESTATION_PREDICATE, verify_scan_attestation
+    from ._signature import MAX_BUNDLE_BYTES, verify_attestation, verify_signature
+    from ._trivy import find_trivy, run_trivy
+    from ._trust_root import (
         MAX_TRUSTED_ROOT_BYTES,
         PRODUCTION_ROOT_NAME,
         TrustRoot,
         load_trust_root,
         production_trust_root,
-        verify_attestation,
-        verify_signature,
     )
 
 __all__ = [
@@ -62,11 +58,13 @@ __all__ = [
     "SEVERITIES",
     "USAGE_SCHEMA",
     "VULN_ATTESTATION_PREDICATE",
+    "FailedCase",
     "ReviewDocument",
     "ScanReport",
     "TrustRoot",
     "UsageDocument",
     "UsageReporterDocument",
+    "failed_cases",
     "find_trivy",
     "load_trust_root",
     "parse_junit",
@@ -88,37 +86,39 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
-    "GITHUB_ACTIONS_ISSUER": "._signature",
+    "FailedCase": "._junit",
+    "GITHUB_ACTIONS_ISSUER": "._claims",
     "MAX_BUNDLE_BYTES": "._signature",
     "MAX_DOCUMENT_BYTES": "._review",
     "MAX_JUNIT_BYTES": "._junit",
     "MAX_REPORT_BYTES": "._scan",
-    "MAX_TRUSTED_ROOT_BYTES": "._signature",
-    "PRODUCTION_ROOT_NAME": "._signature",
+    "MAX_TRUSTED_ROOT_BYTES": "._trust_root",
+    "PRODUCTION_ROOT_NAME": "._trust_root",
     "REVIEW_SCHEMA": "._review",
     "ReviewDocument": "._review",
     "SEVERITIES": "._scan",
     "ScanReport": "._scan",
-    "TrustRoot": "._signature",
+    "TrustRoot": "._trust_root",
     "USAGE_SCHEMA": "._review",
     "UsageDocument": "._review",
     "UsageReporterDocument": "._review",
-    "VULN_ATTESTATION_PREDICATE": "._scan",
-    "find_trivy": "._scan",
-    "load_trust_root": "._signature",
+    "VULN_ATTESTATION_PREDICATE": "._scan_attestation",
+    "failed_cases": "._junit",
+    "find_trivy": "._trivy",
+    "load_trust_root": "._trust_root",
     "parse_junit": "._junit",
     "parse_review": "._review",
     "parse_scanners": "._scan",
     "parse_trivy_report": "._scan",
     "parse_usage": "._review",
-    "production_trust_root": "._signature",
+    "production_trust_root": "._trust_root",
     "read_junit": "._junit",
     "read_review": "._review",
     "read_trivy_report": "._scan",
     "read_usage": "._review",
-    "run_trivy": "._scan",
+    "run_trivy": "._trivy",
     "verify_attestation": "._signature",
-    "verify_scan_attestation": "._scan",
+    "verify_scan_attestation": "._scan_attestation",
     "verify_signature": "._signature",
 }
 

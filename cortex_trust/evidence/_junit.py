@@ -17,6 +17,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -25,7 +26,7 @@ from .._io import display_path, read_evidence_file
 from ..errors import EvidenceError
 from ..policy import TestEvidence
 
-__all__ = ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"]
+__all__ = ["MAX_JUNIT_BYTES", "FailedCase", "failed_cases", "parse_junit", "read_junit"]
 
 #: Largest JUnit file we read (50 MiB: a very large suite writes a few MiB).
 MAX_JUNIT_BYTES = 50 * 1024 * 1024
@@ -64,14 +65,9 @@ def _attr(el: ET.Element, name: str, *, shown: str) -> int:
     return int(text)
 
 
-def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = None) -> TestEvidence:
-    """Count the tests in JUnit XML ``data``.
-
-    ``digest`` is the artifact digest the caller states the tests were run against (JUnit
-    itself names none). Raises :class:`EvidenceError` for XML with a DTD or entities, malformed
-    XML, or a root element other than ``<testsuites>``/``<testsuite>``.
-    """
-    shown = source or "(junit)"
+def parse_root(data: bytes, *, shown: str) -> ET.Element:
+    """The root element of JUnit XML ``data`` (``<testsuites>`` or ``<testsuite>``), parsed
+    hardened. Raises :class:`EvidenceError` like :func:`parse_junit`."""
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
@@ -85,6 +81,18 @@ def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = 
     if _local(root.tag) not in ("testsuites", "testsuite"):
         raise EvidenceError(f"JUnit XML {shown}: the root element is <{_local(root.tag)}>, not "
                             "<testsuites> or <testsuite>", advice=_ADVICE)
+    return root
+
+
+def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = None) -> TestEvidence:
+    """Count the tests in JUnit XML ``data``.
+
+    ``digest`` is the artifact digest the caller states the tests were run against (JUnit
+    itself names none). Raises :class:`EvidenceError` for XML with a DTD or entities, malformed
+    XML, or a root element other than ``<testsuites>``/``<testsuite>``.
+    """
+    shown = source or "(junit)"
+    root = parse_root(data, shown=shown)
 
     total = failures = errors = skipped = 0
     for case in root.iter():
@@ -130,3 +138,44 @@ def read_junit(path: str | os.PathLike[str], *, digest: str | None = None,
     shown = display_path(path)
     data = read_evidence_file(path, what="JUnit XML", max_bytes=MAX_JUNIT_BYTES)
     return parse_junit(data, digest=digest, source=source or shown)
+
+
+@dataclass(frozen=True)
+class FailedCase:
+    """A test case that failed or errored: its name (``classname.name``), the first line of
+    its message, and where the test is written when the report says so (``file``/``line``
+    attributes, else the last ``path:line:`` of the failure text), else ``None``."""
+
+    name: str
+    message: str
+    file: str | None
+    line: int | None
+
+
+# pytest's failure text ends with the failing line: "test_sample.py:7: AssertionError".
+_WHERE = re.compile(r"^([\w./-]{1,500}\.[A-Za-z0-9]{1,10}):([0-9]{1,9}):", re.MULTILINE)
+
+
+def failed_cases(path: str | os.PathLike[str], *, limit: int = 50) -> list[FailedCase]:
+    """The first ``limit`` failed or errored test cases of the JUnit XML file at ``path``, in
+    document order. Raises :class:`EvidenceError` like :func:`read_junit`."""
+    shown = display_path(path)
+    root = parse_root(read_evidence_file(path, what="JUnit XML", max_bytes=MAX_JUNIT_BYTES), shown=shown)
+    out: list[FailedCase] = []
+    for case in root.iter():
+        if _local(case.tag) != "testcase":
+            continue
+        bad = [c for c in case if _local(c.tag) in ("error", "failure")]
+        if not bad:
+            continue
+        text = (bad[0].text or "").strip()
+        message = (bad[0].get("message") or text or _local(bad[0].tag)).strip().splitlines()[0][:300]
+        file, line = case.get("file"), case.get("line")
+        if not (file and line and line.isdigit()):
+            where = _WHERE.findall(text)
+            file, line = where[-1] if where else (None, None)
+        name = ".".join(x for x in (case.get("classname"), case.get("name")) if x) or "(unnamed test)"
+        out.append(FailedCase(name, message, file or None, int(line) if line else None))
+        if len(out) >= limit:
+            break
+    return out

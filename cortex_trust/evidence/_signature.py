@@ -19,27 +19,8 @@ the certificate's identity, issuer and GitHub claims in :class:`SignatureEvidenc
 Verification is offline and never consults the sigstore-python TUF cache in the home
 directory: trusted roots are files (the production root ships inside this package).
 
-Certificate claims mapping (Fulcio OIDs, https://github.com/sigstore/fulcio/blob/main/docs/oid-info.md).
-The V2 extension (DER ``UTF8String``) is preferred; the legacy one (raw bytes) is the fallback;
-when both are present they must agree, otherwise the claim cannot be established and the
-evidence is not verified:
-
-============================  ==========================================  ===================
-evidence field                V2 OID (preferred)                          legacy OID
-============================  ==========================================  ===================
-``issuer``                    ``1.3.6.1.4.1.57264.1.8`` (Issuer V2)       ``…1.1``
-``github.repository``         ``…1.12`` Source Repository URI, minus      ``…1.5``
-                              the ``https://github.com/`` prefix
-``github.workflow_ref``       ``…1.14`` Source Repository Ref             ``…1.6``
-``github.sha``                ``…1.13`` Source Repository Digest          ``…1.3``
-``github.trigger``            ``…1.20`` Build Trigger                     ``…1.2``
-============================  ==========================================  ===================
-
-``github.workflow_ref`` is the git ref the workflow ran on (GitHub's ``ref`` claim, e.g.
-``refs/tags/v1.0.0``), which is what Fulcio's legacy "GitHub Workflow Ref" extension holds.
-The workflow *file* and its ref are the certificate identity (SAN URI,
-``https://github.com/OWNER/REPO/.github/workflows/FILE.yml@REF``). GitHub claims are only
-reported for certificates issued to ``https://token.actions.githubusercontent.com``.
+The signer's identity and claims are read from the certificate by
+:mod:`cortex_trust.evidence._claims`; trusted roots are :mod:`cortex_trust.evidence._trust_root`.
 
 Fields of an *unverified* bundle (``verified`` false): ``identity``, ``issuer`` and ``github``
 are still reported when the certificate could be read, for diagnostics only; they are not
@@ -50,204 +31,39 @@ a mix-and-match attempt), and ``integrated_time`` is null.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cortex_trust.errors import EvidenceError, InputError
-from cortex_trust.policy import GitHubClaims, SignatureEvidence, format_time
+from cortex_trust.policy import SignatureEvidence, format_time
 
-from .._io import ReadRefused, read_bounded
-from .._text import clip
+from .._text import first_line as _first_line
 from ..ids import is_digest
+from ._claims import _read_claims
+from ._trust_root import TrustRoot, _verifier
 
 if TYPE_CHECKING:  # sigstore is slow to import: only inside the functions that verify
     from cryptography.x509 import Certificate
-    from sigstore.models import Bundle, TrustedRoot
+    from sigstore.models import Bundle
     from sigstore.verify import Verifier
 
 __all__ = [
-    "GITHUB_ACTIONS_ISSUER",
     "MAX_BUNDLE_BYTES",
-    "MAX_TRUSTED_ROOT_BYTES",
-    "PRODUCTION_ROOT_NAME",
-    "TrustRoot",
-    "load_trust_root",
-    "production_trust_root",
     "verify_attestation",
     "verify_signature",
 ]
 
 #: Bundles larger than this are refused before any parsing (real bundles are a few KB).
 MAX_BUNDLE_BYTES = 2 * 1024 * 1024
-#: Trusted-root documents larger than this are refused (the production root is ~7 KB).
-MAX_TRUSTED_ROOT_BYTES = 1024 * 1024
-#: Name of the Sigstore public-good production root shipped with the package.
-PRODUCTION_ROOT_NAME = "sigstore-production"
-#: The OIDC issuer of GitHub Actions (github.com); only its certificates carry GitHub claims.
-GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.com"
 
 _INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 _INTOTO_STATEMENT_TYPES = frozenset(
     {"https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"}
 )
-_GITHUB_URL_PREFIX = "https://github.com/"
-
-# Fulcio certificate extension OIDs (dotted strings; compared against cert extensions).
-_OID_ISSUER_LEGACY = "1.3.6.1.4.1.57264.1.1"
-_OID_GH_TRIGGER_LEGACY = "1.3.6.1.4.1.57264.1.2"
-_OID_GH_SHA_LEGACY = "1.3.6.1.4.1.57264.1.3"
-_OID_GH_REPOSITORY_LEGACY = "1.3.6.1.4.1.57264.1.5"
-_OID_GH_REF_LEGACY = "1.3.6.1.4.1.57264.1.6"
-_OID_OTHERNAME_IDENTITY = "1.3.6.1.4.1.57264.1.7"
-_OID_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
-_OID_SOURCE_REPOSITORY_URI = "1.3.6.1.4.1.57264.1.12"
-_OID_SOURCE_REPOSITORY_DIGEST = "1.3.6.1.4.1.57264.1.13"
-_OID_SOURCE_REPOSITORY_REF = "1.3.6.1.4.1.57264.1.14"
-_OID_BUILD_TRIGGER = "1.3.6.1.4.1.57264.1.20"
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrustRoot:
-    """A Sigstore trusted root (Fulcio CAs, transparency logs, CT logs, timestamp authorities).
-
-    ``document`` is the exact JSON content that was loaded and validated, so the root cannot
-    change between loading and verifying. Build one with :func:`load_trust_root` or
-    :func:`production_trust_root`; ``name`` is what ``SignatureEvidence.trusted_root`` reports.
-    """
-
-    name: str
-    source: str
-    document: bytes = field(repr=False)
-
-
-_MAX_ERROR_CHARS = 300
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, bounded (some embed whole proofs)."""
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return clip(line, _MAX_ERROR_CHARS)
-
-
-def _parse_trust_root(document: bytes, *, source: str) -> None:
-    """Validate a trusted-root document with sigstore's own parser (raises InputError)."""
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import TrustedRoot
-    from sigstore_models.trustroot import v1 as trustroot_v1
-
-    try:
-        root = TrustedRoot(trustroot_v1.TrustedRoot.from_json(document))
-        # Each of these raises when the root lacks what verification needs.
-        root.get_fulcio_certs()
-        if not root._inner.tlogs:
-            raise SigstoreError("it lists no transparency log")
-    except (SigstoreError, ValueError, TypeError, KeyError) as exc:
-        raise InputError(
-            f"{source} is not a usable Sigstore trusted root: {_first_line(exc)}",
-            advice="pass a trusted_root.json of the Sigstore instance that signed the bundle "
-            "(media type application/vnd.dev.sigstore.trustedroot+json;version=0.1)",
-        ) from exc
-
-
-def load_trust_root(path: Path | str, *, name: str | None = None) -> TrustRoot:
-    """Load and validate a Sigstore ``trusted_root.json`` file (a custom or private instance).
-
-    ``name`` defaults to the file's stem. Raises :class:`InputError` when the file cannot be
-    read (or is not a regular file), is larger than :data:`MAX_TRUSTED_ROOT_BYTES`, is not a
-    usable trusted root, or would be named :data:`PRODUCTION_ROOT_NAME` without being the
-    pinned production root.
-    """
-    p = Path(path)
-    try:
-        # The one bounded reader: a FIFO (or /dev/stdin) never blocks, anything but a regular
-        # file is refused before a byte is read, at most the bound + 1 byte is read.
-        document = read_bounded(p, max_bytes=MAX_TRUSTED_ROOT_BYTES)
-    except ReadRefused as e:
-        if e.kind in ("directory", "not_regular"):
-            raise InputError(f"cannot read trusted root {p}: not a regular file",
-                             advice="pass the path of a trusted_root.json file") from None
-        if e.kind == "invalid":  # a NUL character in the path
-            raise InputError(f"cannot read trusted root {str(p)!r}: not a valid path",
-                             advice="check the --trusted-root path") from None
-        if e.kind == "too_large":
-            raise InputError(f"trusted root {p} is larger than {MAX_TRUSTED_ROOT_BYTES} bytes",
-                             advice="pass a Sigstore trusted_root.json (a few kilobytes)") from None
-        raise InputError(f"cannot read trusted root {p}: {e.detail}",
-                         advice="check the --trusted-root path") from None
-    _parse_trust_root(document, source=str(p))
-    chosen = name or p.stem
-    if chosen == PRODUCTION_ROOT_NAME and document != production_trust_root().document:
-        # ``trusted_root`` in the evidence is how output and policy tell the public-good
-        # instance from any other: a file called sigstore-production.json must not pose as it.
-        raise InputError(
-            f"trusted root {p} is not the pinned Sigstore production root, so it cannot be "
-            f"named {PRODUCTION_ROOT_NAME!r}",
-            advice="rename the file (its name is what the evidence reports), or drop it: the "
-            "production root is always tried first",
-        )
-    return TrustRoot(name=chosen, source=str(p), document=document)
-
-
-@functools.cache
-def production_trust_root() -> TrustRoot:
-    """The Sigstore public-good production root, pinned as a file shipped in this package.
-
-    Never the sigstore-python TUF cache in the home directory (``Verifier.production()``):
-    that cache is trusted without verification when offline. Updating the pinned root is a
-    release of cortex-trust.
-    """
-    ref = resources.files("cortex_trust").joinpath("_roots/production.json")
-    document = ref.read_bytes()
-    _parse_trust_root(document, source="cortex_trust/_roots/production.json")
-    return TrustRoot(
-        name=PRODUCTION_ROOT_NAME, source="cortex_trust/_roots/production.json", document=document
-    )
-
-
-@functools.lru_cache(maxsize=32)
-def _sigstore_root(document: bytes) -> TrustedRoot:
-    # Keyed by the document bytes, so equal roots share one parse and a changed root never
-    # reuses a stale one.
-    from sigstore.models import TrustedRoot
-    from sigstore_models.trustroot import v1 as trustroot_v1
-
-    return TrustedRoot(trustroot_v1.TrustedRoot.from_json(document))
-
-
-@functools.cache
-def _recording_verifier_type() -> type[Verifier]:
-    from sigstore.verify import Verifier
-
-    class _RecordingVerifier(Verifier):
-        """A ``Verifier`` that keeps the verified signing times it established.
-
-        sigstore-python (pinned 4.5.1) establishes them inside verification (SET-backed log
-        time, RFC 3161 timestamps that chain to the root's TSAs) but does not return them;
-        recomputing would verify every TSA token twice. One instance per verification call
-        (construction is cheap), so nothing is shared between threads.
-        """
-
-        established: list[Any]
-
-        def _establish_time(self, bundle: Bundle) -> list[Any]:
-            times = super()._establish_time(bundle)
-            self.established = list(times)
-            return times
-
-    return _RecordingVerifier
-
-
-def _verifier(document: bytes) -> Verifier:
-    return _recording_verifier_type()(trusted_root=_sigstore_root(document))
 
 
 class _IdentityDecidedByPolicy:
@@ -262,140 +78,6 @@ class _IdentityDecidedByPolicy:
     def verify(self, cert: Certificate) -> None:
         return None
 
-
-class _Claims:
-    """Identity and claims read from the leaf certificate; ``problems`` makes it unusable."""
-
-    def __init__(self) -> None:
-        self.identity: str | None = None
-        self.issuer: str | None = None
-        self.github: GitHubClaims | None = None
-        self.problems: list[str] = []
-
-
-def _ext_raw(cert: Certificate, oid: str) -> bytes | None:
-    from cryptography.x509 import ExtensionNotFound, ObjectIdentifier, UnrecognizedExtension
-
-    try:
-        ext = cert.extensions.get_extension_for_oid(ObjectIdentifier(oid))
-    except ExtensionNotFound:  # a malformed extension list is handled by _read_claims
-        return None
-    if not isinstance(ext.value, UnrecognizedExtension):
-        return None
-    return ext.value.value
-
-
-def _ext_claim(cert: Certificate, *, v2: str | None, legacy: str | None, claims: _Claims,
-               label: str) -> str | None:
-    """The value of a Fulcio claim: V2 (DER UTF8String) preferred, legacy (raw) as fallback."""
-    from cryptography.hazmat import asn1
-
-    v2_value: str | None = None
-    legacy_value: str | None = None
-    if v2 is not None and (raw := _ext_raw(cert, v2)) is not None:
-        try:
-            v2_value = asn1.decode_der(str, raw)
-        except ValueError:
-            claims.problems.append(f"certificate {label} extension ({v2}) is not a UTF8String")
-            return None
-    if legacy is not None and (raw := _ext_raw(cert, legacy)) is not None:
-        try:
-            legacy_value = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            claims.problems.append(f"certificate {label} extension ({legacy}) is not UTF-8")
-            return None
-    if v2_value is not None and legacy_value is not None and v2_value != legacy_value:
-        claims.problems.append(
-            f"certificate {label} extensions disagree ({v2_value!r} vs {legacy_value!r})"
-        )
-        return None
-    return v2_value if v2_value is not None else legacy_value
-
-
-def _read_claims(cert: Certificate) -> _Claims:
-    claims = _Claims()
-    try:
-        _read_claims_into(cert, claims)
-    except Exception as exc:  # noqa: BLE001 - hostile certificate, see below
-        # cryptography parses extensions lazily and raises several unrelated types on
-        # malformed ones (ValueError, DuplicateExtension, UnsupportedGeneralNameType): any of
-        # them means the claims cannot be established, which makes the evidence unverified.
-        claims.problems.append(f"certificate claims unreadable: {_first_line(exc)}")
-    return claims
-
-
-def _read_claims_into(cert: Certificate, claims: _Claims) -> None:
-    from cryptography.hazmat import asn1
-    from cryptography.x509 import (
-        ExtensionNotFound,
-        OtherName,
-        RFC822Name,
-        SubjectAlternativeName,
-        UniformResourceIdentifier,
-    )
-
-    try:
-        san = cert.extensions.get_extension_for_class(SubjectAlternativeName).value
-    except ExtensionNotFound:
-        claims.problems.append("certificate has no signer identity (SAN)")
-    else:
-        identities: list[str] = [
-            *san.get_values_for_type(UniformResourceIdentifier),
-            *san.get_values_for_type(RFC822Name),
-            # Fulcio's "other name" identity (e.g. a username): a DER UTF8String.
-            *(
-                asn1.decode_der(str, on.value)
-                for on in san.get_values_for_type(OtherName)
-                if on.type_id.dotted_string == _OID_OTHERNAME_IDENTITY
-            ),
-        ]
-        if len(identities) == 1:
-            claims.identity = identities[0]
-        elif identities:
-            # Fulcio issues exactly one identity; several make "who signed" ambiguous.
-            claims.problems.append(f"certificate has {len(identities)} identities, expected one")
-        else:
-            claims.problems.append("certificate has no signer identity (SAN)")
-
-    claims.issuer = _ext_claim(cert, v2=_OID_ISSUER_V2, legacy=_OID_ISSUER_LEGACY,
-                               claims=claims, label="OIDC issuer")
-    if claims.issuer is None:
-        claims.problems.append("certificate has no readable OIDC issuer")
-    elif claims.issuer == GITHUB_ACTIONS_ISSUER:
-        claims.github = _github_claims(cert, claims)
-
-
-def _github_claims(cert: Certificate, claims: _Claims) -> GitHubClaims | None:
-    repository: str | None = None
-    repo_uri = _ext_claim(cert, v2=_OID_SOURCE_REPOSITORY_URI, legacy=None, claims=claims,
-                          label="source repository URI")
-    repo_legacy = _ext_claim(cert, v2=None, legacy=_OID_GH_REPOSITORY_LEGACY, claims=claims,
-                             label="GitHub repository")
-    if repo_uri is not None:
-        if not repo_uri.startswith(_GITHUB_URL_PREFIX):
-            claims.problems.append(f"source repository {repo_uri!r} is not on github.com")
-        else:
-            repository = repo_uri[len(_GITHUB_URL_PREFIX):]
-    if repo_legacy is not None:
-        if repository is not None and repository != repo_legacy:
-            claims.problems.append(
-                f"certificate repository extensions disagree ({repository!r} vs {repo_legacy!r})"
-            )
-            repository = None
-        elif repository is None and repo_uri is None:
-            repository = repo_legacy
-    gh = GitHubClaims(
-        repository=repository,
-        workflow_ref=_ext_claim(cert, v2=_OID_SOURCE_REPOSITORY_REF, legacy=_OID_GH_REF_LEGACY,
-                                claims=claims, label="source repository ref"),
-        sha=_ext_claim(cert, v2=_OID_SOURCE_REPOSITORY_DIGEST, legacy=_OID_GH_SHA_LEGACY,
-                       claims=claims, label="source repository digest"),
-        trigger=_ext_claim(cert, v2=_OID_BUILD_TRIGGER, legacy=_OID_GH_TRIGGER_LEGACY,
-                           claims=claims, label="build trigger"),
-    )
-    if gh == GitHubClaims():
-        return None
-    return gh
 
 
 def _statement_subjects(payload: bytes) -> list[str] | str:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         save_config,
         scope_matches,
     )
-    from ._federation import FederatedRegistry, RegistryTarget, registry_target
+    from ._federation import FederatedRegistry, RegistryTarget, entry_target, registry_target
     from ._installer import Installer, remove_installed
     from ._plan import InstallOutcome, InstallPlan, RunCheck, SyncReport, judge_install
     from ._request import PluginRequest, parse_request
@@ -62,6 +62,7 @@ __all__ = [
     "UsageReport",
     "VersionCandidate",
     "check_platform_version",
+    "entry_target",
     "invalid_setting",
     "judge_install",
     "load_config",
@@ -115,6 +116,7 @@ _EXPORTS = {
     "parse_request": "._request",
     "plan_usage_report": "._usage",
     "redact": "._config",
+    "entry_target": "._federation",
     "registry_target": "._federation",
     "remove_installed": "._installer",
     "resolve_registry": "._config",

@@ -123,6 +123,33 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _check_index_url(url: str) -> str:
+    """An index URL: what :func:`_check_url` accepts, or ``file:///ABSOLUTE/PATH``."""
+    if url.startswith("file:"):
+        if _URL_UNSAFE.search(url) or not re.match(r"^file:///[^\s?#]*\Z", url):
+            raise SettingError(f"{url!r} is not a file URL of an absolute path",
+                               "write file:// and the directory's absolute path",
+                               example="file:///srv/cortex-index")
+        return url.rstrip("/")
+    return _check_url(url)
+
+
+def _check_index_root(v: str | None) -> str | None:
+    if v is None:
+        return None
+    from .._json import load_json
+
+    try:
+        doc = load_json(v)
+        if doc["signed"]["_type"] != "root" or not isinstance(doc["signatures"], list):
+            raise ValueError("not a root")
+    except (ValueError, KeyError, TypeError):
+        raise SettingError("the index root is not TUF root metadata",
+                           "pass the index's metadata/1.root.json (or a later root) as its "
+                           "operator published it") from None
+    return v
+
+
 def _check_log_key(v: str | None) -> str | None:
     if v is None:
         return None
@@ -218,6 +245,30 @@ class RegistryEntry(BaseModel):
     #: The verifier key (``NAME+KEYID+KEY``) of the registry's transparency-log checkpoints; the
     #: installer checks that installed versions are in the log it vouches for.
     log_key: str | None = None
+    #: The registry's signed index (TUF): when set, every read (install, search, sync, update)
+    #: goes through it and is verified; ``url`` still takes writes and usage reports.
+    index_url: str | None = None
+    #: Mirrors of the index, tried in order when the index URL fails (unreachable or not
+    #: verifying).
+    index_mirrors: tuple[str, ...] = ()
+    #: The index's trusted root (TUF root metadata as JSON text) from its operator; ``None``:
+    #: the first root the index serves is trusted on first use.
+    index_root: str | None = None
+
+    @field_validator("index_url")
+    @classmethod
+    def _index_url(cls, v: str | None) -> str | None:
+        return None if v is None else _check_index_url(v)
+
+    @field_validator("index_mirrors")
+    @classmethod
+    def _index_mirrors(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_index_url(m) for m in v)
+
+    @field_validator("index_root")
+    @classmethod
+    def _index_root(cls, v: str | None) -> str | None:
+        return _check_index_root(v)
 
     @field_validator("name")
     @classmethod

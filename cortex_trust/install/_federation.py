@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import RegistryUnavailable
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from ..sources import RegistryClient
 
-__all__ = ["FederatedRegistry", "RegistryTarget", "default_target", "registry_target"]
+__all__ = ["FederatedRegistry", "RegistryTarget", "default_target", "entry_target", "registry_target"]
 
 _T = TypeVar("_T")
 
@@ -34,6 +35,11 @@ class RegistryTarget:
     token: str | None = field(default=None, repr=False)
     #: The verifier key of the registry's transparency-log checkpoints, when configured.
     log_key: str | None = None
+    #: The registry's signed index and its mirrors, in order: when set, reads go there (and are
+    #: verified with TUF) instead of to ``urls``.
+    index_urls: tuple[str, ...] = ()
+    #: The index's trusted root (TUF root metadata); ``None``: trusted on first use.
+    index_root: str | None = field(default=None, repr=False)
 
 
 def registry_target(config: CortexConfig, full_name: str, *,
@@ -43,14 +49,22 @@ def registry_target(config: CortexConfig, full_name: str, *,
     :func:`~cortex_trust.install.resolve_registry`). ``registry_override`` replaces only the
     default registry: a namespace scoped to a private registry stays there."""
     entry: RegistryEntry = resolve_registry(config, full_name)
-    url = entry.url
+    token = (tokens or {}).get(entry.name) or entry.token
     if entry.name == "default" and registry_override:
         url = RegistryEntry(name="default", url=registry_override).url  # validates the URL
-    # A key configured for the default registry's URL says nothing about another URL.
-    overridden = entry.name == "default" and bool(registry_override)
-    return RegistryTarget(name=entry.name, urls=(url, *entry.mirrors),
-                          token=(tokens or {}).get(entry.name) or entry.token,
-                          log_key=None if overridden else entry.log_key)
+        # A key (or an index) configured for the default registry's URL says nothing about
+        # another URL.
+        return RegistryTarget(name=entry.name, urls=(url, *entry.mirrors), token=token)
+    return entry_target(entry, token=token)
+
+
+def entry_target(entry: RegistryEntry, *, token: str | None) -> RegistryTarget:
+    """The configured registry ``entry`` as a target (its URLs, index and keys)."""
+    return RegistryTarget(name=entry.name, urls=(entry.url, *entry.mirrors), token=token,
+                          log_key=entry.log_key,
+                          index_urls=() if entry.index_url is None
+                          else (entry.index_url, *entry.index_mirrors),
+                          index_root=entry.index_root)
 
 
 def default_target(config: CortexConfig, *, token: str | None = None,
@@ -65,7 +79,9 @@ def default_target(config: CortexConfig, *, token: str | None = None,
 
 
 class FederatedRegistry:
-    """One registry reached through its URL, then its mirrors in order.
+    """One registry reached through its URL, then its mirrors in order; or, when the target
+    names a signed index, through the index and its mirrors (every answer verified with TUF,
+    trust state kept in ``data_dir``; see :class:`~cortex_trust.sources.IndexClient`).
 
     :meth:`call` runs an operation on the first URL that is reachable; a URL that raised
     :class:`RegistryUnavailable` is skipped for the rest of this object's life. A refusal
@@ -74,8 +90,12 @@ class FederatedRegistry:
     """
 
     def __init__(self, target: RegistryTarget, *, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None,
+                 data_dir: Path | None = None) -> None:
+        if target.index_urls and data_dir is None:
+            raise ValueError("reading through an index needs a data directory for its trust state")
         self.target = target
+        self._data_dir = data_dir
         self._timeout = timeout
         self._transport = transport
         self._clients: dict[str, RegistryClient] = {}
@@ -88,14 +108,33 @@ class FederatedRegistry:
 
         client = self._clients.get(url)
         if client is None:
-            client = RegistryClient(url, token=self.target.token, timeout=self._timeout,
-                                    transport=self._transport)
+            if self.target.index_urls:
+                client = self._index_client(url)
+            else:
+                client = RegistryClient(url, token=self.target.token, timeout=self._timeout,
+                                        transport=self._transport)
             self._clients[url] = client
         return client
 
+    def _index_client(self, url: str) -> RegistryClient:
+        from ..sources import IndexClient, index_cache_dir
+
+        assert self._data_dir is not None
+        root = self.target.index_root.encode() if self.target.index_root is not None else None
+        # One trust state for the index and all its mirrors: no mirror can take it backwards.
+        cache = index_cache_dir(self._data_dir, registry=self.target.name,
+                                index_url=self.target.index_urls[0], trusted_root=root)
+        return IndexClient(url, cache_dir=cache, trusted_root=root, timeout=self._timeout,
+                           transport=self._transport)
+
+    @property
+    def read_urls(self) -> tuple[str, ...]:
+        """Where reads go, in order: the index and its mirrors, or the registry and its."""
+        return self.target.index_urls or self.target.urls
+
     def call(self, op: Callable[[RegistryClient], _T]) -> _T:
         """``op(client)`` on the first reachable URL. Raises :class:`RegistryUnavailable`."""
-        for url in self.target.urls:
+        for url in self.read_urls:
             if url in self._down:
                 continue
             try:

@@ -130,6 +130,7 @@ class Installer:
                  timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
         self.config = config
         self.store = InstallStore(data_dir)
+        self._data_dir = data_dir
         self.revocations = RevocationCache(data_dir)
         self.checkpoints = CheckpointStore(data_dir)
         self._inputs = InputStore(data_dir)
@@ -174,13 +175,15 @@ class Installer:
                                registry_override=self._override)
 
     def _federated(self, target: RegistryTarget) -> FederatedRegistry:
-        return FederatedRegistry(target, timeout=self._timeout, transport=self._transport)
+        return FederatedRegistry(target, timeout=self._timeout, transport=self._transport,
+                                 data_dir=self._data_dir)
 
     def _sync(self, fed: FederatedRegistry, *, now: datetime) -> FeedState:
         target = fed.target
         # The cache is keyed by the primary URL: mirrors serve the same feed and cursors.
+        # A feed read through an index is current as of its verified timestamp, not as of now.
         return fed.call(lambda c: sync_feed(c, registry=target.name, url=target.urls[0],
-                                            cache=self.revocations, now=now))
+                                            cache=self.revocations, now=c.data_as_of(now)))
 
     def _cached_feed(self, target: RegistryTarget) -> FeedState | None:
         return self.revocations.get(target.name, url=target.urls[0])

@@ -9,16 +9,10 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from ._model import (
-        HTTP_METHODS,
-        Capability,
-        Manifest,
-        RuntimeSpec,
-        TrustSpec,
-        load_manifest,
-        manifest_json_schema,
-        parse_manifest,
-    )
+    from ._load import load_manifest, parse_manifest
+    from ._model import Capability, Manifest, RuntimeSpec, TrustSpec, manifest_json_schema
+    from ._positions import field_lines
+    from ._rules import HTTP_METHODS
     from ._semver import SemVer, SemVerError, parse_semver, satisfies, semver_key
 
 __all__ = [
@@ -29,6 +23,7 @@ __all__ = [
     "SemVer",
     "SemVerError",
     "TrustSpec",
+    "field_lines",
     "load_manifest",
     "manifest_json_schema",
     "parse_manifest",
@@ -41,15 +36,16 @@ __all__ = [
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
     "Capability": "._model",
-    "HTTP_METHODS": "._model",
+    "HTTP_METHODS": "._rules",
     "Manifest": "._model",
     "RuntimeSpec": "._model",
     "SemVer": "._semver",
     "SemVerError": "._semver",
     "TrustSpec": "._model",
-    "load_manifest": "._model",
+    "field_lines": "._positions",
+    "load_manifest": "._load",
     "manifest_json_schema": "._model",
-    "parse_manifest": "._model",
+    "parse_manifest": "._load",
     "parse_semver": "._semver",
     "satisfies": "._semver",
     "semver_key": "._semver",

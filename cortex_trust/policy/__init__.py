@@ -12,8 +12,10 @@ if TYPE_CHECKING:
     from ._build import build_input, image_digest, manifest_facts, plugin_full_name, refresh_input, resolve_digest
     from ._decision import FAILURE_CODES, Action, Decision, NextTier, Reason, Sandbox, Tier
     from ._input import (
+        MAX_SIGNER_REGEXP,
         SCHEMA_VERSION,
         Artifact,
+        CommandLineSigner,
         Context,
         DisputeEvidence,
         DisputeRecord,
@@ -48,9 +50,11 @@ __all__ = [
     "FAILURE_CODES",
     "MAX_DATA_BYTES",
     "MAX_MODULE_BYTES",
+    "MAX_SIGNER_REGEXP",
     "SCHEMA_VERSION",
     "Action",
     "Artifact",
+    "CommandLineSigner",
     "Context",
     "Decision",
     "DisputeEvidence",
@@ -100,7 +104,9 @@ __all__ = [
 _EXPORTS = {
     "Action": "._decision",
     "Artifact": "._input",
+    "CommandLineSigner": "._input",
     "Context": "._input",
+    "MAX_SIGNER_REGEXP": "._input",
     "Decision": "._decision",
     "DroppedEvidence": "._input",
     "Evidence": "._input",

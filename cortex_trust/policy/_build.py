@@ -28,6 +28,7 @@ from ..errors import InputError
 from ..ids import ImageRefError, is_digest, is_slug, parse_image_ref
 from ._input import (
     Artifact,
+    CommandLineSigner,
     Context,
     DisputeEvidence,
     DroppedEvidence,
@@ -151,6 +152,7 @@ def build_input(
     namespace: str | None = None,
     repository: str | None = None,
     publisher: str | None = None,
+    command_line_signers: Sequence[CommandLineSigner] = (),
 ) -> PolicyInput:
     """Build the policy input document.
 
@@ -224,7 +226,8 @@ def build_input(
         evidence=evidence,
         context=Context(now=format_time(now), cortex_version=cortex_version,
                         operation=operation, registry=registry,
-                        cortex_version_source=cortex_version_source if cortex_version else None),
+                        cortex_version_source=cortex_version_source if cortex_version else None,
+                        command_line_signers=list(command_line_signers)),
     )
 
 

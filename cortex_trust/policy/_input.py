@@ -21,8 +21,10 @@ from .._text import clip
 from ..ids import DIGEST_PATTERN
 
 __all__ = [
+    "MAX_SIGNER_REGEXP",
     "SCHEMA_VERSION",
     "Artifact",
+    "CommandLineSigner",
     "Context",
     "DisputeEvidence",
     "DisputeRecord",
@@ -454,9 +456,42 @@ class Evidence(_Facts):
     dropped: list[DroppedEvidence] = Field(default_factory=list)
 
 
+#: Longest regular expression a command-line signer may give (``*_regexp``).
+MAX_SIGNER_REGEXP = 512
+#: Longest exact identity or issuer a command-line signer may give.
+MAX_SIGNER_TEXT = 2048
+
+
+class CommandLineSigner(_Facts):
+    """``input.context.command_line_signers[]``: a signer the person running ``verify`` trusts
+    for this one verification, given on its command line as cosign users do
+    (``--certificate-identity`` or ``--certificate-identity-regexp``, and
+    ``--certificate-oidc-issuer`` or ``--certificate-oidc-issuer-regexp``).
+
+    Exactly one of ``identity`` and ``identity_regexp``, and exactly one of ``issuer`` and
+    ``issuer_regexp``. A regular expression must match the whole value (the policy anchors it)
+    and is at most :data:`MAX_SIGNER_REGEXP` characters. A fact about what was asked, never a
+    verdict: whether and where such a signer counts is the policy's call.
+    """
+
+    identity: str | None = Field(default=None, min_length=1, max_length=MAX_SIGNER_TEXT)
+    identity_regexp: str | None = Field(default=None, min_length=1, max_length=MAX_SIGNER_REGEXP)
+    issuer: str | None = Field(default=None, min_length=1, max_length=MAX_SIGNER_TEXT)
+    issuer_regexp: str | None = Field(default=None, min_length=1, max_length=MAX_SIGNER_REGEXP)
+    source: Literal["command-line"] = "command-line"
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> CommandLineSigner:
+        if (self.identity is None) == (self.identity_regexp is None):
+            raise ValueError("give exactly one of identity and identity_regexp")
+        if (self.issuer is None) == (self.issuer_regexp is None):
+            raise ValueError("give exactly one of issuer and issuer_regexp")
+        return self
+
+
 class Context(_Facts):
     """``input.context``: the reference time, the CORTEX platform's version (not cortex-trust's)
-    and its source, the operation and the registry."""
+    and its source, the operation, the registry, and the signers trusted on the command line."""
 
     now: str
     cortex_version: str | None = Field(
@@ -468,6 +503,11 @@ class Context(_Facts):
         default=None, description="Where cortex_version came from: `config` (the installer's "
                                   "configuration), `env` (CORTEX_PLATFORM_VERSION), `registry` "
                                   "(the registry's setting); null when unknown or not said.")
+    command_line_signers: list[CommandLineSigner] = Field(
+        default_factory=list, max_length=16,
+        description="Signers trusted on the command line of `cortex plugin verify` "
+                    "(--certificate-identity / --certificate-oidc-issuer and their -regexp forms); "
+                    "empty everywhere else.")
 
 
 class PolicyInput(_Facts):

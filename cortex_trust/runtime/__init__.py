@@ -10,7 +10,8 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._admission import Admission, admit_call
-    from ._containers import ContainerRuntime, PluginResponse, PulledImage, RunningPlugin, connect
+    from ._containers import ContainerRuntime, connect
+    from ._handles import PluginResponse, PulledImage, RunningPlugin
     from ._sandbox import (
         DATA_MOUNT,
         LABEL_PREFIX,
@@ -46,9 +47,9 @@ _EXPORTS = {
     "ContainerSpec": "._sandbox",
     "DATA_MOUNT": "._sandbox",
     "LABEL_PREFIX": "._sandbox",
-    "PluginResponse": "._containers",
-    "PulledImage": "._containers",
-    "RunningPlugin": "._containers",
+    "PluginResponse": "._handles",
+    "PulledImage": "._handles",
+    "RunningPlugin": "._handles",
     "SandboxRefused": "._sandbox",
     "admit_call": "._admission",
     "connect": "._containers",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from ..policy import Sandbox
-    from ._containers import RunningPlugin
+    from ._handles import RunningPlugin
 
 __all__ = ["Admission", "admit_call"]
 

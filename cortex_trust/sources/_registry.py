@@ -19,6 +19,7 @@ models the registry itself is built on (:mod:`cortex_trust.sources._wire`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -94,6 +95,11 @@ class RegistryClient:
 
     # ------------------------------------------------------------------------------- reads
 
+    def data_as_of(self, now: datetime) -> datetime:
+        """The moment this client's answers are known to be current: ``now`` for a registry
+        answering live (an index answers as of when its timestamp was signed)."""
+        return now
+
     def list_plugins(self, *, q: str | None = None, tier: str | None = None,
                      namespace: str | None = None, cursor: str | None = None,
                      limit: int = 20) -> PluginPage:
@@ -167,11 +173,11 @@ class RegistryClient:
         """The Sigstore bundle published with a version, as bytes (verify it yourself)."""
         path = (f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}"
                 "/bundle")
-        response = self._send("GET", path)
-        if not response.content.lstrip().startswith(b"{"):
+        content = self._read("GET", path)
+        if not content.lstrip().startswith(b"{"):
             raise RegistryUnavailable(f"the registry {self.base_url} served a bundle that is "
                                       "not JSON", advice="check that the URL is a cortex registry")
-        return response.content
+        return content
 
     def revocations(self, *, cursor: int = 0, limit: int = 500) -> RevocationPage:
         """Revocations after ``cursor`` (0: from the start).
@@ -286,10 +292,10 @@ class RegistryClient:
         registry signs none."""
         from ._transparency import MAX_NOTE_BYTES
 
-        response = self._send("GET", "/api/v1/log/checkpoint")
-        if len(response.content) > MAX_NOTE_BYTES:
+        content = self._read("GET", "/api/v1/log/checkpoint")
+        if len(content) > MAX_NOTE_BYTES:
             raise self._untrusted("GET", "/api/v1/log/checkpoint", "an oversized checkpoint")
-        return response.content
+        return content
 
     def version_log(self, namespace: str, name: str, version: str) -> VersionLog:
         """The leaves that recorded a version (see :class:`VersionLog`)."""
@@ -363,16 +369,21 @@ class RegistryClient:
 
     def _call(self, method: str, path: str, model: type[_M], *,
               params: dict[str, str] | None = None, json_body: Any = None) -> _M:
-        response = self._send(method, path, params=params, json_body=json_body)
+        content = self._read(method, path, params=params, json_body=json_body)
         try:
             # Bounds first (nesting, number sizes, NaN): pydantic's parser has looser ones.
-            load_json(response.content)
-            return model.model_validate_json(response.content)
+            load_json(content)
+            return model.model_validate_json(content)
         except (ValidationError, ValueError):
             raise RegistryUnavailable(
                 f"the registry {self.base_url} answered {method} {path} with a document this "
                 "client does not understand", advice="check that the URL is a cortex registry "
                 "and that this cortex-trust is recent enough") from None
+
+    def _read(self, method: str, path: str, *, params: dict[str, str] | None = None,
+              json_body: Any = None) -> bytes:
+        """The body of a 2xx answer to one request (the one place answers come from)."""
+        return self._send(method, path, params=params, json_body=json_body).content
 
     def _untrusted(self, method: str, path: str, what: str) -> RegistryUnavailable:
         return RegistryUnavailable(

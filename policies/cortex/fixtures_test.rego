@@ -129,7 +129,7 @@ missing_codes(d) := {r.code | some r in d.next_tier.missing}
 
 # The shipped data (policies/data.yaml, cortex_config), pinned: the default tests check the
 # default policy even when `cortex policy test ORG_DIR` loads an organization's data and modules
-# on top. tests/test_default_policies.py checks that this copy equals policies/data.yaml.
+# on top. tests/policy/test_default_policies.py checks that this copy equals policies/data.yaml.
 default_config := {
 		"signer_trusted_roots": ["sigstore-production"],
 		"github_signers": {

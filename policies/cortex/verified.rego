@@ -115,6 +115,50 @@ signer_trusted if {
 # A GitHub plugin's own release workflow (sources.rego).
 signer_trusted if github_signer_trusted
 
+# A signer the person running `cortex plugin verify` trusts for this verification, given on its
+# command line as cosign users do (input.context.command_line_signers: --certificate-identity or
+# -regexp, --certificate-oidc-issuer or -regexp). Only at verify, where whoever runs the gate
+# decides for their own pipeline; only through the default signer roots (a private root cannot
+# mint it either). A regular expression must be valid on its own (so that nothing in it can
+# close the group around it) and match the whole value.
+signer_trusted if command_line_signer_trusted
+
+command_line_signer_trusted if {
+	input.context.operation == "verify"
+	signature_verified
+	_signer_issuer != ""
+	_signer_identity != ""
+	some entry in items(input.context.command_line_signers)
+	is_object(entry)
+	_command_line_match(entry, "issuer", _signer_issuer)
+	_command_line_match(entry, "identity", _signer_identity)
+	signer_root_accepted({})
+}
+
+_command_line_match(entry, name, value) if {
+	is_string(entry[name])
+	entry[name] == value
+}
+
+_command_line_match(entry, name, value) if {
+	pattern := entry[sprintf("%s_regexp", [name])]
+	is_string(pattern)
+	count(pattern) <= 512
+	regex.is_valid(pattern)
+	regex.match(sprintf("^(?:%s)$", [pattern]), value)
+}
+
+notes contains {
+	"code": "SIGNER_FROM_COMMAND_LINE",
+	"message": sprintf(
+		"signer '%s' (issuer '%s') is trusted by the command line of this verification (--certificate-identity)",
+		[short(_signer_identity), short(_signer_issuer)],
+	),
+	"evidence": ["signature", "context.command_line_signers"],
+} if {
+	command_line_signer_trusted
+}
+
 verified_failures contains check(
 	"SIGNATURE_MISSING",
 	sprintf("no Sigstore signature of %s", [digest_text]),

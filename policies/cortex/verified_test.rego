@@ -352,3 +352,62 @@ test_all_verified_checks_fail if {
 	fx.codes(d) == {"TIER_COMMUNITY", "SIGNATURE_INVALID", "REVIEW_NOT_APPROVED", "REVIEWER_UNTRUSTED", "USAGE_INSUFFICIENT", "USAGE_TOO_FEW_REPORTERS"}
 	count(d.next_tier.missing) == 4
 }
+
+# --- signers trusted on verify's command line (input.context.command_line_signers) -------------
+
+_mallory := "https://github.com/mallory/weather/.github/workflows/release.yml@refs/tags/v1.2.0"
+
+_signed_by_mallory_at(op, signers) := object.union(
+	fx.at(fx.with_evidence(fx.verified, "signature", {"identity": _mallory}), op),
+	{"context": {"command_line_signers": signers}},
+)
+
+test_command_line_signer_exact if {
+	d := fx.decide(_signed_by_mallory_at("verify", [{"identity": _mallory, "issuer": fx.github_issuer}]))
+	d.tier == "verified"
+	"SIGNER_FROM_COMMAND_LINE" in fx.codes(d)
+}
+
+test_command_line_signer_regexp if {
+	signers := [{"identity_regexp": `https://github\.com/mallory/[a-z]+/\.github/workflows/release\.yml@refs/tags/v.*`, "issuer_regexp": `https://token\.actions\.githubusercontent\.com`}]
+	fx.decide(_signed_by_mallory_at("verify", signers)).tier == "verified"
+}
+
+test_command_line_signer_needs_both_identity_and_issuer if {
+	signers := [{"identity": _mallory, "issuer": "https://accounts.example.com"}]
+	community_because(_signed_by_mallory_at("verify", signers), "SIGNER_UNTRUSTED")
+}
+
+# Anchored: a pattern matching only a part of the identity does not trust it.
+test_command_line_signer_regexp_is_anchored if {
+	prefix := [{"identity_regexp": "https://github.com/mallory", "issuer": fx.github_issuer}]
+	community_because(_signed_by_mallory_at("verify", prefix), "SIGNER_UNTRUSTED")
+	suffix := [{"identity_regexp": "refs/tags/v1.2.0", "issuer": fx.github_issuer}]
+	community_because(_signed_by_mallory_at("verify", suffix), "SIGNER_UNTRUSTED")
+}
+
+# A pattern that would close the group around it (and so escape the anchors) is not valid on its
+# own, and matches nothing.
+test_command_line_signer_regexp_cannot_escape_its_anchors if {
+	signers := [{"identity_regexp": "x)|(.*", "issuer": fx.github_issuer}]
+	community_because(_signed_by_mallory_at("verify", signers), "SIGNER_UNTRUSTED")
+}
+
+test_command_line_signer_regexp_too_long if {
+	signers := [{"identity_regexp": concat("", [".*", concat("", ["a?" | some _ in numbers.range(1, 300)])]), "issuer": fx.github_issuer}]
+	community_because(_signed_by_mallory_at("verify", signers), "SIGNER_UNTRUSTED")
+}
+
+# Only at verify: an install (or a registry) never takes signers from an input's command line.
+test_command_line_signer_ignored_outside_verify if {
+	signers := [{"identity": _mallory, "issuer": fx.github_issuer}]
+	community_because(_signed_by_mallory_at("install", signers), "SIGNER_UNTRUSTED")
+	community_because(_signed_by_mallory_at("publish", signers), "SIGNER_UNTRUSTED")
+}
+
+# Through the default signer roots only: a private root cannot mint a command-line signer.
+test_command_line_signer_needs_a_default_root if {
+	inp := object.union(_signed_by_mallory_at("verify", [{"identity": _mallory, "issuer": fx.github_issuer}]),
+		{"evidence": {"signature": {"trusted_root": "private"}}})
+	community_because(inp, "SIGNER_UNTRUSTED")
+}

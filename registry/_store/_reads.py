@@ -15,17 +15,20 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from cortex_trust.ids import SLUG
+
 from .._documents import dumps
 from .._errors import Invalid
 from ._tx import StoreBase, db_unavailable, not_found
 
-__all__ = ["CatalogueReads"]
+__all__ = ["CatalogueReads", "encode_cursor", "page_document"]
 
 #: What a cursor decodes to: a plugin key (``namespace/name``).
-_CURSOR_KEY = re.compile(r"^[a-z0-9-]{1,64}/[a-z0-9-]{1,64}\Z")
+_CURSOR_KEY = re.compile(rf"{SLUG}/{SLUG}")
 
 
-def _encode_cursor(key: str) -> str:
+def encode_cursor(key: str) -> str:
+    """The list cursor that continues after the plugin ``key`` (opaque to clients)."""
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
@@ -33,12 +36,18 @@ def _decode_cursor(cursor: str) -> str:
     try:
         key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
                                validate=True).decode("ascii")
-        if _CURSOR_KEY.match(key) is None:
+        if _CURSOR_KEY.fullmatch(key) is None:
             raise ValueError(key)
         return key
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise Invalid("BAD_CURSOR", "the cursor is not one this registry issued",
                       advice="pass next_cursor from the previous page unchanged") from None
+
+
+def page_document(summaries: Sequence[str], next_cursor: str | None) -> bytes:
+    """A page of plugin summaries (stored JSON texts) as the list route serves it."""
+    return (b'{"items":[' + ",".join(summaries).encode() + b'],"next_cursor":'
+            + json.dumps(next_cursor).encode() + b"}")
 
 
 def _like_escape(q: str) -> str:
@@ -68,9 +77,8 @@ class CatalogueReads(StoreBase):
         rows = self._read_rows(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
-        nxt = _encode_cursor(rows[-1][0]) if more else None
-        return (b'{"items":[' + ",".join(r[1] for r in rows).encode() + b'],"next_cursor":'
-                + json.dumps(nxt).encode() + b"}")
+        nxt = encode_cursor(rows[-1][0]) if more else None
+        return page_document([r[1] for r in rows], nxt)
 
     def plugin_document(self, namespace: str, name: str) -> bytes:
         """The pre-rendered plugin document. Raises :class:`NotFound`."""
@@ -78,6 +86,13 @@ class CatalogueReads(StoreBase):
         if not rows:
             raise not_found(namespace, name)
         return str(rows[0][0]).encode()
+
+    def plugin_summary(self, namespace: str, name: str) -> str:
+        """The plugin's summary as its list pages carry it. Raises :class:`NotFound`."""
+        rows = self._read_rows(self.reader.sql_plugin_summary, (f"{namespace}/{name}",))
+        if not rows:
+            raise not_found(namespace, name)
+        return str(rows[0][0])
 
     def versions_document(self, namespace: str, name: str) -> bytes:
         """``{"items": [version summaries, oldest first]}``. Raises :class:`NotFound`."""

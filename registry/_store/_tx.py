@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,9 @@ class StoreBase:
         self.registry_name = registry_name
         # Read routes use fixed SQL on dedicated autocommit connections (see registry._reads).
         self.reader = Reader(engine)
+        #: Called with the audit entry's target (``ns/name@version``, ``digest:...``, ``*``...)
+        #: after each committed write; it must not raise (the write is already done).
+        self.on_write: Callable[[str], None] | None = None
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
@@ -80,6 +83,8 @@ class StoreBase:
             finally:
                 tx.recorder.close()
             session.commit()
+        if self.on_write is not None and tx.target is not None:
+            self.on_write(tx.target)
 
     def _read(self) -> Session:
         return Session(self.engine)
@@ -97,6 +102,8 @@ class Tx:
         self.read_only = False
         self.recorder = EffectsRecorder(session)
         self._pending: dict[str, Any] | None = None
+        #: What the audit entry is about (see :attr:`StoreBase.on_write`).
+        self.target: str | None = None
 
     def skip_audit(self) -> None:
         """This transaction turned out to change nothing: commit without an entry."""
@@ -113,6 +120,7 @@ class Tx:
                          "after_json": canonical(after) if after is not None else None,
                          "at": format_time(now), "extra": effects or {}}
         self.entries += 1
+        self.target = target
 
     def finish(self) -> None:
         """Append the entry with the transaction's effects; new versions and revocations learn

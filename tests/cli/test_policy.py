@@ -58,12 +58,13 @@ def test_eval_text(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
 def test_eval_json_with_explain(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                 input_file: Path) -> None:
     code, out, _ = cortex(monkeypatch, capsys, "policy", "eval", "--input", str(input_file),
-                          *SMALL_ARGS, "--format", "json", "--explain")
+                          *SMALL_ARGS, "--format", "json", "--rules")
     assert code == 0
     doc = json.loads(out)
     assert doc["engine"] == "regorus" and doc["policy_revision"].startswith("sha256:")
     assert doc["decision"]["action"] == "block" and doc["decision"]["reasons"][0]["code"] == "REVOKED"
-    rules = {r["rule"]: r for r in doc["explain"]}
+    assert "explain" not in doc
+    rules = {r["rule"]: r for r in doc["rules"]}
     assert rules["data.cortex.tier"]["value"] == "experimental"
     assert rules["data.cortex.blocked"]["value"] is True
     assert "data.cortex.decision" not in rules
@@ -72,7 +73,7 @@ def test_eval_json_with_explain(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 def test_eval_explain_text_and_stdin(monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cortex(monkeypatch, capsys, "policy", "eval", "--input", "-", *SMALL_ARGS,
-                          "--explain", stdin=make_input().to_json())
+                          "--rules", stdin=make_input().to_json())
     assert code == 0
     assert '  data.cortex.tier = "experimental"' in out
     assert "  data.cortex.community = undefined" in out
@@ -152,14 +153,14 @@ def test_eval_opa_engine_matches_embedded(monkeypatch: pytest.MonkeyPatch,
     with OpaWireServer(load_policy_set([SMALL], defaults=False)) as server:
         code, opa_out, _ = cortex(monkeypatch, capsys, "policy", "eval", "--input", str(input_file),
                                   "--engine", "opa", "--opa-url", server.url, "--format", "json",
-                                  "--explain")
+                                  "--rules")
     assert code == 0
     opa_doc, emb_doc = json.loads(opa_out), json.loads(embedded_out)
     assert opa_doc["engine"] == "opa-server"
     emb_doc["decision"].pop("policy_revision")
     opa_doc["decision"].pop("policy_revision")
     assert opa_doc["decision"] == emb_doc["decision"]
-    assert {r["rule"]: r["value"] for r in opa_doc["explain"]}["data.cortex.tier"] == "experimental"
+    assert {r["rule"]: r["value"] for r in opa_doc["rules"]}["data.cortex.tier"] == "experimental"
 
 
 def test_eval_opa_engine_down_exits_3(monkeypatch: pytest.MonkeyPatch,
@@ -256,3 +257,24 @@ def test_eval_with_the_default_policies(monkeypatch: pytest.MonkeyPatch,
                           "--format", "json")
     assert code == 0
     assert json.loads(out)["decision"]["failed"] is False
+
+
+def test_test_run_filter_reports_coverage_of_what_it_touched(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    # As `opa test --run`: the modules the selected tests never reached are not in the coverage
+    # (they would only drag it down), the ones they reached are, with their uncovered lines.
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.rego").write_text(
+            f"package {name}\n\nimport rego.v1\n\nok if input.x == 1\n\nother if input.x == 2\n")
+        (tmp_path / f"{name}_test.rego").write_text(
+            f"package {name}_test\n\nimport rego.v1\n\ntest_ok if data.{name}.ok with input as {{\"x\": 1}}\n")
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "test", "--no-defaults", str(tmp_path),
+                          "--run", "alpha_test", "--format", "json")
+    assert code == 0, out
+    files = json.loads(out)["coverage"]["files"]
+    assert [f["module"] for f in files] == ["alpha.rego"]
+    assert files[0]["not_covered"] == [7]
+    _, everything, _ = cortex(monkeypatch, capsys, "policy", "test", "--no-defaults", str(tmp_path),
+                              "--format", "json")
+    assert [f["module"] for f in json.loads(everything)["coverage"]["files"]] == ["alpha.rego", "beta.rego"]

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli._render import _SEVERITY, exit_code_for
+from cli._inert import SEVERITY as _SEVERITY
+from cli._inert import exit_code_for
 from cli.main import app
 from cortex_trust.engine import PolicyEngine
 from cortex_trust.policy import Action, Decision
@@ -321,12 +322,16 @@ def test_sarif_block_is_error() -> None:
 
 
 def test_github_annotations(tmp_path: Path) -> None:
+    # A warn passes --fail-on block: one ::warning summary, nothing else annotated.
     r = verify(*_full_args(tmp_path), "--format", "github")
     assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [
+        "::warning title=cortex-trust::cortex: tier experimental, action warn: passes --fail-on block"]
+    # The same decision fails --fail-on warn: ::error, and the missing items are annotated.
+    r = verify(*_full_args(tmp_path), "--format", "github", "--fail-on", "warn")
+    assert r.exit_code == 1, r.output
     lines = r.stdout.splitlines()
-    assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in lines)
-    assert any(line.startswith("::warning file=") and "title=TIER_EXPERIMENTAL::" in line
-               for line in lines)
+    assert all(line.startswith("::error ") for line in lines)
     assert any("title=SCAN_MISSING::to reach community" in line for line in lines)
 
 
@@ -358,7 +363,7 @@ def test_render_bare_decision(fmt: str) -> None:
             "uri"] == "plugins/x/manifest.yaml"
     elif fmt == "github":
         first = out.splitlines()[0]
-        assert first.startswith("::error file=plugins/x/manifest.yaml,title=ENGINE_TIMEOUT::")
+        assert first.startswith("::error file=plugins/x/manifest.yaml,line=1,title=ENGINE_TIMEOUT::")
         assert "%0A" in first  # a newline in a message never ends the command early
     else:
         assert "failed closed" in out and "ENGINE_TIMEOUT: " in out and "sandbox: none" in out
@@ -367,7 +372,7 @@ def test_render_bare_decision(fmt: str) -> None:
 
 
 def test_github_escapes_newlines_and_commas() -> None:
-    from cli._render import _escape_data, _escape_property
+    from cli._render_ci import _escape_data, _escape_property
 
     assert _escape_data("a\nb%") == "a%0Ab%25"
     assert _escape_property("x,y:z") == "x%2Cy%3Az"

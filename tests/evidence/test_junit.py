@@ -151,4 +151,22 @@ def test_arbitrary_bytes_never_crash(data: bytes | str) -> None:
 def test_public_surface() -> None:
     import cortex_trust.evidence._junit as mod
 
-    assert sorted(mod.__all__) == ["MAX_JUNIT_BYTES", "parse_junit", "read_junit"]
+    assert sorted(mod.__all__) == ["FailedCase", "MAX_JUNIT_BYTES", "failed_cases", "parse_junit", "read_junit"]
+
+
+def test_failed_cases_say_where_the_test_is(tmp_path: Path) -> None:
+    from cortex_trust.evidence import FailedCase, failed_cases
+
+    # pytest xunit2 has no file/line attributes: the failure text's last "path:line:" says it.
+    assert failed_cases(FIXTURES / "pytest-mixed.xml") == [
+        FailedCase("test_sample.test_fail", "assert (1 + 1) == 3", "test_sample.py", 7),
+        FailedCase("test_sample.test_error", 'failed on setup with "RuntimeError: fixture broke"',
+                   "test_sample.py", 15)]
+    # Attributes win; a case without either has no place; passing and skipped cases are not listed.
+    report = tmp_path / "j.xml"
+    report.write_text('<testsuite><testcase classname="c" name="a" file="src/t.py" line="3">'
+                      '<failure message="boom">x.py:9: E</failure></testcase>'
+                      '<testcase name="b"><error/></testcase><testcase name="ok"/>'
+                      '<testcase name="s"><skipped/></testcase></testsuite>')
+    assert failed_cases(report) == [FailedCase("c.a", "boom", "src/t.py", 3), FailedCase("b", "error", None, None)]
+    assert failed_cases(report, limit=1) == [FailedCase("c.a", "boom", "src/t.py", 3)]

@@ -320,15 +320,6 @@ def test_run_trivy_on_an_image_in_a_real_registry(hello_image: Any, tmp_path: Pa
     assert [d.code for d in other.dropped] == ["DIGEST_MISMATCH"]
 
 
-def test_public_surface() -> None:
-    import cortex_trust.evidence._scan as mod
-
-    assert sorted(mod.__all__) == ["MAX_REPORT_BYTES", "SEVERITIES", "ScanReport",
-                                   "VULN_ATTESTATION_PREDICATE", "find_trivy",
-                                   "parse_scanners", "parse_trivy_report", "read_trivy_report",
-                                   "run_trivy", "verify_scan_attestation"]
-
-
 def test_declared_scanners_are_trivys_scanners_value() -> None:
     """``--scan-scanners`` (verify and publish) takes Trivy's ``--scanners`` value."""
     from cortex_trust.evidence import parse_scanners

@@ -77,8 +77,9 @@ def registry_evaluator() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def sigstore(tmp_path_factory: pytest.TempPathFactory) -> PrivateSigstore:
-    return PrivateSigstore(tmp_path_factory.mktemp("scan-origin-sigstore"))
+def sigstore(private_sigstore: PrivateSigstore) -> PrivateSigstore:
+    """The session's private Sigstore (tests/support/federation.py)."""
+    return private_sigstore
 
 
 @dataclass

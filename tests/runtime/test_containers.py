@@ -282,13 +282,8 @@ def _host_link_local(iface: str) -> str:
 
 def _wait_host_reaches(address: str, iface: str, port: int) -> None:
     # A fresh bridge's link-local address stays "tentative" for a moment, hence the retries.
-    for _ in range(50):
-        try:
-            with socket.create_connection((f"{address}%{iface}", port), timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"the host cannot reach its own [{address}%{iface}]:{port}")
+    _wait_listening(f"{address}%{iface}", port, attempts=50, timeout=2,
+                    failure=f"the host cannot reach its own [{address}%{iface}]:{port}")
 
 
 def test_plugins_cannot_reach_each_other(container_runtime: ContainerRuntime, run_plugin: Any
@@ -742,14 +737,15 @@ def _bridge(container_env: dict[str, str], network: str) -> str:
                           check=True).stdout.strip()
 
 
-def _wait_listening(address: str, port: int) -> None:
-    for _ in range(100):
+def _wait_listening(address: str, port: int, *, attempts: int = 100, timeout: float = 1,
+                    failure: str | None = None) -> None:
+    for _ in range(attempts):
         try:
-            with socket.create_connection((address, port), timeout=1):
+            with socket.create_connection((address, port), timeout=timeout):
                 return
         except OSError:
             time.sleep(0.1)
-    pytest.fail(f"nothing listens on {address}:{port}")
+    pytest.fail(failure or f"nothing listens on {address}:{port}")
 
 
 def test_granted_network_uses_the_bridge(container_runtime: ContainerRuntime, run_plugin: Any

@@ -232,10 +232,3 @@ def test_connect_to_a_missing_engine_is_unavailable(tmp_path: Path) -> None:
         connect(f"unix://{tmp_path}/no-engine.sock", timeout=2)
     assert "scripts/podman.sh" in (exc.value.advice or "")
     assert exc.value.exit_code == 3
-
-
-def test_containers_public_surface() -> None:
-    import cortex_trust.runtime._containers as containers_mod
-
-    assert sorted(containers_mod.__all__) == sorted(
-        ["ContainerRuntime", "PluginResponse", "PulledImage", "RunningPlugin", "connect"])

@@ -116,6 +116,8 @@ class RegistryServer:
     _port: int = 0
     _engine: Any = None
     published: dict[str, str] = field(default_factory=dict)
+    #: Keep a signed index in ``index/www`` (keys in ``index/keys``) of the server's directory.
+    index: bool = False
 
     def start(self) -> RegistryServer:
         import uvicorn
@@ -127,11 +129,21 @@ class RegistryServer:
             db = f"sqlite:///{self.directory / (self.name + '.db')}"
             self._engine = make_engine(db)
             migrate(self._engine)
+            index: dict[str, Any] = {}
+            if self.index:
+                from registry._index import IndexRepository, KeyRing
+
+                index = {"index_dir": self.directory / "index" / "www",
+                         "index_keys": self.directory / "index" / "keys"}
+                IndexRepository(index["index_dir"], KeyRing(index["index_keys"])).create(
+                    bins=16, now=datetime.now(UTC))
             config = RegistryConfig(db_url=db, name=self.name,
                                     trusted_roots=(load_trust_root(self.trust_root,
                                                                    name="private"),),
-                                    oci_registries=(self.oci_host,))
+                                    oci_registries=(self.oci_host,), **index)
             self.app = create_app(config, evaluator=self.evaluator, db=self._engine)
+            if self.index:
+                self.app.state.index_keeper.start()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._port))
@@ -160,6 +172,8 @@ class RegistryServer:
 
     def close(self) -> None:
         self.stop()
+        if self.index and self.app is not None:
+            self.app.state.index_keeper.stop()
         if self._engine is not None:
             self._engine.dispose()
 
