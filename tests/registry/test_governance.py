@@ -463,3 +463,19 @@ def test_template_marker_round_trip() -> None:
     assert labels == ["dispute", "security"]
     assert parse_dispute_marker("<!-- cortex-dispute: {\"plugin\": \"../x\"} -->") is None
 
+
+
+def test_github_enterprise_api_base_url(db_url: str, evaluator: Any, sigstore: PrivateSigstore) -> None:
+    """A GitHub Enterprise API (``https://HOST/api/v3``): every call goes below that path."""
+    fake = FakeGitHub(push_tokens={BOT_TOKEN}, prefix="/api/v3")
+    fake.repo(REPOSITORY)
+    server, url = serve(fake)
+    try:
+        for registry, worker in _app(db_url, evaluator, sigstore, f"{url}/api/v3"):
+            g = Gov(registry, fake, worker, sigstore, fake.repo(REPOSITORY))
+            g.publish()
+            assert g.promote().status_code == 201
+            assert len(g.repo.pulls) == 1
+            assert all(path.startswith("/api/v3/") for path, _, _ in fake.requests)
+    finally:
+        server.shutdown()
