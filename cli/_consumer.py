@@ -70,11 +70,12 @@ def data_dir() -> Path:
 
 def installer(*, registry: str | None = None, trusted_roots: list[Path] | None = None,
                policy_dirs: list[Path] | None = None, data: list[Path] | None = None,
-               verify: bool = True) -> Installer:
+               verify: bool = True, policy_engine: str | None = None,
+               opa_url: str | None = None) -> Installer:
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from cortex_trust.install import Installer, load_config
 
-    from ._options import load_org_policy
+    from ._options import load_org_policy, policy_engine_factory
     from ._paths import config_path
     from ._platform import platform_version
 
@@ -91,14 +92,14 @@ def installer(*, registry: str | None = None, trusted_roots: list[Path] | None =
     roots = [production_trust_root(), *(load_trust_root(p) for p in trusted_roots or ())] \
         if verify else []
     # Policies first: a broken policy is an input error that should not wait for the network.
-    policy_set = load_org_policy(policy_dirs, data, config=config)
-    for line in policy_set.override_notices():
-        say(f"note: {line}", err=True)
+    def policy_set() -> Any:
+        loaded = load_org_policy(policy_dirs, data, config=config)
+        for line in loaded.override_notices():
+            say(f"note: {line}", err=True)
+        return loaded
 
-    def engine() -> Any:
-        from cortex_trust.engine import EmbeddedEngine
-
-        return EmbeddedEngine(policy_set)
+    engine, _ = policy_engine_factory(policy_engine, opa_url, policy_set, config=config,
+                                      explicit_policy=bool(policy_dirs or data))
 
     return Installer(config=config, data_dir=data_dir(), engine_factory=engine,
                      trusted_roots=roots, cortex_version=platform.version,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
     from cortex_trust.policy import PolicySet
 
 __all__ = [
+    "OPA_URL_ENV",
+    "POLICY_ENGINE_ENV",
     "REGISTRY_POLICY_DATA_ENV",
     "REGISTRY_POLICY_DIR_ENV",
+    "WHATIF_FORMATS",
     "AllowBlockedOpt",
     "BundleOpt",
     "CallPolicyDataOpt",
@@ -35,8 +38,10 @@ __all__ = [
     "FormatOpt",
     "ImageOpt",
     "NoDefaultsOpt",
+    "OpaUrlOpt",
     "OutputFormat",
     "PolicyDirOpt",
+    "PolicyEngineOpt",
     "RegistryDataOpt",
     "RegistryOpt",
     "RegistryPolicyDirOpt",
@@ -47,9 +52,12 @@ __all__ = [
     "TestsOpt",
     "TokenEnvOpt",
     "TrustedRootOpt",
+    "WhatIfFormatOpt",
     "YesOpt",
     "configured_policy",
+    "engine_setting",
     "load_org_policy",
+    "policy_engine_factory",
 ]
 
 
@@ -85,6 +93,11 @@ ReportFormatOpt = Annotated[str, typer.Option(
     "--format", metavar="|".join(FORMATS), callback=_format_check(FORMATS),
     help="text: for people; json: the cortex.verify/v1 document; sarif: SARIF 2.1.0; github: "
          "workflow commands (annotations).")]
+#: The formats of a what-if report (``registry retier --dry-run``, ``policy what-if``).
+WHATIF_FORMATS = ("text", "json", "markdown")
+WhatIfFormatOpt = Annotated[str, typer.Option(
+    "--format", metavar="|".join(WHATIF_FORMATS), callback=_format_check(WHATIF_FORMATS),
+    help="text: tables for people; json: one document on stdout; markdown: a job summary.")]
 
 # ---------------------------------------------------------------------------------- policies
 
@@ -159,6 +172,67 @@ def load_org_policy(policy_dirs: list[Path] | None, data_files: list[Path] | Non
                           advice=f"{e.advice + '; or ' if e.advice else ''}change the configuration: "
                                  f"`cortex config set {used[0]} ...` or `cortex config unset "
                                  f"{used[0]}`") from None
+
+#: The policy engine of every command that decides, when neither flag nor configuration says.
+POLICY_ENGINE_ENV = "CORTEX_POLICY_ENGINE"
+OPA_URL_ENV = "CORTEX_OPA_URL"
+
+PolicyEngineOpt = Annotated[str | None, typer.Option(
+    "--policy-engine", metavar="embedded|opa", show_default=False,
+    help=f"Who decides: embedded (regorus in this process, the default) or opa (the OPA server at "
+         f"--opa-url). Default: ${POLICY_ENGINE_ENV}, else the configuration's policy-engine.")]
+OpaUrlOpt = Annotated[str | None, typer.Option(
+    "--opa-url", metavar="URL", show_default=False,
+    help=f"The OPA server of --policy-engine opa, e.g. http://127.0.0.1:8181 (default: ${OPA_URL_ENV}, "
+         f"else the configuration's opa-url).")]
+
+
+def engine_setting(kind: str | None, opa_url: str | None,
+                   config: CortexConfig | None) -> tuple[str, str | None]:
+    """``(engine, OPA URL)``: each from its flag, else ``$CORTEX_POLICY_ENGINE`` /
+    ``$CORTEX_OPA_URL``, else the configuration; the engine defaults to ``embedded``. An unknown
+    engine exits 2."""
+    import os
+
+    chosen = kind or os.environ.get(POLICY_ENGINE_ENV) or (config.policy_engine if config else None) \
+        or "embedded"
+    if chosen not in ("embedded", "opa"):
+        fail(f"the policy engine {chosen!r} is not embedded or opa",
+             advice=f"pass embedded or opa (or fix ${POLICY_ENGINE_ENV} or the configuration's "
+                    "policy-engine)")
+    return chosen, opa_url or os.environ.get(OPA_URL_ENV) or (config.opa_url if config else None)
+
+
+def policy_engine_factory(kind: str | None, opa_url: str | None, policy_set: Callable[[], PolicySet], *,
+                          config: CortexConfig | None, explicit_policy: bool = False,
+                          precompute: bool = False) -> tuple[Callable[[], Any], str]:
+    """The engine factory of a command that decides, and the engine's name.
+
+    The engine is the flag's, else ``$CORTEX_POLICY_ENGINE``, else the configuration's
+    ``policy-engine``, else ``embedded`` (the same order for the OPA URL). The embedded engine is
+    loaded with ``policy_set()``; an OPA server decides with the policies it was loaded with, so
+    ``explicit_policy`` (policy flags given) with ``opa`` is refused (exit 2), as are an unknown
+    engine and ``opa`` without a URL. Decisions of an OPA server record its bundle's revision.
+    """
+    chosen, url = engine_setting(kind, opa_url, config)
+    if chosen == "embedded":
+        loaded = policy_set()
+        from cortex_trust.engine import EmbeddedEngine
+
+        return (lambda: EmbeddedEngine(loaded, precompute=precompute)), "embedded"
+    if not url:
+        fail("the OPA policy engine needs its URL",
+             advice=f"pass --opa-url http://127.0.0.1:8181 (or set ${OPA_URL_ENV}, or `cortex config set "
+                    "opa-url URL`)")
+    if explicit_policy:
+        fail("--policy-dir, --data and --no-defaults apply to the embedded engine only",
+             advice="an OPA server decides with the policies it was loaded with (`cortex policy bundle "
+                    "build` writes them as a bundle); drop those flags or use --policy-engine embedded")
+    from cortex_trust.engine import OpaServerEngine
+
+    OpaServerEngine(url).close()  # a malformed URL is an input error now, not a block later
+    return (lambda: OpaServerEngine(url)), "opa"
+
 
 # ------------------------------------------------------------------------------- evidence
 

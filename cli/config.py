@@ -36,7 +36,7 @@ registries_app = typer.Typer(help="Scoped registries (federation and private reg
 app.add_typer(registries_app, name="registries")
 
 _SETTING_HELP = ("registry | github-api | registry-log-key | platform-version | usage-token-env | "
-                 "registry-db | policy-dir | policy-data")
+                 "registry-db | policy-dir | policy-data | policy-engine | opa-url")
 #: Settings that hold paths of the organization's policy (made absolute, loaded before saving).
 _POLICY_PATHS = ("policy_dir", "policy_data")
 #: How ``list`` shows a setting that is not set (settings not named here are not shown then).

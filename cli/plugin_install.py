@@ -38,7 +38,9 @@ from ._options import (
     DataOpt,
     EngineOpt,
     FormatOpt,
+    OpaUrlOpt,
     PolicyDirOpt,
+    PolicyEngineOpt,
     RegistryOpt,
     TrustedRootOpt,
     YesOpt,
@@ -152,12 +154,14 @@ def install(
     policy_dir: PolicyDirOpt = None,
     data: DataOpt = None,
     engine: EngineOpt = None,
+    policy_engine: PolicyEngineOpt = None,
+    opa_url: OpaUrlOpt = None,
     output_format: FormatOpt = "text",
 ) -> None:
     """Install a plugin: resolve, verify, decide (operation install), pull by digest, record."""
     now = _now()
     with _installer(registry=registry, trusted_roots=trusted_root, policy_dirs=policy_dir,
-                    data=data) as inst:
+                    data=data, policy_engine=policy_engine, opa_url=opa_url) as inst:
         from cortex_trust.install import parse_request
 
         request = parse_request(name)
@@ -176,12 +180,14 @@ def update(
     policy_dir: PolicyDirOpt = None,
     data: DataOpt = None,
     engine: EngineOpt = None,
+    policy_engine: PolicyEngineOpt = None,
+    opa_url: OpaUrlOpt = None,
     output_format: FormatOpt = "text",
 ) -> None:
     """Update installed plugins to their newest version; widened permissions always ask."""
     now = _now()
     with _installer(registry=registry, trusted_roots=trusted_root, policy_dirs=policy_dir,
-                    data=data) as inst:
+                    data=data, policy_engine=policy_engine, opa_url=opa_url) as inst:
         names = [name] if name else [r.name for r in inst.store.all()
                                      if r.source == "registry"]
         for n in names:

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _DEFAULT_TOKEN_ENV = "CORTEX_REGISTRY_TOKEN"  # noqa: S105 - a variable name, not a secret
+_OIDC_TOKEN_FILE_ENV = "CORTEX_OIDC_TOKEN_FILE"  # noqa: S105 - a variable name, not a secret
+#: What GitHub Actions sets in a job with `permissions: id-token: write`.
+_ACTIONS_REQUEST_URL = "ACTIONS_ID_TOKEN_REQUEST_URL"
+_ACTIONS_REQUEST_TOKEN = "ACTIONS_ID_TOKEN_REQUEST_TOKEN"  # noqa: S105 - a variable name
 _MAX_FILE = 1024 * 1024
 
 RefArg = Annotated[str, typer.Argument(metavar="NAMESPACE/NAME@VERSION", show_default=False,
@@ -57,6 +61,35 @@ def _token(env: str) -> str:
              advice=f"export {env}=<token from `cortex registry token create`> or pass "
                     "--token-env NAME", code=EXIT_INPUT)
     return value
+
+
+def _trusted_publishing_credential(url: str, *, namespace: str | None, token_file: Path | None) -> str:
+    """A short-lived publisher credential from the registry at ``url`` for this CI job's OIDC
+    identity token (from ``token_file``, else GitHub Actions' token service for the registry's
+    audience). Neither token is printed; the credential's id, namespace and expiry go to
+    stderr."""
+    import sys
+
+    from cortex_trust.sources import RegistryClient, request_actions_id_token
+
+    with RegistryClient(url) as client:
+        if token_file is not None:
+            identity = (_read(token_file, "identity token file") or "").strip()
+        elif os.environ.get(_ACTIONS_REQUEST_URL) and os.environ.get(_ACTIONS_REQUEST_TOKEN):
+            identity = request_actions_id_token(request_url=os.environ[_ACTIONS_REQUEST_URL],
+                                                request_token=os.environ[_ACTIONS_REQUEST_TOKEN],
+                                                audience=client.oidc_audience())
+        else:
+            fail(f"--oidc needs the CI's identity token: ${_ACTIONS_REQUEST_URL} and "
+                 f"${_ACTIONS_REQUEST_TOKEN} are not set and no --oidc-token-file was given",
+                 advice="in GitHub Actions give the job `permissions: id-token: write`; elsewhere "
+                        f"write the CI's OIDC token to a file and pass --oidc-token-file FILE "
+                        f"(or ${_OIDC_TOKEN_FILE_ENV})", code=EXIT_INPUT)
+        credential = client.exchange_oidc(identity, namespace=namespace)
+    print(for_reading(f"trusted publisher {credential.publisher_id}: credential {credential.token_id} "
+                      f"for namespace {credential.namespace}, expires {credential.expires_at}"),
+          file=sys.stderr)
+    return credential.token
 
 
 def _read(path: Path | None, what: str) -> str | None:
@@ -202,21 +235,32 @@ def publish(
     namespace: Annotated[str | None, typer.Option(
         "--namespace", metavar="NS", help="Namespace (default: the token's).")] = None,
     token_env: TokenEnvOpt = _DEFAULT_TOKEN_ENV,
+    oidc: Annotated[bool, typer.Option(
+        "--oidc", help="Trusted publishing: no stored token; exchange the CI's OIDC identity token "
+                       "(GitHub Actions with `permissions: id-token: write`, or --oidc-token-file) "
+                       "for a short-lived credential.")] = False,
+    oidc_token_file: Annotated[Path | None, typer.Option(
+        "--oidc-token-file", metavar="FILE", envvar=_OIDC_TOKEN_FILE_ENV,
+        help="File holding the CI's OIDC identity token (implies --oidc).")] = None,
     output_format: FormatOpt = "text",
 ) -> None:
-    """Publish a plugin version to a registry (publisher token)."""
+    """Publish a plugin version to a registry (publisher token, or --oidc from a trusted CI
+    workflow)."""
     from cortex_trust.evidence import parse_scanners
     from cortex_trust.sources import RegistryClient
 
     if scan_scanners is not None and scan is None:
         fail("--scan-scanners describes a --scan report", advice="add --scan REPORT or drop --scan-scanners")
     scanners = parse_scanners(scan_scanners) if scan_scanners is not None else None
-    token = _token(token_env)
+    oidc = oidc or oidc_token_file is not None
+    token = None if oidc else _token(token_env)
     text = _read(manifest, "manifest") or ""
     body = {"bundle": _read(bundle, "bundle"), "tests_junit": _read(tests, "JUnit XML"),
             "scan_report": _read(scan, "scan report"),
             "scan_attestation": _read(scan_attestation, "scan attestation")}
     url = _publish_registry(registry, manifest=manifest, text=text, namespace=namespace)
+    if token is None:
+        token = _trusted_publishing_credential(url, namespace=namespace, token_file=oidc_token_file)
     with RegistryClient(url, token=token) as client:
         result = client.publish(manifest=text, image=image,
                                 bundle=body["bundle"] or "", tests_junit=body["tests_junit"],

@@ -30,7 +30,7 @@ from ._consumer import say as _say
 from ._errors import EXIT_DECISION, EXIT_UNAVAILABLE
 from ._errors import fail as _fail
 from ._inert import SHORT_DIGEST_HEX
-from ._options import CallPolicyDataOpt, DataOpt, EngineOpt, PolicyDirOpt, RegistryOpt
+from ._options import CallPolicyDataOpt, DataOpt, EngineOpt, OpaUrlOpt, PolicyDirOpt, PolicyEngineOpt, RegistryOpt
 
 if TYPE_CHECKING:
     from cortex_trust.install import RunCheck
@@ -40,13 +40,15 @@ __all__ = ["register"]
 
 
 def _checked(name: str, *, engine: str | None, policy_dir: list[Path] | None,
-             data: list[Path] | None, registry: str | None) -> tuple[RunCheck, ContainerRuntime]:
+             data: list[Path] | None, registry: str | None, policy_engine: str | None = None,
+             opa_url: str | None = None) -> tuple[RunCheck, ContainerRuntime]:
     """The run check; a refused check stops a running container when revoked, then exits."""
     from cortex_trust.runtime import container_name
 
     runtime = _runtime(engine, required=True)  # fail fast: nothing to do without an engine
     assert runtime is not None
-    with _installer(registry=registry, policy_dirs=policy_dir, data=data, verify=False) as inst:
+    with _installer(registry=registry, policy_dirs=policy_dir, data=data, verify=False,
+                    policy_engine=policy_engine, opa_url=opa_url) as inst:
         check = inst.check_run(name, now=_now())
     if check.sync_error:
         _say(f"warning: revocation data could not be refreshed: {check.sync_error}", err=True)
@@ -79,7 +81,7 @@ def _revision(revision: str) -> str:
 
 def run(name: Annotated[str, typer.Argument(help="Installed plugin.")],
         engine: EngineOpt = None, registry: RegistryOpt = None, policy_dir: PolicyDirOpt = None,
-        data: DataOpt = None) -> None:
+        data: DataOpt = None, policy_engine: PolicyEngineOpt = None, opa_url: OpaUrlOpt = None) -> None:
     """Start an installed plugin's container with exactly the decided sandbox.
 
     Then, when its registry is opted in to usage reporting (`cortex config set usage-token-env
@@ -87,7 +89,7 @@ def run(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     installation token. A report that fails is a warning; the plugin keeps running.
     """
     check, runtime = _checked(name, engine=engine, policy_dir=policy_dir, data=data,
-                              registry=registry)
+                              registry=registry, policy_engine=policy_engine, opa_url=opa_url)
     from cortex_trust.runtime import container_spec
 
     record = check.record

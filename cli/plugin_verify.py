@@ -29,7 +29,9 @@ from ._options import (
     DataOpt,
     ImageOpt,
     NoDefaultsOpt,
+    OpaUrlOpt,
     PolicyDirOpt,
+    PolicyEngineOpt,
     ReportFormatOpt,
     ScanScannersOpt,
     TestsOpt,
@@ -69,6 +71,8 @@ def verify(
     policy_dir: PolicyDirOpt = None,
     data: DataOpt = None,
     no_default_policies: NoDefaultsOpt = False,
+    policy_engine: PolicyEngineOpt = None,
+    opa_url: OpaUrlOpt = None,
     fail_on: Annotated[str, typer.Option(
         "--fail-on", metavar="notice|warn|block", help="Exit 1 when the action is at least this: notice, warn or "
                           "block.")] = "block",
@@ -129,7 +133,7 @@ def verify(
         policy_dirs=list(policy_dir or ()), data_files=list(data or ()),
         defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,
         now=reference_time, signers=signers, reports=extra, print_input=print_input,
-        save_input=save_input)
+        save_input=save_input, engine_choice=(policy_engine, opa_url))
     sys.stdout.write(text)
     sys.stdout.flush()
     raise typer.Exit(code)
@@ -156,13 +160,13 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          trivy_db: Path | None, tests: Path | None, review: Path | None, usage: Path | None,
          policy_dirs: list[Path], data_files: list[Path], defaults: bool, fail_on: str,
          output_format: str, now: datetime, signers: tuple[Any, ...], reports: list[tuple[str, Path]],
-         print_input: bool, save_input: Path | None) -> tuple[int, str]:
+         print_input: bool, save_input: Path | None,
+         engine_choice: tuple[str | None, str | None] = (None, None)) -> tuple[int, str]:
     from cortex_trust import __version__
-    from cortex_trust.engine import EmbeddedEngine
     from cortex_trust.install import load_config
     from cortex_trust.verify import VerifyRequest, gather_input, judge
 
-    from ._options import load_org_policy
+    from ._options import load_org_policy, policy_engine_factory
     from ._paths import config_path
     from ._platform import platform_version
     from ._render import exit_code_for, render, style_for
@@ -178,14 +182,16 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
         cortex_version_source=platform.source, command_line_signers=signers)
     # Read the policies first (a broken policy is an input error that should not wait for a
     # scan), then collect the evidence (bad input fails before an engine starts), then decide.
-    policy_set = load_org_policy(policy_dirs, data_files, config=config, defaults=defaults)
+    factory, _ = policy_engine_factory(
+        *engine_choice, lambda: load_org_policy(policy_dirs, data_files, config=config, defaults=defaults),
+        config=config, explicit_policy=bool(policy_dirs or data_files or not defaults))
     policy_input = gather_input(request, now=now)
     input_text = json.dumps(policy_input.to_dict(), indent=2) + "\n"
     if save_input is not None:
         _write(save_input, input_text, what="--save-input")
     if print_input:
         return 0, input_text
-    with EmbeddedEngine(policy_set) as engine:
+    with factory() as engine:
         result = judge(policy_input, engine=engine, manifest_path=str(manifest))
     text = render(result, output_format, location=str(manifest), version=__version__,
                   style=style_for(sys.stdout), fail_on=fail_on)

@@ -1,4 +1,5 @@
-"""``cortex policy``: evaluate an input document, run Rego policy tests, print the input schema.
+"""``cortex policy``: evaluate an input document, run Rego policy tests, check and format policy files, see
+what a policy change would do to a registry, build an OPA bundle, print the input schema.
 
 Exit codes:
 
@@ -9,6 +10,12 @@ Exit codes:
   errored, no test ran, or coverage is too low, 2 a policy file (or a ``*_test.yaml`` case
   file) is invalid.
 * ``check``: 0 every file is valid, 2 a problem was found (each printed as ``file:line:col``).
+* ``fmt``: 0 every module is formatted (or was rewritten), 1 a module would change (with
+  ``--check``), 2 a module is unreadable, does not parse, or cannot be formatted safely.
+* ``what-if``: 0 no stored version would be newly blocked, 1 one would, 2 a policy file is
+  invalid, 3 the registry could not be read or a decision failed closed.
+* ``bundle build``: 0 the bundle was written, 2 a policy, data file or signing key is invalid, or
+  the output cannot be written.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._options import DataOpt, FormatOpt, NoDefaultsOpt, OutputFormat, PolicyDirOpt
+from ._options import DataOpt, FormatOpt, NoDefaultsOpt, OutputFormat, PolicyDirOpt, WhatIfFormatOpt
 
 app = typer.Typer(
     help="Evaluate and test the trust policies (Rego).",
@@ -100,9 +107,11 @@ def eval_(
         "the rule that emits it and its conditions with their values.")] = False,
     rules: Annotated[bool, typer.Option(
         "--rules", help="Also print the value of every rule in data.cortex.")] = False,
-    engine_kind: Annotated[_EngineKind, typer.Option(
-        "--engine", help="embedded: regorus in this process; opa: an OPA server (--opa-url).")
-    ] = _EngineKind.embedded,
+    engine_kind: Annotated[_EngineKind | None, typer.Option(
+        "--engine", show_default=False,
+        help="embedded: regorus in this process; opa: an OPA server (--opa-url). Default: "
+             "$CORTEX_POLICY_ENGINE, else the configuration's policy-engine, else embedded.")
+    ] = None,
     opa_url: Annotated[str | None, typer.Option(
         "--opa-url", help="The OPA server, e.g. http://127.0.0.1:8181 (with --engine opa).",
         metavar="URL", show_default=False)] = None,
@@ -120,6 +129,7 @@ def eval_(
     engine: Any
     explained: list[tuple[str, Any, str | None]] = []
     why: dict[str, Any] | None = None
+    engine_kind, opa_url = _engine_setting(engine_kind, opa_url)
     if engine_kind is _EngineKind.opa:
         if not opa_url:
             fail("--engine opa needs --opa-url", advice="pass e.g. --opa-url http://127.0.0.1:8181")
@@ -181,6 +191,19 @@ def eval_(
                 print(f"  {path} = {shown}")
     if decision.failed:
         raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def _engine_setting(kind: _EngineKind | None, opa_url: str | None) -> tuple[_EngineKind, str | None]:
+    """``--engine`` and ``--opa-url``, else the environment's, else the configuration's."""
+    from cortex_trust.install import load_config
+
+    from ._options import engine_setting
+    from ._paths import config_path
+
+    if kind is _EngineKind.embedded or (kind is _EngineKind.opa and opa_url):
+        return kind, opa_url
+    chosen, url = engine_setting(kind, opa_url, load_config(config_path()))
+    return _EngineKind(chosen), url
 
 
 def _shown(path: str) -> str:
@@ -377,6 +400,153 @@ def check(
             print("ok: every policy file is valid")
     if problems:
         raise typer.Exit(2)
+
+
+@app.command("fmt")
+def fmt(
+    paths: Annotated[list[Path], typer.Argument(
+        help="Rego modules or directories of them.", metavar="PATH", show_default=False)],
+    check_only: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; list the modules that would change and exit 1 if any.")] = False,
+    diff: Annotated[bool, typer.Option(
+        "--diff", help="Write nothing; print a unified diff of the changes.")] = False,
+) -> None:
+    """Normalise the layout of Rego modules (tab indentation, no trailing whitespace, single blank
+    lines, one final newline); raw strings are never touched, and a module is written only when
+    its formatted text parses and decides identically (for pre-commit).
+
+    Exit 0 formatted, 1 a module would change (--check), 2 a module is invalid or cannot be
+    formatted safely (left unchanged).
+    """
+    import difflib
+
+    from cortex_trust.engine import format_policy_paths
+
+    from ._inert import neutralise
+
+    results, problems = format_policy_paths(paths, write=not (check_only or diff))
+    changed = [r for r in results if r.changed]
+    for r in changed:
+        if diff:
+            sys.stdout.writelines(neutralise(line) + "\n" for line in difflib.unified_diff(
+                r.original.splitlines(), r.formatted.splitlines(),
+                f"a/{r.path}", f"b/{r.path}", lineterm=""))
+        elif check_only:
+            print(f"would reformat {neutralise(str(r.path))}")
+        else:
+            print(f"reformatted {neutralise(str(r.path))}")
+    for p in problems:
+        print(neutralise(str(p)), file=sys.stderr)
+        if p.advice:
+            print(f"  fix: {neutralise(p.advice)}", file=sys.stderr)
+    if problems:
+        raise typer.Exit(2)
+    if check_only and changed:
+        raise typer.Exit(1)
+
+
+@app.command("what-if")
+def what_if(
+    registry: Annotated[str, typer.Option(
+        "--registry", metavar="URL", show_default=False,
+        help="The registry whose stored versions are decided again (read-only API).")],
+    policy_dirs: PolicyDirOpt = None,
+    data_files: DataOpt = None,
+    no_defaults: NoDefaultsOpt = False,
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", metavar="NAME", show_default=False,
+        help="Only the plugins of this namespace.")] = None,
+    output_format: WhatIfFormatOpt = "text",
+) -> None:
+    """What a policy change would do to a registry's versions, without its database.
+
+    Reads every version's stored decision and its input document (rebuilt by the registry from
+    its stored facts) through the API, decides each input with the given policy set, and
+    reports every version whose tier, action or sandbox would change, grouped by reason.
+    Nothing is written. Exit 1 when a version would be newly blocked, 3 when the registry
+    cannot be read or a decision failed closed.
+    """
+    from cortex_trust.engine import EmbeddedEngine, decide
+    from cortex_trust.sources import RegistryClient
+
+    from ._options import load_org_policy
+    from ._whatif import WhatIf, whatif_exit_code
+
+    policy_set = load_org_policy(policy_dirs, data_files, defaults=not no_defaults)
+    _notice_overrides(policy_set)
+    whatif = WhatIf(policy_revision=policy_set.revision)
+    with RegistryClient(registry) as client, EmbeddedEngine(policy_set) as engine:
+        for plugin in client.iter_plugins(namespace=namespace):
+            for summary in client.list_versions(plugin.namespace, plugin.name):
+                stored = client.get_version(plugin.namespace, plugin.name, summary.version)
+                policy_input = client.get_input(plugin.namespace, plugin.name, summary.version)
+                whatif.add(f"{plugin.namespace}/{plugin.name}", summary.version, stored.state,
+                           stored.decision.to_json_dict(),
+                           decide(engine, policy_input).to_json_dict())
+    sys.stdout.write(whatif.render(output_format))
+    raise typer.Exit(whatif_exit_code(whatif.report()))
+
+
+bundle_app = typer.Typer(help="OPA bundles of the trust policies.", no_args_is_help=True)
+app.add_typer(bundle_app, name="bundle")
+
+
+@bundle_app.command("build")
+def bundle_build(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False, help="Where to write the bundle (.tar.gz).")],
+    dirs: Annotated[list[Path] | None, typer.Argument(
+        metavar="[DIR]...", show_default=False,
+        help="Organization policy directories added to the defaults (as --policy-dir).")] = None,
+    data_files: DataOpt = None,
+    no_defaults: NoDefaultsOpt = False,
+    revision: Annotated[str | None, typer.Option(
+        "--revision", metavar="REV", show_default=False,
+        help="The manifest's revision (default: the policy set's revision, as the embedded engine "
+             "records it).")] = None,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", metavar="FILE", show_default=False,
+        help="Sign the bundle (.signatures.json): a PEM private key (RS256, ES256) or a file holding "
+             "the HMAC secret (HS256).")] = None,
+    signing_alg: Annotated[str, typer.Option(
+        "--signing-alg", metavar="RS256|ES256|HS256", help="The JWS algorithm of the signature.")] = "RS256",
+    key_id: Annotated[str | None, typer.Option(
+        "--signing-key-id", metavar="ID", show_default=False,
+        help="The key's name (JWS kid), as OPA's verification key is named.")] = None,
+    scope: Annotated[str | None, typer.Option(
+        "--scope", metavar="SCOPE", show_default=False, help="The signature's scope claim.")] = None,
+) -> None:
+    """Write the policy set as an OPA bundle: .manifest (revision, roots), data.json, the modules
+    and, with --signing-key, .signatures.json. `opa run --server --bundle FILE` decides with it
+    exactly as the embedded engine does. Exit 0 written, 2 a bad policy, data or key.
+    """
+    from cortex_trust.policy import BUNDLE_SIGNING_ALGORITHMS, build_bundle
+
+    from ._errors import fail
+    from ._options import load_org_policy
+
+    if signing_alg not in BUNDLE_SIGNING_ALGORITHMS:
+        fail(f"--signing-alg {signing_alg!r} is not one of {', '.join(BUNDLE_SIGNING_ALGORITHMS)}",
+             advice="use --signing-alg RS256 (an RSA key), ES256 (an EC P-256 key) or HS256 (a secret)")
+    key: bytes | None = None
+    if signing_key is not None:
+        try:
+            key = signing_key.read_bytes()
+        except OSError as e:
+            fail(f"cannot read the signing key {signing_key}: {e.strerror}",
+                 advice="pass a readable PEM file (or the HMAC secret's file) with --signing-key")
+        if signing_alg == "HS256":
+            key = key.rstrip(b"\r\n")
+    policy_set = load_org_policy(dirs, data_files, defaults=not no_defaults)
+    _notice_overrides(policy_set)
+    bundle = build_bundle(policy_set, revision=revision, signing_key=key, signing_alg=signing_alg,
+                          key_id=key_id, scope=scope)
+    try:
+        output.write_bytes(bundle)
+    except OSError as e:
+        fail(f"cannot write {output}: {e.strerror}", advice="pass a writable path with -o")
+    signed = f", signed {signing_alg}" if key is not None else ""
+    print(f"wrote {output}: revision {revision or policy_set.revision}{signed}", file=sys.stderr)
 
 
 @app.command("schema")

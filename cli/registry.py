@@ -13,9 +13,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import registry_index, registry_log, registry_tokens
+from . import registry_index, registry_log, registry_publishers, registry_tokens
 from ._errors import EXIT_INPUT, fail
-from ._options import DbOpt, NoDefaultsOpt, RegistryDataOpt, RegistryPolicyDirOpt
+from ._options import (
+    DbOpt,
+    NoDefaultsOpt,
+    OpaUrlOpt,
+    PolicyEngineOpt,
+    RegistryDataOpt,
+    RegistryPolicyDirOpt,
+    WhatIfFormatOpt,
+)
 from ._registry_db import migrated_engine, redact_url
 from .registry_governance import GitHubConfigOpt
 from .registry_log import LOG_KEY_ENV, load_log_key
@@ -28,21 +36,27 @@ __all__ = ["app"]
 app = typer.Typer(no_args_is_help=True,
                   help="Run and operate a plugin registry (serve, tokens, audit, retier).")
 registry_tokens.register(app)
+registry_publishers.register(app)
 registry_log.register(app)
 registry_index.register(app)
 
 NameOpt = Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
 
 
-def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None,
-                    no_defaults: bool) -> Callable[[], Any]:
-    """Load the policy set now (errors surface at start-up) and return an engine factory."""
-    from cortex_trust.engine import EmbeddedEngine
+def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None, no_defaults: bool,
+                    policy_engine: str | None = None, opa_url: str | None = None) -> Callable[[], Any]:
+    """The engine factory of the server: the embedded engine with the policy set loaded now
+    (errors surface at start-up), or the OPA server of ``--policy-engine opa``."""
     from cortex_trust.policy import load_policy_set
 
-    policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_defaults)
-    # A server's engine decides for its whole life: worth the precomputation at load.
-    return lambda: EmbeddedEngine(policy_set, precompute=True)
+    from ._options import policy_engine_factory
+
+    factory, _ = policy_engine_factory(
+        policy_engine, opa_url, lambda: load_policy_set(policy_dir or [], data or [], defaults=not no_defaults),
+        config=None, explicit_policy=bool(policy_dir or data or no_defaults),
+        # A server's engine decides for its whole life: worth the precomputation at load.
+        precompute=True)
+    return factory
 
 
 @app.command("serve")
@@ -53,6 +67,8 @@ def serve(
     policy_dir: RegistryPolicyDirOpt = None,
     data: RegistryDataOpt = None,
     no_default_policies: NoDefaultsOpt = False,
+    policy_engine: PolicyEngineOpt = None,
+    opa_url: OpaUrlOpt = None,
     # Unlike the shared --trusted-root (an extra root after the production one), a registry's
     # roots replace the production root.
     trusted_root: Annotated[list[Path] | None, typer.Option(
@@ -88,6 +104,14 @@ def serve(
         "--platform-version", envvar="CORTEX_PLATFORM_VERSION", metavar="X.Y.Z",
         help="The CORTEX platform version this registry decides for (compared with manifests' "
              "min_cortex_version, recorded in its decisions). Default: unknown.")] = None,
+    oidc_issuer: Annotated[list[str] | None, typer.Option(
+        "--oidc-issuer", metavar="URL",
+        help="OIDC issuer whose identity tokens trusted publishers may present (repeatable); "
+             "default: GitHub Actions (https://token.actions.githubusercontent.com).")] = None,
+    oidc_audience: Annotated[str | None, typer.Option(
+        "--oidc-audience", metavar="TEXT",
+        help="The audience identity tokens must be issued for (unique to this registry, e.g. its "
+             "URL); default: --name.")] = None,
     github_config: GitHubConfigOpt = None,
     index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", envvar="CORTEX_INDEX_DIR", metavar="DIR",
@@ -124,14 +148,15 @@ def serve(
     from .registry_governance import governance_config
 
     governance = governance_config(github_config)
-    factory = _engine_factory(policy_dir, data, no_default_policies)
+    oidc = _oidc_settings(oidc_issuer, oidc_audience or name)
+    factory = _engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url)
     engine = migrated_engine(db)
     scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
     config = RegistryConfig(db_url=db, trusted_roots=roots,
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
-                            log_signer=signer, platform_version=platform_version,
+                            log_signer=signer, platform_version=platform_version, oidc=oidc,
                             governance=governance,
                             index_dir=index_dir, index_keys=index_keys)
     if index_dir is not None:
@@ -161,6 +186,20 @@ def serve(
           file=sys.stderr)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     application.state.evaluator.close()
+
+
+def _oidc_settings(issuers: list[str] | None, audience: str) -> Any:
+    """The registry's trusted-publishing settings; exit 2 for an issuer that is not an https
+    URL (http only on loopback) or an empty audience."""
+    from registry._oidc import GITHUB_ACTIONS_ISSUER, OidcSettings, check_issuer_url
+
+    for issuer in issuers or ():
+        if (why := check_issuer_url(issuer)) is not None:
+            fail(f"--oidc-issuer {issuer!r}: {why}", advice="pass the issuer URL exactly as its tokens' iss "
+                 "claim names it, e.g. https://token.actions.githubusercontent.com", code=EXIT_INPUT)
+    if not audience.strip() or len(audience) > 255:
+        fail("--oidc-audience must be 1 to 255 characters", code=EXIT_INPUT)
+    return OidcSettings(audience=audience, issuers=tuple(issuers or (GITHUB_ACTIONS_ISSUER,)))
 
 
 def _scanner(scan: bool, *, trivy: Path | None,
@@ -232,12 +271,19 @@ def retier(
     name: NameOpt = "cortex-registry",
     workers: Annotated[int | None, typer.Option(
         "--workers", help="Policy engine processes (default: one per usable CPU).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Write nothing: report every version whose tier, action or sandbox "
+                          "would change, grouped by reason (exit 1 when one would be newly "
+                          "blocked).")] = False,
+    output_format: WhatIfFormatOpt = "text",
 ) -> None:
     """Re-evaluate every version with the given policy (after a policy change).
 
     Stored evidence is reused: no signature is verified again. One transaction: all or
     nothing. Prints the counts as JSON; exit 3 when some versions could not be decided (they
-    are blocked, fail closed).
+    are blocked, fail closed). With --dry-run nothing is written: the report of what would
+    change (--format text, json or markdown); exit 1 when a version would be newly blocked,
+    3 when a version could not be decided.
     """
     import json
     from datetime import UTC, datetime
@@ -250,12 +296,18 @@ def retier(
 
     if workers is not None and workers < 0:
         fail("--workers must be 0 (in this process) or more", code=EXIT_INPUT)
+    if output_format != "text" and not dry_run:
+        fail("--format applies to --dry-run", code=EXIT_INPUT,
+             advice="add --dry-run for a report, or drop --format (a run prints its counts as JSON)")
     engine = migrated_engine(db)
     try:
         policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_default_policies)
         with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
-            result = Store(engine, registry_name=name).retier_all(now=datetime.now(UTC),
-                                                                 pool=pool)
+            store = Store(engine, registry_name=name)
+            if dry_run:
+                _what_if(store, pool, output_format, now=datetime.now(UTC))
+                return
+            result = store.retier_all(now=datetime.now(UTC), pool=pool)
     finally:
         engine.dispose()
     print(json.dumps(result))
@@ -265,3 +317,16 @@ def retier(
         print(f"could not decide {plural(result['failed'], 'version')}, now blocked (the policy "
               "engine failed); see their decisions", file=sys.stderr)
         raise SystemExit(EXIT_UNAVAILABLE)
+
+
+def _what_if(store: Any, pool: Any, output_format: str, *, now: Any) -> None:
+    """Print what re-tiering with ``pool`` would change and exit with the what-if code."""
+    import json
+
+    from ._whatif import WhatIf, whatif_exit_code
+
+    whatif = WhatIf(policy_revision=pool.revision)
+    for plugin, version, state, stored, outcome in store.retier_preview(now=now, pool=pool):
+        whatif.add(plugin, version, state, json.loads(stored), json.loads(outcome.decision_json))
+    sys.stdout.write(whatif.render(output_format))
+    raise SystemExit(whatif_exit_code(whatif.report()))

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cortex_trust.engine import PolicyEngine
+from cortex_trust.policy import PolicyInput
 from cortex_trust.sources import (
     DigestRevokeCreate,
     IdentityRevokeCreate,
@@ -63,6 +64,7 @@ from ._errors import (
 from ._governance_api import router as governance_router
 from ._log_api import router as log_router
 from ._models import SLUG
+from ._oidc_api import router as oidc_router
 from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store
@@ -210,6 +212,16 @@ async def get_version(request: Request, namespace: Namespace, name: Name,
                       version: Version) -> Response:
     """One version: manifest, image digest, evidence summary, decision, state."""
     return await _read(request, _store(request).version_document, namespace, name, version)
+
+
+@router.get("/plugins/{namespace}/{name}/versions/{version}/input",
+            responses={**answers(PolicyInput), **_ERRORS})
+async def get_input(request: Request, namespace: Namespace, name: Name,
+                    version: Version) -> Response:
+    """The input document (``cortex.input/v1``) the policy sees for this version now, built from
+    the stored facts: what ``cortex policy what-if`` decides with a new policy set."""
+    return await _read(request, _store(request).version_input, namespace, name, version,
+                       bounded=False, now=_config(request).clock())
 
 
 @router.get("/plugins/{namespace}/{name}/versions/{version}/bundle", responses=_ERRORS)
@@ -430,10 +442,15 @@ def create_app(config: RegistryConfig, *,
     app.state.scan_worker = worker
     app.state.governance = governance
     app.state.index_keeper = keeper
+    from ._oidc import OidcVerifier
+    from ._oidc_api import oidc_settings
+
+    app.state.oidc = OidcVerifier(oidc_settings(config))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(log_router)
     app.include_router(governance_router)
+    app.include_router(oidc_router)
 
     # Whether this process runs the registry's own scans: "enabled", or why not ("disabled" by
     # the operator, "unavailable": no Trivy). Without scans, versions stay below Community.

@@ -44,7 +44,7 @@ GENESIS = "0" * 64
 
 #: The state tables whose rows the log vouches for, and what each row's key is.
 TRACKED_TABLES = ("api_token", "plugin_version", "evidence", "revocation", "revoked_identity",
-                  "review", "usage_day")
+                  "review", "usage_day", "trusted_publisher", "namespace_setting")
 
 
 def canonical(value: Any) -> str:

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._oidc import OidcSettings
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_OCI_REGISTRIES", "RegistryConfig"]
 
@@ -62,3 +65,6 @@ class RegistryConfig:
     #: The directory of the index's online keys (``snapshot.pem``, ``timestamp.pem``,
     #: ``bins.pem``); the offline root and targets keys are never needed here.
     index_keys: Path | None = None
+    #: Trusted publishing: which OIDC issuers are accepted and the audience their tokens must
+    #: carry. ``None``: GitHub Actions' issuer, with this registry's ``name`` as the audience.
+    oidc: OidcSettings | None = None

@@ -18,6 +18,7 @@ from ._errors import Forbidden, Unauthorized
 from ._models import SLUG
 from ._reevaluate import ThreadEvaluator
 from ._store import Principal, Store
+from ._store._publishers import refuse_issued_credential
 
 __all__ = ["Caller", "Name", "Namespace", "Version", "answers", "authenticated"]
 
@@ -67,8 +68,10 @@ def _require(principal: Principal, *roles: str) -> None:
 
 
 def _owner(principal: Principal, namespace: str) -> None:
-    """Publishers act only in their own namespace; admins anywhere."""
+    """Publishers act only in their own namespace; admins anywhere; a credential issued to a
+    trusted publisher only publishes."""
     _require(principal, "publisher", "admin")
+    refuse_issued_credential(principal)
     if principal.role == "publisher" and principal.namespace != namespace:
         raise Forbidden("NAMESPACE_FORBIDDEN",
                         f"this token acts on {principal.namespace!r}, not {namespace!r}",

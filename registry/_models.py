@@ -29,6 +29,8 @@ __all__ = [
     "Evidence",
     "LogNode",
     "Namespace",
+    "NamespaceSetting",
+    "OidcJti",
     "Plugin",
     "PluginVersion",
     "Promotion",
@@ -37,6 +39,8 @@ __all__ = [
     "RevokedIdentity",
     "ScanJob",
     "TokenPublic",
+    "TrustedPublisher",
+    "TrustedPublisherPublic",
     "UsageDay",
     "VersionBundle",
     "WebhookDelivery",
@@ -231,6 +235,54 @@ class ApiToken(SQLModel, table=True):
     #: The last successful authentication, recorded at most every ``LAST_USED_GRANULARITY``
     #: (registry._store): one small UPDATE per token and period, not one per request.
     last_used_at: str | None = Field(default=None, max_length=32)
+    #: The trusted publisher whose OIDC identity this short-lived credential was issued to
+    #: (migration 0013); ``None`` for a token an operator created.
+    publisher_id: str | None = Field(default=None, max_length=32, index=True)
+
+
+class TrustedPublisher(SQLModel, table=True):
+    """A CI workflow allowed to publish to a namespace with its OIDC identity token, without a
+    stored secret (migration 0013): the token's issuer, repository, workflow file and (when
+    set) environment must all match."""
+
+    __tablename__ = "trusted_publisher"
+    __table_args__ = (UniqueConstraint("namespace", "issuer", "repository", "workflow", "environment",
+                                       name="uq_trusted_publisher"),)
+    id: int | None = Field(default=None, primary_key=True)
+    publisher_id: str = Field(max_length=32, unique=True)
+    namespace: str = Field(max_length=64, index=True)
+    issuer: str = Field(max_length=255)
+    #: ``owner/repo`` as the ``repository`` claim names it (compared case-insensitively).
+    repository: str = Field(max_length=255)
+    #: The workflow file name (``release.yml``) in ``.github/workflows/`` of ``repository``.
+    workflow: str = Field(max_length=255)
+    #: The deployment environment the job must run in; ``None``: any.
+    environment: str | None = Field(default=None, max_length=255)
+    created_at: str = Field(max_length=32)
+    created_by: str = Field(max_length=128)
+
+
+class NamespaceSetting(SQLModel, table=True):
+    """How a namespace may be published to (migration 0013). No row: the defaults (registry
+    tokens and trusted publishers alike)."""
+
+    __tablename__ = "namespace_setting"
+    namespace: str = Field(max_length=64, primary_key=True)
+    #: Publishes need a credential issued to a trusted publisher; registry tokens are refused.
+    trusted_publishing_only: bool = False
+    updated_at: str = Field(max_length=32)
+
+
+class OidcJti(SQLModel, table=True):
+    """An OIDC token already exchanged (migration 0013): its ``jti`` is refused until the token
+    has expired (then the row may go)."""
+
+    __tablename__ = "oidc_jti"
+    __table_args__ = (UniqueConstraint("issuer", "jti", name="uq_oidc_jti"),)
+    id: int | None = Field(default=None, primary_key=True)
+    issuer: str = Field(max_length=255)
+    jti: str = Field(max_length=255)
+    expires_at: str = Field(max_length=32, index=True)
 
 
 class TokenPublic(BaseModel):
@@ -248,6 +300,21 @@ class TokenPublic(BaseModel):
     revoked_at: str | None
     revoked_reason: str | None
     state: Literal["active", "expired", "revoked"]
+    #: The trusted publisher a short-lived credential was issued to; ``None`` for operator tokens.
+    publisher_id: str | None = None
+
+
+class TrustedPublisherPublic(BaseModel):
+    """What an operator sees of a trusted publisher (``cortex registry publisher list``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    publisher_id: str
+    namespace: str
+    issuer: str
+    repository: str
+    workflow: str
+    environment: str | None
+    created_at: str
 
 
 #: How far a revocation reaches (:class:`RevocationRow` ``kind``): ``version`` is one version
@@ -334,7 +401,7 @@ class LogNode(SQLModel, table=True):
 
 
 class Promotion(SQLModel, table=True):
-    """The promotion pull request of one version on the registry repository (migration 0013).
+    """The promotion pull request of one version on the registry repository (migration 0014).
 
     One row per version: a second request for the same version returns this one. The GitHub
     facts (``state``, ``merged``, ``head_digest``, ``reviews_json``) are what GitHub reported
@@ -366,7 +433,7 @@ class Promotion(SQLModel, table=True):
 
 class Dispute(SQLModel, table=True):
     """One dispute: a GitHub issue on the registry repository about a plugin (``version_id``
-    set) or one of its versions (migration 0013). ``state`` and ``labels_json`` are what GitHub
+    set) or one of its versions (migration 0014). ``state`` and ``labels_json`` are what GitHub
     reported last; open disputes reach the policy input (``evidence.disputes``)."""
 
     __tablename__ = "dispute"
@@ -386,7 +453,7 @@ class Dispute(SQLModel, table=True):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """A GitHub webhook delivery that was processed (migration 0013): a replay of its
+    """A GitHub webhook delivery that was processed (migration 0014): a replay of its
     ``X-GitHub-Delivery`` id is ignored."""
 
     __tablename__ = "webhook_delivery"

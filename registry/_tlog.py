@@ -114,6 +114,15 @@ def rendered_hash(*, decision_json: str, summary_json: str, document_json: str) 
 Getter = Callable[[str], Any]
 
 
+def _optional(get: Getter, column: str) -> Any:
+    """``get(column)``, or ``None`` where the schema has no such column yet (a migration
+    projecting the rows of an older schema)."""
+    try:
+        return get(column)
+    except KeyError:  # SQLAlchemy's NoSuchColumnError is a KeyError
+        return None
+
+
 def _row_projection(table: str, get: Getter, *, plugin_key: str | None = None) -> tuple[str, dict[str, Any]]:
     """``(key, values)`` of one tracked row, read through ``get(column)``. Explicit fields per
     table: a column added later changes no projection (and no earlier entry)."""
@@ -121,12 +130,22 @@ def _row_projection(table: str, get: Getter, *, plugin_key: str | None = None) -
         return str(get("token_id")), {
             "namespace": get("namespace"), "role": get("role"), "holder": get("holder"),
             "expires_at": get("expires_at"), "revoked": bool(get("revoked")),
-            "revoked_at": get("revoked_at"), "secret": token_secret_commitment(get("token_hash"))}
+            "revoked_at": get("revoked_at"), "secret": token_secret_commitment(get("token_hash")),
+            # Only credentials issued to a trusted publisher carry the key: every earlier
+            # token's projection stays what the log recorded.
+            **({"publisher_id": issued_to} if (issued_to := _optional(get, "publisher_id")) else {})}
     if table == "plugin_version":
         return f"{plugin_key}@{get('version')}", version_values(
             id=get("id"), digest=get("digest"), image=get("image"), state=get("state"),
             tier=get("tier"), action=get("action"), decision_json=get("decision_json"),
             summary_json=get("summary_json"), document_json=get("document_json"))
+    if table == "trusted_publisher":
+        return str(get("publisher_id")), {
+            "namespace": get("namespace"), "issuer": get("issuer"), "repository": get("repository"),
+            "workflow": get("workflow"), "environment": get("environment"),
+            "created_at": get("created_at"), "created_by": get("created_by")}
+    if table == "namespace_setting":
+        return str(get("namespace")), {"trusted_publishing_only": bool(get("trusted_publishing_only"))}
     key = str(get("id"))
     if table == "evidence":
         return key, {"version_id": get("version_id"), "kind": get("kind"), "digest": get("digest"),

@@ -22,8 +22,19 @@ def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     """A CORTEX_PLATFORM_VERSION set where the tests run never reaches them (tests set it), nor
     does the configuration of the user running them (its organization's policy would change
     decisions): commands read an empty configuration unless a test names one, and the
-    registry's policy variables are unset."""
+    registry's policy variables and the policy engine's are unset."""
     monkeypatch.delenv("CORTEX_PLATFORM_VERSION", raising=False)
     monkeypatch.delenv("CORTEX_REGISTRY_POLICY_DIR", raising=False)
     monkeypatch.delenv("CORTEX_REGISTRY_POLICY_DATA", raising=False)
+    monkeypatch.delenv("CORTEX_POLICY_ENGINE", raising=False)
+    monkeypatch.delenv("CORTEX_OPA_URL", raising=False)
     monkeypatch.setenv("CORTEX_CONFIG", str(tmp_path_factory.getbasetemp() / "no-config" / "config.json"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the one container engine share container names, networks and images: under
+    pytest-xdist (``./dev test``) they all run on one worker, one after another
+    (``--dist loadgroup``); every other test spreads over the workers."""
+    for item in items:
+        if "container_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("container-engine"))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ._check import PolicyProblem, check_policy_paths
     from ._decide import DECISION_PATH, DecisionText, PolicyEngine, decide
     from ._embedded import EmbeddedEngine, RuleValue
+    from ._fmt import FormatResult, format_policy_paths, format_rego
     from ._opa import OpaServerEngine
     from ._supervisor import WorkerChannel, WorkerProcess
     from ._testing import FileCoverage, TestReport, TestResult, run_policy_tests
@@ -27,6 +28,7 @@ __all__ = [
     "DecisionText",
     "EmbeddedEngine",
     "FileCoverage",
+    "FormatResult",
     "OpaServerEngine",
     "PolicyCase",
     "PolicyEngine",
@@ -39,6 +41,8 @@ __all__ = [
     "check_policy_paths",
     "decide",
     "find_case_files",
+    "format_policy_paths",
+    "format_rego",
     "load_cases",
     "run_cases",
     "run_policy_tests",
@@ -51,6 +55,7 @@ _EXPORTS = {
     "DecisionText": "._decide",
     "EmbeddedEngine": "._embedded",
     "FileCoverage": "._testing",
+    "FormatResult": "._fmt",
     "OpaServerEngine": "._opa",
     "PolicyCase": "._cases",
     "PolicyEngine": "._decide",
@@ -63,6 +68,8 @@ _EXPORTS = {
     "check_policy_paths": "._check",
     "decide": "._decide",
     "find_case_files": "._cases",
+    "format_policy_paths": "._fmt",
+    "format_rego": "._fmt",
     "load_cases": "._cases",
     "run_cases": "._cases",
     "run_policy_tests": "._testing",

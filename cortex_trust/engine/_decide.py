@@ -123,6 +123,9 @@ def decide(engine: PolicyEngine, policy_input: PolicyInput) -> Decision:
     except BaseException as e:  # noqa: BLE001 - any engine fault (a native panic is a BaseException) blocks
         return Decision.fail_closed("ENGINE_ERROR", f"the policy engine failed: {type(e).__name__}: {e}",
                                     policy_revision=revision)
+    # An engine may learn the revision it decided with while answering (an OPA server names
+    # its bundle's revision in each answer).
+    revision = engine.revision
     if value is None:
         return Decision.fail_closed("ENGINE_UNDEFINED",
                                     f"{DECISION_PATH} is undefined for this input",

@@ -6,6 +6,9 @@ undefined expression, so a ``deny`` entry could silently vanish (an allow); in s
 answers an error, as the embedded engine does, and the decision blocks. OPA answers HTTP 200 with
 ``{"result": value}`` when the rule is defined and HTTP 200 **without** ``result`` when it is
 undefined: that is ``None`` here, which :func:`~cortex_trust.engine.decide` turns into a block.
+Each query asks for OPA's provenance (``?provenance=true``): the revision of the bundle (or
+bundles) the server decided with becomes :attr:`OpaServerEngine.revision`, so decisions record
+the policy revision that made them.
 Every other outcome (a non-200 status, a body that is not a JSON object, a refused connection, a
 timeout) raises :class:`~cortex_trust.errors.EngineError`; nothing an OPA server says is read as
 an allow unless it is a complete, valid decision.
@@ -31,8 +34,9 @@ _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 class OpaServerEngine(PolicyEngine):
     """``PolicyEngine`` backed by an OPA server at ``url`` (e.g. ``http://127.0.0.1:8181``).
 
-    ``policy_revision`` is what decisions record as their revision (the server's policies are
-    not visible from here; pass the bundle revision you deployed). ``timeout`` bounds each
+    ``policy_revision``, when given, is what decisions record as their revision; otherwise each
+    answer's provenance names it: the revision of the server's one bundle, or
+    ``name=revision`` of each bundle joined by ``,`` (empty when the server loaded no bundle). ``timeout`` bounds each
     request (connect, read, write) in seconds. ``transport`` lets tests plug in an httpx
     transport. ``strict_builtin_errors`` (default on; see above) should only be turned off for a
     server that rejects the parameter. Raises :class:`PolicyError` for a malformed URL or
@@ -56,7 +60,10 @@ class OpaServerEngine(PolicyEngine):
         self.decision_path = path
         self.revision = policy_revision
         self.timeout = timeout
-        self._params = {"strict-builtin-errors": "true"} if strict_builtin_errors else {}
+        self._fixed_revision = bool(policy_revision)
+        self._params = {"provenance": "true"}
+        if strict_builtin_errors:
+            self._params["strict-builtin-errors"] = "true"
         self._client = httpx.Client(timeout=timeout, headers=dict(headers or {}),
                                     transport=transport, follow_redirects=False)
 
@@ -95,6 +102,8 @@ class OpaServerEngine(PolicyEngine):
         if not isinstance(doc, dict):
             raise EngineError(f"the OPA server at {self.url} answered {type(doc).__name__}, "
                               "not a JSON object", advice=f"is {self.url} really an OPA server?")
+        if not self._fixed_revision:
+            self.revision = _bundle_revision(doc.get("provenance"))
         if "result" not in doc:
             return None  # undefined: decide() blocks
         return doc["result"]
@@ -102,6 +111,18 @@ class OpaServerEngine(PolicyEngine):
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._client.close()
+
+
+def _bundle_revision(provenance: Any) -> str:
+    """The revision an answer's provenance names (see :class:`OpaServerEngine`), cut to 256
+    characters; empty when there is none."""
+    bundles = provenance.get("bundles") if isinstance(provenance, dict) else None
+    if not isinstance(bundles, dict):
+        return ""
+    revisions = {str(name): str(b.get("revision", "")) for name, b in bundles.items() if isinstance(b, dict)}
+    if len(revisions) == 1:
+        return next(iter(revisions.values()))[:256]
+    return ",".join(f"{n}={r}" for n, r in sorted(revisions.items()))[:256]
 
 
 def _opa_message(resp: httpx.Response) -> str:

@@ -14,6 +14,7 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._claims import GITHUB_ACTIONS_ISSUER
+    from ._continuity import signer_continuity, signer_of
     from ._junit import MAX_JUNIT_BYTES, FailedCase, failed_cases, parse_junit, read_junit
     from ._review import (
         MAX_DOCUMENT_BYTES,
@@ -78,6 +79,8 @@ __all__ = [
     "read_trivy_report",
     "read_usage",
     "run_trivy",
+    "signer_continuity",
+    "signer_of",
     "verify_attestation",
     "verify_scan_attestation",
     "verify_signature",
@@ -117,6 +120,8 @@ _EXPORTS = {
     "read_trivy_report": "._scan",
     "read_usage": "._review",
     "run_trivy": "._trivy",
+    "signer_continuity": "._continuity",
+    "signer_of": "._continuity",
     "verify_attestation": "._signature",
     "verify_scan_attestation": "._scan_attestation",
     "verify_signature": "._signature",

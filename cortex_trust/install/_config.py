@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -336,10 +336,21 @@ class CortexConfig(BaseModel):
     #: command that decides unless ``--data`` is given; absolute paths.
     policy_data: tuple[str, ...] = ()
 
+    #: The policy engine every command that decides uses: ``embedded`` (regorus in the process)
+    #: or ``opa`` (the OPA server at :attr:`opa_url`); ``None``: embedded.
+    policy_engine: Literal["embedded", "opa"] | None = None
+    #: The OPA server of ``policy_engine: opa`` (``http(s)://HOST:PORT``).
+    opa_url: str | None = None
+
     @field_validator("usage_token_env")
     @classmethod
     def _usage_token_env(cls, v: str | None) -> str | None:
         return _check_env_name(v)
+
+    @field_validator("opa_url")
+    @classmethod
+    def _opa_url(cls, v: str | None) -> str | None:
+        return None if v is None else _check_url(v)
 
     @field_validator("registry_db")
     @classmethod

@@ -10,6 +10,7 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._build import build_input, image_digest, manifest_facts, plugin_full_name, refresh_input, resolve_digest
+    from ._bundle import BUNDLE_SIGNING_ALGORITHMS, build_bundle
     from ._decision import FAILURE_CODES, Action, Decision, NextTier, Reason, Sandbox, Tier
     from ._input import (
         MAX_SIGNER_REGEXP,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
         ScanOrigin,
         ScanVulnerability,
         SignatureEvidence,
+        SignerContinuityEvidence,
+        SignerRef,
         TestEvidence,
         TransparencyEvidence,
         UsageEvidence,
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from ._sets import MAX_DATA_BYTES, MAX_MODULE_BYTES, PolicyModule, PolicySet, default_policy_dir, load_policy_set
 
 __all__ = [
+    "BUNDLE_SIGNING_ALGORITHMS",
     "FAILURE_CODES",
     "MAX_DATA_BYTES",
     "MAX_MODULE_BYTES",
@@ -82,11 +86,14 @@ __all__ = [
     "ScanOrigin",
     "ScanVulnerability",
     "SignatureEvidence",
+    "SignerContinuityEvidence",
+    "SignerRef",
     "TestEvidence",
     "Tier",
     "TransparencyEvidence",
     "UsageEvidence",
     "UsageReporter",
+    "build_bundle",
     "build_input",
     "default_policy_dir",
     "format_time",
@@ -103,6 +110,8 @@ __all__ = [
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
     "Action": "._decision",
+    "BUNDLE_SIGNING_ALGORITHMS": "._bundle",
+    "build_bundle": "._bundle",
     "Artifact": "._input",
     "CommandLineSigner": "._input",
     "Context": "._input",
@@ -137,6 +146,8 @@ _EXPORTS = {
     "ScanOrigin": "._input",
     "ScanVulnerability": "._input",
     "SignatureEvidence": "._input",
+    "SignerContinuityEvidence": "._input",
+    "SignerRef": "._input",
     "TestEvidence": "._input",
     "Tier": "._decision",
     "TransparencyEvidence": "._input",

@@ -43,6 +43,7 @@ from ._input import (
     RevocationEvidence,
     ScanEvidence,
     SignatureEvidence,
+    SignerContinuityEvidence,
     TestEvidence,
     TransparencyEvidence,
     UsageEvidence,
@@ -147,6 +148,7 @@ def build_input(
     transparency: TransparencyEvidence | None = None,
     promotion: PromotionEvidence | None = None,
     disputes: DisputeEvidence | None = None,
+    signer_continuity: SignerContinuityEvidence | None = None,
     dropped: Sequence[DroppedEvidence] = (),
     registry: str | None = None,
     namespace: str | None = None,
@@ -217,6 +219,7 @@ def build_input(
         revocation=revocation or RevocationEvidence(),
         transparency=transparency or TransparencyEvidence(),
         disputes=disputes or DisputeEvidence(),
+        signer_continuity=signer_continuity or SignerContinuityEvidence(),
         dropped=all_dropped,
     )
     return PolicyInput(
@@ -243,6 +246,7 @@ class _Pieces(TypedDict, total=False):
     transparency: TransparencyEvidence | None
     promotion: PromotionEvidence | None
     disputes: DisputeEvidence | None
+    signer_continuity: SignerContinuityEvidence | None
 
 
 class _Keep(enum.Enum):

@@ -46,6 +46,8 @@ __all__ = [
     "ScanOrigin",
     "ScanVulnerability",
     "SignatureEvidence",
+    "SignerContinuityEvidence",
+    "SignerRef",
     "TestEvidence",
     "TransparencyEvidence",
     "UsageEvidence",
@@ -433,6 +435,37 @@ class DisputeEvidence(_Facts):
     source: str | None = None
 
 
+class SignerRef(_Facts):
+    """A signer as continuity compares them: identity, issuer and the Sigstore root its bundle
+    chained to."""
+
+    identity: str | None = None
+    issuer: str | None = None
+    trusted_root: str | None = None
+
+
+class SignerContinuityEvidence(_Facts):
+    """``input.evidence.signer_continuity``: this version's signer compared with the plugin's
+    earlier versions (the registry, at publish) or with the signer pinned at first install (the
+    installer).
+
+    ``present``: a comparison was made. ``first_seen_signer``: no earlier version (or pin) was
+    signed by this signer (identity, issuer and root); true for a plugin's first signed version.
+    ``signer_changed``: the previous version (or the pin) was signed by another signer.
+    ``signature_dropped``: the previous version (or the pin) was signed and this version has no
+    verified signature. ``previous_version`` and ``previous_signer`` name what it was compared
+    with.
+    """
+
+    present: bool = False
+    first_seen_signer: bool = False
+    signer_changed: bool = False
+    signature_dropped: bool = False
+    previous_version: str | None = None
+    previous_signer: SignerRef | None = None
+    source: str | None = None
+
+
 class DroppedEvidence(_Facts):
     """Evidence that was supplied but not used, and why (e.g. ``DIGEST_MISMATCH``)."""
 
@@ -453,6 +486,7 @@ class Evidence(_Facts):
     transparency: TransparencyEvidence = TransparencyEvidence()
     promotion: PromotionEvidence = PromotionEvidence()
     disputes: DisputeEvidence = DisputeEvidence()
+    signer_continuity: SignerContinuityEvidence = SignerContinuityEvidence()
     dropped: list[DroppedEvidence] = Field(default_factory=list)
 
 

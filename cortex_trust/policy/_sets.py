@@ -230,21 +230,28 @@ def _inside(path: Path, root: Path) -> None:
                           advice="copy the file into the policy directory instead of linking it")
 
 
-def _read_module(path: Path) -> str:
+def _read_text(path: Path, *, what: str, max_bytes: int, too_large: str, unreadable: str,
+               not_utf8: str) -> str:
+    """``path`` as UTF-8 text of at most ``max_bytes`` (:func:`read_bounded`). Raises
+    :class:`PolicyError` naming ``what`` the file is, with the advice given for each refusal."""
     try:
-        raw = read_bounded(path, max_bytes=MAX_MODULE_BYTES)
+        raw = read_bounded(path, max_bytes=max_bytes)
     except ReadRefused as e:
         if e.kind == "too_large":
             size = f"{e.size} bytes" if e.size is not None else "larger than that"
-            raise PolicyError(f"{path}: the module is {size}, above the {MAX_MODULE_BYTES}-byte cap",
-                              advice="split the module or move bulk values into a data file") from None
-        raise PolicyError(f"{path}: cannot read the module: {_refusal(e)}",
-                          advice="check the path and its permissions") from None
+            raise PolicyError(f"{path}: the {what} is {size}, above the {max_bytes}-byte cap",
+                              advice=too_large) from None
+        raise PolicyError(f"{path}: cannot read the {what}: {_refusal(e)}", advice=unreadable) from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise PolicyError(f"{path}: the module is not UTF-8 text",
-                          advice="save the file as UTF-8") from None
+        raise PolicyError(f"{path}: the {what} is not UTF-8 text", advice=not_utf8) from None
+
+
+def _read_module(path: Path) -> str:
+    text = _read_text(path, what="module", max_bytes=MAX_MODULE_BYTES,
+                      too_large="split the module or move bulk values into a data file",
+                      unreadable="check the path and its permissions", not_utf8="save the file as UTF-8")
     if _RESERVED_PACKAGE.search(text):
         raise PolicyError(f"{path}: package {RESERVED_DATA_KEY} is reserved: the embedded engine "
                           "puts the values it precomputes from the policy data there",
@@ -285,19 +292,9 @@ def _refusal(e: ReadRefused) -> str:
 
 
 def _load_data_file(path: Path) -> dict[str, Any]:
-    try:
-        raw = read_bounded(path, max_bytes=MAX_DATA_BYTES)
-    except ReadRefused as e:
-        if e.kind == "too_large":
-            size = f"{e.size} bytes" if e.size is not None else "larger than that"
-            raise PolicyError(f"{path}: the data file is {size}, above the {MAX_DATA_BYTES}-byte cap",
-                              advice="policy data is configuration; keep it small") from None
-        raise PolicyError(f"{path}: cannot read the data file: {_refusal(e)}",
-                          advice="check the path given to --data") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyError(f"{path}: the data file is not UTF-8 text", advice="save it as UTF-8") from None
+    text = _read_text(path, what="data file", max_bytes=MAX_DATA_BYTES,
+                      too_large="policy data is configuration; keep it small",
+                      unreadable="check the path given to --data", not_utf8="save it as UTF-8")
     if path.suffix.lower() == ".json":
         try:
             value = load_json(text)

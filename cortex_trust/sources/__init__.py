@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._ci_identity import request_actions_id_token
     from ._github import GitHubClient, GitHubRateLimited, GitHubRef, GitHubRefused, GitHubRepo, parse_github_ref
     from ._github_repo import (
         DISPUTE_LABEL,
@@ -67,6 +68,9 @@ if TYPE_CHECKING:
         IdentityRevokeCreate,
         LogLeaf,
         LogProof,
+        OidcAudience,
+        OidcCredential,
+        OidcExchangeCreate,
         PluginDetail,
         PluginPage,
         PluginSummary,
@@ -117,6 +121,9 @@ __all__ = [
     "NoteSigner",
     "NoteVerifier",
     "OciClient",
+    "OidcAudience",
+    "OidcCredential",
+    "OidcExchangeCreate",
     "PluginDetail",
     "PluginPage",
     "PluginSummary",
@@ -159,6 +166,7 @@ __all__ = [
     "parse_dispute_marker",
     "parse_github_ref",
     "parse_repository",
+    "request_actions_id_token",
     "root_from_frontier",
     "root_hash",
     "sign_note",
@@ -212,6 +220,9 @@ _EXPORTS = {
     "NoteSigner": "._transparency",
     "NoteVerifier": "._transparency",
     "OciClient": "._oci",
+    "OidcAudience": "._wire",
+    "OidcCredential": "._wire",
+    "OidcExchangeCreate": "._wire",
     "PluginDetail": "._wire",
     "PluginPage": "._wire",
     "PluginSummary": "._wire",
@@ -245,6 +256,7 @@ _EXPORTS = {
     "open_note": "._transparency",
     "parse_checkpoint": "._transparency",
     "parse_github_ref": "._github",
+    "request_actions_id_token": "._ci_identity",
     "root_from_frontier": "._merkle",
     "root_hash": "._merkle",
     "sign_note": "._transparency",

@@ -28,10 +28,13 @@ from pydantic import BaseModel, ValidationError
 
 from .._json import load_json
 from ..errors import InputError, RegistryUnavailable
+from ..policy import PolicyInput
 from ._wire import (
     DisputeList,
     GovernanceInfo,
     LogProof,
+    OidcAudience,
+    OidcCredential,
     PluginDetail,
     PluginPage,
     PluginSummary,
@@ -156,6 +159,19 @@ class RegistryClient:
         if (detail.namespace, detail.name, detail.version) != (namespace, name, version):
             raise self._untrusted("GET", path, "a document about another version")
         return detail
+
+    def get_input(self, namespace: str, name: str, version: str) -> PolicyInput:
+        """The input document the registry's policy sees for one version now, rebuilt from its
+        stored facts (``GET .../versions/{version}/input``).
+
+        Raises :class:`RegistryUnavailable` when the document is about another plugin or
+        version."""
+        path = f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}/input"
+        policy_input = self._call("GET", path, PolicyInput)
+        plugin = policy_input.plugin
+        if (plugin.namespace, plugin.name, plugin.version) != (namespace, name, version):
+            raise self._untrusted("GET", path, "an input about another version")
+        return policy_input
 
     def search(self, q: str = "", *, tier: str | None = None, namespace: str | None = None,
                limit: int = 50) -> list[dict[str, Any]]:
@@ -284,6 +300,28 @@ class RegistryClient:
                             json_body={"digest": digest, "reason": reason})
         return result.revoked
 
+    # ---------------------------------------------------------------- trusted publishing
+
+    def oidc_audience(self) -> str:
+        """The audience an OIDC identity token must be issued for to be exchanged here."""
+        return self._call("GET", "/api/v1/oidc/audience", OidcAudience).audience
+
+    def exchange_oidc(self, identity_token: str, *, namespace: str | None = None) -> OidcCredential:
+        """A short-lived publisher credential for a CI identity token (sent once, as the bearer
+        of this request only; never logged). ``namespace`` chooses when the identity is a
+        trusted publisher of several. Raises :class:`RegistryUnavailable` when the credential
+        is for another namespace than the one asked for."""
+        body = {"namespace": namespace} if namespace is not None else {}
+        # Sent as this request's bearer only (never through _read: a write, and not this
+        # client's token).
+        path = "/api/v1/oidc/exchange"
+        response = self._send("POST", path, json_body=body,
+                              extra_headers={"Authorization": f"Bearer {identity_token}"})
+        credential = self._parse("POST", path, OidcCredential, response.content)
+        if namespace is not None and credential.namespace != namespace:
+            raise self._untrusted("POST", path, "a credential for another namespace")
+        return credential
+
     # ------------------------------------------------------------------ the transparency log
 
     def log_checkpoint(self) -> bytes:
@@ -369,7 +407,10 @@ class RegistryClient:
 
     def _call(self, method: str, path: str, model: type[_M], *,
               params: dict[str, str] | None = None, json_body: Any = None) -> _M:
-        content = self._read(method, path, params=params, json_body=json_body)
+        return self._parse(method, path, model, self._read(method, path, params=params, json_body=json_body))
+
+    def _parse(self, method: str, path: str, model: type[_M], content: bytes) -> _M:
+        """``content`` (a 2xx answer's body) as ``model``, or :class:`RegistryUnavailable`."""
         try:
             # Bounds first (nesting, number sizes, NaN): pydantic's parser has looser ones.
             load_json(content)
@@ -392,13 +433,14 @@ class RegistryClient:
                    "its operator fixes it")
 
     def _send(self, method: str, path: str, *, params: dict[str, str] | None = None,
-              json_body: Any = None) -> httpx.Response:
+              json_body: Any = None, extra_headers: dict[str, str] | None = None) -> httpx.Response:
         """Send one request; return a 2xx response or raise (see the module docstring)."""
         try:
             # Streamed so the body is read only up to the cap (a hostile or broken server
             # could otherwise make us buffer gigabytes); counted after decompression, so a
             # gzip bomb is capped too.
-            with self._http.stream(method, path, params=params, json=json_body) as response:
+            with self._http.stream(method, path, params=params, json=json_body,
+                                   headers=extra_headers) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk

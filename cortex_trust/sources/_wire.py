@@ -34,6 +34,9 @@ __all__ = [
     "IdentityRevokeCreate",
     "LogLeaf",
     "LogProof",
+    "OidcAudience",
+    "OidcCredential",
+    "OidcExchangeCreate",
     "PluginDetail",
     "PluginPage",
     "PluginSummary",
@@ -286,6 +289,34 @@ class LogProof(_Doc):
     first: int | None = None
     second: int | None = None
     hashes: tuple[str, ...] = Field(max_length=130)
+
+
+# ------------------------------------------------------------------------- trusted publishing
+
+
+class OidcExchangeCreate(_Request):
+    """``POST /api/v1/oidc/exchange`` (the identity token is the bearer credential): which
+    namespace the credential is for, when the identity is a trusted publisher of several."""
+
+    namespace: str | None = Field(default=None, pattern=SLUG_PATTERN)
+
+
+class OidcAudience(_Doc):
+    """``GET /api/v1/oidc/audience``: the ``aud`` an identity token must carry for this
+    registry (request the CI's token with it)."""
+
+    audience: str = Field(min_length=1, max_length=255)
+
+
+class OidcCredential(_Doc):
+    """A short-lived publisher credential issued for a verified identity token: its secret (a
+    bearer token for this registry), public id, namespace, trusted publisher and expiry."""
+
+    token: str = Field(min_length=1, max_length=200)
+    token_id: str = Field(max_length=32)
+    namespace: str = Field(max_length=64)
+    publisher_id: str = Field(max_length=32)
+    expires_at: str = Field(max_length=32)
 
 
 # ---------------------------------------------------------------------------------- governance

@@ -7,6 +7,7 @@ domain over :class:`~registry._store._tx.StoreBase`:
 ``_tx``                   the write transaction and its audit entry; the one mapping of
                           database failures to ``DATABASE_UNAVAILABLE``
 ``_tokens``               tokens: create, authenticate, list, revoke
+``_publishers``           trusted publishers, the namespace publishing mode, OIDC exchange
 ``_reads``                the catalogue's read documents and the revocation feed
 ``_rows``                 what version writes share: stored facts, re-evaluation, plugin documents
 ``_versions``             publish, reviews, usage, yank and unyank
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 from ._audit import AuditReads
 from ._governance import GovernanceWrites, PromotionFacts, Watched
+from ._publishers import PublisherStore
 from ._reads import CatalogueReads
 from ._retier import Retiering
 from ._revocations import RevocationWrites
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 
-class Store(TokenStore, CatalogueReads, VersionWrites, RevocationWrites, ScanQueue, Retiering,
-            AuditReads, GovernanceWrites):
+class Store(TokenStore, PublisherStore, CatalogueReads, VersionWrites, RevocationWrites, ScanQueue,
+            Retiering, AuditReads, GovernanceWrites):
     """The registry database. Build it on an engine whose schema is migrated:
     ``Store(engine, registry_name=...)``."""

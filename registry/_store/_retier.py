@@ -18,12 +18,13 @@ from sqlalchemy import select as core_select
 
 from .._documents import plugin_documents
 from .._models import Plugin, PluginVersion
-from .._reevaluate import ITEM_COLUMNS, Item, item_from_row
+from .._reevaluate import ITEM_COLUMNS, Item, Outcome, item_from_row
 from .._tlog import rendered_hash
 from ._rows import VersionRows
+from ._tx import db_unavailable
 
 if TYPE_CHECKING:
-    from .._retier import RetierPool
+    from .._retier import Job, RetierPool
 
 __all__ = ["Retiering"]
 
@@ -36,6 +37,7 @@ _RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revisi
 #: Where a version's digest is in the rows ``retier_all`` selects (id, plugin, tier, action, then
 #: the item columns).
 _DIGEST = 4 + ITEM_COLUMNS.index("digest")
+_ITEMS = len(ITEM_COLUMNS)
 
 
 class Retiering(VersionRows):
@@ -59,10 +61,6 @@ class Retiering(VersionRows):
         ``policy_revision``. Raises :class:`~registry._retier.RetierFailed` (nothing stored)
         when stored facts do not validate, :class:`Unavailable` when the database fails.
         """
-        from .._retier import Job
-
-        pv = PluginVersion.__table__  # type: ignore[attr-defined]
-        pt = Plugin.__table__  # type: ignore[attr-defined]
         stats = pool.stats
         pool.start()  # workers load the policies before the write lock is taken
         changed = total = failed = 0
@@ -70,39 +68,9 @@ class Retiering(VersionRows):
         with self._write() as tx:
             conn = tx.session.connection()
             cpu = time.process_time()
-            plugins = {r[0]: r for r in conn.execute(
-                core_select(pt.c.id, pt.c.namespace, pt.c.name, pt.c.key, pt.c.description,
-                            pt.c.capabilities_json, pt.c.updated_at)).all()}
+            plugins = _plugins(conn)
             versions_of: dict[int, list[tuple[str, str, str, str]]] = {pid: [] for pid in plugins}
             stats.main_read_cpu += time.process_time() - cpu
-
-            def jobs() -> Iterator[Job]:
-                last = 0
-                while True:
-                    cpu = time.process_time()
-                    rows = conn.execute(
-                        core_select(pv.c.id, pv.c.plugin_id, pv.c.tier, pv.c.action,
-                                    *(pv.c[name] for name in ITEM_COLUMNS))
-                        .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
-                    if not rows:
-                        return
-                    first, last = last, rows[-1][0]
-                    # Ids are a contiguous key range: the facts of the batch are a range scan.
-                    def in_batch(c: Any, lo: int = first, hi: int = last) -> Any:
-                        return (c > lo) & (c <= hi)
-
-                    latest, usage = self._facts(conn, in_batch, {r[0]: r[_DIGEST] for r in rows})
-                    keys: list[tuple[int, int, str, str, str, str]] = []
-                    items: list[Item] = []
-                    # Unpacked by position: a SQL row's attributes by name cost microseconds.
-                    for vid, pid, tier, action, *columns in rows:
-                        plugin = plugins[pid]
-                        item = item_from_row(columns, namespace=plugin[1], name=plugin[2],
-                                             evidence=latest.get(vid), usage=usage.get(vid))
-                        keys.append((vid, pid, item.version, item.state, tier, action))
-                        items.append(item)
-                    stats.main_read_cpu += time.process_time() - cpu
-                    yield Job(keys, items)
 
             # The hot write goes to the driver's executemany with positional tuples: a parameter
             # dict per row, processed by SQLAlchemy, would cost more than the UPDATE itself.
@@ -111,11 +79,11 @@ class Retiering(VersionRows):
             # Written without the ORM: the log's effects are recorded here (every version's
             # decision and documents are rewritten).
             rewritten: dict[str, Any] = {}
-            for job, outcomes in pool.run(jobs(), now=now):
+            for job, outcomes in pool.run(self._jobs(conn, plugins, batch, stats), now=now):
                 cpu = time.process_time()
                 params = []
-                for (vid, pid, version, state, tier, action), out in zip(job.keys, outcomes,
-                                                                          strict=True):
+                for (vid, pid, version, state, tier, action, _), out in zip(job.keys, outcomes,
+                                                                             strict=True):
                     params.append((out.tier, out.action, out.policy_revision, out.decision_json,
                                    out.summary_json, out.document_json, vid))
                     # Only what re-tiering changes (the log merges it over the row's fields).
@@ -141,6 +109,7 @@ class Retiering(VersionRows):
                                       "tier": tier, "action": action, "summary_json": summary,
                                       "document_json": document})
             if plugin_params:
+                pt = Plugin.__table__  # type: ignore[attr-defined]
                 conn.execute(update(pt).where(pt.c.id == bindparam("b_id")), plugin_params)
             result = {"versions": total, "changed": changed, "failed": failed,
                       "policy_revision": revision or pool.revision}
@@ -148,3 +117,70 @@ class Retiering(VersionRows):
                      after=result, now=now, effects={"plugin_version": rewritten})
             stats.main_write_cpu += time.process_time() - cpu
         return result
+
+    def retier_preview(self, *, now: datetime, pool: RetierPool,
+                       batch: int = 500) -> Iterator[tuple[str, str, str, str, Outcome]]:
+        """What :meth:`retier_all` with ``pool`` would decide at ``now``, writing nothing.
+
+        Yields ``(plugin key, version, state, stored decision JSON, new outcome)`` for every
+        version, batch by batch, from one read transaction that stays open until the iterator is
+        exhausted or closed. Inputs, decisions and fail-closed blocks are exactly those of
+        :meth:`retier_all` (the same batches on the same pool); no write lock is taken and no
+        audit entry is made. Raises :class:`~registry._retier.RetierFailed` when stored facts do
+        not validate, :class:`Unavailable` when the database fails.
+        """
+        pool.start()
+        with db_unavailable(), self.engine.connect() as conn, conn.begin():
+            plugins = _plugins(conn)
+            for job, outcomes in pool.run(self._jobs(conn, plugins, batch, pool.stats,
+                                                     decisions=True), now=now):
+                for (_, pid, version, state, _, _, stored), out in zip(job.keys, outcomes,
+                                                                       strict=True):
+                    yield plugins[pid][3], version, state, stored, out
+
+    def _jobs(self, conn: Any, plugins: dict[int, Any], batch: int, stats: Any, *,
+              decisions: bool = False) -> Iterator[Job]:
+        """The versions in id order, ``batch`` at a time, with their stored facts: one
+        :class:`~registry._retier.Job` each, keyed ``(id, plugin id, version, state, tier,
+        action, stored decision JSON or None)`` (the decision is read when ``decisions``)."""
+        from .._retier import Job
+
+        pv = PluginVersion.__table__  # type: ignore[attr-defined]
+        stored = (pv.c.decision_json,) if decisions else ()
+        last = 0
+        while True:
+            cpu = time.process_time()
+            rows = conn.execute(
+                core_select(pv.c.id, pv.c.plugin_id, pv.c.tier, pv.c.action,
+                            *(pv.c[name] for name in ITEM_COLUMNS), *stored)
+                .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
+            if not rows:
+                return
+            first, last = last, rows[-1][0]
+
+            # Ids are a contiguous key range: the facts of the batch are a range scan.
+            def in_batch(c: Any, lo: int = first, hi: int = last) -> Any:
+                return (c > lo) & (c <= hi)
+
+            latest, usage = self._facts(conn, in_batch, {r[0]: r[_DIGEST] for r in rows})
+            keys: list[tuple[int, int, str, str, str, str, str | None]] = []
+            items: list[Item] = []
+            # Unpacked by position: a SQL row's attributes by name cost microseconds.
+            for vid, pid, tier, action, *columns in rows:
+                plugin = plugins[pid]
+                item = item_from_row(columns[:_ITEMS], namespace=plugin[1], name=plugin[2],
+                                     evidence=latest.get(vid), usage=usage.get(vid))
+                keys.append((vid, pid, item.version, item.state, tier, action,
+                             columns[_ITEMS] if decisions else None))
+                items.append(item)
+            stats.main_read_cpu += time.process_time() - cpu
+            yield Job(keys, items)
+
+
+def _plugins(conn: Any) -> dict[int, Any]:
+    """Every plugin row by id: ``(id, namespace, name, key, description, capabilities_json,
+    updated_at)``."""
+    pt = Plugin.__table__  # type: ignore[attr-defined]
+    return {r[0]: r for r in conn.execute(
+        core_select(pt.c.id, pt.c.namespace, pt.c.name, pt.c.key, pt.c.description,
+                    pt.c.capabilities_json, pt.c.updated_at)).all()}

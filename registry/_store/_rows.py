@@ -24,6 +24,7 @@ from .._documents import plugin_documents
 from .._models import Evidence, Plugin, PluginVersion, ReviewRow, UsageDay
 from .._reevaluate import (
     ITEM_COLUMNS,
+    Item,
     ReporterFacts,
     UsageFacts,
     build_inputs,
@@ -113,9 +114,19 @@ class VersionRows(StoreBase):
                                         tuple(by_org.get(vid, ())))
         return latest, usage
 
-    def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
-                    *, now: datetime, evaluate: Evaluator) -> list[Decision]:
-        """Evaluate ``rows`` in one batch and store each decision and its documents."""
+    def version_input(self, namespace: str, name: str, version: str, *, now: datetime) -> bytes:
+        """The input document the policy sees for one stored version at ``now`` (JSON), built
+        from stored facts exactly as every re-evaluation builds it. Raises :class:`NotFound`."""
+        from ._tx import db_unavailable
+
+        with db_unavailable(), self._read() as s:
+            plugin, row = self._get_version(s, namespace, name, version)
+            _, inputs = self._inputs(s, {row.plugin_id: plugin}, [row], now=now)
+        return inputs[0].to_json().encode()
+
+    def _inputs(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion], *,
+                now: datetime) -> tuple[list[Item], list[PolicyInput]]:
+        """The items of ``rows`` with their stored facts, and their inputs at ``now``."""
         ids = [r.id for r in rows]
         latest, usage = self._facts(s, lambda c: c.in_(ids),
                                     {r.id: r.digest for r in rows if r.id is not None})
@@ -126,7 +137,12 @@ class VersionRows(StoreBase):
             items.append(item_from_row(_item_values(r), namespace=plugin.namespace,
                                        name=plugin.name, evidence=latest.get(r.id),
                                        usage=usage.get(r.id)))
-        inputs = build_inputs(items, now=now, registry_name=self.registry_name)
+        return items, build_inputs(items, now=now, registry_name=self.registry_name)
+
+    def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
+                    *, now: datetime, evaluate: Evaluator) -> list[Decision]:
+        """Evaluate ``rows`` in one batch and store each decision and its documents."""
+        items, inputs = self._inputs(s, plugins, rows, now=now)
         decisions = evaluate(inputs)
         if len(decisions) != len(rows):
             raise RuntimeError("the evaluator returned a wrong number of decisions")

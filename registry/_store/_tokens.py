@@ -25,7 +25,7 @@ from .._models import ApiToken, Namespace, TokenPublic
 from ._tx import StoreBase, db_unavailable
 
 __all__ = ["LAST_USED_GRANULARITY", "ROLES", "TOKEN_PREFIX", "Principal", "TokenStore", "hash_token",
-           "parse_duration"]
+           "new_token", "parse_duration"]
 
 ROLES = ("publisher", "reviewer", "installation", "admin")
 TOKEN_PREFIX = "ctr_"  # noqa: S105 - a public prefix, not a secret
@@ -52,14 +52,28 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def new_token(*, namespace: str, role: str, now: datetime, expires_in: timedelta,
+              holder: str | None = None, publisher_id: str | None = None) -> tuple[str, ApiToken]:
+    """A fresh token's plaintext (random, :data:`TOKEN_PREFIX`) and its unsaved row, which holds
+    only the plaintext's hash."""
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(token_id="tok_" + secrets.token_hex(6), token_hash=hash_token(plaintext),
+                   namespace=namespace, role=role, holder=holder, created_at=format_time(now),
+                   expires_at=format_time(now + expires_in), publisher_id=publisher_id)
+    return plaintext, row
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's public id, its namespace and its role."""
+    """Who is calling: the token's public id, its namespace and its role; ``publisher_id`` names
+    the trusted publisher a short-lived credential was issued to (``None``: an operator's
+    token)."""
 
     token_id: str
     namespace: str
     role: str
     holder: str | None = None
+    publisher_id: str | None = None
 
     @property
     def actor(self) -> str:
@@ -92,10 +106,8 @@ class TokenStore(StoreBase):
         if holder is not None and not is_slug(holder):
             raise Invalid("BAD_HOLDER", f"holder {holder!r} is not a lowercase ASCII slug",
                           advice="name the holder with lowercase letters, digits and inner hyphens (e.g. ada)")
-        plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        row = ApiToken(token_id="tok_" + secrets.token_hex(6), token_hash=hash_token(plaintext),
-                       namespace=namespace, role=role, holder=holder, created_at=format_time(now),
-                       expires_at=format_time(now + expires_in))
+        plaintext, row = new_token(namespace=namespace, role=role, holder=holder, now=now,
+                                   expires_in=expires_in)
         with self._write() as tx:
             s = tx.session
             if s.exec(select(Namespace).where(Namespace.name == namespace)).first() is None:
@@ -132,7 +144,8 @@ class TokenStore(StoreBase):
                                advice="ask the registry operator for a new token "
                                       "(`cortex registry token create --expires ...`)")
         self._record_use(row, now=now)
-        return Principal(token_id=row.token_id, namespace=row.namespace, role=row.role, holder=row.holder)
+        return Principal(token_id=row.token_id, namespace=row.namespace, role=row.role, holder=row.holder,
+                         publisher_id=row.publisher_id)
 
     def _record_use(self, row: ApiToken, *, now: datetime) -> None:
         """Note that ``row`` authenticated, at most once per :data:`LAST_USED_GRANULARITY`.
@@ -214,4 +227,4 @@ def _token_public(row: ApiToken, now: datetime) -> TokenPublic:
     return TokenPublic(token_id=row.token_id, namespace=row.namespace, role=row.role,
                        holder=row.holder, created_at=row.created_at, expires_at=row.expires_at,
                        last_used_at=row.last_used_at, revoked_at=row.revoked_at,
-                       revoked_reason=row.revoked_reason, state=state)
+                       revoked_reason=row.revoked_reason, state=state, publisher_id=row.publisher_id)

@@ -19,7 +19,15 @@ from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from cortex_trust.policy import Decision, PolicyInput, ScanEvidence, SignatureEvidence, TestEvidence, format_time
+from cortex_trust.policy import (
+    Decision,
+    PolicyInput,
+    ScanEvidence,
+    SignatureEvidence,
+    TestEvidence,
+    format_time,
+    refresh_input,
+)
 
 from .._documents import dumps, version_documents
 from .._errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
@@ -35,6 +43,8 @@ from .._models import (
     UsageDay,
     VersionBundle,
 )
+from ._continuity import publish_continuity
+from ._publishers import check_publish_credential
 from ._revocations import WIDE_KINDS
 from ._rows import Evaluator, VersionRows
 from ._tokens import Principal
@@ -82,8 +92,10 @@ class VersionWrites(VersionRows):
         Raises :class:`Conflict` when the version exists (``VERSION_EXISTS`` with the same
         digest, ``VERSION_CONFLICT`` with another one), its digest was revoked everywhere or by
         this namespace (``DIGEST_REVOKED``), belongs to another namespace (``DIGEST_OWNED``) or
-        its signer was revoked (``IDENTITY_REVOKED``), and :class:`Invalid`
-        (``PUBLISH_BLOCKED``, nothing stored) when the policy blocks the publish.
+        its signer was revoked (``IDENTITY_REVOKED``), :class:`Forbidden`
+        (``TRUSTED_PUBLISHING_REQUIRED``) for a registry token in a trusted-publishing-only
+        namespace, and :class:`Invalid` (``PUBLISH_BLOCKED``, nothing stored) when the policy
+        blocks the publish.
         """
         ts = format_time(now)
         key = f"{rec.namespace}/{rec.name}"
@@ -93,7 +105,10 @@ class VersionWrites(VersionRows):
                 if s.exec(select(Namespace.id).where(Namespace.name == rec.namespace)).first() is None:
                     raise NotFound("NO_SUCH_NAMESPACE", f"namespace {rec.namespace!r} does not exist",
                                    advice="an admin creates it with `cortex registry token create`")
+                check_publish_credential(s, rec.namespace, principal)
                 plugin = s.exec(select(Plugin).where(Plugin.key == key)).first()
+                policy_input = refresh_input(rec.policy_input, now=now, operation="publish", signer_continuity=(
+                    publish_continuity(s, plugin.id if plugin is not None else None, rec.signature)))
                 if plugin is not None:
                     existing = s.exec(select(PluginVersion).where(
                         PluginVersion.plugin_id == plugin.id,
@@ -133,7 +148,7 @@ class VersionWrites(VersionRows):
                 assert plugin.id is not None
                 version = PluginVersion(
                     plugin_id=plugin.id, version=rec.version, digest=rec.digest, image=rec.image,
-                    state="active", input_json=rec.policy_input.model_dump_json(),
+                    state="active", input_json=policy_input.model_dump_json(),
                     decision_json="{}", tier="untrusted", action="block",
                     signer_identity=rec.signature.identity if rec.signature.verified else None,
                     signer_issuer=rec.signature.issuer if rec.signature.verified else None,

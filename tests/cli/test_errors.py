@@ -51,8 +51,9 @@ def test_every_text_or_json_format_refuses_another_format_alike(command: tuple[s
 def test_verify_format_refuses_another_format() -> None:
     r = _cortex("plugin", "verify", str(MANIFEST), "--image", IMAGE, "--format", "xml")
     assert r.exit_code == 2
-    assert r.stderr == ("error: --format 'xml' is not one of text, json, sarif, github\n"
-                        "  fix: use --format text, json, sarif or github\n")
+    assert r.stderr == ("error: --format 'xml' is not one of text, json, sarif, github, junit, "
+                        "codequality, markdown\n"
+                        "  fix: use --format text, json, sarif, github, junit, codequality or markdown\n")
 
 
 def test_a_library_error_is_rendered_with_its_exit_code_whichever_command_raised_it(

@@ -160,3 +160,30 @@ def test_same_plugin_name_from_two_namespaces_is_refused(federation: Federation)
     assert cortex(fed, "plugin", "install", "acme/tool", "--yes").exit_code == 0
     r = cortex(fed, "plugin", "install", "beta/tool", "--yes")
     assert r.exit_code == 2 and "already installed as acme/tool" in r.stderr
+
+
+def test_install_decides_through_an_opa_server_as_with_the_embedded_engine(federation: Federation,
+                                                                          tmp_path: Path) -> None:
+    from tests.support.opa_wire_server import OpaWireServer
+
+    fed = federation
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.0.0")
+    allow = action_data(tmp_path, "allow")
+    bundle = tmp_path / "bundle.tar.gz"
+    assert cortex(fed, "policy", "bundle", "build", "-o", str(bundle), *allow).exit_code == 0
+    with OpaWireServer.from_bundle(bundle) as opa:
+        # The engine from the environment; the server holds the data file's actions.
+        r = cortex(fed, "plugin", "install", "acme/tool", CORTEX_POLICY_ENGINE="opa", CORTEX_OPA_URL=opa.url)
+        assert r.exit_code == 0, r.output
+        assert any(path.startswith("/v1/data/cortex/decision") for path, _ in opa.requests)
+        refused = cortex(fed, "plugin", "install", "acme/tool", "--policy-engine", "opa", "--opa-url", opa.url,
+                         *allow)
+        assert refused.exit_code == 2 and "embedded engine only" in refused.stderr
+    record = InstallStore(fed.data_dir).get("acme/tool")
+    assert record is not None
+    through_opa = record.decision
+    assert cortex(fed, "plugin", "remove", "acme/tool").exit_code == 0
+    assert cortex(fed, "plugin", "install", "acme/tool", *allow).exit_code == 0
+    embedded = InstallStore(fed.data_dir).get("acme/tool")
+    assert embedded is not None and embedded.decision == through_opa
+    assert through_opa["action"] == "allow" and through_opa["policy_revision"].startswith("sha256:")

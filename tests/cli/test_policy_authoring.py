@@ -234,3 +234,96 @@ def test_check_finds_data_that_shadows_a_rule(monkeypatch: pytest.MonkeyPatch,
     (tmp_path / "data.yaml").write_text("cortex:\n  tier: verified\n")
     code, _, err = cortex(monkeypatch, capsys, "policy", "check", str(tmp_path))
     assert code == 2 and "policy data defines data.cortex.tier, where the rule data.cortex.tier lives" in err
+
+
+MESSY = ('package cortex\nimport rego.v1   \n\n\n\n'
+         'deny contains {"code": "ACME_NO_NETWORK", "message": msg, "evidence": ["manifest"]} if {  \n'
+         '    input.context.operation == "verify"\t\n'
+         '        msg := concat(" ", ["acme", "says", "no"])\n'
+         '}\n\n\n'
+         '# a comment with a `backtick\n'
+         'note := `a raw string  \n    kept as written\t\n\n\n` if {\n'
+         '    true\n'
+         '}\n\n\n')
+FORMATTED = ('package cortex\n\nimport rego.v1\n\n'
+             'deny contains {"code": "ACME_NO_NETWORK", "message": msg, "evidence": ["manifest"]} if {\n'
+             '\tinput.context.operation == "verify"\n'
+             '\t\tmsg := concat(" ", ["acme", "says", "no"])\n'
+             '}\n\n'
+             '# a comment with a `backtick\n'
+             'note := `a raw string  \n    kept as written\t\n\n\n` if {\n'
+             '\ttrue\n'
+             '}\n')
+
+
+@pytest.fixture
+def messy(tmp_path: Path) -> Path:
+    org = tmp_path / "acme"
+    org.mkdir()
+    (org / "acme.rego").write_text(MESSY, encoding="utf-8")
+    (org / "acme.rego").chmod(0o640)
+    return org
+
+
+def _decision(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], org: Path) -> object:
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "eval", "-i", str(EXAMPLES / "community.json"),
+                          "--policy-dir", str(org), "--rules", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    doc["decision"].pop("policy_revision")  # a hash of the modules' text
+    return doc["decision"], doc["rules"]
+
+
+def test_fmt_formats_a_messy_module_that_still_decides_identically(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], messy: Path) -> None:
+    module = messy / "acme.rego"
+    before = _decision(monkeypatch, capsys, messy)
+    assert "ACME_NO_NETWORK" in json.dumps(before)
+    code, out, err = cortex(monkeypatch, capsys, "policy", "fmt", str(messy))
+    assert (code, out, err) == (0, f"reformatted {module}\n", "")
+    assert module.read_text(encoding="utf-8") == FORMATTED  # the raw string is byte-identical
+    assert module.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in messy.iterdir()] == ["acme.rego"]  # no temporary file left
+    assert _decision(monkeypatch, capsys, messy) == before
+    # idempotent
+    assert cortex(monkeypatch, capsys, "policy", "fmt", str(module))[:2] == (0, "")
+    assert module.read_text(encoding="utf-8") == FORMATTED
+
+
+def test_fmt_check_exits_1_then_0_after_formatting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], messy: Path) -> None:
+    module = messy / "acme.rego"
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "fmt", "--check", str(messy))
+    assert (code, out) == (1, f"would reformat {module}\n")
+    assert module.read_text(encoding="utf-8") == MESSY
+    assert cortex(monkeypatch, capsys, "policy", "fmt", str(messy))[0] == 0
+    assert cortex(monkeypatch, capsys, "policy", "fmt", "--check", str(messy))[:2] == (0, "")
+
+
+def test_fmt_diff_prints_the_change_and_writes_nothing(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], messy: Path) -> None:
+    module = messy / "acme.rego"
+    code, out, _ = cortex(monkeypatch, capsys, "policy", "fmt", "--diff", str(module))
+    assert code == 0
+    assert f"--- a/{module}\n+++ b/{module}\n" in out
+    lines = out.splitlines()
+    assert '-    input.context.operation == "verify"\t' in lines and '+\tinput.context.operation == "verify"' in lines
+    assert module.read_text(encoding="utf-8") == MESSY
+
+
+def test_fmt_leaves_a_module_with_a_syntax_error_unchanged(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    module = tmp_path / "bad.rego"
+    text = "package acme   \n\n\n\nallow if {\n    input.x ==\n"
+    module.write_text(text, encoding="utf-8")
+    code, out, err = cortex(monkeypatch, capsys, "policy", "fmt", str(module))
+    assert code == 2 and out == ""
+    assert err.startswith(f"{module}:") and "\n  fix: " in err
+    assert err.split(":")[1].isdigit() and err.split(":")[2].isdigit()
+    assert module.read_text(encoding="utf-8") == text
+
+
+def test_the_shipped_policies_are_formatted(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    policies = Path(__file__).resolve().parents[2] / "policies"
+    assert cortex(monkeypatch, capsys, "policy", "fmt", "--check", str(policies))[:2] == (0, "")

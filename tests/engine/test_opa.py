@@ -10,6 +10,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -59,7 +60,7 @@ def test_speaks_the_data_api(server: OpaWireServer, opa: OpaServerEngine) -> Non
     d = decide(opa, pi)
     assert not d.failed and d.policy_revision == "bundle-7"
     path, body = server.requests[-1]
-    assert path == "/v1/data/cortex/decision?strict-builtin-errors=true"
+    assert path == "/v1/data/cortex/decision?provenance=true&strict-builtin-errors=true"
     assert json.loads(body) == {"input": pi.to_dict()}
 
 
@@ -173,7 +174,7 @@ def test_builtin_error_blocks_over_http(server: OpaWireServer) -> None:
     with OpaWireServer(load_policy_set([SMALL, BAD / "builtin_error"], defaults=False)) as bad, \
             OpaServerEngine(bad.url) as opa:
         d = decide(opa, make_input())
-        assert bad.requests[-1][0].endswith("?strict-builtin-errors=true")
+        assert bad.requests[-1][0].endswith("?provenance=true&strict-builtin-errors=true")
     assert d.failed and d.codes == ("ENGINE_ERROR",) and "internal_error" in d.reasons[0].message
 
 
@@ -187,4 +188,32 @@ def test_strict_builtin_errors_can_be_turned_off() -> None:
     with OpaServerEngine("http://opa.test", transport=httpx.MockTransport(handler),
                          strict_builtin_errors=False) as opa:
         opa.evaluate("{}")
-    assert seen == ["http://opa.test/v1/data/cortex/decision"]
+    assert seen == ["http://opa.test/v1/data/cortex/decision?provenance=true"]
+
+
+@pytest.mark.parametrize(("provenance", "fixed", "revision"), [
+    ({"bundles": {"cortex": {"revision": "v7"}}}, "", "v7"),
+    ({"bundles": {"b": {"revision": "2"}, "a": {"revision": "1"}}}, "", "a=1,b=2"),
+    ({"version": "1.20.2"}, "", ""),
+    (None, "", ""),
+    ({"bundles": {"cortex": {"revision": "v7"}}}, "pinned", "pinned"),
+])
+def test_decisions_record_the_revision_opa_names(provenance: Any, fixed: str, revision: str) -> None:
+    from cortex_trust.engine import decide
+    from cortex_trust.policy import PolicyInput
+
+    good = json.loads((Path(__file__).parents[2] / "examples" / "inputs" / "community.json").read_text())
+    with EmbeddedEngine(load_policy_set([], [])) as embedded:
+        value = embedded.evaluate(PolicyInput.model_validate(good).to_json())
+    value = json.loads(value) if isinstance(value, str) else value
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body: dict[str, Any] = {"result": value}
+        if provenance is not None:
+            body["provenance"] = provenance
+        return httpx.Response(200, json=body)
+
+    with OpaServerEngine("http://opa.test", policy_revision=fixed,
+                         transport=httpx.MockTransport(handler)) as opa:
+        decision = decide(opa, PolicyInput.model_validate(good))
+    assert not decision.failed and decision.policy_revision == revision

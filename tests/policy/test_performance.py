@@ -48,7 +48,7 @@ def _variants() -> list[tuple[str, Any]]:
             del node[last]
         else:
             node[last] = value
-        out.append((f"{path}={value!r}", cfg))
+        out.append((f"{path}=<deleted>" if value is _DELETE else f"{path}={value!r}", cfg))
 
     changed("sandbox.user", "0:0")
     changed("sandbox.user", "00:1")

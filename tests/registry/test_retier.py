@@ -62,10 +62,9 @@ deny contains {"code": "BAD", "message": sprintf("%v", [to_number("not a number"
 """
 
 
-def _policy(tmp_path: Path, extra: str | None = None, **actions: str) -> Any:
-    from cortex_trust.policy import load_policy_set
-
-    target = tmp_path / "policy"
+def _policy_dir(target: Path, extra: str | None = None, **actions: str) -> Path:
+    """A copy of the registry tests' policy at ``target``, with other actions per tier and an
+    extra module."""
     shutil.copytree(POLICY_DIR, target)
     if actions:
         data = json.loads((target / "data.json").read_text())
@@ -73,6 +72,13 @@ def _policy(tmp_path: Path, extra: str | None = None, **actions: str) -> Any:
         (target / "data.json").write_text(json.dumps(data))
     if extra is not None:
         (target / "cortex" / "extra.rego").write_text(extra)
+    return target
+
+
+def _policy(tmp_path: Path, extra: str | None = None, **actions: str) -> Any:
+    from cortex_trust.policy import load_policy_set
+
+    target = _policy_dir(tmp_path / "policy", extra, **actions)
     return load_policy_set([target], [target / "data.json"], defaults=False)
 
 
@@ -336,3 +342,179 @@ def test_cli_refuses_a_negative_worker_count(registry: Registry) -> None:
 
     result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--workers", "-1"])
     assert result.exit_code == 2 and "--workers must be 0" in result.stderr
+
+
+# ------------------------------------------------------------------------------ what-if (dry run)
+
+BAN_TOOL_1 = """\
+package cortex
+
+import rego.v1
+
+deny contains {"code": "TOOL_ONE_BANNED", "message": "tool-1 is banned here"} if {
+	input.plugin.name == "tool-1"
+}
+"""
+
+
+def _dry_run(registry: Registry, tmp_path: Path, *args: str, extra: str | None = None,
+             **actions: str) -> Any:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    target = _policy_dir(tmp_path / "whatif", extra, **actions)
+    return CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--dry-run",
+                                    "--no-default-policies", "--policy-dir", str(target),
+                                    "--data", str(target / "data.json"), "--workers", "1", *args])
+
+
+def _snapshot(registry: Registry) -> tuple[Any, ...]:
+    """Every read document and the log's checkpoint: what a dry run must leave as it was."""
+    docs = tuple(registry.client.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0").content
+                 + registry.client.get(f"/api/v1/plugins/acme/tool-{i}").content for i in range(3))
+    return (*docs, registry.client.get("/api/v1/plugins").content,
+            registry.client.get("/api/v1/log/checkpoint").content)
+
+
+def test_dry_run_groups_changes_by_reason_exits_1_and_writes_nothing(registry: Registry,
+                                                                     tmp_path: Path) -> None:
+    _catalogue(registry, 3)
+    before = _snapshot(registry)
+    result = _dry_run(registry, tmp_path, "--format", "json", extra=BAN_TOOL_1, experimental="notice")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert (report["versions"], report["changed"], report["newly_blocked"], report["failed"]) == (3, 3, 1, 0)
+    groups = {g["reason"]: g for g in report["groups"]}
+    # A change is listed under every reason code it gained or lost (the tier's own code too).
+    assert set(groups) == {"+TOOL_ONE_BANNED", "+TIER_UNTRUSTED", "-TIER_EXPERIMENTAL",
+                           "experimental/warn -> experimental/notice"}
+    assert groups["+TOOL_ONE_BANNED"]["versions"] == ["acme/tool-1@1.0.0"]
+    assert groups["+TOOL_ONE_BANNED"]["message"] == "tool-1 is banned here"
+    assert groups["+TOOL_ONE_BANNED"]["newly_blocked"] == 1
+    assert groups["experimental/warn -> experimental/notice"]["count"] == 2
+    (banned,) = [c for c in report["changes"] if c["newly_blocked"]]
+    assert banned["plugin"] == "acme/tool-1"
+    assert (banned["added"], banned["removed"]) == (["TIER_UNTRUSTED", "TOOL_ONE_BANNED"], ["TIER_EXPERIMENTAL"])
+    assert (banned["before"]["action"], banned["after"]["action"]) == ("warn", "block")
+    assert banned["after"]["tier"] == "untrusted" and banned["sandbox_changed"] == []
+    assert _snapshot(registry) == before
+    assert registry.store.audit_verify() == []
+
+
+def test_dry_run_of_the_same_policy_changes_nothing_and_exits_0(registry: Registry,
+                                                                 tmp_path: Path) -> None:
+    _catalogue(registry, 2)
+    result = _dry_run(registry, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("0 versions of 2 would change, 0 newly blocked, 0 not decided "
+                             f"(policy revision {_policy(tmp_path).revision})\n")
+
+
+def test_dry_run_reports_sandbox_changes_as_text_and_markdown(registry: Registry,
+                                                              tmp_path: Path) -> None:
+    _catalogue(registry, 2)
+    target_data = {"sandbox": {"memory": "512m"}}
+    for fmt in ("text", "markdown"):
+        extra = tmp_path / f"{fmt}.json"
+        extra.write_text(json.dumps({"cortex": target_data}))
+        result = _dry_run(registry, tmp_path / fmt, "--format", fmt, "--data", str(extra))
+        assert result.exit_code == 0, result.output
+        if fmt == "text":
+            lines = result.stdout.splitlines()
+            assert lines[0].startswith("2 versions of 2 would change, 0 newly blocked")
+            assert lines[2].split() == ["reason", "versions", "newly", "blocked", "message"]
+            assert lines[3].split() == ["sandbox", "2", "0"]
+            assert lines[6].split()[:6] == ["acme/tool-0@1.0.0", "experimental", "->", "experimental",
+                                            "warn", "->"]
+            assert lines[6].split()[-1] == "memory"
+        else:
+            assert "| sandbox | 2 | 0 |  |" in result.stdout
+            assert "| acme\\/tool\\-1\\@1\\.0\\.0 | experimental → experimental | warn → warn | memory |  |" \
+                in result.stdout
+
+
+def test_dry_run_of_an_undecidable_version_exits_3(registry: Registry, tmp_path: Path) -> None:
+    _catalogue(registry, 2)
+    result = _dry_run(registry, tmp_path, "--format", "json", extra=RECURSE_ON_TOOL_1)
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert report["failed"] == 1 and report["newly_blocked"] == 1
+    assert report["groups"][0]["reason"] == "+ENGINE_ERROR"
+    assert _versions(registry)["tool-1"]["decision"]["reasons"][0]["code"] != "ENGINE_ERROR"
+
+
+def test_format_needs_dry_run(registry: Registry) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--format", "json"])
+    assert result.exit_code == 2 and "--format applies to --dry-run" in result.stderr
+
+
+# ------------------------------------------------------- what-if through the API (policy what-if)
+
+
+def _what_if(url: str, tmp_path: Path, *args: str, extra: str | None = None, **actions: str) -> Any:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    target = _policy_dir(tmp_path / "api-whatif", extra, **actions)
+    return CliRunner().invoke(app, ["policy", "what-if", "--registry", url, "--no-defaults",
+                                    "--policy-dir", str(target), "--data", str(target / "data.json"),
+                                    *args])
+
+
+def test_the_input_route_serves_the_input_the_stored_decision_was_made_on(registry: Registry) -> None:
+    from cortex_trust.engine import decide
+    from cortex_trust.policy import PolicyInput
+    from tests.registry.conftest import make_policy_engine
+
+    _catalogue(registry, 2)
+    acme = registry.token()
+    r = registry.client.post("/api/v1/plugins/acme/tool-1/versions/1.0.0/revoke",
+                             json={"reason": "leaked key"}, headers=registry.auth(acme))
+    assert r.status_code == 200, r.text
+    for tool in ("tool-0", "tool-1"):
+        base = f"/api/v1/plugins/acme/{tool}/versions/1.0.0"
+        answer = registry.client.get(base + "/input")
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+        policy_input = PolicyInput.model_validate_json(answer.content)
+        assert (policy_input.plugin.namespace, policy_input.plugin.name) == ("acme", tool)
+        assert policy_input.evidence.revocation.revoked is (tool == "tool-1")
+        with make_policy_engine() as engine:
+            decision = decide(engine, policy_input)
+        assert decision.to_json_dict() == registry.get(base)[1]["decision"]
+    status, error = registry.get("/api/v1/plugins/acme/tool-9/versions/1.0.0/input")
+    assert status == 404 and error["error"]["code"] == "NOT_FOUND"
+
+
+def test_policy_what_if_reads_the_registry_and_reports_what_a_dry_run_reports(
+        registry: Registry, tmp_path: Path) -> None:
+    from tests.support.served_registry import serve_app
+
+    _catalogue(registry, 3)
+    before = _snapshot(registry)
+    with serve_app(registry.app) as url:
+        result = _what_if(url, tmp_path, "--format", "json", extra=BAN_TOOL_1,
+                          experimental="notice")
+        same = _what_if(url, tmp_path / "same")
+        scoped = _what_if(url, tmp_path / "scoped", "--namespace", "other", extra=BAN_TOOL_1)
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    dry = _dry_run(registry, tmp_path / "dry", "--format", "json", extra=BAN_TOOL_1,
+                   experimental="notice")
+    assert report == json.loads(dry.stdout)
+    assert report["newly_blocked"] == 1 and report["changed"] == 3
+    assert same.exit_code == 0 and same.stdout.startswith("0 versions of 3 would change"), same.output
+    assert scoped.exit_code == 0 and scoped.stdout.startswith("0 versions of 0 would change")
+    assert _snapshot(registry) == before
+
+
+def test_policy_what_if_without_a_registry_exits_3(tmp_path: Path) -> None:
+    from tests.support.served_registry import free_port
+
+    result = _what_if(f"http://127.0.0.1:{free_port()}", tmp_path)
+    assert result.exit_code == 3 and "cannot reach the registry" in result.stderr, result.output

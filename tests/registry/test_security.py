@@ -47,7 +47,8 @@ def _concrete(path: str) -> str:
 
 
 #: Write routes authenticated by something else than a registry token: GitHub's webhook, by the
-#: delivery's HMAC signature (tests/registry/test_governance.py sends unsigned and forged ones).
+#: delivery's HMAC signature (tests/registry/test_governance.py sends unsigned and forged ones);
+#: the identity-token exchange, by the CI's OIDC token (test_trusted_publishing).
 _SIGNED = {"/api/v1/github/webhook"}
 
 
@@ -56,13 +57,18 @@ def _token_routes(app: object) -> list[APIRoute]:
 
 
 def test_every_write_route_depends_on_authentication(registry: Registry) -> None:
+    """A registry token authenticates every write but the identity-token exchange, whose bearer
+    is the CI's OIDC token (``identified``), and GitHub's webhook, signed by GitHub
+    (``signed_delivery``)."""
     from registry._app import authenticated
     from registry._governance_api import signed_delivery
+    from registry._oidc_api import identified
 
+    other = {"/api/v1/github/webhook": signed_delivery, "/api/v1/oidc/exchange": identified}
     for route in _write_routes(registry.app):
-        expected = signed_delivery if route.path in _SIGNED else authenticated
-        assert expected in _dependency_calls(route.dependant), (
-            f"{sorted(route.methods)} {route.path} does not depend on {expected.__name__}()")
+        needed = other.get(route.path, authenticated)
+        assert needed in _dependency_calls(route.dependant), (
+            f"{sorted(route.methods)} {route.path} does not depend on {needed.__name__}()")
 
 
 @pytest.mark.parametrize("headers", [
@@ -82,7 +88,7 @@ def test_every_write_route_rejects_missing_or_bad_tokens(registry: Registry,
     for method, path in sorted(targets):
         r = registry.client.request(method, _concrete(path), json={}, headers=headers)
         assert r.status_code == 401, f"{method} {path} answered {r.status_code}"
-        assert r.json()["error"]["code"] in {"UNAUTHENTICATED", "BAD_TOKEN"}
+        assert r.json()["error"]["code"] in {"UNAUTHENTICATED", "BAD_TOKEN", "OIDC_MALFORMED"}
 
 
 def test_tokens_are_stored_only_as_hashes(registry: Registry) -> None:
@@ -122,7 +128,8 @@ def test_public_surface_is_pinned() -> None:
     assert client.__all__ == ["RegistryClient", "RegistryRequestError"]
     assert wire.__all__ == ["VERSION_PATTERN", "DigestRevokeCreate", "DisputeCreate", "DisputeDoc",
                             "DisputeList", "GovernanceInfo", "IdentityRevokeCreate",
-                            "LogLeaf", "LogProof", "PluginDetail", "PluginPage", "PluginSummary",
+                            "LogLeaf", "LogProof", "OidcAudience", "OidcCredential", "OidcExchangeCreate",
+                            "PluginDetail", "PluginPage", "PluginSummary",
                             "PromotionDoc", "PublishCreate", "ReviewCreate", "ReviewWithdraw", "RevocationCreate",
                             "RevocationEntry", "RevocationPage", "RevokedVersions", "UsageCreate",
                             "VersionDetail", "VersionList", "VersionLog", "VersionSummary",

@@ -46,8 +46,9 @@ def test_a_revoked_token_is_refused_by_every_write_route(registry: Registry) -> 
     assert registry.publish(token).status_code == 201
     registry.store.revoke_token(row.token_id, reason="leaked in a CI log", now=registry.clock())
 
+    # The identity-token exchange and GitHub's webhook take no registry token.
     targets = {(m, r.path) for r in _token_routes(registry.app)
-               for m in set(r.methods or ()) - _READ}
+               for m in set(r.methods or ()) - _READ if r.path != "/api/v1/oidc/exchange"}
     assert len(targets) >= 5
     for method, path in sorted(targets):
         r = registry.client.request(method, _concrete(path), json={},

@@ -571,7 +571,7 @@ def build_document(c: Chooser) -> dict[str, Any]:
         evidence[kind] = fn(c, c.choice(goods))
     evidence["dropped"] = c.choice([[], [], [
         {"kind": "scan", "code": "DIGEST_MISMATCH", "message": "the report is about another image"}]])
-    return {
+    doc = {
         "schema_version": "cortex.input/v1",
         "manifest": _manifest(c, c.choice(goods), name, version, image),
         "plugin": {"namespace": namespace, "name": name, "version": version,
@@ -585,6 +585,27 @@ def build_document(c: Chooser) -> dict[str, Any]:
                     "registry": c.choice([None, "https://registry.cortexpersist.com",
                                           "https://registry.internal.acme.com"])},
     }
+    # Drawn last: the rest of each document is drawn as before this piece existed.
+    evidence["signer_continuity"] = _signer_continuity(c, c.choice(goods))
+    return doc
+
+
+def _signer_continuity(c: Chooser, good: bool) -> dict[str, Any]:
+    """No comparison, the same signer (good), or a changed or dropped signer."""
+    mode = c.choice(["absent", "same"] if good else ["absent", "same", "changed", "dropped", "odd"])
+    if mode == "absent":
+        return {"present": False}
+    previous = {"identity": "https://github.com/acme/old/.github/workflows/release.yml@refs/heads/main",
+                "issuer": "https://token.actions.githubusercontent.com",
+                "trusted_root": c.choice([None, "production"])}
+    facts: dict[str, Any] = {"present": True, "first_seen_signer": mode == "changed",
+                             "signer_changed": mode == "changed", "signature_dropped": mode == "dropped",
+                             "previous_version": c.choice([None, "0.9.0"]),
+                             "previous_signer": c.choice([None, previous]), "source": "registry"}
+    if mode == "odd":  # both at once, and a previous signer with text in odd places
+        facts.update(signer_changed=True, signature_dropped=True,
+                     previous_signer={"identity": c.choice(["", "x" * 300, "a\u0000b"]), "issuer": None})
+    return facts
 
 
 def degrade(doc: dict[str, Any], kind: str, c: Chooser) -> dict[str, Any]:
