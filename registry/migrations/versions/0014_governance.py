@@ -4,8 +4,8 @@
 and what GitHub last reported about it), ``dispute`` one row per GitHub issue disputing a plugin
 or a version, ``webhook_delivery`` the ids of processed GitHub deliveries (a replay is ignored).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: governance
+Revises: trusted_publishing
 Create Date: 2026-11-28 12:00:00
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
-down_revision = '0013'
+revision = 'governance'
+down_revision = 'trusted_publishing'
 branch_labels = None
 depends_on = None
 
