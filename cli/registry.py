@@ -25,6 +25,7 @@ from ._options import (
     WhatIfFormatOpt,
 )
 from ._registry_db import migrated_engine, redact_url
+from .registry_governance import GitHubConfigOpt
 from .registry_log import LOG_KEY_ENV, load_log_key
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def serve(
         "--oidc-audience", metavar="TEXT",
         help="The audience identity tokens must be issued for (unique to this registry, e.g. its "
              "URL); default: --name.")] = None,
+    github_config: GitHubConfigOpt = None,
     index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", envvar="CORTEX_INDEX_DIR", metavar="DIR",
         help="Keep this signed index (made by `cortex registry index build`) current after "
@@ -143,6 +145,9 @@ def serve(
         except ValueError as e:
             fail(f"--platform-version {platform_version!r}: {e}",
                  advice="pass the CORTEX platform's version, e.g. --platform-version 8.1.0")
+    from .registry_governance import governance_config
+
+    governance = governance_config(github_config)
     oidc = _oidc_settings(oidc_issuer, oidc_audience or name)
     factory = _engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url)
     engine = migrated_engine(db)
@@ -152,12 +157,19 @@ def serve(
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
                             log_signer=signer, platform_version=platform_version, oidc=oidc,
+                            governance=governance,
                             index_dir=index_dir, index_keys=index_keys)
     if index_dir is not None:
         from .registry_index import check_online
 
         check_online(index_dir, index_keys)
     application = create_app(config, engine_factory=factory, db=engine)
+    if governance is None:
+        print("no registry repository on GitHub: promotions and disputes are off "
+              "(set CORTEX_REGISTRY_GITHUB_REPOSITORY or --github-config)", file=sys.stderr)
+    elif not governance.webhook_secret:
+        _warn("no webhook secret: GitHub's deliveries are refused; promotions and disputes are "
+              "refreshed by polling only", "set CORTEX_REGISTRY_WEBHOOK_SECRET (or webhook_secret_file)")
     if signer is None:
         _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "
               "this database can hold the registry to its history (GET /api/v1/log/checkpoint "
@@ -228,6 +240,19 @@ def _scanner(scan: bool, *, trivy: Path | None,
 
 def _warn(message: str, fix: str) -> None:
     print(f"warning: {message}\n  fix: {fix}", file=sys.stderr)
+
+
+@app.command("doctor")
+def doctor_cmd(github_config: GitHubConfigOpt = None) -> None:
+    """Check the registry's GitHub side: configured (repository, token, webhook secret) and
+    reachable. Exit 0 ready (or not configured), 2 no token, 3 GitHub not reachable."""
+    from .registry_governance import doctor, governance_config
+
+    code, lines = doctor(governance_config(github_config))
+    for line in lines:
+        print(line)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("migrate")

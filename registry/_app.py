@@ -61,6 +61,7 @@ from ._errors import (
     error_response,
     install_error_handlers,
 )
+from ._governance_api import router as governance_router
 from ._log_api import router as log_router
 from ._models import SLUG
 from ._oidc_api import router as oidc_router
@@ -400,6 +401,11 @@ def create_app(config: RegistryConfig, *,
         worker = ScanWorker(store, ev, config.scanner, allowed=config.oci_registries,
                             clock=config.clock)
 
+    governance = None
+    if config.governance is not None:
+        from ._governance import Governance
+
+        governance = Governance(config.governance, store=store, evaluate=ev, clock=config.clock)
     keeper = None
     if config.index_dir is not None:
         from ._index import IndexKeeper, IndexRepository, KeyRing
@@ -413,6 +419,8 @@ def create_app(config: RegistryConfig, *,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if worker is not None and start_scan_worker:
             worker.start()
+        if governance is not None:
+            governance.start()
         if keeper is not None:
             keeper.start()
         try:
@@ -420,6 +428,8 @@ def create_app(config: RegistryConfig, *,
         finally:
             if worker is not None and start_scan_worker:
                 worker.stop()
+            if governance is not None:
+                governance.stop()
             if keeper is not None:
                 keeper.stop()
 
@@ -430,6 +440,7 @@ def create_app(config: RegistryConfig, *,
     app.state.store = store
     app.state.evaluator = ev
     app.state.scan_worker = worker
+    app.state.governance = governance
     app.state.index_keeper = keeper
     from ._oidc import OidcVerifier
     from ._oidc_api import oidc_settings
@@ -438,12 +449,16 @@ def create_app(config: RegistryConfig, *,
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(log_router)
+    app.include_router(governance_router)
     app.include_router(oidc_router)
 
     # Whether this process runs the registry's own scans: "enabled", or why not ("disabled" by
     # the operator, "unavailable": no Trivy). Without scans, versions stay below Community.
+    # Whether the GitHub side (promotions, disputes) is configured; `cortex registry doctor` also
+    # checks that it is reachable.
     health = dumps({"ok": True, "scanning": "enabled" if worker is not None
-                    else config.scan_unavailable}).encode()
+                    else config.scan_unavailable,
+                    "github": "configured" if governance is not None else "not-configured"}).encode()
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

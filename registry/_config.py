@@ -55,6 +55,9 @@ class RegistryConfig:
     #: The CORTEX platform version this registry decides for (``context.cortex_version`` of its
     #: decisions, source ``registry``); ``None``: not set, and the policy says it is unknown.
     platform_version: str | None = None
+    #: The GitHub side (registry repository, token, webhook secret): a
+    #: :class:`registry._governance.GovernanceConfig`; ``None``: no promotions or disputes.
+    governance: Any | None = None
     #: The signed index this registry keeps current after each write (see
     #: :mod:`registry._index`): its directory, created beforehand with
     #: ``cortex registry index build``; ``None``: no index is kept.

@@ -36,6 +36,7 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "NotFound",
+    "TooLarge",
     "Unauthorized",
     "Unavailable",
     "api_error",
@@ -92,6 +93,12 @@ class Invalid(ApiError, InputError):
     reference, a name, a cursor), or the registry policy blocks the publish."""
 
     status = 422
+
+
+class TooLarge(ApiError, InputError):
+    """413: a body larger than the route accepts (a webhook delivery above its cap)."""
+
+    status = 413
 
 
 class Unavailable(ApiError, UnavailableError):

@@ -25,6 +25,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuditHead",
+    "Dispute",
     "Evidence",
     "LogNode",
     "Namespace",
@@ -32,6 +33,7 @@ __all__ = [
     "OidcJti",
     "Plugin",
     "PluginVersion",
+    "Promotion",
     "ReviewRow",
     "RevocationRow",
     "RevokedIdentity",
@@ -41,6 +43,7 @@ __all__ = [
     "TrustedPublisherPublic",
     "UsageDay",
     "VersionBundle",
+    "WebhookDelivery",
 ]
 
 #: Namespaces and plugin names: lowercase ASCII slugs (no case or Unicode look-alikes).
@@ -418,3 +421,66 @@ class LogNode(SQLModel, table=True):
     level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     idx: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     hash: str = Field(max_length=64)
+
+
+class Promotion(SQLModel, table=True):
+    """The promotion pull request of one version on the registry repository (migration 0014, `governance`).
+
+    One row per version: a second request for the same version returns this one. The GitHub
+    facts (``state``, ``merged``, ``head_digest``, ``reviews_json``) are what GitHub reported
+    last (a webhook delivery or a poll, always re-read from GitHub's API); the policy input's
+    ``evidence.promotion`` is built from them, bound to ``digest``.
+    """
+
+    __tablename__ = "promotion"
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="plugin_version.id", unique=True)
+    digest: str = Field(max_length=71)
+    repository: str = Field(max_length=140)
+    number: int = Field(index=True)
+    url: str = Field(max_length=300)
+    branch: str = Field(max_length=255)
+    state: str = Field(max_length=16)  # open | closed
+    merged: bool = False
+    merge_commit: str | None = Field(default=None, max_length=40)
+    merged_at: str | None = Field(default=None, max_length=32)
+    head_sha: str | None = Field(default=None, max_length=40)
+    head_digest: str | None = Field(default=None, max_length=71)
+    #: Each GitHub account's current review (``cortex_trust.policy.PromotionReview`` list).
+    reviews_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    requested_by: str = Field(max_length=128)
+    opened_at: str = Field(max_length=32)
+    #: When GitHub was last read for this pull request (polling is bounded by it).
+    checked_at: str = Field(max_length=32)
+
+
+class Dispute(SQLModel, table=True):
+    """One dispute: a GitHub issue on the registry repository about a plugin (``version_id``
+    set) or one of its versions (migration 0014, `governance`). ``state`` and ``labels_json`` are what GitHub
+    reported last; open disputes reach the policy input (``evidence.disputes``)."""
+
+    __tablename__ = "dispute"
+    __table_args__ = (UniqueConstraint("repository", "number", name="uq_dispute_issue"),)
+    id: int | None = Field(default=None, primary_key=True)
+    plugin_id: int = Field(foreign_key="plugin.id", index=True)
+    version_id: int | None = Field(default=None, foreign_key="plugin_version.id")
+    repository: str = Field(max_length=140)
+    number: int
+    url: str = Field(max_length=300)
+    state: str = Field(max_length=16)  # open | closed
+    labels_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    opened_at: str = Field(max_length=32)
+    closed_at: str | None = Field(default=None, max_length=32)
+    recorded_by: str = Field(max_length=128)
+    checked_at: str = Field(max_length=32)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A GitHub webhook delivery that was processed (migration 0014, `governance`): a replay of its
+    ``X-GitHub-Delivery`` id is ignored."""
+
+    __tablename__ = "webhook_delivery"
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(max_length=64, unique=True)
+    event: str = Field(max_length=64)
+    received_at: str = Field(max_length=32)

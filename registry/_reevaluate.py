@@ -31,7 +31,9 @@ from cortex_trust.engine import PolicyEngine, decide
 from cortex_trust.errors import EngineError
 from cortex_trust.policy import (
     Decision,
+    DisputeEvidence,
     PolicyInput,
+    PromotionEvidence,
     ReviewEvidence,
     RevocationEvidence,
     ScanEvidence,
@@ -76,7 +78,9 @@ def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
                   scan: ScanEvidence | None, tests: TestEvidence | None,
                   review: ReviewEvidence | None, usage: UsageEvidence,
                   revocation: RevocationEvidence, now: datetime,
-                  operation: str = "publish", now_text: str | None = None) -> PolicyInput:
+                  operation: str = "publish", now_text: str | None = None,
+                  promotion: PromotionEvidence | None = None,
+                  disputes: DisputeEvidence | None = None) -> PolicyInput:
     """``base`` with newer evidence pieces (``None`` keeps the base piece) and ``now``
     (``now_text``: ``format_time(now)``, when the caller has it already).
 
@@ -89,7 +93,7 @@ def version_input(base: PolicyInput, *, signature: SignatureEvidence | None,
 
     return refresh_input(base, now=now, operation=cast(Any, operation), now_text=now_text,
                          signature=signature, scan=scan, tests=tests, review=review, usage=usage,
-                         revocation=revocation)
+                         revocation=revocation, promotion=promotion, disputes=disputes)
 
 
 def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
@@ -99,8 +103,9 @@ def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
     """The input of a stored version at ``now``, from stored facts only (no cryptography).
 
     ``input_json`` is the publish-time input; ``evidence`` maps a kind (signature, scan,
-    tests) to the facts JSON of the newest evidence row of that kind bound to ``digest``, and
-    ``review`` to the review piece listing every reviewer's review; ``usage`` aggregates the
+    tests) to the facts JSON of the newest evidence row of that kind bound to ``digest``,
+    ``review`` to the review piece listing every reviewer's review, ``promotion`` to the
+    promotion piece of ``digest`` and ``disputes`` to the open disputes; ``usage`` aggregates the
     usage reports of ``digest`` (``None``: no production use), and the days in production
     (overall and per organization) are counted from the first report to ``now``; the
     revocation piece comes from the version's
@@ -131,7 +136,8 @@ def stored_input(input_json: str, *, evidence: Mapping[str, str] | None,
         signature=_piece(pieces, "signature", SignatureEvidence),
         scan=_piece(pieces, "scan", ScanEvidence), tests=_piece(pieces, "tests", TestEvidence),
         review=_piece(pieces, "review", ReviewEvidence), usage=usage_ev, revocation=revocation,
-        now=now, now_text=fresh)
+        now=now, now_text=fresh, promotion=_piece(pieces, "promotion", PromotionEvidence),
+        disputes=_piece(pieces, "disputes", DisputeEvidence))
 
 
 #: No production use (frozen, so one instance serves every input).
@@ -160,7 +166,8 @@ class Item(NamedTuple):
     #: The publish-time input document (``plugin_version.input_json``).
     input_json: str
     #: Kind -> facts JSON of the newest evidence row of that kind bound to ``digest`` (and
-    #: ``review`` -> the review piece listing every reviewer's review).
+    #: ``review`` -> the review piece listing every reviewer's review, ``promotion`` and
+    #: ``disputes`` -> the governance pieces).
     evidence: dict[str, str] | None
     #: The usage reports of ``digest`` (totals and per organization); None: no use.
     usage: UsageFacts | None

@@ -167,7 +167,8 @@ def prepare_publish(body: PublishCreate, *, principal: Principal, config: Regist
             manifest=manifest, image=body.image, digest=digest, operation="publish", now=now,
             cortex_version=config.platform_version, cortex_version_source="registry",
             signature=signature, scan=scan, tests=tests,
-            dropped=dropped, registry=config.name, namespace=namespace)
+            dropped=dropped, registry=config.name, namespace=namespace,
+            publisher=principal.namespace)
     except InputError as e:
         raise api_error(e, "INPUT_INVALID") from None
     document = policy_input.manifest.document or {}

@@ -40,7 +40,9 @@ from typing import TYPE_CHECKING
 from ..engine import PolicyEngine, decide
 from ..errors import RegistryUnavailable
 from ..policy import (
+    DisputeEvidence,
     DroppedEvidence,
+    PromotionEvidence,
     ReviewEvidence,
     ScanEvidence,
     TestEvidence,
@@ -240,7 +242,9 @@ class Installer:
                                                registry=target.name, dropped=dropped)
                           for kind, model in (("scan", ScanEvidence), ("tests", TestEvidence),
                                               ("review", ReviewEvidence),
-                                              ("usage", UsageEvidence))}
+                                              ("usage", UsageEvidence),
+                                              ("promotion", PromotionEvidence),
+                                              ("disputes", DisputeEvidence))}
                 state = self._sync(fed, now=now)
                 revocation = revocation_evidence(
                     state, registry=target.name, digest=detail.digest, namespace=ns, name=name,

@@ -30,6 +30,7 @@ from ._input import (
     Artifact,
     CommandLineSigner,
     Context,
+    DisputeEvidence,
     DroppedEvidence,
     Evidence,
     ManifestFacts,
@@ -37,6 +38,7 @@ from ._input import (
     PlatformVersionSource,
     PluginRef,
     PolicyInput,
+    PromotionEvidence,
     ReviewEvidence,
     RevocationEvidence,
     ScanEvidence,
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["build_input", "image_digest", "manifest_facts", "plugin_full_name", "refresh_input", "resolve_digest"]
 
-_Kind = Literal["signature", "scan", "tests", "review", "usage"]
+_Kind = Literal["signature", "scan", "tests", "review", "usage", "promotion"]
 
 
 def image_digest(reference: str) -> str | None:
@@ -144,11 +146,14 @@ def build_input(
     usage: UsageEvidence | None = None,
     revocation: RevocationEvidence | None = None,
     transparency: TransparencyEvidence | None = None,
+    promotion: PromotionEvidence | None = None,
+    disputes: DisputeEvidence | None = None,
     signer_continuity: SignerContinuityEvidence | None = None,
     dropped: Sequence[DroppedEvidence] = (),
     registry: str | None = None,
     namespace: str | None = None,
     repository: str | None = None,
+    publisher: str | None = None,
     command_line_signers: Sequence[CommandLineSigner] = (),
 ) -> PolicyInput:
     """Build the policy input document.
@@ -163,7 +168,8 @@ def build_input(
 
     Raises :class:`InputError` when ``image`` and ``digest`` (or the manifest's
     ``runtime.image``) name different digests, a digest is malformed, or the namespace is not
-    a slug. ``repository`` (``owner/repo``) names the source repository of a GitHub plugin.
+    a slug. ``repository`` (``owner/repo``) names the source repository of a GitHub plugin;
+    ``publisher`` the namespace of the registry token that publishes it.
     """
     from ..errors import ManifestError
 
@@ -184,6 +190,7 @@ def build_input(
         "tests": tests or TestEvidence(),
         "review": review or ReviewEvidence(),
         "usage": usage or UsageEvidence(),
+        "promotion": promotion or PromotionEvidence(),
     }
     all_dropped = list(dropped)
     for kind, piece in list(pieces.items()):
@@ -200,7 +207,8 @@ def build_input(
             pieces[kind] = type(piece)()
 
     plugin = PluginRef(namespace=namespace, name=name, version=version,
-                       full_name=plugin_full_name(namespace, name), repository=repository)
+                       full_name=plugin_full_name(namespace, name), repository=repository,
+                       publisher=publisher)
     artifact = Artifact(
         image=image,
         digest=artifact_digest,
@@ -210,6 +218,7 @@ def build_input(
         **pieces,
         revocation=revocation or RevocationEvidence(),
         transparency=transparency or TransparencyEvidence(),
+        disputes=disputes or DisputeEvidence(),
         signer_continuity=signer_continuity or SignerContinuityEvidence(),
         dropped=all_dropped,
     )
@@ -235,6 +244,8 @@ class _Pieces(TypedDict, total=False):
     usage: UsageEvidence | None
     revocation: RevocationEvidence | None
     transparency: TransparencyEvidence | None
+    promotion: PromotionEvidence | None
+    disputes: DisputeEvidence | None
     signer_continuity: SignerContinuityEvidence | None
 
 

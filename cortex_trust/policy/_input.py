@@ -26,6 +26,8 @@ __all__ = [
     "Artifact",
     "CommandLineSigner",
     "Context",
+    "DisputeEvidence",
+    "DisputeRecord",
     "DroppedEvidence",
     "Evidence",
     "GitHubClaims",
@@ -33,6 +35,8 @@ __all__ = [
     "PlatformVersionSource",
     "PluginRef",
     "PolicyInput",
+    "PromotionEvidence",
+    "PromotionReview",
     "ReviewEvidence",
     "ReviewRecord",
     "ReviewVerdict",
@@ -114,6 +118,9 @@ class PluginRef(_Facts):
     #: The source repository (``owner/repo``) of a plugin installed from GitHub; policies trust
     #: that repository's own release workflow as its signer by default.
     repository: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9_.-]{1,100}$")
+    #: The namespace of the registry token that published the version (set by a registry at
+    #: publish and kept in its stored input); the policy reserves core namespaces with it.
+    publisher: str | None = None
 
 
 class Artifact(_Facts):
@@ -359,6 +366,75 @@ class TransparencyEvidence(_Facts):
     source: str | None = None
 
 
+#: A promotion reviewer's current state (``PromotionReview.state``), as GitHub names it in lower case.
+PromotionReviewState = Literal["approved", "changes_requested", "dismissed"]
+
+
+class PromotionReview(_Facts):
+    """``input.evidence.promotion.reviews[]``: one GitHub account's current review of the
+    promotion pull request (its latest review that is not a plain comment, as GitHub counts them).
+
+    ``login`` is the GitHub login, ``at`` when the review was submitted, ``commit`` the commit it
+    was made on. Whether the login counts is the policy's call (``governance`` reviewers).
+    """
+
+    login: str = Field(max_length=39)
+    state: PromotionReviewState
+    at: str | None = None
+    commit: str | None = Field(default=None, max_length=40)
+
+
+class PromotionEvidence(_Facts):
+    """``input.evidence.promotion``: the promotion pull request of this digest on the registry
+    repository, as GitHub reports it.
+
+    ``head_digest`` is the digest the version's index entry names at the pull request's head
+    (``None`` when the head has no readable entry): a promotion whose head no longer names
+    ``digest`` proves nothing about it. ``state`` is the pull request's (``open``, ``closed``);
+    ``merged``, ``merge_commit`` and ``merged_at`` say whether and how it was merged. ``reviews``
+    holds each account's current review, listed or not: the policy weighs them.
+    """
+
+    present: bool = False
+    url: str | None = Field(default=None, max_length=300)
+    number: NonNegativeInt | None = None
+    repository: str | None = Field(default=None, max_length=140)
+    state: Literal["open", "closed"] | None = None
+    merged: bool = False
+    merge_commit: str | None = Field(default=None, max_length=40)
+    merged_at: str | None = None
+    head_sha: str | None = Field(default=None, max_length=40)
+    head_digest: str | None = Field(default=None, pattern=DIGEST_PATTERN)
+    reviews: list[PromotionReview] = Field(default_factory=list, max_length=100)
+    opened_at: str | None = None
+    digest: str | None = None
+    source: str | None = None
+
+
+class DisputeRecord(_Facts):
+    """``input.evidence.disputes.disputes[]``: one dispute, a GitHub issue on the registry
+    repository, as GitHub last reported it (``state``, ``labels``). ``version`` is the disputed
+    version, ``None`` for the whole plugin."""
+
+    url: str = Field(max_length=300)
+    number: NonNegativeInt
+    state: Literal["open", "closed"]
+    labels: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=30)
+    opened_at: str | None = None
+    closed_at: str | None = None
+    version: str | None = None
+
+
+class DisputeEvidence(_Facts):
+    """``input.evidence.disputes``: the open disputes of this plugin (of this version, or of the
+    whole plugin). A closed dispute is history (listed by the registry, not evidence). Like a
+    revocation, a dispute only ever restricts: it counts from any source."""
+
+    present: bool = False
+    disputes: list[DisputeRecord] = Field(default_factory=list, max_length=100)
+    source: str | None = None
+
+
 class SignerRef(_Facts):
     """A signer as continuity compares them: identity, issuer and the Sigstore root its bundle
     chained to."""
@@ -393,7 +469,7 @@ class SignerContinuityEvidence(_Facts):
 class DroppedEvidence(_Facts):
     """Evidence that was supplied but not used, and why (e.g. ``DIGEST_MISMATCH``)."""
 
-    kind: Literal["signature", "scan", "tests", "review", "usage", "revocation"]
+    kind: Literal["signature", "scan", "tests", "review", "usage", "revocation", "promotion", "disputes"]
     code: str
     message: QuotedText
 
@@ -408,6 +484,8 @@ class Evidence(_Facts):
     usage: UsageEvidence = UsageEvidence()
     revocation: RevocationEvidence = RevocationEvidence()
     transparency: TransparencyEvidence = TransparencyEvidence()
+    promotion: PromotionEvidence = PromotionEvidence()
+    disputes: DisputeEvidence = DisputeEvidence()
     signer_continuity: SignerContinuityEvidence = SignerContinuityEvidence()
     dropped: list[DroppedEvidence] = Field(default_factory=list)
 

@@ -32,6 +32,7 @@ __all__ = [
     "GitHubClient",
     "GitHubRateLimited",
     "GitHubRef",
+    "GitHubRefused",
     "GitHubRepo",
     "parse_github_ref",
 ]
@@ -41,6 +42,30 @@ _REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
 _REF = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\Z")
 _MAX_RESPONSE = 2 * 1024 * 1024
 _MAX_MANIFEST = 64 * 1024
+
+
+class GitHubRefused(InputError):
+    """GitHub refused a write (409 or 422): a reference or pull request that exists, invalid
+    fields. ``status`` is GitHub's."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, advice="check the repository's state on GitHub")
+        self.status = status
+
+
+def _message(body: bytes) -> str:
+    """GitHub's error ``message`` (and the first error's), bounded, for refusals."""
+    try:
+        doc = load_json(body)
+    except ValueError:
+        return "no message"
+    if not isinstance(doc, dict):
+        return "no message"
+    parts = [doc.get("message")]
+    errors = doc.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        parts.append(errors[0].get("message"))
+    return "; ".join(p for p in parts if isinstance(p, str))[:300] or "no message"
 
 
 class GitHubRateLimited(RegistryUnavailable):
@@ -184,10 +209,26 @@ class GitHubClient:
         self.close()
 
     def _get(self, url: str, params: dict[str, str] | None = None) -> tuple[Any, httpx.Response]:
+        return self._request("GET", url, params=params)
+
+    def request(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                json_body: Any = None) -> tuple[Any, int]:
+        """``method`` on ``path`` (below the API URL, e.g. ``/repos/o/r/pulls``): the parsed
+        JSON answer (``None`` for an empty one) and the status, for 200, 201 and 204.
+
+        Raises :class:`GitHubRateLimited`, :class:`RegistryUnavailable` (unreachable, 5xx,
+        oversized or not JSON), :class:`InputError` for 404 and :class:`GitHubRefused` for 409
+        and 422 (GitHub's validation message quoted).
+        """
+        doc, resp = self._request(method, f"{self.api_url}{path}", params=params, json_body=json_body)
+        return doc, resp.status_code
+
+    def _request(self, method: str, url: str, params: dict[str, str] | None = None,
+                 json_body: Any = None) -> tuple[Any, httpx.Response]:
         if urlsplit(url)[:2] != self._origin:
             raise RegistryUnavailable(f"GitHub sent a link to another origin ({url!r}); refused")
         try:
-            with self._client.stream("GET", url, params=params) as resp:
+            with self._client.stream(method, url, params=params, json=json_body) as resp:
                 body = bytearray()
                 for chunk in resp.iter_bytes():
                     body += chunk
@@ -206,8 +247,14 @@ class GitHubClient:
         if resp.status_code == 404:
             raise InputError(f"GitHub has no {urlsplit(url).path}",
                              advice="check the repository name and ref")
-        if resp.status_code != 200:
-            raise RegistryUnavailable(f"GitHub answered HTTP {resp.status_code} for {urlsplit(url).path}")
+        if resp.status_code in (409, 422):
+            raise GitHubRefused(f"GitHub refused {method} {urlsplit(url).path}: {_message(bytes(body))}",
+                                status=resp.status_code)
+        if resp.status_code not in (200, 201, 204):
+            raise RegistryUnavailable(f"GitHub answered HTTP {resp.status_code} for {urlsplit(url).path}",
+                                      advice="retry later")
+        if not body:
+            return None, resp
         try:
             return load_json(bytes(body)), resp
         except ValueError:

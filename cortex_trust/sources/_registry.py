@@ -30,12 +30,15 @@ from .._json import load_json
 from ..errors import InputError, RegistryUnavailable
 from ..policy import PolicyInput
 from ._wire import (
+    DisputeList,
+    GovernanceInfo,
     LogProof,
     OidcAudience,
     OidcCredential,
     PluginDetail,
     PluginPage,
     PluginSummary,
+    PromotionDoc,
     RevocationPage,
     RevokedVersions,
     VersionDetail,
@@ -369,6 +372,30 @@ class RegistryClient:
                 raise self._untrusted("GET", path, "a proof that is not a list of hashes")
             out.append(raw)
         return out
+
+    def promote(self, namespace: str, name: str, version: str) -> PromotionDoc:
+        """Request the version's promotion to community (publisher of the namespace, or admin):
+        the registry opens a pull request on its registry repository, or returns the existing
+        one. Raises :class:`RegistryUnavailable` when the answer is about another version."""
+        path = f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}/promotion"
+        doc = self._call("POST", path, PromotionDoc)
+        if (doc.namespace, doc.name, doc.version) != (namespace, name, version):
+            raise self._untrusted("POST", path, "a promotion of another version")
+        return doc
+
+    def governance(self) -> GovernanceInfo:
+        """Where this registry's promotions and disputes happen."""
+        return self._call("GET", "/api/v1/governance", GovernanceInfo)
+
+    def record_dispute(self, namespace: str, name: str, issue: int) -> DisputeList:
+        """Ask the registry to record issue ``issue`` of its repository as a dispute of
+        ``namespace/name`` (any token); returns the plugin's disputes."""
+        return self._call("POST", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/disputes",
+                          DisputeList, json_body={"issue": issue})
+
+    def disputes(self, namespace: str, name: str) -> DisputeList:
+        """Every dispute of a plugin, open and closed."""
+        return self._call("GET", f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/disputes", DisputeList)
 
     def revoke_identity(self, *, identity: str, issuer: str, reason: str) -> tuple[str, ...]:
         """Revoke every version signed by ``identity`` + ``issuer`` (admin); returns them."""

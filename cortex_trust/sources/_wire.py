@@ -27,6 +27,10 @@ from ..policy import Decision
 __all__ = [
     "VERSION_PATTERN",
     "DigestRevokeCreate",
+    "DisputeCreate",
+    "DisputeDoc",
+    "DisputeList",
+    "GovernanceInfo",
     "IdentityRevokeCreate",
     "LogLeaf",
     "LogProof",
@@ -36,6 +40,7 @@ __all__ = [
     "PluginDetail",
     "PluginPage",
     "PluginSummary",
+    "PromotionDoc",
     "PublishCreate",
     "ReviewCreate",
     "ReviewWithdraw",
@@ -312,3 +317,72 @@ class OidcCredential(_Doc):
     namespace: str = Field(max_length=64)
     publisher_id: str = Field(max_length=32)
     expires_at: str = Field(max_length=32)
+
+
+# ---------------------------------------------------------------------------------- governance
+
+
+class DisputeCreate(_Request):
+    """``POST .../disputes``: record a dispute opened as issue ``issue`` on the registry
+    repository. The registry reads the issue from GitHub itself (nothing else is taken from the
+    caller) and records it only when its body carries the dispute template for this plugin."""
+
+    issue: int = Field(ge=1, le=2**31 - 1)
+
+
+class PromotionDoc(_Doc):
+    """``POST``/``GET .../versions/{version}/promotion``: a version's promotion pull request and
+    what GitHub last reported about it (``evidence.promotion`` of the version's decision)."""
+
+    namespace: str
+    name: str
+    version: str
+    digest: str
+    repository: str
+    number: int
+    url: str
+    state: Literal["open", "closed"]
+    merged: bool
+    head_digest: str | None
+    #: Each GitHub account's current review: ``{"login", "state", "at", "commit"}``.
+    reviews: tuple[dict[str, Any], ...]
+    opened_at: str
+    checked_at: str
+    #: Whether this request opened it (``false``: it existed).
+    created: bool = False
+
+
+class DisputeDoc(_Doc):
+    """One dispute of a plugin (a GitHub issue on the registry repository)."""
+
+    namespace: str
+    name: str
+    #: The disputed version; null for the whole plugin.
+    version: str | None
+    url: str
+    number: int
+    state: Literal["open", "closed"]
+    labels: tuple[str, ...]
+    opened_at: str
+    closed_at: str | None
+
+
+class DisputeList(_Doc):
+    """``GET .../disputes``: every dispute of a plugin, open and closed, oldest first."""
+
+    items: tuple[DisputeDoc, ...]
+
+
+class GovernanceInfo(_Doc):
+    """``GET /api/v1/governance``: where promotions and disputes happen.
+
+    ``repository`` is the registry repository (``OWNER/REPO``) and ``web_url`` its GitHub page;
+    both are null when the registry has no GitHub side configured. ``dispute_labels`` are the
+    labels a dispute carries (plus ``security_label`` when it is about security).
+    """
+
+    configured: bool
+    repository: str | None
+    web_url: str | None
+    dispute_labels: tuple[str, ...]
+    security_label: str

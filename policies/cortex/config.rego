@@ -61,6 +61,17 @@ config_ok := true if {
 	_positive(cfg.sandbox.cpus)
 	_positive_whole(cfg.sandbox.pids_limit)
 	_transparency_config_ok # transparency.rego
+	_governance_config_ok
+}
+
+# governance.rego's keys: every list a list (of strings where it names something).
+_governance_config_ok if {
+	is_array(cfg.governance.core_namespaces)
+	is_array(cfg.governance.community_reviewers)
+	is_array(cfg.governance.core_reviewers)
+	is_array(cfg.governance.promotion.operations)
+	is_array(cfg.governance.promotion.exempt_plugins)
+	is_array(cfg.governance.disputes.warn_labels)
 }
 
 _signer_entry_ok_or_null(null) := true
@@ -96,6 +107,12 @@ _typed_keys := [
 	[["sandbox", "allow_unsandboxed"], "boolean", "true or false"],
 	[["sandbox", "network_tiers"], "array", "a list of tiers"],
 	[["sandbox", "filesystem_tiers"], "array", "a list of tiers"],
+	[["governance", "core_namespaces"], "array", "a list of namespaces"],
+	[["governance", "community_reviewers"], "array", "a list of GitHub logins"],
+	[["governance", "core_reviewers"], "array", "a list of GitHub logins"],
+	[["governance", "promotion", "operations"], "array", "a list of operations"],
+	[["governance", "promotion", "exempt_plugins"], "array", "a list of globs on full_name"],
+	[["governance", "disputes", "warn_labels"], "array", "a list of issue labels"],
 ]
 
 config_problems contains sprintf("%s must be %s", [concat(".", key[0]), key[2]]) if {

@@ -30,7 +30,7 @@ manifest_document := {
 verified := {
 	"schema_version": "cortex.input/v1",
 	"manifest": {"valid": true, "problems": [], "document": manifest_document},
-	"plugin": {"namespace": "cortex", "name": "weather", "version": "1.2.0", "full_name": "cortex/weather"},
+	"plugin": {"namespace": "cortex", "name": "weather", "version": "1.2.0", "full_name": "cortex/weather", "publisher": "cortex"},
 	"artifact": {"image": sprintf("registry.cortexpersist.com/cortex/weather@%s", [digest]), "digest": digest, "pinned": true},
 	"evidence": {
 		"signature": {
@@ -137,7 +137,14 @@ default_config := {
 			"workflow": ".github/workflows/release.yml@refs/tags/*"
 		},
 		"trusted_scan_attesters": {},
-		"evidence_sources": {"*": {"signature": true, "scan": true, "tests": true, "review": true, "usage": true}},
+		"evidence_sources": {"*": {"signature": true, "scan": true, "tests": true, "review": true, "usage": true, "promotion": true}},
+		"governance": {
+			"core_namespaces": ["cortex"],
+			"community_reviewers": [],
+			"core_reviewers": [],
+			"promotion": {"operations": ["publish", "install", "run"], "exempt_plugins": []},
+			"disputes": {"warn_labels": ["security"]},
+		},
 		"actions": {
 			"verified": "allow",
 			"community": "notice",
@@ -222,8 +229,17 @@ default_config := {
 		}
 	}
 
-# The decision for inp under the shipped data, without organization deny/warn entries.
-decide(inp) := decide_with(inp, default_config)
+# The decision for inp under the shipped data with the governance review switched off
+# (governance.promotion.operations: []), without organization deny/warn entries: the tests of the
+# evidence checks use it. governance_test.rego checks governance on the shipped data as it is
+# (decide_shipped).
+decide(inp) := decide_with(inp, ungoverned_config)
+
+# The decision for inp under the shipped data exactly.
+decide_shipped(inp) := decide_with(inp, default_config)
+
+# The shipped data with the promotion / core-review requirement off.
+ungoverned_config := json.patch(default_config, [{"op": "replace", "path": "/governance/promotion/operations", "value": []}])
 
 # The decision for inp under `config` (e.g. config_with(...)).
 decide_with(inp, config) := decide_ext(inp, config, set(), set())
@@ -233,11 +249,15 @@ decide_ext(inp, config, deny, warn) := d if {
 	d := data.cortex.decision with input as inp with data.cortex_config as config with data.cortex.deny as deny with data.cortex.warn as warn
 }
 
-# The shipped data with the value at `path` (a JSON pointer such as "/scan/cve_allowlist") set.
+# The shipped data (governance review off, as for decide) with the value at `path` (a JSON pointer
+# such as "/scan/cve_allowlist") set.
 # Tests replace the whole data.cortex_config: OPA merges `with data.cortex_config.some.object as
 # {...}` into the existing object for rules that read it indirectly where regorus replaces it;
 # replacing the whole document behaves the same in both engines.
-config_with(path, value) := json.patch(default_config, [{"op": "add", "path": path, "value": value}])
+config_with(path, value) := json.patch(ungoverned_config, [{"op": "add", "path": path, "value": value}])
 
 # The shipped data with several JSON-patch operations applied.
-config_patched(ops) := json.patch(default_config, ops)
+config_patched(ops) := json.patch(ungoverned_config, ops)
+
+# The shipped data exactly, with JSON-patch operations applied (governance on).
+config_patched_shipped(ops) := json.patch(default_config, ops)

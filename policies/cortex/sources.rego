@@ -14,7 +14,7 @@ package cortex
 
 import rego.v1
 
-_evidence_kinds := ["signature", "scan", "tests", "review", "usage"]
+_evidence_kinds := ["signature", "scan", "tests", "review", "usage", "promotion"]
 
 _sources := _static._sources if _static._sources else := cfg.evidence_sources if is_object(cfg.evidence_sources) else := {}
 

@@ -27,7 +27,7 @@ test_no_static_values_for_invalid_data if {
 test_precomputed_values_decide_the_same if {
 	back := json.unmarshal(json.marshal(static))
 	every inp in [fx.verified, fx.community, fx.experimental, fx.untrusted, fx.minimal_valid, fx.minimal_invalid] {
-		expected := fx.decide(inp)
+		expected := fx.decide_shipped(inp)
 		got := data.cortex.decision with input as inp
 			with data.cortex_config as fx.default_config
 			with data.cortex.deny as set()

@@ -2,6 +2,7 @@
 #   Verified     = core-team review approved + trusted Sigstore signature + 30 days in production
 #                  (continued use reported by independent organizations)
 #   Community    = automated scan passed + manifest valid + tests passed
+#                  + (governance.rego) an approved promotion, or a core-team review for a core plugin
 #   Experimental = manifest valid
 #   Untrusted    = otherwise
 #
@@ -48,7 +49,7 @@ tier_reason := {
 	tier == "community"
 } else := {
 	"code": "TIER_EXPERIMENTAL",
-	"message": "experimental: the manifest is valid; community also needs a passing scan and passing tests",
+	"message": "experimental: the manifest is valid; community also needs a passing scan, passing tests and, where policy asks for it, an approved promotion",
 	"evidence": ["manifest"],
 } if {
 	tier == "experimental"

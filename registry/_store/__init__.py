@@ -14,6 +14,7 @@ domain over :class:`~registry._store._tx.StoreBase`:
 ``_revocations``          revoking a version, a digest, a signer identity
 ``_scans``                the scan queue
 ``_retier``               re-tiering the whole catalogue in bulk SQL
+``_governance``           promotion pull requests, disputes, processed webhook deliveries
 ``_audit``                verifying the audit log; the transparency-log reads
 ========================  ==========================================================
 
@@ -34,6 +35,7 @@ Guarantees:
 from __future__ import annotations
 
 from ._audit import AuditReads
+from ._governance import GovernanceWrites, PromotionFacts, Watched
 from ._publishers import PublisherStore
 from ._reads import CatalogueReads
 from ._retier import Retiering
@@ -49,14 +51,16 @@ __all__ = [
     "TOKEN_PREFIX",
     "Evaluator",
     "Principal",
+    "PromotionFacts",
     "PublishRecord",
     "Store",
+    "Watched",
     "hash_token",
     "parse_duration",
 ]
 
 
-class Store(TokenStore, PublisherStore, CatalogueReads, VersionWrites, RevocationWrites, ScanQueue, Retiering,
-            AuditReads):
+class Store(TokenStore, PublisherStore, CatalogueReads, VersionWrites, RevocationWrites, ScanQueue,
+            Retiering, AuditReads, GovernanceWrites):
     """The registry database. Build it on an engine whose schema is migrated:
     ``Store(engine, registry_name=...)``."""

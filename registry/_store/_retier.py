@@ -49,8 +49,8 @@ class Retiering(VersionRows):
 
         No cryptography is redone: signature facts are read from the evidence rows, and every
         decision comes from :func:`cortex_trust.engine.decide` in ``pool``'s workers. This
-        process reads batches of ``batch`` versions (five queries per batch: versions, their
-        evidence, their reviews, their usage in two) and stores each finished batch with one
+        process reads batches of ``batch`` versions (seven queries per batch: versions, their
+        evidence, promotions and disputes, their reviews, their usage in two) and stores each finished batch with one
         executemany UPDATE while the workers evaluate the next ones; the plugin documents are
         recomputed from the new tiers at the end (one more executemany).
 

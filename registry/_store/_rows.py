@@ -31,6 +31,7 @@ from .._reevaluate import (
     item_from_row,
     render_outcome,
 )
+from ._governance_facts import governance_facts
 from ._tx import StoreBase, not_found
 
 __all__ = ["Evaluator", "VersionRows"]
@@ -57,9 +58,10 @@ class VersionRows(StoreBase):
 
     def _facts(self, s: Any, where: Callable[[Any], Any],
                digests: dict[int, str]) -> tuple[dict[int, dict[str, str]], dict[int, UsageFacts]]:
-        """The stored facts of a batch of versions, each bound to the version's digest, in four
-        queries: the newest evidence row of each kind; every reviewer's review, as the facts JSON
-        of one review piece; usage per version and per organization. ``where(column)`` selects
+        """The stored facts of a batch of versions, each bound to the version's digest, in six
+        queries: the newest evidence row of each kind; the promotion and the open disputes
+        (:func:`governance_facts`); every reviewer's review, as the facts JSON of one review
+        piece; usage per version and per organization. ``where(column)`` selects
         the batch by a table's version-id column."""
         from sqlalchemy import select as columns  # any number of columns (sqlmodel's: <= 4)
 
@@ -71,6 +73,8 @@ class VersionRows(StoreBase):
             # Reviews are per reviewer (ReviewRow); an evidence row never stands for them.
             if digests.get(vid) == digest and kind != "review":
                 latest.setdefault(vid, {})[kind] = facts  # the newest of each kind wins
+        for vid, pieces in governance_facts(s, where, digests, source=self.registry_name).items():
+            latest.setdefault(vid, {}).update(pieces)
         reviews: dict[int, list[dict[str, Any]]] = {}
         for vid, reviewer, verdict, digest, at in s.execute(
                 columns(col(ReviewRow.version_id), col(ReviewRow.reviewer), col(ReviewRow.verdict),

@@ -15,7 +15,11 @@ from typing import Any
 
 import pytest
 
-__all__ = ["migrator", "run_cli", "shipped_policy_evaluator"]
+__all__ = ["NO_PROMOTION", "migrator", "run_cli", "shipped_policy_evaluator"]
+
+#: Policy data that switches the promotion requirement of Community off, for tests about other
+#: evidence (governance.promotion.operations: []).
+NO_PROMOTION = Path(__file__).resolve().parent.parent / "fixtures" / "policy_data" / "no_promotion.yaml"
 
 
 def migrator(engine: Any) -> Callable[[str, str], None]:

@@ -103,4 +103,4 @@ def test_an_unknown_asset_is_a_404_in_the_api_error_format(served: str) -> None:
 def test_healthz_says_the_process_is_up_and_whether_it_scans(served: str) -> None:
     r = httpx.get(served + "/healthz", timeout=10)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    assert r.json() == {"ok": True, "scanning": "disabled"}
+    assert r.json() == {"ok": True, "scanning": "disabled", "github": "not-configured"}

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.registry._helpers import NO_PROMOTION
 from tests.registry.test_scan_origin import _attestation
 from tests.support.federation import fake_digest, manifest_text
 from tests.support.served_registry import ServedRegistry, serve_registry
@@ -130,7 +131,8 @@ def cli(tmp_path: Path, private_sigstore: PrivateSigstore) -> Cli:
 def scanning(tmp_path_factory: pytest.TempPathFactory,
              private_sigstore: PrivateSigstore) -> Iterator[ServedRegistry]:
     """A registry as the README's "Running a registry" starts it: default policies, scanning
-    every publish with a vulnerability database (``--trivy-db``)."""
+    every publish with a vulnerability database (``--trivy-db``); the promotion requirement is
+    off (these tests are about the scan; governance: test_governance_cli.py)."""
     tmp = tmp_path_factory.mktemp("scanning")
     trivy = tmp / "trivy"
     trivy.write_text(STUB_TRIVY)
@@ -140,7 +142,7 @@ def scanning(tmp_path_factory: pytest.TempPathFactory,
     (db / "db" / "trivy.db").write_bytes(b"")
     with serve_registry(tmp, "--trusted-root", str(private_sigstore.trusted_root_path),
                         "--allow-registry", OCI_HOST, "--trivy", str(trivy),
-                        "--trivy-db", str(db)) as served:
+                        "--trivy-db", str(db), "--data", str(NO_PROMOTION)) as served:
         yield served
 
 
@@ -158,7 +160,8 @@ def organization(tmp_path_factory: pytest.TempPathFactory,
             "trusted_roots": [private_sigstore.trusted_root_path.stem]}},
         "scan": {"accepted_origins": {"publish": ["registry", "attested", "self-reported"]}}}}))
     with serve_registry(tmp, "--trusted-root", str(private_sigstore.trusted_root_path),
-                        "--allow-registry", OCI_HOST, "--no-scan", "--data", str(data)) as served:
+                        "--allow-registry", OCI_HOST, "--no-scan", "--data", str(NO_PROMOTION),
+                        "--data", str(data)) as served:
         yield served
 
 

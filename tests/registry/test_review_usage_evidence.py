@@ -1,8 +1,9 @@
 """Reviews per reviewer and usage that one actor cannot forge, through the HTTP API.
 
 The registry here runs the shipped default policies (plus data trusting the fixture bundle's
-signer for ``acme/*``) and scans every publish itself, so a version reaches Community from its
-own evidence and the only question left is what reviews and usage reports make it Verified.
+signer for ``acme/*`` and exempting ``acme/*`` from promotion) and scans every publish itself,
+so a version reaches Community from its own evidence and the only question left is what reviews
+and usage reports make it Verified.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ def _clean_scan(image: str, digest: str) -> ScanEvidence:
 def shipped_evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The shipped policies, with data that trusts the fixture bundle's signer for acme/*."""
     data = tmp_path_factory.mktemp("policy") / "acme.yaml"
+    # acme is this registry's own namespace: no promotion pull request (governance is tested in
+    # test_governance.py), so reviews and usage alone decide Verified here.
     data.write_text(json.dumps({"cortex_config": {"trusted_signers": {"acme-release": {
         "plugins": ["acme/*"], "issuer": GHA, "identity": BEACON,
-        "trusted_roots": ["production"]}}}}))
+        "trusted_roots": ["production"]}}, "governance": {"promotion": {"exempt_plugins": ["acme/*"]}}}}))
     with shipped_policy_evaluator([data]) as evaluator:
         yield evaluator
 

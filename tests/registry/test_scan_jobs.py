@@ -134,7 +134,7 @@ def test_a_scan_report_at_publish_does_not_replace_the_registry_scan(scanning: A
 def test_a_registry_without_a_scanner_still_queues_every_publish(registry: Registry) -> None:
     """The job waits for a registry process that can scan (e.g. a replica with Trivy)."""
     assert registry.app.state.scan_worker is None
-    assert registry.client.get("/healthz").json() == {"ok": True, "scanning": "unavailable"}
+    assert registry.client.get("/healthz").json() == {"ok": True, "scanning": "unavailable", "github": "not-configured"}
     assert registry.publish(registry.token()).status_code == 201
     assert _jobs(registry) == [("queued", 0)]
     later = _app(registry, Trivy())

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from cortex_trust.errors import CollectorError
 from cortex_trust.evidence import VULN_ATTESTATION_PREDICATE
 from cortex_trust.policy import ScanEvidence
-from tests.registry._helpers import shipped_policy_evaluator
+from tests.registry._helpers import NO_PROMOTION, shipped_policy_evaluator
 from tests.registry.conftest import Clock, Registry, migration_steps
 from tests.support.federation import fake_digest, manifest_text
 from tests.support.served_registry import serve_registry
@@ -66,6 +66,14 @@ class FakeTrivy:
         return ScanEvidence(present=True, bound=True, digest=digest, produced_by="trivy",
                             origin="pipeline", scanners=["vuln", "secret", "misconfig"],
                             trivy_version="0.76.0", source=f"trivy image {image}")
+
+
+@pytest.fixture(scope="module")
+def registry_evaluator() -> Iterator[Any]:
+    """The shipped policies with the promotion requirement off: these tests are about who
+    produced the scan (governance: test_governance.py)."""
+    with shipped_policy_evaluator([NO_PROMOTION]) as evaluator:
+        yield evaluator
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +225,7 @@ def test_an_attestation_from_a_trusted_attester_reaches_community(
     data = tmp_path / "scanners.yaml"
     data.write_text(json.dumps({"cortex_config": {"trusted_scan_attesters": {"acme-scanner": {
         "plugins": ["acme/*"], "issuer": GHA, "identity": ATTESTER, "trusted_roots": ["private"]}}}}))
-    with shipped_policy_evaluator([data]) as evaluator:
+    with shipped_policy_evaluator([NO_PROMOTION, data]) as evaluator:
         for s in _scanning(db_url, evaluator, sigstore, FakeTrivy()):
             doc = s.publish(scan_attestation=_attestation(sigstore))
             assert doc["tier"] == "community", _codes(doc)
@@ -342,7 +350,7 @@ def _attempts(db: str) -> int:
 def test_serve_scans_by_default_and_a_forged_report_stays_experimental(
         tmp_path: Path, sigstore: PrivateSigstore) -> None:
     for served in _serve(tmp_path, sigstore):
-        assert served.health() == {"ok": True, "scanning": "enabled"}
+        assert served.health() == {"ok": True, "scanning": "enabled", "github": "not-configured"}
         doc = _cli_publish(served, sigstore, tmp_path, "1.0.0")
         assert doc["evidence"]["scan"]["origin"] == "self-reported"
         assert doc["tier"] == "experimental" and "SCAN_SELF_REPORTED" in _codes(doc)
@@ -370,7 +378,7 @@ def test_serve_scans_by_default_and_a_forged_report_stays_experimental(
 def test_serve_without_trivy_warns_and_keeps_serving(tmp_path: Path,
                                                      sigstore: PrivateSigstore) -> None:
     for served in _serve(tmp_path, sigstore, "--trivy", str(tmp_path / "no-trivy")):
-        assert served.health() == {"ok": True, "scanning": "unavailable"}
+        assert served.health() == {"ok": True, "scanning": "unavailable", "github": "not-configured"}
         doc = _cli_publish(served, sigstore, tmp_path, "1.0.0")
         assert doc["tier"] == "experimental" and "SCAN_SELF_REPORTED" in _codes(doc)
         assert doc["decision"]["sandbox"]["network"] is False
@@ -381,7 +389,7 @@ def test_serve_without_trivy_warns_and_keeps_serving(tmp_path: Path,
 def test_serve_no_scan_is_a_named_choice_that_warns(tmp_path: Path,
                                                     sigstore: PrivateSigstore) -> None:
     for served in _serve(tmp_path, sigstore, "--no-scan"):
-        assert served.health() == {"ok": True, "scanning": "disabled"}
+        assert served.health() == {"ok": True, "scanning": "disabled", "github": "not-configured"}
         doc = _cli_publish(served, sigstore, tmp_path, "1.0.0")
         assert doc["tier"] == "experimental" and "SCAN_SELF_REPORTED" in _codes(doc)
     log = served.log.read_text()

@@ -46,14 +46,27 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "x1", path)
 
 
+#: Write routes authenticated by something else than a registry token: GitHub's webhook, by the
+#: delivery's HMAC signature (tests/registry/test_governance.py sends unsigned and forged ones);
+#: the identity-token exchange, by the CI's OIDC token (test_trusted_publishing).
+_SIGNED = {"/api/v1/github/webhook"}
+
+
+def _token_routes(app: object) -> list[APIRoute]:
+    return [r for r in _write_routes(app) if r.path not in _SIGNED]
+
+
 def test_every_write_route_depends_on_authentication(registry: Registry) -> None:
     """A registry token authenticates every write but the identity-token exchange, whose bearer
-    is the CI's OIDC token (``identified``)."""
+    is the CI's OIDC token (``identified``), and GitHub's webhook, signed by GitHub
+    (``signed_delivery``)."""
     from registry._app import authenticated
+    from registry._governance_api import signed_delivery
     from registry._oidc_api import identified
 
+    other = {"/api/v1/github/webhook": signed_delivery, "/api/v1/oidc/exchange": identified}
     for route in _write_routes(registry.app):
-        needed = identified if route.path == "/api/v1/oidc/exchange" else authenticated
+        needed = other.get(route.path, authenticated)
         assert needed in _dependency_calls(route.dependant), (
             f"{sorted(route.methods)} {route.path} does not depend on {needed.__name__}()")
 
@@ -66,7 +79,7 @@ def test_every_write_route_depends_on_authentication(registry: Registry) -> None
 ])
 def test_every_write_route_rejects_missing_or_bad_tokens(registry: Registry,
                                                          headers: dict[str, str]) -> None:
-    targets = {(m, r.path) for r in _write_routes(registry.app) for m in set(r.methods) - _READ}
+    targets = {(m, r.path) for r in _token_routes(registry.app) for m in set(r.methods) - _READ}
     # A second, independent enumeration: every non-GET operation in the OpenAPI document.
     schema = registry.client.get("/openapi.json").json()
     targets |= {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops
@@ -113,10 +126,11 @@ def test_public_surface_is_pinned() -> None:
 
     assert registry.__all__ == ["RegistryConfig", "create_app", "make_engine", "migrate"]
     assert client.__all__ == ["RegistryClient", "RegistryRequestError"]
-    assert wire.__all__ == ["VERSION_PATTERN", "DigestRevokeCreate", "IdentityRevokeCreate",
+    assert wire.__all__ == ["VERSION_PATTERN", "DigestRevokeCreate", "DisputeCreate", "DisputeDoc",
+                            "DisputeList", "GovernanceInfo", "IdentityRevokeCreate",
                             "LogLeaf", "LogProof", "OidcAudience", "OidcCredential", "OidcExchangeCreate",
                             "PluginDetail", "PluginPage", "PluginSummary",
-                            "PublishCreate", "ReviewCreate", "ReviewWithdraw", "RevocationCreate",
+                            "PromotionDoc", "PublishCreate", "ReviewCreate", "ReviewWithdraw", "RevocationCreate",
                             "RevocationEntry", "RevocationPage", "RevokedVersions", "UsageCreate",
                             "VersionDetail", "VersionList", "VersionLog", "VersionSummary",
                             "YankCreate"]

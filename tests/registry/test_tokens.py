@@ -14,7 +14,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from tests.registry.conftest import Registry
-from tests.registry.test_security import _READ, _concrete, _write_routes
+from tests.registry.test_security import _READ, _concrete, _token_routes
 
 
 def _create(registry: Registry, **kw: Any) -> tuple[str, Any]:
@@ -46,8 +46,8 @@ def test_a_revoked_token_is_refused_by_every_write_route(registry: Registry) -> 
     assert registry.publish(token).status_code == 201
     registry.store.revoke_token(row.token_id, reason="leaked in a CI log", now=registry.clock())
 
-    # The identity-token exchange takes no registry token (test_trusted_publishing).
-    targets = {(m, r.path) for r in _write_routes(registry.app)
+    # The identity-token exchange and GitHub's webhook take no registry token.
+    targets = {(m, r.path) for r in _token_routes(registry.app)
                for m in set(r.methods or ()) - _READ if r.path != "/api/v1/oidc/exchange"}
     assert len(targets) >= 5
     for method, path in sorted(targets):

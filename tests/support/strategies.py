@@ -245,8 +245,8 @@ VOCAB = vocabulary()
 # --------------------------------------------------------------------------- builders
 
 #: Pieces of evidence that can be made to fail / be removed by the monotonicity helpers.
-DEGRADABLE = ("manifest", "signature", "scan", "tests", "review", "usage", "revocation")
-REMOVABLE = ("signature", "scan", "tests", "review", "usage", "revocation")
+DEGRADABLE = ("manifest", "signature", "scan", "tests", "review", "usage", "revocation", "promotion")
+REMOVABLE = ("signature", "scan", "tests", "review", "usage", "revocation", "promotion")
 
 _AIMS = {
     # the weight list for "this piece passes", per aim
@@ -504,8 +504,49 @@ def _revocation(c: Chooser, good: bool) -> dict[str, Any]:
             "source": "https://registry.cortexpersist.com/api/v1/revocations"}
 
 
+#: GitHub logins for promotion reviews: listed in tests/fixtures/oracle_data/data.yaml (in any
+#: case), or nobody's reviewer.
+_PROMOTION_LOGINS = ("octo-reviewer", "Octo-Reviewer", "core-lead", "mallory")
+
+
+def _promotion(c: Chooser, good: bool) -> dict[str, Any]:
+    """A promotion piece: a passing one is an open or merged pull request whose head names the
+    digest, approved by a listed login (under the oracle data), with no listed objection."""
+    mode = "approved" if good else c.choice(
+        ["absent", "pending", "closed", "changes_requested", "head_changed", "unlisted", "other_digest"])
+    if mode == "absent":
+        return {"present": False}
+    login = c.choice(_PROMOTION_LOGINS[:3])
+    reviews: list[dict[str, Any]] = []
+    if mode in ("approved", "closed", "head_changed", "other_digest", "changes_requested"):
+        reviews.append({"login": login, "state": "approved", "at": _t(timedelta(days=1))})
+    if mode == "changes_requested":
+        reviews.append({"login": c.choice(_PROMOTION_LOGINS[:3]), "state": "changes_requested"})
+    if mode == "unlisted" or c.choice([False, False, True]):
+        reviews.append({"login": "mallory", "state": c.choice(["approved", "changes_requested", "dismissed"])})
+    merged = mode == "approved" and c.choice([False, True])
+    return {"present": True, "url": "https://github.com/cortex/registry-index/pull/7", "number": 7,
+            "repository": "cortex/registry-index",
+            "state": "closed" if merged or mode == "closed" else "open", "merged": merged,
+            "head_digest": c.choice([OTHER_DIGEST, None]) if mode == "head_changed" else DIGEST,
+            "reviews": reviews, "digest": OTHER_DIGEST if mode == "other_digest" else DIGEST,
+            "source": c.choice(["cortex-registry", None])}
+
+
+def _disputes(c: Chooser, good: bool) -> dict[str, Any]:
+    """The disputes piece: none, or open and closed disputes with and without a warning label."""
+    if good or c.choice([True, False]):
+        return {"present": False}
+    disputes = [{"url": f"https://github.com/cortex/registry-index/issues/{n}", "number": n,
+                 "state": c.choice(["open", "closed"]),
+                 "labels": c.choice([["dispute"], ["dispute", "security"], ["Security"], []])}
+                for n in range(c.choice([1, 2]))]
+    return {"present": True, "disputes": disputes, "source": "cortex-registry"}
+
+
 _PIECES: dict[str, Callable[[Chooser, bool], dict[str, Any]]] = {
     "scan": _scan, "tests": _tests, "review": _review, "usage": _usage, "revocation": _revocation,
+    "promotion": _promotion, "disputes": _disputes,
 }
 
 
@@ -534,7 +575,8 @@ def build_document(c: Chooser) -> dict[str, Any]:
         "schema_version": "cortex.input/v1",
         "manifest": _manifest(c, c.choice(goods), name, version, image),
         "plugin": {"namespace": namespace, "name": name, "version": version,
-                   "full_name": full_name},
+                   "full_name": full_name,
+                   "publisher": c.choice([namespace, namespace, namespace, "other", None])},
         "artifact": {"image": image, "digest": c.choice([DIGEST, DIGEST, DIGEST, None]) if not
                      pinned else DIGEST, "pinned": pinned},
         "evidence": evidence,
@@ -611,6 +653,12 @@ def degrade(doc: dict[str, Any], kind: str, c: Chooser) -> dict[str, Any]:
                                     "first_production_use": format_time(NOW),
                                     "reporters": c.choice([[], [_reporter(c, "initech",
                                                                           continued=False)]])}
+    elif kind == "promotion":
+        # A listed reviewer's objection, or the pull request closed unmerged.
+        out["evidence"]["promotion"] = {**_promotion(c, True), **c.choice([
+            {"state": "closed", "merged": False},
+            {"reviews": [{"login": "octo-reviewer", "state": "changes_requested"}]},
+        ])}
     elif kind == "revocation":
         out["evidence"]["revocation"] = {"checked": True, "revoked": True, "reason": "compromised",
                                          "revoked_at": format_time(NOW),

@@ -24,3 +24,6 @@ experimental := fx.without(fx.without(community, "scan"), "tests")
 with_network(inp) := fx.with_trust(inp, {"network": true})
 
 signed_by(inp, identity, issuer) := fx.with_evidence(inp, "signature", {"identity": identity, "issuer": issuer})
+
+# acme's data with the governance review (promotion, core review) off, for tests about other rules.
+ungoverned_config := json.patch(data.cortex_config, [{"op": "replace", "path": "/governance/promotion/operations", "value": []}])

@@ -67,7 +67,7 @@ test_experimental_blocks_at_acme if {
 
 test_unnamed_plugin_message if {
 	inp := json.patch(acme.with_network(fx.community), [{"op": "remove", "path": "/plugin"}])
-	d := decide(inp)
+	d := decide(inp) with data.cortex_config as acme.ungoverned_config
 	some r in d.reasons
 	r.code == "ACME_NETWORK_REQUIRES_VERIFIED"
 	r.message == "acme allows network access only for verified plugins; this plugin is community"
