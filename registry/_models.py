@@ -424,7 +424,7 @@ class LogNode(SQLModel, table=True):
 
 
 class Promotion(SQLModel, table=True):
-    """The promotion pull request of one version on the registry repository (migration 0014, `governance`).
+    """The promotion pull request of one version on the registry repository (migration 0015, `governance`).
 
     One row per version: a second request for the same version returns this one. The GitHub
     facts (``state``, ``merged``, ``head_digest``, ``reviews_json``) are what GitHub reported
@@ -456,7 +456,7 @@ class Promotion(SQLModel, table=True):
 
 class Dispute(SQLModel, table=True):
     """One dispute: a GitHub issue on the registry repository about a plugin (``version_id``
-    set) or one of its versions (migration 0014, `governance`). ``state`` and ``labels_json`` are what GitHub
+    set) or one of its versions (migration 0015, `governance`). ``state`` and ``labels_json`` are what GitHub
     reported last; open disputes reach the policy input (``evidence.disputes``)."""
 
     __tablename__ = "dispute"
@@ -476,7 +476,7 @@ class Dispute(SQLModel, table=True):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """A GitHub webhook delivery that was processed (migration 0014, `governance`): a replay of its
+    """A GitHub webhook delivery that was processed (migration 0015, `governance`): a replay of its
     ``X-GitHub-Delivery`` id is ignored."""
 
     __tablename__ = "webhook_delivery"

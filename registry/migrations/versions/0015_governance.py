@@ -5,7 +5,7 @@ and what GitHub last reported about it), ``dispute`` one row per GitHub issue di
 or a version, ``webhook_delivery`` the ids of processed GitHub deliveries (a replay is ignored).
 
 Revision ID: governance
-Revises: trusted_publishing
+Revises: web_catalogue_sorts
 Create Date: 2026-11-28 12:00:00
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'governance'
-down_revision = 'trusted_publishing'
+down_revision = 'web_catalogue_sorts'
 branch_labels = None
 depends_on = None
 
