@@ -32,9 +32,13 @@ def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch,
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the one container engine share container names, networks and images: under
-    pytest-xdist (``./dev test``) they all run on one worker, one after another
-    (``--dist loadgroup``); every other test spreads over the workers."""
+    """How pytest-xdist (``./dev test``, ``--dist loadgroup``) spreads the tests: the tests on
+    the one container engine share container names, networks and images, so they all run on
+    one worker, one after another; every other module runs whole, in order, on one worker (its
+    module-scoped fixtures and the order its tests build on stay as in a plain run), and the
+    modules spread over the workers."""
     for item in items:
         if "container_env" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("container-engine"))
+        elif item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
