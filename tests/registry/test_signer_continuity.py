@@ -1,8 +1,9 @@
 """Signer continuity at the registry, end to end: a real ``cortex registry serve`` on the shipped
-policies (with data that accepts the test attester's scans, so versions reach Community at
-publish) and the real CLI. A version signed by a new identity, or by none, warns; a changed
-signer keeps the version from Verified until a core-team review; the facts are the registry's,
-stored in the version's publish-time input."""
+policies (with data that accepts the test attester's scans and exempts the organization's own
+``acme/*`` from promotion, so versions reach Community at publish) and the real CLI. A version
+signed by a new identity, or by none, warns; a changed signer keeps the version from Verified
+until a core-team review; the facts are the registry's, stored in the version's publish-time
+input."""
 
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ OTHER = "https://github.com/mallory/fork/.github/workflows/release.yml@refs/head
 def served(tmp_path_factory: pytest.TempPathFactory, private_sigstore: PrivateSigstore) -> Iterator[ServedRegistry]:
     tmp = tmp_path_factory.mktemp("continuity")
     data = tmp / "org.yaml"
+    # acme is this organization's own namespace: no promotion pull request (governance has its own
+    # tests), so the scan and tests alone reach Community at publish.
     data.write_text(json.dumps({"cortex_config": {"trusted_scan_attesters": {"acme-scanner": {
         "plugins": ["acme/*"], "issuer": GHA, "identity": ATTESTER,
-        "trusted_roots": [private_sigstore.trusted_root_path.stem]}}}}))
+        "trusted_roots": [private_sigstore.trusted_root_path.stem]}},
+        "governance": {"promotion": {"exempt_plugins": ["acme/*"]}}}}))
     with serve_registry(tmp, "--trusted-root", str(private_sigstore.trusted_root_path), "--allow-registry",
                         OCI_HOST, "--no-scan", "--data", str(data)) as s:
         yield s
