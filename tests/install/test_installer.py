@@ -336,7 +336,7 @@ def test_module_surfaces_are_pinned() -> None:
     expected = {
         "_evidence": ["github_signature", "registry_piece", "registry_signature",
                       "transparency_facts"],
-        "_federation": ["FederatedRegistry", "RegistryTarget", "default_target", "registry_target"],
+        "_federation": ["FederatedRegistry", "RegistryTarget", "default_target", "entry_target", "registry_target"],
         "_installer": ["Installer", "remove_installed"],
         "_plan": ["InstallOutcome", "InstallPlan", "RunCheck", "SyncReport", "check_commit",
                   "check_installed", "check_name_free", "check_served_manifest",
