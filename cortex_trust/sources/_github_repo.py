@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError, RegistryUnavailable
+from ..ids import SLUG
 from ._github import GitHubClient, GitHubRefused, _valid_ref, _valid_repo_name
 
 __all__ = [
@@ -48,7 +49,7 @@ DISPUTE_LABEL = "dispute"
 SECURITY_LABEL = "security"
 #: The machine-readable line of the dispute template: which plugin (and version) it is about.
 _MARKER = re.compile(r"<!-- cortex-dispute: (\{[^<>]{1,400}\}) -->")
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\Z")
+_SLUG = re.compile(rf"^{SLUG}\Z")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,127}\Z")
 
 
