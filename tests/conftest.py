@@ -29,22 +29,3 @@ def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.delenv("CORTEX_POLICY_ENGINE", raising=False)
     monkeypatch.delenv("CORTEX_OPA_URL", raising=False)
     monkeypatch.setenv("CORTEX_CONFIG", str(tmp_path_factory.getbasetemp() / "no-config" / "config.json"))
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """How pytest-xdist (``./dev test``, ``--dist loadgroup``) spreads the tests: the tests on
-    the one container engine share container names, networks and images, so they all run on
-    one worker, one after another; every other module runs whole, in order, on one worker (its
-    module-scoped fixtures and the order its tests build on stay as in a plain run), and the
-    modules spread over the workers."""
-    def module(item: pytest.Item) -> str:
-        return item.nodeid.split("::", 1)[0]
-
-    # A module with any container test runs whole in the container group: its other tests may
-    # share its fixtures' containers.
-    on_engine = {module(i) for i in items if "container_env" in getattr(i, "fixturenames", ())}
-    for item in items:
-        if module(item) in on_engine:
-            item.add_marker(pytest.mark.xdist_group("container-engine"))
-        elif item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(module(item)))

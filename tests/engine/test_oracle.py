@@ -24,9 +24,6 @@ from cortex_trust.policy import Decision, PolicyInput
 from tests.support.opa_oracle import REPO_ROOT, OpaOracle, TestPolicySet, project_engine
 from tests.support.strategies import input_documents
 
-#: One pytest-xdist worker runs this module in order: the last test counts what the others compared.
-pytestmark = pytest.mark.xdist_group("opa-oracle")
-
 ACME_DIR = REPO_ROOT / "examples" / "acme"
 TOY_DIR = Path(__file__).parent.parent / "fixtures" / "oracle_toy"
 EXTRA_DATA = Path(__file__).parent.parent / "fixtures" / "oracle_data" / "data.yaml"
