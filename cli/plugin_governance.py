@@ -19,8 +19,6 @@ from typing import Annotated
 
 import typer
 
-from cortex_trust.ids import SLUG
-
 from ._errors import EXIT_INPUT, fail
 from ._options import FormatOpt, RegistryUrlOpt, TokenEnvOpt
 from ._render import for_reading
@@ -28,8 +26,15 @@ from .plugin_registry import _DEFAULT_TOKEN_ENV, _config, _on_version, _print_js
 
 __all__ = ["register"]
 
-_PLUGIN = re.compile(rf"(?P<ns>{SLUG})/(?P<name>{SLUG})(?:@(?P<version>[0-9A-Za-z.+-]{{1,128}}))?")
 _GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+def _plugin_ref() -> re.Pattern[str]:
+    """``NS/NAME[@VERSION]`` with the slug syntax of :mod:`cortex_trust.ids`, imported here so
+    that ``cortex --help`` loads no library module."""
+    from cortex_trust.ids import SLUG
+
+    return re.compile(rf"(?P<ns>{SLUG})/(?P<name>{SLUG})(?:@(?P<version>[0-9A-Za-z.+-]{{1,128}}))?")
 
 
 def promote(
@@ -66,7 +71,7 @@ def dispute(
 
     from cortex_trust.sources import RegistryClient, RegistryRepository, dispute_issue, web_url
 
-    m = _PLUGIN.fullmatch(ref)
+    m = _plugin_ref().fullmatch(ref)
     if m is None:
         fail(f"{ref!r} is not NAMESPACE/NAME or NAMESPACE/NAME@VERSION", advice="e.g. acme/my-plugin@1.2.0")
     if not reason.strip():
