@@ -30,6 +30,7 @@ __all__ = [
     "REGISTRY_POLICY_DIR_ENV",
     "WHATIF_FORMATS",
     "AllowBlockedOpt",
+    "AllowSignerChangeOpt",
     "BundleOpt",
     "CallPolicyDataOpt",
     "DataOpt",
@@ -291,3 +292,7 @@ YesOpt = Annotated[bool, typer.Option(
     "--yes", "-y", help="Accept a warn decision (or widened permissions) without asking.")]
 AllowBlockedOpt = Annotated[bool, typer.Option(
     "--allow-blocked", help="UNSAFE: install an overridable block anyway (recorded).")]
+AllowSignerChangeOpt = Annotated[bool, typer.Option(
+    "--allow-signer-change", help="Accept a version not signed by the signer pinned at first install "
+                                  "(another identity, issuer or root, or no signature); the pin moves to "
+                                  "the new signer and the change is recorded. --yes never accepts it.")]

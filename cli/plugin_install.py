@@ -3,7 +3,8 @@
 The library (:mod:`cortex_trust.install`) resolves, verifies and decides; this module asks on a
 terminal, prints, and turns outcomes into exit codes:
 
-  0 done; 1 refused by the decision (block, a warn or widening not confirmed, revoked);
+  0 done; 1 refused by the decision (block, a warn, a widening or a new signer not confirmed,
+  revoked);
   2 usage or input error (unknown plugin or version, bad request);
   3 something could not run (a registry or mirror down or answering garbage, the policy engine,
     the container engine): nothing was installed.
@@ -35,6 +36,7 @@ from ._errors import EXIT_DECISION, EXIT_UNAVAILABLE
 from ._errors import fail as _fail
 from ._options import (
     AllowBlockedOpt,
+    AllowSignerChangeOpt,
     DataOpt,
     EngineOpt,
     FormatOpt,
@@ -56,12 +58,12 @@ __all__ = ["register"]
 # ----------------------------------------------------------------------------------- install
 
 
-def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, engine: str | None,
-         fmt: str, now: datetime) -> None:
+def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, allow_signer_change: bool,
+         engine: str | None, fmt: str, now: datetime) -> None:
     """Act on ``plan``: ask, refuse, override, pull, record; print; exit on refusal."""
     from cortex_trust.install import judge_install
 
-    outcome = judge_install(plan, yes=yes, allow_blocked=allow_blocked)
+    outcome = judge_install(plan, yes=yes, allow_blocked=allow_blocked, allow_signer_change=allow_signer_change)
     verb, done = ("update", "updated") if plan.previous else ("install", "installed")
     what = f"{plan.full_name}@{plan.version}"
     if fmt == "text":
@@ -94,11 +96,21 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
     if plan.widened:
         _say(f"{what} asks for more than the installed {plan.previous.version if plan.previous else ''}: "
              + ", ".join(plan.widened), err=True)
+    signer_pending = plan.signer_changed and not allow_signer_change
+    if plan.signer_changed:
+        _say(_signer_change_line(plan), err=True)
     if outcome.ask:
-        question = ("the update widens permissions; update anyway?" if plan.widened
+        question = (f"accept the new signer and {verb} anyway? (recorded; the pin moves to it)" if signer_pending
+                    else "the update widens permissions; update anyway?" if plan.widened
                     else f"{what} is {plan.decision.tier.value}; install anyway?")
         if not sys.stdin.isatty():
             _emit(fmt, plan, outcome, installed=False, pulled=False)
+            if signer_pending:
+                _fail(f"{verb} of {what} needs your consent to a new signer and there is no terminal to ask "
+                      "(nothing installed)",
+                      advice="if you expected the change (check with the publisher), re-run with "
+                             "--allow-signer-change to accept it (recorded in the install record)"
+                             + ("" if yes else " and --yes"), code=EXIT_DECISION)
             _fail(f"{verb} of {what} needs confirmation and there is no terminal to ask "
                   "(nothing installed)", advice="re-run with --yes to accept", code=EXIT_DECISION)
         if not _confirm(question):
@@ -109,14 +121,36 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
         assert runtime is not None
         return runtime.pull_pinned(p.image, plugin=p.plugin, version=p.version)
 
-    inst.commit(plan, now=now, outcome=outcome, pull=pull if runtime is not None else None)
+    record = inst.commit(plan, now=now, outcome=outcome, pull=pull if runtime is not None else None)
     _emit(fmt, plan, outcome, installed=True, pulled=runtime is not None)
     if fmt == "text":
         if outcome.notice:
             _say("notice: " + "; ".join(r.message for r in plan.decision.reasons))
+        if record.signer is not None and (plan.previous is None or plan.previous.signer != record.signer):
+            _say(f"signer pinned: {record.signer.describe()}"
+                 + (f" (the change from {plan.previous.signer.describe()} is recorded, "
+                    f"{_CONSENT[outcome.signer_consent or 'prompt']})"
+                    if plan.signer_changed and plan.previous is not None and plan.previous.signer is not None
+                    else ""))
         _say(f"{done} {what} ({plan.digest})"
              + ("; image pulled and checked" if runtime is not None else
                 "; image not pulled yet (no container engine): `cortex plugin run` pulls it"))
+
+
+#: How a change of the pinned signer was accepted, in words.
+_CONSENT = {"prompt": "accepted at the prompt", "--allow-signer-change": "accepted with --allow-signer-change"}
+
+
+def _signer_change_line(plan: InstallPlan) -> str:
+    """What changed about the signer of ``plan`` compared with the installed record's pin."""
+    from cortex_trust.evidence import signer_of
+
+    pin = plan.previous.signer if plan.previous is not None else None
+    now = signer_of(plan.policy_input.evidence.signature)
+    signed = (f"is signed by {now.identity} ({now.issuer}), root {now.trusted_root}" if now
+              else "has no verified signature")
+    pinned = f"{pin.describe()}, pinned at {pin.version} on {pin.pinned_at}" if pin else "another signer"
+    return f"SIGNER CHANGED: {plan.full_name}@{plan.version} {signed}; the pinned signer is {pinned}"
 
 
 def _platform_line(plan: InstallPlan) -> str:
@@ -150,6 +184,7 @@ def install(
     registry: RegistryOpt = None,
     yes: YesOpt = False,
     allow_blocked: AllowBlockedOpt = False,
+    allow_signer_change: AllowSignerChangeOpt = False,
     trusted_root: TrustedRootOpt = None,
     policy_dir: PolicyDirOpt = None,
     data: DataOpt = None,
@@ -167,8 +202,8 @@ def install(
         request = parse_request(name)
         previous = inst.store.get(request.full_name)
         plan = inst.plan(request, now=now, previous=previous)
-        _act(inst, plan, yes=yes, allow_blocked=allow_blocked, engine=engine,
-             fmt=output_format, now=now)
+        _act(inst, plan, yes=yes, allow_blocked=allow_blocked, allow_signer_change=allow_signer_change,
+             engine=engine, fmt=output_format, now=now)
 
 
 def update(
@@ -176,6 +211,7 @@ def update(
     registry: RegistryOpt = None,
     yes: YesOpt = False,
     allow_blocked: AllowBlockedOpt = False,
+    allow_signer_change: AllowSignerChangeOpt = False,
     trusted_root: TrustedRootOpt = None,
     policy_dir: PolicyDirOpt = None,
     data: DataOpt = None,
@@ -184,7 +220,8 @@ def update(
     opa_url: OpaUrlOpt = None,
     output_format: FormatOpt = "text",
 ) -> None:
-    """Update installed plugins to their newest version; widened permissions always ask."""
+    """Update installed plugins to their newest version; widened permissions and a signer other
+    than the one pinned at first install always ask."""
     now = _now()
     with _installer(registry=registry, trusted_roots=trusted_root, policy_dirs=policy_dir,
                     data=data, policy_engine=policy_engine, opa_url=opa_url) as inst:
@@ -196,8 +233,8 @@ def update(
                 if output_format == "text":
                     _say(f"{n} is up to date")
                 continue
-            _act(inst, plan, yes=yes, allow_blocked=allow_blocked, engine=engine,
-                 fmt=output_format, now=now)
+            _act(inst, plan, yes=yes, allow_blocked=allow_blocked, allow_signer_change=allow_signer_change,
+                 engine=engine, fmt=output_format, now=now)
 
 
 # ------------------------------------------------------------------------- list / info / remove
@@ -308,6 +345,12 @@ def info(name: Annotated[str, typer.Argument(help="Installed plugin, by its full
         _say(f"    {reason.get('code')}: {reason.get('message')}")
     if record.overrides:
         _say(f"  OVERRIDDEN at install: {', '.join(record.overrides)}")
+    pin = record.signer
+    _say("  signer:    " + (f"{pin.describe()} (pinned at {pin.version} on {pin.pinned_at})" if pin else
+                            "not pinned (installed before signers were pinned; the next update pins it)"))
+    for change in record.signer_changes:
+        _say(f"  signer changed on {change.changed_at} ({change.previous.version} -> {change.current.version}, "
+             f"{_CONSENT[change.consent]}): {change.previous.describe()} -> {change.current.describe()}")
     for cap in record.manifest.get("capabilities") or []:
         _say(f"  capability {cap.get('name')}: {cap.get('method')} {cap.get('endpoint')}")
 

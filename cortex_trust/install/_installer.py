@@ -45,6 +45,7 @@ from ..policy import (
     PromotionEvidence,
     ReviewEvidence,
     ScanEvidence,
+    SignatureEvidence,
     TestEvidence,
     UsageEvidence,
     format_time,
@@ -73,6 +74,7 @@ from ._plan import (
 )
 from ._request import PluginRequest, parse_request
 from ._revocations import revocation_evidence, sync_feed
+from ._signer_pin import next_pin, pinned_continuity
 from ._state import CheckpointStore, FeedState, InputStore, InstallRecord, InstallStore, RevocationCache
 from ._versions import VersionCandidate, select_version, widened_permissions
 
@@ -257,6 +259,7 @@ class Installer:
                     operation="install", now=now, cortex_version=self.cortex_version,
                     cortex_version_source=self.cortex_version_source,
                     signature=signature, revocation=revocation, transparency=transparency,
+                    signer_continuity=pinned_continuity(signature, previous),
                     dropped=dropped, registry=target.name, namespace=ns, **pieces)
                 decision = decide(self.engine, policy_input)
         finally:
@@ -306,6 +309,7 @@ class Installer:
                 manifest=manifest, image=image, digest=digest, operation="install", now=now,
                 cortex_version=self.cortex_version, cortex_version_source=self.cortex_version_source,
                 revocation=revocation, signature=signature,
+                signer_continuity=pinned_continuity(signature or SignatureEvidence(), previous),
                 registry=f"github:{req.github.owner}/{req.github.repo}",
                 repository=req.github.full_name)
             decision = decide(self.engine, policy_input)
@@ -330,14 +334,19 @@ class Installer:
                pull: Callable[[InstallPlan], object] | None = None) -> InstallRecord:
         """Pull (through ``pull``, which must raise on any mismatch) and record ``plan``.
 
-        Refuses (:class:`InputError`) an outcome that is not ``install``, and a plugin whose
-        manifest name is already installed under another full name (one container per name).
-        Nothing is recorded if ``pull`` raises.
+        Refuses (:class:`InputError`) an outcome that is not ``install`` (or does not accept the
+        plan's change of signer), and a plugin whose manifest name is already installed under
+        another full name (one container per name). Nothing is recorded if ``pull`` raises.
+        The record pins the signer (:func:`~cortex_trust.install._signer_pin.next_pin`): this
+        version's at a first install, the new one (with the change recorded) after an accepted
+        change, otherwise the installed record's.
         """
         check_commit(plan, outcome)
         check_name_free(plan, self.store.all())
+        signer, change = next_pin(plan, now=format_time(now), consent=outcome.signer_consent)
         if pull is not None:
             pull(plan)
+        earlier_changes = plan.previous.signer_changes if plan.previous is not None else ()
         record = InstallRecord(
             name=plan.full_name, version=plan.version, image=plan.image, digest=plan.digest,
             registry=plan.registry, manifest=plan.manifest,
@@ -345,7 +354,8 @@ class Installer:
             installed_at=format_time(now),
             overrides=plan.decision.codes if outcome.override else (),
             source=plan.source, registry_state="yanked" if plan.state == "yanked" else "active",
-            yank_reason=plan.yank_reason)
+            yank_reason=plan.yank_reason, signer=signer,
+            signer_changes=(*earlier_changes, change) if change is not None else earlier_changes)
         self._inputs.put(plan.full_name, plan.policy_input, feed=self.target(plan.full_name))
         self.store.put(record)
         return record

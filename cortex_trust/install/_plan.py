@@ -87,6 +87,13 @@ class InstallPlan:
     #: Seconds per step: resolve, verify, decide.
     timings: Mapping[str, float] = field(default_factory=dict)
 
+    @property
+    def signer_changed(self) -> bool:
+        """Whether this version's signer differs from the installed record's pinned one, or this
+        version is unsigned where the pin is signed (the facts in the policy input)."""
+        facts = self.policy_input.evidence.signer_continuity
+        return facts.signer_changed or facts.signature_dropped
+
     def to_json_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (no secrets)."""
         return {
@@ -101,6 +108,9 @@ class InstallPlan:
             "dropped": [d.model_dump(mode="json") for d in self.policy_input.evidence.dropped],
             "previous_version": self.previous.version if self.previous else None,
             "widened": list(self.widened),
+            "pinned_signer": (self.previous.signer.model_dump(mode="json")
+                              if self.previous is not None and self.previous.signer is not None else None),
+            "signer_continuity": self.policy_input.evidence.signer_continuity.model_dump(mode="json"),
             "timings": dict(self.timings),
         }
 
@@ -111,9 +121,11 @@ class InstallOutcome:
 
     ``verdict``: ``install`` (go ahead, possibly after asking), ``refuse`` (exit 1, nothing
     installed) or ``failed`` (the decision failed closed: exit 3). ``ask`` is true when a person
-    must confirm first (warn without ``--yes``, or an update that widens permissions);
-    without a terminal the CLI refuses. ``override`` is true for an overridden block (the
-    reason codes are recorded).
+    must confirm first (warn without ``--yes``, an update that widens permissions, or a signer
+    that is not the pinned one without ``--allow-signer-change``); without a terminal the CLI
+    refuses. ``override`` is true for an overridden block (the reason codes are recorded).
+    ``signer_consent`` says how a change of the pinned signer is accepted (``None``: the plan
+    changes no signer): by the flag, or by the person at the prompt ``ask`` leads to.
     """
 
     verdict: Literal["install", "refuse", "failed"]
@@ -121,6 +133,7 @@ class InstallOutcome:
     override: bool = False
     notice: bool = False
     why: str = ""
+    signer_consent: Literal["--allow-signer-change", "prompt"] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,14 +189,16 @@ def _revoked(revocation: RevocationEvidence) -> bool:
 # ---------------------------------------------------------------------------------- decisions
 
 
-def judge_install(plan: InstallPlan, *, yes: bool, allow_blocked: bool) -> InstallOutcome:
-    """Map the decision (and any widening) to an :class:`InstallOutcome`.
+def judge_install(plan: InstallPlan, *, yes: bool, allow_blocked: bool,
+                  allow_signer_change: bool = False) -> InstallOutcome:
+    """Map the decision (and any re-consent the plan needs) to an :class:`InstallOutcome`.
 
     Revocation evidence saying revoked → refuse, whatever the action.
     allow → install; notice → install and show the notice; warn → ask unless ``yes``;
     block → refuse, unless the decision is overridable and ``allow_blocked`` is set; a decision
-    that failed closed → ``failed``. An update that widens network, filesystem or capabilities
-    asks whatever the tier (unless ``yes``).
+    that failed closed → ``failed``. Re-consent asks whatever the tier: an update that widens
+    network, filesystem or capabilities (unless ``yes``), and a version whose signer is not the
+    pinned one (unless ``allow_signer_change``: ``yes`` never accepts a new signer).
     """
     d = plan.decision
     if d.failed:
@@ -191,16 +206,23 @@ def judge_install(plan: InstallPlan, *, yes: bool, allow_blocked: bool) -> Insta
     if _revoked(plan.policy_input.evidence.revocation):
         return InstallOutcome("refuse", why="revoked (never installed, whatever the policy)")
     widened = bool(plan.widened)
+    resigned = plan.signer_changed
+    reconsent = (widened and not yes) or (resigned and not allow_signer_change)
+    consent: Literal["--allow-signer-change", "prompt"] | None = None
+    if resigned:
+        consent = "--allow-signer-change" if allow_signer_change else "prompt"
     if d.action is Action.BLOCK:
         if d.overridable and allow_blocked:
-            return InstallOutcome("install", override=True, ask=widened and not yes,
+            return InstallOutcome("install", override=True, ask=reconsent, signer_consent=consent,
                                   why="blocked; overridden with --allow-blocked")
         why = "blocked" + ("" if d.overridable else " (not overridable)")
         return InstallOutcome("refuse", why=why)
     if d.action is Action.WARN:
-        return InstallOutcome("install", ask=not yes, why="the policy warns")
-    return InstallOutcome("install", ask=widened and not yes, notice=d.action is Action.NOTICE,
-                          why="the update widens permissions" if widened else "")
+        return InstallOutcome("install", ask=not yes or reconsent, signer_consent=consent,
+                              why="the policy warns")
+    why = "the signer is not the pinned one" if resigned else "the update widens permissions" if widened else ""
+    return InstallOutcome("install", ask=reconsent, notice=d.action is Action.NOTICE, signer_consent=consent,
+                          why=why)
 
 
 def judge_run(decision: Decision, revocation: RevocationEvidence, *,
@@ -313,7 +335,8 @@ def is_update(plan: InstallPlan, record: InstallRecord) -> bool:
 
 def check_commit(plan: InstallPlan, outcome: InstallOutcome) -> None:
     """Refuse to record ``plan`` unless ``outcome`` accepted it: not an ``install`` verdict, a
-    decision that failed closed, revoked, or blocked without an accepted override."""
+    decision that failed closed, revoked, blocked without an accepted override, or a change of
+    the pinned signer without consent."""
     if outcome.verdict != "install" or plan.decision.failed:
         raise InputError(f"{plan.full_name} was not accepted for installation ({outcome.why})")
     if _revoked(plan.policy_input.evidence.revocation):
@@ -322,6 +345,9 @@ def check_commit(plan: InstallPlan, outcome: InstallOutcome) -> None:
     if plan.decision.action is Action.BLOCK and not (outcome.override and
                                                      plan.decision.overridable):
         raise InputError(f"{plan.full_name} is blocked")
+    if plan.signer_changed and outcome.signer_consent is None:
+        raise InputError(f"{plan.full_name}@{plan.version} is not signed by the pinned signer and the change "
+                         "was not accepted", advice="re-run with --allow-signer-change to accept it (recorded)")
 
 
 def check_name_free(plan: InstallPlan, installed: Iterable[InstallRecord]) -> None:

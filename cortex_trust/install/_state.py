@@ -1,7 +1,8 @@
 """Local state: every file cortex keeps under the user's data directory, with one policy.
 
 * :class:`InstallStore`: the installation records (digest, decision, policy revision, time,
-  overrides, the version's state at its registry) in ``installed.json``. Plugins are known by
+  overrides, the version's state at its registry, the signer pinned at first install and every
+  accepted change of it) in ``installed.json``. Plugins are known by
   their full name (``namespace/name``, ``github:owner/repo``); a short name is never resolved to
   one of them (two namespaces may both have it), only suggested (:meth:`InstallStore.require`).
 * :class:`InputStore`: the install-time policy input of each installed plugin (replayed at run
@@ -27,13 +28,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .._io import read_private_doc, read_private_json, write_private_json
 from .._suggest import closest
 from ..errors import InputError
 from ..ids import DIGEST_PATTERN
-from ..policy import PolicyInput
+from ..policy import PolicyInput, SignerRef
 
 if TYPE_CHECKING:
     from ..sources import Checkpoint, NoteVerifier
@@ -47,9 +48,14 @@ __all__ = [
     "InstallStore",
     "RevocationCache",
     "RevokedVersion",
+    "SignerChange",
+    "SignerPin",
 ]
 
 _PERMISSIONS_ADVICE = "check the permissions of the data directory"
+#: The install state as written: every record carries its ``signer`` key (a pin, or ``null``
+#: for a record carried over from a state written before signers were pinned).
+_INSTALLED_SCHEMA = "cortex.installed/v2"
 
 
 def _invalid_at(e: ValidationError) -> str:
@@ -59,8 +65,56 @@ def _invalid_at(e: ValidationError) -> str:
     return f"invalid at {where}: {err['msg']}"
 
 
+class SignerPin(BaseModel):
+    """The signer an installation trusts (trust on first use): the identity, issuer and Sigstore
+    root of the version it was pinned at, or none of them for an unsigned version.
+
+    Every field is required, so a pin that lost one is corrupt, never read as another signer.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identity: str | None = Field(max_length=4096)
+    issuer: str | None = Field(max_length=4096)
+    trusted_root: str | None = Field(max_length=256)
+    #: The version whose signer this is, and when it was pinned.
+    version: str = Field(max_length=256)
+    pinned_at: str = Field(max_length=64)
+
+    @model_validator(mode="after")
+    def _signed_or_not(self) -> SignerPin:
+        if (self.identity is None) != (self.issuer is None) or (self.identity is None and self.trusted_root):
+            raise ValueError("a signer has an identity and an issuer (and its root), or none of them")
+        return self
+
+    @property
+    def ref(self) -> SignerRef | None:
+        """The signer as continuity compares them; ``None``: unsigned."""
+        if self.identity is None:
+            return None
+        return SignerRef(identity=self.identity, issuer=self.issuer, trusted_root=self.trusted_root)
+
+    def describe(self) -> str:
+        """``IDENTITY (ISSUER), root ROOT``, or ``unsigned``."""
+        if self.identity is None:
+            return "unsigned"
+        return f"{self.identity} ({self.issuer}), root {self.trusted_root}"
+
+
+class SignerChange(BaseModel):
+    """An accepted change of the pinned signer: from ``previous`` to ``current`` (pinned at
+    ``changed_at``), and how the person accepted it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    previous: SignerPin
+    current: SignerPin
+    changed_at: str = Field(max_length=64)
+    consent: Literal["--allow-signer-change", "prompt"]
+
+
 class InstallRecord(BaseModel):
-    """One installed plugin: exactly what was decided on."""
+    """One installed plugin: exactly what was decided on, and the signer it is pinned to."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -80,6 +134,12 @@ class InstallRecord(BaseModel):
     registry_state: Literal["active", "yanked"] = "active"
     #: The publisher's reason, when ``registry_state`` is ``yanked``.
     yank_reason: str | None = None
+    #: The signer pinned at first install (moved only by an accepted change); ``None`` only for
+    #: a record carried over from a state written before signers were pinned (its next install
+    #: or update pins one).
+    signer: SignerPin | None = None
+    #: Every accepted change of the pinned signer, oldest first.
+    signer_changes: tuple[SignerChange, ...] = Field(default=(), max_length=1000)
 
 
 class InstallStore:
@@ -89,8 +149,24 @@ class InstallStore:
         self.path = data_dir / "installed.json"
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        return read_private_json(self.path, key="plugins", what="the install state",
-                                 advice=f"move {self.path} away and reinstall the plugins")
+        advice = f"move {self.path} away and reinstall the plugins"
+        doc = read_private_doc(self.path, what="the install state", advice=advice)
+        if doc is None:
+            return {}
+        plugins = doc.get("plugins")
+        if not isinstance(plugins, dict):
+            raise InputError(f"the install state {self.path} is corrupt: no `plugins` object", advice=advice)
+        pinned = doc.get("schema") == _INSTALLED_SCHEMA
+        for name, value in plugins.items():
+            if not isinstance(value, dict) or "signer" in value:
+                continue
+            if pinned:
+                # Written with pins: a record without its `signer` key lost it, and would be
+                # pinned again to whatever signs next.
+                raise InputError(f"the install state {self.path} is corrupt: the record of {name!r} "
+                                 "has no `signer` (the signer pinned at its first install)", advice=advice)
+            value["signer"] = None  # written before pins: not pinned yet, said so when written again
+        return plugins
 
     def all(self) -> list[InstallRecord]:
         """Every installed plugin, by name. Raises :class:`InputError` for a corrupt record."""
@@ -143,7 +219,7 @@ class InstallStore:
         return True
 
     def _write(self, plugins: Mapping[str, Any]) -> None:
-        write_private_json(self.path, {"schema": "cortex.installed/v1", "plugins": plugins},
+        write_private_json(self.path, {"schema": _INSTALLED_SCHEMA, "plugins": plugins},
                            what="the install state", advice=_PERMISSIONS_ADVICE)
 
 

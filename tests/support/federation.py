@@ -196,14 +196,15 @@ class RegistryServer:
                 network: bool = False, digest: str | None = None,
                 caps: tuple[tuple[str, str, str], ...] = (("greet", "GET", "/greet"),),
                 repository: str | None = None, token: str | None = None,
-                manifest: str | None = None) -> str:
-        """Publish ``namespace/name@version`` (signed by :data:`SIGNER`); returns the digest.
+                manifest: str | None = None, identity: str = SIGNER) -> str:
+        """Publish ``namespace/name@version`` (signed by ``identity`` through ``sigstore``);
+        returns the digest.
 
         ``repository`` (``host/path``) is where the image lives; ``manifest`` replaces the
         generated manifest text."""
         digest = digest or fake_digest(self.name, namespace, name, version, secrets.token_hex(4))
         repo = repository or f"{self.oci_host}/{namespace}/{name}"
-        bundle = sigstore.sign_digest(digest, identity=SIGNER, issuer=ISSUER)
+        bundle = sigstore.sign_digest(digest, identity=identity, issuer=ISSUER)
         tok = token or self.token(namespace)
         with self.client(tok) as c:
             c.publish(manifest=manifest or manifest_text(name, version, network=network, caps=caps),
