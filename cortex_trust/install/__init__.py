@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from ._plan import InstallOutcome, InstallPlan, RunCheck, SyncReport, judge_install
     from ._request import PluginRequest, parse_request
     from ._revocations import FeedSource, revocation_evidence, sync_feed
-    from ._state import FeedState, InstallRecord, InstallStore, RevocationCache, RevokedVersion
+    from ._state import (
+        FeedState,
+        InstallRecord,
+        InstallStore,
+        RevocationCache,
+        RevokedVersion,
+        SignerChange,
+        SignerPin,
+    )
     from ._usage import UsageReport, plan_usage_report, send_usage_report
     from ._versions import VersionCandidate, select_version, widened_permissions
 
@@ -60,6 +68,8 @@ __all__ = [
     "RevokedVersion",
     "RunCheck",
     "SettingError",
+    "SignerChange",
+    "SignerPin",
     "SyncReport",
     "UsageReport",
     "VersionCandidate",
@@ -113,6 +123,8 @@ _EXPORTS = {
     "RevocationCache": "._state",
     "RevokedVersion": "._state",
     "RunCheck": "._plan",
+    "SignerChange": "._state",
+    "SignerPin": "._state",
     "SyncReport": "._plan",
     "UsageReport": "._usage",
     "VersionCandidate": "._versions",
