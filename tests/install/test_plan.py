@@ -9,6 +9,7 @@ test_local_state.py.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import cortex_trust.install._plan as core
 from cortex_trust.errors import InputError, RegistryUnavailable
 from cortex_trust.install import InstallRecord, RegistryTarget, VersionCandidate, parse_request
 from cortex_trust.manifest import parse_manifest
-from cortex_trust.policy import Decision, PolicyInput, RevocationEvidence, build_input
+from cortex_trust.policy import Decision, PolicyInput, RevocationEvidence, SignerContinuityEvidence, build_input
 from cortex_trust.sources import VersionDetail, parse_github_ref
 from tests.support.federation import fake_digest, manifest_text
 
@@ -121,6 +122,46 @@ def test_run_allows_a_block_only_when_every_code_was_overridden(
         expected: tuple[bool, bool]) -> None:
     block = _decision("block", codes=codes, overridable=overridable)
     assert core.judge_run(block, NOT_REVOKED, overrides=overrides) == expected
+
+
+# ---------------------------------------------------------------------- a new signer's consent
+
+
+def _resigned(decision: Decision) -> core.InstallPlan:
+    """A plan whose signer is not the one pinned in the installed record (the installer's fact)."""
+    plan = _plan(decision)
+    facts = SignerContinuityEvidence(present=True, signer_changed=True, previous_version="0.9.0",
+                                     source="installer")
+    evidence = plan.policy_input.evidence.model_copy(update={"signer_continuity": facts})
+    return dataclasses.replace(plan, policy_input=plan.policy_input.model_copy(update={"evidence": evidence}))
+
+
+@pytest.mark.parametrize(("action", "yes", "allow_signer_change", "ask", "consent"), [
+    ("allow", True, False, True, "prompt"),  # --yes never accepts a new signer
+    ("allow", False, True, False, "--allow-signer-change"),
+    ("warn", True, False, True, "prompt"),
+    ("warn", False, True, True, "--allow-signer-change"),  # the policy's warn still asks
+    ("warn", True, True, False, "--allow-signer-change"),
+    ("block", True, False, True, "prompt"),  # an overridden block asks for the signer too
+    ("block", True, True, False, "--allow-signer-change"),
+])
+def test_a_new_signer_is_accepted_only_by_the_flag_or_at_the_prompt(
+        action: str, yes: bool, allow_signer_change: bool, ask: bool, consent: str) -> None:
+    plan = _resigned(_decision(action, overridable=True))
+    assert plan.signer_changed and not _plan(_decision(action)).signer_changed
+    outcome = core.judge_install(plan, yes=yes, allow_blocked=True, allow_signer_change=allow_signer_change)
+    assert (outcome.verdict, outcome.ask, outcome.signer_consent) == ("install", ask, consent)
+    unchanged = core.judge_install(_plan(_decision(action, overridable=True)), yes=yes, allow_blocked=True,
+                                   allow_signer_change=allow_signer_change)
+    assert unchanged.signer_consent is None and unchanged.ask == (action == "warn" and not yes)
+
+
+def test_commit_refuses_a_new_signer_that_was_not_accepted() -> None:
+    plan = _resigned(_decision("allow"))
+    with pytest.raises(InputError, match=r"acme/tool@1.0.0 is not signed by the pinned signer") as e:
+        core.check_commit(plan, core.InstallOutcome("install"))
+    assert "--allow-signer-change" in (e.value.advice or "")
+    core.check_commit(plan, core.InstallOutcome("install", signer_consent="prompt"))
 
 
 # ------------------------------------------------------------------------------------- commit
