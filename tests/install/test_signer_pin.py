@@ -224,3 +224,41 @@ def test_a_record_from_before_pins_is_shown_unpinned_and_pinned_by_its_next_upda
     record = _record(fed)
     assert record.signer is not None and (record.signer.identity, record.signer.version) == (SIGNER, "1.1.0")
     assert json.loads(path.read_text())["schema"] == "cortex.installed/v2"
+
+
+def test_a_github_plugin_reinstalled_at_a_ref_without_attestation_drops_its_signature(
+        federation: Federation) -> None:
+    """A GitHub plugin follows refs its user chooses: reinstalling it at another ref compares the
+    new ref's attested signer with the pin as an update does."""
+    from cortex_trust.install import CortexConfig, load_config, save_config
+    from tests.support.federation import fake_digest, manifest_text
+    from tests.support.github_wire_server import FakeGitHub, serve
+
+    fed = federation
+    gh = FakeGitHub()
+    identity = "https://github.com/acme-org/hello/.github/workflows/release.yml@refs/tags/v1"
+    for ref, version in (("v1", "1.0.0"), ("v2", "1.1.0")):
+        digest = fake_digest("gh-pin", ref)
+        gh.files[("acme-org", "hello", ref, "manifest.yaml")] = manifest_text(
+            "hello", version, image=f"ghcr.io/acme-org/hello@{digest}").encode()
+        if ref == "v1":  # v2 has no attestation
+            bundle = fed.sigstore.sign_dsse_statement(digest, identity=identity, issuer=ISSUER)
+            gh.attestations[("acme-org", "hello", digest)] = [json.loads(bundle)]
+    server, url = serve(gh)
+    try:
+        cfg = load_config(fed.config_path)
+        save_config(fed.config_path, CortexConfig(registry=cfg.registry, registries=cfg.registries, github_api=url))
+        data = fed.data_dir.parent / "github-signers.yaml"
+        data.write_text("cortex_config:\n  github_signers:\n    trusted_roots: [trusted_root]\n")
+        opts = ["--yes", *root_opt(fed), "--data", str(data)]
+        first = cortex(fed, "plugin", "install", "github:acme-org/hello@v1", *opts)
+        assert first.exit_code == 0, first.output
+        record = InstallStore(fed.data_dir).get("github:acme-org/hello")
+        assert record is not None and record.signer is not None and record.signer.identity == identity
+        r = cortex(fed, "plugin", "install", "github:acme-org/hello@v2", *opts)
+        assert r.exit_code == 1, r.output
+        assert "SIGNER CHANGED: github:acme-org/hello@1.1.0 has no verified signature" in r.stderr
+        assert "--allow-signer-change" in r.stderr and "SIGNATURE_DROPPED" in r.stdout
+        assert InstallStore(fed.data_dir).get("github:acme-org/hello") == record
+    finally:
+        server.shutdown()
