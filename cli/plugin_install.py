@@ -110,7 +110,11 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
                       "(nothing installed)",
                       advice="if you expected the change (check with the publisher), re-run with "
                              "--allow-signer-change to accept it (recorded in the install record)"
-                             + ("" if yes else " and --yes"), code=EXIT_DECISION)
+                             + ("" if yes else " and --yes")
+                             + ("; a bundle that should verify needs its Sigstore root trusted here "
+                                "(--trusted-root, as at install)"
+                                if plan.policy_input.evidence.signer_continuity.signature_dropped else ""),
+                      code=EXIT_DECISION)
             _fail(f"{verb} of {what} needs confirmation and there is no terminal to ask "
                   "(nothing installed)", advice="re-run with --yes to accept", code=EXIT_DECISION)
         if not _confirm(question):
@@ -147,8 +151,9 @@ def _signer_change_line(plan: InstallPlan) -> str:
 
     pin = plan.previous.signer if plan.previous is not None else None
     now = signer_of(plan.policy_input.evidence.signature)
+    error = plan.policy_input.evidence.signature.error
     signed = (f"is signed by {now.identity} ({now.issuer}), root {now.trusted_root}" if now
-              else "has no verified signature")
+              else "has no verified signature" + (f" ({error})" if error else ""))
     pinned = f"{pin.describe()}, pinned at {pin.version} on {pin.pinned_at}" if pin else "another signer"
     return f"SIGNER CHANGED: {plan.full_name}@{plan.version} {signed}; the pinned signer is {pinned}"
 

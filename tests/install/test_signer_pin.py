@@ -125,8 +125,8 @@ def test_a_dropped_signature_is_a_change_and_a_signed_version_after_it_pins_agai
     fed.private.publish(untrusted, "acme", "tool", "1.1.0")
     r = cortex(fed, "plugin", "update", "acme/tool", "--yes", *root_opt(fed))
     assert r.exit_code == 1 and "--allow-signer-change" in r.stderr
-    assert "SIGNER CHANGED: acme/tool@1.1.0 has no verified signature" in r.stderr
-    assert "SIGNATURE_DROPPED" in r.stdout
+    assert "SIGNER CHANGED: acme/tool@1.1.0 has no verified signature (" in r.stderr, r.stderr
+    assert "SIGNATURE_DROPPED" in r.stdout and "(--trusted-root, as at install)" in r.stderr
     ok = cortex(fed, "plugin", "update", "acme/tool", "--yes", "--allow-signer-change", *root_opt(fed))
     assert ok.exit_code == 0, ok.output
     record = _record(fed)
