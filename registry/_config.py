@@ -68,3 +68,7 @@ class RegistryConfig:
     #: Trusted publishing: which OIDC issuers are accepted and the audience their tokens must
     #: carry. ``None``: GitHub Actions' issuer, with this registry's ``name`` as the audience.
     oidc: OidcSettings | None = None
+    #: How often a waiting long-poll of the revocation feed looks at the database, in seconds:
+    #: how late it sees a revocation committed by another process (one committed by this
+    #: process wakes it at once; see :mod:`registry._feed`).
+    feed_poll_seconds: float = 1.0
