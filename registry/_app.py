@@ -391,8 +391,10 @@ async def revocations(
     async def read() -> tuple[bytes, bool]:
         return await _run_read(request, store.revocation_page, cursor=cursor, limit=limit)
 
+    config = _config(request)
     return _bytes(await long_poll(request, read, waiters=request.app.state.feed_waiters,
-                                  wait=wait, poll=_config(request).feed_poll_seconds))
+                                  wait=min(wait, config.feed_max_wait_seconds),
+                                  poll=config.feed_poll_seconds))
 
 
 def create_app(config: RegistryConfig, *,

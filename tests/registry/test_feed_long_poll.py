@@ -2,7 +2,8 @@
 registry app served on loopback (tests/support/federation.py), through the real client.
 
 Shown here: an entry after the cursor is answered at once; with none the answer is an empty page
-(cursor unchanged) once the wait is over, and a wait above the bound is refused; a revocation
+(cursor unchanged) once the wait is over, a wait above the bound is refused and the
+operator's cap (``feed_max_wait_seconds``) shortens every wait; a revocation
 committed by the serving process wakes a waiting poll at once (the database poll set far
 beyond the test's bound, so only the wake-up can answer in time); one committed by another
 process (a second store on the same database, which cannot wake it) is seen by the short
@@ -74,6 +75,16 @@ def test_a_wait_above_the_bound_is_refused(federation: Federation) -> None:
                   params={"cursor": "0", "wait": "31"}, timeout=10)
     assert r.status_code == 422, r.text
     assert set(r.json()["error"]) == {"code", "message", "fix"}
+
+
+def test_the_operator_cap_shortens_every_wait(federation: Federation) -> None:
+    server = _published(federation, "tool")
+    server.app.state.config = dataclasses.replace(server.app.state.config,
+                                                  feed_max_wait_seconds=1)
+    with RegistryClient(server.url) as c:
+        page, took = _timed(lambda: c.wait_revocations(cursor=0, wait=30))
+    assert page.items == () and page.next_cursor == 0
+    assert 0.9 <= took < 10, took
 
 
 def _poll_in_thread(server: RegistryServer, cursor: int, wait: int
