@@ -223,8 +223,7 @@ def _watch(inst: Installer, runtime: ContainerRuntime | None, *, interval: int) 
             return False
 
     watcher = FeedWatcher(sync=one_pass, targets=inst.feed_targets, cursor=inst.feed_cursor,
-                          log=lambda line: _say(line, err=line.startswith("registry ")
-                                                and "retrying" in line), interval=interval)
+                          log=lambda line, problem: _say(line, err=problem), interval=interval)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: watcher.stop())
     _say("watching the revocation feeds of installed plugins (SIGINT or SIGTERM stops)")

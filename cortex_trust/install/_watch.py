@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from ..errors import CortexTrustError
@@ -60,12 +61,14 @@ class FeedWatcher:
     ``sync()`` is the sync pass; it returns ``False`` when some registry could not be synced
     (retried with backoff). ``targets()`` names the registries to follow and ``cursor(target)``
     where their stored feed ends (both asked again after each pass: plugins installed or
-    removed meanwhile are followed or dropped). ``wait`` is the long-poll's length asked of the
-    registry, ``interval`` the longest time between two passes.
+    removed meanwhile are followed or dropped). ``log(line, problem)`` gets one line per event
+    (``problem``: a failure being retried). ``wait`` is the long-poll's length asked of the
+    registry (a registry answering empty pages sooner is asked at most every ``wait / 2``
+    seconds), ``interval`` the longest time between two passes.
     """
 
     def __init__(self, *, sync: Callable[[], bool], targets: Callable[[], Sequence[RegistryTarget]],
-                 cursor: Callable[[RegistryTarget], int], log: Callable[[str], None],
+                 cursor: Callable[[RegistryTarget], int], log: Callable[[str, bool], None],
                  wait: int = 30, interval: float = 300.0, timeout: float = 10.0,
                  backoff: Callable[[], Backoff] = Backoff) -> None:
         self._sync, self._targets, self._cursor, self._log = sync, targets, cursor, log
@@ -100,7 +103,7 @@ class FeedWatcher:
                     delay = self.interval
                 else:
                     delay = retry.next()
-                    self._log(f"next sync in {delay:.1f}s")
+                    self._log(f"next sync in {delay:.1f}s", True)
                 if self._stopped.is_set():
                     break
                 self._follow(self._targets())
@@ -145,6 +148,7 @@ class _Follower(threading.Thread):
         while not self._done():
             url = t.urls[url_index % len(t.urls)]
             cursor = seen
+            started = time.monotonic()
             try:
                 cursor = max(seen, w._cursor(t))
                 with RegistryClient(url, token=t.token, timeout=w.timeout) as client:
@@ -153,7 +157,7 @@ class _Follower(threading.Thread):
                 if self._done():
                     return
                 delay = backoff.next()
-                w._log(f"registry {t.name} ({url}): {e.message}; retrying in {delay:.1f}s")
+                w._log(f"registry {t.name} ({url}): {e.message}; retrying in {delay:.1f}s", True)
                 down = True
                 url_index += 1
                 self.stopped.wait(delay)
@@ -163,10 +167,15 @@ class _Follower(threading.Thread):
             backoff.reset()
             if down:
                 down = False
-                w._log(f"registry {t.name} ({url}) reachable again; resuming from cursor {cursor}")
+                w._log(f"registry {t.name} ({url}) reachable again; resuming from cursor {cursor}",
+                       False)
                 w.wake()
             if page.items:
                 seen = page.next_cursor
                 w._log(f"registry {t.name}: {len(page.items)} new feed "
-                       f"entr{'y' if len(page.items) == 1 else 'ies'} after cursor {cursor}")
+                       f"entr{'y' if len(page.items) == 1 else 'ies'} after cursor {cursor}", False)
                 w.wake()
+            else:
+                # An empty page long before the wait was over: a registry without long-polls
+                # (or one capping them short). Poll it no more often than the wait asks.
+                self.stopped.wait(max(0.0, w.wait / 2 - (time.monotonic() - started)))

@@ -42,7 +42,7 @@ def _until(what: Callable[[], bool], *, within: float, why: str, log: list[str])
 
 
 @contextmanager
-def watching(inst: Installer) -> Iterator[tuple[list[SyncReport], list[str]]]:
+def watching(inst: Installer, *, wait: int = 1) -> Iterator[tuple[list[SyncReport], list[str]]]:
     """A watcher over ``inst``'s real sync pass, in a thread; short polls and retries, and no
     periodic pass within any test's time (only a feed can trigger one)."""
     passes: list[SyncReport] = []
@@ -54,7 +54,8 @@ def watching(inst: Installer) -> Iterator[tuple[list[SyncReport], list[str]]]:
         return not report.errors
 
     watcher = FeedWatcher(sync=one_pass, targets=inst.feed_targets, cursor=inst.feed_cursor,
-                          log=log.append, wait=1, interval=3600, timeout=2,
+                          log=lambda line, _problem: log.append(line), wait=wait,
+                          interval=3600, timeout=2,
                           backoff=lambda: Backoff(base=0.1, cap=0.4))
     thread = threading.Thread(target=watcher.run)
     thread.start()
@@ -112,3 +113,27 @@ def _revoke_in_store(fed: Federation) -> None:
     store.revoke("acme", "tool", "1.0.0", reason="revoked while you were away",
                  principal=store.authenticate(server.token("acme"), now=now), now=now,
                  evaluate=server.app.state.evaluator)
+
+
+def test_a_registry_answering_at_once_is_not_polled_in_a_loop(federation: Federation) -> None:
+    """A registry that answers empty pages without waiting (no long-poll, or a short cap) is
+    asked at most every ``wait / 2`` seconds, not as fast as it answers."""
+    import dataclasses
+
+    fed = federation
+    server = fed.private
+    server.app.state.config = dataclasses.replace(server.app.state.config,
+                                                  feed_max_wait_seconds=0)
+    store: Any = server.store
+    looks: list[float] = []
+    page = store.revocation_page
+
+    def counted(**kw: Any) -> Any:
+        looks.append(time.monotonic())
+        return page(**kw)
+
+    with installed_tool(fed) as (inst, _), watching(inst, wait=2) as (_passes, log):
+        store.revocation_page = counted
+        time.sleep(3.5)
+        store.revocation_page = page
+    assert 2 <= len(looks) <= 5, (looks, log)
