@@ -5,7 +5,8 @@ Shown here: the retry delays double up to their cap, each drawn from the upper h
 step, and start over after a success; a registry that goes down is retried (logged, with
 backoff) and, once it is back, the follower resumes from the stored cursor and a revocation
 made while it was down reaches the pass without waiting for the periodic sync; a revocation
-while followed reaches the pass within seconds; stop() ends the watch promptly.
+while followed reaches the pass within seconds; a registry that answers the long-poll at once
+(no long-poll support) is not polled in a loop; stop() ends the watch promptly.
 """
 
 from __future__ import annotations
