@@ -1,7 +1,7 @@
 """Following registries' revocation feeds as they grow: what ``cortex plugin sync --watch`` runs.
 
 :class:`FeedWatcher` runs the caller's sync pass (the one ``cortex plugin sync`` runs: sync every
-feed, stop what is now revoked or blocked) at start, whenever a registry's feed grows, after a
+feed, stop the running plugins it finds revoked) at start, whenever a registry's feed grows, after a
 registry became reachable again, and at least every ``interval`` seconds. Between passes one
 follower thread per registry long-polls its feed (``GET /api/v1/revocations?wait=``) from the
 cursor the last pass stored.
