@@ -33,7 +33,7 @@ from ._inert import SHORT_DIGEST_HEX
 from ._options import CallPolicyDataOpt, DataOpt, EngineOpt, OpaUrlOpt, PolicyDirOpt, PolicyEngineOpt, RegistryOpt
 
 if TYPE_CHECKING:
-    from cortex_trust.install import RunCheck
+    from cortex_trust.install import Installer, RunCheck
     from cortex_trust.runtime import ContainerRuntime
 
 __all__ = ["register"]
@@ -165,13 +165,31 @@ def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
     _say(f"stopped {name}" if stopped else f"{name} was not running")
 
 
-def sync(engine: EngineOpt = None, registry: RegistryOpt = None) -> None:
+def sync(engine: EngineOpt = None, registry: RegistryOpt = None,
+         watch: Annotated[bool, typer.Option(
+             "--watch", help="Keep following the feeds (long-poll) and stop a plugin as soon "
+                             "as it is revoked; runs until SIGINT or SIGTERM (then exits 0).")
+         ] = False,
+         interval: Annotated[int, typer.Option(
+             "--interval", min=5, max=86400, metavar="SECONDS",
+             help="With --watch: the longest time between two full syncs.")] = 300) -> None:
     """Follow the revocation feeds of installed plugins; stop the ones now revoked."""
+    runtime = _runtime(engine, required=watch)  # --watch is there to stop containers
+    with _installer(registry=registry, verify=False) as inst:
+        if watch:
+            _watch(inst, runtime, interval=interval)
+            return
+        errors = _sync_pass(inst, runtime)
+    if errors:
+        raise SystemExit(EXIT_UNAVAILABLE)
+
+
+def _sync_pass(inst: Installer, runtime: ContainerRuntime | None) -> bool:
+    """One sync: every feed, every installed plugin; stop the running ones now revoked. Says
+    what happened; returns whether some registry could not be synced."""
     from cortex_trust.runtime import container_name
 
-    with _installer(registry=registry, verify=False) as inst:
-        report = inst.sync(now=_now())
-    runtime = _runtime(engine, required=False)
+    report = inst.sync(now=_now())
     for r in report.revoked:
         stopped = runtime.stop(container_name(str(r.manifest.get("name")))) \
             if runtime is not None else False
@@ -179,9 +197,38 @@ def sync(engine: EngineOpt = None, registry: RegistryOpt = None) -> None:
              + ("; its container was stopped" if stopped else ""))
     for reg, why in report.errors.items():
         _say(f"error: registry {reg}: {why} (its revocation data ages toward stale)", err=True)
-    if report.errors:
-        raise SystemExit(EXIT_UNAVAILABLE)
-    _say(f"synced {', '.join(report.synced) or 'nothing'}")
+    if not report.errors:
+        _say(f"synced {', '.join(report.synced) or 'nothing'}")
+    return bool(report.errors)
+
+
+def _watch(inst: Installer, runtime: ContainerRuntime | None, *, interval: int) -> None:
+    """``sync --watch``: :func:`_sync_pass` whenever a feed grows (see
+    :class:`cortex_trust.install.FeedWatcher`), until SIGINT or SIGTERM."""
+    import signal
+
+    from cortex_trust.errors import CortexTrustError
+    from cortex_trust.install import FeedWatcher
+
+    for stream in (sys.stdout, sys.stderr):  # one line per event, also into a pipe or journal
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+
+    def one_pass() -> bool:
+        try:
+            return not _sync_pass(inst, runtime)
+        except CortexTrustError as e:  # e.g. the container engine went away: retried
+            _say(f"error: {e.message}" + (f" ({e.advice})" if e.advice else ""), err=True)
+            return False
+
+    watcher = FeedWatcher(sync=one_pass, targets=inst.feed_targets, cursor=inst.feed_cursor,
+                          log=lambda line, problem: _say(line, err=problem), interval=interval)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: watcher.stop())
+    _say("watching the revocation feeds of installed plugins (SIGINT or SIGTERM stops)")
+    watcher.run()
+    _say("stopped watching")
 
 
 def register(app: typer.Typer) -> None:

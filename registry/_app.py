@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
@@ -61,6 +61,7 @@ from ._errors import (
     error_response,
     install_error_handlers,
 )
+from ._feed import MAX_WAIT, FeedWaiters, long_poll
 from ._governance_api import router as governance_router
 from ._log_api import router as log_router
 from ._models import SLUG
@@ -76,6 +77,7 @@ __all__ = ["DOCS_ASSETS", "USAGE_COUNTED_HEADER", "authenticated", "create_app"]
 USAGE_COUNTED_HEADER = "Cortex-Usage-Counted"
 
 _JSON = "application/json"
+_T = TypeVar("_T")
 
 #: Where the documentation pages' assets are served (same origin as the pages).
 DOCS_ASSETS = "/docs/assets"
@@ -171,9 +173,15 @@ async def _read(request: Request, read: Callable[..., bytes], *args: Any,
     the read. Searches, which may scan, and every PostgreSQL read (a network round trip that must
     not stall the loop) run in the thread pool.
     """
+    return _bytes(await _run_read(request, read, *args, bounded=bounded, **kwargs))
+
+
+async def _run_read(request: Request, read: Callable[..., _T], *args: Any, bounded: bool = True,
+                    **kwargs: Any) -> _T:
+    """``read(*args, **kwargs)`` where :func:`_read` says it runs."""
     if bounded and _store(request).reader.dialect == "sqlite":
-        return _bytes(read(*args, **kwargs))
-    return _bytes(await run_in_threadpool(read, *args, **kwargs))
+        return read(*args, **kwargs)
+    return await run_in_threadpool(read, *args, **kwargs)
 
 
 @router.get("/plugins", responses={**answers(PluginPage), **_ERRORS})
@@ -369,9 +377,24 @@ async def revocations(
     # Revocation ids are 32-bit INTEGERs: a larger cursor made PostgreSQL fail (a 500).
     cursor: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT)] = 0,
 ) -> Response:
-    """The revocation feed after ``cursor``: ``{"items": [...], "next_cursor": int}``."""
-    return await _read(request, _store(request).revocations, cursor=cursor, limit=limit)
+    """The revocation feed after ``cursor``: ``{"items": [...], "next_cursor": int}``.
+
+    With ``wait`` (seconds, at most 30) this is a long-poll: the answer comes as soon as an
+    entry after ``cursor`` exists, or as an empty page (``next_cursor`` = ``cursor``) once
+    ``wait`` seconds passed. Ask again from ``next_cursor``."""
+    store = _store(request)
+    if wait == 0:
+        return await _read(request, store.revocations, cursor=cursor, limit=limit)
+
+    async def read() -> tuple[bytes, bool]:
+        return await _run_read(request, store.revocation_page, cursor=cursor, limit=limit)
+
+    config = _config(request)
+    return _bytes(await long_poll(request, read, waiters=request.app.state.feed_waiters,
+                                  wait=min(wait, config.feed_max_wait_seconds),
+                                  poll=config.feed_poll_seconds))
 
 
 def create_app(config: RegistryConfig, *,
@@ -438,6 +461,8 @@ def create_app(config: RegistryConfig, *,
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.state.config = config
     app.state.store = store
+    app.state.feed_waiters = FeedWaiters()
+    store.on_feed = app.state.feed_waiters.notify
     app.state.evaluator = ev
     app.state.scan_worker = worker
     app.state.governance = governance

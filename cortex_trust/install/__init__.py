@@ -45,15 +45,18 @@ if TYPE_CHECKING:
     )
     from ._usage import UsageReport, plan_usage_report, send_usage_report
     from ._versions import VersionCandidate, select_version, widened_permissions
+    from ._watch import Backoff, FeedWatcher
 
 __all__ = [
     "DEFAULT_GITHUB_API",
     "DEFAULT_REGISTRY",
     "PLATFORM_VERSION_ENV",
+    "Backoff",
     "CortexConfig",
     "FederatedRegistry",
     "FeedSource",
     "FeedState",
+    "FeedWatcher",
     "IndexListing",
     "InstallOutcome",
     "InstallPlan",
@@ -98,6 +101,8 @@ __all__ = [
 # Exported lazily (PEP 562): importing the package costs nothing until a name is used, so that
 # `cortex --help`, the isolated policy worker and the re-tiering workers stay light.
 _EXPORTS = {
+    "Backoff": "._watch",
+    "FeedWatcher": "._watch",
     "IndexListing": "._listing",
     "index_listing": "._listing",
     "CortexConfig": "._config",

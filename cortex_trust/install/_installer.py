@@ -455,6 +455,23 @@ class Installer:
                                                      "yank_reason": yank_reason(detail)}))
         return confirm_version(record, detail, registry=fed.target.name)
 
+    def _feed_targets(self, records: Sequence[InstallRecord]) -> dict[str, RegistryTarget]:
+        targets: dict[str, RegistryTarget] = {}
+        for r in records:
+            t = self.target(r.name)
+            targets[t.name] = t
+        return targets
+
+    def feed_targets(self) -> tuple[RegistryTarget, ...]:
+        """The registries whose revocation feeds :meth:`sync` follows: one per registry name
+        an installed plugin resolves from, as the installed plugins are now."""
+        return tuple(self._feed_targets(self.store.all()).values())
+
+    def feed_cursor(self, target: RegistryTarget) -> int:
+        """Where :meth:`sync` continues ``target``'s feed from (0: never synced)."""
+        state = self._cached_feed(target)
+        return state.cursor if state is not None else 0
+
     def sync(self, *, now: datetime) -> SyncReport:
         """Sync the feeds of every registry installed plugins came from, confirm each installed
         registry version with its registry (revoked there is revoked here, whatever the cached
@@ -463,10 +480,7 @@ class Installer:
         unreachable, its feed moved) is reported in ``errors``, never as "not revoked", and the
         others are still checked."""
         records = self.store.all()
-        targets: dict[str, RegistryTarget] = {}
-        for r in records:
-            t = self.target(r.name)
-            targets[t.name] = t
+        targets = self._feed_targets(records)
         synced: list[str] = []
         errors: dict[str, str] = {}
         for t in targets.values():

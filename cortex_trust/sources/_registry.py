@@ -83,6 +83,7 @@ class RegistryClient:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
         self.max_response_bytes = max_response_bytes
+        self._timeout = timeout
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
                                   transport=transport, follow_redirects=False)
 
@@ -202,6 +203,21 @@ class RegistryClient:
         before ``cursor``, or a ``next_cursor`` before ``cursor`` or before its last entry."""
         page = self._call("GET", "/api/v1/revocations", RevocationPage,
                           params={"cursor": str(cursor), "limit": str(limit)})
+        return self._forward(page, cursor)
+
+    def wait_revocations(self, *, cursor: int, wait: int, limit: int = 500) -> RevocationPage:
+        """A long-poll of the feed: the revocations after ``cursor`` as soon as there is one,
+        or an empty page once the registry waited ``wait`` seconds (it bounds the wait itself).
+        The request's timeout is ``wait`` plus this client's timeout. Same checks as
+        :meth:`revocations`."""
+        path = "/api/v1/revocations"
+        content = self._send("GET", path, params={"cursor": str(cursor), "limit": str(limit),
+                                                  "wait": str(wait)},
+                             timeout=wait + self._timeout).content
+        return self._forward(self._parse("GET", path, RevocationPage, content), cursor)
+
+    def _forward(self, page: RevocationPage, cursor: int) -> RevocationPage:
+        """``page`` if it moves forward from ``cursor``, else :class:`RegistryUnavailable`."""
         last = max((e.cursor for e in page.items), default=cursor)
         if page.next_cursor < max(cursor, last) or any(e.cursor <= cursor for e in page.items):
             raise self._untrusted("GET", "/api/v1/revocations", "a cursor that goes backwards")
@@ -433,14 +449,18 @@ class RegistryClient:
                    "its operator fixes it")
 
     def _send(self, method: str, path: str, *, params: dict[str, str] | None = None,
-              json_body: Any = None, extra_headers: dict[str, str] | None = None) -> httpx.Response:
-        """Send one request; return a 2xx response or raise (see the module docstring)."""
+              json_body: Any = None, extra_headers: dict[str, str] | None = None,
+              timeout: float | None = None) -> httpx.Response:
+        """Send one request (``timeout``: this one's, instead of the client's); return a 2xx
+        response or raise (see the module docstring)."""
         try:
             # Streamed so the body is read only up to the cap (a hostile or broken server
             # could otherwise make us buffer gigabytes); counted after decompression, so a
             # gzip bomb is capped too.
             with self._http.stream(method, path, params=params, json=json_body,
-                                   headers=extra_headers) as response:
+                                   headers=extra_headers,
+                                   timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT
+                                   ) as response:
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk

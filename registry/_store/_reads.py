@@ -122,9 +122,13 @@ class CatalogueReads(StoreBase):
         entry says its ``kind`` (see :data:`~registry._models.REVOCATION_KINDS`) and the
         ``log_index`` of the audit-log leaf that recorded it (its inclusion proof:
         ``GET /api/v1/log/proof/inclusion``)."""
+        return self.revocation_page(cursor=cursor, limit=limit)[0]
+
+    def revocation_page(self, *, cursor: int, limit: int) -> tuple[bytes, bool]:
+        """:meth:`revocations`, and whether the page has any entry."""
         rows = self._read_rows(self.reader.sql_revocations, (cursor, limit))
         items = [{"cursor": r[0], "kind": r[9], "namespace": r[1], "name": r[2],
                   "version": r[3], "digest": r[4], "reason": r[5], "identity": r[6],
                   "issuer": r[7], "revoked_at": r[8], "log_index": r[10]} for r in rows]
         nxt = rows[-1][0] if rows else cursor
-        return dumps({"items": items, "next_cursor": nxt}).encode()
+        return dumps({"items": items, "next_cursor": nxt}).encode(), bool(rows)

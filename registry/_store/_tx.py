@@ -67,6 +67,9 @@ class StoreBase:
         #: Called with the audit entry's target (``ns/name@version``, ``digest:...``, ``*``...)
         #: after each committed write; it must not raise (the write is already done).
         self.on_write: Callable[[str], None] | None = None
+        #: Called after each committed write that added revocation feed entries (wakes the
+        #: feed's long-polls, see :mod:`registry._feed`); it must not raise.
+        self.on_feed: Callable[[], None] | None = None
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
@@ -85,6 +88,8 @@ class StoreBase:
             session.commit()
         if self.on_write is not None and tx.target is not None:
             self.on_write(tx.target)
+        if self.on_feed is not None and tx.feed_grew:
+            self.on_feed()
 
     def _read(self) -> Session:
         return Session(self.engine)
@@ -104,6 +109,8 @@ class Tx:
         self._pending: dict[str, Any] | None = None
         #: What the audit entry is about (see :attr:`StoreBase.on_write`).
         self.target: str | None = None
+        #: Whether this transaction added revocation feed entries (see :attr:`StoreBase.on_feed`).
+        self.feed_grew = False
 
     def skip_audit(self) -> None:
         """This transaction turned out to change nothing: commit without an entry."""
@@ -139,5 +146,6 @@ class Tx:
             if isinstance(obj, (PluginVersion, RevocationRow)):
                 obj.log_index = index
                 self.session.add(obj)
+                self.feed_grew = self.feed_grew or isinstance(obj, RevocationRow)
         self.recorder.close()
         append_entry(self.session, self.head, effects=effects, **pending)

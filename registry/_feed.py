@@ -1,0 +1,89 @@
+"""Long-polling the revocation feed: ``GET /api/v1/revocations?cursor=N&wait=S``.
+
+A follower asks for the entries after its cursor and, with ``wait``, is answered as soon as
+there is one, or with an empty page (``next_cursor`` unchanged) once ``wait`` seconds passed.
+
+Guarantees:
+
+* No database connection is held while waiting: each look at the feed is one read of the
+  fixed-SQL read path, which gives its connection back before the wait resumes.
+* The wait is bounded (:data:`MAX_WAIT`), whatever the client asks.
+* A revocation committed by this process wakes its waiters at once (:class:`FeedWaiters`,
+  set by the store after the commit); one committed by another process (several workers, a
+  CLI on the same database) is seen by the next look at the database, every
+  ``feed_poll_seconds`` of the configuration.
+* A follower that went away stops its wait at the next look (no orphaned waits piling up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+from starlette.requests import Request
+
+__all__ = ["MAX_WAIT", "FeedWaiters", "long_poll"]
+
+#: The longest a feed request waits for an entry, in seconds (below common proxy timeouts).
+MAX_WAIT = 30
+
+
+class FeedWaiters:
+    """The long-polls waiting on this process's revocation feed.
+
+    :meth:`notify` may be called from any thread (writes run in worker threads); each waiter
+    is an :class:`asyncio.Event` set on its own event loop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def notify(self) -> None:
+        """Wake every waiter: the feed may have grown. Never raises."""
+        with self._lock:
+            waiting = list(self._waiting)
+        for loop, event in waiting:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass  # that loop is closed: its waiter is gone with it
+
+    @contextmanager
+    def listening(self) -> Iterator[asyncio.Event]:
+        """An event set by every :meth:`notify` while the block runs (on the running loop)."""
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiting.add(entry)
+        try:
+            yield entry[1]
+        finally:
+            with self._lock:
+                self._waiting.discard(entry)
+
+
+async def long_poll(request: Request, read: Callable[[], Awaitable[tuple[bytes, bool]]], *,
+                    waiters: FeedWaiters, wait: float, poll: float) -> bytes:
+    """The first page ``read()`` reports non-empty (``(document, has_entries)``), or the last
+    empty one after ``wait`` seconds (at most :data:`MAX_WAIT`).
+
+    ``read`` is called once at the start, after each :meth:`FeedWaiters.notify` and at least
+    every ``poll`` seconds; the wait stops early when the client disconnected.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(wait, MAX_WAIT)
+    with waiters.listening() as woken:
+        while True:
+            woken.clear()  # before the read: a notify during the read is not lost
+            document, has_entries = await read()
+            left = deadline - loop.time()
+            if has_entries or left <= 0:
+                return document
+            try:
+                await asyncio.wait_for(woken.wait(), timeout=min(poll, left))
+            except TimeoutError:
+                pass
+            if await request.is_disconnected():
+                return document

@@ -1,0 +1,140 @@
+"""What `cortex plugin sync --watch` runs (:class:`cortex_trust.install.FeedWatcher`), without
+containers: the installer's real sync pass against a real private registry on loopback.
+
+Shown here: the retry delays double up to their cap, each drawn from the upper half of its
+step, and start over after a success; a registry that goes down is retried (logged, with
+backoff) and, once it is back, the follower resumes from the stored cursor and a revocation
+made while it was down reaches the pass without waiting for the periodic sync; a revocation
+while followed reaches the pass within seconds; a registry that answers the long-poll at once
+(no long-poll support) is not polled in a loop; stop() ends the watch promptly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from cortex_trust.install import Backoff, FeedWatcher, Installer, SyncReport
+from tests.install.conftest import installed_tool
+from tests.support.federation import Federation
+
+
+def test_backoff_doubles_up_to_its_cap_with_jitter_and_resets() -> None:
+    low = Backoff(base=1, cap=8, rng=lambda: 0.0)
+    assert [low.next() for _ in range(6)] == [0.5, 1, 2, 4, 4, 4]
+    high = Backoff(base=1, cap=8, rng=lambda: 0.999999)
+    assert [round(high.next(), 3) for _ in range(5)] == [1, 2, 4, 8, 8]
+    high.reset()
+    assert round(high.next(), 3) == 1
+    assert all(0.5 <= Backoff(base=1, cap=8).next() <= 1 for _ in range(100))
+
+
+def _until(what: Callable[[], bool], *, within: float, why: str, log: list[str]) -> float:
+    """Seconds until ``what()`` held; fails after ``within`` seconds."""
+    t0 = time.monotonic()
+    while not what():
+        assert time.monotonic() - t0 < within, f"{why}; log: {log}"
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
+
+@contextmanager
+def watching(inst: Installer, *, wait: int = 1) -> Iterator[tuple[list[SyncReport], list[str]]]:
+    """A watcher over ``inst``'s real sync pass, in a thread; short polls and retries, and no
+    periodic pass within any test's time (only a feed can trigger one)."""
+    passes: list[SyncReport] = []
+    log: list[str] = []
+
+    def one_pass() -> bool:
+        report = inst.sync(now=datetime.now(UTC))
+        passes.append(report)
+        return not report.errors
+
+    watcher = FeedWatcher(sync=one_pass, targets=inst.feed_targets, cursor=inst.feed_cursor,
+                          log=lambda line, _problem: log.append(line), wait=wait,
+                          interval=3600, timeout=2,
+                          backoff=lambda: Backoff(base=0.1, cap=0.4))
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        _until(lambda: bool(passes), within=20, why="no first pass", log=log)
+        assert passes[0].synced == ("acme",) and passes[0].revoked == ()
+        yield passes, log
+    finally:
+        watcher.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def _revoked(passes: list[SyncReport]) -> list[str]:
+    return [f"{r.name}@{r.version}" for p in passes for r in p.revoked]
+
+
+def test_a_revocation_reaches_the_pass_within_seconds(federation: Federation) -> None:
+    fed = federation
+    with installed_tool(fed) as (inst, _), watching(inst) as (passes, log):
+        time.sleep(0.5)  # the follower is waiting on the feed
+        fed.private.revoke("acme", "tool", "1.0.0")
+        took = _until(lambda: bool(_revoked(passes)), within=10, why="revocation not seen",
+                      log=log)
+        assert _revoked(passes) == ["acme/tool@1.0.0"]
+        assert any("1 new feed entry after cursor 0" in line for line in log), log
+        print(f"revocation reached the sync pass {took:.2f}s after the revoke call returned")
+
+
+def test_a_registry_down_then_up_is_retried_and_resumed_from_the_cursor(
+        federation: Federation) -> None:
+    fed = federation
+    with installed_tool(fed) as (inst, _), watching(inst) as (passes, log):
+        fed.private.stop()
+        _until(lambda: sum("retrying in" in line for line in log) >= 3, within=20,
+               why="no retries while the registry is down", log=log)
+        retries = [float(line.rsplit("retrying in ", 1)[1].rstrip("s")) for line in log
+                   if "retrying in" in line]
+        assert all(0.05 <= d <= 0.4 for d in retries), retries
+        assert max(retries) > min(retries), retries  # the delays grew
+        # Revoked while the follower cannot reach the registry.
+        _revoke_in_store(fed)
+        assert _revoked(passes) == []
+        fed.private.start()
+        _until(lambda: bool(_revoked(passes)), within=20, why="not resumed after reconnect",
+               log=log)
+        assert _revoked(passes) == ["acme/tool@1.0.0"]
+        assert any("reachable again; resuming from cursor 0" in line for line in log), log
+
+
+def _revoke_in_store(fed: Federation) -> None:
+    server = fed.private
+    now = datetime.now(UTC)
+    store: Any = server.store
+    store.revoke("acme", "tool", "1.0.0", reason="revoked while you were away",
+                 principal=store.authenticate(server.token("acme"), now=now), now=now,
+                 evaluate=server.app.state.evaluator)
+
+
+def test_a_registry_answering_at_once_is_not_polled_in_a_loop(federation: Federation) -> None:
+    """A registry that answers empty pages without waiting (no long-poll, or a short cap) is
+    asked at most every ``wait / 2`` seconds, not as fast as it answers."""
+    import dataclasses
+
+    fed = federation
+    server = fed.private
+    server.app.state.config = dataclasses.replace(server.app.state.config,
+                                                  feed_max_wait_seconds=0)
+    store: Any = server.store
+    looks: list[float] = []
+    page = store.revocation_page
+
+    def counted(**kw: Any) -> Any:
+        looks.append(time.monotonic())
+        return page(**kw)
+
+    with installed_tool(fed) as (inst, _), watching(inst, wait=2) as (_passes, log):
+        store.revocation_page = counted
+        time.sleep(3.5)
+        store.revocation_page = page
+    assert 2 <= len(looks) <= 5, (looks, log)
