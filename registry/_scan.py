@@ -8,7 +8,8 @@ expires and the job is taken again. Before anything is fetched, the image refere
 against the configured OCI registries again (the allowlist may have changed since the publish):
 the server never fetches from elsewhere. A scan that could not run leaves the version
 unscanned, never "clean". What the worker records is marked ``origin: registry`` here, whatever
-the scanner function returned: the registry ran it, and only this worker may say so.
+the scanner function returned: the registry ran it, and only this worker may say so; likewise its
+``created_at`` is the registry's clock when the scan started (what the policy ages the scan from).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from cortex_trust.errors import CortexTrustError
-from cortex_trust.policy import ScanEvidence
+from cortex_trust.policy import ScanEvidence, format_time
 
 from ._errors import ApiError
 from ._service import check_image_host
@@ -57,10 +58,11 @@ class ScanWorker:
         assert job.id is not None
         evidence: ScanEvidence | None = None
         error: str | None = None
+        started = format_time(self.clock())
         try:
             check_image_host(job.image, allowed=self.allowed)
             evidence = self.scanner(job.image, job.digest).model_copy(
-                update={"origin": "registry", "attester": None})
+                update={"origin": "registry", "attester": None, "created_at": started})
         except ApiError as e:
             error = f"{e.code}: {e.message}"
         except CortexTrustError as e:

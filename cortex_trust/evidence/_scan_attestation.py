@@ -84,8 +84,13 @@ def verify_scan_attestation(bundle: bytes, *, digest: str, trusted_roots: Sequen
     attester = ScanAttester(identity=signature.identity, issuer=signature.issuer,
                             trusted_root=signature.trusted_root,
                             signed_at=signature.integrated_time, predicate_type=predicate_type)
+    # A scan is made before its attestation is signed: a report claiming a later time (which
+    # would keep it fresh for ever) is held to the verified signing time.
+    made = report.evidence.created_at
+    if made is not None and signature.integrated_time is not None and made > signature.integrated_time:
+        made = signature.integrated_time
     evidence = report.evidence.model_copy(update={"bound": True, "digest": digest,
-                                                  "attester": attester})
+                                                  "attester": attester, "created_at": made})
     return ScanReport(evidence=evidence, artifact_name=report.artifact_name,
                       artifact_type=report.artifact_type, repo_digests=report.repo_digests,
                       image_id=report.image_id, findings=report.findings)

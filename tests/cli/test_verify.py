@@ -57,10 +57,16 @@ def as_json(result: Any) -> dict[str, Any]:
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
-def bound_report(tmp_path: Path, name: str, digest: str = DIGEST) -> Path:
-    """A real fixture report as Trivy writes it for an image pulled by digest."""
+#: When bound reports were made: an hour before NOW, so the default policy counts them as fresh.
+MADE_AT = "2026-10-30T23:00:00Z"
+
+
+def bound_report(tmp_path: Path, name: str, digest: str = DIGEST, *, made_at: str = MADE_AT) -> Path:
+    """A real fixture report as Trivy writes it for an image pulled by digest, made at
+    ``made_at`` (a test that decides at the real time passes the real time)."""
     doc = json.loads((TRIVY / name).read_text())
     doc["Metadata"]["RepoDigests"] = [f"127.0.0.1:5000/acme/hello@{digest}"]
+    doc["CreatedAt"] = made_at
     path = tmp_path / f"bound-{name}"
     path.write_text(json.dumps(doc))
     return path
