@@ -18,14 +18,16 @@ import rego.v1
 
 _ns_per_day := 86400000000000
 
-# The limit in days for tier t, when the data sets one (a number).
-_scan_max_age(t) := n if {
-	n := conf(["freshness", "scan", "max_age_days", t])
-	is_number(n)
-}
+# Whether the data sets a limit in days for tier t (a number), and that limit. Every use is
+# guarded by _scan_limited(t): rules, not `_ := value` bindings, which regorus' compiled mode
+# does not treat as a condition.
+_scan_limited(t) if is_number(conf(["freshness", "scan", "max_age_days", t]))
+
+_scan_max_age(t) := conf(["freshness", "scan", "max_age_days", t])
 
 # Fresh for t: created_at and context.now are valid times and the scan is no older than t's limit.
 _scan_fresh_for(t) if {
+	_scan_limited(t)
 	age_ns := now_ns - time_ns(scan.created_at)
 	age_ns <= _scan_max_age(t) * _ns_per_day
 }
@@ -33,23 +35,21 @@ _scan_fresh_for(t) if {
 # Stale for t: a present scan, a limit for t, and not shown to be fresh for t.
 _scan_stale(t) if {
 	scan_present
-	_ := _scan_max_age(t)
+	_scan_limited(t)
 	not _scan_fresh_for(t)
 }
 
-_scan_db_max_age := n if {
-	n := conf(["freshness", "scan", "max_db_age_days"])
-	is_number(n)
-}
+_scan_db_limited if is_number(conf(["freshness", "scan", "max_db_age_days"]))
 
 _scan_db_fresh if {
+	_scan_db_limited
 	age_ns := time_ns(scan.created_at) - time_ns(scan.db_updated_at)
-	age_ns <= _scan_db_max_age * _ns_per_day
+	age_ns <= conf(["freshness", "scan", "max_db_age_days"]) * _ns_per_day
 }
 
 _scan_db_stale if {
 	scan_present
-	_ := _scan_db_max_age
+	_scan_db_limited
 	not _scan_db_fresh
 }
 
