@@ -36,9 +36,8 @@ GHA = "https://token.actions.githubusercontent.com"
 #: Nothing listens on port 9 (discard) on loopback: no image is ever fetched.
 OCI_HOST = "127.0.0.1:9"
 
-#: Stands in for trivy: writes the report Trivy writes for a clean image (no Vulnerabilities or
-#: Secrets keys: Trivy omits empty lists) to --output, naming the image it was given after --.
-STUB_TRIVY = """#!/bin/sh
+#: The start of a stub trivy: reads the report path (--output) and the image (after --).
+STUB_TRIVY_ARGS = """#!/bin/sh
 out=""; image=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,7 +46,10 @@ while [ $# -gt 0 ]; do
     *) shift ;;
   esac
 done
-printf '{"SchemaVersion": 2, "ArtifactName": "%s", "ArtifactType": "container_image",
+"""
+#: Stands in for trivy: writes the report Trivy writes for a clean image (no Vulnerabilities or
+#: Secrets keys: Trivy omits empty lists) to --output, naming the image it was given after --.
+STUB_TRIVY = STUB_TRIVY_ARGS + """printf '{"SchemaVersion": 2, "ArtifactName": "%s", "ArtifactType": "container_image",
  "Metadata": {"RepoDigests": ["%s"]}, "Results": [{"Target": "%s", "Class": "os-pkgs",
  "Type": "alpine"}]}' "$image" "$image" "$image" > "$out"
 """

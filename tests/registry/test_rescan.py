@@ -24,7 +24,7 @@ from sqlalchemy import text
 from cortex_trust.evidence import parse_trivy_report
 from cortex_trust.policy import ScanEvidence, format_time
 from tests.registry._helpers import NO_PROMOTION
-from tests.registry.test_publish_cli import OCI_HOST, Cli, _publish, cli  # noqa: F401 (fixture)
+from tests.registry.test_publish_cli import OCI_HOST, STUB_TRIVY_ARGS, Cli, _publish, cli  # noqa: F401 (fixture)
 from tests.registry.test_scan_origin import Scanning, _scanning, registry_evaluator, sigstore  # noqa: F401
 from tests.support.served_registry import ServedRegistry, serve_registry
 from tests.support.sigstore_mint import PrivateSigstore
@@ -143,16 +143,7 @@ def test_revoked_versions_and_fresh_scans_are_not_rescanned(scanning: Scanning) 
 
 #: A trivy that writes the report in $0.report (its image placeholder replaced), as Trivy would
 #: for the image it was given; rewriting that file changes what the next scan finds.
-STUB_TRIVY = """#!/bin/sh
-out=""; image=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --output) out="$2"; shift 2 ;;
-    --) image="$2"; shift 2 ;;
-    *) shift ;;
-  esac
-done
-sed "s|@IMAGE@|$image|g" "$0.report" > "$out"
+STUB_TRIVY = STUB_TRIVY_ARGS + """sed "s|@IMAGE@|$image|g" "$0.report" > "$out"
 """
 
 
