@@ -166,17 +166,21 @@ def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
 
 
 def sync(engine: EngineOpt = None, registry: RegistryOpt = None) -> None:
-    """Follow the revocation feeds of installed plugins; stop the ones now revoked."""
+    """Follow the revocation feeds of installed plugins and decide them again with their
+    registries' current scans; stop the ones now revoked or blocked."""
     from cortex_trust.runtime import container_name
 
     with _installer(registry=registry, verify=False) as inst:
         report = inst.sync(now=_now())
     runtime = _runtime(engine, required=False)
-    for r in report.revoked:
+    stopping = [(r, f"REVOKED: {r.name}@{r.version} ({r.digest})") for r in report.revoked]
+    stopping += [(r, f"BLOCKED: {r.name}@{r.version} ({r.digest}): "
+                     + ", ".join(x.code for x in d.reasons[1:] or d.reasons))
+                 for r, d in report.blocked]
+    for r, line in stopping:
         stopped = runtime.stop(container_name(str(r.manifest.get("name")))) \
             if runtime is not None else False
-        _say(f"REVOKED: {r.name}@{r.version} ({r.digest})"
-             + ("; its container was stopped" if stopped else ""))
+        _say(line + ("; its container was stopped" if stopped else ""))
     for reg, why in report.errors.items():
         _say(f"error: registry {reg}: {why} (its revocation data ages toward stale)", err=True)
     if report.errors:
