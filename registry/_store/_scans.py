@@ -58,7 +58,8 @@ class ScanQueue(VersionRows):
     def queue_rescans(self, *, older_than: datetime, now: datetime, actor: str = "scanner",
                       evaluate: Evaluator | None = None, limit: int = RESCAN_BATCH) -> list[str]:
         """Queue again the scan job of every version not revoked whose newest scan was recorded
-        before ``older_than`` (or that has none), and whose job is not already queued or running;
+        at or before ``older_than`` (or that has none and whose job last failed by then, so a scan
+        that cannot run is retried once per period), and whose job is not already queued or running;
         return the versions queued (``ns/name@version``), oldest scan first, at most ``limit``.
 
         With ``evaluate``, each queued version is also re-decided at ``now``, so a scan that has
@@ -80,7 +81,8 @@ class ScanQueue(VersionRows):
                 .outerjoin(newest, newest.c.version_id == col(ScanJob.version_id))
                 .where(col(ScanJob.state).in_(("done", "failed")),
                        col(PluginVersion.state) != "revoked",
-                       (newest.c.at.is_(None)) | (newest.c.at < cutoff))
+                       (newest.c.at <= cutoff)
+                       | (newest.c.at.is_(None) & (col(ScanJob.updated_at) <= cutoff)))
                 .order_by(newest.c.at.is_not(None), newest.c.at, col(ScanJob.id)).limit(limit)).all()
             if not rows:
                 tx.skip_audit()

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from cortex_trust.errors import CollectorError
 from cortex_trust.evidence import parse_trivy_report
 from cortex_trust.policy import ScanEvidence, format_time
 from tests.registry._helpers import NO_PROMOTION
@@ -49,9 +50,12 @@ class ReportScanner:
     def __init__(self) -> None:
         self.report = CLEAN
         self.calls = 0
+        self.fail = False
 
     def __call__(self, image: str, digest: str) -> ScanEvidence:
         self.calls += 1
+        if self.fail:
+            raise CollectorError("trivy could not pull the image", advice="retry")
         return parse_trivy_report(bound(self.report, image), digest=digest, source=f"trivy image {image}",
                                   declared_scanners=("vuln", "secret"), origin="pipeline").evidence
 
@@ -194,3 +198,18 @@ def test_cortex_registry_rescan_finds_a_new_critical(served: tuple[ServedRegistr
 
     bad = cli("registry", "rescan", "--db", registry.db, "--older-than", "soon")
     assert bad.code == 2 and "6d" in bad.err
+
+
+def test_a_scan_that_cannot_run_is_retried_once_per_period(scanning: Scanning) -> None:
+    store, clock = scanning.registry.store, scanning.registry.clock
+    scanning.trivy.fail = True
+    scanning.publish()
+    while scanning.worker.run_once():
+        pass
+    assert scanning.version()["evidence"]["scan"]["present"] is False  # failed: never "clean"
+    assert store.queue_rescans(older_than=clock() - timedelta(hours=6), now=clock()) == []
+    clock.advance(days=1)
+    scanning.trivy.fail = False
+    assert store.queue_rescans(older_than=clock() - timedelta(hours=6), now=clock()) == ["acme/tool@1.0.0"]
+    assert scanning.worker.run_once() is True
+    assert scanning.version()["tier"] == "community"
