@@ -173,7 +173,8 @@ def sync(engine: EngineOpt = None, registry: RegistryOpt = None,
          interval: Annotated[int, typer.Option(
              "--interval", min=5, max=86400, metavar="SECONDS",
              help="With --watch: the longest time between two full syncs.")] = 300) -> None:
-    """Follow the revocation feeds of installed plugins; stop the ones now revoked."""
+    """Follow the revocation feeds of installed plugins and decide them again with their
+    registries' current scans; stop the ones now revoked or blocked."""
     runtime = _runtime(engine, required=watch)  # --watch is there to stop containers
     with _installer(registry=registry, verify=False) as inst:
         if watch:
@@ -185,16 +186,20 @@ def sync(engine: EngineOpt = None, registry: RegistryOpt = None,
 
 
 def _sync_pass(inst: Installer, runtime: ContainerRuntime | None) -> bool:
-    """One sync: every feed, every installed plugin; stop the running ones now revoked. Says
-    what happened; returns whether some registry could not be synced."""
+    """One sync: every feed, every installed plugin decided again with its registry's current
+    scan; stop the running ones now revoked or blocked. Says what happened; returns whether some
+    registry could not be synced."""
     from cortex_trust.runtime import container_name
 
     report = inst.sync(now=_now())
-    for r in report.revoked:
+    stopping = [(r, f"REVOKED: {r.name}@{r.version} ({r.digest})") for r in report.revoked]
+    stopping += [(r, f"BLOCKED: {r.name}@{r.version} ({r.digest}): "
+                     + ", ".join(x.code for x in d.reasons[1:] or d.reasons))
+                 for r, d in report.blocked]
+    for r, line in stopping:
         stopped = runtime.stop(container_name(str(r.manifest.get("name")))) \
             if runtime is not None else False
-        _say(f"REVOKED: {r.name}@{r.version} ({r.digest})"
-             + ("; its container was stopped" if stopped else ""))
+        _say(line + ("; its container was stopped" if stopped else ""))
     for reg, why in report.errors.items():
         _say(f"error: registry {reg}: {why} (its revocation data ages toward stale)", err=True)
     if not report.errors:

@@ -95,6 +95,11 @@ def serve(
         help="Trivy cache directory with a vulnerability database (db/trivy.db); without it the "
              "registry's scans cannot look for vulnerabilities, so no version passes the scan.")
     ] = None,
+    rescan_after: Annotated[str, typer.Option(
+        "--rescan-after", metavar="DURATION",
+        help="Rescan every version whose scan is older than this (90d, 12h, 30m; checked hourly) "
+             "with the current --trivy-db, so scans stay within the policy's freshness limit "
+             "(7 days by default); `off`: no scheduled rescans.")] = "6d",
     log_key: Annotated[Path | None, typer.Option(
         "--log-key", envvar=LOG_KEY_ENV, metavar="FILE",
         help="File with the key that signs the audit log's checkpoints (`cortex registry "
@@ -151,8 +156,9 @@ def serve(
     oidc = _oidc_settings(oidc_issuer, oidc_audience or name)
     factory = _engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url)
     engine = migrated_engine(db)
+    every = _rescan_after(rescan_after)
     scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
-    config = RegistryConfig(db_url=db, trusted_roots=roots,
+    config = RegistryConfig(db_url=db, trusted_roots=roots, rescan_after=every,
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
                             scanner=scanner, scan_unavailable=unavailable,
@@ -186,6 +192,52 @@ def serve(
           file=sys.stderr)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     application.state.evaluator.close()
+
+
+def _rescan_after(text: str) -> Any:
+    """``--rescan-after``/``--older-than`` as a timedelta (``None`` for ``off``); exit 2 otherwise."""
+    from registry._store import parse_duration
+
+    if text == "off":
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        fail(f"{text!r}: {e}", advice="give a duration like 6d, 12h or 30m (or off)", code=EXIT_INPUT)
+
+
+@app.command("rescan")
+def rescan(
+    db: DbOpt,
+    older_than: Annotated[str, typer.Option(
+        "--older-than", metavar="DURATION",
+        help="Queue every version whose newest scan is older than this (90d, 12h, 30m; 0: every "
+             "version, e.g. after a vulnerability database update).")] = "6d",
+    name: NameOpt = "cortex-registry",
+) -> None:
+    """Queue a rescan of every version (not revoked) whose scan is older than --older-than.
+
+    The registry's scan worker (`cortex registry serve` with Trivy and --trivy-db) runs the
+    queued scans with its current vulnerability database; each outcome re-decides its version at
+    once (a CRITICAL found since lowers the tier). Prints the queued versions as JSON.
+    """
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from registry._store import Store
+
+    age = timedelta(0) if older_than == "0" else _rescan_after(older_than)
+    if age is None:
+        fail("--older-than off queues nothing", advice="give a duration like 6d (0: every scan)",
+             code=EXIT_INPUT)
+    engine = migrated_engine(db)
+    try:
+        now = datetime.now(UTC)
+        queued = Store(engine, registry_name=name).queue_rescans(older_than=now - age, now=now,
+                                                                 actor="operator")
+    finally:
+        engine.dispose()
+    print(json.dumps({"queued": queued}))
 
 
 def _oidc_settings(issuers: list[str] | None, audience: str) -> Any:

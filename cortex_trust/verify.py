@@ -126,11 +126,13 @@ def evidence_summary(policy_input: PolicyInput) -> dict[str, Any]:
             "scanners": list(scan.scanners), "counts": dict(scan.counts),
             "vulnerabilities": len(scan.vulnerabilities), "secrets": scan.secrets,
             "misconfigurations": scan.misconfigurations, "trivy_version": scan.trivy_version,
-            "db_updated_at": scan.db_updated_at, "error": scan.error, "source": scan.source,
+            "db_updated_at": scan.db_updated_at, "created_at": scan.created_at, "error": scan.error,
+            "source": scan.source,
         },
         "tests": {
             "present": tests.present, "total": tests.total, "failures": tests.failures,
-            "errors": tests.errors, "skipped": tests.skipped, "source": tests.source,
+            "errors": tests.errors, "skipped": tests.skipped, "created_at": tests.created_at,
+            "source": tests.source,
         },
         "review": {
             # status, reviewer, reviewed_at: the newest review (every review is in `reviews`).

@@ -422,7 +422,7 @@ def create_app(config: RegistryConfig, *,
         from ._scan import ScanWorker
 
         worker = ScanWorker(store, ev, config.scanner, allowed=config.oci_registries,
-                            clock=config.clock)
+                            clock=config.clock, rescan_after=config.rescan_after)
 
     governance = None
     if config.governance is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,6 +48,9 @@ class RegistryConfig:
     #: Why there is no ``scanner`` (``/healthz`` reports it): ``disabled`` by the operator
     #: (``--no-scan``) or ``unavailable`` (no Trivy here).
     scan_unavailable: Literal["disabled", "unavailable"] = "unavailable"
+    #: The scan worker queues a rescan of every version whose newest scan is older than this
+    #: (checked hourly); ``None``: no scheduled rescans (``cortex registry rescan`` still queues).
+    rescan_after: timedelta | None = None
     #: Signs the audit log's checkpoints (a :class:`cortex_trust.sources.NoteSigner` read
     #: from a key file, never from the database). Without one the log still grows and serves
     #: proofs, but ``GET /api/v1/log/checkpoint`` answers 404 ``LOG_NOT_SIGNED``.

@@ -18,13 +18,14 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from .._io import display_path, read_evidence_file
 from ..errors import EvidenceError
-from ..policy import TestEvidence
+from ..policy import TestEvidence, format_time
 
 __all__ = ["MAX_JUNIT_BYTES", "FailedCase", "failed_cases", "parse_junit", "read_junit"]
 
@@ -88,7 +89,8 @@ def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = 
     """Count the tests in JUnit XML ``data``.
 
     ``digest`` is the artifact digest the caller states the tests were run against (JUnit
-    itself names none). Raises :class:`EvidenceError` for XML with a DTD or entities, malformed
+    itself names none). ``created_at`` is the earliest suite ``timestamp`` that names a time
+    zone (``None`` when none does). Raises :class:`EvidenceError` for XML with a DTD or entities, malformed
     XML, or a root element other than ``<testsuites>``/``<testsuite>``.
     """
     shown = source or "(junit)"
@@ -117,15 +119,30 @@ def parse_junit(data: bytes, *, digest: str | None = None, source: str | None = 
     failures = max(failures, declared["failures"])
     errors = max(errors, declared["errors"])
     skipped = max(skipped, declared["skipped"])
+    started = [t for t in (_timestamp(suite.get("timestamp")) for suite in root.iter()
+                           if _local(suite.tag) == "testsuite") if t is not None]
     return TestEvidence(
         present=True,
         total=max(total, failures + errors + skipped),
         failures=failures,
         errors=errors,
         skipped=skipped,
+        created_at=min(started) if started else None,
         digest=digest,
         source=source,
     )
+
+
+def _timestamp(raw: str | None) -> str | None:
+    """A suite's ``timestamp`` in UTC (RFC 3339 seconds), or ``None`` when it is missing, not a
+    time, or names no time zone (JUnit's own format is local time: an unknown instant)."""
+    if raw is None or len(raw) > 64:
+        return None
+    try:
+        t = datetime.fromisoformat(raw.strip())
+        return format_time(t) if t.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def read_junit(path: str | os.PathLike[str], *, digest: str | None = None,

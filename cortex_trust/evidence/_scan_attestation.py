@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import EvidenceError
 from ..policy import DroppedEvidence, ScanAttester, ScanEvidence
-from ._scan import _SCANNER_NAMES, ScanReport, parse_trivy_report
+from ._scan import _SCANNER_NAMES, ScanReport, _time, parse_trivy_report
 
 __all__ = ["VULN_ATTESTATION_PREDICATE", "verify_scan_attestation"]
 
@@ -84,8 +84,28 @@ def verify_scan_attestation(bundle: bytes, *, digest: str, trusted_roots: Sequen
     attester = ScanAttester(identity=signature.identity, issuer=signature.issuer,
                             trusted_root=signature.trusted_root,
                             signed_at=signature.integrated_time, predicate_type=predicate_type)
+    made = _made_at(report.evidence.created_at, predicate, signed_at=signature.integrated_time,
+                    source=shown)
     evidence = report.evidence.model_copy(update={"bound": True, "digest": digest,
-                                                  "attester": attester})
+                                                  "attester": attester, "created_at": made})
     return ScanReport(evidence=evidence, artifact_name=report.artifact_name,
                       artifact_type=report.artifact_type, repo_digests=report.repo_digests,
                       image_id=report.image_id, findings=report.findings)
+
+
+def _made_at(created_at: str | None, predicate: Mapping[str, Any], *, signed_at: str | None,
+             source: str) -> str | None:
+    """When the attested scan was made: the report's ``CreatedAt``, else the predicate's signed
+    ``metadata.scanFinishedOn`` (cosign's vulnerability predicate), else the verified signing
+    time. A scan is made before its attestation is signed, so a later claim (which would keep the
+    scan fresh for ever) is held to the signing time."""
+    made = created_at
+    metadata = predicate.get("metadata")
+    if made is None and isinstance(metadata, Mapping):
+        try:
+            made = _time(metadata.get("scanFinishedOn"), source=source, where="metadata.scanFinishedOn")
+        except EvidenceError:
+            made = None
+    if signed_at is not None and (made is None or made > signed_at):
+        return signed_at
+    return made

@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 
     from ..evidence import TrustRoot
     from ..manifest import Manifest
-    from ..policy import PlatformVersionSource, RevocationEvidence
+    from ..policy import Decision, PlatformVersionSource, PolicyInput, RevocationEvidence
 
 __all__ = ["Installer", "remove_installed"]
 
@@ -403,7 +403,8 @@ class Installer:
                 try:
                     unconfirmed = None
                     if record.source == "registry":
-                        record_revoked, unconfirmed = self._confirm_version(fed, record)
+                        record_revoked, unconfirmed, scan = self._confirm_version(fed, record)
+                        stored = self._rescanned(name, stored, scan, target)
                     state = self._sync(fed, now=now)
                     if unconfirmed is not None:
                         sync_error, state = unconfirmed, None
@@ -437,23 +438,42 @@ class Installer:
             version=record.version if ns else None, record_revoked=record_revoked, now=now)
 
     def _confirm_version(self, fed: FederatedRegistry, record: InstallRecord
-                         ) -> tuple[dict[str, str | None] | None, str | None]:
-        """``(revoked, problem)`` for installed ``record`` as its registry now describes it
-        (:func:`~cortex_trust.install._plan.confirm_version`). A version now yanked (or active
-        again) is recorded as such in the install record. Raises :class:`RegistryUnavailable`
-        when the registry cannot be reached."""
+                         ) -> tuple[dict[str, str | None] | None, str | None, ScanEvidence | None]:
+        """``(revoked, problem, scan)`` for installed ``record`` as its registry now describes it
+        (:func:`~cortex_trust.install._plan.confirm_version`); ``scan`` is the registry's current
+        scan of the installed digest (``None`` when it serves none or names another digest). A
+        version now yanked (or active again) is recorded as such in the install record. Raises
+        :class:`RegistryUnavailable` when the registry cannot be reached."""
         from ..sources import RegistryRequestError
 
         ns, _, plugin = record.name.partition("/")
         try:
             detail = fed.call(lambda c: c.get_version(ns, plugin, record.version))
         except RegistryRequestError as e:
-            return confirm_version(record, None, registry=fed.target.name, refused=e.message)
+            return (*confirm_version(record, None, registry=fed.target.name, refused=e.message), None)
         if (detail.digest == record.digest and detail.state in ("active", "yanked")
                 and detail.state != record.registry_state):
             self.store.put(record.model_copy(update={"registry_state": detail.state,
                                                      "yank_reason": yank_reason(detail)}))
-        return confirm_version(record, detail, registry=fed.target.name)
+        scan = None
+        if detail.digest == record.digest and isinstance(detail.evidence, dict):
+            scan = registry_piece(ScanEvidence, detail.evidence.get("scan"), kind="scan",
+                                  registry=fed.target.name, dropped=[])
+        return (*confirm_version(record, detail, registry=fed.target.name), scan)
+
+    def _rescanned(self, name: str, stored: PolicyInput, scan: ScanEvidence | None,
+                   target: RegistryTarget) -> PolicyInput:
+        """``stored`` with the registry's current scan of the installed digest, recorded when it
+        is another scan than the one kept (a rescan: its age and findings are what the policy
+        judges now); ``stored`` itself when there is none."""
+        from ..policy import PolicyInput
+
+        if scan is None or scan == stored.evidence.scan:
+            return stored
+        rescanned = PolicyInput.model_validate_json(stored.model_copy(update={
+            "evidence": stored.evidence.model_copy(update={"scan": scan})}).to_json())
+        self._inputs.put(name, rescanned, feed=target)
+        return rescanned
 
     def _feed_targets(self, records: Sequence[InstallRecord]) -> dict[str, RegistryTarget]:
         targets: dict[str, RegistryTarget] = {}
@@ -492,7 +512,8 @@ class Installer:
                 errors[t.name] = e.message
             finally:
                 fed.close()
-        revoked = []
+        revoked: list[InstallRecord] = []
+        blocked: list[tuple[InstallRecord, Decision]] = []
         for r in records:
             t = targets[self.target(r.name).name]
             moved = feed_moved(r.name, self._inputs.feed(r.name), t)
@@ -500,21 +521,42 @@ class Installer:
                 errors[t.name] = moved  # its revocation state is unknown, never "not revoked"
                 continue
             record_revoked: dict[str, str | None] | None = None
+            scan: ScanEvidence | None = None
             if r.source == "registry" and t.name in synced:
                 # As for `run`: the registry's own word on the version, so a feed cursor moved
                 # forward in the local cache cannot hide a revocation from `sync` either.
                 fed = self._federated(t)
                 try:
-                    record_revoked, problem = self._confirm_version(fed, r)
+                    record_revoked, problem, scan = self._confirm_version(fed, r)
                 except RegistryUnavailable as e:
                     problem = e.message
                 finally:
                     fed.close()
                 if problem is not None:
                     errors[t.name] = problem
-            if self._revocation(r, t, self._cached_feed(t), record_revoked).revoked:
+            revocation = self._revocation(r, t, self._cached_feed(t), record_revoked, now=now)
+            if revocation.revoked:
                 revoked.append(r)
-        return SyncReport(synced=tuple(synced), errors=errors, revoked=tuple(revoked))
+            elif scan is not None:
+                blocked.extend(self._redecide(r, t, scan, revocation, now=now))
+        return SyncReport(synced=tuple(synced), errors=errors, revoked=tuple(revoked),
+                          blocked=tuple(blocked))
+
+    def _redecide(self, record: InstallRecord, target: RegistryTarget, scan: ScanEvidence,
+                  revocation: RevocationEvidence, *, now: datetime
+                  ) -> list[tuple[InstallRecord, Decision]]:
+        """Decide installed ``record`` again (operation ``run``) with its registry's current
+        scan; ``[(record, decision)]`` when it may no longer run, as ``run`` would judge it."""
+        from ..policy import refresh_input
+
+        stored = self._rescanned(record.name, check_stored_input(
+            record.name, record, self._inputs.get(record.name)), scan, target)
+        decision = decide(self.engine, refresh_input(
+            stored, now=now, operation="run", revocation=revocation,
+            cortex_version=self.cortex_version, cortex_version_source=self.cortex_version_source,
+            revalidate=True))
+        allowed, _ = judge_run(decision, revocation, overrides=record.overrides)
+        return [] if allowed else [(record, decision)]
 
 
 def remove_installed(data_dir: Path, name: str) -> InstallRecord | None:

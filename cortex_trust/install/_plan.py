@@ -174,6 +174,9 @@ class SyncReport:
     synced: tuple[str, ...]
     errors: Mapping[str, str]
     revoked: tuple[InstallRecord, ...]
+    #: Installed plugins not revoked that may no longer run, decided again (operation ``run``)
+    #: with their registry's current scan (a rescan found something, or the scan aged out).
+    blocked: tuple[tuple[InstallRecord, Decision], ...] = ()
 
 
 # -------------------------------------------------------------------------- the revocation rule

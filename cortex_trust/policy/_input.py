@@ -6,7 +6,10 @@ Every evidence piece says whether it is ``present`` and which image digest it is
 about another digest, plugin or version are not used but listed in ``evidence.dropped``.
 
 The clock is ``context.now`` (RFC 3339, UTC), read once per operation by the caller; policies
-never call ``time.now_ns()``, so decisions and policy tests are deterministic.
+never call ``time.now_ns()``, so decisions and policy tests are deterministic. Every evidence
+piece says when it was produced, where that is known: a scan's ``created_at``, a signature's
+``integrated_time``, the tests' ``created_at``, each review's ``at``, usage's first and last
+report, revocation data's ``fresh_as_of``; the policy weighs their age against ``context.now``.
 """
 
 from __future__ import annotations
@@ -223,7 +226,8 @@ class ScanEvidence(_Facts):
 
 
 class TestEvidence(_Facts):
-    """``input.evidence.tests``: totals from JUnit XML."""
+    """``input.evidence.tests``: totals from JUnit XML, and when the run started
+    (``created_at``: the earliest suite timestamp that names a time zone; null when unknown)."""
 
     __test__ = False  # not a pytest class
 
@@ -232,6 +236,7 @@ class TestEvidence(_Facts):
     failures: NonNegativeInt = 0
     errors: NonNegativeInt = 0
     skipped: NonNegativeInt = 0
+    created_at: str | None = None
     digest: str | None = None
     source: str | None = None
 

@@ -62,6 +62,39 @@ config_ok := true if {
 	_positive_whole(cfg.sandbox.pids_limit)
 	_transparency_config_ok # transparency.rego
 	_governance_config_ok
+	_freshness_config_ok
+}
+
+# freshness.rego's keys, all optional: limits are numbers of days (>= 0) or null (no limit).
+_freshness_config_ok if {
+	is_object(object.get(cfg, "freshness", {}))
+	is_object(object.get(cfg, ["freshness", "scan"], {}))
+	is_object(object.get(cfg, ["freshness", "scan", "max_age_days"], {}))
+	every n in items(object.get(cfg, ["freshness", "scan", "max_age_days"], {})) {
+		_days_or_null(n)
+	}
+	_days_or_null(object.get(cfg, ["freshness", "scan", "max_db_age_days"], null))
+}
+
+_days_or_null(null) := true
+
+_days_or_null(n) if {
+	is_number(n)
+	n >= 0
+}
+
+config_problems contains "freshness, freshness.scan and freshness.scan.max_age_days must be objects" if {
+	some k in [["freshness"], ["freshness", "scan"], ["freshness", "scan", "max_age_days"]]
+	not is_object(object.get(cfg, k, {}))
+}
+
+config_problems contains sprintf("freshness.scan.max_age_days.%v must be a number of days (>= 0) or null", [t]) if {
+	some t, n in items(object.get(cfg, ["freshness", "scan", "max_age_days"], {}))
+	not _days_or_null(n)
+}
+
+config_problems contains "freshness.scan.max_db_age_days must be a number of days (>= 0) or null" if {
+	not _days_or_null(object.get(cfg, ["freshness", "scan", "max_db_age_days"], null))
 }
 
 # governance.rego's keys: every list a list (of strings where it names something).

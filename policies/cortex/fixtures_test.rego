@@ -193,6 +193,7 @@ default_config := {
 			"allow_secrets": false,
 			"cve_allowlist": {}
 		},
+		"freshness": {"scan": {"max_age_days": {"community": 7, "verified": 7}, "max_db_age_days": null}},
 		"tests": {
 			"min_executed": 1
 		},

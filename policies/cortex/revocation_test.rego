@@ -109,10 +109,11 @@ test_revocation_with_malformed_time_is_stale if {
 	}
 }
 
-# Without a valid clock nothing is fresh.
+# Without a valid clock nothing is fresh: neither the revocation data nor the scan
+# (freshness_test.rego), so the tier drops too.
 test_malformed_now_makes_revocation_stale if {
 	inp := fx.with_(fx.verified, {"context": {"now": "now"}})
-	fx.codes(decide(inp)) == {"TIER_VERIFIED", "REVOCATION_STALE"}
+	fx.codes(decide(inp)) == {"TIER_EXPERIMENTAL", "REVOCATION_STALE", "SCAN_STALE"}
 }
 
 test_max_age_is_data if {

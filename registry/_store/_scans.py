@@ -3,7 +3,10 @@ the outcome (see :mod:`registry._scan`).
 
 A claim and an outcome are writes like any other (one transaction, one audit entry). A scan's
 evidence re-evaluates the version; a failed scan is queued again until its attempts run out,
-and the version then simply stays unscanned.
+and the version then simply stays unscanned. Scans age (the policy's ``freshness``): a rescan
+queues the job of every version not revoked whose newest scan is older than a cutoff again, and
+its outcome re-evaluates the version like the first scan's (a CRITICAL found since lowers the tier
+at once).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from ._rows import Evaluator, VersionRows
 from ._tx import not_found
 
 __all__ = ["ScanQueue"]
+
+#: The most versions one rescan call queues (the next call queues the rest).
+RESCAN_BATCH = 1000
 
 
 class ScanQueue(VersionRows):
@@ -48,6 +54,61 @@ class ScanQueue(VersionRows):
                      before=None, after={"digest": job.digest, "attempt": job.attempts},
                      now=now)
             return job
+
+    def queue_rescans(self, *, older_than: datetime, now: datetime, actor: str = "scanner",
+                      evaluate: Evaluator | None = None, limit: int = RESCAN_BATCH) -> list[str]:
+        """Queue again the scan job of every version not revoked whose newest scan was recorded
+        at or before ``older_than`` (or that has none and whose job last failed by then, so a scan
+        that cannot run is retried once per period), and whose job is not already queued or running;
+        return the versions queued (``ns/name@version``), oldest scan first, at most ``limit``.
+
+        With ``evaluate``, each queued version is also re-decided at ``now``, so a scan that has
+        aged out of the policy's freshness limit lowers the stored tier until the rescan lands.
+        One audited write; nothing is written when nothing is due.
+        """
+        from sqlalchemy import func
+        from sqlalchemy import select as columns
+
+        cutoff = format_time(older_than)
+        with self._write() as tx:
+            s = tx.session
+            newest = (columns(col(Evidence.version_id), func.max(col(Evidence.created_at)).label("at"))
+                      .where(col(Evidence.kind) == "scan").group_by(col(Evidence.version_id)).subquery())
+            rows = s.execute(
+                columns(col(ScanJob.id), col(Plugin.key), col(PluginVersion.version), newest.c.at)
+                .join(PluginVersion, col(PluginVersion.id) == col(ScanJob.version_id))
+                .join(Plugin, col(Plugin.id) == col(PluginVersion.plugin_id))
+                .outerjoin(newest, newest.c.version_id == col(ScanJob.version_id))
+                .where(col(ScanJob.state).in_(("done", "failed")),
+                       col(PluginVersion.state) != "revoked",
+                       (newest.c.at <= cutoff)
+                       | (newest.c.at.is_(None) & (col(ScanJob.updated_at) <= cutoff)))
+                .order_by(newest.c.at.is_not(None), newest.c.at, col(ScanJob.id)).limit(limit)).all()
+            if not rows:
+                tx.skip_audit()
+                return []
+            ts = format_time(now)
+            versions: list[PluginVersion] = []
+            for job_id, *_ in rows:
+                job = s.get(ScanJob, job_id)
+                assert job is not None
+                job.state, job.attempts, job.error, job.lease_until, job.updated_at = "queued", 0, None, None, ts
+                s.add(job)
+                version = s.get(PluginVersion, job.version_id)
+                assert version is not None
+                versions.append(version)
+            queued = [f"{key}@{version}" for _, key, version, _ in rows]
+            tiers: dict[str, str] = {}
+            if evaluate is not None:
+                plugins = {v.plugin_id: s.get(Plugin, v.plugin_id) for v in versions}
+                self._reevaluate(s, plugins, versions, now=now, evaluate=evaluate)  # type: ignore[arg-type]
+                for plugin in plugins.values():
+                    assert plugin is not None
+                    self._refresh_plugin(s, plugin)
+                tiers = {name: v.tier for name, v in zip(queued, versions, strict=True)}
+            tx.audit(actor=actor, action="scan.rescan", target="scan:*", before=None,
+                     after={"older_than": cutoff, "versions": queued, "tiers": tiers}, now=now)
+            return queued
 
     def finish_scan_job(self, job_id: int, *, evidence: ScanEvidence | None, error: str | None,
                         now: datetime, evaluate: Evaluator, max_attempts: int = 3) -> None:

@@ -13,12 +13,14 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from cortex_trust.policy import format_time
 from tests.cli.test_verify import FIX, IMAGE, JUNIT, MANIFEST, bound_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +82,9 @@ def run_action(tmp_path: Path, **given: str) -> dict[str, Any]:
 
 def evidence(tmp_path: Path, report: str) -> dict[str, str]:
     return {"manifest": str(MANIFEST), "image": IMAGE, "namespace": "acme",
-            "scan": str(bound_report(tmp_path, report)), "scan_scanners": "vuln,secret",
+            # made now: the action decides at the real time
+            "scan": str(bound_report(tmp_path, report, made_at=format_time(datetime.now(UTC)))),
+            "scan_scanners": "vuln,secret",
             "tests": str(JUNIT / "pytest-pass.xml"), "install": ""}
 
 

@@ -10,11 +10,13 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
+from cortex_trust.policy import format_time
 from tests.cli.test_verify import DIGEST, JUNIT, MANIFEST, SIGSTORE, bound_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +40,9 @@ def test_gitlab_example_reaches_community_and_writes_its_reports(tmp_path: Path)
     (tmp_path / "manifest.yaml").write_text(MANIFEST.read_text())
     bundle = SIGSTORE / "valid" / "prod-hashedrekord-v0.3.sigstore.json"
     (tmp_path / "image.sigstore.json").write_bytes(bundle.read_bytes())
-    (tmp_path / "trivy.json").write_bytes(bound_report(tmp_path, "alpine-distroless.json").read_bytes())
+    # made now: the job decides at the real time
+    report = bound_report(tmp_path, "alpine-distroless.json", made_at=format_time(datetime.now(UTC)))
+    (tmp_path / "trivy.json").write_bytes(report.read_bytes())
     (tmp_path / "junit.xml").write_bytes((JUNIT / "pytest-pass.xml").read_bytes())
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", "GITLAB_CI": "true", "CI": "true",
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",

@@ -163,7 +163,8 @@ def test_sarif_fingerprints_are_stable_across_builds(tmp_path: Path) -> None:
     manifest = manifest_with(tmp_path, DIGEST, DIGEST)
     first = sarif(tmp_path, *community_args(tmp_path), manifest=manifest)
     manifest_with(tmp_path, DIGEST, other)
-    r = verify("--namespace", "acme", "--scan", bound_report(tmp_path, "alpine-distroless.json", other),
+    report = bound_report(tmp_path, "alpine-distroless.json", other, made_at="2026-11-30T23:00:00Z")
+    r = verify("--namespace", "acme", "--scan", report,
                "--scan-scanners", "vuln,secret", "--tests", JUNIT / "pytest-pass.xml", "--format", "sarif",
                "--now", "2026-12-01T00:00:00Z", image=f"127.0.0.1:5000/acme/hello@{other}", manifest=manifest,
                policy=None)

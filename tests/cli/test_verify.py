@@ -57,10 +57,16 @@ def as_json(result: Any) -> dict[str, Any]:
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
-def bound_report(tmp_path: Path, name: str, digest: str = DIGEST) -> Path:
-    """A real fixture report as Trivy writes it for an image pulled by digest."""
+#: When bound reports were made: an hour before NOW, so the default policy counts them as fresh.
+MADE_AT = "2026-10-30T23:00:00Z"
+
+
+def bound_report(tmp_path: Path, name: str, digest: str = DIGEST, *, made_at: str = MADE_AT) -> Path:
+    """A real fixture report as Trivy writes it for an image pulled by digest, made at
+    ``made_at`` (a test that decides at the real time passes the real time)."""
     doc = json.loads((TRIVY / name).read_text())
     doc["Metadata"]["RepoDigests"] = [f"127.0.0.1:5000/acme/hello@{digest}"]
+    doc["CreatedAt"] = made_at
     path = tmp_path / f"bound-{name}"
     path.write_text(json.dumps(doc))
     return path
@@ -407,6 +413,26 @@ def test_default_policy_community_with_a_passing_bound_scan(tmp_path: Path) -> N
     assert (doc["decision"]["tier"], doc["decision"]["action"]) == ("community", "notice")
     assert "TIER_COMMUNITY" in [x["code"] for x in doc["decision"]["reasons"]]
     assert doc["decision"]["next_tier"]["tier"] == "verified"
+
+
+def test_a_scan_that_aged_out_is_stale_and_next_tier_says_rescan(tmp_path: Path) -> None:
+    """The default policy counts a scan for 7 days (freshness.scan.max_age_days): an older
+    report drops the tier, and what to do is a rescan."""
+    args = ("--scan-scanners", "vuln,secret", "--tests", JUNIT / "pytest-pass.xml", "--format", "json")
+    old = verify("--scan", bound_report(tmp_path, "alpine-distroless.json", made_at="2026-10-23T23:59:59Z"),
+                 *args, policy=None)
+    assert old.exit_code == 0, old.output
+    decision = as_json(old)["decision"]
+    assert (decision["tier"], decision["action"]) == ("experimental", "warn")
+    assert "SCAN_STALE" in [x["code"] for x in decision["reasons"]]
+    [missing] = decision["next_tier"]["missing"]
+    assert missing["code"] == "SCAN_STALE"
+    assert missing["message"] == f"to reach community: rescan {DIGEST}: a scan counts toward community for 7 day(s)"
+    # Seven days exactly still count.
+    fresh = verify("--scan", bound_report(tmp_path, "alpine-distroless.json", made_at="2026-10-24T00:00:00Z"),
+                   *args, policy=None)
+    assert as_json(fresh)["decision"]["tier"] == "community"
+    assert as_json(fresh)["evidence"]["scan"]["created_at"] == "2026-10-24T00:00:00Z"
 
 
 def test_default_policy_report_alone_is_not_enough(tmp_path: Path) -> None:

@@ -170,3 +170,16 @@ def test_failed_cases_say_where_the_test_is(tmp_path: Path) -> None:
                       '<testcase name="s"><skipped/></testcase></testsuite>')
     assert failed_cases(report) == [FailedCase("c.a", "boom", "src/t.py", 3), FailedCase("b", "error", None, None)]
     assert failed_cases(report, limit=1) == [FailedCase("c.a", "boom", "src/t.py", 3)]
+
+
+def test_when_the_tests_ran() -> None:
+    """The earliest suite timestamp that names a time zone, in UTC; JUnit's own local-time
+    format (no zone) is an unknown instant, never guessed."""
+    assert read_junit(FIXTURES / "pytest-pass.xml").created_at == "2026-11-25T22:05:44Z"
+    assert read_junit(FIXTURES / "gotestsum-fail.xml").created_at == "2026-11-25T22:00:00Z"
+    assert read_junit(FIXTURES / "jest-junit-pass.xml").created_at is None
+    two = (b'<testsuites><testsuite name="a" timestamp="2026-11-25T23:00:00+01:00"><testcase name="x"/>'
+           b'</testsuite><testsuite name="b" timestamp="2026-11-25T21:30:00Z"><testcase name="y"/>'
+           b'</testsuite><testsuite name="c" timestamp="not a time"/></testsuites>')
+    assert parse_junit(two).created_at == "2026-11-25T21:30:00Z"
+    assert parse_junit(b'<testsuite name="a"><testcase name="x"/></testsuite>').created_at is None

@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,8 @@ GHA = "https://token.actions.githubusercontent.com"
 #: Nothing listens on port 9 (discard) on loopback: no image is ever fetched.
 OCI_HOST = "127.0.0.1:9"
 
-#: Stands in for trivy: writes the report Trivy writes for a clean image (no Vulnerabilities or
-#: Secrets keys: Trivy omits empty lists) to --output, naming the image it was given after --.
-STUB_TRIVY = """#!/bin/sh
+#: The start of a stub trivy: reads the report path (--output) and the image (after --).
+STUB_TRIVY_ARGS = """#!/bin/sh
 out=""; image=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,15 +46,19 @@ while [ $# -gt 0 ]; do
     *) shift ;;
   esac
 done
-printf '{"SchemaVersion": 2, "ArtifactName": "%s", "ArtifactType": "container_image",
+"""
+#: Stands in for trivy: writes the report Trivy writes for a clean image (no Vulnerabilities or
+#: Secrets keys: Trivy omits empty lists) to --output, naming the image it was given after --.
+STUB_TRIVY = STUB_TRIVY_ARGS + """printf '{"SchemaVersion": 2, "ArtifactName": "%s", "ArtifactType": "container_image",
  "Metadata": {"RepoDigests": ["%s"]}, "Results": [{"Target": "%s", "Class": "os-pkgs",
  "Type": "alpine"}]}' "$image" "$image" "$image" > "$out"
 """
 
 
 def clean_trivy_report(image: str) -> str:
-    """A clean image's report as Trivy writes it: it cannot show which scanners ran."""
-    return json.dumps({"SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
+    """A clean image's report as Trivy writes it now: it cannot show which scanners ran."""
+    return json.dumps({"SchemaVersion": 2, "CreatedAt": datetime.now(UTC).isoformat(),
+                       "ArtifactName": image, "ArtifactType": "container_image",
                        "Metadata": {"RepoDigests": [image]},
                        "Results": [{"Target": image, "Class": "os-pkgs", "Type": "alpine"}]})
 
