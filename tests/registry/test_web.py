@@ -346,3 +346,78 @@ def test_every_search_page_walks_an_index_in_page_order(tmp_path: Path, query: s
     # Only the two arms of a union (each at most a page) are sorted, never the plugins.
     sorted_after = [seen[i - 1] for i, step in enumerate(seen) if step.startswith("USE TEMP B-TREE")]
     assert all(step in ("SCAN a", "SCAN b") for step in sorted_after) or not ordered, plans
+
+
+def _walk_api(registry: Registry, query: str) -> list[str]:
+    """Every plugin ``GET /api/v1/plugins?QUERY`` lists, two per page, following next_cursor."""
+    keys: list[str] = []
+    cursor = ""
+    while True:
+        status, page = registry.get(f"/api/v1/plugins?limit=2&{query}{cursor}")
+        assert status == 200, (query, page)
+        keys += [f"{item['namespace']}/{item['name']}" for item in page["items"]]
+        if page["next_cursor"] is None:
+            return keys
+        cursor = f"&cursor={page['next_cursor']}"
+
+
+def test_the_json_twin_sorts_and_filters_like_the_home_page(registry: Registry) -> None:
+    """``GET /api/v1/plugins`` takes the page's sort, needs and state and lists the same plugins
+    in the same order, across pages."""
+    token = registry.token()
+    start = registry.clock.now
+    asks = manifest("net").replace('min_cortex_version: "0.1.0"',
+                                   'min_cortex_version: "0.1.0"\n  network: true')
+    files = manifest("files").replace('min_cortex_version: "0.1.0"',
+                                      'min_cortex_version: "0.1.0"\n  filesystem: true')
+    for i, (name, kw) in enumerate([("net", {"manifest": asks}), ("files", {"manifest": files}), ("p0", {}),
+                                    ("p1", {}), ("p2", {}), ("gone", {"digest": WHEEL_DIGEST, "bundle": BUNDLE_WHEEL})]):
+        registry.clock.now = start + timedelta(seconds=i // 2)  # equal publish times page too
+        _publish(registry, token, name=name, **kw)
+    r = registry.client.post("/api/v1/plugins/acme/gone/versions/1.0.0/yank", json={"reason": "old"},
+                             headers=registry.auth(token))
+    assert r.status_code == 200, r.text
+    for name, n in (("p1", 3), ("files", 2), ("p2", 2), ("net", 1)):
+        for _ in range(n):
+            r = registry.client.post("/api/v1/usage", headers=registry.auth(registry.token("initech", "installation")),
+                                     json={"namespace": "acme", "name": name, "version": "1.0.0",
+                                           "digest": A_TXT_DIGEST})
+            assert r.status_code == 200, r.text
+    expected = {
+        "sort=recent": ["acme/p2", "acme/gone", "acme/p1", "acme/p0", "acme/net", "acme/files"],
+        "sort=used": ["acme/p1", "acme/p2", "acme/files", "acme/net", "acme/p0", "acme/gone"],
+        "sort=name": ["acme/files", "acme/gone", "acme/net", "acme/p0", "acme/p1", "acme/p2"],
+        "needs=network": ["acme/net"],
+        "needs=filesystem": ["acme/files"],
+        "needs=neither&sort=used": ["acme/p1", "acme/p2", "acme/p0", "acme/gone"],
+        "state=yanked": ["acme/gone"],
+        "state=active&sort=recent&q=p": ["acme/p2", "acme/p1", "acme/p0"],
+        "state=revoked": [],
+        "sort=used&tier=experimental&namespace=acme&needs=filesystem": ["acme/files"],
+    }
+    for query, keys in expected.items():
+        assert _walk_api(registry, query) == keys, query
+        assert _walk(registry, "/?" + query)[0] == keys, query
+    # A cursor carries its order: one from another order is refused, as on the page.
+    _, page = registry.get("/api/v1/plugins?limit=2&sort=used")
+    status, body = registry.get(f"/api/v1/plugins?sort=recent&cursor={page['next_cursor']}")
+    assert status == 422 and body["error"]["code"] == "BAD_CURSOR", body
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ("sort=popular", "sort"), ("sort=NAME", "sort"), ("needs=gpu", "needs"), ("state=deleted", "state"),
+    ("tier=gold", "tier"), ("namespace=ACME", "namespace"), ("cursor=%3Cscript%3E", "cursor"),
+    ("q=" + "x" * 101, "q"), ("sort=recent&needs=network&state=" + "y" * 101, "state"),
+])
+def test_the_json_twin_refuses_what_the_home_page_refuses(registry: Registry, query: str, name: str) -> None:
+    """One validator for both: the same value is refused with the same message and fix, as an
+    API error (422) and as an error page (400)."""
+    _publish(registry, registry.token())
+    status, body = registry.get(f"/api/v1/plugins?{query}")
+    assert status == 422, body
+    assert set(body) == {"error"} and set(body["error"]) >= {"code", "message", "fix"}
+    assert body["error"]["code"] == "INVALID_REQUEST"
+    assert body["error"]["message"] == f"the {name} filter is not one this catalogue knows"
+    assert body["error"]["fix"]
+    html = _html(registry, f"/?{query}", 400)
+    assert body["error"]["message"] in html and body["error"]["fix"].replace("'", "&#39;") in html
