@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,15 @@ from sqlalchemy import text
 from cortex_trust.policy import format_time
 from registry._web import SECURITY_HEADERS
 from registry._web._views import advisory_link, safe_link, sandbox_in_words
-from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, WHEEL_DIGEST, Registry, manifest, migration_steps
+from tests.registry.conftest import (
+    A_TXT_DIGEST,
+    BUNDLE_WHEEL,
+    WHEEL_DIGEST,
+    Registry,
+    manifest,
+    migration_steps,
+    registry_on,
+)
 from tests.support.catalogue import HOSTILE_ID, HOSTILE_TEXT, hostile_report, markup_problems
 
 PAGES = ["/", "/plugins/acme/hello", "/plugins/acme/hello/1.0.0", "/revocations", "/audit",
@@ -370,8 +379,10 @@ def test_the_json_twin_sorts_and_filters_like_the_home_page(registry: Registry) 
                                    'min_cortex_version: "0.1.0"\n  network: true')
     files = manifest("files").replace('min_cortex_version: "0.1.0"',
                                       'min_cortex_version: "0.1.0"\n  filesystem: true')
-    for i, (name, kw) in enumerate([("net", {"manifest": asks}), ("files", {"manifest": files}), ("p0", {}),
-                                    ("p1", {}), ("p2", {}), ("gone", {"digest": WHEEL_DIGEST, "bundle": BUNDLE_WHEEL})]):
+    seeds: list[tuple[str, dict[str, Any]]] = [("net", {"manifest": asks}), ("files", {"manifest": files}), ("p0", {}),
+                                               ("p1", {}), ("p2", {}),
+                                               ("gone", {"digest": WHEEL_DIGEST, "bundle": BUNDLE_WHEEL})]
+    for i, (name, kw) in enumerate(seeds):
         registry.clock.now = start + timedelta(seconds=i // 2)  # equal publish times page too
         _publish(registry, token, name=name, **kw)
     r = registry.client.post("/api/v1/plugins/acme/gone/versions/1.0.0/yank", json={"reason": "old"},
@@ -421,3 +432,70 @@ def test_the_json_twin_refuses_what_the_home_page_refuses(registry: Registry, qu
     assert body["error"]["fix"]
     html = _html(registry, f"/?{query}", 400)
     assert body["error"]["message"] in html and body["error"]["fix"].replace("'", "&#39;") in html
+
+
+def _trivy_report(image: str, vulnerabilities: list[tuple[str, str]]) -> str:
+    """A Trivy report about ``image`` listing ``(id, severity)`` vulnerabilities."""
+    return json.dumps({
+        "SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
+        "Metadata": {"RepoDigests": [image]},
+        "Results": [{"Target": image, "Class": "os-pkgs", "Type": "alpine", "Secrets": [],
+                     "Vulnerabilities": [{"VulnerabilityID": i, "Severity": sev, "PkgName": "zlib",
+                                          "InstalledVersion": "1.2", "FixedVersion": "1.3"}
+                                         for i, sev in vulnerabilities]}]})
+
+
+@pytest.fixture
+def shipped_registry(db_url: str, trust_roots: tuple[Any, ...], tmp_path: Path) -> Iterator[Registry]:
+    """A registry deciding with the shipped policies and an allowlist: CVE-2026-0001 (HIGH in
+    the report below) and CVE-2026-0003 (LOW: within the maximum, nothing to excuse)."""
+    from cortex_trust.engine import EmbeddedEngine
+    from cortex_trust.policy import load_policy_set
+    from registry._reevaluate import ThreadEvaluator
+
+    data = tmp_path / "allowlist.json"
+    entry = {"expires": "2099-01-01", "reason": "not reachable"}
+    data.write_text(json.dumps({"cortex_config": {"scan": {"cve_allowlist": {
+        "CVE-2026-0001": entry, "CVE-2026-0003": entry}}}}))
+    evaluator = ThreadEvaluator(lambda: EmbeddedEngine(load_policy_set(data_files=[data])))
+    try:
+        with registry_on(db_url, evaluator, trust_roots) as served:
+            yield served
+    finally:
+        evaluator.close()
+
+
+def test_allowlisted_vulnerabilities_are_marked_as_the_decision_names_them(shipped_registry: Registry) -> None:
+    """The page marks exactly the ids the policy's decision names in
+    ``allowlisted_vulnerabilities``: an excused HIGH one, not the HIGH one the allowlist does
+    not cover, nor a LOW one with an allowlist entry (within the maximum, nothing was excused)."""
+    registry = shipped_registry
+    image = f"ghcr.io/acme/hello@{A_TXT_DIGEST}"
+    report = _trivy_report(image, [("CVE-2026-0001", "HIGH"), ("CVE-2026-0002", "HIGH"), ("CVE-2026-0003", "LOW")])
+    _publish(registry, registry.token(), scan_report=report)
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    listed = {v["id"] for v in doc["evidence"]["scan"]["vulnerabilities"]}
+    assert listed == {"CVE-2026-0001", "CVE-2026-0002", "CVE-2026-0003"}
+    # The JSON twin carries the policy's word; the page only shows it.
+    assert doc["decision"]["allowlisted_vulnerabilities"] == ["CVE-2026-0001"]
+    for path in ("/plugins/acme/hello", "/plugins/acme/hello/1.0.0"):
+        html = _html(registry, path)
+        assert markup_problems(html) == []
+        rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr><td><a href="[^"]+" rel="noopener noreferrer">'
+                                                            r'(CVE-2026-000\d)</a>.*?</tr>', html, re.S)}
+        assert set(rows) == listed, path
+        assert 'class="allowlisted"' in rows["CVE-2026-0001"]
+        assert "allowlisted" not in rows["CVE-2026-0002"] and "allowlisted" not in rows["CVE-2026-0003"]
+        assert html.count('class="allowlisted"') == 1
+        assert "3 listed vulnerabilities (1 allowlisted by the policy)" in html
+
+
+def test_nothing_is_marked_when_the_decision_names_nothing(registry: Registry) -> None:
+    """A decision without ``allowlisted_vulnerabilities`` (a policy that does not name them, or
+    stored before it did) marks nothing, whatever the scan lists."""
+    image = f"ghcr.io/acme/hello@{A_TXT_DIGEST}"
+    _publish(registry, registry.token(), scan_report=_trivy_report(image, [("CVE-2026-0001", "HIGH")]))
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    assert doc["decision"]["allowlisted_vulnerabilities"] == []
+    html = _html(registry, "/plugins/acme/hello/1.0.0")
+    assert "CVE-2026-0001" in html and "allowlisted" not in html
