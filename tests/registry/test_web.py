@@ -25,7 +25,7 @@ from tests.registry.conftest import (
     migration_steps,
     registry_on,
 )
-from tests.support.catalogue import HOSTILE_ID, HOSTILE_TEXT, hostile_report, markup_problems
+from tests.support.catalogue import HOSTILE_ID, HOSTILE_TEXT, hostile_report, markup_problems, trivy_report
 
 PAGES = ["/", "/plugins/acme/hello", "/plugins/acme/hello/1.0.0", "/revocations", "/audit",
          "/audit?plugin=acme/hello", "/?tier=experimental&namespace=acme&needs=neither&state=active"]
@@ -434,17 +434,6 @@ def test_the_json_twin_refuses_what_the_home_page_refuses(registry: Registry, qu
     assert body["error"]["message"] in html and body["error"]["fix"].replace("'", "&#39;") in html
 
 
-def _trivy_report(image: str, vulnerabilities: list[tuple[str, str]]) -> str:
-    """A Trivy report about ``image`` listing ``(id, severity)`` vulnerabilities."""
-    return json.dumps({
-        "SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
-        "Metadata": {"RepoDigests": [image]},
-        "Results": [{"Target": image, "Class": "os-pkgs", "Type": "alpine", "Secrets": [],
-                     "Vulnerabilities": [{"VulnerabilityID": i, "Severity": sev, "PkgName": "zlib",
-                                          "InstalledVersion": "1.2", "FixedVersion": "1.3"}
-                                         for i, sev in vulnerabilities]}]})
-
-
 @pytest.fixture
 def shipped_registry(db_url: str, trust_roots: tuple[Any, ...], tmp_path: Path) -> Iterator[Registry]:
     """A registry deciding with the shipped policies and an allowlist: CVE-2026-0001 (HIGH in
@@ -471,7 +460,7 @@ def test_allowlisted_vulnerabilities_are_marked_as_the_decision_names_them(shipp
     not cover, nor a LOW one with an allowlist entry (within the maximum, nothing was excused)."""
     registry = shipped_registry
     image = f"ghcr.io/acme/hello@{A_TXT_DIGEST}"
-    report = _trivy_report(image, [("CVE-2026-0001", "HIGH"), ("CVE-2026-0002", "HIGH"), ("CVE-2026-0003", "LOW")])
+    report = trivy_report(image, [("CVE-2026-0001", "HIGH"), ("CVE-2026-0002", "HIGH"), ("CVE-2026-0003", "LOW")])
     _publish(registry, registry.token(), scan_report=report)
     _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
     listed = {v["id"] for v in doc["evidence"]["scan"]["vulnerabilities"]}
@@ -494,7 +483,7 @@ def test_nothing_is_marked_when_the_decision_names_nothing(registry: Registry) -
     """A decision without ``allowlisted_vulnerabilities`` (a policy that does not name them, or
     stored before it did) marks nothing, whatever the scan lists."""
     image = f"ghcr.io/acme/hello@{A_TXT_DIGEST}"
-    _publish(registry, registry.token(), scan_report=_trivy_report(image, [("CVE-2026-0001", "HIGH")]))
+    _publish(registry, registry.token(), scan_report=trivy_report(image, [("CVE-2026-0001", "HIGH")]))
     _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
     assert doc["decision"]["allowlisted_vulnerabilities"] == []
     html = _html(registry, "/plugins/acme/hello/1.0.0")
