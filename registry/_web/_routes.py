@@ -3,8 +3,9 @@ and the two static files.
 
 Every answer, pages and errors alike, carries :data:`SECURITY_HEADERS`: a Content-Security-Policy
 that admits scripts and styles from this origin only (no inline script, no ``unsafe-inline``),
-no framing, no referrer, no MIME sniffing. Query and path values are checked here and a bad one
-is an HTML error page, never a JSON one: a person reads these.
+no framing, no referrer, no MIME sniffing. Query and path values are checked with the parser the
+JSON API shares (:func:`~registry._web._queries.parse_search`, :func:`~registry._web._queries.query_param`),
+and a bad one is an HTML error page (400), never a JSON one: a person reads these.
 """
 
 from __future__ import annotations
