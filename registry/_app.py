@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
@@ -69,6 +69,7 @@ from ._oidc_api import router as oidc_router
 from ._reevaluate import ThreadEvaluator
 from ._service import prepare_publish
 from ._store import Store
+from ._web import _queries as search
 
 __all__ = ["DOCS_ASSETS", "USAGE_COUNTED_HEADER", "authenticated", "create_app"]
 
@@ -184,22 +185,40 @@ async def _run_read(request: Request, read: Callable[..., _T], *args: Any, bound
     return await run_in_threadpool(read, *args, **kwargs)
 
 
+def _documented(description: str, **schema: Any) -> Any:
+    """A query parameter as OpenAPI shows it; its value is checked by
+    :func:`~registry._web._queries.parse_search`, which the home page uses too."""
+    return Query(description=description, json_schema_extra=schema)
+
+
 @router.get("/plugins", responses={**answers(PluginPage), **_ERRORS})
 async def list_plugins(
     request: Request,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    tier: Literal["untrusted", "experimental", "community", "verified"] | None = None,
-    namespace: Annotated[str | None, Query(pattern=SLUG, max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=300, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    q: Annotated[str | None, _documented("words in the name, description or capability names", maxLength=100)] = None,
+    tier: Annotated[str | None, _documented("only plugins of this tier", enum=list(search.TIERS))] = None,
+    namespace: Annotated[str | None, _documented("only this namespace", pattern=SLUG, maxLength=64)] = None,
+    needs: Annotated[str | None, _documented("what the latest version asks for", enum=list(search.NEEDS))] = None,
+    state: Annotated[str | None, _documented("the latest version's state", enum=list(search.STATES))] = None,
+    sort: Annotated[str | None, _documented("the order (default name; recent: last published first; "
+                                            "used: most installations first)", enum=list(search.SORTS))] = None,
+    cursor: Annotated[str | None, _documented("next_cursor of the previous page, same order",
+                                              pattern=r"^[A-Za-z0-9_-]+$", maxLength=300)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    """Search plugins by name, description and capabilities; filter by tier and namespace.
+    """Search plugins by name, description and capabilities; filter by tier, namespace, what
+    the latest version asks for (``needs``) and its state; sort by name, latest publish or use.
+    The parameters mean and refuse what the catalogue's home page does (422 for a value outside
+    them).
 
     Returns ``{"items": [...], "next_cursor": str | null}``; pass ``next_cursor`` back as
-    ``cursor`` for the next page.
+    ``cursor`` (with the same ``sort``) for the next page.
     """
-    return await _read(request, _store(request).list_plugins, bounded=not q, q=q, tier=tier,
-                       namespace=namespace, cursor=cursor, limit=limit)
+    found = search.parse_search(request.query_params)
+    store = _store(request)
+    if found.indexed_by_key:
+        return await _read(request, store.list_plugins, bounded=not found.q, q=found.q, tier=found.tier,
+                           namespace=found.namespace, cursor=found.cursor, limit=limit)
+    return await _read(request, search.search_json, store, found, bounded=False, limit=limit)
 
 
 @router.get("/plugins/{namespace}/{name}", responses={**answers(PluginDetail), **_ERRORS})

@@ -134,6 +134,9 @@ class _PolicyOutput(BaseModel):
     sandbox: Sandbox
     next_tier: NextTier | None
     overridable: StrictBool
+    #: Optional in the contract: a policy set that does not name them (an organization's own
+    #: ``decision``) names none.
+    allowlisted_vulnerabilities: tuple[StrictStr, ...] = ()
 
 
 class Decision(BaseModel):
@@ -151,6 +154,9 @@ class Decision(BaseModel):
     sandbox: Sandbox | None
     next_tier: NextTier | None
     overridable: bool
+    #: The scan's vulnerabilities that the policy's CVE allowlist excused (ids, sorted), as the
+    #: policy named them; shown beside the scan, never re-derived.
+    allowlisted_vulnerabilities: tuple[str, ...] = ()
     failed: bool = False
     policy_revision: str = ""
 

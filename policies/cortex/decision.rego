@@ -1,6 +1,7 @@
 # data.cortex.decision: the one document Python asks for (docs/policy-contract.md).
 #
-#   {tier, action, reasons: [{code, message, evidence}] (>= 1), sandbox, next_tier, overridable}
+#   {tier, action, reasons: [{code, message, evidence}] (>= 1), sandbox, next_tier, overridable,
+#    allowlisted_vulnerabilities: [id] (sorted; allowlist.rego)}
 #
 # Defined for every input that matches cortex_trust/schemas/input.schema.json. Python parses it
 # strictly (cortex_trust/policy/_decision.py); anything else fails closed. Reasons: the tier's reason
@@ -16,6 +17,7 @@ decision := {
 	"sandbox": sandbox,
 	"next_tier": next_tier,
 	"overridable": overridable,
+	"allowlisted_vulnerabilities": sort(allowlisted_vulnerabilities),
 }
 
 # Each failed check and blocker as a reason (as_reason written out and the sets joined first:

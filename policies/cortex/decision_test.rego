@@ -12,7 +12,7 @@ reason(d, code) := r if {
 	r.code == code
 }
 
-keys := {"tier", "action", "reasons", "sandbox", "next_tier", "overridable"}
+keys := {"tier", "action", "reasons", "sandbox", "next_tier", "overridable", "allowlisted_vulnerabilities"}
 
 sandbox_keys := {
 	"enabled", "network", "filesystem", "read_only_root", "cap_drop", "no_new_privileges",
@@ -36,6 +36,10 @@ well_formed(d) if {
 		}
 	}
 	object.keys(d.sandbox) == sandbox_keys
+	is_array(d.allowlisted_vulnerabilities)
+	every id in d.allowlisted_vulnerabilities {
+		is_string(id)
+	}
 }
 
 minimal_inputs := [

@@ -95,7 +95,7 @@ class Catalogue:
             decision=decision, manifest=manifest, next_tier=next_tier,
             versions=sorted(versions, key=lambda v: version_key(v["version"]), reverse=True),
             why={v[0]: (v[2], v[3]) for v in inactive},
-            cards=views.evidence_cards(doc.get("evidence"), doc["digest"]),
+            cards=views.evidence_cards(doc.get("evidence"), doc["digest"], decision=decision),
             needs=views.needs_in_words(manifest.get("trust")),
             install=views.install_command(ns, name, version if pinned else None),
             api=f"{root}/api/v1/plugins/{ns}/{name}" + (f"/versions/{version}" if pinned else ""),

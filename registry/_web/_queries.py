@@ -10,18 +10,20 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cortex_trust.ids import SLUG
 
 from .._errors import Invalid
 from .._store import Store
-from .._store._reads import like_escape
+from .._store._reads import like_escape, page_document
 from .._store._tx import db_unavailable
 
-__all__ = ["AUDIT_PAGE", "NEEDS", "SORTS", "STATES", "audit_entries", "audit_head", "inactive_versions",
-           "revocations_newest_first", "search_page"]
+__all__ = ["AUDIT_PAGE", "NEEDS", "SORTS", "STATES", "TIERS", "BadQuery", "Search", "audit_entries", "audit_head",
+           "inactive_versions", "parse_search", "query_param", "revocations_newest_first", "search_json",
+           "search_page"]
 
 #: Entries per page of ``/audit``.
 AUDIT_PAGE = 50
@@ -42,6 +44,67 @@ NEEDS: dict[str, tuple[tuple[str, bool], ...]] = {
     "network": (("asks_network", True),), "filesystem": (("asks_filesystem", True),),
     "neither": (("asks_network", False), ("asks_filesystem", False))}
 STATES = ("active", "yanked", "revoked")
+TIERS = ("verified", "community", "experimental", "untrusted")
+#: What a cursor looks like before it is decoded (base64url, no padding).
+_CURSOR_TEXT = re.compile(r"^[A-Za-z0-9_-]{1,300}\Z")
+_NAMESPACE = re.compile(rf"^{SLUG}\Z")
+
+
+class BadQuery(Invalid):
+    """A query parameter whose value the catalogue does not know. The JSON API answers it like
+    every refused request value (422, ``INVALID_REQUEST``); the pages answer 400 with the same
+    message and fix."""
+
+    def __init__(self, message: str, *, advice: str) -> None:
+        super().__init__("INVALID_REQUEST", message, advice=advice)
+
+
+def query_param(params: Mapping[str, str], name: str, allowed: Sequence[str] | re.Pattern[str] | None = None,
+                *, max_length: int = 100) -> str | None:
+    """The value of the query parameter ``name`` (``None`` when absent or empty), or
+    :class:`BadQuery` when it is longer than ``max_length``, not one of ``allowed`` (a list of
+    values) or not matched by it (a pattern)."""
+    value = params.get(name) or None
+    if value is None:
+        return None
+    if len(value) > max_length or (isinstance(allowed, re.Pattern) and allowed.match(value) is None) or (
+            allowed is not None and not isinstance(allowed, re.Pattern) and value not in allowed):
+        raise BadQuery(f"the {name} filter is not one this catalogue knows",
+                       advice=("use the search form's choices, or follow the page links" if allowed is None
+                               or isinstance(allowed, re.Pattern) else f"{name} takes one of: {', '.join(allowed)}"))
+    return value
+
+
+@dataclass(frozen=True)
+class Search:
+    """A validated search: the home page and ``GET /api/v1/plugins`` read the same parameters
+    through :func:`parse_search`, so both accept and refuse the same values and list the same
+    plugins in the same order."""
+
+    q: str | None
+    tier: str | None
+    namespace: str | None
+    needs: str | None
+    state: str | None
+    sort: str
+    cursor: str | None
+
+    @property
+    def indexed_by_key(self) -> bool:
+        """Whether the plugin list's own key walk answers it (name order, no needs or state)."""
+        return self.sort == "name" and self.needs is None and self.state is None
+
+
+def parse_search(params: Mapping[str, str]) -> Search:
+    """The search in ``params`` (``q``, ``tier``, ``namespace``, ``needs``, ``state``, ``sort``
+    (default ``name``), ``cursor``). Raises :class:`BadQuery` for a value outside them; an
+    empty value is an absent one."""
+    return Search(q=query_param(params, "q"), tier=query_param(params, "tier", TIERS),
+                  namespace=query_param(params, "namespace", _NAMESPACE, max_length=64),
+                  needs=query_param(params, "needs", tuple(NEEDS)),
+                  state=query_param(params, "state", STATES),
+                  sort=query_param(params, "sort", tuple(SORTS)) or "name",
+                  cursor=query_param(params, "cursor", _CURSOR_TEXT, max_length=300))
 
 #: What a cursor of a sort decodes to: ``VALUE KEY`` (the last row's sort value and plugin key).
 _TIME = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"
@@ -119,6 +182,14 @@ def search_page(store: Store, *, sort: str, q: str | None, tier: str | None, nam
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], _encode(sort, last[3] if sort == "recent" else last[4], last[0])
+
+
+def search_json(store: Store, search: Search, *, limit: int) -> bytes:
+    """One page of ``search`` as ``GET /api/v1/plugins`` serves it: the stored plugin summaries
+    and the next page's cursor (see :func:`search_page`)."""
+    rows, nxt = search_page(store, q=search.q, tier=search.tier, namespace=search.namespace, needs=search.needs,
+                            state=search.state, sort=search.sort, cursor=search.cursor, limit=limit)
+    return page_document([row[1] for row in rows], nxt)
 
 
 def inactive_versions(store: Store, key: str) -> tuple[tuple[str, ...], ...]:

@@ -3,8 +3,9 @@ and the two static files.
 
 Every answer, pages and errors alike, carries :data:`SECURITY_HEADERS`: a Content-Security-Policy
 that admits scripts and styles from this origin only (no inline script, no ``unsafe-inline``),
-no framing, no referrer, no MIME sniffing. Query and path values are checked here and a bad one
-is an HTML error page, never a JSON one: a person reads these.
+no framing, no referrer, no MIME sniffing. Query and path values are checked with the parser the
+JSON API shares (:func:`~registry._web._queries.parse_search`, :func:`~registry._web._queries.query_param`),
+and a bad one is an HTML error page (400), never a JSON one: a person reads these.
 """
 
 from __future__ import annotations
@@ -46,9 +47,6 @@ _SLUG = re.compile(SLUG)
 #: ``namespace/name``, both slugs (the ids grammar).
 _PLUGIN_KEY = re.compile(rf"^{SLUG_TEXT}/{SLUG_TEXT}\Z")
 _VERSION = re.compile(VERSION_PATTERN)
-_TIERS = ("verified", "community", "experimental", "untrusted")
-_NEEDS = tuple(queries.NEEDS)
-_SORTS = tuple(queries.SORTS)
 #: Plugins per page of the search.
 PAGE_SIZE = 20
 #: How long a chain check of the whole audit log is reused while the log's head is unchanged.
@@ -62,23 +60,6 @@ def _page(body: bytes, status: int = 200) -> Response:
 
 def _store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
-
-
-class _BadRequest(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _param(request: Request, name: str, allowed: tuple[str, ...] | re.Pattern[str] | None = None,
-           *, max_length: int = 100) -> str | None:
-    value = request.query_params.get(name) or None
-    if value is None:
-        return None
-    if len(value) > max_length or (isinstance(allowed, tuple) and value not in allowed) or (
-            isinstance(allowed, re.Pattern) and allowed.match(value) is None):
-        raise _BadRequest(f"the {name} filter is not one this catalogue knows")
-    return value
 
 
 def install_catalogue(app: FastAPI) -> None:
@@ -97,27 +78,20 @@ def install_catalogue(app: FastAPI) -> None:
     async def guarded(request: Request, make: Any) -> Response:
         try:
             return _page(await run_in_threadpool(make))
-        except _BadRequest as e:
-            return error(request, 400, e.message, "use the search form's choices")
+        except queries.BadQuery as e:
+            return error(request, 400, e.message, e.advice or "")
         except ApiError as e:
             return error(request, e.status, str(e.message), e.advice or "")
 
     @router.get("/")
     async def home(request: Request) -> Response:
         def make() -> bytes:
-            q = _param(request, "q")
-            tier = _param(request, "tier", _TIERS)
-            namespace = _param(request, "namespace", _SLUG, max_length=64)
-            needs = _param(request, "needs", _NEEDS)
-            state = _param(request, "state", queries.STATES)
-            sort = _param(request, "sort", _SORTS)
-            cursor = _param(request, "cursor", re.compile(r"^[A-Za-z0-9_-]{1,300}\Z"), max_length=300)
-            rows, nxt = _search(_store(request), q=q, tier=tier, namespace=namespace, needs=needs,
-                                state=state, sort=sort or "name", cursor=cursor)
-            filters = {"q": q, "tier": tier, "namespace": namespace, "needs": needs, "state": state,
-                       "sort": sort}
+            search = queries.parse_search(request.query_params)
+            rows, nxt = _search(_store(request), search)
+            filters = {"q": search.q, "tier": search.tier, "namespace": search.namespace, "needs": search.needs,
+                       "state": search.state, "sort": None if search.sort == "name" else search.sort}
             return catalogue.render("home.html", root=root_of(request), rows=rows, next_cursor=nxt,
-                                    cursor=cursor, filters=filters, tiers=_TIERS,
+                                    cursor=search.cursor, filters=filters, tiers=queries.TIERS,
                                     query={k: v for k, v in filters.items() if v},
                                     api=f"{root_of(request)}/api/v1/plugins", title="Plugins")
         return await guarded(request, make)
@@ -125,14 +99,15 @@ def install_catalogue(app: FastAPI) -> None:
     def version_page(request: Request, namespace: str, name: str, version: str | None) -> bytes:
         if not _SLUG.match(namespace) or not _SLUG.match(name) or (
                 version is not None and not _VERSION.match(version)):
-            raise _BadRequest("that is not a plugin name this registry could hold")
+            raise queries.BadQuery("that is not a plugin name this registry could hold",
+                                   advice="follow the links of the search page")
         store = _store(request)
         plugin_doc = store.plugin_document(namespace, name)
         versions_doc = store.versions_document(namespace, name)
         if version is None:
             version = json.loads(plugin_doc)["latest_version"]
             if version is None:
-                raise _BadRequest("this plugin has no versions")
+                raise queries.BadQuery("this plugin has no versions", advice="open another plugin from the search page")
         return catalogue.version_page(root=root_of(request), plugin_doc=plugin_doc, versions_doc=versions_doc,
                                       version_doc=store.version_document(namespace, name, version),
                                       inactive=queries.inactive_versions(store, f"{namespace}/{name}"),
@@ -149,7 +124,8 @@ def install_catalogue(app: FastAPI) -> None:
     @router.get("/revocations")
     async def revocations(request: Request) -> Response:
         def make() -> bytes:
-            before = _param(request, "before", re.compile(r"^[1-9][0-9]{0,9}\Z"))
+            before = queries.query_param(request.query_params, "before",
+                                         re.compile(r"^[1-9][0-9]{0,9}\Z"))
             items = queries.revocations_newest_first(_store(request), before=int(before) if before else None,
                                                      limit=PAGE_SIZE + 1)
             nxt = items[PAGE_SIZE - 1]["cursor"] if len(items) > PAGE_SIZE else None
@@ -161,8 +137,9 @@ def install_catalogue(app: FastAPI) -> None:
     @router.get("/audit")
     async def audit(request: Request) -> Response:
         def make() -> bytes:
-            plugin = _param(request, "plugin", _PLUGIN_KEY, max_length=129)
-            before = _param(request, "before", re.compile(r"^[1-9][0-9]{0,17}\Z"))
+            plugin = queries.query_param(request.query_params, "plugin", _PLUGIN_KEY, max_length=129)
+            before = queries.query_param(request.query_params, "before",
+                                         re.compile(r"^[1-9][0-9]{0,17}\Z"))
             store = _store(request)
             head = queries.audit_head(store)
             seen = audit_checks.get(head)
@@ -195,9 +172,10 @@ def install_catalogue(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _search(store: Store, **query: Any) -> tuple[list[dict[str, Any]], str | None]:
+def _search(store: Store, search: queries.Search) -> tuple[list[dict[str, Any]], str | None]:
     """One page of search rows and the next page's cursor (see :func:`queries.search_page`)."""
-    rows, nxt = queries.search_page(store, limit=PAGE_SIZE, **query)
+    rows, nxt = queries.search_page(store, limit=PAGE_SIZE, q=search.q, tier=search.tier, namespace=search.namespace,
+                                    needs=search.needs, state=search.state, sort=search.sort, cursor=search.cursor)
     return [_row(json.loads(summary), json.loads(doc or "{}"), published, used)
             for _key, summary, doc, published, used in rows], nxt
 

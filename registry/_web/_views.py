@@ -130,11 +130,11 @@ def advisory_link(advisory_id: object) -> str | None:
 _SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
 
 
-def _scan_card(scan: Mapping[str, Any], digest: str) -> dict[str, Any]:
+def _scan_card(scan: Mapping[str, Any], digest: str, allowlisted: frozenset[str]) -> dict[str, Any]:
     counts = scan.get("counts") or {}
     vulns = [{"id": v.get("id", ""), "severity": v.get("severity", ""), "package": v.get("package", ""),
               "installed": v.get("installed_version", ""), "fixed": v.get("fixed_version", ""),
-              "link": advisory_link(v.get("id"))}
+              "link": advisory_link(v.get("id")), "allowlisted": v.get("id") in allowlisted}
              for v in scan.get("vulnerabilities") or () if isinstance(v, Mapping)]
     return {"present": bool(scan.get("present")),
             "bound": bool(scan.get("bound")) and scan.get("digest") == digest,
@@ -146,9 +146,14 @@ def _scan_card(scan: Mapping[str, Any], digest: str) -> dict[str, Any]:
             "attester": scan.get("attester")}
 
 
-def evidence_cards(evidence: Mapping[str, Any] | None, digest: str) -> dict[str, Any]:
+def evidence_cards(evidence: Mapping[str, Any] | None, digest: str, *,
+                   decision: Mapping[str, Any]) -> dict[str, Any]:
     """The evidence the decision was made on, one card each: signature, scan, tests, reviews,
-    production use. Missing facts show as "none" (unscanned is never clean)."""
+    production use. Missing facts show as "none" (unscanned is never clean). A listed
+    vulnerability is marked allowlisted when the ``decision`` names its id in
+    ``allowlisted_vulnerabilities`` (the policy's word; none when it names none)."""
+    named = decision.get("allowlisted_vulnerabilities")
+    allowlisted = frozenset(i for i in named if isinstance(i, str)) if isinstance(named, list) else frozenset()
     ev = evidence or {}
     sig = ev.get("signature") or {}
     tests = ev.get("tests") or {}
@@ -159,7 +164,7 @@ def evidence_cards(evidence: Mapping[str, Any] | None, digest: str) -> dict[str,
                       "identity": sig.get("identity"), "identity_link": safe_link(sig.get("identity")),
                       "issuer": sig.get("issuer"), "trusted_root": sig.get("trusted_root"),
                       "when": sig.get("integrated_time"), "error": sig.get("error")},
-        "scan": _scan_card(ev.get("scan") or {}, digest),
+        "scan": _scan_card(ev.get("scan") or {}, digest, allowlisted),
         "tests": {"present": bool(tests.get("present")), "total": tests.get("total", 0),
                   "failures": tests.get("failures", 0), "errors": tests.get("errors", 0),
                   "skipped": tests.get("skipped", 0)},

@@ -113,6 +113,10 @@ MALFORMED: dict[str, Any] = {
     # next tier
     "next_tier unknown tier": _with("next_tier.tier", "gold"),
     "next_tier extra key": _with("next_tier.why", "x"),
+    # the allowlisted vulnerabilities are ids
+    "allowlisted_vulnerabilities as string": _with("allowlisted_vulnerabilities", "CVE-2026-0001"),
+    "allowlisted_vulnerabilities of numbers": _with("allowlisted_vulnerabilities", [2026]),
+    "allowlisted_vulnerabilities null": _with("allowlisted_vulnerabilities", None),
     # reserved codes belong to Python's fail-closed block only
     **{f"reserved code {c}": _with("reasons.0.code", c) for c in sorted(FAILURE_CODES)},
 }
@@ -360,3 +364,14 @@ def test_text_and_value_are_parsed_alike(path: str, value: Any) -> None:
         except EngineError:
             outcomes.append(None)
     assert outcomes[0] == outcomes[1]
+
+
+def test_allowlisted_vulnerabilities_are_optional_and_kept_as_named() -> None:
+    """A policy may name the vulnerabilities its allowlist excused; one that does not names none."""
+    named = {**VALID, "allowlisted_vulnerabilities": ["CVE-2026-0001", "GHSA-2qrg-x229-3v8q"]}
+    for value in (named, _text(named)):
+        d = Decision.from_policy_output(value)
+        assert d.allowlisted_vulnerabilities == ("CVE-2026-0001", "GHSA-2qrg-x229-3v8q")
+        assert d.to_json_dict()["allowlisted_vulnerabilities"] == ["CVE-2026-0001", "GHSA-2qrg-x229-3v8q"]
+    for value in (VALID, _text(VALID)):
+        assert Decision.from_policy_output(value).allowlisted_vulnerabilities == ()

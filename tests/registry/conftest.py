@@ -11,6 +11,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,6 +207,13 @@ class Registry:
 
 @pytest.fixture
 def registry(db_url: str, evaluator: Any, trust_roots: tuple[Any, ...]) -> Iterator[Registry]:
+    with registry_on(db_url, evaluator, trust_roots) as served:
+        yield served
+
+
+@contextmanager
+def registry_on(db_url: str, evaluator: Any, trust_roots: tuple[Any, ...]) -> Iterator[Registry]:
+    """A registry app on ``db_url`` (migrated here) deciding with ``evaluator``."""
     from registry import RegistryConfig, create_app, make_engine, migrate
 
     engine = make_engine(db_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,16 @@ from sqlalchemy import text
 from cortex_trust.policy import format_time
 from registry._web import SECURITY_HEADERS
 from registry._web._views import advisory_link, safe_link, sandbox_in_words
-from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, WHEEL_DIGEST, Registry, manifest, migration_steps
-from tests.support.catalogue import HOSTILE_ID, HOSTILE_TEXT, hostile_report, markup_problems
+from tests.registry.conftest import (
+    A_TXT_DIGEST,
+    BUNDLE_WHEEL,
+    WHEEL_DIGEST,
+    Registry,
+    manifest,
+    migration_steps,
+    registry_on,
+)
+from tests.support.catalogue import HOSTILE_ID, HOSTILE_TEXT, hostile_report, markup_problems, trivy_report
 
 PAGES = ["/", "/plugins/acme/hello", "/plugins/acme/hello/1.0.0", "/revocations", "/audit",
          "/audit?plugin=acme/hello", "/?tier=experimental&namespace=acme&needs=neither&state=active"]
@@ -346,3 +355,136 @@ def test_every_search_page_walks_an_index_in_page_order(tmp_path: Path, query: s
     # Only the two arms of a union (each at most a page) are sorted, never the plugins.
     sorted_after = [seen[i - 1] for i, step in enumerate(seen) if step.startswith("USE TEMP B-TREE")]
     assert all(step in ("SCAN a", "SCAN b") for step in sorted_after) or not ordered, plans
+
+
+def _walk_api(registry: Registry, query: str) -> list[str]:
+    """Every plugin ``GET /api/v1/plugins?QUERY`` lists, two per page, following next_cursor."""
+    keys: list[str] = []
+    cursor = ""
+    while True:
+        status, page = registry.get(f"/api/v1/plugins?limit=2&{query}{cursor}")
+        assert status == 200, (query, page)
+        keys += [f"{item['namespace']}/{item['name']}" for item in page["items"]]
+        if page["next_cursor"] is None:
+            return keys
+        cursor = f"&cursor={page['next_cursor']}"
+
+
+def test_the_json_twin_sorts_and_filters_like_the_home_page(registry: Registry) -> None:
+    """``GET /api/v1/plugins`` takes the page's sort, needs and state and lists the same plugins
+    in the same order, across pages."""
+    token = registry.token()
+    start = registry.clock.now
+    asks = manifest("net").replace('min_cortex_version: "0.1.0"',
+                                   'min_cortex_version: "0.1.0"\n  network: true')
+    files = manifest("files").replace('min_cortex_version: "0.1.0"',
+                                      'min_cortex_version: "0.1.0"\n  filesystem: true')
+    seeds: list[tuple[str, dict[str, Any]]] = [("net", {"manifest": asks}), ("files", {"manifest": files}), ("p0", {}),
+                                               ("p1", {}), ("p2", {}),
+                                               ("gone", {"digest": WHEEL_DIGEST, "bundle": BUNDLE_WHEEL})]
+    for i, (name, kw) in enumerate(seeds):
+        registry.clock.now = start + timedelta(seconds=i // 2)  # equal publish times page too
+        _publish(registry, token, name=name, **kw)
+    r = registry.client.post("/api/v1/plugins/acme/gone/versions/1.0.0/yank", json={"reason": "old"},
+                             headers=registry.auth(token))
+    assert r.status_code == 200, r.text
+    for name, n in (("p1", 3), ("files", 2), ("p2", 2), ("net", 1)):
+        for _ in range(n):
+            r = registry.client.post("/api/v1/usage", headers=registry.auth(registry.token("initech", "installation")),
+                                     json={"namespace": "acme", "name": name, "version": "1.0.0",
+                                           "digest": A_TXT_DIGEST})
+            assert r.status_code == 200, r.text
+    expected = {
+        "sort=recent": ["acme/p2", "acme/gone", "acme/p1", "acme/p0", "acme/net", "acme/files"],
+        "sort=used": ["acme/p1", "acme/p2", "acme/files", "acme/net", "acme/p0", "acme/gone"],
+        "sort=name": ["acme/files", "acme/gone", "acme/net", "acme/p0", "acme/p1", "acme/p2"],
+        "needs=network": ["acme/net"],
+        "needs=filesystem": ["acme/files"],
+        "needs=neither&sort=used": ["acme/p1", "acme/p2", "acme/p0", "acme/gone"],
+        "state=yanked": ["acme/gone"],
+        "state=active&sort=recent&q=p": ["acme/p2", "acme/p1", "acme/p0"],
+        "state=revoked": [],
+        "sort=used&tier=experimental&namespace=acme&needs=filesystem": ["acme/files"],
+    }
+    for query, keys in expected.items():
+        assert _walk_api(registry, query) == keys, query
+        assert _walk(registry, "/?" + query)[0] == keys, query
+    # A cursor carries its order: one from another order is refused, as on the page.
+    _, page = registry.get("/api/v1/plugins?limit=2&sort=used")
+    status, body = registry.get(f"/api/v1/plugins?sort=recent&cursor={page['next_cursor']}")
+    assert status == 422 and body["error"]["code"] == "BAD_CURSOR", body
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ("sort=popular", "sort"), ("sort=NAME", "sort"), ("needs=gpu", "needs"), ("state=deleted", "state"),
+    ("tier=gold", "tier"), ("namespace=ACME", "namespace"), ("cursor=%3Cscript%3E", "cursor"),
+    ("q=" + "x" * 101, "q"), ("sort=recent&needs=network&state=" + "y" * 101, "state"),
+])
+def test_the_json_twin_refuses_what_the_home_page_refuses(registry: Registry, query: str, name: str) -> None:
+    """One validator for both: the same value is refused with the same message and fix, as an
+    API error (422) and as an error page (400)."""
+    _publish(registry, registry.token())
+    status, body = registry.get(f"/api/v1/plugins?{query}")
+    assert status == 422, body
+    assert set(body) == {"error"} and set(body["error"]) >= {"code", "message", "fix"}
+    assert body["error"]["code"] == "INVALID_REQUEST"
+    assert body["error"]["message"] == f"the {name} filter is not one this catalogue knows"
+    assert body["error"]["fix"]
+    html = _html(registry, f"/?{query}", 400)
+    assert body["error"]["message"] in html and body["error"]["fix"].replace("'", "&#39;") in html
+
+
+@pytest.fixture
+def shipped_registry(db_url: str, trust_roots: tuple[Any, ...], tmp_path: Path) -> Iterator[Registry]:
+    """A registry deciding with the shipped policies and an allowlist: CVE-2026-0001 (HIGH in
+    the report below) and CVE-2026-0003 (LOW: within the maximum, nothing to excuse)."""
+    from cortex_trust.engine import EmbeddedEngine
+    from cortex_trust.policy import load_policy_set
+    from registry._reevaluate import ThreadEvaluator
+
+    data = tmp_path / "allowlist.json"
+    entry = {"expires": "2099-01-01", "reason": "not reachable"}
+    data.write_text(json.dumps({"cortex_config": {"scan": {"cve_allowlist": {
+        "CVE-2026-0001": entry, "CVE-2026-0003": entry}}}}))
+    evaluator = ThreadEvaluator(lambda: EmbeddedEngine(load_policy_set(data_files=[data])))
+    try:
+        with registry_on(db_url, evaluator, trust_roots) as served:
+            yield served
+    finally:
+        evaluator.close()
+
+
+def test_allowlisted_vulnerabilities_are_marked_as_the_decision_names_them(shipped_registry: Registry) -> None:
+    """The page marks exactly the ids the policy's decision names in
+    ``allowlisted_vulnerabilities``: an excused HIGH one, not the HIGH one the allowlist does
+    not cover, nor a LOW one with an allowlist entry (within the maximum, nothing was excused)."""
+    registry = shipped_registry
+    image = f"ghcr.io/acme/hello@{A_TXT_DIGEST}"
+    report = trivy_report(image, [("CVE-2026-0001", "HIGH"), ("CVE-2026-0002", "HIGH"), ("CVE-2026-0003", "LOW")])
+    _publish(registry, registry.token(), scan_report=report)
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    listed = {v["id"] for v in doc["evidence"]["scan"]["vulnerabilities"]}
+    assert listed == {"CVE-2026-0001", "CVE-2026-0002", "CVE-2026-0003"}
+    # The JSON twin carries the policy's word; the page only shows it.
+    assert doc["decision"]["allowlisted_vulnerabilities"] == ["CVE-2026-0001"]
+    for path in ("/plugins/acme/hello", "/plugins/acme/hello/1.0.0"):
+        html = _html(registry, path)
+        assert markup_problems(html) == []
+        rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr><td><a href="[^"]+" rel="noopener noreferrer">'
+                                                            r'(CVE-2026-000\d)</a>.*?</tr>', html, re.S)}
+        assert set(rows) == listed, path
+        assert 'class="allowlisted"' in rows["CVE-2026-0001"]
+        assert "allowlisted" not in rows["CVE-2026-0002"] and "allowlisted" not in rows["CVE-2026-0003"]
+        assert html.count('class="allowlisted"') == 1
+        assert "3 listed vulnerabilities (1 allowlisted by the policy)" in html
+
+
+def test_nothing_is_marked_when_the_decision_names_nothing(registry: Registry) -> None:
+    """A decision without ``allowlisted_vulnerabilities`` (a policy that does not name them, or
+    stored before it did) marks nothing, whatever the scan lists."""
+    image = f"ghcr.io/acme/hello@{A_TXT_DIGEST}"
+    _publish(registry, registry.token(), scan_report=trivy_report(image, [("CVE-2026-0001", "HIGH")]))
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    assert doc["decision"]["allowlisted_vulnerabilities"] == []
+    html = _html(registry, "/plugins/acme/hello/1.0.0")
+    assert "CVE-2026-0001" in html and "allowlisted" not in html

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.registry.conftest import A_TXT_DIGEST, BUNDLE_WHEEL, FIXTURES, WHEEL_DIGEST, publish_body
-from tests.support.catalogue import HOSTILE_TEXT, hostile_report
+from tests.support.catalogue import HOSTILE_TEXT, hostile_report, trivy_report
 from tests.support.served_registry import CORTEX, ServedRegistry, serve_registry
 
 pytestmark = pytest.mark.slow
@@ -193,4 +193,38 @@ def test_screenshots_at_phone_and_desktop_widths(served: tuple[ServedRegistry, d
             assert target.stat().st_size > 10_000
             # Nothing wider than the viewport: readable without sideways scrolling.
             assert page.evaluate("document.documentElement.scrollWidth") <= width
+        context.close()
+
+
+def test_an_allowlisted_vulnerability_is_marked(tmp_path: Path, browser: Any) -> None:
+    """On the shipped policies with an allowlist entry for one of two HIGH vulnerabilities, the
+    version page marks that one (visible once the list is opened), and not the other."""
+    data = tmp_path / "allowlist.json"
+    data.write_text(json.dumps({"cortex_config": {"scan": {"cve_allowlist": {
+        "CVE-2026-0001": {"expires": "2099-01-01", "reason": "not reachable"}}}}}))
+    image = f"ghcr.io/acme/hello@{A_TXT_DIGEST}"
+    report = trivy_report(image, [("CVE-2026-0001", "HIGH"), ("CVE-2026-0002", "HIGH")])
+    with serve_registry(tmp_path, "--trusted-root", str(FIXTURES / "trusted_roots" / "production.json"),
+                        "--allow-registry", "ghcr.io", "--data", str(data)) as server:
+        token = subprocess.run([CORTEX, "registry", "token", "create", "--db", server.db, "--namespace", "acme",
+                                "--role", "publisher", "--expires", "1d"],
+                               check=True, capture_output=True, text=True).stdout.split()[0]
+        r = httpx.post(f"{server.url}/api/v1/plugins", json=publish_body(scan_report=report),
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert r.status_code == 201, r.text
+        assert r.json()["decision"]["allowlisted_vulnerabilities"] == ["CVE-2026-0001"]
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        watch = Watch(page, server.url)
+        page.goto(server.url + "/plugins/acme/hello/1.0.0")
+        summary = page.locator("summary", has_text="listed vulnerabilities")
+        assert summary.inner_text() == "2 listed vulnerabilities (1 allowlisted by the policy)"
+        mark = page.locator("tr", has_text="CVE-2026-0001").locator(".allowlisted")
+        assert not mark.is_visible()  # the list is closed
+        summary.click()
+        assert mark.is_visible() and mark.inner_text() == "allowlisted"
+        assert page.locator("tr", has_text="CVE-2026-0002").locator(".allowlisted").count() == 0
+        assert page.locator(".allowlisted").count() == 1
+        serious = [v for v in _axe(page) if v["impact"] in ("serious", "critical")]
+        assert serious == [] and watch.problems == []
         context.close()

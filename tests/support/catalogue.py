@@ -1,7 +1,8 @@
 """What the web catalogue's tests share: hostile publisher text, a Trivy report carrying it, and
 a check that a page's markup holds only the catalogue's own elements.
 
-Public API: :data:`HOSTILE_TEXT`, :data:`HOSTILE_ID`, :func:`hostile_report`, :func:`markup_problems`.
+Public API: :data:`HOSTILE_TEXT`, :data:`HOSTILE_ID`, :func:`hostile_report`, :func:`trivy_report`,
+:func:`markup_problems`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-__all__ = ["HOSTILE_ID", "HOSTILE_TEXT", "hostile_report", "markup_problems"]
+__all__ = ["HOSTILE_ID", "HOSTILE_TEXT", "hostile_report", "markup_problems", "trivy_report"]
 
 #: A description a publisher may write (the manifest allows it): a script, an image with an
 #: event handler, a javascript: link, entities, a right-to-left override, a closing tag of the
@@ -37,6 +38,17 @@ def hostile_report(image: str) -> str:
                          {"VulnerabilityID": "CVE-2024-12345", "Severity": "LOW", "PkgName": "zlib",
                           "InstalledVersion": "1.2", "FixedVersion": "1.3"}]}],
     })
+
+
+def trivy_report(image: str, vulnerabilities: list[tuple[str, str]]) -> str:
+    """A Trivy report about ``image`` listing ``(id, severity)`` vulnerabilities of one package."""
+    return json.dumps({
+        "SchemaVersion": 2, "ArtifactName": image, "ArtifactType": "container_image",
+        "Metadata": {"RepoDigests": [image]},
+        "Results": [{"Target": image, "Class": "os-pkgs", "Type": "alpine", "Secrets": [],
+                     "Vulnerabilities": [{"VulnerabilityID": i, "Severity": sev, "PkgName": "zlib",
+                                          "InstalledVersion": "1.2", "FixedVersion": "1.3"}
+                                         for i, sev in vulnerabilities]}]})
 
 
 #: Elements the catalogue's templates use; anything else in a page came from someone's text.
