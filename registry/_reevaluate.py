@@ -347,6 +347,11 @@ class ThreadEvaluator:
         """The policy revision of the engine (builds it if needed)."""
         return self._pool.submit(lambda: self._engine_here().revision).result()
 
+    @property
+    def engine_name(self) -> str:
+        """The engine's name (builds it if needed)."""
+        return self._pool.submit(lambda: self._engine_here().name).result()
+
     def __call__(self, inputs: Sequence[PolicyInput]) -> list[Decision]:
         return self._pool.submit(self._run, list(inputs)).result()
 

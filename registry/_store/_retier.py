@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy import select as core_select
 
+from cortex_trust.policy import Decision, format_time
+
 from .._documents import plugin_documents
-from .._models import Plugin, PluginVersion
-from .._reevaluate import ITEM_COLUMNS, Item, Outcome, item_from_row
+from .._models import Plugin, PluginVersion, VersionBundle
+from .._reevaluate import ITEM_COLUMNS, Item, Outcome, build_inputs, item_from_row
 from .._tlog import rendered_hash
 from ._rows import VersionRows
 from ._tx import db_unavailable
@@ -32,6 +34,8 @@ __all__ = ["Retiering"]
 #: PostgreSQL). Only constants: every value is a bound parameter.
 _RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revision = ?, "
                   "decision_json = ?, summary_json = ?, document_json = ? WHERE id = ?")
+#: One version's receipt of its re-tiering decision.
+_RECEIPT_INSERT = "INSERT INTO decision_receipt (version_id, decided_at, envelope_json) VALUES (?, ?, ?)"
 
 
 #: Where a version's digest is in the rows ``retier_all`` selects (id, plugin, tier, action, then
@@ -52,7 +56,8 @@ class Retiering(VersionRows):
         process reads batches of ``batch`` versions (seven queries per batch: versions, their
         evidence, promotions and disputes, their reviews, their usage in two) and stores each finished batch with one
         executemany UPDATE while the workers evaluate the next ones; the plugin documents are
-        recomputed from the new tiers at the end (one more executemany).
+        recomputed from the new tiers at the end (one more executemany). Every new decision gets
+        its receipt (:mod:`registry._receipts`), inserted with the batch.
 
         One transaction, holding the write lock for the whole run (other writes wait): a crash
         or an error midway rolls everything back, so a half-done run is never visible and never
@@ -61,6 +66,8 @@ class Retiering(VersionRows):
         ``policy_revision``. Raises :class:`~registry._retier.RetierFailed` (nothing stored)
         when stored facts do not validate, :class:`Unavailable` when the database fails.
         """
+        from cortex_trust.engine import EmbeddedEngine  # what the pool's workers decide with
+
         stats = pool.stats
         pool.start()  # workers load the policies before the write lock is taken
         changed = total = failed = 0
@@ -74,18 +81,27 @@ class Retiering(VersionRows):
 
             # The hot write goes to the driver's executemany with positional tuples: a parameter
             # dict per row, processed by SQLAlchemy, would cost more than the UPDATE itself.
-            store = _RETIER_UPDATE if conn.dialect.paramstyle == "qmark" \
-                else _RETIER_UPDATE.replace("?", "%s")
+            qmark = conn.dialect.paramstyle == "qmark"
+            store = _RETIER_UPDATE if qmark else _RETIER_UPDATE.replace("?", "%s")
+            insert_receipts = _RECEIPT_INSERT if qmark else _RECEIPT_INSERT.replace("?", "%s")
+            decided_at = format_time(now)
             # Written without the ORM: the log's effects are recorded here (every version's
             # decision and documents are rewritten).
             rewritten: dict[str, Any] = {}
             for job, outcomes in pool.run(self._jobs(conn, plugins, batch, stats), now=now):
                 cpu = time.process_time()
                 params = []
-                for (vid, pid, version, state, tier, action, _), out in zip(job.keys, outcomes,
-                                                                             strict=True):
+                receipts = []
+                inputs = build_inputs(job.items, now=now, registry_name=self.registry_name)
+                bundles = _bundles(conn, [k[0] for k in job.keys])
+                for (vid, pid, version, state, tier, action, _), out, inp in zip(
+                        job.keys, outcomes, inputs, strict=True):
                     params.append((out.tier, out.action, out.policy_revision, out.decision_json,
                                    out.summary_json, out.document_json, vid))
+                    receipts.append((vid, decided_at, self.receipt_issuer.issue(
+                        decision=Decision.model_validate_json(out.decision_json), policy_input=inp,
+                        engine=EmbeddedEngine.name, decided_at=now,
+                        documents={"bundle": bundles[vid]} if vid in bundles else None)))
                     # Only what re-tiering changes (the log merges it over the row's fields).
                     rewritten[f"{plugins[pid][3]}@{version}"] = {
                         "tier": out.tier, "action": out.action, "rendered": rendered_hash(
@@ -97,6 +113,7 @@ class Retiering(VersionRows):
                     revision = out.policy_revision
                 if params:
                     conn.exec_driver_sql(store, params)
+                    conn.exec_driver_sql(insert_receipts, receipts)
                 total += len(params)
                 stats.main_write_cpu += time.process_time() - cpu
             cpu = time.process_time()
@@ -175,6 +192,13 @@ class Retiering(VersionRows):
                 items.append(item)
             stats.main_read_cpu += time.process_time() - cpu
             yield Job(keys, items)
+
+
+def _bundles(conn: Any, ids: list[int]) -> dict[int, str]:
+    """The published bundle of each version in ``ids``."""
+    vb = VersionBundle.__table__  # type: ignore[attr-defined]
+    return dict(conn.execute(core_select(vb.c.version_id, vb.c.bundle_json)
+                             .where(vb.c.version_id.in_(ids))).all())
 
 
 def _plugins(conn: Any) -> dict[int, Any]:

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from cortex_trust.policy import Decision, PolicyInput
+from cortex_trust.policy import Decision, PolicyInput, format_time
 
 from .._documents import plugin_documents
-from .._models import Evidence, Plugin, PluginVersion, ReviewRow, UsageDay
+from .._models import DecisionReceipt, Evidence, Plugin, PluginVersion, ReviewRow, UsageDay, VersionBundle
 from .._reevaluate import (
     ITEM_COLUMNS,
     Item,
@@ -141,17 +141,26 @@ class VersionRows(StoreBase):
 
     def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
                     *, now: datetime, evaluate: Evaluator) -> list[Decision]:
-        """Evaluate ``rows`` in one batch and store each decision and its documents."""
+        """Evaluate ``rows`` in one batch and store each decision, its documents and its receipt."""
         items, inputs = self._inputs(s, plugins, rows, now=now)
         decisions = evaluate(inputs)
         if len(decisions) != len(rows):
             raise RuntimeError("the evaluator returned a wrong number of decisions")
+        bundles = dict(s.exec(select(VersionBundle.version_id, VersionBundle.bundle_json).where(
+            col(VersionBundle.version_id).in_([r.id for r in rows]))).all())
+        engine = str(getattr(evaluate, "engine_name", "unknown"))
+        decided_at = format_time(now)
         for row, item, inp, decision in zip(rows, items, inputs, decisions, strict=True):
             out = render_outcome(item, inp, decision)
             row.tier, row.action, row.policy_revision = out.tier, out.action, out.policy_revision
             row.decision_json = out.decision_json
             row.summary_json, row.document_json = out.summary_json, out.document_json
             s.add(row)
+            assert row.id is not None
+            bundle = bundles.get(row.id)
+            s.add(DecisionReceipt(version_id=row.id, decided_at=decided_at, envelope_json=self.receipt_issuer.issue(
+                decision=decision, policy_input=inp, engine=engine, decided_at=now,
+                documents={"bundle": bundle} if bundle is not None else None)))
         return decisions
 
     def _reevaluate_version(self, s: Session, plugin: Plugin, row: PluginVersion, *,

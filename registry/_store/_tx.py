@@ -26,6 +26,7 @@ from .._audit import canonical
 from .._errors import NotFound, Unavailable
 from .._models import AuditHead, PluginVersion, RevocationRow
 from .._reads import Reader, ReadUnavailable
+from .._receipts import ReceiptIssuer
 from .._tlog import EffectsRecorder, append_entry
 
 __all__ = ["StoreBase", "Tx", "db_unavailable", "not_found"]
@@ -67,6 +68,8 @@ class StoreBase:
         #: Called with the audit entry's target (``ns/name@version``, ``digest:...``, ``*``...)
         #: after each committed write; it must not raise (the write is already done).
         self.on_write: Callable[[str], None] | None = None
+        #: Seals a receipt for every decision stored (unsigned until the app gives it a key).
+        self.receipt_issuer = ReceiptIssuer(name=registry_name, signer=None)
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
