@@ -234,13 +234,13 @@ def _receipt_text(result: Any, *, now: datetime, files: dict[str, Path | None]) 
     """The unsigned receipt of ``result`` (decided at ``now``), with the digests of the evidence
     ``files`` that were given."""
     from cortex_trust._io import ReadRefused, read_bounded
-    from cortex_trust.policy import build_receipt, engine_version, seal_receipt
+    from cortex_trust.policy import build_receipt, engine_version, seal_receipt, sha256_digest
 
     documents = {}
     for name, path in files.items():
         if path is not None:
             try:
-                documents[name] = read_bounded(path, max_bytes=256 * 1024 * 1024)
+                documents[name] = sha256_digest(read_bounded(path, max_bytes=256 * 1024 * 1024))
             except ReadRefused as e:
                 fail(f"--receipt: cannot read {path} again to record its digest ({e})",
                      advice="keep the evidence files in place while verifying")

@@ -12,17 +12,13 @@ and issues unsigned receipts, which ``cortex receipt verify`` never accepts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from cortex_trust._json import canonical_json
-from cortex_trust.policy import build_receipt, engine_version, seal_receipt
+from cortex_trust.policy import seal_payload
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Signer
-
-    from cortex_trust.policy import Decision, PolicyInput
 
 __all__ = ["ReceiptIssuer"]
 
@@ -33,14 +29,8 @@ class ReceiptIssuer:
     def __init__(self, *, name: str, signer: Signer | None) -> None:
         self.name = name
         self.signer = signer
-        self._versions: dict[str, str | None] = {}
 
-    def issue(self, *, decision: Decision, policy_input: PolicyInput, engine: str,
-              decided_at: datetime, documents: Mapping[str, str] | None = None) -> str:
-        """The receipt envelope (compact canonical JSON) of ``decision`` on ``policy_input``."""
-        if engine not in self._versions:
-            self._versions[engine] = engine_version(engine)
-        statement = build_receipt(decision=decision, policy_input=policy_input, engine=engine,
-                                  engine_version=self._versions[engine], decided_at=decided_at,
-                                  issuer=f"registry {self.name}", documents=documents)
-        return canonical_json(seal_receipt(statement, signer=self.signer).envelope)
+    def seal(self, payload: bytes) -> str:
+        """The receipt envelope (compact canonical JSON) of a receipt ``payload``
+        (:func:`registry._reevaluate.receipt_payload_of`)."""
+        return canonical_json(seal_payload(payload, signer=self.signer))

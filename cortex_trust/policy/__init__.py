@@ -59,7 +59,10 @@ if TYPE_CHECKING:
         read_receipt,
         receipt_input,
         receipt_keys,
+        receipt_payload,
+        seal_payload,
         seal_receipt,
+        sha256_digest,
         verify_receipt,
     )
     from ._sets import MAX_DATA_BYTES, MAX_MODULE_BYTES, PolicyModule, PolicySet, default_policy_dir, load_policy_set
@@ -128,9 +131,12 @@ __all__ = [
     "read_receipt",
     "receipt_input",
     "receipt_keys",
+    "receipt_payload",
     "refresh_input",
     "resolve_digest",
+    "seal_payload",
     "seal_receipt",
+    "sha256_digest",
     "verify_receipt",
 ]
 
@@ -149,6 +155,9 @@ _EXPORTS = {
     "receipt_input": "._receipt",
     "receipt_keys": "._receipt",
     "seal_receipt": "._receipt",
+    "sha256_digest": "._receipt",
+    "seal_payload": "._receipt",
+    "receipt_payload": "._receipt",
     "verify_receipt": "._receipt",
     "Action": "._decision",
     "BUNDLE_SIGNING_ALGORITHMS": "._bundle",

@@ -38,6 +38,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .._json import canonical_json, load_json
@@ -61,7 +62,10 @@ __all__ = [
     "read_receipt",
     "receipt_input",
     "receipt_keys",
+    "receipt_payload",
+    "seal_payload",
     "seal_receipt",
+    "sha256_digest",
     "verify_receipt",
 ]
 
@@ -77,15 +81,16 @@ _ENGINE_DISTRIBUTIONS = {"regorus": "gordon-to-regorus"}
 _FIX = "pass the receipt file as written by the registry or `cortex plugin verify --receipt`"
 
 
-def sha256_digest(data: bytes) -> str:
-    """``sha256:<hex>`` of ``data``."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def sha256_digest(data: bytes | str) -> str:
+    """``sha256:<hex>`` of ``data`` (text as UTF-8)."""
+    return "sha256:" + hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
 def _value_digest(value: Any) -> str:
     return sha256_digest(canonical_json(value).encode("utf-8"))
 
 
+@cache
 def engine_version(name: str) -> str | None:
     """The installed version of the embedded engine ``name`` (``None`` when unknown, e.g. an
     OPA server, which does not say)."""
@@ -116,11 +121,11 @@ def _evidence_digests(document: Mapping[str, Any]) -> dict[str, str]:
 
 def build_receipt(*, decision: Decision, policy_input: PolicyInput, engine: str,
                   engine_version: str | None, decided_at: datetime, issuer: str,
-                  documents: Mapping[str, bytes | str] | None = None) -> dict[str, Any]:
+                  documents: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The statement of a receipt for ``decision`` on ``policy_input`` (see the module).
 
-    ``documents`` are the source documents the evidence was read from, by name (their bytes or
-    text; only their digests are kept)."""
+    ``documents`` are the digests (:func:`sha256_digest`) of the source documents the evidence
+    was read from, by name."""
     from ._input import format_time
 
     document = json.loads(policy_input.to_json())
@@ -137,8 +142,7 @@ def build_receipt(*, decision: Decision, policy_input: PolicyInput, engine: str,
         "engine": {"name": engine, "version": engine_version},
         "input": {"sha256": _value_digest(document), "document": document},
         "evidence": _evidence_digests(document),
-        "documents": {name: sha256_digest(value.encode("utf-8") if isinstance(value, str) else value)
-                      for name, value in sorted((documents or {}).items())},
+        "documents": dict(sorted((documents or {}).items())),
     }
 
 
@@ -160,14 +164,25 @@ class Receipt:
         return json.dumps(self.envelope, indent=2, sort_keys=True) + "\n"
 
 
-def seal_receipt(statement: Mapping[str, Any], *, signer: Signer | None) -> Receipt:
-    """Wrap ``statement`` in a DSSE envelope, signed by ``signer`` (``None``: unsigned)."""
+def receipt_payload(statement: Mapping[str, Any]) -> bytes:
+    """The envelope payload of ``statement``: its canonical JSON, UTF-8."""
+    return canonical_json(statement).encode("utf-8")
+
+
+def seal_payload(payload: bytes, *, signer: Signer | None) -> dict[str, Any]:
+    """The DSSE envelope (a JSON object) of a receipt ``payload``, signed by ``signer``
+    (``None``: unsigned)."""
     from securesystemslib.dsse import Envelope
 
-    envelope = Envelope(canonical_json(statement).encode("utf-8"), RECEIPT_PAYLOAD_TYPE, {})
+    envelope = Envelope(payload, RECEIPT_PAYLOAD_TYPE, {})
     if signer is not None:
         envelope.sign(signer)
-    return Receipt(dict(statement), envelope.to_dict())
+    return envelope.to_dict()
+
+
+def seal_receipt(statement: Mapping[str, Any], *, signer: Signer | None) -> Receipt:
+    """Wrap ``statement`` in a DSSE envelope, signed by ``signer`` (``None``: unsigned)."""
+    return Receipt(dict(statement), seal_payload(receipt_payload(statement), signer=signer))
 
 
 def read_receipt(data: bytes) -> Receipt:

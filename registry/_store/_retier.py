@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy import select as core_select
 
-from cortex_trust.policy import Decision, format_time
+from cortex_trust.policy import format_time
 
 from .._documents import plugin_documents
-from .._models import Plugin, PluginVersion, VersionBundle
-from .._reevaluate import ITEM_COLUMNS, Item, Outcome, build_inputs, item_from_row
+from .._models import Plugin, PluginVersion
+from .._reevaluate import ITEM_COLUMNS, Item, Outcome, item_from_row
 from .._tlog import rendered_hash
 from ._rows import VersionRows
 from ._tx import db_unavailable
@@ -66,8 +66,6 @@ class Retiering(VersionRows):
         ``policy_revision``. Raises :class:`~registry._retier.RetierFailed` (nothing stored)
         when stored facts do not validate, :class:`Unavailable` when the database fails.
         """
-        from cortex_trust.engine import EmbeddedEngine  # what the pool's workers decide with
-
         stats = pool.stats
         pool.start()  # workers load the policies before the write lock is taken
         changed = total = failed = 0
@@ -92,16 +90,11 @@ class Retiering(VersionRows):
                 cpu = time.process_time()
                 params = []
                 receipts = []
-                inputs = build_inputs(job.items, now=now, registry_name=self.registry_name)
-                bundles = _bundles(conn, [k[0] for k in job.keys])
-                for (vid, pid, version, state, tier, action, _), out, inp in zip(
-                        job.keys, outcomes, inputs, strict=True):
+                for (vid, pid, version, state, tier, action, _), out in zip(job.keys, outcomes,
+                                                                             strict=True):
                     params.append((out.tier, out.action, out.policy_revision, out.decision_json,
                                    out.summary_json, out.document_json, vid))
-                    receipts.append((vid, decided_at, self.receipt_issuer.issue(
-                        decision=Decision.model_validate_json(out.decision_json), policy_input=inp,
-                        engine=EmbeddedEngine.name, decided_at=now,
-                        documents={"bundle": bundles[vid]} if vid in bundles else None)))
+                    receipts.append((vid, decided_at, self.receipt_issuer.seal(out.receipt)))
                     # Only what re-tiering changes (the log merges it over the row's fields).
                     rewritten[f"{plugins[pid][3]}@{version}"] = {
                         "tier": out.tier, "action": out.action, "rendered": rendered_hash(
@@ -180,25 +173,20 @@ class Retiering(VersionRows):
                 return (c > lo) & (c <= hi)
 
             latest, usage = self._facts(conn, in_batch, {r[0]: r[_DIGEST] for r in rows})
+            bundles = self._bundle_digests(conn, [r[0] for r in rows])
             keys: list[tuple[int, int, str, str, str, str, str | None]] = []
             items: list[Item] = []
             # Unpacked by position: a SQL row's attributes by name cost microseconds.
             for vid, pid, tier, action, *columns in rows:
                 plugin = plugins[pid]
                 item = item_from_row(columns[:_ITEMS], namespace=plugin[1], name=plugin[2],
-                                     evidence=latest.get(vid), usage=usage.get(vid))
+                                     evidence=latest.get(vid), usage=usage.get(vid),
+                                     bundle_sha256=bundles.get(vid))
                 keys.append((vid, pid, item.version, item.state, tier, action,
                              columns[_ITEMS] if decisions else None))
                 items.append(item)
             stats.main_read_cpu += time.process_time() - cpu
             yield Job(keys, items)
-
-
-def _bundles(conn: Any, ids: list[int]) -> dict[int, str]:
-    """The published bundle of each version in ``ids``."""
-    vb = VersionBundle.__table__  # type: ignore[attr-defined]
-    return dict(conn.execute(core_select(vb.c.version_id, vb.c.bundle_json)
-                             .where(vb.c.version_id.in_(ids))).all())
 
 
 def _plugins(conn: Any) -> dict[int, Any]:

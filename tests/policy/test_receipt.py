@@ -28,6 +28,7 @@ from cortex_trust.policy import (
     receipt_input,
     receipt_keys,
     seal_receipt,
+    sha256_digest,
     verify_receipt,
 )
 
@@ -45,7 +46,7 @@ def statement() -> dict[str, Any]:
         decision = decide(engine, policy_input)
     return build_receipt(decision=decision, policy_input=policy_input, engine=engine.name,
                          engine_version=engine_version(engine.name), decided_at=NOW, issuer="test",
-                         documents={"bundle": b"{}", "tests": "<testsuite/>"})
+                         documents={"bundle": sha256_digest(b"{}"), "tests": sha256_digest("<testsuite/>")})
 
 
 def _root(*, receipts: CryptoSigner, root: CryptoSigner) -> bytes:
