@@ -197,6 +197,9 @@ def test_every_decision_gets_a_receipt_and_re_tiering_signs_its_own(indexed: Ind
     assert len(items) == 2
     statements = [json.loads(base64.b64decode(e["payload"])) for e in items]
     assert statements[0]["decided_at"] <= statements[1]["decided_at"]
+    # The re-tiering worker's receipt names the same evidence documents as the publish's.
+    assert statements[1]["documents"] == statements[0]["documents"] != {}
+    assert statements[1]["input"]["document"]["artifact"] == statements[0]["input"]["document"]["artifact"]
     assert statements[0]["input"]["document"]["context"]["now"] == statements[0]["decided_at"]
     latest = tmp_path / "latest.json"
     latest.write_bytes(httpx.get(indexed.served.url + RECEIPT.format("2.0.0"), timeout=10).content)
