@@ -245,8 +245,8 @@ async def get_receipt(request: Request, namespace: Namespace, name: Name,
 @router.get("/plugins/{namespace}/{name}/versions/{version}/receipts", responses=_ERRORS)
 async def list_receipts(request: Request, namespace: Namespace, name: Name,
                         version: Version) -> Response:
-    """Every receipt of the version, oldest first: ``{"items": [envelopes]}`` (one per decision:
-    publish, each re-evaluation, each re-tiering)."""
+    """The version's receipts, oldest first: ``{"items": [envelopes]}`` (one per decision:
+    publish, each re-evaluation, each re-tiering; the newest 10,000)."""
     return await _read(request, _store(request).receipt_history, namespace, name, version,
                        bounded=False)
 

@@ -136,7 +136,8 @@ class CatalogueReads(StoreBase):
         return self._receipt_envelopes(namespace, name, version, limit=1)[0].encode()
 
     def receipt_history(self, namespace: str, name: str, version: str) -> bytes:
-        """``{"items": [every receipt of the version, oldest first]}``. Raises :class:`NotFound`."""
+        """``{"items": [the version's newest 10,000 receipts, oldest first]}``. Raises
+        :class:`NotFound`."""
         envelopes = self._receipt_envelopes(namespace, name, version, limit=10_000)
         return b'{"items":[' + ",".join(reversed(envelopes)).encode() + b"]}"
 
