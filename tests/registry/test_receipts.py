@@ -223,3 +223,11 @@ def test_verify_writes_an_unsigned_receipt_that_replays(tmp_path: Path, cli: Cli
     assert r.code == 1 and "the receipt is not signed" in r.out
     r = cli("receipt", "replay", str(out))
     assert r.code == 0 and r.out.startswith("same: "), r.out + r.err
+    assert "the receipt is unsigned" in r.err
+    # A policy that decides nothing: the replay fails closed (3), never "same" or "different".
+    nothing = tmp_path / "nothing"
+    nothing.mkdir()
+    (nothing / "other.rego").write_text("package cortex\n\nimport rego.v1\n\nunrelated := true\n")
+    r = cli("receipt", "replay", str(out), "--no-defaults", "--policy-dir", str(nothing))
+    assert r.code == 3, r.out + r.err
+    assert r.out.startswith("different: ") and "reasons added: ENGINE_UNDEFINED" in r.out
