@@ -86,21 +86,30 @@ def verify(
     key: Annotated[Path | None, typer.Option(
         "--key", metavar="FILE", show_default=False,
         help="A public key (PEM) the receipt may be signed with instead.")] = None,
+    registry: Annotated[str | None, typer.Option(
+        "--registry", metavar="NAME", show_default=False,
+        help="Use the index root configured for this registry (`cortex config registries add NAME ... "
+             "--index-root FILE`) as --root.")] = None,
     output_format: FormatOpt = "text",
 ) -> None:
-    """Check a receipt: its signature (by a key of --root or --key), its input digest and its
-    evidence digests. Exit 0 valid, 1 invalid (unsigned, another key, or changed), 2 bad input."""
+    """Check a receipt: its signature (by a key of --root, --registry's index root or --key), its
+    input digest and its evidence digests. Exit 0 valid, 1 invalid (unsigned, another key, or
+    changed), 2 bad input."""
     from cortex_trust.policy import receipt_keys, verify_receipt
 
     from ._errors import fail
 
     _check_format(output_format)
-    if root is None and key is None:
-        fail("give the key to check the receipt with: --root or --key",
+    if root is not None and registry is not None:
+        fail("--root and --registry both name a root", advice="give one of them")
+    root_bytes = _read(root, what="--root", max_bytes=_MAX_KEY_BYTES) if root else None
+    if registry is not None:
+        root_bytes = _configured_root(registry)
+    if root_bytes is None and key is None:
+        fail("give the key to check the receipt with: --root, --registry or --key",
              advice="pass the registry's index root (--root metadata/root.json) or its public key (--key FILE)")
     receipt = _load(file)
-    keys = receipt_keys(root=_read(root, what="--root", max_bytes=_MAX_KEY_BYTES) if root else None,
-                        key=_read(key, what="--key", max_bytes=_MAX_KEY_BYTES) if key else None)
+    keys = receipt_keys(root=root_bytes, key=_read(key, what="--key", max_bytes=_MAX_KEY_BYTES) if key else None)
     check = verify_receipt(receipt, keys=keys)
     statement = receipt.statement
     if output_format == "json":
@@ -117,6 +126,22 @@ def verify(
         for problem in check.problems:
             print(f"  - {problem}")
     raise typer.Exit(0 if check.valid else 1)
+
+
+def _configured_root(name: str) -> bytes:
+    """The index root configured for registry ``name``; exit 2 when there is none."""
+    from cortex_trust.install import load_config
+
+    from ._errors import fail
+    from ._paths import config_path
+
+    entry = next((r for r in load_config(config_path()).registries if r.name == name), None)
+    if entry is None:
+        fail(f"no registry named {name!r} is configured", advice="see `cortex config list`")
+    if entry.index_root is None:
+        fail(f"the registry {name!r} has no index root configured",
+             advice=f"`cortex config registries add {name} URL --index-url URL --index-root FILE`, or pass --root FILE")
+    return entry.index_root.encode("utf-8")
 
 
 @app.command("replay")

@@ -98,6 +98,12 @@ def test_a_registry_receipt_verifies_and_a_tampered_one_does_not(indexed: Indexe
     assert r.out.startswith("valid: acme/tool@1.0.0: tier experimental, action warn")
     r = cli("receipt", "verify", str(path), "--root", root, "--format", "json")
     assert r.code == 0 and json.loads(r.out)["valid"] is True
+    # The root configured for the registry, as installs read its index.
+    r = cli("config", "registries", "add", "acme", indexed.served.url, "--scope", "acme/*",
+            "--index-url", indexed.root.parent.parent.as_uri(), "--index-root", root)
+    assert r.code == 0, r.err
+    r = cli("receipt", "verify", str(path), "--registry", "acme")
+    assert r.code == 0 and r.out.startswith("valid: "), r.out + r.err
 
     # A changed tier: the signature no longer covers the payload.
     tier = _rewrite(path, tmp_path / "tier.json",
@@ -133,6 +139,8 @@ def test_a_registry_receipt_verifies_and_a_tampered_one_does_not(indexed: Indexe
     junk.write_text("{not json")
     for args in (("receipt", "verify", str(junk), "--root", root),
                  ("receipt", "verify", str(path)),
+                 ("receipt", "verify", str(path), "--registry", "nobody"),
+                 ("receipt", "verify", str(path), "--registry", "acme", "--root", root),
                  ("receipt", "verify", str(path), "--root", str(junk)),
                  ("receipt", "verify", str(tmp_path / "missing.json"), "--root", root)):
         r = cli(*args)
