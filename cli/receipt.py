@@ -70,10 +70,14 @@ def _check_format(output_format: str) -> None:
 
 
 def _about(statement: dict[str, Any]) -> str:
-    subject = statement.get("subject") or {}
+    """One line about what the receipt records, shown inert (the receipt was written by others)."""
+    from ._inert import neutralise
+
+    subject = statement["subject"]
     decision = statement["decision"]
-    return (f"{subject.get('plugin')}@{subject.get('version')}: tier {decision.get('tier')}, action "
-            f"{decision.get('action')}, decided {statement.get('decided_at')} by {statement.get('issuer')}")
+    return neutralise(f"{subject.get('plugin')}@{subject.get('version')}: tier {decision.get('tier')}, action "
+                      f"{decision.get('action')}, decided {statement.get('decided_at')} by "
+                      f"{statement.get('issuer')}")
 
 
 @app.command("verify")
@@ -98,6 +102,7 @@ def verify(
     from cortex_trust.policy import receipt_keys, verify_receipt
 
     from ._errors import fail
+    from ._inert import neutralise
 
     _check_format(output_format)
     if root is not None and registry is not None:
@@ -120,11 +125,12 @@ def verify(
     elif check.valid:
         print(f"valid: {_about(statement)}")
         print(f"  signed by key {check.keyid}")
-        print(f"  policy revision {statement.get('policy_revision')}, input {statement['input'].get('sha256')}")
+        print(neutralise(f"  policy revision {statement.get('policy_revision')}, input "
+                         f"{statement['input'].get('sha256')}"))
     else:
         print(f"invalid: {_about(statement)}")
         for problem in check.problems:
-            print(f"  - {problem}")
+            print(neutralise(f"  - {problem}"))
     raise typer.Exit(0 if check.valid else 1)
 
 
@@ -158,6 +164,7 @@ def replay(
     from cortex_trust.engine import EmbeddedEngine, decide
     from cortex_trust.policy import decision_changes, receipt_input
 
+    from ._inert import neutralise
     from ._options import load_org_policy
 
     _check_format(output_format)
@@ -176,16 +183,19 @@ def replay(
                                               "now": decision.policy_revision}}, indent=2))
     else:
         print(f"{'same' if same else 'different'}: {_about(receipt.statement)}")
-        print(f"  policy revision then {receipt.statement.get('policy_revision')}, now {decision.policy_revision}")
+        lines = [f"  policy revision then {receipt.statement.get('policy_revision')}, now {decision.policy_revision}"]
         for field in ("tier", "action", "next_tier"):
             if field in changes:
                 before, after = changes[field]
-                print(f"  {field}: {_short(before)} -> {_short(after)}")
+                lines.append(f"  {field}: {_short(before)} -> {_short(after)}")
         for label, key in (("reasons added", "added"), ("reasons removed", "removed")):
             if key in changes:
-                print(f"  {label}: {', '.join(changes[key])}")
+                lines.append(f"  {label}: {', '.join(changes[key])}")
         if "reasons" in changes:
-            print(f"  reasons reordered: {', '.join(changes['reasons'][0])} -> {', '.join(changes['reasons'][1])}")
+            lines.append(f"  reasons reordered: {', '.join(changes['reasons'][0])} -> "
+                         f"{', '.join(changes['reasons'][1])}")
+        for line in lines:
+            print(neutralise(line))
         if not receipt.signed:
             print("  note: the receipt is unsigned: it proves nothing about who decided", file=sys.stderr)
     if decision.failed:

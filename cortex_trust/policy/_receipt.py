@@ -210,9 +210,11 @@ def read_receipt(data: bytes) -> Receipt:
         raise InputError(f"the receipt's payload is not base64-encoded JSON: {e}", advice=_FIX) from None
     if not isinstance(statement, dict) or statement.get("_type") != RECEIPT_TYPE:
         raise InputError(f"the payload is not a {RECEIPT_TYPE} statement", advice=_FIX)
-    for key, kind in (("decision", dict), ("input", dict), ("evidence", dict), ("engine", dict)):
-        if not isinstance(statement.get(key), kind):
+    for key in ("subject", "decision", "input", "evidence", "engine"):
+        if not isinstance(statement.get(key), dict):
             raise InputError(f"the receipt has no {key} object", advice=_FIX)
+    if not isinstance(statement["decision"].get("reasons", []), list):
+        raise InputError("the receipt's decision reasons are not a list", advice=_FIX)
     if not isinstance(statement["input"].get("document"), dict):
         raise InputError("the receipt has no input document", advice=_FIX)
     return Receipt(statement, envelope)

@@ -146,6 +146,10 @@ def test_every_change_is_found(statement: dict[str, Any]) -> None:
     (json.dumps({"payload": "e30=", "payloadType": "application/vnd.cortex.receipt.v1+json",
                  "signatures": [{"keyid": 1}]}).encode(), "not {keyid, sig}"),
     (b" " * 4_000_001, "larger than"),
+    (json.dumps({"payload": base64.b64encode(json.dumps(
+        {"_type": "cortex.receipt/v1", "subject": "x", "decision": {}, "input": {"document": {}},
+         "evidence": {}, "engine": {}}).encode()).decode(),
+        "payloadType": "application/vnd.cortex.receipt.v1+json", "signatures": []}).encode(), "no subject object"),
 ])
 def test_what_is_not_a_receipt_is_bad_input(data: bytes, message: str) -> None:
     with pytest.raises(InputError, match=message.replace("{", r"\{").replace("}", r"\}")) as e:

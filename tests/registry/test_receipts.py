@@ -229,6 +229,12 @@ def test_verify_writes_an_unsigned_receipt_that_replays(tmp_path: Path, cli: Cli
     assert set(statement["documents"]) == {"bundle", "tests"}
     r = cli("receipt", "verify", str(out), "--key", str(_public_pem(tmp_path)))
     assert r.code == 1 and "the receipt is not signed" in r.out
+    # What a receipt says is shown inert: no terminal escapes, no workflow commands.
+    hostile = _rewrite(out, tmp_path / "hostile.json",
+                       lambda s: s.update(issuer="ci\n::error::forged\x1b[31m"))
+    for args in (("verify", str(hostile), "--key", str(_public_pem(tmp_path))), ("replay", str(hostile))):
+        r = cli("receipt", *args)
+        assert r.code in (0, 1) and "\x1b" not in r.out and "\n::error" not in r.out, r.out
     r = cli("receipt", "replay", str(out))
     assert r.code == 0 and r.out.startswith("same: "), r.out + r.err
     assert "the receipt is unsigned" in r.err
