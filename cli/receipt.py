@@ -7,6 +7,8 @@ records a decision with the exact input it was made on (see
 
 Exit codes:
 
+* ``get``: 0 written, 2 bad input (also a version or receipt the registry does not hold: its
+  404 with its fix), 3 the registry could not be read.
 * ``verify``: 0 the receipt is valid (signed by a key of ``--root``/``--key``, digests intact),
   1 it is not (unsigned, signed by another key, or changed after signing), 2 bad input (not a
   receipt, an unreadable root or key, neither given).
@@ -78,6 +80,41 @@ def _about(statement: dict[str, Any]) -> str:
     return neutralise(f"{subject.get('plugin')}@{subject.get('version')}: tier {decision.get('tier')}, action "
                       f"{decision.get('action')}, decided {statement.get('decided_at')} by "
                       f"{statement.get('issuer')}")
+
+
+@app.command("get")
+def get(
+    ref: Annotated[str, typer.Argument(metavar="NAMESPACE/NAME@VERSION", show_default=False,
+                                       help="The version, e.g. acme/my-plugin@1.2.0.")],
+    registry: Annotated[str | None, typer.Option(
+        "--registry", metavar="URL", show_default=False,
+        help="The registry (default: the one the name resolves from, as install resolves it).")] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help='Every receipt of the version, oldest first ({"items": [...]}).')] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", metavar="FILE", show_default=False,
+        help="Write the receipt to FILE instead of stdout.")] = None,
+) -> None:
+    """Fetch a version's decision receipt from its registry (check it with `cortex receipt verify`).
+    Exit 0 written, 2 bad input (or not in the registry), 3 the registry could not be read."""
+    from cortex_trust.sources import RegistryClient
+
+    from ._errors import EXIT_UNAVAILABLE, fail
+    from .plugin_registry import _ref, _registry_for
+
+    ns, name, version = _ref(ref)
+    with RegistryClient(_registry_for(registry, f"{ns}/{name}")) as client:
+        content = client.get_receipt(ns, name, version, every=every)
+    if out is None:
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return
+    try:
+        out.write_bytes(content)
+    except OSError as e:
+        fail(f"cannot write {out}: {e.strerror or e}", advice="check the path and its directory",
+             code=EXIT_UNAVAILABLE)
+    print(f"wrote the receipt of {ns}/{name}@{version} to {out}", file=sys.stderr)
 
 
 @app.command("verify")

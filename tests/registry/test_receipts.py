@@ -217,6 +217,17 @@ def test_every_decision_gets_a_receipt_and_re_tiering_signs_its_own(indexed: Ind
     missing = httpx.get(indexed.served.url + RECEIPT.format("9.9.9"), timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
 
+    # `cortex receipt get` fetches the same bytes.
+    fetched = tmp_path / "fetched.json"
+    r = cli("receipt", "get", "acme/tool@2.0.0", "--registry", indexed.served.url, "-o", str(fetched))
+    assert r.code == 0 and fetched.read_bytes() == latest.read_bytes(), r.err
+    r = cli("receipt", "get", "acme/tool@2.0.0", "--registry", indexed.served.url, "--all")
+    assert r.code == 0 and json.loads(r.out)["items"] == items
+    r = cli("receipt", "get", "acme/tool@9.9.9", "--registry", indexed.served.url)
+    assert r.code == 2 and "acme/tool@9.9.9 is not in this registry" in r.err, r.err
+    r = cli("receipt", "get", "acme/tool", "--registry", indexed.served.url)
+    assert r.code == 2 and "is not NAMESPACE/NAME@VERSION" in r.err
+
 
 def test_verify_writes_an_unsigned_receipt_that_replays(tmp_path: Path, cli: Cli) -> None:  # noqa: F811
     f = cli.files("3.0.0")
