@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from . import config, manifest, plugin, policy, registry
+from . import config, manifest, plugin, policy, receipt, registry
 from ._errors import RenderingGroup
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(plugin.app, name="plugin")
 app.add_typer(registry.app, name="registry")
 app.add_typer(config.app, name="config")
+app.add_typer(receipt.app, name="receipt")
 
 
 def main() -> None:

@@ -112,6 +112,11 @@ def verify(
         "--index-root", metavar="FILE", show_default=False,
         help="The index's trusted root (its metadata/1.root.json, from its operator); default: trust the first "
              "root the index serves and keep it for the next runs.")] = None,
+    receipt: Annotated[Path | None, typer.Option(
+        "--receipt", metavar="FILE", show_default=False,
+        help="Also write the decision's receipt to FILE: the decision, the exact input, the digests of the "
+             "evidence files, the policy revision, the engine and the time (unsigned; `cortex receipt replay "
+             "FILE` decides it again).")] = None,
 ) -> None:
     """Verify a plugin image against policy (the CI gate). Exit 0 pass, 1 fail-on reached,
     2 input error, 3 could not run."""
@@ -144,7 +149,7 @@ def verify(
         defaults=not no_default_policies, fail_on=fail_on, output_format=output_format,
         now=reference_time, signers=signers, reports=extra, print_input=print_input,
         save_input=save_input, engine_choice=(policy_engine, opa_url), index=index_url,
-        index_root=index_trust)
+        index_root=index_trust, receipt=receipt)
     sys.stdout.write(text)
     sys.stdout.flush()
     raise typer.Exit(code)
@@ -173,7 +178,7 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
          output_format: str, now: datetime, signers: tuple[Any, ...], reports: list[tuple[str, Path]],
          print_input: bool, save_input: Path | None,
          engine_choice: tuple[str | None, str | None] = (None, None), index: str | None = None,
-         index_root: bytes | None = None) -> tuple[int, str]:
+         index_root: bytes | None = None, receipt: Path | None = None) -> tuple[int, str]:
     from cortex_trust import __version__
     from cortex_trust.install import load_config
     from cortex_trust.verify import VerifyRequest, gather_input, judge
@@ -211,6 +216,10 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
         return 0, input_text
     with factory() as engine:
         result = judge(policy_input, engine=engine, manifest_path=str(manifest))
+    if receipt is not None:
+        _write(receipt, _receipt_text(result, now=now, files={
+            "bundle": bundle, "scan_report": scan, "tests": tests, "review": review, "usage": usage}),
+            what="--receipt")
     text = render(result, output_format, location=str(manifest), version=__version__,
                   style=style_for(sys.stdout), fail_on=fail_on)
     for fmt, path in reports:
@@ -219,6 +228,26 @@ def _run(*, manifest: Path, image: str, namespace: str | None, bundle: Path | No
     if output_format == "github":
         _github_files(result, fail_on=fail_on)
     return exit_code_for(result.decision, fail_on), text
+
+
+def _receipt_text(result: Any, *, now: datetime, files: dict[str, Path | None]) -> str:
+    """The unsigned receipt of ``result`` (decided at ``now``), with the digests of the evidence
+    ``files`` that were given."""
+    from cortex_trust._io import ReadRefused, read_bounded
+    from cortex_trust.policy import build_receipt, engine_version, seal_receipt, sha256_digest
+
+    documents = {}
+    for name, path in files.items():
+        if path is not None:
+            try:
+                documents[name] = sha256_digest(read_bounded(path, max_bytes=256 * 1024 * 1024))
+            except ReadRefused as e:
+                fail(f"--receipt: cannot read {path} again to record its digest ({e})",
+                     advice="keep the evidence files in place while verifying")
+    statement = build_receipt(decision=result.decision, policy_input=result.input, engine=result.engine,
+                              engine_version=engine_version(result.engine), decided_at=now,
+                              issuer="cortex plugin verify", documents=documents)
+    return seal_receipt(statement, signer=None).to_json()
 
 
 def _index(index: str | None, root: Path | None, namespace: str | None) -> tuple[str | None, bytes | None]:

@@ -328,6 +328,10 @@ def retier(
                           "would change, grouped by reason (exit 1 when one would be newly "
                           "blocked).")] = False,
     output_format: WhatIfFormatOpt = "text",
+    index_keys: Annotated[Path | None, typer.Option(
+        "--index-keys", envvar="CORTEX_INDEX_KEYS", metavar="DIR",
+        help="The signed index's online keys: the receipt of every new decision is signed with "
+             "timestamp.pem, as the serving registry signs its own (default: unsigned receipts).")] = None,
 ) -> None:
     """Re-evaluate every version with the given policy (after a policy change).
 
@@ -356,6 +360,11 @@ def retier(
         policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_default_policies)
         with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
             store = Store(engine, registry_name=name)
+            if index_keys is not None and not dry_run:
+                from cortex_trust.policy import RECEIPT_ROLE
+                from registry._index import KeyRing
+
+                store.receipt_issuer.signer = KeyRing(index_keys).signer(RECEIPT_ROLE)
             if dry_run:
                 _what_if(store, pool, output_format, now=datetime.now(UTC))
                 return

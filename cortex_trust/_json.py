@@ -24,7 +24,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NUMBER_CHARS", "JsonLimitError", "load_json"]
+__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "MAX_NUMBER_CHARS", "JsonLimitError", "canonical_json", "load_json"]
 
 #: Deepest nesting of arrays and objects accepted. Every document cortex-trust reads is at most
 #: about ten levels deep (a Trivy report, a Sigstore bundle, a policy input).
@@ -115,3 +115,10 @@ def load_json(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> A
         raise JsonLimitError(e.message, text, max(text.find(e.literal), 0)) from None
     except RecursionError:  # unreachable after the depth check; kept as a last line
         raise JsonLimitError("nested too deeply", text, 0) from None
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no whitespace, non-ASCII kept. What cortex-trust hashes
+    and signs (audit entries, decision receipts): equal values give equal text, so a digest of
+    the text is a digest of the value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -258,6 +258,26 @@ async def get_bundle(request: Request, namespace: Namespace, name: Name,
     return await _read(request, _store(request).bundle, namespace, name, version)
 
 
+@router.get("/plugins/{namespace}/{name}/versions/{version}/receipt", responses=_ERRORS)
+async def get_receipt(request: Request, namespace: Namespace, name: Name,
+                      version: Version) -> Response:
+    """The receipt of the version's current decision: a DSSE envelope whose payload is a
+    ``cortex.receipt/v1`` statement (decision, exact input, evidence digests, policy revision,
+    engine, time), signed with the key of the signed index's ``timestamp`` role (unsigned when
+    the registry keeps no index). Check it with ``cortex receipt verify``. 404
+    ``RECEIPT_NOT_FOUND`` for a version decided before receipts were kept."""
+    return await _read(request, _store(request).receipt, namespace, name, version)
+
+
+@router.get("/plugins/{namespace}/{name}/versions/{version}/receipts", responses=_ERRORS)
+async def list_receipts(request: Request, namespace: Namespace, name: Name,
+                        version: Version) -> Response:
+    """The version's receipts, oldest first: ``{"items": [envelopes]}`` (one per decision:
+    publish, each re-evaluation, each re-tiering; the newest 10,000)."""
+    return await _read(request, _store(request).receipt_history, namespace, name, version,
+                       bounded=False)
+
+
 @router.post("/plugins", status_code=201,
              responses={201: {"model": VersionDetail, "description": "published"}, **_ERRORS})
 def publish(request: Request, body: PublishCreate, principal: Caller) -> Response:
@@ -452,10 +472,13 @@ def create_app(config: RegistryConfig, *,
     if config.index_dir is not None:
         from ._index import IndexKeeper, IndexRepository, KeyRing
 
-        keeper = IndexKeeper(store, IndexRepository(config.index_dir,
-                                                    KeyRing(config.index_keys or config.index_dir)),
-                             clock=config.clock)
+        keyring = KeyRing(config.index_keys or config.index_dir)
+        keeper = IndexKeeper(store, IndexRepository(config.index_dir, keyring), clock=config.clock)
         store.on_write = keeper.changed
+        from cortex_trust.policy import RECEIPT_ROLE
+
+        if keyring.has(RECEIPT_ROLE):
+            store.receipt_issuer.signer = keyring.signer(RECEIPT_ROLE)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

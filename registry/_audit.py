@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cortex_trust._json import canonical_json as canonical
 from cortex_trust._text import clip
 
 __all__ = [
@@ -45,11 +46,6 @@ GENESIS = "0" * 64
 #: The state tables whose rows the log vouches for, and what each row's key is.
 TRACKED_TABLES = ("api_token", "plugin_version", "evidence", "revocation", "revoked_identity",
                   "review", "usage_day", "trusted_publisher", "namespace_setting")
-
-
-def canonical(value: Any) -> str:
-    """Canonical JSON text: sorted keys, no whitespace, UTF-8 kept (used for hashing)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def sha256_text(text: str) -> str:

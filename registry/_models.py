@@ -25,6 +25,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "AuditHead",
+    "DecisionReceipt",
     "Dispute",
     "Evidence",
     "LogNode",
@@ -155,6 +156,18 @@ class VersionBundle(SQLModel, table=True):
     __tablename__ = "version_bundle"
     version_id: int = Field(foreign_key="plugin_version.id", primary_key=True)
     bundle_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DecisionReceipt(SQLModel, table=True):
+    """One decision the registry made about a version, as the receipt it signed then (a DSSE
+    envelope, :mod:`cortex_trust.policy._receipt`). Append-only: every decision adds a row, the
+    newest is the version's current decision."""
+
+    __tablename__ = "decision_receipt"
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="plugin_version.id", index=True)
+    decided_at: str = Field(max_length=32)
+    envelope_json: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class Evidence(SQLModel, table=True):

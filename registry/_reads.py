@@ -78,6 +78,11 @@ class Reader:
             "SELECT b.bundle_json FROM plugin p JOIN plugin_version v ON v.plugin_id = p.id "
             "JOIN version_bundle b ON b.version_id = v.id "
             'WHERE p."key" = ? AND v.version = ?')
+        # Every receipt of a version, newest first (a version without any: one row of NULL).
+        self.sql_receipts = self._sql(
+            "SELECT r.envelope_json FROM plugin p JOIN plugin_version v ON v.plugin_id = p.id "
+            "LEFT JOIN decision_receipt r ON r.version_id = v.id "
+            'WHERE p."key" = ? AND v.version = ? ORDER BY r.id DESC LIMIT ?')
         self.sql_revocations = self._sql(
             "SELECT id, namespace, name, version, digest, reason, identity, issuer, created_at, "
             "kind, log_index FROM revocation WHERE id > ? ORDER BY id LIMIT ?")

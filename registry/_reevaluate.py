@@ -41,13 +41,16 @@ from cortex_trust.policy import (
     TestEvidence,
     UsageEvidence,
     UsageReporter,
+    build_receipt,
+    engine_version,
     format_time,
+    receipt_payload,
 )
 
 from ._documents import version_documents
 
 __all__ = ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator", "UsageFacts", "build_inputs",
-           "decide_batch", "evaluate_items", "item_from_row", "render_outcome", "stored_input",
+           "decide_batch", "evaluate_items", "item_from_row", "receipt_payload_of", "render_outcome", "stored_input",
            "version_input"]
 
 
@@ -187,6 +190,8 @@ class Item(NamedTuple):
     #: input or the decision).
     yanked_reason: str | None = None
     yanked_at: str | None = None
+    #: The digest of the Sigstore bundle published with the version (for its receipts).
+    bundle_sha256: str | None = None
 
 
 class Outcome(NamedTuple):
@@ -201,6 +206,8 @@ class Outcome(NamedTuple):
     document_json: str
     #: True for the fail-closed block (the engine could not answer).
     failed: bool
+    #: The payload of the decision's receipt (:func:`receipt_payload_of`), to be sealed.
+    receipt: bytes = b""
 
 
 #: The ``plugin_version`` columns an :class:`Item` is made of, in the order
@@ -211,22 +218,36 @@ ITEM_COLUMNS = ("input_json", "digest", "state", "revoked_reason", "revoked_at",
 
 
 def item_from_row(values: Sequence[Any], *, namespace: str, name: str,
-                  evidence: dict[str, str] | None, usage: UsageFacts | None) -> Item:
+                  evidence: dict[str, str] | None, usage: UsageFacts | None,
+                  bundle_sha256: str | None = None) -> Item:
     """The :class:`Item` of one stored version of plugin ``namespace/name``.
 
     ``values`` are the version's :data:`ITEM_COLUMNS`, in that order (a SQL row selecting them,
     or ``operator.attrgetter(*ITEM_COLUMNS)`` of an ORM row); ``evidence`` and ``usage`` are
-    its stored facts bound to its digest.
+    its stored facts bound to its digest, ``bundle_sha256`` its published bundle's digest.
     """
     (input_json, digest, state, revoked_reason, revoked_at, version, image, published_at,
      published_by, signer_identity, signer_issuer, yanked_reason, yanked_at) = values
     return Item(input_json, evidence, usage, digest, state, revoked_reason, revoked_at, namespace,
                 name, version, image, published_at, published_by, signer_identity, signer_issuer,
-                yanked_reason, yanked_at)
+                yanked_reason, yanked_at, bundle_sha256)
 
 
-def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision) -> Outcome:
-    """The stored form of ``decision`` for ``item``: columns and the two read documents."""
+def receipt_payload_of(item: Item, policy_input: PolicyInput, decision: Decision, *, engine: str,
+                       decided_at: datetime, registry_name: str) -> bytes:
+    """The payload of the receipt of ``decision`` on ``policy_input`` (the statement of
+    :func:`cortex_trust.policy.build_receipt`, issued by ``registry NAME``)."""
+    statement = build_receipt(decision=decision, policy_input=policy_input, engine=engine,
+                              engine_version=engine_version(engine), decided_at=decided_at,
+                              issuer=f"registry {registry_name}",
+                              documents={"bundle": item.bundle_sha256} if item.bundle_sha256 else None)
+    return receipt_payload(statement)
+
+
+def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision, *,
+                   receipt: bytes = b"") -> Outcome:
+    """The stored form of ``decision`` for ``item``: columns, the two read documents and the
+    ``receipt`` payload."""
     decision_json = decision.model_dump_json()
     tier = decision.tier.value
     action = decision.action.value
@@ -243,7 +264,7 @@ def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision) ->
         evidence_json=policy_input.evidence.model_dump_json(), decision_json=decision_json,
         yanked_reason=item.yanked_reason, yanked_at=item.yanked_at)
     return Outcome(tier, action, revision, decision_json, summary, document,
-                   bool(decision.failed))
+                   bool(decision.failed), receipt)
 
 
 def build_inputs(items: Sequence[Item], *, now: datetime,
@@ -258,7 +279,8 @@ def build_inputs(items: Sequence[Item], *, now: datetime,
 
 def evaluate_items(engine: Any, items: Sequence[Item], *, now: datetime,
                    registry_name: str) -> tuple[list[Outcome], tuple[float, float, float]]:
-    """Decide every item on ``engine`` (through :func:`decide_batch`) and render its documents.
+    """Decide every item on ``engine`` (through :func:`decide_batch`) and render its documents
+    and its receipt's payload.
 
     Returns the outcomes (in order) and the CPU seconds spent building inputs, deciding and
     rendering. Raises pydantic's ``ValidationError`` when stored facts do not validate.
@@ -268,8 +290,9 @@ def evaluate_items(engine: Any, items: Sequence[Item], *, now: datetime,
     t1 = time.process_time()
     decisions = decide_batch(engine, inputs)
     t2 = time.process_time()
-    outcomes = [render_outcome(it, inp, d) for it, inp, d in zip(items, inputs, decisions,
-                                                                  strict=True)]
+    outcomes = [render_outcome(it, inp, d, receipt=receipt_payload_of(
+        it, inp, d, engine=engine.name, decided_at=now, registry_name=registry_name))
+        for it, inp, d in zip(items, inputs, decisions, strict=True)]
     t3 = time.process_time()
     return outcomes, (t1 - t0, t2 - t1, t3 - t2)
 
@@ -346,6 +369,11 @@ class ThreadEvaluator:
     def revision(self) -> str:
         """The policy revision of the engine (builds it if needed)."""
         return self._pool.submit(lambda: self._engine_here().revision).result()
+
+    @property
+    def engine_name(self) -> str:
+        """The engine's name (builds it if needed)."""
+        return self._pool.submit(lambda: self._engine_here().name).result()
 
     def __call__(self, inputs: Sequence[PolicyInput]) -> list[Decision]:
         return self._pool.submit(self._run, list(inputs)).result()

@@ -196,6 +196,18 @@ class RegistryClient:
                                       "not JSON", advice="check that the URL is a cortex registry")
         return content
 
+    def get_receipt(self, namespace: str, name: str, version: str, *, every: bool = False) -> bytes:
+        """The receipt of a version's current decision (a DSSE envelope, JSON), or with
+        ``every`` all of its receipts (``{"items": [...]}``, oldest first), as bytes: check them
+        with :func:`cortex_trust.policy.verify_receipt`."""
+        path = (f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}"
+                f"/{'receipts' if every else 'receipt'}")
+        content = self._read("GET", path)
+        if not content.lstrip().startswith(b"{"):
+            raise RegistryUnavailable(f"the registry {self.base_url} served a receipt that is "
+                                      "not JSON", advice="check that the URL is a cortex registry")
+        return content
+
     def revocations(self, *, cursor: int = 0, limit: int = 500) -> RevocationPage:
         """Revocations after ``cursor`` (0: from the start).
 

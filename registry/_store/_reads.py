@@ -18,7 +18,7 @@ from typing import Any
 from cortex_trust.ids import SLUG
 
 from .._documents import dumps
-from .._errors import Invalid
+from .._errors import Invalid, NotFound
 from ._tx import StoreBase, db_unavailable, not_found
 
 __all__ = ["CatalogueReads", "encode_cursor", "like_escape", "page_document"]
@@ -116,6 +116,30 @@ class CatalogueReads(StoreBase):
         if not rows:
             raise not_found(namespace, name, version)
         return str(rows[0][0]).encode()
+
+    def _receipt_envelopes(self, namespace: str, name: str, version: str, *, limit: int) -> list[str]:
+        """The version's decision receipts (envelope JSON), newest first, at most ``limit``.
+        Raises :class:`NotFound` for an unknown version, ``RECEIPT_NOT_FOUND`` when it has none
+        (decided before receipts were kept)."""
+        rows = self._read_rows(self.reader.sql_receipts, (f"{namespace}/{name}", version, limit))
+        if not rows:
+            raise not_found(namespace, name, version)
+        envelopes = [str(r[0]) for r in rows if r[0] is not None]
+        if not envelopes:
+            raise NotFound("RECEIPT_NOT_FOUND", f"{namespace}/{name}@{version} has no decision receipt",
+                           advice="its decision predates receipts: re-tier the registry "
+                                  "(`cortex registry retier`) to issue one")
+        return envelopes
+
+    def receipt(self, namespace: str, name: str, version: str) -> bytes:
+        """The newest decision receipt of the version (a DSSE envelope). Raises :class:`NotFound`."""
+        return self._receipt_envelopes(namespace, name, version, limit=1)[0].encode()
+
+    def receipt_history(self, namespace: str, name: str, version: str) -> bytes:
+        """``{"items": [the version's newest 10,000 receipts, oldest first]}``. Raises
+        :class:`NotFound`."""
+        envelopes = self._receipt_envelopes(namespace, name, version, limit=10_000)
+        return b'{"items":[' + ",".join(reversed(envelopes)).encode() + b"]}"
 
     def revocations(self, *, cursor: int, limit: int) -> bytes:
         """Revocations after ``cursor`` (exclusive), oldest first, and the next cursor. Each

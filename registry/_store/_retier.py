@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy import select as core_select
 
+from cortex_trust.policy import format_time
+
 from .._documents import plugin_documents
 from .._models import Plugin, PluginVersion
 from .._reevaluate import ITEM_COLUMNS, Item, Outcome, item_from_row
@@ -32,6 +34,8 @@ __all__ = ["Retiering"]
 #: PostgreSQL). Only constants: every value is a bound parameter.
 _RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revision = ?, "
                   "decision_json = ?, summary_json = ?, document_json = ? WHERE id = ?")
+#: One version's receipt of its re-tiering decision.
+_RECEIPT_INSERT = "INSERT INTO decision_receipt (version_id, decided_at, envelope_json) VALUES (?, ?, ?)"
 
 
 #: Where a version's digest is in the rows ``retier_all`` selects (id, plugin, tier, action, then
@@ -52,7 +56,8 @@ class Retiering(VersionRows):
         process reads batches of ``batch`` versions (seven queries per batch: versions, their
         evidence, promotions and disputes, their reviews, their usage in two) and stores each finished batch with one
         executemany UPDATE while the workers evaluate the next ones; the plugin documents are
-        recomputed from the new tiers at the end (one more executemany).
+        recomputed from the new tiers at the end (one more executemany). Every new decision gets
+        its receipt (:mod:`registry._receipts`), inserted with the batch.
 
         One transaction, holding the write lock for the whole run (other writes wait): a crash
         or an error midway rolls everything back, so a half-done run is never visible and never
@@ -74,18 +79,22 @@ class Retiering(VersionRows):
 
             # The hot write goes to the driver's executemany with positional tuples: a parameter
             # dict per row, processed by SQLAlchemy, would cost more than the UPDATE itself.
-            store = _RETIER_UPDATE if conn.dialect.paramstyle == "qmark" \
-                else _RETIER_UPDATE.replace("?", "%s")
+            qmark = conn.dialect.paramstyle == "qmark"
+            store = _RETIER_UPDATE if qmark else _RETIER_UPDATE.replace("?", "%s")
+            insert_receipts = _RECEIPT_INSERT if qmark else _RECEIPT_INSERT.replace("?", "%s")
+            decided_at = format_time(now)
             # Written without the ORM: the log's effects are recorded here (every version's
             # decision and documents are rewritten).
             rewritten: dict[str, Any] = {}
             for job, outcomes in pool.run(self._jobs(conn, plugins, batch, stats), now=now):
                 cpu = time.process_time()
                 params = []
+                receipts = []
                 for (vid, pid, version, state, tier, action, _), out in zip(job.keys, outcomes,
                                                                              strict=True):
                     params.append((out.tier, out.action, out.policy_revision, out.decision_json,
                                    out.summary_json, out.document_json, vid))
+                    receipts.append((vid, decided_at, self.receipt_issuer.seal(out.receipt)))
                     # Only what re-tiering changes (the log merges it over the row's fields).
                     rewritten[f"{plugins[pid][3]}@{version}"] = {
                         "tier": out.tier, "action": out.action, "rendered": rendered_hash(
@@ -97,6 +106,7 @@ class Retiering(VersionRows):
                     revision = out.policy_revision
                 if params:
                     conn.exec_driver_sql(store, params)
+                    conn.exec_driver_sql(insert_receipts, receipts)
                 total += len(params)
                 stats.main_write_cpu += time.process_time() - cpu
             cpu = time.process_time()
@@ -163,13 +173,15 @@ class Retiering(VersionRows):
                 return (c > lo) & (c <= hi)
 
             latest, usage = self._facts(conn, in_batch, {r[0]: r[_DIGEST] for r in rows})
+            bundles = self._bundle_digests(conn, [r[0] for r in rows])
             keys: list[tuple[int, int, str, str, str, str, str | None]] = []
             items: list[Item] = []
             # Unpacked by position: a SQL row's attributes by name cost microseconds.
             for vid, pid, tier, action, *columns in rows:
                 plugin = plugins[pid]
                 item = item_from_row(columns[:_ITEMS], namespace=plugin[1], name=plugin[2],
-                                     evidence=latest.get(vid), usage=usage.get(vid))
+                                     evidence=latest.get(vid), usage=usage.get(vid),
+                                     bundle_sha256=bundles.get(vid))
                 keys.append((vid, pid, item.version, item.state, tier, action,
                              columns[_ITEMS] if decisions else None))
                 items.append(item)

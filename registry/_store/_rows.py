@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from cortex_trust.policy import Decision, PolicyInput
+from cortex_trust.policy import Decision, PolicyInput, format_time, sha256_digest
 
 from .._documents import plugin_documents
-from .._models import Evidence, Plugin, PluginVersion, ReviewRow, UsageDay
+from .._models import DecisionReceipt, Evidence, Plugin, PluginVersion, ReviewRow, UsageDay, VersionBundle
 from .._reevaluate import (
     ITEM_COLUMNS,
     Item,
@@ -29,6 +29,7 @@ from .._reevaluate import (
     UsageFacts,
     build_inputs,
     item_from_row,
+    receipt_payload_of,
     render_outcome,
 )
 from ._governance_facts import governance_facts
@@ -114,6 +115,14 @@ class VersionRows(StoreBase):
                                         tuple(by_org.get(vid, ())))
         return latest, usage
 
+    def _bundle_digests(self, s: Any, ids: Sequence[int | None]) -> dict[int, str]:
+        """The digest of the bundle published with each version of ``ids`` (for receipts)."""
+        from sqlalchemy import select as columns
+
+        return {vid: sha256_digest(bundle) for vid, bundle in s.execute(
+            columns(col(VersionBundle.version_id), col(VersionBundle.bundle_json))
+            .where(col(VersionBundle.version_id).in_(ids))).all()}
+
     def version_input(self, namespace: str, name: str, version: str, *, now: datetime) -> bytes:
         """The input document the policy sees for one stored version at ``now`` (JSON), built
         from stored facts exactly as every re-evaluation builds it. Raises :class:`NotFound`."""
@@ -130,28 +139,35 @@ class VersionRows(StoreBase):
         ids = [r.id for r in rows]
         latest, usage = self._facts(s, lambda c: c.in_(ids),
                                     {r.id: r.digest for r in rows if r.id is not None})
+        bundles = self._bundle_digests(s, ids)
         items = []
         for r in rows:
             assert r.id is not None
             plugin = plugins[r.plugin_id]
             items.append(item_from_row(_item_values(r), namespace=plugin.namespace,
                                        name=plugin.name, evidence=latest.get(r.id),
-                                       usage=usage.get(r.id)))
+                                       usage=usage.get(r.id), bundle_sha256=bundles.get(r.id)))
         return items, build_inputs(items, now=now, registry_name=self.registry_name)
 
     def _reevaluate(self, s: Session, plugins: dict[int, Plugin], rows: list[PluginVersion],
                     *, now: datetime, evaluate: Evaluator) -> list[Decision]:
-        """Evaluate ``rows`` in one batch and store each decision and its documents."""
+        """Evaluate ``rows`` in one batch and store each decision, its documents and its receipt."""
         items, inputs = self._inputs(s, plugins, rows, now=now)
         decisions = evaluate(inputs)
         if len(decisions) != len(rows):
             raise RuntimeError("the evaluator returned a wrong number of decisions")
+        engine = str(getattr(evaluate, "engine_name", "unknown"))
+        decided_at = format_time(now)
         for row, item, inp, decision in zip(rows, items, inputs, decisions, strict=True):
-            out = render_outcome(item, inp, decision)
+            out = render_outcome(item, inp, decision, receipt=receipt_payload_of(
+                item, inp, decision, engine=engine, decided_at=now, registry_name=self.registry_name))
             row.tier, row.action, row.policy_revision = out.tier, out.action, out.policy_revision
             row.decision_json = out.decision_json
             row.summary_json, row.document_json = out.summary_json, out.document_json
             s.add(row)
+            assert row.id is not None
+            s.add(DecisionReceipt(version_id=row.id, decided_at=decided_at,
+                                  envelope_json=self.receipt_issuer.seal(out.receipt)))
         return decisions
 
     def _reevaluate_version(self, s: Session, plugin: Plugin, row: PluginVersion, *,

@@ -26,6 +26,7 @@ from .._audit import canonical
 from .._errors import NotFound, Unavailable
 from .._models import AuditHead, PluginVersion, RevocationRow
 from .._reads import Reader, ReadUnavailable
+from .._receipts import ReceiptIssuer
 from .._tlog import EffectsRecorder, append_entry
 
 __all__ = ["StoreBase", "Tx", "db_unavailable", "not_found"]
@@ -70,6 +71,8 @@ class StoreBase:
         #: Called after each committed write that added revocation feed entries (wakes the
         #: feed's long-polls, see :mod:`registry._feed`); it must not raise.
         self.on_feed: Callable[[], None] | None = None
+        #: Seals a receipt for every decision stored (unsigned until the app gives it a key).
+        self.receipt_issuer = ReceiptIssuer(name=registry_name, signer=None)
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:

@@ -684,7 +684,9 @@ def _heavy(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 @pytest.mark.parametrize("args", [("--help",), ("plugin", "--help"), ("plugin", "verify", "--help"),
                                   ("plugin", "call", "--help"), ("registry", "token", "--help"),
-                                  ("manifest", "lint", "--help"), ("plugin",)])
+                                  ("manifest", "lint", "--help"), ("plugin",), ("receipt", "--help"),
+                                  ("receipt", "verify", "--help"), ("receipt", "replay", "--help"),
+                                  ("receipt", "get", "--help")])
 def test_help_imports_nothing_heavy(args: tuple[str, ...]) -> None:
     modules, out, err = _loaded_by(args)
     shown = out + err  # a group run without a command shows its help on stderr

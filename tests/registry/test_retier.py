@@ -120,7 +120,7 @@ def test_all_is_pinned() -> None:
     assert sorted(m.__all__) == ["Job", "RetierFailed", "RetierPool", "RetierStats", "usable_cpus"]
     assert sorted(r.__all__) == ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator",
                                  "UsageFacts", "build_inputs", "decide_batch", "evaluate_items",
-                                 "item_from_row", "render_outcome", "stored_input",
+                                 "item_from_row", "receipt_payload_of", "render_outcome", "stored_input",
                                  "version_input"]
 
 
