@@ -117,7 +117,8 @@ def test_all_is_pinned() -> None:
     import registry._reevaluate as r
     import registry._retier as m
 
-    assert sorted(m.__all__) == ["Job", "RetierFailed", "RetierPool", "RetierStats", "usable_cpus"]
+    assert sorted(m.__all__) == ["Job", "RetierFailed", "RetierPool", "RetierStats", "policy_from_json",
+                                 "policy_to_json", "usable_cpus"]
     assert sorted(r.__all__) == ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator",
                                  "UsageFacts", "build_inputs", "decide_batch", "evaluate_items",
                                  "item_from_row", "render_outcome", "stored_input",
