@@ -327,7 +327,7 @@ def test_cli_reports_undecidable_versions_with_exit_3(registry: Registry, tmp_pa
     target = tmp_path / "crash"
     shutil.copytree(POLICY_DIR, target)
     (target / "cortex" / "extra.rego").write_text(RECURSE_ON_TOOL_1)
-    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url,
+    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--in-process",
                                       "--no-default-policies", "--policy-dir", str(target),
                                       "--data", str(target / "data.json"), "--workers", "1"])
     assert result.exit_code == 3, result.output
