@@ -1,0 +1,213 @@
+"""Re-tier runs as batch jobs (registry._jobs): real procrastinate workers on a real PostgreSQL
+(worker processes started by the test, one killed with SIGKILL mid-run), and the same batch
+function in-process on SQLite.
+
+What every run must end with: each version decided exactly once into the new policy's decision,
+one ``catalogue.retier`` audit entry, the audit chain intact, no staged row left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+import pytest
+
+from tests.registry.conftest import Registry, pg_only
+from tests.registry.test_retier import _catalogue, _policy_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: About a hundred thousand iterations per decision: a batch takes long enough to be killed in.
+SLOWISH = """\
+package cortex
+
+import rego.v1
+
+deny contains {"code": "NEVER", "message": "never"} if {
+	every i in numbers.range(1, 400) {
+		every j in numbers.range(1, 250) {
+			i + j > 0
+		}
+	}
+	false
+}
+"""
+
+
+def _cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli.main", *argv], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+
+
+def _worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "registry", "worker", "--db", db_url,
+                             "--heartbeat", "0.5", "--stalled-after", "2"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(*procs: subprocess.Popen[bytes]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def _policy_args(policy: Path) -> list[str]:
+    return ["--no-default-policies", "--policy-dir", str(policy), "--data", str(policy / "data.json")]
+
+
+def _assert_applied_once(registry: Registry, revision: str, n: int) -> None:
+    """Every version carries ``revision``'s decision (experimental -> notice), one retier entry."""
+    from sqlalchemy import text
+
+    with registry.store.engine.connect() as c:
+        rows = c.execute(text("SELECT action, policy_revision FROM plugin_version")).all()
+        entries = c.execute(text("SELECT count(*) FROM audit_log WHERE action = 'catalogue.retier'")).scalar_one()
+        staged = c.execute(text("SELECT count(*) FROM retier_result")).scalar_one()
+        states = c.execute(text("SELECT state FROM retier_run")).scalars().all()
+    assert len(rows) == n
+    assert {tuple(r) for r in rows} == {("notice", revision)}
+    assert entries == 1 and staged == 0 and states == ["applied"]
+    assert registry.store.audit_verify() == []
+
+
+def _revision(policy: Path) -> str:
+    from cortex_trust.policy import load_policy_set
+
+    return load_policy_set([policy], [policy / "data.json"], defaults=False).revision
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", pg_only(), indirect=True)
+def test_a_queued_retier_is_decided_by_a_worker_exactly_once(registry: Registry, tmp_path: Path) -> None:
+    _catalogue(registry, 7)
+    policy = _policy_dir(tmp_path / "policy", experimental="notice")
+    worker = _worker(registry.db_url, tmp_path / "w.log")
+    try:
+        r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "3", "--wait", *_policy_args(policy))
+    finally:
+        _stop(worker)
+    assert r.returncode == 0, r.stderr + (tmp_path / "w.log").read_text()
+    counts = json.loads(r.stdout.strip().splitlines()[-1])
+    assert counts == {"versions": 7, "changed": 7, "failed": 0, "policy_revision": _revision(policy)}
+    assert "7/7 versions" in r.stderr
+    _assert_applied_once(registry, _revision(policy), 7)
+    listing = _cli("registry", "jobs", "--db", registry.db_url, "--status", "succeeded", "--format", "json")
+    assert listing.returncode == 0, listing.stderr
+    jobs = json.loads(listing.stdout)
+    assert len(jobs) == 3 and {j["run_state"] for j in jobs} == {"applied"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", pg_only(), indirect=True)
+def test_a_killed_worker_s_batch_is_retried_and_the_run_completes(registry: Registry, tmp_path: Path) -> None:
+    """Worker A takes a batch and is killed with SIGKILL mid-batch; its job goes back to the
+    queue (no heartbeat), worker B decides it, and the run is applied once."""
+    from sqlalchemy import text
+
+    _catalogue(registry, 6)
+    policy = _policy_dir(tmp_path / "policy", SLOWISH, experimental="notice")
+    r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "2", *_policy_args(policy))
+    assert r.returncode == 0, r.stderr
+    run_id = json.loads(r.stdout)["run"]
+    a = _worker(registry.db_url, tmp_path / "a.log")
+    b = None
+    try:
+        with registry.store.engine.connect() as c:
+            deadline = time.monotonic() + 120
+            while not c.execute(text("SELECT count(*) FROM procrastinate.procrastinate_jobs "
+                                     "WHERE status = 'doing'")).scalar_one():
+                assert time.monotonic() < deadline, (tmp_path / "a.log").read_text()
+                time.sleep(0.1)
+                c.commit()
+        os.killpg(a.pid, signal.SIGKILL)
+        a.wait()
+        b = _worker(registry.db_url, tmp_path / "b.log")
+        deadline = time.monotonic() + 240
+        while registry.store.retier_progress(run_id)["state"] == "running":
+            assert time.monotonic() < deadline, (tmp_path / "b.log").read_text()
+            time.sleep(0.5)
+    finally:
+        _stop(a, *([b] if b else []))
+    assert registry.store.retier_progress(run_id)["state"] == "applied", (tmp_path / "b.log").read_text()
+    _assert_applied_once(registry, _revision(policy), 6)
+    with registry.store.engine.connect() as c:
+        # The killed worker's job went back to the queue and was started again.
+        requeued = c.execute(text("SELECT job_id FROM procrastinate.procrastinate_events "
+                                  "WHERE type = 'deferred_for_retry'")).scalars().all()
+        started = c.execute(text("SELECT job_id, count(*) FROM procrastinate.procrastinate_events "
+                                 "WHERE type = 'started' GROUP BY job_id")).all()
+        statuses = c.execute(text("SELECT status FROM procrastinate.procrastinate_jobs")).scalars().all()
+    assert len(requeued) >= 1 and {j: n for j, n in started}[requeued[0]] >= 2
+    assert statuses == ["succeeded"] * 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", pg_only(), indirect=True)
+def test_jobs_for_an_unknown_run_or_a_deleted_version_fail_clearly(registry: Registry, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from registry._jobs import defer_retier, open_app
+
+    _catalogue(registry, 2)
+    policy = _policy_dir(tmp_path / "policy", experimental="notice")
+    r = _cli("registry", "retier", "--db", registry.db_url, *_policy_args(policy))
+    run_id = json.loads(r.stdout)["run"]
+    with open_app(registry.db_url).open() as queue_app:
+        [unknown] = defer_retier(queue_app, "no-such-run", [[1]])
+    with registry.store.engine.begin() as c:  # a version gone behind the registry's back
+        c.execute(text("DELETE FROM evidence WHERE version_id = 2"))
+        c.execute(text("DELETE FROM version_bundle WHERE version_id = 2"))
+        c.execute(text("DELETE FROM scan_job WHERE version_id = 2"))
+        c.execute(text("DELETE FROM plugin_version WHERE id = 2"))
+    worker = _worker(registry.db_url, tmp_path / "w.log")
+    try:
+        deadline = time.monotonic() + 120
+        while registry.store.retier_progress(run_id)["state"] == "running":
+            assert time.monotonic() < deadline, (tmp_path / "w.log").read_text()
+            time.sleep(0.3)
+        listing = _cli("registry", "jobs", "--db", registry.db_url, "--status", "failed", "--format", "json")
+    finally:
+        _stop(worker)
+    progress = registry.store.retier_progress(run_id)
+    assert progress["state"] == "failed" and "version id(s) [2] are no longer in the registry" in progress["error"]
+    jobs = {j["id"]: j for j in json.loads(listing.stdout)}
+    assert jobs[unknown]["run_state"] == "unknown" and "no re-tier run" in jobs[unknown]["error"]
+    with registry.store.engine.connect() as c:  # nothing was switched, nothing left staged
+        assert {r[0] for r in c.execute(text("SELECT action FROM plugin_version"))} == {"warn"}
+        assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
+    bad = _cli("registry", "jobs", "--db", registry.db_url, "--retry", "999999")
+    assert bad.returncode == 2 and "no job 999999" in bad.stderr
+    cancel = _cli("registry", "jobs", "--db", registry.db_url, "--cancel", str(unknown))
+    assert cancel.returncode == 2 and "only a queued job can be cancelled" in cancel.stderr
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_on_sqlite_the_same_batches_run_in_process(registry: Registry, tmp_path: Path) -> None:
+    """SQLite: `retier` runs the batch jobs' function here, batch by batch, and switches once."""
+    _catalogue(registry, 7)
+    policy = _policy_dir(tmp_path / "policy", experimental="notice")
+    r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "3", "--workers", "1", *_policy_args(policy))
+    assert r.returncode == 0, r.stderr
+    counts = json.loads(r.stdout.strip().splitlines()[-1])
+    assert counts == {"versions": 7, "changed": 7, "failed": 0, "policy_revision": _revision(policy)}
+    _assert_applied_once(registry, _revision(policy), 7)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_queue_commands_need_postgresql(registry: Registry) -> None:
+    for argv in (["worker"], ["jobs"]):
+        r = _cli("registry", *argv, "--db", registry.db_url)
+        assert r.returncode == 2 and "needs a PostgreSQL registry database" in r.stderr
+
