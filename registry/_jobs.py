@@ -211,7 +211,7 @@ def defer_retier(queue_app: procrastinate.App, run_id: str, batches: Iterable[li
 
     task = queue_app.tasks["registry.retier_batch"]
     jobs = [Job(id=None, queue=RETIER_QUEUE, lock=None, queueing_lock=None, task_name=task.name,
-                task_kwargs={"run_id": run_id, "version_ids": ids}) for ids in batches]
+                task_kwargs={"run_id": run_id, "version_ids": list[Any](ids)}) for ids in batches]
     if not jobs:
         return []
     return [j.id for j in queue_app.job_manager.batch_defer_jobs(jobs) if j.id is not None]
@@ -230,10 +230,13 @@ async def _work(queue_app: procrastinate.App, *, concurrency: int, queues: list[
                 heartbeat: float, stalled_after: float, name: str | None) -> None:
     async with queue_app.open_async():
         requeue = asyncio.create_task(_requeue_stalled(queue_app, heartbeat=heartbeat, stalled_after=stalled_after))
+        options: dict[str, Any] = {"queues": queues} if queues else {}
+        if name:
+            options["name"] = name
         try:
             await queue_app.run_worker_async(
-                concurrency=concurrency, queues=queues, name=name, update_heartbeat_interval=heartbeat,
-                stalled_worker_timeout=stalled_after, delete_jobs="never", install_signal_handlers=True)
+                concurrency=concurrency, update_heartbeat_interval=heartbeat, stalled_worker_timeout=stalled_after,
+                delete_jobs="never", install_signal_handlers=True, **options)
         finally:
             requeue.cancel()
             _context.close()

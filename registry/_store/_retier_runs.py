@@ -270,7 +270,7 @@ class RetierRuns(Retiering):
                 return
             last = rows[-1][0]
             kept = [r for r in rows if r[0] not in skip]
-            yield [tuple(r[:6]) for r in kept], [Outcome(*r[6:12], bool(r[12])) for r in kept]
+            yield [tuple(r[:6]) for r in kept], [Outcome._make((*r[6:12], bool(r[12]))) for r in kept]
 
 
 def _parse_time(text: str) -> datetime:

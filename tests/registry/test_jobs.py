@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 import pytest
 
 from tests.registry.conftest import Registry, pg_only

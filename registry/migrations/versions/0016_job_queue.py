@@ -68,7 +68,9 @@ def upgrade() -> None:
         op.execute(f"SELECT set_config('search_path', '{SCHEMA}', true)")
         # On psycopg itself, without parameters: the SQL runs as written (its ``%`` and ``:``
         # too), in the migration's transaction.
-        op.get_bind().connection.driver_connection.execute(SchemaManager.get_schema())
+        driver = op.get_bind().connection.driver_connection
+        assert driver is not None
+        driver.execute(SchemaManager.get_schema())
         op.execute("SELECT set_config('search_path', 'public', true)")
 
 
