@@ -113,8 +113,8 @@ def test_a_queued_retier_is_decided_by_a_worker_exactly_once(registry: Registry,
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", pg_only(), indirect=True)
 def test_a_killed_worker_s_batch_is_retried_and_the_run_completes(registry: Registry, tmp_path: Path) -> None:
-    """Worker A takes a batch and is killed with SIGKILL mid-batch; its job goes back to the
-    queue (no heartbeat), worker B decides it, and the run is applied once."""
+    """Two workers; worker A is killed with SIGKILL in the middle of a batch; its job goes back
+    to the queue (no heartbeat), worker B decides it, and the run is applied once."""
     from sqlalchemy import text
 
     _catalogue(registry, 6)
@@ -125,16 +125,18 @@ def test_a_killed_worker_s_batch_is_retried_and_the_run_completes(registry: Regi
     a = _worker(registry.db_url, tmp_path / "a.log")
     b = None
     try:
-        with registry.store.engine.connect() as c:
+        with registry.store.engine.connect() as c:  # A alone holds the first batch
             deadline = time.monotonic() + 120
             while not c.execute(text("SELECT count(*) FROM procrastinate.procrastinate_jobs "
                                      "WHERE status = 'doing'")).scalar_one():
                 assert time.monotonic() < deadline, (tmp_path / "a.log").read_text()
                 time.sleep(0.1)
                 c.commit()
+        b = _worker(registry.db_url, tmp_path / "b.log")
+        time.sleep(1.0)
+        assert registry.store.retier_progress(run_id)["state"] == "running"
         os.killpg(a.pid, signal.SIGKILL)
         a.wait()
-        b = _worker(registry.db_url, tmp_path / "b.log")
         deadline = time.monotonic() + 240
         while registry.store.retier_progress(run_id)["state"] == "running":
             assert time.monotonic() < deadline, (tmp_path / "b.log").read_text()
@@ -212,3 +214,93 @@ def test_the_queue_commands_need_postgresql(registry: Registry) -> None:
         r = _cli("registry", *argv, "--db", registry.db_url)
         assert r.returncode == 2 and "needs a PostgreSQL registry database" in r.stderr
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", pg_only(), indirect=True)
+def test_cancelling_a_queued_job_discards_its_run(registry: Registry, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    _catalogue(registry, 3)
+    policy = _policy_dir(tmp_path / "policy", experimental="notice")
+    r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "2", *_policy_args(policy))
+    run_id = json.loads(r.stdout)["run"]
+    listing = _cli("registry", "jobs", "--db", registry.db_url, "--format", "json")
+    queued = json.loads(listing.stdout)
+    assert [(j["status"], j["run"], j["versions"]) for j in queued] == [("todo", run_id, 2), ("todo", run_id, 1)]
+    cancel = _cli("registry", "jobs", "--db", registry.db_url, "--cancel", str(queued[0]["id"]))
+    assert cancel.returncode == 0 and f"re-tier run {run_id} discarded" in cancel.stdout, cancel.stderr
+    again = _cli("registry", "jobs", "--db", registry.db_url)
+    assert "(cancelled, 1 versions)" in again.stdout and f"job {queued[0]['id']} was cancelled" in again.stdout
+    retry = _cli("registry", "jobs", "--db", registry.db_url, "--retry", str(queued[1]["id"]))
+    assert retry.returncode == 2 and "is todo, not failed" in retry.stderr
+    worker = _worker(registry.db_url, tmp_path / "w.log")  # the run's last job finds it ended
+    try:
+        deadline = time.monotonic() + 120
+        while "todo" in _cli("registry", "jobs", "--db", registry.db_url).stdout:
+            assert time.monotonic() < deadline, (tmp_path / "w.log").read_text()
+            time.sleep(0.5)
+    finally:
+        _stop(worker)
+    with registry.store.engine.connect() as c:
+        assert {r[0] for r in c.execute(text("SELECT action FROM plugin_version"))} == {"warn"}
+        assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
+    assert registry.store.audit_verify() == []
+
+
+def _decide_all(registry: Registry, policy_set: object) -> tuple[str, object]:
+    """Start a run on ``policy_set`` and stage every batch (nothing switched yet)."""
+    from registry._retier import RetierPool
+
+    store = registry.store
+    run_id, batches = store.retier_start(policy_set=policy_set, now=registry.clock(), batch=2)
+    pool = RetierPool(policy_set, workers=0)
+    for ids in batches:
+        assert store.retier_decide(run_id, ids, pool=pool) == len(ids)
+        assert store.retier_decide(run_id, ids, pool=pool) == 0  # a batch run again decides nothing
+    return run_id, pool
+
+
+def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry, tmp_path: Path) -> None:
+    """A version revoked after its batch was staged, and one published during the run, end with
+    the run's policy decided on their current facts: a staged decision never overwrites newer
+    facts."""
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 3)
+    policy = _policy(tmp_path, experimental="notice")
+    run_id, pool = _decide_all(registry, policy)
+    acme = registry.token()
+    assert registry.publish(acme, name="tool-9").status_code == 201
+    r = registry.client.post("/api/v1/plugins/acme/tool-1/versions/1.0.0/revoke", json={"reason": "leaked key"},
+                             headers=registry.auth(acme))
+    assert r.status_code == 200, r.text
+    try:
+        result = registry.store.retier_apply(run_id, pool=pool)
+    finally:
+        pool.close()  # type: ignore[attr-defined]
+    assert result == {"versions": 4, "changed": 3, "failed": 0, "policy_revision": policy.revision}
+    docs = {n: registry.get(f"/api/v1/plugins/acme/{n}/versions/1.0.0")[1]
+            for n in ("tool-0", "tool-1", "tool-2", "tool-9")}
+    assert {n: d["policy_revision"] for n, d in docs.items()} == dict.fromkeys(docs, policy.revision)
+    assert docs["tool-1"]["state"] == "revoked" and docs["tool-1"]["action"] == "block"
+    assert {docs[n]["action"] for n in ("tool-0", "tool-2", "tool-9")} == {"notice"}
+    assert registry.store.retier_progress(run_id)["state"] == "applied"
+    assert registry.store.audit_verify() == []
+
+
+def test_a_run_overtaken_by_another_retier_is_discarded(registry: Registry, tmp_path: Path) -> None:
+    from tests.registry.test_retier import _policy, _retier
+
+    _catalogue(registry, 2)
+    run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
+    _retier(registry, _policy(tmp_path / "other", experimental="warn"), workers=0)
+    try:
+        assert registry.store.retier_apply(run_id, pool=pool) is None
+    finally:
+        pool.close()  # type: ignore[attr-defined]
+    progress = registry.store.retier_progress(run_id)
+    assert progress["state"] == "failed" and "re-tiered while this run was deciding" in progress["error"]
+    assert {d["action"] for d in (registry.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0")[1]
+                                  for i in range(2))} == {"warn"}
+    assert registry.store.audit_verify() == []
