@@ -227,7 +227,8 @@ class RetierRuns(Retiering):
         changed; None when such a write may have changed versions it does not name."""
         pv = PluginVersion.__table__  # type: ignore[attr-defined]
         ae = AuditEntry.__table__  # type: ignore[attr-defined]
-        targets = set(conn.execute(select(ae.c.target).where(ae.c.id >= run.start_seq)).scalars())
+        # Entry ids start at 1: the run's own start entry is start_seq + 1.
+        targets = set(conn.execute(select(ae.c.target).where(ae.c.id > run.start_seq)).scalars())
         ids: set[int] = set()
         keys = {pid: p[3] for pid, p in _plugins(conn).items()}
         by_key = {key: pid for pid, key in keys.items()}

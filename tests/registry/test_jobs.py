@@ -206,6 +206,10 @@ def test_on_sqlite_the_same_batches_run_in_process(registry: Registry, tmp_path:
     counts = json.loads(r.stdout.strip().splitlines()[-1])
     assert counts == {"versions": 7, "changed": 7, "failed": 0, "policy_revision": _revision(policy)}
     _assert_applied_once(registry, _revision(policy), 7)
+    # The run before is no write during the next one: a second run applies too.
+    again = _cli("registry", "retier", "--db", registry.db_url, "--batch", "3", "--workers", "0", *_policy_args(policy))
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.strip().splitlines()[-1])["changed"] == 0
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
