@@ -308,3 +308,56 @@ def test_a_run_overtaken_by_another_retier_is_discarded(registry: Registry, tmp_
     assert {d["action"] for d in (registry.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0")[1]
                                   for i in range(2))} == {"warn"}
     assert registry.store.audit_verify() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", pg_only(), indirect=True)
+def test_two_api_processes_and_two_workers_share_one_database(db_url: str, tmp_path: Path) -> None:
+    """Publishes race through two `serve` processes (one winner for the same version, every
+    other version stored once), then two workers re-tier the catalogue; the audit chain holds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from registry import make_engine, migrate
+    from registry._store import Store
+    from tests.registry.conftest import FIXTURES, POLICY_DIR, publish_body
+    from tests.support.served_registry import serve_registry
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    token = _cli("registry", "token", "create", "--namespace", "acme", "--role", "publisher", "--expires", "1d",
+                 "--db", db_url).stdout.strip()
+    args = ("--no-default-policies", "--policy-dir", str(POLICY_DIR), "--data", str(POLICY_DIR / "data.json"),
+            "--trusted-root", str(FIXTURES / "trusted_roots" / "production.json"), "--allow-registry", "ghcr.io",
+            "--no-scan")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    workers: list[subprocess.Popen[bytes]] = []
+    with serve_registry(tmp_path / "a", *args, db=db_url) as a, serve_registry(tmp_path / "b", *args, db=db_url) as b:
+        def publish(i: int) -> int:
+            url = (a if i % 2 else b).url
+            body = publish_body(name="same" if i >= 10 else f"tool-{i}")
+            return httpx.post(f"{url}/api/v1/plugins", json=body, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(publish, range(12)))
+        assert codes[:10] == [201] * 10 and sorted(codes[10:]) == [201, 409], codes
+        policy = _policy_dir(tmp_path / "policy", experimental="notice")
+        workers = [_worker(db_url, tmp_path / f"w{i}.log") for i in range(2)]
+        try:
+            r = _cli("registry", "retier", "--db", db_url, "--batch", "2", "--wait", *_policy_args(policy))
+        finally:
+            _stop(*workers)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout.strip().splitlines()[-1])["changed"] == 11
+        for served in (a, b):
+            listing = httpx.get(f"{served.url}/api/v1/plugins?limit=100", timeout=30).json()
+            assert len(listing["items"]) == 11 and {p["action"] for p in listing["items"]} == {"notice"}
+    store = Store(engine)
+    try:
+        assert store.audit_verify() == []
+        assert store.retier_progress(json.loads(r.stderr.splitlines()[0])["run"])["state"] == "applied"
+    finally:
+        engine.dispose()
