@@ -224,7 +224,8 @@ class RetierRuns(Retiering):
 
     def _changed_since(self, conn: Any, run: RetierRun) -> set[int] | None:
         """Ids of the versions whose facts writes audited after the run started may have
-        changed; None when such a write may have changed versions it does not name."""
+        changed; None when such a write may have changed versions it does not name (another
+        re-tier, or a target this registry does not know: never assumed harmless)."""
         pv = PluginVersion.__table__  # type: ignore[attr-defined]
         ae = AuditEntry.__table__  # type: ignore[attr-defined]
         # Entry ids start at 1: the run's own start entry is start_seq + 1.
@@ -239,10 +240,8 @@ class RetierRuns(Retiering):
                 where = pv.c.digest == target[len("digest:"):]
             elif target.startswith("identity:"):
                 where = pv.c.signer_identity == target[len("identity:"):].rpartition("|")[0]
-            elif "/" in target and not target.startswith("*"):
+            elif target.partition("@")[0] in by_key:  # a plugin, or one of its versions
                 key, _, version = target.partition("@")
-                if key not in by_key:
-                    continue  # a plugin created after the run started: its versions are new
                 where = pv.c.plugin_id == by_key[key]
                 if version:
                     where = where & (pv.c.version == version)
