@@ -361,3 +361,24 @@ def test_two_api_processes_and_two_workers_share_one_database(db_url: str, tmp_p
         assert store.retier_progress(json.loads(r.stderr.splitlines()[0])["run"])["state"] == "applied"
     finally:
         engine.dispose()
+
+
+def test_the_retry_policy_retries_what_may_pass_and_never_a_wrong_input() -> None:
+    from procrastinate.jobs import Job
+
+    from cortex_trust.errors import EngineError, PolicyError
+    from registry._errors import Unavailable
+    from registry._jobs import MAX_ATTEMPTS, _Retry
+    from registry._retier import RetierFailed
+    from registry._store import UnknownRun, VersionsGone
+
+    def decision(error: BaseException, attempts: int) -> object:
+        job = Job(id=1, queue="retier", lock=None, queueing_lock=None, task_name="registry.retier_batch",
+                  task_kwargs={}, attempts=attempts)
+        return _Retry().get_retry_decision(exception=error, job=job)
+
+    down = Unavailable("DATABASE_UNAVAILABLE", "the registry database is unavailable", advice="retry later")
+    assert decision(down, 0) is not None and decision(EngineError("crashed"), 1) is not None
+    assert decision(down, MAX_ATTEMPTS - 1) is None  # the last run: the job ends as failed
+    for wrong in (UnknownRun("x"), VersionsGone("x"), PolicyError("x"), RetierFailed("x")):
+        assert decision(wrong, 0) is None
