@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import registry_index, registry_log, registry_publishers, registry_tokens
+from . import registry_index, registry_jobs, registry_log, registry_publishers, registry_tokens
 from ._errors import EXIT_INPUT, fail
 from ._options import (
     DbOpt,
@@ -24,7 +24,7 @@ from ._options import (
     RegistryPolicyDirOpt,
     WhatIfFormatOpt,
 )
-from ._registry_db import migrated_engine, redact_url
+from ._registry_db import IndexKeysOpt, NameOpt, migrated_engine, redact_url, sign_receipts
 from .registry_governance import GitHubConfigOpt
 from .registry_log import LOG_KEY_ENV, load_log_key
 
@@ -39,8 +39,7 @@ registry_tokens.register(app)
 registry_publishers.register(app)
 registry_log.register(app)
 registry_index.register(app)
-
-NameOpt = Annotated[str, typer.Option("--name", help="This registry's name in decisions.")]
+registry_jobs.register(app)
 
 
 def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None, no_defaults: bool,
@@ -328,18 +327,26 @@ def retier(
                           "would change, grouped by reason (exit 1 when one would be newly "
                           "blocked).")] = False,
     output_format: WhatIfFormatOpt = "text",
-    index_keys: Annotated[Path | None, typer.Option(
-        "--index-keys", envvar="CORTEX_INDEX_KEYS", metavar="DIR",
-        help="The signed index's online keys: the receipt of every new decision is signed with "
-             "timestamp.pem, as the serving registry signs its own (default: unsigned receipts).")] = None,
+    index_keys: IndexKeysOpt = None,
+    in_process: Annotated[bool, typer.Option(
+        "--in-process", help="On PostgreSQL too, decide every batch in this process instead of "
+                             "queueing batch jobs for `cortex registry worker`.")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="PostgreSQL: follow the queued run until it is applied (progress on "
+                       "stderr), then print its counts.")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Versions per batch job.")] = 1000,
 ) -> None:
     """Re-evaluate every version with the given policy (after a policy change).
 
-    Stored evidence is reused: no signature is verified again. One transaction: all or
-    nothing. Prints the counts as JSON; exit 3 when some versions could not be decided (they
-    are blocked, fail closed). With --dry-run nothing is written: the report of what would
-    change (--format text, json or markdown); exit 1 when a version would be newly blocked,
-    3 when a version could not be decided.
+    Stored evidence is reused: no signature is verified again. All or nothing: the run's
+    decisions are staged under its id and switched in one write at the end (or discarded).
+    On SQLite (or with --in-process) the batches are decided here and the counts printed as
+    JSON. On PostgreSQL the batches are queued as jobs for `cortex registry worker` processes
+    and the run id printed; with --wait the run is followed to its end. Exit 3 when some
+    versions could not be decided (they are blocked, fail closed) or the run failed. With
+    --dry-run nothing is written: the report of what would change (--format text, json or
+    markdown); exit 1 when a version would be newly blocked, 3 when a version could not be
+    decided.
     """
     import json
     from datetime import UTC, datetime
@@ -358,17 +365,23 @@ def retier(
     engine = migrated_engine(db)
     try:
         policy_set = load_policy_set(policy_dir or [], data or [], defaults=not no_default_policies)
-        with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
-            store = Store(engine, registry_name=name)
-            if index_keys is not None and not dry_run:
-                from cortex_trust.policy import RECEIPT_ROLE
-                from registry._index import KeyRing
-
-                store.receipt_issuer.signer = KeyRing(index_keys).signer(RECEIPT_ROLE)
-            if dry_run:
+        store = Store(engine, registry_name=name)
+        if not dry_run:
+            sign_receipts(store, index_keys)
+        if dry_run:
+            with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
                 _what_if(store, pool, output_format, now=datetime.now(UTC))
+            return
+        if engine.dialect.name == "postgresql" and not in_process:
+            from .registry_jobs import enqueue_retier
+
+            result = enqueue_retier(store, db, policy_set, batch=batch, wait=wait)
+            if result is None:
                 return
-            result = store.retier_all(now=datetime.now(UTC), pool=pool)
+        else:
+            from registry._jobs import retier_in_process
+
+            result = retier_in_process(store, policy_set, now=datetime.now(UTC), workers=workers, batch=batch)
     finally:
         engine.dispose()
     print(json.dumps(result))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cortex_trust.ids import SLUG_PATTERN
@@ -35,6 +35,8 @@ __all__ = [
     "Plugin",
     "PluginVersion",
     "Promotion",
+    "RetierResult",
+    "RetierRun",
     "ReviewRow",
     "RevocationRow",
     "RevokedIdentity",
@@ -497,3 +499,47 @@ class WebhookDelivery(SQLModel, table=True):
     delivery_id: str = Field(max_length=64, unique=True)
     event: str = Field(max_length=64)
     received_at: str = Field(max_length=32)
+
+
+class RetierRun(SQLModel, table=True):
+    """A re-tier run whose versions are decided by batch jobs (migration ``job_queue``).
+
+    ``state`` is ``running`` until the run is applied in one write (``applied``) or discarded
+    (``failed``, ``cancelled``); ``policy_json`` is the policy set every batch decides with
+    (whatever machine runs it), ``start_seq`` the audit head when the run started: writes audited
+    after it are decided again at the switch."""
+
+    __tablename__ = "retier_run"
+    id: str = Field(primary_key=True, max_length=36)
+    state: str = Field(max_length=16)
+    policy_json: str = Field(sa_column=Column(Text, nullable=False))
+    policy_revision: str = Field(max_length=128)
+    registry_name: str = Field(max_length=128)
+    decided_at: str = Field(max_length=32)
+    start_seq: int
+    max_version_id: int
+    total: int
+    batches: int
+    actor: str = Field(max_length=128)
+    result_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str | None = Field(default=None, max_length=2000)
+    created_at: str = Field(max_length=32)
+    updated_at: str = Field(max_length=32)
+
+
+class RetierResult(SQLModel, table=True):
+    """One version's decision staged by a re-tier run: invisible to readers until the run is
+    applied; one row per (run, version), so a retried batch never decides a version twice."""
+
+    __tablename__ = "retier_result"
+    run_id: str = Field(primary_key=True, max_length=36, foreign_key="retier_run.id")
+    version_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    tier: str = Field(max_length=16)
+    action: str = Field(max_length=16)
+    policy_revision: str = Field(max_length=128)
+    failed: bool
+    decision_json: str = Field(sa_column=Column(Text, nullable=False))
+    summary_json: str = Field(sa_column=Column(Text, nullable=False))
+    document_json: str = Field(sa_column=Column(Text, nullable=False))
+    #: The payload of the decision's receipt, sealed when the run is applied.
+    receipt: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -53,6 +53,8 @@ __all__ = [
     "RetierFailed",
     "RetierPool",
     "RetierStats",
+    "policy_from_json",
+    "policy_to_json",
     "usable_cpus",
 ]
 
@@ -133,6 +135,26 @@ def _rebuild_policy_set(spec: tuple[Any, ...]) -> PolicySet:
         raise PolicyError("the policy data changed on its way to a re-tiering worker",
                           advice="report this as a cortex-trust bug")
     return rebuilt
+
+
+def policy_to_json(policy_set: PolicySet) -> str:
+    """``policy_set`` as JSON text, for a re-tier run decided on other machines
+    (:func:`policy_from_json` rebuilds it)."""
+    modules, data_json, revision, has_custom, overrides = _policy_spec(policy_set)
+    return json.dumps({"modules": [[m.name, str(m.path), m.text, m.default] for m in modules],
+                       "data": data_json, "revision": revision, "has_custom": has_custom,
+                       "overrides": [[n, str(a), str(b)] for n, a, b in overrides]})
+
+
+def policy_from_json(text: str) -> PolicySet:
+    """The policy set :func:`policy_to_json` wrote, with the same data and revision; raises
+    :class:`PolicyError` when the data does not come back byte for byte."""
+    from cortex_trust.policy import PolicyModule
+
+    spec = json.loads(text)
+    modules = tuple(PolicyModule(name=n, path=Path(p), text=t, default=d) for n, p, t, d in spec["modules"])
+    overrides = tuple((n, Path(a), Path(b)) for n, a, b in spec["overrides"])
+    return _rebuild_policy_set((modules, spec["data"], spec["revision"], spec["has_custom"], overrides))
 
 
 def _dump(message: Any) -> bytes:

@@ -14,6 +14,7 @@ domain over :class:`~registry._store._tx.StoreBase`:
 ``_revocations``          revoking a version, a digest, a signer identity
 ``_scans``                the scan queue
 ``_retier``               re-tiering the whole catalogue in bulk SQL
+``_retier_runs``          re-tier runs decided by batch jobs, applied in one switch
 ``_governance``           promotion pull requests, disputes, processed webhook deliveries
 ``_audit``                verifying the audit log; the transparency-log reads
 ========================  ==========================================================
@@ -38,7 +39,7 @@ from ._audit import AuditReads
 from ._governance import GovernanceWrites, PromotionFacts, Watched
 from ._publishers import PublisherStore
 from ._reads import CatalogueReads
-from ._retier import Retiering
+from ._retier_runs import RetierRuns, UnknownRun, VersionsGone
 from ._revocations import RevocationWrites
 from ._rows import Evaluator
 from ._scans import ScanQueue
@@ -54,6 +55,8 @@ __all__ = [
     "PromotionFacts",
     "PublishRecord",
     "Store",
+    "UnknownRun",
+    "VersionsGone",
     "Watched",
     "hash_token",
     "parse_duration",
@@ -61,6 +64,6 @@ __all__ = [
 
 
 class Store(TokenStore, PublisherStore, CatalogueReads, VersionWrites, RevocationWrites, ScanQueue,
-            Retiering, AuditReads, GovernanceWrites):
+            RetierRuns, AuditReads, GovernanceWrites):
     """The registry database. Build it on an engine whose schema is migrated:
     ``Store(engine, registry_name=...)``."""

@@ -9,7 +9,7 @@ with one ``executemany`` while the pool's workers evaluate the next ones
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .._retier import Job, RetierPool
 
 __all__ = ["Retiering"]
+
 
 #: One version's re-tiering result (``Store.retier_all``), in the qmark style (``%s`` on
 #: PostgreSQL). Only constants: every value is a bound parameter.
@@ -68,63 +69,17 @@ class Retiering(VersionRows):
         """
         stats = pool.stats
         pool.start()  # workers load the policies before the write lock is taken
-        changed = total = failed = 0
-        revision = ""
         with self._write() as tx:
             conn = tx.session.connection()
             cpu = time.process_time()
-            plugins = _plugins(conn)
-            versions_of: dict[int, list[tuple[str, str, str, str]]] = {pid: [] for pid in plugins}
+            rewrite = _Rewrite(conn, _plugins(conn), seal=self.receipt_issuer.seal, now=now)
             stats.main_read_cpu += time.process_time() - cpu
-
-            # The hot write goes to the driver's executemany with positional tuples: a parameter
-            # dict per row, processed by SQLAlchemy, would cost more than the UPDATE itself.
-            qmark = conn.dialect.paramstyle == "qmark"
-            store = _RETIER_UPDATE if qmark else _RETIER_UPDATE.replace("?", "%s")
-            insert_receipts = _RECEIPT_INSERT if qmark else _RECEIPT_INSERT.replace("?", "%s")
-            decided_at = format_time(now)
-            # Written without the ORM: the log's effects are recorded here (every version's
-            # decision and documents are rewritten).
-            rewritten: dict[str, Any] = {}
-            for job, outcomes in pool.run(self._jobs(conn, plugins, batch, stats), now=now):
+            for job, outcomes in pool.run(self._jobs(conn, rewrite.plugins, batch, stats), now=now):
                 cpu = time.process_time()
-                params = []
-                receipts = []
-                for (vid, pid, version, state, tier, action, _), out in zip(job.keys, outcomes,
-                                                                             strict=True):
-                    params.append((out.tier, out.action, out.policy_revision, out.decision_json,
-                                   out.summary_json, out.document_json, vid))
-                    receipts.append((vid, decided_at, self.receipt_issuer.seal(out.receipt)))
-                    # Only what re-tiering changes (the log merges it over the row's fields).
-                    rewritten[f"{plugins[pid][3]}@{version}"] = {
-                        "tier": out.tier, "action": out.action, "rendered": rendered_hash(
-                            decision_json=out.decision_json, summary_json=out.summary_json,
-                            document_json=out.document_json)}
-                    changed += (out.tier, out.action) != (tier, action)
-                    failed += out.failed
-                    versions_of[pid].append((version, state, out.tier, out.action))
-                    revision = out.policy_revision
-                if params:
-                    conn.exec_driver_sql(store, params)
-                    conn.exec_driver_sql(insert_receipts, receipts)
-                total += len(params)
+                rewrite.add(job.keys, outcomes)
                 stats.main_write_cpu += time.process_time() - cpu
             cpu = time.process_time()
-            plugin_params = []
-            for pid, p in plugins.items():
-                latest_version, tier, action, summary, document = plugin_documents(
-                    namespace=p[1], name=p[2], key=p[3], description=p[4],
-                    capabilities_json=p[5], updated_at=p[6], versions=versions_of[pid])
-                plugin_params.append({"b_id": pid, "latest_version": latest_version,
-                                      "tier": tier, "action": action, "summary_json": summary,
-                                      "document_json": document})
-            if plugin_params:
-                pt = Plugin.__table__  # type: ignore[attr-defined]
-                conn.execute(update(pt).where(pt.c.id == bindparam("b_id")), plugin_params)
-            result = {"versions": total, "changed": changed, "failed": failed,
-                      "policy_revision": revision or pool.revision}
-            tx.audit(actor=actor, action="catalogue.retier", target="*", before=None,
-                     after=result, now=now, effects={"plugin_version": rewritten})
+            result = rewrite.finish(tx, actor=actor, now=now, revision=pool.revision)
             stats.main_write_cpu += time.process_time() - cpu
         return result
 
@@ -153,8 +108,6 @@ class Retiering(VersionRows):
         """The versions in id order, ``batch`` at a time, with their stored facts: one
         :class:`~registry._retier.Job` each, keyed ``(id, plugin id, version, state, tier,
         action, stored decision JSON or None)`` (the decision is read when ``decisions``)."""
-        from .._retier import Job
-
         pv = PluginVersion.__table__  # type: ignore[attr-defined]
         stored = (pv.c.decision_json,) if decisions else ()
         last = 0
@@ -172,21 +125,106 @@ class Retiering(VersionRows):
             def in_batch(c: Any, lo: int = first, hi: int = last) -> Any:
                 return (c > lo) & (c <= hi)
 
-            latest, usage = self._facts(conn, in_batch, {r[0]: r[_DIGEST] for r in rows})
-            bundles = self._bundle_digests(conn, [r[0] for r in rows])
-            keys: list[tuple[int, int, str, str, str, str, str | None]] = []
-            items: list[Item] = []
-            # Unpacked by position: a SQL row's attributes by name cost microseconds.
-            for vid, pid, tier, action, *columns in rows:
-                plugin = plugins[pid]
-                item = item_from_row(columns[:_ITEMS], namespace=plugin[1], name=plugin[2],
-                                     evidence=latest.get(vid), usage=usage.get(vid),
-                                     bundle_sha256=bundles.get(vid))
-                keys.append((vid, pid, item.version, item.state, tier, action,
-                             columns[_ITEMS] if decisions else None))
-                items.append(item)
+            job = self._job(conn, plugins, rows, in_batch, decisions=decisions)
             stats.main_read_cpu += time.process_time() - cpu
-            yield Job(keys, items)
+            yield job
+
+    def _jobs_for_ids(self, conn: Any, plugins: dict[int, Any], ids: list[int]) -> Job:
+        """The versions ``ids`` (those that exist, in id order) with their stored facts, as one
+        :class:`~registry._retier.Job` keyed like :meth:`_jobs`' batches."""
+        pv = PluginVersion.__table__  # type: ignore[attr-defined]
+        rows = conn.execute(
+            core_select(pv.c.id, pv.c.plugin_id, pv.c.tier, pv.c.action,
+                        *(pv.c[name] for name in ITEM_COLUMNS))
+            .where(pv.c.id.in_(ids)).order_by(pv.c.id)).all() if ids else []
+        return self._job(conn, plugins, rows, lambda c: c.in_(ids), decisions=False)
+
+    def _job(self, conn: Any, plugins: dict[int, Any], rows: Sequence[Any], where: Callable[[Any], Any], *,
+             decisions: bool) -> Job:
+        """``rows`` (id, plugin, tier, action, the item columns[, decision]) with the facts
+        ``where`` selects, as one :class:`~registry._retier.Job`."""
+        from .._retier import Job
+
+        latest, usage = self._facts(conn, where, {r[0]: r[_DIGEST] for r in rows})
+        bundles = self._bundle_digests(conn, [r[0] for r in rows])
+        keys: list[tuple[int, int, str, str, str, str, str | None]] = []
+        items: list[Item] = []
+        # Unpacked by position: a SQL row's attributes by name cost microseconds.
+        for vid, pid, tier, action, *columns in rows:
+            plugin = plugins[pid]
+            item = item_from_row(columns[:_ITEMS], namespace=plugin[1], name=plugin[2],
+                                 evidence=latest.get(vid), usage=usage.get(vid),
+                                 bundle_sha256=bundles.get(vid))
+            keys.append((vid, pid, item.version, item.state, tier, action,
+                         columns[_ITEMS] if decisions else None))
+            items.append(item)
+        return Job(keys, items)
+
+
+class _Rewrite:
+    """The write side of a re-tier, inside one write transaction: every version's new decision,
+    documents and sealed receipt batch by batch (one executemany each), then the plugin documents
+    and the one ``catalogue.retier`` audit entry."""
+
+    def __init__(self, conn: Any, plugins: dict[int, Any], *, seal: Callable[[bytes], str],
+                 now: datetime) -> None:
+        self.conn = conn
+        self.plugins = plugins
+        self.seal = seal
+        self.decided_at = format_time(now)
+        self.versions_of: dict[int, list[tuple[str, str, str, str]]] = {pid: [] for pid in plugins}
+        # The hot write goes to the driver's executemany with positional tuples: a parameter
+        # dict per row, processed by SQLAlchemy, would cost more than the UPDATE itself.
+        qmark = conn.dialect.paramstyle == "qmark"
+        self.store = _RETIER_UPDATE if qmark else _RETIER_UPDATE.replace("?", "%s")
+        self.insert_receipts = _RECEIPT_INSERT if qmark else _RECEIPT_INSERT.replace("?", "%s")
+        # Written without the ORM: the log's effects are recorded here (every version's
+        # decision and documents are rewritten).
+        self.rewritten: dict[str, Any] = {}
+        self.changed = self.total = self.failed = 0
+        self.revision = ""
+
+    def add(self, keys: Sequence[Sequence[Any]], outcomes: Sequence[Outcome]) -> None:
+        """Store ``outcomes``, one per key ``(id, plugin id, version, state, tier, action, ...)``."""
+        params = []
+        receipts = []
+        for (vid, pid, version, state, tier, action, *_), out in zip(keys, outcomes, strict=True):
+            params.append((out.tier, out.action, out.policy_revision, out.decision_json,
+                           out.summary_json, out.document_json, vid))
+            receipts.append((vid, self.decided_at, self.seal(out.receipt)))
+            # Only what re-tiering changes (the log merges it over the row's fields).
+            self.rewritten[f"{self.plugins[pid][3]}@{version}"] = {
+                "tier": out.tier, "action": out.action, "rendered": rendered_hash(
+                    decision_json=out.decision_json, summary_json=out.summary_json,
+                    document_json=out.document_json)}
+            self.changed += (out.tier, out.action) != (tier, action)
+            self.failed += out.failed
+            self.versions_of[pid].append((version, state, out.tier, out.action))
+            self.revision = out.policy_revision
+        if params:
+            self.conn.exec_driver_sql(self.store, params)
+            self.conn.exec_driver_sql(self.insert_receipts, receipts)
+        self.total += len(params)
+
+    def finish(self, tx: Any, *, actor: str, now: datetime, revision: str) -> dict[str, Any]:
+        """Rewrite every plugin's documents from the versions added (every version of the
+        catalogue) and audit the run; returns its counts."""
+        plugin_params = []
+        for pid, p in self.plugins.items():
+            latest_version, tier, action, summary, document = plugin_documents(
+                namespace=p[1], name=p[2], key=p[3], description=p[4],
+                capabilities_json=p[5], updated_at=p[6], versions=self.versions_of[pid])
+            plugin_params.append({"b_id": pid, "latest_version": latest_version,
+                                  "tier": tier, "action": action, "summary_json": summary,
+                                  "document_json": document})
+        if plugin_params:
+            pt = Plugin.__table__  # type: ignore[attr-defined]
+            self.conn.execute(update(pt).where(pt.c.id == bindparam("b_id")), plugin_params)
+        result = {"versions": self.total, "changed": self.changed, "failed": self.failed,
+                  "policy_revision": self.revision or revision}
+        tx.audit(actor=actor, action="catalogue.retier", target="*", before=None,
+                 after=result, now=now, effects={"plugin_version": self.rewritten})
+        return result
 
 
 def _plugins(conn: Any) -> dict[int, Any]:

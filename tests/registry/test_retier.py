@@ -117,7 +117,8 @@ def test_all_is_pinned() -> None:
     import registry._reevaluate as r
     import registry._retier as m
 
-    assert sorted(m.__all__) == ["Job", "RetierFailed", "RetierPool", "RetierStats", "usable_cpus"]
+    assert sorted(m.__all__) == ["Job", "RetierFailed", "RetierPool", "RetierStats", "policy_from_json",
+                                 "policy_to_json", "usable_cpus"]
     assert sorted(r.__all__) == ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator",
                                  "UsageFacts", "build_inputs", "decide_batch", "evaluate_items",
                                  "item_from_row", "receipt_payload_of", "render_outcome", "stored_input",
@@ -326,7 +327,7 @@ def test_cli_reports_undecidable_versions_with_exit_3(registry: Registry, tmp_pa
     target = tmp_path / "crash"
     shutil.copytree(POLICY_DIR, target)
     (target / "cortex" / "extra.rego").write_text(RECURSE_ON_TOOL_1)
-    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url,
+    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--in-process",
                                       "--no-default-policies", "--policy-dir", str(target),
                                       "--data", str(target / "data.json"), "--workers", "1"])
     assert result.exit_code == 3, result.output

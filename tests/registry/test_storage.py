@@ -64,7 +64,7 @@ def test_retier_reevaluates_everything_without_redoing_cryptography(
 
     monkeypatch.setattr(signature, "verify_signature", no_crypto)
     policy = _policy_variant(tmp_path, experimental="notice")
-    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url,
+    result = CliRunner().invoke(app, ["registry", "retier", "--db", registry.db_url, "--in-process",
                                       "--no-default-policies", "--policy-dir", str(policy),
                                       "--data", str(policy / "data.json")])
     assert result.exit_code == 0, result.output

@@ -297,7 +297,7 @@ def test_edits_after_a_retier_are_caught(signed: Registry, tmp_path: Path,
     data = json.loads((policy / "data.json").read_text())
     data["cortex"]["actions"]["experimental"] = "notice"
     (policy / "data.json").write_text(json.dumps(data))
-    r = CliRunner().invoke(app, ["registry", "retier", "--db", signed.db_url, "--workers", "0",
+    r = CliRunner().invoke(app, ["registry", "retier", "--db", signed.db_url, "--workers", "0", "--in-process",
                                  "--no-default-policies", "--policy-dir", str(policy),
                                  "--data", str(policy / "data.json")])
     assert r.exit_code == 0, r.output

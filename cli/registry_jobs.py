@@ -1,0 +1,205 @@
+"""``cortex registry worker`` and ``cortex registry jobs``: the registry's job queue on PostgreSQL
+(:mod:`registry._jobs`), and the queued side of ``cortex registry retier``.
+
+Only typer and the standard library are imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._errors import EXIT_INPUT, EXIT_UNAVAILABLE, fail
+from ._options import DbOpt
+from ._registry_db import IndexKeysOpt, NameOpt, migrated_engine, sign_receipts
+
+if TYPE_CHECKING:
+    from cortex_trust.policy import PolicySet
+    from registry._store import Store
+
+__all__ = ["enqueue_retier", "register"]
+
+
+def register(parent: typer.Typer) -> None:
+    """Add ``worker`` and ``jobs`` to ``cortex registry``."""
+    parent.command("worker")(worker_cmd)
+    parent.command("jobs")(jobs_cmd)
+
+
+def _postgres(engine: Any) -> None:
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        fail("the job queue needs a PostgreSQL registry database", code=EXIT_INPUT,
+             advice="on SQLite, background work runs inside `cortex registry serve` and "
+                    "`cortex registry retier` decides in its own process")
+
+
+def worker_cmd(
+    db: DbOpt,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Jobs run at once.")] = 1,
+    queues: Annotated[list[str] | None, typer.Option(
+        "--queues", help="Only these queues (repeatable; default: every queue).")] = None,
+    heartbeat: Annotated[float, typer.Option(
+        "--heartbeat", min=0.1, help="Seconds between this worker's heartbeats.")] = 10.0,
+    stalled_after: Annotated[float, typer.Option(
+        "--stalled-after", min=0.5, help="Seconds without a heartbeat after which a worker's "
+                                         "running jobs are queued again.")] = 30.0,
+    name: NameOpt = "cortex-registry",
+    index_keys: IndexKeysOpt = None,
+) -> None:
+    """Run the registry's background jobs (re-tier batches) from the PostgreSQL queue until
+    interrupted. Run any number of workers, on any machine that reaches the database."""
+    from registry._jobs import run_worker
+    from registry._store import Store
+
+    engine = migrated_engine(db)
+    _postgres(engine)
+    try:
+        print(f"worker: concurrency {concurrency}, queues {', '.join(queues) if queues else 'all'}",
+              file=sys.stderr, flush=True)
+        store = Store(engine, registry_name=name)
+        sign_receipts(store, index_keys)
+        run_worker(store, db, concurrency=concurrency, queues=queues or None,
+                   heartbeat=heartbeat, stalled_after=stalled_after)
+    finally:
+        engine.dispose()
+
+
+def jobs_cmd(
+    db: DbOpt,
+    status: Annotated[str | None, typer.Option(
+        "--status", help="Only jobs in this state: todo, doing, succeeded, failed, cancelled, aborted.")] = None,
+    retry: Annotated[int | None, typer.Option("--retry", metavar="ID", help="Queue failed job ID again.")] = None,
+    cancel: Annotated[int | None, typer.Option(
+        "--cancel", metavar="ID", help="Cancel queued job ID (its re-tier run is discarded).")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """List the queued, running and failed jobs (with their re-tier run's state and last error),
+    or retry / cancel one. Exit 2 for an unknown job or one in the wrong state."""
+    from datetime import UTC, datetime
+
+    from registry._jobs import open_app
+    from registry._store import Store, UnknownRun
+
+    engine = migrated_engine(db)
+    _postgres(engine)
+    store = Store(engine)
+    try:
+        with open_app(db).open() as queue_app:
+            manager = queue_app.job_manager
+            if retry is not None or cancel is not None:
+                job_id = retry if retry is not None else cancel
+                assert job_id is not None
+                found = manager.list_jobs(id=job_id)
+                if not found:
+                    fail(f"no job {job_id} in the queue", code=EXIT_INPUT,
+                         advice="list the jobs with `cortex registry jobs`")
+                job = found[0]
+                if retry is not None:
+                    if job.status != "failed":
+                        fail(f"job {job_id} is {job.status}, not failed", code=EXIT_INPUT,
+                             advice="only a failed job can be retried")
+                    manager.retry_job_by_id(job_id, retry_at=datetime.now(UTC))
+                    print(f"job {job_id} queued again")
+                    return
+                if not manager.cancel_job_by_id(job_id):
+                    fail(f"job {job_id} is {job.status}: only a queued job can be cancelled", code=EXIT_INPUT,
+                         advice="a running job ends by itself; a failed one can be retried")
+                run_id = job.task_kwargs.get("run_id")
+                if isinstance(run_id, str):
+                    try:
+                        store.retier_discard(run_id, state="cancelled", reason=f"job {job_id} was cancelled",
+                                             now=datetime.now(UTC))
+                    except UnknownRun:
+                        pass
+                print(f"job {job_id} cancelled" + (f"; re-tier run {run_id} discarded" if run_id else ""))
+                return
+            rows = []
+            for job in manager.list_jobs(status=status):
+                if status is None and job.status in ("succeeded", "cancelled", "aborted"):
+                    continue
+                rows.append(_row(store, job))
+    finally:
+        engine.dispose()
+    if output_format == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no queued, running or failed jobs")
+        return
+    for r in rows:
+        line = f"{r['id']:>8}  {r['status']:<9} {r['task']:<24} attempts {r['attempts']}"
+        if r.get("run"):
+            line += f"  run {r['run']} ({r['run_state']}, {r['versions']} versions)"
+        print(line)
+        if r.get("error"):
+            print(f"          error: {r['error']}")
+
+
+def _row(store: Store, job: Any) -> dict[str, Any]:
+    from registry._store import UnknownRun
+
+    row: dict[str, Any] = {"id": job.id, "status": job.status, "task": job.task_name, "queue": job.queue,
+                           "attempts": job.attempts}
+    run_id = job.task_kwargs.get("run_id")
+    if isinstance(run_id, str):
+        row["run"] = run_id
+        row["versions"] = len(job.task_kwargs.get("version_ids") or [])
+        try:
+            run = store.retier_get(run_id)
+            row["run_state"], row["error"] = run.state, run.error
+        except UnknownRun:
+            row["run_state"], row["error"] = "unknown", f"no re-tier run {run_id} in this registry"
+    return row
+
+
+def enqueue_retier(store: Store, db: str, policy_set: PolicySet, *, batch: int, wait: bool) -> dict[str, Any] | None:
+    """Start a re-tier run and queue its batches; with ``wait``, follow it and return its counts
+    (exit 3 when it failed), else print the run and return None."""
+    from datetime import UTC, datetime
+
+    from registry._jobs import defer_retier, open_app
+    from registry._retier import RetierPool
+
+    run_id, batches = store.retier_start(policy_set=policy_set, now=datetime.now(UTC), batch=batch)
+    if not batches:  # nothing to decide: switch the (empty) run here
+        with RetierPool(policy_set, registry_name=store.registry_name, workers=0) as pool:
+            return store.retier_apply(run_id, pool=pool)
+    with open_app(db).open() as queue_app:
+        job_ids = defer_retier(queue_app, run_id, batches)
+        print(json.dumps({"run": run_id, "jobs": len(job_ids), "versions": sum(map(len, batches))}),
+              file=sys.stderr if wait else sys.stdout, flush=True)
+        if not wait:
+            return None
+        return _follow(store, queue_app, run_id, set(job_ids))
+
+
+def _follow(store: Store, queue_app: Any, run_id: str, job_ids: set[int]) -> dict[str, Any]:
+    """Follow run ``run_id`` to its end with a progress line on stderr; its counts."""
+    started = time.monotonic()
+    while True:
+        progress = store.retier_progress(run_id)
+        done, total = progress["decided"], progress["total"]
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = f"{(total - done) / rate:.0f}s left" if rate > 0 else "starting"
+        print(f"\rre-tier {run_id[:8]}: {done}/{total} versions, {rate:.0f}/s, {left}   ",
+              end="", file=sys.stderr, flush=True)
+        if progress["state"] == "applied":
+            print(file=sys.stderr)
+            return dict(progress["result"])
+        if progress["state"] != "running":
+            print(file=sys.stderr)
+            fail(f"re-tier run {run_id} was {progress['state']}: {progress['error']}", code=EXIT_UNAVAILABLE,
+                 advice="nothing was switched; fix the cause and run the re-tier again")
+        failed = [j.id for j in queue_app.job_manager.list_jobs(status="failed") if j.id in job_ids]
+        if failed:
+            print(file=sys.stderr)
+            fail(f"re-tier run {run_id}: job(s) {failed} failed: {progress['error']}", code=EXIT_UNAVAILABLE,
+                 advice="nothing was switched; `cortex registry jobs --retry ID` queues a job again, "
+                        "`--cancel` discards the run")
+        time.sleep(0.5)

@@ -1,0 +1,254 @@
+"""The registry's background jobs: one definition, run by procrastinate workers or in-process.
+
+:data:`app` is a procrastinate application whose tasks are the job definitions. On PostgreSQL,
+:func:`open_app` connects it to the registry's database (procrastinate's tables live in the
+schema ``procrastinate``, created by the migration ``job_queue``), ``cortex registry worker``
+runs :func:`run_worker` on any number of machines and ``cortex registry retier`` defers one
+:func:`retier_batch` job per batch of versions. On SQLite (one machine), :func:`retier_in_process`
+calls the same batch function in this process, one batch after another.
+
+``retier_batch`` is safe to run more than once for a batch (a retry, a worker killed after its
+commit): what is staged is never decided again (:mod:`registry._store._retier_runs`), and the
+run is switched by whichever batch finds every version staged, exactly once. Retry policy:
+failures that may pass (the database or a policy engine worker unavailable) are retried with a
+growing wait, up to :data:`MAX_ATTEMPTS` runs; a job whose input is wrong (an unknown run,
+versions deleted meanwhile, stored facts that no longer validate) fails at once and discards its
+run. A worker killed mid-batch stops sending heartbeats: :func:`run_worker` puts the jobs of
+workers silent for ``stalled_after`` seconds back in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import procrastinate
+from procrastinate.testing import InMemoryConnector
+
+from cortex_trust.errors import CortexTrustError, InputError
+
+if TYPE_CHECKING:
+    from cortex_trust.policy import PolicySet
+
+    from ._retier import RetierPool
+    from ._store import Store
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "RETIER_QUEUE",
+    "app",
+    "configure",
+    "open_app",
+    "retier_batch",
+    "retier_in_process",
+    "run_worker",
+]
+
+#: How many times a job runs at most before it ends as failed.
+MAX_ATTEMPTS = 5
+#: The queue of re-tier batches.
+RETIER_QUEUE = "retier"
+#: The PostgreSQL schema of procrastinate's tables (migration ``job_queue``).
+SCHEMA = "procrastinate"
+
+
+class _Retry(procrastinate.BaseRetryStrategy):
+    """Retry what may pass, never a wrong input."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Any) -> procrastinate.RetryDecision | None:
+        if _is_final(exception) or job.attempts + 1 >= MAX_ATTEMPTS:
+            return None
+        return procrastinate.RetryDecision(retry_in={"seconds": 2 * (job.attempts + 1)})
+
+
+def _is_final(exception: BaseException) -> bool:
+    from ._retier import RetierFailed
+
+    return isinstance(exception, (InputError, RetierFailed))
+
+
+#: The job definitions; its connector is replaced by :func:`open_app` (PostgreSQL).
+app = procrastinate.App(connector=InMemoryConnector())
+
+
+class _Context:
+    """What the tasks of this process run against: the store and the policy engines."""
+
+    def __init__(self) -> None:
+        self.store: Store | None = None
+        self.lock = threading.Lock()
+        self.idle: dict[str, list[RetierPool]] = {}
+
+    @contextmanager
+    def pool(self, run_id: str) -> Iterator[RetierPool]:
+        """A policy engine process for run ``run_id`` (kept for the run's next batches)."""
+        from ._retier import RetierPool
+
+        with self.lock:
+            for other in [r for r in self.idle if r != run_id]:  # a new run: free the old engines
+                for p in self.idle.pop(other):
+                    p.close()
+            pool = self.idle.get(run_id, []).pop() if self.idle.get(run_id) else None
+        if pool is None:
+            assert self.store is not None
+            policy_set, _ = self.store.retier_policy(run_id)
+            pool = RetierPool(policy_set, registry_name=self.store.registry_name, workers=1)
+        try:
+            yield pool
+        except BaseException:
+            pool.close()
+            raise
+        with self.lock:
+            self.idle.setdefault(run_id, []).append(pool)
+
+    def close(self) -> None:
+        with self.lock:
+            for pools in self.idle.values():
+                for p in pools:
+                    p.close()
+            self.idle.clear()
+
+
+_context = _Context()
+atexit.register(_context.close)
+
+
+def configure(store: Store) -> None:
+    """Run this process's tasks against ``store``."""
+    _context.store = store
+
+
+@app.task(name="registry.retier_batch", queue=RETIER_QUEUE, retry=_Retry(), pass_context=True)
+def retier_batch(context: procrastinate.JobContext, run_id: str, version_ids: list[int]) -> int:
+    """Decide and stage the versions ``version_ids`` of re-tier run ``run_id``; switch the run
+    when it was the last batch. Returns how many versions this call decided."""
+    store = _context.store
+    if store is None:
+        raise InputError("this process has no registry database for its jobs",
+                         advice="run jobs with `cortex registry worker --db URL`")
+    try:
+        with _context.pool(run_id) as pool:
+            return _decide(store, run_id, version_ids, pool)
+    except Exception as e:
+        _failed(store, run_id, e, final=_is_final(e) or context.job.attempts + 1 >= MAX_ATTEMPTS)
+        raise
+
+
+def _decide(store: Store, run_id: str, version_ids: list[int], pool: RetierPool) -> int:
+    """One batch: decide, stage, and switch the run if every version is staged."""
+    decided = store.retier_decide(run_id, version_ids, pool=pool)
+    store.retier_apply(run_id, pool=pool)
+    return decided
+
+
+def _failed(store: Store, run_id: str, error: BaseException, *, final: bool) -> None:
+    """Record a batch's error on its run; a wrong input discards the run (it cannot finish)."""
+    from ._store import UnknownRun
+
+    text = f"{type(error).__name__}: {error}"
+    try:
+        if isinstance(error, UnknownRun):
+            return
+        if _is_final(error):
+            store.retier_discard(run_id, state="failed", reason=text, now=datetime.now(UTC), actor="worker")
+        else:
+            store.retier_note_error(run_id, ("gave up: " if final else "will retry: ") + text)
+    except CortexTrustError:  # the database is gone too: the job's own failure is what counts
+        pass
+
+
+def retier_in_process(store: Store, policy_set: PolicySet, *, now: datetime, workers: int | None = None,
+                      batch: int = 1000, actor: str = "cli") -> dict[str, Any]:
+    """A whole re-tier run in this process: the batches of :func:`retier_batch`, one after
+    another, on ``workers`` policy engine processes; returns the run's counts. A batch that
+    raises discards the run (nothing is switched) and the error propagates."""
+    from ._retier import RetierPool
+
+    run_id, batches = store.retier_start(policy_set=policy_set, now=now, actor=actor, batch=batch)
+    try:
+        with RetierPool(policy_set, registry_name=store.registry_name, workers=workers) as pool:
+            for ids in batches:
+                _decide(store, run_id, ids, pool)
+            result = store.retier_apply(run_id, pool=pool)
+    except BaseException as e:
+        store.retier_discard(run_id, state="failed", reason=f"{type(e).__name__}: {e}", now=now, actor=actor)
+        raise
+    if result is None:  # pragma: no cover - the run switched already or was discarded meanwhile
+        progress = store.retier_progress(run_id)
+        if progress["result"] is None:
+            raise InputError(f"re-tier run {run_id} ended without being applied: {progress['error']}",
+                             advice="run the re-tier again")
+        result = progress["result"]
+    return dict(result)
+
+
+# ------------------------------------------------------------------------------- PostgreSQL
+
+
+def conninfo(db_url: str) -> str:
+    """The libpq connection string of a registry database URL (PostgreSQL only)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def open_app(db_url: str) -> procrastinate.App:
+    """:data:`app` on the registry's PostgreSQL database (not yet opened)."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo(db_url), kwargs={"options": f"-c search_path={SCHEMA}"})
+    return app.with_connector(connector)
+
+
+def defer_retier(queue_app: procrastinate.App, run_id: str, batches: Iterable[list[int]]) -> list[int]:
+    """Defer one :func:`retier_batch` job per batch; returns the job ids."""
+    from procrastinate.jobs import Job
+
+    task = queue_app.tasks["registry.retier_batch"]
+    jobs = [Job(id=None, queue=RETIER_QUEUE, lock=None, queueing_lock=None, task_name=task.name,
+                task_kwargs={"run_id": run_id, "version_ids": list[Any](ids)}) for ids in batches]
+    if not jobs:
+        return []
+    return [j.id for j in queue_app.job_manager.batch_defer_jobs(jobs) if j.id is not None]
+
+
+def run_worker(store: Store, db_url: str, *, concurrency: int = 1, queues: list[str] | None = None,
+               heartbeat: float = 10.0, stalled_after: float = 30.0, name: str | None = None) -> None:
+    """Run jobs from the queue until interrupted, ``concurrency`` at a time; the jobs of workers
+    without a heartbeat for ``stalled_after`` seconds are put back in the queue."""
+    configure(store)
+    asyncio.run(_work(open_app(db_url), concurrency=concurrency, queues=queues, heartbeat=heartbeat,
+                      stalled_after=stalled_after, name=name))
+
+
+async def _work(queue_app: procrastinate.App, *, concurrency: int, queues: list[str] | None,
+                heartbeat: float, stalled_after: float, name: str | None) -> None:
+    async with queue_app.open_async():
+        requeue = asyncio.create_task(_requeue_stalled(queue_app, heartbeat=heartbeat, stalled_after=stalled_after))
+        options: dict[str, Any] = {"queues": queues} if queues else {}
+        if name:
+            options["name"] = name
+        try:
+            await queue_app.run_worker_async(
+                concurrency=concurrency, update_heartbeat_interval=heartbeat, stalled_worker_timeout=stalled_after,
+                delete_jobs="never", install_signal_handlers=True, **options)
+        finally:
+            requeue.cancel()
+            _context.close()
+
+
+async def _requeue_stalled(queue_app: procrastinate.App, *, heartbeat: float, stalled_after: float) -> None:
+    """Put the running jobs of silent workers back in the queue, every ``heartbeat`` seconds."""
+    manager = queue_app.job_manager
+    while True:
+        await asyncio.sleep(heartbeat)
+        try:
+            for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+                await manager.retry_job(job)
+        except Exception:  # noqa: BLE001,S112 - the database went away: the next round tries again
+            continue
