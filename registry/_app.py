@@ -436,6 +436,15 @@ async def revocations(
                                   poll=config.feed_poll_seconds))
 
 
+def _also(notify: Callable[[], None], then: Callable[[str], None] | None) -> Callable[[str], None]:
+    """An ``on_write`` hook that calls ``notify()`` and then ``then(target)`` (if any)."""
+    def on_write(target: str) -> None:
+        notify()
+        if then is not None:
+            then(target)
+    return on_write
+
+
 def create_app(config: RegistryConfig, *,
                engine_factory: Callable[[], PolicyEngine] | None = None,
                evaluator: ThreadEvaluator | None = None, db: Engine | None = None,
@@ -505,6 +514,8 @@ def create_app(config: RegistryConfig, *,
     app.state.store = store
     app.state.feed_waiters = FeedWaiters()
     store.on_feed = app.state.feed_waiters.notify
+    app.state.log_waiters = FeedWaiters()
+    store.on_write = _also(app.state.log_waiters.notify, store.on_write)
     app.state.evaluator = ev
     app.state.scan_worker = worker
     app.state.governance = governance

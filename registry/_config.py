@@ -71,10 +71,10 @@ class RegistryConfig:
     #: Trusted publishing: which OIDC issuers are accepted and the audience their tokens must
     #: carry. ``None``: GitHub Actions' issuer, with this registry's ``name`` as the audience.
     oidc: OidcSettings | None = None
-    #: How often a waiting long-poll of the revocation feed looks at the database, in seconds:
-    #: how late it sees a revocation committed by another process (one committed by this
+    #: How often a waiting long-poll (revocation feed, log size) looks at the database, in
+    #: seconds: how late it sees a write committed by another process (one committed by this
     #: process wakes it at once; see :mod:`registry._feed`).
     feed_poll_seconds: float = 1.0
-    #: The longest a long-poll of the revocation feed waits, in seconds, whatever the client
+    #: The longest a long-poll (revocation feed, log size) waits, in seconds, whatever the client
     #: asks (at most :data:`registry._feed.MAX_WAIT`): below the timeout of any proxy in front.
     feed_max_wait_seconds: float = 30.0

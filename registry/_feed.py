@@ -1,15 +1,16 @@
-"""Long-polling the revocation feed: ``GET /api/v1/revocations?cursor=N&wait=S``.
+"""Long-polls of what only grows: the revocation feed (``GET /api/v1/revocations?cursor=N&wait=S``)
+and the audit log's size (``GET /api/v1/log/size?after=N&wait=S``).
 
-A follower asks for the entries after its cursor and, with ``wait``, is answered as soon as
-there is one, or with an empty page (``next_cursor`` unchanged) once ``wait`` seconds passed.
+A follower asks for what is after its cursor and, with ``wait``, is answered as soon as there
+is something, or with an empty answer (its cursor unchanged) once ``wait`` seconds passed.
 
 Guarantees:
 
 * No database connection is held while waiting: each look at the feed is one read of the
   fixed-SQL read path, which gives its connection back before the wait resumes.
 * The wait is bounded (:data:`MAX_WAIT`), whatever the client asks.
-* A revocation committed by this process wakes its waiters at once (:class:`FeedWaiters`,
-  set by the store after the commit); one committed by another process (several workers, a
+* A write committed by this process wakes its waiters at once (one :class:`FeedWaiters` per
+  followed sequence, notified by the store after the commit); one committed by another process (several workers, a
   CLI on the same database) is seen by the next look at the database, every
   ``feed_poll_seconds`` of the configuration.
 * A follower that went away stops its wait at the next look (no orphaned waits piling up).
@@ -31,7 +32,7 @@ MAX_WAIT = 30
 
 
 class FeedWaiters:
-    """The long-polls waiting on this process's revocation feed.
+    """The long-polls waiting on one growing sequence of this process (the feed, the log).
 
     :meth:`notify` may be called from any thread (writes run in worker threads); each waiter
     is an :class:`asyncio.Event` set on its own event loop.
@@ -42,7 +43,7 @@ class FeedWaiters:
         self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def notify(self) -> None:
-        """Wake every waiter: the feed may have grown. Never raises."""
+        """Wake every waiter: the sequence may have grown. Never raises."""
         with self._lock:
             waiting = list(self._waiting)
         for loop, event in waiting:

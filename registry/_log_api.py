@@ -1,6 +1,7 @@
 """Routes of the audit log's transparency log (``/api/v1/log/...``) and of a version's leaves.
 
-Public reads (anyone can check what the registry committed to): the signed checkpoint,
+Public reads (anyone can check what the registry committed to): the log's size (a long-poll
+followers use to learn that something changed), the signed checkpoint,
 inclusion and consistency proofs (hashes only) and the leaves that recorded a version's publish
 and revocations. The full entries can hold operator data (token holders, revocation reasons for
 tokens), so listing them needs an admin token. Every answer is computed from stored subtree
@@ -21,6 +22,7 @@ from cortex_trust.sources import LogProof, VersionLog
 
 from ._deps import Caller, Name, Namespace, Version, _config, _require, _store, answers
 from ._errors import Invalid, NotFound
+from ._feed import MAX_WAIT, long_poll
 from ._store._tx import not_found
 
 __all__ = ["router"]
@@ -65,6 +67,24 @@ async def checkpoint(request: Request) -> Response:
                               "(cortex registry log-key create)")
     text = await run_in_threadpool(_store(request).log.checkpoint, signer)
     return Response(content=text, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/log/size", responses=_ERRORS)
+async def size(request: Request, after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+               wait: Annotated[int, Query(ge=0, le=MAX_WAIT)] = 0) -> Response:
+    """``{"size": int}``: how many entries the audit log holds (every committed write appends
+    one). With ``wait`` (seconds, at most 30) this is a long-poll: the answer comes as soon as
+    the size is above ``after``, or with the unchanged size once ``wait`` seconds passed."""
+    log, config = _store(request).log, _config(request)
+
+    async def read() -> tuple[bytes, bool]:
+        n = await run_in_threadpool(log.size)
+        return json.dumps({"size": n}).encode(), n > after
+
+    document = await long_poll(request, read, waiters=request.app.state.log_waiters,
+                               wait=min(wait, config.feed_max_wait_seconds),
+                               poll=config.feed_poll_seconds)
+    return Response(content=document, media_type="application/json")
 
 
 @router.get("/log/proof/inclusion", responses={**answers(LogProof), **_ERRORS})

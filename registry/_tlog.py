@@ -329,6 +329,11 @@ class TransparencyLog:
         size, root = self.tree_head()
         return Checkpoint(origin=signer.name, size=size, root=root).sign(signer)
 
+    def size(self) -> int:
+        """The number of entries the log holds now."""
+        with self._session() as s:
+            return self._size(s)
+
     def _size(self, s: Session) -> int:
         return int(s.exec(select(AuditHead.seq).where(AuditHead.id == 1)).one())
 

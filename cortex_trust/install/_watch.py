@@ -1,10 +1,13 @@
-"""Following registries' revocation feeds as they grow: what ``cortex plugin sync --watch`` runs.
+"""Following registries' revocation feeds and audit logs as they grow: what ``cortex plugin sync
+--watch`` runs.
 
 :class:`FeedWatcher` runs the caller's sync pass (the one ``cortex plugin sync`` runs: sync every
-feed, stop the running plugins it finds revoked) at start, whenever a registry's feed grows, after a
-registry became reachable again, and at least every ``interval`` seconds. Between passes one
-follower thread per registry long-polls its feed (``GET /api/v1/revocations?wait=``) from the
-cursor the last pass stored.
+feed, re-decide every installed plugin, stop the running plugins it finds revoked or blocked) at
+start, whenever a registry's feed or audit log grows, after a registry became reachable again,
+and at least every ``interval`` seconds. Between passes two follower threads per registry
+long-poll its feed (``GET /api/v1/revocations?wait=``) from the cursor the last pass stored, and
+its audit log's size (``GET /api/v1/log/size?wait=``), which grows with every committed write
+(a rescan, a re-tier: what can newly block an installed plugin).
 
 Guarantees:
 
@@ -15,7 +18,8 @@ Guarantees:
   capped, jittered delays (:class:`Backoff`); a pass that could not reach a registry is retried
   the same way, and until it succeeds the revocation data ages toward stale as for ``sync``.
 * A registry read through a signed index has no long-poll: its feed is looked at by the
-  periodic passes only.
+  periodic passes only. A registry without the log's long-poll (404) has its other changes
+  seen by the periodic passes; its feed is still followed.
 * :meth:`FeedWatcher.stop` (from a signal handler or another thread) ends :meth:`run` after the
   pass in progress; followers are daemon threads and never delay the exit.
 
@@ -28,9 +32,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import CortexTrustError
 from ._federation import RegistryTarget
+
+if TYPE_CHECKING:
+    from ..sources import RegistryClient
 
 __all__ = ["Backoff", "FeedWatcher"]
 
@@ -64,19 +72,21 @@ class FeedWatcher:
     removed meanwhile are followed or dropped). ``log(line, problem)`` gets one line per event
     (``problem``: a failure being retried). ``wait`` is the long-poll's length asked of the
     registry (a registry answering empty pages sooner is asked at most every ``wait / 2``
-    seconds), ``interval`` the longest time between two passes.
+    seconds), ``interval`` the longest time between two passes, ``settle`` how long a follower
+    that saw growth waits before it looks again (a burst of writes wakes at most one pass per
+    ``settle`` seconds after the first).
     """
 
     def __init__(self, *, sync: Callable[[], bool], targets: Callable[[], Sequence[RegistryTarget]],
                  cursor: Callable[[RegistryTarget], int], log: Callable[[str, bool], None],
                  wait: int = 30, interval: float = 300.0, timeout: float = 10.0,
-                 backoff: Callable[[], Backoff] = Backoff) -> None:
+                 settle: float = 1.0, backoff: Callable[[], Backoff] = Backoff) -> None:
         self._sync, self._targets, self._cursor, self._log = sync, targets, cursor, log
-        self.wait, self.interval, self.timeout = wait, interval, timeout
+        self.wait, self.interval, self.timeout, self.settle = wait, interval, timeout, settle
         self._backoff = backoff
         self._wake = threading.Event()
         self._stopped = threading.Event()
-        self._followers: dict[tuple[str, tuple[str, ...]], _Follower] = {}
+        self._followers: dict[tuple[str, tuple[str, ...]], tuple[_Follower, ...]] = {}
 
     def stop(self) -> None:
         """End :meth:`run` (safe from a signal handler)."""
@@ -109,8 +119,9 @@ class FeedWatcher:
                 self._follow(self._targets())
                 self._wake.wait(delay)
         finally:
-            for f in self._followers.values():
-                f.stopped.set()
+            for followers in self._followers.values():
+                for f in followers:
+                    f.stopped.set()
             self._followers.clear()
 
     def _follow(self, targets: Sequence[RegistryTarget]) -> None:
@@ -118,46 +129,61 @@ class FeedWatcher:
         wanted = {(t.name, t.urls): t for t in targets if not t.index_urls}
         for key in list(self._followers):
             if key not in wanted:
-                self._followers.pop(key).stopped.set()
+                for f in self._followers.pop(key):
+                    f.stopped.set()
         for key, target in wanted.items():
             if key not in self._followers:
-                follower = _Follower(self, target)
-                self._followers[key] = follower
-                follower.start()
+                followers = (_FeedFollower(self, target), _LogFollower(self, target))
+                self._followers[key] = followers
+                for f in followers:
+                    f.start()
 
 
 class _Follower(threading.Thread):
-    """Long-polls one registry's feed (its URL, then its mirrors in turn on failures)."""
+    """Long-polls one thing of one registry that only grows (its URL, then its mirrors in turn
+    on failures) and wakes the watcher when it grew. Subclasses say what :meth:`_look` asks."""
+
+    what = "feed"
 
     def __init__(self, watcher: FeedWatcher, target: RegistryTarget) -> None:
-        super().__init__(name=f"feed-{target.name}", daemon=True)
+        super().__init__(name=f"{self.what}-{target.name}", daemon=True)
         self.watcher, self.target = watcher, target
         self.stopped = threading.Event()
 
     def _done(self) -> bool:
         return self.stopped.is_set() or self.watcher.stopped
 
+    def _look(self, client: RegistryClient) -> tuple[bool, str | None]:
+        """One request: whether it was a long-poll, and a line to log when it saw growth."""
+        raise NotImplementedError
+
+    def _resumed(self) -> str:
+        """What the line logged after a reconnection says about where following resumes."""
+        raise NotImplementedError
+
+    def _unsupported(self, url: str, e: CortexTrustError) -> bool:
+        """Whether ``e`` says the registry has no such long-poll (following it stops)."""
+        return False
+
     def run(self) -> None:
         from ..sources import RegistryClient
 
         w, t = self.watcher, self.target
         backoff = w._backoff()
-        seen = 0
         down = False
         url_index = 0
         while not self._done():
             url = t.urls[url_index % len(t.urls)]
-            cursor = seen
             started = time.monotonic()
             try:
-                cursor = max(seen, w._cursor(t))
                 with RegistryClient(url, token=t.token, timeout=w.timeout) as client:
-                    page = client.wait_revocations(cursor=cursor, wait=w.wait)
+                    polled, grown = self._look(client)
             except CortexTrustError as e:
-                if self._done():
+                if self._done() or self._unsupported(url, e):
                     return
                 delay = backoff.next()
-                w._log(f"registry {t.name} ({url}): {e.message}; retrying in {delay:.1f}s", True)
+                w._log(f"registry {t.name} ({url}) {self.what}: {e.message}; retrying in {delay:.1f}s",
+                       True)
                 down = True
                 url_index += 1
                 self.stopped.wait(delay)
@@ -167,15 +193,68 @@ class _Follower(threading.Thread):
             backoff.reset()
             if down:
                 down = False
-                w._log(f"registry {t.name} ({url}) reachable again; resuming from cursor {cursor}",
-                       False)
+                w._log(f"registry {t.name} ({url}) reachable again; {self._resumed()}", False)
                 w.wake()
-            if page.items:
-                seen = page.next_cursor
-                w._log(f"registry {t.name}: {len(page.items)} new feed "
-                       f"entr{'y' if len(page.items) == 1 else 'ies'} after cursor {cursor}", False)
+            if grown is not None:
+                w._log(f"registry {t.name}: {grown}", False)
                 w.wake()
-            else:
-                # An empty page long before the wait was over: a registry without long-polls
+                self.stopped.wait(w.settle)
+            elif polled:
+                # An empty answer long before the wait was over: a registry without long-polls
                 # (or one capping them short). Poll it no more often than the wait asks.
                 self.stopped.wait(max(0.0, w.wait / 2 - (time.monotonic() - started)))
+
+
+class _FeedFollower(_Follower):
+    """Follows the revocation feed from the stored cursor (or what it saw, whichever is further)."""
+
+    def __init__(self, watcher: FeedWatcher, target: RegistryTarget) -> None:
+        super().__init__(watcher, target)
+        self.seen = self.cursor = 0
+
+    def _look(self, client: RegistryClient) -> tuple[bool, str | None]:
+        w = self.watcher
+        self.cursor = max(self.seen, w._cursor(self.target))
+        page = client.wait_revocations(cursor=self.cursor, wait=w.wait)
+        if not page.items:
+            return True, None
+        self.seen = page.next_cursor
+        n = len(page.items)
+        return True, f"{n} new feed entr{'y' if n == 1 else 'ies'} after cursor {self.cursor}"
+
+    def _resumed(self) -> str:
+        return f"resuming from cursor {self.cursor}"
+
+
+class _LogFollower(_Follower):
+    """Follows the size of the registry's audit log, which grows with every committed write (a
+    rescan, a re-tier, a revocation...). Its first look takes the size and wakes the watcher (a
+    write between the last pass and that look is not missed)."""
+
+    what = "log"
+
+    def __init__(self, watcher: FeedWatcher, target: RegistryTarget) -> None:
+        super().__init__(watcher, target)
+        self.size: int | None = None
+
+    def _look(self, client: RegistryClient) -> tuple[bool, str | None]:
+        if self.size is None:
+            self.size = client.wait_log_size(after=0, wait=0)
+            return False, f"following its log from size {self.size}"
+        size = client.wait_log_size(after=self.size, wait=self.watcher.wait)
+        if size == self.size:
+            return True, None
+        grown, self.size = size - self.size, size
+        return True, f"{grown} new log entr{'y' if grown == 1 else 'ies'} (size {size})"
+
+    def _resumed(self) -> str:
+        return f"resuming from log size {self.size}"
+
+    def _unsupported(self, url: str, e: CortexTrustError) -> bool:
+        from ..sources import RegistryRequestError
+
+        if not (isinstance(e, RegistryRequestError) and e.status == 404):
+            return False
+        self.watcher._log(f"registry {self.target.name} ({url}) has no log long-poll; its changes "
+                          f"other than revocations are seen by the periodic sync", False)
+        return True

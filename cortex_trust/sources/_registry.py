@@ -228,6 +228,23 @@ class RegistryClient:
                              timeout=wait + self._timeout).content
         return self._forward(self._parse("GET", path, RevocationPage, content), cursor)
 
+    def wait_log_size(self, *, after: int, wait: int) -> int:
+        """A long-poll of the audit log's size: the number of entries as soon as it is above
+        ``after``, or the unchanged size once the registry waited ``wait`` seconds (it bounds
+        the wait itself). A size that is not a count, or below ``after`` (a log never shrinks),
+        is :class:`RegistryUnavailable`; a registry without the endpoint answers 404
+        (:class:`RegistryRequestError`)."""
+        path = "/api/v1/log/size"
+        content = self._send("GET", path, params={"after": str(after), "wait": str(wait)},
+                             timeout=wait + self._timeout).content
+        try:
+            size = load_json(content)["size"]
+        except (ValueError, KeyError, TypeError):
+            size = None
+        if type(size) is not int or size < after:
+            raise self._untrusted("GET", path, "a log size that is not a count at or above the cursor")
+        return size
+
     def _forward(self, page: RevocationPage, cursor: int) -> RevocationPage:
         """``page`` if it moves forward from ``cursor``, else :class:`RegistryUnavailable`."""
         last = max((e.cursor for e in page.items), default=cursor)

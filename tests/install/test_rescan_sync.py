@@ -17,7 +17,7 @@ NO_PROMOTION = Path(__file__).parent.parent / "fixtures" / "policy_data" / "no_p
 JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 
 
-def _scan(fed: Federation, digest: str, *, now: datetime, critical: bool) -> None:
+def scan(fed: Federation, digest: str, *, now: datetime, critical: bool) -> None:
     """The registry's scan worker records a scan of ``digest`` (standing in for Trivy)."""
     store = fed.private.store
     job = store.claim_scan_job(now=now, lease=timedelta(minutes=5))
@@ -29,10 +29,9 @@ def _scan(fed: Federation, digest: str, *, now: datetime, critical: bool) -> Non
     store.finish_scan_job(job.id, evidence=evidence, error=None, now=now, evaluate=fed.private.evaluator)
 
 
-def test_a_rescan_finding_a_critical_blocks_the_installed_plugin_at_sync(federation: Federation) -> None:
-    fed = federation
-    now = datetime.now(UTC)
-    digest = "sha256:" + "5" * 64
+def publish_networked(fed: Federation, digest: str) -> None:
+    """``acme/tool`` 1.0.0 (asks for the network, tests passing) published with image ``digest``
+    on the private registry; its scan job is queued, not run."""
     with fed.private.client(fed.private.token("acme")) as c:
         c.publish(manifest=manifest_text("tool", "1.0.0", network=True),
                   image=f"{fed.private.oci_host}/acme/tool@{digest}", namespace="acme",
@@ -40,7 +39,14 @@ def test_a_rescan_finding_a_critical_blocks_the_installed_plugin_at_sync(federat
                                                   "workflows/release.yml@refs/tags/v1",
                                                   issuer="https://token.actions.githubusercontent.com").decode(),
                   tests_junit=JUNIT.read_text())
-    _scan(fed, digest, now=now, critical=False)
+
+
+def test_a_rescan_finding_a_critical_blocks_the_installed_plugin_at_sync(federation: Federation) -> None:
+    fed = federation
+    now = datetime.now(UTC)
+    digest = "sha256:" + "5" * 64
+    publish_networked(fed, digest)
+    scan(fed, digest, now=now, critical=False)
     with installer(fed, data=[NO_PROMOTION]) as inst:
         plan = inst.plan("acme/tool", now=now)
         assert plan.decision.tier == "community" and plan.decision.sandbox.network, plan.decision.codes
@@ -54,7 +60,7 @@ def test_a_rescan_finding_a_critical_blocks_the_installed_plugin_at_sync(federat
     store = fed.private.store
     assert store.queue_rescans(older_than=now + timedelta(seconds=1), now=now, evaluate=fed.private.evaluator) \
         == ["acme/tool@1.0.0"]
-    _scan(fed, digest, now=now + timedelta(minutes=1), critical=True)
+    scan(fed, digest, now=now + timedelta(minutes=1), critical=True)
     with installer(fed, data=[NO_PROMOTION]) as inst:
         report = inst.sync(now=now + timedelta(minutes=2))
         [(record, decision)] = report.blocked

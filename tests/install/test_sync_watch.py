@@ -5,8 +5,10 @@ Shown here: the retry delays double up to their cap, each drawn from the upper h
 step, and start over after a success; a registry that goes down is retried (logged, with
 backoff) and, once it is back, the follower resumes from the stored cursor and a revocation
 made while it was down reaches the pass without waiting for the periodic sync; a revocation
-while followed reaches the pass within seconds; a registry that answers the long-poll at once
-(no long-poll support) is not polled in a loop; stop() ends the watch promptly.
+while followed reaches the pass within seconds; a rescan that finds a CRITICAL (a registry write
+that adds no feed entry, followed through the audit log's size) reaches the pass within seconds
+and the pass reports the plugin blocked; a registry that answers the long-polls at once (no
+long-poll support) is not polled in a loop; stop() ends the watch promptly.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cortex_trust.install import Backoff, FeedWatcher, Installer, SyncReport
-from tests.install.conftest import installed_tool
+from tests.install.conftest import install_now, installed_tool, installer
+from tests.install.test_rescan_sync import NO_PROMOTION, publish_networked, scan
 from tests.support.federation import Federation
 
 
@@ -81,9 +84,43 @@ def test_a_revocation_reaches_the_pass_within_seconds(federation: Federation) ->
         fed.private.revoke("acme", "tool", "1.0.0")
         took = _until(lambda: bool(_revoked(passes)), within=10, why="revocation not seen",
                       log=log)
-        assert _revoked(passes) == ["acme/tool@1.0.0"]
+        # The first pass that saw it (the log's growth may wake another one).
+        assert _revoked([next(p for p in passes if p.revoked)]) == ["acme/tool@1.0.0"]
         assert any("1 new feed entry after cursor 0" in line for line in log), log
         print(f"revocation reached the sync pass {took:.2f}s after the revoke call returned")
+
+
+def test_a_rescan_blocking_an_installed_plugin_reaches_the_pass_within_seconds(
+        federation: Federation) -> None:
+    fed = federation
+    now = datetime.now(UTC)
+    digest = "sha256:" + "6" * 64
+    publish_networked(fed, digest)
+    scan(fed, digest, now=now - timedelta(minutes=10), critical=False)
+    with installer(fed, data=[NO_PROMOTION]) as inst:
+        install_now(inst, "acme/tool", now=now)
+        assert inst.check_run("acme/tool", now=now).allowed
+        _watch_rescan(fed, inst, digest, now=now)
+
+
+def _watch_rescan(fed: Federation, inst: Installer, digest: str, *, now: datetime) -> None:
+    with watching(inst) as (passes, log):
+        _until(lambda: any("following its log" in line for line in log), within=10,
+               why="the log is not followed", log=log)
+        time.sleep(1.5)  # the follower is waiting on the log (past its settle time)
+        assert all(p.blocked == () for p in passes)
+        store = fed.private.store
+        assert store.queue_rescans(older_than=now, now=now - timedelta(minutes=5),
+                                   evaluate=fed.private.evaluator) == ["acme/tool@1.0.0"]
+        scan(fed, digest, now=now - timedelta(minutes=1), critical=True)
+        took = _until(lambda: any(p.blocked for p in passes), within=10,
+                      why="the rescan's block not seen", log=log)
+        [(record, decision)] = next(p for p in passes if p.blocked).blocked
+        assert record.name == "acme/tool" and decision.action.value == "block"
+        assert "SCAN_VULNERABILITIES" in decision.codes
+        assert any("new log entr" in line for line in log), log
+        assert not any("new feed entr" in line for line in log), log
+        print(f"the rescan reached the sync pass {took:.2f}s after it was recorded")
 
 
 def test_a_registry_down_then_up_is_retried_and_resumed_from_the_cursor(
@@ -91,10 +128,10 @@ def test_a_registry_down_then_up_is_retried_and_resumed_from_the_cursor(
     fed = federation
     with installed_tool(fed) as (inst, _), watching(inst) as (passes, log):
         fed.private.stop()
-        _until(lambda: sum("retrying in" in line for line in log) >= 3, within=20,
-               why="no retries while the registry is down", log=log)
+        _until(lambda: sum(") feed: " in line and "retrying in" in line for line in log) >= 3,
+               within=20, why="no retries while the registry is down", log=log)
         retries = [float(line.rsplit("retrying in ", 1)[1].rstrip("s")) for line in log
-                   if "retrying in" in line]
+                   if ") feed: " in line and "retrying in" in line]
         assert all(0.05 <= d <= 0.4 for d in retries), retries
         assert max(retries) > min(retries), retries  # the delays grew
         # Revoked while the follower cannot reach the registry.
