@@ -7,7 +7,8 @@ backoff) and, once it is back, the follower resumes from the stored cursor and a
 made while it was down reaches the pass without waiting for the periodic sync; a revocation
 while followed reaches the pass within seconds; a rescan that finds a CRITICAL (a registry write
 that adds no feed entry, followed through the audit log's size) reaches the pass within seconds
-and the pass reports the plugin blocked; a registry that answers the long-polls at once (no
+and the pass reports the plugin blocked; a registry without the log's long-poll (an older one)
+is followed through its feed alone, its log never asked again; a registry that answers the long-polls at once (no
 long-poll support) is not polled in a loop; stop() ends the watch promptly.
 """
 
@@ -19,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from cortex_trust.install import Backoff, FeedWatcher, Installer, SyncReport
 from tests.install.conftest import install_now, installed_tool, installer
@@ -121,6 +124,30 @@ def _watch_rescan(fed: Federation, inst: Installer, digest: str, *, now: datetim
         assert any("new log entr" in line for line in log), log
         assert not any("new feed entr" in line for line in log), log
         print(f"the rescan reached the sync pass {took:.2f}s after it was recorded")
+
+
+def test_a_registry_without_the_log_long_poll_is_followed_through_its_feed(
+        federation: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cortex_trust.sources import RegistryClient, RegistryRequestError
+
+    asked: list[int] = []
+
+    def older_registry(self: RegistryClient, *, after: int, wait: int) -> int:
+        asked.append(after)
+        raise RegistryRequestError("the registry refused the request (HTTP 404)", status=404,
+                                   code="HTTP_404")
+
+    monkeypatch.setattr(RegistryClient, "wait_log_size", older_registry)
+    fed = federation
+    with installed_tool(fed) as (inst, _), watching(inst) as (passes, log):
+        _until(lambda: any("has no log long-poll" in line for line in log), within=10,
+               why="the missing long-poll not noticed", log=log)
+        fed.private.revoke("acme", "tool", "1.0.0")
+        _until(lambda: bool(_revoked(passes)), within=10, why="revocation not seen", log=log)
+        time.sleep(1.0)
+    assert asked == [0], asked
+    assert sum("has no log long-poll" in line for line in log) == 1, log
+    assert not any("retrying in" in line for line in log), log
 
 
 def test_a_registry_down_then_up_is_retried_and_resumed_from_the_cursor(
