@@ -167,8 +167,9 @@ def stop(name: Annotated[str, typer.Argument(help="Installed plugin.")],
 
 def sync(engine: EngineOpt = None, registry: RegistryOpt = None,
          watch: Annotated[bool, typer.Option(
-             "--watch", help="Keep following the feeds (long-poll) and stop a plugin as soon "
-                             "as it is revoked; runs until SIGINT or SIGTERM (then exits 0).")
+             "--watch", help="Keep following the feeds and registry logs (long-poll) and stop a "
+                             "plugin as soon as it is revoked or blocked; runs until SIGINT or "
+                             "SIGTERM (then exits 0).")
          ] = False,
          interval: Annotated[int, typer.Option(
              "--interval", min=5, max=86400, metavar="SECONDS",
@@ -208,7 +209,7 @@ def _sync_pass(inst: Installer, runtime: ContainerRuntime | None) -> bool:
 
 
 def _watch(inst: Installer, runtime: ContainerRuntime | None, *, interval: int) -> None:
-    """``sync --watch``: :func:`_sync_pass` whenever a feed grows (see
+    """``sync --watch``: :func:`_sync_pass` whenever a feed or a registry's log grows (see
     :class:`cortex_trust.install.FeedWatcher`), until SIGINT or SIGTERM."""
     import signal
 
@@ -231,7 +232,8 @@ def _watch(inst: Installer, runtime: ContainerRuntime | None, *, interval: int) 
                           log=lambda line, problem: _say(line, err=problem), interval=interval)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: watcher.stop())
-    _say("watching the revocation feeds of installed plugins (SIGINT or SIGTERM stops)")
+    _say("watching the revocation feeds and logs of installed plugins' registries "
+         "(SIGINT or SIGTERM stops)")
     watcher.run()
     _say("stopped watching")
 

@@ -123,21 +123,27 @@ def test_a_revocation_in_this_process_wakes_a_waiting_poll(federation: Federatio
     assert after < 3, after
 
 
-def test_a_revocation_by_another_process_is_seen_by_the_database_poll(
-        federation: Federation) -> None:
+def revoke_from_another_process(server: RegistryServer) -> Callable[[], None]:
+    """Revoking ``beta/tool@1.0.0`` ("from elsewhere") through a second store on the served
+    database (another writer: it cannot wake the served process), with the served app's
+    database poll made short."""
     from registry._store import Store
 
-    server = _published(federation, "tool")
     _poll_every(server, 0.2)
-    other = Store(server.store.engine)  # another writer on the same database: no wake-up
+    other = Store(server.store.engine)
     now = datetime.now(UTC)
     principal = other.authenticate(server.token("beta"), now=now)
 
     def revoke() -> None:
         other.revoke("beta", "tool", "1.0.0", reason="from elsewhere", principal=principal,
                      now=now, evaluate=server.app.state.evaluator)
+    return revoke
 
-    page, after = _waiting_then(server, revoke)
+
+def test_a_revocation_by_another_process_is_seen_by_the_database_poll(
+        federation: Federation) -> None:
+    server = _published(federation, "tool")
+    page, after = _waiting_then(server, revoke_from_another_process(server))
     assert [(e.name, e.reason) for e in page.items] == [("tool", "from elsewhere")]
     assert after < 3, after
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from cortex_trust.sources import RegistryClient
-from tests.registry.test_feed_long_poll import _poll_every, _published, _timed
+from tests.registry.test_feed_long_poll import _poll_every, _published, _timed, revoke_from_another_process
 from tests.support.federation import Federation, RegistryServer
 
 
@@ -88,18 +87,7 @@ def test_a_write_in_this_process_wakes_a_waiting_poll(federation: Federation) ->
 
 
 def test_a_write_by_another_process_is_seen_by_the_database_poll(federation: Federation) -> None:
-    from registry._store import Store
-
     server = _published(federation, "tool")
-    _poll_every(server, 0.2)
-    other = Store(server.store.engine)  # another writer on the same database: no wake-up
-    now = datetime.now(UTC)
-    principal = other.authenticate(server.token("beta"), now=now)
-
-    def revoke() -> None:
-        other.revoke("beta", "tool", "1.0.0", reason="from elsewhere", principal=principal,
-                     now=now, evaluate=server.app.state.evaluator)
-
-    before, after, took = _waiting_then(server, revoke)
+    before, after, took = _waiting_then(server, revoke_from_another_process(server))
     assert after == before + 1
     assert took < 3, took
