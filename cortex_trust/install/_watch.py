@@ -72,7 +72,7 @@ class FeedWatcher:
     removed meanwhile are followed or dropped). ``log(line, problem)`` gets one line per event
     (``problem``: a failure being retried). ``wait`` is the long-poll's length asked of the
     registry (a registry answering empty pages sooner is asked at most every ``wait / 2``
-    seconds), ``interval`` the longest time between two passes, ``settle`` how long a follower
+    seconds), ``interval`` the longest time between two passes, ``settle`` how long a log follower
     that saw growth waits before it looks again (a burst of writes wakes at most one pass per
     ``settle`` seconds after the first).
     """
@@ -144,6 +144,8 @@ class _Follower(threading.Thread):
     on failures) and wakes the watcher when it grew. Subclasses say what :meth:`_look` asks."""
 
     what = "feed"
+    #: Whether a look that saw growth is followed by ``settle`` seconds without looking.
+    settles = False
 
     def __init__(self, watcher: FeedWatcher, target: RegistryTarget) -> None:
         super().__init__(name=f"{self.what}-{target.name}", daemon=True)
@@ -198,7 +200,8 @@ class _Follower(threading.Thread):
             if grown is not None:
                 w._log(f"registry {t.name}: {grown}", False)
                 w.wake()
-                self.stopped.wait(w.settle)
+                if self.settles:
+                    self.stopped.wait(w.settle)
             elif polled:
                 # An empty answer long before the wait was over: a registry without long-polls
                 # (or one capping them short). Poll it no more often than the wait asks.
@@ -232,6 +235,7 @@ class _LogFollower(_Follower):
     write between the last pass and that look is not missed)."""
 
     what = "log"
+    settles = True
 
     def __init__(self, watcher: FeedWatcher, target: RegistryTarget) -> None:
         super().__init__(watcher, target)

@@ -123,11 +123,16 @@ def _watch_rescan(fed: Federation, inst: Installer, digest: str, *, now: datetim
         assert "SCAN_VULNERABILITIES" in decision.codes
         assert any("new log entr" in line for line in log), log
         assert not any("new feed entr" in line for line in log), log
+        # A pass writes nothing to the registry: once the writes stop, so do the passes.
+        time.sleep(1.5)
+        settled = len(passes)
+        time.sleep(2.5)
+        assert len(passes) == settled, log
         print(f"the rescan reached the sync pass {took:.2f}s after it was recorded")
 
 
-def test_a_registry_without_the_log_long_poll_is_followed_through_its_feed(
-        federation: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+def _without_log_poll(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Registries answer the log's long-poll as one without it does (404); the cursors asked."""
     from cortex_trust.sources import RegistryClient, RegistryRequestError
 
     asked: list[int] = []
@@ -138,6 +143,12 @@ def test_a_registry_without_the_log_long_poll_is_followed_through_its_feed(
                                    code="HTTP_404")
 
     monkeypatch.setattr(RegistryClient, "wait_log_size", older_registry)
+    return asked
+
+
+def test_a_registry_without_the_log_long_poll_is_followed_through_its_feed(
+        federation: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = _without_log_poll(monkeypatch)
     fed = federation
     with installed_tool(fed) as (inst, _), watching(inst) as (passes, log):
         _until(lambda: any("has no log long-poll" in line for line in log), within=10,
@@ -151,7 +162,8 @@ def test_a_registry_without_the_log_long_poll_is_followed_through_its_feed(
 
 
 def test_a_registry_down_then_up_is_retried_and_resumed_from_the_cursor(
-        federation: Federation) -> None:
+        federation: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    _without_log_poll(monkeypatch)  # only the feed's follower can wake the pass
     fed = federation
     with installed_tool(fed) as (inst, _), watching(inst) as (passes, log):
         fed.private.stop()
