@@ -18,13 +18,16 @@ __all__ = ["ELLIPSIS", "clip", "first_line"]
 #: What a clipped text ends with.
 ELLIPSIS = "…"
 
-_DIGEST_RE = re.compile(DIGEST)
+#: A digest, with any hex digits that run on from it: one unit a cut never falls in (cut after
+#: 64 of them, a longer run would read as a whole digest it is not).
+_DIGEST_RE = re.compile(rf"{DIGEST}[0-9a-f]*")
 
 
 def clip(text: str, limit: int = 300) -> str:
     """``text`` when it has at most ``limit`` characters; otherwise its start, cut so that the
     result with :data:`ELLIPSIS` has at most ``limit`` characters and no digest is cut in two
-    (the cut moves back to where the digest starts). Never raises for ``limit >= 1``."""
+    (the cut moves back to where the digest starts; hex digits running on from a digest count
+    as part of it). Never raises for ``limit >= 1``."""
     if len(text) <= limit:
         return text
     cut = max(limit - len(ELLIPSIS), 0)
