@@ -119,6 +119,7 @@ def _act(inst: Installer, plan: InstallPlan, *, yes: bool, allow_blocked: bool, 
                   "(nothing installed)", advice="re-run with --yes to accept", code=EXIT_DECISION)
         if not _confirm(question):
             _fail(f"{verb} of {what} not confirmed (nothing installed)", code=EXIT_DECISION)
+        outcome = outcome.confirmed(plan)
     runtime = _runtime(engine, required=False)
 
     def pull(p: InstallPlan) -> object:

@@ -18,7 +18,7 @@ One rule stands beside the policy: a revoked version is never installed or run
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._text import clip
@@ -125,7 +125,8 @@ class InstallOutcome:
     that is not the pinned one without ``--allow-signer-change``); without a terminal the CLI
     refuses. ``override`` is true for an overridden block (the reason codes are recorded).
     ``signer_consent`` says how a change of the pinned signer is accepted (``None``: the plan
-    changes no signer): by the flag, or by the person at the prompt ``ask`` leads to.
+    changes no signer, or its change is not accepted yet): by the flag, or by the person's yes at
+    the prompt ``ask`` leads to (:meth:`confirmed`).
     """
 
     verdict: Literal["install", "refuse", "failed"]
@@ -134,6 +135,14 @@ class InstallOutcome:
     notice: bool = False
     why: str = ""
     signer_consent: Literal["--allow-signer-change", "prompt"] | None = None
+
+    def confirmed(self, plan: InstallPlan) -> InstallOutcome:
+        """This outcome once the person answered yes at the prompt ``ask`` led to for ``plan``:
+        for a plan that changes the signer the answer is also the consent to it (``prompt``).
+        Only a confirmed outcome carries that consent, so an outcome nobody confirmed cannot
+        record a signer change."""
+        consent = self.signer_consent if self.signer_consent is not None or not plan.signer_changed else "prompt"
+        return replace(self, ask=False, signer_consent=consent)
 
 
 @dataclass(frozen=True)
@@ -211,9 +220,9 @@ def judge_install(plan: InstallPlan, *, yes: bool, allow_blocked: bool,
     widened = bool(plan.widened)
     resigned = plan.signer_changed
     reconsent = (widened and not yes) or (resigned and not allow_signer_change)
-    consent: Literal["--allow-signer-change", "prompt"] | None = None
-    if resigned:
-        consent = "--allow-signer-change" if allow_signer_change else "prompt"
+    # Consent at the prompt is given only by the person's answer (:meth:`InstallOutcome.confirmed`).
+    consent: Literal["--allow-signer-change"] | None = "--allow-signer-change" if resigned and allow_signer_change \
+        else None
     if d.action is Action.BLOCK:
         if d.overridable and allow_blocked:
             return InstallOutcome("install", override=True, ask=reconsent, signer_consent=consent,

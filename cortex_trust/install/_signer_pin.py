@@ -31,10 +31,25 @@ _SOURCE = "installer"
 def pinned_continuity(signature: SignatureEvidence, previous: InstallRecord | None) -> SignerContinuityEvidence:
     """The continuity facts of a version signed as ``signature`` against the signer pinned in
     ``previous`` (the installed record of the same plugin, if any). With no record, or a record
-    not pinned yet, there is nothing to compare with: this version's signer is first seen."""
+    not pinned yet, there is nothing to compare with: this version's signer is first seen.
+
+    A signed version after an unsigned pin is compared with the last signer the record was
+    pinned to (its recorded changes): an accepted unsigned version never clears the way for
+    another signer without consent."""
     pin = previous.signer if previous is not None else None
+    if previous is not None and pin is not None and pin.ref is None and signer_of(signature) is not None:
+        pin = _last_signed(previous) or pin
     earlier = [] if pin is None else [(pin.version, pin.ref)]
     return signer_continuity(signature, earlier=earlier, source=_SOURCE)
+
+
+def _last_signed(record: InstallRecord) -> SignerPin | None:
+    """The newest signed pin among ``record``'s accepted signer changes (``None``: never signed)."""
+    for change in reversed(record.signer_changes):
+        for pin in (change.current, change.previous):
+            if pin.ref is not None:
+                return pin
+    return None
 
 
 def next_pin(plan: InstallPlan, *, now: str,
@@ -44,8 +59,9 @@ def next_pin(plan: InstallPlan, *, now: str,
     A plan whose facts say the signer changed or the signature was dropped moves the pin to this
     version's signer (or "unsigned") and returns the change, accepted by ``consent`` (``None`` is
     refused with :class:`ValueError`: a change is only ever recorded as accepted). A first
-    install, a record not pinned yet, or a pin of an unsigned version followed by a signed one
-    pins this version's signer; otherwise the pin stays as it was.
+    install, a record not pinned yet, or an unsigned pin followed by a version signed by the last
+    signer the record was pinned to (by any signer if it never had one) pins this version's
+    signer; otherwise the pin stays as it was.
     """
     facts = plan.policy_input.evidence.signer_continuity
     signer = signer_of(plan.policy_input.evidence.signature)

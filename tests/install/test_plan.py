@@ -137,20 +137,22 @@ def _resigned(decision: Decision) -> core.InstallPlan:
 
 
 @pytest.mark.parametrize(("action", "yes", "allow_signer_change", "ask", "consent"), [
-    ("allow", True, False, True, "prompt"),  # --yes never accepts a new signer
+    ("allow", True, False, True, None),  # --yes never accepts a new signer
     ("allow", False, True, False, "--allow-signer-change"),
-    ("warn", True, False, True, "prompt"),
+    ("warn", True, False, True, None),
     ("warn", False, True, True, "--allow-signer-change"),  # the policy's warn still asks
     ("warn", True, True, False, "--allow-signer-change"),
-    ("block", True, False, True, "prompt"),  # an overridden block asks for the signer too
+    ("block", True, False, True, None),  # an overridden block asks for the signer too
     ("block", True, True, False, "--allow-signer-change"),
 ])
 def test_a_new_signer_is_accepted_only_by_the_flag_or_at_the_prompt(
-        action: str, yes: bool, allow_signer_change: bool, ask: bool, consent: str) -> None:
+        action: str, yes: bool, allow_signer_change: bool, ask: bool, consent: str | None) -> None:
     plan = _resigned(_decision(action, overridable=True))
     assert plan.signer_changed and not _plan(_decision(action)).signer_changed
     outcome = core.judge_install(plan, yes=yes, allow_blocked=True, allow_signer_change=allow_signer_change)
+    # Before the prompt nothing consented to the new signer: only the person's yes does.
     assert (outcome.verdict, outcome.ask, outcome.signer_consent) == ("install", ask, consent)
+    assert outcome.confirmed(plan).signer_consent == (consent or "prompt")
     unchanged = core.judge_install(_plan(_decision(action, overridable=True)), yes=yes, allow_blocked=True,
                                    allow_signer_change=allow_signer_change)
     assert unchanged.signer_consent is None and unchanged.ask == (action == "warn" and not yes)
@@ -162,6 +164,19 @@ def test_commit_refuses_a_new_signer_that_was_not_accepted() -> None:
         core.check_commit(plan, core.InstallOutcome("install"))
     assert "--allow-signer-change" in (e.value.advice or "")
     core.check_commit(plan, core.InstallOutcome("install", signer_consent="prompt"))
+
+
+@pytest.mark.parametrize("action", ["allow", "notice", "warn"])
+def test_a_new_signer_is_committed_only_once_the_prompt_was_confirmed(action: str) -> None:
+    plan = _resigned(_decision(action))
+    asked = core.judge_install(plan, yes=True, allow_blocked=False)
+    assert asked.ask and asked.signer_consent is None
+    with pytest.raises(InputError, match="is not signed by the pinned signer"):
+        core.check_commit(plan, asked)  # judged but never confirmed: no consent to record
+    core.check_commit(plan, asked.confirmed(plan))
+    assert asked.confirmed(plan).signer_consent == "prompt" and not asked.confirmed(plan).ask
+    unchanged = _plan(_decision(action))
+    assert core.judge_install(unchanged, yes=False, allow_blocked=False).confirmed(unchanged).signer_consent is None
 
 
 # ------------------------------------------------------------------------------------- commit

@@ -142,6 +142,32 @@ def test_a_dropped_signature_is_a_change_and_a_signed_version_after_it_pins_agai
     assert len(_record(fed).signer_changes) == 1
 
 
+def test_another_signer_after_an_accepted_unsigned_version_still_needs_consent(
+        federation: Federation, tmp_path: Path) -> None:
+    fed = federation
+    first = _install_first(fed)
+    fed.private.publish(PrivateSigstore(tmp_path / "untrusted"), "acme", "tool", "1.1.0")
+    dropped = cortex(fed, "plugin", "update", "acme/tool", "--yes", "--allow-signer-change", *root_opt(fed))
+    assert dropped.exit_code == 0, dropped.output
+    unsigned = _record(fed)
+    assert unsigned.signer is not None and unsigned.signer.identity is None
+
+    # The unsigned pin does not make the next signer a first one: it is compared with the last signed pin.
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.2.0", identity=OTHER)
+    r = cortex(fed, "plugin", "update", "acme/tool", "--yes", *root_opt(fed))
+    assert r.exit_code == 1, r.output
+    assert "needs your consent to a new signer" in r.stderr and "--allow-signer-change" in r.stderr
+    assert "SIGNER_CHANGED" in r.stdout
+    assert _record(fed) == unsigned
+
+    ok = cortex(fed, "plugin", "update", "acme/tool", "--yes", "--allow-signer-change", *root_opt(fed))
+    assert ok.exit_code == 0, ok.output
+    record = _record(fed)
+    assert record.signer is not None and (record.signer.identity, record.signer.version) == (OTHER, "1.2.0")
+    assert [(c.previous, c.current) for c in record.signer_changes] == [
+        (first.signer, unsigned.signer), (unsigned.signer, record.signer)]
+
+
 def test_reinstalling_over_a_record_compares_with_its_pin(federation: Federation) -> None:
     fed = federation
     _install_first(fed)
