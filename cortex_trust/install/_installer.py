@@ -74,7 +74,7 @@ from ._plan import (
 )
 from ._request import PluginRequest, parse_request
 from ._revocations import revocation_evidence, sync_feed
-from ._signer_pin import next_pin, pinned_continuity
+from ._signer_pin import next_pin, pinned_continuity, seed_pin
 from ._state import CheckpointStore, FeedState, InputStore, InstallRecord, InstallStore, RevocationCache
 from ._versions import VersionCandidate, select_version, widened_permissions
 
@@ -202,6 +202,9 @@ class Installer:
         mirrors unreachable, garbage answers).
         """
         req = parse_request(request) if isinstance(request, str) else request
+        if previous is not None and previous.signer is None:
+            # Installed before signers were pinned: pinned to the signer its install was decided with.
+            previous = seed_pin(previous, self._inputs.get(previous.name))
         if req.kind == "github":
             return self._plan_github(req, now=now, previous=previous)
         return self._plan_registry(req, now=now, previous=previous)

@@ -18,14 +18,28 @@ from ..evidence import signer_continuity, signer_of
 from ._state import SignerChange, SignerPin
 
 if TYPE_CHECKING:
-    from ..policy import SignatureEvidence, SignerContinuityEvidence
+    from ..policy import PolicyInput, SignatureEvidence, SignerContinuityEvidence
     from ._plan import InstallPlan
     from ._state import InstallRecord
 
-__all__ = ["next_pin", "pinned_continuity"]
+__all__ = ["next_pin", "pinned_continuity", "seed_pin"]
 
 #: The ``source`` of the continuity facts the installer establishes.
 _SOURCE = "installer"
+
+
+def seed_pin(record: InstallRecord, stored: PolicyInput | None) -> InstallRecord:
+    """``record`` pinned to the signer its install was decided with, when it was written before
+    signers were pinned: the signature facts of its recorded input ``stored`` (only an input
+    about the record's own digest). A record already pinned, or with no such input, is returned
+    as it is (not pinned: its next install pins whatever signs it)."""
+    if record.signer is not None or stored is None or stored.artifact.digest != record.digest:
+        return record
+    signer = signer_of(stored.evidence.signature)
+    pin = SignerPin(identity=signer.identity if signer else None, issuer=signer.issuer if signer else None,
+                    trusted_root=signer.trusted_root if signer else None, version=record.version,
+                    pinned_at=record.installed_at)
+    return record.model_copy(update={"signer": pin})
 
 
 def pinned_continuity(signature: SignatureEvidence, previous: InstallRecord | None) -> SignerContinuityEvidence:

@@ -135,8 +135,9 @@ class InstallRecord(BaseModel):
     #: The publisher's reason, when ``registry_state`` is ``yanked``.
     yank_reason: str | None = None
     #: The signer pinned at first install (moved only by an accepted change); ``None`` only for
-    #: a record carried over from a state written before signers were pinned (its next install
-    #: or update pins one).
+    #: a record carried over from a state written before signers were pinned: its next install
+    #: or update compares with the signer of its recorded input (when that input is about its
+    #: digest) and pins it, or pins whatever signs when there is none.
     signer: SignerPin | None = None
     #: Every accepted change of the pinned signer, oldest first.
     signer_changes: tuple[SignerChange, ...] = Field(default=(), max_length=1000)

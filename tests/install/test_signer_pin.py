@@ -233,23 +233,49 @@ def test_a_damaged_pin_is_an_input_error_never_a_new_pin(federation: Federation,
     assert (fed.data_dir / "installed.json").read_bytes() == before
 
 
-def test_a_record_from_before_pins_is_shown_unpinned_and_pinned_by_its_next_update(federation: Federation) -> None:
-    fed = federation
-    _install_first(fed)
+def _from_before_pins(fed: Federation, *, carried_over: bool = False) -> InstallRecord:
+    """Make the installed record one from before pins: a v1 state without `signer`, or (``carried_over``)
+    a v2 state that wrote such a record again, unpinned (`"signer": null`)."""
+    first = _install_first(fed)
     path = fed.data_dir / "installed.json"
     doc = json.loads(path.read_text())
-    doc["schema"] = "cortex.installed/v1"
+    doc["schema"] = "cortex.installed/v2" if carried_over else "cortex.installed/v1"
     for key in ("signer", "signer_changes"):
         del doc["plugins"]["acme/tool"][key]
+    if carried_over:
+        doc["plugins"]["acme/tool"]["signer"] = None
     path.write_text(json.dumps(doc))
     assert "signer:    not pinned" in cortex(fed, "plugin", "info", "acme/tool").stdout
+    return first
+
+
+def test_a_record_from_before_pins_is_pinned_to_the_signer_its_install_was_decided_with(
+        federation: Federation) -> None:
+    fed = federation
+    first = _from_before_pins(fed)
     fed.private.publish(fed.sigstore, "acme", "tool", "1.1.0")
     r = cortex(fed, "plugin", "update", "acme/tool", "--yes", *root_opt(fed))
     assert r.exit_code == 0, r.output
-    assert "signer pinned: " in r.stdout
     record = _record(fed)
-    assert record.signer is not None and (record.signer.identity, record.signer.version) == (SIGNER, "1.1.0")
-    assert json.loads(path.read_text())["schema"] == "cortex.installed/v2"
+    assert record.signer is not None and (record.signer.identity, record.signer.version) == (SIGNER, "1.0.0")
+    assert record.signer.pinned_at == first.installed_at and record.signer_changes == ()
+    assert json.loads((fed.data_dir / "installed.json").read_text())["schema"] == "cortex.installed/v2"
+
+
+@pytest.mark.parametrize("carried_over", [False, True])
+def test_another_signer_on_the_first_update_of_a_record_from_before_pins_needs_consent(
+        federation: Federation, carried_over: bool) -> None:
+    fed = federation
+    _from_before_pins(fed, carried_over=carried_over)
+    fed.private.publish(fed.sigstore, "acme", "tool", "1.1.0", identity=OTHER)
+    r = cortex(fed, "plugin", "update", "acme/tool", "--yes", *root_opt(fed))
+    assert r.exit_code == 1, r.output
+    assert "needs your consent to a new signer" in r.stderr and "--allow-signer-change" in r.stderr
+    assert f"the pinned signer is {SIGNER} ({ISSUER})" in r.stderr
+    ok = cortex(fed, "plugin", "update", "acme/tool", "--yes", "--allow-signer-change", *root_opt(fed))
+    assert ok.exit_code == 0, ok.output
+    [change] = _record(fed).signer_changes
+    assert (change.previous.identity, change.previous.version, change.current.identity) == (SIGNER, "1.0.0", OTHER)
 
 
 def test_a_github_plugin_reinstalled_at_a_ref_without_attestation_drops_its_signature(
