@@ -156,6 +156,9 @@ def _signer_change_line(plan: InstallPlan) -> str:
     signed = (f"is signed by {now.identity} ({now.issuer}), root {now.trusted_root}" if now
               else "has no verified signature" + (f" ({error})" if error else ""))
     pinned = f"{pin.describe()}, pinned at {pin.version} on {pin.pinned_at}" if pin else "another signer"
+    last = plan.policy_input.evidence.signer_continuity.previous_signer
+    if pin is not None and pin.ref is None and last is not None:
+        pinned += f"; last signed by {last.identity} ({last.issuer})"
     return f"SIGNER CHANGED: {plan.full_name}@{plan.version} {signed}; the pinned signer is {pinned}"
 
 

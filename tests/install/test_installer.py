@@ -345,7 +345,7 @@ def test_module_surfaces_are_pinned() -> None:
                   "judge_install", "judge_run", "not_in_registry", "yank_reason"],
         "_request": ["PluginRequest", "parse_request"],
         "_revocations": ["FeedSource", "revocation_evidence", "sync_feed"],
-        "_signer_pin": ["next_pin", "pinned_continuity"],
+        "_signer_pin": ["next_pin", "pinned_continuity", "seed_pin"],
         "_state": ["CheckpointStore", "FeedState", "InputStore", "InstallRecord", "InstallStore",
                    "RevocationCache", "RevokedVersion", "SignerChange", "SignerPin"],
         "_versions": ["VersionCandidate", "select_version", "widened_permissions"],

@@ -158,6 +158,8 @@ def test_another_signer_after_an_accepted_unsigned_version_still_needs_consent(
     assert r.exit_code == 1, r.output
     assert "needs your consent to a new signer" in r.stderr and "--allow-signer-change" in r.stderr
     assert "SIGNER_CHANGED" in r.stdout
+    assert f"the pinned signer is unsigned, pinned at 1.1.0 on {unsigned.signer.pinned_at}; last signed by {SIGNER}" \
+        in r.stderr
     assert _record(fed) == unsigned
 
     ok = cortex(fed, "plugin", "update", "acme/tool", "--yes", "--allow-signer-change", *root_opt(fed))
