@@ -314,3 +314,17 @@ def test_receipt_get_never_prints_control_characters_and_o_keeps_the_bytes(tmp_p
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_verify_with_an_expired_root_exits_2_with_the_fix(statement: dict[str, Any], tmp_path: Path) -> None:
+    receipts = CryptoSigner.generate_ed25519()
+    expired = datetime.now(UTC) - timedelta(days=1)
+    root = tmp_path / "root.json"
+    root.write_bytes(_threshold_root(receipts=[receipts], threshold=1, root=CryptoSigner.generate_ed25519(),
+                                     expires=expired))
+    path = tmp_path / "receipt.json"
+    path.write_text(seal_receipt(statement, signer=receipts).to_json())
+    r = _invoke("receipt", "verify", str(path), "--root", str(root))
+    assert r.exit_code == 2, r.output
+    assert "the root expired" in r.stderr and "fetch the registry's current root" in r.stderr
+    assert not r.stdout.startswith("valid")
