@@ -286,15 +286,14 @@ def test_receipt_get_never_prints_control_characters_and_o_keeps_the_bytes(tmp_p
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = bodies[0]
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            for header, value in (("Content-Type", "application/json"), ("Content-Length", str(len(bodies[0])))):
+                self.send_header(header, value)
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(bodies[0])
 
         def log_message(self, *args: Any) -> None:
-            pass
+            """Quiet."""
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
