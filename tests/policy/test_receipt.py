@@ -53,7 +53,7 @@ def _root(*, receipts: CryptoSigner, root: CryptoSigner) -> bytes:
     """A TUF root naming ``receipts``' key for the receipt role, signed by ``root``."""
     from tuf.api.metadata import Metadata, Role, Root
 
-    md = Metadata(Root(expires=NOW + timedelta(days=365)))
+    md = Metadata(Root(expires=datetime.now(UTC) + timedelta(days=365)))  # unexpired whenever the test runs
     for name in ("root", "targets", "snapshot", "timestamp"):
         md.signed.roles[name] = Role([], 1)
     md.signed.add_key(root.public_key, "root")
