@@ -12,7 +12,8 @@ Exit codes:
 * ``verify``: 0 the receipt is valid (signed by a key of ``--root``/``--key``, digests intact),
   1 it is not (unsigned, signed by another key, or changed after signing), 2 bad input (not a
   receipt, an unreadable root or key, neither given).
-* ``replay``: 0 today's policy decides the same (tier, action, next tier and reason codes), 1 it
+* ``replay``: 0 today's policy decides the same (tier, action, next tier, sandbox, overridable,
+  failed and reason codes; the signature is not checked: that is ``verify``), 1 it
   decides differently (the differences are printed), 2 bad input (not a receipt, an input that no
   longer matches its digest, an invalid policy), 3 the decision failed closed (the engine could
   not answer).
@@ -106,8 +107,11 @@ def get(
     with RegistryClient(_registry_for(registry, f"{ns}/{name}")) as client:
         content = client.get_receipt(ns, name, version, every=every)
     if out is None:
-        sys.stdout.buffer.write(content)
-        sys.stdout.flush()
+        # Re-serialised ASCII-only: the registry's text never reaches the terminal raw (every
+        # control character is escaped); the signed payload is unchanged, so it still verifies.
+        from cortex_trust._json import load_json
+
+        print(json.dumps(load_json(content), indent=2, ensure_ascii=True))
         return
     try:
         out.write_bytes(content)
@@ -216,12 +220,13 @@ def replay(
     same = bool(changes.pop("same"))
     if output_format == "json":
         print(json.dumps({"same": same, "changes": changes, "then": then, "now": now,
+                          "signature_checked": False,
                           "policy_revision": {"then": receipt.statement.get("policy_revision"),
                                               "now": decision.policy_revision}}, indent=2))
     else:
         print(f"{'same' if same else 'different'}: {_about(receipt.statement)}")
         lines = [f"  policy revision then {receipt.statement.get('policy_revision')}, now {decision.policy_revision}"]
-        for field in ("tier", "action", "next_tier"):
+        for field in ("tier", "action", "next_tier", "sandbox", "overridable", "failed"):
             if field in changes:
                 before, after = changes[field]
                 lines.append(f"  {field}: {_short(before)} -> {_short(after)}")
@@ -233,6 +238,7 @@ def replay(
                          f"{', '.join(changes['reasons'][1])}")
         for line in lines:
             print(neutralise(line))
+        print("  note: signature not checked (use `cortex receipt verify`)", file=sys.stderr)
         if not receipt.signed:
             print("  note: the receipt is unsigned: it proves nothing about who decided", file=sys.stderr)
     if decision.failed:

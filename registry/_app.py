@@ -433,7 +433,7 @@ async def revocations(
     config = _config(request)
     return _bytes(await long_poll(request, read, waiters=request.app.state.feed_waiters,
                                   wait=min(wait, config.feed_max_wait_seconds),
-                                  poll=config.feed_poll_seconds))
+                                  poll=config.feed_poll_seconds, limit=config.feed_max_waiters))
 
 
 def _also(notify: Callable[[], None], then: Callable[[str], None] | None) -> Callable[[str], None]:

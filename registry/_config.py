@@ -78,3 +78,6 @@ class RegistryConfig:
     #: The longest a long-poll (revocation feed, log size) waits, in seconds, whatever the client
     #: asks (at most :data:`registry._feed.MAX_WAIT`): below the timeout of any proxy in front.
     feed_max_wait_seconds: float = 30.0
+    #: How many long-polls may wait at a time on each followed sequence (revocation feed, log
+    #: size) in this process; one asked beyond that is answered at once, as with ``wait=0``.
+    feed_max_waiters: int = 256

@@ -14,6 +14,9 @@ Guarantees:
   CLI on the same database) is seen by the next look at the database, every
   ``feed_poll_seconds`` of the configuration.
 * A follower that went away stops its wait at the next look (no orphaned waits piling up).
+* At most ``limit`` long-polls wait on one sequence at a time (``feed_max_waiters`` of the
+  configuration); one asked beyond that is answered at once with the current page, as with
+  ``wait=0`` (the follower asks again later; nothing is missed).
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class FeedWaiters:
         self._lock = threading.Lock()
         self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
+    @property
+    def waiting(self) -> int:
+        """How many long-polls are waiting now."""
+        with self._lock:
+            return len(self._waiting)
+
     def notify(self) -> None:
         """Wake every waiter: the sequence may have grown. Never raises."""
         with self._lock:
@@ -53,11 +62,17 @@ class FeedWaiters:
                 pass  # that loop is closed: its waiter is gone with it
 
     @contextmanager
-    def listening(self) -> Iterator[asyncio.Event]:
-        """An event set by every :meth:`notify` while the block runs (on the running loop)."""
+    def listening(self, *, limit: int) -> Iterator[asyncio.Event | None]:
+        """An event set by every :meth:`notify` while the block runs (on the running loop);
+        ``None`` (nothing registered) when ``limit`` waiters are already listening."""
         entry = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
-            self._waiting.add(entry)
+            full = len(self._waiting) >= limit
+            if not full:
+                self._waiting.add(entry)
+        if full:
+            yield None
+            return
         try:
             yield entry[1]
         finally:
@@ -66,16 +81,20 @@ class FeedWaiters:
 
 
 async def long_poll(request: Request, read: Callable[[], Awaitable[tuple[bytes, bool]]], *,
-                    waiters: FeedWaiters, wait: float, poll: float) -> bytes:
+                    waiters: FeedWaiters, wait: float, poll: float, limit: int) -> bytes:
     """The first page ``read()`` reports non-empty (``(document, has_entries)``), or the last
-    empty one after ``wait`` seconds (at most :data:`MAX_WAIT`).
+    empty one after ``wait`` seconds (at most :data:`MAX_WAIT`); the first page at once when
+    ``limit`` long-polls already wait on ``waiters``.
 
     ``read`` is called once at the start, after each :meth:`FeedWaiters.notify` and at least
     every ``poll`` seconds; the wait stops early when the client disconnected.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(wait, MAX_WAIT)
-    with waiters.listening() as woken:
+    with waiters.listening(limit=limit) as woken:
+        if woken is None:
+            document, _ = await read()
+            return document
         while True:
             woken.clear()  # before the read: a notify during the read is not lost
             document, has_entries = await read()

@@ -83,7 +83,7 @@ async def size(request: Request, after: Annotated[int, Query(ge=0, le=2**31 - 1)
 
     document = await long_poll(request, read, waiters=request.app.state.log_waiters,
                                wait=min(wait, config.feed_max_wait_seconds),
-                               poll=config.feed_poll_seconds)
+                               poll=config.feed_poll_seconds, limit=config.feed_max_waiters)
     return Response(content=document, media_type="application/json")
 
 

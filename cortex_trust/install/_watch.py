@@ -4,10 +4,12 @@
 :class:`FeedWatcher` runs the caller's sync pass (the one ``cortex plugin sync`` runs: sync every
 feed, re-decide every installed plugin, stop the running plugins it finds revoked or blocked) at
 start, whenever a registry's feed or audit log grows, after a registry became reachable again,
-and at least every ``interval`` seconds. Between passes two follower threads per registry
-long-poll its feed (``GET /api/v1/revocations?wait=``) from the cursor the last pass stored, and
-its audit log's size (``GET /api/v1/log/size?wait=``), which grows with every committed write
-(a rescan, a re-tier: what can newly block an installed plugin).
+and at least every ``interval`` seconds; never sooner than ``gap`` seconds after the previous
+pass ended, and, while passes fail, never before the failed pass's backoff delay is over (a
+registry that keeps answering with growth cannot drive passes back to back). Between passes two
+follower threads per registry long-poll its feed (``GET /api/v1/revocations?wait=``) from the
+cursor the last pass stored, and its audit log's size (``GET /api/v1/log/size?wait=``), which
+grows with every committed write (a rescan, a re-tier: what can newly block an installed plugin).
 
 Guarantees:
 
@@ -72,17 +74,20 @@ class FeedWatcher:
     removed meanwhile are followed or dropped). ``log(line, problem)`` gets one line per event
     (``problem``: a failure being retried). ``wait`` is the long-poll's length asked of the
     registry (a registry answering empty pages sooner is asked at most every ``wait / 2``
-    seconds), ``interval`` the longest time between two passes, ``settle`` how long a log follower
-    that saw growth waits before it looks again (a burst of writes wakes at most one pass per
-    ``settle`` seconds after the first).
+    seconds), ``interval`` the longest time between two passes, ``gap`` the shortest time from
+    the end of a pass to the start of the next, ``settle`` how long a follower that saw growth
+    waits before it looks again (a burst of writes, or a registry always answering with a new
+    entry, is asked at most once per ``settle`` seconds). A wake during a failed pass's backoff
+    delay runs the pass once that delay is over, not before.
     """
 
     def __init__(self, *, sync: Callable[[], bool], targets: Callable[[], Sequence[RegistryTarget]],
                  cursor: Callable[[RegistryTarget], int], log: Callable[[str, bool], None],
                  wait: int = 30, interval: float = 300.0, timeout: float = 10.0,
-                 settle: float = 1.0, backoff: Callable[[], Backoff] = Backoff) -> None:
+                 settle: float = 1.0, gap: float = 1.0, backoff: Callable[[], Backoff] = Backoff) -> None:
         self._sync, self._targets, self._cursor, self._log = sync, targets, cursor, log
         self.wait, self.interval, self.timeout, self.settle = wait, interval, timeout, settle
+        self.gap = gap
         self._backoff = backoff
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -108,16 +113,22 @@ class FeedWatcher:
         try:
             while not self._stopped.is_set():
                 self._wake.clear()
-                if self._sync():
+                synced = self._sync()
+                if synced:
                     retry.reset()
                     delay = self.interval
                 else:
-                    delay = retry.next()
+                    delay = max(self.gap, retry.next())
                     self._log(f"next sync in {delay:.1f}s", True)
                 if self._stopped.is_set():
                     break
                 self._follow(self._targets())
-                self._wake.wait(delay)
+                if synced:
+                    # Wakes meanwhile stay set: the pass they ask for runs once the gap is over.
+                    self._stopped.wait(min(self.gap, delay))
+                    self._wake.wait(max(0.0, delay - self.gap))
+                else:
+                    self._stopped.wait(delay)
         finally:
             for followers in self._followers.values():
                 for f in followers:
@@ -144,8 +155,6 @@ class _Follower(threading.Thread):
     on failures) and wakes the watcher when it grew. Subclasses say what :meth:`_look` asks."""
 
     what = "feed"
-    #: Whether a look that saw growth is followed by ``settle`` seconds without looking.
-    settles = False
 
     def __init__(self, watcher: FeedWatcher, target: RegistryTarget) -> None:
         super().__init__(name=f"{self.what}-{target.name}", daemon=True)
@@ -200,8 +209,7 @@ class _Follower(threading.Thread):
             if grown is not None:
                 w._log(f"registry {t.name}: {grown}", False)
                 w.wake()
-                if self.settles:
-                    self.stopped.wait(w.settle)
+                self.stopped.wait(w.settle)
             elif polled:
                 # An empty answer long before the wait was over: a registry without long-polls
                 # (or one capping them short). Poll it no more often than the wait asks.
@@ -235,7 +243,6 @@ class _LogFollower(_Follower):
     write between the last pass and that look is not missed)."""
 
     what = "log"
-    settles = True
 
     def __init__(self, watcher: FeedWatcher, target: RegistryTarget) -> None:
         super().__init__(watcher, target)

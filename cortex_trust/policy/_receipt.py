@@ -24,9 +24,10 @@ index's trusted root names for that role (or a public key file). DSSE signs the 
 with the payload, so a receipt signature never passes for a TUF metadata signature or for
 another kind of document.
 
-:func:`verify_receipt` says *valid* only when a signature by one of the given keys verifies,
-the input digest matches the input document, every evidence digest matches its piece of the
-input, and the decision's policy revision is the receipt's. An unsigned receipt is never
+:func:`verify_receipt` says *valid* only when signatures by as many distinct given keys as the
+keys' threshold (the receipt role's ``threshold`` in an unexpired trusted root, else one)
+verify, the input digest matches the input document, every evidence digest matches its piece
+of the input, and the decision's policy revision is the receipt's. An unsigned receipt is never
 valid (its contents can still be replayed).
 """
 
@@ -37,7 +38,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ __all__ = [
     "RECEIPT_TYPE",
     "Receipt",
     "ReceiptCheck",
+    "ReceiptKeys",
     "build_receipt",
     "decision_changes",
     "engine_version",
@@ -220,11 +222,22 @@ def read_receipt(data: bytes) -> Receipt:
     return Receipt(statement, envelope)
 
 
-def receipt_keys(*, root: bytes | None = None, key: bytes | None = None) -> list[Key]:
+class ReceiptKeys(list["Key"]):
+    """The keys a receipt may be signed with and ``threshold``: how many distinct ones of them must
+    have signed it (the receipt role's threshold when the keys come from a trusted root, else 1)."""
+
+    def __init__(self, keys: Sequence[Key] = (), *, threshold: int = 1) -> None:
+        super().__init__(keys)
+        self.threshold = threshold
+
+
+def receipt_keys(*, root: bytes | None = None, key: bytes | None = None,
+                 now: datetime | None = None) -> ReceiptKeys:
     """The keys a receipt may be signed with: those the index's trusted ``root`` (TUF root
-    metadata, checked against its own signatures) names for :data:`RECEIPT_ROLE`, and/or the
-    public ``key`` (PEM). Raises :class:`InputError` for a root or key that does not load."""
-    keys: list[Key] = []
+    metadata, checked against its own signatures and unexpired at ``now``, default the current
+    time) names for :data:`RECEIPT_ROLE`, with that role's threshold, and/or the public ``key``
+    (PEM). Raises :class:`InputError` for a root or key that does not load, or an expired root."""
+    keys = ReceiptKeys()
     if root is not None:
         from securesystemslib.exceptions import FormatError
         from tuf.api.exceptions import RepositoryError
@@ -238,7 +251,12 @@ def receipt_keys(*, root: bytes | None = None, key: bytes | None = None) -> list
             raise InputError(f"the root is not a valid, self-signed TUF root: {e}",
                              advice="pass the index's metadata/root.json (or N.root.json) from its "
                                     "operator") from None
+        if md.signed.is_expired(now or datetime.now(UTC)):
+            raise InputError(f"the root expired at {md.signed.expires.isoformat()}: its keys are no longer "
+                             "trusted", advice="fetch the registry's current root (its metadata/root.json, "
+                                               "from its operator) and pass that")
         keys += [md.signed.keys[keyid] for keyid in role.keyids]
+        keys.threshold = role.threshold
     if key is not None:
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
         from securesystemslib.signer import SSlibKey
@@ -262,24 +280,31 @@ class ReceiptCheck:
 
 
 def verify_receipt(receipt: Receipt, *, keys: Sequence[Key]) -> ReceiptCheck:
-    """Check ``receipt``'s signature against ``keys`` and its digests against its contents
-    (see the module for when it is valid)."""
+    """Check ``receipt``'s signatures against ``keys`` (as many distinct ones as their threshold
+    when they are :class:`ReceiptKeys`, else one) and its digests against its contents (see the
+    module for when it is valid)."""
     from securesystemslib.dsse import Envelope
     from securesystemslib.exceptions import VerificationError
 
     problems: list[str] = []
     keyid = None
+    threshold = keys.threshold if isinstance(keys, ReceiptKeys) else 1
     if not receipt.signed:
         problems.append("the receipt is not signed")
     elif not keys:
         problems.append("no key to check the signature with")
+    elif len({k.keyid for k in keys}) < threshold:
+        problems.append(f"{threshold} signatures are required but only {len({k.keyid for k in keys})} keys "
+                        "are given")
     else:
         try:
             envelope = Envelope.from_dict(json.loads(json.dumps(receipt.envelope)))
-            accepted = envelope.verify(list(keys), 1)
+            accepted = envelope.verify(list(keys), threshold)
             keyid = next(iter(accepted))
         except VerificationError:
-            problems.append("no signature verifies with the given keys (signed by another key, or "
+            problems.append(f"fewer than {threshold} signature(s) verify with the given keys (signed by "
+                            "another key, or the receipt was changed after signing)" if threshold > 1 else
+                            "no signature verifies with the given keys (signed by another key, or "
                             "the receipt was changed after signing)")
         except (ValueError, KeyError, TypeError) as e:
             problems.append(f"the signatures cannot be read: {e}")
@@ -320,11 +345,11 @@ def receipt_input(receipt: Receipt) -> PolicyInput:
 
 
 def decision_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """What differs between two decision documents: ``tier``, ``action`` and ``next_tier`` as
-    ``[before, after]`` pairs when they differ, reason codes ``added`` and ``removed``, and
-    ``same`` (nothing of these differs)."""
+    """What differs between two decision documents: ``tier``, ``action``, ``next_tier``,
+    ``sandbox``, ``overridable`` and ``failed`` as ``[before, after]`` pairs when they differ,
+    reason codes ``added`` and ``removed``, and ``same`` (nothing of these differs)."""
     out: dict[str, Any] = {}
-    for key in ("tier", "action", "next_tier"):
+    for key in ("tier", "action", "next_tier", "sandbox", "overridable", "failed"):
         if before.get(key) != after.get(key):
             out[key] = [before.get(key), after.get(key)]
     old = [str(r.get("code")) for r in before.get("reasons") or () if isinstance(r, Mapping)]

@@ -199,13 +199,19 @@ class RegistryClient:
     def get_receipt(self, namespace: str, name: str, version: str, *, every: bool = False) -> bytes:
         """The receipt of a version's current decision (a DSSE envelope, JSON), or with
         ``every`` all of its receipts (``{"items": [...]}``, oldest first), as bytes: check them
-        with :func:`cortex_trust.policy.verify_receipt`."""
+        with :func:`cortex_trust.policy.verify_receipt`. The bytes are always a JSON object
+        (read with :func:`cortex_trust._json.load_json`); anything else raises
+        :class:`RegistryUnavailable`."""
         path = (f"/api/v1/plugins/{_seg(namespace)}/{_seg(name)}/versions/{_seg(version)}"
                 f"/{'receipts' if every else 'receipt'}")
         content = self._read("GET", path)
-        if not content.lstrip().startswith(b"{"):
+        try:
+            document = load_json(content)
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        if not isinstance(document, dict):
             raise RegistryUnavailable(f"the registry {self.base_url} served a receipt that is "
-                                      "not JSON", advice="check that the URL is a cortex registry")
+                                      "not a JSON object", advice="check that the URL is a cortex registry")
         return content
 
     def revocations(self, *, cursor: int = 0, limit: int = 500) -> RevocationPage:

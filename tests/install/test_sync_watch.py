@@ -9,11 +9,14 @@ while followed reaches the pass within seconds; a rescan that finds a CRITICAL (
 that adds no feed entry, followed through the audit log's size) reaches the pass within seconds
 and the pass reports the plugin blocked; a registry without the log's long-poll (an older one)
 is followed through its feed alone, its log never asked again; a registry that answers the long-polls at once (no
-long-poll support) is not polled in a loop; stop() ends the watch promptly.
+long-poll support) is not polled in a loop; a registry that answers every long-poll with growth
+gets a bounded number of requests and passes, whether the passes succeed or fail; stop() ends
+the watch promptly.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -214,3 +217,62 @@ def test_a_registry_answering_at_once_is_not_polled_in_a_loop(federation: Federa
         time.sleep(3.5)
         store.revocation_page = page
     assert 2 <= len(looks) <= 5, (looks, log)
+
+
+class _AlwaysGrowing:
+    """A hostile registry's client: every long-poll is answered at once with one new entry (its
+    feed's cursor and its log's size move forward on every request)."""
+
+    requests = 0
+
+    def __init__(self, *_a: Any, **_k: Any) -> None:
+        pass
+
+    def __enter__(self) -> _AlwaysGrowing:
+        return self
+
+    def __exit__(self, *_a: object) -> None:
+        pass
+
+    def wait_revocations(self, *, cursor: int, wait: int) -> Any:
+        import types
+
+        type(self).requests += 1
+        return types.SimpleNamespace(items=[object()], next_cursor=cursor + 1)
+
+    def wait_log_size(self, *, after: int, wait: int) -> int:
+        type(self).requests += 1
+        return after + 1
+
+
+@pytest.mark.parametrize("synced", [False, True], ids=["passes-failing", "passes-succeeding"])
+def test_a_registry_always_answering_with_growth_cannot_drive_passes_back_to_back(
+        monkeypatch: pytest.MonkeyPatch, synced: bool) -> None:
+    """Each follower asks at most once per ``settle``, passes are at least ``gap`` apart, and
+    while passes fail a wake does not cut their backoff delay short (default settings)."""
+    import cortex_trust.sources as sources
+    from cortex_trust.install._federation import RegistryTarget
+
+    client = type("Client", (_AlwaysGrowing,), {"requests": 0})
+    monkeypatch.setattr(sources, "RegistryClient", client)
+    passes: list[float] = []
+
+    def one_pass() -> bool:
+        passes.append(time.monotonic())
+        return synced
+
+    target = RegistryTarget(name="evil", urls=("https://evil.example",))
+    log: list[str] = []
+    watcher = FeedWatcher(sync=one_pass, targets=lambda: [target], cursor=lambda _t: 0,
+                          log=lambda line, _problem: log.append(line), interval=300)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    time.sleep(3)
+    watcher.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    # Unbounded, this is hundreds of passes and hundreds of thousands of requests.
+    assert 1 <= len(passes) <= 5, (passes, log)
+    assert client.requests <= 20, (client.requests, log)
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(passes)), passes
+    assert any("new feed entry" in line for line in log), log

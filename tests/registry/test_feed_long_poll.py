@@ -7,7 +7,8 @@ operator's cap (``feed_max_wait_seconds``) shortens every wait; a revocation
 committed by the serving process wakes a waiting poll at once (the database poll set far
 beyond the test's bound, so only the wake-up can answer in time); one committed by another
 process (a second store on the same database, which cannot wake it) is seen by the short
-database poll; no read connection is checked out while a poll waits.
+database poll; no read connection is checked out while a poll waits; polls beyond the
+operator's cap on waiters (``feed_max_waiters``) are answered at once.
 """
 
 from __future__ import annotations
@@ -174,3 +175,31 @@ def test_a_waiting_poll_holds_no_read_connection(federation: Federation,
     assert out["page"].items == ()
     looks = len(events) // 2
     assert looks >= 5 and events == ["out", "in"] * looks, events
+
+
+def test_long_polls_beyond_the_cap_are_answered_at_once(federation: Federation) -> None:
+    """With ``feed_max_waiters`` polls waiting, one more is answered at once with the current
+    page (as ``wait=0``); the waiting one still gets its entry; once it is answered, a poll
+    waits again."""
+    server = _published(federation, "tool")
+    server.app.state.config = dataclasses.replace(server.app.state.config, feed_max_waiters=1)
+    waiters = server.app.state.feed_waiters
+    head = _head(server)
+    thread, out = _poll_in_thread(server, head, 25)
+    t0 = time.monotonic()
+    while waiters.waiting < 1:
+        assert time.monotonic() - t0 < 10, "the first poll never waited"
+        time.sleep(0.02)
+    with RegistryClient(server.url) as c:
+        page, took = _timed(lambda: c.wait_revocations(cursor=head, wait=25))
+    assert page.items == () and page.next_cursor == head
+    assert took < 5, took
+    assert "page" not in out and waiters.waiting == 1
+    server.revoke("beta", "tool", "1.0.0")
+    thread.join(30)
+    assert not thread.is_alive()
+    assert [e.name for e in out["page"].items] == ["tool"]
+    with RegistryClient(server.url) as c:
+        page, took = _timed(lambda: c.wait_revocations(cursor=out["page"].next_cursor, wait=1))
+    assert page.items == ()
+    assert 0.9 <= took < 10, took

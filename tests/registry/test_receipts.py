@@ -104,6 +104,16 @@ def test_a_registry_receipt_verifies_and_a_tampered_one_does_not(indexed: Indexe
     assert r.code == 0, r.err
     r = cli("receipt", "verify", str(path), "--registry", "acme")
     assert r.code == 0 and r.out.startswith("valid: "), r.out + r.err
+    # `receipt get`: to a file the served bytes as they are, to stdout ASCII-only JSON; both verify.
+    got = tmp_path / "got.json"
+    r = cli("receipt", "get", "acme/tool@1.0.0", "--registry", indexed.served.url, "-o", str(got))
+    assert r.code == 0 and got.read_bytes() == path.read_bytes(), r.err
+    r = cli("receipt", "get", "acme/tool@1.0.0", "--registry", indexed.served.url)
+    assert r.code == 0 and r.out.isascii() and json.loads(r.out) == json.loads(path.read_bytes()), r.err
+    printed = tmp_path / "printed.json"
+    printed.write_text(r.out)
+    for copy in (got, printed):
+        assert cli("receipt", "verify", str(copy), "--root", root).code == 0
 
     # A changed tier: the signature no longer covers the payload.
     tier = _rewrite(path, tmp_path / "tier.json",
