@@ -30,7 +30,7 @@ package cortex
 import rego.v1
 
 deny contains {"code": "NEVER", "message": "never"} if {
-	every i in numbers.range(1, 400) {
+	every i in numbers.range(1, 1600) {
 		every j in numbers.range(1, 250) {
 			i + j > 0
 		}
@@ -173,6 +173,7 @@ def test_jobs_for_an_unknown_run_or_a_deleted_version_fail_clearly(registry: Reg
         c.execute(text("DELETE FROM evidence WHERE version_id = 2"))
         c.execute(text("DELETE FROM version_bundle WHERE version_id = 2"))
         c.execute(text("DELETE FROM scan_job WHERE version_id = 2"))
+        c.execute(text("DELETE FROM decision_receipt WHERE version_id = 2"))
         c.execute(text("DELETE FROM plugin_version WHERE id = 2"))
     worker = _worker(registry.db_url, tmp_path / "w.log")
     try:
