@@ -294,21 +294,26 @@ def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry,
     assert registry.store.audit_verify() == []
 
 
+def _assert_discarded_at_the_switch(registry: Registry, run_id: str, pool: object, error: str) -> None:
+    """Switching run ``run_id`` (two versions) discards it with ``error``; nothing changes."""
+    try:
+        assert registry.store.retier_apply(run_id, pool=pool, now=registry.clock()) is None  # type: ignore[arg-type]
+    finally:
+        pool.close()  # type: ignore[attr-defined]
+    progress = registry.store.retier_progress(run_id)
+    assert progress["state"] == "failed" and error in progress["error"]
+    assert {d["action"] for d in (registry.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0")[1]
+                                  for i in range(2))} == {"warn"}
+    assert registry.store.audit_verify() == []
+
+
 def test_a_run_overtaken_by_another_retier_is_discarded(registry: Registry, tmp_path: Path) -> None:
     from tests.registry.test_retier import _policy, _retier
 
     _catalogue(registry, 2)
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
     _retier(registry, _policy(tmp_path / "other", experimental="warn"), workers=0)
-    try:
-        assert registry.store.retier_apply(run_id, pool=pool, now=registry.clock()) is None
-    finally:
-        pool.close()  # type: ignore[attr-defined]
-    progress = registry.store.retier_progress(run_id)
-    assert progress["state"] == "failed" and "re-tiered while this run was deciding" in progress["error"]
-    assert {d["action"] for d in (registry.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0")[1]
-                                  for i in range(2))} == {"warn"}
-    assert registry.store.audit_verify() == []
+    _assert_discarded_at_the_switch(registry, run_id, pool, "re-tiered while this run was deciding")
 
 
 @pytest.mark.slow
@@ -453,14 +458,7 @@ def test_a_run_switched_more_than_a_day_after_its_decision_is_discarded(registry
     _catalogue(registry, 2)
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
     registry.clock.advance(days=1, seconds=1)
-    try:
-        assert registry.store.retier_apply(run_id, pool=pool, now=registry.clock()) is None  # type: ignore[arg-type]
-    finally:
-        pool.close()  # type: ignore[attr-defined]
-    progress = registry.store.retier_progress(run_id)
-    assert progress["state"] == "failed" and "more than 1 day" in progress["error"]
-    assert {d["action"] for d in (registry.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0")[1]
-                                  for i in range(2))} == {"warn"}
+    _assert_discarded_at_the_switch(registry, run_id, pool, "more than 1 day")
 
 
 def test_an_identity_revocation_with_a_pipe_in_its_issuer_discards_the_run(registry: Registry,
@@ -475,8 +473,4 @@ def test_an_identity_revocation_with_a_pipe_in_its_issuer_discards_the_run(regis
     r = registry.client.post("/api/v1/revocations/identity", headers=registry.auth(admin),
                              json={"identity": "https://ci.example/x", "issuer": "https://a|b", "reason": "r"})
     assert r.status_code == 200, r.text
-    try:
-        assert registry.store.retier_apply(run_id, pool=pool, now=registry.clock()) is None  # type: ignore[arg-type]
-    finally:
-        pool.close()  # type: ignore[attr-defined]
-    assert registry.store.retier_progress(run_id)["state"] == "failed"
+    _assert_discarded_at_the_switch(registry, run_id, pool, "the catalogue was re-tiered while this run was deciding")
