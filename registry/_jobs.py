@@ -139,10 +139,12 @@ def retier_batch(context: procrastinate.JobContext, run_id: str, version_ids: li
         raise
 
 
-def _decide(store: Store, run_id: str, version_ids: list[int], pool: RetierPool) -> int:
-    """One batch: decide, stage, and switch the run if every version is staged."""
+def _decide(store: Store, run_id: str, version_ids: list[int], pool: RetierPool, *,
+            now: datetime | None = None) -> int:
+    """One batch: decide, stage, and switch the run if every version is staged (at ``now``:
+    default the current time)."""
     decided = store.retier_decide(run_id, version_ids, pool=pool)
-    store.retier_apply(run_id, pool=pool)
+    store.retier_apply(run_id, pool=pool, now=now)
     return decided
 
 
@@ -173,8 +175,8 @@ def retier_in_process(store: Store, policy_set: PolicySet, *, now: datetime, wor
     try:
         with RetierPool(policy_set, registry_name=store.registry_name, workers=workers) as pool:
             for ids in batches:
-                _decide(store, run_id, ids, pool)
-            result = store.retier_apply(run_id, pool=pool)
+                _decide(store, run_id, ids, pool, now=now)
+            result = store.retier_apply(run_id, pool=pool, now=now)
     except BaseException as e:
         store.retier_discard(run_id, state="failed", reason=f"{type(e).__name__}: {e}", now=now, actor=actor)
         raise

@@ -146,15 +146,22 @@ def policy_to_json(policy_set: PolicySet) -> str:
                        "overrides": [[n, str(a), str(b)] for n, a, b in overrides]})
 
 
-def policy_from_json(text: str) -> PolicySet:
-    """The policy set :func:`policy_to_json` wrote, with the same data and revision; raises
-    :class:`PolicyError` when the data does not come back byte for byte."""
+def policy_from_json(text: str, *, revision: str) -> PolicySet:
+    """The policy set :func:`policy_to_json` wrote, with the same data; its revision is
+    recomputed from its modules and data (as :func:`~cortex_trust.policy.load_policy_set` does),
+    never read from ``text``. Raises :class:`PolicyError` when the data does not come back byte
+    for byte or the recomputed revision is not ``revision`` (the policy was changed since)."""
     from cortex_trust.policy import PolicyModule
+    from cortex_trust.policy._sets import _revision
 
     spec = json.loads(text)
     modules = tuple(PolicyModule(name=n, path=Path(p), text=t, default=d) for n, p, t, d in spec["modules"])
     overrides = tuple((n, Path(a), Path(b)) for n, a, b in spec["overrides"])
-    return _rebuild_policy_set((modules, spec["data"], spec["revision"], spec["has_custom"], overrides))
+    actual = _revision(modules, json.loads(spec["data"]))
+    if actual != revision or spec["revision"] != revision:
+        raise PolicyError(f"the stored policy's modules and data have revision {actual}, not the run's {revision}",
+                          advice="the stored run was modified: discard it and start another re-tier")
+    return _rebuild_policy_set((modules, spec["data"], actual, spec["has_custom"], overrides))
 
 
 def _dump(message: Any) -> bytes:

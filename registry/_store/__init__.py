@@ -39,7 +39,7 @@ from ._audit import AuditReads
 from ._governance import GovernanceWrites, PromotionFacts, Watched
 from ._publishers import PublisherStore
 from ._reads import CatalogueReads
-from ._retier_runs import RetierRuns, UnknownRun, VersionsGone
+from ._retier_runs import RetierRuns, TamperedRun, UnknownRun, VersionsGone
 from ._revocations import RevocationWrites
 from ._rows import Evaluator
 from ._scans import ScanQueue
@@ -55,6 +55,7 @@ __all__ = [
     "PromotionFacts",
     "PublishRecord",
     "Store",
+    "TamperedRun",
     "UnknownRun",
     "VersionsGone",
     "Watched",

@@ -20,17 +20,18 @@ holding the write lock while its versions are decided:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy import func as sql_func
 
 from cortex_trust.errors import InputError
-from cortex_trust.policy import PolicySet, format_time
+from cortex_trust.policy import RECEIPT_TYPE, PolicySet, format_time
 
 from .._models import AuditEntry, PluginVersion, RetierResult, RetierRun
 from ._retier import Retiering, _plugins, _Rewrite
@@ -39,7 +40,7 @@ from ._tx import db_unavailable
 if TYPE_CHECKING:
     from .._retier import RetierPool
 
-__all__ = ["RetierRuns", "UnknownRun", "VersionsGone"]
+__all__ = ["RetierRuns", "TamperedRun", "UnknownRun", "VersionsGone"]
 
 #: Audit targets of writes that change no version's facts.
 _NO_VERSION_FACTS = ("token:", "publisher:", "namespace:", "scan:", "retier:")
@@ -53,6 +54,14 @@ class VersionsGone(InputError):
     """A batch names versions that are no longer in the registry."""
 
 
+class TamperedRun(InputError):
+    """A run's staged decisions do not match their versions or the run's policy."""
+
+
+#: How long after its decision time a run may still be switched; an older run is discarded.
+MAX_RUN_AGE = timedelta(days=1)
+
+
 class RetierRuns(Retiering):
     """Re-tier runs: start, decide batches, apply in one switch, discard."""
 
@@ -64,19 +73,22 @@ class RetierRuns(Retiering):
 
         run_id = str(uuid.uuid4())
         ts = format_time(now)
+        policy_json = policy_to_json(policy_set)
         with self._write() as tx:
             s = tx.session
             pv = PluginVersion.__table__  # type: ignore[attr-defined]
             ids = list(s.connection().execute(select(pv.c.id).order_by(pv.c.id)).scalars())
             batches = [ids[i:i + batch] for i in range(0, len(ids), max(1, batch))]
-            s.add(RetierRun(id=run_id, state="running", policy_json=policy_to_json(policy_set),
+            s.add(RetierRun(id=run_id, state="running", policy_json=policy_json,
                             policy_revision=policy_set.revision[:128], registry_name=self.registry_name,
                             decided_at=ts, start_seq=tx.head.seq, max_version_id=ids[-1] if ids else 0,
                             total=len(ids), batches=len(batches), actor=actor[:128],
                             created_at=ts, updated_at=ts))
             tx.audit(actor=actor, action="catalogue.retier.start", target=f"retier:{run_id}",
                      before=None, after={"versions": len(ids), "batches": len(batches),
-                                         "policy_revision": policy_set.revision}, now=now)
+                                         "policy_revision": policy_set.revision,
+                                         "policy_sha256": hashlib.sha256(policy_json.encode()).hexdigest()},
+                     now=now)
         return run_id, batches
 
     def retier_get(self, run_id: str) -> RetierRun:
@@ -89,11 +101,13 @@ class RetierRuns(Retiering):
         return run
 
     def retier_policy(self, run_id: str) -> tuple[PolicySet, datetime]:
-        """The policy set and decision time of run ``run_id``."""
+        """The policy set and decision time of run ``run_id``; raises
+        :class:`~cortex_trust.errors.PolicyError` (a final failure: the run is discarded) when the
+        stored policy's modules and data do not have the run's revision."""
         from .._retier import policy_from_json
 
         run = self.retier_get(run_id)
-        return policy_from_json(run.policy_json), _parse_time(run.decided_at)
+        return policy_from_json(run.policy_json, revision=run.policy_revision), _parse_time(run.decided_at)
 
     def retier_progress(self, run_id: str) -> dict[str, Any]:
         """``state``, ``total``, ``decided`` (staged so far), ``error`` and, once applied, the
@@ -152,14 +166,28 @@ class RetierRuns(Retiering):
                 conn.execute(insert(rr), rows)
         return len(rows)
 
-    def retier_apply(self, run_id: str, *, pool: RetierPool, actor: str | None = None) -> dict[str, Any] | None:
+    def retier_apply(self, run_id: str, *, pool: RetierPool, actor: str | None = None,
+                     now: datetime | None = None) -> dict[str, Any] | None:
         """Switch run ``run_id`` in one write once every version is staged; returns the run's
         counts (``versions``, ``changed``, ``failed``, ``policy_revision``), or None when versions
-        are still to be decided or the run has ended (applied by another job, or discarded)."""
+        are still to be decided or the run has ended (applied by another job, or discarded).
+
+        A run decided more than :data:`MAX_RUN_AGE` before ``now`` (default: the current time)
+        is discarded instead: its decisions, and those of versions decided again at the switch,
+        would be made at a time long past. Every staged receipt payload must name its version
+        (plugin, version, digest), the staged tier and action and the run's policy revision,
+        else :class:`TamperedRun` is raised before anything is sealed (the caller discards the
+        run: it is a final failure)."""
         progress = self.retier_progress(run_id)
         if progress["state"] != "running" or progress["decided"] < progress["total"]:
             return None
+        current = datetime.now(UTC) if now is None else now
         now = _parse_time(self.retier_get(run_id).decided_at)
+        if current - now > MAX_RUN_AGE:
+            self.retier_discard(run_id, state="failed", now=current, actor=actor or "worker",
+                                reason=f"the run was decided at {format_time(now)}, more than {MAX_RUN_AGE} ago: "
+                                       "start another re-tier")
+            return None
         rr = RetierResult.__table__  # type: ignore[attr-defined]
         pv = PluginVersion.__table__  # type: ignore[attr-defined]
         with self._write() as tx:
@@ -185,7 +213,7 @@ class RetierRuns(Retiering):
                 job = self._jobs_for_ids(conn, rewrite.plugins, sorted(stale))
                 for done, outcomes in pool.run([job], now=now):
                     rewrite.add(done.keys, outcomes)
-            for keys, outcomes in self._staged(conn, run_id, skip=stale):
+            for keys, outcomes in self._staged(conn, run_id, skip=stale, revision=run.policy_revision):
                 rewrite.add(keys, outcomes)
             result = rewrite.finish(tx, actor=actor or run.actor, now=now, revision=run.policy_revision)
             conn.execute(delete(rr).where(rr.c.run_id == run_id))
@@ -239,7 +267,10 @@ class RetierRuns(Retiering):
             if target.startswith("digest:"):
                 where = pv.c.digest == target[len("digest:"):]
             elif target.startswith("identity:"):
-                where = pv.c.signer_identity == target[len("identity:"):].rpartition("|")[0]
+                identity, sep, issuer = target[len("identity:"):].rpartition("|")
+                if not sep or "|" in identity or "|" in issuer:  # not one identity|issuer pair
+                    return None
+                where = pv.c.signer_identity == identity
             elif target.partition("@")[0] in by_key:  # a plugin, or one of its versions
                 key, _, version = target.partition("@")
                 where = pv.c.plugin_id == by_key[key]
@@ -250,31 +281,56 @@ class RetierRuns(Retiering):
             ids |= set(conn.execute(select(pv.c.id).where(where)).scalars())
         return ids
 
-    def _staged(self, conn: Any, run_id: str, *, skip: set[int],
+    def _staged(self, conn: Any, run_id: str, *, skip: set[int], revision: str,
                 batch: int = 1000) -> Iterator[tuple[list[tuple[Any, ...]], list[Any]]]:
         """The run's staged outcomes with their versions' keys, ``batch`` at a time, in id
-        order, without the versions in ``skip``."""
+        order, without the versions in ``skip``. Raises :class:`TamperedRun` for a batch with a
+        receipt payload that does not match its version, its staged decision or ``revision``
+        (before the batch is yielded: no receipt of it is sealed)."""
         from .._reevaluate import Outcome
 
         rr = RetierResult.__table__  # type: ignore[attr-defined]
         pv = PluginVersion.__table__  # type: ignore[attr-defined]
+        plugins = _plugins(conn)
         last = 0
         while True:
             rows = conn.execute(
                 select(pv.c.id, pv.c.plugin_id, pv.c.version, pv.c.state, pv.c.tier, pv.c.action,
                        rr.c.tier, rr.c.action, rr.c.policy_revision, rr.c.decision_json,
-                       rr.c.summary_json, rr.c.document_json, rr.c.failed, rr.c.receipt)
+                       rr.c.summary_json, rr.c.document_json, rr.c.failed, rr.c.receipt, pv.c.digest)
                 .join(rr, (rr.c.version_id == pv.c.id) & (rr.c.run_id == run_id))
                 .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
             if not rows:
                 return
             last = rows[-1][0]
             kept = [r for r in rows if r[0] not in skip]
+            for r in kept:
+                _check_receipt(r[13], run_id=run_id, plugin=plugins[r[1]][3], version=r[2], digest=r[14],
+                               tier=r[6], action=r[7], revision=revision, staged_revision=r[8])
             yield [tuple(r[:6]) for r in kept], [Outcome._make((*r[6:12], bool(r[12]), r[13])) for r in kept]
 
 
-def _parse_time(text: str) -> datetime:
-    from datetime import UTC
+def _check_receipt(payload: bytes, *, run_id: str, plugin: str, version: str, digest: str, tier: str,
+                   action: str, revision: str, staged_revision: str) -> None:
+    """Raise :class:`TamperedRun` unless the staged receipt ``payload`` is a receipt statement of
+    ``plugin`` ``version`` ``digest`` deciding ``tier`` / ``action`` under ``revision`` (the
+    staged row's revision too)."""
+    try:
+        statement = json.loads(payload)
+        subject, decision = statement["subject"], statement["decision"]
+        ok = (isinstance(statement, dict) and statement.get("_type") == RECEIPT_TYPE
+              and subject == {"plugin": plugin, "version": version, "digest": digest}
+              and (decision["tier"], decision["action"]) == (tier, action)
+              and statement["policy_revision"] == revision == staged_revision
+              and decision.get("policy_revision") == revision)
+    except (ValueError, TypeError, KeyError):
+        ok = False
+    if not ok:
+        raise TamperedRun(f"re-tier run {run_id}: the staged receipt of {plugin}@{version} does not match its "
+                          "version, its decision or the run's policy revision",
+                          advice="the staged decisions were modified: the run is discarded, start another re-tier")
 
+
+def _parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 

@@ -281,7 +281,7 @@ def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry,
                              headers=registry.auth(acme))
     assert r.status_code == 200, r.text
     try:
-        result = registry.store.retier_apply(run_id, pool=pool)
+        result = registry.store.retier_apply(run_id, pool=pool, now=registry.clock())
     finally:
         pool.close()  # type: ignore[attr-defined]
     assert result == {"versions": 4, "changed": 3, "failed": 0, "policy_revision": policy.revision}
@@ -294,21 +294,26 @@ def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry,
     assert registry.store.audit_verify() == []
 
 
+def _assert_discarded_at_the_switch(registry: Registry, run_id: str, pool: object, error: str) -> None:
+    """Switching run ``run_id`` (two versions) discards it with ``error``; nothing changes."""
+    try:
+        assert registry.store.retier_apply(run_id, pool=pool, now=registry.clock()) is None  # type: ignore[arg-type]
+    finally:
+        pool.close()  # type: ignore[attr-defined]
+    progress = registry.store.retier_progress(run_id)
+    assert progress["state"] == "failed" and error in progress["error"]
+    assert {d["action"] for d in (registry.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0")[1]
+                                  for i in range(2))} == {"warn"}
+    assert registry.store.audit_verify() == []
+
+
 def test_a_run_overtaken_by_another_retier_is_discarded(registry: Registry, tmp_path: Path) -> None:
     from tests.registry.test_retier import _policy, _retier
 
     _catalogue(registry, 2)
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
     _retier(registry, _policy(tmp_path / "other", experimental="warn"), workers=0)
-    try:
-        assert registry.store.retier_apply(run_id, pool=pool) is None
-    finally:
-        pool.close()  # type: ignore[attr-defined]
-    progress = registry.store.retier_progress(run_id)
-    assert progress["state"] == "failed" and "re-tiered while this run was deciding" in progress["error"]
-    assert {d["action"] for d in (registry.get(f"/api/v1/plugins/acme/tool-{i}/versions/1.0.0")[1]
-                                  for i in range(2))} == {"warn"}
-    assert registry.store.audit_verify() == []
+    _assert_discarded_at_the_switch(registry, run_id, pool, "re-tiered while this run was deciding")
 
 
 @pytest.mark.slow
@@ -383,3 +388,89 @@ def test_the_retry_policy_retries_what_may_pass_and_never_a_wrong_input() -> Non
     assert decision(down, MAX_ATTEMPTS - 1) is None  # the last run: the job ends as failed
     for wrong in (UnknownRun("x"), VersionsGone("x"), PolicyError("x"), RetierFailed("x")):
         assert decision(wrong, 0) is None
+
+
+def test_a_run_whose_stored_policy_was_modified_is_refused(registry: Registry, tmp_path: Path) -> None:
+    """The revision of a run's policy is recomputed from its stored modules and data: a modified
+    ``policy_json`` is refused (a final error: the job discards the run), never decided under the
+    run's revision. The start entry records the stored policy's sha256."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    from cortex_trust.errors import PolicyError
+    from registry._jobs import _is_final
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 2)
+    policy = _policy(tmp_path, experimental="notice")
+    run_id, pool = _decide_all(registry, policy)
+    pool.close()  # type: ignore[attr-defined]
+    assert registry.store.retier_policy(run_id)[0].revision == policy.revision  # type: ignore[attr-defined]
+    with registry.store.engine.begin() as c:
+        stored = c.execute(text("SELECT policy_json FROM retier_run WHERE id = :i"), {"i": run_id}).scalar_one()
+        after = c.execute(text("SELECT after_json FROM audit_log WHERE action = 'catalogue.retier.start'")).scalar_one()
+        assert json.loads(after)["policy_sha256"] == hashlib.sha256(stored.encode()).hexdigest()
+        spec = json.loads(stored)
+        spec["modules"][0][2] += "\n# injected\n"
+        c.execute(text("UPDATE retier_run SET policy_json = :p WHERE id = :i"), {"p": json.dumps(spec), "i": run_id})
+    with pytest.raises(PolicyError, match="not the run's") as e:
+        registry.store.retier_policy(run_id)
+    assert _is_final(e.value)
+
+
+def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: Registry, tmp_path: Path) -> None:
+    """A staged receipt payload that names another decision than its staged row is refused at
+    the switch before anything is sealed: no receipt, no decision changes, the run is discarded."""
+    from sqlalchemy import text
+
+    from registry._jobs import _failed
+    from registry._store import TamperedRun
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 3)
+    run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
+    with registry.store.engine.begin() as c:
+        receipts = c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one()
+        vid, payload = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
+        statement = json.loads(payload)
+        statement["decision"]["action"] = "allow"
+        c.execute(text("UPDATE retier_result SET receipt = :r WHERE version_id = :v"),
+                  {"r": json.dumps(statement).encode(), "v": vid})
+    try:
+        with pytest.raises(TamperedRun) as e:
+            registry.store.retier_apply(run_id, pool=pool, now=registry.clock())  # type: ignore[arg-type]
+    finally:
+        pool.close()  # type: ignore[attr-defined]
+    _failed(registry.store, run_id, e.value, final=False)  # what the job does with the error
+    with registry.store.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one() == receipts
+        assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
+        assert {r[0] for r in c.execute(text("SELECT action FROM plugin_version"))} == {"warn"}
+    progress = registry.store.retier_progress(run_id)
+    assert progress["state"] == "failed" and "staged receipt" in progress["error"]
+    assert registry.store.audit_verify() == []
+
+
+def test_a_run_switched_more_than_a_day_after_its_decision_is_discarded(registry: Registry, tmp_path: Path) -> None:
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 2)
+    run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
+    registry.clock.advance(days=1, seconds=1)
+    _assert_discarded_at_the_switch(registry, run_id, pool, "more than 1 day")
+
+
+def test_an_identity_revocation_with_a_pipe_in_its_issuer_discards_the_run(registry: Registry,
+                                                                           tmp_path: Path) -> None:
+    """An identity revocation target that does not split into one identity and one issuer is
+    not assumed harmless: the run is discarded rather than switched over a revoked version."""
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 2)
+    run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
+    admin = registry.token(role="admin")
+    r = registry.client.post("/api/v1/revocations/identity", headers=registry.auth(admin),
+                             json={"identity": "https://ci.example/x", "issuer": "https://a|b", "reason": "r"})
+    assert r.status_code == 200, r.text
+    _assert_discarded_at_the_switch(registry, run_id, pool, "the catalogue was re-tiered while this run was deciding")
