@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._published import cli_command, process_env  # noqa: E402
-from bench.registry_bench import VERSIONS_PER_PLUGIN, _engine_factory, _trust_roots  # noqa: E402
+from bench.registry_bench import VERSIONS_PER_PLUGIN, publish_template  # noqa: E402
 
 __all__ = ["main", "seed_pg"]
 
@@ -76,24 +76,9 @@ def seed_pg(db_url: str, n_versions: int) -> dict[str, Any]:
     pre-rendered documents by ``replace()``, and the id sequences moved past the clones. The
     template's other rows (receipt, scan job) are removed: the clones have none.
     """
-    from fastapi.testclient import TestClient
     from sqlalchemy import text
 
-    from registry import RegistryConfig, create_app, make_engine, migrate
-    from tests.registry.conftest import publish_body
-
-    engine = make_engine(db_url)
-    migrate(engine)
-    app = create_app(RegistryConfig(db_url=db_url, trusted_roots=_trust_roots()),
-                     engine_factory=_engine_factory(), db=engine)
-    store = app.state.store
-    token, _ = store.create_token(namespace="acme", role="publisher",
-                                  expires_in=timedelta(days=1), now=datetime.now(UTC))
-    with TestClient(app) as client:
-        r = client.post("/api/v1/plugins", json=publish_body(name="template"),
-                        headers={"Authorization": f"Bearer {token}"})
-        assert r.status_code == 201, r.text
-    app.state.evaluator.close()
+    engine = publish_template(db_url)
 
     started = time.perf_counter()
     n_plugins = max(1, n_versions // VERSIONS_PER_PLUGIN)

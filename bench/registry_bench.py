@@ -64,24 +64,14 @@ def _trust_roots() -> tuple[Any, ...]:
     return (load_trust_root(FIXTURES / "trusted_roots" / "production.json"),)
 
 
-def seed(db_url: str, n_versions: int) -> dict[str, Any]:
-    """A catalogue of ``n_versions`` versions (10 per plugin) cloned from one real publish.
-
-    The template is published through the API (real signature facts, real decision); its rows
-    are then cloned inside SQLite by ``INSERT ... SELECT`` over a recursive counter, with the
-    names spliced into the pre-rendered documents by ``replace()``: no Python per row, one
-    transaction, journal off while seeding (a throw-away database). 1M versions take a few
-    minutes and ~21 GB of disk, mostly the bundle, input and documents kept per version.
-    """
-    import sqlite3
-
+def publish_template(db_url: str) -> Any:
+    """Migrate ``db_url`` and publish ``acme/template`` 1.0.0 through the API (real signature
+    facts, real decision); the migrated engine (the caller disposes of it)."""
     from fastapi.testclient import TestClient
 
     from registry import RegistryConfig, create_app, make_engine, migrate
     from tests.registry.conftest import publish_body
 
-    if not db_url.startswith("sqlite:///"):
-        raise SystemExit("the seeder writes SQLite files (sqlite:///PATH)")
     engine = make_engine(db_url)
     migrate(engine)
     app = create_app(RegistryConfig(db_url=db_url, trusted_roots=_trust_roots()),
@@ -94,7 +84,23 @@ def seed(db_url: str, n_versions: int) -> dict[str, Any]:
                         headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 201, r.text
     app.state.evaluator.close()
-    engine.dispose()
+    return engine
+
+
+def seed(db_url: str, n_versions: int) -> dict[str, Any]:
+    """A catalogue of ``n_versions`` versions (10 per plugin) cloned from one real publish.
+
+    The template is published through the API (real signature facts, real decision); its rows
+    are then cloned inside SQLite by ``INSERT ... SELECT`` over a recursive counter, with the
+    names spliced into the pre-rendered documents by ``replace()``: no Python per row, one
+    transaction, journal off while seeding (a throw-away database). 1M versions take a few
+    minutes and ~21 GB of disk, mostly the bundle, input and documents kept per version.
+    """
+    import sqlite3
+
+    if not db_url.startswith("sqlite:///"):
+        raise SystemExit("the seeder writes SQLite files (sqlite:///PATH)")
+    publish_template(db_url).dispose()
 
     started = time.perf_counter()
     n_plugins = max(1, n_versions // VERSIONS_PER_PLUGIN)
