@@ -112,6 +112,10 @@ class Plugin(SQLModel, table=True):
     latest_state: str | None = Field(default=None, max_length=16)
     asks_network: bool = False
     asks_filesystem: bool = False
+    #: What every catalogue page of the plugin shows of it (its description, its versions with
+    #: their states), rendered with its documents (:mod:`registry._web._fragments`; migration
+    #: 0018). ``None`` only for rows written before that revision: rendered on first read.
+    page_html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class PluginVersion(SQLModel, table=True):
@@ -148,6 +152,10 @@ class PluginVersion(SQLModel, table=True):
     #: The transparency-log leaf that recorded this version's publish (migration 0010; the
     #: audit entry id minus one), set by the store with the entry.
     log_index: int | None = None
+    #: The version's own part of its catalogue pages, rendered with its documents
+    #: (:mod:`registry._web._fragments`; migration 0018). ``None`` only for rows written before
+    #: that revision: rendered on first read.
+    page_html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class VersionBundle(SQLModel, table=True):
@@ -543,3 +551,6 @@ class RetierResult(SQLModel, table=True):
     document_json: str = Field(sa_column=Column(Text, nullable=False))
     #: The payload of the decision's receipt, sealed when the run is applied.
     receipt: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    #: The version's page fragment rendered with the staged documents (``None`` when staged
+    #: before migration 0018: rendered at the switch).
+    page_html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -48,6 +48,7 @@ from cortex_trust.policy import (
 )
 
 from ._documents import version_documents
+from ._web._fragments import stored, version_fragment
 
 __all__ = ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator", "UsageFacts", "build_inputs",
            "decide_batch", "evaluate_items", "item_from_row", "receipt_payload_of", "render_outcome", "stored_input",
@@ -208,6 +209,9 @@ class Outcome(NamedTuple):
     failed: bool
     #: The payload of the decision's receipt (:func:`receipt_payload_of`), to be sealed.
     receipt: bytes = b""
+    #: The version's page fragment (:func:`registry._web._fragments.version_fragment`; empty
+    #: when it could not be rendered, ``None`` when staged before pages were stored).
+    page_html: str | None = None
 
 
 #: The ``plugin_version`` columns an :class:`Item` is made of, in the order
@@ -246,8 +250,8 @@ def receipt_payload_of(item: Item, policy_input: PolicyInput, decision: Decision
 
 def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision, *,
                    receipt: bytes = b"") -> Outcome:
-    """The stored form of ``decision`` for ``item``: columns, the two read documents and the
-    ``receipt`` payload."""
+    """The stored form of ``decision`` for ``item``: columns, the two read documents, the
+    ``receipt`` payload and the version's page fragment."""
     decision_json = decision.model_dump_json()
     tier = decision.tier.value
     action = decision.action.value
@@ -263,8 +267,9 @@ def render_outcome(item: Item, policy_input: PolicyInput, decision: Decision, *,
         revoked_at=item.revoked_at, manifest_json=manifest_json,
         evidence_json=policy_input.evidence.model_dump_json(), decision_json=decision_json,
         yanked_reason=item.yanked_reason, yanked_at=item.yanked_at)
+    page = stored(lambda: version_fragment(document))
     return Outcome(tier, action, revision, decision_json, summary, document,
-                   bool(decision.failed), receipt)
+                   bool(decision.failed), receipt, page)
 
 
 def build_inputs(items: Sequence[Item], *, now: datetime,

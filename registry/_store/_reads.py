@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,8 @@ from .._errors import Invalid, NotFound
 from ._tx import StoreBase, db_unavailable, not_found
 
 __all__ = ["CatalogueReads", "encode_cursor", "like_escape", "page_document"]
+
+_log = logging.getLogger(__name__)
 
 #: What a cursor decodes to: a plugin key (``namespace/name``).
 _CURSOR_KEY = re.compile(rf"{SLUG}/{SLUG}")
@@ -109,6 +112,29 @@ class CatalogueReads(StoreBase):
         if not rows:
             raise not_found(namespace, name, version)
         return str(rows[0][0]).encode()
+
+    def keep_page_fragments(self, *, plugin_id: int, plugin_page: str | None, version_id: int,
+                            version_page: str | None) -> None:
+        """Store page fragments rendered on a read for rows that have none yet (written before
+        pages were stored; ``None`` leaves one as it is). Each is stored only while its column is
+        still empty: every write renders its own, so a write made since the read always wins and
+        a page rendered from older documents is never kept. Derived rendering, not a fact: no
+        audit entry. A database that refuses the write (busy, read-only) leaves the fragment to
+        the next read."""
+        from sqlalchemy import update
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .._models import Plugin, PluginVersion
+
+        try:
+            with self.engine.begin() as conn:
+                for table, row_id, page in ((Plugin.__table__, plugin_id, plugin_page),  # type: ignore[attr-defined]
+                                            (PluginVersion.__table__, version_id, version_page)):  # type: ignore[attr-defined]
+                    if page is not None:
+                        conn.execute(update(table).where((table.c.id == row_id) & table.c.page_html.is_(None))
+                                     .values(page_html=page))
+        except SQLAlchemyError:
+            _log.warning("a page rendered on read was not stored; the next read renders it again", exc_info=True)
 
     def bundle(self, namespace: str, name: str, version: str) -> bytes:
         """The Sigstore bundle published with the version. Raises :class:`NotFound`."""

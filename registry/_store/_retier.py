@@ -22,7 +22,8 @@ from .._documents import plugin_documents
 from .._models import Plugin, PluginVersion
 from .._reevaluate import ITEM_COLUMNS, Item, Outcome, item_from_row
 from .._tlog import rendered_hash
-from ._rows import VersionRows
+from .._web._fragments import VersionRow, plugin_fragment, stored, version_fragment
+from ._rows import PAGE_COLUMNS, VersionRows
 from ._tx import db_unavailable
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ __all__ = ["Retiering"]
 #: One version's re-tiering result (``Store.retier_all``), in the qmark style (``%s`` on
 #: PostgreSQL). Only constants: every value is a bound parameter.
 _RETIER_UPDATE = ("UPDATE plugin_version SET tier = ?, action = ?, policy_revision = ?, "
-                  "decision_json = ?, summary_json = ?, document_json = ? WHERE id = ?")
+                  "decision_json = ?, summary_json = ?, document_json = ?, page_html = ? WHERE id = ?")
 #: One version's receipt of its re-tiering decision.
 _RECEIPT_INSERT = "INSERT INTO decision_receipt (version_id, decided_at, envelope_json) VALUES (?, ?, ?)"
 
@@ -163,8 +164,8 @@ class Retiering(VersionRows):
 
 class _Rewrite:
     """The write side of a re-tier, inside one write transaction: every version's new decision,
-    documents and sealed receipt batch by batch (one executemany each), then the plugin documents
-    and the one ``catalogue.retier`` audit entry."""
+    documents, page fragment and sealed receipt batch by batch (one executemany each), then the
+    plugin documents and page fragments and the one ``catalogue.retier`` audit entry."""
 
     def __init__(self, conn: Any, plugins: dict[int, Any], *, seal: Callable[[bytes], str],
                  now: datetime) -> None:
@@ -189,8 +190,11 @@ class _Rewrite:
         params = []
         receipts = []
         for (vid, pid, version, state, tier, action, *_), out in zip(keys, outcomes, strict=True):
+            # Staged before pages were stored: rendered here.
+            page = out.page_html if out.page_html is not None else stored(
+                lambda out=out: version_fragment(out.document_json))  # type: ignore[misc]
             params.append((out.tier, out.action, out.policy_revision, out.decision_json,
-                           out.summary_json, out.document_json, vid))
+                           out.summary_json, out.document_json, page, vid))
             receipts.append((vid, self.decided_at, self.seal(out.receipt)))
             # Only what re-tiering changes (the log merges it over the row's fields).
             self.rewritten[f"{self.plugins[pid][3]}@{version}"] = {
@@ -207,16 +211,22 @@ class _Rewrite:
         self.total += len(params)
 
     def finish(self, tx: Any, *, actor: str, now: datetime, revision: str) -> dict[str, Any]:
-        """Rewrite every plugin's documents from the versions added (every version of the
-        catalogue) and audit the run; returns its counts."""
+        """Rewrite every plugin's documents and page fragment from the versions added (every
+        version of the catalogue) and audit the run; returns its counts."""
+        pv = PluginVersion.__table__  # type: ignore[attr-defined]
+        listed: dict[int, list[VersionRow]] = {pid: [] for pid in self.plugins}
+        for pid, *row in self.conn.execute(core_select(pv.c.plugin_id, *(pv.c[c] for c in PAGE_COLUMNS))):
+            listed[pid].append(tuple(row))
         plugin_params = []
         for pid, p in self.plugins.items():
             latest_version, tier, action, summary, document = plugin_documents(
                 namespace=p[1], name=p[2], key=p[3], description=p[4],
                 capabilities_json=p[5], updated_at=p[6], versions=self.versions_of[pid])
+            page = stored(lambda p=p, pid=pid: plugin_fragment(  # type: ignore[misc]
+                namespace=p[1], name=p[2], description=p[4], versions=listed[pid]))
             plugin_params.append({"b_id": pid, "latest_version": latest_version,
                                   "tier": tier, "action": action, "summary_json": summary,
-                                  "document_json": document})
+                                  "document_json": document, "page_html": page})
         if plugin_params:
             pt = Plugin.__table__  # type: ignore[attr-defined]
             self.conn.execute(update(pt).where(pt.c.id == bindparam("b_id")), plugin_params)

@@ -297,7 +297,8 @@ class RetierRuns(Retiering):
             rows = conn.execute(
                 select(pv.c.id, pv.c.plugin_id, pv.c.version, pv.c.state, pv.c.tier, pv.c.action,
                        rr.c.tier, rr.c.action, rr.c.policy_revision, rr.c.decision_json,
-                       rr.c.summary_json, rr.c.document_json, rr.c.failed, rr.c.receipt, pv.c.digest)
+                       rr.c.summary_json, rr.c.document_json, rr.c.failed, rr.c.receipt, pv.c.digest,
+                       rr.c.page_html)
                 .join(rr, (rr.c.version_id == pv.c.id) & (rr.c.run_id == run_id))
                 .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
             if not rows:
@@ -307,7 +308,7 @@ class RetierRuns(Retiering):
             for r in kept:
                 _check_receipt(r[13], run_id=run_id, plugin=plugins[r[1]][3], version=r[2], digest=r[14],
                                tier=r[6], action=r[7], revision=revision, staged_revision=r[8])
-            yield [tuple(r[:6]) for r in kept], [Outcome._make((*r[6:12], bool(r[12]), r[13])) for r in kept]
+            yield [tuple(r[:6]) for r in kept], [Outcome._make((*r[6:12], bool(r[12]), r[13], r[15])) for r in kept]
 
 
 def _check_receipt(payload: bytes, *, run_id: str, plugin: str, version: str, digest: str, tier: str,

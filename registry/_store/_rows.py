@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -32,12 +32,16 @@ from .._reevaluate import (
     receipt_payload_of,
     render_outcome,
 )
+from .._web._fragments import VersionRow, plugin_fragment, stored
 from ._governance_facts import governance_facts
 from ._tx import StoreBase, not_found
 
-__all__ = ["Evaluator", "VersionRows"]
+__all__ = ["PAGE_COLUMNS", "Evaluator", "VersionRows"]
 
 _item_values = attrgetter(*ITEM_COLUMNS)
+#: The version columns a plugin's page fragment shows (:data:`registry._web._fragments.VersionRow`).
+PAGE_COLUMNS = ("version", "state", "tier", "published_at", "yanked_reason", "yanked_at", "revoked_reason",
+                "revoked_at")
 
 #: Given the inputs, return one decision each (in order). Never raises for engine problems.
 Evaluator = Callable[[Sequence[PolicyInput]], list[Decision]]
@@ -164,6 +168,7 @@ class VersionRows(StoreBase):
             row.tier, row.action, row.policy_revision = out.tier, out.action, out.policy_revision
             row.decision_json = out.decision_json
             row.summary_json, row.document_json = out.summary_json, out.document_json
+            row.page_html = out.page_html
             s.add(row)
             assert row.id is not None
             s.add(DecisionReceipt(version_id=row.id, decided_at=decided_at,
@@ -179,17 +184,21 @@ class VersionRows(StoreBase):
         self._refresh_plugin(s, plugin)
 
     def _refresh_plugin(self, s: Session, plugin: Plugin) -> None:
-        """Recompute the plugin's latest version, tier and documents from its versions, and
-        what the catalogue sorts and filters on: the latest version's state and what its
-        manifest asks for (network, host files)."""
-        rows = s.exec(select(PluginVersion.version, PluginVersion.state, PluginVersion.tier,
-                             PluginVersion.action)
-                      .where(PluginVersion.plugin_id == plugin.id)).all()
+        """Recompute the plugin's latest version, tier, documents and page fragment from its
+        versions, and what the catalogue sorts and filters on: the latest version's state and
+        what its manifest asks for (network, host files)."""
+        from sqlalchemy import select as columns  # any number of columns (sqlmodel's: <= 4)
+
+        rows = s.execute(columns(*(col(getattr(PluginVersion, c)) for c in PAGE_COLUMNS), col(PluginVersion.action))
+                         .where(col(PluginVersion.plugin_id) == plugin.id)).all()
+        plugin.page_html = stored(lambda: plugin_fragment(
+            namespace=plugin.namespace, name=plugin.name, description=plugin.description,
+            versions=[cast(VersionRow, tuple(r[:-1])) for r in rows]))
         (plugin.latest_version, plugin.tier, plugin.action, plugin.summary_json,
          plugin.document_json) = plugin_documents(
             namespace=plugin.namespace, name=plugin.name, key=plugin.key,
             description=plugin.description, capabilities_json=plugin.capabilities_json,
-            updated_at=plugin.updated_at, versions=[(r[0], r[1], r[2], r[3]) for r in rows])
+            updated_at=plugin.updated_at, versions=[(r[0], r[1], r[2], r[-1]) for r in rows])
         plugin.latest_state = next((r[1] for r in rows if r[0] == plugin.latest_version), None)
         document = s.exec(select(PluginVersion.document_json).where(
             PluginVersion.plugin_id == plugin.id, PluginVersion.version == plugin.latest_version)).first()

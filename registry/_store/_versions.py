@@ -43,6 +43,8 @@ from .._models import (
     UsageDay,
     VersionBundle,
 )
+from .._web._fragments import stored as stored_fragment
+from .._web._fragments import version_fragment
 from ._continuity import publish_continuity
 from ._publishers import check_publish_credential
 from ._revocations import WIDE_KINDS
@@ -370,7 +372,7 @@ class VersionWrites(VersionRows):
             return row.document_json.encode()
 
     def _restate(self, s: Session, plugin: Plugin, row: PluginVersion) -> None:
-        """Re-render and store ``row``'s documents after a change of its state alone (a yank or
+        """Re-render and store ``row``'s documents and page fragment after a change of its state alone (a yank or
         unyank), then the plugin's.
 
         The stored decision and the evidence and manifest it was made on are spliced back as
@@ -391,6 +393,7 @@ class VersionWrites(VersionRows):
             revoked_at=row.revoked_at, manifest_json=compact(stored["manifest"]),
             evidence_json=compact(stored["evidence"]), decision_json=row.decision_json,
             yanked_reason=row.yanked_reason, yanked_at=row.yanked_at)
+        row.page_html = stored_fragment(lambda: version_fragment(row.document_json))
         s.add(row)
         s.flush()
         self._refresh_plugin(s, plugin)

@@ -8,6 +8,21 @@ were made on) and link to their JSON twins under ``/api/v1``.
 
 from __future__ import annotations
 
-from ._routes import SECURITY_HEADERS, install_catalogue
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._routes import SECURITY_HEADERS, install_catalogue
 
 __all__ = ["SECURITY_HEADERS", "install_catalogue"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the store and the re-tiering workers import the page fragments
+    # (registry._web._fragments), which never need the routes, FastAPI or the store.
+    if name in __all__:
+        from . import _routes
+
+        value = getattr(_routes, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,103 +1,62 @@
-"""The catalogue's pages: stored documents in, HTML bytes out.
+"""The catalogue's pages: stored documents and fragments in, HTML bytes out.
 
-A :class:`Catalogue` renders each page from the read documents the API serves (the same bytes,
-so a page and its JSON twin always agree) with Jinja2 templates whose autoescaping is on for
-every template: a publisher's text is always text. Plugin and version pages are kept rendered
-in a bounded in-memory cache keyed by the exact documents they were made from, so a page is
-rendered once per change of its documents and then served from memory; a change of any
-document (publish, review, usage, yank, revocation, re-tiering) changes the key.
+Every template is rendered by Jinja2 with autoescaping on: a publisher's text is always text.
+Plugin and version pages are not rendered per request. Their parts are rendered when the
+documents they show change, by the same write and in the same transaction
+(:mod:`registry._web._fragments`): the version's part (verdict, evidence, capabilities) with its
+documents, the plugin's part (its description and every version with its tier and state) after
+any change of its versions, both by re-tiering too. Serving one is a join of the layout (rendered
+once per app, split where the page's title, JSON twin and content go) with the two stored
+fragments, the version list's mark on the page's own version and the address prefix: no
+template runs, and every sibling page reads the one plugin fragment, so none shows a stale state.
 
-Pages are not stored with the documents: each page lists every version of its plugin with its
-state, so a state change would re-render all the plugin's pages inside the write, re-tiering would
-render one page per version, and a page depends on the address prefix it is served under.
+A page whose fragments are still empty (rows written before pages were stored) is rendered from
+its documents on that read and stored while the fragments are still empty
+(:meth:`~registry._store.Store.keep_page_fragments`). The search, revocations, audit and error
+pages are rendered per request from indexed reads.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
-from .._documents import version_key
-from . import _views as views
+from ._fragments import ROOT_MARKUP, TEMPLATES, environment, join_page
 
 __all__ = ["STATIC_DIR", "Catalogue"]
 
-_HERE = Path(__file__).parent
 #: The stylesheet and the script the pages load (same origin).
-STATIC_DIR = _HERE / "static"
+STATIC_DIR = TEMPLATES.parent / "static"
 
-#: Rendered plugin and version pages kept in memory.
-_CACHE_SIZE = 2048
-
-
-class _Rendered:
-    """A bounded LRU map of rendered pages; thread-safe."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._pages: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...], render: Callable[[], bytes]) -> bytes:
-        with self._lock:
-            page = self._pages.get(key)
-            if page is not None:
-                self._pages.move_to_end(key)
-                return page
-        page = render()
-        with self._lock:
-            self._pages[key] = page
-            while len(self._pages) > self._size:
-                self._pages.popitem(last=False)
-        return page
+#: Where a plugin or version page's title, JSON twin and content go in the layout.
+_TITLE, _API, _MAIN = "<@title@>", "<@api@>", "<@main@>"
+_MARKED = {"title": Markup(_TITLE), "api": Markup(_API), "main": Markup(_MAIN)}  # noqa: S704 (constants)
 
 
 class Catalogue:
-    """The templates and the page cache of one app. ``registry_name`` titles the pages."""
+    """The templates and the page layout of one app. ``registry_name`` titles the pages."""
 
     def __init__(self, *, registry_name: str) -> None:
         self.registry_name = registry_name
-        self._env = Environment(loader=FileSystemLoader(_HERE / "templates"),
-                                autoescape=select_autoescape(default=True, default_for_string=True),
-                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self._env.globals.update(badge=views.badge, actions=views.ACTIONS,
-                                 sandbox_in_words=views.sandbox_in_words,
-                                 registry_name=registry_name)
-        self._pages = _Rendered(_CACHE_SIZE)
+        self._env = environment(registry_name=registry_name)
+        layout = self._env.from_string('{% extends "base.html" %}{% block main %}{{ main }}{% endblock %}').render(
+            root=ROOT_MARKUP, **_MARKED)
+        before, after = layout.split(_MAIN)
+        self._layout = (before, after)
 
     def render(self, template: str, **context: Any) -> bytes:
         """One template rendered with ``context`` (UTF-8)."""
         return self._env.get_template(template).render(**context).encode()
 
-    def version_page(self, *, root: str, plugin_doc: bytes, versions_doc: bytes, version_doc: bytes,
-                     inactive: tuple[tuple[str, ...], ...], pinned: bool) -> bytes:
-        """The plugin page (``pinned`` false: its latest version) or one version's page.
-        ``inactive`` is ``(version, state, reason, since)`` of the yanked and revoked versions."""
-        key = ("version", root, pinned, plugin_doc, versions_doc, version_doc, inactive)
-        return self._pages.get(key, lambda: self._version_page(
-            root=root, plugin=json.loads(plugin_doc), versions=json.loads(versions_doc)["items"],
-            doc=json.loads(version_doc), inactive=inactive, pinned=pinned))
-
-    def _version_page(self, *, root: str, plugin: Mapping[str, Any], versions: list[Any],
-                      doc: Mapping[str, Any], inactive: tuple[tuple[str, ...], ...], pinned: bool) -> bytes:
-        ns, name, version = doc["namespace"], doc["name"], doc["version"]
-        decision = doc.get("decision") or {}
-        manifest = doc.get("manifest") or {}
-        next_tier = decision.get("next_tier")
-        return self.render(
-            "version.html", root=root, plugin=plugin, doc=doc, pinned=pinned,
-            decision=decision, manifest=manifest, next_tier=next_tier,
-            versions=sorted(versions, key=lambda v: version_key(v["version"]), reverse=True),
-            why={v[0]: (v[2], v[3]) for v in inactive},
-            cards=views.evidence_cards(doc.get("evidence"), doc["digest"], decision=decision),
-            needs=views.needs_in_words(manifest.get("trust")),
-            install=views.install_command(ns, name, version if pinned else None),
-            api=f"{root}/api/v1/plugins/{ns}/{name}" + (f"/versions/{version}" if pinned else ""),
-            title=f"{ns}/{name}" + (f" {version}" if pinned else ""))
-
+    def version_page(self, *, root: str, namespace: str, name: str, version: str, pinned: bool,
+                     plugin_page: str, version_page: str) -> bytes:
+        """The plugin page (``pinned`` false: its latest version ``version``) or the version's own
+        page, joined from the stored fragments of the plugin and of the version, served under the
+        address prefix ``root``."""
+        title = escape(f"{namespace}/{name}" + (f" {version}" if pinned else ""))
+        api = ROOT_MARKUP + (f"/api/v1/plugins/{namespace}/{name}" + (f"/versions/{version}" if pinned else ""))
+        before, after = self._layout
+        layout = (before.replace(_TITLE, title).replace(_API, api), after.replace(_API, api))
+        return join_page(layout=layout, plugin=plugin_page, version=version_page, current=version, pinned=pinned,
+                         root=str(escape(root)))

@@ -19,11 +19,12 @@ from cortex_trust.ids import SLUG
 from .._errors import Invalid
 from .._store import Store
 from .._store._reads import like_escape, page_document
+from .._store._rows import PAGE_COLUMNS
 from .._store._tx import db_unavailable
 
 __all__ = ["AUDIT_PAGE", "NEEDS", "SORTS", "STATES", "TIERS", "BadQuery", "Search", "audit_entries", "audit_head",
-           "inactive_versions", "parse_search", "query_param", "revocations_newest_first", "search_json",
-           "search_page"]
+           "page_fragments", "parse_search", "plugin_page_versions", "query_param", "revocations_newest_first",
+           "search_json", "search_page"]
 
 #: Entries per page of ``/audit``.
 AUDIT_PAGE = 50
@@ -192,14 +193,24 @@ def search_json(store: Store, search: Search, *, limit: int) -> bytes:
     return page_document([row[1] for row in rows], nxt)
 
 
-def inactive_versions(store: Store, key: str) -> tuple[tuple[str, ...], ...]:
-    """``(version, state, reason, since)`` of every yanked or revoked version of the plugin
-    ``key``: what the version list shows beside each state."""
-    sql = ("SELECT v.version, v.state, v.yanked_reason, v.yanked_at, v.revoked_reason, v.revoked_at "
-           'FROM plugin p JOIN plugin_version v ON v.plugin_id = p.id WHERE p."key" = ? AND v.state <> ?')
-    return tuple((str(r[0]), str(r[1]), str(r[2] if r[1] == "yanked" else r[4] or ""),
-                  str(r[3] if r[1] == "yanked" else r[5] or ""))
-                 for r in _rows(store, sql, (key, "active")))
+def page_fragments(store: Store, key: str, version: str | None) -> tuple[Any, ...] | None:
+    """``(plugin id, plugin fragment, version id, version fragment, version)`` of the plugin
+    ``key``'s version ``version`` (its latest version when None), or None when there is no such
+    version: two unique-key lookups."""
+    sql = ('SELECT p.id, p.page_html, v.id, v.page_html, v.version FROM plugin p JOIN plugin_version v '  # noqa: S608
+           'ON v.plugin_id = p.id WHERE p."key" = ? AND v.version = '
+           + ("?" if version is not None else "p.latest_version"))
+    rows = _rows(store, sql, (key, version) if version is not None else (key,))
+    return tuple(rows[0]) if rows else None
+
+
+def plugin_page_versions(store: Store, key: str) -> tuple[str, list[Any]]:
+    """The plugin ``key``'s description and every version as its pages list it
+    (:data:`registry._web._fragments.VersionRow`)."""
+    sql = ('SELECT p.description, ' + ", ".join(f"v.{c}" for c in PAGE_COLUMNS)  # noqa: S608 (constants)
+           + ' FROM plugin p JOIN plugin_version v ON v.plugin_id = p.id WHERE p."key" = ?')
+    rows = _rows(store, sql, (key,))
+    return (str(rows[0][0]) if rows else ""), [tuple(r[1:]) for r in rows]
 
 
 def revocations_newest_first(store: Store, *, before: int | None, limit: int) -> list[dict[str, Any]]:

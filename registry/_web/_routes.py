@@ -27,6 +27,7 @@ from .._models import SLUG
 from .._store import Store
 from . import _queries as queries
 from . import _views as views
+from ._fragments import plugin_fragment, version_fragment
 from ._pages import STATIC_DIR, Catalogue
 
 __all__ = ["SECURITY_HEADERS", "install_catalogue"]
@@ -102,16 +103,19 @@ def install_catalogue(app: FastAPI) -> None:
             raise queries.BadQuery("that is not a plugin name this registry could hold",
                                    advice="follow the links of the search page")
         store = _store(request)
-        plugin_doc = store.plugin_document(namespace, name)
-        versions_doc = store.versions_document(namespace, name)
-        if version is None:
-            version = json.loads(plugin_doc)["latest_version"]
-            if version is None:
-                raise queries.BadQuery("this plugin has no versions", advice="open another plugin from the search page")
-        return catalogue.version_page(root=root_of(request), plugin_doc=plugin_doc, versions_doc=versions_doc,
-                                      version_doc=store.version_document(namespace, name, version),
-                                      inactive=queries.inactive_versions(store, f"{namespace}/{name}"),
-                                      pinned=request.path_params.get("version") is not None)
+        key = f"{namespace}/{name}"
+        found = queries.page_fragments(store, key, version)
+        if found is None:
+            store.plugin_document(namespace, name)  # NotFound for an unknown plugin
+            if version is not None:
+                store.version_document(namespace, name, version)  # NotFound for an unknown version
+            raise queries.BadQuery("this plugin has no versions", advice="open another plugin from the search page")
+        _, plugin_page, _, version_page, current = found
+        if not plugin_page or not version_page:
+            plugin_page, version_page = _render_missing(store, key, namespace, name, current, found)
+        return catalogue.version_page(root=root_of(request), namespace=namespace, name=name, version=current,
+                                      pinned=version is not None, plugin_page=plugin_page,
+                                      version_page=version_page)
 
     @router.get("/plugins/{namespace}/{name}")
     async def plugin(request: Request, namespace: str, name: str) -> Response:
@@ -170,6 +174,21 @@ def install_catalogue(app: FastAPI) -> None:
                         headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
 
     app.include_router(router)
+
+
+def _render_missing(store: Store, key: str, namespace: str, name: str, version: str,
+                    found: tuple[Any, ...]) -> tuple[str, str]:
+    """The page fragments ``found`` lacks, rendered from the stored rows and documents; those
+    never stored yet (``None``: rows written before pages were stored) are stored."""
+    plugin_id, plugin_page, version_id, version_page, _ = found
+    if not plugin_page:
+        description, versions = queries.plugin_page_versions(store, key)
+        plugin_page = plugin_fragment(namespace=namespace, name=name, description=description, versions=versions)
+    if not version_page:
+        version_page = version_fragment(json.loads(store.version_document(namespace, name, version)))
+    store.keep_page_fragments(plugin_id=plugin_id, plugin_page=plugin_page if found[1] is None else None,
+                              version_id=version_id, version_page=version_page if found[3] is None else None)
+    return plugin_page, version_page
 
 
 def _search(store: Store, search: queries.Search) -> tuple[list[dict[str, Any]], str | None]:
