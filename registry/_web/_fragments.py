@@ -51,11 +51,13 @@ _CURRENT_ROW = "<@row@>"
 _CURRENT_LINK = "<@link@>"
 #: The markers as markup (constants: autoescaping leaves them as they are).
 ROOT_MARKUP = Markup(ROOT)  # noqa: S704
+_SEP_MARKUP = Markup(SEP)  # noqa: S704
 _CURRENT_ROW_MARKUP = Markup(_CURRENT_ROW)  # noqa: S704
 _CURRENT_LINK_MARKUP = Markup(_CURRENT_LINK)  # noqa: S704
 
-#: The blocks of a version fragment, in stored order: ``crumbs``, ``install`` and ``links``
-#: once for the version's own page and once for the plugin page (the latest version).
+#: The parts of a version fragment, in stored order: crumbs, heading, verdict, install,
+#: evidence (up to the version list), links; crumbs, install and links once for the version's
+#: own page and once for the plugin page (the latest version).
 _VERSION_PARTS = 9
 
 _lock = threading.Lock()
@@ -82,10 +84,6 @@ def _template() -> Template:
     return env.get_template("fragments.html")
 
 
-def _block(template: Template, name: str, context: Mapping[str, Any]) -> str:
-    return "".join(template.blocks[name](template.new_context(dict(context))))
-
-
 def version_fragment(document: Mapping[str, Any] | str) -> str:
     """The stored part of one version's pages, from its read document (the parsed document or
     its JSON text)."""
@@ -93,20 +91,14 @@ def version_fragment(document: Mapping[str, Any] | str) -> str:
     ns, name, version = doc["namespace"], doc["name"], doc["version"]
     decision = doc.get("decision") or {}
     manifest = doc.get("manifest") or {}
-    template = _template()
-    base = {"doc": doc, "decision": decision, "manifest": manifest, "next_tier": decision.get("next_tier"),
-            "cards": views.evidence_cards(doc.get("evidence"), doc["digest"], decision=decision),
-            "needs": views.needs_in_words(manifest.get("trust"))}
-    pinned = {**base, "pinned": True, "install": views.install_command(ns, name, version),
-              "api": ROOT_MARKUP + f"/api/v1/plugins/{ns}/{name}/versions/{version}"}
-    latest = {**base, "pinned": False, "install": views.install_command(ns, name),
-              "api": ROOT_MARKUP + f"/api/v1/plugins/{ns}/{name}"}
-    parts = [_block(template, "crumbs", pinned), _block(template, "crumbs", latest),
-             _block(template, "heading", base), _block(template, "verdict", base),
-             _block(template, "install", pinned), _block(template, "install", latest),
-             _block(template, "evidence", base),
-             _block(template, "links", pinned), _block(template, "links", latest)]
-    return SEP.join(parts)
+    api = f"/api/v1/plugins/{ns}/{name}"
+    return _template().render(
+        part="version", sep=_SEP_MARKUP, doc=doc, decision=decision, manifest=manifest,
+        next_tier=decision.get("next_tier"),
+        cards=views.evidence_cards(doc.get("evidence"), doc["digest"], decision=decision),
+        needs=views.needs_in_words(manifest.get("trust")),
+        install_pinned=views.install_command(ns, name, version), install_latest=views.install_command(ns, name),
+        api_pinned=ROOT_MARKUP + f"{api}/versions/{version}", api_latest=ROOT_MARKUP + api)
 
 
 #: One version as its plugin's pages list it: ``(version, state, tier, published_at,
@@ -118,17 +110,15 @@ def plugin_fragment(*, namespace: str, name: str, description: str, versions: Se
     """The stored part every page of a plugin shares: its description, then each version
     (highest first) as its version text and its row (a yanked or revoked version with its
     reason and time)."""
-    template = _template()
-    parts = [_block(template, "description", {"plugin": {"description": description}})]
+    rows = []
     for version, state, tier, published_at, yanked_reason, yanked_at, revoked_reason, revoked_at in sorted(
             versions, key=lambda v: version_key(v[0]), reverse=True):
         why = (None if state == "active" else (yanked_reason or "", yanked_at or "") if state == "yanked"
                else (revoked_reason or "", revoked_at or ""))
-        row = {"namespace": namespace, "name": name, "version": version, "state": state, "tier": tier,
-               "published_at": published_at}
-        parts += [version, _block(template, "row", {"v": row, "why": why, "current_row": _CURRENT_ROW_MARKUP,
-                                                    "current_link": _CURRENT_LINK_MARKUP})]
-    return SEP.join(parts)
+        rows.append(({"namespace": namespace, "name": name, "version": version, "state": state, "tier": tier,
+                      "published_at": published_at}, why))
+    return _template().render(part="plugin", sep=_SEP_MARKUP, plugin={"description": description}, rows=rows,
+                              current_row=_CURRENT_ROW_MARKUP, current_link=_CURRENT_LINK_MARKUP)
 
 
 def stored(render: Callable[[], str]) -> str:
