@@ -92,7 +92,8 @@ def seed(db_url: str, n_versions: int) -> dict[str, Any]:
 
     The template is published through the API (real signature facts, real decision); its rows
     are then cloned inside SQLite by ``INSERT ... SELECT`` over a recursive counter, with the
-    names spliced into the pre-rendered documents by ``replace()``: no Python per row, one
+    names spliced into the pre-rendered documents by ``replace()`` (the catalogue's page
+    fragments are left empty: rendered on a page's first read): no Python per row, one
     transaction, journal off while seeding (a throw-away database). 1M versions take a few
     minutes and ~21 GB of disk, mostly the bundle, input and documents kept per version.
     """
@@ -157,10 +158,11 @@ def seed(db_url: str, n_versions: int) -> dict[str, Any]:
     clone("plugin", tp, {"id": "i", "namespace": "ns", "name": "nm", "key": "ns || '/' || nm",
                          "search_text": "ns || '/' || nm || ' ' || :t_search_text",
                          "latest_version": f"'{latest}'", "summary_json": fill("psum"),
-                         "document_json": fill("pdoc")},
+                         "document_json": fill("pdoc"), "page_html": "NULL"},
           plugins, {"count": n_plugins, "t_search_text": tp["search_text"], **templates})
     clone("plugin_version", tv, {"id": "i", "plugin_id": "pid", "version": "ver",
-                                 "summary_json": fill("vsum"), "document_json": fill("vdoc")},
+                                 "summary_json": fill("vsum"), "document_json": fill("vdoc"),
+                                 "page_html": "NULL"},
           versions, {"count": n_plugins * per, **templates})
     clone("evidence", te, {"id": "i", "version_id": "i"}, versions,
           {"count": n_plugins * per})

@@ -11,7 +11,8 @@ page of that catalogue. The registry benchmark's load generator (pinned to core 
 interleaved in 0.25 s slices, so ratios compare runs that shared the machine:
 
   page       GET /plugins/{ns}/{name}          (500 random plugins, rotating; each requested
-                                               once before the load, so served as stored)
+                                               once before the load, which renders and stores
+                                               its fragments: seeded rows have none)
   reference  GET /page                         (the bare Starlette app, one page's bytes)
   search     GET /?q=tool-4                    (the search page: text search, by name)
   recent     GET /?sort=recent&needs=neither   (a sort and a filter, first page)
@@ -92,8 +93,8 @@ def bench(catalogues: dict[str, dict[str, Any]], seconds: float, concurrency: in
             rng = random.Random(4)
             sample = [rng.randint(1, info["plugins"]) for _ in range(_PAGES)]
             pages = [f"/plugins/ns{i % 100:02d}/tool-{i}" for i in sample]
-            # Each page once before the load: the load generator's connections must not idle
-            # past the server's keep-alive timeout while a first render runs.
+            # Each page once before the load (seeded rows have no page fragments: the first read
+            # renders and stores them); the load then reads stored fragments only.
             started = time.perf_counter()
             body = b"".join(_get(servers[label][1] + p) for p in pages[:1])
             for path in pages[1:]:

@@ -27,7 +27,8 @@ Guarantees:
 * Versions are immutable: ``(plugin, version)`` is unique in the schema and checked under the
   lock, so two concurrent publishes end with one winner and one :class:`~registry._errors.Conflict`.
 * Read documents are pre-rendered JSON kept beside each row and rewritten on every change, so
-  read routes return stored bytes.
+  read routes return stored bytes; the catalogue's page fragments (``page_html`` of versions and
+  plugins, :mod:`registry._web._fragments`) are rendered with them in the same transaction.
 * Tokens are stored as SHA-256 hashes only. Revoked and expired tokens are refused on every
   authenticated request; a token's last-use time is the one unaudited write (bookkeeping, at
   most one per token every :data:`LAST_USED_GRANULARITY`).
