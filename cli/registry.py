@@ -321,7 +321,8 @@ def retier(
     no_default_policies: NoDefaultsOpt = False,
     name: NameOpt = "cortex-registry",
     workers: Annotated[int | None, typer.Option(
-        "--workers", help="Policy engine processes (default: one per usable CPU).")] = None,
+        "--workers", help="Threads deciding batches here, each with its own policy engine process "
+                          "(default: one per usable CPU; 0: one engine in this thread).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Write nothing: report every version whose tier, action or sandbox "
                           "would change, grouped by reason (exit 1 when one would be newly "
@@ -352,7 +353,7 @@ def retier(
     from datetime import UTC, datetime
 
     from cortex_trust.policy import load_policy_set
-    from registry._retier import RetierPool
+    from registry._retier import LocalDeciders
     from registry._store import Store
 
     from ._errors import EXIT_UNAVAILABLE
@@ -369,8 +370,8 @@ def retier(
         if not dry_run:
             sign_receipts(store, index_keys)
         if dry_run:
-            with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
-                _what_if(store, pool, output_format, now=datetime.now(UTC))
+            with LocalDeciders(policy_set, registry_name=name, workers=workers) as deciders:
+                _what_if(store, deciders, output_format, now=datetime.now(UTC))
             return
         if engine.dialect.name == "postgresql" and not in_process:
             from .registry_jobs import enqueue_retier
@@ -393,14 +394,14 @@ def retier(
         raise SystemExit(EXIT_UNAVAILABLE)
 
 
-def _what_if(store: Any, pool: Any, output_format: str, *, now: Any) -> None:
-    """Print what re-tiering with ``pool`` would change and exit with the what-if code."""
+def _what_if(store: Any, deciders: Any, output_format: str, *, now: Any) -> None:
+    """Print what re-tiering with ``deciders`` would change and exit with the what-if code."""
     import json
 
     from ._whatif import WhatIf, whatif_exit_code
 
-    whatif = WhatIf(policy_revision=pool.revision)
-    for plugin, version, state, stored, outcome in store.retier_preview(now=now, pool=pool):
+    whatif = WhatIf(policy_revision=deciders.revision)
+    for plugin, version, state, stored, outcome in store.retier_preview(now=now, deciders=deciders):
         whatif.add(plugin, version, state, json.loads(stored), json.loads(outcome.decision_json))
     sys.stdout.write(whatif.render(output_format))
     raise SystemExit(whatif_exit_code(whatif.report()))

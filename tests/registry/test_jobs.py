@@ -255,15 +255,15 @@ def test_cancelling_a_queued_job_discards_its_run(registry: Registry, tmp_path: 
 
 def _decide_all(registry: Registry, policy_set: object) -> tuple[str, object]:
     """Start a run on ``policy_set`` and stage every batch (nothing switched yet)."""
-    from registry._retier import RetierPool
+    from registry._retier import Decider
 
     store = registry.store
     run_id, batches = store.retier_start(policy_set=policy_set, now=registry.clock(), batch=2)
-    pool = RetierPool(policy_set, workers=0)
+    decider = Decider(policy_set, in_process=True)  # type: ignore[arg-type]
     for ids in batches:
-        assert store.retier_decide(run_id, ids, pool=pool) == len(ids)
-        assert store.retier_decide(run_id, ids, pool=pool) == 0  # a batch run again decides nothing
-    return run_id, pool
+        assert store.retier_decide(run_id, ids, decider=decider) == len(ids)
+        assert store.retier_decide(run_id, ids, decider=decider) == 0  # a batch run again decides nothing
+    return run_id, decider
 
 
 def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry, tmp_path: Path) -> None:
@@ -281,7 +281,7 @@ def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry,
                              headers=registry.auth(acme))
     assert r.status_code == 200, r.text
     try:
-        result = registry.store.retier_apply(run_id, pool=pool, now=registry.clock())
+        result = registry.store.retier_apply(run_id, decider=pool, now=registry.clock())
     finally:
         pool.close()  # type: ignore[attr-defined]
     assert result == {"versions": 4, "changed": 3, "failed": 0, "policy_revision": policy.revision}
@@ -297,7 +297,7 @@ def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry,
 def _assert_discarded_at_the_switch(registry: Registry, run_id: str, pool: object, error: str) -> None:
     """Switching run ``run_id`` (two versions) discards it with ``error``; nothing changes."""
     try:
-        assert registry.store.retier_apply(run_id, pool=pool, now=registry.clock()) is None  # type: ignore[arg-type]
+        assert registry.store.retier_apply(run_id, decider=pool, now=registry.clock()) is None  # type: ignore[arg-type]
     finally:
         pool.close()  # type: ignore[attr-defined]
     progress = registry.store.retier_progress(run_id)
@@ -439,7 +439,7 @@ def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: 
                   {"r": json.dumps(statement).encode(), "v": vid})
     try:
         with pytest.raises(TamperedRun) as e:
-            registry.store.retier_apply(run_id, pool=pool, now=registry.clock())  # type: ignore[arg-type]
+            registry.store.retier_apply(run_id, decider=pool, now=registry.clock())  # type: ignore[arg-type]
     finally:
         pool.close()  # type: ignore[attr-defined]
     _failed(registry.store, run_id, e.value, final=False)  # what the job does with the error
