@@ -224,47 +224,39 @@ def _worker_main() -> None:
 
 
 class Decider:
-    """Decide batches with one engine for ``policy_set``: in a supervised child process, or with
-    ``in_process`` in the calling thread (no process; an engine crash then takes the caller
-    down, so only for the shipped policies or tests). One thread at a time.
+    """Decide batches on one engine for ``policy_set``, used by one thread at a time: in a
+    supervised child process, or with ``in_process`` in the calling thread (an engine crash then
+    takes the caller down: only for the shipped policies or tests).
 
-    ``timeout`` bounds one batch (seconds). ``isolate`` is passed to the engine
-    (:class:`~cortex_trust.engine.EmbeddedEngine`); by default (None) the child evaluates in its
-    own process, which is already the boundary that contains a crash or a hang, while
-    ``in_process`` keeps the engine's own default (organization code in a child process).
-    ``max_restarts`` bounds how many children are started to replace crashed, hung or
-    out-of-step ones. ``stats`` is where batches are counted (shared by :class:`LocalDeciders`).
-    Use as a context manager or call :meth:`close`.
+    ``timeout`` bounds one batch (seconds); ``max_restarts`` bounds how many children replace
+    crashed, hung or out-of-step ones. ``isolate`` is the engine's
+    (:class:`~cortex_trust.engine.EmbeddedEngine`; default: none in a child, which is already the
+    boundary, the engine's own default in process). Batches are counted in ``stats``.
     """
 
     def __init__(self, policy_set: PolicySet, *, registry_name: str = "cortex-registry",
                  in_process: bool = False, timeout: float = 300.0, isolate: bool | None = None,
                  max_restarts: int = 12, start_timeout: float = 120.0,
                  stats: RetierStats | None = None) -> None:
-        self.policy_set = policy_set
-        self.revision = policy_set.revision
-        self.registry_name = registry_name
-        self.in_process = in_process
-        self.timeout = timeout
-        self.isolate = isolate
-        self.max_restarts = max_restarts
-        self.start_timeout = start_timeout
+        self.policy_set, self.revision, self.registry_name = policy_set, policy_set.revision, registry_name
+        self.in_process, self.timeout, self.isolate = in_process, timeout, isolate
+        self.max_restarts, self.start_timeout, self.restarts = max_restarts, start_timeout, 0
         self.stats = stats if stats is not None else RetierStats(workers=0 if in_process else 1)
-        self.restarts = 0
         self._init = _dump((_policy_spec(policy_set), bool(isolate), registry_name))
         self._child: WorkerProcess | None = None
         self._spent = False  # the restart budget is spent: every batch is blocked
         self._local: Any = None
         self._seq = 0
 
-    # -- lifecycle ------------------------------------------------------------------------
+    def launch(self) -> None:
+        """Start the child without waiting for it to load the policies (:meth:`start` waits)."""
+        if not self.in_process and self._child is None and not self._spent:
+            self._child = WorkerProcess(_WORKER_ARGV, path=(_ROOT,))
+            self._child.start(self._init, timeout=self.start_timeout)
 
     def start(self) -> None:
-        """Build the engine (idempotent): wait until the child has loaded the policies.
-
-        Raises :class:`PolicyError` when the policies do not load and :class:`EngineError`
-        when the child cannot start (it crashed or timed out while loading the policies).
-        """
+        """Build the engine (idempotent). Raises :class:`PolicyError` when the policies do not
+        load, :class:`EngineError` when the child crashed or timed out loading them."""
         if self.in_process:
             if self._local is None:
                 from cortex_trust.engine import EmbeddedEngine
@@ -272,45 +264,32 @@ class Decider:
                 self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate, precompute=True)
                 self.stats.extra["engine_mode"] = self._local.mode
             return
-        if self._child is None and not self._spent:
-            self.launch()
-        if self._child is not None and not self._child.ready:
-            self._await(self._child)
-
-    def launch(self) -> None:
-        """Start the child without waiting for it (:meth:`start` waits): several deciders load
-        their policies side by side."""
-        if not self.in_process and self._child is None:
-            self._child = WorkerProcess(_WORKER_ARGV, path=(_ROOT,))
-            self._child.start(self._init, timeout=self.start_timeout)
-
-    def _await(self, child: WorkerProcess) -> None:
+        self.launch()
+        if self._child is None or self._child.ready:
+            return
         started = time.perf_counter()
         try:
-            msg = _load(child.await_ready())
+            msg = _load(self._child.await_ready())
+            if isinstance(msg, tuple) and len(msg) == 4 and msg[0] == "init_error":
+                raise (PolicyError if msg[1] == "PolicyError" else EngineError)(str(msg[2]), advice=msg[3])
+            if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "ready"):
+                raise EngineError("a re-tiering engine process answered out of protocol",
+                                  advice="report this as a cortex-trust bug")
         except CortexTrustError:
             self.close()
             raise
-        if isinstance(msg, tuple) and len(msg) == 4 and msg[0] == "init_error":
-            self.close()
-            cls = PolicyError if msg[1] == "PolicyError" else EngineError
-            raise cls(str(msg[2]), advice=msg[3])
-        if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "ready"):
-            self.close()
-            raise EngineError("a re-tiering engine process answered out of protocol",
-                              advice="report this as a cortex-trust bug")
         with _STATS:
             self.stats.extra["engine_mode"] = msg[1]
             self.stats.start_s += time.perf_counter() - started
 
     @property
     def pid(self) -> int | None:
-        """Process id of the live child (for operators and tests)."""
+        """Process id of the live child."""
         child = self._child
         return child.pid if child is not None and child.alive else None
 
     def close(self) -> None:
-        """Stop the child (idempotent)."""
+        """Stop the engine (idempotent)."""
         if self._child is not None:
             self._child.stop()
             self._child = None
@@ -324,42 +303,33 @@ class Decider:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- deciding --------------------------------------------------------------------------
-
-    def run(self, jobs: Iterable[Job], *, now: datetime) -> Iterator[tuple[Job, list[Outcome]]]:
-        """Decide every job at ``now``, in order; yield ``(job, outcomes)``, one outcome per item."""
-        for job in jobs:
-            yield job, self.decide(job, now=now)
-
     def decide(self, job: Job, *, now: datetime) -> list[Outcome]:
         """One outcome per item of ``job``, decided at ``now``. Raises :class:`RetierFailed`
         when the engine reports stored facts that do not validate."""
         self.start()
-        if self.in_process:
-            try:
-                outcomes, cpu = evaluate_items(self._local, job.items, now=now, registry_name=self.registry_name)
-            except Exception as e:  # noqa: BLE001 - the same contract as a child's "error"
-                raise _invalid(f"{type(e).__name__}: {e}") from None
-            self._count(job, outcomes, cpu)
-            return outcomes
-        return self._decide(job, now)
+        if not self.in_process:
+            return self._decide(job, now)
+        try:
+            outcomes, cpu = evaluate_items(self._local, job.items, now=now, registry_name=self.registry_name)
+        except Exception as e:  # noqa: BLE001 - the same contract as a child's "error"
+            raise _invalid(f"{type(e).__name__}: {e}") from None
+        self._count(job, outcomes, cpu)
+        return outcomes
 
     def _decide(self, job: Job, now: datetime) -> list[Outcome]:
-        child = self._child
-        if child is None:  # the restart budget is spent
+        if self._child is None:
             return self._blocked(job, EngineError(
                 f"the policy engine kept crashing; {self.max_restarts} restarts were used"), now)
         self._seq += 1
         try:
-            frame = child.request(_dump((self._seq, format_time(now), job.items)), timeout=self.timeout,
-                                  doing=_RETIERING)
-        except EngineTimeout as e:
-            # A slow policy is slow for every input: no retry, block the batch.
-            self._count_failure("timeouts")
+            frame = self._child.request(_dump((self._seq, format_time(now), job.items)), timeout=self.timeout,
+                                        doing=_RETIERING)
+        except EngineTimeout as e:  # a slow policy is slow for every input: no retry
+            self._note("timeouts")
             self._restart()
             return self._blocked(job, e, now)
-        except EngineError as crash:
-            self._count_failure("crashes")
+        except EngineError as crash:  # one input may crash the engine: halve and retry
+            self._note("crashes")
             if self._restart() and len(job.items) > 1:
                 half = len(job.items) // 2
                 return (self._decide(Job(job.keys[:half], job.items[:half]), now)
@@ -369,8 +339,7 @@ class Decider:
         if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "error":
             raise _invalid(str(reply[2]))
         if not _valid_reply(reply, seq=self._seq, n=len(job.items)):
-            # Out of step with this child: never store an answer that may belong to other
-            # versions. Replace the child and block the batch.
+            # Out of step: never store an answer that may belong to other versions.
             self._restart()
             return self._blocked(job, EngineError("a re-tiering engine process returned a wrong number of "
                                                   "answers or answered another batch"), now)
@@ -378,27 +347,22 @@ class Decider:
         return list(reply[2])
 
     def _restart(self) -> bool:
-        """Replace the child by a fresh one, within the restart budget; False when it is spent
-        (then every later batch is blocked)."""
-        if self._child is not None:
-            self._child.stop()
-            self._child = None
+        """Replace the child, within the restart budget; False once it is spent."""
+        self.close()
         while self.restarts < self.max_restarts:
             self.restarts += 1
-            self._count_failure("restarts")
-            self.launch()
-            assert self._child is not None
+            self._note("restarts")
             try:
-                self._await(self._child)
+                self.start()
                 return True
             except EngineError:  # it died or hung while loading: start another
                 continue
         self._spent = True
         return False
 
-    def _count_failure(self, what: str) -> None:
+    def _note(self, failure: str) -> None:
         with _STATS:
-            setattr(self.stats, what, getattr(self.stats, what) + 1)
+            setattr(self.stats, failure, getattr(self.stats, failure) + 1)
 
     def _count(self, job: Job, outcomes: Sequence[Outcome], cpu: Sequence[float]) -> None:
         with _STATS:
@@ -411,9 +375,8 @@ class Decider:
             s.render_cpu += cpu[2]
 
     def _blocked(self, job: Job, error: BaseException, now: datetime) -> list[Outcome]:
-        """Fail-closed outcomes for a batch the engine could not answer, made by decide()
-        from an engine that raises ``error`` (EngineTimeout -> ENGINE_TIMEOUT, else
-        ENGINE_ERROR)."""
+        """Fail-closed outcomes made by decide() from an engine that raises ``error``
+        (EngineTimeout -> ENGINE_TIMEOUT, else ENGINE_ERROR)."""
         from ._reevaluate import _Answered
 
         outcomes, _ = evaluate_items(_Answered(error, self.revision), job.items, now=now,
@@ -428,10 +391,9 @@ def _invalid(detail: str) -> RetierFailed:
 
 
 class LocalDeciders:
-    """``workers`` threads of this process, each with its own :class:`Decider` (default: one per
-    usable CPU; ``workers=0``: one decider in the calling thread, no process). Arguments after
-    ``policy_set`` are the deciders' (:class:`Decider`); the restart budget is per decider.
-    Use as a context manager or call :meth:`close`."""
+    """``workers`` threads of this process (default: one per usable CPU), each with its own
+    :class:`Decider` (its other arguments are passed on); ``workers=0``: one decider in the
+    calling thread, no process. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, policy_set: PolicySet, *, workers: int | None = None, **decider: Any) -> None:
         self.revision = policy_set.revision
@@ -444,7 +406,7 @@ class LocalDeciders:
             self._free.put(d)
 
     def start(self) -> None:
-        """Load the policies in every decider, side by side (see :meth:`Decider.start`)."""
+        """Load the policies in every decider, side by side."""
         for d in self._deciders:
             d.launch()
         for d in self._deciders:
@@ -456,13 +418,12 @@ class LocalDeciders:
         return [p for d in self._deciders if (p := d.pid) is not None]
 
     def map(self, fn: Callable[[Decider, _T], _R], items: Iterable[_T]) -> Iterator[_R]:
-        """``fn(decider, item)`` for every item, on the threads, each call with a decider of its
-        own; results in completion order. The first call that raises stops the run: nothing
-        more is started and its exception propagates."""
+        """``fn(decider, item)`` for every item on the threads, each call with a decider of its
+        own; results in completion order. A call that raises stops the run (nothing more is
+        started) and its exception propagates."""
         self.start()
         if self.workers <= 1:
-            for item in items:
-                yield fn(self._deciders[0], item)
+            yield from (fn(self._deciders[0], item) for item in items)
             return
 
         def call(item: _T) -> _R:
@@ -473,18 +434,16 @@ class LocalDeciders:
                 self._free.put(d)
 
         source = iter(items)
+        flying: set[Future[_R]] = set()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="retier") as executor:
-            flying: set[Future[_R]] = set()
             try:
-                while True:
-                    # Read ahead one item per thread, no more: items may be large.
+                while True:  # two items per thread in flight, no more: items may be large
                     while len(flying) < 2 * self.workers and (item := next(source, _END)) is not _END:
                         flying.add(executor.submit(call, item))
                     if not flying:
                         return
                     done, flying = wait(flying, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        yield f.result()
+                    yield from (f.result() for f in done)
             finally:
                 for f in flying:
                     f.cancel()
@@ -494,7 +453,7 @@ class LocalDeciders:
         return self.map(lambda d, job: (job, d.decide(job, now=now)), jobs)
 
     def close(self) -> None:
-        """Stop every engine process (idempotent)."""
+        """Stop every engine (idempotent)."""
         for d in self._deciders:
             d.close()
 
