@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ MAX_ATTEMPTS = 5
 RETIER_QUEUE = "retier"
 #: The PostgreSQL schema of procrastinate's tables (migration ``job_queue``).
 SCHEMA = "procrastinate"
+_log = logging.getLogger("registry.jobs")
 
 
 class _Retry(procrastinate.BaseRetryStrategy):
@@ -137,7 +139,10 @@ def retier_batch(context: procrastinate.JobContext, run_id: str, version_ids: li
         with _context.decider(run_id) as decider:
             return _decide(store, run_id, version_ids, decider)
     except Exception as e:
-        _failed(store, run_id, e, final=_is_final(e) or context.job.attempts + 1 >= MAX_ATTEMPTS)
+        final = _is_final(e) or context.job.attempts + 1 >= MAX_ATTEMPTS
+        _log.warning("job %s (re-tier run %s, %d versions) failed%s: %s: %s", context.job.id, run_id,
+                     len(version_ids), "" if final else ", will be retried", type(e).__name__, e)
+        _failed(store, run_id, e, final=final)
         raise
 
 
