@@ -234,29 +234,60 @@ def run_worker(store: Store, db_url: str, *, concurrency: int = 1, queues: list[
                       stalled_after=stalled_after, name=name))
 
 
+class _InFlight:
+    """A worker middleware: which jobs this worker runs now (until their status is stored, or
+    storing it failed) and the worker's id."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.worker_id: int | None = None
+
+    async def __call__(self, call_next: Any, context: procrastinate.JobContext, worker: Any) -> Any:
+        self.worker_id = worker.worker_id
+        job_id, task = context.job.id, asyncio.current_task()
+        if job_id is not None and task is not None:  # the job's task ends once its status is stored
+            self.ids.add(job_id)
+            task.add_done_callback(lambda _: self.ids.discard(job_id))
+        return await call_next()
+
+
 async def _work(queue_app: procrastinate.App, *, concurrency: int, queues: list[str] | None,
                 heartbeat: float, stalled_after: float, name: str | None) -> None:
     async with queue_app.open_async():
-        requeue = asyncio.create_task(_requeue_stalled(queue_app, heartbeat=heartbeat, stalled_after=stalled_after))
+        in_flight = _InFlight()
+        requeue = asyncio.create_task(_requeue_stalled(queue_app, in_flight, heartbeat=heartbeat,
+                                                       stalled_after=stalled_after))
         options: dict[str, Any] = {"queues": queues} if queues else {}
         if name:
             options["name"] = name
         try:
             await queue_app.run_worker_async(
                 concurrency=concurrency, update_heartbeat_interval=heartbeat, stalled_worker_timeout=stalled_after,
-                delete_jobs="never", install_signal_handlers=True, **options)
+                delete_jobs="never", install_signal_handlers=True, worker_middleware=[in_flight], **options)
         finally:
             requeue.cancel()
             _context.close()
 
 
-async def _requeue_stalled(queue_app: procrastinate.App, *, heartbeat: float, stalled_after: float) -> None:
-    """Put the running jobs of silent workers back in the queue, every ``heartbeat`` seconds."""
+async def _requeue_stalled(queue_app: procrastinate.App, in_flight: _InFlight, *, heartbeat: float,
+                           stalled_after: float) -> None:
+    """Every ``heartbeat`` seconds, put back in the queue the running jobs of workers silent for
+    ``stalled_after`` seconds, and this worker's jobs whose end could not be stored (the
+    database was away when they ended: they are still marked running here)."""
     manager = queue_app.job_manager
+    suspects: set[int] = set()  # seen orphaned once: queued again when seen twice in a row
     while True:
         await asyncio.sleep(heartbeat)
         try:
             for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
                 await manager.retry_job(job)
+            if in_flight.worker_id is not None:
+                orphans = [job for job in await manager.list_jobs_async(status="doing", worker_id=in_flight.worker_id)
+                           if job.id not in in_flight.ids]
+                for job in orphans:
+                    if job.id in suspects:
+                        _log.warning("job %s ended while the database was away: queued again", job.id)
+                        await manager.retry_job(job)
+                suspects = {job.id for job in orphans if job.id is not None} - suspects
         except Exception:  # noqa: BLE001,S112 - the database went away: the next round tries again
             continue

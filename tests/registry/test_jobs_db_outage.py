@@ -10,7 +10,10 @@ exactly once and the audit chain verifies.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.registry.conftest import Registry, pg_only
-from tests.registry.test_jobs import SLOWISH, _assert_applied_once, _cli, _policy_args, _revision, _stop, _worker
+from tests.registry.test_jobs import ROOT, SLOWISH, _assert_applied_once, _cli, _policy_args, _revision, _stop
 from tests.registry.test_retier import _catalogue, _policy_dir
 
 
@@ -90,9 +93,19 @@ def _through(proxy: _Proxy, db_url: str) -> str:
     return make_url(db_url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
 
+def _worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
+    """A worker that never counts itself stalled during the test: what it ran during the outage
+    must come back by its own means."""
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "registry", "worker", "--db", db_url,
+                             "--heartbeat", "0.5", "--stalled-after", "3600"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("db_url", pg_only(), indirect=True)
-def test_a_database_that_goes_away_mid_batch(registry: Registry, tmp_path: Path) -> None:
+@pytest.mark.parametrize("outage", [0.0, 45.0], ids=["short", "longer-than-the-pool-timeout"])
+def test_a_database_that_goes_away_mid_batch(registry: Registry, tmp_path: Path, outage: float) -> None:
     from sqlalchemy import text
 
     _catalogue(registry, 4)
@@ -126,6 +139,7 @@ def test_a_database_that_goes_away_mid_batch(registry: Registry, tmp_path: Path)
             assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
             assert c.execute(text("SELECT count(*) FROM audit_log WHERE action = 'catalogue.retier'")).scalar_one() == 0
         assert registry.store.retier_progress(run_id)["state"] == "running"
+        time.sleep(outage)
         proxy.restore()
         deadline = time.monotonic() + 240
         while registry.store.retier_progress(run_id)["state"] == "running":
@@ -141,3 +155,5 @@ def test_a_database_that_goes_away_mid_batch(registry: Registry, tmp_path: Path)
                                  "WHERE type = 'started'")).scalar_one()
     assert statuses == ["succeeded"] * 2
     assert started >= 3, "the cut batch was not run again"
+    if outage:  # its end could not be stored: the worker found it still marked running
+        assert "ended while the database was away: queued again" in log.read_text()
