@@ -1,7 +1,7 @@
 """``cortex registry serve --workers N``: N API processes built from one configuration.
 
 uvicorn starts the API processes (a fresh interpreter each, sharing the listening socket) and
-builds each one's app with :func:`api_process_app`, which runs the same ``serve`` command with the
+builds each one's app with :func:`build_api_process`, which runs the same ``serve`` command with the
 parameters the supervising process was given (:data:`SERVE_ENV`), so every process has the same
 configuration; a process whose policy revision is not the supervisor's refuses to start. The API
 processes run no background work (uvicorn's lifespan is off there): the supervising process runs
@@ -23,14 +23,15 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SERVE_ENV", "api_process_app", "building_api_process", "serve_processes"]
+__all__ = ["SERVE_ENV", "build_api_process", "building_api_process", "serve_processes"]
 
 #: The environment variable that hands the supervisor's ``serve`` parameters to its API processes.
 SERVE_ENV = "CORTEX_REGISTRY_SERVE_PROCESS"
-#: Set while :func:`api_process_app` runs ``serve``: the app is handed over here, not served.
+#: Set while :func:`build_api_process` runs ``serve``: the app is handed over here, not served.
 _building: list[Any] | None = None
 
 
@@ -58,11 +59,9 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def api_process_app() -> Any:
-    """The app of one API process of ``serve --workers N`` (uvicorn's factory)."""
+def build_api_process(serve: Callable[..., None]) -> Any:
+    """The app of one API process of ``serve --workers N``, built by the command ``serve``."""
     global _building
-    from .registry import serve
-
     spec = json.loads(os.environ[SERVE_ENV])
     _building = []
     said = io.StringIO()  # the supervisor has said it all already
@@ -99,7 +98,7 @@ def serve_processes(application: Any, params: dict[str, Any], *, workers: int, h
     thread = threading.Thread(target=asyncio.run, args=(background(),), name="serve-background", daemon=True)
     thread.start()
     try:
-        uvicorn.run("cli._registry_serve:api_process_app", factory=True, workers=workers, host=host, port=port,
+        uvicorn.run("cli.registry:_api_process_app", factory=True, workers=workers, host=host, port=port,
                     log_level="warning", access_log=False, lifespan="off")
     finally:
         stop.set()

@@ -205,6 +205,13 @@ def serve(
     application.state.evaluator.close()
 
 
+def _api_process_app() -> Any:
+    """uvicorn's factory for the API processes of ``serve --workers N`` (:mod:`cli._registry_serve`)."""
+    from ._registry_serve import build_api_process
+
+    return build_api_process(serve)
+
+
 def _rescan_after(text: str) -> Any:
     """``--rescan-after``/``--older-than`` as a timedelta (``None`` for ``off``); exit 2 otherwise."""
     from registry._store import parse_duration
