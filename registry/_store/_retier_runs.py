@@ -150,7 +150,9 @@ class RetierRuns(Retiering):
         outcomes = decider.decide(job, now=_parse_time(run.decided_at))
         rows = [{"run_id": run_id, "version_id": key[0], **out._asdict()}
                 for key, out in zip(job.keys, outcomes, strict=True)]
-        with db_unavailable(), self.engine.connect() as conn, conn.begin():
+        # Batches of one run are staged side by side: on SQLite this transaction takes the write
+        # lock first (BEGIN IMMEDIATE), so its read and its insert see one state.
+        with db_unavailable(), self._write_engine.connect() as conn, conn.begin():
             # A batch that ran twice at once (a stalled worker that came back) stages each
             # version once: the second writer's rows for staged versions are dropped here.
             again = set(conn.execute(select(rr.c.version_id).where(

@@ -199,10 +199,11 @@ def test_jobs_for_an_unknown_run_or_a_deleted_version_fail_clearly(registry: Reg
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_on_sqlite_the_same_batches_run_in_process(registry: Registry, tmp_path: Path) -> None:
-    """SQLite: `retier` runs the batch jobs' function here, batch by batch, and switches once."""
+    """SQLite: `retier` runs the batch jobs' function here on two threads (each with its own engine
+    process), and switches once."""
     _catalogue(registry, 7)
     policy = _policy_dir(tmp_path / "policy", experimental="notice")
-    r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "3", "--workers", "1", *_policy_args(policy))
+    r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "1", "--workers", "2", *_policy_args(policy))
     assert r.returncode == 0, r.stderr
     counts = json.loads(r.stdout.strip().splitlines()[-1])
     assert counts == {"versions": 7, "changed": 7, "failed": 0, "policy_revision": _revision(policy)}
