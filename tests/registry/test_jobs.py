@@ -475,3 +475,25 @@ def test_an_identity_revocation_with_a_pipe_in_its_issuer_discards_the_run(regis
                              json={"identity": "https://ci.example/x", "issuer": "https://a|b", "reason": "r"})
     assert r.status_code == 200, r.text
     _assert_discarded_at_the_switch(registry, run_id, pool, "the catalogue was re-tiered while this run was deciding")
+
+
+def test_an_in_process_run_on_threads_that_meets_corrupt_facts_is_discarded(registry: Registry, tmp_path: Path) -> None:
+    """A batch whose stored facts no longer validate stops the run on every thread: the error
+    propagates, the run is discarded, nothing is switched or left staged."""
+    from sqlalchemy import text
+
+    from registry._jobs import retier_in_process
+    from registry._retier import RetierFailed
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 5)
+    with registry.store.engine.begin() as c:  # the last version's stored input no longer validates
+        c.execute(text("UPDATE plugin_version SET input_json = '{}' WHERE id = (SELECT max(id) FROM plugin_version)"))
+    with pytest.raises(RetierFailed):
+        retier_in_process(registry.store, _policy(tmp_path, experimental="notice"), now=registry.clock(),
+                          workers=2, batch=1)
+    with registry.store.engine.connect() as c:
+        assert {r[0] for r in c.execute(text("SELECT action FROM plugin_version"))} == {"warn"}
+        assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
+        assert c.execute(text("SELECT state FROM retier_run")).scalars().all() == ["failed"]
+    assert registry.store.audit_verify() == []
