@@ -135,7 +135,6 @@ def test_a_retier_re_renders_every_page_in_its_switch(registry: Registry, tmp_pa
     """A re-tier in one write and a queued run's switch store every version's fragment with its
     new decision and every plugin's with the new tiers; staged decisions without a fragment
     (staged before fragments were stored) are rendered at the switch."""
-    from registry._retier import RetierPool
     from tests.registry.test_jobs import _decide_all
     from tests.registry.test_retier import _policy, _retier
 
@@ -153,15 +152,14 @@ def test_a_retier_re_renders_every_page_in_its_switch(registry: Registry, tmp_pa
     assert all(len(_ROW.findall(p)) == 3 and "tier-untrusted" in p for p in pages.values())
 
     policy = _policy(tmp_path / "two", experimental="allow")
-    run_id, pool = _decide_all(registry, policy)
+    run_id, decider = _decide_all(registry, policy)
     with registry.store.engine.begin() as c:
         c.execute(text("UPDATE retier_result SET page_html = NULL WHERE version_id IN "
                        "(SELECT MIN(version_id) FROM retier_result)"))
     try:
-        result = registry.store.retier_apply(run_id, pool=pool, now=registry.clock())
+        result = registry.store.retier_apply(run_id, decider=decider, now=registry.clock())  # type: ignore[arg-type]
     finally:
-        assert isinstance(pool, RetierPool)
-        pool.close()
+        decider.close()  # type: ignore[attr-defined]
     assert result is not None and result["changed"] == 3
     assert all(_stored_pages(registry))
     pages = _assert_every_page_shows_the_stored_state(registry, monkeypatch, reasons={"1.0.0": "old"})
