@@ -186,12 +186,19 @@ class _Rewrite:
 
     def add(self, keys: Sequence[Sequence[Any]], outcomes: Sequence[Outcome]) -> None:
         """Store ``outcomes``, one per key ``(id, plugin id, version, state, tier, action, ...)``."""
-        params = []
-        receipts = []
-        for (vid, pid, version, state, tier, action, *_), out in zip(keys, outcomes, strict=True):
-            params.append((out.tier, out.action, out.policy_revision, out.decision_json,
-                           out.summary_json, out.document_json, vid))
-            receipts.append((vid, self.decided_at, self.seal(out.receipt)))
+        params = [(out.tier, out.action, out.policy_revision, out.decision_json, out.summary_json,
+                   out.document_json, key[0]) for key, out in zip(keys, outcomes, strict=True)]
+        receipts = [(key[0], self.decided_at, self.seal(out.receipt)) for key, out in zip(keys, outcomes, strict=True)]
+        self.note(keys, outcomes)
+        if params:
+            self.conn.exec_driver_sql(self.store, params)
+            self.conn.exec_driver_sql(self.insert_receipts, receipts)
+
+    def note(self, keys: Sequence[Sequence[Any]], outcomes: Sequence[Outcome]) -> None:
+        """Count ``outcomes`` (one per key, as :meth:`add` takes them) into the run's result, its
+        audit effects and the plugin documents, for versions whose rows and receipts the caller
+        writes itself."""
+        for (_, pid, version, state, tier, action, *_), out in zip(keys, outcomes, strict=True):
             # Only what re-tiering changes (the log merges it over the row's fields).
             self.rewritten[f"{self.plugins[pid][3]}@{version}"] = {
                 "tier": out.tier, "action": out.action, "rendered": rendered_hash(
@@ -201,10 +208,7 @@ class _Rewrite:
             self.failed += out.failed
             self.versions_of[pid].append((version, state, out.tier, out.action))
             self.revision = out.policy_revision
-        if params:
-            self.conn.exec_driver_sql(self.store, params)
-            self.conn.exec_driver_sql(self.insert_receipts, receipts)
-        self.total += len(params)
+        self.total += len(outcomes)
 
     def finish(self, tx: Any, *, actor: str, now: datetime, revision: str) -> dict[str, Any]:
         """Rewrite every plugin's documents from the versions added (every version of the

@@ -8,6 +8,7 @@ one ``catalogue.retier`` audit entry, the audit chain intact, no staged row left
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -420,8 +421,9 @@ def test_a_run_whose_stored_policy_was_modified_is_refused(registry: Registry, t
 
 
 def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: Registry, tmp_path: Path) -> None:
-    """A staged receipt payload that names another decision than its staged row is refused at
-    the switch before anything is sealed: no receipt, no decision changes, the run is discarded."""
+    """A staged receipt whose payload names another decision than its staged row is refused at
+    the switch before anything is written (its signature covers the payload the worker decided,
+    not this one): no receipt, no decision changes, the run is discarded."""
     from sqlalchemy import text
 
     from registry._jobs import _failed
@@ -432,11 +434,13 @@ def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: 
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
     with registry.store.engine.begin() as c:
         receipts = c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one()
-        vid, payload = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
-        statement = json.loads(payload)
+        vid, staged = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
+        envelope = json.loads(staged)
+        statement = json.loads(base64.b64decode(envelope["payload"]))
         statement["decision"]["action"] = "allow"
+        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
         c.execute(text("UPDATE retier_result SET receipt = :r WHERE version_id = :v"),
-                  {"r": json.dumps(statement).encode(), "v": vid})
+                  {"r": json.dumps(envelope).encode(), "v": vid})
     try:
         with pytest.raises(TamperedRun) as e:
             registry.store.retier_apply(run_id, pool=pool, now=registry.clock())  # type: ignore[arg-type]
