@@ -4,24 +4,24 @@ API processes on one database, next to the pre-rendered in-memory reference.
     python bench/pg_bench.py --sizes 10000,1000000 [--seconds 5] [--concurrency 8]
         [--publish-seconds 10] [--out results.json]
 
-Starts (or reuses) the PostgreSQL server of scripts/postgres.sh and creates one fresh database per
-size, seeded as bench/queue_bench.py seeds (one real publish, its rows cloned in SQL over
-``generate_series``; lz4 compression of large values). For every size one registry process
-serves the catalogue (bench/registry_bench.py ``serve``: ``create_app`` + uvicorn, as ``cortex
-registry serve``, plus ``GET /bench/reference``: bytes of the detail document's size held in
-memory); the largest catalogue gets a second process on the same database. Then, as the SQLite
-benchmark does, one load-generator process per endpoint drives that endpoint and the reference
-on every target, interleaved in 0.25 s slices:
+Uses the PostgreSQL server of ``CORTEX_TEST_PG_URL`` (else starts one with scripts/postgres.sh
+and stops it at the end) and creates one fresh database per size, seeded as bench/queue_bench.py
+seeds (one real publish, its rows cloned in SQL over ``generate_series``; lz4 compression of
+large values). For every size one registry process serves the catalogue (bench/registry_bench.py
+``serve``: ``create_app`` + uvicorn, as ``cortex registry serve``, plus ``GET
+/bench/reference``: bytes of the detail document's size held in memory); the largest catalogue
+gets a second process on the same database. Then, as the SQLite benchmark does, one load-
+generator process per endpoint drives that endpoint and the reference on every target,
+interleaved in 0.25 s slices:
 
   SIZE       the one process of that catalogue
   SIZE x2    both processes of the largest catalogue (the connections split between them)
 
 Last, publishes (a real Sigstore bundle and a real decision each, new plugins in the namespace
-that owns the seeded digest) run against the largest catalogue through one process, then through both, for
-``--publish-seconds`` each: publishes/s and p50. Nothing is pinned to a core: the API
+that owns the seeded digest) run against the largest catalogue through one process, then through
+both, for ``--publish-seconds`` each: publishes/s and p50. Nothing is pinned to a core: the API
 processes, PostgreSQL and the load generator share the machine's cores, as they would on one
-host. The databases are dropped at the end.
-"""
+host. The databases are dropped at the end."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import registry_bench as rb  # noqa: E402
-from bench.queue_bench import drop_db, fresh_db, seed_pg, server_url  # noqa: E402
+from bench.queue_bench import drop_db, fresh_db, pg_server, seed_pg  # noqa: E402
 
 __all__ = ["main"]
 
@@ -115,7 +115,12 @@ def publish_load(urls: list[str], token: str, *, seconds: float, concurrency: in
 
 def bench(sizes: list[int], *, seconds: float, concurrency: int, publish_seconds: float) -> dict[str, Any]:
     """Seed, serve, load, publish, drop (see the module's documentation)."""
-    server = server_url()
+    with pg_server() as server:
+        return _bench(server, sizes, seconds=seconds, concurrency=concurrency, publish_seconds=publish_seconds)
+
+
+def _bench(server: str, sizes: list[int], *, seconds: float, concurrency: int,
+           publish_seconds: float) -> dict[str, Any]:
     catalogues: dict[str, dict[str, Any]] = {}
     servers: dict[str, tuple[Any, str]] = {}
     try:

@@ -2,11 +2,12 @@
 
     python bench/queue_bench.py --versions 10000 [--batch 1000] [--out results.json]
 
-Starts (or reuses) the throw-away PostgreSQL server of scripts/postgres.sh, creates a fresh
-database, migrates it, and seeds N versions (10 per plugin) cloned in SQL from one real publish
-(real signature facts, real decision), as bench/registry_bench.py does on SQLite; the database
-compresses large values with lz4 (``--toast-compression``). Then, on the
-same catalogue and with the shipped policies, in this order:
+Uses the PostgreSQL server of ``CORTEX_TEST_PG_URL`` (else starts one with scripts/postgres.sh
+and stops it at the end), creates a fresh database, migrates it, and seeds N versions (10 per
+plugin) cloned in SQL from one real publish (real signature facts, real decision), as
+bench/registry_bench.py does on SQLite; the database compresses large values with lz4
+(``--toast-compression``). Then, on the same catalogue and with the shipped policies, in this
+order:
 
   in-process   cortex registry retier --db URL --in-process --workers 1 --batch B
   1 worker     cortex registry worker --db URL --concurrency 1          (one process)
@@ -31,6 +32,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,13 +45,23 @@ if str(ROOT) not in sys.path:
 from bench._published import cli_command, process_env  # noqa: E402
 from bench.registry_bench import VERSIONS_PER_PLUGIN, publish_template  # noqa: E402
 
-__all__ = ["main", "seed_pg"]
+__all__ = ["drop_db", "fresh_db", "main", "pg_server", "seed_pg"]
 
 
-def server_url() -> str:
-    """The URL of the scripts/postgres.sh server (started if it is not running)."""
-    return subprocess.run([str(ROOT / "scripts" / "postgres.sh")], capture_output=True, text=True,
-                          check=True, timeout=900).stdout.strip()
+@contextmanager
+def pg_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server: ``CORTEX_TEST_PG_URL`` when it is set (the shared one),
+    else a throw-away scripts/postgres.sh server, stopped when the block ends."""
+    if os.environ.get("CORTEX_TEST_PG_URL"):
+        yield os.environ["CORTEX_TEST_PG_URL"]
+        return
+    script = str(ROOT / "scripts" / "postgres.sh")
+    out = subprocess.run([script], capture_output=True, text=True, check=True, timeout=900)
+    data_dir = out.stderr.rsplit("postgres data directory: ", 1)[1].split()[0]
+    try:
+        yield out.stdout.strip()
+    finally:
+        subprocess.run([script, "stop", data_dir], capture_output=True, check=False, timeout=120)
 
 
 def fresh_db(server: str, *, toast_compression: str = "lz4") -> str:
@@ -292,7 +305,11 @@ def breakdown(db_url: str, batch: int) -> dict[str, Any]:
 def bench(versions: int, batch: int, *, toast_compression: str = "lz4", in_process: bool = True) -> dict[str, Any]:
     """Seed a fresh database, run the re-tiers on it (in-process unless not ``in_process``, then
     1 and 2 workers), drop it."""
-    server = server_url()
+    with pg_server() as server:
+        return _bench(server, versions, batch, toast_compression=toast_compression, in_process=in_process)
+
+
+def _bench(server: str, versions: int, batch: int, *, toast_compression: str, in_process: bool) -> dict[str, Any]:
     db_url = fresh_db(server, toast_compression=toast_compression)
     try:
         seeded = seed_pg(db_url, versions)

@@ -329,7 +329,9 @@ class RetierRuns(Retiering):
                        rr.c.tier, rr.c.action, rr.c.policy_revision, rr.c.decision_json,
                        rr.c.summary_json, rr.c.document_json, rr.c.failed, rr.c.receipt, pv.c.digest)
                 .join(rr, (rr.c.version_id == pv.c.id) & (rr.c.run_id == run_id))
-                .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
+                .where(pv.c.id > last).order_by(pv.c.id).limit(batch)
+                # Locked until the switch commits: the copy writes the staged rows checked here.
+                .with_for_update(of=rr)).all()
             if not rows:
                 return
             last = rows[-1][0]
