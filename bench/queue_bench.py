@@ -302,14 +302,17 @@ def breakdown(db_url: str, batch: int) -> dict[str, Any]:
         "start in this process (CPU)": us(c1 - c0)}}
 
 
-def bench(versions: int, batch: int, *, toast_compression: str = "lz4", in_process: bool = True) -> dict[str, Any]:
+def bench(versions: int, batch: int, *, toast_compression: str = "lz4", in_process: bool = True,
+          phases: bool = True) -> dict[str, Any]:
     """Seed a fresh database, run the re-tiers on it (in-process unless not ``in_process``, then
-    1 and 2 workers), drop it."""
+    1 and 2 workers, then the phase-by-phase re-tier when ``phases``), drop it."""
     with pg_server() as server:
-        return _bench(server, versions, batch, toast_compression=toast_compression, in_process=in_process)
+        return _bench(server, versions, batch, toast_compression=toast_compression, in_process=in_process,
+                      phases=phases)
 
 
-def _bench(server: str, versions: int, batch: int, *, toast_compression: str, in_process: bool) -> dict[str, Any]:
+def _bench(server: str, versions: int, batch: int, *, toast_compression: str, in_process: bool,
+           phases: bool) -> dict[str, Any]:
     db_url = fresh_db(server, toast_compression=toast_compression)
     try:
         seeded = seed_pg(db_url, versions)
@@ -323,8 +326,9 @@ def _bench(server: str, versions: int, batch: int, *, toast_compression: str, in
             for n in (1, 2):
                 runs[f"workers_{n}"] = with_workers(db_url, n, batch, Path(d))
                 print(json.dumps({f"workers_{n}": runs[f"workers_{n}"]}), flush=True)
-            runs["breakdown"] = breakdown(db_url, batch)
-            print(json.dumps({"breakdown": runs["breakdown"]}), flush=True)
+            if phases:
+                runs["breakdown"] = breakdown(db_url, batch)
+                print(json.dumps({"breakdown": runs["breakdown"]}), flush=True)
     finally:
         drop_db(server, db_url)
     t1, t2 = runs["workers_1"]["seconds"], runs["workers_2"]["seconds"]
@@ -342,9 +346,12 @@ def main() -> None:
                    help="the database's default_toast_compression")
     p.add_argument("--no-in-process", dest="in_process", action="store_false",
                    help="skip the in-process baseline (1 and 2 workers only)")
+    p.add_argument("--no-breakdown", dest="phases", action="store_false",
+                   help="skip the phase-by-phase re-tier at the end")
     p.add_argument("--out")
     args = p.parse_args()
-    report = bench(args.versions, args.batch, toast_compression=args.toast_compression, in_process=args.in_process)
+    report = bench(args.versions, args.batch, toast_compression=args.toast_compression, in_process=args.in_process,
+                   phases=args.phases)
     print(json.dumps(report, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
