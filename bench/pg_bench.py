@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import registry_bench as rb  # noqa: E402
-from bench.queue_bench import drop_db, fresh_db, pg_server, seed_pg  # noqa: E402
+from bench.queue_bench import drop_db, emit, fresh_db, pg_server, seed_pg  # noqa: E402
 
 __all__ = ["main"]
 
@@ -191,11 +191,8 @@ def main() -> None:
     p.add_argument("--publish-seconds", type=float, default=10)
     p.add_argument("--out")
     args = p.parse_args()
-    report = bench([int(x) for x in args.sizes.split(",")], seconds=args.seconds, concurrency=args.concurrency,
-                   publish_seconds=args.publish_seconds)
-    print(json.dumps(report, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+    emit(bench([int(x) for x in args.sizes.split(",")], seconds=args.seconds, concurrency=args.concurrency,
+               publish_seconds=args.publish_seconds), args.out)
 
 
 if __name__ == "__main__":

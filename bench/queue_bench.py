@@ -45,7 +45,7 @@ if str(ROOT) not in sys.path:
 from bench._published import cli_command, process_env  # noqa: E402
 from bench.registry_bench import VERSIONS_PER_PLUGIN, publish_template  # noqa: E402
 
-__all__ = ["drop_db", "fresh_db", "main", "pg_server", "seed_pg"]
+__all__ = ["drop_db", "emit", "fresh_db", "main", "pg_server", "seed_pg"]
 
 
 @contextmanager
@@ -350,11 +350,15 @@ def main() -> None:
                    help="skip the phase-by-phase re-tier at the end")
     p.add_argument("--out")
     args = p.parse_args()
-    report = bench(args.versions, args.batch, toast_compression=args.toast_compression, in_process=args.in_process,
-                   phases=args.phases)
+    emit(bench(args.versions, args.batch, toast_compression=args.toast_compression, in_process=args.in_process,
+               phases=args.phases), args.out)
+
+
+def emit(report: dict[str, Any], out: str | None) -> None:
+    """Print ``report`` as indented JSON, and write it to the file ``out`` when given."""
     print(json.dumps(report, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+    if out:
+        Path(out).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
