@@ -80,7 +80,9 @@ def serve(
     name: NameOpt = "cortex-registry",
     max_body: Annotated[int, typer.Option(
         "--max-body", help="Largest request body accepted, in bytes.")] = 1024 * 1024,
-    workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="API processes serving requests side by side (this process runs the "
+                                 "background work); not with --index-dir.")] = 1,
     scan: Annotated[bool, typer.Option(
         "--scan/--no-scan", help="Scan every published image with Trivy (a persisted background "
                                  "job per publish; needs trivy, see `cortex-trust[scan]`). With "
@@ -131,13 +133,16 @@ def serve(
     scan (--no-scan, or no Trivy) says so at start-up and in /healthz, and keeps serving: its
     versions stay below Community until scanned (a publisher's own report does not count).
     """
+    params = dict(locals())  # what every API process of --workers N is built from
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from registry import RegistryConfig, create_app
     from registry._config import DEFAULT_MAX_BODY, DEFAULT_OCI_REGISTRIES
 
-    if workers != 1:
-        fail("--workers other than 1 is not supported by `serve`",
-             advice="run several `cortex registry serve` replicas on one PostgreSQL instead")
+    if workers > 1 and index_dir is not None:
+        fail("--workers above 1 cannot keep a signed index current (--index-dir): the index follows the "
+             "writes of its own process", code=EXIT_INPUT,
+             advice="keep the index with one `cortex registry serve --index-dir DIR` process (--workers 1), "
+                    "or drop --index-dir")
     roots = tuple(load_trust_root(p) for p in trusted_root) if trusted_root \
         else (production_trust_root(),)
     signer = load_log_key(log_key) if log_key is not None else None
@@ -185,12 +190,26 @@ def serve(
         print(f"audit log checkpoints signed by {signer.name}; verifier key: "
               f"{signer.verifier.text}", file=sys.stderr)
 
+    from ._registry_serve import building_api_process, serve_processes
+
+    if building_api_process(application):  # one of the API processes of --workers N
+        return
     import uvicorn
 
-    print(f"cortex registry listening on http://{host}:{port} (db: {redact_url(db)})",
-          file=sys.stderr)
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    print(f"cortex registry listening on http://{host}:{port} (db: {redact_url(db)})"
+          + (f", {workers} API processes" if workers > 1 else ""), file=sys.stderr)
+    if workers > 1:
+        serve_processes(application, params, workers=workers, host=host, port=port)
+    else:
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     application.state.evaluator.close()
+
+
+def _api_process_app() -> Any:
+    """uvicorn's factory for the API processes of ``serve --workers N`` (:mod:`cli._registry_serve`)."""
+    from ._registry_serve import build_api_process
+
+    return build_api_process(serve)
 
 
 def _rescan_after(text: str) -> Any:
@@ -321,7 +340,8 @@ def retier(
     no_default_policies: NoDefaultsOpt = False,
     name: NameOpt = "cortex-registry",
     workers: Annotated[int | None, typer.Option(
-        "--workers", help="Policy engine processes (default: one per usable CPU).")] = None,
+        "--workers", help="Threads deciding batches here, each with its own policy engine process "
+                          "(default: one per usable CPU; 0: one engine in this thread).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Write nothing: report every version whose tier, action or sandbox "
                           "would change, grouped by reason (exit 1 when one would be newly "
@@ -352,7 +372,7 @@ def retier(
     from datetime import UTC, datetime
 
     from cortex_trust.policy import load_policy_set
-    from registry._retier import RetierPool
+    from registry._retier import LocalDeciders
     from registry._store import Store
 
     from ._errors import EXIT_UNAVAILABLE
@@ -369,8 +389,8 @@ def retier(
         if not dry_run:
             sign_receipts(store, index_keys)
         if dry_run:
-            with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
-                _what_if(store, pool, output_format, now=datetime.now(UTC))
+            with LocalDeciders(policy_set, registry_name=name, workers=workers) as deciders:
+                _what_if(store, deciders, output_format, now=datetime.now(UTC))
             return
         if engine.dialect.name == "postgresql" and not in_process:
             from .registry_jobs import enqueue_retier
@@ -393,14 +413,14 @@ def retier(
         raise SystemExit(EXIT_UNAVAILABLE)
 
 
-def _what_if(store: Any, pool: Any, output_format: str, *, now: Any) -> None:
-    """Print what re-tiering with ``pool`` would change and exit with the what-if code."""
+def _what_if(store: Any, deciders: Any, output_format: str, *, now: Any) -> None:
+    """Print what re-tiering with ``deciders`` would change and exit with the what-if code."""
     import json
 
     from ._whatif import WhatIf, whatif_exit_code
 
-    whatif = WhatIf(policy_revision=pool.revision)
-    for plugin, version, state, stored, outcome in store.retier_preview(now=now, pool=pool):
+    whatif = WhatIf(policy_revision=deciders.revision)
+    for plugin, version, state, stored, outcome in store.retier_preview(now=now, deciders=deciders):
         whatif.add(plugin, version, state, json.loads(stored), json.loads(outcome.decision_json))
     sys.stdout.write(whatif.render(output_format))
     raise SystemExit(whatif_exit_code(whatif.report()))
