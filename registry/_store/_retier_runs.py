@@ -178,8 +178,9 @@ class RetierRuns(Retiering):
         is discarded instead: its decisions, and those of versions decided again at the switch,
         would be made at a time long past. Every staged receipt must be a receipt envelope whose
         payload names its version (plugin, version, digest), the staged tier and action and the
-        run's policy revision, else :class:`TamperedRun` is raised before anything is written
-        (the caller discards the run: it is a final failure)."""
+        run's policy revision, else :class:`TamperedRun` is raised before the staged rows are
+        copied, and nothing of the switch's transaction is kept (the caller discards the run: it
+        is a final failure)."""
         progress = self.retier_progress(run_id)
         if progress["state"] != "running" or progress["decided"] < progress["total"]:
             return None

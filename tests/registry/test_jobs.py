@@ -423,8 +423,8 @@ def test_a_run_whose_stored_policy_was_modified_is_refused(registry: Registry, t
 
 def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: Registry, tmp_path: Path) -> None:
     """A staged receipt whose payload names another decision than its staged row is refused at
-    the switch before anything is written (its signature covers the payload the worker decided,
-    not this one): no receipt, no decision changes, the run is discarded."""
+    the switch (its signature covers the payload the worker decided, not this one): no
+    receipt, no decision changes, the run is discarded."""
     from sqlalchemy import text
 
     from registry._jobs import _failed
