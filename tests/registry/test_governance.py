@@ -136,9 +136,9 @@ def _app(db_url: str, evaluator: Any, sigstore: PrivateSigstore, github_url: str
     config = RegistryConfig(db_url=db_url, clock=clock, oci_registries=(OCI_HOST,),
                             trusted_roots=(load_trust_root(sigstore.trusted_root_path, name="private"),),
                             scanner=FakeTrivy(), governance=gov)
-    app = create_app(config, evaluator=evaluator, db=engine, start_scan_worker=False)
+    app = create_app(config, evaluator=evaluator, db=engine, start_jobs=False)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield Registry(client=client, app=app, clock=clock, db_url=db_url), app.state.scan_worker
+        yield Registry(client=client, app=app, clock=clock, db_url=db_url), app.state.jobs
     engine.dispose()
 
 
