@@ -80,7 +80,8 @@ def worker_cmd(
     from registry._reevaluate import ThreadEvaluator
     from registry._store import Store
 
-    from ._registry_scan import engine_factory, rescan_after as parse_rescan_after, scanner
+    from ._registry_scan import engine_factory, scanner
+    from ._registry_scan import rescan_after as parse_rescan_after
     from .registry_governance import governance_config
 
     if rescan_cron is not None:
@@ -127,8 +128,9 @@ def jobs_cmd(
         "--cancel", metavar="ID", help="Cancel queued job ID (its re-tier run is discarded).")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
-    """List the queued, running and failed jobs (with their re-tier run's state and last error),
-    or retry / cancel one. Exit 2 for an unknown job or one in the wrong state."""
+    """List the queued, running and failed jobs (re-tier batches with their run's state and last
+    error, scans with their version and scan state, periodic rescans and GitHub polls), or retry /
+    cancel one. Exit 2 for an unknown job or one in the wrong state."""
     from datetime import UTC, datetime
 
     from registry._jobs import open_app
@@ -184,6 +186,8 @@ def jobs_cmd(
         line = f"{r['id']:>8}  {r['status']:<9} {r['task']:<24} attempts {r['attempts']}"
         if r.get("run"):
             line += f"  run {r['run']} ({r['run_state']}, {r['versions']} versions)"
+        if r.get("scan_state"):
+            line += f"  scan of {r.get('version', '?')} ({r['scan_state']})"
         print(line)
         if r.get("error"):
             print(f"          error: {r['error']}")
@@ -194,6 +198,13 @@ def _row(store: Store, job: Any) -> dict[str, Any]:
 
     row: dict[str, Any] = {"id": job.id, "status": job.status, "task": job.task_name, "queue": job.queue,
                            "attempts": job.attempts}
+    scan_id = job.task_kwargs.get("scan_id")
+    if isinstance(scan_id, int):
+        found = store.scan_target(scan_id)
+        if found is None:
+            row["scan_state"], row["error"] = "gone", f"scan job {scan_id} is no longer in the registry"
+        else:
+            row["version"], row["scan_state"], row["error"] = found
     run_id = job.task_kwargs.get("run_id")
     if isinstance(run_id, str):
         row["run"] = run_id

@@ -253,7 +253,7 @@ class LocalRunner:
             except CortexTrustError as e:  # the database or GitHub failed: try again later
                 _log.warning("registry job: %s", e)
                 ran = None
-            except Exception:  # a bug in one job must not end the others
+            except Exception:  # noqa: BLE001 - a bug in one job must not end the others
                 _log.exception("registry job failed")
                 ran = None
             if ran is None:

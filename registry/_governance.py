@@ -44,8 +44,8 @@ from cortex_trust.sources import DISPUTE_LABEL, SECURITY_LABEL, parse_dispute_ma
 
 from ._background import GOVERNANCE_QUEUE, settings
 from ._errors import ApiError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable
-from ._store import Principal, PromotionFacts, Store, Watched
 from ._jobs import app
+from ._store import Principal, PromotionFacts, Store, Watched
 from ._store._rows import Evaluator
 
 __all__ = ["DISPUTE_LABEL", "GOVERNANCE_TASK", "SECURITY_LABEL", "Governance", "GovernanceConfig", "governance_poll",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+
 import procrastinate
 
 from cortex_trust.errors import CortexTrustError

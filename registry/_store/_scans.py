@@ -26,7 +26,6 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from cortex_trust.errors import InputError
-
 from cortex_trust.policy import ScanEvidence, format_time
 
 from .._models import Evidence, Plugin, PluginVersion, ScanJob
@@ -91,6 +90,16 @@ class ScanQueue(VersionRows):
                 tx.skip_audit()
                 return None
             return self._claim(tx, job, now=now, lease=lease)
+
+    def scan_target(self, scan_id: int) -> tuple[str, str, str | None] | None:
+        """Scan ``scan_id``'s version (``ns/name@version``), state and last error; ``None``
+        when it is gone."""
+        with self._read() as s:
+            row = s.execute(select(Plugin.key, PluginVersion.version, ScanJob.state, ScanJob.error)
+                            .join(PluginVersion, col(PluginVersion.id) == col(ScanJob.version_id))
+                            .join(Plugin, col(Plugin.id) == col(PluginVersion.plugin_id))
+                            .where(col(ScanJob.id) == scan_id)).first()
+        return None if row is None else (f"{row[0]}@{row[1]}", row[2], row[3])
 
     def pending_scans(self) -> list[tuple[int, str, str | None]]:
         """The scan jobs not finished: ``(id, state, lease_until)``, oldest first."""

@@ -3,8 +3,9 @@
 A publisher's own Trivy report is forgeable JSON: it is recorded as ``self-reported`` and the
 default policy does not accept it for Community on a registry (``SCAN_SELF_REPORTED``), so a
 declared network is not granted. The registry's own scan (here a scanner function injected into
-the real scan job (:func:`~registry._scan.scan_version`, run by the in-process runner); Trivy needs a vulnerability database these machines
-do not have) or a signed scan attestation from a trusted attester is what reaches Community.
+the real scan job, :func:`~registry._scan.scan_version` run by the in-process runner; Trivy
+needs a vulnerability database these machines do not have) or a signed scan attestation from a
+trusted attester is what reaches Community.
 The real-process tests run ``cortex registry serve`` and ``cortex plugin publish``.
 """
 
