@@ -52,7 +52,7 @@ class RegistryConfig:
     #: process (:class:`registry._background.LocalRunner`), or ``queue``, ``cortex registry
     #: worker`` processes reading procrastinate's queue (PostgreSQL only).
     jobs: Literal["local", "queue"] = "local"
-    #: The scan worker queues a rescan of every version whose newest scan is older than this
+    #: The periodic rescan job queues a rescan of every version whose newest scan is older than this
     #: (checked hourly); ``None``: no scheduled rescans (``cortex registry rescan`` still queues).
     rescan_after: timedelta | None = None
     #: Signs the audit log's checkpoints (a :class:`cortex_trust.sources.NoteSigner` read

@@ -65,7 +65,7 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
 
 @dataclass
 class Gov:
-    """The registry app, the wire server and its registry repository, the scan worker."""
+    """The registry app, the wire server and its registry repository, its in-process job runner."""
 
     registry: Registry
     fake: FakeGitHub

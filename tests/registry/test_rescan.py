@@ -1,6 +1,6 @@
 """Scans age and the registry rescans them: a scan older than the policy's freshness limit
 (``freshness.scan.max_age_days``, 7 days by default) no longer counts (``SCAN_STALE``, next_tier
-says to rescan); the scan worker's scheduled rescans and ``cortex registry rescan`` queue the
+says to rescan); the periodic rescan job and ``cortex registry rescan`` queue the
 version again, and a rescan that finds a CRITICAL lowers the tier at once.
 
 The scanner in process stands in for Trivy with real Trivy reports (tests/fixtures/trivy) bound
