@@ -4,8 +4,8 @@ one machine.
 The jobs are tasks of :data:`registry._jobs.app`, each defined once next to what it does
 (:func:`registry._scan.scan_version`, the periodic :func:`registry._scan.rescan_due` and
 :func:`registry._governance.governance_poll`). A task reads what it runs against from
-:func:`settings`: the :class:`JobSettings` of the :class:`LocalRunner` calling it, or those this
-worker process was started with (:func:`run_queue_worker`).
+:func:`registry._job_context.settings`: the :class:`JobSettings` of the :class:`LocalRunner`
+calling it, or those this worker process was started with (:func:`run_queue_worker`).
 
 Two ways to run them (``cortex registry serve --jobs``):
 
@@ -28,67 +28,19 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from cortex_trust.errors import CortexTrustError, InputError
 
-if TYPE_CHECKING:
-    from ._store import Evaluator, Store
+from ._job_context import JobSettings, running, set_process_settings
 
-__all__ = ["GOVERNANCE_QUEUE", "JobSettings", "LocalRunner", "Ran", "cron_every", "periodic_jobs",
-           "run_queue_worker", "settings"]
+__all__ = ["JobSettings", "LocalRunner", "Ran", "cron_every", "periodic_jobs", "run_queue_worker"]
 
-#: The queue of the governance poll.
-GOVERNANCE_QUEUE = "governance"
 _log = logging.getLogger("registry.jobs")
 #: Seconds before a job that failed on an unavailable database is tried again here.
 _RETRY_SECONDS = 5.0
-
-
-@dataclass
-class JobSettings:
-    """What this process's jobs run against. ``scanner`` (``image, digest -> ScanEvidence``)
-    is ``None`` in a process that cannot scan: it takes no scan job. ``allowed`` are the OCI
-    registries an image may come from; scans older than ``rescan_after`` are rescanned (``None``:
-    never); ``governance`` is the :class:`registry._governance.Governance` polled (``None``: no
-    GitHub side); a claimed scan is taken back from a silent process after ``lease``."""
-
-    store: Store
-    evaluate: Evaluator
-    clock: Callable[[], datetime]
-    scanner: Callable[[str, str], Any] | None = None
-    allowed: tuple[str, ...] = ()
-    rescan_after: timedelta | None = None
-    governance: Any | None = None
-    lease: timedelta = timedelta(minutes=15)
-    rescan_cron: str | None = None
-
-
-_current: ContextVar[JobSettings | None] = ContextVar("registry_job_settings", default=None)
-_process: list[JobSettings] = []
-
-
-def settings() -> JobSettings:
-    """The settings of the runner calling this task, else of this worker process."""
-    found = _current.get() or (_process[0] if _process else None)
-    if found is None:
-        raise InputError("this process has no registry database for its jobs",
-                         advice="run jobs with `cortex registry worker --db URL`")
-    return found
-
-
-@contextmanager
-def _running(job_settings: JobSettings) -> Iterator[None]:
-    token = _current.set(job_settings)
-    try:
-        yield
-    finally:
-        _current.reset(token)
 
 
 def cron_every(seconds: float) -> str:
@@ -207,7 +159,7 @@ class LocalRunner:
         if job is None:
             return None
         name, scan_id = job
-        with _running(self.settings):
+        with running(self.settings):
             if scan_id is None:
                 return Ran(name, self.tasks[name](timestamp=int(now.timestamp())))
             from ._scan import scan_version
@@ -275,11 +227,12 @@ def run_queue_worker(job_settings: JobSettings, db_url: str, *, concurrency: int
     """Run this process as a queue worker (:func:`registry._jobs.run_worker`) with
     ``job_settings`` for its scan and governance jobs; its periodic deferrer schedules the
     periodic jobs they call for. Without a scanner it takes no job of the scan queue."""
+    from ._governance import GOVERNANCE_QUEUE
     from ._jobs import RETIER_QUEUE, app, run_worker
     from ._store._scans import SCAN_QUEUE
 
     _tasks()
-    _process[:] = [job_settings]
+    set_process_settings(job_settings)
     for name, cron in periodic_jobs(job_settings).items():
         app.periodic_registry.register_task(task=app.tasks[name], cron=cron, periodic_id="", configure_kwargs={})
     if queues is None:

@@ -42,17 +42,17 @@ from cortex_trust.ids import DIGEST_PATTERN
 from cortex_trust.policy import format_time
 from cortex_trust.sources import DISPUTE_LABEL, SECURITY_LABEL, parse_dispute_marker
 
-from ._background import GOVERNANCE_QUEUE, settings
 from ._errors import ApiError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable
 from ._jobs import app
 from ._store import Principal, PromotionFacts, Store, Watched
 from ._store._rows import Evaluator
 
-__all__ = ["DISPUTE_LABEL", "GOVERNANCE_TASK", "SECURITY_LABEL", "Governance", "GovernanceConfig", "governance_poll",
-           "verify_signature"]
+__all__ = ["DISPUTE_LABEL", "GOVERNANCE_QUEUE", "GOVERNANCE_TASK", "SECURITY_LABEL", "Governance", "GovernanceConfig",
+           "governance_poll", "verify_signature"]
 
-#: The periodic poll of the registry repository (a job of :mod:`registry._jobs`).
+#: The periodic poll of the registry repository (a job of :mod:`registry._jobs`), and its queue.
 GOVERNANCE_TASK = "registry.governance_poll"
+GOVERNANCE_QUEUE = "governance"
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")
 
 
@@ -365,6 +365,8 @@ def governance_poll(timestamp: int | None = None) -> dict[str, int]:
     """Poll the registry repository once (:meth:`Governance.poll_once`) with the governance of
     the process's job settings (nothing without one). A failure of GitHub or the database ends
     this run; the next period tries again. ``timestamp`` is the period the engine scheduled."""
+    from ._job_context import settings
+
     governance = settings().governance
     if governance is None:
         return {"checked": 0, "changed": 0}

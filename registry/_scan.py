@@ -33,7 +33,6 @@ import procrastinate
 from cortex_trust.errors import CortexTrustError
 from cortex_trust.policy import ScanEvidence, format_time
 
-from ._background import settings
 from ._errors import ApiError
 from ._jobs import _Retry, app
 from ._service import check_image_host
@@ -59,6 +58,8 @@ def scan_version(context: procrastinate.JobContext | None, scan_id: int) -> str:
     row is queued again or failed for good) or ``skipped`` (nothing to do); raises
     :class:`~registry._store.ScanGone` when the row is gone.
     """
+    from ._job_context import settings
+
     run = settings()
     if run.scanner is None:
         from cortex_trust.errors import InputError
@@ -91,6 +92,8 @@ def rescan_due(timestamp: int | None = None) -> list[str]:
     """Queue a rescan of every version whose newest scan is older than ``rescan_after`` (none
     without it), re-deciding each at once; return what was queued. ``timestamp`` is the
     period the engine scheduled this run for."""
+    from ._job_context import settings
+
     run = settings()
     if run.rescan_after is None or run.scanner is None:
         return []

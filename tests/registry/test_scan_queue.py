@@ -8,6 +8,7 @@ A publish defers its scan job in its own transaction; a worker with a scanner (h
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -135,7 +136,7 @@ def test_two_workers_run_the_periodic_rescan_once_per_period(registry: Registry,
     runs = _queue(registry, "registry.rescan_due")
     periods = [args["timestamp"] for _, _, args in runs]
     assert len(periods) == len(set(periods)) >= 4  # one job per period, whichever worker deferred it
-    assert all(b - a >= 2 and b % 2 == 0 for a, b in zip(periods, periods[1:], strict=False))
+    assert all(b - a >= 2 and b % 2 == 0 for a, b in itertools.pairwise(periods))
     assert {status for status, _, _ in runs} <= {"succeeded", "todo", "doing"}
     assert all(attempts == 1 for status, attempts, _ in runs if status == "succeeded")  # each ran once
     for i in range(2):
@@ -146,7 +147,7 @@ def _delete_version(registry: Registry) -> None:
     """The version (id 1) removed behind the registry's back, its scan job row with it."""
     with registry.store.engine.begin() as c:
         for table in ("evidence", "version_bundle", "scan_job", "decision_receipt"):
-            c.execute(text(f"DELETE FROM {table} WHERE version_id = 1"))  # noqa: S608 - fixed names
+            c.execute(text(f"DELETE FROM {table} WHERE version_id = 1"))
         c.execute(text("DELETE FROM plugin_version WHERE id = 1"))
 
 
