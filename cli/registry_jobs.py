@@ -125,7 +125,8 @@ def jobs_cmd(
         "--status", help="Only jobs in this state: todo, doing, succeeded, failed, cancelled, aborted.")] = None,
     retry: Annotated[int | None, typer.Option("--retry", metavar="ID", help="Queue failed job ID again.")] = None,
     cancel: Annotated[int | None, typer.Option(
-        "--cancel", metavar="ID", help="Cancel queued job ID (its re-tier run is discarded).")] = None,
+        "--cancel", metavar="ID", help="Cancel queued job ID (its re-tier run is discarded; its scan is "
+                                       "marked failed).")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """List the queued, running and failed jobs (re-tier batches with their run's state and last
@@ -167,6 +168,12 @@ def jobs_cmd(
                                              now=datetime.now(UTC))
                     except UnknownRun:
                         pass
+                scan_id = job.task_kwargs.get("scan_id")
+                if isinstance(scan_id, int) and store.cancel_scan(scan_id, reason=f"job {job_id} was cancelled",
+                                                                  now=datetime.now(UTC)):
+                    print(f"job {job_id} cancelled; its scan is marked failed (the version stays unscanned "
+                          "until the periodic rescan)")
+                    return
                 print(f"job {job_id} cancelled" + (f"; re-tier run {run_id} discarded" if run_id else ""))
                 return
             rows = []

@@ -91,6 +91,21 @@ class ScanQueue(VersionRows):
                 return None
             return self._claim(tx, job, now=now, lease=lease)
 
+    def cancel_scan(self, scan_id: int, *, reason: str, now: datetime, actor: str = "operator") -> bool:
+        """Mark scan ``scan_id`` failed with ``reason`` when it is still queued (its job was
+        cancelled): the version stays unscanned, and the periodic rescan takes it up again like
+        any failed scan. Whether it was queued (one audited write)."""
+        with self._write() as tx:
+            job = tx.session.get(ScanJob, scan_id)
+            if job is None or job.state != "queued":
+                tx.skip_audit()
+                return False
+            job.state, job.error, job.updated_at = "failed", reason[:2000], format_time(now)
+            tx.session.add(job)
+            tx.audit(actor=actor, action="scan.cancel", target=f"scan:{job.id}", before=None,
+                     after={"digest": job.digest, "reason": job.error}, now=now)
+            return True
+
     def scan_target(self, scan_id: int) -> tuple[str, str, str | None] | None:
         """Scan ``scan_id``'s version (``ns/name@version``), state and last error; ``None``
         when it is gone."""

@@ -170,6 +170,23 @@ def test_a_scan_job_for_a_version_deleted_meanwhile_fails_clearly(registry: Regi
                               "OR action = 'version.scan'")).scalar_one() == 0  # nothing written
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", pg_only(), indirect=True)
+def test_cancelling_a_queued_scan_job_leaves_the_version_unscanned(registry: Registry) -> None:
+    assert registry.publish(registry.token()).status_code == 201
+    listing = _cli("registry", "jobs", "--db", registry.db_url, "--format", "json")
+    [job] = [j for j in json.loads(listing.stdout) if j["task"] == "registry.scan_version"]
+    assert (job["status"], job["version"], job["scan_state"]) == ("todo", "acme/hello@1.0.0", "queued")
+    r = _cli("registry", "jobs", "--db", registry.db_url, "--cancel", str(job["id"]))
+    assert r.returncode == 0 and "its scan is marked failed" in r.stdout, r.stderr
+    with registry.store.engine.connect() as c:
+        assert tuple(c.execute(text("SELECT state, error FROM scan_job")).one()) == (
+            "failed", f"job {job['id']} was cancelled")
+    _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
+    assert doc["evidence"]["scan"]["present"] is False  # never "clean"
+    assert registry.store.audit_verify() == []
+
+
 # --- SQLite: the same task functions, in process -------------------------------------------------
 
 
