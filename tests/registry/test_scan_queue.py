@@ -237,6 +237,18 @@ def test_in_process_the_periodic_rescan_runs_once_per_period(registry: Registry)
     assert runner.run_once() is None
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_serve_runs_jobs_itself_on_sqlite_and_says_who_scans(registry: Registry) -> None:
+    queue = _runner_app(registry, None, jobs="queue")  # what `serve --jobs queue` builds
+    with TestClient(queue) as client:
+        assert client.get("/healthz").json()["scanning"] == "queue"
+    assert queue.state.jobs is None
+    r = _cli("registry", "serve", "--db", registry.db_url, "--jobs", "queue", "--no-scan")
+    assert r.returncode == 2 and "--jobs queue needs a PostgreSQL registry database" in r.stderr, r.stderr
+    r = _cli("registry", "serve", "--db", registry.db_url, "--jobs", "sometimes", "--no-scan")
+    assert r.returncode == 2 and "expected local or queue" in r.stderr, r.stderr
+
+
 def test_the_worker_refuses_a_bad_rescan_schedule() -> None:
     r = _cli("registry", "worker", "--db", "sqlite:///unused.db", "--rescan-cron", "every hour")
     assert r.returncode == 2 and "not a cron schedule" in r.stderr
