@@ -21,8 +21,8 @@ from tests.support.opa_wire_server import OpaWireServer
 
 @pytest.fixture
 def opa_registry(tmp_path: Path, trust_roots: tuple[Any, ...]) -> Iterator[tuple[Registry, str]]:
-    from cli.main import app as cli
     from cli._registry_scan import engine_factory
+    from cli.main import app as cli
     from registry import RegistryConfig, create_app, make_engine, migrate
 
     bundle = tmp_path / "bundle.tar.gz"
