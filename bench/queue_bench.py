@@ -244,29 +244,29 @@ def with_workers(db_url: str, n: int, batch: int, log_dir: Path) -> dict[str, An
 def breakdown(db_url: str, batch: int) -> dict[str, Any]:
     """One more re-tier in this process, phase by phase (``Store.retier_start``, ``retier_decide``
     per batch on one policy-engine process, ``retier_apply``): where a version's time goes, in
-    microseconds per version. Policy-engine CPU is split as the pool measures it (input
+    microseconds per version. Policy-engine CPU is split as the decider measures it (input
     building, decision, rendering of the documents and the receipt payload); this process's CPU
     is staging (reading the versions, writing the staged rows); the switch is wall time (the
     one write that checks and seals every receipt and rewrites every version)."""
     from cortex_trust.policy import load_policy_set
     from registry import make_engine
-    from registry._retier import RetierPool
+    from registry._retier import Decider
     from registry._store import Store
 
     engine = make_engine(db_url)
     store = Store(engine)
     policy_set = load_policy_set([], [], defaults=True)
-    with RetierPool(policy_set, registry_name=store.registry_name, workers=1) as pool:
-        pool.start()
+    with Decider(policy_set, registry_name=store.registry_name) as decider:
+        decider.start()
         t0, c0 = time.perf_counter(), time.process_time()
         run_id, batches = store.retier_start(policy_set=policy_set, now=datetime.now(UTC), batch=batch)
         t1, c1 = time.perf_counter(), time.process_time()
         for ids in batches:
-            store.retier_decide(run_id, ids, pool=pool)
+            store.retier_decide(run_id, ids, decider=decider)
         t2, c2 = time.perf_counter(), time.process_time()
-        result = store.retier_apply(run_id, pool=pool, now=datetime.now(UTC))
+        result = store.retier_apply(run_id, decider=decider, now=datetime.now(UTC))
         t3, c3 = time.perf_counter(), time.process_time()
-        stats = pool.stats
+        stats = decider.stats
     engine.dispose()
     n = max(1, sum(map(len, batches)))
 

@@ -461,7 +461,7 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
 def retier_bench(db_url: str, *, workers: int | None = None, batch: int = 500,
                  data_files: tuple[str, ...] = ()) -> dict[str, Any]:
     """Re-tier the whole catalogue with the default policies (`Store.retier_all` on a
-    `RetierPool`): wall time, versions/s, CPU per version split into evaluation (inside
+    `LocalDeciders`): wall time, versions/s, CPU per version split into evaluation (inside
     `decide()`, in the workers), input building and rendering (workers) and the main process
     (SQL reads, writes, commit), and the load average while it ran (the machine is shared)."""
     import resource
@@ -469,7 +469,7 @@ def retier_bench(db_url: str, *, workers: int | None = None, batch: int = 500,
 
     from cortex_trust.policy import load_policy_set
     from registry import make_engine
-    from registry._retier import RetierPool
+    from registry._retier import LocalDeciders
     from registry._store import Store
 
     engine = make_engine(db_url)
@@ -482,18 +482,18 @@ def retier_bench(db_url: str, *, workers: int | None = None, batch: int = 500,
 
     # data_files: an organization's policy change (its own data): decided on the interpreter.
     policy_set = load_policy_set([], list(data_files), defaults=True)
-    with RetierPool(policy_set, workers=workers) as pool:
-        pool.start()  # spawn the workers and build their engines outside the timing
+    with LocalDeciders(policy_set, workers=workers) as deciders:
+        deciders.start()  # spawn the engine processes and build their engines outside the timing
         sampler = threading.Thread(target=sample_load, daemon=True)
         load_start = os.getloadavg()[0]
         sampler.start()
         cpu0 = time.process_time()
         started = time.perf_counter()
-        result = Store(engine).retier_all(now=datetime.now(UTC), pool=pool, batch=batch)
+        result = Store(engine).retier_all(now=datetime.now(UTC), deciders=deciders, batch=batch)
         elapsed = time.perf_counter() - started
         main_cpu = time.process_time() - cpu0
         done.set()
-        stats = pool.stats
+        stats = deciders.stats
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers, after they exited
     children_cpu = float(usage.ru_utime + usage.ru_stime)
     engine.dispose()

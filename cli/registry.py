@@ -70,7 +70,9 @@ def serve(
     name: NameOpt = "cortex-registry",
     max_body: Annotated[int, typer.Option(
         "--max-body", help="Largest request body accepted, in bytes.")] = 1024 * 1024,
-    workers: Annotated[int, typer.Option("--workers", help="Server worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="API processes serving requests side by side (this process runs the "
+                                 "background work); not with --index-dir.")] = 1,
     scan: ScanOpt = True,
     trivy: TrivyOpt = None,
     trivy_db: TrivyDbOpt = None,
@@ -114,13 +116,16 @@ def serve(
     says so at start-up and in /healthz, and keeps serving: its versions stay below Community
     until scanned (a publisher's own report does not count).
     """
+    params = dict(locals())  # what every API process of --workers N is built from
     from cortex_trust.evidence import load_trust_root, production_trust_root
     from registry import RegistryConfig, create_app
     from registry._config import DEFAULT_MAX_BODY, DEFAULT_OCI_REGISTRIES
 
-    if workers != 1:
-        fail("--workers other than 1 is not supported by `serve`",
-             advice="run several `cortex registry serve` replicas on one PostgreSQL instead")
+    if workers > 1 and index_dir is not None:
+        fail("--workers above 1 cannot keep a signed index current (--index-dir): the index follows the "
+             "writes of its own process", code=EXIT_INPUT,
+             advice="keep the index with one `cortex registry serve --index-dir DIR` process (--workers 1), "
+                    "or drop --index-dir")
     roots = tuple(load_trust_root(p) for p in trusted_root) if trusted_root \
         else (production_trust_root(),)
     signer = load_log_key(log_key) if log_key is not None else None
@@ -163,23 +168,37 @@ def serve(
               "(set CORTEX_REGISTRY_GITHUB_REPOSITORY or --github-config)", file=sys.stderr)
     elif not governance.webhook_secret:
         warn("no webhook secret: GitHub's deliveries are refused; promotions and disputes are "
-              "refreshed by polling only", "set CORTEX_REGISTRY_WEBHOOK_SECRET (or webhook_secret_file)")
+             "refreshed by polling only", "set CORTEX_REGISTRY_WEBHOOK_SECRET (or webhook_secret_file)")
     if signer is None:
         warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "
-              "this database can hold the registry to its history (GET /api/v1/log/checkpoint "
-              "answers 404 LOG_NOT_SIGNED)",
-              f"create a key with `cortex registry log-key create FILE` and pass --log-key FILE "
-              f"(or {LOG_KEY_ENV})")
+             "this database can hold the registry to its history (GET /api/v1/log/checkpoint "
+             "answers 404 LOG_NOT_SIGNED)",
+             f"create a key with `cortex registry log-key create FILE` and pass --log-key FILE "
+             f"(or {LOG_KEY_ENV})")
     else:
         print(f"audit log checkpoints signed by {signer.name}; verifier key: "
               f"{signer.verifier.text}", file=sys.stderr)
 
+    from ._registry_serve import building_api_process, serve_processes
+
+    if building_api_process(application):  # one of the API processes of --workers N
+        return
     import uvicorn
 
-    print(f"cortex registry listening on http://{host}:{port} (db: {redact_url(db)})",
-          file=sys.stderr)
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    print(f"cortex registry listening on http://{host}:{port} (db: {redact_url(db)})"
+          + (f", {workers} API processes" if workers > 1 else ""), file=sys.stderr)
+    if workers > 1:
+        serve_processes(application, params, workers=workers, host=host, port=port)
+    else:
+        uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
     application.state.evaluator.close()
+
+
+def _api_process_app() -> Any:
+    """uvicorn's factory for the API processes of ``serve --workers N`` (:mod:`cli._registry_serve`)."""
+    from ._registry_serve import build_api_process
+
+    return build_api_process(serve)
 
 
 @app.command("rescan")
@@ -271,7 +290,8 @@ def retier(
     no_default_policies: NoDefaultsOpt = False,
     name: NameOpt = "cortex-registry",
     workers: Annotated[int | None, typer.Option(
-        "--workers", help="Policy engine processes (default: one per usable CPU).")] = None,
+        "--workers", help="Threads deciding batches here, each with its own policy engine process "
+                          "(default: one per usable CPU; 0: one engine in this thread).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Write nothing: report every version whose tier, action or sandbox "
                           "would change, grouped by reason (exit 1 when one would be newly "
@@ -302,7 +322,7 @@ def retier(
     from datetime import UTC, datetime
 
     from cortex_trust.policy import load_policy_set
-    from registry._retier import RetierPool
+    from registry._retier import LocalDeciders
     from registry._store import Store
 
     from ._errors import EXIT_UNAVAILABLE
@@ -319,8 +339,8 @@ def retier(
         if not dry_run:
             sign_receipts(store, index_keys)
         if dry_run:
-            with RetierPool(policy_set, registry_name=name, workers=workers) as pool:
-                _what_if(store, pool, output_format, now=datetime.now(UTC))
+            with LocalDeciders(policy_set, registry_name=name, workers=workers) as deciders:
+                _what_if(store, deciders, output_format, now=datetime.now(UTC))
             return
         if engine.dialect.name == "postgresql" and not in_process:
             from .registry_jobs import enqueue_retier
@@ -343,14 +363,14 @@ def retier(
         raise SystemExit(EXIT_UNAVAILABLE)
 
 
-def _what_if(store: Any, pool: Any, output_format: str, *, now: Any) -> None:
-    """Print what re-tiering with ``pool`` would change and exit with the what-if code."""
+def _what_if(store: Any, deciders: Any, output_format: str, *, now: Any) -> None:
+    """Print what re-tiering with ``deciders`` would change and exit with the what-if code."""
     import json
 
     from ._whatif import WhatIf, whatif_exit_code
 
-    whatif = WhatIf(policy_revision=pool.revision)
-    for plugin, version, state, stored, outcome in store.retier_preview(now=now, pool=pool):
+    whatif = WhatIf(policy_revision=deciders.revision)
+    for plugin, version, state, stored, outcome in store.retier_preview(now=now, deciders=deciders):
         whatif.add(plugin, version, state, json.loads(stored), json.loads(outcome.decision_json))
     sys.stdout.write(whatif.render(output_format))
     raise SystemExit(whatif_exit_code(whatif.report()))

@@ -230,12 +230,12 @@ def enqueue_retier(store: Store, db: str, policy_set: PolicySet, *, batch: int, 
     from datetime import UTC, datetime
 
     from registry._jobs import defer_retier, open_app
-    from registry._retier import RetierPool
+    from registry._retier import Decider
 
     run_id, batches = store.retier_start(policy_set=policy_set, now=datetime.now(UTC), batch=batch)
     if not batches:  # nothing to decide: switch the (empty) run here
-        with RetierPool(policy_set, registry_name=store.registry_name, workers=0) as pool:
-            return store.retier_apply(run_id, pool=pool)
+        with Decider(policy_set, registry_name=store.registry_name, in_process=True) as decider:
+            return store.retier_apply(run_id, decider=decider)
     with open_app(db).open() as queue_app:
         job_ids = defer_retier(queue_app, run_id, batches)
         print(json.dumps({"run": run_id, "jobs": len(job_ids), "versions": sum(map(len, batches))}),

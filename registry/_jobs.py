@@ -5,7 +5,7 @@
 schema ``procrastinate``, created by the migration ``job_queue``), ``cortex registry worker``
 runs :func:`run_worker` on any number of machines and ``cortex registry retier`` defers one
 :func:`retier_batch` job per batch of versions. On SQLite (one machine), :func:`retier_in_process`
-calls the same batch function in this process, one batch after another.
+calls the same batch function in this process on ``--workers`` threads.
 
 ``retier_batch`` is safe to run more than once for a batch (a retry, a worker killed after its
 commit): what is staged is never decided again (:mod:`registry._store._retier_runs`), and the
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,7 +36,7 @@ from cortex_trust.errors import CortexTrustError, InputError
 if TYPE_CHECKING:
     from cortex_trust.policy import PolicySet
 
-    from ._retier import RetierPool
+    from ._retier import Decider
     from ._store import Store
 
 __all__ = [
@@ -55,6 +56,7 @@ MAX_ATTEMPTS = 5
 RETIER_QUEUE = "retier"
 #: The PostgreSQL schema of procrastinate's tables (migration ``job_queue``).
 SCHEMA = "procrastinate"
+_log = logging.getLogger("registry.jobs")
 
 
 class _Retry(procrastinate.BaseRetryStrategy):
@@ -77,40 +79,42 @@ app = procrastinate.App(connector=InMemoryConnector())
 
 
 class _Context:
-    """What the tasks of this process run against: the store and the policy engines."""
+    """What the tasks of this process run against: the store, and the policy engine processes
+    of the jobs running now (one :class:`~registry._retier.Decider` per running job, kept idle
+    for the run's next batches, so never more than the worker's concurrency)."""
 
     def __init__(self) -> None:
         self.store: Store | None = None
         self.lock = threading.Lock()
-        self.idle: dict[str, list[RetierPool]] = {}
+        self.idle: dict[str, list[Decider]] = {}
 
     @contextmanager
-    def pool(self, run_id: str) -> Iterator[RetierPool]:
-        """A policy engine process for run ``run_id`` (kept for the run's next batches)."""
-        from ._retier import RetierPool
+    def decider(self, run_id: str) -> Iterator[Decider]:
+        """A policy engine process for run ``run_id``, for this job alone."""
+        from ._retier import Decider
 
         with self.lock:
             for other in [r for r in self.idle if r != run_id]:  # a new run: free the old engines
-                for p in self.idle.pop(other):
-                    p.close()
-            pool = self.idle.get(run_id, []).pop() if self.idle.get(run_id) else None
-        if pool is None:
+                for d in self.idle.pop(other):
+                    d.close()
+            decider = self.idle.get(run_id, []).pop() if self.idle.get(run_id) else None
+        if decider is None:
             assert self.store is not None
             policy_set, _ = self.store.retier_policy(run_id)
-            pool = RetierPool(policy_set, registry_name=self.store.registry_name, workers=1)
+            decider = Decider(policy_set, registry_name=self.store.registry_name)
         try:
-            yield pool
+            yield decider
         except BaseException:
-            pool.close()
+            decider.close()
             raise
         with self.lock:
-            self.idle.setdefault(run_id, []).append(pool)
+            self.idle.setdefault(run_id, []).append(decider)
 
     def close(self) -> None:
         with self.lock:
-            for pools in self.idle.values():
-                for p in pools:
-                    p.close()
+            for deciders in self.idle.values():
+                for d in deciders:
+                    d.close()
             self.idle.clear()
 
 
@@ -132,19 +136,22 @@ def retier_batch(context: procrastinate.JobContext, run_id: str, version_ids: li
         raise InputError("this process has no registry database for its jobs",
                          advice="run jobs with `cortex registry worker --db URL`")
     try:
-        with _context.pool(run_id) as pool:
-            return _decide(store, run_id, version_ids, pool)
+        with _context.decider(run_id) as decider:
+            return _decide(store, run_id, version_ids, decider)
     except Exception as e:
-        _failed(store, run_id, e, final=_is_final(e) or context.job.attempts + 1 >= MAX_ATTEMPTS)
+        final = _is_final(e) or context.job.attempts + 1 >= MAX_ATTEMPTS
+        _log.warning("job %s (re-tier run %s, %d versions) failed%s: %s: %s", context.job.id, run_id,
+                     len(version_ids), "" if final else ", will be retried", type(e).__name__, e)
+        _failed(store, run_id, e, final=final)
         raise
 
 
-def _decide(store: Store, run_id: str, version_ids: list[int], pool: RetierPool, *,
+def _decide(store: Store, run_id: str, version_ids: list[int], decider: Decider, *,
             now: datetime | None = None) -> int:
     """One batch: decide, stage, and switch the run if every version is staged (at ``now``:
     default the current time)."""
-    decided = store.retier_decide(run_id, version_ids, pool=pool)
-    store.retier_apply(run_id, pool=pool, now=now)
+    decided = store.retier_decide(run_id, version_ids, decider=decider)
+    store.retier_apply(run_id, decider=decider, now=now)
     return decided
 
 
@@ -166,27 +173,26 @@ def _failed(store: Store, run_id: str, error: BaseException, *, final: bool) -> 
 
 def retier_in_process(store: Store, policy_set: PolicySet, *, now: datetime, workers: int | None = None,
                       batch: int = 1000, actor: str = "cli") -> dict[str, Any]:
-    """A whole re-tier run in this process: the batches of :func:`retier_batch`, one after
-    another, on ``workers`` policy engine processes; returns the run's counts. A batch that
-    raises discards the run (nothing is switched) and the error propagates."""
-    from ._retier import RetierPool
+    """A whole re-tier run in this process: the batches of :func:`retier_batch` on ``workers``
+    threads (default: one per usable CPU), each with its own policy engine process (``0``: one
+    engine in this thread); returns the run's counts. A batch that raises discards the run
+    (nothing is switched) and the error propagates."""
+    from ._retier import LocalDeciders
 
     run_id, batches = store.retier_start(policy_set=policy_set, now=now, actor=actor, batch=batch)
     try:
-        with RetierPool(policy_set, registry_name=store.registry_name, workers=workers) as pool:
-            for ids in batches:
-                _decide(store, run_id, ids, pool, now=now)
-            result = store.retier_apply(run_id, pool=pool, now=now)
+        with LocalDeciders(policy_set, registry_name=store.registry_name, workers=workers) as deciders:
+            # An empty catalogue is one empty batch: it switches the run.
+            for _ in deciders.map(lambda decider, ids: _decide(store, run_id, ids, decider, now=now), batches or [[]]):
+                pass
     except BaseException as e:
         store.retier_discard(run_id, state="failed", reason=f"{type(e).__name__}: {e}", now=now, actor=actor)
         raise
-    if result is None:  # pragma: no cover - the run switched already or was discarded meanwhile
-        progress = store.retier_progress(run_id)
-        if progress["result"] is None:
-            raise InputError(f"re-tier run {run_id} ended without being applied: {progress['error']}",
-                             advice="run the re-tier again")
-        result = progress["result"]
-    return dict(result)
+    progress = store.retier_progress(run_id)  # switched by the batch that staged the last version
+    if progress["result"] is None:
+        raise InputError(f"re-tier run {run_id} ended without being applied: {progress['error']}",
+                         advice="run the re-tier again")
+    return dict(progress["result"])
 
 
 # ------------------------------------------------------------------------------- PostgreSQL
@@ -230,29 +236,60 @@ def run_worker(store: Store, db_url: str, *, concurrency: int = 1, queues: list[
                           stalled_after=stalled_after, name=name))
 
 
+class _InFlight:
+    """A worker middleware: which jobs this worker runs now (until their status is stored, or
+    storing it failed) and the worker's id."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.worker_id: int | None = None
+
+    async def __call__(self, call_next: Any, context: procrastinate.JobContext, worker: Any) -> Any:
+        self.worker_id = worker.worker_id
+        job_id, task = context.job.id, asyncio.current_task()
+        if job_id is not None and task is not None:  # the job's task ends once its status is stored
+            self.ids.add(job_id)
+            task.add_done_callback(lambda _: self.ids.discard(job_id))
+        return await call_next()
+
+
 async def _work(queue_app: procrastinate.App, *, concurrency: int, queues: list[str] | None,
                 heartbeat: float, stalled_after: float, name: str | None) -> None:
     async with queue_app.open_async():
-        requeue = asyncio.create_task(_requeue_stalled(queue_app, heartbeat=heartbeat, stalled_after=stalled_after))
+        in_flight = _InFlight()
+        requeue = asyncio.create_task(_requeue_stalled(queue_app, in_flight, heartbeat=heartbeat,
+                                                       stalled_after=stalled_after))
         options: dict[str, Any] = {"queues": queues} if queues else {}
         if name:
             options["name"] = name
         try:
             await queue_app.run_worker_async(
                 concurrency=concurrency, update_heartbeat_interval=heartbeat, stalled_worker_timeout=stalled_after,
-                delete_jobs="never", install_signal_handlers=True, **options)
+                delete_jobs="never", install_signal_handlers=True, worker_middleware=[in_flight], **options)
         finally:
             requeue.cancel()
             _context.close()
 
 
-async def _requeue_stalled(queue_app: procrastinate.App, *, heartbeat: float, stalled_after: float) -> None:
-    """Put the running jobs of silent workers back in the queue, every ``heartbeat`` seconds."""
+async def _requeue_stalled(queue_app: procrastinate.App, in_flight: _InFlight, *, heartbeat: float,
+                           stalled_after: float) -> None:
+    """Every ``heartbeat`` seconds, put back in the queue the running jobs of workers silent for
+    ``stalled_after`` seconds, and this worker's jobs whose end could not be stored (the
+    database was away when they ended: they are still marked running here)."""
     manager = queue_app.job_manager
+    suspects: set[int] = set()  # seen orphaned once: queued again when seen twice in a row
     while True:
         await asyncio.sleep(heartbeat)
         try:
             for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
                 await manager.retry_job(job)
+            if in_flight.worker_id is not None:
+                orphans = [job for job in await manager.list_jobs_async(status="doing", worker_id=in_flight.worker_id)
+                           if job.id not in in_flight.ids]
+                for job in orphans:
+                    if job.id in suspects:
+                        _log.warning("job %s ended while the database was away: queued again", job.id)
+                        await manager.retry_job(job)
+                suspects = {job.id for job in orphans if job.id is not None} - suspects
         except Exception:  # noqa: BLE001,S112 - the database went away: the next round tries again
             continue

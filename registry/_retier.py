@@ -1,26 +1,26 @@
-"""Re-tiering the catalogue after a policy change: one policy engine per core.
+"""Re-tiering the catalogue after a policy change: each thread decides on its own engine process.
 
-:class:`RetierPool` evaluates batches of stored versions (:class:`~registry._reevaluate.Item`) in
-worker processes, each holding its own :class:`~cortex_trust.engine.EmbeddedEngine` built from the
-same :class:`~cortex_trust.policy.PolicySet` (regorus engines are bound to the thread that built
-them, so an engine is never shared or carried across a fork: each worker is a fresh interpreter
-supervised by :class:`~cortex_trust.engine.WorkerProcess`, as the embedded engine's isolated mode
-is). A worker rebuilds every input from stored facts, asks :func:`cortex_trust.engine.decide` for
-each decision and renders the version's read documents (:func:`registry._reevaluate.evaluate_items`,
-the path every single write takes too), so the calling process only reads rows and writes results
-while the workers evaluate (the pool keeps every worker busy and hands back finished batches in
-completion order).
+A :class:`Decider` decides batches of stored versions (:class:`~registry._reevaluate.Item`) on one
+:class:`~cortex_trust.engine.EmbeddedEngine` built from a :class:`~cortex_trust.policy.PolicySet`,
+held in one child process supervised by :class:`~cortex_trust.engine.WorkerProcess` (regorus
+engines are bound to the thread that built them, so an engine is never shared or carried across a
+fork: the child is a fresh interpreter, as the embedded engine's isolated mode is). The child
+rebuilds every input from stored facts, asks :func:`cortex_trust.engine.decide` for each decision
+and renders the version's read documents (:func:`registry._reevaluate.evaluate_items`, the path
+every single write takes too). A decider is used by one thread at a time: the job queue's workers
+give each running job its own (:mod:`registry._jobs`), and :class:`LocalDeciders` runs a function
+on ``workers`` threads of this process, each with its own decider.
 
 Fail closed, always through :func:`~cortex_trust.engine.decide`:
 
-* a worker that dies (a policy overflowing the native stack, a kill) blocks its batch with
+* a child that dies (a policy overflowing the native stack, a kill) blocks its batch with
   ``ENGINE_ERROR``; a batch of several versions is first split in halves and retried on a fresh
-  worker, so one input that crashes the engine blocks only itself (within a restart budget,
-  after which whole batches are blocked without retrying);
-* a batch that is not answered within ``timeout`` seconds: the worker is killed and the batch
+  child, so one input that crashes the engine blocks only itself (within a restart budget, after
+  which whole batches are blocked without retrying);
+* a batch that is not answered within ``timeout`` seconds: the child is killed and the batch
   blocked with ``ENGINE_TIMEOUT``;
 * an answer for another batch, or with a wrong number of decisions: the batch is blocked with
-  ``ENGINE_ERROR`` and the worker replaced.
+  ``ENGINE_ERROR`` and the child replaced.
 
 No decision is ever reused from an earlier run or another version. A stored document that does
 not validate any more (a corrupt database) aborts the run with :class:`RetierFailed`: the caller
@@ -33,30 +33,38 @@ import gc
 import json
 import os
 import pickle
+import queue
+import threading
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from cortex_trust.engine import WorkerChannel, WorkerProcess
-from cortex_trust.errors import CortexTrustError, EngineError, PolicyError, UnavailableError
+from cortex_trust.errors import CortexTrustError, EngineError, EngineTimeout, PolicyError, UnavailableError
 from cortex_trust.policy import PolicySet, format_time
 
 from ._reevaluate import Item, Outcome, evaluate_items
 
 __all__ = [
+    "Decider",
     "Job",
+    "LocalDeciders",
     "RetierFailed",
-    "RetierPool",
     "RetierStats",
     "policy_from_json",
     "policy_to_json",
     "usable_cpus",
 ]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+#: Deciders sharing one :class:`RetierStats` count under this lock.
+_STATS = threading.Lock()
 
 
 @dataclass
@@ -74,7 +82,7 @@ class RetierFailed(UnavailableError):
 
 @dataclass
 class RetierStats:
-    """Where a run's time went. CPU seconds are summed over the workers (``eval_cpu`` is the
+    """Where a run's time went. CPU seconds are summed over the engine processes (``eval_cpu`` is the
     time inside :func:`decide`: the policy evaluation and the strict parsing of its result);
     ``main_*`` are measured by the caller in its own process."""
 
@@ -113,7 +121,7 @@ def usable_cpus() -> int:
 
 # ------------------------------------------------------------------------------- the worker
 
-#: How a re-tiering worker is started (a fresh interpreter, supervised by WorkerProcess).
+#: How a re-tiering engine process is started (a fresh interpreter, supervised by WorkerProcess).
 _WORKER_ARGV = ("-c", "from registry._retier import _worker_main; _worker_main()")
 #: The directory that holds this registry package, for the worker's import path.
 _ROOT = str(Path(__file__).resolve().parent.parent)
@@ -215,152 +223,160 @@ def _worker_main() -> None:
         engine.close()
 
 
-@dataclass
-class _Flight:
-    worker: WorkerProcess
-    job: Job
-    seq: int
-    deadline: float
+class Decider:
+    """Decide batches on one engine for ``policy_set``, used by one thread at a time: in a
+    supervised child process, or with ``in_process`` in the calling thread (an engine crash then
+    takes the caller down: only for the shipped policies or tests).
 
-
-class RetierPool:
-    """Decide batches of stored versions on ``workers`` processes (default: one per usable
-    CPU), each with its own engine for ``policy_set``; ``workers=0`` decides in the calling
-    thread (no processes; an engine crash then takes the caller down, so only for the
-    shipped policies or tests).
-
-    ``timeout`` bounds one batch (seconds). ``isolate`` is passed to each engine
-    (:class:`~cortex_trust.engine.EmbeddedEngine`); by default (None) a worker
-    evaluates in its own process, which is already the boundary that contains a crash or a
-    hang, while ``workers=0`` keeps the engine's own default (organization code in a child
-    process). ``max_restarts`` bounds how many workers are started to replace crashed, hung
-    or killed ones. Use as a context manager or call :meth:`close`.
+    ``timeout`` bounds one batch (seconds); ``max_restarts`` bounds how many children replace
+    crashed, hung or out-of-step ones. ``isolate`` is the engine's
+    (:class:`~cortex_trust.engine.EmbeddedEngine`; default: none in a child, which is already the
+    boundary, the engine's own default in process). Batches are counted in ``stats``.
     """
 
     def __init__(self, policy_set: PolicySet, *, registry_name: str = "cortex-registry",
-                 workers: int | None = None, timeout: float = 300.0,
-                 isolate: bool | None = None,
-                 max_restarts: int | None = None, start_timeout: float = 120.0) -> None:
-        self.policy_set = policy_set
-        self.revision = policy_set.revision
-        self.registry_name = registry_name
-        self.workers = usable_cpus() if workers is None else max(0, workers)
-        self.timeout = timeout
-        self.isolate = isolate
-        self.start_timeout = start_timeout
-        self.max_restarts = (4 * max(1, self.workers) + 8) if max_restarts is None \
-            else max_restarts
-        self.stats = RetierStats(workers=self.workers)
+                 in_process: bool = False, timeout: float = 300.0, isolate: bool | None = None,
+                 max_restarts: int = 12, start_timeout: float = 120.0,
+                 stats: RetierStats | None = None) -> None:
+        self.policy_set, self.revision, self.registry_name = policy_set, policy_set.revision, registry_name
+        self.in_process, self.timeout, self.isolate = in_process, timeout, isolate
+        self.max_restarts, self.start_timeout, self.restarts = max_restarts, start_timeout, 0
+        self.stats = stats if stats is not None else RetierStats(workers=0 if in_process else 1)
         self._init = _dump((_policy_spec(policy_set), bool(isolate), registry_name))
-        self._procs: list[WorkerProcess] = []
+        self._child: WorkerProcess | None = None
+        self._spent = False  # the restart budget is spent: every batch is blocked
         self._local: Any = None
         self._seq = 0
 
-    # -- lifecycle ------------------------------------------------------------------------
+    def launch(self) -> None:
+        """Start the child without waiting for it to load the policies (:meth:`start` waits)."""
+        if not self.in_process and self._child is None and not self._spent:
+            self._child = WorkerProcess(_WORKER_ARGV, path=(_ROOT,))
+            self._child.start(self._init, timeout=self.start_timeout)
 
     def start(self) -> None:
-        """Start the workers and wait until each has built its engine (idempotent).
-
-        Raises :class:`PolicyError` when the policies do not load and :class:`EngineError`
-        when a worker cannot start (it crashed or timed out while loading the policies).
-        """
-        started = time.perf_counter()
-        if self.workers == 0:
+        """Build the engine (idempotent). Raises :class:`PolicyError` when the policies do not
+        load, :class:`EngineError` when the child crashed or timed out loading them."""
+        if self.in_process:
             if self._local is None:
                 from cortex_trust.engine import EmbeddedEngine
 
-                self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate,
-                                             precompute=True)
+                self._local = EmbeddedEngine(self.policy_set, isolate=self.isolate, precompute=True)
                 self.stats.extra["engine_mode"] = self._local.mode
             return
-        while len(self._procs) < self.workers:
-            self._procs.append(self._spawn())
-        for p in self._procs:
-            if not p.ready:
-                try:
-                    self._on_ready(p, p.await_ready())
-                except CortexTrustError:
-                    p.stop()
-                    raise
-        self.stats.start_s += time.perf_counter() - started
-
-    def _spawn(self) -> WorkerProcess:
-        p = WorkerProcess(_WORKER_ARGV, path=(_ROOT,))
-        p.start(self._init, timeout=self.start_timeout)
-        return p
-
-    def _on_ready(self, p: WorkerProcess, frame: bytes) -> None:
-        msg = _load(frame)
-        if isinstance(msg, tuple) and len(msg) == 4 and msg[0] == "init_error":
-            p.stop()
-            cls = PolicyError if msg[1] == "PolicyError" else EngineError
-            raise cls(str(msg[2]), advice=msg[3])
-        if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "ready"):
-            p.stop()
-            raise EngineError("a re-tiering worker answered out of protocol",
-                              advice="report this as a cortex-trust bug")
-        self.stats.extra["engine_mode"] = msg[1]
+        self.launch()
+        if self._child is None or self._child.ready:
+            return
+        started = time.perf_counter()
+        try:
+            msg = _load(self._child.await_ready())
+            if isinstance(msg, tuple) and len(msg) == 4 and msg[0] == "init_error":
+                raise (PolicyError if msg[1] == "PolicyError" else EngineError)(str(msg[2]), advice=msg[3])
+            if not (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "ready"):
+                raise EngineError("a re-tiering engine process answered out of protocol",
+                                  advice="report this as a cortex-trust bug")
+        except CortexTrustError:
+            self.close()
+            raise
+        with _STATS:
+            self.stats.extra["engine_mode"] = msg[1]
+            self.stats.start_s += time.perf_counter() - started
 
     @property
-    def pids(self) -> list[int]:
-        """Process ids of the live workers (for operators and tests)."""
-        return [p.pid for p in self._procs if p.pid is not None and p.alive]
+    def pid(self) -> int | None:
+        """Process id of the live child."""
+        child = self._child
+        return child.pid if child is not None and child.alive else None
 
     def close(self) -> None:
-        """Stop every worker (idempotent)."""
-        for p in self._procs:
-            p.stop()
-        self._procs = []
+        """Stop the engine (idempotent)."""
+        if self._child is not None:
+            self._child.stop()
+            self._child = None
         if self._local is not None:
             self._local.close()
             self._local = None
 
-    def __enter__(self) -> RetierPool:
+    def __enter__(self) -> Decider:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- running ---------------------------------------------------------------------------
-
-    def run(self, jobs: Iterable[Job], *, now: datetime) -> Iterator[tuple[Job, list[Outcome]]]:
-        """Decide every job at ``now``; yield ``(job, outcomes)`` as batches finish.
-
-        Batches come back in completion order, one outcome per item. A batch split after a
-        crash comes back as its halves (each a :class:`Job` with its own keys). Raises
-        :class:`RetierFailed` when a worker reports stored facts that do not validate.
-        """
+    def decide(self, job: Job, *, now: datetime) -> list[Outcome]:
+        """One outcome per item of ``job``, decided at ``now``. Raises :class:`RetierFailed`
+        when the engine reports stored facts that do not validate."""
         self.start()
-        if self.workers == 0:
-            for job in jobs:
-                yield job, self._evaluate_here(job, now)
-            return
-        yield from self._run_pool(iter(jobs), now)
-
-    def _evaluate_here(self, job: Job, now: datetime) -> list[Outcome]:
+        if not self.in_process:
+            return self._decide(job, now)
         try:
-            outcomes, cpu = evaluate_items(self._local, job.items, now=now,
-                                           registry_name=self.registry_name)
-        except Exception as e:  # noqa: BLE001 - the same contract as a worker's "error"
-            raise RetierFailed(f"re-tiering stopped: {type(e).__name__}: {e}"[:2000],
-                               advice="the stored facts of a version do not validate; "
-                                      "restore the database from a backup") from None
+            outcomes, cpu = evaluate_items(self._local, job.items, now=now, registry_name=self.registry_name)
+        except Exception as e:  # noqa: BLE001 - the same contract as a child's "error"
+            raise _invalid(f"{type(e).__name__}: {e}") from None
         self._count(job, outcomes, cpu)
         return outcomes
 
-    def _count(self, job: Job, outcomes: list[Outcome], cpu: Sequence[float]) -> None:
-        s = self.stats
-        s.batches += 1
-        s.versions += len(job.items)
-        s.failed += sum(1 for o in outcomes if o.failed)
-        s.build_cpu += cpu[0]
-        s.eval_cpu += cpu[1]
-        s.render_cpu += cpu[2]
+    def _decide(self, job: Job, now: datetime) -> list[Outcome]:
+        if self._child is None:
+            return self._blocked(job, EngineError(
+                f"the policy engine kept crashing; {self.max_restarts} restarts were used"), now)
+        self._seq += 1
+        try:
+            frame = self._child.request(_dump((self._seq, format_time(now), job.items)), timeout=self.timeout,
+                                        doing=_RETIERING)
+        except EngineTimeout as e:  # a slow policy is slow for every input: no retry
+            self._note("timeouts")
+            self._restart()
+            return self._blocked(job, e, now)
+        except EngineError as crash:  # one input may crash the engine: halve and retry
+            self._note("crashes")
+            if self._restart() and len(job.items) > 1:
+                half = len(job.items) // 2
+                return (self._decide(Job(job.keys[:half], job.items[:half]), now)
+                        + self._decide(Job(job.keys[half:], job.items[half:]), now))
+            return self._blocked(job, crash, now)
+        reply = _load(frame)
+        if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "error":
+            raise _invalid(str(reply[2]))
+        if not _valid_reply(reply, seq=self._seq, n=len(job.items)):
+            # Out of step: never store an answer that may belong to other versions.
+            self._restart()
+            return self._blocked(job, EngineError("a re-tiering engine process returned a wrong number of "
+                                                  "answers or answered another batch"), now)
+        self._count(job, reply[2], reply[3])
+        return list(reply[2])
+
+    def _restart(self) -> bool:
+        """Replace the child, within the restart budget; False once it is spent."""
+        self.close()
+        while self.restarts < self.max_restarts:
+            self.restarts += 1
+            self._note("restarts")
+            try:
+                self.start()
+                return True
+            except EngineError:  # it died or hung while loading: start another
+                continue
+        self._spent = True
+        return False
+
+    def _note(self, failure: str) -> None:
+        with _STATS:
+            setattr(self.stats, failure, getattr(self.stats, failure) + 1)
+
+    def _count(self, job: Job, outcomes: Sequence[Outcome], cpu: Sequence[float]) -> None:
+        with _STATS:
+            s = self.stats
+            s.batches += 1
+            s.versions += len(job.items)
+            s.failed += sum(1 for o in outcomes if o.failed)
+            s.build_cpu += cpu[0]
+            s.eval_cpu += cpu[1]
+            s.render_cpu += cpu[2]
 
     def _blocked(self, job: Job, error: BaseException, now: datetime) -> list[Outcome]:
-        """Fail-closed outcomes for a batch the engine could not answer, made by decide()
-        from an engine that raises ``error`` (EngineTimeout -> ENGINE_TIMEOUT, else
-        ENGINE_ERROR)."""
+        """Fail-closed outcomes made by decide() from an engine that raises ``error``
+        (EngineTimeout -> ENGINE_TIMEOUT, else ENGINE_ERROR)."""
         from ._reevaluate import _Answered
 
         outcomes, _ = evaluate_items(_Answered(error, self.revision), job.items, now=now,
@@ -368,134 +384,87 @@ class RetierPool:
         self._count(job, outcomes, (0.0, 0.0, 0.0))
         return outcomes
 
-    def _replace(self, p: WorkerProcess) -> WorkerProcess | None:
-        p.stop()
-        self._procs.remove(p)
-        if self.stats.restarts >= self.max_restarts:
-            return None
-        self.stats.restarts += 1
-        fresh = self._spawn()
-        self._procs.append(fresh)
-        return fresh
 
-    def _run_pool(self, source: Iterator[Job], now: datetime) -> Iterator[tuple[Job, list[Outcome]]]:
-        now_text = format_time(now)
-        retry: deque[Job] = deque()
-        idle: list[WorkerProcess] = [p for p in self._procs if p.ready]
-        starting: list[WorkerProcess] = [p for p in self._procs if not p.ready]
-        flights: dict[int, _Flight] = {}  # by id(worker)
-        exhausted = False
+def _invalid(detail: str) -> RetierFailed:
+    return RetierFailed(f"re-tiering stopped: {detail}"[:2000],
+                        advice="the stored facts of a version do not validate; restore the database from a backup")
 
-        def next_job() -> Job | None:
-            nonlocal exhausted
-            if retry:
-                return retry.popleft()
-            if exhausted:
-                return None
-            job = next(source, None)
-            if job is None:
-                exhausted = True
-            return job
 
-        def fill() -> None:
-            while idle:
-                job = next_job()
-                if job is None:
-                    return
-                p = idle.pop()
-                self._seq += 1
-                # A worker that died while idle shows as a crash of this batch when it is read.
-                p.send(_dump((self._seq, now_text, job.items)))
-                flights[id(p)] = _Flight(p, job, self._seq, time.monotonic() + self.timeout)
+class LocalDeciders:
+    """``workers`` threads of this process (default: one per usable CPU), each with its own
+    :class:`Decider` (its other arguments are passed on); ``workers=0``: one decider in the
+    calling thread, no process. Use as a context manager or call :meth:`close`."""
 
-        def replace(p: WorkerProcess) -> bool:
-            """Replace ``p`` by a fresh worker; False when the restart budget is spent."""
-            fresh = self._replace(p)
-            if fresh is not None:
-                starting.append(fresh)
-            return fresh is not None
+    def __init__(self, policy_set: PolicySet, *, workers: int | None = None, **decider: Any) -> None:
+        self.revision = policy_set.revision
+        self.workers = usable_cpus() if workers is None else max(0, workers)
+        self.stats = RetierStats(workers=self.workers)
+        self._deciders = [Decider(policy_set, in_process=self.workers == 0, stats=self.stats, **decider)
+                          for _ in range(max(1, self.workers))]
+        self._free: queue.SimpleQueue[Decider] = queue.SimpleQueue()
+        for d in self._deciders:
+            self._free.put(d)
 
-        def lost(f: _Flight, error: BaseException, *, split: bool) -> list[Outcome] | None:
-            """A worker is gone with ``f``'s batch; returns fail-closed outcomes, or None
-            when the batch was split for a retry."""
-            if replace(f.worker) and split and len(f.job.items) > 1:
-                half = len(f.job.items) // 2
-                retry.appendleft(Job(f.job.keys[half:], f.job.items[half:]))
-                retry.appendleft(Job(f.job.keys[:half], f.job.items[:half]))
-                return None
-            return self._blocked(f.job, error, now)
+    def start(self) -> None:
+        """Load the policies in every decider, side by side."""
+        for d in self._deciders:
+            d.launch()
+        for d in self._deciders:
+            d.start()
 
-        while True:
-            fill()
-            if not flights and not starting:
-                job = next_job()
-                if job is None:
-                    return
-                # Every worker is gone and the restart budget is spent: block what is left.
-                error = EngineError(f"the policy engine workers kept crashing; "
-                                    f"{self.max_restarts} restarts were used")
-                while job is not None:
-                    yield job, self._blocked(job, error, now)
-                    job = next_job()
-                return
-            deadline = min([f.deadline for f in flights.values()]
-                           + [p.ready_by for p in starting])
-            waited = time.perf_counter()
-            WorkerProcess.wait([f.worker for f in flights.values()] + starting,
-                               deadline - time.monotonic())
-            self.stats.main_wait_s += time.perf_counter() - waited
-            for p in list(starting):
-                try:
-                    frame = p.pump(doing="loading the policies")
-                except EngineError:  # it died while loading: start another
-                    starting.remove(p)
-                    replace(p)
-                    continue
-                if frame is not None:
-                    starting.remove(p)
-                    self._on_ready(p, frame)  # raises for policies that stopped loading
-                    idle.append(p)
-                elif time.monotonic() > p.ready_by:
-                    starting.remove(p)
-                    replace(p)
-            for key, f in list(flights.items()):
-                p = f.worker
-                try:
-                    frame = p.pump(doing=_RETIERING)
-                except EngineError as crash:
-                    del flights[key]
-                    self.stats.crashes += 1
-                    blocked = lost(f, crash, split=True)
-                    if blocked is not None:
-                        yield f.job, blocked
-                    continue
-                if frame is None:
-                    if time.monotonic() > f.deadline:
-                        del flights[key]
-                        self.stats.timeouts += 1
-                        # A slow policy is slow for every input: no retry, block the batch.
-                        outcomes = lost(f, p.timed_out(self.timeout, _RETIERING), split=False)
-                        assert outcomes is not None
-                        yield f.job, outcomes
-                    continue  # still working
-                del flights[key]
-                reply = _load(frame)
-                if isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "error":
-                    raise RetierFailed(f"re-tiering stopped: {reply[2]}",
-                                       advice="the stored facts of a version do not validate; "
-                                              "restore the database from a backup")
-                if not _valid_reply(reply, seq=f.seq, n=len(f.job.items)):
-                    # Out of step with this worker: never store an answer that may belong to
-                    # other versions. Replace the worker and block the batch.
-                    replace(p)
-                    yield f.job, self._blocked(
-                        f.job, EngineError("a re-tiering worker returned a wrong number of "
-                                           "answers or answered another batch"), now)
-                    continue
-                idle.append(p)
-                fill()  # keep the worker busy before the caller stores this batch
-                self._count(f.job, reply[2], reply[3])
-                yield f.job, reply[2]
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live engine processes."""
+        return [p for d in self._deciders if (p := d.pid) is not None]
+
+    def map(self, fn: Callable[[Decider, _T], _R], items: Iterable[_T]) -> Iterator[_R]:
+        """``fn(decider, item)`` for every item on the threads, each call with a decider of its
+        own; results in completion order. A call that raises stops the run (nothing more is
+        started) and its exception propagates."""
+        self.start()
+        if self.workers <= 1:
+            yield from (fn(self._deciders[0], item) for item in items)
+            return
+
+        def call(item: _T) -> _R:
+            d = self._free.get()
+            try:
+                return fn(d, item)
+            finally:
+                self._free.put(d)
+
+        source = iter(items)
+        flying: set[Future[_R]] = set()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="retier") as executor:
+            try:
+                while True:  # two items per thread in flight, no more: items may be large
+                    while len(flying) < 2 * self.workers and (item := next(source, _END)) is not _END:
+                        flying.add(executor.submit(call, item))
+                    if not flying:
+                        return
+                    done, flying = wait(flying, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in done)
+            finally:
+                for f in flying:
+                    f.cancel()
+
+    def run(self, jobs: Iterable[Job], *, now: datetime) -> Iterator[tuple[Job, list[Outcome]]]:
+        """Decide every job at ``now``; yield ``(job, outcomes)`` as batches finish."""
+        return self.map(lambda d, job: (job, d.decide(job, now=now)), jobs)
+
+    def close(self) -> None:
+        """Stop every engine (idempotent)."""
+        for d in self._deciders:
+            d.close()
+
+    def __enter__(self) -> LocalDeciders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_END: Any = object()
 
 
 def _valid_reply(reply: Any, *, seq: int, n: int) -> bool:

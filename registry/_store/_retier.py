@@ -1,7 +1,7 @@
-"""Re-tiering the whole catalogue in one transaction: bulk SQL around a :class:`RetierPool`.
+"""Re-tiering the whole catalogue in one transaction: bulk SQL around :class:`LocalDeciders`.
 
 This process reads batches of versions with their stored facts and stores each finished batch
-with one ``executemany`` while the pool's workers evaluate the next ones
+with one ``executemany`` while the deciders' threads evaluate the next ones
 (:mod:`registry._retier`); every input, decision and document is the one a single write makes
 (:mod:`registry._reevaluate`).
 """
@@ -26,7 +26,7 @@ from ._rows import VersionRows
 from ._tx import db_unavailable
 
 if TYPE_CHECKING:
-    from .._retier import Job, RetierPool
+    from .._retier import Job, LocalDeciders
 
 __all__ = ["Retiering"]
 
@@ -48,15 +48,15 @@ _ITEMS = len(ITEM_COLUMNS)
 class Retiering(VersionRows):
     """Re-evaluating every version after a policy change."""
 
-    def retier_all(self, *, now: datetime, pool: RetierPool, batch: int = 500,
+    def retier_all(self, *, now: datetime, deciders: LocalDeciders, batch: int = 500,
                    actor: str = "cli") -> dict[str, Any]:
-        """Re-evaluate every version with ``pool``'s policy, reusing stored evidence.
+        """Re-evaluate every version with the policy of ``deciders``, reusing stored evidence.
 
         No cryptography is redone: signature facts are read from the evidence rows, and every
-        decision comes from :func:`cortex_trust.engine.decide` in ``pool``'s workers. This
+        decision comes from :func:`cortex_trust.engine.decide` in the engine processes of ``deciders``. This
         process reads batches of ``batch`` versions (seven queries per batch: versions, their
         evidence, promotions and disputes, their reviews, their usage in two) and stores each finished batch with one
-        executemany UPDATE while the workers evaluate the next ones; the plugin documents are
+        executemany UPDATE while the deciders evaluate the next ones; the plugin documents are
         recomputed from the new tiers at the end (one more executemany). Every new decision gets
         its receipt (:mod:`registry._receipts`), inserted with the batch.
 
@@ -67,37 +67,37 @@ class Retiering(VersionRows):
         ``policy_revision``. Raises :class:`~registry._retier.RetierFailed` (nothing stored)
         when stored facts do not validate, :class:`Unavailable` when the database fails.
         """
-        stats = pool.stats
-        pool.start()  # workers load the policies before the write lock is taken
+        stats = deciders.stats
+        deciders.start()  # the engines load the policies before the write lock is taken
         with self._write() as tx:
             conn = tx.session.connection()
             cpu = time.process_time()
             rewrite = _Rewrite(conn, _plugins(conn), seal=self.receipt_issuer.seal, now=now)
             stats.main_read_cpu += time.process_time() - cpu
-            for job, outcomes in pool.run(self._jobs(conn, rewrite.plugins, batch, stats), now=now):
+            for job, outcomes in deciders.run(self._jobs(conn, rewrite.plugins, batch, stats), now=now):
                 cpu = time.process_time()
                 rewrite.add(job.keys, outcomes)
                 stats.main_write_cpu += time.process_time() - cpu
             cpu = time.process_time()
-            result = rewrite.finish(tx, actor=actor, now=now, revision=pool.revision)
+            result = rewrite.finish(tx, actor=actor, now=now, revision=deciders.revision)
             stats.main_write_cpu += time.process_time() - cpu
         return result
 
-    def retier_preview(self, *, now: datetime, pool: RetierPool,
+    def retier_preview(self, *, now: datetime, deciders: LocalDeciders,
                        batch: int = 500) -> Iterator[tuple[str, str, str, str, Outcome]]:
-        """What :meth:`retier_all` with ``pool`` would decide at ``now``, writing nothing.
+        """What :meth:`retier_all` with ``deciders`` would decide at ``now``, writing nothing.
 
         Yields ``(plugin key, version, state, stored decision JSON, new outcome)`` for every
         version, batch by batch, from one read transaction that stays open until the iterator is
         exhausted or closed. Inputs, decisions and fail-closed blocks are exactly those of
-        :meth:`retier_all` (the same batches on the same pool); no write lock is taken and no
+        :meth:`retier_all` (the same batches on the same deciders); no write lock is taken and no
         audit entry is made. Raises :class:`~registry._retier.RetierFailed` when stored facts do
         not validate, :class:`Unavailable` when the database fails.
         """
-        pool.start()
+        deciders.start()
         with db_unavailable(), self.engine.connect() as conn, conn.begin():
             plugins = _plugins(conn)
-            for job, outcomes in pool.run(self._jobs(conn, plugins, batch, pool.stats,
+            for job, outcomes in deciders.run(self._jobs(conn, plugins, batch, deciders.stats,
                                                      decisions=True), now=now):
                 for (_, pid, version, state, _, _, stored), out in zip(job.keys, outcomes,
                                                                        strict=True):

@@ -38,7 +38,7 @@ from ._retier import Retiering, _plugins, _Rewrite
 from ._tx import db_unavailable
 
 if TYPE_CHECKING:
-    from .._retier import RetierPool
+    from .._retier import Decider
 
 __all__ = ["RetierRuns", "TamperedRun", "UnknownRun", "VersionsGone"]
 
@@ -121,8 +121,8 @@ class RetierRuns(Retiering):
                 "decided": run.total if run.state == "applied" else decided,
                 "error": run.error, "result": json.loads(run.result_json) if run.result_json else None}
 
-    def retier_decide(self, run_id: str, version_ids: list[int], *, pool: RetierPool) -> int:
-        """Decide and stage the versions ``version_ids`` of run ``run_id`` with ``pool`` (built on
+    def retier_decide(self, run_id: str, version_ids: list[int], *, decider: Decider) -> int:
+        """Decide and stage the versions ``version_ids`` of run ``run_id`` with ``decider`` (built on
         the run's policy); returns how many were decided now (0 when the run has ended or they
         are all staged already). Raises :class:`UnknownRun`, :class:`VersionsGone` (a version
         is no longer in the registry), :class:`~registry._retier.RetierFailed` (stored facts
@@ -130,11 +130,9 @@ class RetierRuns(Retiering):
         run = self.retier_get(run_id)
         if run.state != "running":
             return 0
-        if pool.revision != run.policy_revision:
+        if decider.revision != run.policy_revision:
             raise InputError("the policy engine was not built on this run's policy",
                              advice="report this as a cortex-trust bug")
-        from .._retier import Job
-
         rr = RetierResult.__table__  # type: ignore[attr-defined]
         with db_unavailable(), self.engine.connect() as conn, conn.begin():
             staged = set(conn.execute(select(rr.c.version_id).where(
@@ -149,14 +147,12 @@ class RetierRuns(Retiering):
             raise VersionsGone(f"re-tier run {run_id}: version id(s) {gone[:10]} are no longer in the registry",
                                advice="cancel the run (`cortex registry jobs --cancel ID`) and start "
                                       "another re-tier")
-        rows = []
-        # One piece per engine process of the pool, decided side by side.
-        size = -(-len(job.items) // max(1, pool.workers))
-        pieces = [Job(job.keys[i:i + size], job.items[i:i + size]) for i in range(0, len(job.items), size)]
-        for done, outcomes in pool.run(pieces, now=_parse_time(run.decided_at)):
-            rows += [{"run_id": run_id, "version_id": key[0], **out._asdict()}
-                     for key, out in zip(done.keys, outcomes, strict=True)]
-        with db_unavailable(), self.engine.connect() as conn, conn.begin():
+        outcomes = decider.decide(job, now=_parse_time(run.decided_at))
+        rows = [{"run_id": run_id, "version_id": key[0], **out._asdict()}
+                for key, out in zip(job.keys, outcomes, strict=True)]
+        # Batches of one run are staged side by side: on SQLite this transaction takes the write
+        # lock first (BEGIN IMMEDIATE), so its read and its insert see one state.
+        with db_unavailable(), self._write_engine.connect() as conn, conn.begin():
             # A batch that ran twice at once (a stalled worker that came back) stages each
             # version once: the second writer's rows for staged versions are dropped here.
             again = set(conn.execute(select(rr.c.version_id).where(
@@ -166,7 +162,7 @@ class RetierRuns(Retiering):
                 conn.execute(insert(rr), rows)
         return len(rows)
 
-    def retier_apply(self, run_id: str, *, pool: RetierPool, actor: str | None = None,
+    def retier_apply(self, run_id: str, *, decider: Decider, actor: str | None = None,
                      now: datetime | None = None) -> dict[str, Any] | None:
         """Switch run ``run_id`` in one write once every version is staged; returns the run's
         counts (``versions``, ``changed``, ``failed``, ``policy_revision``), or None when versions
@@ -211,8 +207,7 @@ class RetierRuns(Retiering):
             stale |= set(conn.execute(select(pv.c.id).where(pv.c.id > run.max_version_id)).scalars())
             if stale:
                 job = self._jobs_for_ids(conn, rewrite.plugins, sorted(stale))
-                for done, outcomes in pool.run([job], now=now):
-                    rewrite.add(done.keys, outcomes)
+                rewrite.add(job.keys, decider.decide(job, now=now))
             for keys, outcomes in self._staged(conn, run_id, skip=stale, revision=run.policy_revision):
                 rewrite.add(keys, outcomes)
             result = rewrite.finish(tx, actor=actor or run.actor, now=now, revision=run.policy_revision)

@@ -201,10 +201,11 @@ def test_jobs_for_an_unknown_run_or_a_deleted_version_fail_clearly(registry: Reg
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_on_sqlite_the_same_batches_run_in_process(registry: Registry, tmp_path: Path) -> None:
-    """SQLite: `retier` runs the batch jobs' function here, batch by batch, and switches once."""
+    """SQLite: `retier` runs the batch jobs' function here on two threads (each with its own engine
+    process), and switches once."""
     _catalogue(registry, 7)
     policy = _policy_dir(tmp_path / "policy", experimental="notice")
-    r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "3", "--workers", "1", *_policy_args(policy))
+    r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "1", "--workers", "2", *_policy_args(policy))
     assert r.returncode == 0, r.stderr
     counts = json.loads(r.stdout.strip().splitlines()[-1])
     assert counts == {"versions": 7, "changed": 7, "failed": 0, "policy_revision": _revision(policy)}
@@ -257,15 +258,15 @@ def test_cancelling_a_queued_job_discards_its_run(registry: Registry, tmp_path: 
 
 def _decide_all(registry: Registry, policy_set: object) -> tuple[str, object]:
     """Start a run on ``policy_set`` and stage every batch (nothing switched yet)."""
-    from registry._retier import RetierPool
+    from registry._retier import Decider
 
     store = registry.store
     run_id, batches = store.retier_start(policy_set=policy_set, now=registry.clock(), batch=2)
-    pool = RetierPool(policy_set, workers=0)
+    decider = Decider(policy_set, in_process=True)  # type: ignore[arg-type]
     for ids in batches:
-        assert store.retier_decide(run_id, ids, pool=pool) == len(ids)
-        assert store.retier_decide(run_id, ids, pool=pool) == 0  # a batch run again decides nothing
-    return run_id, pool
+        assert store.retier_decide(run_id, ids, decider=decider) == len(ids)
+        assert store.retier_decide(run_id, ids, decider=decider) == 0  # a batch run again decides nothing
+    return run_id, decider
 
 
 def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry, tmp_path: Path) -> None:
@@ -283,7 +284,7 @@ def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry,
                              headers=registry.auth(acme))
     assert r.status_code == 200, r.text
     try:
-        result = registry.store.retier_apply(run_id, pool=pool, now=registry.clock())
+        result = registry.store.retier_apply(run_id, decider=pool, now=registry.clock())
     finally:
         pool.close()  # type: ignore[attr-defined]
     assert result == {"versions": 4, "changed": 3, "failed": 0, "policy_revision": policy.revision}
@@ -299,7 +300,7 @@ def test_writes_during_a_run_are_decided_again_at_the_switch(registry: Registry,
 def _assert_discarded_at_the_switch(registry: Registry, run_id: str, pool: object, error: str) -> None:
     """Switching run ``run_id`` (two versions) discards it with ``error``; nothing changes."""
     try:
-        assert registry.store.retier_apply(run_id, pool=pool, now=registry.clock()) is None  # type: ignore[arg-type]
+        assert registry.store.retier_apply(run_id, decider=pool, now=registry.clock()) is None  # type: ignore[arg-type]
     finally:
         pool.close()  # type: ignore[attr-defined]
     progress = registry.store.retier_progress(run_id)
@@ -441,7 +442,7 @@ def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: 
                   {"r": json.dumps(statement).encode(), "v": vid})
     try:
         with pytest.raises(TamperedRun) as e:
-            registry.store.retier_apply(run_id, pool=pool, now=registry.clock())  # type: ignore[arg-type]
+            registry.store.retier_apply(run_id, decider=pool, now=registry.clock())  # type: ignore[arg-type]
     finally:
         pool.close()  # type: ignore[attr-defined]
     _failed(registry.store, run_id, e.value, final=False)  # what the job does with the error
@@ -476,3 +477,25 @@ def test_an_identity_revocation_with_a_pipe_in_its_issuer_discards_the_run(regis
                              json={"identity": "https://ci.example/x", "issuer": "https://a|b", "reason": "r"})
     assert r.status_code == 200, r.text
     _assert_discarded_at_the_switch(registry, run_id, pool, "the catalogue was re-tiered while this run was deciding")
+
+
+def test_an_in_process_run_on_threads_that_meets_corrupt_facts_is_discarded(registry: Registry, tmp_path: Path) -> None:
+    """A batch whose stored facts no longer validate stops the run on every thread: the error
+    propagates, the run is discarded, nothing is switched or left staged."""
+    from sqlalchemy import text
+
+    from registry._jobs import retier_in_process
+    from registry._retier import RetierFailed
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 5)
+    with registry.store.engine.begin() as c:  # the last version's stored input no longer validates
+        c.execute(text("UPDATE plugin_version SET input_json = '{}' WHERE id = (SELECT max(id) FROM plugin_version)"))
+    with pytest.raises(RetierFailed):
+        retier_in_process(registry.store, _policy(tmp_path, experimental="notice"), now=registry.clock(),
+                          workers=2, batch=1)
+    with registry.store.engine.connect() as c:
+        assert {r[0] for r in c.execute(text("SELECT action FROM plugin_version"))} == {"warn"}
+        assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
+        assert c.execute(text("SELECT state FROM retier_run")).scalars().all() == ["failed"]
+    assert registry.store.audit_verify() == []

@@ -1,8 +1,8 @@
-"""Re-tiering the catalogue on a pool of policy engine processes (registry._retier).
+"""Re-tiering the catalogue on threads that each hold one policy engine process (registry._retier).
 
-Real workers (spawned processes), real regorus, real databases (SQLite, and PostgreSQL when
+Real engine processes (spawned), real regorus, real databases (SQLite, and PostgreSQL when
 CORTEX_TEST_PG_URL is set). Every failure mode is asserted on the reason code the stored
-decision carries: a crashed, killed or hung worker blocks exactly the versions it held with
+decision carries: a crashed, killed or hung engine process blocks exactly the versions it held with
 ENGINE_ERROR / ENGINE_TIMEOUT, never an allow and never a stale decision.
 """
 
@@ -98,17 +98,17 @@ def _versions(registry: Registry) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _retier(registry: Registry, policy_set: Any, **pool_kw: Any) -> tuple[dict[str, Any], Any]:
+def _retier(registry: Registry, policy_set: Any, **kw: Any) -> tuple[dict[str, Any], Any]:
     from registry import make_engine
-    from registry._retier import RetierPool
+    from registry._retier import LocalDeciders
     from registry._store import Store
 
-    batch = pool_kw.pop("_batch", 500)
+    batch = kw.pop("_batch", 500)
     engine = make_engine(registry.db_url)
     try:
-        with RetierPool(policy_set, **pool_kw) as pool:
-            result = Store(engine).retier_all(now=registry.clock(), pool=pool, batch=batch)
-            return result, pool.stats
+        with LocalDeciders(policy_set, **kw) as deciders:
+            result = Store(engine).retier_all(now=registry.clock(), deciders=deciders, batch=batch)
+            return result, deciders.stats
     finally:
         engine.dispose()
 
@@ -117,8 +117,8 @@ def test_all_is_pinned() -> None:
     import registry._reevaluate as r
     import registry._retier as m
 
-    assert sorted(m.__all__) == ["Job", "RetierFailed", "RetierPool", "RetierStats", "policy_from_json",
-                                 "policy_to_json", "usable_cpus"]
+    assert sorted(m.__all__) == ["Decider", "Job", "LocalDeciders", "RetierFailed", "RetierStats",
+                                 "policy_from_json", "policy_to_json", "usable_cpus"]
     assert sorted(r.__all__) == ["ITEM_COLUMNS", "Item", "Outcome", "ReporterFacts", "ThreadEvaluator",
                                  "UsageFacts", "build_inputs", "decide_batch", "evaluate_items",
                                  "item_from_row", "receipt_payload_of", "render_outcome", "stored_input",
@@ -205,15 +205,15 @@ def test_when_restarts_are_spent_whole_batches_block(registry: Registry,
 
 def test_a_killed_worker_blocks_its_batch(registry: Registry, tmp_path: Path) -> None:
     from registry import make_engine
-    from registry._retier import RetierPool
+    from registry._retier import LocalDeciders
     from registry._store import Store
 
     _catalogue(registry, 2)
     engine = make_engine(registry.db_url)
-    with RetierPool(_policy(tmp_path, SLOW), workers=1, max_restarts=0,
-                    timeout=120) as pool:
-        pool.start()
-        victim = pool.pids[0]
+    with LocalDeciders(_policy(tmp_path, SLOW), workers=1, max_restarts=0,
+                       timeout=120) as deciders:
+        deciders.start()
+        victim = deciders.pids[0]
 
         def kill_soon() -> None:
             import os
@@ -225,11 +225,11 @@ def test_a_killed_worker_blocks_its_batch(registry: Registry, tmp_path: Path) ->
         killer = threading.Thread(target=kill_soon)
         killer.start()
         started = time.monotonic()
-        result = Store(engine).retier_all(now=registry.clock(), pool=pool)
+        result = Store(engine).retier_all(now=registry.clock(), deciders=deciders)
         killer.join()
     engine.dispose()
     assert time.monotonic() - started < 60
-    assert result["failed"] == 2 and pool.stats.crashes == 1
+    assert result["failed"] == 2 and deciders.stats.crashes == 1
     for doc in _versions(registry).values():
         assert doc["action"] == "block"
         assert [r["code"] for r in doc["decision"]["reasons"]] == ["ENGINE_ERROR"]
