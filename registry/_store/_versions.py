@@ -47,6 +47,7 @@ from ._continuity import publish_continuity
 from ._publishers import check_publish_credential
 from ._revocations import WIDE_KINDS
 from ._rows import Evaluator, VersionRows
+from ._scans import queue_scan
 from ._tokens import Principal
 
 __all__ = ["PublishRecord", "VersionWrites"]
@@ -177,8 +178,10 @@ class VersionWrites(VersionRows):
                                   f"the registry policy blocks publishing {key}@{rec.version}",
                                   advice="; ".join(r.message for r in decision.reasons)[:2000],
                                   details={"decision": decision.to_json_dict()})
-                s.add(ScanJob(version_id=version.id, image=rec.image, digest=rec.digest,
-                              state="queued", created_at=ts, updated_at=ts))
+                scan = ScanJob(version_id=version.id, image=rec.image, digest=rec.digest,
+                               state="queued", created_at=ts, updated_at=ts)
+                s.add(scan)
+                queue_scan(tx, scan, due=now)
                 self._refresh_plugin(s, plugin)
                 tx.audit(actor=principal.actor, action="version.publish",
                          target=f"{key}@{rec.version}", before=None,

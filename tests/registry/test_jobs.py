@@ -46,9 +46,10 @@ def _cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
                           timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
 
 
-def _worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(db_url: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """A worker process; without ``extra`` options it takes re-tier batches only (no scanner)."""
     return subprocess.Popen([sys.executable, "-m", "cli.main", "registry", "worker", "--db", db_url,
-                             "--heartbeat", "0.5", "--stalled-after", "2"],
+                             "--heartbeat", "0.5", "--stalled-after", "2", *(extra or ("--no-scan",))],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -152,7 +153,8 @@ def test_a_killed_worker_s_batch_is_retried_and_the_run_completes(registry: Regi
                                   "WHERE type = 'deferred_for_retry'")).scalars().all()
         started = c.execute(text("SELECT job_id, count(*) FROM procrastinate.procrastinate_events "
                                  "WHERE type = 'started' GROUP BY job_id")).all()
-        statuses = c.execute(text("SELECT status FROM procrastinate.procrastinate_jobs")).scalars().all()
+        statuses = c.execute(text("SELECT status FROM procrastinate.procrastinate_jobs "
+                                  "WHERE task_name = 'registry.retier_batch'")).scalars().all()
     assert len(requeued) >= 1 and {j: n for j, n in started}[requeued[0]] >= 2
     assert statuses == ["succeeded"] * 3
 
@@ -233,7 +235,7 @@ def test_cancelling_a_queued_job_discards_its_run(registry: Registry, tmp_path: 
     r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "2", *_policy_args(policy))
     run_id = json.loads(r.stdout)["run"]
     listing = _cli("registry", "jobs", "--db", registry.db_url, "--format", "json")
-    queued = json.loads(listing.stdout)
+    queued = [j for j in json.loads(listing.stdout) if j["task"] == "registry.retier_batch"]
     assert [(j["status"], j["run"], j["versions"]) for j in queued] == [("todo", run_id, 2), ("todo", run_id, 1)]
     cancel = _cli("registry", "jobs", "--db", registry.db_url, "--cancel", str(queued[0]["id"]))
     assert cancel.returncode == 0 and f"re-tier run {run_id} discarded" in cancel.stdout, cancel.stderr
@@ -244,7 +246,7 @@ def test_cancelling_a_queued_job_discards_its_run(registry: Registry, tmp_path: 
     worker = _worker(registry.db_url, tmp_path / "w.log")  # the run's last job finds it ended
     try:
         deadline = time.monotonic() + 120
-        while "todo" in _cli("registry", "jobs", "--db", registry.db_url).stdout:
+        while " run " in _cli("registry", "jobs", "--db", registry.db_url, "--status", "todo").stdout:
             assert time.monotonic() < deadline, (tmp_path / "w.log").read_text()
             time.sleep(0.5)
     finally:
