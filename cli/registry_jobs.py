@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._errors import EXIT_INPUT, EXIT_UNAVAILABLE, fail
-from ._options import DbOpt
+from ._options import DbOpt, NoDefaultsOpt, OpaUrlOpt, PolicyEngineOpt, RegistryDataOpt, RegistryPolicyDirOpt
 from ._registry_db import IndexKeysOpt, NameOpt, migrated_engine, sign_receipts
+from ._registry_scan import AllowRegistryOpt, RescanAfterOpt, ScanOpt, TrivyDbOpt, TrivyOpt
+from .registry_governance import GitHubConfigOpt
 
 if TYPE_CHECKING:
     from cortex_trust.policy import PolicySet
@@ -50,23 +52,71 @@ def worker_cmd(
                                          "running jobs are queued again.")] = 30.0,
     name: NameOpt = "cortex-registry",
     index_keys: IndexKeysOpt = None,
+    policy_dir: RegistryPolicyDirOpt = None,
+    data: RegistryDataOpt = None,
+    no_default_policies: NoDefaultsOpt = False,
+    policy_engine: PolicyEngineOpt = None,
+    opa_url: OpaUrlOpt = None,
+    scan: ScanOpt = True,
+    trivy: TrivyOpt = None,
+    trivy_db: TrivyDbOpt = None,
+    rescan_after: RescanAfterOpt = "6d",
+    rescan_cron: Annotated[str | None, typer.Option(
+        "--rescan-cron", metavar="CRON",
+        help="When the periodic rescan check runs (cron, a sixth field for seconds); default "
+             "hourly.")] = None,
+    allow_registry: AllowRegistryOpt = None,
+    github_config: GitHubConfigOpt = None,
 ) -> None:
-    """Run the registry's background jobs (re-tier batches) from the PostgreSQL queue until
-    interrupted. Run any number of workers, on any machine that reaches the database."""
-    from registry._jobs import run_worker
+    """Run the registry's background jobs from the PostgreSQL queue until interrupted: re-tier
+    batches, scans of published images (with Trivy; without it this worker takes no scan job),
+    and the periodic rescan check and GitHub poll, which the workers schedule together once per
+    period. Run any number of workers, on any machine that reaches the database; give them the
+    policy options of `cortex registry serve` (a scan re-decides its version)."""
+    from datetime import UTC, datetime
+
+    from registry._background import JobSettings, run_queue_worker
+    from registry._config import DEFAULT_OCI_REGISTRIES
+    from registry._reevaluate import ThreadEvaluator
     from registry._store import Store
 
+    from ._registry_scan import engine_factory, scanner
+    from ._registry_scan import rescan_after as parse_rescan_after
+    from .registry_governance import governance_config
+
+    if rescan_cron is not None:
+        _check_cron(rescan_cron)
     engine = migrated_engine(db)
     _postgres(engine)
+    evaluator = ThreadEvaluator(engine_factory(policy_dir, data, no_default_policies, policy_engine, opa_url))
     try:
-        print(f"worker: concurrency {concurrency}, queues {', '.join(queues) if queues else 'all'}",
-              file=sys.stderr, flush=True)
+        every = parse_rescan_after(rescan_after)
+        scan_image, _ = scanner(scan, trivy=trivy, trivy_db=trivy_db)
         store = Store(engine, registry_name=name)
         sign_receipts(store, index_keys)
-        run_worker(store, db, concurrency=concurrency, queues=queues or None,
-                   heartbeat=heartbeat, stalled_after=stalled_after)
+        governance = None
+        if (gov_config := governance_config(github_config)) is not None:
+            from registry._governance import Governance
+
+            governance = Governance(gov_config, store=store, evaluate=evaluator, clock=lambda: datetime.now(UTC))
+        settings = JobSettings(store=store, evaluate=evaluator, clock=lambda: datetime.now(UTC), scanner=scan_image,
+                               allowed=tuple(allow_registry or DEFAULT_OCI_REGISTRIES), rescan_after=every,
+                               governance=governance, rescan_cron=rescan_cron)
+        print(f"worker: concurrency {concurrency}, queues {', '.join(queues) if queues else 'all'}, "
+              f"scans {'on' if scan_image is not None else 'off'}", file=sys.stderr, flush=True)
+        run_queue_worker(settings, db, concurrency=concurrency, queues=queues or None,
+                         heartbeat=heartbeat, stalled_after=stalled_after)
     finally:
+        evaluator.close()
         engine.dispose()
+
+
+def _check_cron(cron: str) -> None:
+    import croniter
+
+    if not croniter.croniter.is_valid(cron):
+        fail(f"--rescan-cron {cron!r} is not a cron schedule", code=EXIT_INPUT,
+             advice="e.g. '0 * * * *' (hourly) or '* * * * * */30' (every 30 seconds)")
 
 
 def jobs_cmd(
@@ -75,11 +125,13 @@ def jobs_cmd(
         "--status", help="Only jobs in this state: todo, doing, succeeded, failed, cancelled, aborted.")] = None,
     retry: Annotated[int | None, typer.Option("--retry", metavar="ID", help="Queue failed job ID again.")] = None,
     cancel: Annotated[int | None, typer.Option(
-        "--cancel", metavar="ID", help="Cancel queued job ID (its re-tier run is discarded).")] = None,
+        "--cancel", metavar="ID", help="Cancel queued job ID (its re-tier run is discarded; its scan is "
+                                       "marked failed).")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
-    """List the queued, running and failed jobs (with their re-tier run's state and last error),
-    or retry / cancel one. Exit 2 for an unknown job or one in the wrong state."""
+    """List the queued, running and failed jobs (re-tier batches with their run's state and last
+    error, scans with their version and scan state, periodic rescans and GitHub polls), or retry /
+    cancel one. Exit 2 for an unknown job or one in the wrong state."""
     from datetime import UTC, datetime
 
     from registry._jobs import open_app
@@ -116,6 +168,12 @@ def jobs_cmd(
                                              now=datetime.now(UTC))
                     except UnknownRun:
                         pass
+                scan_id = job.task_kwargs.get("scan_id")
+                if isinstance(scan_id, int) and store.cancel_scan(scan_id, reason=f"job {job_id} was cancelled",
+                                                                  now=datetime.now(UTC)):
+                    print(f"job {job_id} cancelled; its scan is marked failed (the version stays unscanned "
+                          "until the periodic rescan)")
+                    return
                 print(f"job {job_id} cancelled" + (f"; re-tier run {run_id} discarded" if run_id else ""))
                 return
             rows = []
@@ -135,6 +193,8 @@ def jobs_cmd(
         line = f"{r['id']:>8}  {r['status']:<9} {r['task']:<24} attempts {r['attempts']}"
         if r.get("run"):
             line += f"  run {r['run']} ({r['run_state']}, {r['versions']} versions)"
+        if r.get("scan_state"):
+            line += f"  scan of {r.get('version', '?')} ({r['scan_state']})"
         print(line)
         if r.get("error"):
             print(f"          error: {r['error']}")
@@ -145,6 +205,13 @@ def _row(store: Store, job: Any) -> dict[str, Any]:
 
     row: dict[str, Any] = {"id": job.id, "status": job.status, "task": job.task_name, "queue": job.queue,
                            "attempts": job.attempts}
+    scan_id = job.task_kwargs.get("scan_id")
+    if isinstance(scan_id, int):
+        found = store.scan_target(scan_id)
+        if found is None:
+            row["scan_state"], row["error"] = "gone", f"scan job {scan_id} is no longer in the registry"
+        else:
+            row["version"], row["scan_state"], row["error"] = found
     run_id = job.task_kwargs.get("run_id")
     if isinstance(run_id, str):
         row["run"] = run_id

@@ -448,7 +448,7 @@ def _also(notify: Callable[[], None], then: Callable[[str], None] | None) -> Cal
 def create_app(config: RegistryConfig, *,
                engine_factory: Callable[[], PolicyEngine] | None = None,
                evaluator: ThreadEvaluator | None = None, db: Engine | None = None,
-               start_scan_worker: bool = True) -> FastAPI:
+               start_jobs: bool = True) -> FastAPI:
     """Build the registry app on a migrated database.
 
     ``engine_factory`` builds the registry's policy engine; it is called once, on the thread
@@ -456,8 +456,10 @@ def create_app(config: RegistryConfig, *,
     defaults to an engine made from ``config.db_url``; the schema must already be migrated
     (:func:`registry.migrate`). An existing ``evaluator`` may be shared instead of a factory
     (several apps on one engine, e.g. in tests); exactly one of the two must be given.
-    With ``config.scanner`` set, a :class:`~registry._scan.ScanWorker` is available as
-    ``app.state.scan_worker`` and runs during the app's lifespan if ``start_scan_worker``.
+    With ``config.jobs == "local"`` the background jobs (scans, periodic rescans, the governance
+    poll) run in this process: a :class:`~registry._background.LocalRunner`, available as
+    ``app.state.jobs``, runs them during the app's lifespan if ``start_jobs``; with ``"queue"``
+    ``cortex registry worker`` processes run them (``app.state.jobs`` is ``None``).
     """
     if (engine_factory is None) == (evaluator is None):
         raise ValueError("create_app needs exactly one of engine_factory and evaluator")
@@ -465,18 +467,19 @@ def create_app(config: RegistryConfig, *,
 
     store = Store(db if db is not None else make_engine(config.db_url), registry_name=config.name)
     ev = evaluator or ThreadEvaluator(engine_factory)  # type: ignore[arg-type]
-    worker = None
-    if config.scanner is not None:
-        from ._scan import ScanWorker
-
-        worker = ScanWorker(store, ev, config.scanner, allowed=config.oci_registries,
-                            clock=config.clock, rescan_after=config.rescan_after)
-
     governance = None
     if config.governance is not None:
         from ._governance import Governance
 
         governance = Governance(config.governance, store=store, evaluate=ev, clock=config.clock)
+    runner = None
+    if config.jobs == "local":
+        from ._background import JobSettings, LocalRunner
+
+        runner = LocalRunner(JobSettings(store=store, evaluate=ev, clock=config.clock, scanner=config.scanner,
+                                         allowed=config.oci_registries, rescan_after=config.rescan_after,
+                                         governance=governance))
+        store.on_scan = runner.defer_scan
     keeper = None
     if config.index_dir is not None:
         from ._index import IndexKeeper, IndexRepository, KeyRing
@@ -491,19 +494,15 @@ def create_app(config: RegistryConfig, *,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if worker is not None and start_scan_worker:
-            worker.start()
-        if governance is not None:
-            governance.start()
+        if runner is not None and start_jobs:
+            runner.start()
         if keeper is not None:
             keeper.start()
         try:
             yield
         finally:
-            if worker is not None and start_scan_worker:
-                worker.stop()
-            if governance is not None:
-                governance.stop()
+            if runner is not None and start_jobs:
+                runner.stop()
             if keeper is not None:
                 keeper.stop()
 
@@ -517,7 +516,7 @@ def create_app(config: RegistryConfig, *,
     app.state.log_waiters = FeedWaiters()
     store.on_write = _also(app.state.log_waiters.notify, store.on_write)
     app.state.evaluator = ev
-    app.state.scan_worker = worker
+    app.state.jobs = runner
     app.state.governance = governance
     app.state.index_keeper = keeper
     from ._oidc import OidcVerifier
@@ -534,8 +533,8 @@ def create_app(config: RegistryConfig, *,
     # the operator, "unavailable": no Trivy). Without scans, versions stay below Community.
     # Whether the GitHub side (promotions, disputes) is configured; `cortex registry doctor` also
     # checks that it is reachable.
-    health = dumps({"ok": True, "scanning": "enabled" if worker is not None
-                    else config.scan_unavailable,
+    scanning = "queue" if runner is None else "enabled" if config.scanner is not None else config.scan_unavailable
+    health = dumps({"ok": True, "scanning": scanning,
                     "github": "configured" if governance is not None else "not-configured"}).encode()
 
     @app.get("/healthz", include_in_schema=False)

@@ -48,7 +48,11 @@ class RegistryConfig:
     #: Why there is no ``scanner`` (``/healthz`` reports it): ``disabled`` by the operator
     #: (``--no-scan``) or ``unavailable`` (no Trivy here).
     scan_unavailable: Literal["disabled", "unavailable"] = "unavailable"
-    #: The scan worker queues a rescan of every version whose newest scan is older than this
+    #: Who runs the background jobs (scans, rescans, the governance poll): ``local``, this
+    #: process (:class:`registry._background.LocalRunner`), or ``queue``, ``cortex registry
+    #: worker`` processes reading procrastinate's queue (PostgreSQL only).
+    jobs: Literal["local", "queue"] = "local"
+    #: The periodic rescan job queues a rescan of every version whose newest scan is older than this
     #: (checked hourly); ``None``: no scheduled rescans (``cortex registry rescan`` still queues).
     rescan_after: timedelta | None = None
     #: Signs the audit log's checkpoints (a :class:`cortex_trust.sources.NoteSigner` read

@@ -10,8 +10,9 @@ Guarantees:
 * **GitHub is always re-read.** A webhook delivery only says *which* pull request or issue
   changed; its state, reviews, labels and the index entry at the pull request's head are read
   from GitHub's API, so a forged, stale, duplicated or reordered delivery can never make the
-  registry store something GitHub does not say now. Polling (:meth:`Governance.poll_once`) is
-  the same refresh for the open ones, at most ``poll_batch`` per ``poll_seconds``.
+  registry store something GitHub does not say now. Polling (:meth:`Governance.poll_once`, run
+  by the periodic job :func:`governance_poll` about every ``poll_seconds``) is the same refresh
+  for the open ones, at most ``poll_batch`` per run.
 * **Deliveries are authenticated before they are read**: the body is capped
   (``max_webhook_bytes``), its ``X-Hub-Signature-256`` HMAC-SHA256 under the webhook secret is
   compared in constant time, and only then is it parsed; a delivery about another repository is
@@ -30,7 +31,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,10 +43,16 @@ from cortex_trust.policy import format_time
 from cortex_trust.sources import DISPUTE_LABEL, SECURITY_LABEL, parse_dispute_marker
 
 from ._errors import ApiError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unavailable
+from ._jobs import app
 from ._store import Principal, PromotionFacts, Store, Watched
 from ._store._rows import Evaluator
 
-__all__ = ["DISPUTE_LABEL", "SECURITY_LABEL", "Governance", "GovernanceConfig", "verify_signature"]
+__all__ = ["DISPUTE_LABEL", "GOVERNANCE_QUEUE", "GOVERNANCE_TASK", "SECURITY_LABEL", "Governance", "GovernanceConfig",
+           "governance_poll", "verify_signature"]
+
+#: The periodic poll of the registry repository (a job of :mod:`registry._jobs`), and its queue.
+GOVERNANCE_TASK = "registry.governance_poll"
+GOVERNANCE_QUEUE = "governance"
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}\Z")
 
 
@@ -122,8 +128,6 @@ class Governance:
         self.evaluate = evaluate
         self.clock = clock
         self._paused_until: datetime | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ GitHub
 
@@ -333,27 +337,6 @@ class Governance:
                 self._paused_until = now + timedelta(seconds=retry if isinstance(retry, int) else 60)
         return counts
 
-    def start(self) -> None:
-        """Poll in a daemon thread every ``poll_seconds`` (not when 0)."""
-        if self.config.poll_seconds <= 0 or self._thread is not None:
-            return
-
-        def run() -> None:
-            while not self._stop.wait(self.config.poll_seconds):
-                try:
-                    self.poll_once()
-                except CortexTrustError:
-                    continue  # the database or GitHub failed: the next round retries
-
-        self._thread = threading.Thread(target=run, name="governance-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
     @staticmethod
     def probe(config: GovernanceConfig) -> dict[str, Any]:
         """Whether the registry repository is reachable with the configured token
@@ -375,3 +358,17 @@ def _number(payload: dict[str, Any], key: str) -> int | None:
     item = payload.get(key)
     number = item.get("number") if isinstance(item, dict) else None
     return number if isinstance(number, int) and not isinstance(number, bool) and 0 < number < 2**31 else None
+
+
+@app.task(name=GOVERNANCE_TASK, queue=GOVERNANCE_QUEUE)
+def governance_poll(timestamp: int | None = None) -> dict[str, int]:
+    """Poll the registry repository once (:meth:`Governance.poll_once`) with the governance of
+    the process's job settings (nothing without one). A failure of GitHub or the database ends
+    this run; the next period tries again. ``timestamp`` is the period the engine scheduled."""
+    from ._job_context import settings
+
+    governance = settings().governance
+    if governance is None:
+        return {"checked": 0, "changed": 0}
+    result: dict[str, int] = governance.poll_once()
+    return result

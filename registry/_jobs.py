@@ -230,8 +230,10 @@ def run_worker(store: Store, db_url: str, *, concurrency: int = 1, queues: list[
     """Run jobs from the queue until interrupted, ``concurrency`` at a time; the jobs of workers
     without a heartbeat for ``stalled_after`` seconds are put back in the queue."""
     configure(store)
-    asyncio.run(_work(open_app(db_url), concurrency=concurrency, queues=queues, heartbeat=heartbeat,
-                      stalled_after=stalled_after, name=name))
+    # On :data:`app` itself: the periodic deferrer defers through each task's own app.
+    with app.replace_connector(open_app(db_url).connector) as queue_app:
+        asyncio.run(_work(queue_app, concurrency=concurrency, queues=queues, heartbeat=heartbeat,
+                          stalled_after=stalled_after, name=name))
 
 
 class _InFlight:

@@ -549,7 +549,7 @@ class RetierResult(SQLModel, table=True):
     decision_json: str = Field(sa_column=Column(Text, nullable=False))
     summary_json: str = Field(sa_column=Column(Text, nullable=False))
     document_json: str = Field(sa_column=Column(Text, nullable=False))
-    #: The payload of the decision's receipt, sealed when the run is applied.
+    #: The decision's receipt envelope (canonical JSON), sealed when the batch is decided.
     receipt: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     #: The version's page fragment rendered with the staged documents (``None`` when staged
     #: before migration 0018: rendered at the switch).

@@ -98,7 +98,7 @@ def run_trivy(
     Trivy that then exited successfully.
 
     ``origin`` is who runs it: ``pipeline`` (``cortex plugin verify --run-scan``) or ``registry``
-    (the registry's scan worker). ``target`` is Trivy's subcommand: ``image`` (the default; a registry or local engine
+    (the registry's scan job). ``target`` is Trivy's subcommand: ``image`` (the default; a registry or local engine
     reference) or ``rootfs``/``fs`` for an unpacked filesystem (never bound to a digest).
     The scan is bound when ``image_ref`` is pinned to ``digest`` (Trivy fetched exactly that
     content) and the report does not name another digest.

@@ -43,7 +43,7 @@ from ._reads import CatalogueReads
 from ._retier_runs import RetierRuns, TamperedRun, UnknownRun, VersionsGone
 from ._revocations import RevocationWrites
 from ._rows import Evaluator
-from ._scans import ScanQueue
+from ._scans import ScanGone, ScanQueue
 from ._tokens import LAST_USED_GRANULARITY, ROLES, TOKEN_PREFIX, Principal, TokenStore, hash_token, parse_duration
 from ._versions import PublishRecord, VersionWrites
 
@@ -55,6 +55,7 @@ __all__ = [
     "Principal",
     "PromotionFacts",
     "PublishRecord",
+    "ScanGone",
     "Store",
     "TamperedRun",
     "UnknownRun",

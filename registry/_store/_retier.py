@@ -29,7 +29,7 @@ from ._tx import db_unavailable
 if TYPE_CHECKING:
     from .._retier import Job, LocalDeciders
 
-__all__ = ["Retiering"]
+__all__ = ["Retiering", "version_page_of"]
 
 
 #: One version's re-tiering result (``Store.retier_all``), in the qmark style (``%s`` on
@@ -187,15 +187,19 @@ class _Rewrite:
 
     def add(self, keys: Sequence[Sequence[Any]], outcomes: Sequence[Outcome]) -> None:
         """Store ``outcomes``, one per key ``(id, plugin id, version, state, tier, action, ...)``."""
-        params = []
-        receipts = []
-        for (vid, pid, version, state, tier, action, *_), out in zip(keys, outcomes, strict=True):
-            # Staged before pages were stored: rendered here.
-            page = out.page_html if out.page_html is not None else stored(
-                lambda out=out: version_fragment(out.document_json))  # type: ignore[misc]
-            params.append((out.tier, out.action, out.policy_revision, out.decision_json,
-                           out.summary_json, out.document_json, page, vid))
-            receipts.append((vid, self.decided_at, self.seal(out.receipt)))
+        params = [(out.tier, out.action, out.policy_revision, out.decision_json, out.summary_json,
+                   out.document_json, version_page_of(out), key[0]) for key, out in zip(keys, outcomes, strict=True)]
+        receipts = [(key[0], self.decided_at, self.seal(out.receipt)) for key, out in zip(keys, outcomes, strict=True)]
+        self.note(keys, outcomes)
+        if params:
+            self.conn.exec_driver_sql(self.store, params)
+            self.conn.exec_driver_sql(self.insert_receipts, receipts)
+
+    def note(self, keys: Sequence[Sequence[Any]], outcomes: Sequence[Outcome]) -> None:
+        """Count ``outcomes`` (one per key, as :meth:`add` takes them) into the run's result, its
+        audit effects and the plugin documents, for versions whose rows and receipts the caller
+        writes itself."""
+        for (_, pid, version, state, tier, action, *_), out in zip(keys, outcomes, strict=True):
             # Only what re-tiering changes (the log merges it over the row's fields).
             self.rewritten[f"{self.plugins[pid][3]}@{version}"] = {
                 "tier": out.tier, "action": out.action, "rendered": rendered_hash(
@@ -205,10 +209,7 @@ class _Rewrite:
             self.failed += out.failed
             self.versions_of[pid].append((version, state, out.tier, out.action))
             self.revision = out.policy_revision
-        if params:
-            self.conn.exec_driver_sql(self.store, params)
-            self.conn.exec_driver_sql(self.insert_receipts, receipts)
-        self.total += len(params)
+        self.total += len(outcomes)
 
     def finish(self, tx: Any, *, actor: str, now: datetime, revision: str) -> dict[str, Any]:
         """Rewrite every plugin's documents and page fragment from the versions added (every
@@ -235,6 +236,12 @@ class _Rewrite:
         tx.audit(actor=actor, action="catalogue.retier", target="*", before=None,
                  after=result, now=now, effects={"plugin_version": self.rewritten})
         return result
+
+
+def version_page_of(out: Outcome) -> str:
+    """The version page fragment of ``out``: as decided, or rendered now for a decision staged
+    before pages were stored."""
+    return out.page_html if out.page_html is not None else stored(lambda: version_fragment(out.document_json))
 
 
 def _plugins(conn: Any) -> dict[int, Any]:

@@ -6,20 +6,24 @@ holding the write lock while its versions are decided:
 * :meth:`RetierRuns.retier_start` records the run (its policy set, decision time and the audit
   head) in one audited write and returns its versions in batches of ids;
 * :meth:`RetierRuns.retier_decide` decides one batch with the run's policy and stages the
-  outcomes in ``retier_result`` (one row per run and version: a batch that is run again skips
-  what is already staged, so no version is decided twice). Staging is not visible to any reader
-  and changes no tracked table: it is written outside the audit lock;
+  outcomes in ``retier_result`` with their sealed receipts (one row per run and version: a
+  batch that is run again skips what is already staged, so no version is decided twice).
+  Staging is not visible to any reader and changes no tracked table: it is written outside the
+  audit lock;
 * :meth:`RetierRuns.retier_apply`, once every version is staged, switches the whole run in one
   write: every version decided meanwhile by a write audited after the run started (a publish,
   a review, a revocation...) is decided again with the run's policy from its current facts
   before the switch, so a staged decision never overwrites newer facts; a write that could touch
-  versions it does not name (another re-tier) discards the run instead;
+  versions it does not name (another re-tier) discards the run instead. Every staged receipt is
+  checked against its row, then the staged rows are copied in two statements (versions and
+  receipts), inside the database;
 * :meth:`RetierRuns.retier_discard` ends a run that failed or was cancelled: its staged rows are
   deleted and nothing else changes.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -27,14 +31,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Text, cast, delete, insert, literal, select, update
 from sqlalchemy import func as sql_func
 
 from cortex_trust.errors import InputError
-from cortex_trust.policy import RECEIPT_TYPE, PolicySet, format_time
+from cortex_trust.policy import RECEIPT_PAYLOAD_TYPE, RECEIPT_TYPE, PolicySet, format_time
 
-from .._models import AuditEntry, PluginVersion, RetierResult, RetierRun
-from ._retier import Retiering, _plugins, _Rewrite
+from .._models import AuditEntry, DecisionReceipt, PluginVersion, RetierResult, RetierRun
+from ._retier import Retiering, _plugins, _Rewrite, version_page_of
 from ._tx import db_unavailable
 
 if TYPE_CHECKING:
@@ -148,7 +152,9 @@ class RetierRuns(Retiering):
                                advice="cancel the run (`cortex registry jobs --cancel ID`) and start "
                                       "another re-tier")
         outcomes = decider.decide(job, now=_parse_time(run.decided_at))
-        rows = [{"run_id": run_id, "version_id": key[0], **out._asdict()}
+        seal = self.receipt_issuer.seal
+        # Staged with its receipt sealed here, in the deciding process: the switch copies it.
+        rows = [{"run_id": run_id, "version_id": key[0], **out._replace(receipt=seal(out.receipt).encode())._asdict()}
                 for key, out in zip(job.keys, outcomes, strict=True)]
         # Batches of one run are staged side by side: on SQLite this transaction takes the write
         # lock first (BEGIN IMMEDIATE), so its read and its insert see one state.
@@ -170,10 +176,11 @@ class RetierRuns(Retiering):
 
         A run decided more than :data:`MAX_RUN_AGE` before ``now`` (default: the current time)
         is discarded instead: its decisions, and those of versions decided again at the switch,
-        would be made at a time long past. Every staged receipt payload must name its version
-        (plugin, version, digest), the staged tier and action and the run's policy revision,
-        else :class:`TamperedRun` is raised before anything is sealed (the caller discards the
-        run: it is a final failure)."""
+        would be made at a time long past. Every staged receipt must be a receipt envelope whose
+        payload names its version (plugin, version, digest), the staged tier and action and the
+        run's policy revision, else :class:`TamperedRun` is raised before the staged rows are
+        copied, and nothing of the switch's transaction is kept (the caller discards the run: it
+        is a final failure)."""
         progress = self.retier_progress(run_id)
         if progress["state"] != "running" or progress["decided"] < progress["total"]:
             return None
@@ -203,13 +210,23 @@ class RetierRuns(Retiering):
                          before=None, after={"state": run.state, "error": run.error}, now=now)
                 return None
             rewrite = _Rewrite(conn, _plugins(conn), seal=self.receipt_issuer.seal, now=now)
-            # Versions written since the run started (or published after it): decided again now.
+            # Versions written since the run started (or published after it): decided again now,
+            # their staged decisions dropped.
             stale |= set(conn.execute(select(pv.c.id).where(pv.c.id > run.max_version_id)).scalars())
+            ordered = sorted(stale)
+            for i in range(0, len(ordered), 1000):
+                conn.execute(delete(rr).where((rr.c.run_id == run_id) & rr.c.version_id.in_(ordered[i:i + 1000])))
             if stale:
-                job = self._jobs_for_ids(conn, rewrite.plugins, sorted(stale))
+                job = self._jobs_for_ids(conn, rewrite.plugins, ordered)
                 rewrite.add(job.keys, decider.decide(job, now=now))
             for keys, outcomes in self._staged(conn, run_id, skip=stale, revision=run.policy_revision):
-                rewrite.add(keys, outcomes)
+                rewrite.note(keys, outcomes)
+                # Staged before pages were stored: rendered now, copied with the rest.
+                for key, out in zip(keys, outcomes, strict=True):
+                    if out.page_html is None:
+                        conn.execute(update(rr).where((rr.c.run_id == run_id) & (rr.c.version_id == key[0]))
+                                     .values(page_html=version_page_of(out)))
+            self._copy_staged(conn, run_id, decided_at=rewrite.decided_at)
             result = rewrite.finish(tx, actor=actor or run.actor, now=now, revision=run.policy_revision)
             conn.execute(delete(rr).where(rr.c.run_id == run_id))
             run.state, run.result_json = "applied", json.dumps(result)
@@ -244,6 +261,24 @@ class RetierRuns(Retiering):
         with db_unavailable(), self.engine.begin() as conn:
             conn.execute(rt.update().where((rt.c.id == run_id) & (rt.c.state == "running"))
                          .values(error=error[:2000]))
+
+    @staticmethod
+    def _copy_staged(conn: Any, run_id: str, *, decided_at: str) -> None:
+        """Write every staged decision of run ``run_id`` into its version and add its sealed
+        receipt (decided at ``decided_at``), in id order: two statements run by the database."""
+        rr = RetierResult.__table__  # type: ignore[attr-defined]
+        pv = PluginVersion.__table__  # type: ignore[attr-defined]
+        dr = DecisionReceipt.__table__  # type: ignore[attr-defined]
+        staged = (rr.c.run_id == run_id) & (rr.c.version_id == pv.c.id)
+        conn.execute(update(pv).where(staged).values(
+            {pv.c[name]: rr.c[name] for name in ("tier", "action", "policy_revision", "decision_json",
+                                                 "summary_json", "document_json", "page_html")}))
+        envelope = (sql_func.convert_from(rr.c.receipt, "UTF8") if conn.dialect.name == "postgresql"
+                    else cast(rr.c.receipt, Text))
+        conn.execute(insert(dr).from_select(
+            ["version_id", "decided_at", "envelope_json"],
+            select(rr.c.version_id, literal(decided_at, Text), envelope).join(pv, staged)
+            .order_by(rr.c.version_id)))
 
     def _changed_since(self, conn: Any, run: RetierRun) -> set[int] | None:
         """Ids of the versions whose facts writes audited after the run started may have
@@ -280,8 +315,8 @@ class RetierRuns(Retiering):
                 batch: int = 1000) -> Iterator[tuple[list[tuple[Any, ...]], list[Any]]]:
         """The run's staged outcomes with their versions' keys, ``batch`` at a time, in id
         order, without the versions in ``skip``. Raises :class:`TamperedRun` for a batch with a
-        receipt payload that does not match its version, its staged decision or ``revision``
-        (before the batch is yielded: no receipt of it is sealed)."""
+        receipt that does not match its version, its staged decision or ``revision`` (before
+        the batch is yielded)."""
         from .._reevaluate import Outcome
 
         rr = RetierResult.__table__  # type: ignore[attr-defined]
@@ -295,7 +330,9 @@ class RetierRuns(Retiering):
                        rr.c.summary_json, rr.c.document_json, rr.c.failed, rr.c.receipt, pv.c.digest,
                        rr.c.page_html)
                 .join(rr, (rr.c.version_id == pv.c.id) & (rr.c.run_id == run_id))
-                .where(pv.c.id > last).order_by(pv.c.id).limit(batch)).all()
+                .where(pv.c.id > last).order_by(pv.c.id).limit(batch)
+                # Locked until the switch commits: the copy writes the staged rows checked here.
+                .with_for_update(of=rr)).all()
             if not rows:
                 return
             last = rows[-1][0]
@@ -306,13 +343,16 @@ class RetierRuns(Retiering):
             yield [tuple(r[:6]) for r in kept], [Outcome._make((*r[6:12], bool(r[12]), r[13], r[15])) for r in kept]
 
 
-def _check_receipt(payload: bytes, *, run_id: str, plugin: str, version: str, digest: str, tier: str,
+def _check_receipt(envelope: bytes, *, run_id: str, plugin: str, version: str, digest: str, tier: str,
                    action: str, revision: str, staged_revision: str) -> None:
-    """Raise :class:`TamperedRun` unless the staged receipt ``payload`` is a receipt statement of
-    ``plugin`` ``version`` ``digest`` deciding ``tier`` / ``action`` under ``revision`` (the
-    staged row's revision too)."""
+    """Raise :class:`TamperedRun` unless the staged receipt ``envelope`` is a receipt envelope
+    whose payload is a receipt statement of ``plugin`` ``version`` ``digest`` deciding ``tier`` /
+    ``action`` under ``revision`` (the staged row's revision too)."""
     try:
-        statement = json.loads(payload)
+        sealed = json.loads(envelope)
+        if sealed["payloadType"] != RECEIPT_PAYLOAD_TYPE or not isinstance(sealed["signatures"], list):
+            raise ValueError("not a receipt envelope")
+        statement = json.loads(base64.b64decode(sealed["payload"], validate=True))
         subject, decision = statement["subject"], statement["decision"]
         ok = (isinstance(statement, dict) and statement.get("_type") == RECEIPT_TYPE
               and subject == {"plugin": plugin, "version": version, "digest": digest}

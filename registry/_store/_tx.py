@@ -71,6 +71,9 @@ class StoreBase:
         #: Called after each committed write that added revocation feed entries (wakes the
         #: feed's long-polls, see :mod:`registry._feed`); it must not raise.
         self.on_feed: Callable[[], None] | None = None
+        #: Called with each scan job's id and due time after the write that queued it committed
+        #: (the in-process job runner, see :mod:`registry._local_jobs`); it must not raise.
+        self.on_scan: Callable[[int, datetime], None] | None = None
         #: Seals a receipt for every decision stored (unsigned until the app gives it a key).
         self.receipt_issuer = ReceiptIssuer(name=registry_name, signer=None)
 
@@ -93,6 +96,9 @@ class StoreBase:
             self.on_write(tx.target)
         if self.on_feed is not None and tx.feed_grew:
             self.on_feed()
+        if self.on_scan is not None:
+            for scan_id, due in tx.scans:
+                self.on_scan(scan_id, due)
 
     def _read(self) -> Session:
         return Session(self.engine)
@@ -114,6 +120,8 @@ class Tx:
         self.target: str | None = None
         #: Whether this transaction added revocation feed entries (see :attr:`StoreBase.on_feed`).
         self.feed_grew = False
+        #: The scan jobs this transaction queued, with when they are due (see :attr:`StoreBase.on_scan`).
+        self.scans: list[tuple[int, datetime]] = []
 
     def skip_audit(self) -> None:
         """This transaction turned out to change nothing: commit without an entry."""

@@ -49,6 +49,7 @@ from ._continuity import publish_continuity
 from ._publishers import check_publish_credential
 from ._revocations import WIDE_KINDS
 from ._rows import Evaluator, VersionRows
+from ._scans import queue_scan
 from ._tokens import Principal
 
 __all__ = ["PublishRecord", "VersionWrites"]
@@ -179,8 +180,10 @@ class VersionWrites(VersionRows):
                                   f"the registry policy blocks publishing {key}@{rec.version}",
                                   advice="; ".join(r.message for r in decision.reasons)[:2000],
                                   details={"decision": decision.to_json_dict()})
-                s.add(ScanJob(version_id=version.id, image=rec.image, digest=rec.digest,
-                              state="queued", created_at=ts, updated_at=ts))
+                scan = ScanJob(version_id=version.id, image=rec.image, digest=rec.digest,
+                               state="queued", created_at=ts, updated_at=ts)
+                s.add(scan)
+                queue_scan(tx, scan, due=now)
                 self._refresh_plugin(s, plugin)
                 tx.audit(actor=principal.actor, action="version.publish",
                          target=f"{key}@{rec.version}", before=None,
@@ -430,16 +433,15 @@ def _check_digest_owner(s: Session, rec: PublishRecord, principal: Principal) ->
     """
     if principal.role == "admin":
         return
-    owners = s.exec(
-        select(Plugin.namespace)
-        .join(PluginVersion, col(PluginVersion.plugin_id) == col(Plugin.id))
-        .where(PluginVersion.digest == rec.digest,
-               col(PluginVersion.signer_identity).is_not(None))
-        .order_by(col(PluginVersion.id))).all()
-    if not owners or any(ns == rec.namespace for ns in owners):
+    # Two bounded lookups (the first owner, a signed version in this namespace), not every
+    # version of the digest.
+    owners = (select(Plugin.namespace).join(PluginVersion, col(PluginVersion.plugin_id) == col(Plugin.id))
+              .where(PluginVersion.digest == rec.digest, col(PluginVersion.signer_identity).is_not(None)))
+    first = s.exec(owners.order_by(col(PluginVersion.id)).limit(1)).first()
+    if first is None or s.exec(owners.where(Plugin.namespace == rec.namespace).limit(1)).first() is not None:
         return
     raise Conflict("DIGEST_OWNED",
-                   f"the image {rec.digest} belongs to namespace {owners[0]!r}, which published "
+                   f"the image {rec.digest} belongs to namespace {first!r}, which published "
                    "it first in this registry with a verified signature",
                    advice="publish an image you built and signed yourself (a new digest); if this "
                           "image is yours, ask the registry operator (an admin)")

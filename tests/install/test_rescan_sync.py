@@ -18,7 +18,7 @@ JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 
 
 def scan(fed: Federation, digest: str, *, now: datetime, critical: bool) -> None:
-    """The registry's scan worker records a scan of ``digest`` (standing in for Trivy)."""
+    """The registry's scan job records a scan of ``digest`` (standing in for Trivy)."""
     store = fed.private.store
     job = store.claim_scan_job(now=now, lease=timedelta(minutes=5))
     assert job is not None and job.digest == digest

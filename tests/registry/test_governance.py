@@ -65,7 +65,7 @@ def github() -> Iterator[tuple[FakeGitHub, str]]:
 
 @dataclass
 class Gov:
-    """The registry app, the wire server and its registry repository, the scan worker."""
+    """The registry app, the wire server and its registry repository, its in-process job runner."""
 
     registry: Registry
     fake: FakeGitHub
@@ -132,13 +132,13 @@ def _app(db_url: str, evaluator: Any, sigstore: PrivateSigstore, github_url: str
     clock = Clock()
     gov = None if github_url is None else GovernanceConfig(
         repository=REPOSITORY, api_url=github_url, token=BOT_TOKEN, webhook_secret=SECRET,
-        public_url="https://registry.example", poll_seconds=0, **governance)
+        public_url="https://registry.example", **{"poll_seconds": 0, **governance})
     config = RegistryConfig(db_url=db_url, clock=clock, oci_registries=(OCI_HOST,),
                             trusted_roots=(load_trust_root(sigstore.trusted_root_path, name="private"),),
                             scanner=FakeTrivy(), governance=gov)
-    app = create_app(config, evaluator=evaluator, db=engine, start_scan_worker=False)
+    app = create_app(config, evaluator=evaluator, db=engine, start_jobs=False)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield Registry(client=client, app=app, clock=clock, db_url=db_url), app.state.scan_worker
+        yield Registry(client=client, app=app, clock=clock, db_url=db_url), app.state.jobs
     engine.dispose()
 
 
@@ -345,6 +345,22 @@ def test_polling_picks_up_a_review_without_webhooks_at_a_bounded_rate(g: Gov) ->
     g.registry.clock.advance(seconds=30)
     assert g.gov.poll_once() == {"checked": 0, "changed": 0}  # still paused: GitHub is not asked
     assert len(g.fake.requests) == calls
+
+
+def test_the_job_runner_polls_github_on_its_schedule(db_url: str, evaluator: Any, sigstore: PrivateSigstore,
+                                                     github: tuple[FakeGitHub, str]) -> None:
+    """The periodic job ``registry.governance_poll`` (every ``poll_seconds``), run by the
+    in-process runner: a review seen without any webhook."""
+    for registry, runner in _app(db_url, evaluator, sigstore, github[1], poll_seconds=60):
+        g = Gov(registry, github[0], runner, sigstore, github[0].repo(REPOSITORY))
+        number = _promoted(g)  # its runs include the poll at start (nothing watched then)
+        g.repo.review(number, REVIEWER, "APPROVED")
+        assert runner.run_once() is None  # the next poll is a minute after the first
+        assert g.version()["tier"] == "experimental"
+        g.registry.clock.advance(seconds=61)
+        assert runner.run_once() == ("registry.governance_poll", {"checked": 1, "changed": 1})
+        assert g.version()["tier"] == "community"
+        assert runner.run_once() is None
 
 
 # ---------------------------------------------------------------------------------- disputes

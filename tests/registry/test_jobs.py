@@ -8,6 +8,7 @@ one ``catalogue.retier`` audit entry, the audit chain intact, no staged row left
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -45,9 +46,10 @@ def _cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
                           timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
 
 
-def _worker(db_url: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(db_url: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """A worker process; without ``extra`` options it takes re-tier batches only (no scanner)."""
     return subprocess.Popen([sys.executable, "-m", "cli.main", "registry", "worker", "--db", db_url,
-                             "--heartbeat", "0.5", "--stalled-after", "2"],
+                             "--heartbeat", "0.5", "--stalled-after", "2", *(extra or ("--no-scan",))],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -151,7 +153,8 @@ def test_a_killed_worker_s_batch_is_retried_and_the_run_completes(registry: Regi
                                   "WHERE type = 'deferred_for_retry'")).scalars().all()
         started = c.execute(text("SELECT job_id, count(*) FROM procrastinate.procrastinate_events "
                                  "WHERE type = 'started' GROUP BY job_id")).all()
-        statuses = c.execute(text("SELECT status FROM procrastinate.procrastinate_jobs")).scalars().all()
+        statuses = c.execute(text("SELECT status FROM procrastinate.procrastinate_jobs "
+                                  "WHERE task_name = 'registry.retier_batch'")).scalars().all()
     assert len(requeued) >= 1 and {j: n for j, n in started}[requeued[0]] >= 2
     assert statuses == ["succeeded"] * 3
 
@@ -232,7 +235,7 @@ def test_cancelling_a_queued_job_discards_its_run(registry: Registry, tmp_path: 
     r = _cli("registry", "retier", "--db", registry.db_url, "--batch", "2", *_policy_args(policy))
     run_id = json.loads(r.stdout)["run"]
     listing = _cli("registry", "jobs", "--db", registry.db_url, "--format", "json")
-    queued = json.loads(listing.stdout)
+    queued = [j for j in json.loads(listing.stdout) if j["task"] == "registry.retier_batch"]
     assert [(j["status"], j["run"], j["versions"]) for j in queued] == [("todo", run_id, 2), ("todo", run_id, 1)]
     cancel = _cli("registry", "jobs", "--db", registry.db_url, "--cancel", str(queued[0]["id"]))
     assert cancel.returncode == 0 and f"re-tier run {run_id} discarded" in cancel.stdout, cancel.stderr
@@ -243,7 +246,7 @@ def test_cancelling_a_queued_job_discards_its_run(registry: Registry, tmp_path: 
     worker = _worker(registry.db_url, tmp_path / "w.log")  # the run's last job finds it ended
     try:
         deadline = time.monotonic() + 120
-        while "todo" in _cli("registry", "jobs", "--db", registry.db_url).stdout:
+        while " run " in _cli("registry", "jobs", "--db", registry.db_url, "--status", "todo").stdout:
             assert time.monotonic() < deadline, (tmp_path / "w.log").read_text()
             time.sleep(0.5)
     finally:
@@ -421,8 +424,9 @@ def test_a_run_whose_stored_policy_was_modified_is_refused(registry: Registry, t
 
 
 def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: Registry, tmp_path: Path) -> None:
-    """A staged receipt payload that names another decision than its staged row is refused at
-    the switch before anything is sealed: no receipt, no decision changes, the run is discarded."""
+    """A staged receipt whose payload names another decision than its staged row is refused at
+    the switch (its signature covers the payload the worker decided, not this one): no
+    receipt, no decision changes, the run is discarded."""
     from sqlalchemy import text
 
     from registry._jobs import _failed
@@ -433,11 +437,13 @@ def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: 
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
     with registry.store.engine.begin() as c:
         receipts = c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one()
-        vid, payload = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
-        statement = json.loads(payload)
+        vid, staged = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
+        envelope = json.loads(staged)
+        statement = json.loads(base64.b64decode(envelope["payload"]))
         statement["decision"]["action"] = "allow"
+        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
         c.execute(text("UPDATE retier_result SET receipt = :r WHERE version_id = :v"),
-                  {"r": json.dumps(statement).encode(), "v": vid})
+                  {"r": json.dumps(envelope).encode(), "v": vid})
     try:
         with pytest.raises(TamperedRun) as e:
             registry.store.retier_apply(run_id, decider=pool, now=registry.clock())  # type: ignore[arg-type]

@@ -21,8 +21,8 @@ from tests.support.opa_wire_server import OpaWireServer
 
 @pytest.fixture
 def opa_registry(tmp_path: Path, trust_roots: tuple[Any, ...]) -> Iterator[tuple[Registry, str]]:
+    from cli._registry_scan import engine_factory
     from cli.main import app as cli
-    from cli.registry import _engine_factory
     from registry import RegistryConfig, create_app, make_engine, migrate
 
     bundle = tmp_path / "bundle.tar.gz"
@@ -37,7 +37,7 @@ def opa_registry(tmp_path: Path, trust_roots: tuple[Any, ...]) -> Iterator[tuple
         clock = Clock()
         config = RegistryConfig(db_url=other_db, trusted_roots=trust_roots, clock=clock,
                                 oci_registries=("ghcr.io", "127.0.0.1:5000"))
-        application = create_app(config, engine_factory=_engine_factory(None, None, False, "opa", opa.url),
+        application = create_app(config, engine_factory=engine_factory(None, None, False, "opa", opa.url),
                                  db=engine)
         with TestClient(application, raise_server_exceptions=False) as client:
             yield Registry(client=client, app=application, clock=clock, db_url=other_db), revision

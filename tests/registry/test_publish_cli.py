@@ -3,7 +3,7 @@ refused bundles, the configured registry, and what write commands print.
 
 The server is a real process (tests/support/served_registry.py); the CLI runs in this process
 (its root group renders errors with their exit codes, as the console script does), with its own
-configuration file. The registry's own scan runs the real scan worker and
+configuration file. The registry's own scan runs the real scan job (in `serve`'s in-process runner) and
 :func:`cortex_trust.evidence.run_trivy` on a stand-in ``trivy`` executable given with
 ``--trivy`` (these machines have no vulnerability database; the stand-in writes the clean JSON
 report Trivy writes for a clean image, and nothing is fetched).

@@ -1,6 +1,6 @@
 """Scans age and the registry rescans them: a scan older than the policy's freshness limit
 (``freshness.scan.max_age_days``, 7 days by default) no longer counts (``SCAN_STALE``, next_tier
-says to rescan); the scan worker's scheduled rescans and ``cortex registry rescan`` queue the
+says to rescan); the periodic rescan job and ``cortex registry rescan`` queue the
 version again, and a rescan that finds a CRITICAL lowers the tier at once.
 
 The scanner in process stands in for Trivy with real Trivy reports (tests/fixtures/trivy) bound
@@ -77,26 +77,25 @@ def _missing(doc: dict[str, Any]) -> dict[str, str]:
 def test_a_scan_that_ages_out_drops_the_tier_until_the_scheduled_rescan(scanning: Scanning) -> None:
     clock = scanning.registry.clock
     scanning.publish()
-    assert scanning.worker.run_once() is True
+    assert scanning.worker.run_once()
     scanned_at = format_time(clock())
     doc = scanning.version()
     assert doc["tier"] == "community", _codes(doc)
     assert doc["evidence"]["scan"]["created_at"] == scanned_at  # the registry's clock, not the report's
 
     worker = scanning.worker
-    worker.rescan_after = timedelta(days=6)
+    worker.settings.rescan_after = timedelta(days=6)
     clock.advance(days=5)
-    assert worker.queue_due_rescans() == []  # younger than rescan_after: nothing due
+    assert worker.run_once() == ("registry.rescan_due", [])  # younger than rescan_after: nothing due
     clock.advance(days=2, hours=1)  # 7 days and an hour: past the policy's 7 days
-    assert worker.queue_due_rescans() == ["acme/tool@1.0.0"]
+    assert worker.run_once() == ("registry.rescan_due", ["acme/tool@1.0.0"])
     doc = scanning.version()
     assert doc["tier"] == "experimental" and "SCAN_STALE" in _codes(doc)
     assert doc["decision"]["next_tier"]["tier"] == "community"
     assert _missing(doc)["SCAN_STALE"].startswith(f"to reach community: rescan {doc['digest']}")
     assert doc["decision"]["sandbox"]["network"] is False  # granted at Community only
-    assert worker.queue_due_rescans() == []  # checked at most once per rescan_check
-
-    assert worker.run_once() is True  # the rescan
+    # The check ran once this period (hourly): the next job is the rescan itself.
+    assert worker.run_once() == ("registry.scan_version", "scanned")
     doc = scanning.version()
     assert doc["tier"] == "community", _codes(doc)
     assert doc["evidence"]["scan"]["created_at"] == format_time(clock())
@@ -107,14 +106,14 @@ def test_a_scan_that_ages_out_drops_the_tier_until_the_scheduled_rescan(scanning
 def test_a_rescan_that_finds_a_critical_lowers_the_tier_at_once(scanning: Scanning) -> None:
     store, clock = scanning.registry.store, scanning.registry.clock
     scanning.publish()
-    assert scanning.worker.run_once() is True
+    assert scanning.worker.run_once()
     assert scanning.version()["tier"] == "community"
 
     scanning.trivy.report = CRITICAL  # the vulnerability database learnt of two CRITICALs
     clock.advance(hours=1)
     assert store.queue_rescans(older_than=clock(), now=clock(), actor="operator") == ["acme/tool@1.0.0"]
     assert store.queue_rescans(older_than=clock(), now=clock()) == []  # already queued
-    assert scanning.worker.run_once() is True
+    assert scanning.worker.run_once()
     doc = scanning.version()
     assert doc["tier"] == "experimental" and "SCAN_VULNERABILITIES" in _codes(doc)
     assert doc["evidence"]["scan"]["counts"]["CRITICAL"] == 2
@@ -211,5 +210,5 @@ def test_a_scan_that_cannot_run_is_retried_once_per_period(scanning: Scanning) -
     clock.advance(days=1)
     scanning.trivy.fail = False
     assert store.queue_rescans(older_than=clock() - timedelta(hours=6), now=clock()) == ["acme/tool@1.0.0"]
-    assert scanning.worker.run_once() is True
+    assert scanning.worker.run_once()
     assert scanning.version()["tier"] == "community"

@@ -85,13 +85,13 @@ def shipped(registry: Registry, shipped_evaluator: Any) -> Iterator[Shipped]:
 
     config = replace(registry.app.state.config, scanner=_clean_scan)
     app = create_app(config, evaluator=shipped_evaluator, db=registry.store.engine,
-                     start_scan_worker=False)
+                     start_jobs=False)
     with TestClient(app, raise_server_exceptions=False) as client:
         reg = Shipped(registry, client, app)
         r = reg.post("/api/v1/plugins", registry.token(),
                      publish_body(tests_junit=JUNIT))
         assert r.status_code == 201, r.text
-        assert app.state.scan_worker.run_once()
+        assert app.state.jobs.run_once()
         version = reg.version()
         # Precondition: scanned, tested, signed by a trusted identity; only Verified is left.
         assert version["tier"] == "community", version["decision"]
@@ -131,10 +131,9 @@ def _continued_use(reg: Shipped, tokens: list[str] | None = None, days: int = 31
 def _days_pass(reg: Shipped, days: int) -> None:
     """The clock advances ``days`` days, and the registry rescans what its scheduled rescans
     (`cortex registry serve`'s default: scans older than 6 days) would have."""
-    worker = reg.app.state.scan_worker
-    worker.rescan_after = timedelta(days=6)
+    worker = reg.app.state.jobs
+    worker.settings.rescan_after = timedelta(days=6)
     reg.registry.clock.advance(days=days)
-    worker.queue_due_rescans()
     while worker.run_once():
         pass
 

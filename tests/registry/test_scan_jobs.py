@@ -38,7 +38,7 @@ def _app(registry: Registry, scanner: Any, **config: Any) -> Any:
 
     cfg = replace(registry.app.state.config, scanner=scanner, **config)
     return create_app(cfg, evaluator=registry.app.state.evaluator, db=registry.store.engine,
-                      start_scan_worker=False)
+                      start_jobs=False)
 
 
 @pytest.fixture
@@ -61,8 +61,8 @@ def test_publish_queues_a_scan_and_the_worker_records_it(scanning: Any) -> None:
     assert r.json()["evidence"]["scan"]["present"] is False
     assert _jobs(registry) == [("queued", 0)]
 
-    assert app.state.scan_worker.run_once() is True
-    assert app.state.scan_worker.run_once() is False
+    assert app.state.jobs.run_once()
+    assert app.state.jobs.run_once() is None
     assert trivy.calls == [(f"ghcr.io/acme/hello@{A_TXT_DIGEST}", A_TXT_DIGEST)]
     assert _jobs(registry) == [("done", 1)]
     _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
@@ -82,9 +82,9 @@ def test_a_job_survives_a_restart_and_a_crashed_worker(registry: Registry) -> No
 
     trivy = Trivy()
     second = _app(registry, trivy)  # a restarted server on the same database
-    assert second.state.scan_worker.run_once() is False  # lease still held
+    assert second.state.jobs.run_once() is None  # lease still held
     registry.clock.advance(minutes=6)
-    assert second.state.scan_worker.run_once() is True
+    assert second.state.jobs.run_once()
     assert len(trivy.calls) == 1 and _jobs(registry) == [("done", 2)]
 
 
@@ -93,7 +93,7 @@ def test_failed_scans_retry_then_stay_unscanned(registry: Registry) -> None:
     with TestClient(app) as client:
         assert client.post("/api/v1/plugins", json=_body(),
                            headers=registry.auth(registry.token())).status_code == 201
-    worker = app.state.scan_worker
+    worker = app.state.jobs
     while worker.run_once():
         pass
     assert _jobs(registry) == [("failed", 3)]
@@ -108,7 +108,7 @@ def test_worker_never_fetches_from_a_registry_no_longer_allowed(registry: Regist
                            headers=registry.auth(registry.token())).status_code == 201
     trivy = Trivy()
     locked = _app(registry, trivy, oci_registries=("registry.internal",))
-    while locked.state.scan_worker.run_once():
+    while locked.state.jobs.run_once():
         pass
     assert trivy.calls == []
     assert _jobs(registry) == [("failed", 3)]
@@ -125,7 +125,7 @@ def test_a_scan_report_at_publish_does_not_replace_the_registry_scan(scanning: A
     assert r.status_code == 201, r.text
     assert r.json()["evidence"]["scan"]["origin"] == "self-reported"
     assert _jobs(registry) == [("queued", 0)]
-    assert app.state.scan_worker.run_once() is True
+    assert app.state.jobs.run_once()
     _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
     assert doc["evidence"]["scan"]["origin"] == "registry"
     assert doc["evidence"]["scan"]["counts"] == {"HIGH": 1}  # the registry's, not the report's
@@ -133,12 +133,12 @@ def test_a_scan_report_at_publish_does_not_replace_the_registry_scan(scanning: A
 
 def test_a_registry_without_a_scanner_still_queues_every_publish(registry: Registry) -> None:
     """The job waits for a registry process that can scan (e.g. a replica with Trivy)."""
-    assert registry.app.state.scan_worker is None
     assert registry.client.get("/healthz").json() == {"ok": True, "scanning": "unavailable", "github": "not-configured"}
     assert registry.publish(registry.token()).status_code == 201
+    assert registry.app.state.jobs.run_once() is None  # this process cannot scan: it takes no scan job
     assert _jobs(registry) == [("queued", 0)]
     later = _app(registry, Trivy())
-    assert later.state.scan_worker.run_once() is True
+    assert later.state.jobs.run_once()
     _, doc = registry.get("/api/v1/plugins/acme/hello/versions/1.0.0")
     assert doc["evidence"]["scan"]["origin"] == "registry"
 

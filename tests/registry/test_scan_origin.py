@@ -3,8 +3,9 @@
 A publisher's own Trivy report is forgeable JSON: it is recorded as ``self-reported`` and the
 default policy does not accept it for Community on a registry (``SCAN_SELF_REPORTED``), so a
 declared network is not granted. The registry's own scan (here a scanner function injected into
-the real :class:`~registry._scan.ScanWorker`; Trivy needs a vulnerability database these machines
-do not have) or a signed scan attestation from a trusted attester is what reaches Community.
+the real scan job, :func:`~registry._scan.scan_version` run by the in-process runner; Trivy
+needs a vulnerability database these machines do not have) or a signed scan attestation from a
+trusted attester is what reaches Community.
 The real-process tests run ``cortex registry serve`` and ``cortex plugin publish``.
 """
 
@@ -52,8 +53,8 @@ def forged_report(image: str) -> str:
 
 
 class FakeTrivy:
-    """The registry's scanner (a function injected into the real ScanWorker): a clean scan by
-    default, or a failure. It claims origin ``pipeline``: the worker must record ``registry``."""
+    """The registry's scanner (a function injected into the real scan job): a clean scan by
+    default, or a failure. It claims origin ``pipeline``: the job must record ``registry``."""
 
     def __init__(self, *, fail: bool = False) -> None:
         self.fail = fail
@@ -121,10 +122,10 @@ def _scanning(db_url: str, evaluator: Any, sigstore: PrivateSigstore, trivy: Fak
                             trusted_roots=(load_trust_root(sigstore.trusted_root_path,
                                                            name="private"),),
                             scanner=trivy)
-    app = create_app(config, evaluator=evaluator, db=engine, start_scan_worker=False)
+    app = create_app(config, evaluator=evaluator, db=engine, start_jobs=False)
     with TestClient(app) as client:
         yield Scanning(Registry(client=client, app=app, clock=clock, db_url=db_url),
-                       app.state.scan_worker, trivy, sigstore)
+                       app.state.jobs, trivy, sigstore)
     engine.dispose()
 
 
@@ -163,7 +164,7 @@ def test_a_forged_clean_report_reaches_neither_community_nor_the_network(scannin
 
 def test_the_registry_scan_reaches_community_and_supersedes_the_upload(scanning: Scanning) -> None:
     scanning.publish(scan_report=lambda image, _: forged_report(image))
-    assert scanning.worker.run_once() is True
+    assert scanning.worker.run_once()
     doc = scanning.version()
     scan = doc["evidence"]["scan"]
     assert (scan["origin"], scan["produced_by"]) == ("registry", "trivy")  # never "pipeline"
@@ -255,7 +256,7 @@ def test_the_migration_names_existing_origins_and_queues_missing_scans(scanning:
     versions published while the registry did not scan get a job (revoked ones do not)."""
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         scanning.publish(v, scan_report=lambda image, _: forged_report(image))
-    assert scanning.worker.run_once() is True  # 1.0.0 scanned by the registry
+    assert scanning.worker.run_once()  # 1.0.0 scanned by the registry
     engine, to = migration_steps(scanning.registry.db_url)
 
     def origins() -> list[tuple[str, str | None]]:
