@@ -433,15 +433,7 @@ def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: 
 
     _catalogue(registry, 3)
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
-    with registry.store.engine.begin() as c:
-        receipts = c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one()
-        vid, staged = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
-        envelope = json.loads(staged)
-        statement = json.loads(base64.b64decode(envelope["payload"]))
-        statement["decision"]["action"] = "allow"
-        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
-        c.execute(text("UPDATE retier_result SET receipt = :r WHERE version_id = :v"),
-                  {"r": json.dumps(envelope).encode(), "v": vid})
+    receipts = _stage_an_allow(registry, rewrite_row=False)
     try:
         with pytest.raises(TamperedRun) as e:
             registry.store.retier_apply(run_id, decider=pool, now=registry.clock())  # type: ignore[arg-type]
@@ -517,16 +509,7 @@ def test_a_staged_decision_rewritten_with_its_receipt_payload_is_refused_at_the_
     registry.store.receipt_issuer.signer = CryptoSigner.generate_ed25519()
     _catalogue(registry, 3)
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
-    with registry.store.engine.begin() as c:
-        receipts = c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one()
-        vid, staged = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
-        envelope = json.loads(staged)
-        assert envelope["signatures"], "the registry under test signs its receipts"
-        statement = json.loads(base64.b64decode(envelope["payload"]))
-        statement["decision"]["action"] = "allow"
-        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
-        c.execute(text("UPDATE retier_result SET receipt = :r, action = 'allow' WHERE version_id = :v"),
-                  {"r": json.dumps(envelope).encode(), "v": vid})
+    receipts = _stage_an_allow(registry, rewrite_row=True)
     try:
         with pytest.raises(TamperedRun):
             registry.store.retier_apply(run_id, decider=pool, now=registry.clock())  # type: ignore[arg-type]
@@ -535,3 +518,21 @@ def test_a_staged_decision_rewritten_with_its_receipt_payload_is_refused_at_the_
     with registry.store.engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one() == receipts
         assert "allow" not in {r[0] for r in c.execute(text("SELECT action FROM plugin_version"))}
+
+
+def _stage_an_allow(registry: Registry, *, rewrite_row: bool) -> int:
+    """Rewrite the first staged receipt's payload (and the staged row too when ``rewrite_row``)
+    to ``allow``, keeping its signatures; returns how many receipts the registry holds."""
+    from sqlalchemy import text
+
+    with registry.store.engine.begin() as c:
+        receipts = int(c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one())
+        vid, staged = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
+        envelope = json.loads(staged)
+        assert bool(envelope["signatures"]) == rewrite_row
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        statement["decision"]["action"] = "allow"
+        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        c.execute(text("UPDATE retier_result SET receipt = :r" + (", action = 'allow'" if rewrite_row else "")
+                       + " WHERE version_id = :v"), {"r": json.dumps(envelope).encode(), "v": vid})
+    return receipts
