@@ -141,6 +141,11 @@ class RetierRuns(Retiering):
         if decider.revision != run.policy_revision:
             raise InputError("the policy engine was not built on this run's policy",
                              advice="report this as a cortex-trust bug")
+        outside = sorted(i for i in version_ids if not 0 < i <= run.max_version_id)
+        if outside:
+            raise InputError(f"re-tier run {run_id}: version id(s) {outside[:10]} are not part of the run",
+                             advice="cancel this job (`cortex registry jobs --cancel ID`); the run's own "
+                                    "batches cover every version it decides")
         rr = RetierResult.__table__  # type: ignore[attr-defined]
         with db_unavailable(), self.engine.connect() as conn, conn.begin():
             staged = set(conn.execute(select(rr.c.version_id).where(

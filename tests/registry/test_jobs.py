@@ -538,3 +538,28 @@ def _stage_an_allow(registry: Registry, *, rewrite_row: bool) -> int:
         c.execute(text("UPDATE retier_result SET receipt = :r" + (", action = 'allow'" if rewrite_row else "")
                        + " WHERE version_id = :v"), {"r": json.dumps(envelope).encode(), "v": vid})
     return receipts
+
+
+def test_a_job_naming_versions_outside_its_run_stages_nothing(registry: Registry, tmp_path: Path) -> None:
+    """A batch job whose version ids are not the run's (published after its start, or made
+    up) is a wrong input: nothing is staged for them, so the switch never copies a decision
+    that was not checked with the run."""
+    from sqlalchemy import text
+
+    from cortex_trust.errors import InputError
+    from registry._retier import Decider
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 2)
+    policy_set = _policy(tmp_path, experimental="notice")
+    run_id, batches = registry.store.retier_start(policy_set=policy_set, now=registry.clock(), batch=10)
+    newest = max(i for ids in batches for i in ids)
+    decider = Decider(policy_set, in_process=True)
+    try:
+        for wrong in ([newest + 1], [0], [newest, newest + 5]):
+            with pytest.raises(InputError, match="not part of the run"):
+                registry.store.retier_decide(run_id, wrong, decider=decider)
+    finally:
+        decider.close()
+    with registry.store.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
