@@ -30,7 +30,7 @@ def _catalogue(registry: Registry) -> None:
 def _stored(registry: Registry) -> dict[tuple[str, int], str | None]:
     with registry.store.engine.connect() as c:
         return {(table, row_id): page for table in ("plugin", "plugin_version")
-                for row_id, page in c.execute(text(f"SELECT id, page_html FROM {table}"))}  # noqa: S608
+                for row_id, page in c.execute(text(f"SELECT id, page_html FROM {table}"))}
 
 
 def _fresh(registry: Registry) -> dict[tuple[str, int], str]:
