@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._errors import EXIT_INPUT, EXIT_UNAVAILABLE, fail
-from ._options import DbOpt, NoDefaultsOpt, OpaUrlOpt, PolicyEngineOpt, RegistryDataOpt, RegistryPolicyDirOpt
+from ._options import (
+    DbOpt,
+    InProcessOpt,
+    NoDefaultsOpt,
+    OpaUrlOpt,
+    PolicyEngineOpt,
+    RegistryDataOpt,
+    RegistryPolicyDirOpt,
+)
 from ._registry_db import IndexKeysOpt, NameOpt, migrated_engine, sign_receipts
 from ._registry_scan import AllowRegistryOpt, RescanAfterOpt, ScanOpt, TrivyDbOpt, TrivyOpt
 from .registry_governance import GitHubConfigOpt
@@ -285,9 +293,7 @@ def rerender_cmd(
     wait: Annotated[bool, typer.Option(
         "--wait", help="PostgreSQL: follow the render jobs until every one has run (progress on "
                        "stderr).")] = False,
-    in_process: Annotated[bool, typer.Option(
-        "--in-process", help="On PostgreSQL too, render every batch in this process instead of "
-                             "queueing render jobs for `cortex registry worker`.")] = False,
+    in_process: InProcessOpt = False,
 ) -> None:
     """Render the catalogue's stored pages again (after an upgrade of the page templates).
 
