@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from securesystemslib.dsse import Envelope
+from securesystemslib.exceptions import VerificationError
 from sqlalchemy import Text, cast, delete, insert, literal, select, update
 from sqlalchemy import func as sql_func
 
@@ -42,6 +44,8 @@ from ._retier import Retiering, _plugins, _Rewrite, version_page_of
 from ._tx import db_unavailable
 
 if TYPE_CHECKING:
+    from securesystemslib.signer import Key
+
     from .._retier import Decider
 
 __all__ = ["RetierRuns", "TamperedRun", "UnknownRun", "VersionsGone"]
@@ -137,6 +141,11 @@ class RetierRuns(Retiering):
         if decider.revision != run.policy_revision:
             raise InputError("the policy engine was not built on this run's policy",
                              advice="report this as a cortex-trust bug")
+        outside = sorted(i for i in version_ids if not 0 < i <= run.max_version_id)
+        if outside:
+            raise InputError(f"re-tier run {run_id}: version id(s) {outside[:10]} are not part of the run",
+                             advice="cancel this job (`cortex registry jobs --cancel ID`); the run's own "
+                                    "batches cover every version it decides")
         rr = RetierResult.__table__  # type: ignore[attr-defined]
         with db_unavailable(), self.engine.connect() as conn, conn.begin():
             staged = set(conn.execute(select(rr.c.version_id).where(
@@ -315,13 +324,15 @@ class RetierRuns(Retiering):
                 batch: int = 1000) -> Iterator[tuple[list[tuple[Any, ...]], list[Any]]]:
         """The run's staged outcomes with their versions' keys, ``batch`` at a time, in id
         order, without the versions in ``skip``. Raises :class:`TamperedRun` for a batch with a
-        receipt that does not match its version, its staged decision or ``revision`` (before
-        the batch is yielded)."""
+        receipt that is not signed by the registry's receipt key or does not match its version,
+        its staged decision or ``revision`` (before the batch is yielded)."""
         from .._reevaluate import Outcome
 
         rr = RetierResult.__table__  # type: ignore[attr-defined]
         pv = PluginVersion.__table__  # type: ignore[attr-defined]
         plugins = _plugins(conn)
+        signer = self.receipt_issuer.signer
+        key = None if signer is None else signer.public_key
         last = 0
         while True:
             rows = conn.execute(
@@ -338,20 +349,26 @@ class RetierRuns(Retiering):
             last = rows[-1][0]
             kept = [r for r in rows if r[0] not in skip]
             for r in kept:
-                _check_receipt(r[13], run_id=run_id, plugin=plugins[r[1]][3], version=r[2], digest=r[14],
+                _check_receipt(r[13], key=key, run_id=run_id, plugin=plugins[r[1]][3], version=r[2], digest=r[14],
                                tier=r[6], action=r[7], revision=revision, staged_revision=r[8])
             yield [tuple(r[:6]) for r in kept], [Outcome._make((*r[6:12], bool(r[12]), r[13], r[15])) for r in kept]
 
 
-def _check_receipt(envelope: bytes, *, run_id: str, plugin: str, version: str, digest: str, tier: str,
-                   action: str, revision: str, staged_revision: str) -> None:
+def _check_receipt(envelope: bytes, *, key: Key | None, run_id: str, plugin: str, version: str, digest: str,
+                   tier: str, action: str, revision: str, staged_revision: str) -> None:
     """Raise :class:`TamperedRun` unless the staged receipt ``envelope`` is a receipt envelope
-    whose payload is a receipt statement of ``plugin`` ``version`` ``digest`` deciding ``tier`` /
-    ``action`` under ``revision`` (the staged row's revision too)."""
+    signed by ``key`` (``None``: unsigned, the registry has no receipt key) whose payload is a
+    receipt statement of ``plugin`` ``version`` ``digest`` deciding ``tier`` / ``action`` under
+    ``revision`` (the staged row's revision too)."""
     try:
         sealed = json.loads(envelope)
         if sealed["payloadType"] != RECEIPT_PAYLOAD_TYPE or not isinstance(sealed["signatures"], list):
             raise ValueError("not a receipt envelope")
+        if key is None:
+            if sealed["signatures"]:
+                raise ValueError("a signed receipt on a registry that signs none")
+        else:
+            Envelope.from_dict(sealed).verify([key], 1)
         statement = json.loads(base64.b64decode(sealed["payload"], validate=True))
         subject, decision = statement["subject"], statement["decision"]
         ok = (isinstance(statement, dict) and statement.get("_type") == RECEIPT_TYPE
@@ -359,7 +376,7 @@ def _check_receipt(envelope: bytes, *, run_id: str, plugin: str, version: str, d
               and (decision["tier"], decision["action"]) == (tier, action)
               and statement["policy_revision"] == revision == staged_revision
               and decision.get("policy_revision") == revision)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError, VerificationError):
         ok = False
     if not ok:
         raise TamperedRun(f"re-tier run {run_id}: the staged receipt of {plugin}@{version} does not match its "

@@ -435,15 +435,7 @@ def test_a_tampered_staged_receipt_signs_nothing_and_discards_the_run(registry: 
 
     _catalogue(registry, 3)
     run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
-    with registry.store.engine.begin() as c:
-        receipts = c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one()
-        vid, staged = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
-        envelope = json.loads(staged)
-        statement = json.loads(base64.b64decode(envelope["payload"]))
-        statement["decision"]["action"] = "allow"
-        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
-        c.execute(text("UPDATE retier_result SET receipt = :r WHERE version_id = :v"),
-                  {"r": json.dumps(envelope).encode(), "v": vid})
+    receipts = _stage_an_allow(registry, rewrite_row=False)
     try:
         with pytest.raises(TamperedRun) as e:
             registry.store.retier_apply(run_id, decider=pool, now=registry.clock())  # type: ignore[arg-type]
@@ -503,3 +495,71 @@ def test_an_in_process_run_on_threads_that_meets_corrupt_facts_is_discarded(regi
         assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
         assert c.execute(text("SELECT state FROM retier_run")).scalars().all() == ["failed"]
     assert registry.store.audit_verify() == []
+
+
+def test_a_staged_decision_rewritten_with_its_receipt_payload_is_refused_at_the_switch(registry: Registry,
+                                                                                       tmp_path: Path) -> None:
+    """A staged row and its receipt payload both rewritten to ``allow`` (the worker's signature
+    kept) are refused at the switch: the staged receipt's signature must verify with the
+    registry's receipt key, so no decision the deciding worker did not sign reaches a version."""
+    from securesystemslib.signer import CryptoSigner
+    from sqlalchemy import text
+
+    from registry._store import TamperedRun
+    from tests.registry.test_retier import _policy
+
+    registry.store.receipt_issuer.signer = CryptoSigner.generate_ed25519()
+    _catalogue(registry, 3)
+    run_id, pool = _decide_all(registry, _policy(tmp_path, experimental="notice"))
+    receipts = _stage_an_allow(registry, rewrite_row=True)
+    try:
+        with pytest.raises(TamperedRun):
+            registry.store.retier_apply(run_id, decider=pool, now=registry.clock())  # type: ignore[arg-type]
+    finally:
+        pool.close()  # type: ignore[attr-defined]
+    with registry.store.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one() == receipts
+        assert "allow" not in {r[0] for r in c.execute(text("SELECT action FROM plugin_version"))}
+
+
+def _stage_an_allow(registry: Registry, *, rewrite_row: bool) -> int:
+    """Rewrite the first staged receipt's payload (and the staged row too when ``rewrite_row``)
+    to ``allow``, keeping its signatures; returns how many receipts the registry holds."""
+    from sqlalchemy import text
+
+    with registry.store.engine.begin() as c:
+        receipts = int(c.execute(text("SELECT count(*) FROM decision_receipt")).scalar_one())
+        vid, staged = c.execute(text("SELECT version_id, receipt FROM retier_result ORDER BY version_id")).first()
+        envelope = json.loads(staged)
+        assert bool(envelope["signatures"]) == rewrite_row
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        statement["decision"]["action"] = "allow"
+        envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        c.execute(text("UPDATE retier_result SET receipt = :r" + (", action = 'allow'" if rewrite_row else "")
+                       + " WHERE version_id = :v"), {"r": json.dumps(envelope).encode(), "v": vid})
+    return receipts
+
+
+def test_a_job_naming_versions_outside_its_run_stages_nothing(registry: Registry, tmp_path: Path) -> None:
+    """A batch job whose version ids are not the run's (published after its start, or made
+    up) is a wrong input: nothing is staged for them, so the switch never copies a decision
+    that was not checked with the run."""
+    from sqlalchemy import text
+
+    from cortex_trust.errors import InputError
+    from registry._retier import Decider
+    from tests.registry.test_retier import _policy
+
+    _catalogue(registry, 2)
+    policy_set = _policy(tmp_path, experimental="notice")
+    run_id, batches = registry.store.retier_start(policy_set=policy_set, now=registry.clock(), batch=10)
+    newest = max(i for ids in batches for i in ids)
+    decider = Decider(policy_set, in_process=True)
+    try:
+        for wrong in ([newest + 1], [0], [newest, newest + 5]):
+            with pytest.raises(InputError, match="not part of the run"):
+                registry.store.retier_decide(run_id, wrong, decider=decider)
+    finally:
+        decider.close()
+    with registry.store.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM retier_result")).scalar_one() == 0
