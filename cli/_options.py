@@ -38,6 +38,7 @@ __all__ = [
     "EngineOpt",
     "FormatOpt",
     "ImageOpt",
+    "InProcessOpt",
     "NoDefaultsOpt",
     "OpaUrlOpt",
     "OutputFormat",
@@ -282,6 +283,11 @@ DbOpt = Annotated[str, typer.Option(
     help="Database URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB. Default: "
          "$CORTEX_REGISTRY_DB, else the configuration's registry-db (`cortex config set "
          "registry-db URL`), else sqlite:///cortex-registry.db.")]
+
+#: A queued registry command's batches run in the calling process (always so on SQLite).
+InProcessOpt = Annotated[bool, typer.Option(
+    "--in-process", help="On PostgreSQL too, run every batch in this process instead of queueing "
+                         "batch jobs for `cortex registry worker`.")]
 
 # ------------------------------------------------------------------------------- installing
 

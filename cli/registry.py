@@ -17,6 +17,7 @@ from . import registry_index, registry_jobs, registry_log, registry_publishers, 
 from ._errors import EXIT_INPUT, fail
 from ._options import (
     DbOpt,
+    InProcessOpt,
     NoDefaultsOpt,
     OpaUrlOpt,
     PolicyEngineOpt,
@@ -298,9 +299,7 @@ def retier(
                           "blocked).")] = False,
     output_format: WhatIfFormatOpt = "text",
     index_keys: IndexKeysOpt = None,
-    in_process: Annotated[bool, typer.Option(
-        "--in-process", help="On PostgreSQL too, decide every batch in this process instead of "
-                             "queueing batch jobs for `cortex registry worker`.")] = False,
+    in_process: InProcessOpt = False,
     wait: Annotated[bool, typer.Option(
         "--wait", help="PostgreSQL: follow the queued run until it is applied (progress on "
                        "stderr), then print its counts.")] = False,

@@ -1,5 +1,6 @@
-"""``cortex registry worker`` and ``cortex registry jobs``: the registry's job queue on PostgreSQL
-(:mod:`registry._jobs`), and the queued side of ``cortex registry retier``.
+"""``cortex registry worker``, ``cortex registry jobs`` and ``cortex registry rerender``: the
+registry's job queue on PostgreSQL (:mod:`registry._jobs`), and the queued side of ``cortex
+registry retier``.
 
 Only typer and the standard library are imported at module level.
 """
@@ -14,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._errors import EXIT_INPUT, EXIT_UNAVAILABLE, fail
-from ._options import DbOpt, NoDefaultsOpt, OpaUrlOpt, PolicyEngineOpt, RegistryDataOpt, RegistryPolicyDirOpt
+from ._options import (
+    DbOpt,
+    InProcessOpt,
+    NoDefaultsOpt,
+    OpaUrlOpt,
+    PolicyEngineOpt,
+    RegistryDataOpt,
+    RegistryPolicyDirOpt,
+)
 from ._registry_db import IndexKeysOpt, NameOpt, migrated_engine, sign_receipts
 from ._registry_scan import AllowRegistryOpt, RescanAfterOpt, ScanOpt, TrivyDbOpt, TrivyOpt
 from .registry_governance import GitHubConfigOpt
@@ -27,9 +36,10 @@ __all__ = ["enqueue_retier", "register"]
 
 
 def register(parent: typer.Typer) -> None:
-    """Add ``worker`` and ``jobs`` to ``cortex registry``."""
+    """Add ``worker``, ``jobs`` and ``rerender`` to ``cortex registry``."""
     parent.command("worker")(worker_cmd)
     parent.command("jobs")(jobs_cmd)
+    parent.command("rerender")(rerender_cmd)
 
 
 def _postgres(engine: Any) -> None:
@@ -69,7 +79,7 @@ def worker_cmd(
     github_config: GitHubConfigOpt = None,
 ) -> None:
     """Run the registry's background jobs from the PostgreSQL queue until interrupted: re-tier
-    batches, scans of published images (with Trivy; without it this worker takes no scan job),
+    batches, page-rendering batches, scans of published images (with Trivy; without it this worker takes no scan job),
     and the periodic rescan check and GitHub poll, which the workers schedule together once per
     period. Run any number of workers, on any machine that reaches the database; give them the
     policy options of `cortex registry serve` (a scan re-decides its version)."""
@@ -263,10 +273,72 @@ def _follow(store: Store, queue_app: Any, run_id: str, job_ids: set[int]) -> dic
             print(file=sys.stderr)
             fail(f"re-tier run {run_id} was {progress['state']}: {progress['error']}", code=EXIT_UNAVAILABLE,
                  advice="nothing was switched; fix the cause and run the re-tier again")
-        failed = [j.id for j in queue_app.job_manager.list_jobs(status="failed") if j.id in job_ids]
+        failed = _failed_jobs(queue_app, job_ids)
         if failed:
             print(file=sys.stderr)
             fail(f"re-tier run {run_id}: job(s) {failed} failed: {progress['error']}", code=EXIT_UNAVAILABLE,
                  advice="nothing was switched; `cortex registry jobs --retry ID` queues a job again, "
                         "`--cancel` discards the run")
+        time.sleep(0.5)
+
+
+def _failed_jobs(queue_app: Any, job_ids: set[int]) -> list[int]:
+    """Which of the jobs ``job_ids`` failed."""
+    return [j.id for j in queue_app.job_manager.list_jobs(status="failed") if j.id in job_ids]
+
+
+def rerender_cmd(
+    db: DbOpt,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Versions per render job.")] = 1000,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="PostgreSQL: follow the render jobs until every one has run (progress on "
+                       "stderr).")] = False,
+    in_process: InProcessOpt = False,
+) -> None:
+    """Render the catalogue's stored pages again (after an upgrade of the page templates).
+
+    One write empties every stored page fragment: from then on any read renders its page from
+    the stored documents and keeps it, and any write stores its own. Then the fragments are
+    rendered ahead of reads: on SQLite (or with --in-process) here, on PostgreSQL by one
+    `registry.render_pages` job per batch of versions for `cortex registry worker` processes.
+    A render stores a fragment only while it is still empty, so a write made meanwhile always
+    wins. Prints the counts (or the queued jobs) as JSON; exit 3 when a render job failed.
+    """
+    from registry._store import Store
+
+    engine = migrated_engine(db)
+    try:
+        store = Store(engine)
+        if engine.dialect.name != "postgresql" or in_process:
+            from registry._jobs import rerender_in_process
+
+            print(json.dumps(rerender_in_process(store, batch=batch)))
+            return
+        from registry._jobs import defer_render, open_app
+
+        ids = store.clear_page_fragments()
+        batches = [ids[i:i + batch] for i in range(0, len(ids), batch)]
+        with open_app(db).open() as queue_app:
+            job_ids = defer_render(queue_app, batches)
+            print(json.dumps({"versions": len(ids), "jobs": len(job_ids)}), flush=True)
+            if wait:
+                _follow_jobs(queue_app, set(job_ids))
+    finally:
+        engine.dispose()
+
+
+def _follow_jobs(queue_app: Any, job_ids: set[int]) -> None:
+    """Wait until every job of ``job_ids`` succeeded, with a progress line on stderr; exit 3
+    when one failed."""
+    while True:
+        done = sum(1 for j in queue_app.job_manager.list_jobs(queue="render", status="succeeded") if j.id in job_ids)
+        print(f"\rrender: {done}/{len(job_ids)} jobs   ", end="", file=sys.stderr, flush=True)
+        if done == len(job_ids):
+            print(file=sys.stderr)
+            return
+        failed = _failed_jobs(queue_app, job_ids)
+        if failed:
+            print(file=sys.stderr)
+            fail(f"render job(s) {failed} failed", code=EXIT_UNAVAILABLE,
+                 advice="reads still render those pages; `cortex registry jobs --retry ID` queues a job again")
         time.sleep(0.5)

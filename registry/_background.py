@@ -228,7 +228,7 @@ def run_queue_worker(job_settings: JobSettings, db_url: str, *, concurrency: int
     ``job_settings`` for its scan and governance jobs; its periodic deferrer schedules the
     periodic jobs they call for. Without a scanner it takes no job of the scan queue."""
     from ._governance import GOVERNANCE_QUEUE
-    from ._jobs import RETIER_QUEUE, app, run_worker
+    from ._jobs import RENDER_QUEUE, RETIER_QUEUE, app, run_worker
     from ._store._scans import SCAN_QUEUE
 
     _tasks()
@@ -236,6 +236,7 @@ def run_queue_worker(job_settings: JobSettings, db_url: str, *, concurrency: int
     for name, cron in periodic_jobs(job_settings).items():
         app.periodic_registry.register_task(task=app.tasks[name], cron=cron, periodic_id="", configure_kwargs={})
     if queues is None:
-        queues = [RETIER_QUEUE, GOVERNANCE_QUEUE, *([SCAN_QUEUE] if job_settings.scanner is not None else [])]
+        queues = [RETIER_QUEUE, RENDER_QUEUE, GOVERNANCE_QUEUE,
+                  *([SCAN_QUEUE] if job_settings.scanner is not None else [])]
     run_worker(job_settings.store, db_url, concurrency=concurrency, queues=queues, heartbeat=heartbeat,
                stalled_after=stalled_after)

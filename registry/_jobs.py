@@ -41,10 +41,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "RENDER_QUEUE",
     "RETIER_QUEUE",
     "app",
     "configure",
+    "defer_render",
     "open_app",
+    "render_pages",
+    "rerender_in_process",
     "retier_batch",
     "retier_in_process",
     "run_worker",
@@ -54,6 +58,8 @@ __all__ = [
 MAX_ATTEMPTS = 5
 #: The queue of re-tier batches.
 RETIER_QUEUE = "retier"
+#: The queue of page-rendering batches.
+RENDER_QUEUE = "render"
 #: The PostgreSQL schema of procrastinate's tables (migration ``job_queue``).
 SCHEMA = "procrastinate"
 _log = logging.getLogger("registry.jobs")
@@ -195,6 +201,30 @@ def retier_in_process(store: Store, policy_set: PolicySet, *, now: datetime, wor
     return dict(progress["result"])
 
 
+@app.task(name="registry.render_pages", queue=RENDER_QUEUE, retry=_Retry())
+def render_pages(version_ids: list[int]) -> int:
+    """Render and store the empty page fragments of the versions ``version_ids`` and of their
+    plugins (:func:`registry._web._fill.fill_pages`: stored only while still empty, versions
+    deleted meanwhile skipped); safe to run more than once. Returns how many versions it filled."""
+    from ._web._fill import fill_pages
+
+    store = _context.store
+    if store is None:
+        raise InputError("this process has no registry database for its jobs",
+                         advice="run jobs with `cortex registry worker --db URL`")
+    return fill_pages(store, version_ids)
+
+
+def rerender_in_process(store: Store, *, batch: int = 1000) -> dict[str, int]:
+    """Empty every stored page fragment in one write, then render them all again in this
+    process, ``batch`` versions at a time; returns the counts."""
+    from ._web._fill import fill_pages
+
+    ids = store.clear_page_fragments()
+    rendered = sum(fill_pages(store, ids[i:i + batch]) for i in range(0, len(ids), batch))
+    return {"versions": len(ids), "rendered": rendered}
+
+
 # ------------------------------------------------------------------------------- PostgreSQL
 
 
@@ -215,11 +245,23 @@ def open_app(db_url: str) -> procrastinate.App:
 
 def defer_retier(queue_app: procrastinate.App, run_id: str, batches: Iterable[list[int]]) -> list[int]:
     """Defer one :func:`retier_batch` job per batch; returns the job ids."""
+    return _defer(queue_app, "registry.retier_batch", RETIER_QUEUE,
+                  [{"run_id": run_id, "version_ids": list[Any](ids)} for ids in batches])
+
+
+def defer_render(queue_app: procrastinate.App, batches: Iterable[list[int]]) -> list[int]:
+    """Defer one :func:`render_pages` job per batch of version ids; returns the job ids."""
+    return _defer(queue_app, "registry.render_pages", RENDER_QUEUE,
+                  [{"version_ids": list[Any](ids)} for ids in batches])
+
+
+def _defer(queue_app: procrastinate.App, task_name: str, queue: str, kwargs: list[dict[str, Any]]) -> list[int]:
+    """Defer one job of task ``task_name`` on ``queue`` per item of ``kwargs``; the job ids."""
     from procrastinate.jobs import Job
 
-    task = queue_app.tasks["registry.retier_batch"]
-    jobs = [Job(id=None, queue=RETIER_QUEUE, lock=None, queueing_lock=None, task_name=task.name,
-                task_kwargs={"run_id": run_id, "version_ids": list[Any](ids)}) for ids in batches]
+    task = queue_app.tasks[task_name]
+    jobs = [Job(id=None, queue=queue, lock=None, queueing_lock=None, task_name=task.name, task_kwargs=k)
+            for k in kwargs]
     if not jobs:
         return []
     return [j.id for j in queue_app.job_manager.batch_defer_jobs(jobs) if j.id is not None]

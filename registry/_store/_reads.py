@@ -136,6 +136,22 @@ class CatalogueReads(StoreBase):
         except SQLAlchemyError:
             _log.warning("a page rendered on read was not stored; the next read renders it again", exc_info=True)
 
+    def clear_page_fragments(self) -> list[int]:
+        """Empty every stored page fragment (plugins and versions) in one write, so that each is
+        rendered again from the stored documents (a read or :func:`registry._web.fill_pages`
+        stores it while still empty; a write stores its own); the ids of every version, in
+        order. Derived rendering, not a fact: no audit entry."""
+        from sqlalchemy import select, update
+
+        from .._models import Plugin, PluginVersion
+
+        plugins, versions = Plugin.__table__, PluginVersion.__table__  # type: ignore[attr-defined]
+        with db_unavailable(), self.engine.begin() as conn:
+            conn.execute(update(plugins).values(page_html=None))
+            conn.execute(update(versions).values(page_html=None))
+        with db_unavailable(), self.engine.connect() as conn:
+            return [int(r[0]) for r in conn.execute(select(versions.c.id).order_by(versions.c.id))]
+
     def bundle(self, namespace: str, name: str, version: str) -> bytes:
         """The Sigstore bundle published with the version. Raises :class:`NotFound`."""
         rows = self._read_rows(self.reader.sql_bundle, (f"{namespace}/{name}", version))

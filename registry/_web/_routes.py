@@ -27,7 +27,7 @@ from .._models import SLUG
 from .._store import Store
 from . import _queries as queries
 from . import _views as views
-from ._fragments import plugin_fragment, version_fragment
+from ._fill import render_missing
 from ._pages import STATIC_DIR, Catalogue
 
 __all__ = ["SECURITY_HEADERS", "install_catalogue"]
@@ -112,7 +112,7 @@ def install_catalogue(app: FastAPI) -> None:
             raise queries.BadQuery("this plugin has no versions", advice="open another plugin from the search page")
         _, plugin_page, _, version_page, current = found
         if not plugin_page or not version_page:
-            plugin_page, version_page = _render_missing(store, key, namespace, name, current, found)
+            plugin_page, version_page = render_missing(store, key, namespace, name, current, found)
         return catalogue.version_page(root=root_of(request), namespace=namespace, name=name, version=current,
                                       pinned=version is not None, plugin_page=plugin_page,
                                       version_page=version_page)
@@ -174,21 +174,6 @@ def install_catalogue(app: FastAPI) -> None:
                         headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})
 
     app.include_router(router)
-
-
-def _render_missing(store: Store, key: str, namespace: str, name: str, version: str,
-                    found: tuple[Any, ...]) -> tuple[str, str]:
-    """The page fragments ``found`` lacks, rendered from the stored rows and documents; those
-    never stored yet (``None``: rows written before pages were stored) are stored."""
-    plugin_id, plugin_page, version_id, version_page, _ = found
-    if not plugin_page:
-        description, versions = queries.plugin_page_versions(store, key)
-        plugin_page = plugin_fragment(namespace=namespace, name=name, description=description, versions=versions)
-    if not version_page:
-        version_page = version_fragment(json.loads(store.version_document(namespace, name, version)))
-    store.keep_page_fragments(plugin_id=plugin_id, plugin_page=plugin_page if found[1] is None else None,
-                              version_id=version_id, version_page=version_page if found[3] is None else None)
-    return plugin_page, version_page
 
 
 def _search(store: Store, search: queries.Search) -> tuple[list[dict[str, Any]], str | None]:
