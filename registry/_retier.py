@@ -99,7 +99,6 @@ class RetierStats:
     render_cpu: float = 0.0
     main_read_cpu: float = 0.0
     main_write_cpu: float = 0.0
-    main_wait_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class ScanQueue(VersionRows):
         """Claim scan ``scan_id`` for the caller: when it is queued, when its lease expired, or
         (``retry``: the caller is a retry of the job that claimed it) when it is running.
         ``None`` when it is not to be run (done, failed, or held by a live lease); raises
-        :class:`ScanGone` when the row is gone. Audited like :meth:`claim_scan_job`."""
+        :class:`ScanGone` when the row is gone. The claim (state, attempts, lease) is audited like every write."""
         ts = format_time(now)
         with self._write() as tx:
             s = tx.session
@@ -132,23 +132,6 @@ class ScanQueue(VersionRows):
         tx.audit(actor="scanner", action="scan.claim", target=f"scan:{job.id}",
                  before=None, after={"digest": job.digest, "attempt": job.attempts}, now=now)
         return job
-
-    def claim_scan_job(self, *, now: datetime, lease: timedelta) -> ScanJob | None:
-        """Take the oldest queued job, or a running one whose lease expired (its worker died).
-
-        The claim is recorded (state, attempts, lease) and audited like every write.
-        """
-        ts = format_time(now)
-        with self._write() as tx:
-            s = tx.session
-            job = s.exec(select(ScanJob).where(
-                (col(ScanJob.state) == "queued")
-                | ((col(ScanJob.state) == "running") & (col(ScanJob.lease_until) < ts)))
-                .order_by(col(ScanJob.id)).limit(1)).first()
-            if job is None:
-                tx.skip_audit()
-                return None
-            return self._claim(tx, job, now=now, lease=lease)
 
     def queue_rescans(self, *, older_than: datetime, now: datetime, actor: str = "scanner",
                       evaluate: Evaluator | None = None, limit: int = RESCAN_BATCH) -> list[str]:

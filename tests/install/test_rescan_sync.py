@@ -20,7 +20,8 @@ JUNIT = Path(__file__).parent.parent / "fixtures" / "junit" / "pytest-pass.xml"
 def scan(fed: Federation, digest: str, *, now: datetime, critical: bool) -> None:
     """The registry's scan job records a scan of ``digest`` (standing in for Trivy)."""
     store = fed.private.store
-    job = store.claim_scan_job(now=now, lease=timedelta(minutes=5))
+    queued = [i for i, state, _ in store.pending_scans() if state == "queued"]
+    job = store.claim_scan(queued[0], now=now, lease=timedelta(minutes=5), retry=False)
     assert job is not None and job.digest == digest
     vulns = [ScanVulnerability(id="CVE-2026-0001", severity="CRITICAL", package="openssl")] if critical else []
     evidence = ScanEvidence(present=True, bound=True, digest=digest, produced_by="trivy", origin="registry",

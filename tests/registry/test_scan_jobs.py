@@ -77,7 +77,8 @@ def test_a_job_survives_a_restart_and_a_crashed_worker(registry: Registry) -> No
         r = client.post("/api/v1/plugins", json=_body(), headers=registry.auth(registry.token()))
         assert r.status_code == 201
         # The worker claims the job, then "dies" before finishing.
-        assert registry.store.claim_scan_job(now=registry.clock(), lease=timedelta(minutes=5))
+        [(scan_id, _, _)] = registry.store.pending_scans()
+        assert registry.store.claim_scan(scan_id, now=registry.clock(), lease=timedelta(minutes=5), retry=False)
     assert _jobs(registry) == [("running", 1)]
 
     trivy = Trivy()
